@@ -1,0 +1,10 @@
+//! Adapters: the edges where platform events become [`webcare_engine::Inbound`] messages and
+//! decisions go back out. Each platform is a module; the ones that need a platform SDK sit
+//! behind a cargo feature so the engine and its tests build without them.
+//!
+//! # Layout
+//!
+//! - [`jsonl`]: one JSON message per line, the batch format of `webcare replay` and of
+//!   exports from other tools.
+
+pub mod jsonl;

@@ -1,0 +1,273 @@
+//! Golden cases: the rulebook's own unit tests, written as data in `tests.toml` by the
+//! governance lead. Each case is a message (with optional time, channel, conversation facts
+//! and crisis switch) and the decision it must get. `webcare test` and the crate's tests run
+//! them all through the real pipeline.
+
+use std::collections::BTreeSet;
+
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::decision::{Category, Decision, Language, Priority};
+use crate::message::{ChannelKind, Inbound};
+use crate::pipeline::{ConversationFacts, ConversationState, DecideContext};
+use crate::rulebook::config::TestsFile;
+use crate::rulebook::error::{Location, RulebookError};
+use crate::rulebook::source::SourceFile;
+use crate::rulebook::{Rulebook, TopicInfo};
+
+/// The default moment of a case: a Monday morning, when every office is open.
+pub const DEFAULT_CASE_TIME: &str = "2026-11-23 10:00";
+
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub action: String,
+    pub category: Option<Category>,
+    pub team: Option<String>,
+    pub priority: Option<Priority>,
+    /// `Some("")` expects that no topic matched.
+    pub topic: Option<String>,
+    pub template: Option<String>,
+    pub language: Option<Language>,
+    pub reply_contains: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GoldenCase {
+    pub name: String,
+    pub location: Location,
+    pub message: Inbound,
+    pub context: DecideContext,
+    pub expect: Expect,
+}
+
+/// One case's run: the decision and every expectation it missed.
+#[derive(Debug)]
+pub struct CaseOutcome<'a> {
+    pub case: &'a GoldenCase,
+    pub decision: Decision,
+    pub failures: Vec<String>,
+}
+
+impl CaseOutcome<'_> {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+pub(crate) fn compile_cases(
+    file: &SourceFile,
+    tests: &TestsFile,
+    timezone: Tz,
+    team_ids: &BTreeSet<String>,
+    topics: &rustc_hash::FxHashMap<String, TopicInfo>,
+    errors: &mut Vec<RulebookError>,
+) -> Vec<GoldenCase> {
+    let mut cases = Vec::new();
+    for (i, spanned) in tests.case.iter().enumerate() {
+        let location = Location::at_span(file.path.clone(), &file.text, spanned.span());
+        let c = spanned.get_ref();
+        let mut problems = Vec::new();
+        let at = c.at.as_deref().unwrap_or(DEFAULT_CASE_TIME);
+        let received_at = NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M")
+            .ok()
+            .and_then(|local| timezone.from_local_datetime(&local).earliest())
+            .map(|t| t.with_timezone(&Utc));
+        if received_at.is_none() {
+            problems.push(format!(
+                "`at = \"{at}\"` is not a local time like `2026-11-23 10:00`"
+            ));
+        }
+        let channel = match c.channel.as_deref().map(str::parse::<ChannelKind>) {
+            None => ChannelKind::Webchat,
+            Some(Ok(kind)) => kind,
+            Some(Err(e)) => {
+                problems.push(e.to_string());
+                ChannelKind::Webchat
+            }
+        };
+        let e = &c.expect;
+        if !["answer", "escalate", "log"].contains(&e.action.as_str()) {
+            problems.push(format!(
+                "expected action `{}` is not one of answer, escalate, log",
+                e.action
+            ));
+        }
+        let category = e
+            .category
+            .as_deref()
+            .map(str::parse::<Category>)
+            .transpose();
+        let priority = e
+            .priority
+            .as_deref()
+            .map(str::parse::<Priority>)
+            .transpose();
+        let language = e
+            .language
+            .as_deref()
+            .map(str::parse::<Language>)
+            .transpose();
+        let state = match c.conversation.as_ref().and_then(|c| c.state.as_deref()) {
+            None | Some("bot") => ConversationState::Bot,
+            Some("human") => ConversationState::Human,
+            Some("closed") => ConversationState::Closed,
+            Some(other) => {
+                problems.push(format!(
+                    "conversation state `{other}` is not bot, human or closed"
+                ));
+                ConversationState::Bot
+            }
+        };
+        for problem in [
+            category.as_ref().err(),
+            priority.as_ref().err(),
+            language.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            problems.push(problem.clone());
+        }
+        if let Some(team) = &e.team
+            && !team_ids.contains(team)
+        {
+            problems.push(format!(
+                "expected team `{team}` is not defined in teams.toml"
+            ));
+        }
+        if let Some(topic) = &e.topic
+            && !topic.is_empty()
+            && !topics.contains_key(topic)
+        {
+            problems.push(format!(
+                "expected topic `{topic}` is not defined in topics.toml"
+            ));
+        }
+        if !problems.is_empty() {
+            for problem in problems {
+                errors.push(RulebookError::invalid(location.clone(), problem));
+            }
+            continue;
+        }
+        let name = c.name.clone().unwrap_or_else(|| {
+            let short: String = c.text.chars().take(48).collect();
+            if short.len() < c.text.len() {
+                format!("{short}…")
+            } else {
+                short
+            }
+        });
+        let conversation = c.conversation.clone().unwrap_or_default();
+        cases.push(GoldenCase {
+            name,
+            location,
+            message: Inbound::from_text(
+                format!("case-{}", i + 1),
+                channel,
+                c.text.clone(),
+                received_at.unwrap_or_default(),
+            ),
+            context: DecideContext {
+                conversation: ConversationFacts {
+                    state,
+                    messages_today: conversation.messages_today,
+                    auto_replies: conversation.auto_replies,
+                    complaints_24h: conversation.complaints_24h,
+                    complaints_7d: conversation.complaints_7d,
+                },
+                crisis_mode: c.crisis_mode,
+            },
+            expect: Expect {
+                action: e.action.clone(),
+                category: category.ok().flatten(),
+                team: e.team.clone(),
+                priority: priority.ok().flatten(),
+                topic: e.topic.clone(),
+                template: e.template.clone(),
+                language: language.ok().flatten(),
+                reply_contains: e.reply_contains.clone(),
+            },
+        });
+    }
+    cases
+}
+
+/// Every expectation of `expect` that `decision` misses, as "what: expected …, got …".
+pub fn compare(expect: &Expect, decision: &Decision) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut differ = |what: &str, expected: &str, actual: &str| {
+        if expected != actual {
+            failures.push(format!("{what}: expected `{expected}`, got `{actual}`"));
+        }
+    };
+    let action = decision.action.name();
+    differ("action", &expect.action, action);
+    if let Some(category) = expect.category {
+        differ(
+            "category",
+            category.as_str(),
+            decision.diagnostics.category.as_str(),
+        );
+    }
+    if let Some(team) = &expect.team {
+        differ("team", team, decision.action.team().unwrap_or("(none)"));
+    }
+    if let Some(priority) = expect.priority {
+        differ(
+            "priority",
+            priority.as_str(),
+            decision
+                .action
+                .priority()
+                .map_or("(none)", Priority::as_str),
+        );
+    }
+    if let Some(topic) = &expect.topic {
+        differ("topic", topic, decision.topic_ids().next().unwrap_or(""));
+    }
+    if let Some(template) = &expect.template {
+        let actual = match &decision.action {
+            crate::decision::Action::Answer { template, .. } => template.as_str(),
+            crate::decision::Action::Escalate { template, .. } => {
+                template.as_deref().unwrap_or("(none)")
+            }
+            crate::decision::Action::Log => "(none)",
+        };
+        differ("template", template, actual);
+    }
+    if let Some(language) = expect.language {
+        differ(
+            "language",
+            language.as_str(),
+            decision.diagnostics.language.as_str(),
+        );
+    }
+    if let Some(needle) = &expect.reply_contains {
+        let reply = decision.action.reply().unwrap_or("");
+        if !reply.to_lowercase().contains(&needle.to_lowercase()) {
+            failures.push(format!(
+                "reply: expected it to contain `{needle}`, got `{reply}`"
+            ));
+        }
+    }
+    failures
+}
+
+impl Rulebook {
+    /// Runs every golden case of this rulebook.
+    pub fn run_golden(&self) -> Vec<CaseOutcome<'_>> {
+        self.golden
+            .iter()
+            .map(|case| {
+                let decision = self.decide(&case.message, &case.context);
+                let failures = compare(&case.expect, &decision);
+                CaseOutcome {
+                    case,
+                    decision,
+                    failures,
+                }
+            })
+            .collect()
+    }
+}

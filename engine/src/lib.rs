@@ -1,0 +1,32 @@
+//! The webcare engine: for every customer message, decide to **answer** it from a reviewed
+//! template, **escalate** it to a human team with a truthful holding reply, or **log** it, and
+//! say why. No platform SDK lives here; adapters feed [`Inbound`] messages in and act on the
+//! [`Decision`]s that come out.
+//!
+//! # Layout
+//!
+//! - [`message`]: the platform-neutral inbound message.
+//! - [`decision`]: the decision and its diagnostics.
+//! - [`rulebook`]: loading, validating and compiling a rulebook (files → runtime types).
+//! - [`normalize`], [`matcher`], [`lexicon`]: text → topics, sentiment, language.
+//! - [`teams`], [`templates`]: office hours and the texts the bot may send.
+//! - [`script`]: the sandboxed Rhai escalation and governance scripts.
+//! - [`pipeline`]: one message through all of the above.
+//! - [`golden`]: the rulebook's own test cases.
+
+pub mod decision;
+pub mod golden;
+pub mod lexicon;
+pub mod matcher;
+pub mod message;
+pub mod normalize;
+pub mod pipeline;
+pub mod rulebook;
+pub mod script;
+pub mod teams;
+pub mod templates;
+
+pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
+pub use message::{ChannelKind, Inbound};
+pub use pipeline::{ConversationFacts, ConversationState, DecideContext};
+pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};

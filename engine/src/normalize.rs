@@ -1,0 +1,98 @@
+//! Text normalisation, done once per message before any matching.
+//!
+//! Customers type "Paspoort", "PASPOORT", "paspóórt" and "pas-poort"; keywords are written once.
+//! Both sides go through [`normalize_into`]: Unicode compatibility decomposition (NFKD, which
+//! folds ligatures, full-width letters and the like as NFKC does), combining marks dropped (so
+//! diacritics disappear), lowercased, and every run of characters that is not a letter or digit
+//! collapsed into one ASCII space. The result has a useful property the matcher relies on: a word
+//! edge is exactly the start or end of the text or an adjacent space byte, so word-edge checks are
+//! a byte comparison and regexes never need Unicode `\b` (which is slow on accented text).
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Normalises `text` into `out` (cleared first), reusing its allocation.
+pub fn normalize_into(text: &str, out: &mut String) {
+    out.clear();
+    out.reserve(text.len());
+    let mut gap = false;
+    let mut push = |c: char, out: &mut String| {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(c);
+        } else {
+            gap = true;
+        }
+    };
+    if text.is_ascii() {
+        // The common case; skips the Unicode tables entirely.
+        for b in text.bytes() {
+            push(b.to_ascii_lowercase() as char, out);
+        }
+        return;
+    }
+    for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
+        for lower in c.to_lowercase().filter(|c| !is_combining_mark(*c)) {
+            push(lower, out);
+        }
+    }
+}
+
+/// Normalises into a new string; for rulebook loading and tests, not the per-message path.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::new();
+    normalize_into(text, &mut out);
+    out
+}
+
+/// True when `start..end` of normalised `text` is a whole word or run of words.
+#[inline]
+pub fn starts_word(text: &[u8], start: usize) -> bool {
+    start == 0 || text[start - 1] == b' '
+}
+
+#[inline]
+pub fn ends_word(text: &[u8], end: usize) -> bool {
+    end == text.len() || text[end] == b' '
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_diacritics_and_punctuation() {
+        assert_eq!(normalize("Paspóórt  kwijt!!"), "paspoort kwijt");
+        assert_eq!(normalize("Café-terras, ÉÉN keer"), "cafe terras een keer");
+        assert_eq!(normalize("pas-poort"), "pas poort");
+        assert_eq!(normalize("  ...  "), "");
+        assert_eq!(normalize(""), "");
+    }
+
+    #[test]
+    fn compatibility_forms_fold_like_nfkc() {
+        // Full-width letters, the "fi" ligature and a superscript digit.
+        assert_eq!(normalize("ＷＯＺ ﬁets ²"), "woz fiets 2");
+    }
+
+    #[test]
+    fn emoji_control_characters_and_rtl_text_survive() {
+        assert_eq!(normalize("top 👍\u{0}\u{7}dank"), "top dank");
+        assert_eq!(normalize("مرحبا بلدية"), "مرحبا بلدية");
+        assert_eq!(normalize("שלום\u{200f} עולם"), "שלום עולם");
+    }
+
+    #[test]
+    fn word_edges_are_spaces_or_text_ends() {
+        let text = normalize("mijn paspoort, pas");
+        let bytes = text.as_bytes();
+        let pas_in_paspoort = text.find("pas").unwrap_or(usize::MAX);
+        assert!(starts_word(bytes, pas_in_paspoort));
+        assert!(!ends_word(bytes, pas_in_paspoort + 3));
+        let last = text.rfind("pas").unwrap_or(usize::MAX);
+        assert!(starts_word(bytes, last) && ends_word(bytes, last + 3));
+    }
+}

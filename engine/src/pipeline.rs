@@ -1,0 +1,397 @@
+//! The decision pipeline: one message in, one [`Decision`] out.
+//!
+//! ```text
+//! normalise → match topics → sentiment + language → escalation.rhai → governance.rhai
+//!           → precedence (fail-safe, review, invariants) → render reply → Decision
+//! ```
+//!
+//! Everything expensive was compiled with the rulebook; this path only scans the text once,
+//! runs the two scripts and fills a template. It never fails: every error becomes a fail-safe
+//! escalation to the default team, with the error in the diagnostics.
+
+use std::sync::{Arc, OnceLock};
+
+use rhai::{Array, Dynamic, ImmutableString};
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Action, Category, Decision, Diagnostics, Language, Priority};
+use crate::message::{ChannelKind, Inbound};
+use crate::normalize::normalize_into;
+use crate::rulebook::Rulebook;
+use crate::script::{
+    ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Verdict,
+    VerdictAction,
+};
+use crate::teams::{describe_duration, describe_next_open};
+use crate::templates::Vars;
+
+/// Who owns a conversation right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationState {
+    /// The bot answers.
+    #[default]
+    Bot,
+    /// A human agent owns it; the bot stays silent.
+    Human,
+    Closed,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Bot => "bot",
+            ConversationState::Human => "human",
+            ConversationState::Closed => "closed",
+        }
+    }
+}
+
+/// What the store knows about the conversation a message belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationFacts {
+    pub state: ConversationState,
+    pub messages_today: i64,
+    pub auto_replies: i64,
+    pub complaints_24h: i64,
+    pub complaints_7d: i64,
+}
+
+/// Facts from outside the message that a decision may depend on.
+#[derive(Debug, Clone, Default)]
+pub struct DecideContext {
+    pub conversation: ConversationFacts,
+    /// The running service's crisis switch; `None` uses the rulebook's setting.
+    pub crisis_mode: Option<bool>,
+}
+
+/// Names the scripts see, interned once instead of allocated per message.
+struct Names {
+    channels: [ImmutableString; 5],
+    categories: [ImmutableString; 12],
+    languages: [ImmutableString; 2],
+    sentiments: [ImmutableString; 3],
+    weekdays: [ImmutableString; 7],
+    states: [ImmutableString; 3],
+}
+
+fn names() -> &'static Names {
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    NAMES.get_or_init(|| Names {
+        channels: ChannelKind::ALL.map(|c| c.as_str().into()),
+        categories: Category::ALL.map(|c| c.as_str().into()),
+        languages: ["nl", "en"].map(Into::into),
+        sentiments: ["negative", "neutral", "positive"].map(Into::into),
+        weekdays: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(Into::into),
+        states: ["bot", "human", "closed"].map(Into::into),
+    })
+}
+
+fn index_of<T: PartialEq>(all: &[T], item: &T) -> usize {
+    all.iter().position(|x| x == item).unwrap_or(0)
+}
+
+/// A verdict that passed validation, with its reply rendered.
+struct Checked(Verdict);
+
+impl Rulebook {
+    /// Decides what happens to `msg`. Never panics on input and never returns without a
+    /// decision; the message's own `received_at` is "now" for office hours.
+    pub fn decide(&self, msg: &Inbound, ctx: &DecideContext) -> Decision {
+        let n = names();
+        let mut normalized = String::new();
+        normalize_into(&msg.text, &mut normalized);
+        let topics = self.matcher.find(&normalized);
+        let category = topics.first().map_or(Category::Unknown, |t| t.category);
+        let (sentiment, language) = self.lexicon.analyse(&normalized, self.default_language);
+        let local = self.teams.local(msg.received_at);
+        let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);
+
+        let primary = topics.first().and_then(|t| self.topic_info.get(&t.topic));
+        let topic_ids: Array = topics
+            .iter()
+            .filter_map(|t| self.topic_info.get(&t.topic))
+            .map(|info| Dynamic::from(info.id.clone()))
+            .collect();
+        let mut categories: Array = Vec::new();
+        for t in &topics {
+            let name = &n.categories[index_of(&Category::ALL, &t.category)];
+            if !categories.iter().any(|c| {
+                c.read_lock::<ImmutableString>()
+                    .is_some_and(|c| *c == *name)
+            }) {
+                categories.push(Dynamic::from(name.clone()));
+            }
+        }
+        use chrono::{Datelike, Timelike};
+        let facts = MessageFacts(Arc::new(FactsInner {
+            id: msg.id.as_str().into(),
+            text: msg.text.as_str().into(),
+            normalized: normalized.into(),
+            channel: n.channels[index_of(&ChannelKind::ALL, &msg.channel)].clone(),
+            language: n.languages[language as usize].clone(),
+            category: n.categories[index_of(&Category::ALL, &category)].clone(),
+            topic: primary.map(|p| p.id.clone()).unwrap_or_default(),
+            topics: topic_ids,
+            categories,
+            topic_template: primary.map(|p| p.template.clone()).unwrap_or_default(),
+            topic_team: primary.map(|p| p.team.clone()).unwrap_or_default(),
+            sentiment: n.sentiments[sentiment.label as usize].clone(),
+            sentiment_score: i64::from(sentiment.score),
+            hour: i64::from(local.hour()),
+            minute: i64::from(local.minute()),
+            weekday: n.weekdays[local.weekday().num_days_from_monday() as usize].clone(),
+        }));
+        let conversation = &ctx.conversation;
+        let inputs = ScriptInputs {
+            msg: facts,
+            conversation: ConversationView {
+                state: n.states[conversation.state as usize].clone(),
+                messages_today: conversation.messages_today,
+                auto_replies: conversation.auto_replies,
+                complaints_24h: conversation.complaints_24h,
+                complaints_7d: conversation.complaints_7d,
+            },
+            teams: TeamsView {
+                teams: Arc::clone(&self.teams),
+                at: local,
+                language,
+            },
+            crisis_mode,
+            default_team: self.default_team.as_str().into(),
+            reply_limit: self.reply_limit(msg.channel) as i64,
+        };
+
+        let mut rules: Vec<String> = topics
+            .iter()
+            .map(|t| format!("topic:{}", t.topic))
+            .collect();
+        let mut reasons = Vec::with_capacity(3);
+        let mut script_errors = Vec::new();
+        reasons.push(match topics.first() {
+            Some(t) => format!(
+                "recognised `{}` ({}) from {}",
+                t.topic,
+                t.category,
+                t.matched.join(", ")
+            ),
+            None => "no topic recognised".to_owned(),
+        });
+
+        let proposed = self
+            .scripts
+            .propose(&inputs)
+            .and_then(|v| self.check(v, language));
+
+        // The precedence of decisions, strongest first. This is the one place that says which
+        // verdict wins; keep it that way.
+        let verdict = match proposed {
+            // 1. The escalation script failed or proposed something impossible: nobody decided,
+            //    so a human must, and nothing goes out automatically.
+            Err(error) => self.fail_safe(error, &mut rules, &mut reasons, &mut script_errors),
+            Ok(Checked(proposal)) => {
+                let review = self
+                    .scripts
+                    .review(&inputs, proposal.clone())
+                    .and_then(|v| self.check(v, language));
+                match review {
+                    // 2. The review failed: the proposal was never checked, same fail-safe.
+                    Err(error) => {
+                        self.fail_safe(error, &mut rules, &mut reasons, &mut script_errors)
+                    }
+                    // 3. Governance changed the proposal: governance has the last word.
+                    Ok(Checked(reviewed)) if reviewed.differs_from(&proposal) => {
+                        rules.push(proposal.rule.clone());
+                        reasons.push(proposal.reason.to_string());
+                        rules.push(reviewed.rule.clone());
+                        reasons.push(format!("governance: {}", reviewed.reason));
+                        reviewed
+                    }
+                    // 4. Otherwise the proposal stands, reviewed.
+                    Ok(Checked(_)) => {
+                        rules.push(proposal.rule.clone());
+                        reasons.push(proposal.reason.to_string());
+                        proposal
+                    }
+                }
+            }
+        };
+        // 5. The invariant no script can lift: while a human owns the conversation the bot
+        //    sends nothing automatic (the message is still recorded and reaches the agent).
+        let verdict = if conversation.state == ConversationState::Human
+            && verdict.action == VerdictAction::Answer
+        {
+            rules.push("engine:human-owns-conversation".to_owned());
+            reasons.push("a colleague owns this conversation, so the bot stays silent".to_owned());
+            Verdict {
+                action: VerdictAction::Log,
+                ..verdict
+            }
+        } else {
+            verdict
+        };
+
+        let action = self.render(verdict, language, local);
+        Decision {
+            message_id: msg.id.clone(),
+            action,
+            diagnostics: Diagnostics {
+                category,
+                topics,
+                rules,
+                script_errors,
+                sentiment,
+                language,
+                rulebook: self.version.clone(),
+                reasons,
+            },
+        }
+    }
+
+    /// Validates what a script returned and renders an answer's reply.
+    fn check(&self, mut v: Verdict, language: Language) -> Result<Checked, ScriptError> {
+        match v.action {
+            VerdictAction::Answer => {
+                if v.reply.is_empty() {
+                    let reply = self
+                        .templates
+                        .render(&v.template, language, &Vars::default())
+                        .ok_or_else(|| {
+                            ScriptError::at_rule(
+                                &v.rule,
+                                format!("answer uses template `{}`, which templates.toml does not define", v.template),
+                            )
+                        })?;
+                    v.reply = reply.into();
+                }
+            }
+            VerdictAction::Escalate => {
+                if self.teams.get(&v.team).is_none() {
+                    return Err(ScriptError::at_rule(
+                        &v.rule,
+                        format!(
+                            "escalate names team `{}`, which teams.toml does not define",
+                            v.team
+                        ),
+                    ));
+                }
+                v.priority
+                    .parse::<Priority>()
+                    .map_err(|e| ScriptError::at_rule(&v.rule, e))?;
+                if !v.template.is_empty() && !self.templates.contains(&v.template) {
+                    return Err(ScriptError::at_rule(
+                        &v.rule,
+                        format!(
+                            "holding template `{}` is not defined in templates.toml",
+                            v.template
+                        ),
+                    ));
+                }
+            }
+            VerdictAction::Log => {}
+        }
+        Ok(Checked(v))
+    }
+
+    fn fail_safe(
+        &self,
+        error: ScriptError,
+        rules: &mut Vec<String>,
+        reasons: &mut Vec<String>,
+        script_errors: &mut Vec<String>,
+    ) -> Verdict {
+        let message = error.to_string();
+        tracing::warn!(error = %message, "script failed; escalating to the default team");
+        rules.push("engine:fail-safe".to_owned());
+        reasons.push(format!(
+            "the rules could not decide ({message}); a colleague of `{}` takes over",
+            self.default_team
+        ));
+        script_errors.push(message);
+        Verdict {
+            action: VerdictAction::Escalate,
+            team: self.default_team.as_str().into(),
+            priority: Priority::High.as_str().into(),
+            template: ImmutableString::new(),
+            reply: ImmutableString::new(),
+            reason: "fail-safe".into(),
+            rule: "engine:fail-safe".to_owned(),
+        }
+    }
+
+    /// Turns the final verdict into an action with the customer-facing text.
+    fn render(
+        &self,
+        v: Verdict,
+        language: Language,
+        local: chrono::DateTime<chrono_tz::Tz>,
+    ) -> Action {
+        match v.action {
+            VerdictAction::Answer => Action::Answer {
+                template: v.template.to_string(),
+                reply: v.reply.to_string(),
+            },
+            VerdictAction::Log => Action::Log,
+            VerdictAction::Escalate => {
+                // check() guarantees the team exists, except on the fail-safe path where the
+                // default team is validated at load.
+                let team = self.teams.get(&v.team);
+                let open = team.is_some_and(|t| t.is_open(local));
+                let template = if !v.template.is_empty() {
+                    v.template.to_string()
+                } else if open {
+                    "holding_open".to_owned()
+                } else {
+                    "holding_closed".to_owned()
+                };
+                let next_open = team
+                    .and_then(|t| t.next_open(local))
+                    .map(|next| describe_next_open(local, next, language))
+                    .unwrap_or_else(|| match language {
+                        Language::Nl => "zo snel mogelijk".to_owned(),
+                        Language::En => "as soon as possible".to_owned(),
+                    });
+                let within =
+                    describe_duration(team.map_or(240, |t| t.respond_within_minutes), language);
+                let vars = Vars {
+                    next_open: &next_open,
+                    within: &within,
+                    team: team.map_or(v.team.as_str(), |t| t.name_in(language)),
+                };
+                let reply = self.templates.render(&template, language, &vars);
+                Action::Escalate {
+                    team: v.team.to_string(),
+                    priority: v.priority.parse().unwrap_or(Priority::High),
+                    template: reply.as_ref().map(|_| template),
+                    reply,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::SentimentLabel;
+
+    #[test]
+    fn interned_names_line_up_with_the_enums() {
+        let n = names();
+        for (i, c) in Category::ALL.iter().enumerate() {
+            assert_eq!(n.categories[i].as_str(), c.as_str());
+        }
+        for (i, c) in ChannelKind::ALL.iter().enumerate() {
+            assert_eq!(n.channels[i].as_str(), c.as_str());
+        }
+        assert_eq!(n.languages[Language::En as usize].as_str(), "en");
+        assert_eq!(
+            n.sentiments[SentimentLabel::Positive as usize].as_str(),
+            "positive"
+        );
+        assert_eq!(
+            n.states[ConversationState::Human as usize].as_str(),
+            "human"
+        );
+    }
+}

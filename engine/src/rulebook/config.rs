@@ -1,0 +1,266 @@
+//! The rulebook as written: serde types mirroring the TOML files one to one. Nothing here is
+//! used on the per-message path; [`super::Rulebook::compile`] turns these into runtime types.
+//! Values a governance lead may get wrong carry their [`Spanned`] position so errors can point
+//! at them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `rulebook.toml`: the settings that hold the other files together.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulebookConfig {
+    pub name: String,
+    /// IANA time zone for office hours, e.g. `Europe/Amsterdam`.
+    pub timezone: Spanned<String>,
+    /// The team that gets everything nobody else takes, and every fail-safe escalation.
+    pub default_team: Spanned<String>,
+    pub default_language: Spanned<String>,
+    /// Crisis mode at start; the running service can switch it.
+    #[serde(default)]
+    pub crisis_mode: bool,
+    pub scripts: ScriptPaths,
+    /// Which category wins when a message matches topics of several categories, strongest first.
+    #[serde(default)]
+    pub category_order: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub channels: ChannelsConfig,
+    #[serde(default)]
+    pub script_limits: ScriptLimitsConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptPaths {
+    /// Relative to the rules directory.
+    pub escalation: String,
+    pub governance: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    pub telegram: Option<ChannelConfig>,
+    pub discord: Option<ChannelConfig>,
+    pub webchat: Option<ChannelConfig>,
+    pub http: Option<ChannelConfig>,
+    pub terminal: Option<ChannelConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The longest reply the platform accepts, in characters.
+    pub max_reply_chars: usize,
+}
+
+/// Sandbox limits for both scripts. Every limit is explicit because Rhai's defaults differ
+/// between debug and release builds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptLimitsConfig {
+    pub max_operations: u64,
+    pub max_call_depth: usize,
+    pub max_expression_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_variables: usize,
+    pub max_functions: usize,
+}
+
+impl Default for ScriptLimitsConfig {
+    fn default() -> Self {
+        ScriptLimitsConfig {
+            max_operations: 100_000,
+            max_call_depth: 32,
+            max_expression_depth: 64,
+            max_string_size: 64 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            max_variables: 1_000,
+            max_functions: 256,
+        }
+    }
+}
+
+/// `topics.toml`: what customers talk about, and how to recognise it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsFile {
+    #[serde(default)]
+    pub topic: Vec<TopicConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    pub id: Spanned<String>,
+    pub category: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whole words or phrases; a trailing `*` also matches longer words (`paspoort*`).
+    #[serde(default)]
+    pub keywords: Vec<Spanned<String>>,
+    /// Regular expressions, run on the normalised text.
+    #[serde(default)]
+    pub patterns: Vec<Spanned<String>>,
+    /// Words that veto the topic when present (same syntax as keywords).
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    /// The answer template the scripts use for this topic.
+    #[serde(default)]
+    pub template: Option<Spanned<String>>,
+    /// The team that owns this topic when it needs a human.
+    #[serde(default)]
+    pub team: Option<Spanned<String>>,
+}
+
+/// `templates.toml`: every text the bot may send, per language.
+pub type TemplatesFile = BTreeMap<String, Spanned<TemplateConfig>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    pub nl: Option<String>,
+    pub en: Option<String>,
+    /// Fills `{link}` in the texts.
+    pub link: Option<String>,
+}
+
+/// `teams.toml`: who answers escalations, and when they work.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsFile {
+    #[serde(default)]
+    pub team: Vec<TeamConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub id: Spanned<String>,
+    pub name: String,
+    /// Name in English, for English holding replies; defaults to `name`.
+    #[serde(default)]
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub hours: HoursConfig,
+    /// Dates (`2026-12-25`) the team is closed.
+    #[serde(default)]
+    pub holidays: Vec<Spanned<String>>,
+    /// The promise in the holding reply during office hours.
+    #[serde(default = "default_respond_within_minutes")]
+    pub respond_within_minutes: u32,
+}
+
+fn default_respond_within_minutes() -> u32 {
+    240
+}
+
+/// Office hours per weekday as `"09:00-17:00"`, several ranges separated by commas; a missing
+/// day is closed. `always = true` means the team is reachable around the clock.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoursConfig {
+    #[serde(default)]
+    pub always: bool,
+    pub mon: Option<Spanned<String>>,
+    pub tue: Option<Spanned<String>>,
+    pub wed: Option<Spanned<String>>,
+    pub thu: Option<Spanned<String>>,
+    pub fri: Option<Spanned<String>>,
+    pub sat: Option<Spanned<String>>,
+    pub sun: Option<Spanned<String>>,
+}
+
+/// `lexicon.toml`: the words behind sentiment and language detection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LexiconFile {
+    pub sentiment: SentimentConfig,
+    pub language: LanguageWordsConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentConfig {
+    #[serde(default)]
+    pub positive: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub very_positive: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub negative: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub very_negative: Vec<Spanned<String>>,
+    /// Words that flip the sentiment of the next two words ("niet goed", "not happy").
+    #[serde(default)]
+    pub negators: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageWordsConfig {
+    pub nl: Vec<Spanned<String>>,
+    pub en: Vec<Spanned<String>>,
+}
+
+/// `tests.toml`: golden cases, the rulebook's own unit tests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestsFile {
+    #[serde(default)]
+    pub case: Vec<Spanned<CaseConfig>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub text: String,
+    /// Local time in the rulebook's time zone, `2026-11-23 10:00`; default Monday 10:00.
+    #[serde(default)]
+    pub at: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub crisis_mode: Option<bool>,
+    #[serde(default)]
+    pub conversation: Option<ConversationCaseConfig>,
+    pub expect: ExpectConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationCaseConfig {
+    pub state: Option<String>,
+    pub messages_today: i64,
+    pub auto_replies: i64,
+    pub complaints_24h: i64,
+    pub complaints_7d: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectConfig {
+    pub action: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// The primary (first) topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Text the reply must contain, case-insensitively.
+    #[serde(default)]
+    pub reply_contains: Option<String>,
+}

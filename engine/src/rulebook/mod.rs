@@ -1,0 +1,595 @@
+//! A rulebook: topics, templates, teams, lexicon, golden cases and the two scripts, compiled
+//! once into the runtime form the pipeline uses. [`Rulebook::compile`] validates everything and
+//! collects every error with its file position before anything runs: a rulebook is used whole
+//! or not at all, never half.
+
+pub mod config;
+pub mod error;
+pub mod source;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use rhai::ImmutableString;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+use crate::decision::{Category, Language};
+use crate::golden::GoldenCase;
+use crate::lexicon::Lexicon;
+use crate::matcher::{Matcher, TermError, TermList, TopicSpec};
+use crate::message::ChannelKind;
+use crate::normalize::normalize;
+use crate::script::ScriptHost;
+use crate::teams::{Team, Teams, WeekHours, parse_ranges};
+use crate::templates::{Template, Templates, unknown_placeholders};
+use config::{
+    LexiconFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig, TopicsFile,
+};
+pub use error::{Location, RulebookError, RulebookErrors};
+pub use source::{RulebookSource, SourceFile};
+
+/// Templates every rulebook must have: the fail-safe escalation needs them.
+pub const REQUIRED_TEMPLATES: [&str; 2] = ["holding_open", "holding_closed"];
+
+/// Which category wins when a message matches several, strongest first.
+const DEFAULT_CATEGORY_ORDER: [Category; 12] = [
+    Category::Crisis,
+    Category::Abuse,
+    Category::Legal,
+    Category::Press,
+    Category::Complaint,
+    Category::Report,
+    Category::Question,
+    Category::Lead,
+    Category::Idea,
+    Category::Compliment,
+    Category::Spam,
+    Category::Unknown,
+];
+
+/// Extra facts about a topic that the scripts read, interned once.
+pub struct TopicInfo {
+    pub id: ImmutableString,
+    pub category: ImmutableString,
+    pub template: ImmutableString,
+    pub team: ImmutableString,
+}
+
+/// A compiled rulebook, ready to decide.
+pub struct Rulebook {
+    pub name: String,
+    pub version: String,
+    pub default_team: String,
+    pub default_language: Language,
+    pub crisis_mode: bool,
+    pub(crate) matcher: Matcher,
+    pub(crate) topic_info: rustc_hash::FxHashMap<String, TopicInfo>,
+    pub(crate) lexicon: Lexicon,
+    pub(crate) templates: Templates,
+    pub(crate) teams: Arc<Teams>,
+    pub(crate) scripts: ScriptHost,
+    pub(crate) reply_limits: [usize; 5],
+    pub(crate) golden: Vec<GoldenCase>,
+    pub source: RulebookSource,
+}
+
+/// Turns a TOML parse error into a positioned rulebook error.
+pub(crate) fn toml_error(file: &SourceFile, error: &toml::de::Error) -> RulebookError {
+    let at = match error.span() {
+        Some(span) => Location::at_span(file.path.clone(), &file.text, span),
+        None => Location {
+            file: file.path.clone(),
+            line: 1,
+            column: 1,
+        },
+    };
+    RulebookError::invalid(at, error.message().trim().to_owned())
+}
+
+fn parse<T: DeserializeOwned>(file: &SourceFile, errors: &mut Vec<RulebookError>) -> Option<T> {
+    match toml::from_str(&file.text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            errors.push(toml_error(file, &e));
+            None
+        }
+    }
+}
+
+/// Collects errors against one file.
+struct Checker<'a> {
+    file: &'a SourceFile,
+    errors: &'a mut Vec<RulebookError>,
+}
+
+impl Checker<'_> {
+    fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.errors.push(RulebookError::invalid(
+            Location::at_span(self.file.path.clone(), &self.file.text, spanned.span()),
+            message,
+        ));
+    }
+}
+
+fn default_reply_limit(kind: ChannelKind) -> usize {
+    match kind {
+        ChannelKind::Telegram => 4096,
+        ChannelKind::Discord => 2000,
+        ChannelKind::Webchat | ChannelKind::Http | ChannelKind::Terminal => 2000,
+    }
+}
+
+impl Rulebook {
+    /// The default rulebook embedded in the binary.
+    pub fn embedded() -> Result<Self, RulebookErrors> {
+        Rulebook::compile(RulebookSource::embedded())
+    }
+
+    /// Reads and compiles the rulebook in `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Self, RulebookErrors> {
+        Rulebook::compile(RulebookSource::from_dir(dir)?)
+    }
+
+    /// Validates and compiles `source`, reporting every error found.
+    pub fn compile(source: RulebookSource) -> Result<Self, RulebookErrors> {
+        let mut errors = Vec::new();
+        let config: Option<RulebookConfig> = parse(&source.rulebook, &mut errors);
+        let topics: Option<TopicsFile> = parse(&source.topics, &mut errors);
+        let templates_file: Option<TemplatesFile> = parse(&source.templates, &mut errors);
+        let teams_file: Option<TeamsFile> = parse(&source.teams, &mut errors);
+        let lexicon_file: Option<LexiconFile> = parse(&source.lexicon, &mut errors);
+        let tests_file: Option<TestsFile> = match &source.tests {
+            Some(file) => parse(file, &mut errors),
+            None => Some(TestsFile { case: Vec::new() }),
+        };
+        let scripts = match (
+            &config,
+            ScriptHost::compile(
+                &config
+                    .as_ref()
+                    .map(|c| c.script_limits.clone())
+                    .unwrap_or_default(),
+                &source.escalation,
+                &source.governance,
+            ),
+        ) {
+            (_, Ok(host)) => Some(host),
+            (_, Err(script_errors)) => {
+                errors.extend(script_errors);
+                None
+            }
+        };
+        let (
+            Some(config),
+            Some(topics),
+            Some(templates_file),
+            Some(teams_file),
+            Some(lexicon_file),
+            Some(tests_file),
+            Some(scripts),
+        ) = (
+            config,
+            topics,
+            templates_file,
+            teams_file,
+            lexicon_file,
+            tests_file,
+            scripts,
+        )
+        else {
+            return Err(RulebookErrors(errors));
+        };
+
+        // rulebook.toml
+        let mut check = Checker {
+            file: &source.rulebook,
+            errors: &mut errors,
+        };
+        let timezone: Tz = config.timezone.get_ref().parse().unwrap_or_else(|_| {
+            check.at(
+                &config.timezone,
+                format!(
+                    "unknown time zone `{}`; use an IANA name like `Europe/Amsterdam`",
+                    config.timezone.get_ref()
+                ),
+            );
+            Tz::UTC
+        });
+        let default_language: Language =
+            config
+                .default_language
+                .get_ref()
+                .parse()
+                .unwrap_or_else(|e: String| {
+                    check.at(&config.default_language, e);
+                    Language::Nl
+                });
+        let category_order: Vec<Category> = match &config.category_order {
+            None => DEFAULT_CATEGORY_ORDER.to_vec(),
+            Some(order) => {
+                let mut parsed = Vec::new();
+                for name in order.get_ref() {
+                    match name.parse::<Category>() {
+                        Ok(c) => parsed.push(c),
+                        Err(e) => check.at(order, e),
+                    }
+                }
+                // Categories left out rank after the listed ones, in the default order.
+                let missing: Vec<Category> = DEFAULT_CATEGORY_ORDER
+                    .into_iter()
+                    .filter(|c| !parsed.contains(c))
+                    .collect();
+                parsed.extend(missing);
+                parsed
+            }
+        };
+        let mut reply_limits = ChannelKind::ALL.map(default_reply_limit);
+        for (i, channel) in [
+            &config.channels.telegram,
+            &config.channels.discord,
+            &config.channels.webchat,
+            &config.channels.http,
+            &config.channels.terminal,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(c) = channel {
+                reply_limits[i] = c.max_reply_chars.max(1);
+            }
+        }
+
+        // teams.toml
+        let mut check = Checker {
+            file: &source.teams,
+            errors: &mut errors,
+        };
+        let mut teams = Vec::new();
+        let mut team_ids = BTreeSet::new();
+        for team in &teams_file.team {
+            if !team_ids.insert(team.id.get_ref().clone()) {
+                check.at(
+                    &team.id,
+                    format!("team `{}` is defined twice", team.id.get_ref()),
+                );
+            }
+            let hours: Option<WeekHours> = if team.hours.always {
+                None
+            } else {
+                let h = &team.hours;
+                let days = [&h.mon, &h.tue, &h.wed, &h.thu, &h.fri, &h.sat, &h.sun];
+                Some(days.map(|day| match day {
+                    None => Vec::new(),
+                    Some(text) => parse_ranges(text.get_ref()).unwrap_or_else(|e| {
+                        check.at(text, e);
+                        Vec::new()
+                    }),
+                }))
+            };
+            let mut holidays = BTreeSet::new();
+            for day in &team.holidays {
+                match NaiveDate::parse_from_str(day.get_ref(), "%Y-%m-%d") {
+                    Ok(date) => {
+                        holidays.insert(date);
+                    }
+                    Err(_) => check.at(
+                        day,
+                        format!("`{}` is not a date like `2026-12-25`", day.get_ref()),
+                    ),
+                }
+            }
+            teams.push(Team {
+                id: team.id.get_ref().clone(),
+                name: team.name.clone(),
+                name_en: team.name_en.clone().unwrap_or_else(|| team.name.clone()),
+                hours,
+                holidays,
+                respond_within_minutes: team.respond_within_minutes,
+            });
+        }
+        if !team_ids.contains(config.default_team.get_ref()) {
+            Checker {
+                file: &source.rulebook,
+                errors: &mut errors,
+            }
+            .at(
+                &config.default_team,
+                format!(
+                    "default team `{}` is not defined in {}",
+                    config.default_team.get_ref(),
+                    source.teams.path.display()
+                ),
+            );
+        }
+
+        // templates.toml
+        let mut check = Checker {
+            file: &source.templates,
+            errors: &mut errors,
+        };
+        let mut templates = Templates::new(default_language);
+        for (id, spanned) in &templates_file {
+            let t = spanned.get_ref();
+            let default_text = match default_language {
+                Language::Nl => &t.nl,
+                Language::En => &t.en,
+            };
+            if default_text.is_none() {
+                check.at(
+                    spanned,
+                    format!(
+                        "template `{id}` has no text in the default language `{}`",
+                        default_language.as_str()
+                    ),
+                );
+            }
+            let fill = |text: &Option<String>| {
+                text.as_ref().map(|text| match &t.link {
+                    Some(link) => text.replace("{link}", link),
+                    None => text.clone(),
+                })
+            };
+            let (nl, en) = (fill(&t.nl), fill(&t.en));
+            for text in [&nl, &en].into_iter().flatten() {
+                for name in unknown_placeholders(text) {
+                    let hint = if name == "link" {
+                        " (add `link = \"https://…\"` to the template)".to_owned()
+                    } else {
+                        String::new()
+                    };
+                    check.at(
+                        spanned,
+                        format!(
+                            "template `{id}` uses unknown placeholder `{{{name}}}`{hint}; known: {{next_open}}, {{within}}, {{team}}, {{link}}"
+                        ),
+                    );
+                }
+            }
+            templates.insert(id.clone(), Template { nl, en });
+        }
+        for required in REQUIRED_TEMPLATES {
+            if !templates.contains(required) {
+                errors.push(RulebookError::invalid(
+                    Location {
+                        file: source.templates.path.clone(),
+                        line: 1,
+                        column: 1,
+                    },
+                    format!(
+                        "the required template `{required}` is missing (holding replies need it)"
+                    ),
+                ));
+            }
+        }
+
+        // topics.toml
+        let mut check = Checker {
+            file: &source.topics,
+            errors: &mut errors,
+        };
+        let mut specs = Vec::new();
+        let mut topic_info = rustc_hash::FxHashMap::default();
+        for topic in &topics.topic {
+            let id = topic.id.get_ref();
+            let category = topic
+                .category
+                .get_ref()
+                .parse::<Category>()
+                .unwrap_or_else(|e| {
+                    check.at(&topic.category, e);
+                    Category::Unknown
+                });
+            if let Some(template) = &topic.template
+                && !templates.contains(template.get_ref())
+            {
+                check.at(
+                    template,
+                    format!(
+                        "topic `{id}` uses template `{}`, which templates.toml does not define",
+                        template.get_ref()
+                    ),
+                );
+            }
+            if let Some(team) = &topic.team
+                && !team_ids.contains(team.get_ref())
+            {
+                check.at(
+                    team,
+                    format!(
+                        "topic `{id}` names team `{}`, which teams.toml does not define",
+                        team.get_ref()
+                    ),
+                );
+            }
+            if topic.keywords.is_empty() && topic.patterns.is_empty() {
+                check.at(
+                    &topic.id,
+                    format!("topic `{id}` has no keywords or patterns, so it can never match"),
+                );
+            }
+            let info = TopicInfo {
+                id: id.as_str().into(),
+                category: category.as_str().into(),
+                template: topic
+                    .template
+                    .as_ref()
+                    .map(|t| t.get_ref().as_str().into())
+                    .unwrap_or_default(),
+                team: topic
+                    .team
+                    .as_ref()
+                    .map(|t| t.get_ref().as_str().into())
+                    .unwrap_or_default(),
+            };
+            if topic_info.insert(id.clone(), info).is_some() {
+                check.at(&topic.id, format!("topic `{id}` is defined twice"));
+            }
+            specs.push(TopicSpec {
+                id: id.clone(),
+                category,
+                keywords: strings(&topic.keywords),
+                patterns: strings(&topic.patterns),
+                exclude: strings(&topic.exclude),
+            });
+        }
+        let rank = |c: Category| {
+            category_order
+                .iter()
+                .position(|o| *o == c)
+                .unwrap_or(u8::MAX as usize) as u8
+        };
+        let matcher = match Matcher::build(specs, rank) {
+            Ok(m) => Some(m),
+            Err(term_errors) => {
+                for e in term_errors {
+                    report_term_error(&mut check, &topics.topic, e);
+                }
+                None
+            }
+        };
+
+        // lexicon.toml
+        let mut check = Checker {
+            file: &source.lexicon,
+            errors: &mut errors,
+        };
+        let mut lexicon = Lexicon::default();
+        let s = &lexicon_file.sentiment;
+        let one_word = |word: &Spanned<String>, check: &mut Checker| {
+            let n = normalize(word.get_ref());
+            if n.is_empty() || n.contains(' ') {
+                check.at(word, format!("`{}` must be a single word", word.get_ref()));
+                None
+            } else {
+                Some(n)
+            }
+        };
+        for (words, score) in [
+            (&s.very_negative, -2),
+            (&s.negative, -1),
+            (&s.positive, 1),
+            (&s.very_positive, 2),
+        ] {
+            for w in words {
+                if let Some(n) = one_word(w, &mut check) {
+                    lexicon.add_score(&n, score);
+                }
+            }
+        }
+        for w in &s.negators {
+            if let Some(n) = one_word(w, &mut check) {
+                lexicon.add_negator(&n);
+            }
+        }
+        for (words, language) in [
+            (&lexicon_file.language.nl, Language::Nl),
+            (&lexicon_file.language.en, Language::En),
+        ] {
+            for w in words {
+                if let Some(n) = one_word(w, &mut check) {
+                    lexicon.add_language_word(&n, language);
+                }
+            }
+        }
+
+        // tests.toml
+        let golden = match &source.tests {
+            Some(file) => crate::golden::compile_cases(
+                file,
+                &tests_file,
+                timezone,
+                &team_ids,
+                &topic_info,
+                &mut errors,
+            ),
+            None => Vec::new(),
+        };
+
+        match matcher {
+            Some(matcher) if errors.is_empty() => Ok(Rulebook {
+                name: config.name,
+                version: source.version(),
+                default_team: config.default_team.into_inner(),
+                default_language,
+                crisis_mode: config.crisis_mode,
+                matcher,
+                topic_info,
+                lexicon,
+                templates,
+                teams: Arc::new(Teams::new(timezone, teams)),
+                scripts,
+                reply_limits,
+                golden,
+                source,
+            }),
+            _ => Err(RulebookErrors(errors)),
+        }
+    }
+
+    pub fn teams(&self) -> &Teams {
+        &self.teams
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub fn topic_count(&self) -> usize {
+        self.matcher.topics().len()
+    }
+
+    pub fn keyword_count(&self) -> usize {
+        self.matcher.keyword_count()
+    }
+
+    pub fn golden_cases(&self) -> &[GoldenCase] {
+        &self.golden
+    }
+
+    pub fn reply_limit(&self, channel: ChannelKind) -> usize {
+        let i = ChannelKind::ALL
+            .iter()
+            .position(|c| *c == channel)
+            .unwrap_or(0);
+        self.reply_limits[i]
+    }
+}
+
+fn strings(list: &[Spanned<String>]) -> Vec<String> {
+    list.iter().map(|s| s.get_ref().clone()).collect()
+}
+
+fn report_term_error(check: &mut Checker, topics: &[TopicConfig], error: TermError) {
+    match error {
+        TermError::Keyword(t, list, k, message) => {
+            let terms = match list {
+                TermList::Keywords => &topics[t].keywords,
+                TermList::Exclude => &topics[t].exclude,
+            };
+            check.at(&terms[k], message);
+        }
+        TermError::Pattern(t, p, message) => {
+            let pattern = &topics[t].patterns[p];
+            let message = format!(
+                "pattern `{}` is not a valid regular expression: {message}",
+                pattern.get_ref()
+            );
+            check.at(pattern, message);
+        }
+        TermError::Automaton(message) => {
+            let at = Location {
+                file: check.file.path.clone(),
+                line: 1,
+                column: 1,
+            };
+            check.errors.push(RulebookError::invalid(
+                at,
+                format!("the keywords could not be compiled: {message}"),
+            ));
+        }
+    }
+}

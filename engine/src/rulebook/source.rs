@@ -1,0 +1,184 @@
+//! Where a rulebook's text comes from: a directory on disk (`--rules DIR`) or the default
+//! rulebook embedded in the binary, so `webcare` works on a machine with no files at all.
+//! The version of a rulebook is a hash of exactly the text that affects decisions.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::config::RulebookConfig;
+use super::error::{Location, RulebookError, RulebookErrors};
+
+/// One file of a rulebook, with the path shown in errors.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    fn read(path: PathBuf) -> Result<Self, RulebookError> {
+        let bytes = std::fs::read(&path).map_err(|e| RulebookError::Unreadable {
+            file: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            RulebookError::invalid(
+                Location::at_offset(path.clone(), &text, offset),
+                "the file is not valid UTF-8; save it as UTF-8",
+            )
+        })?;
+        Ok(SourceFile { path, text })
+    }
+
+    fn embedded(path: &str, text: &str) -> Self {
+        SourceFile {
+            path: PathBuf::from(path),
+            text: text.to_owned(),
+        }
+    }
+}
+
+/// The text of every file of one rulebook.
+#[derive(Debug, Clone)]
+pub struct RulebookSource {
+    pub rulebook: SourceFile,
+    pub topics: SourceFile,
+    pub templates: SourceFile,
+    pub teams: SourceFile,
+    pub lexicon: SourceFile,
+    /// Golden cases; optional, and not part of the version (tests do not change decisions).
+    pub tests: Option<SourceFile>,
+    pub escalation: SourceFile,
+    pub governance: SourceFile,
+}
+
+macro_rules! embedded {
+    ($path:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../", $path))
+    };
+}
+
+impl RulebookSource {
+    /// The default rulebook: a Dutch municipality's webcare desk that also understands English.
+    pub fn embedded() -> Self {
+        RulebookSource {
+            rulebook: SourceFile::embedded("rules/rulebook.toml", embedded!("rules/rulebook.toml")),
+            topics: SourceFile::embedded("rules/topics.toml", embedded!("rules/topics.toml")),
+            templates: SourceFile::embedded(
+                "rules/templates.toml",
+                embedded!("rules/templates.toml"),
+            ),
+            teams: SourceFile::embedded("rules/teams.toml", embedded!("rules/teams.toml")),
+            lexicon: SourceFile::embedded("rules/lexicon.toml", embedded!("rules/lexicon.toml")),
+            tests: Some(SourceFile::embedded(
+                "rules/tests.toml",
+                embedded!("rules/tests.toml"),
+            )),
+            escalation: SourceFile::embedded(
+                "scripts/escalation.rhai",
+                embedded!("scripts/escalation.rhai"),
+            ),
+            governance: SourceFile::embedded(
+                "scripts/governance.rhai",
+                embedded!("scripts/governance.rhai"),
+            ),
+        }
+    }
+
+    /// Reads a rulebook directory: `rulebook.toml`, `topics.toml`, `templates.toml`, `teams.toml`,
+    /// `lexicon.toml`, optionally `tests.toml`, and the two scripts `rulebook.toml` names.
+    pub fn from_dir(dir: &Path) -> Result<Self, RulebookErrors> {
+        let mut errors = Vec::new();
+        let mut read = |name: &str| match SourceFile::read(dir.join(name)) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        let rulebook = read("rulebook.toml");
+        let topics = read("topics.toml");
+        let templates = read("templates.toml");
+        let teams = read("teams.toml");
+        let lexicon = read("lexicon.toml");
+        let tests_path = dir.join("tests.toml");
+        let tests = if tests_path.exists() {
+            read("tests.toml")
+        } else {
+            None
+        };
+        let scripts =
+            rulebook
+                .as_ref()
+                .and_then(|file| match toml::from_str::<RulebookConfig>(&file.text) {
+                    Ok(config) => Some(config.scripts),
+                    Err(e) => {
+                        errors.push(super::toml_error(file, &e));
+                        None
+                    }
+                });
+        let (escalation, governance) = match scripts {
+            Some(paths) => {
+                let mut read_script = |rel: &str| match SourceFile::read(dir.join(rel)) {
+                    Ok(file) => Some(file),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                };
+                (
+                    read_script(&paths.escalation),
+                    read_script(&paths.governance),
+                )
+            }
+            None => (None, None),
+        };
+        match (
+            rulebook, topics, templates, teams, lexicon, escalation, governance,
+        ) {
+            (
+                Some(rulebook),
+                Some(topics),
+                Some(templates),
+                Some(teams),
+                Some(lexicon),
+                Some(escalation),
+                Some(governance),
+            ) if errors.is_empty() => Ok(RulebookSource {
+                rulebook,
+                topics,
+                templates,
+                teams,
+                lexicon,
+                tests,
+                escalation,
+                governance,
+            }),
+            _ => Err(RulebookErrors(errors)),
+        }
+    }
+
+    /// The content hash that names this rulebook version in every decision: the first 12 hex
+    /// digits of SHA-256 over every file that affects decisions. Paths are left out, so the same
+    /// rules copied elsewhere keep their version.
+    pub fn version(&self) -> String {
+        let mut hasher = Sha256::new();
+        for file in [
+            &self.rulebook,
+            &self.topics,
+            &self.templates,
+            &self.teams,
+            &self.lexicon,
+            &self.escalation,
+            &self.governance,
+        ] {
+            hasher.update((file.text.len() as u64).to_le_bytes());
+            hasher.update(file.text.as_bytes());
+        }
+        let digest = hasher.finalize();
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

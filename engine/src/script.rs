@@ -1,0 +1,484 @@
+//! The two Rhai scripts a governance lead owns: `escalation.rhai` proposes what to do with a
+//! message, `governance.rhai` reviews every proposal before it takes effect.
+//!
+//! Scripts are untrusted in the sense that matters: a typo, an endless loop or a huge string in
+//! a script must never take the service down or send a wrong answer. So the Rhai engine here is
+//! built raw (no file access, no module resolver, no `eval`, no clock) with every limit set
+//! explicitly, because Rhai's defaults differ between debug and release builds. Any error is
+//! returned as a [`ScriptError`] with its line, and the pipeline turns it into a fail-safe
+//! escalation. Scripts compile once when the rulebook loads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use rhai::packages::{
+    ArithmeticPackage, BasicArrayPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
+    CorePackage, LogicPackage, MoreStringPackage, Package,
+};
+use rhai::{
+    AST, Array, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope,
+};
+
+use crate::decision::Language;
+use crate::normalize::normalize;
+use crate::rulebook::config::ScriptLimitsConfig;
+use crate::rulebook::error::{Location, RulebookError};
+use crate::rulebook::source::SourceFile;
+use crate::teams::{Teams, describe_next_open};
+use crate::templates::shorten;
+
+/// What a script returns; a governance lead knows it as a "decision".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub action: VerdictAction,
+    pub team: ImmutableString,
+    pub priority: ImmutableString,
+    /// The answer template, or the holding-reply template of an escalation (empty: the default).
+    pub template: ImmutableString,
+    /// The rendered answer; filled by the engine before the governance script sees it.
+    pub reply: ImmutableString,
+    pub reason: ImmutableString,
+    /// Where the script made this verdict, `escalation.rhai:12`.
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictAction {
+    Answer,
+    Escalate,
+    Log,
+}
+
+impl VerdictAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictAction::Answer => "answer",
+            VerdictAction::Escalate => "escalate",
+            VerdictAction::Log => "log",
+        }
+    }
+}
+
+impl Verdict {
+    fn new(ctx: &NativeCallContext, action: VerdictAction, reason: ImmutableString) -> Self {
+        let pos = ctx.call_position();
+        let source = ctx.call_source().unwrap_or("script");
+        Verdict {
+            action,
+            team: ImmutableString::new(),
+            priority: ImmutableString::new(),
+            template: ImmutableString::new(),
+            reply: ImmutableString::new(),
+            reason,
+            rule: match pos.line() {
+                Some(line) => format!("{source}:{line}"),
+                None => source.to_owned(),
+            },
+        }
+    }
+
+    /// Whether a review changed what happens (not merely the wording of the reason).
+    pub fn differs_from(&self, other: &Verdict) -> bool {
+        self.action != other.action
+            || self.team != other.team
+            || self.priority != other.priority
+            || self.template != other.template
+            || self.reply != other.reply
+    }
+}
+
+/// What the scripts know about the message, read as `msg.text`, `msg.topic`, ….
+#[derive(Debug, Clone)]
+pub struct MessageFacts(pub Arc<FactsInner>);
+
+#[derive(Debug)]
+pub struct FactsInner {
+    pub id: ImmutableString,
+    pub text: ImmutableString,
+    pub normalized: ImmutableString,
+    pub channel: ImmutableString,
+    pub language: ImmutableString,
+    pub category: ImmutableString,
+    pub topic: ImmutableString,
+    pub topics: Array,
+    pub categories: Array,
+    pub topic_template: ImmutableString,
+    pub topic_team: ImmutableString,
+    pub sentiment: ImmutableString,
+    pub sentiment_score: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub weekday: ImmutableString,
+}
+
+/// Conversation facts (`conversation.state`, `conversation.complaints_24h`, …).
+#[derive(Debug, Clone)]
+pub struct ConversationView {
+    pub state: ImmutableString,
+    pub messages_today: i64,
+    pub auto_replies: i64,
+    pub complaints_24h: i64,
+    pub complaints_7d: i64,
+}
+
+/// `teams.is_open("legal")`, `teams.next_open("legal")` at the message's time.
+#[derive(Debug, Clone)]
+pub struct TeamsView {
+    pub teams: Arc<Teams>,
+    pub at: DateTime<Tz>,
+    pub language: Language,
+}
+
+/// Everything a script run can read.
+pub struct ScriptInputs {
+    pub msg: MessageFacts,
+    pub conversation: ConversationView,
+    pub teams: TeamsView,
+    pub crisis_mode: bool,
+    pub default_team: ImmutableString,
+    /// The channel's reply limit in characters.
+    pub reply_limit: i64,
+}
+
+/// A script failure, with the script position when Rhai knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptError {
+    pub script: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => {
+                write!(f, "{}:{line}:{column}: {}", self.script, self.message)
+            }
+            (Some(line), None) => write!(f, "{}:{line}: {}", self.script, self.message),
+            _ => write!(f, "{}: {}", self.script, self.message),
+        }
+    }
+}
+
+impl ScriptError {
+    pub fn at_rule(rule: &str, message: impl Into<String>) -> Self {
+        let (script, line) = match rule.rsplit_once(':') {
+            Some((script, line)) => (script.to_owned(), line.parse().ok()),
+            None => (rule.to_owned(), None),
+        };
+        ScriptError {
+            script,
+            line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    fn from_eval(script: &str, mut error: EvalAltResult) -> Self {
+        let pos = error.take_position();
+        let message = match error {
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                "the script ran too long (operation limit reached; is there an endless loop?)"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        ScriptError {
+            script: script.to_owned(),
+            line: pos.line(),
+            column: pos.position(),
+            message,
+        }
+    }
+}
+
+struct Script {
+    name: String,
+    ast: AST,
+}
+
+/// The sandboxed engine with both compiled scripts.
+pub struct ScriptHost {
+    engine: rhai::Engine,
+    escalation: Script,
+    governance: Script,
+}
+
+const ESCALATION_VARS: [&str; 5] = [
+    "msg",
+    "conversation",
+    "teams",
+    "crisis_mode",
+    "default_team",
+];
+const GOVERNANCE_VARS: [&str; 2] = ["decision", "reply_limit"];
+
+fn sandboxed_engine(limits: &ScriptLimitsConfig) -> rhai::Engine {
+    let mut engine = rhai::Engine::new_raw();
+    // Only pure language packages: no time (decisions must replay identically), no I/O.
+    engine.register_global_module(CorePackage::new().as_shared_module());
+    engine.register_global_module(LogicPackage::new().as_shared_module());
+    engine.register_global_module(ArithmeticPackage::new().as_shared_module());
+    engine.register_global_module(BasicMathPackage::new().as_shared_module());
+    engine.register_global_module(BasicStringPackage::new().as_shared_module());
+    engine.register_global_module(MoreStringPackage::new().as_shared_module());
+    engine.register_global_module(BasicArrayPackage::new().as_shared_module());
+    engine.register_global_module(BasicMapPackage::new().as_shared_module());
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.set_max_modules(0);
+    engine.disable_symbol("eval");
+    engine.set_strict_variables(true);
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_depth);
+    engine.set_max_expr_depths(limits.max_expression_depth, limits.max_expression_depth);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+    engine.set_max_variables(limits.max_variables);
+    engine.set_max_functions(limits.max_functions);
+    // Scripts never write to stdout: `webcare replay` output is a data stream.
+    engine.on_print(|text| tracing::info!(target: "webcare::script", "{text}"));
+    engine.on_debug(|text, source, pos| {
+        tracing::debug!(target: "webcare::script", source = source.unwrap_or("script"), %pos, "{text}")
+    });
+    register_api(&mut engine);
+    engine
+}
+
+fn register_api(engine: &mut rhai::Engine) {
+    engine.register_type_with_name::<Verdict>("Decision");
+    engine.register_fn(
+        "answer",
+        |ctx: NativeCallContext, template: ImmutableString, reason: ImmutableString| {
+            let mut v = Verdict::new(&ctx, VerdictAction::Answer, reason);
+            v.template = template;
+            v
+        },
+    );
+    engine.register_fn(
+        "escalate",
+        |ctx: NativeCallContext,
+         team: ImmutableString,
+         priority: ImmutableString,
+         reason: ImmutableString| {
+            let mut v = Verdict::new(&ctx, VerdictAction::Escalate, reason);
+            v.team = team;
+            v.priority = priority;
+            v
+        },
+    );
+    engine.register_fn(
+        "log_only",
+        |ctx: NativeCallContext, reason: ImmutableString| {
+            Verdict::new(&ctx, VerdictAction::Log, reason)
+        },
+    );
+    engine.register_get("action", |v: &mut Verdict| -> ImmutableString {
+        v.action.as_str().into()
+    });
+    engine.register_get_set(
+        "team",
+        |v: &mut Verdict| v.team.clone(),
+        |v: &mut Verdict, x: ImmutableString| v.team = x,
+    );
+    engine.register_get_set(
+        "priority",
+        |v: &mut Verdict| v.priority.clone(),
+        |v: &mut Verdict, x: ImmutableString| v.priority = x,
+    );
+    engine.register_get_set(
+        "template",
+        |v: &mut Verdict| v.template.clone(),
+        |v: &mut Verdict, x: ImmutableString| v.template = x,
+    );
+    engine.register_get_set(
+        "reply",
+        |v: &mut Verdict| v.reply.clone(),
+        |v: &mut Verdict, x: ImmutableString| v.reply = x,
+    );
+    engine.register_get("reason", |v: &mut Verdict| v.reason.clone());
+
+    engine.register_type_with_name::<MessageFacts>("Message");
+    macro_rules! facts_get {
+        ($($name:literal => $field:ident),* $(,)?) => {
+            $(engine.register_get($name, |m: &mut MessageFacts| m.0.$field.clone());)*
+        };
+    }
+    facts_get!(
+        "id" => id, "text" => text, "normalized" => normalized, "channel" => channel,
+        "language" => language, "category" => category, "topic" => topic, "topics" => topics,
+        "categories" => categories, "template" => topic_template, "team" => topic_team,
+        "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
+        "minute" => minute, "weekday" => weekday,
+    );
+    engine.register_fn("has_topic", |m: &mut MessageFacts, id: ImmutableString| {
+        m.0.topics
+            .iter()
+            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == id))
+    });
+    engine.register_fn(
+        "has_category",
+        |m: &mut MessageFacts, c: ImmutableString| {
+            m.0.categories
+                .iter()
+                .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == c))
+        },
+    );
+
+    engine.register_type_with_name::<ConversationView>("Conversation");
+    engine.register_get("state", |c: &mut ConversationView| c.state.clone());
+    engine.register_get("human_owned", |c: &mut ConversationView| {
+        c.state.as_str() == "human"
+    });
+    engine.register_get("messages_today", |c: &mut ConversationView| {
+        c.messages_today
+    });
+    engine.register_get("auto_replies", |c: &mut ConversationView| c.auto_replies);
+    engine.register_get("complaints_24h", |c: &mut ConversationView| {
+        c.complaints_24h
+    });
+    engine.register_get("complaints_7d", |c: &mut ConversationView| c.complaints_7d);
+
+    engine.register_type_with_name::<TeamsView>("Teams");
+    engine.register_fn("exists", |t: &mut TeamsView, id: ImmutableString| {
+        t.teams.get(&id).is_some()
+    });
+    engine.register_fn("is_open", |t: &mut TeamsView, id: ImmutableString| {
+        t.teams.get(&id).is_some_and(|team| team.is_open(t.at))
+    });
+    engine.register_fn(
+        "next_open",
+        |t: &mut TeamsView, id: ImmutableString| -> ImmutableString {
+            t.teams
+                .get(&id)
+                .and_then(|team| team.next_open(t.at))
+                .map(|next| describe_next_open(t.at, next, t.language).into())
+                .unwrap_or_default()
+        },
+    );
+
+    engine.register_fn("contains_any", |text: ImmutableString, words: Array| {
+        let text = normalize(&text);
+        let padded = format!(" {text} ");
+        words.iter().any(|w| {
+            let word = normalize(&w.to_string());
+            !word.is_empty() && padded.contains(&format!(" {word} "))
+        })
+    });
+    engine.register_fn(
+        "shorten",
+        |text: ImmutableString, limit: i64| -> ImmutableString {
+            shorten(&text, usize::try_from(limit).unwrap_or(0)).into()
+        },
+    );
+}
+
+fn compile(
+    engine: &rhai::Engine,
+    file: &SourceFile,
+    vars: &[&str],
+) -> Result<Script, RulebookError> {
+    // Plain variables, not constants: the optimiser would inline a constant's placeholder
+    // value into the AST. The names are only declared so strict mode can catch typos.
+    let mut scope = Scope::new();
+    for var in vars {
+        scope.push(*var, ());
+    }
+    let name = file.path.file_name().map_or_else(
+        || file.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    match engine.compile_with_scope(&scope, &file.text) {
+        Ok(mut ast) => {
+            ast.set_source(name.as_str());
+            Ok(Script { name, ast })
+        }
+        Err(e) => {
+            let pos: Position = e.position();
+            Err(RulebookError::invalid(
+                Location {
+                    file: file.path.clone(),
+                    line: pos.line().unwrap_or(1),
+                    column: pos.position().unwrap_or(1),
+                },
+                e.err_type().to_string(),
+            ))
+        }
+    }
+}
+
+impl ScriptHost {
+    pub fn compile(
+        limits: &ScriptLimitsConfig,
+        escalation: &SourceFile,
+        governance: &SourceFile,
+    ) -> Result<Self, Vec<RulebookError>> {
+        let engine = sandboxed_engine(limits);
+        let governance_vars: Vec<&str> = ESCALATION_VARS
+            .iter()
+            .chain(GOVERNANCE_VARS.iter())
+            .copied()
+            .collect();
+        match (
+            compile(&engine, escalation, &ESCALATION_VARS),
+            compile(&engine, governance, &governance_vars),
+        ) {
+            (Ok(escalation), Ok(governance)) => Ok(ScriptHost {
+                engine,
+                escalation,
+                governance,
+            }),
+            (a, b) => Err([a.err(), b.err()].into_iter().flatten().collect()),
+        }
+    }
+
+    fn scope(inputs: &ScriptInputs) -> Scope<'static> {
+        let mut scope = Scope::with_capacity(7);
+        scope.push_constant("msg", inputs.msg.clone());
+        scope.push_constant("conversation", inputs.conversation.clone());
+        scope.push_constant("teams", inputs.teams.clone());
+        scope.push_constant("crisis_mode", inputs.crisis_mode);
+        scope.push_constant("default_team", inputs.default_team.clone());
+        scope
+    }
+
+    fn run(&self, script: &Script, mut scope: Scope) -> Result<Verdict, ScriptError> {
+        let value = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
+            .map_err(|e| ScriptError::from_eval(&script.name, *e))?;
+        let type_name = value.type_name();
+        value.try_cast::<Verdict>().ok_or_else(|| ScriptError {
+            script: script.name.clone(),
+            line: None,
+            column: None,
+            message: format!(
+                "the script must end with answer(…), escalate(…) or log_only(…), but it gave `{type_name}`"
+            ),
+        })
+    }
+
+    /// Runs `escalation.rhai`: the proposed decision.
+    pub fn propose(&self, inputs: &ScriptInputs) -> Result<Verdict, ScriptError> {
+        self.run(&self.escalation, Self::scope(inputs))
+    }
+
+    /// Runs `governance.rhai` on a proposal: the reviewed decision.
+    pub fn review(&self, inputs: &ScriptInputs, proposal: Verdict) -> Result<Verdict, ScriptError> {
+        let mut scope = Self::scope(inputs);
+        scope.push("decision", proposal);
+        scope.push_constant("reply_limit", inputs.reply_limit);
+        self.run(&self.governance, scope)
+    }
+
+    pub fn escalation_name(&self) -> &str {
+        &self.escalation.name
+    }
+
+    pub fn governance_name(&self) -> &str {
+        &self.governance.name
+    }
+}

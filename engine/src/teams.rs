@@ -1,0 +1,289 @@
+//! Teams and their office hours. A holding reply must tell the truth ("we answer on Monday from
+//! 09:00"), so the hours, holidays and time zone live in the rulebook and every "when" is
+//! computed from them, against the message's own time: tests and replays use a virtual clock by
+//! construction.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use rustc_hash::FxHashMap;
+
+use crate::decision::Language;
+
+/// Opening ranges per weekday, Monday first.
+pub type WeekHours = [Vec<(NaiveTime, NaiveTime)>; 7];
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    pub name_en: String,
+    /// `None`: reachable around the clock.
+    pub hours: Option<WeekHours>,
+    pub holidays: BTreeSet<NaiveDate>,
+    pub respond_within_minutes: u32,
+}
+
+/// Parses `"09:00-12:30, 13:30-17:00"`.
+pub fn parse_ranges(text: &str) -> Result<Vec<(NaiveTime, NaiveTime)>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("closed") || text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ranges = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        let (from, to) = part
+            .split_once('-')
+            .ok_or_else(|| format!("`{part}` is not a time range like `09:00-17:00`"))?;
+        let parse = |t: &str| {
+            NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                .map_err(|_| format!("`{}` is not a time like `09:00`", t.trim()))
+        };
+        let (from, to) = (parse(from)?, parse(to)?);
+        if from >= to {
+            return Err(format!("`{part}` ends before it starts"));
+        }
+        ranges.push((from, to));
+    }
+    ranges.sort();
+    Ok(ranges)
+}
+
+impl Team {
+    pub fn name_in(&self, language: Language) -> &str {
+        match language {
+            Language::Nl => &self.name,
+            Language::En => &self.name_en,
+        }
+    }
+
+    pub fn is_open(&self, at: DateTime<Tz>) -> bool {
+        let Some(hours) = &self.hours else {
+            return true;
+        };
+        if self.holidays.contains(&at.date_naive()) {
+            return false;
+        }
+        let time = at.time();
+        hours[at.weekday().num_days_from_monday() as usize]
+            .iter()
+            .any(|(from, to)| *from <= time && time < *to)
+    }
+
+    /// The next moment the team is open, `at` itself when open now; `None` when the team has
+    /// no hours in the coming year.
+    pub fn next_open(&self, at: DateTime<Tz>) -> Option<DateTime<Tz>> {
+        if self.is_open(at) {
+            return Some(at);
+        }
+        let hours = self.hours.as_ref()?;
+        let tz = at.timezone();
+        let today = at.date_naive();
+        for offset in 0..=366 {
+            let date = today + Duration::days(offset);
+            if self.holidays.contains(&date) {
+                continue;
+            }
+            for (from, _) in &hours[date.weekday().num_days_from_monday() as usize] {
+                let Some(start) = tz.from_local_datetime(&date.and_time(*from)).earliest() else {
+                    continue;
+                };
+                if start > at {
+                    return Some(start);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// All teams of a rulebook, with the time zone their hours are in.
+#[derive(Debug)]
+pub struct Teams {
+    pub timezone: Tz,
+    teams: Vec<Team>,
+    by_id: FxHashMap<String, usize>,
+}
+
+impl Teams {
+    pub fn new(timezone: Tz, teams: Vec<Team>) -> Self {
+        let by_id = teams
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        Teams {
+            timezone,
+            teams,
+            by_id,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Team> {
+        self.by_id.get(id).map(|&i| &self.teams[i])
+    }
+
+    pub fn all(&self) -> &[Team] {
+        &self.teams
+    }
+
+    pub fn local(&self, at: DateTime<Utc>) -> DateTime<Tz> {
+        at.with_timezone(&self.timezone)
+    }
+}
+
+const WEEKDAYS_NL: [&str; 7] = [
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
+];
+const MONTHS_NL: [&str; 12] = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+
+/// "maandag vanaf 09:00" / "on Monday from 09:00", relative to `now`, for holding replies.
+pub fn describe_next_open(now: DateTime<Tz>, next: DateTime<Tz>, language: Language) -> String {
+    let days = (next.date_naive() - now.date_naive()).num_days();
+    let time = next.format("%H:%M");
+    let weekday = next.weekday();
+    match (language, days) {
+        (Language::Nl, 0) => format!("vandaag vanaf {time}"),
+        (Language::Nl, 1) => format!("morgen vanaf {time}"),
+        (Language::Nl, 2..=6) => format!("{} vanaf {time}", weekday_nl(weekday)),
+        (Language::Nl, _) => format!(
+            "{} {} {} vanaf {time}",
+            weekday_nl(weekday),
+            next.day(),
+            MONTHS_NL[next.month0() as usize]
+        ),
+        (Language::En, 0) => format!("today from {time}"),
+        (Language::En, 1) => format!("tomorrow from {time}"),
+        (Language::En, 2..=6) => format!("on {} from {time}", next.format("%A")),
+        (Language::En, _) => format!("on {} from {time}", next.format("%A %-d %B")),
+    }
+}
+
+fn weekday_nl(day: Weekday) -> &'static str {
+    WEEKDAYS_NL[day.num_days_from_monday() as usize]
+}
+
+/// "4 uur" / "4 hours", "30 minuten" / "30 minutes".
+pub fn describe_duration(minutes: u32, language: Language) -> String {
+    let (hours, rest) = (minutes / 60, minutes % 60);
+    match (language, hours, rest) {
+        (Language::Nl, 0, m) => format!("{m} minuten"),
+        (Language::Nl, h, 0) => format!("{h} uur"),
+        (Language::Nl, h, m) => format!("{h} uur en {m} minuten"),
+        (Language::En, 0, m) => format!("{m} minutes"),
+        (Language::En, 1, 0) => "1 hour".to_owned(),
+        (Language::En, h, 0) => format!("{h} hours"),
+        (Language::En, 1, m) => format!("1 hour and {m} minutes"),
+        (Language::En, h, m) => format!("{h} hours and {m} minutes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Europe::Amsterdam;
+
+    fn office() -> Team {
+        let day = parse_ranges("09:00-12:30, 13:00-17:00").unwrap_or_default();
+        Team {
+            id: "webcare".into(),
+            name: "Webcare".into(),
+            name_en: "Webcare".into(),
+            hours: Some([
+                day.clone(),
+                day.clone(),
+                day.clone(),
+                day.clone(),
+                day,
+                vec![],
+                vec![],
+            ]),
+            holidays: [NaiveDate::from_ymd_opt(2026, 12, 25)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            respond_within_minutes: 240,
+        }
+    }
+
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Tz> {
+        Amsterdam
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .unwrap_or_else(|| panic!("valid local time"))
+    }
+
+    #[test]
+    fn open_inside_ranges_closed_at_lunch_weekends_and_holidays() {
+        let team = office();
+        assert!(team.is_open(at(2026, 11, 23, 10, 0))); // Monday
+        assert!(!team.is_open(at(2026, 11, 23, 12, 45)));
+        assert!(!team.is_open(at(2026, 11, 23, 17, 0)));
+        assert!(!team.is_open(at(2026, 11, 28, 11, 0))); // Saturday
+        assert!(!team.is_open(at(2026, 12, 25, 11, 0))); // Christmas, a Friday
+    }
+
+    #[test]
+    fn friday_evening_next_opens_monday_morning_and_says_so() {
+        let team = office();
+        let friday = at(2026, 11, 27, 17, 55);
+        let next = team.next_open(friday).unwrap_or(friday);
+        assert_eq!(next, at(2026, 11, 30, 9, 0));
+        assert_eq!(
+            describe_next_open(friday, next, Language::Nl),
+            "maandag vanaf 09:00"
+        );
+        assert_eq!(
+            describe_next_open(friday, next, Language::En),
+            "on Monday from 09:00"
+        );
+    }
+
+    #[test]
+    fn lunch_break_reopens_today_and_holidays_are_skipped() {
+        let team = office();
+        let lunch = at(2026, 11, 23, 12, 45);
+        let next = team.next_open(lunch).unwrap_or(lunch);
+        assert_eq!(
+            describe_next_open(lunch, next, Language::En),
+            "today from 13:00"
+        );
+        let christmas_eve = at(2026, 12, 24, 18, 0);
+        let next = team.next_open(christmas_eve).unwrap_or(christmas_eve);
+        assert_eq!(next, at(2026, 12, 28, 9, 0));
+        assert_eq!(
+            describe_next_open(christmas_eve, next, Language::Nl),
+            "maandag vanaf 09:00"
+        );
+    }
+
+    #[test]
+    fn ranges_are_validated() {
+        assert!(parse_ranges("17:00-09:00").is_err());
+        assert!(parse_ranges("9-5").is_err());
+        assert_eq!(parse_ranges("closed"), Ok(vec![]));
+        assert_eq!(describe_duration(240, Language::Nl), "4 uur");
+        assert_eq!(describe_duration(90, Language::En), "1 hour and 30 minutes");
+    }
+}

@@ -1,0 +1,170 @@
+//! Reply templates: every text the bot may send, reviewed and versioned in the rulebook. The
+//! bot never composes free text; it fills a few placeholders computed by the engine.
+
+use rustc_hash::FxHashMap;
+
+use crate::decision::Language;
+
+/// Placeholders the engine fills when it renders a holding reply; `{link}` is filled at load.
+pub const PLACEHOLDERS: [&str; 3] = ["next_open", "within", "team"];
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub nl: Option<String>,
+    pub en: Option<String>,
+}
+
+/// Values for the placeholders of one rendering.
+#[derive(Debug, Default)]
+pub struct Vars<'a> {
+    pub next_open: &'a str,
+    pub within: &'a str,
+    pub team: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct Templates {
+    by_id: FxHashMap<String, Template>,
+    default_language: Option<Language>,
+}
+
+impl Templates {
+    pub fn new(default_language: Language) -> Self {
+        Templates {
+            by_id: FxHashMap::default(),
+            default_language: Some(default_language),
+        }
+    }
+
+    pub fn insert(&mut self, id: String, template: Template) {
+        self.by_id.insert(id, template);
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+
+    /// The text in `language`, else in the default language.
+    pub fn text(&self, id: &str, language: Language) -> Option<&str> {
+        let template = self.by_id.get(id)?;
+        let wanted = match language {
+            Language::Nl => &template.nl,
+            Language::En => &template.en,
+        };
+        let fallback = match self.default_language {
+            Some(Language::En) => &template.en,
+            _ => &template.nl,
+        };
+        wanted.as_deref().or(fallback.as_deref())
+    }
+
+    pub fn render(&self, id: &str, language: Language, vars: &Vars<'_>) -> Option<String> {
+        let text = self.text(id, language)?;
+        if !text.contains('{') {
+            return Some(text.to_owned());
+        }
+        Some(
+            text.replace("{next_open}", vars.next_open)
+                .replace("{within}", vars.within)
+                .replace("{team}", vars.team),
+        )
+    }
+}
+
+/// Names of `{placeholders}` in `text` that the engine does not know.
+pub fn unknown_placeholders(text: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        let name = &after[..close];
+        if !PLACEHOLDERS.contains(&name) {
+            unknown.push(name.to_owned());
+        }
+        rest = &after[close + 1..];
+    }
+    unknown
+}
+
+/// Shortens `text` to at most `limit` characters at a word edge, ending in "…". A trailing
+/// link is kept whole, because the link is where the full answer lives.
+pub fn shorten(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let (body, link) = match text.rfind("http") {
+        Some(at) if !text[at..].contains(char::is_whitespace) => {
+            (text[..at].trim_end(), &text[at..])
+        }
+        _ => (text, ""),
+    };
+    let room = limit
+        .saturating_sub(link.chars().count())
+        .saturating_sub(if link.is_empty() { 1 } else { 2 });
+    let mut cut: String = body.chars().take(room).collect();
+    if let Some(space) = cut.rfind(char::is_whitespace) {
+        cut.truncate(space);
+    }
+    let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.');
+    if link.is_empty() {
+        format!("{cut}…")
+    } else {
+        format!("{cut}… {link}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_placeholders_are_found() {
+        assert_eq!(
+            unknown_placeholders("we {within} and {nxt_open}"),
+            ["nxt_open"]
+        );
+        assert!(unknown_placeholders("no placeholders").is_empty());
+    }
+
+    #[test]
+    fn rendering_falls_back_to_the_default_language() {
+        let mut templates = Templates::new(Language::Nl);
+        templates.insert(
+            "hold".into(),
+            Template {
+                nl: Some("We reageren {next_open}.".into()),
+                en: None,
+            },
+        );
+        let vars = Vars {
+            next_open: "maandag vanaf 09:00",
+            ..Vars::default()
+        };
+        assert_eq!(
+            templates.render("hold", Language::En, &vars).as_deref(),
+            Some("We reageren maandag vanaf 09:00.")
+        );
+        assert_eq!(templates.render("missing", Language::Nl, &vars), None);
+    }
+
+    #[test]
+    fn shorten_keeps_the_link_and_the_limit() {
+        let text = "Een paspoort vraagt u aan op afspraak in het stadskantoor. Neem een pasfoto mee. https://example.org/paspoort";
+        let short = shorten(text, 60);
+        assert!(short.chars().count() <= 60, "{short}");
+        assert!(short.ends_with("… https://example.org/paspoort"), "{short}");
+        assert_eq!(shorten("kort", 60), "kort");
+        let plain = shorten("een twee drie vier vijf zes", 12);
+        assert!(
+            plain.chars().count() <= 12 && plain.ends_with('…'),
+            "{plain}"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! `webcare`: the composition root. It loads a rulebook (the embedded default or `--rules DIR`)
+//! and hands it to one of the commands below; all decisions are made by `webcare-engine`.
+//!
+//! # Layout
+//!
+//! - `cli/chat.rs`: `webcare chat`, the rulebook in a terminal.
+//! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
+//! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A rules-driven webcare engine: answers, escalates or logs every customer message, and says why.
+#[derive(Parser)]
+#[command(name = "webcare", version, about, long_about = None)]
+struct Args {
+    /// Rulebook directory (rulebook.toml, topics.toml, …). Without it the embedded default
+    /// rulebook of a Dutch municipality is used.
+    #[arg(long, global = true, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Talk to the rulebook in the terminal: type a message, see the reply or the escalation
+    /// and why. Nothing is stored or sent.
+    Chat(cli::chat::ChatArgs),
+    /// Validate the rulebook and scripts; every error names file, line and column.
+    Check,
+    /// Run the rulebook's golden cases (tests.toml); prints each failure with expected and
+    /// actual, ends with `N passed, N failed`, and exits non-zero on any failure.
+    Test(cli::check::TestArgs),
+    /// Decide a file of messages (one JSON object per line) without side effects, writing one
+    /// JSON decision per line to stdout. Bad lines are reported on stderr with their number and
+    /// skipped; the exit status is 1 if any line was skipped.
+    Replay(cli::replay::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                // Script errors are part of every decision's diagnostics; the commands print
+                // them where they matter, so the log stays quiet unless asked (RUST_LOG).
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let args = Args::parse();
+    let rules = args.rules.as_deref();
+    let result = match args.command {
+        Command::Chat(chat) => cli::chat::run(rules, chat),
+        Command::Check => cli::check::check(rules),
+        Command::Test(test) => cli::check::test(rules, test),
+        Command::Replay(replay) => cli::replay::run(rules, replay),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
