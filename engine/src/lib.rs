@@ -13,9 +13,13 @@
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
 //! - [`pipeline`]: one message through all of the above.
 //! - [`golden`]: the rulebook's own test cases.
+//! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
+//!   and audit log, with the redb and sled backends.
+//! - [`intake`]: one message through dedupe, decision and one durable transaction.
 
 pub mod decision;
 pub mod golden;
+pub mod intake;
 pub mod lexicon;
 pub mod matcher;
 pub mod message;
@@ -23,10 +27,13 @@ pub mod normalize;
 pub mod pipeline;
 pub mod rulebook;
 pub mod script;
+pub mod store;
 pub mod teams;
 pub mod templates;
 
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
+pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};
 pub use pipeline::{ConversationFacts, ConversationState, DecideContext};
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
+pub use store::{Store, StoreError};

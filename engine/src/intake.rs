@@ -1,0 +1,87 @@
+//! Intake: one inbound message, from delivery to a durable decision, exactly once. It exists so
+//! that the order of the steps, which is what makes a crash or a platform retry harmless, lives
+//! in one place:
+//!
+//! 1. a delivery already stored returns its first decision, marked duplicate;
+//! 2. the conversation's facts (state, counters) are read, and the rulebook decides;
+//! 3. one transaction stores the message, the decision, the conversation update, the escalation
+//!    and the outbox entry, after checking once more for a duplicate (two concurrent deliveries
+//!    of one message may both pass step 1; the store's single writer lets only one through).
+//!
+//! Only when step 3 returns has the message been accepted; an adapter acknowledges the platform
+//! after that, never before. Time comes in as `now`, never from the system clock.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::message::Inbound;
+use crate::pipeline::DecideContext;
+use crate::rulebook::Rulebook;
+use crate::store::{IntakeReceipt, IntakeRecord, Store, StoreError};
+
+/// The rulebook and the store a message goes through.
+pub struct Intake<'a> {
+    rulebook: &'a Rulebook,
+    store: &'a dyn Store,
+    crisis_mode: Option<bool>,
+}
+
+impl<'a> Intake<'a> {
+    pub fn new(rulebook: &'a Rulebook, store: &'a dyn Store) -> Self {
+        Intake {
+            rulebook,
+            store,
+            crisis_mode: None,
+        }
+    }
+
+    /// The running service's crisis switch; `None` uses the rulebook's setting.
+    pub fn with_crisis_mode(mut self, crisis_mode: Option<bool>) -> Self {
+        self.crisis_mode = crisis_mode;
+        self
+    }
+
+    /// Decides and stores `message`; see the module docs. `now` is when webcare handles it (the
+    /// message's own `received_at` is what office hours and counters use).
+    pub fn accept(
+        &self,
+        message: Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReceipt, StoreError> {
+        if let Some(first) = self.store.message(message.channel, &message.id)? {
+            return Ok(IntakeReceipt {
+                seq: first.seq,
+                decision: first.decision,
+                duplicate: true,
+                escalation: None,
+                outbox: None,
+            });
+        }
+        let teams = self.rulebook.teams();
+        let today = teams.local(message.received_at).date_naive();
+        let conversation = self.store.conversation_facts(
+            message.channel,
+            &message.conversation,
+            message.received_at,
+            today,
+        )?;
+        let decision = self.rulebook.decide(
+            &message,
+            &DecideContext {
+                conversation,
+                crisis_mode: self.crisis_mode,
+            },
+        );
+        let sla_deadline = decision
+            .action
+            .team()
+            .and_then(|team| teams.get(team))
+            .map(|team| now + Duration::minutes(i64::from(team.respond_within_minutes)));
+        self.store.record_intake(IntakeRecord {
+            message,
+            decision,
+            today,
+            sla_deadline,
+            now,
+        })
+    }
+}

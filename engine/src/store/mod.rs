@@ -1,0 +1,606 @@
+//! The durable store: every inbound message with its decision, the conversations, escalations,
+//! the outbox of replies and the audit log. It exists so that nothing webcare acknowledged is
+//! ever lost: a message whose intake returned `Ok` survives a crash, together with its decision,
+//! its escalation and the reply waiting to go out.
+//!
+//! [`Store`] is a trait object because the set of backends is open (PostgreSQL for
+//! multi-instance deployments comes later). The two embedded backends, [redb](redb) (the default)
+//! and [sled](sled), share one record layout and one writer ([`embedded`]); they differ only in
+//! the few lines that read, write and durably commit bytes. One contract test suite
+//! (`engine/tests/store_contract.rs`) runs against both.
+//!
+//! # Layout
+//!
+//! - this file: the trait, the records it returns, the errors, [`open`].
+//! - [`embedded`]: the record layout over an ordered key-value store, and the group-commit writer.
+//! - [`codec`]: the compact on-disk encoding (interned decision strings).
+//! - [`redact`]: optional redaction of e-mail addresses, phone numbers, IBANs and BSNs.
+//! - [`redb`], [`sled`]: the two embedded backends.
+//!
+//! All methods block; async callers run them on a blocking thread. Time is always passed in
+//! (`now`), never read from the system clock here, so tests can drive a virtual clock.
+
+pub mod codec;
+pub mod embedded;
+pub mod redact;
+pub mod redb;
+pub mod sled;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Decision, Priority};
+use crate::message::{ChannelKind, Inbound};
+use crate::pipeline::{ConversationFacts, ConversationState};
+
+/// The durable record of everything webcare did. See the module docs for the guarantees.
+///
+/// Every method that changes something is atomic, and durable when it returns `Ok`.
+pub trait Store: Send + Sync {
+    /// The backend's name as in the config (`redb`, `sled`).
+    fn backend(&self) -> Backend;
+
+    // --- intake --------------------------------------------------------------------------
+
+    /// A message delivered earlier, by the platform's `(channel, id)`.
+    fn message(&self, channel: ChannelKind, id: &str) -> Result<Option<StoredMessage>, StoreError>;
+
+    /// The facts the scripts see for `conversation` at the time `at` (`today` is `at`'s local
+    /// date in the rulebook's time zone). Counters count the messages stored so far, so a
+    /// message's own facts never include itself.
+    fn conversation_facts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<ConversationFacts, StoreError>;
+
+    /// Stores a decided message in one transaction: the message and its decision, the
+    /// conversation update, a new escalation or an addition to the conversation's open one, and
+    /// an outbox entry when the decision has a reply. If the same `(channel, id)` was stored
+    /// before (also by a concurrent caller), nothing is written and the first decision is
+    /// returned with `duplicate: true`.
+    fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError>;
+
+    /// One page of stored messages in order of `received_at` (then intake order), starting
+    /// after `cursor` (or at `since`). An empty page means the end.
+    fn history_page(
+        &self,
+        since: Option<DateTime<Utc>>,
+        cursor: Option<HistoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// The messages of one conversation, oldest first.
+    fn conversation_messages(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    // --- conversations -------------------------------------------------------------------
+
+    fn conversation(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Option<Conversation>, StoreError>;
+
+    /// Hands a conversation to a human, back to the bot, or closes it; audited.
+    fn set_conversation_state(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+        state: ConversationState,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Conversation, StoreError>;
+
+    // --- escalations ---------------------------------------------------------------------
+
+    fn escalation(&self, id: u64) -> Result<Option<Escalation>, StoreError>;
+
+    /// Escalations that are open or claimed, oldest first.
+    fn open_escalations(&self) -> Result<Vec<Escalation>, StoreError>;
+
+    /// An agent takes an escalation; the conversation becomes theirs (the bot goes silent).
+    fn claim_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, StoreError>;
+
+    /// The escalation is done; the conversation goes back to the bot.
+    fn resolve_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, StoreError>;
+
+    // --- outbox --------------------------------------------------------------------------
+
+    fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Pending replies whose `next_attempt_at` has come, oldest first, at most `limit`.
+    fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError>;
+
+    /// A send failed: record the error and try again at `retry_at`, or give up (`None`: the
+    /// entry becomes dead and stays visible for a human).
+    fn outbox_failed(
+        &self,
+        id: u64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError>;
+
+    // --- audit ---------------------------------------------------------------------------
+
+    fn append_audit(&self, entry: NewAudit) -> Result<u64, StoreError>;
+
+    /// Audit entries after id `after`, oldest first, at most `limit`.
+    fn audit_log(&self, after: Option<u64>, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // --- privacy -------------------------------------------------------------------------
+
+    /// Erases everything `author` wrote and the conversations that were theirs alone (with
+    /// their escalations and outbox entries), on every channel. The audit entry names the author
+    /// only by a one-way hash.
+    fn forget_author(
+        &self,
+        author: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ForgetReport, StoreError>;
+
+    /// Retention: deletes messages received before `cutoff`, conversations idle since then
+    /// without an open escalation (and their resolved escalations), and finished outbox entries
+    /// created before it. Audited.
+    fn purge_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PurgeReport, StoreError>;
+
+    // --- maintenance ---------------------------------------------------------------------
+
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+}
+
+/// Reads all stored history from `since` in `received_at` order, one page at a time, so a
+/// replay of years of traffic runs in constant memory.
+pub fn history(store: &dyn Store, since: Option<DateTime<Utc>>) -> History<'_> {
+    History {
+        store,
+        since,
+        cursor: None,
+        page: Vec::new().into_iter(),
+        done: false,
+    }
+}
+
+/// The iterator [`history`] returns.
+pub struct History<'a> {
+    store: &'a dyn Store,
+    since: Option<DateTime<Utc>>,
+    cursor: Option<HistoryCursor>,
+    page: std::vec::IntoIter<StoredMessage>,
+    done: bool,
+}
+
+impl Iterator for History<'_> {
+    type Item = Result<StoredMessage, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const PAGE: usize = 512;
+        if let Some(next) = self.page.next() {
+            return Some(Ok(next));
+        }
+        if self.done {
+            return None;
+        }
+        match self.store.history_page(self.since, self.cursor, PAGE) {
+            Ok(page) => {
+                self.done = page.len() < PAGE;
+                self.cursor = page.last().map(StoredMessage::cursor);
+                self.page = page.into_iter();
+                self.page.next().map(Ok)
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+/// Where a [`Store::history_page`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub received_at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+/// The embedded backends. Closed: each has its own file layout in the data directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// One file, `webcare.redb`; every commit is fsynced before it returns.
+    #[default]
+    Redb,
+    /// A directory, `sled/`; flushed before every acknowledgement.
+    Sled,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Redb => "redb",
+            Backend::Sled => "sled",
+        }
+    }
+
+    /// The file or directory the backend keeps inside the data directory.
+    pub fn path_in(self, data_dir: &Path) -> PathBuf {
+        match self {
+            Backend::Redb => data_dir.join("webcare.redb"),
+            Backend::Sled => data_dir.join("sled"),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "redb" => Ok(Backend::Redb),
+            "sled" => Ok(Backend::Sled),
+            _ => Err(StoreError::UnknownBackend(s.to_owned())),
+        }
+    }
+}
+
+/// How to open a store; the runtime form of the `[store]` config section.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub backend: Backend,
+    /// Created on first run.
+    pub data_dir: PathBuf,
+    /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
+    pub redact: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            backend: Backend::Redb,
+            data_dir: PathBuf::from("data"),
+            redact: false,
+        }
+    }
+}
+
+/// Opens (or on first run creates) the store in `options.data_dir`. A data directory that
+/// holds the other backend's files, or a file that cannot be read as a store, is an error that
+/// says what to do; nothing is ever re-initialised over existing data.
+pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let dir = &options.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        path: dir.clone(),
+        action: "create the data directory",
+        source,
+    })?;
+    for other in [Backend::Redb, Backend::Sled] {
+        if other != options.backend
+            && other.path_in(dir).exists()
+            && !options.backend.path_in(dir).exists()
+        {
+            return Err(StoreError::WrongBackend {
+                path: dir.clone(),
+                found: other,
+                wanted: options.backend,
+            });
+        }
+    }
+    let redactor = options.redact.then(redact::Redactor::new);
+    let path = options.backend.path_in(dir);
+    let kv: Arc<dyn embedded::Kv> = match options.backend {
+        Backend::Redb => Arc::new(self::redb::RedbKv::open(&path)?),
+        Backend::Sled => Arc::new(self::sled::SledKv::open(&path)?),
+    };
+    Ok(Arc::new(embedded::Embedded::new(
+        kv,
+        options.backend,
+        path,
+        redactor,
+    )?))
+}
+
+// --- records ---------------------------------------------------------------------------------
+
+/// A message as stored, with the decision it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// Intake order, unique for the store's lifetime.
+    pub seq: u64,
+    /// As stored: redacted when redaction is on.
+    pub message: Inbound,
+    pub decision: Decision,
+    /// When webcare stored it.
+    pub stored_at: DateTime<Utc>,
+}
+
+impl StoredMessage {
+    pub fn cursor(&self) -> HistoryCursor {
+        HistoryCursor {
+            received_at: self.message.received_at,
+            seq: self.seq,
+        }
+    }
+}
+
+/// What [`Store::record_intake`] writes.
+#[derive(Debug, Clone)]
+pub struct IntakeRecord {
+    pub message: Inbound,
+    pub decision: Decision,
+    /// The local date of `message.received_at` in the rulebook's time zone, for "today".
+    pub today: NaiveDate,
+    /// When an escalation this creates must be answered.
+    pub sla_deadline: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// What [`Store::record_intake`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeReceipt {
+    pub seq: u64,
+    /// The decision as stored: for a duplicate, the first delivery's decision.
+    pub decision: Decision,
+    pub duplicate: bool,
+    /// The escalation the message created or joined.
+    pub escalation: Option<u64>,
+    /// The reply waiting to be sent.
+    pub outbox: Option<u64>,
+}
+
+/// One conversation (chat, DM, widget session, thread) on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub channel: ChannelKind,
+    pub id: String,
+    /// Authors who wrote in it.
+    pub participants: BTreeSet<String>,
+    pub state: ConversationState,
+    pub started_at: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+    pub messages: u64,
+    /// The local date `messages_today` counts.
+    pub today: NaiveDate,
+    pub messages_today: i64,
+    /// Automatic replies (answers and holding replies) sent into it.
+    pub auto_replies: i64,
+    /// When its complaints arrived, the last seven days only.
+    pub recent_complaints: Vec<DateTime<Utc>>,
+    /// The escalation that is open or claimed, which new escalating messages join.
+    pub open_escalation: Option<u64>,
+}
+
+impl Conversation {
+    /// The facts a decision at `at` (local date `today`) may read.
+    pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
+        let within = |days: i64| {
+            self.recent_complaints
+                .iter()
+                .filter(|t| {
+                    **t <= at && at.signed_duration_since(**t) < chrono::Duration::days(days)
+                })
+                .count() as i64
+        };
+        ConversationFacts {
+            state: self.state,
+            messages_today: if self.today == today {
+                self.messages_today
+            } else {
+                0
+            },
+            auto_replies: self.auto_replies,
+            complaints_24h: within(1),
+            complaints_7d: within(7),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EscalationStatus {
+    Open,
+    Claimed { by: String },
+    Resolved { by: String },
+}
+
+impl EscalationStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EscalationStatus::Open => "open",
+            EscalationStatus::Claimed { .. } => "claimed",
+            EscalationStatus::Resolved { .. } => "resolved",
+        }
+    }
+}
+
+/// One change in an escalation's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationEvent {
+    pub at: DateTime<Utc>,
+    /// `engine` for what intake did, the agent otherwise.
+    pub actor: String,
+    /// Plain words: `opened for `kcc`, priority high`, `claimed`, `message `m-9` added`.
+    pub change: String,
+}
+
+/// Work for a human team, with everything needed to pick it up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub id: u64,
+    pub channel: ChannelKind,
+    pub conversation: String,
+    pub team: String,
+    /// The highest priority of the messages in it.
+    pub priority: Priority,
+    /// Why, from the decision that opened it.
+    pub reason: String,
+    pub status: EscalationStatus,
+    pub created_at: DateTime<Utc>,
+    pub sla_deadline: Option<DateTime<Utc>>,
+    /// The platform ids of the messages it covers, in order.
+    pub messages: Vec<String>,
+    pub history: Vec<EscalationEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutboxStatus {
+    Pending,
+    Sent {
+        at: DateTime<Utc>,
+    },
+    /// Given up after failures; a human must look.
+    Dead,
+}
+
+/// A reply waiting to be sent (or sent). It exists so a reply survives a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: u64,
+    pub channel: ChannelKind,
+    pub conversation: String,
+    /// The platform id of the message this answers.
+    pub in_reply_to: String,
+    pub text: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub status: OutboxStatus,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// An audit entry to append. `details` must never hold customer content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAudit {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForgetReport {
+    pub messages: u64,
+    pub conversations: u64,
+    pub escalations: u64,
+    pub outbox: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub messages: u64,
+    pub conversations: u64,
+    pub escalations: u64,
+    pub outbox: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub messages: u64,
+    pub open_escalations: u64,
+    pub pending_outbox: u64,
+    pub size_on_disk: u64,
+}
+
+// --- errors ----------------------------------------------------------------------------------
+
+/// Why the store could not do something. Messages say what to do where there is something to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown store backend `{0}`; expected redb or sled")]
+    UnknownBackend(String),
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "the store `{}` cannot be read ({reason}); it is damaged or not a webcare store. Restore it from a backup, or move it aside to start with an empty store",
+        path.display()
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the store `{}` is in use by another process; stop that webcare first", path.display())]
+    Locked { path: PathBuf },
+    #[error(
+        "the data directory `{}` holds a {found} store, not {wanted}; use `--store {found}`, or another `--data` directory",
+        path.display()
+    )]
+    WrongBackend {
+        path: PathBuf,
+        found: Backend,
+        wanted: Backend,
+    },
+    #[error(
+        "the store `{}` has format version {found}, this webcare reads version {supported}; use a matching webcare",
+        path.display()
+    )]
+    Version {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("store operation failed on `{}`: {reason}", path.display())]
+    Backend { path: PathBuf, reason: String },
+    #[error("escalation {0} does not exist")]
+    NoSuchEscalation(u64),
+    #[error("escalation {id} is already claimed by `{by}`")]
+    AlreadyClaimed { id: u64, by: String },
+    #[error("escalation {0} is already resolved")]
+    AlreadyResolved(u64),
+    #[error("outbox entry {0} does not exist")]
+    NoSuchOutboxEntry(u64),
+    #[error("outbox entry {0} was already sent or given up")]
+    OutboxFinished(u64),
+    #[error("conversation `{conversation}` on {channel} does not exist")]
+    NoSuchConversation {
+        channel: ChannelKind,
+        conversation: String,
+    },
+    #[error("the store's writer has stopped after an earlier error; restart webcare")]
+    WriterStopped,
+}

@@ -1,0 +1,893 @@
+//! The store contract: every `Store` method, run against every backend. A backend is done when
+//! this whole file passes for it; `contract_tests!` at the bottom instantiates each case per
+//! backend.
+
+// A failed unwrap is a failed test, with its line; that is what these would say anyway.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Barrier, OnceLock};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use webcare_engine::store::{
+    self, Backend, EscalationStatus, IntakeRecord, NewAudit, OutboxStatus, StoreError, StoreOptions,
+};
+use webcare_engine::{
+    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Rulebook, Store,
+};
+
+fn rulebook() -> &'static Rulebook {
+    static RULEBOOK: OnceLock<Rulebook> = OnceLock::new();
+    RULEBOOK.get_or_init(|| Rulebook::embedded().expect("the embedded rulebook loads"))
+}
+
+/// Monday 2026-11-23 10:00 in Amsterdam: every office open.
+fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
+const FIRE: &str = "Er is brand in de flat aan de Dorpsstraat!";
+const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling";
+
+fn msg(id: &str, conversation: &str, author: &str, text: &str, at: DateTime<Utc>) -> Inbound {
+    let mut m = Inbound::from_text(id, ChannelKind::Telegram, text, at);
+    m.conversation = conversation.to_owned();
+    m.author = author.to_owned();
+    m
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    options: StoreOptions,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl Fixture {
+    fn new(backend: Backend) -> Self {
+        Self::with(backend, false)
+    }
+
+    fn with(backend: Backend, redact: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            backend,
+            data_dir: dir.path().join("data"),
+            redact,
+        };
+        let store = store::open(&options).unwrap();
+        Fixture {
+            _dir: dir,
+            options,
+            store: Some(store),
+        }
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        self.store.as_ref().expect("the fixture has a store")
+    }
+
+    fn accept(&self, m: Inbound) -> store::IntakeReceipt {
+        let now = m.received_at;
+        Intake::new(rulebook(), &**self.store())
+            .accept(m, now)
+            .unwrap()
+    }
+
+    fn reopen(&mut self) {
+        // The old store must be gone (its writer joined, its lock released) before reopening.
+        self.store = None;
+        self.store = Some(store::open(&self.options).unwrap());
+    }
+}
+
+fn intake_stores_message_decision_conversation_and_outbox(backend: Backend) {
+    let f = Fixture::new(backend);
+    let m = msg("m1", "c1", "ann", QUESTION, monday());
+    let receipt = f.accept(m.clone());
+    assert!(!receipt.duplicate);
+    assert_eq!(receipt.decision.action.name(), "answer");
+    assert_eq!(receipt.escalation, None);
+
+    let stored = f
+        .store()
+        .message(ChannelKind::Telegram, "m1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.message, m);
+    assert_eq!(stored.decision, receipt.decision);
+    assert_eq!(stored.seq, receipt.seq);
+    assert_eq!(stored.stored_at, monday());
+    assert!(
+        f.store()
+            .message(ChannelKind::Discord, "m1")
+            .unwrap()
+            .is_none()
+    );
+
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.messages, 1);
+    assert_eq!(conv.auto_replies, 1);
+    assert!(conv.participants.contains("ann"));
+    assert_eq!(conv.state, ConversationState::Bot);
+
+    let outbox = f
+        .store()
+        .outbox_entry(receipt.outbox.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(outbox.status, OutboxStatus::Pending);
+    assert_eq!(Some(outbox.text.as_str()), receipt.decision.action.reply());
+    assert_eq!(outbox.in_reply_to, "m1");
+    assert_eq!(outbox.conversation, "c1");
+
+    let stats = f.store().stats().unwrap();
+    assert_eq!(stats.messages, 1);
+    assert_eq!(stats.pending_outbox, 1);
+    assert!(stats.size_on_disk > 0);
+    assert_eq!(f.store().backend(), backend);
+}
+
+fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
+    let f = Fixture::new(backend);
+    let first = f.accept(msg("m1", "c1", "ann", QUESTION, monday()));
+    // A replayed webhook with different content is still the same delivery.
+    let again = f.accept(msg(
+        "m1",
+        "c1",
+        "ann",
+        FIRE,
+        monday() + Duration::minutes(5),
+    ));
+    assert!(again.duplicate);
+    assert_eq!(again.decision, first.decision);
+    assert_eq!(again.seq, first.seq);
+    assert_eq!(f.store().stats().unwrap().messages, 1);
+    assert_eq!(f.store().stats().unwrap().pending_outbox, 1);
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.messages, 1);
+
+    // The store itself refuses the duplicate too, when intake's early check was passed.
+    let m = msg("m1", "c1", "ann", FIRE, monday());
+    let decision = rulebook().decide(&m, &DecideContext::default());
+    let receipt = f
+        .store()
+        .record_intake(IntakeRecord {
+            message: m,
+            decision,
+            today: monday().date_naive(),
+            sla_deadline: None,
+            now: monday(),
+        })
+        .unwrap();
+    assert!(receipt.duplicate);
+    assert_eq!(receipt.decision, first.decision);
+}
+
+fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
+    let f = Fixture::new(backend);
+    let threads = 8;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = Arc::clone(f.store());
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                // Different text per delivery, so a second decision would be visible.
+                let text = if i % 2 == 0 { QUESTION } else { FIRE };
+                let m = msg("dup", "c1", "ann", text, monday());
+                let decision = rulebook().decide(&m, &DecideContext::default());
+                barrier.wait();
+                store
+                    .record_intake(IntakeRecord {
+                        message: m,
+                        decision,
+                        today: monday().date_naive(),
+                        sla_deadline: None,
+                        now: monday(),
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    let receipts: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1);
+    let stored = f
+        .store()
+        .message(ChannelKind::Telegram, "dup")
+        .unwrap()
+        .unwrap();
+    for r in &receipts {
+        assert_eq!(r.decision, stored.decision);
+    }
+    assert_eq!(f.store().stats().unwrap().messages, 1);
+}
+
+fn concurrent_writers_lose_nothing(backend: Backend) {
+    let f = Fixture::new(backend);
+    let (threads, per_thread) = (8, 60);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = Arc::clone(f.store());
+            std::thread::spawn(move || {
+                let intake = Intake::new(rulebook(), &*store);
+                let mut seqs = Vec::new();
+                for i in 0..per_thread {
+                    // Half go to one shared conversation, half to the thread's own.
+                    let conv = if i % 2 == 0 {
+                        "shared".to_owned()
+                    } else {
+                        format!("own-{t}")
+                    };
+                    let text = [QUESTION, FIRE, COMPLAINT][i % 3];
+                    let at = monday() + Duration::seconds(i as i64);
+                    let m = msg(&format!("t{t}-{i}"), &conv, &format!("user-{t}"), text, at);
+                    seqs.push(intake.accept(m, at).unwrap().seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let total = threads * per_thread;
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(
+        seqs.len(),
+        total,
+        "every intake got its own sequence number"
+    );
+    assert_eq!(f.store().stats().unwrap().messages, total as u64);
+    for t in 0..threads {
+        for i in 0..per_thread {
+            let id = format!("t{t}-{i}");
+            assert!(
+                f.store()
+                    .message(ChannelKind::Telegram, &id)
+                    .unwrap()
+                    .is_some(),
+                "{id}"
+            );
+        }
+    }
+    let shared = f
+        .store()
+        .conversation(ChannelKind::Telegram, "shared")
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared.messages, (total / 2) as u64);
+    assert_eq!(shared.participants.len(), threads);
+    assert_eq!(
+        f.store()
+            .conversation_messages(ChannelKind::Telegram, "shared")
+            .unwrap()
+            .len(),
+        total / 2
+    );
+    // One open escalation per conversation, however many escalating messages arrived.
+    assert_eq!(f.store().open_escalations().unwrap().len(), threads + 1);
+}
+
+fn conversation_facts_follow_the_clock(backend: Backend) {
+    let f = Fixture::new(backend);
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let facts = f
+        .store()
+        .conversation_facts(ChannelKind::Telegram, "c1", monday(), day(23))
+        .unwrap();
+    assert_eq!(
+        facts,
+        Default::default(),
+        "an unknown conversation has zero facts"
+    );
+
+    let t0 = monday();
+    f.accept(msg("a", "c1", "ann", COMPLAINT, t0));
+    f.accept(msg("b", "c1", "ann", QUESTION, t0 + Duration::hours(1)));
+    let facts = f
+        .store()
+        .conversation_facts(
+            ChannelKind::Telegram,
+            "c1",
+            t0 + Duration::hours(2),
+            day(23),
+        )
+        .unwrap();
+    assert_eq!(facts.messages_today, 2);
+    assert_eq!(facts.complaints_24h, 1);
+    assert_eq!(facts.complaints_7d, 1);
+    assert!(facts.auto_replies >= 1);
+
+    // Two days later: a new day, the complaint is older than 24 h but within the week.
+    let later = t0 + Duration::days(2);
+    let facts = f
+        .store()
+        .conversation_facts(ChannelKind::Telegram, "c1", later, day(25))
+        .unwrap();
+    assert_eq!(facts.messages_today, 0);
+    assert_eq!(facts.complaints_24h, 0);
+    assert_eq!(facts.complaints_7d, 1);
+    // And what a message sees is the facts before it: its own complaint is not counted yet.
+    let receipt = f.accept(msg("c", "c1", "ann", COMPLAINT, later));
+    assert!(!receipt.duplicate);
+    let facts = f
+        .store()
+        .conversation_facts(ChannelKind::Telegram, "c1", later, day(25))
+        .unwrap();
+    assert_eq!((facts.messages_today, facts.complaints_7d), (1, 2));
+    let facts = f
+        .store()
+        .conversation_facts(
+            ChannelKind::Telegram,
+            "c1",
+            t0 + Duration::days(8),
+            NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(facts.complaints_7d, 1);
+}
+
+fn escalations_open_join_claim_and_resolve(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let first = f.accept(msg("f1", "c1", "ann", FIRE, t0));
+    let Action::Escalate { team, priority, .. } = &first.decision.action else {
+        panic!("a fire escalates: {:?}", first.decision.action);
+    };
+    let id = first.escalation.unwrap();
+    let esc = f.store().escalation(id).unwrap().unwrap();
+    assert_eq!((&esc.team, esc.priority), (team, *priority));
+    assert_eq!(esc.status, EscalationStatus::Open);
+    assert_eq!(esc.created_at, t0);
+    assert!(esc.sla_deadline.is_some_and(|d| d > t0));
+    assert_eq!(esc.messages, vec!["f1".to_owned()]);
+    assert!(!esc.reason.is_empty());
+
+    let second = f.accept(msg("f2", "c1", "ann", COMPLAINT, t0 + Duration::minutes(1)));
+    assert_eq!(second.escalation, Some(id), "joins the open escalation");
+    let esc = f.store().escalation(id).unwrap().unwrap();
+    assert_eq!(esc.messages, vec!["f1".to_owned(), "f2".to_owned()]);
+    assert_eq!(esc.history.len(), 2);
+    assert_eq!(f.store().open_escalations().unwrap().len(), 1);
+
+    let claimed = f
+        .store()
+        .claim_escalation(id, "bob", t0 + Duration::minutes(2))
+        .unwrap();
+    assert_eq!(
+        claimed.status,
+        EscalationStatus::Claimed { by: "bob".into() }
+    );
+    assert!(matches!(
+        f.store().claim_escalation(id, "eve", t0),
+        Err(StoreError::AlreadyClaimed { by, .. }) if by == "bob"
+    ));
+    assert_eq!(
+        f.store()
+            .claim_escalation(id, "bob", t0)
+            .unwrap()
+            .history
+            .len(),
+        3
+    );
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.state, ConversationState::Human);
+
+    // While bob owns it the bot stays silent on a question it would otherwise answer.
+    let quiet = f.accept(msg("q1", "c1", "ann", QUESTION, t0 + Duration::minutes(3)));
+    assert_eq!(quiet.decision.action.name(), "log");
+    assert_eq!(quiet.outbox, None);
+
+    let resolved = f
+        .store()
+        .resolve_escalation(id, "bob", t0 + Duration::hours(1))
+        .unwrap();
+    assert_eq!(
+        resolved.status,
+        EscalationStatus::Resolved { by: "bob".into() }
+    );
+    assert_eq!(resolved.history.last().unwrap().change, "resolved");
+    assert!(matches!(
+        f.store().resolve_escalation(id, "bob", t0),
+        Err(StoreError::AlreadyResolved(_))
+    ));
+    assert!(matches!(
+        f.store().claim_escalation(id, "bob", t0),
+        Err(StoreError::AlreadyResolved(_))
+    ));
+    assert!(matches!(
+        f.store().claim_escalation(999, "bob", t0),
+        Err(StoreError::NoSuchEscalation(999))
+    ));
+    assert!(f.store().open_escalations().unwrap().is_empty());
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (conv.state, conv.open_escalation),
+        (ConversationState::Bot, None)
+    );
+
+    // A new escalating message after resolution opens a new escalation.
+    let third = f.accept(msg("f3", "c1", "ann", FIRE, t0 + Duration::hours(2)));
+    assert!(third.escalation.is_some_and(|e| e != id));
+    let actions: Vec<String> = f
+        .store()
+        .audit_log(None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(actions, ["escalation.claim", "escalation.resolve"]);
+}
+
+fn outbox_retries_sends_and_gives_up(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let a = f
+        .accept(msg("a", "c1", "ann", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let b = f
+        .accept(msg("b", "c2", "bea", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let c = f
+        .accept(msg("c", "c3", "cas", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let due: Vec<u64> = f
+        .store()
+        .due_outbox(t0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(due, [a, b, c]);
+    assert_eq!(f.store().due_outbox(t0, 2).unwrap().len(), 2);
+
+    let sent = f.store().outbox_sent(a, t0 + Duration::seconds(1)).unwrap();
+    assert_eq!(
+        sent.status,
+        OutboxStatus::Sent {
+            at: t0 + Duration::seconds(1)
+        }
+    );
+    assert_eq!(sent.attempts, 1);
+    assert!(matches!(
+        f.store().outbox_sent(a, t0),
+        Err(StoreError::OutboxFinished(_))
+    ));
+
+    let retry_at = t0 + Duration::minutes(5);
+    let failed = f
+        .store()
+        .outbox_failed(b, "429 too many requests", Some(retry_at), t0)
+        .unwrap();
+    assert_eq!(failed.status, OutboxStatus::Pending);
+    assert_eq!(failed.last_error.as_deref(), Some("429 too many requests"));
+    assert_eq!(failed.next_attempt_at, retry_at);
+    let due: Vec<u64> = f
+        .store()
+        .due_outbox(t0 + Duration::minutes(1), 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(due, [c]);
+    let due: Vec<u64> = f
+        .store()
+        .due_outbox(retry_at, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(due, [b, c]);
+
+    let dead = f
+        .store()
+        .outbox_failed(c, "chat not found", None, t0)
+        .unwrap();
+    assert_eq!(dead.status, OutboxStatus::Dead);
+    assert_eq!(f.store().stats().unwrap().pending_outbox, 1);
+    assert!(matches!(
+        f.store().outbox_failed(c, "x", None, t0),
+        Err(StoreError::OutboxFinished(_))
+    ));
+    assert!(matches!(
+        f.store().outbox_sent(77, t0),
+        Err(StoreError::NoSuchOutboxEntry(77))
+    ));
+}
+
+fn audit_log_appends_and_pages(backend: Backend) {
+    let f = Fixture::new(backend);
+    for i in 0..5 {
+        let id = f
+            .store()
+            .append_audit(NewAudit {
+                at: monday() + Duration::minutes(i),
+                actor: "lead".into(),
+                action: "rulebook.deploy".into(),
+                subject: format!("rulebook v{i}"),
+                details: String::new(),
+            })
+            .unwrap();
+        assert_eq!(id, i as u64);
+    }
+    let first = f.store().audit_log(None, 2).unwrap();
+    assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), [0, 1]);
+    let rest = f.store().audit_log(Some(1), 10).unwrap();
+    assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(rest[0].subject, "rulebook v2");
+    assert_eq!(rest[0].at, monday() + Duration::minutes(2));
+}
+
+fn conversation_state_is_set_and_audited(backend: Backend) {
+    let f = Fixture::new(backend);
+    assert!(matches!(
+        f.store().set_conversation_state(
+            ChannelKind::Telegram,
+            "nope",
+            ConversationState::Closed,
+            "bob",
+            monday()
+        ),
+        Err(StoreError::NoSuchConversation { .. })
+    ));
+    f.accept(msg("a", "c1", "ann", QUESTION, monday()));
+    let conv = f
+        .store()
+        .set_conversation_state(
+            ChannelKind::Telegram,
+            "c1",
+            ConversationState::Human,
+            "bob",
+            monday(),
+        )
+        .unwrap();
+    assert_eq!(conv.state, ConversationState::Human);
+    let facts = f
+        .store()
+        .conversation_facts(ChannelKind::Telegram, "c1", monday(), monday().date_naive())
+        .unwrap();
+    assert_eq!(facts.state, ConversationState::Human);
+    let audit = f.store().audit_log(None, 10).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].details, "bot → human");
+    assert_eq!(audit[0].actor, "bob");
+}
+
+fn history_is_in_time_order_and_pages(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    // Delivered out of order: history follows received_at, not arrival.
+    for (id, minutes) in [("m3", 30), ("m1", 10), ("m2", 20), ("m0", -10)] {
+        f.accept(msg(
+            id,
+            "c1",
+            "ann",
+            QUESTION,
+            t0 + Duration::minutes(minutes),
+        ));
+    }
+    let all: Vec<String> = store::history(&**f.store(), None)
+        .map(|m| m.unwrap().message.id)
+        .collect();
+    assert_eq!(all, ["m0", "m1", "m2", "m3"]);
+    let since: Vec<String> = store::history(&**f.store(), Some(t0 + Duration::minutes(15)))
+        .map(|m| m.unwrap().message.id)
+        .collect();
+    assert_eq!(since, ["m2", "m3"]);
+
+    let page = f.store().history_page(None, None, 3).unwrap();
+    assert_eq!(page.len(), 3);
+    let next = f
+        .store()
+        .history_page(None, Some(page[2].cursor()), 3)
+        .unwrap();
+    assert_eq!(
+        next.iter()
+            .map(|m| m.message.id.as_str())
+            .collect::<Vec<_>>(),
+        ["m3"]
+    );
+    let messages = f
+        .store()
+        .conversation_messages(ChannelKind::Telegram, "c1")
+        .unwrap();
+    assert_eq!(messages.len(), 4);
+}
+
+fn forget_erases_an_author_and_audits_without_content(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    f.accept(msg(
+        "a1",
+        "ann-dm",
+        "ann",
+        "Mijn adres is Dorpsstraat 1, brand!",
+        t0,
+    ));
+    f.accept(msg("a2", "ann-dm", "ann", QUESTION, t0));
+    f.accept(msg("a3", "group", "ann", COMPLAINT, t0));
+    f.accept(msg("b1", "group", "bob", QUESTION, t0));
+    let before = f.store().stats().unwrap();
+    assert_eq!(before.messages, 4);
+
+    let report = f
+        .store()
+        .forget_author("ann", "privacy-officer", t0)
+        .unwrap();
+    assert_eq!(report.messages, 3);
+    assert_eq!(report.conversations, 1);
+    assert!(report.escalations >= 1, "{report:?}");
+    assert!(report.outbox >= 1, "{report:?}");
+
+    for id in ["a1", "a2", "a3"] {
+        assert!(
+            f.store()
+                .message(ChannelKind::Telegram, id)
+                .unwrap()
+                .is_none(),
+            "{id}"
+        );
+    }
+    assert!(
+        f.store()
+            .message(ChannelKind::Telegram, "b1")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        f.store()
+            .conversation(ChannelKind::Telegram, "ann-dm")
+            .unwrap()
+            .is_none()
+    );
+    let group = f
+        .store()
+        .conversation(ChannelKind::Telegram, "group")
+        .unwrap()
+        .unwrap();
+    assert!(!group.participants.contains("ann"));
+    assert_eq!(f.store().stats().unwrap().messages, 1);
+    let history: Vec<String> = store::history(&**f.store(), None)
+        .map(|m| m.unwrap().message.author)
+        .collect();
+    assert_eq!(history, ["bob"]);
+    assert!(
+        f.store()
+            .open_escalations()
+            .unwrap()
+            .iter()
+            .all(|e| e.conversation != "ann-dm")
+    );
+    assert!(
+        f.store()
+            .due_outbox(t0, 100)
+            .unwrap()
+            .iter()
+            .all(|e| e.conversation != "ann-dm")
+    );
+
+    let audit = f.store().audit_log(None, 10).unwrap();
+    let entry = audit.last().unwrap();
+    assert_eq!(entry.action, "privacy.forget");
+    assert_eq!(entry.actor, "privacy-officer");
+    let text = format!("{} {}", entry.subject, entry.details);
+    assert!(
+        !text.contains("ann") && !text.contains("Dorpsstraat"),
+        "{text}"
+    );
+    assert!(text.contains("3 messages"), "{text}");
+}
+
+fn retention_purges_old_data_only(backend: Backend) {
+    let f = Fixture::new(backend);
+    let old = monday() - Duration::days(40);
+    f.accept(msg("old1", "stale", "ann", QUESTION, old));
+    f.accept(msg("old2", "active", "bob", QUESTION, old));
+    f.accept(msg("new1", "active", "bob", QUESTION, monday()));
+    let stale_outbox = f.store().due_outbox(monday(), 10).unwrap()[0].id;
+    f.store().outbox_sent(stale_outbox, old).unwrap();
+
+    let cutoff = monday() - Duration::days(30);
+    let report = f
+        .store()
+        .purge_before(cutoff, "retention", monday())
+        .unwrap();
+    assert_eq!(report.messages, 2);
+    assert_eq!(report.conversations, 1);
+    assert!(
+        f.store()
+            .message(ChannelKind::Telegram, "old1")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store()
+            .message(ChannelKind::Telegram, "old2")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store()
+            .message(ChannelKind::Telegram, "new1")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        f.store()
+            .conversation(ChannelKind::Telegram, "stale")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store()
+            .conversation(ChannelKind::Telegram, "active")
+            .unwrap()
+            .is_some()
+    );
+    assert!(f.store().outbox_entry(stale_outbox).unwrap().is_none());
+    assert_eq!(f.store().stats().unwrap().messages, 1);
+    let audit = f.store().audit_log(None, 10).unwrap();
+    assert_eq!(audit.last().unwrap().action, "privacy.retention");
+    // Nothing left to purge: a second run is a no-op.
+    let again = f
+        .store()
+        .purge_before(cutoff, "retention", monday())
+        .unwrap();
+    assert_eq!(again.messages + again.conversations, 0);
+}
+
+fn reopening_keeps_everything_and_continues_ids(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let first = f.accept(msg("a", "c1", "ann", FIRE, monday()));
+    f.reopen();
+    let stored = f
+        .store()
+        .message(ChannelKind::Telegram, "a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.decision, first.decision);
+    let again = f.accept(msg("a", "c1", "ann", FIRE, monday()));
+    assert!(again.duplicate);
+    let next = f.accept(msg("b", "c2", "bob", FIRE, monday()));
+    assert!(next.seq > first.seq);
+    assert_ne!(next.escalation, first.escalation);
+    assert_ne!(next.outbox, first.outbox);
+    assert_eq!(f.store().stats().unwrap().messages, 2);
+}
+
+fn a_corrupt_store_is_a_clear_error_and_is_left_alone(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        backend,
+        data_dir: dir.path().to_owned(),
+        redact: false,
+    };
+    let path = backend.path_in(dir.path());
+    let garbage = b"this is not a database, it is a shopping list: milk, eggs".repeat(200);
+    let victim = match backend {
+        Backend::Redb => path.clone(),
+        Backend::Sled => {
+            // Make a real sled store, then overwrite its files.
+            drop(store::open(&options).unwrap());
+            path.join("db")
+        }
+    };
+    std::fs::write(&victim, &garbage).unwrap();
+    let error = match store::open(&options) {
+        Ok(_) => panic!("a garbage store must not open"),
+        Err(e) => e,
+    };
+    let text = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(
+        text.contains(&path.display().to_string()),
+        "names the file: {text}"
+    );
+    assert!(text.contains("backup"), "says what to do: {text}");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        garbage,
+        "never re-initialised"
+    );
+}
+
+fn another_backends_data_is_not_silently_ignored(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let other = match backend {
+        Backend::Redb => Backend::Sled,
+        Backend::Sled => Backend::Redb,
+    };
+    let open = |b| {
+        store::open(&StoreOptions {
+            backend: b,
+            data_dir: dir.path().to_owned(),
+            redact: false,
+        })
+    };
+    drop(open(other).unwrap());
+    match open(backend) {
+        Err(StoreError::WrongBackend { found, .. }) => assert_eq!(found, other),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("opened an empty {backend} store next to a {other} one"),
+    }
+}
+
+fn a_store_in_use_is_refused(backend: Backend) {
+    let f = Fixture::new(backend);
+    match store::open(&f.options) {
+        Err(e) => assert!(
+            matches!(e, StoreError::Locked { .. } | StoreError::Io { .. }),
+            "{e:?}"
+        ),
+        Ok(_) => panic!("two writers on one {backend} store"),
+    }
+}
+
+fn redaction_keeps_personal_data_out_of_the_log(backend: Backend) {
+    let f = Fixture::with(backend, true);
+    let text = "Mijn paspoort is kwijt, mail me op ann@example.nl of bel 06-12345678";
+    let receipt = f.accept(msg("a", "c1", "ann", text, monday()));
+    let stored = f
+        .store()
+        .message(ChannelKind::Telegram, "a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.message.text,
+        "Mijn paspoort is kwijt, mail me op [email] of bel [phone]"
+    );
+    // The decision was made on what the customer wrote.
+    assert_eq!(stored.decision, receipt.decision);
+}
+
+macro_rules! contract_tests {
+    ($($case:ident),* $(,)?) => {
+        mod redb {
+            $( #[test] fn $case() { super::$case(super::Backend::Redb) } )*
+        }
+        mod sled {
+            $( #[test] fn $case() { super::$case(super::Backend::Sled) } )*
+        }
+    };
+}
+
+contract_tests!(
+    intake_stores_message_decision_conversation_and_outbox,
+    duplicate_delivery_returns_the_first_decision,
+    concurrent_duplicate_deliveries_are_decided_once,
+    concurrent_writers_lose_nothing,
+    conversation_facts_follow_the_clock,
+    escalations_open_join_claim_and_resolve,
+    outbox_retries_sends_and_gives_up,
+    audit_log_appends_and_pages,
+    conversation_state_is_set_and_audited,
+    history_is_in_time_order_and_pages,
+    forget_erases_an_author_and_audits_without_content,
+    retention_purges_old_data_only,
+    reopening_keeps_everything_and_continues_ids,
+    a_corrupt_store_is_a_clear_error_and_is_left_alone,
+    another_backends_data_is_not_silently_ignored,
+    a_store_in_use_is_refused,
+    redaction_keeps_personal_data_out_of_the_log,
+);
