@@ -6,8 +6,11 @@
 //! - `cli/chat.rs`: `webcare chat`, the rulebook in a terminal.
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
+//! - `cli/ingest.rs`, `cli/forget.rs`: `webcare ingest` and `webcare forget`, the store.
+//! - `config.rs`: `webcare.toml` and the global store options.
 
 mod cli;
+mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +25,8 @@ struct Args {
     /// rulebook of a Dutch municipality is used.
     #[arg(long, global = true, value_name = "DIR")]
     rules: Option<PathBuf>,
+    #[command(flatten)]
+    store: config::StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +45,12 @@ enum Command {
     /// JSON decision per line to stdout. Bad lines are reported on stderr with their number and
     /// skipped; the exit status is 1 if any line was skipped.
     Replay(cli::replay::ReplayArgs),
+    /// Decide and durably store messages (one JSON object per line), printing `ack <id>
+    /// <action>` for each once it is on disk. A message delivered twice is stored once.
+    Ingest(cli::ingest::IngestArgs),
+    /// Erase one author's messages and conversations from the store (right to be forgotten);
+    /// the audit log keeps that it happened, without their data.
+    Forget(cli::forget::ForgetArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +69,9 @@ fn main() -> ExitCode {
         Command::Chat(chat) => cli::chat::run(rules, chat),
         Command::Check => cli::check::check(rules),
         Command::Test(test) => cli::check::test(rules, test),
-        Command::Replay(replay) => cli::replay::run(rules, replay),
+        Command::Replay(replay) => cli::replay::run(rules, &args.store, replay),
+        Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
+        Command::Forget(forget) => cli::forget::run(&args.store, forget),
     };
     match result {
         Ok(code) => code,

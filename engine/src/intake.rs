@@ -64,13 +64,11 @@ impl<'a> Intake<'a> {
             message.received_at,
             today,
         )?;
-        let decision = self.rulebook.decide(
-            &message,
-            &DecideContext {
-                conversation,
-                crisis_mode: self.crisis_mode,
-            },
-        );
+        let context = DecideContext {
+            conversation,
+            crisis_mode: self.crisis_mode,
+        };
+        let decision = self.rulebook.decide(&message, &context);
         let sla_deadline = decision
             .action
             .team()
@@ -79,6 +77,7 @@ impl<'a> Intake<'a> {
         self.store.record_intake(IntakeRecord {
             message,
             decision,
+            facts: context.conversation,
             today,
             sla_deadline,
             now,

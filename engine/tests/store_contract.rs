@@ -162,6 +162,7 @@ fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
         .record_intake(IntakeRecord {
             message: m,
             decision,
+            facts: Default::default(),
             today: monday().date_naive(),
             sla_deadline: None,
             now: monday(),
@@ -189,6 +190,7 @@ fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
                     .record_intake(IntakeRecord {
                         message: m,
                         decision,
+                        facts: Default::default(),
                         today: monday().date_naive(),
                         sla_deadline: None,
                         now: monday(),
@@ -320,6 +322,15 @@ fn conversation_facts_follow_the_clock(backend: Backend) {
     // And what a message sees is the facts before it: its own complaint is not counted yet.
     let receipt = f.accept(msg("c", "c1", "ann", COMPLAINT, later));
     assert!(!receipt.duplicate);
+    let stored = f
+        .store()
+        .message(ChannelKind::Telegram, "c")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.facts, facts,
+        "the facts the decision saw are stored with it"
+    );
     let facts = f
         .store()
         .conversation_facts(ChannelKind::Telegram, "c1", later, day(25))

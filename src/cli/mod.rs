@@ -1,14 +1,19 @@
-//! The subcommands, one module each, and what they share: loading the rulebook.
+//! The subcommands, one module each, and what they share: loading the rulebook, opening the
+//! store.
 
 pub mod chat;
 pub mod check;
+pub mod forget;
+pub mod ingest;
 pub mod replay;
 
 use std::path::Path;
 
 use anyhow::anyhow;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use webcare_engine::Rulebook;
+use webcare_engine::{Rulebook, Store};
+
+use crate::config::{StoreArgs, StoreConfig};
 
 /// Loads `--rules DIR` or the embedded default. A rulebook with any error is refused whole,
 /// with every error on its own line.
@@ -43,4 +48,11 @@ pub fn parse_at(rulebook: &Rulebook, at: Option<&str>) -> anyhow::Result<DateTim
         })
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| anyhow!("`--at {at}` is not a time like `2026-11-23 10:00`"))
+}
+
+/// Opens the store the global options and `webcare.toml` choose.
+pub fn open_store(args: &StoreArgs) -> anyhow::Result<(std::sync::Arc<dyn Store>, StoreConfig)> {
+    let config = args.resolve()?;
+    let store = webcare_engine::store::open(&config.options)?;
+    Ok((store, config))
 }

@@ -1,34 +1,61 @@
 //! `webcare replay`: decide a batch of recorded messages with no side effects, for trying a
-//! rulebook on real history before it goes live.
+//! rulebook on real history before it goes live. The history is a JSON Lines file, or with
+//! `--from-store` the store's own message log, where each message is decided again with the
+//! conversation facts it was first decided with; nothing is written to the store.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::Args;
 use webcare_adapters::jsonl::JsonlReader;
-use webcare_engine::{DecideContext, DecisionRecord};
+use webcare_engine::{DecideContext, DecisionRecord, Rulebook, store};
+
+use crate::config::StoreArgs;
 
 #[derive(Args)]
 pub struct ReplayArgs {
     /// JSON Lines file, one message per line (`-` reads stdin). Only `text` is required.
-    #[arg(long, value_name = "FILE.jsonl")]
-    input: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE.jsonl",
+        required_unless_present = "from_store",
+        conflicts_with = "from_store"
+    )]
+    input: Option<PathBuf>,
     /// Time for lines without `received_at`, local (`2026-11-23 10:00`) or RFC 3339; default now.
     #[arg(long)]
     at: Option<String>,
+    /// Replay the stored message log (`--data`) instead of a file. Prints one decision per
+    /// line and, on stderr, how many differ from the decisions that were stored.
+    #[arg(long)]
+    from_store: bool,
+    /// With `--from-store`: only messages received since then: a span back from now (`7d`,
+    /// `24h`, `90m`), a local date (`2026-11-01`) or time (`2026-11-01 08:00`), or RFC 3339.
+    #[arg(long, requires = "from_store", value_name = "WHEN")]
+    since: Option<String>,
 }
 
-pub fn run(rules: Option<&Path>, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub fn run(
+    rules: Option<&Path>,
+    store_args: &StoreArgs,
+    args: ReplayArgs,
+) -> anyhow::Result<ExitCode> {
     let rulebook = super::load_rulebook(rules)?;
+    let input_path = match (&args.input, args.from_store) {
+        (_, true) => return from_store(&rulebook, store_args, args.since.as_deref()),
+        (Some(input), false) => input.clone(),
+        (None, false) => bail!("give `--input FILE` or `--from-store`"),
+    };
     let now = super::parse_at(&rulebook, args.at.as_deref())?;
-    let input: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
+    let input: Box<dyn BufRead> = if input_path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let file = File::open(&args.input)
-            .with_context(|| format!("cannot open `{}`", args.input.display()))?;
+        let file = File::open(&input_path)
+            .with_context(|| format!("cannot open `{}`", input_path.display()))?;
         Box::new(BufReader::new(file))
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -45,7 +72,7 @@ pub fn run(rules: Option<&Path>, args: ReplayArgs) -> anyhow::Result<ExitCode> {
             Err(error) => {
                 // Flush first so stdout and stderr stay in order when both go to a terminal.
                 out.flush()?;
-                eprintln!("{}: {error}", args.input.display());
+                eprintln!("{}: {error}", input_path.display());
                 skipped += 1;
             }
         }
@@ -60,4 +87,120 @@ pub fn run(rules: Option<&Path>, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Decides the stored history again. Reads page by page, so memory stays constant however
+/// long the history is.
+fn from_store(
+    rulebook: &Rulebook,
+    store_args: &StoreArgs,
+    since: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let config = store_args.resolve()?;
+    let options = &config.options;
+    // A replay must not create an empty store where the user expected one.
+    if !options.backend.path_in(&options.data_dir).exists() {
+        bail!(
+            "there is no {} store in `{}`; pass `--data DIR` (and `--store`) of an existing store",
+            options.backend,
+            options.data_dir.display()
+        );
+    }
+    let since = since
+        .map(|s| parse_since(rulebook, s, Utc::now()))
+        .transpose()?;
+    let store = store::open(options)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let (mut decided, mut changed) = (0usize, 0usize);
+    for stored in store::history(&*store, since) {
+        let stored = stored?;
+        let context = DecideContext {
+            conversation: stored.facts.clone(),
+            crisis_mode: None,
+        };
+        let decision = rulebook.decide(&stored.message, &context);
+        if decision.action != stored.decision.action {
+            changed += 1;
+        }
+        serde_json::to_writer(&mut out, &DecisionRecord::from(&decision))?;
+        out.write_all(b"\n")?;
+        decided += 1;
+    }
+    out.flush()?;
+    eprintln!(
+        "replayed {decided} stored messages with rulebook {}; {changed} decisions differ from the stored ones",
+        rulebook.version
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `7d`, `24h`, `90m`, `30s` back from `now`; a local date or time; or RFC 3339.
+fn parse_since(
+    rulebook: &Rulebook,
+    text: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DateTime<Utc>> {
+    let text = text.trim();
+    if let Some(unit) = text.chars().last()
+        && let Ok(amount) = text[..text.len() - unit.len_utf8()].parse::<i64>()
+    {
+        let span = match unit {
+            'd' => chrono::Duration::days(amount),
+            'h' => chrono::Duration::hours(amount),
+            'm' => chrono::Duration::minutes(amount),
+            's' => chrono::Duration::seconds(amount),
+            _ => bail!("`--since {text}`: use d, h, m or s after the number, like `7d`"),
+        };
+        return Ok(now - span);
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return date
+            .and_hms_opt(0, 0, 0)
+            .and_then(|midnight| {
+                rulebook
+                    .teams()
+                    .timezone
+                    .from_local_datetime(&midnight)
+                    .earliest()
+            })
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| anyhow!("`--since {text}` is not a date in the rulebook's time zone"));
+    }
+    super::parse_at(rulebook, Some(text)).map_err(|_| {
+        anyhow!("`--since {text}` is not a span (`7d`), a date (`2026-11-01`) or a time (`2026-11-01 08:00`)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_spans_dates_and_times() -> anyhow::Result<()> {
+        let rulebook = super::super::load_rulebook(None)?;
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .single()
+            .context("time")?;
+        assert_eq!(
+            parse_since(&rulebook, "7d", now)?,
+            now - chrono::Duration::days(7)
+        );
+        assert_eq!(
+            parse_since(&rulebook, "90m", now)?,
+            now - chrono::Duration::minutes(90)
+        );
+        // Midnight in Amsterdam is 23:00 UTC the day before, in winter.
+        let date = parse_since(&rulebook, "2026-11-01", now)?;
+        assert_eq!(
+            date,
+            Utc.with_ymd_and_hms(2026, 10, 31, 23, 0, 0)
+                .single()
+                .context("time")?
+        );
+        assert!(parse_since(&rulebook, "2026-11-01T00:00:00Z", now).is_ok());
+        assert!(parse_since(&rulebook, "7w", now).is_err());
+        assert!(parse_since(&rulebook, "last tuesday", now).is_err());
+        Ok(())
+    }
 }

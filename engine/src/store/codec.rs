@@ -24,6 +24,7 @@ use crate::decision::{
     TopicMatch,
 };
 use crate::message::{ChannelKind, Inbound};
+use crate::pipeline::{ConversationFacts, ConversationState};
 
 /// A decision string: a symbol-table id, or the text itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +72,10 @@ pub struct MessageRec {
     pub stored_at: i64,
     pub metadata: Vec<(String, String)>,
     pub decision: DecisionRec,
+    /// The conversation facts the decision saw, so a replay can give a new rulebook the same
+    /// situation: state (0 bot, 1 human, 2 closed), messages today, automatic replies,
+    /// complaints in 24 h and in 7 days.
+    pub facts: (u8, i64, i64, i64, i64),
 }
 
 pub fn channel_code(channel: ChannelKind) -> u8 {
@@ -201,6 +206,7 @@ impl<I: Intern> Encoder<'_, I> {
 pub fn encode_message(
     message: &Inbound,
     decision: &Decision,
+    facts: &ConversationFacts,
     stored_at: DateTime<Utc>,
     interner: &mut impl Intern,
 ) -> Result<MessageRec, crate::store::StoreError> {
@@ -272,6 +278,13 @@ pub fn encode_message(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         decision: rec,
+        facts: (
+            facts.state as u8,
+            facts.messages_today,
+            facts.auto_replies,
+            facts.complaints_24h,
+            facts.complaints_7d,
+        ),
     })
 }
 
@@ -286,12 +299,20 @@ fn texts(ts: &[Text], symbols: &mut impl Resolve) -> Result<Vec<String>, crate::
     ts.iter().map(|t| text(t, symbols)).collect()
 }
 
+/// A decoded message record.
+pub struct Decoded {
+    pub message: Inbound,
+    pub decision: Decision,
+    pub facts: ConversationFacts,
+    pub stored_at: DateTime<Utc>,
+}
+
 /// Decodes a stored message; `corrupt` turns a bad value into the store's error.
 pub fn decode_message(
     rec: MessageRec,
     symbols: &mut impl Resolve,
     corrupt: impl Fn(String) -> crate::store::StoreError,
-) -> Result<(Inbound, Decision, DateTime<Utc>), crate::store::StoreError> {
+) -> Result<Decoded, crate::store::StoreError> {
     let d = &rec.decision;
     fn opt(
         t: &Option<Text>,
@@ -357,5 +378,22 @@ pub fn decode_message(
         diagnostics,
     };
     let stored_at = from_micros(rec.stored_at).map_err(&corrupt)?;
-    Ok((message, decision, stored_at))
+    let (state, messages_today, auto_replies, complaints_24h, complaints_7d) = rec.facts;
+    let facts = ConversationFacts {
+        state: match state {
+            1 => ConversationState::Human,
+            2 => ConversationState::Closed,
+            _ => ConversationState::Bot,
+        },
+        messages_today,
+        auto_replies,
+        complaints_24h,
+        complaints_7d,
+    };
+    Ok(Decoded {
+        message,
+        decision,
+        facts,
+        stored_at,
+    })
 }

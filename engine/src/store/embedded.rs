@@ -282,15 +282,20 @@ trait Reader {
         };
         let k = key::msg(seq);
         let path = self.shared().path.clone();
-        let (message, decision, stored_at) =
-            codec::decode_message(rec, &mut Resolver(self), |reason| StoreError::Corrupt {
-                path: path.clone(),
-                reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
-            })?;
+        let codec::Decoded {
+            message,
+            decision,
+            facts,
+            stored_at,
+        } = codec::decode_message(rec, &mut Resolver(self), |reason| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
+        })?;
         Ok(Some(StoredMessage {
             seq,
             message,
             decision,
+            facts,
             stored_at,
         }))
     }
@@ -751,6 +756,7 @@ impl Store for Embedded {
         let IntakeRecord {
             mut message,
             decision,
+            facts,
             today,
             sla_deadline,
             now,
@@ -798,7 +804,7 @@ impl Store for Embedded {
             let seq = tx.counters.next_seq;
             tx.counters.next_seq += 1;
             tx.counters.messages += 1;
-            let rec = codec::encode_message(&message, &decision, now, tx)?;
+            let rec = codec::encode_message(&message, &decision, &facts, now, tx)?;
             tx.put_rec(&key::msg(seq), &rec)?;
             tx.put(&key::dedupe(channel, &message.id), &seq.to_be_bytes())?;
             tx.put(&key::time(rec.received_at, seq), &[])?;

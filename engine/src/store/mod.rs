@@ -345,6 +345,8 @@ pub struct StoredMessage {
     /// As stored: redacted when redaction is on.
     pub message: Inbound,
     pub decision: Decision,
+    /// The conversation facts the decision saw.
+    pub facts: ConversationFacts,
     /// When webcare stored it.
     pub stored_at: DateTime<Utc>,
 }
@@ -363,6 +365,9 @@ impl StoredMessage {
 pub struct IntakeRecord {
     pub message: Inbound,
     pub decision: Decision,
+    /// The conversation facts the decision was made with; stored so a replay can give another
+    /// rulebook the same situation.
+    pub facts: ConversationFacts,
     /// The local date of `message.received_at` in the rulebook's time zone, for "today".
     pub today: NaiveDate,
     /// When an escalation this creates must be answered.

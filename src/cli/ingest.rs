@@ -1,0 +1,188 @@
+//! `webcare ingest`: messages from a JSON Lines file or stdin into the store, each decided and
+//! stored durably. It is the batch and pipe form of what an adapter does, and the command the
+//! crash test drives: `ack <id> <action>` is printed (and flushed) only after the message, its
+//! decision, escalation and outbox entry are on disk, so every line on stdout is a promise.
+//!
+//! Messages are spread over worker threads by conversation: one conversation's messages stay in
+//! order on one worker (its counters depend on that), while different conversations are decided
+//! in parallel and share the store's group commits.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+use webcare_adapters::jsonl::JsonlReader;
+use webcare_engine::{Inbound, Intake, Rulebook, Store};
+
+use crate::config::StoreArgs;
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// JSON Lines file, one message per line (`-` reads stdin). Only `text` is required; give
+    /// `id` and `channel` so a repeated delivery is recognised.
+    #[arg(long, value_name = "FILE.jsonl")]
+    input: PathBuf,
+    /// Time for lines without `received_at`, local (`2026-11-23 10:00`) or RFC 3339; default now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Worker threads; conversations are spread over them.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+}
+
+pub fn run(
+    rules: Option<&Path>,
+    store_args: &StoreArgs,
+    args: IngestArgs,
+) -> anyhow::Result<ExitCode> {
+    let rulebook = super::load_rulebook(rules)?;
+    let default_time = super::parse_at(&rulebook, args.at.as_deref())?;
+    let (store, config) = super::open_store(store_args)?;
+    apply_retention(&*store, config.retention_days)?;
+    let input: Box<dyn BufRead + Send> = if args.input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let file = File::open(&args.input)
+            .with_context(|| format!("cannot open `{}`", args.input.display()))?;
+        Box::new(BufReader::new(file))
+    };
+
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let stdout = Mutex::new(std::io::stdout());
+    let (mut accepted, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<bool>();
+        let mut workers = Vec::new();
+        for _ in 0..args.workers {
+            // Bounded, so a fast reader cannot queue the whole file in memory.
+            let (tx, rx) = mpsc::sync_channel::<Inbound>(256);
+            workers.push(tx);
+            let (rulebook, store, failed, first_error, stdout, done_tx) = (
+                &rulebook,
+                &store,
+                &failed,
+                &first_error,
+                &stdout,
+                done_tx.clone(),
+            );
+            scope.spawn(move || {
+                worker(rulebook, &**store, rx, failed, first_error, stdout, done_tx)
+            });
+        }
+        drop(done_tx);
+        for message in JsonlReader::new(input, default_time) {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            match message {
+                Ok(message) => {
+                    let mut hasher = DefaultHasher::new();
+                    (message.channel, &message.conversation).hash(&mut hasher);
+                    let index = (hasher.finish() % workers.len() as u64) as usize;
+                    if workers[index].send(message).is_err() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    eprintln!("{}: {error}", args.input.display());
+                    skipped += 1;
+                }
+            }
+        }
+        // Closing the queues lets the workers finish what they have and stop.
+        drop(workers);
+        for duplicate in done_rx {
+            accepted += 1;
+            duplicates += usize::from(duplicate);
+        }
+    });
+    if let Some(error) = first_error.into_inner().ok().flatten() {
+        return Err(error.context(format!(
+            "ingest stopped after {accepted} acknowledged messages; the rest was not stored"
+        )));
+    }
+    eprintln!(
+        "ingested {accepted} messages with rulebook {} ({duplicates} duplicates, {skipped} lines skipped)",
+        rulebook.version
+    );
+    Ok(if skipped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn worker(
+    rulebook: &Rulebook,
+    store: &dyn Store,
+    queue: mpsc::Receiver<Inbound>,
+    failed: &AtomicBool,
+    first_error: &Mutex<Option<anyhow::Error>>,
+    stdout: &Mutex<std::io::Stdout>,
+    done: mpsc::Sender<bool>,
+) {
+    let intake = Intake::new(rulebook, store);
+    for message in queue {
+        if failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let id = message.id.clone();
+        match intake.accept(message, Utc::now()) {
+            Ok(receipt) => {
+                let line = format!(
+                    "ack {id} {}{}\n",
+                    receipt.decision.action.name(),
+                    if receipt.duplicate { " duplicate" } else { "" }
+                );
+                // The line goes out, whole and flushed, only now that the store said durable.
+                let written = stdout
+                    .lock()
+                    .map(|mut out| out.write_all(line.as_bytes()).and_then(|()| out.flush()));
+                if !matches!(written, Ok(Ok(()))) {
+                    // Nobody is listening any more (a closed pipe); stop quietly.
+                    failed.store(true, Ordering::Relaxed);
+                    return;
+                }
+                let _ = done.send(receipt.duplicate);
+            }
+            Err(error) => {
+                failed.store(true, Ordering::Relaxed);
+                if let Ok(mut slot) = first_error.lock()
+                    && slot.is_none()
+                {
+                    *slot = Some(anyhow::Error::new(error).context(format!("message `{id}`")));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Retention, when configured: run at the start of an ingest, before anything new is stored.
+pub fn apply_retention(store: &dyn Store, days: Option<u32>) -> anyhow::Result<()> {
+    let Some(days) = days else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let report = store.purge_before(
+        now - chrono::Duration::days(i64::from(days)),
+        "retention",
+        now,
+    )?;
+    if report.messages + report.conversations + report.outbox > 0 {
+        eprintln!(
+            "retention ({days} days): deleted {} messages, {} conversations, {} escalations, {} outbox entries",
+            report.messages, report.conversations, report.escalations, report.outbox
+        );
+    }
+    Ok(())
+}
