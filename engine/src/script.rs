@@ -184,6 +184,13 @@ impl ScriptError {
                 "the script ran too long (operation limit reached; is there an endless loop?)"
                     .to_owned()
             }
+            EvalAltResult::ErrorStackOverflow(_) => {
+                "the script calls functions too deeply (call depth limit; endless recursion?)"
+                    .to_owned()
+            }
+            EvalAltResult::ErrorDataTooLarge(what, _) => {
+                format!("the script built a value that is too large ({what}; see script_limits)")
+            }
             other => other.to_string(),
         };
         ScriptError {
@@ -230,6 +237,10 @@ fn sandboxed_engine(limits: &ScriptLimitsConfig) -> rhai::Engine {
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.set_max_modules(0);
     engine.disable_symbol("eval");
+    // Refused at compile time, so `webcare check` reports an import instead of every message
+    // failing at run time.
+    engine.disable_symbol("import");
+    engine.disable_symbol("export");
     engine.set_strict_variables(true);
     engine.set_max_operations(limits.max_operations);
     engine.set_max_call_levels(limits.max_call_depth);

@@ -1,0 +1,333 @@
+//! The pipeline end to end on real rulebooks: the embedded default, and copies of it with a
+//! broken or hostile script or file. These are the promises the engine makes to the people
+//! who edit the rules: a mistake is pointed at precisely, and at run time it can never drop a
+//! message or send an unreviewed answer.
+
+use chrono::{TimeZone, Utc};
+use webcare_engine::{
+    Action, Category, ChannelKind, ConversationFacts, ConversationState, DecideContext, Decision,
+    Inbound, Priority, Rulebook, RulebookSource,
+};
+
+fn monday_morning() -> chrono::DateTime<Utc> {
+    // 10:00 in Amsterdam (CET, UTC+1).
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn message(text: &str) -> Inbound {
+    Inbound::from_text("m-1", ChannelKind::Webchat, text, monday_morning())
+}
+
+fn default_rulebook() -> Rulebook {
+    Rulebook::embedded().unwrap_or_else(|e| panic!("the default rulebook must load:\n{e}"))
+}
+
+fn decide(rulebook: &Rulebook, text: &str) -> Decision {
+    rulebook.decide(&message(text), &DecideContext::default())
+}
+
+fn with_escalation_script(script: &str) -> Rulebook {
+    let mut source = RulebookSource::embedded();
+    source.escalation.text = script.to_owned();
+    Rulebook::compile(source).unwrap_or_else(|e| panic!("compiles:\n{e}"))
+}
+
+fn with_governance_script(script: &str) -> Rulebook {
+    let mut source = RulebookSource::embedded();
+    source.governance.text = script.to_owned();
+    Rulebook::compile(source).unwrap_or_else(|e| panic!("compiles:\n{e}"))
+}
+
+/// A fail-safe decision: escalated to the default team, nothing automatic, the error kept.
+fn assert_fail_safe(decision: &Decision, error_contains: &str) {
+    match &decision.action {
+        Action::Escalate { team, priority, .. } => {
+            assert_eq!(team, "webcare");
+            assert_eq!(*priority, Priority::High);
+        }
+        other => panic!("expected a fail-safe escalation, got {other:?}"),
+    }
+    let errors = decision.diagnostics.script_errors.join("\n");
+    assert!(
+        errors.contains(error_contains),
+        "script errors {errors:?} should mention {error_contains:?}"
+    );
+    assert!(
+        decision
+            .diagnostics
+            .rules
+            .iter()
+            .any(|r| r == "engine:fail-safe")
+    );
+    assert!(
+        decision.action.reply().is_some(),
+        "the customer still gets a holding reply"
+    );
+}
+
+#[test]
+fn every_golden_case_of_the_default_rulebook_passes() {
+    let rulebook = default_rulebook();
+    let outcomes = rulebook.run_golden();
+    assert!(outcomes.len() >= 4, "the default rulebook has golden cases");
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| {
+            format!(
+                "{} ({}): {}",
+                o.case.name,
+                o.case.location,
+                o.failures.join("; ")
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "failing golden cases:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_known_question_is_answered_with_its_template_and_says_why() {
+    let rulebook = default_rulebook();
+    let d = decide(&rulebook, "Hoe vraag ik een nieuw paspoort aan?");
+    match &d.action {
+        Action::Answer { template, reply } => {
+            assert_eq!(template, "passport");
+            assert!(reply.contains("https://"), "answers carry a link: {reply}");
+        }
+        other => panic!("expected an answer, got {other:?}"),
+    }
+    assert_eq!(d.diagnostics.category, Category::Question);
+    assert_eq!(d.diagnostics.rulebook, rulebook.version);
+    assert!(d.diagnostics.rules.iter().any(|r| r == "topic:passport"));
+    assert!(
+        d.diagnostics
+            .rules
+            .iter()
+            .any(|r| r.starts_with("escalation.rhai:"))
+    );
+    assert!(d.diagnostics.reasons.iter().any(|r| r.contains("paspoort")));
+}
+
+#[test]
+fn a_script_that_loops_forever_is_stopped_and_the_message_escalated() {
+    let rulebook = with_escalation_script("let n = 0;\nloop { n += 1; }\nlog_only(\"never\")");
+    let d = decide(&rulebook, "Hoe vraag ik een paspoort aan?");
+    assert_fail_safe(&d, "escalation.rhai:2");
+    assert_fail_safe(&d, "ran too long");
+}
+
+#[test]
+fn scripts_cannot_build_huge_strings_recurse_without_end_or_use_eval() {
+    let huge = with_escalation_script("let s = \"x\";\nloop { s += s; }\nlog_only(\"\")");
+    assert_fail_safe(&decide(&huge, "hallo"), "escalation.rhai:2");
+    assert_fail_safe(&decide(&huge, "hallo"), "too large");
+
+    let deep = with_escalation_script("fn down(n) { down(n + 1) }\ndown(0)");
+    assert_fail_safe(&decide(&deep, "hallo"), "calls functions too deeply");
+
+    let mut source = RulebookSource::embedded();
+    source.escalation.text = "let x = 1;\neval(\"answer(\\\"passport\\\", \\\"x\\\")\")".to_owned();
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("eval is refused")
+        .to_string();
+    assert!(errors.contains("scripts/escalation.rhai:2:"), "{errors}");
+}
+
+#[test]
+fn scripts_cannot_import_files() {
+    let mut source = RulebookSource::embedded();
+    source.escalation.text = "import \"/etc/passwd\" as p;\nlog_only(\"x\")".to_owned();
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("import is refused")
+        .to_string();
+    assert!(errors.contains("scripts/escalation.rhai:1:1"), "{errors}");
+}
+
+#[test]
+fn a_script_error_or_impossible_verdict_never_sends_an_answer() {
+    let typo = with_escalation_script("answer(msg.template, \"x\", \"one argument too many\")");
+    assert_fail_safe(&decide(&typo, "paspoort"), "escalation.rhai:1");
+
+    let unknown_team = with_escalation_script("\nescalate(\"legall\", \"high\", \"typo in team\")");
+    assert_fail_safe(
+        &decide(&unknown_team, "paspoort"),
+        "escalation.rhai:2: escalate names team `legall`",
+    );
+
+    let unknown_template = with_escalation_script("answer(\"pasport\", \"typo in template\")");
+    assert_fail_safe(&decide(&unknown_template, "paspoort"), "template `pasport`");
+
+    let bad_priority = with_escalation_script("escalate(\"webcare\", \"asap\", \"x\")");
+    assert_fail_safe(
+        &decide(&bad_priority, "paspoort"),
+        "unknown priority `asap`",
+    );
+
+    let not_a_decision = with_escalation_script("42");
+    assert_fail_safe(&decide(&not_a_decision, "paspoort"), "must end with answer");
+
+    let broken_review = with_governance_script("let x = decision.nonsense;\ndecision");
+    assert_fail_safe(&decide(&broken_review, "paspoort"), "governance.rhai:1");
+}
+
+#[test]
+fn governance_has_the_last_word_and_its_reason_is_recorded() {
+    let rulebook = with_governance_script(
+        "if decision.action == \"answer\" { return log_only(\"pilot: listen only\"); }\ndecision",
+    );
+    let d = decide(&rulebook, "Hoe vraag ik een paspoort aan?");
+    assert_eq!(d.action, Action::Log);
+    assert!(d.diagnostics.rules.iter().any(|r| r == "governance.rhai:1"));
+    assert!(
+        d.diagnostics
+            .reasons
+            .iter()
+            .any(|r| r == "governance: pilot: listen only")
+    );
+}
+
+#[test]
+fn the_bot_never_answers_in_a_conversation_a_human_owns_whatever_the_scripts_say() {
+    let rulebook = with_governance_script("decision");
+    let context = DecideContext {
+        conversation: ConversationFacts {
+            state: ConversationState::Human,
+            ..ConversationFacts::default()
+        },
+        crisis_mode: None,
+    };
+    let naive = with_escalation_script("answer(\"passport\", \"always answer\")");
+    for rulebook in [&rulebook, &naive] {
+        let d = rulebook.decide(&message("Hoe vraag ik een paspoort aan?"), &context);
+        assert!(!matches!(d.action, Action::Answer { .. }), "{:?}", d.action);
+        assert!(d.action.reply().is_none(), "nothing is sent");
+    }
+}
+
+#[test]
+fn crisis_mode_sends_everything_to_a_person() {
+    let rulebook = default_rulebook();
+    let context = DecideContext {
+        crisis_mode: Some(true),
+        ..DecideContext::default()
+    };
+    let d = rulebook.decide(&message("Hoe vraag ik een paspoort aan?"), &context);
+    assert_eq!(d.action.name(), "escalate");
+}
+
+#[test]
+fn hostile_and_odd_input_always_gets_a_decision_and_never_a_blind_answer() {
+    let rulebook = default_rulebook();
+    let megabyte = "paspoort ".repeat(120_000);
+    let inputs = [
+        String::new(),
+        " \t\n ".to_owned(),
+        "\u{0}\u{1}\u{7}\u{1b}[31m".to_owned(),
+        "👍🏽🔥🔥🔥".to_owned(),
+        "مرحبا، أين أجد البلدية؟".to_owned(),
+        "שלום, מתי פתוח?".to_owned(),
+        megabyte,
+        "a".repeat(1_000_000),
+    ];
+    for text in &inputs {
+        let d = decide(&rulebook, text);
+        assert!(d.diagnostics.script_errors.is_empty() || d.action.name() == "escalate");
+        if text.trim().is_empty() || text.starts_with('\u{0}') || text.starts_with('a') {
+            assert_ne!(
+                d.action.name(),
+                "answer",
+                "nothing recognisable, nothing automatic"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_version_is_a_content_hash_of_what_decides() {
+    let base = RulebookSource::embedded();
+    let mut changed = base.clone();
+    changed.topics.text = changed.topics.text.replacen("paspoort*", "paspoorten", 1);
+    let mut tests_only = base.clone();
+    tests_only.tests = None;
+    assert_ne!(base.version(), changed.version());
+    assert_eq!(base.version(), tests_only.version());
+    assert_eq!(base.version().len(), 12);
+}
+
+#[test]
+fn rulebook_mistakes_point_at_file_line_and_column() {
+    let cases: [(&str, fn(&mut RulebookSource), &str); 6] = [
+        (
+            "toml syntax",
+            |s| s.topics.text.push_str("\n[[topic]\nid = \"x\"\n"),
+            "rules/topics.toml:",
+        ),
+        (
+            "unknown field",
+            |s| {
+                s.topics.text.push_str("\n[[topic]]\nid = \"x\"\ncategory = \"question\"\nkeywords = [\"x\"]\nkeyword = [\"y\"]\n")
+            },
+            "unknown field `keyword`",
+        ),
+        (
+            "unknown category",
+            |s| {
+                s.topics.text.push_str(
+                    "\n[[topic]]\nid = \"x\"\ncategory = \"questoin\"\nkeywords = [\"x\"]\n",
+                )
+            },
+            "unknown category `questoin`",
+        ),
+        (
+            "unknown template",
+            |s| {
+                s.topics.text.push_str("\n[[topic]]\nid = \"x\"\ncategory = \"question\"\nkeywords = [\"x\"]\ntemplate = \"nope\"\n")
+            },
+            "template `nope`",
+        ),
+        (
+            "script syntax",
+            |s| s.governance.text = "let x = ;\ndecision".to_owned(),
+            "scripts/governance.rhai:1:9",
+        ),
+        (
+            "bad regex",
+            |s| {
+                s.topics.text.push_str("\n[[topic]]\nid = \"x\"\ncategory = \"question\"\npatterns = [\"(unclosed\"]\n")
+            },
+            "not a valid regular expression",
+        ),
+    ];
+    for (what, break_it, expected) in cases {
+        let mut source = RulebookSource::embedded();
+        break_it(&mut source);
+        let errors = Rulebook::compile(source)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: a broken rulebook must be refused"))
+            .to_string();
+        assert!(errors.contains(expected), "{what}: {errors}");
+        let first = errors.lines().next().unwrap_or("");
+        let mut parts = first.splitn(4, ':');
+        let (file, line, column) = (parts.next(), parts.next(), parts.next());
+        assert!(
+            file.is_some_and(|f| f.ends_with(".toml") || f.ends_with(".rhai")),
+            "{what}: {first}"
+        );
+        assert!(
+            line.is_some_and(|l| l.parse::<usize>().is_ok()),
+            "{what}: {first}"
+        );
+        assert!(
+            column.is_some_and(|c| c.parse::<usize>().is_ok()),
+            "{what}: {first}"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The `webcare` binary as its users run it: a governance lead checking and testing a
+//! rulebook, an analyst replaying a file of messages, someone trying the bot in a terminal.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn webcare(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("webcare starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.unwrap_or_default()).expect("stdin accepts input");
+    drop(input);
+    child.wait_with_output().expect("webcare finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of the default rulebook (rules/ with scripts/ beside it) to break on purpose.
+fn rulebook_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["rules", "scripts"] {
+        fs::create_dir(dir.path().join(sub)).expect("create dir");
+        for entry in fs::read_dir(root.join(sub)).expect("read dir") {
+            let path = entry.expect("entry").path();
+            fs::copy(&path, dir.path().join(sub).join(path.file_name().expect("name")))
+                .expect("copy");
+        }
+    }
+    let rules = dir.path().join("rules");
+    (dir, rules)
+}
+
+#[test]
+fn test_runs_every_golden_case_and_ends_with_the_summary_line() {
+    let out = webcare(&["test"], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let last = stdout.lines().last().unwrap_or("");
+    let passed: usize = last
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected summary line `{last}`"));
+    assert!(passed >= 60, "at least 60 golden cases, found {passed}");
+}
+
+#[test]
+fn a_failing_golden_case_shows_expected_and_actual_and_fails_the_run() {
+    let (_dir, rules) = rulebook_copy();
+    let tests = rules.join("tests.toml");
+    let mut cases = fs::read_to_string(&tests).expect("read tests");
+    cases.push_str(
+        "\n[[case]]\nname = \"deliberately wrong\"\ntext = \"Wat zijn de openingstijden?\"\nexpect = { action = \"log\" }\n",
+    );
+    fs::write(&tests, cases).expect("write tests");
+    let out = webcare(&["test", "--rules", rules.to_str().expect("utf-8 path")], None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  deliberately wrong (") && stdout.contains("tests.toml:"), "{stdout}");
+    assert!(stdout.contains("action: expected `log`, got `answer`"), "{stdout}");
+    assert!(stdout.trim_end().ends_with(" passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn check_refuses_a_broken_rulebook_and_points_at_the_line() {
+    let (_dir, rules) = rulebook_copy();
+    let script = rules.join("../scripts/governance.rhai");
+    let mut body = fs::read_to_string(&script).expect("read script");
+    body.push_str("\nif decision.action == { }\n");
+    fs::write(&script, &body).expect("write script");
+    let line = body.lines().count();
+    let out = webcare(&["check", "--rules", rules.to_str().expect("utf-8 path")], None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("governance.rhai:{line}:")), "{stderr}");
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+
+    let ok = webcare(&["check"], None);
+    assert!(ok.status.success());
+    assert!(text(&ok.stdout).starts_with("ok: rulebook"));
+}
+
+#[test]
+fn replay_decides_every_good_line_and_names_the_bad_ones() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"id\":\"a\",\"channel\":\"telegram\",\"author\":\"u1\",\"text\":\"Hoe vraag ik een paspoort aan?\",\"received_at\":\"2026-11-23T10:00:00+01:00\",\"extra\":1}\n");
+    input.extend_from_slice(b"{\"text\": broken json}\n");
+    input.extend_from_slice(b"{\"id\":\"c\",\"text\":\"caf\xe9 invalid utf-8\"}\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"{\"id\":\"d\",\"text\":\"Er is brand in de flat!\",\"received_at\":\"2026-11-28T03:00:00+01:00\"}\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("messages.jsonl");
+    fs::write(&file, &input).expect("write input");
+    let out = webcare(&["replay", "--input", file.to_str().expect("utf-8 path")], None);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "bad lines make the status 1: {stderr}");
+    assert!(stderr.contains("line 2: not a JSON message"), "{stderr}");
+    assert!(stderr.contains("line 3: not valid UTF-8"), "{stderr}");
+    assert!(stderr.contains("replayed 2 messages"), "{stderr}");
+    let decisions: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect();
+    assert_eq!(decisions.len(), 2);
+    let answer = &decisions[0];
+    assert_eq!(answer["id"], "a");
+    assert_eq!(answer["action"], "answer");
+    assert_eq!(answer["category"], "question");
+    assert_eq!(answer["topics"][0], "passport");
+    assert!(answer["team"].is_null() && answer["priority"].is_null());
+    assert!(answer["reply"].as_str().is_some_and(|r| r.contains("paspoort")));
+    assert_eq!(answer["rulebook"].as_str().map(str::len), Some(12));
+    assert!(answer["reasons"].as_array().is_some_and(|r| !r.is_empty()));
+    let fire = &decisions[1];
+    assert_eq!(fire["action"], "escalate");
+    assert_eq!(fire["category"], "crisis");
+    assert_eq!(fire["team"], "crisis");
+    assert_eq!(fire["priority"], "urgent");
+}
+
+#[test]
+fn replay_reads_stdin_and_emits_nothing_else_on_stdout() {
+    let out = webcare(
+        &["replay", "--input", "-", "--at", "2026-11-23 10:00"],
+        Some(b"{\"text\":\"Waar kan ik mijn grofvuil kwijt?\"}\n{\"text\":\"\"}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    for line in stdout.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("only JSON on stdout");
+    }
+}
+
+#[test]
+fn chat_shows_the_reply_or_the_escalation_and_why() {
+    let out = webcare(
+        &["chat", "--at", "2026-11-27 17:55"],
+        Some("Wat zijn de openingstijden?\nIk heb een klacht over mijn buren\n".as_bytes()),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("ANSWER with template `opening_hours`"), "{stdout}");
+    assert!(stdout.contains("ESCALATE to `webcare`"), "{stdout}");
+    assert!(stdout.contains("maandag vanaf 08:30"), "honest about office hours: {stdout}");
+    assert!(stdout.contains("why: "), "{stdout}");
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = webcare(&["--help"], None);
+    let help = text(&out.stdout);
+    for command in ["chat", "check", "test", "replay"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
