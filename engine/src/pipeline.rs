@@ -22,7 +22,7 @@ use crate::script::{
     ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Verdict,
     VerdictAction,
 };
-use crate::teams::{describe_duration, describe_next_open};
+use crate::teams::{describe_deadline, describe_duration, describe_next_open};
 use crate::templates::Vars;
 
 /// Who owns a conversation right now.
@@ -203,8 +203,17 @@ impl Rulebook {
                     Ok(Checked(reviewed)) if reviewed.differs_from(&proposal) => {
                         rules.push(proposal.rule.clone());
                         reasons.push(proposal.reason.to_string());
-                        rules.push(reviewed.rule.clone());
-                        reasons.push(format!("governance: {}", reviewed.reason));
+                        match &reviewed.adjusted {
+                            // Governance adjusted the proposal in place (`decision.reply = …`).
+                            Some((rule, field)) if reviewed.rule == proposal.rule => {
+                                rules.push(rule.clone());
+                                reasons.push(format!("governance adjusted the {field}"));
+                            }
+                            _ => {
+                                rules.push(reviewed.rule.clone());
+                                reasons.push(format!("governance: {}", reviewed.reason));
+                            }
+                        }
                         reviewed
                     }
                     // 4. Otherwise the proposal stands, reviewed.
@@ -217,10 +226,10 @@ impl Rulebook {
             }
         };
         // 5. The invariant no script can lift: while a human owns the conversation the bot
-        //    sends nothing automatic (the message is still recorded and reaches the agent).
-        let verdict = if conversation.state == ConversationState::Human
-            && verdict.action == VerdictAction::Answer
-        {
+        //    sends nothing automatic, neither an answer nor a holding reply. The message is
+        //    still recorded, and an escalation still reaches the agent who owns it.
+        let human_owned = conversation.state == ConversationState::Human;
+        let verdict = if human_owned && verdict.action == VerdictAction::Answer {
             rules.push("engine:human-owns-conversation".to_owned());
             reasons.push("a colleague owns this conversation, so the bot stays silent".to_owned());
             Verdict {
@@ -228,10 +237,16 @@ impl Rulebook {
                 ..verdict
             }
         } else {
+            if human_owned && verdict.action == VerdictAction::Escalate {
+                rules.push("engine:human-owns-conversation".to_owned());
+                reasons.push(
+                    "a colleague owns this conversation, so no holding reply is sent".to_owned(),
+                );
+            }
             verdict
         };
 
-        let action = self.render(verdict, language, local);
+        let action = self.render(verdict, language, local, human_owned);
         Decision {
             message_id: msg.id.clone(),
             action,
@@ -252,7 +267,7 @@ impl Rulebook {
     fn check(&self, mut v: Verdict, language: Language) -> Result<Checked, ScriptError> {
         match v.action {
             VerdictAction::Answer => {
-                if v.reply.is_empty() {
+                if v.reply.is_empty() || v.rendered_from != v.template {
                     let reply = self
                         .templates
                         .render(&v.template, language, &Vars::default())
@@ -263,6 +278,7 @@ impl Rulebook {
                             )
                         })?;
                     v.reply = reply.into();
+                    v.rendered_from = v.template.clone();
                 }
             }
             VerdictAction::Escalate => {
@@ -316,6 +332,8 @@ impl Rulebook {
             reply: ImmutableString::new(),
             reason: "fail-safe".into(),
             rule: "engine:fail-safe".to_owned(),
+            rendered_from: ImmutableString::new(),
+            adjusted: None,
         }
     }
 
@@ -325,6 +343,7 @@ impl Rulebook {
         v: Verdict,
         language: Language,
         local: chrono::DateTime<chrono_tz::Tz>,
+        silent: bool,
     ) -> Action {
         match v.action {
             VerdictAction::Answer => Action::Answer {
@@ -351,14 +370,23 @@ impl Rulebook {
                         Language::Nl => "zo snel mogelijk".to_owned(),
                         Language::En => "as soon as possible".to_owned(),
                     });
-                let within =
-                    describe_duration(team.map_or(240, |t| t.respond_within_minutes), language);
+                let minutes = team.map_or(240, |t| t.respond_within_minutes);
+                let within = describe_duration(minutes, language);
+                let deadline = team
+                    .and_then(|t| t.deadline(local, minutes))
+                    .map(|due| describe_deadline(local, due, language))
+                    .unwrap_or_else(|| next_open.clone());
                 let vars = Vars {
                     next_open: &next_open,
                     within: &within,
+                    deadline: &deadline,
                     team: team.map_or(v.team.as_str(), |t| t.name_in(language)),
                 };
-                let reply = self.templates.render(&template, language, &vars);
+                let reply = if silent {
+                    None
+                } else {
+                    self.templates.render(&template, language, &vars)
+                };
                 Action::Escalate {
                     team: v.team.to_string(),
                     priority: v.priority.parse().unwrap_or(Priority::High),

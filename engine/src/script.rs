@@ -42,6 +42,11 @@ pub struct Verdict {
     pub reason: ImmutableString,
     /// Where the script made this verdict, `escalation.rhai:12`.
     pub rule: String,
+    /// The template `reply` was rendered from, so a changed template is rendered again.
+    pub rendered_from: ImmutableString,
+    /// Where a script last changed a field of an existing verdict (`governance.rhai:30`), and
+    /// which field: a review that adjusts rather than replaces still names its rule.
+    pub adjusted: Option<(String, &'static str)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,10 +66,17 @@ impl VerdictAction {
     }
 }
 
+/// `escalation.rhai:12` for the script line that called a native function.
+fn rule_at(ctx: &NativeCallContext) -> String {
+    let source = ctx.call_source().unwrap_or("script");
+    match ctx.call_position().line() {
+        Some(line) => format!("{source}:{line}"),
+        None => source.to_owned(),
+    }
+}
+
 impl Verdict {
     fn new(ctx: &NativeCallContext, action: VerdictAction, reason: ImmutableString) -> Self {
-        let pos = ctx.call_position();
-        let source = ctx.call_source().unwrap_or("script");
         Verdict {
             action,
             team: ImmutableString::new(),
@@ -72,10 +84,9 @@ impl Verdict {
             template: ImmutableString::new(),
             reply: ImmutableString::new(),
             reason,
-            rule: match pos.line() {
-                Some(line) => format!("{source}:{line}"),
-                None => source.to_owned(),
-            },
+            rule: rule_at(ctx),
+            rendered_from: ImmutableString::new(),
+            adjusted: None,
         }
     }
 
@@ -290,26 +301,21 @@ fn register_api(engine: &mut rhai::Engine) {
     engine.register_get("action", |v: &mut Verdict| -> ImmutableString {
         v.action.as_str().into()
     });
-    engine.register_get_set(
-        "team",
-        |v: &mut Verdict| v.team.clone(),
-        |v: &mut Verdict, x: ImmutableString| v.team = x,
-    );
-    engine.register_get_set(
-        "priority",
-        |v: &mut Verdict| v.priority.clone(),
-        |v: &mut Verdict, x: ImmutableString| v.priority = x,
-    );
-    engine.register_get_set(
-        "template",
-        |v: &mut Verdict| v.template.clone(),
-        |v: &mut Verdict, x: ImmutableString| v.template = x,
-    );
-    engine.register_get_set(
-        "reply",
-        |v: &mut Verdict| v.reply.clone(),
-        |v: &mut Verdict, x: ImmutableString| v.reply = x,
-    );
+    // Setters are registered by hand (`set$name`) to get the call position, so an adjusted
+    // verdict names the line that adjusted it.
+    macro_rules! verdict_field {
+        ($($name:literal => $field:ident),*) => {$(
+            engine.register_get($name, |v: &mut Verdict| v.$field.clone());
+            engine.register_fn(
+                concat!("set$", $name),
+                |ctx: NativeCallContext, v: &mut Verdict, x: ImmutableString| {
+                    v.$field = x;
+                    v.adjusted = Some((rule_at(&ctx), $name));
+                },
+            );
+        )*};
+    }
+    verdict_field!("team" => team, "priority" => priority, "template" => template, "reply" => reply);
     engine.register_get("reason", |v: &mut Verdict| v.reason.clone());
 
     engine.register_type_with_name::<MessageFacts>("Message");

@@ -99,6 +99,43 @@ impl Team {
     }
 }
 
+impl Team {
+    /// The moment `minutes` of this team's office time have passed after `at`: the honest
+    /// "answered before" time of a holding reply and the SLA deadline. Holidays and closed days
+    /// are skipped; a team without hours counts calendar time.
+    pub fn deadline(&self, at: DateTime<Tz>, minutes: u32) -> Option<DateTime<Tz>> {
+        let Some(hours) = &self.hours else {
+            return Some(at + Duration::minutes(i64::from(minutes)));
+        };
+        let tz = at.timezone();
+        let mut left = i64::from(minutes);
+        for offset in 0..=366 {
+            let date = at.date_naive() + Duration::days(offset);
+            if self.holidays.contains(&date) {
+                continue;
+            }
+            for (from, to) in &hours[date.weekday().num_days_from_monday() as usize] {
+                let (Some(start), Some(end)) = (
+                    tz.from_local_datetime(&date.and_time(*from)).earliest(),
+                    tz.from_local_datetime(&date.and_time(*to)).earliest(),
+                ) else {
+                    continue;
+                };
+                let start = start.max(at);
+                if end <= start {
+                    continue;
+                }
+                let available = (end - start).num_minutes();
+                if left <= available {
+                    return Some(start + Duration::minutes(left));
+                }
+                left -= available;
+            }
+        }
+        None
+    }
+}
+
 /// All teams of a rulebook, with the time zone their hours are in.
 #[derive(Debug)]
 pub struct Teams {
@@ -158,25 +195,47 @@ const MONTHS_NL: [&str; 12] = [
     "december",
 ];
 
-/// "maandag vanaf 09:00" / "on Monday from 09:00", relative to `now`, for holding replies.
+/// "maandag vanaf 09:00" / "on Monday from 09:00", relative to `now`, for holding replies;
+/// "nu" / "now" when `next` is `now` (the team is open).
 pub fn describe_next_open(now: DateTime<Tz>, next: DateTime<Tz>, language: Language) -> String {
-    let days = (next.date_naive() - now.date_naive()).num_days();
-    let time = next.format("%H:%M");
-    let weekday = next.weekday();
+    if next <= now {
+        return match language {
+            Language::Nl => "nu".to_owned(),
+            Language::En => "now".to_owned(),
+        };
+    }
+    describe_moment(now, next, language, ("vanaf", "from"))
+}
+
+/// "vandaag vóór 14:15" / "today before 14:15", "maandag vóór 10:30" / "on Monday before 10:30".
+pub fn describe_deadline(now: DateTime<Tz>, deadline: DateTime<Tz>, language: Language) -> String {
+    describe_moment(now, deadline, language, ("vóór", "before"))
+}
+
+/// A moment relative to `now` in words, with `(nl, en)` before the time.
+fn describe_moment(
+    now: DateTime<Tz>,
+    moment: DateTime<Tz>,
+    language: Language,
+    (nl, en): (&str, &str),
+) -> String {
+    let days = (moment.date_naive() - now.date_naive()).num_days();
+    let time = moment.format("%H:%M");
+    let weekday = moment.weekday();
     match (language, days) {
-        (Language::Nl, 0) => format!("vandaag vanaf {time}"),
-        (Language::Nl, 1) => format!("morgen vanaf {time}"),
-        (Language::Nl, 2..=6) => format!("{} vanaf {time}", weekday_nl(weekday)),
+        (Language::Nl, 0) => format!("vandaag {nl} {time}"),
+        (Language::Nl, 1) => format!("morgen {nl} {time}"),
+        (Language::Nl, 2..=6) => format!("{} {nl} {time}", weekday_nl(weekday)),
         (Language::Nl, _) => format!(
-            "{} {} {} vanaf {time}",
+            "{} {} {} {nl} {time}",
             weekday_nl(weekday),
-            next.day(),
-            MONTHS_NL[next.month0() as usize]
+            moment.day(),
+            MONTHS_NL[moment.month0() as usize]
         ),
-        (Language::En, 0) => format!("today from {time}"),
-        (Language::En, 1) => format!("tomorrow from {time}"),
-        (Language::En, 2..=6) => format!("on {} from {time}", next.format("%A")),
-        (Language::En, _) => format!("on {} from {time}", next.format("%A %-d %B")),
+        (Language::En, 0) => format!("today {en} {time}"),
+        (Language::En, 1) => format!("tomorrow {en} {time}"),
+        (Language::En, 2..=6) => format!("on {} {en} {time}", moment.format("%A")),
+        (Language::En, _) => format!("on {} {en} {time}", moment.format("%A %-d %B")),
     }
 }
 
@@ -275,6 +334,30 @@ mod tests {
         assert_eq!(
             describe_next_open(christmas_eve, next, Language::Nl),
             "maandag vanaf 09:00"
+        );
+    }
+
+    #[test]
+    fn deadlines_count_office_minutes_only() {
+        let team = office();
+        // 16:45 on Friday with four office hours to go: 15 minutes today, the rest on Monday.
+        let friday = at(2026, 11, 27, 16, 45);
+        let due = team.deadline(friday, 240).unwrap_or(friday);
+        assert_eq!(due, at(2026, 11, 30, 12, 45));
+        assert_eq!(
+            describe_deadline(friday, due, Language::Nl),
+            "maandag vóór 12:45"
+        );
+        // The lunch break does not count either.
+        let morning = at(2026, 11, 23, 11, 0);
+        assert_eq!(team.deadline(morning, 120), Some(at(2026, 11, 23, 13, 30)));
+        // The Friday 16:55 example of the SLA: 30 office minutes, due Monday 09:25.
+        let late = at(2026, 11, 27, 16, 55);
+        assert_eq!(team.deadline(late, 30), Some(at(2026, 11, 30, 9, 25)));
+        assert_eq!(
+            describe_next_open(morning, morning, Language::En),
+            "now",
+            "an open team is open now"
         );
     }
 

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use crate::decision::Language;
 
 /// Placeholders the engine fills when it renders a holding reply; `{link}` is filled at load.
-pub const PLACEHOLDERS: [&str; 3] = ["next_open", "within", "team"];
+pub const PLACEHOLDERS: [&str; 4] = ["next_open", "within", "deadline", "team"];
 
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -19,6 +19,7 @@ pub struct Template {
 pub struct Vars<'a> {
     pub next_open: &'a str,
     pub within: &'a str,
+    pub deadline: &'a str,
     pub team: &'a str,
 }
 
@@ -70,6 +71,7 @@ impl Templates {
         Some(
             text.replace("{next_open}", vars.next_open)
                 .replace("{within}", vars.within)
+                .replace("{deadline}", vars.deadline)
                 .replace("{team}", vars.team),
         )
     }

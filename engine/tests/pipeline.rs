@@ -156,16 +156,23 @@ fn a_script_error_or_impossible_verdict_never_sends_an_answer() {
     let typo = with_escalation_script("answer(msg.template, \"x\", \"one argument too many\")");
     assert_fail_safe(&decide(&typo, "paspoort"), "escalation.rhai:1");
 
-    let unknown_team = with_escalation_script("\nescalate(\"legall\", \"high\", \"typo in team\")");
+    // Names computed at run time cannot be checked at load; they are checked per decision.
+    let unknown_team = with_escalation_script(
+        "let t = \"leg\" + \"all\";\nescalate(t, \"high\", \"typo in team\")",
+    );
     assert_fail_safe(
         &decide(&unknown_team, "paspoort"),
         "escalation.rhai:2: escalate names team `legall`",
     );
 
-    let unknown_template = with_escalation_script("answer(\"pasport\", \"typo in template\")");
-    assert_fail_safe(&decide(&unknown_template, "paspoort"), "template `pasport`");
+    let unknown_template =
+        with_escalation_script("answer(msg.template + \"s\", \"typo in template\")");
+    assert_fail_safe(
+        &decide(&unknown_template, "paspoort"),
+        "template `passports`",
+    );
 
-    let bad_priority = with_escalation_script("escalate(\"webcare\", \"asap\", \"x\")");
+    let bad_priority = with_escalation_script("let p = \"asap\";\nescalate(\"webcare\", p, \"x\")");
     assert_fail_safe(
         &decide(&bad_priority, "paspoort"),
         "unknown priority `asap`",
@@ -176,6 +183,71 @@ fn a_script_error_or_impossible_verdict_never_sends_an_answer() {
 
     let broken_review = with_governance_script("let x = decision.nonsense;\ndecision");
     assert_fail_safe(&decide(&broken_review, "paspoort"), "governance.rhai:1");
+}
+
+#[test]
+fn misspelt_names_in_scripts_are_refused_at_load_with_their_position() {
+    let mut source = RulebookSource::embedded();
+    source.escalation.text = "if msg.has_topic(\"pasport\") {\n  return answer(\"pasport\", \"x\");\n}\nif msg.category == \"crisiss\" { return escalate(\"crisis\", \"urgentt\", \"x\"); }\nescalate(\"legall\", \"high\", \"x\")".to_owned();
+    source.governance.text = "// answer(\"commented out\", \"fine\")\nlet d = decision;\nd.template = \"holding_crisiss\";\nd".to_owned();
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    for expected in [
+        "scripts/escalation.rhai:1:19: topic `pasport` is not defined",
+        "scripts/escalation.rhai:2:18: template `pasport` is not defined",
+        "scripts/escalation.rhai:4:21: unknown category `crisiss`",
+        "scripts/escalation.rhai:4:59: unknown priority `urgentt`",
+        "scripts/escalation.rhai:5:11: team `legall` is not defined",
+        "scripts/governance.rhai:3:15: template `holding_crisiss` is not defined",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing `{expected}` in:\n{errors}"
+        );
+    }
+    assert!(!errors.contains("commented out"), "{errors}");
+}
+
+#[test]
+fn a_script_syntax_error_does_not_hide_the_other_mistakes() {
+    let mut source = RulebookSource::embedded();
+    source.governance.text = "let x = ;".to_owned();
+    source
+        .topics
+        .text
+        .push_str("\n[[topic]]\nid = \"x\"\ncategory = \"questoin\"\nkeywords = [\"x\"]\n");
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(errors.contains("governance.rhai:1:"), "{errors}");
+    assert!(errors.contains("unknown category `questoin`"), "{errors}");
+}
+
+#[test]
+fn governance_that_changes_the_template_changes_the_reply_and_names_its_line() {
+    let rulebook = with_governance_script(
+        "if decision.action == \"answer\" {\n  decision.template = \"opening_hours\";\n}\ndecision",
+    );
+    let d = decide(&rulebook, "Hoe vraag ik een paspoort aan?");
+    let expected = rulebook
+        .templates()
+        .text("opening_hours", webcare_engine::decision::Language::Nl)
+        .expect("template exists");
+    assert_eq!(d.action.reply(), Some(expected));
+    assert!(
+        d.diagnostics.rules.iter().any(|r| r == "governance.rhai:2"),
+        "{:?}",
+        d.diagnostics.rules
+    );
+    assert!(
+        d.diagnostics
+            .reasons
+            .iter()
+            .any(|r| r == "governance adjusted the template")
+    );
 }
 
 #[test]
@@ -205,11 +277,32 @@ fn the_bot_never_answers_in_a_conversation_a_human_owns_whatever_the_scripts_say
         crisis_mode: None,
     };
     let naive = with_escalation_script("answer(\"passport\", \"always answer\")");
-    for rulebook in [&rulebook, &naive] {
+    let escalating =
+        with_escalation_script("escalate(\"webcare\", \"normal\", \"always escalate\")");
+    for rulebook in [&rulebook, &naive, &escalating] {
         let d = rulebook.decide(&message("Hoe vraag ik een paspoort aan?"), &context);
         assert!(!matches!(d.action, Action::Answer { .. }), "{:?}", d.action);
-        assert!(d.action.reply().is_none(), "nothing is sent");
+        assert!(
+            d.action.reply().is_none(),
+            "nothing is sent: {:?}",
+            d.action
+        );
     }
+    for rulebook in [&naive, &escalating] {
+        let d = rulebook.decide(&message("paspoort"), &context);
+        assert!(
+            d.diagnostics
+                .rules
+                .iter()
+                .any(|r| r == "engine:human-owns-conversation")
+        );
+    }
+    let d = escalating.decide(&message("paspoort"), &context);
+    assert_eq!(
+        d.action.team(),
+        Some("webcare"),
+        "the escalation still reaches the agent"
+    );
 }
 
 #[test]

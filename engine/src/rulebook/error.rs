@@ -50,6 +50,14 @@ pub enum RulebookError {
 }
 
 impl RulebookError {
+    /// Orders errors as a reader scans the files: by file, then line, then column.
+    pub fn sort_key(&self) -> (&std::path::Path, usize, usize) {
+        match self {
+            RulebookError::Unreadable { file, .. } => (file, 0, 0),
+            RulebookError::Invalid { at, .. } => (&at.file, at.line, at.column),
+        }
+    }
+
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
         RulebookError::Invalid {
             at,

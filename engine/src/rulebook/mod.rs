@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+mod references;
 pub mod source;
 
 use std::collections::BTreeSet;
@@ -170,7 +171,6 @@ impl Rulebook {
             Some(teams_file),
             Some(lexicon_file),
             Some(tests_file),
-            Some(scripts),
         ) = (
             config,
             topics,
@@ -178,7 +178,6 @@ impl Rulebook {
             teams_file,
             lexicon_file,
             tests_file,
-            scripts,
         )
         else {
             return Err(RulebookErrors(errors));
@@ -344,7 +343,7 @@ impl Rulebook {
                     check.at(
                         spanned,
                         format!(
-                            "template `{id}` uses unknown placeholder `{{{name}}}`{hint}; known: {{next_open}}, {{within}}, {{team}}, {{link}}"
+                            "template `{id}` uses unknown placeholder `{{{name}}}`{hint}; known: {{next_open}}, {{within}}, {{deadline}}, {{team}}, {{link}}"
                         ),
                     );
                 }
@@ -452,6 +451,16 @@ impl Rulebook {
             }
         };
 
+        // Names used in the scripts.
+        let known = references::Known {
+            templates: &templates,
+            teams: &team_ids,
+            topics: &|id: &str| topic_info.contains_key(id),
+        };
+        for script in [&source.escalation, &source.governance] {
+            references::check_script(script, &known, &mut errors);
+        }
+
         // lexicon.toml
         let mut check = Checker {
             file: &source.lexicon,
@@ -509,8 +518,8 @@ impl Rulebook {
             None => Vec::new(),
         };
 
-        match matcher {
-            Some(matcher) if errors.is_empty() => Ok(Rulebook {
+        match (matcher, scripts) {
+            (Some(matcher), Some(scripts)) if errors.is_empty() => Ok(Rulebook {
                 name: config.name,
                 version: source.version(),
                 default_team: config.default_team.into_inner(),
@@ -526,7 +535,10 @@ impl Rulebook {
                 golden,
                 source,
             }),
-            _ => Err(RulebookErrors(errors)),
+            _ => {
+                errors.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+                Err(RulebookErrors(errors))
+            }
         }
     }
 
