@@ -12,7 +12,8 @@ use webcare_engine::store::{
     self, Backend, EscalationStatus, IntakeRecord, NewAudit, OutboxStatus, StoreError, StoreOptions,
 };
 use webcare_engine::{
-    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Rulebook, Store,
+    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Priority, Rulebook,
+    Store,
 };
 
 fn rulebook() -> &'static Rulebook {
@@ -346,6 +347,45 @@ fn conversation_facts_follow_the_clock(backend: Backend) {
         )
         .unwrap();
     assert_eq!(facts.complaints_7d, 1);
+}
+
+/// The facts reach the scripts: the default rulebook makes the third complaint in a week from
+/// one conversation high priority, and the conversation's open escalation follows.
+fn repeated_complaints_raise_the_priority(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let mut receipts = Vec::new();
+    for (i, days) in [0, 2, 4].into_iter().enumerate() {
+        let at = t0 + Duration::days(days);
+        receipts.push(f.accept(msg(&format!("k{i}"), "c1", "ann", COMPLAINT, at)));
+    }
+    let third = receipts.last().unwrap();
+    assert_eq!(
+        third.decision.action.priority(),
+        Some(Priority::High),
+        "{:?}",
+        third.decision
+    );
+    assert!(
+        third
+            .decision
+            .diagnostics
+            .reasons
+            .iter()
+            .any(|r| r.contains("third complaint")),
+        "{:?}",
+        third.decision.diagnostics.reasons
+    );
+    let esc = f
+        .store()
+        .escalation(third.escalation.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(esc.priority, Priority::High);
+    assert_eq!(esc.messages.len(), 3);
+    // A complaint from another conversation is not affected.
+    let other = f.accept(msg("x", "c2", "bob", COMPLAINT, t0 + Duration::days(4)));
+    assert_ne!(other.decision.action.priority(), Some(Priority::High));
 }
 
 fn escalations_open_join_claim_and_resolve(backend: Backend) {
@@ -890,6 +930,7 @@ contract_tests!(
     concurrent_writers_lose_nothing,
     conversation_facts_follow_the_clock,
     escalations_open_join_claim_and_resolve,
+    repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
     audit_log_appends_and_pages,
     conversation_state_is_set_and_audited,

@@ -78,6 +78,68 @@ pub struct MessageRec {
     pub facts: (u8, i64, i64, i64, i64),
 }
 
+/// An outbox entry on disk: the reply text is the decision's reply, so it is interned like it
+/// (one copy per distinct reply, not per message), and times are microseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxRec {
+    pub channel: u8,
+    pub conversation: String,
+    pub in_reply_to: String,
+    pub text: Text,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// 0 pending, 1 sent (at `sent_at`), 2 dead.
+    pub status: u8,
+    pub sent_at: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+}
+
+pub const OUTBOX_PENDING: u8 = 0;
+pub const OUTBOX_SENT: u8 = 1;
+pub const OUTBOX_DEAD: u8 = 2;
+
+/// Encodes one decision string, inline when it contains any of `private` (see the module docs).
+pub fn encode_text(
+    text: &str,
+    private: &[&str],
+    interner: &mut impl Intern,
+) -> Result<Text, crate::store::StoreError> {
+    let private = private.iter().any(|p| p.len() >= 3 && text.contains(p));
+    if private || text.len() > 2048 {
+        Ok(Text::Inline(text.to_owned()))
+    } else {
+        Ok(Text::Sym(interner.intern(text)?))
+    }
+}
+
+pub fn decode_outbox(
+    id: u64,
+    rec: &OutboxRec,
+    symbols: &mut impl Resolve,
+    corrupt: impl Fn(String) -> crate::store::StoreError,
+) -> Result<crate::store::OutboxEntry, crate::store::StoreError> {
+    use crate::store::OutboxStatus;
+    Ok(crate::store::OutboxEntry {
+        id,
+        channel: channel_from(rec.channel).map_err(&corrupt)?,
+        conversation: rec.conversation.clone(),
+        in_reply_to: rec.in_reply_to.clone(),
+        text: text(&rec.text, symbols)?,
+        attempts: rec.attempts,
+        last_error: rec.last_error.clone(),
+        status: match rec.status {
+            OUTBOX_PENDING => OutboxStatus::Pending,
+            OUTBOX_SENT => OutboxStatus::Sent {
+                at: from_micros(rec.sent_at).map_err(&corrupt)?,
+            },
+            _ => OutboxStatus::Dead,
+        },
+        created_at: from_micros(rec.created_at).map_err(&corrupt)?,
+        next_attempt_at: from_micros(rec.next_attempt_at).map_err(&corrupt)?,
+    })
+}
+
 pub fn channel_code(channel: ChannelKind) -> u8 {
     ChannelKind::ALL
         .iter()

@@ -300,6 +300,24 @@ trait Reader {
         }))
     }
 
+    fn outbox(&mut self, id: u64) -> Result<Option<(codec::OutboxRec, OutboxEntry)>, StoreError>
+    where
+        Self: Sized,
+    {
+        let k = key::outbox(id);
+        let Some(rec) = self.load::<codec::OutboxRec>(&k)? else {
+            return Ok(None);
+        };
+        let path = self.shared().path.clone();
+        let entry = codec::decode_outbox(id, &rec, &mut Resolver(self), |reason| {
+            StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
+            }
+        })?;
+        Ok(Some((rec, entry)))
+    }
+
     fn seq_of(&mut self, channel: ChannelKind, id: &str) -> Result<Option<u64>, StoreError> {
         let k = key::dedupe(channel, id);
         match self.read(&k)? {
@@ -452,8 +470,8 @@ impl Tx<'_> {
         }
         let out_prefix = key::conv_prefix(key::OUTBOX_CONV, channel, conversation);
         for id in self.ids_under(&out_prefix)? {
-            let entry: Option<OutboxEntry> = self.load(&key::outbox(id))?;
-            if entry.is_some_and(|e| e.status == OutboxStatus::Pending) {
+            let entry: Option<codec::OutboxRec> = self.load(&key::outbox(id))?;
+            if entry.is_some_and(|e| e.status == codec::OUTBOX_PENDING) {
                 continue;
             }
             self.delete(&key::outbox(id))?;
@@ -898,17 +916,22 @@ impl Store for Embedded {
             if let Some(reply) = decision.action.reply() {
                 let id = tx.counters.next_outbox;
                 tx.counters.next_outbox += 1;
-                let entry = OutboxEntry {
-                    id,
-                    channel,
+                let text = codec::encode_text(
+                    reply,
+                    &[message.text.as_str(), message.id.as_str()],
+                    tx,
+                )?;
+                let entry = codec::OutboxRec {
+                    channel: codec::channel_code(channel),
                     conversation: message.conversation.clone(),
                     in_reply_to: message.id.clone(),
-                    text: reply.to_owned(),
+                    text,
                     attempts: 0,
                     last_error: None,
-                    status: OutboxStatus::Pending,
-                    created_at: now,
-                    next_attempt_at: now,
+                    status: codec::OUTBOX_PENDING,
+                    sent_at: 0,
+                    created_at: codec::micros(now),
+                    next_attempt_at: codec::micros(now),
                 };
                 tx.put_rec(&key::outbox(id), &entry)?;
                 tx.put(&key::pending(id), &[])?;
@@ -1108,7 +1131,7 @@ impl Store for Embedded {
     }
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {
-        self.snapshot().load(&key::outbox(id))
+        Ok(self.snapshot().outbox(id)?.map(|(_, entry)| entry))
     }
 
     fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -1118,7 +1141,7 @@ impl Store for Embedded {
             if out.len() >= limit {
                 break;
             }
-            if let Some(entry) = snap.load::<OutboxEntry>(&key::outbox(id))?
+            if let Some((_, entry)) = snap.outbox(id)?
                 && entry.status == OutboxStatus::Pending
                 && entry.next_attempt_at <= now
             {
@@ -1130,16 +1153,17 @@ impl Store for Embedded {
 
     fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError> {
         self.write(move |tx| {
-            let mut entry: OutboxEntry = tx
-                .load(&key::outbox(id))?
-                .ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if entry.status != OutboxStatus::Pending {
+            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if rec.status != codec::OUTBOX_PENDING {
                 return Err(StoreError::OutboxFinished(id));
             }
-            entry.attempts += 1;
-            entry.status = OutboxStatus::Sent { at: now };
-            tx.put_rec(&key::outbox(id), &entry)?;
+            rec.attempts += 1;
+            rec.status = codec::OUTBOX_SENT;
+            rec.sent_at = codec::micros(now);
+            tx.put_rec(&key::outbox(id), &rec)?;
             tx.delete(&key::pending(id))?;
+            entry.attempts = rec.attempts;
+            entry.status = OutboxStatus::Sent { at: now };
             Ok(entry)
         })
     }
@@ -1153,22 +1177,26 @@ impl Store for Embedded {
     ) -> Result<OutboxEntry, StoreError> {
         let error = error.to_owned();
         self.write(move |tx| {
-            let mut entry: OutboxEntry = tx
-                .load(&key::outbox(id))?
-                .ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if entry.status != OutboxStatus::Pending {
+            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if rec.status != codec::OUTBOX_PENDING {
                 return Err(StoreError::OutboxFinished(id));
             }
-            entry.attempts += 1;
-            entry.last_error = Some(error);
+            rec.attempts += 1;
+            rec.last_error = Some(error.clone());
             match retry_at {
-                Some(at) => entry.next_attempt_at = at,
+                Some(at) => {
+                    rec.next_attempt_at = codec::micros(at);
+                    entry.next_attempt_at = at;
+                }
                 None => {
+                    rec.status = codec::OUTBOX_DEAD;
                     entry.status = OutboxStatus::Dead;
                     tx.delete(&key::pending(id))?;
                 }
             }
-            tx.put_rec(&key::outbox(id), &entry)?;
+            tx.put_rec(&key::outbox(id), &rec)?;
+            entry.attempts = rec.attempts;
+            entry.last_error = Some(error);
             Ok(entry)
         })
     }
@@ -1340,10 +1368,13 @@ impl Store for Embedded {
             let page = self.shared.kv.scan(&from, &end, CHUNK)?;
             let mut old = Vec::new();
             for (k, v) in &page {
-                let entry: OutboxEntry =
+                let entry: codec::OutboxRec =
                     postcard::from_bytes(v).map_err(|e| self.shared.corrupt(k, e))?;
-                if entry.status != OutboxStatus::Pending && entry.created_at < cutoff {
-                    old.push((entry.id, entry.channel, entry.conversation));
+                if entry.status != codec::OUTBOX_PENDING && entry.created_at < cutoff_micros {
+                    let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
+                    let channel = codec::channel_from(entry.channel)
+                        .map_err(|e| self.shared.corrupt(k, e))?;
+                    old.push((id, channel, entry.conversation));
                 }
             }
             if !old.is_empty() {
