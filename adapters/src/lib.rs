@@ -6,5 +6,7 @@
 //!
 //! - [`jsonl`]: one JSON message per line, the batch format of `webcare replay` and of
 //!   exports from other tools.
+//! - [`delivery`]: the [`delivery::Deliver`] trait every platform implements to send replies.
 
+pub mod delivery;
 pub mod jsonl;

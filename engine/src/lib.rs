@@ -15,6 +15,8 @@
 //! - [`golden`]: the rulebook's own test cases.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
 //!   and audit log, with the redb and sled backends.
+//! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
+//!   store and the crisis switch.
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.
 
 pub mod decision;
@@ -26,6 +28,7 @@ pub mod message;
 pub mod normalize;
 pub mod pipeline;
 pub mod rulebook;
+pub mod runtime;
 pub mod script;
 pub mod store;
 pub mod teams;
@@ -36,4 +39,5 @@ pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};
 pub use pipeline::{ConversationFacts, ConversationState, DecideContext};
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
+pub use runtime::Runtime;
 pub use store::{Store, StoreError};

@@ -1,0 +1,89 @@
+//! The running service's shared core: the rulebook in force, the store, and the crisis switch.
+//! Every adapter and every web handler holds one `Arc<Runtime>` and nothing else of the engine.
+//!
+//! The rulebook sits behind an [`ArcSwap`]: a message takes a snapshot once and is decided
+//! entirely by that version, while a reload swaps in a new, fully validated rulebook atomically.
+//! Reading it is a lock-free pointer load, so the per-message path takes no lock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use crate::intake::Intake;
+use crate::message::Inbound;
+use crate::rulebook::Rulebook;
+use crate::store::{IntakeReceipt, Store, StoreError};
+
+const CRISIS_FROM_RULEBOOK: u8 = 0;
+const CRISIS_OFF: u8 = 1;
+const CRISIS_ON: u8 = 2;
+
+pub struct Runtime {
+    rulebook: ArcSwap<Rulebook>,
+    store: Arc<dyn Store>,
+    crisis: AtomicU8,
+}
+
+impl Runtime {
+    pub fn new(rulebook: Rulebook, store: Arc<dyn Store>) -> Self {
+        Runtime {
+            rulebook: ArcSwap::from_pointee(rulebook),
+            store,
+            crisis: AtomicU8::new(CRISIS_FROM_RULEBOOK),
+        }
+    }
+
+    /// The rulebook in force now; hold the snapshot for the whole of one message.
+    pub fn rulebook(&self) -> Arc<Rulebook> {
+        self.rulebook.load_full()
+    }
+
+    /// Puts a new (already compiled, so already valid) rulebook in force and returns the old one.
+    /// Messages being decided finish on the version they started with.
+    pub fn replace_rulebook(&self, rulebook: Rulebook) -> Arc<Rulebook> {
+        self.rulebook.swap(Arc::new(rulebook))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The crisis switch: `Some` overrides the rulebook's `crisis_mode`, `None` follows it.
+    pub fn crisis_override(&self) -> Option<bool> {
+        match self.crisis.load(Ordering::Acquire) {
+            CRISIS_OFF => Some(false),
+            CRISIS_ON => Some(true),
+            _ => None,
+        }
+    }
+
+    pub fn set_crisis_override(&self, on: Option<bool>) {
+        let value = match on {
+            None => CRISIS_FROM_RULEBOOK,
+            Some(false) => CRISIS_OFF,
+            Some(true) => CRISIS_ON,
+        };
+        self.crisis.store(value, Ordering::Release);
+    }
+
+    /// Whether crisis mode is on now, from the switch or else the rulebook.
+    pub fn crisis_mode(&self) -> bool {
+        self.crisis_override()
+            .unwrap_or_else(|| self.rulebook.load().crisis_mode)
+    }
+
+    /// Takes one message in: dedupe, decide with the rulebook in force, store durably. Blocking
+    /// (it waits for the durable commit): call it from `spawn_blocking` in async code.
+    pub fn accept(
+        &self,
+        message: Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReceipt, StoreError> {
+        let rulebook = self.rulebook();
+        Intake::new(&rulebook, self.store.as_ref())
+            .with_crisis_mode(self.crisis_override())
+            .accept(message, now)
+    }
+}
