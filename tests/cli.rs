@@ -15,7 +15,9 @@ fn webcare(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .spawn()
         .expect("webcare starts");
     let mut input = child.stdin.take().expect("stdin is piped");
-    input.write_all(stdin.unwrap_or_default()).expect("stdin accepts input");
+    input
+        .write_all(stdin.unwrap_or_default())
+        .expect("stdin accepts input");
     drop(input);
     child.wait_with_output().expect("webcare finishes")
 }
@@ -32,8 +34,11 @@ fn rulebook_copy() -> (tempfile::TempDir, PathBuf) {
         fs::create_dir(dir.path().join(sub)).expect("create dir");
         for entry in fs::read_dir(root.join(sub)).expect("read dir") {
             let path = entry.expect("entry").path();
-            fs::copy(&path, dir.path().join(sub).join(path.file_name().expect("name")))
-                .expect("copy");
+            fs::copy(
+                &path,
+                dir.path().join(sub).join(path.file_name().expect("name")),
+            )
+            .expect("copy");
         }
     }
     let rules = dir.path().join("rules");
@@ -54,6 +59,35 @@ fn test_runs_every_golden_case_and_ends_with_the_summary_line() {
 }
 
 #[test]
+fn coverage_names_what_no_golden_case_exercises() {
+    let (_dir, rules) = rulebook_copy();
+    let topics = rules.join("topics.toml");
+    let mut body = fs::read_to_string(&topics).expect("read topics");
+    body.push_str("\n[[topic]]\nid = \"ferry\"\ncategory = \"question\"\nkeywords = [\"veerpont\"]\ntemplate = \"opening_hours\"\n");
+    fs::write(&topics, body).expect("write topics");
+    let out = webcare(
+        &[
+            "test",
+            "--coverage",
+            "--rules",
+            rules.to_str().expect("utf-8 path"),
+        ],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("never exercised: ferry"), "{stdout}");
+    assert!(
+        stdout.contains("script decision lines exercised"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with(" passed, 0 failed"),
+        "the summary stays last: {stdout}"
+    );
+}
+
+#[test]
 fn a_failing_golden_case_shows_expected_and_actual_and_fails_the_run() {
     let (_dir, rules) = rulebook_copy();
     let tests = rules.join("tests.toml");
@@ -62,11 +96,20 @@ fn a_failing_golden_case_shows_expected_and_actual_and_fails_the_run() {
         "\n[[case]]\nname = \"deliberately wrong\"\ntext = \"Wat zijn de openingstijden?\"\nexpect = { action = \"log\" }\n",
     );
     fs::write(&tests, cases).expect("write tests");
-    let out = webcare(&["test", "--rules", rules.to_str().expect("utf-8 path")], None);
+    let out = webcare(
+        &["test", "--rules", rules.to_str().expect("utf-8 path")],
+        None,
+    );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL  deliberately wrong (") && stdout.contains("tests.toml:"), "{stdout}");
-    assert!(stdout.contains("action: expected `log`, got `answer`"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  deliberately wrong (") && stdout.contains("tests.toml:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("action: expected `log`, got `answer`"),
+        "{stdout}"
+    );
     assert!(stdout.trim_end().ends_with(" passed, 1 failed"), "{stdout}");
 }
 
@@ -78,10 +121,16 @@ fn check_refuses_a_broken_rulebook_and_points_at_the_line() {
     body.push_str("\nif decision.action == { }\n");
     fs::write(&script, &body).expect("write script");
     let line = body.lines().count();
-    let out = webcare(&["check", "--rules", rules.to_str().expect("utf-8 path")], None);
+    let out = webcare(
+        &["check", "--rules", rules.to_str().expect("utf-8 path")],
+        None,
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("governance.rhai:{line}:")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("governance.rhai:{line}:")),
+        "{stderr}"
+    );
     assert!(stderr.contains("nothing was run"), "{stderr}");
 
     let ok = webcare(&["check"], None);
@@ -100,9 +149,16 @@ fn replay_decides_every_good_line_and_names_the_bad_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("messages.jsonl");
     fs::write(&file, &input).expect("write input");
-    let out = webcare(&["replay", "--input", file.to_str().expect("utf-8 path")], None);
+    let out = webcare(
+        &["replay", "--input", file.to_str().expect("utf-8 path")],
+        None,
+    );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "bad lines make the status 1: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad lines make the status 1: {stderr}"
+    );
     assert!(stderr.contains("line 2: not a JSON message"), "{stderr}");
     assert!(stderr.contains("line 3: not valid UTF-8"), "{stderr}");
     assert!(stderr.contains("replayed 2 messages"), "{stderr}");
@@ -117,7 +173,11 @@ fn replay_decides_every_good_line_and_names_the_bad_ones() {
     assert_eq!(answer["category"], "question");
     assert_eq!(answer["topics"][0], "passport");
     assert!(answer["team"].is_null() && answer["priority"].is_null());
-    assert!(answer["reply"].as_str().is_some_and(|r| r.contains("paspoort")));
+    assert!(
+        answer["reply"]
+            .as_str()
+            .is_some_and(|r| r.contains("paspoort"))
+    );
     assert_eq!(answer["rulebook"].as_str().map(str::len), Some(12));
     assert!(answer["reasons"].as_array().is_some_and(|r| !r.is_empty()));
     let fire = &decisions[1];
@@ -149,9 +209,15 @@ fn chat_shows_the_reply_or_the_escalation_and_why() {
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(stdout.contains("ANSWER with template `opening_hours`"), "{stdout}");
+    assert!(
+        stdout.contains("ANSWER with template `opening_hours`"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ESCALATE to `webcare`"), "{stdout}");
-    assert!(stdout.contains("maandag vanaf 08:30"), "honest about office hours: {stdout}");
+    assert!(
+        stdout.contains("maandag vanaf 08:30"),
+        "honest about office hours: {stdout}"
+    );
     assert!(stdout.contains("why: "), "{stdout}");
 }
 

@@ -271,3 +271,113 @@ impl Rulebook {
             .collect()
     }
 }
+
+/// What the golden cases never exercise: topics that never matched, templates never sent, and
+/// decision sites in the scripts (`answer(…)`, `escalate(…)`, `log_only(…)`, a changed
+/// `decision.…`) that never decided. An unexercised rule is an untested rule.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    pub topics: (usize, Vec<String>),
+    pub templates: (usize, Vec<String>),
+    /// (total sites, the missed ones as `scripts/escalation.rhai:40: escalate("legal", …)`)
+    pub script_sites: (usize, Vec<String>),
+}
+
+impl Rulebook {
+    /// Measures what `outcomes` (this rulebook's golden runs) exercised.
+    pub fn coverage(&self, outcomes: &[CaseOutcome<'_>]) -> Coverage {
+        let mut topics_seen = BTreeSet::new();
+        let mut templates_seen = BTreeSet::new();
+        let mut rules_seen = BTreeSet::new();
+        for outcome in outcomes {
+            let d = &outcome.decision;
+            topics_seen.extend(d.topic_ids().map(str::to_owned));
+            match &d.action {
+                crate::decision::Action::Answer { template, .. } => {
+                    templates_seen.insert(template.clone());
+                }
+                crate::decision::Action::Escalate {
+                    template: Some(template),
+                    ..
+                } => {
+                    templates_seen.insert(template.clone());
+                }
+                _ => {}
+            }
+            rules_seen.extend(d.diagnostics.rules.iter().cloned());
+        }
+        let topic_ids: Vec<String> = self.matcher.topics().iter().map(|t| t.id.clone()).collect();
+        let missed_topics = topic_ids
+            .iter()
+            .filter(|t| !topics_seen.contains(*t))
+            .cloned()
+            .collect();
+        let mut template_ids: Vec<String> = self.templates.ids().map(str::to_owned).collect();
+        template_ids.sort();
+        let missed_templates = template_ids
+            .iter()
+            .filter(|t| !templates_seen.contains(*t))
+            .cloned()
+            .collect();
+        let mut sites = 0;
+        let mut missed_sites = Vec::new();
+        for file in [&self.source.escalation, &self.source.governance] {
+            let name = file
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for (line, snippet) in decision_sites(&file.text) {
+                sites += 1;
+                if !rules_seen.contains(&format!("{name}:{line}")) {
+                    missed_sites.push(format!("{}:{line}: {snippet}", file.path.display()));
+                }
+            }
+        }
+        Coverage {
+            topics: (topic_ids.len(), missed_topics),
+            templates: (template_ids.len(), missed_templates),
+            script_sites: (sites, missed_sites),
+        }
+    }
+}
+
+/// Lines of a script where a decision is made or changed, with the line's code.
+fn decision_sites(text: &str) -> Vec<(usize, String)> {
+    let calls = ["answer(", "escalate(", "log_only("];
+    let setters = [
+        "decision.team",
+        "decision.priority",
+        "decision.template",
+        "decision.reply",
+    ];
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            let is_call = calls.iter().any(|c| {
+                code.match_indices(c)
+                    .any(|(at, _)| at == 0 || !code.as_bytes()[at - 1].is_ascii_alphanumeric())
+            });
+            let is_setter = setters.iter().any(|s| {
+                code.find(s).is_some_and(|at| {
+                    let rest = code[at + s.len()..].trim_start();
+                    rest.starts_with('=') && !rest.starts_with("==")
+                })
+            });
+            (is_call || is_setter).then(|| (i + 1, code.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_sites_are_calls_and_assignments_outside_comments() {
+        let script = "// answer(\"x\", \"comment\")\nif a { return answer(\"x\", \"y\"); }\nlet d = escalate(\"t\", \"high\", \"r\");\ndecision.reply = shorten(decision.reply, 9);\nif decision.team == \"x\" {}\nmy_answer(1)\n";
+        let sites: Vec<usize> = decision_sites(script).into_iter().map(|(l, _)| l).collect();
+        assert_eq!(sites, [2, 3, 4]);
+    }
+}

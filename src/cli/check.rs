@@ -11,6 +11,9 @@ pub struct TestArgs {
     /// Also list the cases that passed.
     #[arg(long, short)]
     verbose: bool,
+    /// Report the topics, templates and script decision lines no golden case exercises.
+    #[arg(long)]
+    coverage: bool,
 }
 
 pub fn check(rules: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -51,6 +54,23 @@ pub fn test(rules: Option<&Path>, args: TestArgs) -> anyhow::Result<ExitCode> {
             println!("      script error: {error}");
         }
     }
+    if args.coverage {
+        let coverage = rulebook.coverage(&outcomes);
+        for (what, (total, missed)) in [
+            ("topics", &coverage.topics),
+            ("templates", &coverage.templates),
+            ("script decision lines", &coverage.script_sites),
+        ] {
+            println!(
+                "coverage: {}/{total} {what} exercised",
+                total - missed.len()
+            );
+            for item in missed {
+                println!("  never exercised: {item}");
+            }
+        }
+    }
+    // The summary stays the last line, where CI and people look for it.
     println!("{} passed, {failed} failed", outcomes.len() - failed);
     Ok(if failed == 0 {
         ExitCode::SUCCESS
