@@ -229,3 +229,86 @@ fn help_explains_every_command() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+#[test]
+fn replay_diff_of_one_changed_keyword_reports_exactly_the_changed_messages() {
+    let (dir, rules) = rulebook_copy();
+    let data = dir.path().join("data");
+    let texts = [
+        "Ik wil een paspoort aanvragen",
+        "Mijn paspoorten zijn verlopen",
+        "Wat zijn de openingstijden?",
+        "Er is brand in de flat!",
+        "Waar kan ik grofvuil kwijt?",
+        "Twee paspoorten kwijt <script>alert(1)</script>",
+    ];
+    let mut input = String::new();
+    for (i, text) in texts.iter().enumerate() {
+        input.push_str(&format!(
+            "{{\"id\":\"m{i}\",\"conversation\":\"c{i}\",\"text\":\"{text}\",\"received_at\":\"2026-11-23T10:00:00+01:00\"}}\n"
+        ));
+    }
+    let data_arg = data.to_str().expect("utf-8 path");
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+
+    // One keyword changes: "paspoort*" (prefix) becomes "paspoort" (the word only).
+    let topics = rules.join("topics.toml");
+    let body = fs::read_to_string(&topics).expect("read topics");
+    let changed = body.replacen(
+        "[\"paspoort*\", \"id kaart*\"",
+        "[\"paspoort\", \"id kaart*\"",
+        1,
+    );
+    assert_ne!(body, changed, "the keyword is in the default rulebook");
+    fs::write(&topics, changed).expect("write topics");
+
+    let rules_arg = rules.to_str().expect("utf-8 path");
+    let replay = |report: &str| {
+        webcare(
+            &[
+                "replay",
+                "--from-store",
+                "--data",
+                data_arg,
+                "--rules",
+                rules_arg,
+                "--report",
+                report,
+            ],
+            None,
+        )
+    };
+    let changes = replay("changes");
+    assert!(changes.status.success(), "{}", text(&changes.stderr));
+    let mut ids: Vec<String> = text(&changes.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            assert_eq!(v["change"], "answer → escalate");
+            v["id"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["m1", "m5"],
+        "exactly the plurals change, nothing else"
+    );
+
+    let table = text(&replay("table").stdout);
+    assert!(table.contains("4 unchanged, 2 would change"), "{table}");
+    let html = text(&replay("html").stdout);
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"));
+
+    // The same rulebook replayed against its own decisions changes nothing.
+    let same = webcare(&["replay", "--from-store", "--data", data_arg], None);
+    assert!(
+        text(&same.stdout).contains("6 unchanged, 0 would change"),
+        "{}",
+        text(&same.stdout)
+    );
+}

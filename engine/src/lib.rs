@@ -12,7 +12,9 @@
 //! - [`teams`], [`templates`]: office hours and the texts the bot may send.
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
 //! - [`pipeline`]: one message through all of the above.
-//! - [`golden`]: the rulebook's own test cases.
+//! - [`golden`]: the rulebook's own test cases and their coverage.
+//! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
+//! - [`html`]: escaping for the pages webcare renders itself.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
 //!   and audit log, with the redb and sled backends.
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
@@ -20,7 +22,9 @@
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.
 
 pub mod decision;
+pub mod diff;
 pub mod golden;
+pub mod html;
 pub mod intake;
 pub mod lexicon;
 pub mod matcher;

@@ -4,7 +4,7 @@
 //! conversation facts it was first decided with; nothing is written to the store.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +12,9 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::Args;
 use webcare_adapters::jsonl::JsonlReader;
-use webcare_engine::{DecideContext, DecisionRecord, Rulebook, store};
+use webcare_engine::diff::DiffReport;
+use webcare_engine::store::StoredMessage;
+use webcare_engine::{DecideContext, Decision, DecisionRecord, Rulebook, store};
 
 use crate::config::StoreArgs;
 
@@ -37,6 +39,24 @@ pub struct ReplayArgs {
     /// `24h`, `90m`), a local date (`2026-11-01`) or time (`2026-11-01 08:00`), or RFC 3339.
     #[arg(long, requires = "from_store", value_name = "WHEN")]
     since: Option<String>,
+    /// With `--from-store`: how to report the difference between the stored decisions and the
+    /// rulebook's: `table` (counts per kind of change with examples), `json`, `html` (one
+    /// self-contained page), `changes` (every changed message as a JSON line) or `decisions`
+    /// (every new decision as a JSON line).
+    #[arg(long, requires = "from_store", value_enum, default_value = "table")]
+    report: ReportFormat,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Html,
+    Changes,
+    Decisions,
 }
 
 pub fn run(
@@ -46,7 +66,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let rulebook = super::load_rulebook(rules)?;
     let input_path = match (&args.input, args.from_store) {
-        (_, true) => return from_store(&rulebook, store_args, args.since.as_deref()),
+        (_, true) => return from_store(&rulebook, store_args, &args),
         (Some(input), false) => input.clone(),
         (None, false) => bail!("give `--input FILE` or `--from-store`"),
     };
@@ -89,12 +109,13 @@ pub fn run(
     })
 }
 
-/// Decides the stored history again. Reads page by page, so memory stays constant however
-/// long the history is.
+/// Decides the stored history again and compares with what was decided then. Reads page by
+/// page and keeps only counts and a few samples, so memory stays constant however long the
+/// history is; batches are decided on every core.
 fn from_store(
     rulebook: &Rulebook,
     store_args: &StoreArgs,
-    since: Option<&str>,
+    args: &ReplayArgs,
 ) -> anyhow::Result<ExitCode> {
     let config = store_args.resolve()?;
     let options = &config.options;
@@ -106,32 +127,141 @@ fn from_store(
             options.data_dir.display()
         );
     }
-    let since = since
+    let since = args
+        .since
+        .as_deref()
         .map(|s| parse_since(rulebook, s, Utc::now()))
         .transpose()?;
     let store = store::open(options)?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let (mut decided, mut changed) = (0usize, 0usize);
-    for stored in store::history(&*store, since) {
-        let stored = stored?;
-        let context = DecideContext {
-            conversation: stored.facts.clone(),
-            crisis_mode: None,
-        };
-        let decision = rulebook.decide(&stored.message, &context);
-        if decision.action != stored.decision.action {
-            changed += 1;
+    let mut progress = Progress::new(store.stats()?.messages);
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create `{}`", path.display())
+            })?))
         }
-        serde_json::to_writer(&mut out, &DecisionRecord::from(&decision))?;
-        out.write_all(b"\n")?;
-        decided += 1;
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut report = DiffReport::new(&rulebook.version);
+    let mut history = store::history(&*store, since);
+    let mut batch: Vec<StoredMessage> = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        for stored in history.by_ref().take(BATCH) {
+            batch.push(stored?);
+        }
+        if batch.is_empty() {
+            break;
+        }
+        for (stored, decision) in batch.iter().zip(decide_all(rulebook, &batch)) {
+            let changed = report.add(&stored.message, &stored.decision, &decision);
+            match (args.report, changed) {
+                (ReportFormat::Decisions, _) => {
+                    serde_json::to_writer(&mut out, &DecisionRecord::from(&decision))?;
+                    out.write_all(b"\n")?;
+                }
+                (ReportFormat::Changes, Some(changed)) => {
+                    serde_json::to_writer(&mut out, &changed)?;
+                    out.write_all(b"\n")?;
+                }
+                _ => {}
+            }
+        }
+        progress.show(report.compared);
+    }
+    progress.finish();
+    match args.report {
+        ReportFormat::Table => out.write_all(report.to_table().as_bytes())?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Html => out.write_all(report.to_html().as_bytes())?,
+        ReportFormat::Changes | ReportFormat::Decisions => {}
     }
     out.flush()?;
-    eprintln!(
-        "replayed {decided} stored messages with rulebook {}; {changed} decisions differ from the stored ones",
-        rulebook.version
-    );
+    if !matches!(args.report, ReportFormat::Table) {
+        eprintln!(
+            "replayed {} stored messages with rulebook {}; {} decisions would change",
+            report.compared,
+            rulebook.version,
+            report.changed()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Messages decided per parallel batch: large enough to amortise the thread start, small
+/// enough to keep memory flat.
+const BATCH: usize = 4096;
+
+/// Decides `batch` with the facts each message was first decided with, split over all cores;
+/// results come back in input order.
+fn decide_all(rulebook: &Rulebook, batch: &[StoredMessage]) -> Vec<Decision> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = batch.len().div_ceil(threads).max(1);
+    let decide = |part: &[StoredMessage]| -> Vec<Decision> {
+        part.iter()
+            .map(|stored| {
+                let context = DecideContext {
+                    conversation: stored.facts.clone(),
+                    crisis_mode: None,
+                };
+                rulebook.decide(&stored.message, &context)
+            })
+            .collect()
+    };
+    if threads == 1 || batch.len() < 256 {
+        return decide(batch);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || decide(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// A progress line on stderr for long replays, only when stderr is a terminal.
+struct Progress {
+    total: u64,
+    enabled: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        Progress {
+            total,
+            enabled: std::io::stderr().is_terminal() && total > 10_000,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn show(&mut self, done: u64) {
+        if !self.enabled || self.last.elapsed() < std::time::Duration::from_millis(200) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let share = done as f64 / self.total.max(1) as f64;
+        let filled = (share * 30.0).round().clamp(0.0, 30.0) as usize;
+        eprint!(
+            "\r[{}{}] {done}/{} messages",
+            "#".repeat(filled),
+            " ".repeat(30 - filled),
+            self.total
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
 }
 
 /// `7d`, `24h`, `90m`, `30s` back from `now`; a local date or time; or RFC 3339.
