@@ -567,6 +567,156 @@ fn outbox_retries_sends_and_gives_up(backend: Backend) {
     ));
 }
 
+fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let mut web = msg("w", "web-1", "wim", QUESTION, t0);
+    web.channel = ChannelKind::Webchat;
+    let w = f.accept(web).outbox.unwrap();
+    let t = f
+        .accept(msg("t", "tg-1", "tom", QUESTION, t0))
+        .outbox
+        .unwrap();
+
+    // Only the channels asked for; the others stay pending.
+    let ids = |entries: Vec<store::OutboxEntry>| entries.iter().map(|e| e.id).collect::<Vec<_>>();
+    let webchat = [ChannelKind::Webchat];
+    assert_eq!(
+        ids(f.store().due_outbox_for(t0, &webchat, 10).unwrap()),
+        [w]
+    );
+    assert_eq!(
+        ids(f.store().due_outbox_for(t0, &ChannelKind::ALL, 10).unwrap()),
+        [w, t]
+    );
+    assert!(f.store().due_outbox_for(t0, &[], 10).unwrap().is_empty());
+
+    // A rate limit moves the entry without counting an attempt.
+    let later = t0 + Duration::seconds(30);
+    let postponed = f
+        .store()
+        .outbox_postponed(t, "rate limited", later, t0)
+        .unwrap();
+    assert_eq!((postponed.attempts, postponed.next_attempt_at), (0, later));
+    assert_eq!(postponed.last_error.as_deref(), Some("rate limited"));
+    assert!(
+        f.store()
+            .due_outbox_for(t0, &ChannelKind::ALL, 10)
+            .unwrap()
+            .len()
+            == 1
+    );
+    assert_eq!(
+        ids(f
+            .store()
+            .due_outbox_for(later, &ChannelKind::ALL, 10)
+            .unwrap()),
+        [w, t]
+    );
+
+    // Giving up opens an escalation for the given team, in the same transaction.
+    f.store()
+        .outbox_failed(t, "500 internal server error", Some(later), t0)
+        .unwrap();
+    let deadline = t0 + Duration::hours(4);
+    let dead = f
+        .store()
+        .outbox_dead_letter(
+            t,
+            "500 internal server error",
+            "webcare",
+            Some(deadline),
+            later,
+        )
+        .unwrap();
+    assert_eq!(dead.entry.status, OutboxStatus::Dead);
+    assert_eq!(dead.entry.attempts, 2);
+    let esc = f.store().escalation(dead.escalation.id).unwrap().unwrap();
+    assert_eq!(esc, dead.escalation);
+    assert_eq!(
+        (esc.team.as_str(), esc.conversation.as_str(), esc.priority),
+        ("webcare", "tg-1", Priority::High)
+    );
+    assert_eq!(
+        esc.reason,
+        "reply could not be delivered: 500 internal server error"
+    );
+    assert_eq!(esc.messages, ["t"]);
+    assert_eq!(esc.sla_deadline, Some(deadline));
+    assert!(
+        f.store()
+            .open_escalations()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == esc.id)
+    );
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "tg-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.open_escalation, Some(esc.id));
+    assert!(matches!(
+        f.store()
+            .outbox_dead_letter(t, "again", "webcare", None, later),
+        Err(StoreError::OutboxFinished(_))
+    ));
+    assert!(matches!(
+        f.store().outbox_postponed(t, "again", later, later),
+        Err(StoreError::OutboxFinished(_))
+    ));
+    let audit = f.store().audit_log(None, 100).unwrap();
+    assert!(audit.iter().any(|a| a.action == "outbox.dead"));
+
+    // An agent's reply joins the conversation's transcript, after the bot's.
+    let reply = f
+        .store()
+        .queue_reply(store::NewReply {
+            channel: ChannelKind::Webchat,
+            conversation: "web-1".into(),
+            in_reply_to: "w".into(),
+            text: "Hallo Wim, ik kijk het voor je na.".into(),
+            actor: "agent-anna".into(),
+            now: later,
+        })
+        .unwrap();
+    assert_eq!(reply.status, OutboxStatus::Pending);
+    let transcript = f
+        .store()
+        .conversation_outbox(ChannelKind::Webchat, "web-1")
+        .unwrap();
+    assert_eq!(ids(transcript.clone()), [w, reply.id]);
+    assert_eq!(transcript[1].text, "Hallo Wim, ik kijk het voor je na.");
+    assert_eq!(
+        ids(f.store().due_outbox_for(later, &webchat, 10).unwrap()),
+        [w, reply.id]
+    );
+    assert!(
+        f.store()
+            .conversation_outbox(ChannelKind::Webchat, "nobody")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        f.store().queue_reply(store::NewReply {
+            channel: ChannelKind::Webchat,
+            conversation: "nobody".into(),
+            in_reply_to: "x".into(),
+            text: "hi".into(),
+            actor: "agent-anna".into(),
+            now: later,
+        }),
+        Err(StoreError::NoSuchConversation { .. })
+    ));
+    assert!(
+        f.store()
+            .audit_log(None, 100)
+            .unwrap()
+            .iter()
+            .any(|a| a.action == "outbox.reply" && a.actor == "agent-anna")
+    );
+}
+
 fn audit_log_appends_and_pages(backend: Backend) {
     let f = Fixture::new(backend);
     for i in 0..5 {
@@ -932,6 +1082,7 @@ contract_tests!(
     escalations_open_join_claim_and_resolve,
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
+    outbox_channels_postponement_dead_letters_and_agent_replies,
     audit_log_appends_and_pages,
     conversation_state_is_set_and_audited,
     history_is_in_time_order_and_pages,

@@ -43,11 +43,11 @@ use sha2::{Digest, Sha256};
 use super::codec::{self, Intern, MessageRec, Resolve, Symbols};
 use super::redact::Redactor;
 use super::{
-    AuditEntry, Backend, Conversation, Escalation, EscalationEvent, EscalationStatus, ForgetReport,
-    HistoryCursor, IntakeReceipt, IntakeRecord, NewAudit, OutboxEntry, OutboxStatus, PurgeReport,
-    Store, StoreError, StoreStats, StoredMessage,
+    AuditEntry, Backend, Conversation, DeadLetter, Escalation, EscalationEvent, EscalationStatus,
+    ForgetReport, HistoryCursor, IntakeReceipt, IntakeRecord, NewAudit, NewReply, OutboxEntry,
+    OutboxStatus, PurgeReport, Store, StoreError, StoreStats, StoredMessage,
 };
-use crate::decision::{Action, Category};
+use crate::decision::{Action, Category, Priority};
 use crate::message::ChannelKind;
 use crate::pipeline::{ConversationFacts, ConversationState};
 
@@ -1198,6 +1198,219 @@ impl Store for Embedded {
             entry.attempts = rec.attempts;
             entry.last_error = Some(error);
             Ok(entry)
+        })
+    }
+
+    fn due_outbox_for(
+        &self,
+        now: DateTime<Utc>,
+        channels: &[ChannelKind],
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let codes: Vec<u8> = channels.iter().map(|c| codec::channel_code(*c)).collect();
+        let now_micros = codec::micros(now);
+        let mut snap = self.snapshot();
+        let mut out = Vec::new();
+        for id in snap.ids_under(&[key::PENDING])? {
+            if out.len() >= limit {
+                break;
+            }
+            // The record is checked before it is decoded: most pending entries of a channel
+            // without an adapter are skipped without resolving their text.
+            let k = key::outbox(id);
+            let Some(rec) = snap.load::<codec::OutboxRec>(&k)? else {
+                continue;
+            };
+            if rec.status != codec::OUTBOX_PENDING
+                || rec.next_attempt_at > now_micros
+                || !codes.contains(&rec.channel)
+            {
+                continue;
+            }
+            if let Some((_, entry)) = snap.outbox(id)? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    fn outbox_postponed(
+        &self,
+        id: u64,
+        reason: &str,
+        retry_at: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError> {
+        let reason = reason.to_owned();
+        self.write(move |tx| {
+            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if rec.status != codec::OUTBOX_PENDING {
+                return Err(StoreError::OutboxFinished(id));
+            }
+            rec.last_error = Some(reason.clone());
+            rec.next_attempt_at = codec::micros(retry_at);
+            tx.put_rec(&key::outbox(id), &rec)?;
+            entry.last_error = Some(reason);
+            entry.next_attempt_at = retry_at;
+            Ok(entry)
+        })
+    }
+
+    fn outbox_dead_letter(
+        &self,
+        id: u64,
+        error: &str,
+        team: &str,
+        sla_deadline: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<DeadLetter, StoreError> {
+        let error = error.to_owned();
+        let team = team.to_owned();
+        self.write(move |tx| {
+            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if rec.status != codec::OUTBOX_PENDING {
+                return Err(StoreError::OutboxFinished(id));
+            }
+            let conv_key = key::conv_prefix(key::CONV, entry.channel, &entry.conversation);
+            let conversation: Option<Conversation> = tx.load(&conv_key)?;
+
+            // Reads are done; from here on only writes.
+            rec.attempts += 1;
+            rec.last_error = Some(error.clone());
+            rec.status = codec::OUTBOX_DEAD;
+            tx.put_rec(&key::outbox(id), &rec)?;
+            tx.delete(&key::pending(id))?;
+            entry.attempts = rec.attempts;
+            entry.last_error = Some(error.clone());
+            entry.status = OutboxStatus::Dead;
+
+            // Always a new escalation, for the default team: the conversation's open one (if
+            // any) belongs to a specialist team that cannot fix a delivery problem.
+            let esc_id = tx.counters.next_escalation;
+            tx.counters.next_escalation += 1;
+            let escalation = Escalation {
+                id: esc_id,
+                channel: entry.channel,
+                conversation: entry.conversation.clone(),
+                team: team.clone(),
+                priority: Priority::High,
+                reason: format!("reply could not be delivered: {error}"),
+                status: EscalationStatus::Open,
+                created_at: now,
+                sla_deadline,
+                messages: vec![entry.in_reply_to.clone()],
+                history: vec![EscalationEvent {
+                    at: now,
+                    actor: "engine".into(),
+                    change: format!(
+                        "opened for team `{team}`, priority high: reply {id} could not be delivered after {} attempts",
+                        entry.attempts
+                    ),
+                }],
+            };
+            tx.put_rec(&key::esc(esc_id), &escalation)?;
+            tx.put(&key::esc_open(esc_id), &[])?;
+            tx.put(
+                &key::with_id(
+                    key::conv_prefix(key::ESC_CONV, entry.channel, &entry.conversation),
+                    esc_id,
+                ),
+                &[],
+            )?;
+            if let Some(mut conversation) = conversation
+                && conversation.open_escalation.is_none()
+            {
+                conversation.open_escalation = Some(esc_id);
+                tx.put_rec(&conv_key, &conversation)?;
+            }
+            tx.audit(audit(
+                "engine",
+                "outbox.dead",
+                format!("outbox {id}"),
+                format!("escalation {esc_id} for team `{team}`"),
+                now,
+            ))?;
+            Ok(DeadLetter { entry, escalation })
+        })
+    }
+
+    fn conversation_outbox(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut snap = self.snapshot();
+        let mut out = Vec::new();
+        for id in snap.ids_under(&key::conv_prefix(key::OUTBOX_CONV, channel, conversation))? {
+            if let Some((_, entry)) = snap.outbox(id)? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError> {
+        let NewReply {
+            channel,
+            conversation,
+            in_reply_to,
+            mut text,
+            actor,
+            now,
+        } = reply;
+        if let Some(redactor) = &self.redactor {
+            text = redactor.redact(&text).into_owned();
+        }
+        self.write(move |tx| {
+            let conv_key = key::conv_prefix(key::CONV, channel, &conversation);
+            if tx.load::<Conversation>(&conv_key)?.is_none() {
+                return Err(StoreError::NoSuchConversation {
+                    channel,
+                    conversation,
+                });
+            }
+            let id = tx.counters.next_outbox;
+            tx.counters.next_outbox += 1;
+            let rec = codec::OutboxRec {
+                channel: codec::channel_code(channel),
+                conversation: conversation.clone(),
+                in_reply_to: in_reply_to.clone(),
+                text: codec::Text::Inline(text.clone()),
+                attempts: 0,
+                last_error: None,
+                status: codec::OUTBOX_PENDING,
+                sent_at: 0,
+                created_at: codec::micros(now),
+                next_attempt_at: codec::micros(now),
+            };
+            tx.put_rec(&key::outbox(id), &rec)?;
+            tx.put(&key::pending(id), &[])?;
+            tx.put(
+                &key::with_id(
+                    key::conv_prefix(key::OUTBOX_CONV, channel, &conversation),
+                    id,
+                ),
+                &[],
+            )?;
+            tx.audit(audit(
+                &actor,
+                "outbox.reply",
+                format!("conversation {channel}/{conversation}"),
+                format!("outbox {id}"),
+                now,
+            ))?;
+            Ok(OutboxEntry {
+                id,
+                channel,
+                conversation,
+                in_reply_to,
+                text,
+                attempts: 0,
+                last_error: None,
+                status: OutboxStatus::Pending,
+                created_at: now,
+                next_attempt_at: now,
+            })
         })
     }
 

@@ -145,6 +145,51 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError>;
 
+    /// Like [`Store::due_outbox`], for `channels` only. The outbox worker asks only for the
+    /// channels it has a running adapter for, so the replies of the others stay pending without
+    /// crowding the rest out of the page.
+    fn due_outbox_for(
+        &self,
+        now: DateTime<Utc>,
+        channels: &[ChannelKind],
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// The platform asked to wait (a rate limit): try again at `retry_at` without counting an
+    /// attempt, so waiting never brings a reply closer to being given up.
+    fn outbox_postponed(
+        &self,
+        id: u64,
+        reason: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError>;
+
+    /// Gives up on a reply and hands it to a human in one transaction: the entry becomes dead
+    /// and an escalation for `team` ("reply could not be delivered: `error`") opens in its
+    /// conversation. Audited. An undelivered reply must never be lost silently.
+    fn outbox_dead_letter(
+        &self,
+        id: u64,
+        error: &str,
+        team: &str,
+        sla_deadline: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<DeadLetter, StoreError>;
+
+    /// A conversation's replies (pending, sent and dead), oldest first: what a chat window
+    /// shows after a reload.
+    fn conversation_outbox(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Queues a reply a person wrote (an agent) into an existing conversation; audited. The
+    /// text is stored with the entry only, never in the shared symbol table, so `forget` can
+    /// erase it.
+    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError>;
+
     // --- audit ---------------------------------------------------------------------------
 
     fn append_audit(&self, entry: NewAudit) -> Result<u64, StoreError>;
@@ -505,6 +550,26 @@ pub struct OutboxEntry {
     pub status: OutboxStatus,
     pub created_at: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,
+}
+
+/// What [`Store::outbox_dead_letter`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub entry: OutboxEntry,
+    pub escalation: Escalation,
+}
+
+/// A reply written by a person, for [`Store::queue_reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReply {
+    pub channel: ChannelKind,
+    pub conversation: String,
+    /// The platform id of the message it answers.
+    pub in_reply_to: String,
+    pub text: String,
+    /// Who wrote it, for the audit log.
+    pub actor: String,
+    pub now: DateTime<Utc>,
 }
 
 /// An audit entry to append. `details` must never hold customer content.
