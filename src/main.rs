@@ -51,6 +51,9 @@ enum Command {
     /// Erase one author's messages and conversations from the store (right to be forgotten);
     /// the audit log keeps that it happened, without their data.
     Forget(cli::forget::ForgetArgs),
+    /// Explain one stored decision step by step: the normalised text, the topics and keywords
+    /// that matched, what each script said, the rulebook version and the reasons.
+    Explain(cli::explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Replay(replay) => cli::replay::run(rules, &args.store, replay),
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
+        Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
     };
     match result {
         Ok(code) => code,

@@ -312,3 +312,48 @@ fn replay_diff_of_one_changed_keyword_reports_exactly_the_changed_messages() {
         text(&same.stdout)
     );
 }
+
+#[test]
+fn explain_shows_every_step_of_a_stored_decision() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let input = "{\"id\":\"q1\",\"text\":\"Hoe vraag ik een PASPOORT aan?\",\"received_at\":\"2026-11-23T10:00:00+01:00\"}\n\
+                 {\"id\":\"p1\",\"text\":\"Ik ben journalist van de krant en heb een vraag\",\"received_at\":\"2026-11-23T10:00:00+01:00\"}\n";
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+
+    let out = webcare(&["explain", "q1", "--data", data_arg], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("normalised: \"hoe vraag ik een paspoort aan\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("topic passport (main): question, matched paspoort*"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("escalation script: answer with template `passport`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("governance script: let the proposal through unchanged"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("decision: answer"), "{stdout}");
+
+    let press = text(&webcare(&["explain", "p1", "--data", data_arg, "--json"], None).stdout);
+    let value: serde_json::Value = serde_json::from_str(&press).expect("JSON");
+    assert_eq!(value["decision"]["action"], "escalate");
+    assert_eq!(value["decision"]["team"], "communications");
+    assert_eq!(value["proposal"]["Ok"]["action"], "escalate");
+
+    let missing = webcare(&["explain", "nope", "--data", data_arg], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no stored message has id `nope`"));
+}

@@ -41,7 +41,7 @@ pub mod templates;
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
 pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};
-pub use pipeline::{ConversationFacts, ConversationState, DecideContext};
+pub use pipeline::{ConversationFacts, ConversationState, DecideContext, Trace};
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
 pub use runtime::Runtime;
 pub use store::{Store, StoreError};

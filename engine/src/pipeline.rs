@@ -94,13 +94,73 @@ fn index_of<T: PartialEq>(all: &[T], item: &T) -> usize {
 /// A verdict that passed validation, with its reply rendered.
 struct Checked(Verdict);
 
+/// What one script said, for explanations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScriptStep {
+    pub action: &'static str,
+    pub team: String,
+    pub priority: String,
+    pub template: String,
+    pub reason: String,
+    /// The script line that decided (`escalation.rhai:77`).
+    pub rule: String,
+}
+
+/// Every step of one decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Trace {
+    pub normalized: String,
+    /// The escalation script's verdict, or its error.
+    pub proposal: Option<Result<ScriptStep, String>>,
+    /// The governance script's verdict, or its error; `None` when it did not run.
+    pub review: Option<Result<ScriptStep, String>>,
+}
+
+fn step(result: &Result<Checked, ScriptError>) -> Result<ScriptStep, String> {
+    match result {
+        Ok(Checked(v)) => Ok(ScriptStep {
+            action: v.action.as_str(),
+            team: v.team.to_string(),
+            priority: v.priority.to_string(),
+            template: v.template.to_string(),
+            reason: v.reason.to_string(),
+            rule: v
+                .adjusted
+                .as_ref()
+                .map_or_else(|| v.rule.clone(), |(rule, _)| rule.clone()),
+        }),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 impl Rulebook {
     /// Decides what happens to `msg`. Never panics on input and never returns without a
     /// decision; the message's own `received_at` is "now" for office hours.
     pub fn decide(&self, msg: &Inbound, ctx: &DecideContext) -> Decision {
+        self.decide_traced(msg, ctx, None)
+    }
+
+    /// Decides like [`Rulebook::decide`] and also returns every step: the normalised text and
+    /// what each script said. `webcare explain` uses it to show why a decision came out as it
+    /// did; the per-message path does not pay for it.
+    pub fn explain(&self, msg: &Inbound, ctx: &DecideContext) -> (Decision, Trace) {
+        let mut trace = Trace::default();
+        let decision = self.decide_traced(msg, ctx, Some(&mut trace));
+        (decision, trace)
+    }
+
+    fn decide_traced(
+        &self,
+        msg: &Inbound,
+        ctx: &DecideContext,
+        mut trace: Option<&mut Trace>,
+    ) -> Decision {
         let n = names();
         let mut normalized = String::new();
         normalize_into(&msg.text, &mut normalized);
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.normalized = normalized.clone();
+        }
         let topics = self.matcher.find(&normalized);
         let category = topics.first().map_or(Category::Unknown, |t| t.category);
         let (sentiment, language) = self.lexicon.analyse(&normalized, self.default_language);
@@ -182,6 +242,9 @@ impl Rulebook {
             .scripts
             .propose(&inputs)
             .and_then(|v| self.check(v, language));
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.proposal = Some(step(&proposed));
+        }
 
         // The precedence of decisions, strongest first. This is the one place that says which
         // verdict wins; keep it that way.
@@ -194,6 +257,9 @@ impl Rulebook {
                     .scripts
                     .review(&inputs, proposal.clone())
                     .and_then(|v| self.check(v, language));
+                if let Some(trace) = trace.as_deref_mut() {
+                    trace.review = Some(step(&review));
+                }
                 match review {
                     // 2. The review failed: the proposal was never checked, same fail-safe.
                     Err(error) => {

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod check;
+pub mod explain;
 pub mod forget;
 pub mod ingest;
 pub mod replay;

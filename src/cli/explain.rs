@@ -1,0 +1,220 @@
+//! `webcare explain MESSAGE_ID`: why one stored message got its decision. It decides the
+//! message again with the facts it was decided with and shows every step: the normalised text,
+//! each topic and the keywords that matched, what the escalation script proposed, what
+//! governance made of it, the final decision, the rulebook version and the reasons.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use webcare_engine::pipeline::ScriptStep;
+use webcare_engine::store::{self, StoredMessage};
+use webcare_engine::{ChannelKind, DecideContext, Decision, Rulebook, Trace};
+
+use crate::config::StoreArgs;
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// The platform id of the message, as in the store (`webcare replay --from-store` lists them).
+    message_id: String,
+    /// The channel of the message, when the same id exists on several channels.
+    #[arg(long)]
+    channel: Option<ChannelKind>,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(
+    rules: Option<&Path>,
+    store_args: &StoreArgs,
+    args: ExplainArgs,
+) -> anyhow::Result<ExitCode> {
+    let config = store_args.resolve()?;
+    let options = &config.options;
+    if !options.backend.path_in(&options.data_dir).exists() {
+        bail!(
+            "there is no {} store in `{}`; pass `--data DIR` of an existing store",
+            options.backend,
+            options.data_dir.display()
+        );
+    }
+    let store = store::open(options)?;
+    let channels: Vec<ChannelKind> = match args.channel {
+        Some(channel) => vec![channel],
+        None => ChannelKind::ALL.to_vec(),
+    };
+    let mut found = Vec::new();
+    for channel in channels {
+        if let Some(stored) = store.message(channel, &args.message_id)? {
+            found.push(stored);
+        }
+    }
+    let stored = match found.len() {
+        0 => bail!("no stored message has id `{}`", args.message_id),
+        1 => found.remove(0),
+        _ => bail!(
+            "message id `{}` exists on several channels ({}); add `--channel`",
+            args.message_id,
+            found
+                .iter()
+                .map(|s| s.message.channel.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let current = super::load_rulebook(rules)?;
+    let (rulebook, note) = rulebook_of(&stored, current, store.as_ref())?;
+    let context = DecideContext {
+        conversation: stored.facts.clone(),
+        crisis_mode: None,
+    };
+    let (decision, trace) = rulebook.explain(&stored.message, &context);
+    if args.json {
+        let value = serde_json::json!({
+            "message": stored.message,
+            "stored_decision": webcare_engine::DecisionRecord::from(&stored.decision),
+            "rulebook": rulebook.version,
+            "note": note,
+            "normalized": trace.normalized,
+            "topics": decision.diagnostics.topics,
+            "proposal": trace.proposal.as_ref().map(|r| r.as_ref().map_err(String::as_str)),
+            "review": trace.review.as_ref().map(|r| r.as_ref().map_err(String::as_str)),
+            "decision": webcare_engine::DecisionRecord::from(&decision),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).context("explanation as JSON")?
+        );
+    } else {
+        print!(
+            "{}",
+            describe(&stored, &decision, &trace, &rulebook, note.as_deref())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rulebook that made the stored decision, when it is the one given; otherwise the given
+/// one with a note saying so.
+fn rulebook_of(
+    stored: &StoredMessage,
+    current: Rulebook,
+    _store: &dyn store::Store,
+) -> anyhow::Result<(Rulebook, Option<String>)> {
+    let version = &stored.decision.diagnostics.rulebook;
+    if *version == current.version {
+        return Ok((current, None));
+    }
+    let note = format!(
+        "the message was decided by rulebook {version}, which is not the one given ({}); explaining with {} — the steps may differ from what happened then",
+        current.version, current.version
+    );
+    Ok((current, Some(note)))
+}
+
+fn describe_step(step: &Option<Result<ScriptStep, String>>) -> String {
+    match step {
+        None => "did not run".to_owned(),
+        Some(Err(error)) => format!("FAILED: {error}"),
+        Some(Ok(s)) => {
+            let mut text = s.action.to_owned();
+            if !s.team.is_empty() {
+                text.push_str(&format!(" to `{}` ({})", s.team, s.priority));
+            }
+            if !s.template.is_empty() {
+                text.push_str(&format!(" with template `{}`", s.template));
+            }
+            format!("{text} — {} [{}]", s.reason, s.rule)
+        }
+    }
+}
+
+fn describe(
+    stored: &StoredMessage,
+    decision: &Decision,
+    trace: &Trace,
+    rulebook: &Rulebook,
+    note: Option<&str>,
+) -> String {
+    let m = &stored.message;
+    let d = &decision.diagnostics;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "message {} on {} in conversation {}, received {}\n",
+        m.id, m.channel, m.conversation, m.received_at
+    ));
+    out.push_str(&format!("  text:       {:?}\n", m.text));
+    out.push_str(&format!("  normalised: {:?}\n", trace.normalized));
+    if let Some(note) = note {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push_str(&format!(
+        "conversation then: {}, {} messages today, {} automatic replies, {} complaints in 24 h, {} in 7 days\n",
+        stored.facts.state.as_str(),
+        stored.facts.messages_today,
+        stored.facts.auto_replies,
+        stored.facts.complaints_24h,
+        stored.facts.complaints_7d
+    ));
+    if d.topics.is_empty() {
+        out.push_str("topics: none matched\n");
+    }
+    for (i, t) in d.topics.iter().enumerate() {
+        let role = if i == 0 { " (main)" } else { "" };
+        out.push_str(&format!(
+            "topic {}{role}: {}, matched {}\n",
+            t.topic,
+            t.category,
+            t.matched.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "category {}, language {}, sentiment {} ({})\n",
+        d.category,
+        d.language.as_str(),
+        d.sentiment.label.as_str(),
+        d.sentiment.score
+    ));
+    out.push_str(&format!(
+        "escalation script: {}\n",
+        describe_step(&trace.proposal)
+    ));
+    let review = if trace.review.is_some() && trace.review == trace.proposal {
+        "let the proposal through unchanged".to_owned()
+    } else {
+        describe_step(&trace.review)
+    };
+    out.push_str(&format!("governance script: {review}\n"));
+    out.push_str(&format!("decision: {}", decision.action.name()));
+    if let Some(team) = decision.action.team() {
+        out.push_str(&format!(" to `{team}`"));
+    }
+    if let Some(priority) = decision.action.priority() {
+        out.push_str(&format!(", priority {priority}"));
+    }
+    out.push('\n');
+    if let Some(reply) = decision.action.reply() {
+        out.push_str(&format!("  reply: {reply}\n"));
+    }
+    for reason in &d.reasons {
+        out.push_str(&format!("  why: {reason}\n"));
+    }
+    out.push_str(&format!("  rules: {}\n", d.rules.join(", ")));
+    for error in &d.script_errors {
+        out.push_str(&format!("  script error: {error}\n"));
+    }
+    out.push_str(&format!(
+        "rulebook {} ({})\n",
+        rulebook.version, rulebook.name
+    ));
+    if stored.decision.action != decision.action {
+        out.push_str(&format!(
+            "warning: the stored decision was {}; deciding again gives {}\n",
+            stored.decision.action.name(),
+            decision.action.name()
+        ));
+    }
+    out
+}
