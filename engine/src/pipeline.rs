@@ -257,7 +257,7 @@ impl Rulebook {
                     .scripts
                     .review(&inputs, proposal.clone())
                     .and_then(|v| self.check(v, language));
-                if let Some(trace) = trace.as_deref_mut() {
+                if let Some(trace) = trace {
                     trace.review = Some(step(&review));
                 }
                 match review {
