@@ -11,8 +11,9 @@
 //! Only when step 3 returns has the message been accepted; an adapter acknowledges the platform
 //! after that, never before. Time comes in as `now`, never from the system clock.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
+use crate::decision::Action;
 use crate::message::Inbound;
 use crate::pipeline::DecideContext;
 use crate::rulebook::Rulebook;
@@ -69,11 +70,15 @@ impl<'a> Intake<'a> {
             crisis_mode: self.crisis_mode,
         };
         let decision = self.rulebook.decide(&message, &context);
-        let sla_deadline = decision
-            .action
-            .team()
-            .and_then(|team| teams.get(team))
-            .map(|team| now + Duration::minutes(i64::from(team.respond_within_minutes)));
+        // The SLA runs from when the customer wrote, in the team's office time (or calendar
+        // time, as the team's `sla_clock` says), for the escalation's priority.
+        let sla_deadline = match &decision.action {
+            Action::Escalate { team, priority, .. } => teams
+                .get(team)
+                .and_then(|t| t.sla_deadline(teams.local(message.received_at), *priority))
+                .map(|due| due.with_timezone(&Utc)),
+            _ => None,
+        };
         self.store.record_intake(IntakeRecord {
             message,
             decision,

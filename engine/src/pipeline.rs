@@ -436,10 +436,11 @@ impl Rulebook {
                         Language::Nl => "zo snel mogelijk".to_owned(),
                         Language::En => "as soon as possible".to_owned(),
                     });
-                let minutes = team.map_or(240, |t| t.respond_within_minutes);
+                let priority: Priority = v.priority.parse().unwrap_or(Priority::High);
+                let minutes = team.map_or(240, |t| t.sla_minutes(priority));
                 let within = describe_duration(minutes, language);
                 let deadline = team
-                    .and_then(|t| t.deadline(local, minutes))
+                    .and_then(|t| t.sla_deadline(local, priority))
                     .map(|due| describe_deadline(local, due, language))
                     .unwrap_or_else(|| next_open.clone());
                 let vars = Vars {
@@ -455,7 +456,7 @@ impl Rulebook {
                 };
                 Action::Escalate {
                     team: v.team.to_string(),
-                    priority: v.priority.parse().unwrap_or(Priority::High),
+                    priority,
                     template: reply.as_ref().map(|_| template),
                     reply,
                 }

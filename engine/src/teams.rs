@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, 
 use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
 
-use crate::decision::Language;
+use crate::decision::{Language, Priority};
 
 /// Opening ranges per weekday, Monday first.
 pub type WeekHours = [Vec<(NaiveTime, NaiveTime)>; 7];
@@ -22,7 +22,21 @@ pub struct Team {
     /// `None`: reachable around the clock.
     pub hours: Option<WeekHours>,
     pub holidays: BTreeSet<NaiveDate>,
-    pub respond_within_minutes: u32,
+    /// Minutes to the first human response, indexed by [`Priority`] (low, normal, high, urgent).
+    pub sla: [u32; 4],
+    pub sla_clock: SlaClock,
+    /// Teams that take over, in order, at each SLA breach.
+    pub chain: Vec<String>,
+    pub members: Vec<String>,
+}
+
+/// How SLA minutes are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaClock {
+    /// Only the team's office hours count: 30 minutes at 16:55 on Friday end on Monday 09:25.
+    Office,
+    /// Every minute counts.
+    Calendar,
 }
 
 /// Parses `"09:00-12:30, 13:30-17:00"`.
@@ -100,6 +114,19 @@ impl Team {
 }
 
 impl Team {
+    pub fn sla_minutes(&self, priority: Priority) -> u32 {
+        self.sla[priority as usize]
+    }
+
+    /// When the first human response to an escalation of `priority` arriving at `at` is due.
+    pub fn sla_deadline(&self, at: DateTime<Tz>, priority: Priority) -> Option<DateTime<Tz>> {
+        let minutes = self.sla_minutes(priority);
+        match self.sla_clock {
+            SlaClock::Office => self.deadline(at, minutes),
+            SlaClock::Calendar => Some(at + Duration::minutes(i64::from(minutes))),
+        }
+    }
+
     /// The moment `minutes` of this team's office time have passed after `at`: the honest
     /// "answered before" time of a holding reply and the SLA deadline. Holidays and closed days
     /// are skipped; a team without hours counts calendar time.
@@ -282,7 +309,10 @@ mod tests {
                 .into_iter()
                 .flatten()
                 .collect(),
-            respond_within_minutes: 240,
+            sla: [480, 240, 120, 30],
+            sla_clock: SlaClock::Office,
+            chain: vec![],
+            members: vec![],
         }
     }
 
@@ -359,6 +389,23 @@ mod tests {
             "now",
             "an open team is open now"
         );
+    }
+
+    #[test]
+    fn sla_deadlines_follow_priority_and_clock() {
+        let mut team = office();
+        let friday = at(2026, 11, 27, 16, 55);
+        assert_eq!(
+            team.sla_deadline(friday, Priority::Urgent),
+            Some(at(2026, 11, 30, 9, 25)),
+            "30 office minutes from Friday 16:55"
+        );
+        team.sla_clock = SlaClock::Calendar;
+        assert_eq!(
+            team.sla_deadline(friday, Priority::Urgent),
+            Some(at(2026, 11, 27, 17, 25))
+        );
+        assert_eq!(team.sla_minutes(Priority::Low), 480);
     }
 
     #[test]

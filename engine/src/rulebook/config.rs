@@ -151,13 +151,40 @@ pub struct TeamConfig {
     /// Dates (`2026-12-25`) the team is closed.
     #[serde(default)]
     pub holidays: Vec<Spanned<String>>,
-    /// The promise in the holding reply during office hours.
-    #[serde(default = "default_respond_within_minutes")]
-    pub respond_within_minutes: u32,
+    /// Minutes to the first human response, per priority: the promise in the holding reply
+    /// and the SLA deadline of the escalation.
+    #[serde(default)]
+    pub sla: SlaConfig,
+    /// Whether SLA minutes count only in office hours (`office`, the default) or always
+    /// (`calendar`).
+    #[serde(default)]
+    pub sla_clock: Option<Spanned<String>>,
+    /// Teams that take over, in order, each time the SLA is breached.
+    #[serde(default)]
+    pub chain: Vec<Spanned<String>>,
+    /// The agents (login names) who work this team's queue.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
-fn default_respond_within_minutes() -> u32 {
-    240
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    pub urgent: u32,
+    pub high: u32,
+    pub normal: u32,
+    pub low: u32,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            urgent: 30,
+            high: 120,
+            normal: 240,
+            low: 480,
+        }
+    }
 }
 
 /// Office hours per weekday as `"09:00-17:00"`, several ranges separated by commas; a missing

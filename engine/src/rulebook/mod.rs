@@ -25,7 +25,7 @@ use crate::matcher::{Matcher, TermError, TermList, TopicSpec};
 use crate::message::ChannelKind;
 use crate::normalize::normalize;
 use crate::script::ScriptHost;
-use crate::teams::{Team, Teams, WeekHours, parse_ranges};
+use crate::teams::{SlaClock, Team, Teams, WeekHours, parse_ranges};
 use crate::templates::{Template, Templates, unknown_placeholders};
 use config::{
     LexiconFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig, TopicsFile,
@@ -287,8 +287,46 @@ impl Rulebook {
                 name_en: team.name_en.clone().unwrap_or_else(|| team.name.clone()),
                 hours,
                 holidays,
-                respond_within_minutes: team.respond_within_minutes,
+                sla: [
+                    team.sla.low,
+                    team.sla.normal,
+                    team.sla.high,
+                    team.sla.urgent,
+                ],
+                sla_clock: match team.sla_clock.as_ref().map(|c| c.get_ref().as_str()) {
+                    None | Some("office") => SlaClock::Office,
+                    Some("calendar") => SlaClock::Calendar,
+                    Some(other) => {
+                        if let Some(clock) = &team.sla_clock {
+                            check.at(
+                                clock,
+                                format!("sla_clock `{other}` is not `office` or `calendar`"),
+                            );
+                        }
+                        SlaClock::Office
+                    }
+                },
+                chain: strings(&team.chain),
+                members: team.members.clone(),
             });
+        }
+        for team in &teams_file.team {
+            for step in &team.chain {
+                if !team_ids.contains(step.get_ref()) {
+                    check.at(
+                        step,
+                        format!(
+                            "chain names team `{}`, which is not defined here",
+                            step.get_ref()
+                        ),
+                    );
+                } else if step.get_ref() == team.id.get_ref() {
+                    check.at(
+                        step,
+                        "a team's chain cannot hand an escalation to the team itself",
+                    );
+                }
+            }
         }
         if !team_ids.contains(config.default_team.get_ref()) {
             Checker {
