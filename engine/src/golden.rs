@@ -357,7 +357,7 @@ fn decision_sites(text: &str) -> Vec<(usize, String)> {
             let code = line.split("//").next().unwrap_or("");
             let is_call = calls.iter().any(|c| {
                 code.match_indices(c)
-                    .any(|(at, _)| at == 0 || !code.as_bytes()[at - 1].is_ascii_alphanumeric())
+                    .any(|(at, _)| at == 0 || !matches!(code.as_bytes()[at - 1], b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_'))
             });
             let is_setter = setters.iter().any(|s| {
                 code.find(s).is_some_and(|at| {
