@@ -370,13 +370,14 @@ mod tests {
     #[test]
     fn deadlines_count_office_minutes_only() {
         let team = office();
-        // 16:45 on Friday with four office hours to go: 15 minutes today, the rest on Monday.
+        // 16:45 on Friday with four office hours to go: 15 minutes today, 210 on Monday
+        // morning, and the last 15 after the lunch break.
         let friday = at(2026, 11, 27, 16, 45);
         let due = team.deadline(friday, 240).unwrap_or(friday);
-        assert_eq!(due, at(2026, 11, 30, 12, 45));
+        assert_eq!(due, at(2026, 11, 30, 13, 15));
         assert_eq!(
             describe_deadline(friday, due, Language::Nl),
-            "maandag vóór 12:45"
+            "maandag vóór 13:15"
         );
         // The lunch break does not count either.
         let morning = at(2026, 11, 23, 11, 0);
