@@ -7,6 +7,10 @@
 //! - [`jsonl`]: one JSON message per line, the batch format of `webcare replay` and of
 //!   exports from other tools.
 //! - [`delivery`]: the [`delivery::Deliver`] trait every platform implements to send replies.
+//! - [`gateway`]: the async door into the engine (durable intake on the blocking pool).
+//! - [`outbox`]: the worker that sends every reply, with retries, backoff and dead letters.
 
 pub mod delivery;
+pub mod gateway;
 pub mod jsonl;
+pub mod outbox;
