@@ -19,6 +19,14 @@ use webcare_engine::store::{Backend, StoreOptions};
 pub struct ConfigFile {
     #[serde(default)]
     pub store: StoreSection,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub http_channel: HttpChannelSection,
+    #[serde(default)]
+    pub webchat: WebChatSection,
+    #[serde(default)]
+    pub outbox: OutboxSection,
 }
 
 /// `[store]`.
@@ -34,6 +42,158 @@ pub struct StoreSection {
     /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
     #[serde(default)]
     pub redact: bool,
+}
+
+/// `[server]`: the web server of `webcare run`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on; default `127.0.0.1:8080` (loopback: put a TLS proxy in front).
+    pub listen: Option<String>,
+}
+
+/// `[http_channel]`. The signing secret is never read from this file (it would end up in
+/// backups and version control): it comes from `WEBCARE_HTTP_SECRET` or a file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpChannelSection {
+    /// Default on.
+    pub enabled: Option<bool>,
+    /// Where replies are posted (signed); without it the bot's reply is only in the response.
+    pub callback_url: Option<String>,
+    /// A file holding the signing secret (also `WEBCARE_HTTP_SECRET_FILE`).
+    pub secret_file: Option<PathBuf>,
+    /// Refuse inbound requests without a valid `X-Webcare-Signature`.
+    #[serde(default)]
+    pub require_signature: bool,
+    /// The largest request body; default 64 KiB.
+    pub max_body_kib: Option<usize>,
+    /// The longest a callback may take; default 10 s.
+    pub callback_timeout_secs: Option<u64>,
+}
+
+/// `[webchat]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebChatSection {
+    /// Default on.
+    pub enabled: Option<bool>,
+    /// The largest frame a visitor may send; default 8192 bytes.
+    pub max_frame_bytes: Option<usize>,
+    /// The longest message; default 2000 characters.
+    pub max_text_chars: Option<usize>,
+    /// Messages a visitor may send at once (default 10) and per second after that (default 1).
+    pub burst: Option<u32>,
+    pub per_second: Option<f64>,
+    /// Open chats at most; default 10000.
+    pub max_connections: Option<usize>,
+}
+
+/// `[outbox]`: how replies are retried.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSection {
+    /// The wait after the first failed attempt, doubled after each further one; default 2000.
+    pub base_delay_ms: Option<u64>,
+    /// The longest wait between attempts; default 300 s.
+    pub max_delay_secs: Option<u64>,
+    /// Failed attempts (rate limits not counted) before a reply is given up and escalated;
+    /// default 5.
+    pub max_attempts: Option<u32>,
+    /// Deliveries in flight at once; default 32.
+    pub concurrency: Option<usize>,
+    /// The longest one delivery may take; default 15 s.
+    pub send_timeout_secs: Option<u64>,
+}
+
+/// The sections whose keys can be set as `WEBCARE_<SECTION>_<KEY>` (e.g.
+/// `WEBCARE_SERVER_LISTEN`, `WEBCARE_OUTBOX_MAX_ATTEMPTS`), longest name first so
+/// `http_channel` is not read as a section `http`. `[store]` has its own variables
+/// (`WEBCARE_DATA_DIR`, `WEBCARE_STORE`).
+const ENV_SECTIONS: [&str; 4] = ["http_channel", "webchat", "server", "outbox"];
+
+/// Keys that name credentials; refused in the file and never taken from these variables.
+const SECRET_KEYS: [&str; 3] = ["secret", "token", "bot_token"];
+
+/// Reads the config file the options choose (or none) and lays the `WEBCARE_<SECTION>_<KEY>`
+/// variables in `vars` over it. Returns the config and the directory relative paths in the
+/// file are relative to.
+pub fn load_with_env(
+    args: &StoreArgs,
+    vars: &[(String, String)],
+) -> anyhow::Result<(ConfigFile, Option<PathBuf>)> {
+    let (text, path, base) = match &args.config {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config file `{}`", path.display()))?,
+            Some(path.clone()),
+            path.parent().map(Path::to_owned),
+        ),
+        None => {
+            let default = Path::new("webcare.toml");
+            if default.exists() {
+                (
+                    std::fs::read_to_string(default)
+                        .context("cannot read the config file `webcare.toml`")?,
+                    Some(default.to_owned()),
+                    None,
+                )
+            } else {
+                (String::new(), None, None)
+            }
+        }
+    };
+    let where_ = path
+        .as_deref()
+        .map(|p| format!("the config file `{}`", p.display()))
+        .unwrap_or_else(|| "the WEBCARE_* environment variables".into());
+    let config = overlay(&text, vars).with_context(|| format!("in {where_}"))?;
+    Ok((config, base))
+}
+
+fn overlay(text: &str, vars: &[(String, String)]) -> anyhow::Result<ConfigFile> {
+    let mut table: toml::Table = toml::from_str(text)?;
+    for (section, value) in &table {
+        if let Some(keys) = value.as_table()
+            && let Some(key) = keys.keys().find(|k| SECRET_KEYS.contains(&k.as_str()))
+        {
+            return Err(anyhow!(
+                "`[{section}] {key}`: secrets are never read from the config file; set them in the environment or with a `*_file` path"
+            ));
+        }
+    }
+    for (name, raw) in vars {
+        let Some(rest) = name.strip_prefix("WEBCARE_") else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = ENV_SECTIONS.iter().find_map(|section| {
+            rest.strip_prefix(section)
+                .and_then(|k| k.strip_prefix('_'))
+                .map(|key| (*section, key))
+        }) else {
+            continue;
+        };
+        if key.is_empty() || SECRET_KEYS.contains(&key) {
+            continue;
+        }
+        // Numbers and booleans as TOML reads them; anything else is a string.
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| v.is_bool() || v.is_integer() || v.is_float())
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let entry = table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(keys) = entry.as_table_mut() else {
+            return Err(anyhow!("`{section}` must be a section"));
+        };
+        keys.insert(key.to_owned(), value);
+    }
+    toml::Value::Table(table)
+        .try_into::<ConfigFile>()
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// The global options that choose the store.
@@ -133,6 +293,52 @@ mod tests {
             .unwrap_or_default();
         assert!(error.contains("retention_dayz"), "{error}");
         assert!(parse("[store]\nbackend = \"mysql\"\n").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_and_secrets_stay_out() -> anyhow::Result<()> {
+        let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let file = "[server]\nlisten = \"0.0.0.0:80\"\n[outbox]\nmax_attempts = 3\n";
+        let config = overlay(
+            file,
+            &vars(&[
+                ("WEBCARE_SERVER_LISTEN", "127.0.0.1:9999"),
+                ("WEBCARE_HTTP_CHANNEL_REQUIRE_SIGNATURE", "true"),
+                ("WEBCARE_HTTP_CHANNEL_CALLBACK_URL", "http://127.0.0.1:1/cb"),
+                ("WEBCARE_WEBCHAT_PER_SECOND", "2.5"),
+                ("WEBCARE_HTTP_SECRET", "not-a-config-key"),
+                ("WEBCARE_DATA_DIR", "/elsewhere"),
+            ]),
+        )?;
+        assert_eq!(config.server.listen.as_deref(), Some("127.0.0.1:9999"));
+        assert_eq!(config.outbox.max_attempts, Some(3));
+        assert!(config.http_channel.require_signature);
+        assert_eq!(
+            config.http_channel.callback_url.as_deref(),
+            Some("http://127.0.0.1:1/cb")
+        );
+        assert_eq!(config.webchat.per_second, Some(2.5));
+
+        let typo = overlay("", &vars(&[("WEBCARE_OUTBOX_MAX_ATTEMPS", "3")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(typo.contains("max_attemps"), "{typo}");
+        let secret = overlay("[http_channel]\nsecret = \"hunter2\"\n", &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            secret.contains("never read from the config file"),
+            "{secret}"
+        );
+        assert!(!secret.contains("hunter2"));
         Ok(())
     }
 

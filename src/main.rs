@@ -8,9 +8,12 @@
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
 //! - `cli/ingest.rs`, `cli/forget.rs`: `webcare ingest` and `webcare forget`, the store.
 //! - `config.rs`: `webcare.toml` and the global store options.
+//! - `cli/run.rs`, `service.rs`: `webcare run`, the service: web chat, HTTP channel, platform
+//!   adapters and the outbox worker around one runtime.
 
 mod cli;
 mod config;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +36,9 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: the web chat (demo page at `/`), the HTTP channel, the configured
+    /// platform adapters and the outbox, until Ctrl-C or SIGTERM. Needs no configuration.
+    Run(cli::run::RunArgs),
     /// Talk to the rulebook in the terminal: type a message, see the reply or the escalation
     /// and why. Nothing is stored or sent.
     Chat(cli::chat::ChatArgs),
@@ -69,6 +75,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let rules = args.rules.as_deref();
     let result = match args.command {
+        Command::Run(run) => cli::run::run(rules, &args.store, run),
         Command::Chat(chat) => cli::chat::run(rules, chat),
         Command::Check => cli::check::check(rules),
         Command::Test(test) => cli::check::test(rules, test),

@@ -9,8 +9,15 @@
 //! - [`delivery`]: the [`delivery::Deliver`] trait every platform implements to send replies.
 //! - [`gateway`]: the async door into the engine (durable intake on the blocking pool).
 //! - [`outbox`]: the worker that sends every reply, with retries, backoff and dead letters.
+//! - `http` (feature `http`, default): `POST /api/v1/messages` and signed reply callbacks.
+//! - `webchat` (feature `webchat`, default): the WebSocket web chat, its embeddable widget and
+//!   the demo page (assets in `adapters/assets/`).
 
 pub mod delivery;
 pub mod gateway;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod jsonl;
 pub mod outbox;
+#[cfg(feature = "webchat")]
+pub mod webchat;

@@ -1,0 +1,507 @@
+//! The HTTP channel, like Chatwoot's API channel: any other platform (a Facebook, WhatsApp or
+//! e-mail bridge) posts a message to `POST /api/v1/messages` and gets the decision back, and
+//! replies (the bot's, and later an agent's) are posted to a configured callback URL by the
+//! outbox. It exists so an organisation can connect a platform webcare has no adapter for
+//! without touching webcare.
+//!
+//! **Inbound.** The body is JSON `{id, conversation?, author?, text, received_at?, metadata?}`
+//! (unknown fields are refused, so a misspelt `conversation_id` is an error, not a silently
+//! new conversation). The message is taken in durably before the answer: a 200 means it is
+//! stored. The same `id` posted again is answered with the first decision and
+//! `"duplicate": true`, so a bridge can simply retry on any error. Problems are 4xx with a JSON
+//! body `{"error": "…"}` that says what to fix: 413 too large, 415 not JSON, 400 malformed JSON
+//! (with the parser's line and column), 422 well-formed but wrong, 401 a missing or wrong
+//! signature when signatures are required. A store failure is a 503: retry.
+//!
+//! **Signatures.** `X-Webcare-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the
+//! shared secret, on callbacks always (when a secret is set) and on inbound requests when
+//! `require_signature` is on; compared in constant time.
+//!
+//! **Replies.** With a callback URL, [`CallbackDeliver`] posts each reply (see [`Callback`]) and
+//! maps the answer onto the outbox's retry rules: 2xx sent, 429 wait (`Retry-After`), 408 and
+//! 5xx and network errors retry, other 4xx give up. Without a callback URL the bot's reply is
+//! delivered in the response itself, so the handler marks it sent; agent replies then wait in
+//! the outbox until a callback URL is configured.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use webcare_engine::store::OutboxEntry;
+use webcare_engine::{ChannelKind, DecisionRecord, Inbound};
+
+use crate::delivery::{BoxFuture, Deliver, DeliveryError};
+use crate::gateway::{Gateway, GatewayError};
+
+/// The header that carries the HMAC of the body, inbound and on callbacks.
+pub const SIGNATURE_HEADER: &str = "x-webcare-signature";
+/// The outbox id of a callback, so a receiver can drop a repeated delivery.
+pub const DELIVERY_HEADER: &str = "x-webcare-delivery";
+/// The default largest request body.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+const MAX_ID: usize = 256;
+const MAX_TEXT: usize = 16 * 1024;
+
+/// The shared secret for signatures. Its `Debug` never shows it; it is never logged.
+#[derive(Clone)]
+pub struct SigningKey(Arc<[u8]>);
+
+impl SigningKey {
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        SigningKey(Arc::from(secret.as_ref()))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        match <Hmac<Sha256> as Mac>::new_from_slice(&self.0) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC takes keys of every length"),
+        }
+    }
+
+    /// The header value for `body`: `sha256=<hex>`.
+    pub fn sign(&self, body: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `header` is the signature of `body`, compared in constant time.
+    pub fn verify(&self, body: &[u8], header: &str) -> bool {
+        let Some(hex_digest) = header.trim().strip_prefix("sha256=") else {
+            return false;
+        };
+        let Ok(digest) = hex::decode(hex_digest) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(body);
+        mac.verify_slice(&digest).is_ok()
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The HTTP channel's settings; the runtime form of `[http_channel]`.
+#[derive(Debug, Clone)]
+pub struct HttpChannelConfig {
+    /// Where replies are posted; `None` delivers the bot's reply in the response only.
+    pub callback_url: Option<String>,
+    pub secret: Option<SigningKey>,
+    /// Refuse inbound requests without a valid signature (needs `secret`).
+    pub require_signature: bool,
+    pub max_body: usize,
+    /// The longest a callback may take.
+    pub callback_timeout: Duration,
+}
+
+impl Default for HttpChannelConfig {
+    fn default() -> Self {
+        HttpChannelConfig {
+            callback_url: None,
+            secret: None,
+            require_signature: false,
+            max_body: DEFAULT_MAX_BODY,
+            callback_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the HTTP channel cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpChannelError {
+    #[error(
+        "`require_signature` is on but no secret is set; set WEBCARE_HTTP_SECRET or `secret_file`"
+    )]
+    SignatureWithoutSecret,
+    #[error("the callback URL `{0}` is not an http:// or https:// URL")]
+    BadCallbackUrl(String),
+    #[error("cannot build the HTTP client for callbacks: {0}")]
+    Client(String),
+}
+
+/// The inbound request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageIn {
+    id: String,
+    #[serde(default)]
+    conversation: Option<String>,
+    #[serde(default)]
+    author: Option<String>,
+    text: String,
+    #[serde(default)]
+    received_at: Option<String>,
+    #[serde(default)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// The response: the flat decision record plus whether this was a repeat.
+#[derive(Serialize)]
+struct DecisionOut<'a> {
+    #[serde(flatten)]
+    decision: DecisionRecord<'a>,
+    duplicate: bool,
+}
+
+/// A 4xx/5xx with a JSON body `{"error": "…"}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+struct ChannelState {
+    gateway: Gateway,
+    config: HttpChannelConfig,
+}
+
+/// The routes of the HTTP channel: `POST /api/v1/messages`.
+pub fn routes(gateway: Gateway, config: HttpChannelConfig) -> Result<Router, HttpChannelError> {
+    if config.require_signature && config.secret.is_none() {
+        return Err(HttpChannelError::SignatureWithoutSecret);
+    }
+    let max_body = config.max_body;
+    let state = Arc::new(ChannelState { gateway, config });
+    Ok(Router::new()
+        .route("/api/v1/messages", post(receive))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state))
+}
+
+async fn receive(
+    State(state): State<Arc<ChannelState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let config = &state.config;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON with `Content-Type: application/json`",
+        ));
+    }
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {} bytes", config.max_body),
+            )
+        } else {
+            ApiError::new(
+                rejection.status(),
+                format!("cannot read the body: {rejection}"),
+            )
+        }
+    })?;
+
+    if config.require_signature {
+        let key = config
+            .secret
+            .as_ref()
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no signing secret"))?;
+        let Some(signature) = headers.get(SIGNATURE_HEADER) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing `X-Webcare-Signature` header (`sha256=<hex HMAC-SHA256 of the body>`)",
+            ));
+        };
+        let ok = signature
+            .to_str()
+            .is_ok_and(|value| key.verify(&bytes, value));
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the `X-Webcare-Signature` does not match the body",
+            ));
+        }
+    }
+
+    let message = parse(&bytes, state.gateway.now())?;
+    let receipt = state.gateway.accept(message).await.map_err(|error| {
+        tracing::error!(error = %error, "http channel: intake failed");
+        match error {
+            GatewayError::Store(_) | GatewayError::Stopped(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the message could not be stored; retry (a repeat is answered once)",
+            ),
+        }
+    })?;
+    if config.callback_url.is_none()
+        && !receipt.duplicate
+        && let Some(id) = receipt.outbox
+    {
+        // No callback: the reply is in this response, so it counts as delivered. Recorded in
+        // the background; if that is lost, the entry just stays pending.
+        let gateway = state.gateway.clone();
+        let now = gateway.now();
+        tokio::spawn(async move {
+            if let Err(error) = gateway.store(move |s| s.outbox_sent(id, now)).await {
+                tracing::warn!(outbox = id, error = %error, "http channel: cannot mark the inline reply sent");
+            }
+        });
+    }
+    let out = DecisionOut {
+        decision: DecisionRecord::from(&receipt.decision),
+        duplicate: receipt.duplicate,
+    };
+    Ok(axum::Json(out).into_response())
+}
+
+/// Parses and checks the body; 400 for JSON that is not JSON, 422 for JSON that is wrong.
+fn parse(bytes: &[u8], now: DateTime<Utc>) -> Result<Inbound, ApiError> {
+    let unprocessable = |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+    let input: MessageIn = serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => unprocessable(format!("invalid message: {e}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"))
+            }
+        }
+    })?;
+    let id = input.id.trim();
+    if id.is_empty() || id.len() > MAX_ID {
+        return Err(unprocessable(format!(
+            "`id` must be 1 to {MAX_ID} bytes: the platform's id of the message"
+        )));
+    }
+    if input.text.trim().is_empty() {
+        return Err(unprocessable("`text` is empty".into()));
+    }
+    if input.text.len() > MAX_TEXT {
+        return Err(unprocessable(format!(
+            "`text` is longer than {MAX_TEXT} bytes"
+        )));
+    }
+    for (name, value) in [
+        ("conversation", &input.conversation),
+        ("author", &input.author),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty() || v.len() > MAX_ID)
+        {
+            return Err(unprocessable(format!(
+                "`{name}` must be 1 to {MAX_ID} bytes when given"
+            )));
+        }
+    }
+    let received_at = match input.received_at.as_deref() {
+        None => now,
+        Some(stamp) => DateTime::parse_from_rfc3339(stamp)
+            .map_err(|_| {
+                unprocessable(format!(
+                    "`received_at` `{stamp}` is not an RFC 3339 time like `2026-11-23T10:00:00+01:00`"
+                ))
+            })?
+            .with_timezone(&Utc),
+    };
+    let mut message = Inbound::from_text(id, ChannelKind::Http, input.text, received_at);
+    if let Some(conversation) = input.conversation {
+        message.conversation = conversation;
+    }
+    if let Some(author) = input.author {
+        message.author = author;
+    }
+    message.metadata = input.metadata;
+    Ok(message)
+}
+
+/// The JSON body of a callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// Always `reply`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The outbox id; the same in the `X-Webcare-Delivery` header. A repeat has the same id.
+    pub id: u64,
+    pub conversation: String,
+    /// The `id` of the message it answers.
+    pub in_reply_to: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Posts replies to the callback URL; see the module docs for how answers map onto retries.
+pub struct CallbackDeliver {
+    client: reqwest::Client,
+    url: String,
+    secret: Option<SigningKey>,
+}
+
+impl CallbackDeliver {
+    pub fn new(
+        url: &str,
+        secret: Option<SigningKey>,
+        timeout: Duration,
+    ) -> Result<Self, HttpChannelError> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| HttpChannelError::BadCallbackUrl(url.into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(HttpChannelError::BadCallbackUrl(url.into()));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            // A redirected POST turns into a GET on the way; a callback must not move.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("webcare/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpChannelError::Client(e.to_string()))?;
+        Ok(CallbackDeliver {
+            client,
+            url: url.to_owned(),
+            secret,
+        })
+    }
+
+    async fn post(&self, entry: &OutboxEntry) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(&Callback {
+            kind: "reply".into(),
+            id: entry.id,
+            conversation: entry.conversation.clone(),
+            in_reply_to: entry.in_reply_to.clone(),
+            text: entry.text.clone(),
+            created_at: entry.created_at,
+        })
+        .map_err(|e| DeliveryError::Permanent(format!("cannot encode the callback: {e}")))?;
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(DELIVERY_HEADER, entry.id.to_string());
+        if let Some(key) = &self.secret {
+            request = request.header(SIGNATURE_HEADER, key.sign(&body));
+        }
+        // The URL may hold a token in its query; errors never show it.
+        let response = request.body(body).send().await.map_err(|e| {
+            DeliveryError::Temporary(format!("callback unreachable: {}", e.without_url()))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let what = format!("callback answered {status}");
+        Err(match status.as_u16() {
+            429 => DeliveryError::RateLimited {
+                retry_after: retry_after(response.headers()).unwrap_or(Duration::from_secs(5)),
+            },
+            408 | 500..=599 => DeliveryError::Temporary(what),
+            _ => DeliveryError::Permanent(what),
+        })
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and treated as absent).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+}
+
+impl Deliver for CallbackDeliver {
+    fn deliver<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(self.post(entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_reject() {
+        let key = SigningKey::new("s3cret");
+        let signature = key.sign(b"{\"a\":1}");
+        assert!(signature.starts_with("sha256=") && signature.len() == 7 + 64);
+        assert!(key.verify(b"{\"a\":1}", &signature));
+        assert!(!key.verify(b"{\"a\":2}", &signature));
+        assert!(!key.verify(b"{\"a\":1}", "sha256=00"));
+        assert!(!key.verify(b"{\"a\":1}", &signature.replace("sha256=", "sha1=")));
+        assert!(!SigningKey::new("other").verify(b"{\"a\":1}", &signature));
+        assert_eq!(format!("{key:?}"), "***");
+    }
+
+    #[test]
+    fn bodies_are_checked_with_reasons() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let ok = parse(br#"{"id":"m1","text":"hallo","conversation":"c","author":"a","metadata":{"source":"mail"}}"#, now)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!((ok.conversation.as_str(), ok.author.as_str()), ("c", "a"));
+        assert_eq!(ok.metadata.get("source").map(String::as_str), Some("mail"));
+        let cases: [(&[u8], u16, &str); 7] = [
+            (br#"{"id":"m1","text":"#, 400, "malformed JSON"),
+            (b"not json", 400, "malformed JSON"),
+            (br#"{"id":"m1"}"#, 422, "missing field `text`"),
+            (
+                br#"{"id":"m1","text":"x","conversation_id":"c"}"#,
+                422,
+                "unknown field `conversation_id`",
+            ),
+            (br#"{"id":"","text":"x"}"#, 422, "`id`"),
+            (br#"{"id":"m1","text":"  "}"#, 422, "`text` is empty"),
+            (
+                br#"{"id":"m1","text":"x","received_at":"yesterday"}"#,
+                422,
+                "RFC 3339",
+            ),
+        ];
+        for (body, status, needle) in cases {
+            let error = parse(body, now).err().unwrap_or_else(|| panic!("{needle}"));
+            assert_eq!(error.status.as_u16(), status, "{}", error.message);
+            assert!(error.message.contains(needle), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "2".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+    }
+}
