@@ -1,0 +1,428 @@
+//! `webcare run` as a user meets it: the real binary in a fresh directory with no
+//! configuration, on 127.0.0.1 port 0. It prints what runs where, answers over the HTTP channel,
+//! stops on SIGTERM after finishing the messages in flight (every acknowledged message is in the
+//! store afterwards), and its web chat works in a real headless Chromium: a question gets its
+//! answer, a complaint the holding reply, markup in a message stays text, and a reload keeps
+//! the conversation.
+//!
+//! The browser test needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them;
+//! locally `sudo apt-get install chromium chromium-driver`). `WEBCARE_CHROMIUM` and
+//! `WEBCARE_CHROMEDRIVER` point at other binaries. Nothing is downloaded at run time.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use webcare_engine::ChannelKind;
+use webcare_engine::store::{self, StoreOptions};
+
+const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
+const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
+
+/// A running `webcare run` child in its own fresh directory.
+struct Service {
+    dir: tempfile::TempDir,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    /// `http://127.0.0.1:<port>`
+    base: String,
+}
+
+impl Service {
+    fn start() -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+        command
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // A fresh machine: nothing configured.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let found = lines.lock().unwrap().iter().find_map(|l| {
+                l.strip_prefix("web chat: ")
+                    .map(|url| url.trim_end_matches('/').to_owned())
+            });
+            if let Some(base) = found {
+                break base;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `web chat:` line: {:?}",
+                lines.lock().unwrap()
+            );
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("webcare run exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Service {
+            dir,
+            child,
+            lines,
+            base,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "webcare did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn run_needs_no_configuration_and_says_what_runs_where() {
+    let mut service = Service::start();
+    let base = service.base.clone();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let lines = service.lines();
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(has("rulebook: Gemeente Voorbeeld"), "{lines:?}");
+    assert!(has("store: redb in data"), "{lines:?}");
+    assert!(
+        has(&format!("http channel: POST {base}/api/v1/messages")),
+        "{lines:?}"
+    );
+    assert!(has(&format!("web chat: {base}/")), "{lines:?}");
+    for platform in ["telegram: ", "discord: "] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(platform) && l.contains("skipped")),
+            "one line per skipped adapter: {lines:?}"
+        );
+    }
+    assert!(service.data_dir().join("webcare.redb").exists());
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let decision: serde_json::Value = client
+            .post(format!("{base}/api/v1/messages"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"id": "first", "text": QUESTION}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(decision["action"], "answer", "{decision}");
+    });
+
+    let status = service.terminate();
+    assert!(status.success(), "{status}");
+    assert!(service.lines().iter().any(|l| l == "webcare: stopped"));
+}
+
+#[test]
+fn sigterm_finishes_the_messages_in_flight_and_loses_none() {
+    let mut service = Service::start();
+    let base = service.base.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let acked = Arc::clone(&acknowledged);
+    let sender = runtime.spawn(async move {
+        let client = reqwest::Client::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400 {
+            let client = client.clone();
+            let url = format!("{base}/api/v1/messages");
+            let acked = Arc::clone(&acked);
+            tasks.spawn(async move {
+                let id = format!("m{i}");
+                let body = serde_json::json!({"id": id, "conversation": format!("c{}", i % 20), "text": QUESTION});
+                let sent = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                // An error is a refused connection: the server had already closed.
+                if let Ok(response) = sent {
+                    let status = response.status();
+                    // During shutdown a request is either fully answered or refused.
+                    assert!(status == 200 || status == 503, "{status}");
+                    if status == 200 && response.json::<serde_json::Value>().await.is_ok() {
+                        acked.lock().unwrap().push(id);
+                    }
+                }
+            });
+            if i % 40 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.unwrap();
+        }
+    });
+    // Stop while requests are still arriving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().unwrap().len() < 20 {
+        assert!(Instant::now() < deadline, "no message was acknowledged");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = service.terminate();
+    assert!(status.success(), "{status}");
+    runtime.block_on(sender).unwrap();
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 20);
+    let store = store::open(&StoreOptions {
+        data_dir: service.data_dir(),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    for id in &acknowledged {
+        assert!(
+            store.message(ChannelKind::Http, id).unwrap().is_some(),
+            "`{id}` was acknowledged but is not in the store"
+        );
+    }
+}
+
+// --- the web chat in a real browser ------------------------------------------------------------
+
+fn binary(env: &str, candidates: &[&str]) -> PathBuf {
+    if let Ok(path) = std::env::var(env) {
+        return PathBuf::from(path);
+    }
+    for candidate in candidates {
+        if Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!(
+        "{} not found; install Debian's `chromium` and `chromium-driver` (apt-get install chromium chromium-driver) or set {env}",
+        candidates.first().unwrap_or(&"")
+    );
+}
+
+/// A chromedriver child on a free port.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let chromedriver = binary(
+            "WEBCARE_CHROMEDRIVER",
+            &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let chromium = binary(
+        "WEBCARE_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+/// The texts of the chat lines of one kind (`visitor` or `reply`), in order.
+async fn lines(client: &Client, kind: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for element in client
+        .find_all(Locator::Css(&format!("#webcare-log li.webcare-{kind}")))
+        .await
+        .unwrap()
+    {
+        out.push(element.text().await.unwrap());
+    }
+    out
+}
+
+/// Waits (bounded) until there are at least `n` lines of `kind`.
+async fn wait_for_lines(client: &Client, kind: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = lines(client, kind).await;
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {n} `{kind}` lines, have {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn say(client: &Client, text: &str) {
+    let input = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#webcare-input"))
+        .await
+        .unwrap();
+    input.send_keys(text).await.unwrap();
+    client
+        .find(Locator::Css("#webcare-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn the_web_chat_works_in_a_real_browser() {
+    let mut service = Service::start();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = browser(&driver, profile.path()).await;
+        client.goto(&format!("{}/", service.base)).await.unwrap();
+        assert!(client.title().await.unwrap().contains("Gemeente Voorbeeld"));
+
+        // A question gets the answer.
+        say(&client, QUESTION).await;
+        let replies = wait_for_lines(&client, "reply", 1).await;
+        assert!(replies[0].contains("stadskantoor"), "{replies:?}");
+
+        // A complaint gets the holding reply.
+        say(&client, COMPLAINT).await;
+        let replies = wait_for_lines(&client, "reply", 2).await;
+        assert!(
+            replies[1].starts_with("Bedankt voor uw bericht."),
+            "{replies:?}"
+        );
+
+        // Markup is shown as the characters it is, and never runs.
+        let script = "<script>window.__pwned = 1</script>";
+        let image = "<img src=x onerror=\"window.__pwned = 2\">";
+        say(&client, script).await;
+        say(&client, image).await;
+        let visitor = wait_for_lines(&client, "visitor", 4).await;
+        assert_eq!(visitor[2], script);
+        assert_eq!(visitor[3], image);
+        let pwned = client
+            .execute("return window.__pwned === undefined", vec![])
+            .await
+            .unwrap();
+        assert_eq!(pwned, serde_json::Value::Bool(true));
+        for tag in ["#webcare-log img", "#webcare-log script"] {
+            assert!(
+                client.find_all(Locator::Css(tag)).await.unwrap().is_empty(),
+                "{tag} in the chat"
+            );
+        }
+        // Wait until the markup messages are answered too, so the transcript is complete.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before_visitor = lines(&client, "visitor").await;
+        let before_replies = lines(&client, "reply").await;
+
+        // A reload keeps the conversation: the transcript comes back from the server.
+        client.refresh().await.unwrap();
+        let after_visitor = wait_for_lines(&client, "visitor", before_visitor.len()).await;
+        let after_replies = wait_for_lines(&client, "reply", before_replies.len()).await;
+        assert_eq!(after_visitor, before_visitor);
+        assert_eq!(after_replies, before_replies);
+
+        client.close().await.unwrap();
+    });
+    let status = service.terminate();
+    assert!(status.success(), "{status}");
+}
