@@ -12,8 +12,14 @@
 //! - `http` (feature `http`, default): `POST /api/v1/messages` and signed reply callbacks.
 //! - `webchat` (feature `webchat`, default): the WebSocket web chat, its embeddable widget and
 //!   the demo page (assets in `adapters/assets/`).
+//! - [`secret`]: bot tokens, never logged.
+//! - [`split`]: per-platform length limits; long replies become several messages.
+//! - `telegram` (feature `telegram`): long polling with teloxide, and `sendMessage` delivery.
+//! - `discord` (feature `discord`): the serenity gateway, and channel message delivery.
 
 pub mod delivery;
+#[cfg(feature = "discord")]
+pub mod discord;
 pub mod gateway;
 #[cfg(feature = "http")]
 pub mod http;
@@ -21,3 +27,7 @@ pub mod jsonl;
 pub mod outbox;
 #[cfg(feature = "webchat")]
 pub mod webchat;
+pub mod secret;
+pub mod split;
+#[cfg(feature = "telegram")]
+pub mod telegram;
