@@ -27,6 +27,10 @@ pub struct ConfigFile {
     pub webchat: WebChatSection,
     #[serde(default)]
     pub outbox: OutboxSection,
+    #[serde(default)]
+    pub telegram: TelegramSection,
+    #[serde(default)]
+    pub discord: DiscordSection,
 }
 
 /// `[store]`.
@@ -106,11 +110,100 @@ pub struct OutboxSection {
     pub send_timeout_secs: Option<u64>,
 }
 
+/// `[telegram]`. The bot token is never read from this file: it comes from
+/// `TELEGRAM_BOT_TOKEN` or a token file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+// Read only when the adapter is built in; without it the section must still parse.
+#[cfg_attr(not(feature = "telegram"), allow(dead_code))]
+pub struct TelegramSection {
+    /// Default on (when there is a token).
+    pub enabled: Option<bool>,
+    /// A file holding the bot token (also `TELEGRAM_BOT_TOKEN_FILE`).
+    pub token_file: Option<PathBuf>,
+    /// The Bot API server without a trailing slash; default `https://api.telegram.org` (a
+    /// self-hosted `telegram-bot-api` server goes here).
+    pub api_url: Option<String>,
+    /// How long one long poll waits for news; default 25 s.
+    pub poll_timeout_secs: Option<u64>,
+}
+
+/// `[discord]`. The bot token is never read from this file: it comes from `DISCORD_BOT_TOKEN`
+/// or a token file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+// Read only when the adapter is built in; without it the section must still parse.
+#[cfg_attr(not(feature = "discord"), allow(dead_code))]
+pub struct DiscordSection {
+    /// Default on (when there is a token).
+    pub enabled: Option<bool>,
+    /// A file holding the bot token (also `DISCORD_BOT_TOKEN_FILE`).
+    pub token_file: Option<PathBuf>,
+    /// Send REST calls here instead of `https://discord.com` (a rate-limiting proxy).
+    pub api_url: Option<String>,
+    /// The guild channels the bot answers in, by id; direct messages are always answered.
+    pub channels: Option<DiscordChannels>,
+}
+
+/// Discord channel ids: a list (`[123, "456"]`) or, from the environment, `"123,456"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DiscordChannels {
+    List(Vec<Snowflake>),
+    Text(String),
+}
+
+/// One Discord id, as a number or a string (ids are often copied as strings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Snowflake {
+    Number(u64),
+    Text(String),
+}
+
+impl DiscordChannels {
+    pub fn ids(&self) -> anyhow::Result<Vec<u64>> {
+        let texts: Vec<String> = match self {
+            DiscordChannels::List(list) => list
+                .iter()
+                .map(|id| match id {
+                    Snowflake::Number(n) => n.to_string(),
+                    Snowflake::Text(t) => t.clone(),
+                })
+                .collect(),
+            DiscordChannels::Text(text) => text
+                .split([',', ' '])
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        texts
+            .iter()
+            .map(|t| {
+                t.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|id| *id != 0)
+                    .ok_or_else(|| {
+                        anyhow!("`[discord] channels`: `{t}` is not a Discord channel id")
+                    })
+            })
+            .collect()
+    }
+}
+
 /// The sections whose keys can be set as `WEBCARE_<SECTION>_<KEY>` (e.g.
 /// `WEBCARE_SERVER_LISTEN`, `WEBCARE_OUTBOX_MAX_ATTEMPTS`), longest name first so
 /// `http_channel` is not read as a section `http`. `[store]` has its own variables
 /// (`WEBCARE_DATA_DIR`, `WEBCARE_STORE`).
-const ENV_SECTIONS: [&str; 4] = ["http_channel", "webchat", "server", "outbox"];
+const ENV_SECTIONS: [&str; 6] = [
+    "http_channel",
+    "telegram",
+    "discord",
+    "webchat",
+    "server",
+    "outbox",
+];
 
 /// Keys that name credentials; refused in the file and never taken from these variables.
 const SECRET_KEYS: [&str; 3] = ["secret", "token", "bot_token"];
@@ -339,6 +432,49 @@ mod tests {
             "{secret}"
         );
         assert!(!secret.contains("hunter2"));
+        Ok(())
+    }
+
+    #[test]
+    fn platform_sections_parse_and_tokens_stay_out_of_the_file() -> anyhow::Result<()> {
+        let file = "[telegram]\ntoken_file = \"/run/secrets/telegram\"\napi_url = \"http://127.0.0.1:8081\"\n\
+                    [discord]\nchannels = [1234567890123456789, \"42\"]\n";
+        let config = overlay(file, &[])?;
+        assert_eq!(
+            config.telegram.token_file.as_deref(),
+            Some(Path::new("/run/secrets/telegram"))
+        );
+        let channels = config.discord.channels.map(|c| c.ids()).transpose()?;
+        assert_eq!(channels, Some(vec![1234567890123456789, 42]));
+
+        let from_env = overlay(
+            "",
+            &[
+                ("WEBCARE_DISCORD_CHANNELS".to_owned(), "7, 8".to_owned()),
+                (
+                    "WEBCARE_TELEGRAM_POLL_TIMEOUT_SECS".to_owned(),
+                    "5".to_owned(),
+                ),
+            ],
+        )?;
+        let channels = from_env.discord.channels.map(|c| c.ids()).transpose()?;
+        assert_eq!(channels, Some(vec![7, 8]));
+        assert_eq!(from_env.telegram.poll_timeout_secs, Some(5));
+
+        for bad in [
+            "[telegram]\ntoken = \"123:abc\"\n",
+            "[discord]\nbot_token = \"abc\"\n",
+        ] {
+            let error = overlay(bad, &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("never read from the config file"), "{error}");
+            assert!(!error.contains("abc"), "{error}");
+        }
+        let wrong = DiscordChannels::Text("12, general".into()).ids();
+        assert!(wrong.is_err_and(|e| e.to_string().contains("`general`")));
+        assert!(overlay("[telegram]\npoll_timeout = 5\n", &[]).is_err());
         Ok(())
     }
 

@@ -27,6 +27,7 @@ use webcare_adapters::webchat::{WebChat, WebChatConfig};
 use webcare_engine::{ChannelKind, Runtime};
 
 use crate::config::ConfigFile;
+use crate::platforms::Platforms;
 
 /// Everything `webcare run` needs besides the runtime, after file, environment and command
 /// line were combined. Built by [`Settings::build`]; secrets are read there and never printed.
@@ -36,6 +37,7 @@ pub struct Settings {
     pub http: Option<HttpChannelConfig>,
     pub webchat: Option<WebChatConfig>,
     pub outbox: OutboxConfig,
+    pub platforms: Platforms,
 }
 
 impl Settings {
@@ -121,11 +123,13 @@ impl Settings {
                 .map_or(defaults.send_timeout, Duration::from_secs),
             ..defaults
         };
+        let platforms = Platforms::build(&file.telegram, &file.discord, base, env)?;
         Ok(Settings {
             listen,
             http,
             webchat,
             outbox,
+            platforms,
         })
     }
 }
@@ -233,8 +237,13 @@ pub async fn run(
     // `adapters` with `shutdown.wait()` as its stop signal, takes messages in through
     // `gateway.accept(…)`, and pushes one line saying where it runs; without a token it pushes
     // one line saying why it is skipped. Nothing else in this function needs to change.
-    lines.push("telegram: skipped (not built in this binary)".into());
-    lines.push("discord: skipped (not built in this binary)".into());
+    settings.platforms.clone().start(
+        &gateway,
+        &mut worker,
+        &mut adapters,
+        &shutdown,
+        &mut lines,
+    )?;
     // ---------------------------------------------------------------------------------------
 
     let channels: Vec<&str> = worker.channels().iter().map(|c| c.as_str()).collect();

@@ -25,9 +25,9 @@ pub mod gateway;
 pub mod http;
 pub mod jsonl;
 pub mod outbox;
-#[cfg(feature = "webchat")]
-pub mod webchat;
 pub mod secret;
 pub mod split;
 #[cfg(feature = "telegram")]
 pub mod telegram;
+#[cfg(feature = "webchat")]
+pub mod webchat;
