@@ -6,8 +6,7 @@
 //! - `cli/chat.rs`: `webcare chat`, the rulebook in a terminal.
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
-//! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
-//!   and `webcare versions`, the store.
+//! - `cli/ingest.rs`, `cli/forget.rs`: `webcare ingest` and `webcare forget`, the store.
 //! - `config.rs`: `webcare.toml` and the global store options.
 //! - `platforms.rs`: the Telegram and Discord adapters of `webcare run` (features `telegram`,
 //!   `discord`, on by default): settings, tokens, start.
@@ -64,9 +63,6 @@ enum Command {
     /// Explain one stored decision step by step: the normalised text, the topics and keywords
     /// that matched, what each script said, the rulebook version and the reasons.
     Explain(cli::explain::ExplainArgs),
-    /// List the rulebook versions the store kept: which rules were in force, since when, and
-    /// who put them there.
-    Versions(cli::versions::VersionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,7 +86,6 @@ fn main() -> ExitCode {
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
-        Command::Versions(versions) => cli::versions::run(&args.store, versions),
     };
     match result {
         Ok(code) => code,
