@@ -145,11 +145,13 @@ pub struct DiscordSection {
     pub channels: Option<DiscordChannels>,
 }
 
-/// Discord channel ids: a list (`[123, "456"]`) or, from the environment, `"123,456"`.
+/// Discord channel ids: a list (`[123, "456"]`) or, from the environment, `"123,456"` (or one
+/// id, which the environment overlay reads as a number).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum DiscordChannels {
     List(Vec<Snowflake>),
+    One(u64),
     Text(String),
 }
 
@@ -171,6 +173,7 @@ impl DiscordChannels {
                     Snowflake::Text(t) => t.clone(),
                 })
                 .collect(),
+            DiscordChannels::One(id) => vec![id.to_string()],
             DiscordChannels::Text(text) => text
                 .split([',', ' '])
                 .filter(|t| !t.is_empty())
@@ -460,6 +463,12 @@ mod tests {
         let channels = from_env.discord.channels.map(|c| c.ids()).transpose()?;
         assert_eq!(channels, Some(vec![7, 8]));
         assert_eq!(from_env.telegram.poll_timeout_secs, Some(5));
+        let one = overlay(
+            "",
+            &[("WEBCARE_DISCORD_CHANNELS".to_owned(), "3003".to_owned())],
+        )?;
+        let channels = one.discord.channels.map(|c| c.ids()).transpose()?;
+        assert_eq!(channels, Some(vec![3003]));
 
         for bad in [
             "[telegram]\ntoken = \"123:abc\"\n",

@@ -10,17 +10,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+#[path = "fakes/discord.rs"]
+mod fake;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use fake::{Answer, BOT_ID, Fake, TOKEN, ann, bot_user, message_json};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use webcare_adapters::discord::{self, DiscordConfig, DiscordDeliver};
@@ -30,222 +26,8 @@ use webcare_adapters::secret::Secret;
 use webcare_engine::store::{self, OutboxEntry, OutboxStatus, StoreOptions};
 use webcare_engine::{Action, ChannelKind, Rulebook, Runtime, Store};
 
-const TOKEN: &str = "discord-test-token";
-const BOT_ID: &str = "999";
 const SUPPORT_CHANNEL: u64 = 3003;
 const QUESTION: &str = "Hoe vraag ik een nieuw paspoort aan?";
-
-/// How the fake answers one create-message call.
-#[derive(Clone, Copy, Debug)]
-enum Answer {
-    Ok,
-    TooManyRequests { retry_after: f64 },
-    ServerError,
-}
-
-#[derive(Default)]
-struct FakeState {
-    /// The Identify payload's `d`, once the adapter identified.
-    identify: Option<Value>,
-    /// Replies the fake accepted: channel, content, allowed_mentions, when.
-    sends: Vec<(String, String, Value, Instant)>,
-    send_calls: usize,
-    answers: VecDeque<Answer>,
-    default_answer: Option<Answer>,
-    /// Calls to routes the fake does not know (a hint when serenity changes what it asks).
-    unknown: Vec<String>,
-}
-
-#[derive(Clone)]
-struct Fake {
-    state: Arc<Mutex<FakeState>>,
-    url: String,
-    /// MESSAGE_CREATE payloads for the gateway session to dispatch (after READY).
-    events: Arc<Mutex<Option<mpsc::UnboundedReceiver<Value>>>>,
-}
-
-impl Fake {
-    fn sends(&self) -> Vec<(String, String, Value, Instant)> {
-        self.state.lock().unwrap().sends.clone()
-    }
-
-    fn script(&self, answers: &[Answer], default: Option<Answer>) {
-        let mut state = self.state.lock().unwrap();
-        state.answers = answers.iter().copied().collect();
-        state.default_answer = default;
-    }
-}
-
-async fn gateway_url(State(fake): State<Fake>) -> Response {
-    axum::Json(json!({
-        "url": fake.url.replace("http://", "ws://"),
-        "shards": 1,
-        "session_start_limit": { "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1 }
-    }))
-    .into_response()
-}
-
-async fn create_message(
-    State(fake): State<Fake>,
-    Path(channel): Path<String>,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    assert_eq!(
-        headers.get("authorization").unwrap(),
-        &format!("Bot {TOKEN}")
-    );
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    let mut state = fake.state.lock().unwrap();
-    state.send_calls += 1;
-    let answer = state
-        .answers
-        .pop_front()
-        .or(state.default_answer)
-        .unwrap_or(Answer::Ok);
-    match answer {
-        Answer::Ok => {
-            let content = body["content"].as_str().unwrap().to_owned();
-            state.sends.push((
-                channel.clone(),
-                content.clone(),
-                body["allowed_mentions"].clone(),
-                Instant::now(),
-            ));
-            axum::Json(message_json(&format!("{}", 5000 + state.sends.len()), &channel, bot_user(BOT_ID), &content, None)).into_response()
-        }
-        Answer::TooManyRequests { retry_after } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [
-                ("retry-after", format!("{}", retry_after.ceil())),
-                ("x-ratelimit-scope", "user".to_owned()),
-            ],
-            axum::Json(json!({
-                "message": "You are being rate limited.", "retry_after": retry_after, "global": false
-            })),
-        )
-            .into_response(),
-        Answer::ServerError => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "upstream connect error").into_response()
-        }
-    }
-}
-
-async fn unknown(State(fake): State<Fake>, uri: Uri) -> Response {
-    fake.state.lock().unwrap().unknown.push(uri.to_string());
-    (
-        StatusCode::NOT_FOUND,
-        axum::Json(json!({"message": "404: Not Found", "code": 0})),
-    )
-        .into_response()
-}
-
-async fn websocket(State(fake): State<Fake>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| session(fake, socket))
-}
-
-/// One gateway session: Hello, Identify → READY, heartbeats → ACK, then the test's events.
-async fn session(fake: Fake, mut socket: WebSocket) {
-    let hello = json!({ "op": 10, "d": { "heartbeat_interval": 45000 }, "s": null, "t": null });
-    if socket
-        .send(WsMessage::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut seq = 0u64;
-    let mut events = None;
-    loop {
-        let step = tokio::select! {
-            incoming = socket.recv() => Step::Incoming(incoming),
-            event = next_event(&mut events) => Step::Event(event),
-        };
-        let reply = match step {
-            Step::Incoming(Some(Ok(WsMessage::Text(text)))) => {
-                let payload: Value = serde_json::from_str(text.as_str()).unwrap();
-                match payload["op"].as_u64() {
-                    Some(2) => {
-                        fake.state.lock().unwrap().identify = Some(payload["d"].clone());
-                        // Only the first session gets the events; a reconnect would see none.
-                        events = fake.events.lock().unwrap().take();
-                        seq += 1;
-                        json!({
-                            "op": 0, "t": "READY", "s": seq,
-                            "d": {
-                                "v": 10,
-                                "user": bot_user(BOT_ID),
-                                "guilds": [],
-                                "session_id": "session-1",
-                                "resume_gateway_url": fake.url.replace("http://", "ws://"),
-                                "application": { "id": BOT_ID, "flags": 0 }
-                            }
-                        })
-                    }
-                    Some(1) => json!({ "op": 11, "d": null, "s": null, "t": null }),
-                    _ => continue,
-                }
-            }
-            Step::Incoming(Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None) => return,
-            Step::Incoming(Some(Ok(_))) => continue,
-            Step::Event(Some(message)) => {
-                seq += 1;
-                json!({ "op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": message })
-            }
-            Step::Event(None) => {
-                events = None;
-                continue;
-            }
-        };
-        if socket
-            .send(WsMessage::Text(reply.to_string().into()))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-enum Step {
-    Incoming(Option<Result<WsMessage, axum::Error>>),
-    Event(Option<Value>),
-}
-
-/// The next event to dispatch; never, before READY.
-async fn next_event(events: &mut Option<mpsc::UnboundedReceiver<Value>>) -> Option<Value> {
-    match events {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn bot_user(id: &str) -> Value {
-    json!({ "id": id, "username": "gemeente", "discriminator": "0", "global_name": null, "avatar": null, "bot": true })
-}
-
-fn ann() -> Value {
-    json!({ "id": "5", "username": "ann", "discriminator": "0", "global_name": "Ann de Vries", "avatar": null })
-}
-
-fn message_json(
-    id: &str,
-    channel: &str,
-    author: Value,
-    content: &str,
-    guild: Option<&str>,
-) -> Value {
-    let mut message = json!({
-        "id": id, "channel_id": channel, "author": author, "content": content,
-        "timestamp": chrono::Utc::now().to_rfc3339(), "edited_timestamp": null, "tts": false,
-        "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [],
-        "embeds": [], "pinned": false, "type": 0
-    });
-    if let Some(guild) = guild {
-        message["guild_id"] = guild.into();
-    }
-    message
-}
 
 /// The fake, a runtime, the adapter and the outbox worker, all running.
 struct Harness {
@@ -271,27 +53,9 @@ impl Harness {
         ));
         let gateway = Gateway::new(runtime);
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (events, events_rx) = mpsc::unbounded_channel();
-        let fake = Fake {
-            state: Arc::default(),
-            url: url.clone(),
-            events: Arc::new(Mutex::new(Some(events_rx))),
-        };
-        let app = Router::new()
-            .route("/", any(websocket))
-            .route("/api/v10/gateway", get(gateway_url))
-            .route("/api/v10/gateway/bot", get(gateway_url))
-            .route("/api/v10/channels/{channel}/messages", post(create_message))
-            .fallback(unknown)
-            .with_state(fake.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-
+        let (fake, events) = fake::serve().await;
         let config = DiscordConfig {
-            api_url: Some(url),
+            api_url: Some(fake.url.clone()),
             channels: [SUPPORT_CHANNEL].into(),
             ..DiscordConfig::new(Secret::new(TOKEN))
         };
@@ -327,7 +91,7 @@ impl Harness {
             events,
             store,
             stop: vec![stop_adapter, stop_worker],
-            tasks: vec![adapter, outbox, server],
+            tasks: vec![adapter, outbox],
         };
         let fake = harness.fake.clone();
         eventually(Duration::from_secs(5), || {
@@ -361,14 +125,12 @@ impl Harness {
         for stop in self.stop.drain(..) {
             let _ = stop.send(());
         }
-        let server = self.tasks.pop().unwrap();
         for task in self.tasks.drain(..) {
             tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .expect("stops within 5 s")
                 .unwrap();
         }
-        server.abort();
         let unknown = self.fake.state.lock().unwrap().unknown.clone();
         assert!(
             unknown.is_empty(),

@@ -7,19 +7,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+#[path = "fakes/telegram.rs"]
+mod fake;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use serde_json::{Value, json};
-use tokio::sync::{Notify, oneshot};
+use fake::{Answer, BOT_ID, Fake, TOKEN, ann, text_update};
+use serde_json::json;
+use tokio::sync::oneshot;
 use webcare_adapters::gateway::Gateway;
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
 use webcare_adapters::secret::Secret;
@@ -27,205 +23,7 @@ use webcare_adapters::telegram::{self, TelegramConfig, TelegramDeliver};
 use webcare_engine::store::{self, OutboxEntry, OutboxStatus, StoreOptions};
 use webcare_engine::{Action, ChannelKind, Rulebook, Runtime, Store};
 
-const TOKEN: &str = "123456:TEST-token";
-const BOT_ID: u64 = 99;
 const QUESTION: &str = "Hoe vraag ik een nieuw paspoort aan?";
-
-/// How the fake answers one `sendMessage`.
-#[derive(Clone, Copy, Debug)]
-enum Answer {
-    Ok,
-    TooManyRequests { retry_after: u64 },
-    ServerError,
-}
-
-#[derive(Default)]
-struct FakeState {
-    /// Updates not yet confirmed, by update id.
-    queue: BTreeMap<u32, Value>,
-    /// Updates served once more regardless of the offset (a redelivery).
-    again: VecDeque<Value>,
-    /// Every `getUpdates` offset seen, in order.
-    offsets: Vec<i64>,
-    /// For each confirmed text message: was it in the store when Telegram was told to forget it?
-    stored_when_confirmed: Vec<(String, bool)>,
-    sends: Vec<(i64, String, Instant)>,
-    /// Every `sendMessage` call, whatever the answer.
-    send_calls: usize,
-    answers: VecDeque<Answer>,
-    /// Used when `answers` is empty.
-    default_answer: Option<Answer>,
-}
-
-#[derive(Clone)]
-struct Fake {
-    state: Arc<Mutex<FakeState>>,
-    news: Arc<Notify>,
-    store: Arc<dyn Store>,
-}
-
-impl Fake {
-    fn push(&self, update: Value) {
-        let id = update["update_id"].as_u64().unwrap() as u32;
-        self.state.lock().unwrap().queue.insert(id, update);
-        self.news.notify_waiters();
-    }
-
-    fn redeliver(&self, update: Value) {
-        self.state.lock().unwrap().again.push_back(update);
-        self.news.notify_waiters();
-    }
-
-    fn sends(&self) -> Vec<(i64, String, Instant)> {
-        self.state.lock().unwrap().sends.clone()
-    }
-
-    fn script(&self, answers: &[Answer], default: Option<Answer>) {
-        let mut state = self.state.lock().unwrap();
-        state.answers = answers.iter().copied().collect();
-        state.default_answer = default;
-    }
-}
-
-async fn method(
-    State(fake): State<Fake>,
-    Path((token, method)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    assert_eq!(token, format!("bot{TOKEN}"));
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match method.to_ascii_lowercase().as_str() {
-        "getme" => ok(json!({
-            "id": BOT_ID, "is_bot": true, "first_name": "Gemeente", "username": "gemeente_bot",
-            "can_join_groups": true, "can_read_all_group_messages": false,
-            "supports_inline_queries": false, "can_connect_to_business": false,
-            "has_main_web_app": false
-        })),
-        "getupdates" => get_updates(fake, body).await,
-        "sendmessage" => send_message(fake, body),
-        other => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"ok": false, "error_code": 404, "description": format!("Not Found: {other}")})),
-        )
-            .into_response(),
-    }
-}
-
-fn ok(result: Value) -> Response {
-    Json(json!({ "ok": true, "result": result })).into_response()
-}
-
-async fn get_updates(fake: Fake, body: Value) -> Response {
-    let offset = body["offset"].as_i64().unwrap_or(0);
-    let timeout = body["timeout"].as_u64().unwrap_or(0).min(2);
-    {
-        let mut state = fake.state.lock().unwrap();
-        state.offsets.push(offset);
-        // Like Telegram: an offset confirms (and forgets) every update below it.
-        let confirmed: Vec<u32> = state
-            .queue
-            .keys()
-            .copied()
-            .filter(|id| i64::from(*id) < offset)
-            .collect();
-        for id in confirmed {
-            let update = state.queue.remove(&id).unwrap();
-            if let Some(text_id) = message_id(&update) {
-                let stored = fake
-                    .store
-                    .message(ChannelKind::Telegram, &text_id)
-                    .unwrap()
-                    .is_some();
-                state.stored_when_confirmed.push((text_id, stored));
-            }
-        }
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    loop {
-        let news = fake.news.notified();
-        {
-            let mut state = fake.state.lock().unwrap();
-            let mut updates: Vec<Value> = state.again.drain(..).collect();
-            updates.extend(
-                state
-                    .queue
-                    .range(u32::try_from(offset.max(0)).unwrap()..)
-                    .map(|(_, u)| u.clone()),
-            );
-            if !updates.is_empty() {
-                return ok(Value::Array(updates));
-            }
-        }
-        if tokio::time::timeout_at(deadline, news).await.is_err() {
-            return ok(json!([]));
-        }
-    }
-}
-
-/// The store id of a text message from a person (what intake would store), if it is one.
-fn message_id(update: &Value) -> Option<String> {
-    let message = update.get("message")?;
-    if message["from"]["is_bot"].as_bool() == Some(true) || message.get("text").is_none() {
-        return None;
-    }
-    Some(format!(
-        "{}:{}",
-        message["chat"]["id"], message["message_id"]
-    ))
-}
-
-fn send_message(fake: Fake, body: Value) -> Response {
-    let mut state = fake.state.lock().unwrap();
-    state.send_calls += 1;
-    let answer = state
-        .answers
-        .pop_front()
-        .or(state.default_answer)
-        .unwrap_or(Answer::Ok);
-    let chat = body["chat_id"].as_i64().unwrap();
-    let text = body["text"].as_str().unwrap().to_owned();
-    match answer {
-        Answer::Ok => {
-            state.sends.push((chat, text.clone(), Instant::now()));
-            ok(json!({
-                "message_id": 1000 + state.sends.len(), "date": 1_700_000_000,
-                "chat": { "id": chat, "type": "private", "first_name": "Ann" },
-                "from": { "id": BOT_ID, "is_bot": true, "first_name": "Gemeente" },
-                "text": text
-            }))
-        }
-        Answer::TooManyRequests { retry_after } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({
-                "ok": false, "error_code": 429, "description": "Too Many Requests",
-                "parameters": { "retry_after": retry_after }
-            })),
-        )
-            .into_response(),
-        Answer::ServerError => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"ok": false, "error_code": 500, "description": "Internal Server Error"})),
-        )
-            .into_response(),
-    }
-}
-
-fn text_update(update_id: u32, chat: i64, message_id: i64, from: Value, text: &str) -> Value {
-    json!({
-        "update_id": update_id,
-        "message": {
-            "message_id": message_id,
-            "date": chrono::Utc::now().timestamp(),
-            "chat": { "id": chat, "type": "private", "first_name": "Ann" },
-            "from": from,
-            "text": text
-        }
-    })
-}
-
-fn ann() -> Value {
-    json!({ "id": 5, "is_bot": false, "first_name": "Ann", "last_name": "de Vries" })
-}
 
 /// The fake, a runtime, the adapter and the outbox worker, all running.
 struct Harness {
@@ -249,22 +47,9 @@ impl Harness {
             Arc::clone(&store),
         ));
         let gateway = Gateway::new(runtime);
-        let fake = Fake {
-            state: Arc::default(),
-            news: Arc::default(),
-            store: Arc::clone(&store),
-        };
-        let app = Router::new()
-            .route("/{token}/{method}", post(method))
-            .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-
+        let fake = fake::serve(Some(Arc::clone(&store))).await;
         let config = TelegramConfig {
-            api_url: url,
+            api_url: fake.url.clone(),
             poll_timeout: Duration::from_secs(1),
             retry_delay: Duration::from_millis(50),
             max_retry_delay: Duration::from_millis(200),
@@ -301,7 +86,7 @@ impl Harness {
             fake,
             store,
             stop: vec![stop_adapter, stop_worker],
-            tasks: vec![adapter, outbox, server],
+            tasks: vec![adapter, outbox],
         }
     }
 
@@ -321,14 +106,12 @@ impl Harness {
         for stop in self.stop.drain(..) {
             let _ = stop.send(());
         }
-        let server = self.tasks.pop().unwrap();
         for task in self.tasks.drain(..) {
             tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .expect("stops within 5 s")
                 .unwrap();
         }
-        server.abort();
     }
 }
 
