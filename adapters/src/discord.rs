@@ -277,6 +277,9 @@ pub fn to_inbound(
 pub struct DiscordDeliver {
     http: Http,
     client: reqwest::Client,
+    /// The configured support channels: there several people ask at once, so an answer quotes
+    /// the message it answers; a DM needs no quote.
+    channels: BTreeSet<u64>,
     /// Parts of a split reply already sent, by outbox entry, so a retry after a failure in the
     /// middle does not repeat the first parts. Lost on restart, when a retry may repeat them.
     progress: Mutex<HashMap<u64, usize>>,
@@ -288,6 +291,7 @@ impl DiscordDeliver {
         Ok(DiscordDeliver {
             http,
             client,
+            channels: config.channels.clone(),
             progress: Mutex::new(HashMap::new()),
         })
     }
@@ -308,9 +312,21 @@ impl DiscordDeliver {
         }
     }
 
-    async fn send_part(&self, channel_id: ChannelId, text: &str) -> Result<(), DeliveryError> {
+    async fn send_part(
+        &self,
+        channel_id: ChannelId,
+        text: &str,
+        reply_to: Option<u64>,
+    ) -> Result<(), DeliveryError> {
         // No mentions are parsed: a reply quoting a customer must never ping @everyone.
-        let body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        let mut body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        if let Some(message_id) = reply_to {
+            // A reply whose question was deleted meanwhile still goes out, unthreaded.
+            body["message_reference"] = serde_json::json!({
+                "message_id": message_id.to_string(),
+                "fail_if_not_exists": false
+            });
+        }
         let body = serde_json::to_vec(&body)
             .map_err(|e| DeliveryError::Permanent(format!("discord: {e}")))?;
         let unbuildable = |e: &dyn std::fmt::Display| {
@@ -360,9 +376,15 @@ impl Deliver for DiscordDeliver {
             if parts.is_empty() {
                 return Err(DeliveryError::Permanent("the reply is empty".into()));
             }
+            let reply_to = entry
+                .in_reply_to
+                .parse::<u64>()
+                .ok()
+                .filter(|_| self.channels.contains(&channel_id.get()));
             let done = self.sent_parts(entry.id);
             for (index, part) in parts.iter().enumerate().skip(done) {
-                match self.send_part(channel_id, part).await {
+                let reply_to = reply_to.filter(|_| index == 0);
+                match self.send_part(channel_id, part, reply_to).await {
                     Ok(()) => self.set_sent_parts(entry.id, Some(index + 1)),
                     Err(error) => {
                         if matches!(error, DeliveryError::Permanent(_)) {

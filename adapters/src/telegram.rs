@@ -279,14 +279,26 @@ impl TelegramDeliver {
         }
     }
 
-    async fn send_part(&self, chat_id: i64, text: &str) -> Result<(), DeliveryError> {
+    async fn send_part(
+        &self,
+        chat_id: i64,
+        text: &str,
+        reply_to: Option<i64>,
+    ) -> Result<(), DeliveryError> {
         let mut url = self.bot.api_url();
         url.path_segments_mut()
             .map_err(|()| DeliveryError::Permanent("the Telegram API URL has no path".into()))?
             .push(&format!("bot{}", self.bot.token()))
             .push("sendMessage");
         // Plain text, no parse_mode: a reply quoting the customer must not turn into markup.
-        let body = serde_json::json!({ "chat_id": chat_id, "text": text });
+        let mut body = serde_json::json!({ "chat_id": chat_id, "text": text });
+        if let Some(message_id) = reply_to {
+            // A reply whose question was deleted meanwhile still goes out, unthreaded.
+            body["reply_parameters"] = serde_json::json!({
+                "message_id": message_id,
+                "allow_sending_without_reply": true
+            });
+        }
         let response = self
             .bot
             .client()
@@ -317,9 +329,11 @@ impl Deliver for TelegramDeliver {
             if parts.is_empty() {
                 return Err(DeliveryError::Permanent("the reply is empty".into()));
             }
+            let reply_to = thread_reply(chat_id, &entry.in_reply_to);
             let done = self.sent_parts(entry.id);
             for (index, part) in parts.iter().enumerate().skip(done) {
-                match self.send_part(chat_id, part).await {
+                let reply_to = reply_to.filter(|_| index == 0);
+                match self.send_part(chat_id, part, reply_to).await {
                     Ok(()) => self.set_sent_parts(entry.id, Some(index + 1)),
                     Err(error) => {
                         if matches!(error, DeliveryError::Permanent(_)) {
@@ -333,6 +347,16 @@ impl Deliver for TelegramDeliver {
             Ok(())
         })
     }
+}
+
+/// In a group several people ask at once, so the answer quotes the message it answers there
+/// (`in_reply_to` is `<chat_id>:<message_id>`, group chat ids are negative); a private chat
+/// needs no quote.
+fn thread_reply(chat_id: i64, in_reply_to: &str) -> Option<i64> {
+    let (chat, message) = in_reply_to.split_once(':')?;
+    (chat_id < 0 && chat.parse::<i64>().ok()? == chat_id)
+        .then(|| message.parse::<i64>().ok())
+        .flatten()
 }
 
 #[derive(Deserialize)]
@@ -550,6 +574,14 @@ mod tests {
             classify(401, b""),
             Err(DeliveryError::Temporary(_))
         ));
+    }
+
+    #[test]
+    fn replies_quote_the_question_in_groups_only() {
+        assert_eq!(thread_reply(-100_123, "-100123:45"), Some(45));
+        assert_eq!(thread_reply(42, "42:7"), None);
+        assert_eq!(thread_reply(-100_123, "-100999:45"), None);
+        assert_eq!(thread_reply(-100_123, "agent"), None);
     }
 
     #[test]

@@ -193,6 +193,11 @@ async fn a_direct_message_is_answered_once_even_when_dispatched_twice() {
         &json!({ "parse": [] }),
         "replies never ping anyone"
     );
+    assert_eq!(
+        harness.fake.state.lock().unwrap().references,
+        vec![Value::Null],
+        "a DM answer quotes nothing"
+    );
     let stored = harness
         .store
         .message(ChannelKind::Discord, "1001")
@@ -266,6 +271,11 @@ async fn configured_channels_are_answered_other_channels_and_bots_are_ignored() 
     assert_eq!(sends[0].0, SUPPORT_CHANNEL.to_string());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(harness.fake.sends().len(), 1, "only the person got a reply");
+    assert_eq!(
+        harness.fake.state.lock().unwrap().references,
+        vec![json!({ "message_id": "2004", "fail_if_not_exists": false })],
+        "in a support channel the answer quotes its question"
+    );
     for id in ["2001", "2002", "2003"] {
         assert!(
             harness

@@ -324,3 +324,26 @@ async fn a_reply_that_keeps_failing_is_retried_then_dead_lettered_as_an_escalati
     );
     harness.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_group_the_answer_quotes_its_question_and_in_a_private_chat_not() {
+    let harness = Harness::start().await;
+    let mut group = text_update(1, -1_001_234, 55, ann(), QUESTION);
+    group["message"]["chat"] = json!({ "id": -1_001_234, "type": "group", "title": "Wijkraad" });
+    harness.fake.push(group);
+    harness.fake.push(text_update(2, 42, 7, ann(), QUESTION));
+    let sends = harness.wait_for_sends(2, Duration::from_secs(5)).await;
+    assert_eq!(sends.len(), 2);
+    let quoted: Vec<(i64, Option<i64>)> = {
+        let state = harness.fake.state.lock().unwrap();
+        state
+            .sends
+            .iter()
+            .map(|(chat, _, _)| *chat)
+            .zip(state.replies_to.iter().copied())
+            .collect()
+    };
+    assert!(quoted.contains(&(-1_001_234, Some(55))), "{quoted:?}");
+    assert!(quoted.contains(&(42, None)), "{quoted:?}");
+    harness.stop().await;
+}

@@ -61,6 +61,8 @@ pub struct FakeState {
     /// Replies the fake accepted: channel, content, allowed_mentions, when.
     pub sends: Vec<(String, String, Value, Instant)>,
     pub send_calls: usize,
+    /// The `message_reference` of each accepted reply (`null` when it quotes nothing).
+    pub references: Vec<Value>,
     pub answers: VecDeque<Answer>,
     pub default_answer: Option<Answer>,
     /// Calls to routes the fake does not know (a hint when serenity changes what it asks).
@@ -116,6 +118,7 @@ pub async fn create_message(
         .unwrap_or(Answer::Ok);
     match answer {
         Answer::Ok => {
+            state.references.push(body["message_reference"].clone());
             let content = body["content"].as_str().unwrap().to_owned();
             state.sends.push((
                 channel.clone(),

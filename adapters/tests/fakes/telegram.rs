@@ -67,6 +67,8 @@ pub struct FakeState {
     pub sends: Vec<(i64, String, Instant)>,
     /// Every `sendMessage` call, whatever the answer.
     pub send_calls: usize,
+    /// The `reply_parameters.message_id` of each accepted reply.
+    pub replies_to: Vec<Option<i64>>,
     pub answers: VecDeque<Answer>,
     /// Used when `answers` is empty.
     pub default_answer: Option<Answer>,
@@ -202,6 +204,9 @@ pub fn send_message(fake: Fake, body: Value) -> Response {
     let text = body["text"].as_str().unwrap().to_owned();
     match answer {
         Answer::Ok => {
+            state
+                .replies_to
+                .push(body["reply_parameters"]["message_id"].as_i64());
             state.sends.push((chat, text.clone(), Instant::now()));
             ok(json!({
                 "message_id": 1000 + state.sends.len(), "date": 1_700_000_000,
