@@ -7,6 +7,7 @@
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
 //! - `cli/ingest.rs`, `cli/forget.rs`: `webcare ingest` and `webcare forget`, the store.
+//! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`.
 //! - `config.rs`: `webcare.toml` and the global store options.
 //! - `platforms.rs`: the Telegram and Discord adapters of `webcare run` (features `telegram`,
 //!   `discord`, on by default): settings, tokens, start.
@@ -14,6 +15,7 @@
 //!   adapters and the outbox worker around one runtime.
 
 mod cli;
+mod governance;
 mod config;
 mod platforms;
 mod service;

@@ -38,6 +38,10 @@ pub struct Settings {
     pub webchat: Option<WebChatConfig>,
     pub outbox: OutboxConfig,
     pub platforms: Platforms,
+    /// The rules directory to watch and reload; `None` runs the embedded rulebook.
+    pub rules_dir: Option<std::path::PathBuf>,
+    /// Enables the admin API (reload, crisis switch); from the environment or a file only.
+    pub admin_token: Option<webcare_adapters::secret::Secret>,
 }
 
 impl Settings {
@@ -124,12 +128,23 @@ impl Settings {
             ..defaults
         };
         let platforms = Platforms::build(&file.telegram, &file.discord, base, env)?;
+        let admin_token = match (env("WEBCARE_ADMIN_TOKEN"), env("WEBCARE_ADMIN_TOKEN_FILE")) {
+            (Some(token), _) => Some(token),
+            (None, Some(path)) => Some(std::fs::read_to_string(&path).with_context(|| {
+                format!("cannot read the admin token file `{path}`")
+            })?),
+            (None, None) => None,
+        }
+        .map(webcare_adapters::secret::Secret::new)
+        .filter(|token| !token.is_empty());
         Ok(Settings {
             listen,
             http,
             webchat,
             outbox,
             platforms,
+            rules_dir: None,
+            admin_token,
         })
     }
 }
@@ -245,6 +260,23 @@ pub async fn run(
         &mut lines,
     )?;
     // ---------------------------------------------------------------------------------------
+
+    // Rule changes while running: the watcher and the admin API (see `crate::governance`).
+    let governance = Arc::new(crate::governance::Governance::new(
+        Arc::clone(gateway.runtime()),
+        settings.rules_dir.clone(),
+        settings.admin_token.clone(),
+    ));
+    router = router.merge(Arc::clone(&governance).routes());
+    if let Some(dir) = governance.rules_dir() {
+        lines.push(format!("rulebook: reloads when `{}` changes", dir.display()));
+    }
+    lines.push(if governance.admin_enabled() {
+        format!("admin api: http://{addr}/api/v1/rulebook/reload, /api/v1/crisis")
+    } else {
+        "admin api: off (set WEBCARE_ADMIN_TOKEN to reload rules and switch crisis mode)".into()
+    });
+    adapters.spawn(Arc::clone(&governance).watch(shutdown.wait()));
 
     let channels: Vec<&str> = worker.channels().iter().map(|c| c.as_str()).collect();
     lines.push(if channels.is_empty() {

@@ -20,6 +20,8 @@
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
 //!   store and the crisis switch.
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.
+//! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
+//! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
 
 pub mod decision;
 pub mod diff;
@@ -29,8 +31,10 @@ pub mod intake;
 pub mod lexicon;
 pub mod matcher;
 pub mod message;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
+pub mod report;
 pub mod rulebook;
 pub mod runtime;
 pub mod script;

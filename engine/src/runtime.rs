@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::intake::Intake;
 use crate::message::Inbound;
+use crate::metrics::Metrics;
 use crate::rulebook::Rulebook;
 use crate::store::{IntakeReceipt, Store, StoreError};
 
@@ -24,6 +25,7 @@ pub struct Runtime {
     rulebook: ArcSwap<Rulebook>,
     store: Arc<dyn Store>,
     crisis: AtomicU8,
+    metrics: Metrics,
 }
 
 impl Runtime {
@@ -32,6 +34,7 @@ impl Runtime {
             rulebook: ArcSwap::from_pointee(rulebook),
             store,
             crisis: AtomicU8::new(CRISIS_FROM_RULEBOOK),
+            metrics: Metrics::default(),
         }
     }
 
@@ -48,6 +51,11 @@ impl Runtime {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The live counters `/metrics` exposes.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The crisis switch: `Some` overrides the rulebook's `crisis_mode`, `None` follows it.
@@ -82,8 +90,19 @@ impl Runtime {
         now: DateTime<Utc>,
     ) -> Result<IntakeReceipt, StoreError> {
         let rulebook = self.rulebook();
-        Intake::new(&rulebook, self.store.as_ref())
+        // Wall time on purpose, whatever clock `now` comes from: this is the latency the
+        // process really had, for the histogram.
+        let started = std::time::Instant::now();
+        let result = Intake::new(&rulebook, self.store.as_ref())
             .with_crisis_mode(self.crisis_override())
-            .accept(message, now)
+            .accept(message, now);
+        match &result {
+            Ok(receipt) => {
+                self.metrics
+                    .record(&receipt.decision, receipt.duplicate, started.elapsed())
+            }
+            Err(_) => self.metrics.record_error(),
+        }
+        result
     }
 }

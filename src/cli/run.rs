@@ -34,6 +34,7 @@ pub fn run(
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
+    settings.rules_dir = rules.map(Path::to_path_buf);
     let rulebook = super::load_rulebook(rules)?;
     let (store, store_config) = super::open_store(store_args)?;
     println!(

@@ -1,0 +1,170 @@
+//! Report speed (issue 7): a 30-day report over a store of 1,000,000 messages must take under
+//! two seconds. The store is filled once (kept in `WEBCARE_BENCH_REPORT_DIR`, default
+//! `target/bench-report`, so a second run measures only the report), with 60 days of traffic:
+//! realistic decisions (answers, escalations to three teams, logs), replies and escalations
+//! recorded by the real intake transaction. Then the 30-day report (with its previous period for
+//! trends) is read and computed three times; the best and the worst time are printed.
+//!
+//! Run: `cargo bench -p webcare-engine --bench report` (`WEBCARE_BENCH_MESSAGES=100000` for a
+//! smaller store).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+use webcare_engine::decision::{Language, Sentiment, SentimentLabel, TopicMatch};
+use webcare_engine::report::{self, ReportOptions};
+use webcare_engine::store::{self, IntakeRecord, StoreOptions};
+use webcare_engine::{Action, Category, ChannelKind, Decision, Diagnostics, Inbound, Priority};
+
+const TOPICS: [(&str, Category); 8] = [
+    ("waste", Category::Question),
+    ("passport", Category::Question),
+    ("parking_permit", Category::Question),
+    ("roadworks", Category::Question),
+    ("opening_hours", Category::Question),
+    ("complaint", Category::Complaint),
+    ("public_space", Category::Report),
+    ("compliment", Category::Compliment),
+];
+
+fn record(i: u64, total: u64) -> IntakeRecord {
+    let start = Utc
+        .with_ymd_and_hms(2026, 9, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date");
+    // 60 days, evenly spread.
+    let at = start + Duration::milliseconds((i as i64) * (60 * 86_400_000 / total as i64));
+    let (topic, category) = TOPICS[(i % 8) as usize];
+    let action = match category {
+        Category::Complaint => Action::Escalate {
+            team: ["webcare", "social", "legal"][(i / 8 % 3) as usize].into(),
+            priority: Priority::Normal,
+            template: Some("holding".into()),
+            reply: Some("We komen erop terug.".into()),
+        },
+        Category::Compliment => Action::Log,
+        _ => Action::Answer {
+            template: topic.into(),
+            reply: format!("Over {topic}: zie de website."),
+        },
+    };
+    let id = format!("m{i}");
+    let message = Inbound {
+        conversation: format!("c{}", i / 3),
+        author: format!("a{}", i / 3),
+        ..Inbound::from_text(id.clone(), ChannelKind::Webchat, "Een vraag over iets", at)
+    };
+    IntakeRecord {
+        decision: Decision {
+            message_id: id,
+            action,
+            diagnostics: Diagnostics {
+                category,
+                topics: vec![TopicMatch {
+                    topic: topic.into(),
+                    category,
+                    matched: vec![topic.into()],
+                }],
+                rules: vec!["escalation.rhai:12".into()],
+                script_errors: Vec::new(),
+                sentiment: Sentiment {
+                    label: if category == Category::Complaint {
+                        SentimentLabel::Negative
+                    } else {
+                        SentimentLabel::Neutral
+                    },
+                    score: 0,
+                },
+                language: Language::Nl,
+                rulebook: "bench".into(),
+                reasons: vec!["bench".into()],
+            },
+        },
+        facts: Default::default(),
+        today: at.date_naive(),
+        sla_deadline: Some(at + Duration::hours(4)),
+        now: at,
+        message,
+    }
+}
+
+fn main() {
+    let total: u64 = std::env::var("WEBCARE_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = std::env::var("WEBCARE_BENCH_REPORT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/bench-report")
+                .join(total.to_string())
+        });
+    let store = store::open(&StoreOptions {
+        data_dir: dir.clone(),
+        ..StoreOptions::default()
+    })
+    .expect("open the store");
+    let have = store.stats().expect("stats").messages;
+    if have < total {
+        let started = Instant::now();
+        // Many callers, so the single writer commits large groups.
+        let threads = 64u64;
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(have));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let store = Arc::clone(&store);
+                let next = Arc::clone(&next);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= total {
+                            break;
+                        }
+                        store.record_intake(record(i, total)).expect("intake");
+                    }
+                });
+            }
+        });
+        eprintln!(
+            "filled {} messages into {} in {:.1?}",
+            total - have,
+            dir.display(),
+            started.elapsed()
+        );
+    }
+    let teams_rulebook = webcare_engine::Rulebook::embedded().expect("the embedded rulebook");
+    let since = Utc
+        .with_ymd_and_hms(2026, 10, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date");
+    let options = ReportOptions::new(
+        since,
+        since + Duration::days(30),
+        since + Duration::days(45),
+    );
+    let mut times = Vec::new();
+    let mut messages = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let gathered = report::gather::gather(&*store, &options).expect("gather");
+        let r = report::build(
+            &options,
+            teams_rulebook.teams(),
+            &teams_rulebook.default_team,
+            gathered.messages,
+            &gathered.escalations,
+            &gathered.replies,
+        );
+        times.push(started.elapsed());
+        messages = r.messages;
+    }
+    times.sort();
+    println!(
+        "30-day report over a store of {total} messages ({messages} in the period): best {:.2?}, worst {:.2?}",
+        times[0],
+        times[times.len() - 1]
+    );
+}

@@ -1,0 +1,747 @@
+//! Reports: the figures a webcare team is judged on and management decides on (volume, automation,
+//! unanswered messages, response and resolution times, SLA, first-time resolution, sentiment,
+//! trending topics), computed from what the store recorded.
+//!
+//! The computation ([`build`]) is pure: it takes the stored messages, escalations and replies as
+//! plain values plus the rulebook's teams (for office-hours arithmetic), so every figure can be
+//! tested exactly on a generated history without a store. Reading those values out of a store is
+//! [`gather`]'s job; turning a [`Report`] into text, CSV, JSON or a self-contained HTML page is
+//! [`render`]'s and [`html`]'s.
+//!
+//! # Layout
+//!
+//! - this file: the report's shape, its definitions and [`build`].
+//! - [`gather`]: reading a period (and what comes around it) from a [`Store`](crate::Store).
+//! - [`render`]: table and CSV.
+//! - [`html`]: the HTML page with inline SVG charts (weekly digest, quarterly report).
+//! - [`spike`]: early warning, a topic far above its usual hourly rate or a burst of negative
+//!   messages.
+//!
+//! # Definitions
+//!
+//! - A message is **in the period** when it was received in `[since, until)`.
+//! - **Automated**: answered by the bot without a human (action `answer`). **Escalated**: handed
+//!   to a team. **Logged**: recorded only.
+//! - **Unanswered**: a message that is not log-only and got neither an automatic reply (an
+//!   answer or a holding reply, queued or sent, not given up) nor a human reply in its
+//!   conversation at or after it. Must be zero; each one is listed.
+//! - **First response** of the bot: the reply's send time (its queue time while unconfirmed)
+//!   minus the message's receipt. Of a human: the first agent reply in the conversation at or
+//!   after the escalation opened, minus the receipt of the escalation's first message.
+//! - **Resolution time**: from the escalation's first message to its resolution.
+//! - **Office time** counts only the team's opening hours (holidays and closed days skipped);
+//!   the bot is measured against the rulebook's default team.
+//! - **Percentiles** use the nearest-rank method (the value at rank ⌈p·n⌉), so they are always a
+//!   measured value and exact to test.
+//! - **SLA**: an escalation is *met* when a human replied or resolved it by its deadline,
+//!   *breached* when that happened later or not at all while the deadline has passed (at the
+//!   report's `now`), *pending* otherwise.
+//! - **First-time resolution**: a bot answer, or a resolved escalation, after which the customer
+//!   did not write again in that conversation within `ftr_days`. Cases whose window has not
+//!   ended at `now` are not counted yet.
+//! - **Trending**: a topic's count against the previous period of the same length.
+
+pub mod gather;
+pub mod html;
+pub mod render;
+pub mod spike;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::decision::{Action, Priority, SentimentLabel};
+use crate::message::ChannelKind;
+use crate::store::{Escalation, EscalationStatus, OutboxEntry, OutboxStatus, StoredMessage};
+use crate::teams::{Team, Teams};
+
+/// Below this many messages a report warns that its figures are too few to trust.
+pub const DEFAULT_MIN_MESSAGES: u64 = 100;
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub channel: Option<ChannelKind>,
+    pub team: Option<String>,
+    /// The window of first-time resolution.
+    pub ftr_days: i64,
+    /// Warn below this many messages.
+    pub min_messages: u64,
+    /// The moment the report is made: SLA deadlines and resolution windows that end later are
+    /// still open.
+    pub now: DateTime<Utc>,
+    /// How many topics the top and trending lists show.
+    pub top: usize,
+}
+
+impl ReportOptions {
+    pub fn new(since: DateTime<Utc>, until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        ReportOptions {
+            since,
+            until,
+            channel: None,
+            team: None,
+            ftr_days: 7,
+            min_messages: DEFAULT_MIN_MESSAGES,
+            now,
+            top: 10,
+        }
+    }
+
+    /// The previous period of the same length, for trends.
+    pub fn previous_since(&self) -> DateTime<Utc> {
+        self.since - (self.until - self.since)
+    }
+
+    /// Messages up to here are needed to know whether a customer wrote again.
+    pub fn read_until(&self) -> DateTime<Utc> {
+        (self.until + Duration::days(self.ftr_days)).min(self.now.max(self.until))
+    }
+}
+
+/// A reply as the report sees it: who wrote it and when it went out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub channel: ChannelKind,
+    pub conversation: String,
+    pub in_reply_to: String,
+    /// When it was sent, or queued while not confirmed sent.
+    pub at: DateTime<Utc>,
+    /// Written by an agent (not the bot).
+    pub human: bool,
+    /// Given up after failures: the customer never got it.
+    pub dead: bool,
+}
+
+impl Reply {
+    pub fn from_outbox(entry: &OutboxEntry, human: bool) -> Self {
+        let at = match entry.status {
+            OutboxStatus::Sent { at } => at,
+            _ => entry.created_at,
+        };
+        Reply {
+            channel: entry.channel,
+            conversation: entry.conversation.clone(),
+            in_reply_to: entry.in_reply_to.clone(),
+            at,
+            human,
+            dead: entry.status == OutboxStatus::Dead,
+        }
+    }
+}
+
+/// Median and 90th percentile of a set of durations, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+impl Percentiles {
+    /// Nearest rank: the value at rank ⌈p·n⌉ of the sorted values.
+    pub fn of(mut values: Vec<i64>) -> Self {
+        values.sort_unstable();
+        let rank = |p: f64| -> Option<i64> {
+            if values.is_empty() {
+                return None;
+            }
+            let n = values.len();
+            let r = ((p * n as f64).ceil() as usize).clamp(1, n);
+            values.get(r - 1).copied()
+        };
+        Percentiles {
+            count: values.len() as u64,
+            median_secs: rank(0.5),
+            p90_secs: rank(0.9),
+        }
+    }
+}
+
+/// One kind of response time, in calendar and office time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timing {
+    pub calendar: Percentiles,
+    pub office: Percentiles,
+    /// Every measured value in calendar seconds, for the distribution chart.
+    #[serde(skip)]
+    pub samples: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlaRow {
+    pub team: String,
+    pub priority: Priority,
+    pub met: u64,
+    pub breached: u64,
+    pub pending: u64,
+    /// Escalations without a deadline (a team without an SLA).
+    pub no_deadline: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopicTrend {
+    pub topic: String,
+    pub count: u64,
+    pub previous: u64,
+    /// Growth against the previous period in percent; `None` for a topic that is new.
+    pub growth_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unanswered {
+    pub channel: ChannelKind,
+    pub id: String,
+    pub conversation: String,
+    pub received_at: DateTime<Utc>,
+    pub action: &'static str,
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionUse {
+    pub version: String,
+    pub messages: u64,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// Volume in one day or week (its first day, local time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    pub start: NaiveDate,
+    pub messages: u64,
+    pub negative: u64,
+    pub positive: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Day,
+    Week,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rates {
+    pub automated: u64,
+    pub escalated: u64,
+    pub logged: u64,
+    pub automation_pct: f64,
+    pub escalation_pct: f64,
+    pub log_pct: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FirstTimeResolution {
+    pub days: i64,
+    pub cases: u64,
+    pub resolved_first_time: u64,
+    pub pct: Option<f64>,
+    /// Cases whose window had not ended at `now`.
+    pub not_yet_known: u64,
+}
+
+/// Everything a report states. Serialised as the JSON format.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    pub timezone: String,
+    pub channel: Option<ChannelKind>,
+    pub team: Option<String>,
+    /// Messages the report is based on.
+    pub messages: u64,
+    pub previous_messages: u64,
+    pub warnings: Vec<String>,
+    pub rulebook_versions: Vec<VersionUse>,
+    pub by_channel: BTreeMap<String, u64>,
+    pub by_category: BTreeMap<String, u64>,
+    pub by_team: BTreeMap<String, u64>,
+    pub by_topic: BTreeMap<String, u64>,
+    pub granularity: Granularity,
+    pub volume: Vec<Bucket>,
+    pub rates: Rates,
+    pub unanswered: Vec<Unanswered>,
+    pub frt_bot: Timing,
+    pub frt_human: Timing,
+    pub resolution: Timing,
+    pub escalations: u64,
+    pub sla: Vec<SlaRow>,
+    pub first_time_resolution: FirstTimeResolution,
+    pub sentiment: BTreeMap<String, u64>,
+    pub top_topics: Vec<TopicTrend>,
+    pub trending: Vec<TopicTrend>,
+}
+
+impl Report {
+    pub fn sla_totals(&self) -> (u64, u64, u64) {
+        self.sla.iter().fold((0, 0, 0), |(m, b, p), r| {
+            (m + r.met, b + r.breached, p + r.pending)
+        })
+    }
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        // One decimal, so reports and tests agree on the figure printed.
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
+}
+
+/// Seconds of `team`'s office time between `from` and `to` (zero when `to` is not later). A team
+/// without hours counts calendar time.
+pub fn office_seconds(
+    team: &Team,
+    tz: chrono_tz::Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> i64 {
+    if to <= from {
+        return 0;
+    }
+    let Some(hours) = &team.hours else {
+        return (to - from).num_seconds();
+    };
+    let first = from.with_timezone(&tz).date_naive();
+    let last = to.with_timezone(&tz).date_naive();
+    let mut total = 0;
+    let mut date = first;
+    while date <= last {
+        if !team.holidays.contains(&date) {
+            for (open, close) in &hours[date.weekday().num_days_from_monday() as usize] {
+                let (Some(start), Some(end)) = (
+                    tz.from_local_datetime(&date.and_time(*open)).earliest(),
+                    tz.from_local_datetime(&date.and_time(*close)).earliest(),
+                ) else {
+                    continue;
+                };
+                let start = start.with_timezone(&Utc).max(from);
+                let end = end.with_timezone(&Utc).min(to);
+                if end > start {
+                    total += (end - start).num_seconds();
+                }
+            }
+        }
+        match date.succ_opt() {
+            Some(next) => date = next,
+            None => break,
+        }
+    }
+    total
+}
+
+/// What one message contributes, kept while the escalations and replies are matched up.
+struct Seen {
+    received_at: DateTime<Utc>,
+    channel: ChannelKind,
+    conversation: String,
+}
+
+type ConvKey = (ChannelKind, String);
+
+/// Computes the report. `messages` must hold the messages received from
+/// [`ReportOptions::previous_since`] to [`ReportOptions::read_until`] (more is ignored), in any
+/// order; `escalations` and `replies` everything that may concern them.
+pub fn build(
+    options: &ReportOptions,
+    teams: &Teams,
+    default_team: &str,
+    messages: impl IntoIterator<Item = StoredMessage>,
+    escalations: &[Escalation],
+    replies: &[Reply],
+) -> Report {
+    let tz = teams.timezone;
+    let in_period = |t: DateTime<Utc>| t >= options.since && t < options.until;
+    let days = (options.until - options.since).num_days();
+    let granularity = if days > 62 {
+        Granularity::Week
+    } else {
+        Granularity::Day
+    };
+    let bucket_of = |t: DateTime<Utc>| {
+        let date = t.with_timezone(&tz).date_naive();
+        match granularity {
+            Granularity::Day => date,
+            Granularity::Week => {
+                date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
+            }
+        }
+    };
+
+    // Replies by the message they answer, and human replies per conversation in time order.
+    let mut bot_reply: HashMap<(ChannelKind, &str), &Reply> = HashMap::new();
+    let mut human_replies: HashMap<ConvKey, Vec<DateTime<Utc>>> = HashMap::new();
+    for reply in replies {
+        if reply.dead {
+            continue;
+        }
+        if reply.human {
+            human_replies
+                .entry((reply.channel, reply.conversation.clone()))
+                .or_default()
+                .push(reply.at);
+        } else {
+            bot_reply.insert((reply.channel, reply.in_reply_to.as_str()), reply);
+        }
+    }
+    for times in human_replies.values_mut() {
+        times.sort_unstable();
+    }
+    let first_human_at = |key: &ConvKey, at: DateTime<Utc>| -> Option<DateTime<Utc>> {
+        let times = human_replies.get(key)?;
+        let i = times.partition_point(|t| *t < at);
+        times.get(i).copied()
+    };
+
+    let mut report = Report {
+        since: options.since,
+        until: options.until,
+        generated_at: options.now,
+        timezone: tz.name().to_owned(),
+        channel: options.channel,
+        team: options.team.clone(),
+        messages: 0,
+        previous_messages: 0,
+        warnings: Vec::new(),
+        rulebook_versions: Vec::new(),
+        by_channel: BTreeMap::new(),
+        by_category: BTreeMap::new(),
+        by_team: BTreeMap::new(),
+        by_topic: BTreeMap::new(),
+        granularity,
+        volume: Vec::new(),
+        rates: Rates::default(),
+        unanswered: Vec::new(),
+        frt_bot: Timing::default(),
+        frt_human: Timing::default(),
+        resolution: Timing::default(),
+        escalations: 0,
+        sla: Vec::new(),
+        first_time_resolution: FirstTimeResolution {
+            days: options.ftr_days,
+            ..FirstTimeResolution::default()
+        },
+        sentiment: BTreeMap::new(),
+        top_topics: Vec::new(),
+        trending: Vec::new(),
+    };
+    for label in ["negative", "neutral", "positive"] {
+        report.sentiment.insert(label.to_owned(), 0);
+    }
+
+    let bot_team = teams.get(default_team);
+    let mut previous_topics: HashMap<String, u64> = HashMap::new();
+    let mut buckets: BTreeMap<NaiveDate, Bucket> = BTreeMap::new();
+    let mut versions: BTreeMap<String, VersionUse> = BTreeMap::new();
+    // Every customer message per conversation (any period), to see whether they wrote again.
+    let mut written: HashMap<ConvKey, Vec<DateTime<Utc>>> = HashMap::new();
+    // Messages of the period by id, for the escalations' first message.
+    let mut seen: HashMap<(ChannelKind, String), Seen> = HashMap::new();
+    let mut bot_answers: Vec<(ConvKey, DateTime<Utc>)> = Vec::new();
+    let mut bot_frt = (Vec::new(), Vec::new());
+
+    // Fill every bucket of the period, so a quiet day shows as zero rather than missing.
+    let mut day = bucket_of(options.since);
+    let last_bucket = bucket_of(options.until - Duration::seconds(1));
+    while day <= last_bucket {
+        buckets.insert(
+            day,
+            Bucket {
+                start: day,
+                messages: 0,
+                negative: 0,
+                positive: 0,
+            },
+        );
+        day += match granularity {
+            Granularity::Day => Duration::days(1),
+            Granularity::Week => Duration::days(7),
+        };
+    }
+
+    for stored in messages {
+        let m = &stored.message;
+        let d = &stored.decision;
+        // Alerts are the system talking to the hub, not customer traffic.
+        if options.channel.is_some_and(|c| c != m.channel) || m.author == spike::ALERT_AUTHOR {
+            continue;
+        }
+        let key: ConvKey = (m.channel, m.conversation.clone());
+        written.entry(key.clone()).or_default().push(m.received_at);
+        if let Some(team) = &options.team {
+            if d.action.team() != Some(team.as_str()) {
+                continue;
+            }
+        }
+        if m.received_at >= options.previous_since() && m.received_at < options.since {
+            report.previous_messages += 1;
+            for topic in d.topic_ids() {
+                *previous_topics.entry(topic.to_owned()).or_default() += 1;
+            }
+            continue;
+        }
+        if !in_period(m.received_at) {
+            continue;
+        }
+        report.messages += 1;
+        *report
+            .by_channel
+            .entry(m.channel.as_str().to_owned())
+            .or_default() += 1;
+        *report
+            .by_category
+            .entry(d.diagnostics.category.as_str().to_owned())
+            .or_default() += 1;
+        let team = d.action.team().unwrap_or("(bot)");
+        *report.by_team.entry(team.to_owned()).or_default() += 1;
+        for topic in d.topic_ids() {
+            *report.by_topic.entry(topic.to_owned()).or_default() += 1;
+        }
+        let label = d.diagnostics.sentiment.label;
+        *report
+            .sentiment
+            .entry(label.as_str().to_owned())
+            .or_default() += 1;
+        let bucket = buckets.entry(bucket_of(m.received_at)).or_insert(Bucket {
+            start: bucket_of(m.received_at),
+            messages: 0,
+            negative: 0,
+            positive: 0,
+        });
+        bucket.messages += 1;
+        match label {
+            SentimentLabel::Negative => bucket.negative += 1,
+            SentimentLabel::Positive => bucket.positive += 1,
+            SentimentLabel::Neutral => {}
+        }
+        let version = versions
+            .entry(d.diagnostics.rulebook.clone())
+            .or_insert(VersionUse {
+                version: d.diagnostics.rulebook.clone(),
+                messages: 0,
+                first: m.received_at,
+                last: m.received_at,
+            });
+        version.messages += 1;
+        version.first = version.first.min(m.received_at);
+        version.last = version.last.max(m.received_at);
+
+        match &d.action {
+            Action::Answer { .. } => report.rates.automated += 1,
+            Action::Escalate { .. } => report.rates.escalated += 1,
+            Action::Log => report.rates.logged += 1,
+        }
+        seen.insert(
+            (m.channel, m.id.clone()),
+            Seen {
+                received_at: m.received_at,
+                channel: m.channel,
+                conversation: m.conversation.clone(),
+            },
+        );
+
+        let bot = bot_reply.get(&(m.channel, m.id.as_str()));
+        if let Some(reply) = bot {
+            let calendar = (reply.at - m.received_at).num_seconds().max(0);
+            let office = bot_team
+                .map(|t| office_seconds(t, tz, m.received_at, reply.at))
+                .unwrap_or(calendar);
+            bot_frt.0.push(calendar);
+            bot_frt.1.push(office);
+            if matches!(d.action, Action::Answer { .. }) {
+                bot_answers.push((key.clone(), reply.at));
+            }
+        }
+        let answered = bot.is_some() || first_human_at(&key, m.received_at).is_some();
+        if !answered && !matches!(d.action, Action::Log) {
+            report.unanswered.push(Unanswered {
+                channel: m.channel,
+                id: m.id.clone(),
+                conversation: m.conversation.clone(),
+                received_at: m.received_at,
+                action: d.action.name(),
+                team: d.action.team().map(str::to_owned),
+            });
+        }
+    }
+    for times in written.values_mut() {
+        times.sort_unstable();
+    }
+
+    let n = report.messages;
+    report.rates.automation_pct = pct(report.rates.automated, n);
+    report.rates.escalation_pct = pct(report.rates.escalated, n);
+    report.rates.log_pct = pct(report.rates.logged, n);
+    report.frt_bot = Timing {
+        calendar: Percentiles::of(bot_frt.0.clone()),
+        office: Percentiles::of(bot_frt.1),
+        samples: bot_frt.0,
+    };
+
+    // Escalations opened by a message of the period.
+    let mut sla: BTreeMap<(String, Priority), SlaRow> = BTreeMap::new();
+    let mut human = (Vec::new(), Vec::new());
+    let mut resolution = (Vec::new(), Vec::new());
+    let mut ftr_cases: Vec<(ConvKey, DateTime<Utc>)> = bot_answers;
+    for esc in escalations {
+        if options.team.as_ref().is_some_and(|t| *t != esc.team) {
+            continue;
+        }
+        let Some(first) = esc
+            .messages
+            .first()
+            .and_then(|id| seen.get(&(esc.channel, id.clone())))
+        else {
+            continue;
+        };
+        report.escalations += 1;
+        let start = first.received_at;
+        let key: ConvKey = (first.channel, first.conversation.clone());
+        let team = teams.get(&esc.team);
+        let office = |to: DateTime<Utc>| {
+            team.map(|t| office_seconds(t, tz, start, to))
+                .unwrap_or_else(|| (to - start).num_seconds().max(0))
+        };
+        let replied = first_human_at(&key, esc.created_at.min(start));
+        if let Some(at) = replied {
+            human.0.push((at - start).num_seconds().max(0));
+            human.1.push(office(at));
+        }
+        let resolved = match esc.status {
+            EscalationStatus::Resolved { .. } => esc
+                .history
+                .iter()
+                .rev()
+                .find(|e| e.change == "resolved")
+                .map(|e| e.at),
+            _ => None,
+        };
+        if let Some(at) = resolved {
+            resolution.0.push((at - start).num_seconds().max(0));
+            resolution.1.push(office(at));
+            ftr_cases.push((key.clone(), at));
+        }
+        let handled = match (replied, resolved) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let row = sla
+            .entry((esc.team.clone(), esc.priority))
+            .or_insert_with(|| SlaRow {
+                team: esc.team.clone(),
+                priority: esc.priority,
+                met: 0,
+                breached: 0,
+                pending: 0,
+                no_deadline: 0,
+            });
+        match (esc.sla_deadline, handled) {
+            (None, _) => row.no_deadline += 1,
+            (Some(deadline), Some(at)) if at <= deadline => row.met += 1,
+            (Some(_), Some(_)) => row.breached += 1,
+            (Some(deadline), None) if options.now > deadline => row.breached += 1,
+            (Some(_), None) => row.pending += 1,
+        }
+    }
+    report.sla = sla.into_values().collect();
+    report.frt_human = Timing {
+        calendar: Percentiles::of(human.0.clone()),
+        office: Percentiles::of(human.1),
+        samples: human.0,
+    };
+    report.resolution = Timing {
+        calendar: Percentiles::of(resolution.0.clone()),
+        office: Percentiles::of(resolution.1),
+        samples: resolution.0,
+    };
+
+    let window = Duration::days(options.ftr_days);
+    let ftr = &mut report.first_time_resolution;
+    for (key, at) in ftr_cases {
+        if at + window > options.now {
+            ftr.not_yet_known += 1;
+            continue;
+        }
+        ftr.cases += 1;
+        let again = written.get(&key).is_some_and(|times| {
+            let i = times.partition_point(|t| *t <= at);
+            times.get(i).is_some_and(|t| *t <= at + window)
+        });
+        if !again {
+            ftr.resolved_first_time += 1;
+        }
+    }
+    ftr.pct = (ftr.cases > 0).then(|| pct(ftr.resolved_first_time, ftr.cases));
+
+    report.volume = buckets.into_values().collect();
+    report.rulebook_versions = versions.into_values().collect();
+    report
+        .rulebook_versions
+        .sort_by(|a, b| a.first.cmp(&b.first).then(a.version.cmp(&b.version)));
+
+    let trend = |topic: &str, count: u64| {
+        let previous = previous_topics.get(topic).copied().unwrap_or(0);
+        TopicTrend {
+            topic: topic.to_owned(),
+            count,
+            previous,
+            growth_pct: (previous > 0).then(|| {
+                ((count as f64 - previous as f64) * 1000.0 / previous as f64).round() / 10.0
+            }),
+        }
+    };
+    let mut top: Vec<TopicTrend> = report
+        .by_topic
+        .iter()
+        .map(|(topic, count)| trend(topic, *count))
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then(a.topic.cmp(&b.topic)));
+    // Trending: grew against the previous period, new topics first by volume, then by growth;
+    // a topic needs a few messages to trend, or one message more would look like +100%.
+    let mut trending: Vec<TopicTrend> = top
+        .iter()
+        .filter(|t| t.count >= 3 && t.growth_pct.is_none_or(|g| g > 0.0))
+        .cloned()
+        .collect();
+    trending.sort_by(|a, b| {
+        let growth = |t: &TopicTrend| t.growth_pct.unwrap_or(f64::INFINITY);
+        growth(b)
+            .total_cmp(&growth(a))
+            .then(b.count.cmp(&a.count))
+            .then(a.topic.cmp(&b.topic))
+    });
+    top.truncate(options.top);
+    trending.truncate(options.top);
+    report.top_topics = top;
+    report.trending = trending;
+
+    if n < options.min_messages {
+        report.warnings.push(format!(
+            "based on only {n} messages (fewer than {}): too few to draw conclusions from",
+            options.min_messages
+        ));
+    }
+    if report.rulebook_versions.len() > 1 {
+        report.warnings.push(format!(
+            "the period spans {} rulebook versions; figures before and after a change may not compare",
+            report.rulebook_versions.len()
+        ));
+    }
+    if !report.unanswered.is_empty() {
+        report.warnings.push(format!(
+            "{} messages got no reply at all; they are listed under `unanswered`",
+            report.unanswered.len()
+        ));
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,385 @@
+//! Safe rule changes in the running service: hot reload of the rulebook and the crisis switch.
+//!
+//! A new rulebook is read, compiled (every file:line:column error collected) and its own golden
+//! cases are run **before** it replaces the running one; only a rulebook that passes all three
+//! is swapped in, atomically (see [`Runtime::replace_rulebook`]): messages being decided finish
+//! on the version they started with, the next one uses the new version. A rejected rulebook
+//! leaves the old one running, and both outcomes land in the log and the audit log.
+//!
+//! Reloads come from a watcher that polls the rules directory (file sizes and modification
+//! times, once a second; no platform file-notification API, so it behaves the same on every
+//! file system, including network mounts), from `POST /api/v1/rulebook/reload`, and from
+//! `webcare reload`. One reload runs at a time.
+//!
+//! The admin API is off unless a token is configured (`WEBCARE_ADMIN_TOKEN` or
+//! `WEBCARE_ADMIN_TOKEN_FILE`): changing the rules or the crisis switch is a lead's action and
+//! must be authorised and audited.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use webcare_adapters::secret::Secret;
+use webcare_engine::store::NewAudit;
+use webcare_engine::{Rulebook, RulebookSource, Runtime};
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ReloadOutcome {
+    /// The new version is in force.
+    Activated { version: String, previous: String },
+    /// The files hold the version already running.
+    Unchanged { version: String },
+    /// Refused; the old version keeps running. `errors` are `file:line:column: message`.
+    Rejected {
+        running: String,
+        errors: Vec<String>,
+    },
+}
+
+pub struct Governance {
+    runtime: Arc<Runtime>,
+    rules_dir: Option<PathBuf>,
+    admin_token: Option<Secret>,
+    /// One reload at a time: two overlapping reloads could activate in the wrong order.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Governance {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        rules_dir: Option<PathBuf>,
+        admin_token: Option<Secret>,
+    ) -> Self {
+        Governance {
+            runtime,
+            rules_dir,
+            admin_token,
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn admin_enabled(&self) -> bool {
+        self.admin_token.is_some()
+    }
+
+    pub fn rules_dir(&self) -> Option<&Path> {
+        self.rules_dir.as_deref()
+    }
+
+    /// Reads, checks, tests and (when all pass) activates the rulebook in the rules directory.
+    pub async fn reload(&self, actor: &str) -> ReloadOutcome {
+        let _one_at_a_time = self.reloading.lock().await;
+        let running = self.runtime.rulebook().version.clone();
+        let Some(dir) = self.rules_dir.clone() else {
+            return ReloadOutcome::Rejected {
+                running,
+                errors: vec![
+                    "the service runs the embedded rulebook; start it with `--rules DIR` to reload rules"
+                        .to_owned(),
+                ],
+            };
+        };
+        let candidate = tokio::task::spawn_blocking(move || candidate(&dir)).await;
+        let outcome = match candidate {
+            Err(panic) => ReloadOutcome::Rejected {
+                running,
+                errors: vec![format!("checking the rulebook failed: {panic}")],
+            },
+            Ok(Err(errors)) => ReloadOutcome::Rejected { running, errors },
+            Ok(Ok(rulebook)) if rulebook.version == running => {
+                ReloadOutcome::Unchanged { version: running }
+            }
+            Ok(Ok(rulebook)) => {
+                let version = rulebook.version.clone();
+                self.runtime.replace_rulebook(rulebook);
+                ReloadOutcome::Activated {
+                    version,
+                    previous: running,
+                }
+            }
+        };
+        self.record(actor, &outcome).await;
+        outcome
+    }
+
+    /// Logs and audits a reload. The audit details hold rulebook positions, never customer text.
+    async fn record(&self, actor: &str, outcome: &ReloadOutcome) {
+        let (action, subject, details) = match outcome {
+            ReloadOutcome::Activated { version, previous } => {
+                tracing::info!(%version, %previous, %actor, "rulebook activated");
+                (
+                    "rulebook.activate",
+                    version.clone(),
+                    format!("previous {previous}"),
+                )
+            }
+            ReloadOutcome::Unchanged { .. } => return,
+            ReloadOutcome::Rejected { running, errors } => {
+                tracing::warn!(%running, %actor, errors = %errors.join("\n"), "rulebook rejected; the running version stays");
+                let mut details: String = errors
+                    .iter()
+                    .take(20)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if errors.len() > 20 {
+                    details.push_str(&format!("\n… and {} more", errors.len() - 20));
+                }
+                ("rulebook.reject", running.clone(), details)
+            }
+        };
+        let entry = NewAudit {
+            at: chrono::Utc::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject,
+            details,
+        };
+        let store = Arc::clone(self.runtime.store());
+        let written = tokio::task::spawn_blocking(move || store.append_audit(entry)).await;
+        if !matches!(written, Ok(Ok(_))) {
+            tracing::error!("could not write the audit entry for a rulebook reload");
+        }
+    }
+
+    /// Sets the crisis switch (`None`: follow the rulebook) and audits it.
+    pub async fn set_crisis(&self, on: Option<bool>, actor: &str) -> bool {
+        self.runtime.set_crisis_override(on);
+        let now_on = self.runtime.crisis_mode();
+        tracing::warn!(crisis_mode = now_on, %actor, "crisis switch changed");
+        let entry = NewAudit {
+            at: chrono::Utc::now(),
+            actor: actor.to_owned(),
+            action: "crisis.switch".to_owned(),
+            subject: match on {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "rulebook",
+            }
+            .to_owned(),
+            details: format!("crisis mode is now {}", if now_on { "on" } else { "off" }),
+        };
+        let store = Arc::clone(self.runtime.store());
+        let _ = tokio::task::spawn_blocking(move || store.append_audit(entry)).await;
+        now_on
+    }
+
+    /// Polls the rules directory and reloads when a file changed, until `stop` completes.
+    pub async fn watch(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        let Some(dir) = self.rules_dir.clone() else {
+            return;
+        };
+        tokio::pin!(stop);
+        let mut seen = fingerprint(&dir).await;
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let now = fingerprint(&dir).await;
+            if now == seen {
+                continue;
+            }
+            // Editors write a file in several steps; let them finish.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            seen = fingerprint(&dir).await;
+            let outcome = self.reload("watcher").await;
+            if let ReloadOutcome::Rejected { errors, .. } = &outcome {
+                tracing::warn!(
+                    "the changed rulebook in `{}` was rejected:\n{}",
+                    dir.display(),
+                    errors.join("\n")
+                );
+            }
+        }
+    }
+
+    /// The admin API: reload, rulebook status, crisis switch.
+    pub fn routes(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/api/v1/rulebook", get(rulebook_status))
+            .route("/api/v1/rulebook/reload", post(reload_handler))
+            .route("/api/v1/crisis", get(crisis_status).post(crisis_handler))
+            .with_state(self)
+    }
+
+    /// The actor of an authorised admin request, or the response that refuses it.
+    fn authorise(&self, headers: &HeaderMap) -> Result<&'static str, Response> {
+        let Some(token) = &self.admin_token else {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "the admin API is off; set WEBCARE_ADMIN_TOKEN (or WEBCARE_ADMIN_TOKEN_FILE) to enable it",
+            ));
+        };
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match given {
+            None => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "send `Authorization: Bearer <admin token>`",
+            )),
+            Some(given) if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) => {
+                Ok("admin")
+            }
+            Some(_) => Err(error(StatusCode::UNAUTHORIZED, "wrong admin token")),
+        }
+    }
+}
+
+/// Reads and checks the rulebook in `dir`: compiled whole, every golden case passing.
+fn candidate(dir: &Path) -> Result<Rulebook, Vec<String>> {
+    let to_strings = |errors: webcare_engine::RulebookErrors| -> Vec<String> {
+        errors.0.iter().map(ToString::to_string).collect()
+    };
+    let source = RulebookSource::from_dir(dir).map_err(to_strings)?;
+    let rulebook = Rulebook::compile(source).map_err(to_strings)?;
+    let failures: Vec<String> = rulebook
+        .run_golden()
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| {
+            format!(
+                "{}: golden case `{}` fails: {}",
+                o.case.location,
+                o.case.name,
+                o.failures.join("; ")
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(rulebook)
+    } else {
+        Err(failures)
+    }
+}
+
+/// Size and modification time of every file in the rules directory and the directories its
+/// scripts live in (`../scripts` by default), so a change to either is seen.
+async fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut dirs = vec![dir.clone()];
+        if let Ok(source) = RulebookSource::from_dir(&dir) {
+            for script in [&source.escalation.path, &source.governance.path] {
+                if let Some(parent) = script.parent()
+                    && !dirs.contains(&parent.to_path_buf())
+                {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for d in dirs {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Ok(meta) = entry.metadata()
+                    && meta.is_file()
+                {
+                    files.push((entry.path(), meta.len(), meta.modified().ok()));
+                }
+            }
+        }
+        files.sort();
+        files
+    })
+    .await
+    .unwrap_or_default()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn rulebook_status(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = g.authorise(&headers) {
+        return refused;
+    }
+    let rulebook = g.runtime.rulebook();
+    Json(serde_json::json!({
+        "name": rulebook.name,
+        "version": rulebook.version,
+        "rules_dir": g.rules_dir.as_ref().map(|d| d.display().to_string()),
+        "crisis_mode": g.runtime.crisis_mode(),
+    }))
+    .into_response()
+}
+
+async fn reload_handler(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
+    let actor = match g.authorise(&headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
+    };
+    let outcome = g.reload(actor).await;
+    let status = match outcome {
+        ReloadOutcome::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    (status, Json(outcome)).into_response()
+}
+
+#[derive(Deserialize)]
+struct CrisisRequest {
+    /// `true` on, `false` off, `null` back to the rulebook's setting.
+    on: Option<bool>,
+}
+
+async fn crisis_status(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = g.authorise(&headers) {
+        return refused;
+    }
+    Json(serde_json::json!({
+        "crisis_mode": g.runtime.crisis_mode(),
+        "switch": g.runtime.crisis_override(),
+    }))
+    .into_response()
+}
+
+async fn crisis_handler(
+    State(g): State<Arc<Governance>>,
+    headers: HeaderMap,
+    body: Result<Json<CrisisRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let actor = match g.authorise(&headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused,
+    };
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"on\": true|false|null}}: {rejection}"),
+            );
+        }
+    };
+    let on = g.set_crisis(request.on, actor).await;
+    Json(serde_json::json!({ "crisis_mode": on, "switch": request.on })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_in_constant_time_and_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
