@@ -8,15 +8,19 @@
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
 //! - `cli/ingest.rs`, `cli/forget.rs`: `webcare ingest` and `webcare forget`, the store.
 //! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`.
+//! - `cli/report.rs`: `webcare report`, KPIs and trends of a period (weekly digest, quarterly
+//!   report).
 //! - `config.rs`: `webcare.toml` and the global store options.
 //! - `platforms.rs`: the Telegram and Discord adapters of `webcare run` (features `telegram`,
 //!   `discord`, on by default): settings, tokens, start.
+//! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
 //! - `cli/run.rs`, `service.rs`: `webcare run`, the service: web chat, HTTP channel, platform
 //!   adapters and the outbox worker around one runtime.
 
 mod cli;
 mod governance;
 mod config;
+mod dashboard;
 mod platforms;
 mod service;
 
@@ -65,6 +69,11 @@ enum Command {
     /// Explain one stored decision step by step: the normalised text, the topics and keywords
     /// that matched, what each script said, the rulebook version and the reasons.
     Explain(cli::explain::ExplainArgs),
+    /// KPIs of a period from the store: volume, automation and escalation rates, unanswered
+    /// messages, first response and resolution times, SLA, first-time resolution, sentiment and
+    /// trending topics; as table, CSV, JSON or a self-contained HTML page (`--preset weekly`,
+    /// `--preset quarterly`).
+    Report(cli::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
+        Command::Report(report) => cli::report::run(rules, &args.store, report),
     };
     match result {
         Ok(code) => code,

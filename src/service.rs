@@ -200,6 +200,14 @@ pub async fn run(
         .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
     let addr = listener.local_addr()?;
     let mut router = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    router = router.merge(crate::dashboard::routes(gateway.clone()));
+    adapters.spawn(crate::dashboard::early_warning(
+        gateway.clone(),
+        shutdown.wait(),
+    ));
+    lines.push(format!(
+        "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics"
+    ));
 
     if let Some(config) = settings.http.clone() {
         lines.push(format!(

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod forget;
 pub mod ingest;
 pub mod replay;
+pub mod report;
 pub mod run;
 
 use std::path::Path;

@@ -1,0 +1,285 @@
+//! The live dashboard (`/dashboard`) for everyone in the organisation, and Prometheus
+//! `/metrics` for operations. Both read the same runtime the channels write through: the counters
+//! only the process knows (`Runtime::metrics`) and, at request time, the store's open
+//! escalations, outbox backlog and today's messages. The page refreshes itself with a meta tag
+//! (no script), and shows no customer text, so it can hang on a screen in the office.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use webcare_adapters::gateway::Gateway;
+use webcare_engine::html::escape;
+use webcare_engine::report::{self, ReportOptions, spike};
+use webcare_engine::{Runtime, store};
+
+/// An escalation is at risk when its deadline is this close.
+const AT_RISK: i64 = 60;
+
+pub fn routes(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/dashboard", get(dashboard))
+        .route("/metrics", get(metrics))
+        .with_state(gateway)
+}
+
+/// What both pages read from the store, on a blocking thread.
+struct Snapshot {
+    now: DateTime<Utc>,
+    crisis: bool,
+    messages_today: u64,
+    actions_today: BTreeMap<&'static str, u64>,
+    /// Team → (open, at risk, breached).
+    queues: BTreeMap<String, (u64, u64, u64)>,
+    pending_outbox: u64,
+    trending: Vec<report::TopicTrend>,
+    spikes: Vec<spike::Spike>,
+}
+
+fn snapshot(runtime: &Runtime, now: DateTime<Utc>, with_today: bool) -> anyhow::Result<Snapshot> {
+    let store = runtime.store();
+    let rulebook = runtime.rulebook();
+    let mut queues: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for esc in store.open_escalations()? {
+        let q = queues.entry(esc.team.clone()).or_default();
+        q.0 += 1;
+        match esc.sla_deadline {
+            Some(d) if d < now => q.2 += 1,
+            Some(d) if d < now + Duration::minutes(AT_RISK) => q.1 += 1,
+            _ => {}
+        }
+    }
+    let pending_outbox = store.stats()?.pending_outbox;
+    let mut snap = Snapshot {
+        now,
+        crisis: runtime.crisis_mode(),
+        messages_today: 0,
+        actions_today: BTreeMap::new(),
+        queues,
+        pending_outbox,
+        trending: Vec::new(),
+        spikes: Vec::new(),
+    };
+    if !with_today {
+        return Ok(snap);
+    }
+    let tz = rulebook.teams().timezone;
+    let midnight = now
+        .with_timezone(&tz)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| tz.from_local_datetime(&m).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now - Duration::hours(24));
+    // Today against the same stretch of yesterday, and the last hour against the day before it.
+    let since = midnight.min(now - Duration::hours(1));
+    let until = now + Duration::seconds(1);
+    let options = ReportOptions::new(since, until, now);
+    let from = options.previous_since().min(now - Duration::hours(25));
+    let mut messages = Vec::new();
+    for stored in store::history(store.as_ref(), Some(from)) {
+        messages.push(stored?);
+    }
+    for m in &messages {
+        if m.message.received_at >= midnight {
+            snap.messages_today += 1;
+            *snap
+                .actions_today
+                .entry(m.decision.action.name())
+                .or_default() += 1;
+        }
+    }
+    let rules = spike::SpikeRules {
+        baseline: Duration::hours(24),
+        ..spike::SpikeRules::default()
+    };
+    snap.spikes = spike::detect(&rules, now, messages.iter().cloned());
+    let today = report::build(
+        &options,
+        rulebook.teams(),
+        &rulebook.default_team,
+        messages,
+        &[],
+        &[],
+    );
+    snap.trending = today.trending;
+    Ok(snap)
+}
+
+async fn read(gateway: &Gateway, with_today: bool) -> Result<Snapshot, Response> {
+    let runtime = Arc::clone(gateway.runtime());
+    let now = gateway.now();
+    tokio::task::spawn_blocking(move || snapshot(&runtime, now, with_today))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| format!("{e:#}")))
+        .map_err(|error| {
+            tracing::error!(%error, "dashboard: cannot read the store");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the store\n").into_response()
+        })
+}
+
+async fn dashboard(State(gateway): State<Gateway>) -> Response {
+    let snap = match read(&gateway, true).await {
+        Ok(snap) => snap,
+        Err(response) => return response,
+    };
+    Html(page(&snap)).into_response()
+}
+
+fn page(s: &Snapshot) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"60\"><title>Webcare dashboard</title><style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933}.tiles{display:flex;flex-wrap:wrap;gap:1rem}.tile{border:1px solid #d9e2ec;border-radius:6px;padding:1rem;min-width:12rem}.tile b{display:block;font-size:2rem}.on{background:#ffe3e3;border-color:#e12d39}.bad{color:#ab091e}table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #e4e7eb;text-align:left}</style></head><body><h1>Webcare now</h1>",
+    );
+    let _ = write!(
+        out,
+        "<p>{} UTC; refreshes every minute.</p><div class=\"tiles\">",
+        s.now.format("%Y-%m-%d %H:%M")
+    );
+    let _ = write!(
+        out,
+        "<div class=\"tile{}\" id=\"crisis\"><b>{}</b>crisis mode</div>",
+        if s.crisis { " on" } else { "" },
+        if s.crisis { "ON" } else { "off" }
+    );
+    let _ = write!(
+        out,
+        "<div class=\"tile\" id=\"today\"><b>{}</b>messages today ({})</div>",
+        s.messages_today,
+        s.actions_today
+            .iter()
+            .map(|(a, n)| format!("{a} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let (open, risk, breached) = s
+        .queues
+        .values()
+        .fold((0, 0, 0), |a, q| (a.0 + q.0, a.1 + q.1, a.2 + q.2));
+    let _ = write!(
+        out,
+        "<div class=\"tile\"><b>{open}</b>open escalations</div><div class=\"tile\"><b class=\"{}\">{}</b>SLA at risk or breached</div><div class=\"tile\"><b>{}</b>replies waiting to be sent</div></div>",
+        if risk + breached > 0 { "bad" } else { "" },
+        risk + breached,
+        s.pending_outbox
+    );
+    out.push_str("<h2>Escalations per team</h2><table id=\"queues\"><tr><th>team</th><th>open</th><th>SLA at risk (&lt; 1 h)</th><th>SLA breached</th></tr>");
+    for (team, (open, risk, breached)) in &s.queues {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{open}</td><td>{risk}</td><td>{breached}</td></tr>",
+            escape(team)
+        );
+    }
+    out.push_str("</table><h2>Early warning</h2>");
+    if s.spikes.is_empty() {
+        out.push_str("<p id=\"spikes\">Nothing unusual in the last hour.</p>");
+    } else {
+        out.push_str("<ul id=\"spikes\">");
+        for spike in &s.spikes {
+            let _ = write!(out, "<li class=\"bad\">{}</li>", escape(&spike.describe()));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("<h2>Trending today</h2><table id=\"trending\"><tr><th>topic</th><th>today</th><th>same time yesterday</th></tr>");
+    for t in &s.trending {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&t.topic),
+            t.count,
+            t.previous
+        );
+    }
+    out.push_str("</table></body></html>\n");
+    out
+}
+
+async fn metrics(State(gateway): State<Gateway>) -> Response {
+    let snap = match read(&gateway, false).await {
+        Ok(snap) => snap,
+        Err(response) => return response,
+    };
+    let mut out = gateway.runtime().metrics().exposition();
+    let _ = writeln!(
+        out,
+        "# HELP webcare_escalations_open Escalations open or claimed, per team.\n# TYPE webcare_escalations_open gauge"
+    );
+    for (team, (open, _, _)) in &snap.queues {
+        let _ = writeln!(
+            out,
+            "webcare_escalations_open{{team=\"{}\"}} {open}",
+            label(team)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP webcare_sla_breached Open escalations past their SLA deadline, per team.\n# TYPE webcare_sla_breached gauge"
+    );
+    for (team, (_, _, breached)) in &snap.queues {
+        let _ = writeln!(
+            out,
+            "webcare_sla_breached{{team=\"{}\"}} {breached}",
+            label(team)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP webcare_outbox_pending Replies waiting to be sent.\n# TYPE webcare_outbox_pending gauge\nwebcare_outbox_pending {}\n# HELP webcare_crisis_mode Whether crisis mode is on.\n# TYPE webcare_crisis_mode gauge\nwebcare_crisis_mode {}",
+        snap.pending_outbox,
+        u8::from(snap.crisis)
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A label value in the exposition format: backslash, quote and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// How often the early-warning detector looks at the last hour.
+const EARLY_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs the spike detector every few minutes until `stop`, raising each spike as an urgent
+/// escalation to the rulebook's default team (the hub); see `report::spike::raise_alerts`.
+pub async fn early_warning(gateway: Gateway, stop: impl Future<Output = ()> + Send + 'static) {
+    let mut stop = std::pin::pin!(stop);
+    let mut ticks = tokio::time::interval(EARLY_WARNING_EVERY);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        let runtime = Arc::clone(gateway.runtime());
+        let now = gateway.now();
+        let raised = tokio::task::spawn_blocking(move || {
+            let rulebook = runtime.rulebook();
+            spike::raise_alerts(
+                runtime.store().as_ref(),
+                &spike::SpikeRules::default(),
+                &rulebook.default_team,
+                &rulebook.version,
+                now,
+            )
+        })
+        .await;
+        match raised {
+            Ok(Ok(spikes)) => {
+                for spike in spikes {
+                    tracing::warn!(topic = %spike.topic, count = spike.count, "{}", spike.describe());
+                }
+            }
+            Ok(Err(error)) => tracing::error!(%error, "early warning: cannot read the store"),
+            Err(error) => tracing::error!(%error, "early warning: the check failed"),
+        }
+    }
+}
