@@ -6,6 +6,9 @@
 //! The exact figures of a 1,000-message history are tested on the pure computation
 //! (`engine/src/report/tests.rs`); this file proves the store, the CLI and the page around it.
 
+// Helpers outside `#[test]` functions panic on purpose too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -91,13 +91,11 @@ fn bar_chart(out: &mut String, id: &str, title: &str, bars: &[(String, u64)], co
     out.push_str("</svg>");
 }
 
-/// Horizontal stacked bars: per row, segments of (value, color, name).
-fn stacked_chart(
-    out: &mut String,
-    id: &str,
-    title: &str,
-    rows: &[(String, Vec<(u64, &str, &str)>)],
-) {
+/// One bar of a stacked chart: its label and its segments as (value, colour, name).
+type StackedRow = (String, Vec<(u64, &'static str, &'static str)>);
+
+/// Horizontal stacked bars, one row per label.
+fn stacked_chart(out: &mut String, id: &str, title: &str, rows: &[StackedRow]) {
     let width = 760.0;
     let row_h = 26.0;
     let left = 200.0;
@@ -316,7 +314,7 @@ pub fn page(report: &Report, preset: Preset) -> String {
     } else {
         let _ = write!(
             out,
-            "<p class=\"bad\">{} messages got no reply at all:</p><table><tr><th>received</th><th>channel</th><th>message</th><th>conversation</th><th>decision</th></tr>",
+            "<p class=\"bad\">Messages that got no reply at all: {}</p><table><tr><th>received</th><th>channel</th><th>message</th><th>conversation</th><th>decision</th></tr>",
             report.unanswered.len()
         );
         for u in &report.unanswered {
@@ -359,7 +357,7 @@ pub fn page(report: &Report, preset: Preset) -> String {
         "<h2>SLA by team</h2><p>{} escalations: met {met}, breached {breached}, pending {pending}.</p>",
         report.escalations
     );
-    let mut teams: Vec<(String, Vec<(u64, &str, &str)>)> = Vec::new();
+    let mut teams: Vec<StackedRow> = Vec::new();
     for row in &report.sla {
         match teams.iter_mut().find(|(t, _)| *t == row.team) {
             Some((_, segs)) => {
@@ -399,7 +397,7 @@ pub fn page(report: &Report, preset: Preset) -> String {
     out.push_str("</table>");
 
     out.push_str("<h2>Topics</h2>");
-    let trend_rows: Vec<(String, Vec<(u64, &str, &str)>)> = report
+    let trend_rows: Vec<StackedRow> = report
         .top_topics
         .iter()
         .map(|t| {

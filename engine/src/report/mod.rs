@@ -475,10 +475,10 @@ pub fn build(
         }
         let key: ConvKey = (m.channel, m.conversation.clone());
         written.entry(key.clone()).or_default().push(m.received_at);
-        if let Some(team) = &options.team {
-            if d.action.team() != Some(team.as_str()) {
-                continue;
-            }
+        if let Some(team) = &options.team
+            && d.action.team() != Some(team.as_str())
+        {
+            continue;
         }
         if m.received_at >= options.previous_since() && m.received_at < options.since {
             report.previous_messages += 1;
@@ -736,8 +736,11 @@ pub fn build(
     }
     if !report.unanswered.is_empty() {
         report.warnings.push(format!(
-            "{} messages got no reply at all; they are listed under `unanswered`",
-            report.unanswered.len()
+            "{} got no reply at all; they are listed under `unanswered`",
+            match report.unanswered.len() {
+                1 => "1 message".to_owned(),
+                n => format!("{n} messages"),
+            }
         ));
     }
     report

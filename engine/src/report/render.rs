@@ -23,14 +23,22 @@ pub fn duration(secs: Option<i64>) -> String {
     }
 }
 
-/// The period as a person reads it.
+/// The period as a person reads it: in the rulebook's local time, which is where "a week"
+/// starts and ends.
 pub fn period(report: &Report) -> String {
-    format!(
-        "{} – {} ({})",
-        report.since.format("%Y-%m-%d %H:%M UTC"),
-        report.until.format("%Y-%m-%d %H:%M UTC"),
-        report.timezone
-    )
+    match report.timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => format!(
+            "{} – {} ({})",
+            report.since.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            report.until.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            report.timezone
+        ),
+        Err(_) => format!(
+            "{} – {} (UTC)",
+            report.since.format("%Y-%m-%d %H:%M"),
+            report.until.format("%Y-%m-%d %H:%M")
+        ),
+    }
 }
 
 fn timing_line(out: &mut String, name: &str, t: &Timing) {

@@ -78,7 +78,7 @@ fn message(
     sentiment: SentimentLabel,
     version: &str,
 ) -> StoredMessage {
-    let channel = if i % 2 == 0 {
+    let channel = if i.is_multiple_of(2) {
         ChannelKind::Webchat
     } else {
         ChannelKind::Telegram
@@ -277,7 +277,7 @@ fn history() -> History {
                 }
             }
             6 => {
-                let human = if (i / 10) % 2 == 0 {
+                let human = if (i / 10).is_multiple_of(2) {
                     Duration::hours(2)
                 } else {
                     Duration::hours(5)
@@ -396,7 +396,7 @@ fn every_figure_is_exact_on_a_known_history() {
         .filter_map(|i| {
             let at = since() + Duration::minutes(10 * i as i64);
             match i % 10 {
-                6 if (i / 10) % 2 == 0 => Some((at, Duration::hours(2))),
+                6 if (i / 10).is_multiple_of(2) => Some((at, Duration::hours(2))),
                 6 => Some((at, Duration::hours(5))),
                 9 if i < 500 => Some((at, Duration::minutes(30))),
                 _ => None,
