@@ -31,6 +31,11 @@ pub struct ConfigFile {
     pub telegram: TelegramSection,
     #[serde(default)]
     pub discord: DiscordSection,
+    #[serde(default)]
+    pub inbox: crate::inbox::InboxSection,
+    /// `[notifications.<team>]`, one per team that wants to hear about its escalations.
+    #[serde(default)]
+    pub notifications: std::collections::BTreeMap<String, crate::inbox::NotificationSection>,
 }
 
 /// `[store]`.

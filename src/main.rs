@@ -11,6 +11,7 @@
 //! - `cli/report.rs`: `webcare report`, KPIs and trends of a period (weekly digest, quarterly
 //!   report).
 //! - `config.rs`: `webcare.toml` and the global store options.
+//! - `inbox.rs`, `cli/user.rs`: the support team's inbox in `webcare run`, and its users.
 //! - `platforms.rs`: the Telegram and Discord adapters of `webcare run` (features `telegram`,
 //!   `discord`, on by default): settings, tokens, start.
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
@@ -18,9 +19,10 @@
 //!   adapters and the outbox worker around one runtime.
 
 mod cli;
-mod governance;
 mod config;
 mod dashboard;
+mod governance;
+mod inbox;
 mod platforms;
 mod service;
 
@@ -69,6 +71,9 @@ enum Command {
     /// Explain one stored decision step by step: the normalised text, the topics and keywords
     /// that matched, what each script said, the rulebook version and the reasons.
     Explain(cli::explain::ExplainArgs),
+    /// Manage the people who log in to the inbox: `user add LOGIN --role agent --team webcare`
+    /// (password on stdin), `user token LOGIN` (a new API token, shown once), `user list`.
+    User(cli::user::UserArgs),
     /// KPIs of a period from the store: volume, automation and escalation rates, unanswered
     /// messages, first response and resolution times, SLA, first-time resolution, sentiment and
     /// trending topics; as table, CSV, JSON or a self-contained HTML page (`--preset weekly`,
@@ -97,6 +102,7 @@ fn main() -> ExitCode {
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
+        Command::User(user) => cli::user::run(rules, &args.store, user),
         Command::Report(report) => cli::report::run(rules, &args.store, report),
     };
     match result {

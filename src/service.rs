@@ -34,6 +34,8 @@ use crate::platforms::Platforms;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: String,
+    /// The inbox, the SLA timer, notifications, and the clock the service runs on.
+    pub inbox: crate::inbox::InboxSettings,
     pub http: Option<HttpChannelConfig>,
     pub webchat: Option<WebChatConfig>,
     pub outbox: OutboxConfig,
@@ -130,15 +132,17 @@ impl Settings {
         let platforms = Platforms::build(&file.telegram, &file.discord, base, env)?;
         let admin_token = match (env("WEBCARE_ADMIN_TOKEN"), env("WEBCARE_ADMIN_TOKEN_FILE")) {
             (Some(token), _) => Some(token),
-            (None, Some(path)) => Some(std::fs::read_to_string(&path).with_context(|| {
-                format!("cannot read the admin token file `{path}`")
-            })?),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the admin token file `{path}`"))?,
+            ),
             (None, None) => None,
         }
         .map(webcare_adapters::secret::Secret::new)
         .filter(|token| !token.is_empty());
         Ok(Settings {
             listen,
+            inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
             http,
             webchat,
             outbox,
@@ -188,7 +192,7 @@ pub async fn run(
     settings: Settings,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let gateway = Gateway::new(runtime);
+    let gateway = Gateway::new(runtime).with_clock(settings.inbox.clock.clone());
     let (stop_sender, stop_receiver) = watch::channel(false);
     let shutdown = Shutdown(stop_receiver);
     let mut worker = OutboxWorker::new(gateway.clone(), settings.outbox.clone());
@@ -277,7 +281,10 @@ pub async fn run(
     ));
     router = router.merge(Arc::clone(&governance).routes());
     if let Some(dir) = governance.rules_dir() {
-        lines.push(format!("rulebook: reloads when `{}` changes", dir.display()));
+        lines.push(format!(
+            "rulebook: reloads when `{}` changes",
+            dir.display()
+        ));
     }
     lines.push(if governance.admin_enabled() {
         format!("admin api: http://{addr}/api/v1/rulebook/reload, /api/v1/crisis")
@@ -285,6 +292,18 @@ pub async fn run(
         "admin api: off (set WEBCARE_ADMIN_TOKEN to reload rules and switch crisis mode)".into()
     });
     adapters.spawn(Arc::clone(&governance).watch(shutdown.wait()));
+
+    let (with_inbox, inbox_lines) = crate::inbox::start(
+        &settings.inbox,
+        &gateway,
+        &worker,
+        router,
+        &mut adapters,
+        &shutdown,
+        addr,
+    )?;
+    router = with_inbox;
+    lines.extend(inbox_lines);
 
     let channels: Vec<&str> = worker.channels().iter().map(|c| c.as_str()).collect();
     lines.push(if channels.is_empty() {
@@ -298,7 +317,12 @@ pub async fn run(
     tracing::info!(%addr, "webcare is running");
 
     let worker_task = tokio::spawn(worker.run(shutdown.wait()));
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.wait());
+    // With the client's address: the inbox rate-limits wrong passwords per address too.
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.wait());
     let mut server = std::pin::pin!(server.into_future());
 
     // Run until asked to stop (or the server fails), then stop everything in order.

@@ -14,8 +14,9 @@ use tokio::sync::Notify;
 use webcare_engine::store::IntakeReceipt;
 use webcare_engine::{Inbound, Runtime, Store, StoreError};
 
-/// Where "now" comes from. `Utc::now` in production, a fixed or stepped time in tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// Where "now" comes from: the engine's [`webcare_engine::Clock`], the system clock in
+/// production and a `ManualClock` (or any `Fn() -> DateTime<Utc>`) in tests.
+pub type Clock = webcare_engine::SharedClock;
 
 /// Why the gateway could not take a message in or run a store call.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ impl Gateway {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     pub fn clock(&self) -> &Clock {

@@ -136,6 +136,12 @@ impl OutboxWorker {
         self.routes.insert(channel, deliver);
     }
 
+    /// The delivery registered for `channel`, for others that send into the same platform
+    /// (the inbox's team notifications).
+    pub fn deliver_for(&self, channel: ChannelKind) -> Option<Arc<dyn Deliver>> {
+        self.routes.get(&channel).cloned()
+    }
+
     /// The channels whose replies this worker sends.
     pub fn channels(&self) -> Vec<ChannelKind> {
         let mut channels: Vec<ChannelKind> = self.routes.keys().copied().collect();

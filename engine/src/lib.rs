@@ -20,9 +20,11 @@
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
 //!   store and the crisis switch.
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.
+//! - [`clock`]: where the running service's "now" comes from (a manual clock in tests).
 //! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
 //! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
 
+pub mod clock;
 pub mod decision;
 pub mod diff;
 pub mod golden;
@@ -42,6 +44,7 @@ pub mod store;
 pub mod teams;
 pub mod templates;
 
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
 pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};

@@ -1062,6 +1062,205 @@ fn redaction_keeps_personal_data_out_of_the_log(backend: Backend) {
     assert_eq!(stored.decision, receipt.decision);
 }
 
+// --- the inbox's records (issue 5) -----------------------------------------------------------
+
+fn user(login: &str, role: store::Role, teams: &[&str]) -> store::User {
+    store::User {
+        login: login.into(),
+        name: login.to_uppercase(),
+        role,
+        teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: monday(),
+    }
+}
+
+fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let anna = user("anna", store::Role::Agent, &["webcare"]);
+    f.store().put_user(anna.clone(), "admin", t0).unwrap();
+    f.store()
+        .put_user(user("dana", store::Role::Lead, &[]), "admin", t0)
+        .unwrap();
+    assert_eq!(f.store().user("anna").unwrap(), Some(anna.clone()));
+    assert_eq!(f.store().user("nobody").unwrap(), None);
+    let digest = [7u8; 32];
+    f.store().add_api_token("anna", digest, t0).unwrap();
+    assert!(matches!(
+        f.store().add_api_token("nobody", [1; 32], t0),
+        Err(StoreError::NoSuchUser(login)) if login == "nobody"
+    ));
+    f.reopen();
+    let logins: Vec<String> = f
+        .store()
+        .users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.login)
+        .collect();
+    assert_eq!(logins, ["anna", "dana"]);
+    assert_eq!(f.store().user_by_token(digest).unwrap(), Some(anna));
+    assert_eq!(f.store().user_by_token([8; 32]).unwrap(), None);
+    let audit = f.store().audit_log(None, 100).unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["user.add", "user.add", "user.token"]);
+    assert!(
+        audit.iter().all(|a| !a.details.contains("argon2")),
+        "no hash in the log"
+    );
+}
+
+fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let first = f.accept(msg("k1", "c1", "ann", COMPLAINT, t0));
+    let id = first.escalation.unwrap();
+    let esc = f.store().escalation(id).unwrap().unwrap();
+    let deadline = esc.sla_deadline.unwrap();
+    assert_eq!(
+        f.store().escalation_work(id).unwrap(),
+        store::EscalationWork::default()
+    );
+
+    // A note is internal: no outbox entry, its text not in the audit log.
+    let work = f
+        .store()
+        .add_escalation_note(id, "anna", "called the waste team", t0)
+        .unwrap();
+    assert_eq!(work.notes[0].text, "called the waste team");
+    assert!(matches!(
+        f.store().add_escalation_note(999, "anna", "x", t0),
+        Err(StoreError::NoSuchEscalation(999))
+    ));
+
+    // A breach applies once, only while its deadline is the escalation's deadline.
+    let breach = store::SlaBreach {
+        escalation: id,
+        deadline,
+        from_team: esc.team.clone(),
+        to_team: "webcare_leads".into(),
+        from_priority: esc.priority,
+        to_priority: Priority::Urgent,
+        next_deadline: Some(deadline + Duration::hours(1)),
+        at: deadline + Duration::minutes(1),
+    };
+    let stale = store::SlaBreach {
+        deadline: deadline - Duration::minutes(1),
+        ..breach.clone()
+    };
+    assert_eq!(f.store().record_sla_breach(stale).unwrap(), None);
+    let moved = f
+        .store()
+        .record_sla_breach(breach.clone())
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.team, "webcare_leads");
+    assert_eq!(moved.priority, Priority::Urgent);
+    assert_eq!(moved.sla_deadline, breach.next_deadline);
+    f.reopen();
+    assert_eq!(
+        f.store().record_sla_breach(breach.clone()).unwrap(),
+        None,
+        "handled once"
+    );
+    assert_eq!(
+        f.store().escalation_work(id).unwrap().breaches,
+        vec![breach]
+    );
+
+    // Reassigning moves it and sets the new deadline; a claim is released.
+    f.store().claim_escalation(id, "dana", t0).unwrap();
+    let later = deadline + Duration::hours(3);
+    let esc = f
+        .store()
+        .reassign_escalation(id, "legal", Some(later), "dana", t0)
+        .unwrap();
+    assert_eq!(
+        (esc.team.as_str(), esc.sla_deadline),
+        ("legal", Some(later))
+    );
+    assert_eq!(esc.status, EscalationStatus::Open);
+
+    // The first reply claims it, meets the SLA and hands the conversation to a human.
+    let (esc, entry) = f
+        .store()
+        .reply_to_escalation(id, "anna", "We are on it.", t0 + Duration::minutes(5))
+        .unwrap();
+    assert_eq!(esc.status, EscalationStatus::Claimed { by: "anna".into() });
+    assert_eq!(esc.sla_deadline, None, "the first response meets the SLA");
+    assert_eq!(
+        (
+            entry.conversation.as_str(),
+            entry.in_reply_to.as_str(),
+            entry.text.as_str()
+        ),
+        ("c1", "k1", "We are on it.")
+    );
+    assert_eq!(
+        f.store().outbox_entry(entry.id).unwrap().unwrap().status,
+        OutboxStatus::Pending
+    );
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.state, ConversationState::Human);
+    assert!(matches!(
+        f.store().reply_to_escalation(id, "bram", "me too", t0),
+        Err(StoreError::AlreadyClaimed { by, .. }) if by == "anna"
+    ));
+    // During the handoff every customer message joins the escalation, whatever its decision.
+    let more = f.accept(msg("k2", "c1", "ann", QUESTION, t0 + Duration::minutes(6)));
+    assert_eq!(more.escalation, Some(id));
+    assert!(
+        more.decision.action.reply().is_none(),
+        "the bot stays silent"
+    );
+    let work = f.store().escalation_work(id).unwrap();
+    assert_eq!(work.first_response_at, Some(t0 + Duration::minutes(5)));
+    assert_eq!(work.replies.len(), 1);
+    assert_eq!(work.replies[0].outbox, entry.id);
+    // A reassignment after the first response keeps the SLA met.
+    let esc = f
+        .store()
+        .reassign_escalation(id, "webcare", Some(later), "dana", t0)
+        .unwrap();
+    assert_eq!(esc.sla_deadline, None);
+
+    let audit = f.store().audit_log(None, 100).unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for wanted in [
+        "escalation.note",
+        "escalation.breach",
+        "escalation.reassign",
+        "escalation.reply",
+    ] {
+        assert!(actions.contains(&wanted), "{wanted} in {actions:?}");
+    }
+    for entry in &audit {
+        assert!(!entry.details.contains("waste team") && !entry.details.contains("on it"));
+    }
+
+    // Resolved work is closed to every change; forgetting the author erases the notes too.
+    f.store().resolve_escalation(id, "anna", t0).unwrap();
+    assert!(matches!(
+        f.store().reply_to_escalation(id, "anna", "x", t0),
+        Err(StoreError::AlreadyResolved(_))
+    ));
+    assert!(matches!(
+        f.store().reassign_escalation(id, "legal", None, "anna", t0),
+        Err(StoreError::AlreadyResolved(_))
+    ));
+    f.store().forget_author("ann", "privacy", t0).unwrap();
+    assert_eq!(f.store().escalation(id).unwrap(), None);
+    assert_eq!(
+        f.store().escalation_work(id).unwrap(),
+        store::EscalationWork::default()
+    );
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1093,4 +1292,6 @@ contract_tests!(
     another_backends_data_is_not_silently_ignored,
     a_store_in_use_is_refused,
     redaction_keeps_personal_data_out_of_the_log,
+    users_and_api_tokens_are_stored_and_audited,
+    inbox_work_notes_replies_reassign_and_breaches,
 );

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod user;
 
 use std::path::Path;
 

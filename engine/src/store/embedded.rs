@@ -51,6 +51,9 @@ use crate::decision::{Action, Category, Priority};
 use crate::message::ChannelKind;
 use crate::pipeline::{ConversationFacts, ConversationState};
 
+// The inbox's records (users, tokens, notes, replies, breaches) in their own file.
+mod inbox;
+
 /// The few operations a backend must provide. Keys and values are bytes; the layout above is
 /// this module's business.
 pub trait Kv: Send + Sync + 'static {
@@ -464,6 +467,7 @@ impl Tx<'_> {
         let esc_prefix = key::conv_prefix(key::ESC_CONV, channel, conversation);
         for id in self.ids_under(&esc_prefix)? {
             self.delete(&key::esc(id))?;
+            self.delete(&inbox::work_key(id))?;
             self.delete(&key::esc_open(id))?;
             self.delete(&key::with_id(esc_prefix.clone(), id))?;
             report.escalations += 1;
@@ -908,6 +912,19 @@ impl Store for Embedded {
                         }
                     }
                 };
+                tx.put_rec(&key::esc(esc.id), &esc)?;
+                escalation = Some(esc.id);
+            } else if let Some(mut esc) = open
+                && conversation.state == ConversationState::Human
+            {
+                // During a handoff everything the customer adds goes to the colleague who owns
+                // the conversation, whatever the decision (the bot stays silent anyway).
+                esc.messages.push(message.id.clone());
+                esc.history.push(EscalationEvent {
+                    at: now,
+                    actor: "engine".into(),
+                    change: format!("message `{}` added", message.id),
+                });
                 tx.put_rec(&key::esc(esc.id), &esc)?;
                 escalation = Some(esc.id);
             }
@@ -1625,6 +1642,78 @@ impl Store for Embedded {
             now,
         ))?;
         Ok(total)
+    }
+
+    fn put_user(
+        &self,
+        user: super::User,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<super::User, StoreError> {
+        self.inbox_put_user(user, actor, now)
+    }
+
+    fn user(&self, login: &str) -> Result<Option<super::User>, StoreError> {
+        self.inbox_user(login)
+    }
+
+    fn users(&self) -> Result<Vec<super::User>, StoreError> {
+        self.inbox_users()
+    }
+
+    fn add_api_token(
+        &self,
+        login: &str,
+        digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inbox_add_api_token(login, digest, now)
+    }
+
+    fn user_by_token(&self, digest: [u8; 32]) -> Result<Option<super::User>, StoreError> {
+        self.inbox_user_by_token(digest)
+    }
+
+    fn escalation_work(&self, id: u64) -> Result<super::EscalationWork, StoreError> {
+        self.inbox_escalation_work(id)
+    }
+
+    fn add_escalation_note(
+        &self,
+        id: u64,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<super::EscalationWork, StoreError> {
+        self.inbox_add_note(id, author, text, now)
+    }
+
+    fn reply_to_escalation(
+        &self,
+        id: u64,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Escalation, OutboxEntry), StoreError> {
+        self.inbox_reply(id, author, text, now)
+    }
+
+    fn reassign_escalation(
+        &self,
+        id: u64,
+        team: &str,
+        sla_deadline: Option<DateTime<Utc>>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, StoreError> {
+        self.inbox_reassign(id, team, sla_deadline, actor, now)
+    }
+
+    fn record_sla_breach(
+        &self,
+        breach: super::SlaBreach,
+    ) -> Result<Option<Escalation>, StoreError> {
+        self.inbox_breach(breach)
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -16,6 +16,7 @@
 //! - [`codec`]: the compact on-disk encoding (interned decision strings).
 //! - [`redact`]: optional redaction of e-mail addresses, phone numbers, IBANs and BSNs.
 //! - [`redb`], [`sled`]: the two embedded backends.
+//! - [`work`]: the inbox's records: users, API tokens, notes, agent replies, SLA breaches.
 //!
 //! All methods block; async callers run them on a blocking thread. Time is always passed in
 //! (`now`), never read from the system clock here, so tests can drive a virtual clock.
@@ -25,6 +26,7 @@ pub mod embedded;
 pub mod redact;
 pub mod redb;
 pub mod sled;
+pub mod work;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 use crate::decision::{Decision, Priority};
 use crate::message::{ChannelKind, Inbound};
 use crate::pipeline::{ConversationFacts, ConversationState};
@@ -218,6 +221,70 @@ pub trait Store: Send + Sync {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<PurgeReport, StoreError>;
+
+    // --- inbox: people and the work on escalations ----------------------------------------
+
+    /// Creates or replaces the user `user.login`; audited (never the password hash).
+    fn put_user(&self, user: User, actor: &str, now: DateTime<Utc>) -> Result<User, StoreError>;
+
+    fn user(&self, login: &str) -> Result<Option<User>, StoreError>;
+
+    /// Every user, by login.
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Stores an API token of `login` by the SHA-256 `digest` of its text; audited.
+    fn add_api_token(
+        &self,
+        login: &str,
+        digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The user an API token (by its digest) belongs to.
+    fn user_by_token(&self, digest: [u8; 32]) -> Result<Option<User>, StoreError>;
+
+    /// What the inbox added to escalation `id` (empty when nothing yet).
+    fn escalation_work(&self, id: u64) -> Result<EscalationWork, StoreError>;
+
+    /// An internal note on an escalation; audited without its text.
+    fn add_escalation_note(
+        &self,
+        id: u64,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationWork, StoreError>;
+
+    /// An agent's reply in one transaction: queued in the outbox to the escalation's
+    /// conversation (answering its last message), the escalation claimed by `author` when
+    /// nobody had claimed it, the conversation handed to a human (the bot goes silent), and
+    /// the first reply recorded as the first human response, which meets the SLA (the
+    /// escalation's deadline is cleared). Audited without the text.
+    fn reply_to_escalation(
+        &self,
+        id: u64,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Escalation, OutboxEntry), StoreError>;
+
+    /// Moves an unresolved escalation to `team` with a new deadline (a claim is released: the
+    /// new team picks it up); audited.
+    fn reassign_escalation(
+        &self,
+        id: u64,
+        team: &str,
+        sla_deadline: Option<DateTime<Utc>>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, StoreError>;
+
+    /// Applies an SLA breach: the escalation moves to `breach.to_team` at `breach.to_priority`
+    /// with `breach.next_deadline`, the claim is released, and the breach is recorded in its
+    /// history, its work and the audit log. Only while the escalation is unresolved and
+    /// `breach.deadline` is still its deadline; otherwise nothing is written and `None` is
+    /// returned, so a breach is handled once however often it is offered.
+    fn record_sla_breach(&self, breach: SlaBreach) -> Result<Option<Escalation>, StoreError>;
 
     // --- maintenance ---------------------------------------------------------------------
 
@@ -671,6 +738,8 @@ pub enum StoreError {
         channel: ChannelKind,
         conversation: String,
     },
+    #[error("user `{0}` does not exist")]
+    NoSuchUser(String),
     #[error("the store's writer has stopped after an earlier error; restart webcare")]
     WriterStopped,
 }

@@ -1,0 +1,349 @@
+//! The inbox's records in the embedded layout (see [`crate::store::work`] for what they are).
+//! A child module of the layout so it shares its writer, keys and transactions, while the
+//! layout's own file only delegates to it.
+//!
+//! | key | value |
+//! |---|---|
+//! | `U` login | [`User`] |
+//! | `T` SHA-256 digest | the login the API token belongs to |
+//! | `W` escalation id | [`EscalationWork`] |
+
+use chrono::{DateTime, Utc};
+
+use super::{Embedded, Reader, Tx, audit, codec, key};
+use crate::pipeline::ConversationState;
+use crate::store::{
+    AgentReply, Conversation, Escalation, EscalationEvent, EscalationStatus, EscalationWork, Note,
+    OutboxEntry, OutboxStatus, SlaBreach, StoreError, User,
+};
+
+const USER: u8 = b'U';
+const TOKEN: u8 = b'T';
+const WORK: u8 = b'W';
+
+fn user_key(login: &str) -> Vec<u8> {
+    let mut k = vec![USER];
+    k.extend_from_slice(login.as_bytes());
+    k
+}
+
+fn token_key(digest: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![TOKEN];
+    k.extend_from_slice(digest);
+    k
+}
+
+/// The work record of escalation `id`; deleted with the escalation.
+pub(super) fn work_key(id: u64) -> Vec<u8> {
+    let mut k = vec![WORK];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn load_escalation(tx: &mut Tx<'_>, id: u64) -> Result<Escalation, StoreError> {
+    tx.load::<Escalation>(&key::esc(id))?
+        .ok_or(StoreError::NoSuchEscalation(id))
+}
+
+fn load_work(reader: &mut impl Reader, id: u64) -> Result<EscalationWork, StoreError> {
+    Ok(reader.load(&work_key(id))?.unwrap_or_default())
+}
+
+impl Embedded {
+    pub(super) fn inbox_put_user(
+        &self,
+        user: User,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let actor = actor.to_owned();
+        self.write(move |tx| {
+            let existed = tx.read(&user_key(&user.login))?.is_some();
+            tx.put_rec(&user_key(&user.login), &user)?;
+            tx.audit(audit(
+                &actor,
+                if existed { "user.update" } else { "user.add" },
+                format!("user {}", user.login),
+                format!(
+                    "role {}, teams {}",
+                    user.role.as_str(),
+                    user.teams.join(",")
+                ),
+                now,
+            ))?;
+            Ok(user)
+        })
+    }
+
+    pub(super) fn inbox_user(&self, login: &str) -> Result<Option<User>, StoreError> {
+        self.snapshot().load(&user_key(login))
+    }
+
+    pub(super) fn inbox_users(&self) -> Result<Vec<User>, StoreError> {
+        let mut snap = self.snapshot();
+        let pairs = snap.range(&[USER], &[USER + 1], usize::MAX)?;
+        pairs
+            .into_iter()
+            .map(|(k, v)| postcard::from_bytes(&v).map_err(|e| self.shared.corrupt(&k, e)))
+            .collect()
+    }
+
+    pub(super) fn inbox_add_api_token(
+        &self,
+        login: &str,
+        digest: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let login = login.to_owned();
+        self.write(move |tx| {
+            if tx.read(&user_key(&login))?.is_none() {
+                return Err(StoreError::NoSuchUser(login));
+            }
+            tx.put_rec(&token_key(&digest), &login)?;
+            tx.audit(audit(
+                &login,
+                "user.token",
+                format!("user {login}"),
+                String::new(),
+                now,
+            ))?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn inbox_user_by_token(&self, digest: [u8; 32]) -> Result<Option<User>, StoreError> {
+        let mut snap = self.snapshot();
+        let Some(login) = snap.load::<String>(&token_key(&digest))? else {
+            return Ok(None);
+        };
+        snap.load(&user_key(&login))
+    }
+
+    pub(super) fn inbox_escalation_work(&self, id: u64) -> Result<EscalationWork, StoreError> {
+        load_work(&mut self.snapshot(), id)
+    }
+
+    pub(super) fn inbox_add_note(
+        &self,
+        id: u64,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationWork, StoreError> {
+        let author = author.to_owned();
+        let text = self.redact_text(text);
+        self.write(move |tx| {
+            load_escalation(tx, id)?;
+            let mut work = load_work(tx, id)?;
+            work.notes.push(Note {
+                at: now,
+                author: author.clone(),
+                text,
+            });
+            tx.put_rec(&work_key(id), &work)?;
+            tx.audit(audit(
+                &author,
+                "escalation.note",
+                format!("escalation {id}"),
+                String::new(),
+                now,
+            ))?;
+            Ok(work)
+        })
+    }
+
+    pub(super) fn inbox_reply(
+        &self,
+        id: u64,
+        author: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Escalation, OutboxEntry), StoreError> {
+        let author = author.to_owned();
+        let text = self.redact_text(text);
+        self.write(move |tx| {
+            let mut esc = load_escalation(tx, id)?;
+            match &esc.status {
+                EscalationStatus::Resolved { .. } => return Err(StoreError::AlreadyResolved(id)),
+                EscalationStatus::Claimed { by } if *by != author => {
+                    return Err(StoreError::AlreadyClaimed { id, by: by.clone() });
+                }
+                _ => {}
+            }
+            let channel = esc.channel;
+            let conv_key = key::conv_prefix(key::CONV, channel, &esc.conversation);
+            let Some(mut conv) = tx.load::<Conversation>(&conv_key)? else {
+                return Err(StoreError::NoSuchConversation {
+                    channel,
+                    conversation: esc.conversation.clone(),
+                });
+            };
+            let in_reply_to = esc.messages.last().cloned().unwrap_or_default();
+            let outbox = tx.counters.next_outbox;
+            tx.counters.next_outbox += 1;
+            let rec = codec::OutboxRec {
+                channel: codec::channel_code(channel),
+                conversation: esc.conversation.clone(),
+                in_reply_to: in_reply_to.clone(),
+                text: codec::Text::Inline(text.clone()),
+                attempts: 0,
+                last_error: None,
+                status: codec::OUTBOX_PENDING,
+                sent_at: 0,
+                created_at: codec::micros(now),
+                next_attempt_at: codec::micros(now),
+            };
+            tx.put_rec(&key::outbox(outbox), &rec)?;
+            tx.put(&key::pending(outbox), &[])?;
+            tx.put(
+                &key::with_id(
+                    key::conv_prefix(key::OUTBOX_CONV, channel, &esc.conversation),
+                    outbox,
+                ),
+                &[],
+            )?;
+            conv.state = ConversationState::Human;
+            tx.put_rec(&conv_key, &conv)?;
+
+            let mut work = load_work(tx, id)?;
+            if esc.status == EscalationStatus::Open {
+                esc.status = EscalationStatus::Claimed { by: author.clone() };
+                esc.history.push(event(now, &author, "claimed".into()));
+            }
+            let mut change = format!("replied (outbox {outbox})");
+            if work.first_response_at.is_none() {
+                work.first_response_at = Some(now);
+                esc.sla_deadline = None;
+                change.push_str(": first response, SLA met");
+            }
+            esc.history.push(event(now, &author, change));
+            work.replies.push(AgentReply {
+                at: now,
+                author: author.clone(),
+                outbox,
+            });
+            tx.put_rec(&key::esc(id), &esc)?;
+            tx.put_rec(&work_key(id), &work)?;
+            tx.audit(audit(
+                &author,
+                "escalation.reply",
+                format!("escalation {id}"),
+                format!("outbox {outbox}"),
+                now,
+            ))?;
+            let entry = OutboxEntry {
+                id: outbox,
+                channel,
+                conversation: esc.conversation.clone(),
+                in_reply_to,
+                text,
+                attempts: 0,
+                last_error: None,
+                status: OutboxStatus::Pending,
+                created_at: now,
+                next_attempt_at: now,
+            };
+            Ok((esc, entry))
+        })
+    }
+
+    pub(super) fn inbox_reassign(
+        &self,
+        id: u64,
+        team: &str,
+        sla_deadline: Option<DateTime<Utc>>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, StoreError> {
+        let team = team.to_owned();
+        let actor = actor.to_owned();
+        self.write(move |tx| {
+            let mut esc = load_escalation(tx, id)?;
+            if let EscalationStatus::Resolved { .. } = esc.status {
+                return Err(StoreError::AlreadyResolved(id));
+            }
+            let from = std::mem::replace(&mut esc.team, team.clone());
+            esc.status = EscalationStatus::Open;
+            // An escalation already answered keeps its SLA met.
+            if esc.sla_deadline.is_some() || load_work(tx, id)?.first_response_at.is_none() {
+                esc.sla_deadline = sla_deadline;
+            }
+            esc.history.push(event(
+                now,
+                &actor,
+                format!("reassigned from `{from}` to `{team}`"),
+            ));
+            tx.put_rec(&key::esc(id), &esc)?;
+            tx.audit(audit(
+                &actor,
+                "escalation.reassign",
+                format!("escalation {id}"),
+                format!("{from} → {team}"),
+                now,
+            ))?;
+            Ok(esc)
+        })
+    }
+
+    pub(super) fn inbox_breach(&self, breach: SlaBreach) -> Result<Option<Escalation>, StoreError> {
+        self.write(move |tx| {
+            let id = breach.escalation;
+            let Some(mut esc) = tx.load::<Escalation>(&key::esc(id))? else {
+                return Ok(None);
+            };
+            if matches!(esc.status, EscalationStatus::Resolved { .. })
+                || esc.sla_deadline != Some(breach.deadline)
+            {
+                return Ok(None);
+            }
+            esc.team = breach.to_team.clone();
+            esc.priority = breach.to_priority;
+            esc.sla_deadline = breach.next_deadline;
+            esc.status = EscalationStatus::Open;
+            let mut change = format!("SLA breached (due {})", breach.deadline.to_rfc3339());
+            if breach.from_team != breach.to_team {
+                change.push_str(&format!(
+                    ", reassigned from `{}` to `{}`",
+                    breach.from_team, breach.to_team
+                ));
+            }
+            if breach.from_priority != breach.to_priority {
+                change.push_str(&format!(
+                    ", priority {} → {}",
+                    breach.from_priority, breach.to_priority
+                ));
+            }
+            esc.history.push(event(breach.at, "sla", change));
+            let mut work = load_work(tx, id)?;
+            work.breaches.push(breach.clone());
+            tx.put_rec(&key::esc(id), &esc)?;
+            tx.put_rec(&work_key(id), &work)?;
+            tx.audit(audit(
+                "sla",
+                "escalation.breach",
+                format!("escalation {id}"),
+                format!(
+                    "{} → {}, priority {} → {}",
+                    breach.from_team, breach.to_team, breach.from_priority, breach.to_priority
+                ),
+                breach.at,
+            ))?;
+            Ok(Some(esc))
+        })
+    }
+
+    fn redact_text(&self, text: &str) -> String {
+        match &self.redactor {
+            Some(redactor) => redactor.redact(text).into_owned(),
+            None => text.to_owned(),
+        }
+    }
+}
+
+fn event(at: DateTime<Utc>, actor: &str, change: String) -> EscalationEvent {
+    EscalationEvent {
+        at,
+        actor: actor.to_owned(),
+        change,
+    }
+}

@@ -1,0 +1,277 @@
+//! Every inbox action once: the access check (an agent works only their teams' escalations, a
+//! lead all), the store call that does and audits it, and what follows (wake the outbox after
+//! a reply, tell a team it got an escalation, refresh open pages). The HTML pages and the JSON
+//! API are thin shells around these functions, so the two cannot drift apart.
+//!
+//! A reply is the first response that stops the SLA clock, not a claim: in webcare practice a
+//! customer is answered when they get an answer, and a claim nobody follows up is exactly what
+//! the SLA is there to catch.
+
+use axum::http::StatusCode;
+use webcare_adapters::gateway::GatewayError;
+use webcare_engine::StoreError;
+use webcare_engine::store::{
+    Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry, StoredMessage,
+};
+
+use crate::Inbox;
+use crate::auth::Actor;
+use crate::notify::Event;
+
+/// The longest reply or note, in bytes.
+pub const MAX_TEXT: usize = 8 * 1024;
+
+/// Why an action was refused; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("escalation {0} does not exist")]
+    NotFound(u64),
+    #[error("escalation {id} belongs to team `{team}`, which is not one of yours")]
+    Forbidden { id: u64, team: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store is unavailable; try again ({0})")]
+    Unavailable(String),
+}
+
+impl ActionError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ActionError::NotFound(_) => StatusCode::NOT_FOUND,
+            ActionError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ActionError::Conflict(_) => StatusCode::CONFLICT,
+            ActionError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ActionError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<GatewayError> for ActionError {
+    fn from(error: GatewayError) -> Self {
+        match error {
+            GatewayError::Store(StoreError::NoSuchEscalation(id)) => ActionError::NotFound(id),
+            GatewayError::Store(
+                e @ (StoreError::AlreadyClaimed { .. } | StoreError::AlreadyResolved(_)),
+            ) => ActionError::Conflict(e.to_string()),
+            other => ActionError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// One escalation with everything needed to work it.
+#[derive(Debug, Clone)]
+pub struct EscalationView {
+    pub escalation: Escalation,
+    pub work: EscalationWork,
+    /// The conversation's messages with their decisions, oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// The conversation's replies (the bot's and the agents'), oldest first.
+    pub replies: Vec<OutboxEntry>,
+}
+
+impl EscalationView {
+    /// The decision of the message that opened the escalation.
+    pub fn opening(&self) -> Option<&StoredMessage> {
+        let first = self.escalation.messages.first()?;
+        self.messages.iter().find(|m| &m.message.id == first)
+    }
+}
+
+/// The escalations `actor` may see that are open or claimed, oldest first.
+pub async fn list(inbox: &Inbox, actor: &Actor) -> Result<Vec<Escalation>, ActionError> {
+    let user = actor.user.clone();
+    Ok(inbox
+        .gateway()
+        .store(move |s| {
+            let mut all = s.open_escalations()?;
+            all.retain(|e| user.may_work(&e.team));
+            Ok(all)
+        })
+        .await?)
+}
+
+/// The escalation, if `actor` may work it.
+async fn checked(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
+    let escalation = inbox
+        .gateway()
+        .store(move |s| s.escalation(id))
+        .await?
+        .ok_or(ActionError::NotFound(id))?;
+    if !actor.user.may_work(&escalation.team) {
+        return Err(ActionError::Forbidden {
+            id,
+            team: escalation.team,
+        });
+    }
+    Ok(escalation)
+}
+
+pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationView, ActionError> {
+    let escalation = checked(inbox, actor, id).await?;
+    let (channel, conversation) = (escalation.channel, escalation.conversation.clone());
+    let (work, messages, replies) = inbox
+        .gateway()
+        .store(move |s| {
+            Ok((
+                s.escalation_work(id)?,
+                s.conversation_messages(channel, &conversation)?,
+                s.conversation_outbox(channel, &conversation)?,
+            ))
+        })
+        .await?;
+    Ok(EscalationView {
+        escalation,
+        work,
+        messages,
+        replies,
+    })
+}
+
+pub async fn claim(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
+    checked(inbox, actor, id).await?;
+    let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    let escalation = inbox
+        .gateway()
+        .store(move |s| s.claim_escalation(id, &login, now))
+        .await?;
+    inbox.changed();
+    Ok(escalation)
+}
+
+fn text_of(text: &str, what: &str) -> Result<String, ActionError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ActionError::Invalid(format!("the {what} is empty")));
+    }
+    if text.len() > MAX_TEXT {
+        return Err(ActionError::Invalid(format!(
+            "the {what} is longer than {MAX_TEXT} bytes"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// Sends `text` to the customer through the outbox, into the channel they wrote on.
+pub async fn reply(
+    inbox: &Inbox,
+    actor: &Actor,
+    id: u64,
+    text: &str,
+) -> Result<(Escalation, OutboxEntry), ActionError> {
+    let text = text_of(text, "reply")?;
+    checked(inbox, actor, id).await?;
+    let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    let done = inbox
+        .gateway()
+        .store(move |s| s.reply_to_escalation(id, &login, &text, now))
+        .await?;
+    inbox.gateway().wake_outbox();
+    inbox.changed();
+    Ok(done)
+}
+
+pub async fn note(
+    inbox: &Inbox,
+    actor: &Actor,
+    id: u64,
+    text: &str,
+) -> Result<EscalationWork, ActionError> {
+    let text = text_of(text, "note")?;
+    checked(inbox, actor, id).await?;
+    let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    let work = inbox
+        .gateway()
+        .store(move |s| s.add_escalation_note(id, &login, &text, now))
+        .await?;
+    inbox.changed();
+    Ok(work)
+}
+
+/// Moves the escalation to `team`, with that team's SLA for its priority from now.
+pub async fn reassign(
+    inbox: &Inbox,
+    actor: &Actor,
+    id: u64,
+    team: &str,
+) -> Result<Escalation, ActionError> {
+    let escalation = checked(inbox, actor, id).await?;
+    let rulebook = inbox.gateway().runtime().rulebook();
+    let teams = rulebook.teams();
+    let Some(target) = teams.get(team) else {
+        return Err(ActionError::Invalid(format!("unknown team `{team}`")));
+    };
+    if escalation.team == team {
+        return Err(ActionError::Conflict(format!(
+            "escalation {id} is already with `{team}`"
+        )));
+    }
+    let now = inbox.gateway().now();
+    let deadline = target
+        .sla_deadline(teams.local(now), escalation.priority)
+        .map(|d| d.with_timezone(&chrono::Utc));
+    let (login, team) = (actor.user.login.clone(), team.to_owned());
+    let escalation = inbox
+        .gateway()
+        .store(move |s| s.reassign_escalation(id, &team, deadline, &login, now))
+        .await?;
+    if let Some(notifier) = inbox.notifier() {
+        notifier.send(Event::Reassigned, &escalation, &rulebook, now);
+    }
+    inbox.changed();
+    Ok(escalation)
+}
+
+pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
+    checked(inbox, actor, id).await?;
+    let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    let escalation = inbox
+        .gateway()
+        .store(move |s| s.resolve_escalation(id, &login, now))
+        .await?;
+    inbox.changed();
+    Ok(escalation)
+}
+
+/// Hands the conversation back to the bot: the escalation closes (resolving it already gives
+/// the conversation back) and the audit log says it was a hand-back, not a solution.
+pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
+    let escalation = checked(inbox, actor, id).await?;
+    if let EscalationStatus::Resolved { .. } = escalation.status {
+        return Err(ActionError::Conflict(format!(
+            "escalation {id} is already resolved"
+        )));
+    }
+    let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    let escalation = inbox
+        .gateway()
+        .store(move |s| {
+            let escalation = s.resolve_escalation(id, &login, now)?;
+            s.append_audit(NewAudit {
+                at: now,
+                actor: login.clone(),
+                action: "escalation.handback".into(),
+                subject: format!("escalation {id}"),
+                details: "conversation back to the bot".into(),
+            })?;
+            Ok(escalation)
+        })
+        .await?;
+    inbox.changed();
+    Ok(escalation)
+}
+
+/// Records an inbox event that is not an escalation action (logins) in the audit log.
+pub async fn audit(inbox: &Inbox, actor: &str, action: &str, subject: String) {
+    let entry = NewAudit {
+        at: inbox.gateway().now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject,
+        details: String::new(),
+    };
+    if let Err(error) = inbox.gateway().store(move |s| s.append_audit(entry)).await {
+        tracing::warn!(error = %error, "inbox: cannot write the audit log");
+    }
+}

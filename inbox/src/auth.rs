@@ -1,0 +1,257 @@
+//! Who is asking: passwords, API tokens, browser sessions, CSRF tokens and the login rate
+//! limit. It exists so every page and API handler gets one [`Actor`] (or a 401/403/429) from
+//! one place, and no handler compares secrets itself.
+//!
+//! - **Passwords** are argon2id PHC strings in the store; verifying one is deliberately slow,
+//!   so it runs on the blocking pool, and wrong ones are rate-limited per login and per client
+//!   address (429 with `Retry-After`), counted on the injected clock.
+//! - **API tokens** (`wct_…`, 256 random bits) are stored as their SHA-256: a token is not
+//!   guessable, so a fast hash is enough and a lookup is one key.
+//! - **Sessions** live in memory (a restart logs everyone out, which is a fair price for not
+//!   keeping live credentials on disk). The cookie is `HttpOnly`, `SameSite=Strict` and, behind
+//!   TLS, `Secure`; each session has its own CSRF token that every form posts back.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use webcare_engine::store::User;
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    #[error("the password is empty")]
+    EmptyPassword,
+}
+
+/// The argon2id PHC string of `password`, with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    if password.is_empty() {
+        return Err(AuthError::EmptyPassword);
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AuthError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the stored PHC string (constant time inside argon2).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// `bytes` random bytes as hex, from the operating system.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// A new API token: shown once, stored only as [`token_digest`].
+pub fn new_api_token() -> String {
+    format!("wct_{}", random_hex(32))
+}
+
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares two secrets without an early exit, so timing says nothing about how much matched.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The person behind a request, as the store knows them.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: User,
+    /// The session's CSRF token; `None` for API token requests (no cookies, so no CSRF).
+    pub csrf: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    login: String,
+    csrf: String,
+    expires: DateTime<Utc>,
+}
+
+/// The live browser sessions, by the SHA-256 of their cookie value (a memory dump shows no
+/// usable cookie).
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_digest: Mutex<HashMap<[u8; 32], Session>>,
+}
+
+impl Sessions {
+    /// Opens a session; returns the cookie value and the CSRF token.
+    pub fn open(&self, login: &str, now: DateTime<Utc>, ttl: Duration) -> (String, String) {
+        let cookie = random_hex(32);
+        let csrf = random_hex(16);
+        let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
+        // Expired sessions go when a new one is opened: no timer needed, memory stays bounded
+        // by the sessions opened within one lifetime.
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            token_digest(&cookie),
+            Session {
+                login: login.to_owned(),
+                csrf: csrf.clone(),
+                expires: now + ttl,
+            },
+        );
+        (cookie, csrf)
+    }
+
+    /// The login and CSRF token of a live session.
+    pub fn get(&self, cookie: &str, now: DateTime<Utc>) -> Option<(String, String)> {
+        let sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
+        sessions
+            .get(&token_digest(cookie))
+            .filter(|s| s.expires > now)
+            .map(|s| (s.login.clone(), s.csrf.clone()))
+    }
+
+    pub fn close(&self, cookie: &str) {
+        let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.remove(&token_digest(cookie));
+    }
+}
+
+/// Failed logins in a sliding window, per key (`login:anna`, `ip:10.0.0.1`).
+#[derive(Debug)]
+pub struct LoginLimiter {
+    max_failures: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(max_failures: usize, window: Duration) -> Self {
+        LoginLimiter {
+            max_failures: max_failures.max(1),
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(wait)` when any of `keys` has used up its failures in the window.
+    pub fn blocked(&self, keys: &[&str], now: DateTime<Utc>) -> Option<Duration> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wait = None;
+        for key in keys {
+            let Some(times) = failures.get_mut(*key) else {
+                continue;
+            };
+            while times.front().is_some_and(|t| *t + self.window <= now) {
+                times.pop_front();
+            }
+            if times.len() >= self.max_failures
+                && let Some(oldest) = times.front()
+            {
+                let until = *oldest + self.window - now;
+                wait = Some(wait.map_or(until, |w: Duration| w.max(until)));
+            }
+        }
+        wait
+    }
+
+    pub fn failed(&self, keys: &[&str], now: DateTime<Utc>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded memory under a password-spraying attack: forget the quiet keys first.
+        if failures.len() > 100_000 {
+            failures.retain(|_, times| times.back().is_some_and(|t| *t + self.window > now));
+        }
+        for key in keys {
+            failures
+                .entry((*key).to_owned())
+                .or_default()
+                .push_back(now);
+        }
+    }
+
+    pub fn succeeded(&self, login_key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(login_key);
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name).then_some(value)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap_or_default();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horsf", &hash));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(hash_password("").is_err());
+    }
+
+    #[test]
+    fn the_limiter_blocks_after_the_failures_and_forgets_after_the_window() {
+        let limiter = LoginLimiter::new(3, Duration::minutes(15));
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        for i in 0..3 {
+            assert_eq!(
+                limiter.blocked(&["login:a"], t0 + Duration::minutes(i)),
+                None
+            );
+            limiter.failed(&["login:a", "ip:x"], t0 + Duration::minutes(i));
+        }
+        assert_eq!(
+            limiter.blocked(&["login:a"], t0 + Duration::minutes(3)),
+            Some(Duration::minutes(12))
+        );
+        assert!(
+            limiter.blocked(&["login:b", "ip:x"], t0).is_some(),
+            "per address too"
+        );
+        assert_eq!(
+            limiter.blocked(&["login:a"], t0 + Duration::minutes(16)),
+            None
+        );
+    }
+
+    #[test]
+    fn sessions_cookies_and_secrets() {
+        let sessions = Sessions::default();
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let (cookie_value, csrf) = sessions.open("anna", t0, Duration::hours(8));
+        assert_eq!(
+            sessions.get(&cookie_value, t0),
+            Some(("anna".to_owned(), csrf.clone()))
+        );
+        assert_eq!(sessions.get(&cookie_value, t0 + Duration::hours(9)), None);
+        sessions.close(&cookie_value);
+        assert_eq!(sessions.get(&cookie_value, t0), None);
+        assert_eq!(
+            cookie("a=1; webcare_session=xyz", "webcare_session"),
+            Some("xyz")
+        );
+        assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("a", "ab"));
+        assert!(new_api_token().starts_with("wct_"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The support team's inbox: where escalations are worked. Agents and leads log in, see their
+//! teams' queues with counts, age, SLA countdown and load, open an escalation with its whole
+//! context (the conversation, internal notes, category, topics, reasons, the rule that
+//! escalated it and the rulebook version) and claim, reply, note, reassign, resolve or hand it
+//! back to the bot. The same actions are a JSON REST API under `/api/v1/escalations`. Beside
+//! the web side run the SLA timer, which walks an escalation up its team's chain when nobody
+//! answered in time, and the notifier, which tells a team's own channel.
+//!
+//! It is its own crate, outside the engine, because it is a web application with sessions and
+//! passwords; the engine only gains the records it needs in the store.
+//!
+//! # Layout
+//!
+//! - [`auth`]: passwords, API tokens, sessions, CSRF, the login rate limit.
+//! - [`actions`]: every action once, with its access check, audit and side effects; both the
+//!   pages and the API call these, so the two can never disagree.
+//! - [`pages`]: the server-rendered HTML (no JS framework; a few lines of JS for live updates).
+//! - [`api`]: the JSON REST API.
+//! - [`sla`]: the SLA timer and the chain.
+//! - [`notify`]: notifications to a team's webhook, Telegram group or Discord channel.
+
+pub mod actions;
+pub mod api;
+pub mod auth;
+pub mod notify;
+pub mod pages;
+pub mod sla;
+
+use std::sync::Arc;
+
+use axum::Router;
+use chrono::Duration;
+use tokio::sync::broadcast;
+use webcare_adapters::gateway::Gateway;
+
+use crate::auth::{LoginLimiter, Sessions};
+use crate::notify::Notifier;
+
+/// The inbox's settings; the runtime form of `[inbox]` in `webcare.toml`.
+#[derive(Debug, Clone)]
+pub struct InboxConfig {
+    /// Mark the session cookie `Secure` (on whenever a TLS proxy is in front).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// Wrong passwords allowed per login and per address within `login_window`.
+    pub login_failures: usize,
+    pub login_window: Duration,
+    /// Rows per team on the queue page (the counts always cover all).
+    pub page_rows: usize,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            secure_cookies: false,
+            session_ttl: Duration::hours(10),
+            login_failures: 5,
+            login_window: Duration::minutes(15),
+            page_rows: 200,
+        }
+    }
+}
+
+/// The inbox's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Inbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    gateway: Gateway,
+    config: InboxConfig,
+    sessions: Sessions,
+    limiter: LoginLimiter,
+    /// Something changed (an action, a breach): open pages refresh (SSE).
+    changes: broadcast::Sender<()>,
+    notifier: Option<Notifier>,
+}
+
+impl Inbox {
+    pub fn new(gateway: Gateway, config: InboxConfig, notifier: Option<Notifier>) -> Self {
+        let limiter = LoginLimiter::new(config.login_failures, config.login_window);
+        let (changes, _) = broadcast::channel(64);
+        Inbox {
+            inner: Arc::new(Inner {
+                gateway,
+                config,
+                sessions: Sessions::default(),
+                limiter,
+                changes,
+                notifier,
+            }),
+        }
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.inner.gateway
+    }
+
+    pub fn config(&self) -> &InboxConfig {
+        &self.inner.config
+    }
+
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.inner.notifier.as_ref()
+    }
+
+    /// Tells open pages that something changed.
+    pub fn changed(&self) {
+        let _ = self.inner.changes.send(());
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<()> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The pages under `/inbox` and the API under `/api/v1/escalations`.
+    pub fn routes(&self) -> Router {
+        pages::routes(self.clone()).merge(api::routes(self.clone()))
+    }
+}

@@ -1,0 +1,173 @@
+//! The SLA timer: nothing waits past its deadline unnoticed. Deadlines are in the store (intake
+//! sets them from when the customer wrote, in the team's office time), so the timer holds no
+//! state of its own and survives restarts: each tick reads the open escalations, and every one
+//! whose deadline has passed without a first human response climbs one step up the chain.
+//!
+//! One step, for an escalation of team T at priority P whose deadline D passed:
+//!
+//! 1. it moves to the first team of T's `chain` (it stays with T when the chain has ended);
+//! 2. its priority goes up one step (urgent stays urgent);
+//! 3. its new deadline is the new team's SLA for the new priority, counted from now;
+//! 4. the history, the escalation's work record and the audit log say so, and the new team
+//!    is notified.
+//!
+//! The store applies a breach only while D is still the escalation's deadline, in the same
+//! transaction that replaces it, so a breach is handled once even when two ticks (or a crash
+//! and a restart) offer it twice. The first agent reply clears the deadline (see
+//! [`crate::actions`]), which is what stops the clock.
+//!
+//! The timer also announces escalations that arrived since the previous tick to their team's
+//! channel. It wakes at the earliest deadline, at most every `poll`, so a manual clock in
+//! tests is noticed within one poll.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use webcare_adapters::gateway::GatewayError;
+use webcare_engine::store::{Escalation, SlaBreach};
+use webcare_engine::{Priority, Rulebook};
+
+use crate::Inbox;
+use crate::notify::Event;
+
+/// The next step up the chain for an escalation whose `deadline` passed at `now`.
+pub fn next_step(
+    rulebook: &Rulebook,
+    escalation: &Escalation,
+    deadline: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> SlaBreach {
+    let teams = rulebook.teams();
+    let to_team = teams
+        .get(&escalation.team)
+        .and_then(|team| team.chain.iter().find(|id| teams.get(id).is_some()))
+        .cloned()
+        .unwrap_or_else(|| escalation.team.clone());
+    let to_priority = raise(escalation.priority);
+    let next_deadline = teams
+        .get(&to_team)
+        .and_then(|team| team.sla_deadline(teams.local(now), to_priority))
+        .map(|d| d.with_timezone(&Utc));
+    SlaBreach {
+        escalation: escalation.id,
+        deadline,
+        from_team: escalation.team.clone(),
+        to_team,
+        from_priority: escalation.priority,
+        to_priority,
+        next_deadline,
+        at: now,
+    }
+}
+
+/// One step up: low → normal → high → urgent.
+pub fn raise(priority: Priority) -> Priority {
+    match priority {
+        Priority::Low => Priority::Normal,
+        Priority::Normal => Priority::High,
+        Priority::High | Priority::Urgent => Priority::Urgent,
+    }
+}
+
+/// See the module docs.
+pub struct SlaTimer {
+    inbox: Inbox,
+    poll: Duration,
+    /// The highest escalation id seen; `None` before the first tick (escalations that were
+    /// there at start are not announced again).
+    seen: Option<u64>,
+}
+
+impl SlaTimer {
+    pub fn new(inbox: Inbox, poll: Duration) -> Self {
+        SlaTimer {
+            inbox,
+            poll: poll.max(Duration::from_millis(1)),
+            seen: None,
+        }
+    }
+
+    /// Handles every breach due now; returns the escalations that moved.
+    pub async fn tick(&mut self) -> Result<Vec<Escalation>, GatewayError> {
+        let gateway = self.inbox.gateway().clone();
+        let now = gateway.now();
+        let rulebook = gateway.runtime().rulebook();
+        let open = gateway.store(|s| s.open_escalations()).await?;
+
+        // Escalations newer than the newest seen so far arrived since the last tick: tell
+        // their teams, and refresh open pages.
+        let newest = open.iter().map(|e| e.id).max();
+        if let Some(seen) = self.seen {
+            let mut arrived = false;
+            for escalation in open.iter().filter(|e| e.id > seen) {
+                arrived = true;
+                if let Some(notifier) = self.inbox.notifier() {
+                    notifier.send(Event::Arrived, escalation, &rulebook, now);
+                }
+            }
+            if arrived {
+                self.inbox.changed();
+            }
+        }
+        self.seen = self.seen.max(newest).or(Some(0));
+
+        let due: Vec<SlaBreach> = open
+            .iter()
+            .filter_map(|e| {
+                let deadline = e.sla_deadline?;
+                (deadline <= now).then(|| next_step(&rulebook, e, deadline, now))
+            })
+            .collect();
+        let mut moved = Vec::new();
+        for breach in due {
+            let applied = gateway.store(move |s| s.record_sla_breach(breach)).await?;
+            if let Some(escalation) = applied {
+                tracing::warn!(
+                    escalation = escalation.id,
+                    team = %escalation.team,
+                    priority = %escalation.priority,
+                    "sla: breached; moved up the chain"
+                );
+                if let Some(notifier) = self.inbox.notifier() {
+                    notifier.send(Event::Breached, &escalation, &rulebook, now);
+                }
+                moved.push(escalation);
+            }
+        }
+        if !moved.is_empty() {
+            self.inbox.changed();
+        }
+        Ok(moved)
+    }
+
+    /// How long to sleep: until the earliest future deadline, at most `poll`.
+    async fn next_wake(&self) -> Duration {
+        let gateway = self.inbox.gateway().clone();
+        let now = gateway.now();
+        let earliest = gateway
+            .store(|s| s.open_escalations())
+            .await
+            .ok()
+            .and_then(|open| open.iter().filter_map(|e| e.sla_deadline).min());
+        earliest
+            .and_then(|at| (at - now).to_std().ok())
+            .map_or(self.poll, |wait| wait.min(self.poll))
+            .max(Duration::from_millis(1))
+    }
+
+    /// Ticks until `shutdown` completes.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::error!(error = %error, "sla: cannot read the deadlines; retrying");
+            }
+            let wait = self.next_wake().await;
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = &mut shutdown => return,
+            }
+        }
+    }
+}
