@@ -211,10 +211,10 @@ impl Governance {
             .with_state(self)
     }
 
-    /// The actor of an authorised admin request, or the response that refuses it.
-    fn authorise(&self, headers: &HeaderMap) -> Result<&'static str, Response> {
+    /// The actor of an authorised admin request, or why it is refused.
+    fn authorise(&self, headers: &HeaderMap) -> Result<&'static str, Refusal> {
         let Some(token) = &self.admin_token else {
-            return Err(error(
+            return Err(Refusal(
                 StatusCode::FORBIDDEN,
                 "the admin API is off; set WEBCARE_ADMIN_TOKEN (or WEBCARE_ADMIN_TOKEN_FILE) to enable it",
             ));
@@ -224,14 +224,14 @@ impl Governance {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         match given {
-            None => Err(error(
+            None => Err(Refusal(
                 StatusCode::UNAUTHORIZED,
                 "send `Authorization: Bearer <admin token>`",
             )),
             Some(given) if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) => {
                 Ok("admin")
             }
-            Some(_) => Err(error(StatusCode::UNAUTHORIZED, "wrong admin token")),
+            Some(_) => Err(Refusal(StatusCode::UNAUTHORIZED, "wrong admin token")),
         }
     }
 }
@@ -298,6 +298,15 @@ async fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     .unwrap_or_default()
 }
 
+/// Why an admin request is refused; small, so the happy path carries no big error value.
+struct Refusal(StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -308,7 +317,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 async fn rulebook_status(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
     if let Err(refused) = g.authorise(&headers) {
-        return refused;
+        return refused.into_response();
     }
     let rulebook = g.runtime.rulebook();
     Json(serde_json::json!({
@@ -323,7 +332,7 @@ async fn rulebook_status(State(g): State<Arc<Governance>>, headers: HeaderMap) -
 async fn reload_handler(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
     let actor = match g.authorise(&headers) {
         Ok(actor) => actor,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let outcome = g.reload(actor).await;
     let status = match outcome {
@@ -341,7 +350,7 @@ struct CrisisRequest {
 
 async fn crisis_status(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
     if let Err(refused) = g.authorise(&headers) {
-        return refused;
+        return refused.into_response();
     }
     Json(serde_json::json!({
         "crisis_mode": g.runtime.crisis_mode(),
@@ -357,7 +366,7 @@ async fn crisis_handler(
 ) -> Response {
     let actor = match g.authorise(&headers) {
         Ok(actor) => actor,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let Json(request) = match body {
         Ok(body) => body,

@@ -357,7 +357,8 @@ fn the_version_is_a_content_hash_of_what_decides() {
 
 #[test]
 fn rulebook_mistakes_point_at_file_line_and_column() {
-    let cases: [(&str, fn(&mut RulebookSource), &str); 6] = [
+    type BreakIt = fn(&mut RulebookSource);
+    let cases: [(&str, BreakIt, &str); 6] = [
         (
             "toml syntax",
             |s| s.topics.text.push_str("\n[[topic]\nid = \"x\"\n"),
