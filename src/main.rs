@@ -6,7 +6,8 @@
 //! - `cli/chat.rs`: `webcare chat`, the rulebook in a terminal.
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
-//! - `cli/ingest.rs`, `cli/forget.rs`: `webcare ingest` and `webcare forget`, the store.
+//! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
+//!   and `webcare versions`, the store.
 //! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`.
 //! - `cli/report.rs`: `webcare report`, KPIs and trends of a period (weekly digest, quarterly
 //!   report).
@@ -79,6 +80,9 @@ enum Command {
     /// trending topics; as table, CSV, JSON or a self-contained HTML page (`--preset weekly`,
     /// `--preset quarterly`).
     Report(cli::report::ReportArgs),
+    /// List the rulebook versions the store kept: which rules were in force, since when, and
+    /// who put them there.
+    Versions(cli::versions::VersionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
         Command::User(user) => cli::user::run(rules, &args.store, user),
         Command::Report(report) => cli::report::run(rules, &args.store, report),
+        Command::Versions(versions) => cli::versions::run(&args.store, versions),
     };
     match result {
         Ok(code) => code,

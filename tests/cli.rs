@@ -357,3 +357,54 @@ fn explain_shows_every_step_of_a_stored_decision() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no stored message has id `nope`"));
 }
+
+#[test]
+fn explain_uses_the_stored_rulebook_that_made_the_decision() {
+    let (dir, rules) = rulebook_copy();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let rules_arg = rules.to_str().expect("utf-8 path");
+    let input = "{\"id\":\"q1\",\"text\":\"Hoe vraag ik een paspoort aan?\",\"received_at\":\"2026-11-23T10:00:00+01:00\"}\n";
+    let ingest = webcare(
+        &[
+            "ingest", "--data", data_arg, "--rules", rules_arg, "--input", "-",
+        ],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let old_version = text(&ingest.stderr)
+        .split("with rulebook ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("ingest names its rulebook version")
+        .to_owned();
+
+    // The rules change afterwards: the passport keyword is gone.
+    let topics = rules.join("topics.toml");
+    let body = fs::read_to_string(&topics).expect("read topics");
+    fs::write(&topics, body.replacen("\"paspoort*\", ", "", 1)).expect("write topics");
+
+    let out = webcare(
+        &["explain", "q1", "--data", data_arg, "--rules", rules_arg],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!stdout.contains("note:"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("rulebook {old_version}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("matched paspoort*"), "{stdout}");
+    assert!(!stdout.contains("warning:"), "{stdout}");
+
+    let versions = webcare(&["versions", "--data", data_arg], None);
+    let listed = text(&versions.stdout);
+    assert!(versions.status.success(), "{}", text(&versions.stderr));
+    assert!(listed.contains(&old_version), "{listed}");
+    assert!(listed.contains("ingest"), "{listed}");
+    let json = text(&webcare(&["versions", "--data", data_arg, "--json"], None).stdout);
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(value[0]["version"], old_version.as_str());
+    assert_eq!(value[0]["activations"][0]["by"], "ingest");
+}

@@ -62,6 +62,14 @@ fn message(n: u64) -> Inbound {
     m
 }
 
+/// Both backends, or the one `WEBCARE_BENCH_BACKEND` names.
+fn backends() -> Vec<Backend> {
+    match std::env::var("WEBCARE_BENCH_BACKEND") {
+        Ok(name) => vec![name.parse().unwrap_or_else(|e| panic!("{e}"))],
+        Err(_) => vec![Backend::Redb, Backend::Sled],
+    }
+}
+
 fn open(backend: Backend, dir: &std::path::Path) -> Arc<dyn Store> {
     match store::open(&StoreOptions {
         backend,
@@ -124,99 +132,221 @@ fn size_report() {
         "size: {count} messages, raw JSON Lines {raw} bytes ({:.0} bytes/message)",
         raw as f64 / count as f64
     );
-    for backend in [Backend::Redb, Backend::Sled] {
+    let per_message = |bytes: u64| {
+        format!(
+            "{bytes} bytes = {:.0} bytes/message, {:.2}x raw JSON, {:.2} GB per million messages",
+            bytes as f64 / count as f64,
+            bytes as f64 / raw as f64,
+            bytes as f64 / count as f64 * 1e6 / 1e9,
+        )
+    };
+    for backend in backends() {
         let dir = match tempfile::tempdir() {
             Ok(dir) => dir,
             Err(e) => panic!("{e}"),
         };
         let store = open(backend, dir.path());
         let next = AtomicU64::new(0);
+        let cpu_before = cpu_times();
         let took = intake_many(&*store, 256, count, &next);
+        let cpu_after = cpu_times();
+        let per = |a: f64, b: f64| (b - a) * 1e6 / count as f64;
+        let (all, writer) = (
+            per(cpu_before.0, cpu_after.0),
+            per(cpu_before.1, cpu_after.1),
+        );
+        // On a quiet machine with `cores` cores, intake cannot go faster than the CPU it needs
+        // allows, nor faster than the writer thread alone allows.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        println!(
+            "size: {backend}: CPU per intake {all:.0} µs ({writer:.0} µs in the writer thread): at most {:.0}/s on {cores} idle cores",
+            (cores * 1e6 / all).min(1e6 / writer)
+        );
         let stats = match store.stats() {
             Ok(stats) => stats,
             Err(e) => panic!("{e}"),
         };
-        drop(store);
-        let on_disk = dir_size(dir.path());
-        // redb grows its file in regions, geometrically; what the data needs shows after a
-        // compaction (which a long-running store converges to as freed pages are reused).
-        let compacted = match backend {
-            Backend::Redb => {
-                let path = dir.path().join("webcare.redb");
-                let mut db = redb::Database::open(&path).unwrap_or_else(|e| panic!("{e}"));
-                let stats = {
-                    let txn = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
-                    let table = txn
-                        .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("webcare"))
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    redb::ReadableTableMetadata::stats(&table).unwrap_or_else(|e| panic!("{e}"))
-                };
-                while db.compact().unwrap_or_else(|e| panic!("{e}")) {}
-                drop(db);
-                println!(
-                    "size: redb: B-tree holds {:.0} bytes/message of keys and values, {:.0} of metadata, {:.0} fragmented",
-                    stats.stored_bytes() as f64 / count as f64,
-                    stats.metadata_bytes() as f64 / count as f64,
-                    stats.fragmented_bytes() as f64 / count as f64,
-                );
-                Some(dir_size(dir.path()))
-            }
-            Backend::Sled => None,
-        };
-        if let Some(compacted) = compacted {
-            println!(
-                "size: redb compacted: {compacted} bytes = {:.0} bytes/message, {:.2}x raw JSON, {:.2} GB per million messages",
-                compacted as f64 / count as f64,
-                compacted as f64 / raw as f64,
-                compacted as f64 / count as f64 * 1e6 / 1e9,
-            );
-        }
         println!(
-            "size: {backend}: {} messages in {:.1} s ({:.0}/s), {on_disk} bytes on disk = {:.0} bytes/message, {:.2}x raw JSON, {:.2} GB per million messages",
+            "size: {backend}: {} messages in {:.1} s ({:.0}/s), {} replies pending",
             stats.messages,
             took.as_secs_f64(),
             count as f64 / took.as_secs_f64(),
-            on_disk as f64 / count as f64,
-            on_disk as f64 / raw as f64,
-            on_disk as f64 / count as f64 * 1e6 / 1e9,
+            stats.pending_outbox,
         );
+        println!(
+            "size: {backend}: file length {}",
+            per_message(dir_size(dir.path()))
+        );
+        println!(
+            "size: {backend}: allocated on disk {}",
+            per_message(allocated(dir.path()))
+        );
+        // A running service sends its replies within seconds; the entries then hold their
+        // sent state instead.
+        let sent = send_all(&*store);
+        drop(store);
+        println!(
+            "size: {backend}: after sending all {sent} replies: file length {}",
+            per_message(dir_size(dir.path())),
+        );
+        println!(
+            "size: {backend}: after sending all {sent} replies: allocated on disk {}",
+            per_message(allocated(dir.path()))
+        );
+        match backend {
+            Backend::Redb => redb_breakdown(&dir.path().join("webcare.redb"), count),
+            Backend::Sled => {
+                let files = files_in(&dir.path().join("sled"));
+                println!("size: sled files: {files}");
+            }
+        }
     }
 }
 
-/// What the bytes are: per record kind, count and key + value bytes (redb only).
+/// Marks every pending reply sent, from many threads (so in group commits).
+fn send_all(store: &dyn Store) -> usize {
+    let far = start() + chrono::Duration::days(3650);
+    let pending = store
+        .due_outbox(far, usize::MAX)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<u64> = pending.iter().map(|e| e.id).collect();
+    let next = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..256 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(id) = ids.get(i) else {
+                        break;
+                    };
+                    if let Err(e) = store.outbox_sent(*id, far) {
+                        panic!("{e}");
+                    }
+                }
+            });
+        }
+    });
+    ids.len()
+}
+
+/// What redb's B-trees hold, per table: entries, key and value bytes, and the pages' unused
+/// space; then the whole file's pages.
+fn redb_breakdown(path: &std::path::Path, count: u64) {
+    use redb::{ReadableTableMetadata, TableHandle};
+    let db = redb::Database::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let txn = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
+    let per = |b: u64| b as f64 / count as f64;
+    for handle in txn.list_tables().unwrap_or_else(|e| panic!("{e}")) {
+        let name = handle.name().to_owned();
+        let table = txn
+            .open_untyped_table(handle)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stats = table.stats().unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "size: redb table {name}: {} entries; per message {:.1} bytes stored, {:.1} metadata, {:.1} unused in its pages ({} leaf + {} branch pages)",
+            table.len().unwrap_or_else(|e| panic!("{e}")),
+            per(stats.stored_bytes()),
+            per(stats.metadata_bytes()),
+            per(stats.fragmented_bytes()),
+            stats.leaf_pages(),
+            stats.branch_pages(),
+        );
+    }
+    drop(txn);
+    let write = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+    let stats = write.stats().unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "size: redb file: {} pages allocated ({:.0} bytes/message); B-trees {:.0} stored + {:.0} metadata + {:.0} unused bytes/message",
+        stats.allocated_pages(),
+        per(stats.allocated_pages() * stats.page_size() as u64),
+        per(stats.stored_bytes()),
+        per(stats.metadata_bytes()),
+        per(stats.fragmented_bytes()),
+    );
+    write.abort().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// CPU seconds used so far by this process, and by the store's writer thread(s), from
+/// `/proc` (Linux; zeros elsewhere).
+fn cpu_times() -> (f64, f64) {
+    // Clock ticks per second; 100 on every Linux this runs on.
+    const TICKS: f64 = 100.0;
+    fn ticks(stat: &str) -> f64 {
+        // Fields after the command (which may contain spaces) start after the last `)`.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let utime: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let stime: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        (utime + stime) / TICKS
+    }
+    let all = std::fs::read_to_string("/proc/self/stat")
+        .map(|s| ticks(&s))
+        .unwrap_or(0.0);
+    let mut writer = 0.0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.starts_with("webcare-store") {
+                writer += std::fs::read_to_string(task.path().join("stat"))
+                    .map(|s| ticks(&s))
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    (all, writer)
+}
+
+/// Every file under `dir` with its length, for seeing where sled's bytes are.
+fn files_in(dir: &std::path::Path) -> String {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => stack.push(entry.path()),
+                Ok(m) => out.push(format!(
+                    "{} {}",
+                    entry
+                        .path()
+                        .strip_prefix(dir)
+                        .unwrap_or(&entry.path())
+                        .display(),
+                    m.len()
+                )),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out.join(", ")
+}
+
+/// Bytes the files take on disk (a file's length may include holes that take none).
+fn allocated(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => allocated(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// What the bytes are, on a small store: redb's tables one by one.
 fn tally() {
-    use redb::ReadableTable;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = open(Backend::Redb, dir.path());
     let next = AtomicU64::new(0);
     intake_many(&*store, 64, 20_000, &next);
     drop(store);
-    let db =
-        redb::Database::open(dir.path().join("webcare.redb")).unwrap_or_else(|e| panic!("{e}"));
-    let txn = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
-    let table = txn
-        .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("webcare"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut kinds = std::collections::BTreeMap::<u8, (u64, u64, u64)>::new();
-    for entry in table.iter().unwrap_or_else(|e| panic!("{e}")) {
-        let (k, v) = entry.unwrap_or_else(|e| panic!("{e}"));
-        let slot = kinds.entry(k.value()[0]).or_default();
-        slot.0 += 1;
-        slot.1 += k.value().len() as u64;
-        slot.2 += v.value().len() as u64;
-    }
-    for (kind, (count, keys, values)) in kinds {
-        println!(
-            "tally: `{}` {count} records, {:.0} key + {:.0} value bytes per message",
-            kind as char,
-            keys as f64 / 20_000.0,
-            values as f64 / 20_000.0
-        );
-    }
-    println!(
-        "tally: file {} bytes/message",
-        dir_size(dir.path()) / 20_000
-    );
+    redb_breakdown(&dir.path().join("webcare.redb"), 20_000);
 }
 
 /// Where the time goes: deciding alone, and storing alone (decisions made beforehand).
@@ -233,7 +363,7 @@ fn breakdown() {
         "breakdown: decide {:.1} µs/message on one thread",
         decide.as_secs_f64() * 1e6 / n as f64
     );
-    for backend in [Backend::Redb, Backend::Sled] {
+    for backend in backends() {
         let dir = match tempfile::tempdir() {
             Ok(dir) => dir,
             Err(e) => panic!("{e}"),
@@ -245,6 +375,7 @@ fn breakdown() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(16);
         let started = Instant::now();
+        let cpu_before = cpu_times();
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
@@ -270,9 +401,27 @@ fn breakdown() {
             }
         });
         let took = started.elapsed();
+        let cpu_after = cpu_times();
         println!(
-            "breakdown: {backend}: store only, {threads} threads: {:.0}/s",
-            n as f64 / took.as_secs_f64()
+            "breakdown: {backend}: store only, {threads} threads: {:.0}/s, CPU per intake {:.0} µs ({:.0} µs in the writer)",
+            n as f64 / took.as_secs_f64(),
+            (cpu_after.0 - cpu_before.0) * 1e6 / n as f64,
+            (cpu_after.1 - cpu_before.1) * 1e6 / n as f64,
+        );
+        // What intake reads before deciding, on one thread: new ids, existing conversations.
+        let started = Instant::now();
+        for i in 0..n {
+            let m = message(n + i);
+            let today = m.received_at.date_naive();
+            if let Err(e) =
+                store.intake_lookup(m.channel, &m.id, &m.conversation, m.received_at, today)
+            {
+                panic!("{e}");
+            }
+        }
+        println!(
+            "breakdown: {backend}: lookup before deciding {:.1} µs/message on one thread",
+            started.elapsed().as_secs_f64() * 1e6 / n as f64
         );
     }
 }
@@ -297,7 +446,7 @@ fn intake(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(2));
     group.measurement_time(Duration::from_secs(6));
-    for backend in [Backend::Redb, Backend::Sled] {
+    for backend in backends() {
         for (name, threads) in [
             ("single", 1),
             ("group-commit-16", 16),

@@ -17,7 +17,7 @@ use crate::decision::Action;
 use crate::message::Inbound;
 use crate::pipeline::DecideContext;
 use crate::rulebook::Rulebook;
-use crate::store::{IntakeReceipt, IntakeRecord, Store, StoreError};
+use crate::store::{IntakeLookup, IntakeReceipt, IntakeRecord, Store, StoreError};
 
 /// The rulebook and the store a message goes through.
 pub struct Intake<'a> {
@@ -48,23 +48,26 @@ impl<'a> Intake<'a> {
         message: Inbound,
         now: DateTime<Utc>,
     ) -> Result<IntakeReceipt, StoreError> {
-        if let Some(first) = self.store.message(message.channel, &message.id)? {
-            return Ok(IntakeReceipt {
-                seq: first.seq,
-                decision: first.decision,
-                duplicate: true,
-                escalation: None,
-                outbox: None,
-            });
-        }
         let teams = self.rulebook.teams();
         let today = teams.local(message.received_at).date_naive();
-        let conversation = self.store.conversation_facts(
+        let conversation = match self.store.intake_lookup(
             message.channel,
+            &message.id,
             &message.conversation,
             message.received_at,
             today,
-        )?;
+        )? {
+            IntakeLookup::Duplicate(first) => {
+                return Ok(IntakeReceipt {
+                    seq: first.seq,
+                    decision: first.decision,
+                    duplicate: true,
+                    escalation: None,
+                    outbox: None,
+                });
+            }
+            IntakeLookup::New(facts) => facts,
+        };
         let context = DecideContext {
             conversation,
             crisis_mode: self.crisis_mode,

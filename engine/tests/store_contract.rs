@@ -717,6 +717,39 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
     );
 }
 
+fn outbox_sent_all_marks_the_pending_entries_in_one_go(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let ids: Vec<u64> = (0..4)
+        .map(|i| {
+            f.accept(msg(&format!("m{i}"), &format!("c{i}"), "ann", QUESTION, t0))
+                .outbox
+                .unwrap()
+        })
+        .collect();
+    f.store().outbox_sent(ids[0], t0).unwrap();
+    f.store().outbox_failed(ids[1], "gone", None, t0).unwrap();
+    let later = t0 + Duration::seconds(2);
+    // Finished (sent, dead) and unknown ids are skipped, not errors.
+    let marked = f
+        .store()
+        .outbox_sent_all(&[ids[0], ids[1], ids[2], ids[3], 999], later)
+        .unwrap();
+    assert_eq!(marked, 2);
+    for id in &ids[2..] {
+        let entry = f.store().outbox_entry(*id).unwrap().unwrap();
+        assert_eq!(entry.status, OutboxStatus::Sent { at: later });
+        assert_eq!(entry.attempts, 1);
+    }
+    assert_eq!(
+        f.store().outbox_entry(ids[1]).unwrap().unwrap().status,
+        OutboxStatus::Dead
+    );
+    assert!(f.store().due_outbox(later, 10).unwrap().is_empty());
+    assert_eq!(f.store().stats().unwrap().pending_outbox, 0);
+    assert_eq!(f.store().outbox_sent_all(&[], later).unwrap(), 0);
+}
+
 fn audit_log_appends_and_pages(backend: Backend) {
     let f = Fixture::new(backend);
     for i in 0..5 {
@@ -1062,6 +1095,162 @@ fn redaction_keeps_personal_data_out_of_the_log(backend: Backend) {
     assert_eq!(stored.decision, receipt.decision);
 }
 
+fn rulebook_versions_are_kept_with_every_activation(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let files = rulebook().source.files();
+    let version = rulebook().version.clone();
+    assert!(f.store().rulebook_versions().unwrap().is_empty());
+    assert_eq!(f.store().rulebook_version(&version).unwrap(), None);
+
+    assert!(
+        f.store()
+            .save_rulebook_version(&version, &files, "ingest", t0)
+            .unwrap(),
+        "new version: files stored"
+    );
+    // The same version again only gets an activation; its files stay the first ones.
+    let other_files = vec![webcare_engine::store::RulebookFile {
+        role: "rulebook".into(),
+        path: "elsewhere.toml".into(),
+        text: "changed".into(),
+    }];
+    assert!(
+        !f.store()
+            .save_rulebook_version(&version, &other_files, "lead", t0 + Duration::hours(1))
+            .unwrap()
+    );
+    store::save_rulebook(&**f.store(), rulebook(), "run", t0 + Duration::hours(2)).unwrap();
+    f.store()
+        .save_rulebook_version(
+            "0123456789ab",
+            &other_files,
+            "lead",
+            t0 + Duration::hours(3),
+        )
+        .unwrap();
+
+    f.reopen();
+    assert_eq!(f.store().rulebook_version(&version).unwrap(), Some(files));
+    let versions = f.store().rulebook_versions().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].version, version);
+    let by: Vec<&str> = versions[0]
+        .activations
+        .iter()
+        .map(|a| a.by.as_str())
+        .collect();
+    assert_eq!(by, ["ingest", "lead", "run"]);
+    assert_eq!(versions[0].activations[0].at, t0);
+    assert_eq!(versions[1].version, "0123456789ab");
+    assert_eq!(versions[1].activations.len(), 1);
+
+    // A stored version compiles again to the rulebook that made the decisions.
+    let stored = f.store().rulebook_version(&version).unwrap().unwrap();
+    let again =
+        Rulebook::compile(webcare_engine::RulebookSource::from_files(&stored).unwrap()).unwrap();
+    assert_eq!(again.version, version);
+
+    // Every activation is audited.
+    let audit = f.store().audit_log(None, 100).unwrap();
+    let activations: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "rulebook.activate")
+        .collect();
+    assert_eq!(activations.len(), 4);
+    assert!(activations[0].subject.contains(&version));
+}
+
+fn long_conversations_keep_their_messages_in_order_through_deletes(backend: Backend) {
+    // More messages than a conversation record lists itself, so older numbers move to blocks;
+    // deletes then reach into the blocks.
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let author = if i % 3 == 0 { "ann" } else { "bob" };
+        let id = format!("g{i:03}");
+        f.accept(msg(
+            &id,
+            "group",
+            author,
+            QUESTION,
+            t0 + Duration::seconds(i),
+        ));
+        ids.push((id, author));
+    }
+    let listed = |f: &Fixture| -> Vec<String> {
+        f.store()
+            .conversation_messages(ChannelKind::Telegram, "group")
+            .unwrap()
+            .into_iter()
+            .map(|m| m.message.id)
+            .collect()
+    };
+    let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(listed(&f), all);
+    assert_eq!(
+        f.store()
+            .conversation_outbox(ChannelKind::Telegram, "group")
+            .unwrap()
+            .len(),
+        150
+    );
+
+    let report = f.store().forget_author("ann", "dpo", t0).unwrap();
+    assert_eq!(report.messages, 50);
+    assert_eq!(report.conversations, 0);
+    let bobs: Vec<String> = ids
+        .iter()
+        .filter(|(_, a)| *a == "bob")
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(listed(&f), bobs);
+    // Replies to ann's messages are still owed, and still listed with the conversation.
+    assert_eq!(
+        f.store()
+            .conversation_outbox(ChannelKind::Telegram, "group")
+            .unwrap()
+            .len(),
+        150
+    );
+
+    // Retention takes the oldest 60 seconds' worth (40 of bob's messages).
+    let report = f
+        .store()
+        .purge_before(t0 + Duration::seconds(60), "retention", t0)
+        .unwrap();
+    assert_eq!(report.messages, 40);
+    assert_eq!(listed(&f), bobs[40..].to_vec());
+    assert_eq!(f.store().stats().unwrap().messages, 60);
+    let history: Vec<String> = store::history(&**f.store(), None)
+        .map(|m| m.unwrap().message.id)
+        .collect();
+    assert_eq!(history, bobs[40..].to_vec());
+
+    // New messages after the deletes still land in order.
+    f.accept(msg(
+        "late",
+        "group",
+        "bob",
+        QUESTION,
+        t0 + Duration::hours(1),
+    ));
+    assert_eq!(listed(&f).last().map(String::as_str), Some("late"));
+    assert!(
+        f.store()
+            .message(ChannelKind::Telegram, "g000")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store()
+            .message(ChannelKind::Telegram, "g149")
+            .unwrap()
+            .is_some()
+    );
+}
+
 // --- the inbox's records (issue 5) -----------------------------------------------------------
 
 fn user(login: &str, role: store::Role, teams: &[&str]) -> store::User {
@@ -1092,23 +1281,14 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
         Err(StoreError::NoSuchUser(login)) if login == "nobody"
     ));
     f.reopen();
-    let logins: Vec<String> = f
-        .store()
-        .users()
-        .unwrap()
-        .into_iter()
-        .map(|u| u.login)
-        .collect();
+    let logins: Vec<String> = f.store().users().unwrap().into_iter().map(|u| u.login).collect();
     assert_eq!(logins, ["anna", "dana"]);
     assert_eq!(f.store().user_by_token(digest).unwrap(), Some(anna));
     assert_eq!(f.store().user_by_token([8; 32]).unwrap(), None);
     let audit = f.store().audit_log(None, 100).unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["user.add", "user.add", "user.token"]);
-    assert!(
-        audit.iter().all(|a| !a.details.contains("argon2")),
-        "no hash in the log"
-    );
+    assert!(audit.iter().all(|a| !a.details.contains("argon2")), "no hash in the log");
 }
 
 fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
@@ -1118,10 +1298,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     let id = first.escalation.unwrap();
     let esc = f.store().escalation(id).unwrap().unwrap();
     let deadline = esc.sla_deadline.unwrap();
-    assert_eq!(
-        f.store().escalation_work(id).unwrap(),
-        store::EscalationWork::default()
-    );
+    assert_eq!(f.store().escalation_work(id).unwrap(), store::EscalationWork::default());
 
     // A note is internal: no outbox entry, its text not in the audit log.
     let work = f
@@ -1150,24 +1327,13 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
         ..breach.clone()
     };
     assert_eq!(f.store().record_sla_breach(stale).unwrap(), None);
-    let moved = f
-        .store()
-        .record_sla_breach(breach.clone())
-        .unwrap()
-        .unwrap();
+    let moved = f.store().record_sla_breach(breach.clone()).unwrap().unwrap();
     assert_eq!(moved.team, "webcare_leads");
     assert_eq!(moved.priority, Priority::Urgent);
     assert_eq!(moved.sla_deadline, breach.next_deadline);
     f.reopen();
-    assert_eq!(
-        f.store().record_sla_breach(breach.clone()).unwrap(),
-        None,
-        "handled once"
-    );
-    assert_eq!(
-        f.store().escalation_work(id).unwrap().breaches,
-        vec![breach]
-    );
+    assert_eq!(f.store().record_sla_breach(breach.clone()).unwrap(), None, "handled once");
+    assert_eq!(f.store().escalation_work(id).unwrap().breaches, vec![breach]);
 
     // Reassigning moves it and sets the new deadline; a claim is released.
     f.store().claim_escalation(id, "dana", t0).unwrap();
@@ -1176,10 +1342,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
         .store()
         .reassign_escalation(id, "legal", Some(later), "dana", t0)
         .unwrap();
-    assert_eq!(
-        (esc.team.as_str(), esc.sla_deadline),
-        ("legal", Some(later))
-    );
+    assert_eq!((esc.team.as_str(), esc.sla_deadline), ("legal", Some(later)));
     assert_eq!(esc.status, EscalationStatus::Open);
 
     // The first reply claims it, meets the SLA and hands the conversation to a human.
@@ -1190,11 +1353,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(esc.status, EscalationStatus::Claimed { by: "anna".into() });
     assert_eq!(esc.sla_deadline, None, "the first response meets the SLA");
     assert_eq!(
-        (
-            entry.conversation.as_str(),
-            entry.in_reply_to.as_str(),
-            entry.text.as_str()
-        ),
+        (entry.conversation.as_str(), entry.in_reply_to.as_str(), entry.text.as_str()),
         ("c1", "k1", "We are on it.")
     );
     assert_eq!(
@@ -1214,10 +1373,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     // During the handoff every customer message joins the escalation, whatever its decision.
     let more = f.accept(msg("k2", "c1", "ann", QUESTION, t0 + Duration::minutes(6)));
     assert_eq!(more.escalation, Some(id));
-    assert!(
-        more.decision.action.reply().is_none(),
-        "the bot stays silent"
-    );
+    assert!(more.decision.action.reply().is_none(), "the bot stays silent");
     let work = f.store().escalation_work(id).unwrap();
     assert_eq!(work.first_response_at, Some(t0 + Duration::minutes(5)));
     assert_eq!(work.replies.len(), 1);
@@ -1255,10 +1411,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     ));
     f.store().forget_author("ann", "privacy", t0).unwrap();
     assert_eq!(f.store().escalation(id).unwrap(), None);
-    assert_eq!(
-        f.store().escalation_work(id).unwrap(),
-        store::EscalationWork::default()
-    );
+    assert_eq!(f.store().escalation_work(id).unwrap(), store::EscalationWork::default());
 }
 
 macro_rules! contract_tests {
@@ -1282,6 +1435,7 @@ contract_tests!(
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
     outbox_channels_postponement_dead_letters_and_agent_replies,
+    outbox_sent_all_marks_the_pending_entries_in_one_go,
     audit_log_appends_and_pages,
     conversation_state_is_set_and_audited,
     history_is_in_time_order_and_pages,
@@ -1292,6 +1446,8 @@ contract_tests!(
     another_backends_data_is_not_silently_ignored,
     a_store_in_use_is_refused,
     redaction_keeps_personal_data_out_of_the_log,
+    rulebook_versions_are_kept_with_every_activation,
+    long_conversations_keep_their_messages_in_order_through_deletes,
     users_and_api_tokens_are_stored_and_audited,
     inbox_work_notes_replies_reassign_and_breaches,
 );

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use webcare_engine::pipeline::ScriptStep;
 use webcare_engine::store::{self, StoredMessage};
-use webcare_engine::{ChannelKind, DecideContext, Decision, Rulebook, Trace};
+use webcare_engine::{ChannelKind, DecideContext, Decision, Rulebook, RulebookSource, Trace};
 
 use crate::config::StoreArgs;
 
@@ -96,20 +96,29 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The rulebook that made the stored decision, when it is the one given; otherwise the given
-/// one with a note saying so.
+/// The rulebook that made the stored decision: the one given when it is that version, else the
+/// version the store kept when it was put in force. Only a version the store does not have (a
+/// store older than rulebook versions, or a version that no longer compiles) is explained with
+/// the given rulebook, and a note says so.
 fn rulebook_of(
     stored: &StoredMessage,
     current: Rulebook,
-    _store: &dyn store::Store,
+    store: &dyn store::Store,
 ) -> anyhow::Result<(Rulebook, Option<String>)> {
     let version = &stored.decision.diagnostics.rulebook;
     if *version == current.version {
         return Ok((current, None));
     }
+    let problem = match store.rulebook_version(version)? {
+        Some(files) => match RulebookSource::from_files(&files).and_then(Rulebook::compile) {
+            Ok(then) => return Ok((then, None)),
+            Err(errors) => format!("is stored but no longer loads ({errors})"),
+        },
+        None => "is not in the store".to_owned(),
+    };
     let note = format!(
-        "the message was decided by rulebook {version}, which is not the one given ({}); explaining with {} — the steps may differ from what happened then",
-        current.version, current.version
+        "the message was decided by rulebook {version}, which {problem}; explaining with the given rulebook {} — the steps may differ from what happened then",
+        current.version
     );
     Ok((current, Some(note)))
 }

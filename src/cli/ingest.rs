@@ -20,7 +20,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use webcare_adapters::jsonl::JsonlReader;
-use webcare_engine::{Inbound, Intake, Rulebook, Store};
+use webcare_engine::{Inbound, Intake, Rulebook, Store, store};
 
 use crate::config::StoreArgs;
 
@@ -47,6 +47,9 @@ pub fn run(
     let default_time = super::parse_at(&rulebook, args.at.as_deref())?;
     let (store, config) = super::open_store(store_args)?;
     apply_retention(&*store, config.retention_days)?;
+    // Every decision names its rulebook version; the store keeps that version's files, so any
+    // decision can be explained later with exactly the rules that made it.
+    store::save_rulebook(&*store, &rulebook, "ingest", Utc::now())?;
     let input: Box<dyn BufRead + Send> = if args.input.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {

@@ -10,6 +10,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod user;
+pub mod versions;
 
 use std::path::Path;
 

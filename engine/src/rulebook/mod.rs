@@ -31,7 +31,7 @@ use config::{
     LexiconFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig, TopicsFile,
 };
 pub use error::{Location, RulebookError, RulebookErrors};
-pub use source::{RulebookSource, SourceFile};
+pub use source::{RulebookFile, RulebookSource, SourceFile};
 
 /// Templates every rulebook must have: the fail-safe escalation needs them.
 pub const REQUIRED_TEMPLATES: [&str; 2] = ["holding_open", "holding_closed"];

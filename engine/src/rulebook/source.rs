@@ -41,6 +41,17 @@ impl SourceFile {
     }
 }
 
+/// One file of a rulebook as the store keeps it: its role in the rulebook (`rulebook`,
+/// `topics`, `templates`, `teams`, `lexicon`, `tests`, `escalation`, `governance`), the path it
+/// was loaded from, and its text. See [`RulebookSource::files`] and
+/// [`RulebookSource::from_files`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RulebookFile {
+    pub role: String,
+    pub path: String,
+    pub text: String,
+}
+
 /// The text of every file of one rulebook.
 #[derive(Debug, Clone)]
 pub struct RulebookSource {
@@ -161,6 +172,87 @@ impl RulebookSource {
         }
     }
 
+    /// Every file with its role, for the store: a stored version is compiled again with
+    /// [`RulebookSource::from_files`].
+    pub fn files(&self) -> Vec<RulebookFile> {
+        let mut files = vec![
+            ("rulebook", &self.rulebook),
+            ("topics", &self.topics),
+            ("templates", &self.templates),
+            ("teams", &self.teams),
+            ("lexicon", &self.lexicon),
+        ];
+        if let Some(tests) = &self.tests {
+            files.push(("tests", tests));
+        }
+        files.push(("escalation", &self.escalation));
+        files.push(("governance", &self.governance));
+        files
+            .into_iter()
+            .map(|(role, file)| RulebookFile {
+                role: role.to_owned(),
+                path: file.path.display().to_string(),
+                text: file.text.clone(),
+            })
+            .collect()
+    }
+
+    /// The rulebook of stored `files` (see [`RulebookSource::files`]); errors name every role
+    /// that is missing. `tests` is optional, as in a directory.
+    pub fn from_files(files: &[RulebookFile]) -> Result<Self, RulebookErrors> {
+        let mut errors = Vec::new();
+        let mut take = |role: &str| match files.iter().find(|f| f.role == role) {
+            Some(f) => Some(SourceFile {
+                path: PathBuf::from(&f.path),
+                text: f.text.clone(),
+            }),
+            None => {
+                errors.push(RulebookError::Unreadable {
+                    file: PathBuf::from(role),
+                    reason: "this file is missing from the stored rulebook version".into(),
+                });
+                None
+            }
+        };
+        let rulebook = take("rulebook");
+        let topics = take("topics");
+        let templates = take("templates");
+        let teams = take("teams");
+        let lexicon = take("lexicon");
+        let escalation = take("escalation");
+        let governance = take("governance");
+        let tests = files
+            .iter()
+            .find(|f| f.role == "tests")
+            .map(|f| SourceFile {
+                path: PathBuf::from(&f.path),
+                text: f.text.clone(),
+            });
+        match (
+            rulebook, topics, templates, teams, lexicon, escalation, governance,
+        ) {
+            (
+                Some(rulebook),
+                Some(topics),
+                Some(templates),
+                Some(teams),
+                Some(lexicon),
+                Some(escalation),
+                Some(governance),
+            ) => Ok(RulebookSource {
+                rulebook,
+                topics,
+                templates,
+                teams,
+                lexicon,
+                tests,
+                escalation,
+                governance,
+            }),
+            _ => Err(RulebookErrors(errors)),
+        }
+    }
+
     /// The content hash that names this rulebook version in every decision: the first 12 hex
     /// digits of SHA-256 over every file that affects decisions. Paths are left out, so the same
     /// rules copied elsewhere keep their version.
@@ -180,5 +272,24 @@ impl RulebookSource {
         }
         let digest = hasher.finalize();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_round_trip_to_the_same_version() {
+        let source = RulebookSource::embedded();
+        let files = source.files();
+        assert!(files.iter().any(|f| f.role == "tests"));
+        let again = RulebookSource::from_files(&files).expect("all files are there");
+        assert_eq!(again.version(), source.version());
+        assert_eq!(again.escalation.path, source.escalation.path);
+
+        let missing: Vec<_> = files.into_iter().filter(|f| f.role != "teams").collect();
+        let errors = RulebookSource::from_files(&missing).expect_err("teams is missing");
+        assert!(errors.to_string().contains("teams"), "{errors}");
     }
 }

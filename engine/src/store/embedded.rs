@@ -11,25 +11,41 @@
 //! without locks in the data, and is what lets the intake re-check a duplicate inside its
 //! transaction: two concurrent deliveries of one message are decided once.
 //!
-//! **Record layout.** One keyspace; the first byte of a key names the record kind (below).
-//! Strings in keys are length-prefixed so no id can run into the next field. Numbers are
-//! big-endian so keys sort in numeric order; times sort with the sign bit flipped.
+//! **Little work for the writer.** On two cores the writer competes with the callers that
+//! decide, so it does only what must be serial: the caller encodes the message record (with the
+//! symbols already committed) and hashes its dedupe key; the writer checks for a duplicate,
+//! updates the conversation and escalation, and places the record. Jobs write into an ordered
+//! overlay that later jobs of the batch read through; the batch goes to the backend sorted by
+//! key at the end, so each B-tree page is touched once per commit.
 //!
-//! | key | value |
-//! |---|---|
-//! | `m` seq | the message with its decision ([`codec::MessageRec`]) |
-//! | `d` channel id | seq: the dedupe index of deliveries |
-//! | `t` received_at seq | (none): history and retention in time order |
-//! | `a` author seq | (none): what `forget` erases |
-//! | `k` channel conversation seq | (none): a conversation's messages |
-//! | `c` channel conversation | [`Conversation`] |
-//! | `e` id / `n` id / `s` channel conversation id | [`Escalation`] / open ones / per conversation |
-//! | `o` id / `p` id / `r` channel conversation id | [`OutboxEntry`] / pending ones / per conversation |
-//! | `u` id | [`AuditEntry`] |
-//! | `y` id | a symbol of the decision strings ([`codec`]) |
-//! | `z` name | format version and counters |
+//! **Record layout.** Seven key spaces ([`Space`]). Fixed-width keys sort as big-endian numbers;
+//! times sort with the sign bit flipped; strings in variable keys are length-prefixed so no id
+//! can run into the next field.
+//!
+//! | space | key | value |
+//! |---|---|---|
+//! | messages | chunk number | up to 256 messages with their decisions ([`codec::Chunk`]) |
+//! | dedupe | hash(channel, id), or the next free after it | seq |
+//! | time | received_at · seq | (none): history and retention in time order |
+//! | pending / outbox | id | outbox entries waiting / sent or given up ([`codec::OutboxRec`]) |
+//! | records | `c` channel conversation | [`codec::ConvRec`], with its newest messages' numbers |
+//! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
+//! | | `e` id / `n` id | [`codec::EscRec`] / the open ones |
+//! | | `a` author channel conversation | (none): where `forget` looks |
+//! | | `u` id | [`AuditEntry`] |
+//! | | `y` id | a symbol of the decision strings ([`codec`]) |
+//! | | `v` version / `w` id | a rulebook version's files / one activation |
+//! | | `z` name | format version and counters |
+//!
+//! A message's sequence number is `chunk · 256 + slot`, and the reply to a message is the
+//! outbox entry with the message's number, so neither needs an index of its own. A
+//! conversation's messages are listed in its own record (which intake rewrites anyway) until 64
+//! have gathered, which then go to a block of their own. Per message the store writes one record
+//! into a chunk, a dedupe and a time entry, plus a few bytes of outbox entry when it has a reply;
+//! conversation and escalation records are rewritten in place.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -40,12 +56,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::codec::{self, Intern, MessageRec, Resolve, Symbols};
+use super::codec::{
+    self, Chunk, ConvRec, EscRec, Intern, JoinRec, MessageRec, OutboxDetail, OutboxRec, Resolve,
+    Symbols, Text,
+};
 use super::redact::Redactor;
 use super::{
-    AuditEntry, Backend, Conversation, DeadLetter, Escalation, EscalationEvent, EscalationStatus,
-    ForgetReport, HistoryCursor, IntakeReceipt, IntakeRecord, NewAudit, NewReply, OutboxEntry,
-    OutboxStatus, PurgeReport, Store, StoreError, StoreStats, StoredMessage,
+    Activation, AuditEntry, Backend, Conversation, DeadLetter, Escalation, ForgetReport,
+    HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, NewAudit, NewReply, OutboxEntry,
+    PurgeReport, RulebookFile, RulebookVersion, Store, StoreError, StoreStats, StoredMessage,
 };
 use crate::decision::{Action, Category, Priority};
 use crate::message::ChannelKind;
@@ -54,13 +73,70 @@ use crate::pipeline::{ConversationFacts, ConversationState};
 // The inbox's records (users, tokens, notes, replies, breaches) in their own file.
 mod inbox;
 
+/// The key spaces. redb keeps each in its own table, with fixed-width keys where the layout
+/// allows (no length per entry); sled keeps them in one tree behind a one-byte prefix, because
+/// only a single tree's batch is atomic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// Variable keys, the first byte naming the record kind.
+    Records,
+    /// 8-byte chunk number → chunk.
+    Messages,
+    /// 8-byte hash → 8-byte sequence number.
+    Dedupe,
+    /// 16 bytes → nothing.
+    Time,
+    /// 8-byte id → outbox record.
+    Pending,
+    /// 8-byte id → outbox record.
+    Outbox,
+}
+
+impl Space {
+    pub const ALL: [Space; 6] = [
+        Space::Records,
+        Space::Messages,
+        Space::Dedupe,
+        Space::Time,
+        Space::Pending,
+        Space::Outbox,
+    ];
+
+    /// The key length of a fixed-width space.
+    pub fn key_len(self) -> Option<usize> {
+        match self {
+            Space::Records => None,
+            Space::Messages | Space::Dedupe | Space::Pending | Space::Outbox => Some(8),
+            Space::Time => Some(16),
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Reading committed data (or, in a [`KvTxn`], the data as it was when the transaction began:
+/// the writer keeps its own writes in an overlay until the end).
+pub trait KvRead {
+    fn get(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Entries with `start <= key < end` (no `end`: to the end of the space), in key order, at
+    /// most `limit`.
+    fn scan(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError>;
+}
+
 /// The few operations a backend must provide. Keys and values are bytes; the layout above is
 /// this module's business.
 pub trait Kv: Send + Sync + 'static {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// Entries with `start <= key < end`, in key order, at most `limit`.
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError>;
+    /// A consistent view of committed data, for one method call.
+    fn snapshot(&self) -> Result<Box<dyn KvRead + '_>, StoreError>;
 
     /// Runs `f` exactly once in a write transaction and commits it; returns only when the
     /// commit is durable. If `f` fails, nothing of it is written.
@@ -70,40 +146,41 @@ pub trait Kv: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+
+    /// How large a message chunk may grow: what fills one leaf page.
+    fn chunk_bytes(&self) -> usize {
+        codec::CHUNK_BYTES
+    }
 }
 
 pub type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// The write transaction: reads see its own writes.
-pub trait KvTxn {
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
-    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError>;
-    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError>;
+/// The write transaction. Writes arrive sorted by space and key, after all reads.
+pub trait KvTxn: KvRead {
+    fn put(&mut self, space: Space, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&mut self, space: Space, key: &[u8]) -> Result<(), StoreError>;
 }
 
+/// The dedupe value of a deleted delivery that had a collision after it.
+const DEDUPE_DELETED: u64 = u64::MAX;
+
 /// The on-disk format this code reads and writes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Key construction. Every function returns a complete key or a prefix of one.
 mod key {
     use super::ChannelKind;
     use crate::store::codec::channel_code;
 
-    pub const MSG: u8 = b'm';
-    pub const DEDUPE: u8 = b'd';
-    pub const TIME: u8 = b't';
-    pub const AUTHOR: u8 = b'a';
-    pub const CONV_MSG: u8 = b'k';
     pub const CONV: u8 = b'c';
+    pub const CONV_BLOCK: u8 = b'k';
     pub const ESC: u8 = b'e';
     pub const ESC_OPEN: u8 = b'n';
-    pub const ESC_CONV: u8 = b's';
-    pub const OUTBOX: u8 = b'o';
-    pub const PENDING: u8 = b'p';
-    pub const OUTBOX_CONV: u8 = b'r';
+    pub const AUTHOR: u8 = b'a';
     pub const AUDIT: u8 = b'u';
     pub const SYM: u8 = b'y';
+    pub const VERSION: u8 = b'v';
+    pub const ACTIVATION: u8 = b'w';
     pub const META: u8 = b'z';
 
     fn str(buf: &mut Vec<u8>, s: &str) {
@@ -111,55 +188,81 @@ mod key {
         buf.extend_from_slice(s.as_bytes());
     }
 
-    fn id(kind: u8, id: u64) -> Vec<u8> {
+    fn tagged(kind: u8, id: u64) -> Vec<u8> {
         let mut k = Vec::with_capacity(9);
         k.push(kind);
         k.extend_from_slice(&id.to_be_bytes());
         k
     }
 
-    pub fn msg(seq: u64) -> Vec<u8> {
-        id(MSG, seq)
+    /// A number key of the fixed-width spaces (chunks, outbox ids).
+    pub fn id(n: u64) -> [u8; 8] {
+        n.to_be_bytes()
     }
+
+    pub fn pair(a: u64, b: u64) -> [u8; 16] {
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&a.to_be_bytes());
+        k[8..].copy_from_slice(&b.to_be_bytes());
+        k
+    }
+
+    /// Times sort correctly as unsigned big-endian once the sign bit is flipped.
+    pub fn time(micros: i64, seq: u64) -> [u8; 16] {
+        pair((micros as u64) ^ (1 << 63), seq)
+    }
+
+    pub fn conv_block(number: u64, first: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(17);
+        k.push(CONV_BLOCK);
+        k.extend_from_slice(&pair(number, first));
+        k
+    }
+
+    pub fn conv_blocks(number: u64) -> Vec<u8> {
+        tagged(CONV_BLOCK, number)
+    }
+
     pub fn esc(n: u64) -> Vec<u8> {
-        id(ESC, n)
+        tagged(ESC, n)
     }
     pub fn esc_open(n: u64) -> Vec<u8> {
-        id(ESC_OPEN, n)
-    }
-    pub fn outbox(n: u64) -> Vec<u8> {
-        id(OUTBOX, n)
-    }
-    pub fn pending(n: u64) -> Vec<u8> {
-        id(PENDING, n)
+        tagged(ESC_OPEN, n)
     }
     pub fn audit(n: u64) -> Vec<u8> {
-        id(AUDIT, n)
+        tagged(AUDIT, n)
     }
     pub fn sym(n: u32) -> Vec<u8> {
-        id(SYM, u64::from(n))
+        tagged(SYM, u64::from(n))
+    }
+    pub fn activation(n: u64) -> Vec<u8> {
+        tagged(ACTIVATION, n)
     }
     pub fn meta(name: &str) -> Vec<u8> {
         let mut k = vec![META];
         k.extend_from_slice(name.as_bytes());
         k
     }
-
-    pub fn dedupe(channel: ChannelKind, message: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(6 + message.len());
-        k.push(DEDUPE);
-        k.push(channel_code(channel));
-        str(&mut k, message);
+    pub fn version(version: &str) -> Vec<u8> {
+        let mut k = vec![VERSION];
+        k.extend_from_slice(version.as_bytes());
         k
     }
 
-    /// Times sort correctly as unsigned big-endian once the sign bit is flipped.
-    pub fn time(micros: i64, seq: u64) -> Vec<u8> {
-        let mut k = Vec::with_capacity(17);
-        k.push(TIME);
-        k.extend_from_slice(&((micros as u64) ^ (1 << 63)).to_be_bytes());
-        k.extend_from_slice(&seq.to_be_bytes());
+    pub fn conv(channel: ChannelKind, conversation: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(6 + conversation.len());
+        k.push(CONV);
+        k.push(channel_code(channel));
+        str(&mut k, conversation);
         k
+    }
+
+    /// Channel code and conversation id of a conversation key.
+    pub fn parse_conv(k: &[u8]) -> Option<(u8, String)> {
+        let (&code, rest) = k.strip_prefix(&[CONV])?.split_first()?;
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let id = std::str::from_utf8(rest.get(4..4 + len)?).ok()?;
+        Some((code, id.to_owned()))
     }
 
     pub fn author_prefix(author: &str) -> Vec<u8> {
@@ -168,26 +271,28 @@ mod key {
         k
     }
 
-    pub fn conv_prefix(kind: u8, channel: ChannelKind, conversation: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(14 + conversation.len());
-        k.push(kind);
+    pub fn author(author: &str, channel: ChannelKind, conversation: &str) -> Vec<u8> {
+        let mut k = author_prefix(author);
         k.push(channel_code(channel));
         str(&mut k, conversation);
         k
     }
 
-    pub fn with_id(mut prefix: Vec<u8>, id: u64) -> Vec<u8> {
-        prefix.extend_from_slice(&id.to_be_bytes());
-        prefix
+    /// Channel code and conversation id at the end of an author key.
+    pub fn parse_author(k: &[u8], prefix_len: usize) -> Option<(u8, String)> {
+        let (&code, rest) = k.get(prefix_len..)?.split_first()?;
+        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let id = std::str::from_utf8(rest.get(4..4 + len)?).ok()?;
+        Some((code, id.to_owned()))
     }
 
-    /// The trailing big-endian id of index keys.
+    /// The trailing big-endian number of a key.
     pub fn tail(key: &[u8]) -> Option<u64> {
         let start = key.len().checked_sub(8)?;
         Some(u64::from_be_bytes(key.get(start..)?.try_into().ok()?))
     }
 
-    /// The first key after every key that starts with `prefix`.
+    /// The first key after every key that starts with `prefix` (variable keys).
     pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
         let mut end = prefix.to_vec();
         while let Some(last) = end.pop() {
@@ -199,29 +304,46 @@ mod key {
         vec![u8::MAX; prefix.len() + 1]
     }
 
-    /// The smallest key after `key`.
+    /// The smallest variable key after `key`.
     pub fn after(key: &[u8]) -> Vec<u8> {
         let mut next = key.to_vec();
         next.push(0);
         next
     }
+
+    /// The next fixed-width key of the same length, `None` after the last.
+    pub fn successor(key: &[u8]) -> Option<Vec<u8>> {
+        let mut next = key.to_vec();
+        for byte in next.iter_mut().rev() {
+            if *byte < u8::MAX {
+                *byte += 1;
+                return Some(next);
+            }
+            *byte = 0;
+        }
+        None
+    }
 }
 
-/// The ids handed out so far and the message count, kept by the writer and stored once per
+/// The numbers handed out so far and the message count, kept by the writer and stored once per
 /// commit.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Counters {
+    /// The next message (or agent reply) number; see [`codec::CHUNK_SLOTS`].
     next_seq: u64,
     next_escalation: u64,
-    next_outbox: u64,
     next_audit: u64,
     next_symbol: u32,
+    next_conversation: u64,
+    next_activation: u64,
     messages: u64,
 }
 
 /// What both the readers and the writer share.
 struct Shared {
     kv: Arc<dyn Kv>,
+    /// [`Kv::chunk_bytes`].
+    chunk_bytes: usize,
     symbols: Symbols,
     path: PathBuf,
     backend: Backend,
@@ -232,6 +354,13 @@ impl Shared {
         StoreError::Corrupt {
             path: self.path.clone(),
             reason: format!("record `{}`: {reason}", String::from_utf8_lossy(key)),
+        }
+    }
+
+    fn corrupt_seq(&self, seq: u64, reason: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("message {seq}: {reason}"),
         }
     }
 }
@@ -246,11 +375,19 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 /// Reading records, from a snapshot of committed data or inside the writer's transaction.
 trait Reader {
     fn shared(&self) -> &Shared;
-    fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    fn range(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError>;
+    fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn range(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError>;
+    /// The encoded record of message `seq`.
+    fn message_bytes(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
 
     fn load<T: DeserializeOwned>(&mut self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.read(key)? {
+        match self.read(Space::Records, key)? {
             None => Ok(None),
             Some(bytes) => postcard::from_bytes(&bytes)
                 .map(Some)
@@ -258,32 +395,33 @@ trait Reader {
         }
     }
 
-    fn symbol(&mut self, id: u32) -> Result<std::sync::Arc<str>, StoreError> {
+    fn symbol(&mut self, id: u32) -> Result<Arc<str>, StoreError> {
         if let Some(text) = self.shared().symbols.text_of(id) {
             return Ok(text);
         }
         let k = key::sym(id);
         let bytes = self
-            .read(&k)?
+            .read(Space::Records, &k)?
             .ok_or_else(|| self.shared().corrupt(&k, "missing symbol"))?;
-        let text: std::sync::Arc<str> = String::from_utf8(bytes)
+        let text: Arc<str> = String::from_utf8(bytes)
             .map_err(|e| self.shared().corrupt(&k, e))?
             .into();
         Ok(text)
     }
 
     fn message_rec(&mut self, seq: u64) -> Result<Option<MessageRec>, StoreError> {
-        self.load(&key::msg(seq))
+        match self.message_bytes(seq)? {
+            None => Ok(None),
+            Some(bytes) => postcard::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|e| self.shared().corrupt_seq(seq, e)),
+        }
     }
 
-    fn stored(&mut self, seq: u64) -> Result<Option<StoredMessage>, StoreError>
+    fn decode_stored(&mut self, seq: u64, rec: MessageRec) -> Result<StoredMessage, StoreError>
     where
         Self: Sized,
     {
-        let Some(rec) = self.message_rec(seq)? else {
-            return Ok(None);
-        };
-        let k = key::msg(seq);
         let path = self.shared().path.clone();
         let codec::Decoded {
             message,
@@ -292,94 +430,320 @@ trait Reader {
             stored_at,
         } = codec::decode_message(rec, &mut Resolver(self), |reason| StoreError::Corrupt {
             path: path.clone(),
-            reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
+            reason: format!("message {seq}: {reason}"),
         })?;
-        Ok(Some(StoredMessage {
+        Ok(StoredMessage {
             seq,
             message,
             decision,
             facts,
             stored_at,
-        }))
+        })
     }
 
-    fn outbox(&mut self, id: u64) -> Result<Option<(codec::OutboxRec, OutboxEntry)>, StoreError>
+    fn stored(&mut self, seq: u64) -> Result<Option<StoredMessage>, StoreError>
     where
         Self: Sized,
     {
-        let k = key::outbox(id);
-        let Some(rec) = self.load::<codec::OutboxRec>(&k)? else {
-            return Ok(None);
-        };
-        let path = self.shared().path.clone();
-        let entry = codec::decode_outbox(id, &rec, &mut Resolver(self), |reason| {
-            StoreError::Corrupt {
-                path: path.clone(),
-                reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
-            }
-        })?;
-        Ok(Some((rec, entry)))
-    }
-
-    fn seq_of(&mut self, channel: ChannelKind, id: &str) -> Result<Option<u64>, StoreError> {
-        let k = key::dedupe(channel, id);
-        match self.read(&k)? {
+        match self.message_rec(seq)? {
             None => Ok(None),
-            Some(bytes) => bytes
-                .try_into()
-                .map(|b: [u8; 8]| Some(u64::from_be_bytes(b)))
-                .map_err(|_| self.shared().corrupt(&k, "bad sequence number")),
+            Some(rec) => self.decode_stored(seq, rec).map(Some),
         }
     }
 
-    /// Every id at the end of the keys under `prefix`, page by page.
-    fn ids_under(&mut self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+    /// The stored delivery `(channel, id)`, found through its dedupe hash, and the dedupe key
+    /// where a new delivery with this hash goes. The dedupe space is a hash table with open
+    /// addressing: a delivery sits at its hash or, when that is taken by a colliding one, at
+    /// the next free key after it. Keys and values are 8 bytes each, so the B-tree needs no
+    /// lengths per entry and an insert in the middle of a leaf only moves bytes.
+    fn find_message(
+        &mut self,
+        hash: [u8; 8],
+        channel: ChannelKind,
+        id: &str,
+    ) -> Result<Found, StoreError> {
+        let code = codec::channel_code(channel);
+        let mut slot = u64::from_be_bytes(hash);
+        let mut free = None;
+        loop {
+            let k = key::id(slot);
+            match self.dedupe_at(&k)? {
+                None => {
+                    return Ok(Found {
+                        message: None,
+                        free: free.unwrap_or(k),
+                    });
+                }
+                Some(None) => free = free.or(Some(k)),
+                Some(Some(seq)) => {
+                    if let Some(rec) = self.message_rec(seq)?
+                        && rec.channel == code
+                        && rec.id == id
+                    {
+                        return Ok(Found {
+                            message: Some((seq, rec)),
+                            free: free.unwrap_or(k),
+                        });
+                    }
+                }
+            }
+            slot = slot.wrapping_add(1);
+        }
+    }
+
+    /// A dedupe key: `None` when free, `Some(None)` for the mark a deleted delivery leaves
+    /// inside a run of collisions (so the run stays connected), else the sequence number.
+    fn dedupe_at(&mut self, k: &[u8]) -> Result<Option<Option<u64>>, StoreError> {
+        match self.read(Space::Dedupe, k)? {
+            None => Ok(None),
+            Some(v) => {
+                let seq = u64::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| self.shared().corrupt(k, "bad dedupe entry"))?,
+                );
+                Ok(Some((seq != DEDUPE_DELETED).then_some(seq)))
+            }
+        }
+    }
+
+    fn conv(
+        &mut self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Option<ConvRec>, StoreError> {
+        self.load(&key::conv(channel, conversation))
+    }
+
+    /// The blocks of a conversation's older message numbers: key and numbers, oldest first.
+    fn conv_blocks(&mut self, number: u64) -> Result<Vec<Block>, StoreError> {
+        let prefix = key::conv_blocks(number);
+        let end = key::prefix_end(&prefix);
+        let mut start = prefix;
+        let mut blocks = Vec::new();
+        loop {
+            let page = self.range(Space::Records, &start, Some(&end), 256)?;
+            let full = page.len() == 256;
+            for (k, v) in page {
+                let seqs = codec::read_deltas(&v).map_err(|e| self.shared().corrupt(&k, e))?;
+                start = key::after(&k);
+                blocks.push((k, seqs));
+            }
+            if !full {
+                return Ok(blocks);
+            }
+        }
+    }
+
+    /// The sequence numbers of a conversation's messages, oldest first.
+    fn conv_seqs(&mut self, conv: &ConvRec) -> Result<Vec<u64>, StoreError> {
+        let mut seqs: Vec<u64> = self
+            .conv_blocks(conv.number)?
+            .into_iter()
+            .flat_map(|(_, seqs)| seqs)
+            .collect();
+        seqs.extend_from_slice(&conv.recent);
+        Ok(seqs)
+    }
+
+    fn esc_rec(&mut self, id: u64) -> Result<Option<EscRec>, StoreError> {
+        self.load(&key::esc(id))
+    }
+
+    fn escalation(&mut self, id: u64) -> Result<Option<Escalation>, StoreError>
+    where
+        Self: Sized,
+    {
+        let Some(rec) = self.esc_rec(id)? else {
+            return Ok(None);
+        };
+        let k = key::esc(id);
+        let path = self.shared().path.clone();
+        rec.decode(id, &mut Resolver(self), |reason| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
+        })
+        .map(Some)
+    }
+
+    /// An outbox record, and whether it is pending. A pending entry only ever moves to the
+    /// finished space, so reading pending first never misses one that is moving.
+    fn outbox_rec(&mut self, id: u64) -> Result<Option<(OutboxRec, bool)>, StoreError> {
+        for (space, pending) in [(Space::Pending, true), (Space::Outbox, false)] {
+            if let Some(bytes) = self.read(space, &key::id(id))? {
+                let rec = postcard::from_bytes(&bytes)
+                    .map_err(|e| self.shared().corrupt(format!("outbox {id}").as_bytes(), e))?;
+                return Ok(Some((rec, pending)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn decode_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<OutboxEntry, StoreError>
+    where
+        Self: Sized,
+    {
+        let message = match rec.detail {
+            Some(_) => None,
+            None => self.message_rec(id)?,
+        };
+        let path = self.shared().path.clone();
+        rec.decode(id, message.as_ref(), &mut Resolver(self), |reason| {
+            StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("outbox {id}: {reason}"),
+            }
+        })
+    }
+
+    fn outbox(&mut self, id: u64) -> Result<Option<(OutboxRec, bool, OutboxEntry)>, StoreError>
+    where
+        Self: Sized,
+    {
+        let Some((rec, pending)) = self.outbox_rec(id)? else {
+            return Ok(None);
+        };
+        let entry = self.decode_outbox(id, &rec)?;
+        Ok(Some((rec, pending, entry)))
+    }
+
+    /// Every key under a variable `prefix` of the records, page by page.
+    fn keys_under(&mut self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         let end = key::prefix_end(prefix);
         let mut start = prefix.to_vec();
+        let mut keys = Vec::new();
+        loop {
+            let page = self.range(Space::Records, &start, Some(&end), 1024)?;
+            let full = page.len() == 1024;
+            let last = page.last().map(|(k, _)| key::after(k));
+            keys.extend(page.into_iter().map(|(k, _)| k));
+            match last {
+                Some(next) if full => start = next,
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// Every id at the end of the keys under `prefix`.
+    fn ids_under(&mut self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        self.keys_under(prefix)?
+            .iter()
+            .map(|k| key::tail(k).ok_or_else(|| self.shared().corrupt(k, "short key")))
+            .collect()
+    }
+
+    /// The ids in a fixed-width id space (pending, finished outbox), page by page.
+    fn ids_in(&mut self, space: Space) -> Result<Vec<u64>, StoreError> {
+        let mut start = key::id(0).to_vec();
         let mut ids = Vec::new();
         loop {
-            let page = self.range(&start, &end, 1024)?;
+            let page = self.range(space, &start, None, 4096)?;
             for (k, _) in &page {
                 ids.push(key::tail(k).ok_or_else(|| self.shared().corrupt(k, "short key"))?);
             }
             match page.last() {
-                Some((k, _)) if page.len() == 1024 => start = key::after(k),
+                Some((k, _)) if page.len() == 4096 => match key::successor(k) {
+                    Some(next) => start = next,
+                    None => return Ok(ids),
+                },
                 _ => return Ok(ids),
             }
         }
     }
 }
 
+/// A block of a conversation's message numbers: its key, and the numbers.
+type Block = (Vec<u8>, Vec<u64>);
+
+/// What [`Reader::find_message`] found: the stored delivery, and where in the dedupe table a
+/// new delivery with the same hash goes.
+struct Found {
+    message: Option<(u64, MessageRec)>,
+    free: [u8; 8],
+}
+
 struct Resolver<'r, R: Reader>(&'r mut R);
 
 impl<R: Reader> Resolve for Resolver<'_, R> {
-    fn resolve(&mut self, id: u32) -> Result<std::sync::Arc<str>, StoreError> {
+    fn resolve(&mut self, id: u32) -> Result<Arc<str>, StoreError> {
         self.0.symbol(id)
     }
 }
 
-/// Reads committed data.
-struct Snapshot<'a>(&'a Shared);
+/// Reads committed data, all from one consistent view. Remembers the last chunk read, since
+/// readers mostly read neighbouring messages.
+struct Snapshot<'a> {
+    shared: &'a Shared,
+    kv: Box<dyn KvRead + 'a>,
+    chunk: Option<(u64, Option<Vec<u8>>)>,
+}
 
 impl Reader for Snapshot<'_> {
     fn shared(&self) -> &Shared {
-        self.0
+        self.shared
     }
-    fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.kv.get(key)
+    fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(space, key)
     }
-    fn range(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
-        self.0.kv.scan(start, end, limit)
+    fn range(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        self.kv.scan(space, start, end, limit)
+    }
+    fn message_bytes(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let number = codec::chunk_of(seq);
+        if self.chunk.as_ref().is_none_or(|(n, _)| *n != number) {
+            let bytes = self.kv.get(Space::Messages, &key::id(number))?;
+            self.chunk = Some((number, bytes));
+        }
+        let Some((_, Some(bytes))) = &self.chunk else {
+            return Ok(None);
+        };
+        Chunk::slot_in(bytes, codec::slot_of(seq))
+            .map(|slot| slot.map(<[u8]>::to_vec))
+            .map_err(|e| self.shared.corrupt_seq(seq, e))
     }
 }
 
-/// The writer's view of one batch: the backend transaction plus the counters and the
-/// symbols it adds.
+/// One batch's writes, per key space; `None` is a delete. Ordered, so the batch reaches the
+/// backend sorted by key and each B-tree page is changed once, in one pass.
+#[derive(Default)]
+struct Overlay {
+    spaces: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
+}
+
+impl Overlay {
+    fn space(&self, space: Space) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.spaces[space as usize]
+    }
+
+    fn space_mut(&mut self, space: Space) -> &mut BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &mut self.spaces[space as usize]
+    }
+
+    fn into_sorted(self) -> impl Iterator<Item = (Space, Vec<u8>, Option<Vec<u8>>)> {
+        Space::ALL
+            .into_iter()
+            .zip(self.spaces)
+            .flat_map(|(space, writes)| writes.into_iter().map(move |(k, v)| (space, k, v)))
+    }
+}
+
+/// The writer's view of one batch: the backend transaction (committed data), the overlay of
+/// this batch's writes, the message chunks it touches, and the counters and symbols it adds.
 struct Tx<'a> {
     kv: &'a mut dyn KvTxn,
     shared: &'a Shared,
     counters: &'a mut Counters,
     new_symbols: &'a mut HashMap<Arc<str>, u32>,
+    /// `None` is a delete. Ordered, so the batch reaches the backend sorted by key.
+    overlay: Overlay,
+    /// Chunks read or changed in this batch; the changed ones are written at the end.
+    chunks: HashMap<u64, (Chunk, bool)>,
     writes: usize,
 }
 
@@ -387,28 +751,180 @@ impl Reader for Tx<'_> {
     fn shared(&self) -> &Shared {
         self.shared
     }
-    fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.kv.get(key)
+    fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.overlay.space(space).get(key) {
+            return Ok(value.clone());
+        }
+        self.kv.get(space, key)
     }
-    fn range(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
-        self.kv.scan(start, end, limit)
+
+    /// Merges committed entries with the overlay's; the overlay wins on equal keys.
+    fn range(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        let upper = match end {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        let mine: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+            .overlay
+            .space(space)
+            .range::<[u8], _>((Bound::Included(start), upper))
+            .collect();
+        // Each overlay entry hides at most one committed entry: ask for that many more.
+        let committed = self
+            .kv
+            .scan(space, start, end, limit.saturating_add(mine.len()))?;
+        let mut out = Vec::with_capacity(limit.min(committed.len() + mine.len()));
+        let mut theirs = committed.into_iter().peekable();
+        let mut mine = mine.into_iter().peekable();
+        while out.len() < limit {
+            let take_mine = match (mine.peek(), theirs.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((mk, _)), Some((tk, _))) => mk.as_slice() <= tk.as_slice(),
+            };
+            if take_mine {
+                if let Some((k, v)) = mine.next() {
+                    if theirs.peek().is_some_and(|(tk, _)| tk == k) {
+                        theirs.next();
+                    }
+                    if let Some(v) = v {
+                        out.push((k.clone(), v.clone()));
+                    }
+                }
+            } else if let Some(entry) = theirs.next() {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    fn message_bytes(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let chunk = self.chunk(codec::chunk_of(seq))?;
+        Ok(chunk.get(codec::slot_of(seq)).map(<[u8]>::to_vec))
     }
 }
 
 impl Tx<'_> {
-    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    fn put(&mut self, space: Space, key: &[u8], value: Vec<u8>) {
         self.writes += 1;
-        self.kv.put(key, value)
+        self.overlay
+            .space_mut(space)
+            .insert(key.to_vec(), Some(value));
     }
 
     fn put_rec<T: Serialize>(&mut self, key: &[u8], value: &T) -> Result<(), StoreError> {
         let bytes = encode(value)?;
-        self.put(key, &bytes)
+        self.put(Space::Records, key, bytes);
+        Ok(())
     }
 
-    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
+    fn put_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<(), StoreError> {
+        let bytes = encode(rec)?;
+        let (to, from) = if rec.status == codec::OUTBOX_PENDING {
+            (Space::Pending, Space::Outbox)
+        } else {
+            (Space::Outbox, Space::Pending)
+        };
+        self.put(to, &key::id(id), bytes);
+        self.delete(from, &key::id(id));
+        Ok(())
+    }
+
+    fn delete_outbox(&mut self, id: u64) {
+        self.delete(Space::Pending, &key::id(id));
+        self.delete(Space::Outbox, &key::id(id));
+    }
+
+    fn delete(&mut self, space: Space, key: &[u8]) {
         self.writes += 1;
-        self.kv.delete(key)
+        self.overlay.space_mut(space).insert(key.to_vec(), None);
+    }
+
+    /// A chunk as this batch sees it, loaded on first use.
+    fn chunk(&mut self, number: u64) -> Result<&mut Chunk, StoreError> {
+        if !self.chunks.contains_key(&number) {
+            let chunk = match self.kv.get(Space::Messages, &key::id(number))? {
+                Some(bytes) => Chunk::decode(&bytes).map_err(|e| {
+                    self.shared
+                        .corrupt_seq(number * codec::CHUNK_SLOTS, format!("its chunk: {e}"))
+                })?,
+                None => Chunk::default(),
+            };
+            self.chunks.insert(number, (chunk, false));
+        }
+        match self.chunks.get_mut(&number) {
+            Some((chunk, _)) => Ok(chunk),
+            None => Err(self.shared.corrupt_seq(number, "chunk vanished")),
+        }
+    }
+
+    fn chunk_mut(&mut self, number: u64) -> Result<&mut Chunk, StoreError> {
+        self.writes += 1;
+        self.chunk(number)?;
+        match self.chunks.get_mut(&number) {
+            Some((chunk, dirty)) => {
+                *dirty = true;
+                Ok(chunk)
+            }
+            None => Err(self.shared.corrupt_seq(number, "chunk vanished")),
+        }
+    }
+
+    /// Places an encoded message record (empty: only take a number) and returns its sequence
+    /// number: the next slot of the last chunk, or the first of a new chunk when the record
+    /// would not fit the page.
+    fn append_message(&mut self, record: &[u8]) -> Result<u64, StoreError> {
+        let mut seq = self.counters.next_seq;
+        let limit = self.shared.chunk_bytes;
+        let (len, fits) = {
+            let chunk = self.chunk(codec::chunk_of(seq))?;
+            (chunk.len(), chunk.fits(record.len(), limit))
+        };
+        if len > codec::slot_of(seq) {
+            return Err(self
+                .shared
+                .corrupt_seq(seq, format!("its chunk already has {len} slots")));
+        }
+        if !fits {
+            seq = (codec::chunk_of(seq) + 1) * codec::CHUNK_SLOTS;
+        }
+        let slot = codec::slot_of(seq);
+        let chunk = self.chunk_mut(codec::chunk_of(seq))?;
+        // Numbers taken by messages that were deleted since, and whose chunk went with them.
+        while chunk.len() < slot {
+            chunk.push(&[]);
+        }
+        chunk.push(record);
+        self.counters.next_seq = seq + 1;
+        Ok(seq)
+    }
+
+    /// Writes the changed chunks and the counters into the overlay.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        let mut changed: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
+        for (number, (chunk, dirty)) in &self.chunks {
+            if *dirty {
+                changed.push((
+                    number.to_owned(),
+                    (!chunk.is_empty()).then(|| chunk.encode()),
+                ));
+            }
+        }
+        for (number, bytes) in changed {
+            match bytes {
+                Some(bytes) => self.put(Space::Messages, &key::id(number), bytes),
+                None => self.delete(Space::Messages, &key::id(number)),
+            }
+        }
+        let counters = self.counters.clone();
+        self.put_rec(&key::meta("counters"), &counters)
     }
 
     fn audit(&mut self, entry: NewAudit) -> Result<u64, StoreError> {
@@ -435,56 +951,170 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    fn delete_message(&mut self, seq: u64, rec: &MessageRec) -> Result<(), StoreError> {
+    /// Deletes a message with its index entries. Its outbox entry, if any, loses the message
+    /// it took its words from: a finished one created before `drop_finished_before` goes, the
+    /// others get a copy of what they need (and a place in the conversation's `replies`).
+    fn delete_message(
+        &mut self,
+        seq: u64,
+        rec: &MessageRec,
+        drop_finished_before: i64,
+    ) -> Result<bool, StoreError> {
         let channel =
-            codec::channel_from(rec.channel).map_err(|e| self.shared.corrupt(&key::msg(seq), e))?;
-        self.delete(&key::msg(seq))?;
-        self.delete(&key::dedupe(channel, &rec.id))?;
-        self.delete(&key::time(rec.received_at, seq))?;
-        self.delete(&key::with_id(key::author_prefix(&rec.author), seq))?;
-        self.delete(&key::with_id(
-            key::conv_prefix(key::CONV_MSG, channel, &rec.conversation),
-            seq,
-        ))?;
+            codec::channel_from(rec.channel).map_err(|e| self.shared.corrupt_seq(seq, e))?;
+        let conv_key = key::conv(channel, &rec.conversation);
+        let mut conv: Option<ConvRec> = self.load(&conv_key)?;
+        let mut outbox_deleted = false;
+        if rec.has_reply()
+            && let Some((mut out, _)) = self.outbox_rec(seq)?
+            && out.detail.is_none()
+        {
+            if out.status != codec::OUTBOX_PENDING && rec.stored_at() < drop_finished_before {
+                self.delete_outbox(seq);
+                outbox_deleted = true;
+            } else {
+                out.detail = Some(detail_of(rec));
+                self.put_outbox(seq, &out)?;
+                if let Some(conv) = &mut conv {
+                    conv.replies.push(seq);
+                }
+            }
+        }
+        let chunk = self.chunk_mut(codec::chunk_of(seq))?;
+        chunk.clear(codec::slot_of(seq));
+        self.forget_delivery(codec::dedupe_hash(channel, &rec.id), seq)?;
+        self.delete(Space::Time, &key::time(rec.received_at, seq));
+        if let Some(mut conv) = conv {
+            self.unlist(&mut conv, seq)?;
+            self.put_rec(&conv_key, &conv)?;
+        }
         self.counters.messages = self.counters.messages.saturating_sub(1);
+        Ok(outbox_deleted)
+    }
+
+    /// Takes message `seq` off its conversation's list: out of the record's newest numbers, or
+    /// out of the block that holds it.
+    fn unlist(&mut self, conv: &mut ConvRec, seq: u64) -> Result<(), StoreError> {
+        if let Some(at) = conv.recent.iter().position(|s| *s == seq) {
+            conv.recent.remove(at);
+            return Ok(());
+        }
+        for (k, mut seqs) in self.conv_blocks(conv.number)? {
+            if let Some(at) = seqs.iter().position(|s| *s == seq) {
+                seqs.remove(at);
+                if seqs.is_empty() {
+                    self.delete(Space::Records, &k);
+                } else {
+                    self.put(Space::Records, &k, codec::write_deltas(&seqs));
+                }
+                return Ok(());
+            }
+        }
         Ok(())
     }
 
-    /// Deletes a conversation with its messages, its escalations and its finished outbox
-    /// entries (pending replies are kept: they are still owed). Returns the counts deleted.
+    /// Takes delivery `seq` out of the dedupe table: its key is freed, or marked deleted when
+    /// the key after it is taken (a collision run must not be cut).
+    fn forget_delivery(&mut self, hash: [u8; 8], seq: u64) -> Result<(), StoreError> {
+        let mut slot = u64::from_be_bytes(hash);
+        loop {
+            let k = key::id(slot);
+            match self.dedupe_at(&k)? {
+                None => return Ok(()),
+                Some(Some(found)) if found == seq => {
+                    let next = key::id(slot.wrapping_add(1));
+                    if self.dedupe_at(&next)?.is_some() {
+                        self.put(Space::Dedupe, &k, DEDUPE_DELETED.to_be_bytes().to_vec());
+                    } else {
+                        self.delete(Space::Dedupe, &k);
+                    }
+                    return Ok(());
+                }
+                Some(_) => slot = slot.wrapping_add(1),
+            }
+        }
+    }
+
+    /// Deletes a conversation with its messages, its escalations and its outbox entries; pending
+    /// replies are kept unless `drop_pending` (they are still owed, but not to somebody who asked
+    /// to be forgotten).
     fn delete_conversation(
         &mut self,
         channel: ChannelKind,
         conversation: &str,
+        drop_pending: bool,
         report: &mut PurgeReport,
     ) -> Result<(), StoreError> {
-        for seq in self.ids_under(&key::conv_prefix(key::CONV_MSG, channel, conversation))? {
-            if let Some(rec) = self.message_rec(seq)? {
-                self.delete_message(seq, &rec)?;
-                report.messages += 1;
-            }
+        let conv_key = key::conv(channel, conversation);
+        let Some(conv) = self.load::<ConvRec>(&conv_key)? else {
+            return Ok(());
+        };
+        let mut outbox = conv.replies.clone();
+        let seqs = self.conv_seqs(&conv)?;
+        for (k, _) in self.conv_blocks(conv.number)? {
+            self.delete(Space::Records, &k);
         }
-        let esc_prefix = key::conv_prefix(key::ESC_CONV, channel, conversation);
-        for id in self.ids_under(&esc_prefix)? {
-            self.delete(&key::esc(id))?;
-            self.delete(&inbox::work_key(id))?;
-            self.delete(&key::esc_open(id))?;
-            self.delete(&key::with_id(esc_prefix.clone(), id))?;
-            report.escalations += 1;
-        }
-        let out_prefix = key::conv_prefix(key::OUTBOX_CONV, channel, conversation);
-        for id in self.ids_under(&out_prefix)? {
-            let entry: Option<codec::OutboxRec> = self.load(&key::outbox(id))?;
-            if entry.is_some_and(|e| e.status == codec::OUTBOX_PENDING) {
+        for seq in seqs {
+            let Some(rec) = self.message_rec(seq)? else {
                 continue;
+            };
+            if rec.has_reply() {
+                outbox.push(seq);
             }
-            self.delete(&key::outbox(id))?;
-            self.delete(&key::with_id(out_prefix.clone(), id))?;
-            report.outbox += 1;
+            let chunk = self.chunk_mut(codec::chunk_of(seq))?;
+            chunk.clear(codec::slot_of(seq));
+            self.forget_delivery(codec::dedupe_hash(channel, &rec.id), seq)?;
+            self.delete(Space::Time, &key::time(rec.received_at, seq));
+            self.counters.messages = self.counters.messages.saturating_sub(1);
+            report.messages += 1;
+            // A kept pending reply needs its words once the message is gone.
+            if !drop_pending
+                && rec.has_reply()
+                && let Some((mut out, true)) = self.outbox_rec(seq)?
+                && out.detail.is_none()
+            {
+                out.detail = Some(detail_of(&rec));
+                self.put_outbox(seq, &out)?;
+            }
         }
-        self.delete(&key::conv_prefix(key::CONV, channel, conversation))?;
+        for id in outbox {
+            match self.outbox_rec(id)? {
+                Some((_, true)) if !drop_pending => {}
+                Some(_) => {
+                    self.delete_outbox(id);
+                    report.outbox += 1;
+                }
+                None => {}
+            }
+        }
+        for id in &conv.escalations {
+            if self.esc_rec(*id)?.is_some() {
+                self.delete(Space::Records, &key::esc(*id));
+                self.delete(Space::Records, &key::esc_open(*id));
+                self.delete(Space::Records, &inbox::work_key(*id));
+                report.escalations += 1;
+            }
+        }
+        for author in &conv.participants {
+            self.delete(Space::Records, &key::author(author, channel, conversation));
+        }
+        self.delete(Space::Records, &conv_key);
         report.conversations += 1;
         Ok(())
+    }
+}
+
+/// What an outbox entry needs of its message once the message is gone.
+fn detail_of(rec: &MessageRec) -> OutboxDetail {
+    OutboxDetail {
+        conversation: rec.conversation.clone(),
+        in_reply_to: rec.id.clone(),
+        text: rec
+            .decision
+            .reply
+            .clone()
+            .unwrap_or(Text::Inline(String::new())),
+        created_at: rec.stored_at(),
     }
 }
 
@@ -498,7 +1128,7 @@ impl Intern for Tx<'_> {
         }
         let id = self.counters.next_symbol;
         self.counters.next_symbol += 1;
-        self.put(&key::sym(id), text.as_bytes())?;
+        self.put(Space::Records, &key::sym(id), text.as_bytes().to_vec());
         self.new_symbols.insert(text.into(), id);
         Ok(id)
     }
@@ -547,6 +1177,8 @@ fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) 
                 shared: &shared,
                 counters: &mut counters,
                 new_symbols: &mut new_symbols,
+                overlay: Overlay::default(),
+                chunks: HashMap::new(),
                 writes: 0,
             };
             let mut poisoned = false;
@@ -561,8 +1193,15 @@ fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) 
                     reason: "a change failed halfway, so its batch was rolled back; retry".into(),
                 });
             }
-            let snapshot = tx.counters.clone();
-            tx.put_rec(&key::meta("counters"), &snapshot)
+            tx.finish()?;
+            let Tx { kv, overlay, .. } = tx;
+            for (space, k, v) in overlay.into_sorted() {
+                match v {
+                    Some(v) => kv.put(space, &k, &v)?,
+                    None => kv.delete(space, &k)?,
+                }
+            }
+            Ok(())
         });
         match &result {
             Ok(()) => {
@@ -584,11 +1223,46 @@ fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) 
     }
 }
 
+/// Where the writer leaves one job's answer. The caller parks until it is there: one wake-up
+/// per job, the least a blocking call can cost (a channel per call costs a lock and a waker
+/// registration more, and the writer wakes hundreds of callers after every commit).
+struct Slot<R> {
+    result: Mutex<Option<Result<R, StoreError>>>,
+    caller: std::thread::Thread,
+}
+
+/// The writer's end of a [`Slot`]. Dropped unanswered (the writer died), it answers
+/// [`StoreError::WriterStopped`] so the caller never waits forever.
+struct Reply<R>(Option<Arc<Slot<R>>>);
+
+impl<R> Reply<R> {
+    fn send(mut self, result: Result<R, StoreError>) {
+        if let Some(slot) = self.0.take() {
+            if let Ok(mut answer) = slot.result.lock() {
+                *answer = Some(result);
+            }
+            slot.caller.unpark();
+        }
+    }
+}
+
+impl<R> Drop for Reply<R> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            if let Ok(mut answer) = slot.result.lock() {
+                *answer = Some(Err(StoreError::WriterStopped));
+            }
+            slot.caller.unpark();
+        }
+    }
+}
+
 /// The [`Store`] over any [`Kv`] backend.
 pub struct Embedded {
     shared: Arc<Shared>,
     redactor: Option<Redactor>,
-    sender: Mutex<Option<Sender<Job>>>,
+    /// Shared by every caller (a `Sender` is `Sync`); taken on drop to stop the writer.
+    sender: Option<Sender<Job>>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -601,54 +1275,67 @@ impl Embedded {
         redactor: Option<Redactor>,
     ) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared {
+            chunk_bytes: kv.chunk_bytes(),
             kv,
             symbols: Symbols::default(),
             path,
             backend,
         });
-        let mut snap = Snapshot(&shared);
         let version_key = key::meta("version");
-        let counters: Counters = match snap.read(&version_key)? {
-            Some(bytes) => {
-                let found = bytes
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| shared.corrupt(&version_key, "bad format version"))?;
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::Version {
-                        path: shared.path.clone(),
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
+        let counters: Counters = {
+            let mut snap = Snapshot {
+                shared: &shared,
+                kv: shared.kv.snapshot()?,
+                chunk: None,
+            };
+            match snap.read(Space::Records, &version_key)? {
+                Some(bytes) => {
+                    let found = bytes
+                        .try_into()
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| shared.corrupt(&version_key, "bad format version"))?;
+                    if found != FORMAT_VERSION {
+                        return Err(StoreError::Version {
+                            path: shared.path.clone(),
+                            found,
+                            supported: FORMAT_VERSION,
+                        });
+                    }
+                    snap.load(&key::meta("counters"))?.unwrap_or_default()
                 }
-                snap.load(&key::meta("counters"))?.unwrap_or_default()
-            }
-            None => {
-                // A new store. Anything already in the keyspace means it is not one of ours.
-                if !shared.kv.scan(&[], &[u8::MAX], 1)?.is_empty() {
-                    return Err(shared.corrupt(&version_key, "no format version"));
+                None => {
+                    // A new store. Anything already in it means it is not one of ours.
+                    for space in Space::ALL {
+                        if !snap.range(space, &[], None, 1)?.is_empty() {
+                            return Err(shared.corrupt(&version_key, "no format version"));
+                        }
+                    }
+                    drop(snap);
+                    shared.kv.transact(&mut |txn| {
+                        txn.put(Space::Records, &version_key, &FORMAT_VERSION.to_be_bytes())
+                    })?;
+                    Counters::default()
                 }
-                shared
-                    .kv
-                    .transact(&mut |txn| txn.put(&version_key, &FORMAT_VERSION.to_be_bytes()))?;
-                Counters::default()
             }
         };
         // The symbol table is small (one entry per distinct decision string of the rulebooks
         // that were used); loading it whole keeps encoding free of lookups.
-        let start = vec![key::SYM];
-        let end = key::prefix_end(&start);
-        let mut from = start.clone();
-        loop {
-            let page = shared.kv.scan(&from, &end, 4096)?;
-            for (k, v) in &page {
-                let id = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
-                let text = String::from_utf8(v.clone()).map_err(|e| shared.corrupt(k, e))?;
-                shared.symbols.insert(id as u32, text.into());
-            }
-            match page.last() {
-                Some((k, _)) if page.len() == 4096 => from = key::after(k),
-                _ => break,
+        {
+            let mut snap = shared.kv.snapshot()?;
+            let start = vec![key::SYM];
+            let end = key::prefix_end(&start);
+            let mut from = start.clone();
+            loop {
+                let page = snap.scan(Space::Records, &from, Some(&end), 4096)?;
+                for (k, v) in &page {
+                    let id = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
+                    let text = String::from_utf8(v.clone()).map_err(|e| shared.corrupt(k, e))?;
+                    shared.symbols.insert(id as u32, text.into());
+                }
+                match page.last() {
+                    Some((k, _)) if page.len() == 4096 => from = key::after(k),
+                    _ => break,
+                }
             }
         }
         let (sender, receiver) = mpsc::channel();
@@ -664,7 +1351,7 @@ impl Embedded {
         Ok(Embedded {
             shared,
             redactor,
-            sender: Mutex::new(Some(sender)),
+            sender: Some(sender),
             writer: Some(writer),
         })
     }
@@ -674,58 +1361,52 @@ impl Embedded {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let (reply, answer) = mpsc::sync_channel(1);
+        let slot = Arc::new(Slot {
+            result: Mutex::new(None),
+            caller: std::thread::current(),
+        });
+        let reply = Reply(Some(Arc::clone(&slot)));
         let job: Job = Box::new(move |tx| {
             let before = tx.writes;
             let result = f(tx);
             let poisoned = result.is_err() && tx.writes != before;
-            let done: Completion = Box::new(move |commit| {
-                // The caller may have gone away; nothing to tell then.
-                let _ = reply.send(commit.and(result));
-            });
+            let done: Completion = Box::new(move |commit| reply.send(commit.and(result)));
             (poisoned, done)
         });
-        let sender = self
-            .sender
-            .lock()
-            .map_err(|_| StoreError::WriterStopped)?
-            .clone()
-            .ok_or(StoreError::WriterStopped)?;
+        let sender = self.sender.as_ref().ok_or(StoreError::WriterStopped)?;
         sender.send(job).map_err(|_| StoreError::WriterStopped)?;
-        answer.recv().map_err(|_| StoreError::WriterStopped)?
+        loop {
+            if let Some(result) = slot
+                .result
+                .lock()
+                .map_err(|_| StoreError::WriterStopped)?
+                .take()
+            {
+                return result;
+            }
+            // Spurious wake-ups are fine: the slot is checked again.
+            std::thread::park();
+        }
     }
 
-    fn snapshot(&self) -> Snapshot<'_> {
-        Snapshot(&self.shared)
+    fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        Ok(Snapshot {
+            shared: &self.shared,
+            kv: self.shared.kv.snapshot()?,
+            chunk: None,
+        })
     }
 
     /// Number of distinct decision strings stored; for the benchmark's size report.
     pub fn symbol_count(&self) -> usize {
         self.shared.symbols.len()
     }
-
-    fn load_all<T: DeserializeOwned>(
-        &self,
-        index_prefix: &[u8],
-        record: fn(u64) -> Vec<u8>,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut snap = self.snapshot();
-        let mut out = Vec::new();
-        for id in snap.ids_under(index_prefix)? {
-            if let Some(value) = snap.load(&record(id))? {
-                out.push(value);
-            }
-        }
-        Ok(out)
-    }
 }
 
 impl Drop for Embedded {
     fn drop(&mut self) {
         // Closing the channel ends the writer after the jobs already queued.
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
-        }
+        self.sender.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -748,16 +1429,26 @@ fn audit(
     }
 }
 
+fn missing_conversation(channel: ChannelKind, conversation: &str) -> StoreError {
+    StoreError::NoSuchConversation {
+        channel,
+        conversation: conversation.to_owned(),
+    }
+}
+
 impl Store for Embedded {
     fn backend(&self) -> Backend {
         self.shared.backend
     }
 
     fn message(&self, channel: ChannelKind, id: &str) -> Result<Option<StoredMessage>, StoreError> {
-        let mut snap = self.snapshot();
-        match snap.seq_of(channel, id)? {
+        let mut snap = self.snapshot()?;
+        match snap
+            .find_message(codec::dedupe_hash(channel, id), channel, id)?
+            .message
+        {
             None => Ok(None),
-            Some(seq) => snap.stored(seq),
+            Some((seq, rec)) => snap.decode_stored(seq, rec).map(Some),
         }
     }
 
@@ -769,9 +1460,34 @@ impl Store for Embedded {
         today: chrono::NaiveDate,
     ) -> Result<ConversationFacts, StoreError> {
         Ok(self
-            .conversation(channel, conversation)?
+            .snapshot()?
+            .conv(channel, conversation)?
             .map(|c| c.facts(at, today))
             .unwrap_or_default())
+    }
+
+    fn intake_lookup(
+        &self,
+        channel: ChannelKind,
+        id: &str,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<IntakeLookup, StoreError> {
+        let mut snap = self.snapshot()?;
+        if let Some((seq, rec)) = snap
+            .find_message(codec::dedupe_hash(channel, id), channel, id)?
+            .message
+        {
+            return Ok(IntakeLookup::Duplicate(Box::new(
+                snap.decode_stored(seq, rec)?,
+            )));
+        }
+        Ok(IntakeLookup::New(
+            snap.conv(channel, conversation)?
+                .map(|c| c.facts(at, today))
+                .unwrap_or_default(),
+        ))
     }
 
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {
@@ -783,194 +1499,207 @@ impl Store for Embedded {
             sla_deadline,
             now,
         } = intake;
-        // Redact here, in the caller's thread, so the writer only moves bytes.
+        // Redaction, encoding and hashing happen here, in the caller's thread, so the writer only
+        // places bytes. The record is encoded with the symbols committed so far; only when the
+        // decision has a string the table does not know yet does the writer encode it again.
         if let Some(redactor) = &self.redactor {
             message.text = redactor.redact(&message.text).into_owned();
         }
-        self.write(move |tx| {
-            let channel = message.channel;
-            if let Some(seq) = tx.seq_of(channel, &message.id)? {
-                let first = tx
-                    .stored(seq)?
-                    .ok_or_else(|| tx.shared.corrupt(&key::msg(seq), "dedupe entry without message"))?;
-                return Ok(IntakeReceipt {
+        let mut committed = codec::Committed {
+            symbols: &self.shared.symbols,
+            missing: false,
+        };
+        let rec = codec::encode_message(&message, &decision, &facts, now, &mut committed)?;
+        let prepared = if committed.missing {
+            None
+        } else {
+            Some(encode(&rec)?)
+        };
+        let channel = message.channel;
+        let hash = codec::dedupe_hash(channel, &message.id);
+        // The message and the decision travel back with the answer, so the caller's thread
+        // frees what it allocated: a free in another thread's malloc arena takes its lock, and
+        // the writer would take it for every string of every decision.
+        let (receipt, message, _) = self.write(move |tx| {
+            let Found {
+                message: first,
+                free: dedupe_key,
+            } = tx.find_message(hash, channel, &message.id)?;
+            if let Some((seq, first)) = first {
+                let first = tx.decode_stored(seq, first)?;
+                let receipt = IntakeReceipt {
                     seq,
                     decision: first.decision,
                     duplicate: true,
                     escalation: None,
                     outbox: None,
-                });
+                };
+                return Ok((receipt, message, Some(decision)));
             }
-            let conv_key = key::conv_prefix(key::CONV, channel, &message.conversation);
-            let mut conversation: Conversation =
-                tx.load(&conv_key)?.unwrap_or_else(|| Conversation {
-                    channel,
-                    id: message.conversation.clone(),
-                    participants: BTreeSet::new(),
-                    state: ConversationState::Bot,
-                    started_at: message.received_at,
-                    last_activity: message.received_at,
-                    messages: 0,
-                    today,
-                    messages_today: 0,
-                    auto_replies: 0,
-                    recent_complaints: Vec::new(),
-                    open_escalation: None,
-                });
-            let open: Option<Escalation> = match conversation.open_escalation {
-                Some(id) => tx.load(&key::esc(id))?,
+            let conv_key = key::conv(channel, &message.conversation);
+            let existing: Option<ConvRec> = tx.load(&conv_key)?;
+            let open = match existing.as_ref().and_then(|c| c.open_escalation) {
+                Some(id) => tx.esc_rec(id)?.map(|esc| (id, esc)),
                 None => None,
             };
 
             // Reads are done; from here on only writes.
-            let seq = tx.counters.next_seq;
-            tx.counters.next_seq += 1;
+            let received = codec::micros(message.received_at);
+            let mut conversation = match existing {
+                Some(conv) => conv,
+                None => {
+                    let number = tx.counters.next_conversation;
+                    tx.counters.next_conversation += 1;
+                    ConvRec {
+                        number,
+                        started_at: received,
+                        last_activity: received,
+                        today: codec::day_code(today),
+                        ..ConvRec::default()
+                    }
+                }
+            };
+            let bytes = match prepared {
+                Some(bytes) => bytes,
+                None => encode(&codec::encode_message(
+                    &message, &decision, &facts, now, tx,
+                )?)?,
+            };
+            let seq = tx.append_message(&bytes)?;
             tx.counters.messages += 1;
-            let rec = codec::encode_message(&message, &decision, &facts, now, tx)?;
-            tx.put_rec(&key::msg(seq), &rec)?;
-            tx.put(&key::dedupe(channel, &message.id), &seq.to_be_bytes())?;
-            tx.put(&key::time(rec.received_at, seq), &[])?;
-            tx.put(&key::with_id(key::author_prefix(&message.author), seq), &[])?;
-            tx.put(
-                &key::with_id(
-                    key::conv_prefix(key::CONV_MSG, channel, &message.conversation),
-                    seq,
-                ),
-                &[],
-            )?;
+            tx.put(Space::Dedupe, &dedupe_key, seq.to_be_bytes().to_vec());
+            tx.put(Space::Time, &key::time(received, seq), Vec::new());
+            conversation.recent.push(seq);
+            if conversation.recent.len() >= codec::RECENT {
+                let first = conversation.recent[0];
+                let block = codec::write_deltas(&conversation.recent);
+                tx.put(
+                    Space::Records,
+                    &key::conv_block(conversation.number, first),
+                    block,
+                );
+                conversation.recent.clear();
+            }
+            if conversation.join(&message.author) {
+                tx.put(
+                    Space::Records,
+                    &key::author(&message.author, channel, &message.conversation),
+                    Vec::new(),
+                );
+            }
 
-            let at = message.received_at;
-            conversation.participants.insert(message.author.clone());
-            conversation.last_activity = conversation.last_activity.max(at);
+            conversation.last_activity = conversation.last_activity.max(received);
             conversation.messages += 1;
-            if conversation.today == today {
+            let day = codec::day_code(today);
+            if conversation.today == day {
                 conversation.messages_today += 1;
-            } else if today > conversation.today {
-                conversation.today = today;
+            } else if day > conversation.today {
+                conversation.today = day;
                 conversation.messages_today = 1;
             }
             if decision.diagnostics.category == Category::Complaint {
-                conversation.recent_complaints.push(at);
+                conversation.recent_complaints.push(received);
             }
-            let week = chrono::Duration::days(7);
+            let week = chrono::Duration::days(7)
+                .num_microseconds()
+                .unwrap_or(i64::MAX);
+            let last = conversation.last_activity;
             conversation
                 .recent_complaints
-                .retain(|t| conversation.last_activity.signed_duration_since(*t) < week);
+                .retain(|t| last.saturating_sub(*t) < week);
 
             let mut escalation = None;
             if let Action::Escalate { team, priority, .. } = &decision.action {
-                let reason = decision.diagnostics.reasons.join("; ");
-                let esc = match open {
-                    Some(mut esc) => {
+                let private = [message.text.as_str(), message.id.as_str()];
+                let team_text = codec::encode_text(team, &private, tx)?;
+                let code = codec::priority_code(*priority);
+                let (id, esc) = match open {
+                    Some((id, mut esc)) => {
+                        let other_team = codec::text(&esc.team, &mut Resolver(&mut *tx))? != *team;
                         esc.messages.push(message.id.clone());
-                        let mut change = format!("message `{}` added", message.id);
-                        if *priority > esc.priority {
-                            change.push_str(&format!(", priority {} → {}", esc.priority, priority));
-                            esc.priority = *priority;
-                        }
-                        if *team != esc.team {
-                            change.push_str(&format!(", also for team `{team}`"));
-                        }
-                        esc.history.push(EscalationEvent {
-                            at: now,
-                            actor: "engine".into(),
-                            change,
+                        let raised = (code > esc.priority).then_some((esc.priority, code));
+                        esc.priority = esc.priority.max(code);
+                        esc.joins.push(JoinRec {
+                            after: codec::micros(now).saturating_sub(esc.created_at),
+                            raised,
+                            team: other_team.then_some(team_text),
                         });
-                        esc
+                        (id, esc)
                     }
                     None => {
                         let id = tx.counters.next_escalation;
                         tx.counters.next_escalation += 1;
-                        tx.put(&key::esc_open(id), &[])?;
-                        tx.put(
-                            &key::with_id(
-                                key::conv_prefix(key::ESC_CONV, channel, &message.conversation),
-                                id,
-                            ),
-                            &[],
-                        )?;
+                        tx.put(Space::Records, &key::esc_open(id), Vec::new());
                         conversation.open_escalation = Some(id);
-                        Escalation {
-                            id,
-                            channel,
+                        conversation.escalations.push(id);
+                        let reason = decision.diagnostics.reasons.join("; ");
+                        let mut esc = EscRec {
+                            channel: codec::channel_code(channel),
                             conversation: message.conversation.clone(),
-                            team: team.clone(),
-                            priority: *priority,
-                            reason,
-                            status: EscalationStatus::Open,
-                            created_at: now,
-                            sla_deadline,
+                            team: team_text,
+                            priority: code,
+                            reason: codec::encode_text(&reason, &private, tx)?,
+                            status: codec::ESC_OPEN,
+                            by: None,
+                            created_at: codec::micros(now),
+                            sla_deadline: sla_deadline.map(codec::micros),
                             messages: vec![message.id.clone()],
-                            history: vec![EscalationEvent {
-                                at: now,
-                                actor: "engine".into(),
-                                change: format!(
-                                    "opened for team `{team}`, priority {priority}, by message `{}`",
-                                    message.id
-                                ),
-                            }],
-                        }
+                            joins: Vec::new(),
+                            events: Vec::new(),
+                        };
+                        esc.event(
+                            now,
+                            "engine",
+                            format!(
+                                "opened for team `{team}`, priority {priority}, by message `{}`",
+                                message.id
+                            ),
+                        );
+                        (id, esc)
                     }
                 };
-                tx.put_rec(&key::esc(esc.id), &esc)?;
-                escalation = Some(esc.id);
-            } else if let Some(mut esc) = open
-                && conversation.state == ConversationState::Human
+                tx.put_rec(&key::esc(id), &esc)?;
+                escalation = Some(id);
+            } else if let Some((id, mut esc)) = open
+                && conversation.state == codec::state_code(ConversationState::Human)
             {
                 // During a handoff everything the customer adds goes to the colleague who owns
                 // the conversation, whatever the decision (the bot stays silent anyway).
                 esc.messages.push(message.id.clone());
-                esc.history.push(EscalationEvent {
-                    at: now,
-                    actor: "engine".into(),
-                    change: format!("message `{}` added", message.id),
+                esc.joins.push(JoinRec {
+                    after: codec::micros(now).saturating_sub(esc.created_at),
+                    raised: None,
+                    team: None,
                 });
-                tx.put_rec(&key::esc(esc.id), &esc)?;
-                escalation = Some(esc.id);
+                tx.put_rec(&key::esc(id), &esc)?;
+                escalation = Some(id);
             }
 
             let mut outbox = None;
-            if let Some(reply) = decision.action.reply() {
-                let id = tx.counters.next_outbox;
-                tx.counters.next_outbox += 1;
-                let text = codec::encode_text(
-                    reply,
-                    &[message.text.as_str(), message.id.as_str()],
-                    tx,
-                )?;
-                let entry = codec::OutboxRec {
-                    channel: codec::channel_code(channel),
-                    conversation: message.conversation.clone(),
-                    in_reply_to: message.id.clone(),
-                    text,
-                    attempts: 0,
-                    last_error: None,
-                    status: codec::OUTBOX_PENDING,
-                    sent_at: 0,
-                    created_at: codec::micros(now),
-                    next_attempt_at: codec::micros(now),
-                };
-                tx.put_rec(&key::outbox(id), &entry)?;
-                tx.put(&key::pending(id), &[])?;
-                tx.put(
-                    &key::with_id(
-                        key::conv_prefix(key::OUTBOX_CONV, channel, &message.conversation),
-                        id,
-                    ),
-                    &[],
+            if decision.action.reply().is_some() {
+                // The reply's words, conversation and time are the message's; see `OutboxRec`.
+                tx.put_outbox(
+                    seq,
+                    &OutboxRec {
+                        channel: codec::channel_code(channel),
+                        ..OutboxRec::default()
+                    },
                 )?;
                 conversation.auto_replies += 1;
-                outbox = Some(id);
+                outbox = Some(seq);
             }
             tx.put_rec(&conv_key, &conversation)?;
-            Ok(IntakeReceipt {
+            let receipt = IntakeReceipt {
                 seq,
                 decision,
                 duplicate: false,
                 escalation,
                 outbox,
-            })
-        })
+            };
+            Ok((receipt, message, None))
+        })?;
+        drop(message);
+        Ok(receipt)
     }
 
     fn history_page(
@@ -980,16 +1709,18 @@ impl Store for Embedded {
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let start = match (cursor, since) {
-            (Some(c), _) => key::after(&key::time(codec::micros(c.received_at), c.seq)),
-            (None, Some(since)) => key::time(codec::micros(since), 0),
-            (None, None) => vec![key::TIME],
+            (Some(c), _) => match key::successor(&key::time(codec::micros(c.received_at), c.seq)) {
+                Some(next) => next,
+                None => return Ok(Vec::new()),
+            },
+            (None, Some(since)) => key::time(codec::micros(since), 0).to_vec(),
+            (None, None) => vec![0; 16],
         };
-        let mut snap = self.snapshot();
-        let index = snap.range(&start, &[key::TIME + 1], limit)?;
+        let mut snap = self.snapshot()?;
+        let index = snap.range(Space::Time, &start, None, limit)?;
         let mut page = Vec::with_capacity(index.len());
         for (k, _) in index {
             let seq = key::tail(&k).ok_or_else(|| self.shared.corrupt(&k, "short key"))?;
-            // A message purged between the index read and this one is simply gone.
             if let Some(stored) = snap.stored(seq)? {
                 page.push(stored);
             }
@@ -1002,9 +1733,12 @@ impl Store for Embedded {
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut snap = self.snapshot();
+        let mut snap = self.snapshot()?;
+        let Some(conv) = snap.conv(channel, conversation)? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
-        for seq in snap.ids_under(&key::conv_prefix(key::CONV_MSG, channel, conversation))? {
+        for seq in snap.conv_seqs(&conv)? {
             if let Some(stored) = snap.stored(seq)? {
                 out.push(stored);
             }
@@ -1017,8 +1751,12 @@ impl Store for Embedded {
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Option<Conversation>, StoreError> {
-        self.snapshot()
-            .load(&key::conv_prefix(key::CONV, channel, conversation))
+        let k = key::conv(channel, conversation);
+        let Some(rec) = self.snapshot()?.conv(channel, conversation)? else {
+            return Ok(None);
+        };
+        rec.to_public(channel, conversation, |e| self.shared.corrupt(&k, e))
+            .map(Some)
     }
 
     fn set_conversation_state(
@@ -1031,15 +1769,14 @@ impl Store for Embedded {
     ) -> Result<Conversation, StoreError> {
         let conversation = conversation.to_owned();
         let actor = actor.to_owned();
+        let path = self.shared.path.clone();
         self.write(move |tx| {
-            let k = key::conv_prefix(key::CONV, channel, &conversation);
-            let mut conv: Conversation =
-                tx.load(&k)?.ok_or_else(|| StoreError::NoSuchConversation {
-                    channel,
-                    conversation: conversation.clone(),
-                })?;
-            let from = conv.state;
-            conv.state = state;
+            let k = key::conv(channel, &conversation);
+            let mut conv: ConvRec = tx
+                .load(&k)?
+                .ok_or_else(|| missing_conversation(channel, &conversation))?;
+            let from = codec::state_from(conv.state);
+            conv.state = codec::state_code(state);
             tx.put_rec(&k, &conv)?;
             tx.audit(audit(
                 &actor,
@@ -1048,16 +1785,26 @@ impl Store for Embedded {
                 format!("{} → {}", from.as_str(), state.as_str()),
                 now,
             ))?;
-            Ok(conv)
+            conv.to_public(channel, &conversation, |reason| StoreError::Corrupt {
+                path: path.clone(),
+                reason,
+            })
         })
     }
 
     fn escalation(&self, id: u64) -> Result<Option<Escalation>, StoreError> {
-        self.snapshot().load(&key::esc(id))
+        self.snapshot()?.escalation(id)
     }
 
     fn open_escalations(&self) -> Result<Vec<Escalation>, StoreError> {
-        self.load_all(&[key::ESC_OPEN], key::esc)
+        let mut snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for id in snap.ids_under(&[key::ESC_OPEN])? {
+            if let Some(esc) = snap.escalation(id)? {
+                out.push(esc);
+            }
+        }
+        Ok(out)
     }
 
     fn claim_escalation(
@@ -1068,28 +1815,27 @@ impl Store for Embedded {
     ) -> Result<Escalation, StoreError> {
         let agent = agent.to_owned();
         self.write(move |tx| {
-            let mut esc: Escalation = tx
-                .load(&key::esc(id))?
-                .ok_or(StoreError::NoSuchEscalation(id))?;
-            match &esc.status {
-                EscalationStatus::Resolved { .. } => return Err(StoreError::AlreadyResolved(id)),
-                EscalationStatus::Claimed { by } if *by == agent => return Ok(esc),
-                EscalationStatus::Claimed { by } => {
+            let mut esc = tx.esc_rec(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
+            match (esc.status, &esc.by) {
+                (codec::ESC_RESOLVED, _) => return Err(StoreError::AlreadyResolved(id)),
+                (codec::ESC_CLAIMED, Some(by)) if *by == agent => {
+                    return tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id));
+                }
+                (codec::ESC_CLAIMED, Some(by)) => {
                     return Err(StoreError::AlreadyClaimed { id, by: by.clone() });
                 }
-                EscalationStatus::Open => {}
+                _ => {}
             }
-            let conv_key = key::conv_prefix(key::CONV, esc.channel, &esc.conversation);
-            let conv: Option<Conversation> = tx.load(&conv_key)?;
-            esc.status = EscalationStatus::Claimed { by: agent.clone() };
-            esc.history.push(EscalationEvent {
-                at: now,
-                actor: agent.clone(),
-                change: "claimed".into(),
-            });
+            let channel = codec::channel_from(esc.channel)
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            let conv_key = key::conv(channel, &esc.conversation);
+            let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            esc.status = codec::ESC_CLAIMED;
+            esc.by = Some(agent.clone());
+            esc.event(now, &agent, "claimed".into());
             tx.put_rec(&key::esc(id), &esc)?;
             if let Some(mut conv) = conv {
-                conv.state = ConversationState::Human;
+                conv.state = codec::state_code(ConversationState::Human);
                 tx.put_rec(&conv_key, &conv)?;
             }
             tx.audit(audit(
@@ -1099,7 +1845,7 @@ impl Store for Embedded {
                 String::new(),
                 now,
             ))?;
-            Ok(esc)
+            tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))
         })
     }
 
@@ -1111,28 +1857,25 @@ impl Store for Embedded {
     ) -> Result<Escalation, StoreError> {
         let agent = agent.to_owned();
         self.write(move |tx| {
-            let mut esc: Escalation = tx
-                .load(&key::esc(id))?
-                .ok_or(StoreError::NoSuchEscalation(id))?;
-            if let EscalationStatus::Resolved { .. } = esc.status {
+            let mut esc = tx.esc_rec(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
+            if esc.status == codec::ESC_RESOLVED {
                 return Err(StoreError::AlreadyResolved(id));
             }
-            let conv_key = key::conv_prefix(key::CONV, esc.channel, &esc.conversation);
-            let conv: Option<Conversation> = tx.load(&conv_key)?;
-            esc.status = EscalationStatus::Resolved { by: agent.clone() };
-            esc.history.push(EscalationEvent {
-                at: now,
-                actor: agent.clone(),
-                change: "resolved".into(),
-            });
+            let channel = codec::channel_from(esc.channel)
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            let conv_key = key::conv(channel, &esc.conversation);
+            let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            esc.status = codec::ESC_RESOLVED;
+            esc.by = Some(agent.clone());
+            esc.event(now, &agent, "resolved".into());
             tx.put_rec(&key::esc(id), &esc)?;
-            tx.delete(&key::esc_open(id))?;
+            tx.delete(Space::Records, &key::esc_open(id));
             if let Some(mut conv) = conv {
                 if conv.open_escalation == Some(id) {
                     conv.open_escalation = None;
                 }
-                if conv.state == ConversationState::Human {
-                    conv.state = ConversationState::Bot;
+                if conv.state == codec::state_code(ConversationState::Human) {
+                    conv.state = codec::state_code(ConversationState::Bot);
                 }
                 tx.put_rec(&conv_key, &conv)?;
             }
@@ -1143,45 +1886,53 @@ impl Store for Embedded {
                 String::new(),
                 now,
             ))?;
-            Ok(esc)
+            tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))
         })
     }
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {
-        Ok(self.snapshot().outbox(id)?.map(|(_, entry)| entry))
+        Ok(self.snapshot()?.outbox(id)?.map(|(_, _, entry)| entry))
     }
 
     fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut snap = self.snapshot();
-        let mut out = Vec::new();
-        for id in snap.ids_under(&[key::PENDING])? {
-            if out.len() >= limit {
-                break;
-            }
-            if let Some((_, entry)) = snap.outbox(id)?
-                && entry.status == OutboxStatus::Pending
-                && entry.next_attempt_at <= now
-            {
-                out.push(entry);
-            }
-        }
-        Ok(out)
+        self.due_outbox_for(now, &ChannelKind::ALL, limit)
     }
 
     fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError> {
         self.write(move |tx| {
-            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if rec.status != codec::OUTBOX_PENDING {
+            let (mut rec, pending, mut entry) =
+                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if !pending {
                 return Err(StoreError::OutboxFinished(id));
             }
             rec.attempts += 1;
             rec.status = codec::OUTBOX_SENT;
-            rec.sent_at = codec::micros(now);
-            tx.put_rec(&key::outbox(id), &rec)?;
-            tx.delete(&key::pending(id))?;
+            rec.sent_at = Some(codec::micros(now));
+            tx.put_outbox(id, &rec)?;
             entry.attempts = rec.attempts;
-            entry.status = OutboxStatus::Sent { at: now };
+            entry.status = super::OutboxStatus::Sent { at: now };
             Ok(entry)
+        })
+    }
+
+    fn outbox_sent_all(&self, ids: &[u64], now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let ids = ids.to_vec();
+        self.write(move |tx| {
+            // All reads first: a job must not fail after it wrote.
+            let mut pending = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some((rec, true, _)) = tx.outbox(id)? {
+                    pending.push((id, rec));
+                }
+            }
+            let marked = pending.len();
+            for (id, mut rec) in pending {
+                rec.attempts += 1;
+                rec.status = codec::OUTBOX_SENT;
+                rec.sent_at = Some(codec::micros(now));
+                tx.put_outbox(id, &rec)?;
+            }
+            Ok(marked)
         })
     }
 
@@ -1194,24 +1945,24 @@ impl Store for Embedded {
     ) -> Result<OutboxEntry, StoreError> {
         let error = error.to_owned();
         self.write(move |tx| {
-            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if rec.status != codec::OUTBOX_PENDING {
+            let (mut rec, pending, mut entry) =
+                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if !pending {
                 return Err(StoreError::OutboxFinished(id));
             }
             rec.attempts += 1;
             rec.last_error = Some(error.clone());
             match retry_at {
                 Some(at) => {
-                    rec.next_attempt_at = codec::micros(at);
+                    rec.next_attempt_at = Some(codec::micros(at));
                     entry.next_attempt_at = at;
                 }
                 None => {
                     rec.status = codec::OUTBOX_DEAD;
-                    entry.status = OutboxStatus::Dead;
-                    tx.delete(&key::pending(id))?;
+                    entry.status = super::OutboxStatus::Dead;
                 }
             }
-            tx.put_rec(&key::outbox(id), &rec)?;
+            tx.put_outbox(id, &rec)?;
             entry.attempts = rec.attempts;
             entry.last_error = Some(error);
             Ok(entry)
@@ -1226,26 +1977,33 @@ impl Store for Embedded {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let codes: Vec<u8> = channels.iter().map(|c| codec::channel_code(*c)).collect();
         let now_micros = codec::micros(now);
-        let mut snap = self.snapshot();
+        let mut snap = self.snapshot()?;
         let mut out = Vec::new();
-        for id in snap.ids_under(&[key::PENDING])? {
-            if out.len() >= limit {
-                break;
+        let mut start = key::id(0).to_vec();
+        'pages: loop {
+            let page = snap.range(Space::Pending, &start, None, 1024)?;
+            for (k, v) in &page {
+                if out.len() >= limit {
+                    break 'pages;
+                }
+                let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
+                // The record is checked before it is decoded: the pending entries of a channel
+                // without an adapter are skipped without reading their message.
+                let rec: OutboxRec = postcard::from_bytes(v)
+                    .map_err(|e| self.shared.corrupt(format!("outbox {id}").as_bytes(), e))?;
+                if !codes.contains(&rec.channel)
+                    || rec.next_attempt_at.is_some_and(|t| t > now_micros)
+                {
+                    continue;
+                }
+                let entry = snap.decode_outbox(id, &rec)?;
+                if entry.next_attempt_at <= now {
+                    out.push(entry);
+                }
             }
-            // The record is checked before it is decoded: most pending entries of a channel
-            // without an adapter are skipped without resolving their text.
-            let k = key::outbox(id);
-            let Some(rec) = snap.load::<codec::OutboxRec>(&k)? else {
-                continue;
-            };
-            if rec.status != codec::OUTBOX_PENDING
-                || rec.next_attempt_at > now_micros
-                || !codes.contains(&rec.channel)
-            {
-                continue;
-            }
-            if let Some((_, entry)) = snap.outbox(id)? {
-                out.push(entry);
+            match page.last().and_then(|(k, _)| key::successor(k)) {
+                Some(next) if page.len() == 1024 => start = next,
+                _ => break,
             }
         }
         Ok(out)
@@ -1260,13 +2018,14 @@ impl Store for Embedded {
     ) -> Result<OutboxEntry, StoreError> {
         let reason = reason.to_owned();
         self.write(move |tx| {
-            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if rec.status != codec::OUTBOX_PENDING {
+            let (mut rec, pending, mut entry) =
+                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if !pending {
                 return Err(StoreError::OutboxFinished(id));
             }
             rec.last_error = Some(reason.clone());
-            rec.next_attempt_at = codec::micros(retry_at);
-            tx.put_rec(&key::outbox(id), &rec)?;
+            rec.next_attempt_at = Some(codec::micros(retry_at));
+            tx.put_outbox(id, &rec)?;
             entry.last_error = Some(reason);
             entry.next_attempt_at = retry_at;
             Ok(entry)
@@ -1284,60 +2043,57 @@ impl Store for Embedded {
         let error = error.to_owned();
         let team = team.to_owned();
         self.write(move |tx| {
-            let (mut rec, mut entry) = tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if rec.status != codec::OUTBOX_PENDING {
+            let (mut rec, pending, mut entry) =
+                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
+            if !pending {
                 return Err(StoreError::OutboxFinished(id));
             }
-            let conv_key = key::conv_prefix(key::CONV, entry.channel, &entry.conversation);
-            let conversation: Option<Conversation> = tx.load(&conv_key)?;
+            let conv_key = key::conv(entry.channel, &entry.conversation);
+            let conversation: Option<ConvRec> = tx.load(&conv_key)?;
 
             // Reads are done; from here on only writes.
             rec.attempts += 1;
             rec.last_error = Some(error.clone());
             rec.status = codec::OUTBOX_DEAD;
-            tx.put_rec(&key::outbox(id), &rec)?;
-            tx.delete(&key::pending(id))?;
+            tx.put_outbox(id, &rec)?;
             entry.attempts = rec.attempts;
             entry.last_error = Some(error.clone());
-            entry.status = OutboxStatus::Dead;
+            entry.status = super::OutboxStatus::Dead;
 
             // Always a new escalation, for the default team: the conversation's open one (if
             // any) belongs to a specialist team that cannot fix a delivery problem.
             let esc_id = tx.counters.next_escalation;
             tx.counters.next_escalation += 1;
-            let escalation = Escalation {
-                id: esc_id,
-                channel: entry.channel,
+            let reason = format!("reply could not be delivered: {error}");
+            let mut esc = EscRec {
+                channel: codec::channel_code(entry.channel),
                 conversation: entry.conversation.clone(),
-                team: team.clone(),
-                priority: Priority::High,
-                reason: format!("reply could not be delivered: {error}"),
-                status: EscalationStatus::Open,
-                created_at: now,
-                sla_deadline,
+                team: codec::encode_text(&team, &[], tx)?,
+                priority: codec::priority_code(Priority::High),
+                reason: Text::Inline(reason),
+                status: codec::ESC_OPEN,
+                by: None,
+                created_at: codec::micros(now),
+                sla_deadline: sla_deadline.map(codec::micros),
                 messages: vec![entry.in_reply_to.clone()],
-                history: vec![EscalationEvent {
-                    at: now,
-                    actor: "engine".into(),
-                    change: format!(
-                        "opened for team `{team}`, priority high: reply {id} could not be delivered after {} attempts",
-                        entry.attempts
-                    ),
-                }],
+                joins: Vec::new(),
+                events: Vec::new(),
             };
-            tx.put_rec(&key::esc(esc_id), &escalation)?;
-            tx.put(&key::esc_open(esc_id), &[])?;
-            tx.put(
-                &key::with_id(
-                    key::conv_prefix(key::ESC_CONV, entry.channel, &entry.conversation),
-                    esc_id,
+            esc.event(
+                now,
+                "engine",
+                format!(
+                    "opened for team `{team}`, priority high: reply {id} could not be delivered after {} attempts",
+                    entry.attempts
                 ),
-                &[],
-            )?;
-            if let Some(mut conversation) = conversation
-                && conversation.open_escalation.is_none()
-            {
-                conversation.open_escalation = Some(esc_id);
+            );
+            tx.put_rec(&key::esc(esc_id), &esc)?;
+            tx.put(Space::Records, &key::esc_open(esc_id), Vec::new());
+            if let Some(mut conversation) = conversation {
+                if conversation.open_escalation.is_none() {
+                    conversation.open_escalation = Some(esc_id);
+                }
+                conversation.escalations.push(esc_id);
                 tx.put_rec(&conv_key, &conversation)?;
             }
             tx.audit(audit(
@@ -1347,6 +2103,9 @@ impl Store for Embedded {
                 format!("escalation {esc_id} for team `{team}`"),
                 now,
             ))?;
+            let escalation = tx
+                .escalation(esc_id)?
+                .ok_or(StoreError::NoSuchEscalation(esc_id))?;
             Ok(DeadLetter { entry, escalation })
         })
     }
@@ -1356,10 +2115,21 @@ impl Store for Embedded {
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut snap = self.snapshot();
-        let mut out = Vec::new();
-        for id in snap.ids_under(&key::conv_prefix(key::OUTBOX_CONV, channel, conversation))? {
-            if let Some((_, entry)) = snap.outbox(id)? {
+        let mut snap = self.snapshot()?;
+        let Some(conv) = snap.conv(channel, conversation)? else {
+            return Ok(Vec::new());
+        };
+        let mut ids = conv.replies.clone();
+        for seq in snap.conv_seqs(&conv)? {
+            if snap.message_rec(seq)?.is_some_and(|m| m.has_reply()) {
+                ids.push(seq);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((_, _, entry)) = snap.outbox(id)? {
                 out.push(entry);
             }
         }
@@ -1379,36 +2149,29 @@ impl Store for Embedded {
             text = redactor.redact(&text).into_owned();
         }
         self.write(move |tx| {
-            let conv_key = key::conv_prefix(key::CONV, channel, &conversation);
-            if tx.load::<Conversation>(&conv_key)?.is_none() {
-                return Err(StoreError::NoSuchConversation {
-                    channel,
-                    conversation,
-                });
-            }
-            let id = tx.counters.next_outbox;
-            tx.counters.next_outbox += 1;
-            let rec = codec::OutboxRec {
-                channel: codec::channel_code(channel),
-                conversation: conversation.clone(),
-                in_reply_to: in_reply_to.clone(),
-                text: codec::Text::Inline(text.clone()),
-                attempts: 0,
-                last_error: None,
-                status: codec::OUTBOX_PENDING,
-                sent_at: 0,
-                created_at: codec::micros(now),
-                next_attempt_at: codec::micros(now),
-            };
-            tx.put_rec(&key::outbox(id), &rec)?;
-            tx.put(&key::pending(id), &[])?;
-            tx.put(
-                &key::with_id(
-                    key::conv_prefix(key::OUTBOX_CONV, channel, &conversation),
-                    id,
-                ),
-                &[],
+            let conv_key = key::conv(channel, &conversation);
+            let mut conv: ConvRec = tx
+                .load(&conv_key)?
+                .ok_or_else(|| missing_conversation(channel, &conversation))?;
+            // An agent's reply takes a number from the message sequence (an empty slot), so
+            // outbox ids stay unique without a counter of their own. The text stays inline: it
+            // is a person's words, which `forget` must be able to erase.
+            let id = tx.append_message(&[])?;
+            tx.put_outbox(
+                id,
+                &OutboxRec {
+                    channel: codec::channel_code(channel),
+                    detail: Some(OutboxDetail {
+                        conversation: conversation.clone(),
+                        in_reply_to: in_reply_to.clone(),
+                        text: Text::Inline(text.clone()),
+                        created_at: codec::micros(now),
+                    }),
+                    ..OutboxRec::default()
+                },
             )?;
+            conv.replies.push(id);
+            tx.put_rec(&conv_key, &conv)?;
             tx.audit(audit(
                 &actor,
                 "outbox.reply",
@@ -1424,7 +2187,7 @@ impl Store for Embedded {
                 text,
                 attempts: 0,
                 last_error: None,
-                status: OutboxStatus::Pending,
+                status: super::OutboxStatus::Pending,
                 created_at: now,
                 next_attempt_at: now,
             })
@@ -1440,8 +2203,8 @@ impl Store for Embedded {
             Some(id) => key::audit(id.saturating_add(1)),
             None => vec![key::AUDIT],
         };
-        let mut snap = self.snapshot();
-        snap.range(&start, &[key::AUDIT + 1], limit)?
+        let mut snap = self.snapshot()?;
+        snap.range(Space::Records, &start, Some(&[key::AUDIT + 1]), limit)?
             .into_iter()
             .map(|(k, v)| postcard::from_bytes(&v).map_err(|e| self.shared.corrupt(&k, e)))
             .collect()
@@ -1458,41 +2221,45 @@ impl Store for Embedded {
         self.write(move |tx| {
             let mut report = PurgeReport::default();
             let prefix = key::author_prefix(&author);
-            let seqs = tx.ids_under(&prefix)?;
-            let mut recs = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                if let Some(rec) = tx.message_rec(seq)? {
-                    recs.push((seq, rec));
-                }
+            let mut conversations = Vec::new();
+            for k in tx.keys_under(&prefix)? {
+                let (code, conversation) = key::parse_author(&k, prefix.len())
+                    .ok_or_else(|| tx.shared.corrupt(&k, "bad author key"))?;
+                let channel = codec::channel_from(code).map_err(|e| tx.shared.corrupt(&k, e))?;
+                conversations.push((channel, conversation));
             }
-            let mut conversations = BTreeSet::new();
-            for (seq, rec) in &recs {
-                conversations.insert((rec.channel, rec.conversation.clone()));
-                tx.delete_message(*seq, rec)?;
-                report.messages += 1;
-            }
-            for (code, conversation) in conversations {
-                let channel =
-                    codec::channel_from(code).map_err(|e| tx.shared.corrupt(&prefix, e))?;
-                let k = key::conv_prefix(key::CONV, channel, &conversation);
-                let Some(mut conv) = tx.load::<Conversation>(&k)? else {
+            for (channel, conversation) in conversations {
+                let conv_key = key::conv(channel, &conversation);
+                let Some(conv) = tx.load::<ConvRec>(&conv_key)? else {
                     continue;
                 };
-                conv.participants.remove(&author);
-                if conv.participants.is_empty() {
+                if conv.participants.iter().all(|p| *p == author) {
                     // Theirs alone: nothing in it belongs to anybody else. Pending replies to
                     // them are dropped too: they asked to be forgotten.
-                    tx.delete_conversation(channel, &conversation, &mut report)?;
-                    let out_prefix = key::conv_prefix(key::OUTBOX_CONV, channel, &conversation);
-                    for id in tx.ids_under(&out_prefix)? {
-                        tx.delete(&key::outbox(id))?;
-                        tx.delete(&key::pending(id))?;
-                        tx.delete(&key::with_id(out_prefix.clone(), id))?;
-                        report.outbox += 1;
-                    }
-                } else {
-                    tx.put_rec(&k, &conv)?;
+                    tx.delete_conversation(channel, &conversation, true, &mut report)?;
+                    continue;
                 }
+                let mut mine = Vec::new();
+                for seq in tx.conv_seqs(&conv)? {
+                    if let Some(rec) = tx.message_rec(seq)?
+                        && rec.author == author
+                    {
+                        mine.push((seq, rec));
+                    }
+                }
+                for (seq, rec) in &mine {
+                    tx.delete_message(*seq, rec, i64::MIN)?;
+                    report.messages += 1;
+                }
+                let mut conv: ConvRec = tx
+                    .load(&conv_key)?
+                    .ok_or_else(|| missing_conversation(channel, &conversation))?;
+                conv.participants.retain(|p| *p != author);
+                tx.put_rec(&conv_key, &conv)?;
+                tx.delete(
+                    Space::Records,
+                    &key::author(&author, channel, &conversation),
+                );
             }
             let digest = Sha256::digest(author.as_bytes());
             let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -1530,22 +2297,27 @@ impl Store for Embedded {
             let report = self.write(move |tx| {
                 let mut report = PurgeReport::default();
                 let end = key::time(cutoff_micros, 0);
-                let old = tx.range(&[key::TIME], &end, CHUNK)?;
+                let old = tx.range(Space::Time, &[0; 16], Some(&end), CHUNK)?;
                 let mut recs = Vec::with_capacity(old.len());
                 for (k, _) in &old {
                     let seq = key::tail(k).ok_or_else(|| tx.shared.corrupt(k, "short key"))?;
-                    if let Some(rec) = tx.message_rec(seq)? {
-                        recs.push((seq, rec));
+                    match tx.message_rec(seq)? {
+                        Some(rec) => recs.push((seq, rec)),
+                        // An index entry without its message: drop it, or it would be met again.
+                        None => tx.delete(Space::Time, k),
                     }
                 }
                 for (seq, rec) in &recs {
-                    tx.delete_message(*seq, rec)?;
+                    if tx.delete_message(*seq, rec, cutoff_micros)? {
+                        report.outbox += 1;
+                    }
                     report.messages += 1;
                 }
-                Ok(report)
+                Ok((report, old.len()))
             })?;
-            total.messages += report.messages;
-            if report.messages < CHUNK as u64 {
+            total.messages += report.0.messages;
+            total.outbox += report.0.outbox;
+            if report.1 < CHUNK {
                 break;
             }
         }
@@ -1554,13 +2326,19 @@ impl Store for Embedded {
         let mut from = vec![key::CONV];
         let end = [key::CONV + 1];
         loop {
-            let page = self.shared.kv.scan(&from, &end, CHUNK)?;
+            let page = self
+                .snapshot()?
+                .range(Space::Records, &from, Some(&end), CHUNK)?;
             let mut stale = Vec::new();
             for (k, v) in &page {
-                let conv: Conversation =
+                let conv: ConvRec =
                     postcard::from_bytes(v).map_err(|e| self.shared.corrupt(k, e))?;
-                if conv.last_activity < cutoff && conv.open_escalation.is_none() {
-                    stale.push((conv.channel, conv.id));
+                if conv.last_activity < cutoff_micros && conv.open_escalation.is_none() {
+                    let (code, id) =
+                        key::parse_conv(k).ok_or_else(|| self.shared.corrupt(k, "bad key"))?;
+                    let channel =
+                        codec::channel_from(code).map_err(|e| self.shared.corrupt(k, e))?;
+                    stale.push((channel, id));
                 }
             }
             if !stale.is_empty() {
@@ -1568,16 +2346,15 @@ impl Store for Embedded {
                     let mut report = PurgeReport::default();
                     let mut targets = Vec::new();
                     for (channel, id) in stale {
-                        let conv: Option<Conversation> =
-                            tx.load(&key::conv_prefix(key::CONV, channel, &id))?;
+                        let conv: Option<ConvRec> = tx.conv(channel, &id)?;
                         if conv.is_some_and(|c| {
-                            c.last_activity < cutoff && c.open_escalation.is_none()
+                            c.last_activity < cutoff_micros && c.open_escalation.is_none()
                         }) {
                             targets.push((channel, id));
                         }
                     }
                     for (channel, id) in targets {
-                        tx.delete_conversation(channel, &id, &mut report)?;
+                        tx.delete_conversation(channel, &id, false, &mut report)?;
                     }
                     Ok(report)
                 })?;
@@ -1591,38 +2368,40 @@ impl Store for Embedded {
                 _ => break,
             }
         }
-        // Finished replies of conversations that are still around.
-        let mut from = vec![key::OUTBOX];
-        let end = [key::OUTBOX + 1];
+        // Finished replies of conversations that are still around. Ids are message numbers, so
+        // neighbouring entries read neighbouring chunks.
+        let mut start = key::id(0).to_vec();
         loop {
-            let page = self.shared.kv.scan(&from, &end, CHUNK)?;
+            let mut snap = self.snapshot()?;
+            let page = snap.range(Space::Outbox, &start, None, CHUNK)?;
             let mut old = Vec::new();
             for (k, v) in &page {
-                let entry: codec::OutboxRec =
-                    postcard::from_bytes(v).map_err(|e| self.shared.corrupt(k, e))?;
-                if entry.status != codec::OUTBOX_PENDING && entry.created_at < cutoff_micros {
-                    let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
-                    let channel = codec::channel_from(entry.channel)
-                        .map_err(|e| self.shared.corrupt(k, e))?;
-                    old.push((id, channel, entry.conversation));
+                let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
+                let rec: OutboxRec = postcard::from_bytes(v)
+                    .map_err(|e| self.shared.corrupt(format!("outbox {id}").as_bytes(), e))?;
+                let created_at = match &rec.detail {
+                    Some(d) => Some(d.created_at),
+                    None => snap.message_rec(id)?.map(|m| m.stored_at()),
+                };
+                if created_at.is_some_and(|t| t < cutoff_micros) {
+                    old.push(id);
                 }
             }
+            drop(snap);
             if !old.is_empty() {
                 total.outbox += self.write(move |tx| {
                     let mut n = 0;
-                    for (id, channel, conversation) in old {
-                        tx.delete(&key::outbox(id))?;
-                        tx.delete(&key::with_id(
-                            key::conv_prefix(key::OUTBOX_CONV, channel, &conversation),
-                            id,
-                        ))?;
-                        n += 1;
+                    for id in old {
+                        if let Some((_, false)) = tx.outbox_rec(id)? {
+                            tx.delete(Space::Outbox, &key::id(id));
+                            n += 1;
+                        }
                     }
                     Ok(n)
                 })?;
             }
-            match page.last() {
-                Some((k, _)) if page.len() == CHUNK => from = key::after(k),
+            match page.last().and_then(|(k, _)| key::successor(k)) {
+                Some(next) if page.len() == CHUNK => start = next,
                 _ => break,
             }
         }
@@ -1642,6 +2421,97 @@ impl Store for Embedded {
             now,
         ))?;
         Ok(total)
+    }
+
+    fn save_rulebook_version(
+        &self,
+        version: &str,
+        files: &[RulebookFile],
+        activated_by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let version = version.to_owned();
+        let record = codec::VersionRec {
+            files: files
+                .iter()
+                .map(|f| (f.role.clone(), f.path.clone(), f.text.clone()))
+                .collect(),
+        };
+        let actor = activated_by.to_owned();
+        self.write(move |tx| {
+            let k = key::version(&version);
+            let new = tx.read(Space::Records, &k)?.is_none();
+            if new {
+                tx.put_rec(&k, &record)?;
+            }
+            let n = tx.counters.next_activation;
+            tx.counters.next_activation += 1;
+            tx.put_rec(
+                &key::activation(n),
+                &codec::ActivationRec {
+                    version: version.clone(),
+                    by: actor.clone(),
+                    at: codec::micros(at),
+                },
+            )?;
+            tx.audit(audit(
+                &actor,
+                "rulebook.activate",
+                format!("rulebook {version}"),
+                if new {
+                    format!("{} files stored", record.files.len())
+                } else {
+                    "stored before".into()
+                },
+                at,
+            ))?;
+            Ok(new)
+        })
+    }
+
+    fn rulebook_version(&self, version: &str) -> Result<Option<Vec<RulebookFile>>, StoreError> {
+        let record: Option<codec::VersionRec> = self.snapshot()?.load(&key::version(version))?;
+        Ok(record.map(|r| {
+            r.files
+                .into_iter()
+                .map(|(role, path, text)| RulebookFile { role, path, text })
+                .collect()
+        }))
+    }
+
+    fn rulebook_versions(&self) -> Result<Vec<RulebookVersion>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let prefix = [key::ACTIVATION];
+        let end = key::prefix_end(&prefix);
+        let mut start = prefix.to_vec();
+        let mut versions: Vec<RulebookVersion> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        loop {
+            let page = snap.range(Space::Records, &start, Some(&end), 1024)?;
+            for (k, v) in &page {
+                let rec: codec::ActivationRec =
+                    postcard::from_bytes(v).map_err(|e| self.shared.corrupt(k, e))?;
+                let activation = Activation {
+                    at: codec::from_micros(rec.at).map_err(|e| self.shared.corrupt(k, e))?,
+                    by: rec.by,
+                };
+                match index.get(&rec.version) {
+                    Some(i) => versions[*i].activations.push(activation),
+                    None => {
+                        index.insert(rec.version.clone(), versions.len());
+                        versions.push(RulebookVersion {
+                            version: rec.version,
+                            activations: vec![activation],
+                        });
+                    }
+                }
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == 1024 => start = key::after(k),
+                _ => break,
+            }
+        }
+        Ok(versions)
     }
 
     fn put_user(
@@ -1709,20 +2579,17 @@ impl Store for Embedded {
         self.inbox_reassign(id, team, sla_deadline, actor, now)
     }
 
-    fn record_sla_breach(
-        &self,
-        breach: super::SlaBreach,
-    ) -> Result<Option<Escalation>, StoreError> {
+    fn record_sla_breach(&self, breach: super::SlaBreach) -> Result<Option<Escalation>, StoreError> {
         self.inbox_breach(breach)
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        let mut snap = self.snapshot();
+        let mut snap = self.snapshot()?;
         let counters: Counters = snap.load(&key::meta("counters"))?.unwrap_or_default();
         Ok(StoreStats {
             messages: counters.messages,
             open_escalations: snap.ids_under(&[key::ESC_OPEN])?.len() as u64,
-            pending_outbox: snap.ids_under(&[key::PENDING])?.len() as u64,
+            pending_outbox: snap.ids_in(Space::Pending)?.len() as u64,
             size_on_disk: self.shared.kv.size_on_disk()?,
         })
     }
@@ -1730,7 +2597,66 @@ impl Store for Embedded {
 
 #[cfg(test)]
 mod tests {
-    use super::key;
+    use super::*;
+
+    /// Two deliveries whose dedupe hashes collide (forced: SHA-256 gives no real pair) are
+    /// still told apart by the stored channel and id, and deleting one keeps the other.
+    #[test]
+    fn colliding_dedupe_hashes_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webcare.redb");
+        let kv: Arc<dyn Kv> = Arc::new(crate::store::redb::RedbKv::open(&path).unwrap());
+        let store = Embedded::new(kv, Backend::Redb, path, None).unwrap();
+        let rulebook = crate::Rulebook::embedded().unwrap();
+        let at = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        let accept = |id: &str, author: &str| {
+            let mut m = crate::Inbound::from_text(id, ChannelKind::Telegram, "Hallo", at);
+            m.author = author.into();
+            m.conversation = author.into();
+            crate::Intake::new(&rulebook, &store).accept(m, at).unwrap()
+        };
+        let a = accept("a", "ann");
+        let b = accept("b", "bob");
+        // Put b at a's hash and a after it, as if their hashes had collided. (SHA-256 gives no
+        // real pair to test with.)
+        let hash_a = codec::dedupe_hash(ChannelKind::Telegram, "a");
+        let hash_b = codec::dedupe_hash(ChannelKind::Telegram, "b");
+        let (seq_a, seq_b) = (a.seq, b.seq);
+        let at_a = u64::from_be_bytes(hash_a);
+        store
+            .write(move |tx| {
+                tx.delete(Space::Dedupe, &hash_b);
+                tx.put(Space::Dedupe, &key::id(at_a), seq_b.to_be_bytes().to_vec());
+                tx.put(
+                    Space::Dedupe,
+                    &key::id(at_a.wrapping_add(1)),
+                    seq_a.to_be_bytes().to_vec(),
+                );
+                Ok(())
+            })
+            .unwrap();
+        let found = |id: &str| store.message(ChannelKind::Telegram, id).unwrap();
+        assert_eq!(found("a").map(|m| m.seq), Some(seq_a));
+        assert!(accept("a", "ann").duplicate);
+
+        // Deleting b leaves a mark, so a is still found behind it; a new delivery with the
+        // same hash goes to the mark.
+        let free = store
+            .write(move |tx| {
+                tx.forget_delivery(hash_a, seq_b)?;
+                Ok(tx.find_message(hash_a, ChannelKind::Telegram, "new")?.free)
+            })
+            .unwrap();
+        assert_eq!(free, key::id(at_a));
+        assert_eq!(found("a").map(|m| m.seq), Some(seq_a));
+        let mut snap = store.snapshot().unwrap();
+        assert_eq!(snap.dedupe_at(&key::id(at_a)).unwrap(), Some(None));
+        drop(snap);
+        store.forget_author("ann", "dpo", at).unwrap();
+        assert!(found("a").is_none());
+        let mut snap = store.snapshot().unwrap();
+        assert_eq!(snap.dedupe_at(&key::id(at_a + 1)).unwrap(), None);
+    }
 
     #[test]
     fn time_keys_sort_by_time_including_before_1970() {
@@ -1745,8 +2671,29 @@ mod tests {
         assert_eq!(key::prefix_end(&[1, 2]), vec![1, 3]);
         assert_eq!(key::prefix_end(&[1, 255]), vec![2]);
         let p = key::author_prefix("ann");
-        assert!(key::with_id(p.clone(), u64::MAX) < key::prefix_end(&p));
+        assert!(
+            key::author("ann", crate::ChannelKind::Telegram, "\u{10FFFF}\u{10FFFF}")
+                < key::prefix_end(&p)
+        );
         // A longer author with the same start is not under the prefix: lengths differ.
         assert!(!key::author_prefix("anne").starts_with(&p));
+    }
+
+    #[test]
+    fn successors_carry_and_end() {
+        assert_eq!(key::successor(&[0, 255]), Some(vec![1, 0]));
+        assert_eq!(key::successor(&[255, 255]), None);
+    }
+
+    #[test]
+    fn keys_parse_back() {
+        let k = key::conv(crate::ChannelKind::Discord, "chat-1");
+        assert_eq!(key::parse_conv(&k).map(|(_, id)| id), Some("chat-1".into()));
+        let p = key::author_prefix("ann");
+        let k = key::author("ann", crate::ChannelKind::Discord, "chat-1");
+        assert_eq!(
+            key::parse_author(&k, p.len()).map(|(_, id)| id),
+            Some("chat-1".into())
+        );
     }
 }

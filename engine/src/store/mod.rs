@@ -13,7 +13,7 @@
 //!
 //! - this file: the trait, the records it returns, the errors, [`open`].
 //! - [`embedded`]: the record layout over an ordered key-value store, and the group-commit writer.
-//! - [`codec`]: the compact on-disk encoding (interned decision strings).
+//! - [`codec`]: the compact on-disk encoding (message chunks, interned decision strings).
 //! - [`redact`]: optional redaction of e-mail addresses, phone numbers, IBANs and BSNs.
 //! - [`redb`], [`sled`]: the two embedded backends.
 //! - [`work`]: the inbox's records: users, API tokens, notes, agent replies, SLA breaches.
@@ -37,10 +37,11 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 use crate::decision::{Decision, Priority};
+pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 use crate::message::{ChannelKind, Inbound};
 use crate::pipeline::{ConversationFacts, ConversationState};
+pub use crate::rulebook::RulebookFile;
 
 /// The durable record of everything webcare did. See the module docs for the guarantees.
 ///
@@ -64,6 +65,24 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         today: NaiveDate,
     ) -> Result<ConversationFacts, StoreError>;
+
+    /// What intake must know before deciding, in one read: the first decision when
+    /// `(channel, id)` was stored before, otherwise the conversation's facts (as
+    /// [`Store::conversation_facts`]).
+    fn intake_lookup(
+        &self,
+        channel: ChannelKind,
+        id: &str,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<IntakeLookup, StoreError> {
+        if let Some(first) = self.message(channel, id)? {
+            return Ok(IntakeLookup::Duplicate(Box::new(first)));
+        }
+        self.conversation_facts(channel, conversation, at, today)
+            .map(IntakeLookup::New)
+    }
 
     /// Stores a decided message in one transaction: the message and its decision, the
     /// conversation update, a new escalation or an addition to the conversation's open one, and
@@ -137,6 +156,12 @@ pub trait Store: Send + Sync {
     fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
 
     fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError>;
+
+    /// Marks every pending entry among `ids` as sent, in one transaction; ids that are finished
+    /// or gone are skipped (sent or erased meanwhile). Returns how many were marked. For a
+    /// channel that delivers the reply in its own response (the HTTP channel without a callback),
+    /// where one write per reply would double the cost of intake.
+    fn outbox_sent_all(&self, ids: &[u64], now: DateTime<Utc>) -> Result<usize, StoreError>;
 
     /// A send failed: record the error and try again at `retry_at`, or give up (`None`: the
     /// entry becomes dead and stays visible for a human).
@@ -222,6 +247,26 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<PurgeReport, StoreError>;
 
+    // --- rulebook versions ----------------------------------------------------------------
+
+    /// Keeps the files of rulebook `version` and records that `activated_by` put it in force at
+    /// `at` (with an audit entry), so any past decision can be explained with the exact rules
+    /// that made it. Idempotent: a version stored before keeps its files and only gets the new
+    /// activation. Returns whether the files were stored now.
+    fn save_rulebook_version(
+        &self,
+        version: &str,
+        files: &[RulebookFile],
+        activated_by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The files of a stored rulebook version.
+    fn rulebook_version(&self, version: &str) -> Result<Option<Vec<RulebookFile>>, StoreError>;
+
+    /// Every stored rulebook version with its activations, in order of first activation.
+    fn rulebook_versions(&self) -> Result<Vec<RulebookVersion>, StoreError>;
+
     // --- inbox: people and the work on escalations ----------------------------------------
 
     /// Creates or replaces the user `user.login`; audited (never the password hash).
@@ -289,6 +334,18 @@ pub trait Store: Send + Sync {
     // --- maintenance ---------------------------------------------------------------------
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
+}
+
+/// Stores `rulebook`'s version and files as activated by `actor` at `at`: what a service calls
+/// when a rulebook goes into force (at start and on every reload), before the first message is
+/// decided with it.
+pub fn save_rulebook(
+    store: &dyn Store,
+    rulebook: &crate::Rulebook,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    store.save_rulebook_version(&rulebook.version, &rulebook.source.files(), actor, at)
 }
 
 /// Reads all stored history from `since` in `received_at` order, one page at a time, so a
@@ -470,6 +527,15 @@ impl StoredMessage {
             seq: self.seq,
         }
     }
+}
+
+/// What [`Store::intake_lookup`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntakeLookup {
+    /// Delivered before: this is the stored message with its first decision.
+    Duplicate(Box<StoredMessage>),
+    /// New: the facts of its conversation.
+    New(ConversationFacts),
 }
 
 /// What [`Store::record_intake`] writes.
@@ -673,6 +739,21 @@ pub struct PurgeReport {
     pub conversations: u64,
     pub escalations: u64,
     pub outbox: u64,
+}
+
+/// A stored rulebook version and every time it was put in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RulebookVersion {
+    pub version: String,
+    /// Oldest first.
+    pub activations: Vec<Activation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activation {
+    pub at: DateTime<Utc>,
+    /// Who put it in force: a person, or the command (`ingest`, `run`).
+    pub by: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,16 +2,46 @@
 //! stable file format, and commits that are fsynced before they return
 //! (`Durability::Immediate`, set explicitly so a future default cannot weaken it). After a
 //! crash redb repairs the file on open from the last durable commit.
+//!
+//! Each key space is its own table, and the index spaces have fixed-width keys and no values:
+//! redb then stores an index entry as its 16 key bytes alone, where a variable-width entry
+//! would carry two 4-byte lengths as well.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, Durability, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition,
+};
 
 use super::StoreError;
-use super::embedded::{Kv, KvPairs, KvTxn};
+use super::embedded::{Kv, KvPairs, KvRead, KvTxn, Space};
 
-/// One table holds every record; the key's first byte says which kind (see `embedded`).
-const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("webcare");
+const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
+const MESSAGES: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("messages");
+const DEDUPE: TableDefinition<[u8; 8], [u8; 8]> = TableDefinition::new("dedupe");
+const TIME: TableDefinition<[u8; 16], ()> = TableDefinition::new("time");
+const PENDING: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("outbox_pending");
+const OUTBOX: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("outbox");
+
+/// The tables behind the fixed-width spaces, grouped by shape.
+enum Shape {
+    Records,
+    Id(TableDefinition<'static, [u8; 8], &'static [u8]>),
+    Dedupe,
+    Pair(TableDefinition<'static, [u8; 16], ()>),
+}
+
+fn shape(space: Space) -> Shape {
+    match space {
+        Space::Records => Shape::Records,
+        Space::Messages => Shape::Id(MESSAGES),
+        Space::Pending => Shape::Id(PENDING),
+        Space::Outbox => Shape::Id(OUTBOX),
+        Space::Dedupe => Shape::Dedupe,
+        Space::Time => Shape::Pair(TIME),
+    }
+}
 
 pub struct RedbKv {
     db: Database,
@@ -37,6 +67,37 @@ fn error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
             reason: other.to_string(),
         },
     }
+}
+
+/// A key of a fixed-width space; a wrong length is a bug in the layout, reported not panicked.
+fn fixed<const N: usize>(path: &Path, key: &[u8]) -> Result<[u8; N], StoreError> {
+    key.try_into().map_err(|_| StoreError::Backend {
+        path: path.to_owned(),
+        reason: format!("a key of {} bytes where {N} were expected", key.len()),
+    })
+}
+
+/// A range over fixed-width keys.
+type Bounds<const N: usize> = (Bound<[u8; N]>, Bound<[u8; N]>);
+
+fn bounds<const N: usize>(
+    path: &Path,
+    start: &[u8],
+    end: Option<&[u8]>,
+) -> Result<Bounds<N>, StoreError> {
+    // A short start (the beginning of a space) is padded: every key is at least that.
+    let lower = if start.len() < N {
+        let mut k = [0u8; N];
+        k[..start.len()].copy_from_slice(start);
+        k
+    } else {
+        fixed(path, start)?
+    };
+    let upper = match end {
+        Some(end) => Bound::Excluded(fixed(path, end)?),
+        None => Bound::Unbounded,
+    };
+    Ok((Bound::Included(lower), upper))
 }
 
 impl RedbKv {
@@ -68,32 +129,256 @@ impl RedbKv {
             db,
             path: path.to_owned(),
         };
-        // Create the table up front, so readers never meet a missing table.
+        // Create the tables up front, so readers never meet a missing table.
         kv.transact(&mut |_| Ok(()))?;
         Ok(kv)
     }
 }
 
-impl Kv for RedbKv {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| error(&self.path, e))?;
-        let table = txn.open_table(DATA).map_err(|e| error(&self.path, e))?;
-        let value = table.get(key).map_err(|e| error(&self.path, e))?;
-        Ok(value.map(|v| v.value().to_vec()))
+fn get_var(
+    path: &Path,
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let value = table.get(key).map_err(|e| error(path, e))?;
+    Ok(value.map(|v| v.value().to_vec()))
+}
+
+fn get_id(
+    path: &Path,
+    table: &impl ReadableTable<[u8; 8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let value = table
+        .get(fixed::<8>(path, key)?)
+        .map_err(|e| error(path, e))?;
+    Ok(value.map(|v| v.value().to_vec()))
+}
+
+fn get_fixed(
+    path: &Path,
+    table: &impl ReadableTable<[u8; 8], [u8; 8]>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let value = table
+        .get(fixed::<8>(path, key)?)
+        .map_err(|e| error(path, e))?;
+    Ok(value.map(|v| v.value().to_vec()))
+}
+
+fn scan_fixed(
+    path: &Path,
+    table: &impl ReadableTable<[u8; 8], [u8; 8]>,
+    start: &[u8],
+    end: Option<&[u8]>,
+    limit: usize,
+) -> Result<KvPairs, StoreError> {
+    let mut out = Vec::new();
+    for entry in table
+        .range::<[u8; 8]>(bounds::<8>(path, start, end)?)
+        .map_err(|e| error(path, e))?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = entry.map_err(|e| error(path, e))?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn get_pair(
+    path: &Path,
+    table: &impl ReadableTable<[u8; 16], ()>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let value = table
+        .get(fixed::<16>(path, key)?)
+        .map_err(|e| error(path, e))?;
+    Ok(value.map(|_| Vec::new()))
+}
+
+fn scan_var(
+    path: &Path,
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    start: &[u8],
+    end: Option<&[u8]>,
+    limit: usize,
+) -> Result<KvPairs, StoreError> {
+    let upper = match end {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    let mut out = Vec::new();
+    for entry in table
+        .range::<&[u8]>((Bound::Included(start), upper))
+        .map_err(|e| error(path, e))?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = entry.map_err(|e| error(path, e))?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn scan_id(
+    path: &Path,
+    table: &impl ReadableTable<[u8; 8], &'static [u8]>,
+    start: &[u8],
+    end: Option<&[u8]>,
+    limit: usize,
+) -> Result<KvPairs, StoreError> {
+    let mut out = Vec::new();
+    for entry in table
+        .range::<[u8; 8]>(bounds::<8>(path, start, end)?)
+        .map_err(|e| error(path, e))?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = entry.map_err(|e| error(path, e))?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn scan_pair(
+    path: &Path,
+    table: &impl ReadableTable<[u8; 16], ()>,
+    start: &[u8],
+    end: Option<&[u8]>,
+    limit: usize,
+) -> Result<KvPairs, StoreError> {
+    let mut out = Vec::new();
+    for entry in table
+        .range::<[u8; 16]>(bounds::<16>(path, start, end)?)
+        .map_err(|e| error(path, e))?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = entry.map_err(|e| error(path, e))?;
+        out.push((k.value().to_vec(), Vec::new()));
+    }
+    Ok(out)
+}
+
+type IdTable = ReadOnlyTable<[u8; 8], &'static [u8]>;
+type PairTable = ReadOnlyTable<[u8; 16], ()>;
+
+/// A read transaction; tables are opened on first use and kept for the snapshot's life.
+struct RedbRead<'a> {
+    txn: ReadTransaction,
+    path: &'a Path,
+    records: Option<ReadOnlyTable<&'static [u8], &'static [u8]>>,
+    dedupe: Option<ReadOnlyTable<[u8; 8], [u8; 8]>>,
+    ids: Vec<(Space, IdTable)>,
+    pairs: Vec<(Space, PairTable)>,
+}
+
+impl RedbRead<'_> {
+    fn records(&mut self) -> Result<&ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+        if self.records.is_none() {
+            let table = self
+                .txn
+                .open_table(RECORDS)
+                .map_err(|e| error(self.path, e))?;
+            self.records = Some(table);
+        }
+        self.records.as_ref().ok_or_else(|| StoreError::Backend {
+            path: self.path.to_owned(),
+            reason: "records table vanished".into(),
+        })
     }
 
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| error(&self.path, e))?;
-        let table = txn.open_table(DATA).map_err(|e| error(&self.path, e))?;
-        let mut out = Vec::new();
-        for entry in table.range(start..end).map_err(|e| error(&self.path, e))? {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = entry.map_err(|e| error(&self.path, e))?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
+    fn dedupe(&mut self) -> Result<&ReadOnlyTable<[u8; 8], [u8; 8]>, StoreError> {
+        if self.dedupe.is_none() {
+            let table = self
+                .txn
+                .open_table(DEDUPE)
+                .map_err(|e| error(self.path, e))?;
+            self.dedupe = Some(table);
         }
-        Ok(out)
+        self.dedupe.as_ref().ok_or_else(|| StoreError::Backend {
+            path: self.path.to_owned(),
+            reason: "dedupe table vanished".into(),
+        })
+    }
+
+    fn id_table(
+        &mut self,
+        space: Space,
+        def: TableDefinition<'static, [u8; 8], &'static [u8]>,
+    ) -> Result<&IdTable, StoreError> {
+        let at = match self.ids.iter().position(|(s, _)| *s == space) {
+            Some(at) => at,
+            None => {
+                let table = self.txn.open_table(def).map_err(|e| error(self.path, e))?;
+                self.ids.push((space, table));
+                self.ids.len() - 1
+            }
+        };
+        Ok(&self.ids[at].1)
+    }
+
+    fn pair_table(
+        &mut self,
+        space: Space,
+        def: TableDefinition<'static, [u8; 16], ()>,
+    ) -> Result<&PairTable, StoreError> {
+        let at = match self.pairs.iter().position(|(s, _)| *s == space) {
+            Some(at) => at,
+            None => {
+                let table = self.txn.open_table(def).map_err(|e| error(self.path, e))?;
+                self.pairs.push((space, table));
+                self.pairs.len() - 1
+            }
+        };
+        Ok(&self.pairs[at].1)
+    }
+}
+
+impl KvRead for RedbRead<'_> {
+    fn get(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path;
+        match shape(space) {
+            Shape::Records => get_var(path, self.records()?, key),
+            Shape::Dedupe => get_fixed(path, self.dedupe()?, key),
+            Shape::Id(def) => get_id(path, self.id_table(space, def)?, key),
+            Shape::Pair(def) => get_pair(path, self.pair_table(space, def)?, key),
+        }
+    }
+
+    fn scan(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        let path = self.path;
+        match shape(space) {
+            Shape::Records => scan_var(path, self.records()?, start, end, limit),
+            Shape::Dedupe => scan_fixed(path, self.dedupe()?, start, end, limit),
+            Shape::Id(def) => scan_id(path, self.id_table(space, def)?, start, end, limit),
+            Shape::Pair(def) => scan_pair(path, self.pair_table(space, def)?, start, end, limit),
+        }
+    }
+}
+
+impl Kv for RedbKv {
+    fn snapshot(&self) -> Result<Box<dyn KvRead + '_>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| error(&self.path, e))?;
+        Ok(Box::new(RedbRead {
+            txn,
+            path: &self.path,
+            records: None,
+            dedupe: None,
+            ids: Vec::new(),
+            pairs: Vec::new(),
+        }))
     }
 
     fn transact(
@@ -103,10 +388,15 @@ impl Kv for RedbKv {
         let mut txn = self.db.begin_write().map_err(|e| error(&self.path, e))?;
         txn.set_durability(Durability::Immediate);
         {
-            let table = txn.open_table(DATA).map_err(|e| error(&self.path, e))?;
+            let open_err = |e| error(&self.path, e);
             let mut view = RedbTxn {
-                table,
                 path: &self.path,
+                records: txn.open_table(RECORDS).map_err(open_err)?,
+                messages: txn.open_table(MESSAGES).map_err(open_err)?,
+                pending: txn.open_table(PENDING).map_err(open_err)?,
+                outbox: txn.open_table(OUTBOX).map_err(open_err)?,
+                dedupe: txn.open_table(DEDUPE).map_err(open_err)?,
+                time: txn.open_table(TIME).map_err(open_err)?,
             };
             // Dropping `txn` without commit on error aborts it: nothing of `f` is written.
             f(&mut view)?;
@@ -126,43 +416,121 @@ impl Kv for RedbKv {
 }
 
 struct RedbTxn<'t> {
-    table: redb::Table<'t, &'static [u8], &'static [u8]>,
     path: &'t Path,
+    records: Table<'t, &'static [u8], &'static [u8]>,
+    messages: Table<'t, [u8; 8], &'static [u8]>,
+    pending: Table<'t, [u8; 8], &'static [u8]>,
+    outbox: Table<'t, [u8; 8], &'static [u8]>,
+    dedupe: Table<'t, [u8; 8], [u8; 8]>,
+    time: Table<'t, [u8; 16], ()>,
+}
+
+impl<'t> RedbTxn<'t> {
+    fn id_table(&mut self, space: Space) -> Option<&mut Table<'t, [u8; 8], &'static [u8]>> {
+        match space {
+            Space::Messages => Some(&mut self.messages),
+            Space::Pending => Some(&mut self.pending),
+            Space::Outbox => Some(&mut self.outbox),
+            _ => None,
+        }
+    }
+
+    fn pair_table(&mut self, space: Space) -> Option<&mut Table<'t, [u8; 16], ()>> {
+        match space {
+            Space::Time => Some(&mut self.time),
+            _ => None,
+        }
+    }
+}
+
+impl KvRead for RedbTxn<'_> {
+    fn get(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path;
+        if space == Space::Dedupe {
+            return get_fixed(path, &self.dedupe, key);
+        }
+        if let Some(t) = self.id_table(space) {
+            return get_id(path, t, key);
+        }
+        if let Some(t) = self.pair_table(space) {
+            return get_pair(path, t, key);
+        }
+        get_var(path, &self.records, key)
+    }
+
+    fn scan(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        let path = self.path;
+        if space == Space::Dedupe {
+            return scan_fixed(path, &self.dedupe, start, end, limit);
+        }
+        if let Some(t) = self.id_table(space) {
+            return scan_id(path, t, start, end, limit);
+        }
+        if let Some(t) = self.pair_table(space) {
+            return scan_pair(path, t, start, end, limit);
+        }
+        scan_var(path, &self.records, start, end, limit)
+    }
 }
 
 impl KvTxn for RedbTxn<'_> {
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let value = self.table.get(key).map_err(|e| error(self.path, e))?;
-        Ok(value.map(|v| v.value().to_vec()))
-    }
-
-    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.table
+    fn put(&mut self, space: Space, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let path = self.path;
+        if space == Space::Dedupe {
+            return self
+                .dedupe
+                .insert(fixed::<8>(path, key)?, fixed::<8>(path, value)?)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        if let Some(t) = self.id_table(space) {
+            return t
+                .insert(fixed::<8>(path, key)?, value)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        if let Some(t) = self.pair_table(space) {
+            return t
+                .insert(fixed::<16>(path, key)?, ())
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        self.records
             .insert(key, value)
             .map(drop)
-            .map_err(|e| error(self.path, e))
+            .map_err(|e| error(path, e))
     }
 
-    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.table
+    fn delete(&mut self, space: Space, key: &[u8]) -> Result<(), StoreError> {
+        let path = self.path;
+        if space == Space::Dedupe {
+            return self
+                .dedupe
+                .remove(fixed::<8>(path, key)?)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        if let Some(t) = self.id_table(space) {
+            return t
+                .remove(fixed::<8>(path, key)?)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        if let Some(t) = self.pair_table(space) {
+            return t
+                .remove(fixed::<16>(path, key)?)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        self.records
             .remove(key)
             .map(drop)
-            .map_err(|e| error(self.path, e))
-    }
-
-    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
-        let mut out = Vec::new();
-        for entry in self
-            .table
-            .range(start..end)
-            .map_err(|e| error(self.path, e))?
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = entry.map_err(|e| error(self.path, e))?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+            .map_err(|e| error(path, e))
     }
 }

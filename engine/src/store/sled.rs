@@ -7,17 +7,16 @@
 //! would be a silent re-initialisation; so before sled touches an existing store, this file
 //! checks that sled will find at least one intact segment (see [`check_segments`]).
 //!
-//! Atomicity comes from `apply_batch` on a single tree: the writer buffers a transaction's
-//! writes in an overlay (which its own reads see) and applies them as one batch. Isolation comes
-//! from the single writer in `embedded`, so sled's own transactions (which cannot scan) are not
-//! needed.
+//! Atomicity comes from `apply_batch` on a single tree (every key space behind a one-byte
+//! prefix): the writer in `embedded` keeps a transaction's writes in its overlay (which its own
+//! reads see) and hands them over sorted at the end, applied as one batch. Isolation comes from
+//! that single writer, so sled's own transactions (which cannot scan) are not needed.
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use super::embedded::{Kv, KvPairs, KvTxn};
+use super::embedded::{Kv, KvPairs, KvRead, KvTxn, Space};
 
 pub struct SledKv {
     db: sled::Db,
@@ -121,34 +120,77 @@ impl SledKv {
     }
 }
 
-fn scan_tree(
+/// The tree key of `key` in `space`.
+fn tree_key(space: Space, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(space.code());
+    k.extend_from_slice(key);
+    k
+}
+
+fn get(
     tree: &sled::Tree,
     path: &Path,
+    space: Space,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    tree.get(tree_key(space, key))
+        .map(|v| v.map(|v| v.to_vec()))
+        .map_err(|e| error(path, e))
+}
+
+fn scan(
+    tree: &sled::Tree,
+    path: &Path,
+    space: Space,
     start: &[u8],
-    end: &[u8],
+    end: Option<&[u8]>,
     limit: usize,
 ) -> Result<KvPairs, StoreError> {
+    let start = tree_key(space, start);
+    let end = match end {
+        Some(end) => tree_key(space, end),
+        None => vec![space.code() + 1],
+    };
     let mut out = Vec::new();
     for entry in tree.range(start..end) {
         if out.len() >= limit {
             break;
         }
         let (k, v) = entry.map_err(|e| error(path, e))?;
-        out.push((k.to_vec(), v.to_vec()));
+        out.push((k[1..].to_vec(), v.to_vec()));
     }
     Ok(out)
 }
 
-impl Kv for SledKv {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get(key)
-            .map(|v| v.map(|v| v.to_vec()))
-            .map_err(|e| error(&self.path, e))
+/// Reads go straight to the tree: sled has no snapshots, and each key it returns is committed.
+struct SledRead<'a> {
+    tree: &'a sled::Tree,
+    path: &'a Path,
+}
+
+impl KvRead for SledRead<'_> {
+    fn get(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        get(self.tree, self.path, space, key)
     }
 
-    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
-        scan_tree(&self.db, &self.path, start, end, limit)
+    fn scan(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        scan(self.tree, self.path, space, start, end, limit)
+    }
+}
+
+impl Kv for SledKv {
+    fn snapshot(&self) -> Result<Box<dyn KvRead + '_>, StoreError> {
+        Ok(Box::new(SledRead {
+            tree: &self.db,
+            path: &self.path,
+        }))
     }
 
     fn transact(
@@ -158,21 +200,15 @@ impl Kv for SledKv {
         let mut txn = SledTxn {
             tree: &self.db,
             path: &self.path,
-            overlay: BTreeMap::new(),
+            batch: sled::Batch::default(),
+            writes: 0,
         };
         f(&mut txn)?;
-        if txn.overlay.is_empty() {
+        if txn.writes == 0 {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
-        for (k, v) in txn.overlay {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
         self.db
-            .apply_batch(batch)
+            .apply_batch(txn.batch)
             .map_err(|e| error(&self.path, e))?;
         // The acknowledgement waits for this: without it sled would lose up to 500 ms.
         self.db.flush().map_err(|e| error(&self.path, e))?;
@@ -182,78 +218,50 @@ impl Kv for SledKv {
     fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(|e| error(&self.path, e))
     }
+
+    /// sled has no fixed pages to fill, and it writes a changed value out whole on every
+    /// commit that touches it (the last chunk, in every commit): smaller chunks write less.
+    /// 1 KiB measured 13% smaller than 4 KiB in the store benchmark.
+    fn chunk_bytes(&self) -> usize {
+        1024
+    }
 }
 
-/// The uncommitted writes of one transaction, over the committed tree.
+/// One transaction's writes, applied as one batch. Reads see only committed data: the writer
+/// in `embedded` keeps its own overlay and hands the writes over at the end.
 struct SledTxn<'t> {
     tree: &'t sled::Tree,
     path: &'t Path,
-    /// `None` is a delete.
-    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    batch: sled::Batch,
+    writes: usize,
+}
+
+impl KvRead for SledTxn<'_> {
+    fn get(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        get(self.tree, self.path, space, key)
+    }
+
+    fn scan(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        scan(self.tree, self.path, space, start, end, limit)
+    }
 }
 
 impl KvTxn for SledTxn<'_> {
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(v) = self.overlay.get(key) {
-            return Ok(v.clone());
-        }
-        self.tree
-            .get(key)
-            .map(|v| v.map(|v| v.to_vec()))
-            .map_err(|e| error(self.path, e))
-    }
-
-    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.overlay.insert(key.to_vec(), Some(value.to_vec()));
+    fn put(&mut self, space: Space, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.batch.insert(tree_key(space, key), value);
         Ok(())
     }
 
-    fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.overlay.insert(key.to_vec(), None);
+    fn delete(&mut self, space: Space, key: &[u8]) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.batch.remove(tree_key(space, key));
         Ok(())
-    }
-
-    /// Merges the tree's entries with the overlay's; the overlay wins on equal keys.
-    fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<KvPairs, StoreError> {
-        let mut overlay = self
-            .overlay
-            .range::<[u8], _>((
-                std::ops::Bound::Included(start),
-                std::ops::Bound::Excluded(end),
-            ))
-            .peekable();
-        let mut tree = self.tree.range(start..end).peekable();
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let tree_key = match tree.peek() {
-                Some(Ok((k, _))) => Some(k.to_vec()),
-                Some(Err(_)) => {
-                    if let Some(Err(e)) = tree.next() {
-                        return Err(error(self.path, e));
-                    }
-                    continue;
-                }
-                None => None,
-            };
-            let take_overlay = match (overlay.peek(), &tree_key) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some((ok, _)), Some(tk)) => ok.as_slice() <= tk.as_slice(),
-            };
-            if take_overlay {
-                if let Some((k, v)) = overlay.next() {
-                    if tree_key.as_deref() == Some(k.as_slice()) {
-                        tree.next();
-                    }
-                    if let Some(v) = v {
-                        out.push((k.clone(), v.clone()));
-                    }
-                }
-            } else if let Some(Ok((k, v))) = tree.next() {
-                out.push((k.to_vec(), v.to_vec()));
-            }
-        }
-        Ok(out)
     }
 }

@@ -2,7 +2,7 @@
 //! A child module of the layout so it shares its writer, keys and transactions, while the
 //! layout's own file only delegates to it.
 //!
-//! | key | value |
+//! | key (records space) | value |
 //! |---|---|
 //! | `U` login | [`User`] |
 //! | `T` SHA-256 digest | the login the API token belongs to |
@@ -10,11 +10,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Embedded, Reader, Tx, audit, codec, key};
+use super::codec::{self, ConvRec, EscRec, Intern, OutboxDetail, OutboxRec, Text};
+use super::{Embedded, Reader, Space, Tx, audit, key};
 use crate::pipeline::ConversationState;
 use crate::store::{
-    AgentReply, Conversation, Escalation, EscalationEvent, EscalationStatus, EscalationWork, Note,
-    OutboxEntry, OutboxStatus, SlaBreach, StoreError, User,
+    AgentReply, Escalation, EscalationStatus, EscalationWork, Note, OutboxEntry, OutboxStatus,
+    SlaBreach, StoreError, User,
 };
 
 const USER: u8 = b'U';
@@ -40,13 +41,19 @@ pub(super) fn work_key(id: u64) -> Vec<u8> {
     k
 }
 
-fn load_escalation(tx: &mut Tx<'_>, id: u64) -> Result<Escalation, StoreError> {
-    tx.load::<Escalation>(&key::esc(id))?
-        .ok_or(StoreError::NoSuchEscalation(id))
+/// The record and its public form (for the team name and the status).
+fn load_escalation(tx: &mut Tx<'_>, id: u64) -> Result<(EscRec, Escalation), StoreError> {
+    let rec = tx.esc_rec(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
+    let public = tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
+    Ok((rec, public))
 }
 
 fn load_work(reader: &mut impl Reader, id: u64) -> Result<EscalationWork, StoreError> {
     Ok(reader.load(&work_key(id))?.unwrap_or_default())
+}
+
+fn decoded(tx: &mut Tx<'_>, id: u64) -> Result<Escalation, StoreError> {
+    tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))
 }
 
 impl Embedded {
@@ -58,17 +65,13 @@ impl Embedded {
     ) -> Result<User, StoreError> {
         let actor = actor.to_owned();
         self.write(move |tx| {
-            let existed = tx.read(&user_key(&user.login))?.is_some();
+            let existed = tx.read(Space::Records, &user_key(&user.login))?.is_some();
             tx.put_rec(&user_key(&user.login), &user)?;
             tx.audit(audit(
                 &actor,
                 if existed { "user.update" } else { "user.add" },
                 format!("user {}", user.login),
-                format!(
-                    "role {}, teams {}",
-                    user.role.as_str(),
-                    user.teams.join(",")
-                ),
+                format!("role {}, teams {}", user.role.as_str(), user.teams.join(",")),
                 now,
             ))?;
             Ok(user)
@@ -76,12 +79,12 @@ impl Embedded {
     }
 
     pub(super) fn inbox_user(&self, login: &str) -> Result<Option<User>, StoreError> {
-        self.snapshot().load(&user_key(login))
+        self.snapshot()?.load(&user_key(login))
     }
 
     pub(super) fn inbox_users(&self) -> Result<Vec<User>, StoreError> {
-        let mut snap = self.snapshot();
-        let pairs = snap.range(&[USER], &[USER + 1], usize::MAX)?;
+        let mut snap = self.snapshot()?;
+        let pairs = snap.range(Space::Records, &[USER], Some(&[USER + 1]), usize::MAX)?;
         pairs
             .into_iter()
             .map(|(k, v)| postcard::from_bytes(&v).map_err(|e| self.shared.corrupt(&k, e)))
@@ -96,7 +99,7 @@ impl Embedded {
     ) -> Result<(), StoreError> {
         let login = login.to_owned();
         self.write(move |tx| {
-            if tx.read(&user_key(&login))?.is_none() {
+            if tx.read(Space::Records, &user_key(&login))?.is_none() {
                 return Err(StoreError::NoSuchUser(login));
             }
             tx.put_rec(&token_key(&digest), &login)?;
@@ -112,7 +115,7 @@ impl Embedded {
     }
 
     pub(super) fn inbox_user_by_token(&self, digest: [u8; 32]) -> Result<Option<User>, StoreError> {
-        let mut snap = self.snapshot();
+        let mut snap = self.snapshot()?;
         let Some(login) = snap.load::<String>(&token_key(&digest))? else {
             return Ok(None);
         };
@@ -120,7 +123,7 @@ impl Embedded {
     }
 
     pub(super) fn inbox_escalation_work(&self, id: u64) -> Result<EscalationWork, StoreError> {
-        load_work(&mut self.snapshot(), id)
+        load_work(&mut self.snapshot()?, id)
     }
 
     pub(super) fn inbox_add_note(
@@ -133,7 +136,9 @@ impl Embedded {
         let author = author.to_owned();
         let text = self.redact_text(text);
         self.write(move |tx| {
-            load_escalation(tx, id)?;
+            if tx.esc_rec(id)?.is_none() {
+                return Err(StoreError::NoSuchEscalation(id));
+            }
             let mut work = load_work(tx, id)?;
             work.notes.push(Note {
                 at: now,
@@ -162,53 +167,48 @@ impl Embedded {
         let author = author.to_owned();
         let text = self.redact_text(text);
         self.write(move |tx| {
-            let mut esc = load_escalation(tx, id)?;
-            match &esc.status {
+            let (mut esc, public) = load_escalation(tx, id)?;
+            match &public.status {
                 EscalationStatus::Resolved { .. } => return Err(StoreError::AlreadyResolved(id)),
                 EscalationStatus::Claimed { by } if *by != author => {
                     return Err(StoreError::AlreadyClaimed { id, by: by.clone() });
                 }
                 _ => {}
             }
-            let channel = esc.channel;
-            let conv_key = key::conv_prefix(key::CONV, channel, &esc.conversation);
-            let Some(mut conv) = tx.load::<Conversation>(&conv_key)? else {
+            let channel = public.channel;
+            let conv_key = key::conv(channel, &public.conversation);
+            let Some(mut conv) = tx.load::<ConvRec>(&conv_key)? else {
                 return Err(StoreError::NoSuchConversation {
                     channel,
-                    conversation: esc.conversation.clone(),
+                    conversation: public.conversation.clone(),
                 });
             };
-            let in_reply_to = esc.messages.last().cloned().unwrap_or_default();
-            let outbox = tx.counters.next_outbox;
-            tx.counters.next_outbox += 1;
-            let rec = codec::OutboxRec {
-                channel: codec::channel_code(channel),
-                conversation: esc.conversation.clone(),
-                in_reply_to: in_reply_to.clone(),
-                text: codec::Text::Inline(text.clone()),
-                attempts: 0,
-                last_error: None,
-                status: codec::OUTBOX_PENDING,
-                sent_at: 0,
-                created_at: codec::micros(now),
-                next_attempt_at: codec::micros(now),
-            };
-            tx.put_rec(&key::outbox(outbox), &rec)?;
-            tx.put(&key::pending(outbox), &[])?;
-            tx.put(
-                &key::with_id(
-                    key::conv_prefix(key::OUTBOX_CONV, channel, &esc.conversation),
-                    outbox,
-                ),
-                &[],
+            let in_reply_to = public.messages.last().cloned().unwrap_or_default();
+            // Like `queue_reply`: a number from the message sequence, the text inline (a
+            // person's words, which `forget` must be able to erase).
+            let outbox = tx.append_message(&[])?;
+            tx.put_outbox(
+                outbox,
+                &OutboxRec {
+                    channel: codec::channel_code(channel),
+                    detail: Some(OutboxDetail {
+                        conversation: public.conversation.clone(),
+                        in_reply_to: in_reply_to.clone(),
+                        text: Text::Inline(text.clone()),
+                        created_at: codec::micros(now),
+                    }),
+                    ..OutboxRec::default()
+                },
             )?;
-            conv.state = ConversationState::Human;
+            conv.replies.push(outbox);
+            conv.state = codec::state_code(ConversationState::Human);
             tx.put_rec(&conv_key, &conv)?;
 
             let mut work = load_work(tx, id)?;
-            if esc.status == EscalationStatus::Open {
-                esc.status = EscalationStatus::Claimed { by: author.clone() };
-                esc.history.push(event(now, &author, "claimed".into()));
+            if esc.status == codec::ESC_OPEN {
+                esc.status = codec::ESC_CLAIMED;
+                esc.by = Some(author.clone());
+                esc.event(now, &author, "claimed".into());
             }
             let mut change = format!("replied (outbox {outbox})");
             if work.first_response_at.is_none() {
@@ -216,7 +216,7 @@ impl Embedded {
                 esc.sla_deadline = None;
                 change.push_str(": first response, SLA met");
             }
-            esc.history.push(event(now, &author, change));
+            esc.event(now, &author, change);
             work.replies.push(AgentReply {
                 at: now,
                 author: author.clone(),
@@ -234,7 +234,7 @@ impl Embedded {
             let entry = OutboxEntry {
                 id: outbox,
                 channel,
-                conversation: esc.conversation.clone(),
+                conversation: public.conversation.clone(),
                 in_reply_to,
                 text,
                 attempts: 0,
@@ -243,7 +243,7 @@ impl Embedded {
                 created_at: now,
                 next_attempt_at: now,
             };
-            Ok((esc, entry))
+            Ok((decoded(tx, id)?, entry))
         })
     }
 
@@ -258,21 +258,20 @@ impl Embedded {
         let team = team.to_owned();
         let actor = actor.to_owned();
         self.write(move |tx| {
-            let mut esc = load_escalation(tx, id)?;
-            if let EscalationStatus::Resolved { .. } = esc.status {
+            let (mut esc, public) = load_escalation(tx, id)?;
+            if let EscalationStatus::Resolved { .. } = public.status {
                 return Err(StoreError::AlreadyResolved(id));
             }
-            let from = std::mem::replace(&mut esc.team, team.clone());
-            esc.status = EscalationStatus::Open;
             // An escalation already answered keeps its SLA met.
-            if esc.sla_deadline.is_some() || load_work(tx, id)?.first_response_at.is_none() {
-                esc.sla_deadline = sla_deadline;
+            let answered = load_work(tx, id)?.first_response_at.is_some();
+            esc.team = Text::Sym(tx.intern(&team)?);
+            esc.status = codec::ESC_OPEN;
+            esc.by = None;
+            if !answered {
+                esc.sla_deadline = sla_deadline.map(codec::micros);
             }
-            esc.history.push(event(
-                now,
-                &actor,
-                format!("reassigned from `{from}` to `{team}`"),
-            ));
+            let from = public.team;
+            esc.event(now, &actor, format!("reassigned from `{from}` to `{team}`"));
             tx.put_rec(&key::esc(id), &esc)?;
             tx.audit(audit(
                 &actor,
@@ -281,25 +280,26 @@ impl Embedded {
                 format!("{from} → {team}"),
                 now,
             ))?;
-            Ok(esc)
+            decoded(tx, id)
         })
     }
 
     pub(super) fn inbox_breach(&self, breach: SlaBreach) -> Result<Option<Escalation>, StoreError> {
         self.write(move |tx| {
             let id = breach.escalation;
-            let Some(mut esc) = tx.load::<Escalation>(&key::esc(id))? else {
+            let Some(mut esc) = tx.esc_rec(id)? else {
                 return Ok(None);
             };
-            if matches!(esc.status, EscalationStatus::Resolved { .. })
-                || esc.sla_deadline != Some(breach.deadline)
+            if esc.status == codec::ESC_RESOLVED
+                || esc.sla_deadline != Some(codec::micros(breach.deadline))
             {
                 return Ok(None);
             }
-            esc.team = breach.to_team.clone();
-            esc.priority = breach.to_priority;
-            esc.sla_deadline = breach.next_deadline;
-            esc.status = EscalationStatus::Open;
+            esc.team = Text::Sym(tx.intern(&breach.to_team)?);
+            esc.priority = codec::priority_code(breach.to_priority);
+            esc.sla_deadline = breach.next_deadline.map(codec::micros);
+            esc.status = codec::ESC_OPEN;
+            esc.by = None;
             let mut change = format!("SLA breached (due {})", breach.deadline.to_rfc3339());
             if breach.from_team != breach.to_team {
                 change.push_str(&format!(
@@ -313,7 +313,7 @@ impl Embedded {
                     breach.from_priority, breach.to_priority
                 ));
             }
-            esc.history.push(event(breach.at, "sla", change));
+            esc.event(breach.at, "sla", change);
             let mut work = load_work(tx, id)?;
             work.breaches.push(breach.clone());
             tx.put_rec(&key::esc(id), &esc)?;
@@ -328,7 +328,7 @@ impl Embedded {
                 ),
                 breach.at,
             ))?;
-            Ok(Some(esc))
+            decoded(tx, id).map(Some)
         })
     }
 
@@ -337,13 +337,5 @@ impl Embedded {
             Some(redactor) => redactor.redact(text).into_owned(),
             None => text.to_owned(),
         }
-    }
-}
-
-fn event(at: DateTime<Utc>, actor: &str, change: String) -> EscalationEvent {
-    EscalationEvent {
-        at,
-        actor: actor.to_owned(),
-        change,
     }
 }
