@@ -18,6 +18,7 @@
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
 //! - `cli/run.rs`, `service.rs`: `webcare run`, the service: web chat, HTTP channel, platform
 //!   adapters and the outbox worker around one runtime.
+//! - `cli/load.rs`: `webcare load`, the bounded load generator for the HTTP channel.
 
 mod cli;
 mod config;
@@ -51,6 +52,9 @@ enum Command {
     /// Run the service: the web chat (demo page at `/`), the HTTP channel, the configured
     /// platform adapters and the outbox, until Ctrl-C or SIGTERM. Needs no configuration.
     Run(cli::run::RunArgs),
+    /// Load a running webcare's HTTP channel on this machine (loopback only, bounded) and
+    /// print messages/s and the latency from request to decision.
+    Load(cli::load::LoadArgs),
     /// Talk to the rulebook in the terminal: type a message, see the reply or the escalation
     /// and why. Nothing is stored or sent.
     Chat(cli::chat::ChatArgs),
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
     let rules = args.rules.as_deref();
     let result = match args.command {
         Command::Run(run) => cli::run::run(rules, &args.store, run),
+        Command::Load(load) => cli::load::run(load),
         Command::Chat(chat) => cli::chat::run(rules, chat),
         Command::Check => cli::check::check(rules),
         Command::Test(test) => cli::check::test(rules, test),

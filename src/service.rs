@@ -21,7 +21,7 @@ use axum::routing::get;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use webcare_adapters::gateway::Gateway;
-use webcare_adapters::http::{self, CallbackDeliver, HttpChannelConfig, SigningKey};
+use webcare_adapters::http::{self, CallbackDeliver, HttpChannel, HttpChannelConfig, SigningKey};
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
 use webcare_adapters::webchat::{WebChat, WebChatConfig};
 use webcare_engine::{ChannelKind, Runtime};
@@ -213,6 +213,7 @@ pub async fn run(
         "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics"
     ));
 
+    let mut http_channel = None;
     if let Some(config) = settings.http.clone() {
         lines.push(format!(
             "http channel: POST http://{addr}/api/v1/messages{}",
@@ -241,7 +242,9 @@ pub async fn run(
                 lines.push("http channel: replies in the response only (no callback_url)".into())
             }
         }
-        router = router.merge(http::routes(gateway.clone(), config)?);
+        let channel = HttpChannel::new(gateway.clone(), config)?;
+        router = router.merge(channel.routes());
+        http_channel = Some(channel);
     } else {
         lines.push("http channel: off".into());
     }
@@ -323,7 +326,8 @@ pub async fn run(
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.wait());
-    let mut server = std::pin::pin!(server.into_future());
+    // Boxed, so it can be dropped (with the routes it holds) once it has finished.
+    let mut server = Box::pin(server.into_future());
 
     // Run until asked to stop (or the server fails), then stop everything in order.
     let served = tokio::select! {
@@ -335,17 +339,21 @@ pub async fn run(
     if let Some(chat) = &webchat {
         chat.shut_down();
     }
-    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+    let drained = tokio::time::timeout(Duration::from_secs(30), async move {
         let result = match served {
             Some(result) => result,
-            None => server.await,
+            None => (&mut server).await,
         };
+        drop(server);
         if let Some(chat) = &webchat {
             while chat.open_sockets() > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         while adapters.join_next().await.is_some() {}
+        if let Some(channel) = http_channel {
+            channel.finish().await;
+        }
         result
     })
     .await;

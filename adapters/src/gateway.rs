@@ -8,11 +8,12 @@
 //! a virtual clock.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use webcare_engine::store::IntakeReceipt;
-use webcare_engine::{Inbound, Runtime, Store, StoreError};
+use webcare_engine::{ChannelKind, Inbound, Runtime, Store, StoreError};
 
 /// Where "now" comes from: the engine's [`webcare_engine::Clock`], the system clock in
 /// production and a `ManualClock` (or any `Fn() -> DateTime<Utc>`) in tests.
@@ -33,6 +34,10 @@ pub enum GatewayError {
 pub struct Gateway {
     runtime: Arc<Runtime>,
     outbox: Arc<Notify>,
+    /// Per channel (in `ChannelKind::ALL` order): whether the outbox worker sends its replies.
+    /// A reply the worker would not send anyway wakes nobody, so a busy channel without
+    /// outbound delivery (the HTTP channel without a callback) costs the worker nothing.
+    sends: Arc<[AtomicBool; ChannelKind::ALL.len()]>,
     clock: Clock,
 }
 
@@ -41,6 +46,7 @@ impl Gateway {
         Gateway {
             runtime,
             outbox: Arc::new(Notify::new()),
+            sends: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
             clock: Arc::new(Utc::now),
         }
     }
@@ -67,6 +73,20 @@ impl Gateway {
         &self.outbox
     }
 
+    /// Marks `channel` as one whose replies the outbox worker sends (it calls this when an
+    /// adapter registers).
+    pub fn sends_replies_on(&self, channel: ChannelKind) {
+        if let Some(flag) = self.sends.get(channel_index(channel)) {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    fn sends(&self, channel: ChannelKind) -> bool {
+        self.sends
+            .get(channel_index(channel))
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    }
+
     /// Tells the outbox worker that a reply may be due now (a `Notify` permit is kept when the
     /// worker is busy, so a wake-up is never lost).
     pub fn wake_outbox(&self) {
@@ -78,10 +98,11 @@ impl Gateway {
     pub async fn accept(&self, message: Inbound) -> Result<IntakeReceipt, GatewayError> {
         let runtime = Arc::clone(&self.runtime);
         let now = self.now();
+        let channel = message.channel;
         let receipt = tokio::task::spawn_blocking(move || runtime.accept(message, now))
             .await
             .map_err(|e| GatewayError::Stopped(e.to_string()))??;
-        if receipt.outbox.is_some() {
+        if receipt.outbox.is_some() && self.sends(channel) {
             self.wake_outbox();
         }
         Ok(receipt)
@@ -99,4 +120,11 @@ impl Gateway {
             .map_err(|e| GatewayError::Stopped(e.to_string()))??;
         Ok(result)
     }
+}
+
+fn channel_index(channel: ChannelKind) -> usize {
+    ChannelKind::ALL
+        .iter()
+        .position(|c| *c == channel)
+        .unwrap_or_default()
 }

@@ -133,6 +133,7 @@ impl OutboxWorker {
     /// Sends the replies of `channel` through `deliver`. One adapter per channel; a second
     /// registration replaces the first.
     pub fn register(&mut self, channel: ChannelKind, deliver: Arc<dyn Deliver>) {
+        self.gateway.sends_replies_on(channel);
         self.routes.insert(channel, deliver);
     }
 

@@ -103,6 +103,13 @@ async fn a_message_gets_its_decision_and_a_repeat_gets_the_same_one() {
         .unwrap();
     assert_eq!(stored.message.conversation, "case-7");
     assert_eq!(stored.message.metadata.get("bridge").unwrap(), "mail");
+
+    // Without a callback the reply was given in the response: it is recorded as sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.gateway.store(|s| s.stats()).await.unwrap().pending_outbox > 0 {
+        assert!(Instant::now() < deadline, "the inline reply stays pending");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

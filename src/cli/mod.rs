@@ -6,6 +6,7 @@ pub mod check;
 pub mod explain;
 pub mod forget;
 pub mod ingest;
+pub mod load;
 pub mod replay;
 pub mod report;
 pub mod run;
