@@ -49,6 +49,20 @@ impl Runtime {
         self.rulebook.swap(Arc::new(rulebook))
     }
 
+    /// Keeps `rulebook`'s files in the store as activated by `actor`, then puts it in force:
+    /// the store has every version before any message is decided with it, so every decision
+    /// can be explained later with its exact rules. A store error leaves the old rulebook
+    /// running. Blocking (a durable commit): call it from `spawn_blocking` in async code.
+    pub fn activate(
+        &self,
+        rulebook: Rulebook,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Rulebook>, StoreError> {
+        crate::store::save_rulebook(self.store.as_ref(), &rulebook, actor, now)?;
+        Ok(self.replace_rulebook(rulebook))
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

