@@ -1272,14 +1272,23 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
         Err(StoreError::NoSuchUser(login)) if login == "nobody"
     ));
     f.reopen();
-    let logins: Vec<String> = f.store().users().unwrap().into_iter().map(|u| u.login).collect();
+    let logins: Vec<String> = f
+        .store()
+        .users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.login)
+        .collect();
     assert_eq!(logins, ["anna", "dana"]);
     assert_eq!(f.store().user_by_token(digest).unwrap(), Some(anna));
     assert_eq!(f.store().user_by_token([8; 32]).unwrap(), None);
     let audit = f.store().audit_log(None, 100).unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["user.add", "user.add", "user.token"]);
-    assert!(audit.iter().all(|a| !a.details.contains("argon2")), "no hash in the log");
+    assert!(
+        audit.iter().all(|a| !a.details.contains("argon2")),
+        "no hash in the log"
+    );
 }
 
 fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
@@ -1289,7 +1298,10 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     let id = first.escalation.unwrap();
     let esc = f.store().escalation(id).unwrap().unwrap();
     let deadline = esc.sla_deadline.unwrap();
-    assert_eq!(f.store().escalation_work(id).unwrap(), store::EscalationWork::default());
+    assert_eq!(
+        f.store().escalation_work(id).unwrap(),
+        store::EscalationWork::default()
+    );
 
     // A note is internal: no outbox entry, its text not in the audit log.
     let work = f
@@ -1318,13 +1330,24 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
         ..breach.clone()
     };
     assert_eq!(f.store().record_sla_breach(stale).unwrap(), None);
-    let moved = f.store().record_sla_breach(breach.clone()).unwrap().unwrap();
+    let moved = f
+        .store()
+        .record_sla_breach(breach.clone())
+        .unwrap()
+        .unwrap();
     assert_eq!(moved.team, "webcare_leads");
     assert_eq!(moved.priority, Priority::Urgent);
     assert_eq!(moved.sla_deadline, breach.next_deadline);
     f.reopen();
-    assert_eq!(f.store().record_sla_breach(breach.clone()).unwrap(), None, "handled once");
-    assert_eq!(f.store().escalation_work(id).unwrap().breaches, vec![breach]);
+    assert_eq!(
+        f.store().record_sla_breach(breach.clone()).unwrap(),
+        None,
+        "handled once"
+    );
+    assert_eq!(
+        f.store().escalation_work(id).unwrap().breaches,
+        vec![breach]
+    );
 
     // Reassigning moves it and sets the new deadline; a claim is released.
     f.store().claim_escalation(id, "dana", t0).unwrap();
@@ -1333,7 +1356,10 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
         .store()
         .reassign_escalation(id, "legal", Some(later), "dana", t0)
         .unwrap();
-    assert_eq!((esc.team.as_str(), esc.sla_deadline), ("legal", Some(later)));
+    assert_eq!(
+        (esc.team.as_str(), esc.sla_deadline),
+        ("legal", Some(later))
+    );
     assert_eq!(esc.status, EscalationStatus::Open);
 
     // The first reply claims it, meets the SLA and hands the conversation to a human.
@@ -1344,7 +1370,11 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(esc.status, EscalationStatus::Claimed { by: "anna".into() });
     assert_eq!(esc.sla_deadline, None, "the first response meets the SLA");
     assert_eq!(
-        (entry.conversation.as_str(), entry.in_reply_to.as_str(), entry.text.as_str()),
+        (
+            entry.conversation.as_str(),
+            entry.in_reply_to.as_str(),
+            entry.text.as_str()
+        ),
         ("c1", "k1", "We are on it.")
     );
     assert_eq!(
@@ -1364,7 +1394,10 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     // During the handoff every customer message joins the escalation, whatever its decision.
     let more = f.accept(msg("k2", "c1", "ann", QUESTION, t0 + Duration::minutes(6)));
     assert_eq!(more.escalation, Some(id));
-    assert!(more.decision.action.reply().is_none(), "the bot stays silent");
+    assert!(
+        more.decision.action.reply().is_none(),
+        "the bot stays silent"
+    );
     let work = f.store().escalation_work(id).unwrap();
     assert_eq!(work.first_response_at, Some(t0 + Duration::minutes(5)));
     assert_eq!(work.replies.len(), 1);
@@ -1402,7 +1435,10 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     ));
     f.store().forget_author("ann", "privacy", t0).unwrap();
     assert_eq!(f.store().escalation(id).unwrap(), None);
-    assert_eq!(f.store().escalation_work(id).unwrap(), store::EscalationWork::default());
+    assert_eq!(
+        f.store().escalation_work(id).unwrap(),
+        store::EscalationWork::default()
+    );
 }
 
 macro_rules! contract_tests {

@@ -37,8 +37,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{Decision, Priority};
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
+use crate::decision::{Decision, Priority};
 use crate::message::{ChannelKind, Inbound};
 use crate::pipeline::{ConversationFacts, ConversationState};
 pub use crate::rulebook::RulebookFile;
