@@ -2,7 +2,7 @@
 //!
 //! A new rulebook is read, compiled (every file:line:column error collected) and its own golden
 //! cases are run **before** it replaces the running one; only a rulebook that passes all three
-//! is swapped in, atomically (see [`Runtime::replace_rulebook`]): messages being decided finish
+//! is swapped in, atomically (see [`Runtime::activate`]): messages being decided finish
 //! on the version they started with, the next one uses the new version. A rejected rulebook
 //! leaves the old one running, and both outcomes land in the log and the audit log.
 //!
@@ -98,11 +98,30 @@ impl Governance {
                 ReloadOutcome::Unchanged { version: running }
             }
             Ok(Ok(rulebook)) => {
+                // `activate` keeps the version's files in the store before swapping it in, so
+                // every decision it makes can be explained later with its exact rules.
                 let version = rulebook.version.clone();
-                self.runtime.replace_rulebook(rulebook);
-                ReloadOutcome::Activated {
-                    version,
-                    previous: running,
+                let runtime = Arc::clone(&self.runtime);
+                let by = actor.to_owned();
+                let activated = tokio::task::spawn_blocking(move || {
+                    runtime.activate(rulebook, &by, chrono::Utc::now())
+                })
+                .await;
+                match activated {
+                    Ok(Ok(_)) => ReloadOutcome::Activated {
+                        version,
+                        previous: running,
+                    },
+                    Ok(Err(e)) => ReloadOutcome::Rejected {
+                        running,
+                        errors: vec![format!(
+                            "the rulebook could not be kept in the store, so it was not activated: {e}"
+                        )],
+                    },
+                    Err(panic) => ReloadOutcome::Rejected {
+                        running,
+                        errors: vec![format!("activating the rulebook failed: {panic}")],
+                    },
                 }
             }
         };
