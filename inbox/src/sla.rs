@@ -74,9 +74,10 @@ pub fn raise(priority: Priority) -> Priority {
 pub struct SlaTimer {
     inbox: Inbox,
     poll: Duration,
-    /// The highest escalation id seen; `None` before the first tick (escalations that were
-    /// there at start are not announced again).
-    seen: Option<u64>,
+    /// Whether a tick ran: escalations that were there at start are not announced again.
+    started: bool,
+    /// The highest escalation id seen so far.
+    newest: Option<u64>,
 }
 
 impl SlaTimer {
@@ -84,7 +85,8 @@ impl SlaTimer {
         SlaTimer {
             inbox,
             poll: poll.max(Duration::from_millis(1)),
-            seen: None,
+            started: false,
+            newest: None,
         }
     }
 
@@ -97,10 +99,9 @@ impl SlaTimer {
 
         // Escalations newer than the newest seen so far arrived since the last tick: tell
         // their teams, and refresh open pages.
-        let newest = open.iter().map(|e| e.id).max();
-        if let Some(seen) = self.seen {
+        if self.started {
             let mut arrived = false;
-            for escalation in open.iter().filter(|e| e.id > seen) {
+            for escalation in open.iter().filter(|e| self.newest.is_none_or(|n| e.id > n)) {
                 arrived = true;
                 if let Some(notifier) = self.inbox.notifier() {
                     notifier.send(Event::Arrived, escalation, &rulebook, now);
@@ -110,7 +111,8 @@ impl SlaTimer {
                 self.inbox.changed();
             }
         }
-        self.seen = self.seen.max(newest).or(Some(0));
+        self.started = true;
+        self.newest = self.newest.max(open.iter().map(|e| e.id).max());
 
         let due: Vec<SlaBreach> = open
             .iter()

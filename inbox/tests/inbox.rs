@@ -23,6 +23,7 @@ use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
 use webcare_engine::store::{self, Backend, EscalationStatus, Role, StoreOptions, User};
 use webcare_engine::{ChannelKind, ManualClock, Priority, Rulebook, Runtime};
 use webcare_inbox::auth::{hash_password, new_api_token, token_digest};
+use webcare_inbox::notify::{Notifier, NotifyConfig, TeamChannels, Webhook};
 use webcare_inbox::sla::SlaTimer;
 use webcare_inbox::{Inbox, InboxConfig};
 
@@ -90,6 +91,10 @@ struct Service {
 
 impl Service {
     async fn start(start: DateTime<Utc>) -> Service {
+        Service::with_notifications(start, None).await
+    }
+
+    async fn with_notifications(start: DateTime<Utc>, notify: Option<NotifyConfig>) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let store = store::open(&StoreOptions {
             backend: Backend::Redb,
@@ -133,7 +138,12 @@ impl Service {
         );
         tokio::spawn(worker.run(shutdown()));
 
-        let inbox = Inbox::new(gateway.clone(), InboxConfig::default(), None);
+        let notifier = notify.map(|config| {
+            let (notifier, worker) = Notifier::new(config, None, None).unwrap();
+            tokio::spawn(worker.run(shutdown()));
+            notifier
+        });
+        let inbox = Inbox::new(gateway.clone(), InboxConfig::default(), notifier);
         tokio::spawn(SlaTimer::new(inbox.clone(), Duration::from_millis(20)).run(shutdown()));
         let app = http::routes(gateway.clone(), config)
             .unwrap()
@@ -639,4 +649,84 @@ async fn agents_work_only_their_teams_logins_are_rate_limited_and_customer_text_
             .iter()
             .all(|a| !a.details.contains("pwned") && !a.subject.contains("pwned"))
     );
+}
+
+async fn hook(
+    State((key, received)): State<(SigningKey, Arc<Mutex<Vec<serde_json::Value>>>)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let signed = headers
+        .get(http::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|sig| key.verify(&body, sig));
+    if !signed {
+        return StatusCode::UNAUTHORIZED;
+    }
+    received
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap());
+    StatusCode::OK
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_hear_of_arrivals_and_breaches_by_signed_webhook_without_customer_text() {
+    let key = SigningKey::new("hook-secret");
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state((key.clone(), Arc::clone(&received)));
+    let url = format!("{}/hook", serve(app).await);
+    let mut config = NotifyConfig {
+        base_url: Some("https://webcare.example.org".into()),
+        ..NotifyConfig::default()
+    };
+    for team in ["webcare", "webcare_leads"] {
+        config.teams.insert(
+            team.into(),
+            TeamChannels {
+                webhook: Some(Webhook {
+                    url: url.clone(),
+                    secret: Some(key.clone()),
+                }),
+                ..TeamChannels::default()
+            },
+        );
+    }
+    let monday = local(2026, 11, 30, 10, 0);
+    let s = Service::with_notifications(monday, Some(config)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.post_message("n1", COMPLAINT).await;
+    let arrived = s
+        .wait_for("the arrival", || received.lock().unwrap().first().cloned())
+        .await;
+    assert_eq!(arrived["type"], "escalation.arrived");
+    assert_eq!(arrived["team"], "webcare");
+    let id = arrived["escalation"].as_u64().unwrap();
+    assert_eq!(
+        arrived["url"],
+        format!("https://webcare.example.org/inbox/escalations/{id}")
+    );
+
+    let esc = s
+        .gateway
+        .store(move |st| st.escalation(id))
+        .await
+        .unwrap()
+        .unwrap();
+    s.clock
+        .set(esc.sla_deadline.unwrap() + chrono::Duration::minutes(1));
+    let breached = s
+        .wait_for("the breach", || received.lock().unwrap().get(1).cloned())
+        .await;
+    assert_eq!(breached["type"], "escalation.breached");
+    assert_eq!(breached["team"], "webcare_leads");
+    for note in received.lock().unwrap().iter() {
+        let text = note.to_string();
+        assert!(
+            !text.contains("afvalinzameling"),
+            "no customer text: {text}"
+        );
+    }
 }

@@ -1,0 +1,369 @@
+//! The inbox as a support team meets it: `webcare user add` creates an agent (password on
+//! stdin), `webcare run` serves `/inbox`, and a real headless Chromium logs in, sees the queue,
+//! opens an escalation whose message holds `<script>` (shown as text, never run), replies and
+//! resolves it; the reply reaches the store's outbox and the customer's conversation goes back
+//! to the bot.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`, like `tests/service.rs` (whose chromedriver
+//! setup this repeats); nothing is downloaded at run time.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use webcare_engine::store::{self, EscalationStatus, OutboxStatus, StoreOptions};
+use webcare_engine::{ChannelKind, ConversationState};
+
+const SCRIPT: &str = "<script>window.__pwned = 1</script> Ik heb een klacht: de afvalinzameling is al drie weken niet geweest!";
+
+fn webcare(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    command.current_dir(dir).env("RUST_LOG", "warn");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while let Ok(None) = self.child.try_wait() {
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn start(dir: &Path) -> (Running, String) {
+    let mut child = webcare(dir)
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let running = Running { child, lines };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = loop {
+        let found = running.lines.lock().unwrap().iter().find_map(|l| {
+            l.strip_prefix("inbox: ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|url| url.strip_suffix("/inbox"))
+                .map(str::to_owned)
+        });
+        if let Some(base) = found {
+            break base;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `inbox:` line: {:?}",
+            running.lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (running, base)
+}
+
+fn binary(env: &str, candidates: &[&str]) -> PathBuf {
+    if let Ok(path) = std::env::var(env) {
+        return PathBuf::from(path);
+    }
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("{env}: install Debian's `chromium` and `chromium-driver` or set {env}")
+        })
+}
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let chromedriver = binary(
+            "WEBCARE_CHROMEDRIVER",
+            &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let chromium = binary(
+        "WEBCARE_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[test]
+fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = webcare(dir.path())
+        .args([
+            "user", "add", "anna", "--name", "Anna", "--role", "agent", "--team", "webcare",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"s3cret-pw\n").unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (mut running, base) = start(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let decision: serde_json::Value = reqwest::Client::new()
+            .post(format!("{base}/api/v1/messages"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"id": "x1", "conversation": "c1", "text": SCRIPT}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(decision["action"], "escalate", "{decision}");
+        assert_eq!(decision["team"], "webcare");
+
+        let driver = Driver::start();
+        let profile = tempfile::tempdir().unwrap();
+        let client = browser(&driver, profile.path()).await;
+
+        // Not logged in: the inbox sends the browser to the login page.
+        client.goto(&format!("{base}/inbox")).await.unwrap();
+        let url = client.current_url().await.unwrap();
+        assert!(url.path().ends_with("/inbox/login"), "{url}");
+        client
+            .find(Locator::Id("login"))
+            .await
+            .unwrap()
+            .send_keys("anna")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys("s3cret-pw")
+            .await
+            .unwrap();
+        click(&client, "#login-submit").await;
+
+        // The queue: the webcare team with one open escalation.
+        let summary = text_of(&client, "#team-webcare").await;
+        assert!(summary.contains("the webcare team"), "{summary}");
+        assert_eq!(text_of(&client, "#team-webcare .count-open").await, "1");
+        click(&client, "tr.escalation a").await;
+
+        // The escalation: the customer's markup is text, and never ran.
+        let line = text_of(&client, ".line.customer .text").await;
+        assert_eq!(line, SCRIPT);
+        let pwned = client
+            .execute("return window.__pwned === undefined", vec![])
+            .await
+            .unwrap();
+        assert_eq!(pwned, serde_json::Value::Bool(true));
+        assert!(
+            client
+                .find_all(Locator::Css("main script"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let rules = text_of(&client, "#rules").await;
+        assert!(rules.contains("escalation.rhai:"), "{rules}");
+
+        // Reply, then resolve.
+        client
+            .find(Locator::Id("reply-text"))
+            .await
+            .unwrap()
+            .send_keys("Sorry! We send the collection team today.")
+            .await
+            .unwrap();
+        click(&client, "#send-reply").await;
+        let status = text_of(&client, "#status").await;
+        assert_eq!(status, "claimed by anna");
+        let agent = text_of(&client, ".line.agent .text").await;
+        assert_eq!(agent, "Sorry! We send the collection team today.");
+        click(&client, "#resolve").await;
+        let queues = text_of(&client, "#queues").await;
+        assert!(!queues.contains("#"), "the queue is empty again: {queues}");
+        client.close().await.unwrap();
+    });
+    let stopped = running_stop(&mut running);
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+
+    // What the browser did is in the store.
+    let store = store::open(&StoreOptions {
+        data_dir: dir.path().join("data"),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let conversation = store
+        .conversation(ChannelKind::Http, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        conversation.state,
+        ConversationState::Bot,
+        "back to the bot"
+    );
+    let replies = store.conversation_outbox(ChannelKind::Http, "c1").unwrap();
+    let agent = replies
+        .iter()
+        .find(|r| r.text.starts_with("Sorry!"))
+        .unwrap();
+    assert_eq!(
+        agent.status,
+        OutboxStatus::Pending,
+        "waits for a callback URL"
+    );
+    assert!(store.open_escalations().unwrap().is_empty());
+    let audit = store.audit_log(None, 1000).unwrap();
+    for action in [
+        "user.add",
+        "inbox.login",
+        "escalation.reply",
+        "escalation.resolve",
+    ] {
+        assert!(audit.iter().any(|a| a.action == action), "{action}");
+    }
+    let resolved = audit
+        .iter()
+        .find(|a| a.action == "escalation.resolve")
+        .unwrap();
+    let id: u64 = resolved
+        .subject
+        .trim_start_matches("escalation ")
+        .parse()
+        .unwrap();
+    let esc = store.escalation(id).unwrap().unwrap();
+    assert_eq!(esc.status, EscalationStatus::Resolved { by: "anna".into() });
+}
+
+/// Stops the service (SIGTERM) and waits, bounded.
+fn running_stop(running: &mut Running) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = running.child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
