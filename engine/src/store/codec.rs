@@ -21,10 +21,11 @@
 //! Only the store's own structs here are postcard-encoded: the public types use serde features
 //! (`flatten`, internally tagged enums) that need a self-describing format.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -599,6 +600,18 @@ pub struct OutboxDetail {
     pub created_at: i64,
 }
 
+impl OutboxRec {
+    /// A pending entry nothing has happened to yet: all it needs is its `pending` key.
+    pub fn is_fresh(&self) -> bool {
+        self.status == OUTBOX_PENDING
+            && self.attempts == 0
+            && self.last_error.is_none()
+            && self.next_attempt_at.is_none()
+            && self.sent_at.is_none()
+            && self.detail.is_none()
+    }
+}
+
 pub const OUTBOX_PENDING: u8 = 0;
 pub const OUTBOX_SENT: u8 = 1;
 pub const OUTBOX_DEAD: u8 = 2;
@@ -746,10 +759,12 @@ pub struct Symbols {
     inner: RwLock<SymbolMaps>,
 }
 
+/// Fx hashing: the keys are rulebook strings (message content is never interned), so nobody
+/// outside can choose them to collide, and every string of every decision is looked up here.
 #[derive(Default)]
 struct SymbolMaps {
-    by_text: HashMap<Arc<str>, u32>,
-    by_id: HashMap<u32, Arc<str>>,
+    by_text: FxHashMap<Arc<str>, u32>,
+    by_id: FxHashMap<u32, Arc<str>>,
 }
 
 impl Symbols {
@@ -828,14 +843,31 @@ impl<I: Intern> Encoder<'_, I> {
     }
 }
 
-/// Encodes a message (already redacted) and its decision.
+/// [`MessageRec`] as it is written: the same fields in the same order (postcard is positional,
+/// and encodes `&str` as it encodes `String`), borrowing the message's strings instead of
+/// copying them, since the caller's thread encodes every message.
+#[derive(Serialize)]
+struct MessageRecRef<'a> {
+    channel: u8,
+    id: &'a str,
+    conversation: &'a str,
+    author: &'a str,
+    text: &'a str,
+    received_at: i64,
+    stored_after: i64,
+    metadata: Vec<(&'a str, &'a str)>,
+    decision: DecisionRec,
+    facts: (u8, i64, i64, i64, i64),
+}
+
+/// Encodes a message (already redacted) and its decision as the bytes of a [`MessageRec`].
 pub fn encode_message(
     message: &Inbound,
     decision: &Decision,
     facts: &ConversationFacts,
     stored_at: DateTime<Utc>,
     interner: &mut impl Intern,
-) -> Result<MessageRec, StoreError> {
+) -> Result<Vec<u8>, StoreError> {
     let mut enc = Encoder {
         interner,
         private: [message.text.as_str(), message.id.as_str()],
@@ -891,18 +923,18 @@ pub fn encode_message(
         reasons: enc.all(&d.reasons)?,
     };
     let received_at = micros(message.received_at);
-    Ok(MessageRec {
+    let record = MessageRecRef {
         channel: channel_code(message.channel),
-        id: message.id.clone(),
-        conversation: message.conversation.clone(),
-        author: message.author.clone(),
-        text: message.text.clone(),
+        id: &message.id,
+        conversation: &message.conversation,
+        author: &message.author,
+        text: &message.text,
         received_at,
         stored_after: micros(stored_at).saturating_sub(received_at),
         metadata: message
             .metadata
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect(),
         decision: rec,
         facts: (
@@ -912,6 +944,12 @@ pub fn encode_message(
             facts.complaints_24h,
             facts.complaints_7d,
         ),
+    };
+    // Room for a typical record, so the encoder does not grow the buffer step by step.
+    let buffer = Vec::with_capacity(128 + message.text.len());
+    postcard::to_extend(&record, buffer).map_err(|e| StoreError::Backend {
+        path: std::path::PathBuf::new(),
+        reason: format!("cannot encode a message: {e}"),
     })
 }
 
@@ -1063,6 +1101,35 @@ mod tests {
         assert!(chunk.encoded_len() > CHUNK_BYTES - 160);
         // A record larger than a page still gets a chunk of its own.
         assert!(Chunk::default().fits(10_000, CHUNK_BYTES));
+    }
+
+    #[test]
+    fn an_encoded_message_decodes_as_the_stored_record() {
+        struct NoSymbols;
+        impl Intern for NoSymbols {
+            fn intern(&mut self, _: &str) -> Result<u32, StoreError> {
+                Ok(7)
+            }
+        }
+        let at = DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default();
+        let mut message = Inbound::from_text("m1", ChannelKind::Discord, "Hallo daar", at);
+        message.metadata.insert("lang".into(), "nl".into());
+        let rulebook = crate::Rulebook::embedded().expect("the embedded rulebook loads");
+        let decision = rulebook.decide(&message, &Default::default());
+        let bytes = encode_message(
+            &message,
+            &decision,
+            &ConversationFacts::default(),
+            at + chrono::Duration::seconds(2),
+            &mut NoSymbols,
+        )
+        .unwrap();
+        let rec: MessageRec = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(rec.id, "m1");
+        assert_eq!(rec.text, "Hallo daar");
+        assert_eq!(rec.metadata, vec![("lang".to_owned(), "nl".to_owned())]);
+        assert_eq!(rec.stored_at(), micros(at) + 2_000_000);
+        assert_eq!(rec.decision.rulebook, Text::Sym(7));
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //! | messages | chunk number | up to 256 messages with their decisions ([`codec::Chunk`]) |
 //! | dedupe | hash(channel, id), or the next free after it | seq |
 //! | time | received_at · seq | (none): history and retention in time order |
-//! | pending / outbox | id | outbox entries waiting / sent or given up ([`codec::OutboxRec`]) |
+//! | pending | id | channel: the replies waiting to be sent |
+//! | outbox | id | the entry's state when it is not fresh ([`codec::OutboxRec`]): tried, postponed, sent, given up, or one with its own words |
 //! | records | `c` channel conversation | [`codec::ConvRec`], with its newest messages' numbers |
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
 //! | | `e` id / `n` id | [`codec::EscRec`] / the open ones |
@@ -86,7 +87,8 @@ pub enum Space {
     Dedupe,
     /// 16 bytes → nothing.
     Time,
-    /// 8-byte id → outbox record.
+    /// 8-byte id → 1-byte channel code. Fixed width: redb's leaves of variable values rewrite
+    /// every entry's offset on each insert, and every reply is inserted here.
     Pending,
     /// 8-byte id → outbox record.
     Outbox,
@@ -566,17 +568,31 @@ trait Reader {
         .map(Some)
     }
 
-    /// An outbox record, and whether it is pending. A pending entry only ever moves to the
-    /// finished space, so reading pending first never misses one that is moving.
+    /// An outbox record, and whether it is pending: a pending entry has a `pending` key, and a
+    /// record in `outbox` only once it is no longer fresh (a fresh reply is all defaults).
     fn outbox_rec(&mut self, id: u64) -> Result<Option<(OutboxRec, bool)>, StoreError> {
-        for (space, pending) in [(Space::Pending, true), (Space::Outbox, false)] {
-            if let Some(bytes) = self.read(space, &key::id(id))? {
-                let rec = postcard::from_bytes(&bytes)
+        let pending = self.read(Space::Pending, &key::id(id))?;
+        match self.read(Space::Outbox, &key::id(id))? {
+            Some(bytes) => {
+                let rec: OutboxRec = postcard::from_bytes(&bytes)
                     .map_err(|e| self.shared().corrupt(format!("outbox {id}").as_bytes(), e))?;
-                return Ok(Some((rec, pending)));
+                let pending = rec.status == codec::OUTBOX_PENDING;
+                Ok(Some((rec, pending)))
             }
+            None => match pending.as_deref() {
+                Some([channel]) => Ok(Some((
+                    OutboxRec {
+                        channel: *channel,
+                        ..OutboxRec::default()
+                    },
+                    true,
+                ))),
+                Some(_) => Err(self
+                    .shared()
+                    .corrupt(format!("pending {id}").as_bytes(), "bad channel code")),
+                None => Ok(None),
+            },
         }
-        Ok(None)
     }
 
     fn decode_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<OutboxEntry, StoreError>
@@ -825,15 +841,20 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Writes an outbox entry's state: a `pending` key while it waits, and its record in
+    /// `outbox` unless it is fresh.
     fn put_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<(), StoreError> {
-        let bytes = encode(rec)?;
-        let (to, from) = if rec.status == codec::OUTBOX_PENDING {
-            (Space::Pending, Space::Outbox)
+        if rec.status == codec::OUTBOX_PENDING {
+            self.put(Space::Pending, &key::id(id), vec![rec.channel]);
+            if rec.is_fresh() {
+                self.delete(Space::Outbox, &key::id(id));
+                return Ok(());
+            }
         } else {
-            (Space::Outbox, Space::Pending)
-        };
-        self.put(to, &key::id(id), bytes);
-        self.delete(from, &key::id(id));
+            self.delete(Space::Pending, &key::id(id));
+        }
+        let bytes = encode(rec)?;
+        self.put(Space::Outbox, &key::id(id), bytes);
         Ok(())
     }
 
@@ -1537,12 +1558,8 @@ impl Store for Embedded {
             symbols: &self.shared.symbols,
             missing: false,
         };
-        let rec = codec::encode_message(&message, &decision, &facts, now, &mut committed)?;
-        let prepared = if committed.missing {
-            None
-        } else {
-            Some(encode(&rec)?)
-        };
+        let encoded = codec::encode_message(&message, &decision, &facts, now, &mut committed)?;
+        let prepared = (!committed.missing).then_some(encoded);
         let channel = message.channel;
         let hash = codec::dedupe_hash(channel, &message.id);
         // The message and the decision travel back with the answer, so the caller's thread
@@ -1596,9 +1613,7 @@ impl Store for Embedded {
             };
             let bytes = match prepared {
                 Some(bytes) => bytes,
-                None => encode(&codec::encode_message(
-                    &message, &decision, &facts, now, tx,
-                )?)?,
+                None => codec::encode_message(&message, &decision, &facts, now, tx)?,
             };
             let seq = tx.append_message(&bytes)?;
             tx.counters.messages += 1;
@@ -1712,14 +1727,13 @@ impl Store for Embedded {
 
             let mut outbox = None;
             if decision.action.reply().is_some() {
-                // The reply's words, conversation and time are the message's; see `OutboxRec`.
-                tx.put_outbox(
-                    seq,
-                    &OutboxRec {
-                        channel: codec::channel_code(channel),
-                        ..OutboxRec::default()
-                    },
-                )?;
+                // The reply's words, conversation and time are the message's, and its state is
+                // fresh: one `pending` key is the whole entry (see `OutboxRec`).
+                tx.put(
+                    Space::Pending,
+                    &key::id(seq),
+                    vec![codec::channel_code(channel)],
+                );
                 conversation.auto_replies += 1;
                 outbox = Some(seq);
             }
@@ -2023,13 +2037,15 @@ impl Store for Embedded {
                     break 'pages;
                 }
                 let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
-                // The record is checked before it is decoded: the pending entries of a channel
-                // without an adapter are skipped without reading their message.
-                let rec: OutboxRec = postcard::from_bytes(v)
-                    .map_err(|e| self.shared.corrupt(format!("outbox {id}").as_bytes(), e))?;
-                if !codes.contains(&rec.channel)
-                    || rec.next_attempt_at.is_some_and(|t| t > now_micros)
-                {
+                // The channel is in the key's value: the pending entries of a channel without an
+                // adapter are skipped without reading anything else.
+                if !v.first().is_some_and(|c| codes.contains(c)) {
+                    continue;
+                }
+                let Some((rec, true)) = snap.outbox_rec(id)? else {
+                    continue;
+                };
+                if rec.next_attempt_at.is_some_and(|t| t > now_micros) {
                     continue;
                 }
                 let entry = snap.decode_outbox(id, &rec)?;
@@ -2415,6 +2431,9 @@ impl Store for Embedded {
                 let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
                 let rec: OutboxRec = postcard::from_bytes(v)
                     .map_err(|e| self.shared.corrupt(format!("outbox {id}").as_bytes(), e))?;
+                if rec.status == codec::OUTBOX_PENDING {
+                    continue;
+                }
                 let created_at = match &rec.detail {
                     Some(d) => Some(d.created_at),
                     None => snap.message_rec(id)?.map(|m| m.stored_at()),

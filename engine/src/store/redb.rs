@@ -21,7 +21,7 @@ const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const MESSAGES: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("messages");
 const DEDUPE: TableDefinition<[u8; 8], [u8; 8]> = TableDefinition::new("dedupe");
 const TIME: TableDefinition<[u8; 16], ()> = TableDefinition::new("time");
-const PENDING: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("outbox_pending");
+const PENDING: TableDefinition<[u8; 8], [u8; 1]> = TableDefinition::new("outbox_pending");
 const OUTBOX: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("outbox");
 
 /// The tables behind the fixed-width spaces, grouped by shape.
@@ -29,6 +29,7 @@ enum Shape {
     Records,
     Id(TableDefinition<'static, [u8; 8], &'static [u8]>),
     Dedupe,
+    Pending,
     Pair(TableDefinition<'static, [u8; 16], ()>),
 }
 
@@ -36,7 +37,7 @@ fn shape(space: Space) -> Shape {
     match space {
         Space::Records => Shape::Records,
         Space::Messages => Shape::Id(MESSAGES),
-        Space::Pending => Shape::Id(PENDING),
+        Space::Pending => Shape::Pending,
         Space::Outbox => Shape::Id(OUTBOX),
         Space::Dedupe => Shape::Dedupe,
         Space::Time => Shape::Pair(TIME),
@@ -69,11 +70,12 @@ fn error(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
-/// A key of a fixed-width space; a wrong length is a bug in the layout, reported not panicked.
+/// A key or value of a fixed-width table; a wrong length is a bug in the layout, reported not
+/// panicked.
 fn fixed<const N: usize>(path: &Path, key: &[u8]) -> Result<[u8; N], StoreError> {
     key.try_into().map_err(|_| StoreError::Backend {
         path: path.to_owned(),
-        reason: format!("a key of {} bytes where {N} were expected", key.len()),
+        reason: format!("{} bytes where {N} were expected", key.len()),
     })
 }
 
@@ -155,9 +157,9 @@ fn get_id(
     Ok(value.map(|v| v.value().to_vec()))
 }
 
-fn get_fixed(
+fn get_fixed<const N: usize>(
     path: &Path,
-    table: &impl ReadableTable<[u8; 8], [u8; 8]>,
+    table: &impl ReadableTable<[u8; 8], [u8; N]>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let value = table
@@ -166,9 +168,9 @@ fn get_fixed(
     Ok(value.map(|v| v.value().to_vec()))
 }
 
-fn scan_fixed(
+fn scan_fixed<const N: usize>(
     path: &Path,
-    table: &impl ReadableTable<[u8; 8], [u8; 8]>,
+    table: &impl ReadableTable<[u8; 8], [u8; N]>,
     start: &[u8],
     end: Option<&[u8]>,
     limit: usize,
@@ -274,6 +276,7 @@ struct RedbRead<'a> {
     path: &'a Path,
     records: Option<ReadOnlyTable<&'static [u8], &'static [u8]>>,
     dedupe: Option<ReadOnlyTable<[u8; 8], [u8; 8]>>,
+    pending: Option<ReadOnlyTable<[u8; 8], [u8; 1]>>,
     ids: Vec<(Space, IdTable)>,
     pairs: Vec<(Space, PairTable)>,
 }
@@ -304,6 +307,20 @@ impl RedbRead<'_> {
         self.dedupe.as_ref().ok_or_else(|| StoreError::Backend {
             path: self.path.to_owned(),
             reason: "dedupe table vanished".into(),
+        })
+    }
+
+    fn pending(&mut self) -> Result<&ReadOnlyTable<[u8; 8], [u8; 1]>, StoreError> {
+        if self.pending.is_none() {
+            let table = self
+                .txn
+                .open_table(PENDING)
+                .map_err(|e| error(self.path, e))?;
+            self.pending = Some(table);
+        }
+        self.pending.as_ref().ok_or_else(|| StoreError::Backend {
+            path: self.path.to_owned(),
+            reason: "pending table vanished".into(),
         })
     }
 
@@ -346,6 +363,7 @@ impl KvRead for RedbRead<'_> {
         match shape(space) {
             Shape::Records => get_var(path, self.records()?, key),
             Shape::Dedupe => get_fixed(path, self.dedupe()?, key),
+            Shape::Pending => get_fixed(path, self.pending()?, key),
             Shape::Id(def) => get_id(path, self.id_table(space, def)?, key),
             Shape::Pair(def) => get_pair(path, self.pair_table(space, def)?, key),
         }
@@ -362,6 +380,7 @@ impl KvRead for RedbRead<'_> {
         match shape(space) {
             Shape::Records => scan_var(path, self.records()?, start, end, limit),
             Shape::Dedupe => scan_fixed(path, self.dedupe()?, start, end, limit),
+            Shape::Pending => scan_fixed(path, self.pending()?, start, end, limit),
             Shape::Id(def) => scan_id(path, self.id_table(space, def)?, start, end, limit),
             Shape::Pair(def) => scan_pair(path, self.pair_table(space, def)?, start, end, limit),
         }
@@ -376,6 +395,7 @@ impl Kv for RedbKv {
             path: &self.path,
             records: None,
             dedupe: None,
+            pending: None,
             ids: Vec::new(),
             pairs: Vec::new(),
         }))
@@ -419,7 +439,7 @@ struct RedbTxn<'t> {
     path: &'t Path,
     records: Table<'t, &'static [u8], &'static [u8]>,
     messages: Table<'t, [u8; 8], &'static [u8]>,
-    pending: Table<'t, [u8; 8], &'static [u8]>,
+    pending: Table<'t, [u8; 8], [u8; 1]>,
     outbox: Table<'t, [u8; 8], &'static [u8]>,
     dedupe: Table<'t, [u8; 8], [u8; 8]>,
     time: Table<'t, [u8; 16], ()>,
@@ -429,7 +449,6 @@ impl<'t> RedbTxn<'t> {
     fn id_table(&mut self, space: Space) -> Option<&mut Table<'t, [u8; 8], &'static [u8]>> {
         match space {
             Space::Messages => Some(&mut self.messages),
-            Space::Pending => Some(&mut self.pending),
             Space::Outbox => Some(&mut self.outbox),
             _ => None,
         }
@@ -448,6 +467,9 @@ impl KvRead for RedbTxn<'_> {
         let path = self.path;
         if space == Space::Dedupe {
             return get_fixed(path, &self.dedupe, key);
+        }
+        if space == Space::Pending {
+            return get_fixed(path, &self.pending, key);
         }
         if let Some(t) = self.id_table(space) {
             return get_id(path, t, key);
@@ -469,6 +491,9 @@ impl KvRead for RedbTxn<'_> {
         if space == Space::Dedupe {
             return scan_fixed(path, &self.dedupe, start, end, limit);
         }
+        if space == Space::Pending {
+            return scan_fixed(path, &self.pending, start, end, limit);
+        }
         if let Some(t) = self.id_table(space) {
             return scan_id(path, t, start, end, limit);
         }
@@ -486,6 +511,13 @@ impl KvTxn for RedbTxn<'_> {
             return self
                 .dedupe
                 .insert(fixed::<8>(path, key)?, fixed::<8>(path, value)?)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        if space == Space::Pending {
+            return self
+                .pending
+                .insert(fixed::<8>(path, key)?, fixed::<1>(path, value)?)
                 .map(drop)
                 .map_err(|e| error(path, e));
         }
@@ -512,6 +544,13 @@ impl KvTxn for RedbTxn<'_> {
         if space == Space::Dedupe {
             return self
                 .dedupe
+                .remove(fixed::<8>(path, key)?)
+                .map(drop)
+                .map_err(|e| error(path, e));
+        }
+        if space == Space::Pending {
+            return self
+                .pending
                 .remove(fixed::<8>(path, key)?)
                 .map(drop)
                 .map_err(|e| error(path, e));
