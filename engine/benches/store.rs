@@ -432,6 +432,15 @@ fn breakdown() {
             "breakdown: {backend}: lookup before deciding {:.1} µs/message on one thread",
             started.elapsed().as_secs_f64() * 1e6 / n as f64
         );
+        // What a replay reads: all of history in time order, decoded.
+        let started = Instant::now();
+        let read = store::history(&*store, None)
+            .map(|m| m.unwrap_or_else(|e| panic!("{e}")))
+            .count();
+        println!(
+            "breakdown: {backend}: history read back at {:.0} messages/s ({read} messages)",
+            read as f64 / started.elapsed().as_secs_f64()
+        );
     }
 }
 
