@@ -146,10 +146,13 @@ impl InboxSettings {
     }
 }
 
-/// Mounts the inbox on `router` and starts the SLA timer and the notifier on `tasks`; returns
+/// Mounts the inbox on `router` (with `crisis`, the service's crisis switch) and starts the SLA timer and the notifier on `tasks`; returns
 /// the router and one line for each thing that runs (or does not).
 /// Call after the platform adapters registered with `worker`, so Telegram and Discord
 /// notifications can go through their deliveries.
+// The service's parts the inbox hangs on, each borrowed once from `service::run`; a struct for
+// them would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     settings: &InboxSettings,
     gateway: &Gateway,
@@ -158,6 +161,7 @@ pub fn start(
     tasks: &mut JoinSet<()>,
     shutdown: &Shutdown,
     addr: std::net::SocketAddr,
+    crisis: Arc<dyn webcare_inbox::CrisisSwitch>,
 ) -> anyhow::Result<(Router, Vec<String>)> {
     let mut lines = Vec::new();
     if !settings.enabled {
@@ -183,7 +187,9 @@ pub fn start(
         lines.push(format!("notifications: {}", names.join(", ")));
         Some(notifier)
     };
-    let inbox = Inbox::new(gateway.clone(), settings.config.clone(), notifier);
+    // The leads' crisis switch is the admin API's (`crate::governance`), so both audit alike.
+    let inbox =
+        Inbox::new(gateway.clone(), settings.config.clone(), notifier).with_crisis_switch(crisis);
     tasks.spawn(SlaTimer::new(inbox.clone(), settings.sla_poll).run(shutdown.wait()));
     lines.push(format!("inbox: http://{addr}/inbox (SLA timer on)"));
     Ok((router.merge(inbox.routes()), lines))

@@ -8,7 +8,9 @@
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
 //! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
 //!   and `webcare versions`, the store.
-//! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`.
+//! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`;
+//!   `cli/reload.rs` and `cli/crisis.rs` (`webcare reload`, `webcare crisis`) are clients of
+//!   its admin API, through `cli/admin.rs`.
 //! - `cli/report.rs`: `webcare report`, KPIs and trends of a period (weekly digest, quarterly
 //!   report).
 //! - `config.rs`: `webcare.toml` and the global store options.
@@ -87,6 +89,13 @@ enum Command {
     /// List the rulebook versions the store kept: which rules were in force, since when, and
     /// who put them there.
     Versions(cli::versions::VersionsArgs),
+    /// Ask the running service to reload its rules directory: checked, tested, then put in
+    /// force. A rejected rulebook prints its file:line:column errors and exits 1; the old one
+    /// keeps running. Needs WEBCARE_ADMIN_TOKEN (or WEBCARE_ADMIN_TOKEN_FILE).
+    Reload(cli::reload::ReloadArgs),
+    /// The running service's crisis switch: `on` (every message goes to a person), `off`,
+    /// `auto` (follow the rulebook) or `status`. Audited. Needs WEBCARE_ADMIN_TOKEN.
+    Crisis(cli::crisis::CrisisArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +123,8 @@ fn main() -> ExitCode {
         Command::User(user) => cli::user::run(rules, &args.store, user),
         Command::Report(report) => cli::report::run(rules, &args.store, report),
         Command::Versions(versions) => cli::versions::run(&args.store, versions),
+        Command::Reload(reload) => cli::reload::run(&args.store, reload),
+        Command::Crisis(crisis) => cli::crisis::run(&args.store, crisis),
     };
     match result {
         Ok(code) => code,

@@ -304,6 +304,7 @@ pub async fn run(
         &mut adapters,
         &shutdown,
         addr,
+        Arc::clone(&governance) as Arc<dyn webcare_inbox::CrisisSwitch>,
     )?;
     router = with_inbox;
     lines.extend(inbox_lines);

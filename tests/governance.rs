@@ -344,3 +344,193 @@ async fn the_watcher_activates_a_changed_rulebook_without_being_asked() {
     assert_eq!(unauthenticated.status().as_u16(), 401);
     service.stop();
 }
+
+/// `webcare reload` / `webcare crisis` as a governance lead runs them in a terminal next to the
+/// service: the output, the exit status, the audit log.
+fn cli(dir: &Path, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    command.args(args).current_dir(dir).env("USER", "lead-anna");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WEBCARE_") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(token) = token {
+        command.env("WEBCARE_ADMIN_TOKEN", token);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webcare_reload_and_crisis_drive_the_running_service_and_say_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = copy_rulebook(dir.path());
+    let data = dir.path().join("data");
+    let service = Service::start(&rules, &data);
+    let base = service.base.clone();
+    let here = dir.path();
+    let client = reqwest::Client::new();
+    let running_version = || async {
+        client
+            .get(format!("{base}/api/v1/rulebook"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // A valid change: the new version is active. (The watcher may have seen the file first;
+    // then `reload` finds it active already. Either way the output names the version.)
+    let topics = rules.join("topics.toml");
+    let original = std::fs::read_to_string(&topics).unwrap();
+    std::fs::write(&topics, variant(&original, 7)).unwrap();
+    let expected = RulebookSource::from_dir(&rules).unwrap().version();
+    let (code, out, err) = cli(here, Some(TOKEN), &["reload", "--url", &base]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("rulebook {expected} is")), "{out}");
+    assert!(
+        out.contains("is active") || out.contains("already active"),
+        "{out}"
+    );
+    assert_eq!(running_version().await, expected);
+
+    // The default URL is the `[server] listen` address (here from the environment).
+    let listen = base.trim_start_matches("http://");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    command.args(["reload"]).current_dir(here);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WEBCARE_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .env("WEBCARE_ADMIN_TOKEN", TOKEN)
+        .env("WEBCARE_SERVER_LISTEN", listen)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(&expected), "{stdout}");
+
+    // A broken rulebook: exit status 1, every error with its position, the old one runs on.
+    let broken = format!(
+        "{}\n[[topic]]\nid = \"broken\"\ncategory = \"questoin\"\nkeywords = [\"x\"]\n",
+        variant(&original, 7)
+    );
+    let line = broken.lines().count() - 1;
+    std::fs::write(&topics, &broken).unwrap();
+    let (code, out, err) = cli(here, Some(TOKEN), &["reload", "--url", &base]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains(&format!("topics.toml:{line}:")), "{err}");
+    assert!(err.contains("unknown category `questoin`"), "{err}");
+    assert!(
+        err.contains(&format!("rulebook {expected} keeps running")),
+        "{err}"
+    );
+    assert_eq!(running_version().await, expected);
+
+    // A wrong token, no token, nobody listening: each says what to do, none shows a token.
+    let (code, _, err) = cli(here, Some("not-the-token"), &["reload", "--url", &base]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("refused the admin token (wrong admin token)"),
+        "{err}"
+    );
+    assert!(err.contains("WEBCARE_ADMIN_TOKEN"), "{err}");
+    assert!(
+        !err.contains("not-the-token"),
+        "the token is never printed: {err}"
+    );
+    let (code, _, err) = cli(here, None, &["crisis", "status", "--url", &base]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no admin token: set WEBCARE_ADMIN_TOKEN"),
+        "{err}"
+    );
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (code, _, err) = cli(here, Some(TOKEN), &["reload", "--url", &closed]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("is `webcare run` running at {closed}?")),
+        "{err}"
+    );
+
+    // The crisis switch: on changes what the service does, status shows it, off and auto undo.
+    let (code, out, err) = cli(here, Some(TOKEN), &["crisis", "on", "--url", &base]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("crisis mode is ON (switched on)"), "{out}");
+    let during: Value = client
+        .post(format!("{base}/api/v1/messages"))
+        .json(&json!({"id": "cli-crisis-1", "text": "Wat zijn de openingstijden van het stadskantoor?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(during["action"], "escalate", "{during}");
+    let (_, out, _) = cli(here, Some(TOKEN), &["crisis", "status", "--url", &base]);
+    assert!(out.starts_with("crisis mode is ON (switched on)"), "{out}");
+    let (code, out, _) = cli(here, Some(TOKEN), &["crisis", "off", "--url", &base]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("crisis mode is off (switched off)"),
+        "{out}"
+    );
+    let after: Value = client
+        .post(format!("{base}/api/v1/messages"))
+        .json(&json!({"id": "cli-crisis-2", "text": "Wat zijn de openingstijden van het stadskantoor?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["action"], "answer", "{after}");
+    let (_, out, _) = cli(here, Some(TOKEN), &["crisis", "auto", "--url", &base]);
+    assert!(
+        out.starts_with("crisis mode is off (as the rulebook says)"),
+        "{out}"
+    );
+    service.stop();
+
+    let store = store::open(&StoreOptions {
+        data_dir: data.clone(),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let audit = store.audit_log(None, 1000).unwrap();
+    let switches: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|a| a.action == "crisis.switch")
+        .map(|a| (a.actor.as_str(), a.subject.as_str()))
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            ("admin (lead-anna)", "on"),
+            ("admin (lead-anna)", "off"),
+            ("admin (lead-anna)", "rulebook")
+        ]
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "rulebook.reject" && a.actor == "admin (lead-anna)"),
+        "the rejected reload is audited with who asked"
+    );
+}

@@ -367,3 +367,170 @@ fn running_stop(running: &mut Running) -> Option<std::process::ExitStatus> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `webcare user add` with the password on stdin.
+fn add_user(dir: &Path, login: &str, role: &str, team: Option<&str>, password: &str) {
+    let mut args = vec!["user", "add", login, "--role", role];
+    if let Some(team) = team {
+        args.extend(["--team", team]);
+    }
+    let mut add = webcare(dir)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Logs in through the form like a browser without JavaScript; returns the session cookie and
+/// the CSRF token of the queue page.
+async fn log_in(
+    client: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+) -> (String, String) {
+    let cookie_of = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                let (key, value) = v.split(';').next()?.split_once('=')?;
+                (key == name).then(|| value.to_owned())
+            })
+            .unwrap()
+    };
+    let hidden = |page: &str| {
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.find(marker).unwrap() + marker.len();
+        page[start..].split('"').next().unwrap().to_owned()
+    };
+    let form = client
+        .get(format!("{base}/inbox/login"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = cookie_of(&form, "webcare_login");
+    let csrf = hidden(&form.text().await.unwrap());
+    let done = client
+        .post(format!("{base}/inbox/login"))
+        .header("cookie", format!("webcare_login={login_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", login),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 303, "{login} logs in");
+    let session = cookie_of(&done, "webcare_session");
+    let queue = client
+        .get(format!("{base}/inbox"))
+        .header("cookie", format!("webcare_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (session, hidden(&queue))
+}
+
+#[test]
+fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    add_user(dir.path(), "lena", "lead", None, "lena-pw");
+    add_user(dir.path(), "anna", "agent", Some("webcare"), "anna-pw");
+    let (mut running, base) = start(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let ask = |id: &'static str| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                client
+                    .post(format!("{base}/api/v1/messages"))
+                    .json(&serde_json::json!({"id": id, "text": "Wat zijn de openingstijden van het stadskantoor?"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let switch = |session: String, csrf: String, to: &'static str| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                client
+                    .post(format!("{base}/inbox/crisis"))
+                    .header("cookie", format!("webcare_session={session}"))
+                    .form(&[("csrf", csrf.as_str()), ("switch", to)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(ask("before").await["action"], "answer");
+        let (anna, anna_csrf) = log_in(&client, &base, "anna", "anna-pw").await;
+        assert_eq!(switch(anna, anna_csrf, "on").await, 403, "agents may not");
+        assert_eq!(ask("still").await["action"], "answer");
+        let (lena, lena_csrf) = log_in(&client, &base, "lena", "lena-pw").await;
+        assert_eq!(switch(lena.clone(), lena_csrf.clone(), "on").await, 303);
+        let during = ask("during").await;
+        assert_eq!(during["action"], "escalate", "{during}");
+        let page = client
+            .get(format!("{base}/inbox/crisis"))
+            .header("cookie", format!("webcare_session={lena}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Crisis mode is <strong>on</strong> (switched on)"), "{page}");
+        assert_eq!(switch(lena, lena_csrf, "auto").await, 303);
+        assert_eq!(ask("after").await["action"], "answer");
+    });
+    let stopped = running_stop(&mut running);
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+    let store = store::open(&StoreOptions {
+        data_dir: dir.path().join("data"),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let switches: Vec<(String, String)> = store
+        .audit_log(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "crisis.switch")
+        .map(|a| (a.actor, a.subject))
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            ("lena".to_owned(), "on".to_owned()),
+            ("lena".to_owned(), "rulebook".to_owned())
+        ]
+    );
+}

@@ -10,6 +10,7 @@
 use axum::http::StatusCode;
 use webcare_adapters::gateway::GatewayError;
 use webcare_engine::StoreError;
+use webcare_engine::store::Role;
 use webcare_engine::store::{
     Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry, StoredMessage,
 };
@@ -28,22 +29,28 @@ pub enum ActionError {
     NotFound(u64),
     #[error("escalation {id} belongs to team `{team}`, which is not one of yours")]
     Forbidden { id: u64, team: String },
+    #[error("only a lead may {0}")]
+    LeadsOnly(&'static str),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
     #[error("the store is unavailable; try again ({0})")]
     Unavailable(String),
+    #[error("{0}")]
+    NotConnected(&'static str),
 }
 
 impl ActionError {
     pub fn status(&self) -> StatusCode {
         match self {
             ActionError::NotFound(_) => StatusCode::NOT_FOUND,
-            ActionError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ActionError::Forbidden { .. } | ActionError::LeadsOnly(_) => StatusCode::FORBIDDEN,
             ActionError::Conflict(_) => StatusCode::CONFLICT,
             ActionError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ActionError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ActionError::Unavailable(_) | ActionError::NotConnected(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -260,6 +267,46 @@ pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalatio
         .await?;
     inbox.changed();
     Ok(escalation)
+}
+
+/// The crisis switch as a lead sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrisisState {
+    /// Whether crisis mode is on now.
+    pub on: bool,
+    /// The switch: `Some` overrides the rulebook, `None` follows it.
+    pub switch: Option<bool>,
+    /// The running rulebook's own `crisis_mode`.
+    pub rulebook: bool,
+}
+
+pub fn crisis_state(inbox: &Inbox) -> CrisisState {
+    let runtime = inbox.gateway().runtime();
+    CrisisState {
+        on: runtime.crisis_mode(),
+        switch: runtime.crisis_override(),
+        rulebook: runtime.rulebook().crisis_mode,
+    }
+}
+
+/// Turns the service's crisis switch (`None`: back to the rulebook). Leads only; the switch
+/// itself audits it with the lead's login, as it does for the admin API.
+pub async fn set_crisis(
+    inbox: &Inbox,
+    actor: &Actor,
+    on: Option<bool>,
+) -> Result<CrisisState, ActionError> {
+    if actor.user.role != Role::Lead {
+        return Err(ActionError::LeadsOnly("switch crisis mode"));
+    }
+    let Some(switch) = inbox.crisis_switch() else {
+        return Err(ActionError::NotConnected(
+            "the crisis switch is not connected in this service",
+        ));
+    };
+    switch.set(on, &actor.user.login).await;
+    inbox.changed();
+    Ok(crisis_state(inbox))
 }
 
 /// Records an inbox event that is not an escalation action (logins) in the audit log.

@@ -16,22 +16,28 @@
 //!   pages and the API call these, so the two can never disagree.
 //! - [`pages`]: the server-rendered HTML (no JS framework; a few lines of JS for live updates).
 //! - [`api`]: the JSON REST API.
+//! - [`explain`]: the explain panel of an escalation (every step of each message's decision).
+//! - [`CrisisSwitch`]: how the leads' crisis switch reaches the running service.
 //! - [`sla`]: the SLA timer and the chain.
 //! - [`notify`]: notifications to a team's webhook, Telegram group or Discord channel.
 
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod explain;
 pub mod notify;
 pub mod pages;
 pub mod sla;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use chrono::Duration;
 use tokio::sync::broadcast;
 use webcare_adapters::gateway::Gateway;
+use webcare_engine::Rulebook;
 
 use crate::auth::{LoginLimiter, Sessions};
 use crate::notify::Notifier;
@@ -62,6 +68,20 @@ impl Default for InboxConfig {
     }
 }
 
+/// The running service's crisis switch, as the inbox reaches it. `webcare run` hands the inbox
+/// the same switch its admin API turns (`src/governance.rs`), so a lead's click in the inbox,
+/// `POST /api/v1/crisis` and `webcare crisis` are one code path with one audit entry and one
+/// log line; the inbox only adds that a lead, and no agent, may use it.
+pub trait CrisisSwitch: Send + Sync {
+    /// Sets the switch (`None`: follow the rulebook's `crisis_mode`) as `actor`, audited;
+    /// resolves to whether crisis mode is on now.
+    fn set<'a>(
+        &'a self,
+        on: Option<bool>,
+        actor: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
 /// The inbox's shared state; cheap to clone.
 #[derive(Clone)]
 pub struct Inbox {
@@ -76,6 +96,10 @@ struct Inner {
     /// Something changed (an action, a breach): open pages refresh (SSE).
     changes: broadcast::Sender<()>,
     notifier: Option<Notifier>,
+    /// Set once by the service; without it the crisis page shows the state but cannot switch.
+    crisis: OnceLock<Arc<dyn CrisisSwitch>>,
+    /// The last older rulebook version compiled for an explanation.
+    explain_cache: Arc<Mutex<Option<Arc<Rulebook>>>>,
 }
 
 impl Inbox {
@@ -90,8 +114,20 @@ impl Inbox {
                 limiter,
                 changes,
                 notifier,
+                crisis: OnceLock::new(),
+                explain_cache: Arc::default(),
             }),
         }
+    }
+
+    /// Connects the leads' crisis switch to the service (once; later calls are ignored).
+    pub fn with_crisis_switch(self, switch: Arc<dyn CrisisSwitch>) -> Self {
+        let _ = self.inner.crisis.set(switch);
+        self
+    }
+
+    pub fn crisis_switch(&self) -> Option<&Arc<dyn CrisisSwitch>> {
+        self.inner.crisis.get()
     }
 
     pub fn gateway(&self) -> &Gateway {

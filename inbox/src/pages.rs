@@ -22,12 +22,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use webcare_engine::Rulebook;
 use webcare_engine::html::{escape, escape_into};
-use webcare_engine::store::{Escalation, EscalationStatus, OutboxStatus, User};
+use webcare_engine::store::{Escalation, EscalationStatus, OutboxStatus, Role, User};
 use webcare_engine::teams::describe_duration;
 
 use crate::Inbox;
-use crate::actions::{self, ActionError, EscalationView};
+use crate::actions::{self, ActionError, CrisisState, EscalationView};
 use crate::auth::{self, Actor, cookie, same_secret, verify_password};
+use crate::explain::Explained;
 
 const SESSION_COOKIE: &str = "webcare_session";
 const LOGIN_COOKIE: &str = "webcare_login";
@@ -40,6 +41,7 @@ pub fn routes(inbox: Inbox) -> Router {
         .route("/inbox/login", get(login_form).post(login))
         .route("/inbox/logout", post(logout))
         .route("/inbox/events", get(events))
+        .route("/inbox/crisis", get(crisis_page).post(crisis_switch))
         .route("/inbox/escalations/{id}", get(escalation))
         .route("/inbox/escalations/{id}/{action}", post(act))
         .route(
@@ -90,6 +92,9 @@ fn layout(title: &str, actor: Option<&Actor>, body: &str) -> String {
     escape_into(title, &mut out);
     out.push_str(" · webcare inbox</title><link rel=\"stylesheet\" href=\"/inbox/assets/inbox.css\"><script src=\"/inbox/assets/inbox.js\" defer></script></head><body><header><a href=\"/inbox\" class=\"brand\">webcare inbox</a>");
     if let Some(actor) = actor {
+        if actor.user.role == Role::Lead {
+            out.push_str("<a href=\"/inbox/crisis\" id=\"crisis-link\">Crisis switch</a>");
+        }
         let _ = write!(
             out,
             "<span class=\"who\">{} ({})</span><form method=\"post\" action=\"/inbox/logout\" class=\"inline\">{}<button>Log out</button></form>",
@@ -537,14 +542,15 @@ async fn queue(
         Err(e) => return error_page(Some(&actor), e.status(), &e.to_string()),
     };
     let rulebook = inbox.gateway().runtime().rulebook();
-    let body = render_queue(
+    let mut body = crisis_banner(actions::crisis_state(&inbox));
+    body.push_str(&render_queue(
         &rulebook,
         &actor.user,
         &escalations,
         query.team.as_deref(),
         inbox.gateway().now(),
         inbox.config().page_rows,
-    );
+    ));
     html(StatusCode::OK, layout("Queues", Some(&actor), &body))
 }
 
@@ -559,10 +565,12 @@ struct Line<'a> {
     note: String,
 }
 
+/// The escalation page; `explained` fills its explain panel (empty: no panel).
 pub fn render_escalation(
     rulebook: &Rulebook,
     actor: &Actor,
     view: &EscalationView,
+    explained: &[Explained],
     now: DateTime<Utc>,
 ) -> String {
     let e = &view.escalation;
@@ -655,6 +663,7 @@ pub fn render_escalation(
         );
     }
     out.push_str("</dl></section>");
+    render_explained(explained, &mut out);
 
     // The conversation: customer messages, the bot's and the agents' replies, internal notes.
     let mut lines: Vec<Line<'_>> = Vec::new();
@@ -808,8 +817,17 @@ async fn escalation(
     };
     match actions::view(&inbox, &actor, id).await {
         Ok(view) => {
+            // The page without its explain panel beats no page: the panel is a help, and an
+            // unreadable old rulebook version must not hide the escalation.
+            let explained = crate::explain::explain(&inbox, &view)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, escalation = id, "inbox: cannot explain");
+                    Vec::new()
+                });
             let rulebook = inbox.gateway().runtime().rulebook();
-            let body = render_escalation(&rulebook, &actor, &view, inbox.gateway().now());
+            let body =
+                render_escalation(&rulebook, &actor, &view, &explained, inbox.gateway().now());
             html(
                 StatusCode::OK,
                 layout(&format!("Escalation #{id}"), Some(&actor), &body),
@@ -882,6 +900,197 @@ async fn act(
     };
     match result {
         Ok(to) => Redirect::to(&to).into_response(),
+        Err(e) => error_page(Some(&actor), e.status(), &e.to_string()),
+    }
+}
+
+/// The explain panel: every step of each escalated message's decision. Topics, keywords,
+/// reasons, rules and version are the stored diagnostics (what happened); the normalised text
+/// and the scripts' verdicts come from deciding again (see [`crate::explain`]).
+fn render_explained(explained: &[Explained], out: &mut String) {
+    if explained.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"explain\"><details open><summary><h2>Why: the decision step by step</h2></summary>");
+    for x in explained {
+        let d = &x.message.decision.diagnostics;
+        let _ = write!(
+            out,
+            "<article class=\"explain\" data-message=\"{}\"><dl class=\"facts\"><dt>Message</dt><dd><code>{}</code> <span class=\"explain-text\">",
+            escape(&x.message.message.id),
+            escape(&x.message.message.id)
+        );
+        escape_into(&x.message.message.text, out);
+        out.push_str("</span></dd><dt>Normalised</dt><dd class=\"explain-normalised\">");
+        escape_into(&x.trace.normalized, out);
+        out.push_str("</dd><dt>Topics</dt><dd class=\"explain-topics\">");
+        if d.topics.is_empty() {
+            out.push_str("none matched");
+        } else {
+            out.push_str("<ul>");
+            for (i, t) in d.topics.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "<li><strong>{}</strong>{} · {} · matched <code>{}</code></li>",
+                    escape(&t.topic),
+                    if i == 0 { " (main)" } else { "" },
+                    escape(t.category.as_str()),
+                    escape(&t.matched.join(", "))
+                );
+            }
+            out.push_str("</ul>");
+        }
+        let _ = write!(
+            out,
+            "</dd><dt>Category, language, sentiment</dt><dd>{}, {}, {} ({})</dd>",
+            escape(d.category.as_str()),
+            d.language.as_str(),
+            d.sentiment.label.as_str(),
+            d.sentiment.score
+        );
+        let _ = write!(
+            out,
+            "<dt>Escalation script</dt><dd class=\"explain-proposal\">{}</dd><dt>Governance script</dt><dd class=\"explain-governance\">{}</dd>",
+            escape(&x.proposal()),
+            escape(&x.governance())
+        );
+        let stored = &x.message.decision.action;
+        let mut decided = stored.name().to_owned();
+        if let Some(team) = stored.team() {
+            decided.push_str(&format!(" to `{team}`"));
+        }
+        if let Some(priority) = stored.priority() {
+            decided.push_str(&format!(", priority {priority}"));
+        }
+        let _ = write!(
+            out,
+            "<dt>Decision</dt><dd>{}</dd><dt>Reasons</dt><dd><ul class=\"explain-reasons\">",
+            escape(&decided)
+        );
+        for reason in &d.reasons {
+            let _ = write!(out, "<li>{}</li>", escape(reason));
+        }
+        let _ = write!(
+            out,
+            "</ul></dd><dt>Rules</dt><dd><code>{}</code></dd>",
+            escape(&d.rules.join(" · "))
+        );
+        if !d.script_errors.is_empty() {
+            let _ = write!(
+                out,
+                "<dt>Script errors</dt><dd>{}</dd>",
+                escape(&d.script_errors.join("; "))
+            );
+        }
+        let _ = write!(
+            out,
+            "<dt>Rulebook</dt><dd><code class=\"explain-version\">{}</code></dd></dl>",
+            escape(&d.rulebook)
+        );
+        for note in &x.notes {
+            let _ = write!(out, "<p class=\"note\">{}</p>", escape(note));
+        }
+        out.push_str("</article>");
+    }
+    out.push_str("</details></section>");
+}
+
+// --- the crisis switch ----------------------------------------------------------------------
+
+/// A line on the queue page while crisis mode is on, for everyone: it changes what reaches them.
+fn crisis_banner(state: CrisisState) -> String {
+    if state.on {
+        "<p class=\"error\" id=\"crisis-banner\">Crisis mode is on: every message is escalated to a person, with the crisis holding reply.</p>".to_owned()
+    } else {
+        String::new()
+    }
+}
+
+fn render_crisis(state: CrisisState, actor: &Actor, connected: bool) -> String {
+    let why = match state.switch {
+        Some(true) => "switched on",
+        Some(false) => "switched off",
+        None => "as the rulebook says",
+    };
+    let mut out = String::from("<h1>Crisis mode</h1><section id=\"crisis\">");
+    let _ = write!(
+        out,
+        "<p id=\"crisis-state\" class=\"{}\">Crisis mode is <strong>{}</strong> ({why}).</p><p>While it is on, every message goes to a person: the bot answers nothing automatically and sends the crisis holding reply; escalations keep their team. The rulebook's own setting is <code>crisis_mode = {}</code>.</p>",
+        if state.on { "crisis-on" } else { "crisis-off" },
+        if state.on { "on" } else { "off" },
+        state.rulebook
+    );
+    if !connected {
+        out.push_str("<p class=\"error\">The crisis switch is not connected in this service; use <code>webcare crisis</code>.</p></section>");
+        return out;
+    }
+    let csrf = csrf_field(actor);
+    for (value, id, label) in [
+        ("on", "crisis-on", "Switch crisis mode on"),
+        ("off", "crisis-off", "Switch crisis mode off"),
+        ("auto", "crisis-auto", "Follow the rulebook"),
+    ] {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/inbox/crisis\" class=\"inline\">{csrf}<input type=\"hidden\" name=\"switch\" value=\"{value}\"><button id=\"{id}\">{label}</button></form>"
+        );
+    }
+    out.push_str("<p>Every switch is written to the audit log with your login.</p></section>");
+    out
+}
+
+async fn crisis_page(State(inbox): State<Inbox>, headers: HeaderMap) -> Response {
+    let actor = match session(&inbox, &headers).await {
+        Ok(actor) => actor,
+        Err(redirect) => return redirect,
+    };
+    if actor.user.role != Role::Lead {
+        let refused = ActionError::LeadsOnly("switch crisis mode");
+        return error_page(Some(&actor), refused.status(), &refused.to_string());
+    }
+    let body = render_crisis(
+        actions::crisis_state(&inbox),
+        &actor,
+        inbox.crisis_switch().is_some(),
+    );
+    html(StatusCode::OK, layout("Crisis mode", Some(&actor), &body))
+}
+
+#[derive(Debug, Deserialize)]
+struct CrisisForm {
+    csrf: String,
+    switch: String,
+}
+
+async fn crisis_switch(
+    State(inbox): State<Inbox>,
+    headers: HeaderMap,
+    Form(form): Form<CrisisForm>,
+) -> Response {
+    let actor = match session(&inbox, &headers).await {
+        Ok(actor) => actor,
+        Err(redirect) => return redirect,
+    };
+    if !same_secret(actor.csrf.as_deref().unwrap_or(""), &form.csrf) {
+        return error_page(
+            Some(&actor),
+            StatusCode::FORBIDDEN,
+            "the form expired; reload the page and try again",
+        );
+    }
+    let on = match form.switch.as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        "auto" => None,
+        other => {
+            let invalid = ActionError::Invalid(format!(
+                "unknown switch `{other}`; expected on, off or auto"
+            ));
+            return error_page(Some(&actor), invalid.status(), &invalid.to_string());
+        }
+    };
+    match actions::set_crisis(&inbox, &actor, on).await {
+        Ok(_) => Redirect::to("/inbox/crisis").into_response(),
         Err(e) => error_page(Some(&actor), e.status(), &e.to_string()),
     }
 }

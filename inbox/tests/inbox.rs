@@ -730,3 +730,236 @@ async fn teams_hear_of_arrivals_and_breaches_by_signed_webhook_without_customer_
         );
     }
 }
+
+/// The service's crisis switch as the inbox sees it: records who turned it, and turns the
+/// runtime's switch as `webcare run`'s admin API does.
+struct RecordingSwitch {
+    runtime: Arc<Runtime>,
+    calls: Mutex<Vec<(Option<bool>, String)>>,
+}
+
+impl webcare_inbox::CrisisSwitch for RecordingSwitch {
+    fn set<'a>(
+        &'a self,
+        on: Option<bool>,
+        actor: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            self.runtime.set_crisis_override(on);
+            self.calls.lock().unwrap().push((on, actor.to_owned()));
+            self.runtime.crisis_mode()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_lead_switches_crisis_mode_and_the_escalation_page_explains_each_decision() {
+    let monday = local(2026, 11, 30, 10, 0);
+    let s = Service::start(monday).await;
+    s.user("anna", Role::Agent, &["webcare"], "anna-pw").await;
+    s.user("lena", Role::Lead, &[], "lena-pw").await;
+    let (_, anna, _) = s.login("anna", "anna-pw").await;
+    let anna = anna.unwrap();
+    let (_, lena, _) = s.login("lena", "lena-pw").await;
+    let lena = lena.unwrap();
+    let (_, lena_queue) = s.page(Some(&lena), "/inbox").await;
+    let lena_csrf = hidden(&lena_queue, "csrf");
+    assert!(
+        lena_queue.contains("href=\"/inbox/crisis\""),
+        "leads get the link"
+    );
+
+    // Not connected yet (a bare inbox): the page shows the state, the switch refuses.
+    let (status, page) = s.page(Some(&lena), "/inbox/crisis").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("not connected"), "{page}");
+    let status = s
+        .form(
+            &lena,
+            "/inbox/crisis",
+            &[("csrf", &lena_csrf), ("switch", "on")],
+        )
+        .await;
+    assert_eq!(status, 503);
+
+    let switch = Arc::new(RecordingSwitch {
+        runtime: Arc::clone(s.gateway.runtime()),
+        calls: Mutex::new(Vec::new()),
+    });
+    let _ = s.inbox.clone().with_crisis_switch(switch.clone());
+
+    // An agent neither sees nor turns the switch; a forged form does nothing.
+    let (_, anna_queue) = s.page(Some(&anna), "/inbox").await;
+    assert!(!anna_queue.contains("href=\"/inbox/crisis\""));
+    assert!(!anna_queue.contains("crisis-banner"));
+    let (status, page) = s.page(Some(&anna), "/inbox/crisis").await;
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("only a lead may switch crisis mode"),
+        "{page}"
+    );
+    let anna_csrf = hidden(&anna_queue, "csrf");
+    let status = s
+        .form(
+            &anna,
+            "/inbox/crisis",
+            &[("csrf", &anna_csrf), ("switch", "on")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let status = s
+        .form(
+            &lena,
+            "/inbox/crisis",
+            &[("csrf", "forged"), ("switch", "on")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(switch.calls.lock().unwrap().is_empty());
+    let question = "Wat zijn de openingstijden van het stadskantoor?";
+    assert_eq!(s.post_message("q1", question).await["action"], "answer");
+
+    // The lead switches it on: the engine escalates what it would have answered.
+    let (status, page) = s.page(Some(&lena), "/inbox/crisis").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Crisis mode is <strong>off</strong>"),
+        "{page}"
+    );
+    let status = s
+        .form(
+            &lena,
+            "/inbox/crisis",
+            &[("csrf", &lena_csrf), ("switch", "on")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        *switch.calls.lock().unwrap(),
+        [(Some(true), "lena".to_owned())]
+    );
+    let (_, page) = s.page(Some(&lena), "/inbox/crisis").await;
+    assert!(
+        page.contains("Crisis mode is <strong>on</strong> (switched on)"),
+        "{page}"
+    );
+    let during = s.post_message("q2", question).await;
+    assert_eq!(during["action"], "escalate", "{during}");
+    let (_, anna_queue) = s.page(Some(&anna), "/inbox").await;
+    assert!(
+        anna_queue.contains("id=\"crisis-banner\""),
+        "everyone sees it"
+    );
+    let status = s
+        .form(
+            &lena,
+            "/inbox/crisis",
+            &[("csrf", &lena_csrf), ("switch", "auto")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(switch.calls.lock().unwrap()[1], (None, "lena".to_owned()));
+    assert_eq!(s.post_message("q3", question).await["action"], "answer");
+
+    // The explain panel: normalised text, topics and keywords, the scripts, the version; the
+    // customer's markup is text. The version is the one that decided, even after a reload.
+    let first = Rulebook::embedded().unwrap();
+    let old_version = first.version.clone();
+    let store = Arc::clone(s.gateway.runtime().store());
+    let now = s.clock_now();
+    tokio::task::spawn_blocking(move || store::save_rulebook(&*store, &first, "test", now))
+        .await
+        .unwrap()
+        .unwrap();
+    let script =
+        "<script>window.__pwned = 1</script> Ik heb een KLACHT: de afvalinzameling is niet geweest";
+    let decision = s.post_message("x9", script).await;
+    assert_eq!(decision["action"], "escalate", "{decision}");
+    let mut source = webcare_engine::RulebookSource::embedded();
+    source.topics.text = source.topics.text.replacen(
+        "\"paspoort*\", ",
+        "\"paspoort*\", \"reisdocumentvariant\", ",
+        1,
+    );
+    let newer = Rulebook::compile(source).unwrap();
+    assert_ne!(newer.version, old_version);
+    let runtime = Arc::clone(s.gateway.runtime());
+    tokio::task::spawn_blocking(move || runtime.activate(newer, "test", now))
+        .await
+        .unwrap()
+        .unwrap();
+    let escalations = s.gateway.store(|st| st.open_escalations()).await.unwrap();
+    let id = escalations
+        .iter()
+        .find(|e| e.messages.iter().any(|m| m == "x9"))
+        .unwrap()
+        .id;
+    let (status, page) = s
+        .page(Some(&anna), &format!("/inbox/escalations/{id}"))
+        .await;
+    assert_eq!(status, 200);
+    let start = page
+        .find("<section id=\"explain\">")
+        .expect("the explain panel");
+    let panel = &page[start..start + page[start..].find("</section>").unwrap()];
+    assert!(
+        panel.contains("&lt;script&gt;window.__pwned = 1&lt;/script&gt;"),
+        "{panel}"
+    );
+    assert!(!page.contains("<script>window"));
+    assert!(
+        panel.contains(
+            "<dd class=\"explain-normalised\">script window pwned 1 script ik heb een klacht"
+        ),
+        "the normalised text: {panel}"
+    );
+    let topic = decision["topics"][0].as_str().unwrap();
+    assert!(
+        panel.contains(&format!("<strong>{topic}</strong> (main)")),
+        "{panel}"
+    );
+    assert!(
+        panel.contains("matched <code>klacht"),
+        "the keyword: {panel}"
+    );
+    assert!(panel.contains("escalate to `webcare`"), "{panel}");
+    assert!(
+        panel.contains("escalation.rhai:"),
+        "the script line: {panel}"
+    );
+    assert!(
+        panel.contains("<dd class=\"explain-governance\">let the proposal through unchanged"),
+        "{panel}"
+    );
+    assert!(
+        panel.contains(&format!(
+            "<code class=\"explain-version\">{old_version}</code>"
+        )),
+        "{panel}"
+    );
+    // Both messages of the conversation are in the escalation: the one decided during the
+    // crisis shows what governance changed, and says the switch was on; the other one was
+    // explained by its own kept version without any caveat.
+    let article = |id: &str| {
+        let start = panel
+            .find(&format!(
+                "<article class=\"explain\" data-message=\"{id}\">"
+            ))
+            .unwrap_or_else(|| panic!("{id} in {panel}"));
+        let rest = &panel[start..];
+        rest[..rest.find("</article>").unwrap()].to_owned()
+    };
+    let crisis = article("q2");
+    assert!(
+        crisis.contains("changed it: escalate to `webcare` (high) with template `holding_crisis_mode` — crisis mode is on"),
+        "{crisis}"
+    );
+    assert!(
+        crisis.contains("crisis mode was on when this message was decided"),
+        "{crisis}"
+    );
+    assert!(
+        !article("x9").contains("class=\"note\""),
+        "the kept version explains it: {panel}"
+    );
+}

@@ -1,12 +1,15 @@
 //! The subcommands, one module each, and what they share: loading the rulebook, opening the
 //! store.
 
+pub mod admin;
 pub mod chat;
 pub mod check;
+pub mod crisis;
 pub mod explain;
 pub mod forget;
 pub mod ingest;
 pub mod load;
+pub mod reload;
 pub mod replay;
 pub mod report;
 pub mod run;
