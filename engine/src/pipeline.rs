@@ -465,9 +465,69 @@ impl Rulebook {
     }
 }
 
+/// `escalate to `webcare` (normal) with template `x` — the reason [escalation.rhai:53]`: one
+/// script's verdict in the words `webcare explain` and the inbox's explain panel use.
+impl std::fmt::Display for ScriptStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.action)?;
+        if !self.team.is_empty() {
+            write!(f, " to `{}` ({})", self.team, self.priority)?;
+        }
+        if !self.template.is_empty() {
+            write!(f, " with template `{}`", self.template)?;
+        }
+        write!(f, " — {} [{}]", self.reason, self.rule)
+    }
+}
+
+impl Rulebook {
+    /// Explains a decision this rulebook made earlier (`webcare explain`, the inbox's explain
+    /// panel): decides `msg` again with the conversation facts it was decided with, tracing
+    /// every step. The crisis switch of that moment is not stored with a decision, so when
+    /// deciding again does not do what `decided` did (action, team, priority), the other crisis
+    /// setting is tried; the note says which setting explains it, or that today's outcome
+    /// differs and the steps are today's.
+    pub fn explain_again(
+        &self,
+        msg: &Inbound,
+        facts: &ConversationFacts,
+        decided: &Decision,
+    ) -> (Decision, Trace, Option<String>) {
+        let same = |a: &Decision| {
+            a.action.name() == decided.action.name()
+                && a.action.team() == decided.action.team()
+                && a.action.priority() == decided.action.priority()
+        };
+        let mut context = DecideContext {
+            conversation: facts.clone(),
+            crisis_mode: None,
+        };
+        let (decision, trace) = self.explain(msg, &context);
+        if same(&decision) {
+            return (decision, trace, None);
+        }
+        context.crisis_mode = Some(!self.crisis_mode);
+        let (other, other_trace) = self.explain(msg, &context);
+        if same(&other) {
+            let state = if self.crisis_mode { "off" } else { "on" };
+            let note = format!(
+                "crisis mode was {state} when this message was decided (the crisis switch), so it is explained with crisis mode {state}"
+            );
+            return (other, other_trace, Some(note));
+        }
+        let note = format!(
+            "deciding again gives {} where the stored decision was {}; the steps shown are today's",
+            decision.action.name(),
+            decided.action.name()
+        );
+        (decision, trace, Some(note))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RulebookErrors;
     use crate::decision::SentimentLabel;
 
     #[test]
@@ -488,5 +548,52 @@ mod tests {
             n.states[ConversationState::Human as usize].as_str(),
             "human"
         );
+    }
+
+    #[test]
+    fn explaining_again_finds_the_crisis_switch_of_the_moment() -> Result<(), RulebookErrors> {
+        let rulebook = Rulebook::embedded()?;
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00+01:00")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default();
+        let msg = Inbound::from_text(
+            "m1",
+            ChannelKind::Http,
+            "Wat zijn de openingstijden van het stadskantoor?",
+            at,
+        );
+        let facts = ConversationFacts::default();
+        let in_crisis = DecideContext {
+            conversation: facts.clone(),
+            crisis_mode: Some(true),
+        };
+        let decided = rulebook.decide(&msg, &in_crisis);
+        assert_eq!(decided.action.name(), "escalate");
+        let (again, trace, note) = rulebook.explain_again(&msg, &facts, &decided);
+        assert_eq!(again.action, decided.action);
+        assert!(
+            note.as_deref()
+                .is_some_and(|n| n.starts_with("crisis mode was on when")),
+            "{note:?}"
+        );
+        let proposal = trace.proposal.and_then(Result::ok).map(|s| s.to_string());
+        assert!(
+            proposal
+                .as_deref()
+                .is_some_and(|p| p.starts_with("answer with template `opening_hours` — ")),
+            "{proposal:?}"
+        );
+        let review = trace.review.and_then(Result::ok).map(|s| s.to_string());
+        assert!(
+            review.as_deref().is_some_and(|r| r.starts_with(
+                "escalate to `webcare` (high) with template `holding_crisis_mode` — crisis mode is on"
+            )),
+            "{review:?}"
+        );
+
+        let normal = rulebook.decide(&msg, &DecideContext::default());
+        let (_, _, note) = rulebook.explain_again(&msg, &facts, &normal);
+        assert_eq!(note, None, "nothing to say when it decides the same");
+        Ok(())
     }
 }

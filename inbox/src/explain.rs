@@ -7,15 +7,15 @@
 //! again with the facts it was decided with, by the rulebook version that decided it: the
 //! running one when the versions match, else the version's files the store kept when it was put
 //! in force (compiled on the blocking pool, and the last one kept, since an agent opens several
-//! escalations of the same day). The crisis switch of that moment is not stored: when deciding
-//! again does not give the stored decision, the other crisis setting is tried, and the panel
-//! says which one it used. Whatever it cannot reproduce, it says so rather than guess.
+//! escalations of the same day). The crisis switch of that moment is not stored; see
+//! [`Rulebook::explain_again`] for how the panel finds it. Whatever it cannot reproduce, it
+//! says so rather than guess.
 
 use std::sync::Arc;
 
 use webcare_engine::pipeline::ScriptStep;
 use webcare_engine::store::StoredMessage;
-use webcare_engine::{DecideContext, Decision, Rulebook, RulebookSource, Trace};
+use webcare_engine::{Decision, Rulebook, RulebookSource, Trace};
 
 use crate::Inbox;
 use crate::actions::{ActionError, EscalationView};
@@ -57,24 +57,8 @@ fn describe_step(step: Option<&Result<ScriptStep, String>>) -> String {
     match step {
         None => "did not run".to_owned(),
         Some(Err(error)) => format!("failed: {error}"),
-        Some(Ok(s)) => {
-            let mut text = s.action.to_owned();
-            if !s.team.is_empty() {
-                text.push_str(&format!(" to `{}` ({})", s.team, s.priority));
-            }
-            if !s.template.is_empty() {
-                text.push_str(&format!(" with template `{}`", s.template));
-            }
-            format!("{text} — {} [{}]", s.reason, s.rule)
-        }
+        Some(Ok(step)) => step.to_string(),
     }
-}
-
-/// Whether two decisions did the same thing (the reply's wording aside).
-fn same_outcome(a: &Decision, b: &Decision) -> bool {
-    a.action.name() == b.action.name()
-        && a.action.team() == b.action.team()
-        && a.action.priority() == b.action.priority()
 }
 
 /// Explains every message of the escalation, oldest first.
@@ -128,29 +112,9 @@ pub async fn explain(inbox: &Inbox, view: &EscalationView) -> Result<Vec<Explain
                         }
                     }
                 };
-                let mut context = DecideContext {
-                    conversation: stored.facts.clone(),
-                    crisis_mode: None,
-                };
-                let (mut decision, mut trace) = rulebook.explain(&stored.message, &context);
-                if !same_outcome(&decision, &stored.decision) {
-                    context.crisis_mode = Some(!rulebook.crisis_mode);
-                    let (other, other_trace) = rulebook.explain(&stored.message, &context);
-                    if same_outcome(&other, &stored.decision) {
-                        let state = if rulebook.crisis_mode { "off" } else { "on" };
-                        notes.push(format!(
-                            "crisis mode was {state} when this message was decided (the crisis switch), so it is explained with crisis mode {state}"
-                        ));
-                        decision = other;
-                        trace = other_trace;
-                    } else {
-                        notes.push(format!(
-                            "deciding again gives {} where the stored decision was {}; the steps below are today's",
-                            decision.action.name(),
-                            stored.decision.action.name()
-                        ));
-                    }
-                }
+                let (decision, trace, note) =
+                    rulebook.explain_again(&stored.message, &stored.facts, &stored.decision);
+                notes.extend(note);
                 out.push(Explained {
                     rulebook: rulebook.version.clone(),
                     message: stored,

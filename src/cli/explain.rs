@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use webcare_engine::pipeline::ScriptStep;
 use webcare_engine::store::{self, StoredMessage};
-use webcare_engine::{ChannelKind, DecideContext, Decision, Rulebook, RulebookSource, Trace};
+use webcare_engine::{ChannelKind, Decision, Rulebook, RulebookSource, Trace};
 
 use crate::config::StoreArgs;
 
@@ -65,18 +65,17 @@ pub fn run(
         ),
     };
     let current = super::load_rulebook(rules)?;
-    let (rulebook, note) = rulebook_of(&stored, current, store.as_ref())?;
-    let context = DecideContext {
-        conversation: stored.facts.clone(),
-        crisis_mode: None,
-    };
-    let (decision, trace) = rulebook.explain(&stored.message, &context);
+    let (rulebook, version_note) = rulebook_of(&stored, current, store.as_ref())?;
+    let (decision, trace, again_note) =
+        rulebook.explain_again(&stored.message, &stored.facts, &stored.decision);
+    let notes: Vec<String> = version_note.into_iter().chain(again_note).collect();
     if args.json {
         let value = serde_json::json!({
             "message": stored.message,
             "stored_decision": webcare_engine::DecisionRecord::from(&stored.decision),
             "rulebook": rulebook.version,
-            "note": note,
+            // `null` or one string, as before; both notes joined when there are two.
+            "note": (!notes.is_empty()).then(|| notes.join("; ")),
             "normalized": trace.normalized,
             "topics": decision.diagnostics.topics,
             "proposal": trace.proposal.as_ref().map(|r| r.as_ref().map_err(String::as_str)),
@@ -90,7 +89,7 @@ pub fn run(
     } else {
         print!(
             "{}",
-            describe(&stored, &decision, &trace, &rulebook, note.as_deref())
+            describe(&stored, &decision, &trace, &rulebook, &notes)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -127,16 +126,7 @@ fn describe_step(step: &Option<Result<ScriptStep, String>>) -> String {
     match step {
         None => "did not run".to_owned(),
         Some(Err(error)) => format!("FAILED: {error}"),
-        Some(Ok(s)) => {
-            let mut text = s.action.to_owned();
-            if !s.team.is_empty() {
-                text.push_str(&format!(" to `{}` ({})", s.team, s.priority));
-            }
-            if !s.template.is_empty() {
-                text.push_str(&format!(" with template `{}`", s.template));
-            }
-            format!("{text} — {} [{}]", s.reason, s.rule)
-        }
+        Some(Ok(step)) => step.to_string(),
     }
 }
 
@@ -145,7 +135,7 @@ fn describe(
     decision: &Decision,
     trace: &Trace,
     rulebook: &Rulebook,
-    note: Option<&str>,
+    notes: &[String],
 ) -> String {
     let m = &stored.message;
     let d = &decision.diagnostics;
@@ -156,7 +146,7 @@ fn describe(
     ));
     out.push_str(&format!("  text:       {:?}\n", m.text));
     out.push_str(&format!("  normalised: {:?}\n", trace.normalized));
-    if let Some(note) = note {
+    for note in notes {
         out.push_str(&format!("note: {note}\n"));
     }
     out.push_str(&format!(
@@ -218,7 +208,7 @@ fn describe(
         "rulebook {} ({})\n",
         rulebook.version, rulebook.name
     ));
-    if stored.decision.action != decision.action {
+    if stored.decision.action.name() != decision.action.name() {
         out.push_str(&format!(
             "warning: the stored decision was {}; deciding again gives {}\n",
             stored.decision.action.name(),
