@@ -281,6 +281,10 @@ fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
         );
         let rules = text_of(&client, "#rules").await;
         assert!(rules.contains("escalation.rhai:"), "{rules}");
+        // The explain panel shows the same text as text, and why it was escalated.
+        assert_eq!(text_of(&client, "#explain .explain-text").await, SCRIPT);
+        let proposal = text_of(&client, "#explain .explain-proposal").await;
+        assert!(proposal.starts_with("escalate to `webcare`"), "{proposal}");
 
         // Reply, then resolve.
         client
@@ -511,6 +515,19 @@ fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_nam
         assert!(page.contains("Crisis mode is <strong>on</strong> (switched on)"), "{page}");
         assert_eq!(switch(lena, lena_csrf, "auto").await, 303);
         assert_eq!(ask("after").await["action"], "answer");
+
+        // This service has no admin token: `webcare crisis` says so instead of failing vaguely.
+        let out = webcare(dir.path())
+            .args(["crisis", "status", "--url", &base])
+            .env("WEBCARE_ADMIN_TOKEN", "some-token")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("the admin API of the service at {base} is off")),
+            "{err}"
+        );
     });
     let stopped = running_stop(&mut running);
     assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");

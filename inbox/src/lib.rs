@@ -1,10 +1,12 @@
 //! The support team's inbox: where escalations are worked. Agents and leads log in, see their
 //! teams' queues with counts, age, SLA countdown and load, open an escalation with its whole
 //! context (the conversation, internal notes, category, topics, reasons, the rule that
-//! escalated it and the rulebook version) and claim, reply, note, reassign, resolve or hand it
-//! back to the bot. The same actions are a JSON REST API under `/api/v1/escalations`. Beside
-//! the web side run the SLA timer, which walks an escalation up its team's chain when nobody
-//! answered in time, and the notifier, which tells a team's own channel.
+//! escalated it and the rulebook version, and an explain panel with every step of each
+//! message's decision) and claim, reply, note, reassign, resolve or hand it back to the bot.
+//! Leads also turn the service's crisis switch. The same actions are a JSON REST API under
+//! `/api/v1/escalations`. Beside the web side run the SLA timer, which walks an escalation up
+//! its team's chain when nobody answered in time, and the notifier, which tells a team's own
+//! channel.
 //!
 //! It is its own crate, outside the engine, because it is a web application with sessions and
 //! passwords; the engine only gains the records it needs in the store.

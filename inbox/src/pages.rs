@@ -2,6 +2,9 @@
 //! plain form post), with one small script that refreshes the live parts of a page when the
 //! server says something changed (SSE) and fills the reply box from a canned reply.
 //!
+//! Pages: the queues (`/inbox`), one escalation with its explain panel
+//! (`/inbox/escalations/{id}`), the crisis switch for leads (`/inbox/crisis`), the login.
+//!
 //! Everything that came from outside (customer text, names, reasons, template texts) goes
 //! through [`escape`]; the Content-Security-Policy allows scripts from this origin only, so
 //! even a mistake there could not run a customer's `<script>`. Each form carries the session's
