@@ -61,11 +61,13 @@ fn describe_step(step: Option<&Result<ScriptStep, String>>) -> String {
     }
 }
 
-/// Explains every message of the escalation, oldest first.
+/// The most messages one panel explains: the most recent ones of a long escalation.
+pub const MAX_EXPLAINED: usize = 20;
+
+/// Explains the messages of the escalation (the last [`MAX_EXPLAINED`]), oldest first.
 pub async fn explain(inbox: &Inbox, view: &EscalationView) -> Result<Vec<Explained>, ActionError> {
-    let messages: Vec<StoredMessage> = view
-        .escalation
-        .messages
+    let ids = &view.escalation.messages;
+    let messages: Vec<StoredMessage> = ids[ids.len().saturating_sub(MAX_EXPLAINED)..]
         .iter()
         .filter_map(|id| view.messages.iter().find(|m| &m.message.id == id))
         .cloned()

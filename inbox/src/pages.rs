@@ -150,6 +150,20 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
     })
 }
 
+/// The session's user for a form post, if the form carries the session's CSRF token; else the
+/// login redirect or a 403 page.
+async fn form_session(inbox: &Inbox, headers: &HeaderMap, csrf: &str) -> Result<Actor, Response> {
+    let actor = session(inbox, headers).await?;
+    if !same_secret(actor.csrf.as_deref().unwrap_or(""), csrf) {
+        return Err(error_page(
+            Some(&actor),
+            StatusCode::FORBIDDEN,
+            "the form expired; reload the page and try again",
+        ));
+    }
+    Ok(actor)
+}
+
 fn set_cookie(inbox: &Inbox, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if inbox.config().secure_cookies {
         "; Secure"
@@ -333,17 +347,10 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let actor = match session(&inbox, &headers).await {
+    let actor = match form_session(&inbox, &headers, &form.csrf).await {
         Ok(actor) => actor,
-        Err(redirect) => return redirect,
+        Err(refused) => return refused,
     };
-    if !same_secret(actor.csrf.as_deref().unwrap_or(""), &form.csrf) {
-        return error_page(
-            Some(&actor),
-            StatusCode::FORBIDDEN,
-            "the form expired; reload the page",
-        );
-    }
     if let Some(value) = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -666,7 +673,7 @@ pub fn render_escalation(
         );
     }
     out.push_str("</dl></section>");
-    render_explained(explained, &mut out);
+    render_explained(explained, view.escalation.messages.len(), &mut out);
 
     // The conversation: customer messages, the bot's and the agents' replies, internal notes.
     let mut lines: Vec<Line<'_>> = Vec::new();
@@ -857,17 +864,10 @@ async fn act(
     Path((id, action)): Path<(u64, String)>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let actor = match session(&inbox, &headers).await {
+    let actor = match form_session(&inbox, &headers, &form.csrf).await {
         Ok(actor) => actor,
-        Err(redirect) => return redirect,
+        Err(refused) => return refused,
     };
-    if !same_secret(actor.csrf.as_deref().unwrap_or(""), &form.csrf) {
-        return error_page(
-            Some(&actor),
-            StatusCode::FORBIDDEN,
-            "the form expired; reload the page and try again",
-        );
-    }
     let back = format!("/inbox/escalations/{id}");
     let result: Result<String, ActionError> = match action.as_str() {
         "claim" => actions::claim(&inbox, &actor, id).await.map(|_| back),
@@ -910,11 +910,18 @@ async fn act(
 /// The explain panel: every step of each escalated message's decision. Topics, keywords,
 /// reasons, rules and version are the stored diagnostics (what happened); the normalised text
 /// and the scripts' verdicts come from deciding again (see [`crate::explain`]).
-fn render_explained(explained: &[Explained], out: &mut String) {
+fn render_explained(explained: &[Explained], escalated: usize, out: &mut String) {
     if explained.is_empty() {
         return;
     }
     out.push_str("<section id=\"explain\"><details open><summary><h2>Why: the decision step by step</h2></summary>");
+    if escalated > explained.len() {
+        let _ = write!(
+            out,
+            "<p>The last {} of the {escalated} messages in this escalation; <code>webcare explain MESSAGE_ID</code> explains any other.</p>",
+            explained.len()
+        );
+    }
     for x in explained {
         let d = &x.message.decision.diagnostics;
         let _ = write!(
@@ -1070,17 +1077,10 @@ async fn crisis_switch(
     headers: HeaderMap,
     Form(form): Form<CrisisForm>,
 ) -> Response {
-    let actor = match session(&inbox, &headers).await {
+    let actor = match form_session(&inbox, &headers, &form.csrf).await {
         Ok(actor) => actor,
-        Err(redirect) => return redirect,
+        Err(refused) => return refused,
     };
-    if !same_secret(actor.csrf.as_deref().unwrap_or(""), &form.csrf) {
-        return error_page(
-            Some(&actor),
-            StatusCode::FORBIDDEN,
-            "the form expired; reload the page and try again",
-        );
-    }
     let on = match form.switch.as_str() {
         "on" => Some(true),
         "off" => Some(false),
