@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /api/v1/escalations` | the open and claimed escalations you may work (`?team=`) |
 //! | `GET /api/v1/escalations/{id}` | one, with its conversation, notes and work |
+//! | `GET /api/v1/escalations/{id}/explain` | each message's decision step by step (the inbox's explain panel) |
 //! | `POST /api/v1/escalations/{id}/claim` | take it |
 //! | `POST /api/v1/escalations/{id}/reply` `{"text"}` | answer the customer (through the outbox) |
 //! | `POST /api/v1/escalations/{id}/note` `{"text"}` | an internal note |
@@ -34,6 +35,7 @@ pub fn routes(inbox: Inbox) -> Router {
     Router::new()
         .route("/api/v1/escalations", get(list))
         .route("/api/v1/escalations/{id}", get(one))
+        .route("/api/v1/escalations/{id}/explain", get(explain))
         .route("/api/v1/escalations/{id}/{action}", post(act))
         .with_state(inbox)
 }
@@ -161,6 +163,37 @@ async fn one(
     let actor = actor(&inbox, &headers).await?;
     let view = actions::view(&inbox, &actor, id).await.map_err(error)?;
     Ok(Json(detail(&view)).into_response())
+}
+
+/// The explain panel as JSON: per message the normalised text, the stored diagnostics (topics
+/// with their keywords, rules, reasons, version), both scripts' verdicts and any caveat.
+async fn explain(
+    State(inbox): State<Inbox>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    let actor = actor(&inbox, &headers).await?;
+    let view = actions::view(&inbox, &actor, id).await.map_err(error)?;
+    let explained = crate::explain::explain(&inbox, &view)
+        .await
+        .map_err(error)?;
+    let messages: Vec<Value> = explained
+        .iter()
+        .map(|x| {
+            json!({
+                "id": x.message.message.id,
+                "text": x.message.message.text,
+                "normalized": x.trace.normalized,
+                "action": x.message.decision.action.name(),
+                "diagnostics": x.message.decision.diagnostics,
+                "escalation_script": x.proposal(),
+                "governance_script": x.governance(),
+                "explained_with": x.rulebook,
+                "notes": x.notes,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "id": id, "messages": messages })).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -756,7 +756,8 @@ impl webcare_inbox::CrisisSwitch for RecordingSwitch {
 async fn only_a_lead_switches_crisis_mode_and_the_escalation_page_explains_each_decision() {
     let monday = local(2026, 11, 30, 10, 0);
     let s = Service::start(monday).await;
-    s.user("anna", Role::Agent, &["webcare"], "anna-pw").await;
+    let anna_token = s.user("anna", Role::Agent, &["webcare"], "anna-pw").await;
+    let lex_token = s.user("lex", Role::Agent, &["legal"], "lex-pw").await;
     s.user("lena", Role::Lead, &[], "lena-pw").await;
     let (_, anna, _) = s.login("anna", "anna-pw").await;
     let anna = anna.unwrap();
@@ -962,4 +963,30 @@ async fn only_a_lead_switches_crisis_mode_and_the_escalation_page_explains_each_
         !article("x9").contains("class=\"note\""),
         "the kept version explains it: {panel}"
     );
+
+    // The same explanation through the API; another team's agent may not read it.
+    let (status, json) = s
+        .api("GET", &format!("/{id}/explain"), Some(&anna_token), None)
+        .await;
+    assert_eq!(status, 200, "{json}");
+    let x9 = json["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "x9")
+        .unwrap();
+    assert_eq!(x9["text"], script, "JSON keeps the text as is");
+    assert_eq!(x9["diagnostics"]["rulebook"], old_version.as_str());
+    assert_eq!(x9["explained_with"], old_version.as_str());
+    assert_eq!(x9["diagnostics"]["topics"][0]["matched"][0], "klacht");
+    assert!(
+        x9["escalation_script"]
+            .as_str()
+            .unwrap()
+            .starts_with("escalate to `webcare` (normal)")
+    );
+    let (status, _) = s
+        .api("GET", &format!("/{id}/explain"), Some(&lex_token), None)
+        .await;
+    assert_eq!(status, 403);
 }
