@@ -13,7 +13,9 @@
 //!
 //! The admin API is off unless a token is configured (`WEBCARE_ADMIN_TOKEN` or
 //! `WEBCARE_ADMIN_TOKEN_FILE`): changing the rules or the crisis switch is a lead's action and
-//! must be authorised and audited.
+//! must be authorised and audited. The same crisis switch is in the inbox for leads (see
+//! `crate::inbox`): there the inbox's own login is the authorisation, and the lead's login is
+//! the actor in the audit log.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
