@@ -425,3 +425,107 @@ impl Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use webcare_adapters::delivery::BoxFuture;
+    use webcare_engine::Priority;
+    use webcare_engine::store::EscalationStatus;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<OutboxEntry>>);
+
+    impl Deliver for Recording {
+        fn deliver<'a>(
+            &'a self,
+            entry: &'a OutboxEntry,
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            self.0.lock().unwrap().push(entry.clone());
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// The adapters remember the parts of a split reply by entry id: a notification with an
+    /// outbox entry's id would skip parts of that reply, or be skipped itself.
+    #[tokio::test]
+    async fn platform_notifications_carry_ids_no_reply_has_and_no_customer_text() {
+        let mut config = NotifyConfig::default();
+        config.teams.insert(
+            "webcare".into(),
+            TeamChannels {
+                telegram_chat: Some("-100123".into()),
+                discord_channel: Some("4004".into()),
+                ..TeamChannels::default()
+            },
+        );
+        let (telegram, discord) = (
+            Arc::new(Recording::default()),
+            Arc::new(Recording::default()),
+        );
+        let (notifier, worker) = Notifier::new(
+            config,
+            Some(Arc::clone(&telegram) as Arc<dyn Deliver>),
+            Some(Arc::clone(&discord) as Arc<dyn Deliver>),
+        )
+        .unwrap();
+        tokio::spawn(worker.run(std::future::pending()));
+        let now = Utc::now();
+        let escalation = Escalation {
+            id: 5,
+            channel: ChannelKind::Webchat,
+            conversation: "visitor-1".into(),
+            team: "webcare".into(),
+            priority: Priority::High,
+            reason: "complaint about waste collection".into(),
+            status: EscalationStatus::Open,
+            created_at: now,
+            sla_deadline: None,
+            messages: vec!["visitor-1:m1".into()],
+            history: Vec::new(),
+        };
+        let rulebook = Rulebook::embedded().unwrap();
+        notifier.send(
+            Event::Arrived,
+            &escalation,
+            Some("complaint"),
+            &rulebook,
+            now,
+        );
+        notifier.send(
+            Event::Breached,
+            &escalation,
+            Some("complaint"),
+            &rulebook,
+            now,
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while telegram.0.lock().unwrap().len() < 2 || discord.0.lock().unwrap().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut ids = Vec::new();
+        for (entries, conversation) in [(&telegram.0, "-100123"), (&discord.0, "4004")] {
+            for entry in entries.lock().unwrap().iter() {
+                assert_eq!(entry.conversation, conversation);
+                assert!(entry.in_reply_to.is_empty(), "quotes nothing");
+                assert!(entry.id >= NOTIFICATION_IDS, "{}", entry.id);
+                assert!(
+                    entry.text.contains("#5") && entry.text.contains("category complaint"),
+                    "{}",
+                    entry.text
+                );
+                assert!(!entry.text.contains("waste"), "{}", entry.text);
+                ids.push(entry.id);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "every notification has its own id");
+    }
+}
