@@ -280,6 +280,54 @@ mod tests {
         Ok(())
     }
 
+    #[cfg(feature = "telegram")]
+    #[test]
+    fn the_webhook_secret_comes_from_the_environment_or_a_file_and_never_prints()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("hook.secret"), "from_file-1\n")?;
+        let telegram = TelegramSection {
+            webhook_url: Some("https://bot.example.org/telegram/updates".into()),
+            webhook_secret_file: Some("hook.secret".into()),
+            ..TelegramSection::default()
+        };
+        let token = |name: &str| (name == "TELEGRAM_BOT_TOKEN").then(|| "123:abc".to_owned());
+        let build = |env: &dyn Fn(&str) -> Option<String>| {
+            Platforms::build(&telegram, &DiscordSection::default(), Some(dir.path()), env)
+        };
+        let from_file = build(&token)?
+            .telegram
+            .and_then(|t| t.webhook)
+            .ok_or_else(|| anyhow!("webhook mode"))?;
+        assert_eq!(from_file.url, "https://bot.example.org/telegram/updates");
+        assert_eq!(
+            from_file.secret.as_ref().map(|s| s.expose()),
+            Some("from_file-1")
+        );
+        assert!(!format!("{from_file:?}").contains("from_file-1"));
+
+        let env = |name: &str| match name {
+            "TELEGRAM_WEBHOOK_SECRET" => Some("from_env".to_owned()),
+            other => token(other),
+        };
+        let from_env = build(&env)?.telegram.and_then(|t| t.webhook);
+        assert_eq!(
+            from_env
+                .and_then(|w| w.secret)
+                .map(|s| s.expose().to_owned()),
+            Some("from_env".to_owned())
+        );
+
+        let polling = Platforms::build(
+            &TelegramSection::default(),
+            &DiscordSection::default(),
+            None,
+            &token,
+        )?;
+        assert!(polling.telegram.is_some_and(|t| t.webhook.is_none()));
+        Ok(())
+    }
+
     #[cfg(all(feature = "telegram", feature = "discord"))]
     #[test]
     fn tokens_come_from_the_environment_or_a_file_and_never_print() -> anyhow::Result<()> {

@@ -17,9 +17,9 @@
 //! [`crate::actions`]), which is what stops the clock.
 //!
 //! The timer also announces escalations that arrived since the previous tick to their team's
-//! channel. It wakes when intake opens an escalation (so the team hears of it at once), at
-//! the earliest deadline, and at most every `poll`, so a manual clock in tests is noticed
-//! within one poll.
+//! channel. It wakes when intake opens an escalation (so the team hears of it within a
+//! moment; arrivals a quarter of a second apart are announced in one tick), at the earliest
+//! deadline, and at most every `poll`, so a manual clock in tests is noticed within one poll.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,6 +71,9 @@ pub fn raise(priority: Priority) -> Priority {
         Priority::High | Priority::Urgent => Priority::Urgent,
     }
 }
+
+/// How long the timer gathers arrivals after the first one woke it.
+const ARRIVAL_BATCH: Duration = Duration::from_millis(250);
 
 /// See the module docs.
 pub struct SlaTimer {
@@ -169,10 +172,18 @@ impl SlaTimer {
             }
             let wait = self.next_wake().await;
             let arrived = Arc::clone(self.inbox.gateway().escalation_signal());
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = arrived.notified() => {}
+            let woken_by_arrival = tokio::select! {
+                () = tokio::time::sleep(wait) => false,
+                () = arrived.notified() => true,
                 () = &mut shutdown => return,
+            };
+            // A tick reads every open escalation: under a burst of escalations, the arrivals
+            // of one short window are announced together rather than one tick each.
+            if woken_by_arrival {
+                tokio::select! {
+                    () = tokio::time::sleep(ARRIVAL_BATCH) => {}
+                    () = &mut shutdown => return,
+                }
             }
         }
     }
