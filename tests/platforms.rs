@@ -133,6 +133,11 @@ async fn run_answers_on_telegram_and_discord_and_never_prints_the_tokens() {
     })
     .await;
     assert_eq!(telegram_reply.0, 42);
+    assert_eq!(
+        telegram.state.lock().unwrap().delete_webhook_calls,
+        1,
+        "polling first removes a webhook left by webhook mode"
+    );
     assert!(
         telegram_reply.1.to_lowercase().contains("afspraak"),
         "{telegram_reply:?}"
