@@ -131,6 +131,12 @@ pub struct TelegramSection {
     pub api_url: Option<String>,
     /// How long one long poll waits for news; default 25 s.
     pub poll_timeout_secs: Option<u64>,
+    /// Webhook mode instead of long polling: the public HTTPS URL Telegram posts updates to
+    /// (`https://webcare.example.org/telegram/updates`); webcare serves its path on its own
+    /// web server. The secret token comes from `TELEGRAM_WEBHOOK_SECRET` or a file.
+    pub webhook_url: Option<String>,
+    /// A file holding the webhook's secret token (also `TELEGRAM_WEBHOOK_SECRET_FILE`).
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 /// `[discord]`. The bot token is never read from this file: it comes from `DISCORD_BOT_TOKEN`
@@ -214,7 +220,7 @@ const ENV_SECTIONS: [&str; 6] = [
 ];
 
 /// Keys that name credentials; refused in the file and never taken from these variables.
-const SECRET_KEYS: [&str; 3] = ["secret", "token", "bot_token"];
+const SECRET_KEYS: [&str; 4] = ["secret", "token", "bot_token", "webhook_secret"];
 
 /// Reads the config file the options choose (or none) and lays the `WEBCARE_<SECTION>_<KEY>`
 /// variables in `vars` over it. Returns the config and the directory relative paths in the
@@ -477,6 +483,7 @@ mod tests {
 
         for bad in [
             "[telegram]\ntoken = \"123:abc\"\n",
+            "[telegram]\nwebhook_secret = \"abc\"\n",
             "[discord]\nbot_token = \"abc\"\n",
         ] {
             let error = overlay(bad, &[])

@@ -123,12 +123,31 @@ impl InboxSettings {
                     "`[notifications.{team}]` names no channel; set `webhook`, `telegram_chat` or `discord_channel`"
                 ));
             }
+            // Checked now: a typo would otherwise surface only as a failed notification on
+            // the day the first escalation arrives.
+            if let Some(chat) = &channels.telegram_chat
+                && chat.trim().parse::<i64>().is_err()
+            {
+                return Err(anyhow!(
+                    "`[notifications.{team}] telegram_chat`: `{chat}` is not a Telegram chat id (a group's id is a negative number, like `-1001234567890`)"
+                ));
+            }
+            if let Some(channel) = &channels.discord_channel
+                && !channel.trim().parse::<u64>().is_ok_and(|id| id != 0)
+            {
+                return Err(anyhow!(
+                    "`[notifications.{team}] discord_channel`: `{channel}` is not a Discord channel id"
+                ));
+            }
             teams.insert(
                 team.clone(),
                 TeamChannels {
                     webhook,
-                    telegram_chat: channels.telegram_chat.clone(),
-                    discord_channel: channels.discord_channel.clone(),
+                    telegram_chat: channels.telegram_chat.as_ref().map(|c| c.trim().to_owned()),
+                    discord_channel: channels
+                        .discord_channel
+                        .as_ref()
+                        .map(|c| c.trim().to_owned()),
                 },
             );
         }
@@ -193,4 +212,40 @@ pub fn start(
     tasks.spawn(SlaTimer::new(inbox.clone(), settings.sla_poll).run(shutdown.wait()));
     lines.push(format!("inbox: http://{addr}/inbox (SLA timer on)"));
     Ok((router.merge(inbox.routes()), lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(toml: &str) -> anyhow::Result<InboxSettings> {
+        let notifications: BTreeMap<String, NotificationSection> = toml::from_str(toml)?;
+        InboxSettings::build(&InboxSection::default(), &notifications, &|_| None)
+    }
+
+    #[test]
+    fn team_channels_are_checked_when_the_service_starts() -> anyhow::Result<()> {
+        let settings =
+            build("[webcare]\ntelegram_chat = \" -1001234567890 \"\ndiscord_channel = \"4004\"\n")?;
+        let team = &settings.notify.teams["webcare"];
+        assert_eq!(team.telegram_chat.as_deref(), Some("-1001234567890"));
+        assert_eq!(team.discord_channel.as_deref(), Some("4004"));
+
+        for (bad, key) in [
+            (
+                "[webcare]\ntelegram_chat = \"@webcare_team\"\n",
+                "telegram_chat",
+            ),
+            (
+                "[webcare]\ndiscord_channel = \"#webcare\"\n",
+                "discord_channel",
+            ),
+            ("[webcare]\ndiscord_channel = \"0\"\n", "discord_channel"),
+            ("[webcare]\n", "names no channel"),
+        ] {
+            let error = build(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.contains(key), "{bad}: {error}");
+        }
+        Ok(())
+    }
 }

@@ -41,8 +41,8 @@ impl Platforms {
         let mut platforms = Platforms::default();
 
         let telegram_token = if telegram.enabled.unwrap_or(true) {
-            read_token(
-                "Telegram",
+            read_secret(
+                "Telegram token",
                 "TELEGRAM_BOT_TOKEN",
                 telegram.token_file.as_deref(),
                 base,
@@ -56,7 +56,21 @@ impl Platforms {
             Some(token) => {
                 use webcare_adapters::telegram::TelegramConfig;
                 let defaults = TelegramConfig::new(token);
+                let webhook = match telegram.webhook_url.clone().filter(|u| !u.is_empty()) {
+                    Some(url) => Some(webcare_adapters::telegram::WebhookConfig {
+                        url,
+                        secret: read_secret(
+                            "Telegram webhook secret",
+                            "TELEGRAM_WEBHOOK_SECRET",
+                            telegram.webhook_secret_file.as_deref(),
+                            base,
+                            env,
+                        )?,
+                    }),
+                    None => None,
+                };
                 platforms.telegram = Some(TelegramConfig {
+                    webhook,
                     api_url: telegram
                         .api_url
                         .clone()
@@ -82,8 +96,8 @@ impl Platforms {
         }
 
         let discord_token = if discord.enabled.unwrap_or(true) {
-            read_token(
-                "Discord",
+            read_secret(
+                "Discord token",
                 "DISCORD_BOT_TOKEN",
                 discord.token_file.as_deref(),
                 base,
@@ -125,16 +139,20 @@ impl Platforms {
 
     /// Registers each adapter's delivery with `worker` and spawns its intake loop on
     /// `adapters`, stopping at `shutdown`; pushes one line per platform to `lines`.
+    /// Telegram's webhook mode mounts its route on `router`.
     pub fn start(
         self,
         gateway: &Gateway,
         worker: &mut OutboxWorker,
+        router: &mut axum::Router,
         adapters: &mut JoinSet<()>,
         shutdown: &Shutdown,
         lines: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         #[cfg(not(any(feature = "telegram", feature = "discord")))]
-        let _ = (gateway, worker, adapters, shutdown);
+        let _ = (gateway, worker, router, adapters, shutdown);
+        #[cfg(all(feature = "discord", not(feature = "telegram")))]
+        let _ = &router;
 
         #[cfg(feature = "telegram")]
         if let Some(config) = self.telegram {
@@ -144,13 +162,38 @@ impl Platforms {
 
             let deliver = TelegramDeliver::new(&config).context("telegram")?;
             worker.register(ChannelKind::Telegram, Arc::new(deliver));
-            lines.push(format!("telegram: long polling {}", config.api_url));
             let (gateway, stop) = (gateway.clone(), shutdown.wait());
-            adapters.spawn(async move {
-                if let Err(error) = telegram::run(gateway, config, stop).await {
-                    tracing::error!(%error, "telegram: the adapter stopped");
-                }
-            });
+            if let Some(webhook) = &config.webhook {
+                let url = webhook.url.clone();
+                let secured = webhook.secret.is_some();
+                let hook =
+                    telegram::TelegramWebhook::new(gateway, config.clone()).context("telegram")?;
+                *router = std::mem::take(router).merge(hook.routes());
+                // Only the origin: the path is the webhook's address, as good as a password
+                // when there is no secret token.
+                lines.push(format!(
+                    "telegram: webhook via {} ({}), Bot API {}",
+                    crate::service::origin_of(&url),
+                    if secured {
+                        "secret token set"
+                    } else {
+                        "no secret token: set TELEGRAM_WEBHOOK_SECRET"
+                    },
+                    config.api_url
+                ));
+                adapters.spawn(async move {
+                    if let Err(error) = hook.run(stop).await {
+                        tracing::error!(%error, "telegram: the adapter stopped");
+                    }
+                });
+            } else {
+                lines.push(format!("telegram: long polling {}", config.api_url));
+                adapters.spawn(async move {
+                    if let Err(error) = telegram::run(gateway, config, stop).await {
+                        tracing::error!(%error, "telegram: the adapter stopped");
+                    }
+                });
+            }
         }
 
         #[cfg(feature = "discord")]
@@ -184,9 +227,9 @@ impl Platforms {
     }
 }
 
-/// The token from `variable`, else from `<variable>_FILE` or the section's `token_file`.
-fn read_token(
-    platform: &str,
+/// The secret from `variable`, else from `<variable>_FILE` or the section's `*_file` key.
+fn read_secret(
+    what: &str,
     variable: &str,
     token_file: Option<&Path>,
     base: Option<&Path>,
@@ -207,13 +250,10 @@ fn read_token(
         return Ok(None);
     };
     let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the {platform} token file `{}`", path.display()))?;
+        .with_context(|| format!("cannot read the {what} file `{}`", path.display()))?;
     let token = Secret::new(text);
     if token.is_empty() {
-        return Err(anyhow!(
-            "the {platform} token file `{}` is empty",
-            path.display()
-        ));
+        return Err(anyhow!("the {what} file `{}` is empty", path.display()));
     }
     Ok(Some(token))
 }
@@ -237,6 +277,54 @@ mod tests {
         assert_eq!(platforms.skipped.len(), 2);
         assert!(platforms.skipped[0].contains("TELEGRAM_BOT_TOKEN"));
         assert!(platforms.skipped[1].contains("DISCORD_BOT_TOKEN"));
+        Ok(())
+    }
+
+    #[cfg(feature = "telegram")]
+    #[test]
+    fn the_webhook_secret_comes_from_the_environment_or_a_file_and_never_prints()
+    -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("hook.secret"), "from_file-1\n")?;
+        let telegram = TelegramSection {
+            webhook_url: Some("https://bot.example.org/telegram/updates".into()),
+            webhook_secret_file: Some("hook.secret".into()),
+            ..TelegramSection::default()
+        };
+        let token = |name: &str| (name == "TELEGRAM_BOT_TOKEN").then(|| "123:abc".to_owned());
+        let build = |env: &dyn Fn(&str) -> Option<String>| {
+            Platforms::build(&telegram, &DiscordSection::default(), Some(dir.path()), env)
+        };
+        let from_file = build(&token)?
+            .telegram
+            .and_then(|t| t.webhook)
+            .ok_or_else(|| anyhow!("webhook mode"))?;
+        assert_eq!(from_file.url, "https://bot.example.org/telegram/updates");
+        assert_eq!(
+            from_file.secret.as_ref().map(|s| s.expose()),
+            Some("from_file-1")
+        );
+        assert!(!format!("{from_file:?}").contains("from_file-1"));
+
+        let env = |name: &str| match name {
+            "TELEGRAM_WEBHOOK_SECRET" => Some("from_env".to_owned()),
+            other => token(other),
+        };
+        let from_env = build(&env)?.telegram.and_then(|t| t.webhook);
+        assert_eq!(
+            from_env
+                .and_then(|w| w.secret)
+                .map(|s| s.expose().to_owned()),
+            Some("from_env".to_owned())
+        );
+
+        let polling = Platforms::build(
+            &TelegramSection::default(),
+            &DiscordSection::default(),
+            None,
+            &token,
+        )?;
+        assert!(polling.telegram.is_some_and(|t| t.webhook.is_none()));
         Ok(())
     }
 

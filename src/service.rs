@@ -177,7 +177,7 @@ fn say(line: impl AsRef<str>) {
 }
 
 /// `scheme://host[:port]` of a URL, for printing: the path or query may hold a token.
-fn origin_of(url: &str) -> String {
+pub(crate) fn origin_of(url: &str) -> String {
     let origin = url.split_once("://").and_then(|(scheme, rest)| {
         let authority = rest.split(['/', '?', '#']).next()?;
         let host = authority.rsplit('@').next()?;
@@ -265,11 +265,13 @@ pub async fn run(
     // Each platform adapter is started here. With its token it registers its `Deliver` for its
     // channel (`worker.register(ChannelKind::…, Arc::new(…))`), spawns its intake loop on
     // `adapters` with `shutdown.wait()` as its stop signal, takes messages in through
-    // `gateway.accept(…)`, and pushes one line saying where it runs; without a token it pushes
-    // one line saying why it is skipped. Nothing else in this function needs to change.
+    // `gateway.accept(…)` (Telegram's webhook mode mounts its route on `router`), and pushes
+    // one line saying where it runs; without a token it pushes one line saying why it is
+    // skipped. Nothing else in this function needs to change.
     settings.platforms.clone().start(
         &gateway,
         &mut worker,
+        &mut router,
         &mut adapters,
         &shutdown,
         &mut lines,

@@ -2,8 +2,8 @@
 //! configuration, on 127.0.0.1 port 0. It prints what runs where, answers over the HTTP channel,
 //! stops on SIGTERM after finishing the messages in flight (every acknowledged message is in the
 //! store afterwards), and its web chat works in a real headless Chromium: a question gets its
-//! answer, a complaint the holding reply, markup in a message stays text, and a reload keeps
-//! the conversation.
+//! answer, a complaint the holding reply, markup in a message stays text, an agent's reply from
+//! the inbox API appears labelled as a person's, and a reload keeps the conversation.
 //!
 //! The browser test needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them;
 //! locally `sudo apt-get install chromium chromium-driver`). `WEBCARE_CHROMIUM` and
@@ -24,6 +24,7 @@ use webcare_engine::store::{self, StoreOptions};
 
 const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
+const AGENT_REPLY: &str = "Hallo, ik ben Anna van het webcareteam. Ik zoek het voor u uit.";
 
 /// A running `webcare run` child in its own fresh directory.
 struct Service {
@@ -34,23 +35,62 @@ struct Service {
     base: String,
 }
 
+/// The binary in `dir`, as on a fresh machine: nothing configured.
+fn webcare(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    command.current_dir(dir).env("RUST_LOG", "warn");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// An agent of the webcare team, `webcare user add` and `webcare user token` as an operator
+/// runs them before the service starts; returns the agent's API token.
+fn add_agent(dir: &Path) -> String {
+    use std::io::Write;
+    let mut add = webcare(dir)
+        .args([
+            "user", "add", "anna", "--name", "Anna", "--role", "agent", "--team", "webcare",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"s3cret-pw\n").unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = webcare(dir)
+        .args(["user", "token", "anna"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 impl Service {
     fn start() -> Service {
-        let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+        Service::start_in(tempfile::tempdir().unwrap())
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Service {
+        let mut command = webcare(dir.path());
         command
             .args(["run", "--listen", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        // A fresh machine: nothing configured.
-        for (name, _) in std::env::vars() {
-            if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
-                command.env_remove(name);
-            }
-        }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -320,7 +360,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         .unwrap()
 }
 
-/// The texts of the chat lines of one kind (`visitor` or `reply`), in order.
+/// The texts of the chat lines of one kind (`visitor`, `reply` or `agent`), in order.
 async fn lines(client: &Client, kind: &str) -> Vec<String> {
     let mut out = Vec::new();
     for element in client
@@ -368,7 +408,9 @@ async fn say(client: &Client, text: &str) {
 
 #[test]
 fn the_web_chat_works_in_a_real_browser() {
-    let mut service = Service::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_agent(dir.path());
+    let mut service = Service::start_in(dir);
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -411,8 +453,72 @@ fn the_web_chat_works_in_a_real_browser() {
         }
         // Wait until the markup messages are answered too, so the transcript is complete.
         tokio::time::sleep(Duration::from_millis(500)).await;
+
+        // An agent answers the complaint from the inbox API: the open chat shows it as a
+        // person's reply, labelled and set apart from the bot's.
+        let api = reqwest::Client::new();
+        let queue: serde_json::Value = api
+            .get(format!("{}/api/v1/escalations", service.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let escalation = queue["escalations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["channel"] == "webchat")
+            .filter_map(|e| e["id"].as_u64())
+            .min()
+            .unwrap_or_else(|| panic!("the complaint is in the queue: {queue}"));
+        let bot_replies = lines(&client, "reply").await;
+        let answered = api
+            .post(format!(
+                "{}/api/v1/escalations/{escalation}/reply",
+                service.base
+            ))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "text": AGENT_REPLY }))
+            .send()
+            .await
+            .unwrap();
+        assert!(answered.status().is_success(), "{}", answered.status());
+        wait_for_lines(&client, "agent", 1).await;
+        let text = |css: &'static str| {
+            let client = client.clone();
+            async move {
+                client
+                    .find(Locator::Css(css))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(text("#webcare-log li.webcare-agent .webcare-from").await, "Medewerker");
+        assert_eq!(text("#webcare-log li.webcare-agent .webcare-text").await, AGENT_REPLY);
+        assert_eq!(
+            lines(&client, "reply").await,
+            bot_replies,
+            "the agent's reply is not shown as the bot's"
+        );
+        let looks = client
+            .execute(
+                "var bg = function (s) { return getComputedStyle(document.querySelector(s)).backgroundColor; };\
+                 return [bg('#webcare-log li.webcare-agent'), bg('#webcare-log li.webcare-reply')];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_ne!(looks[0], looks[1], "the agent's reply looks different: {looks}");
+
         let before_visitor = lines(&client, "visitor").await;
         let before_replies = lines(&client, "reply").await;
+        let before_agent = lines(&client, "agent").await;
 
         // A reload keeps the conversation: the transcript comes back from the server.
         client.refresh().await.unwrap();
@@ -420,6 +526,8 @@ fn the_web_chat_works_in_a_real_browser() {
         let after_replies = wait_for_lines(&client, "reply", before_replies.len()).await;
         assert_eq!(after_visitor, before_visitor);
         assert_eq!(after_replies, before_replies);
+        let after_agent = wait_for_lines(&client, "agent", 1).await;
+        assert_eq!(after_agent, before_agent, "the transcript keeps who wrote what");
 
         client.close().await.unwrap();
     });

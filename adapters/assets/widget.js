@@ -2,7 +2,8 @@
  *
  *   <script src="https://your-webcare/webchat/widget.js" defer></script>
  *
- * Optional attributes: data-title="…" (the panel's title), data-open="true" (open at once).
+ * Optional attributes: data-title="…" (the panel's title), data-open="true" (open at once),
+ * data-agent-label="…" (the label over a person's reply; default "Medewerker").
  *
  * Why it is written this way:
  * - Text from the server or the visitor is only ever set with textContent, never as HTML, so a
@@ -25,6 +26,7 @@
   var STORAGE_KEY = 'webcare.conversation';
   var title = script.getAttribute('data-title') || 'Chat';
   var startOpen = script.getAttribute('data-open') === 'true';
+  var agentLabel = script.getAttribute('data-agent-label') || 'Medewerker';
 
   function stored() {
     try { return window.localStorage.getItem(STORAGE_KEY); } catch (e) { return null; }
@@ -110,11 +112,19 @@
     return hex + '-' + counter;
   }
 
+  // A person's reply (from the inbox) is labelled, so the visitor knows a human took over.
   function render(item) {
     if (seen[item.id]) { return; }
     seen[item.id] = true;
-    var kind = item.from === 'visitor' ? 'webcare-visitor' : 'webcare-reply';
-    var line = el('li', 'webcare-msg ' + kind, item.text);
+    var line;
+    if (item.from === 'agent') {
+      line = el('li', 'webcare-msg webcare-agent');
+      line.appendChild(el('span', 'webcare-from', agentLabel));
+      line.appendChild(el('span', 'webcare-text', item.text));
+    } else {
+      var kind = item.from === 'visitor' ? 'webcare-visitor' : 'webcare-reply';
+      line = el('li', 'webcare-msg ' + kind, item.text);
+    }
     line.setAttribute('data-id', item.id);
     log.appendChild(line);
     log.scrollTop = log.scrollHeight;

@@ -34,6 +34,9 @@ pub enum GatewayError {
 pub struct Gateway {
     runtime: Arc<Runtime>,
     outbox: Arc<Notify>,
+    /// Fired when a message opened or joined an escalation, so the inbox's SLA timer tells
+    /// the team at once instead of at its next poll.
+    escalations: Arc<Notify>,
     /// Per channel (in `ChannelKind::ALL` order): whether the outbox worker sends its replies.
     /// A reply the worker would not send anyway wakes nobody, so a busy channel without
     /// outbound delivery (the HTTP channel without a callback) costs the worker nothing.
@@ -46,6 +49,7 @@ impl Gateway {
         Gateway {
             runtime,
             outbox: Arc::new(Notify::new()),
+            escalations: Arc::new(Notify::new()),
             sends: Arc::new(std::array::from_fn(|_| AtomicBool::new(false))),
             clock: Arc::new(Utc::now),
         }
@@ -71,6 +75,12 @@ impl Gateway {
     /// The signal the outbox worker waits on.
     pub fn outbox_signal(&self) -> &Arc<Notify> {
         &self.outbox
+    }
+
+    /// The signal that an escalation opened or grew (a permit is kept while nobody waits, so
+    /// one is never missed; several may fold into one wake-up).
+    pub fn escalation_signal(&self) -> &Arc<Notify> {
+        &self.escalations
     }
 
     /// Marks `channel` as one whose replies the outbox worker sends (it calls this when an
@@ -104,6 +114,9 @@ impl Gateway {
             .map_err(|e| GatewayError::Stopped(e.to_string()))??;
         if receipt.outbox.is_some() && self.sends(channel) {
             self.wake_outbox();
+        }
+        if receipt.escalation.is_some() && !receipt.duplicate {
+            self.escalations.notify_one();
         }
         Ok(receipt)
     }

@@ -7,6 +7,14 @@
 //! makes sure the redelivered message is answered once. Replies never go out from here: intake
 //! puts them in the durable outbox and the outbox worker hands them to [`TelegramDeliver`].
 //!
+//! Webhook mode ([`WebhookConfig`], `[telegram] webhook_url`) replaces the polling loop: the
+//! bot calls `setWebhook` with the public URL and the secret token, and [`TelegramWebhook`]
+//! serves the URL's path on webcare's own web server. An update is answered 200 only after
+//! the gateway stored it (anything else makes Telegram post it again), a request without the
+//! right `X-Telegram-Bot-Api-Secret-Token` is refused with 401 before anything is read, and
+//! every update takes the same path as a polled one ([`to_inbound`] with its loop guard,
+//! intake's dedupe by message id), so a repeated POST is answered once.
+//!
 //! `TelegramDeliver` calls `sendMessage` with teloxide's HTTP client but reads the response
 //! itself: teloxide-core waits 10 s inside every 5xx response and its errors do not keep the
 //! HTTP status, while the outbox needs the status and `retry_after` to choose between retry,
@@ -14,11 +22,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+
 use serde::Deserialize;
-use teloxide::payloads::GetUpdatesSetters;
+use teloxide::payloads::{GetUpdatesSetters, SetWebhookSetters};
 use teloxide::requests::Requester;
 use teloxide::types::{AllowedUpdate, Me, Message, Update, UpdateKind};
 use teloxide::{ApiError, Bot, RequestError};
@@ -50,7 +63,26 @@ pub struct TelegramConfig {
     /// The first wait after a failed poll or a failed intake; doubles up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
+    /// Webhook mode instead of long polling.
+    pub webhook: Option<WebhookConfig>,
 }
+
+/// Webhook mode: where Telegram posts updates, and the secret it sends with each.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The public HTTPS URL (behind the TLS proxy in front of webcare); its path is the route
+    /// on webcare's server, so the proxy forwards the path unchanged.
+    pub url: String,
+    /// Sent by Telegram in `X-Telegram-Bot-Api-Secret-Token`; 1-256 of `A-Z a-z 0-9 _ -`.
+    /// Without it anyone who learns the URL can post updates.
+    pub secret: Option<Secret>,
+}
+
+/// First path segments of webcare's own routes, which a webhook path must not take.
+const RESERVED_PATHS: [&str; 6] = ["api", "inbox", "webchat", "dashboard", "metrics", "healthz"];
+
+/// The header Telegram puts the webhook's secret token in.
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
 impl TelegramConfig {
     pub fn new(token: Secret) -> Self {
@@ -60,6 +92,7 @@ impl TelegramConfig {
             poll_timeout: Duration::from_secs(25),
             retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
+            webhook: None,
         }
     }
 
@@ -91,6 +124,10 @@ pub enum TelegramError {
     Client(String),
     #[error("Telegram refused the bot token (check TELEGRAM_BOT_TOKEN or the token file)")]
     TokenRefused,
+    #[error("the Telegram webhook URL `{url}` {reason}")]
+    WebhookUrl { url: String, reason: String },
+    #[error("the Telegram webhook secret must be 1-256 characters of A-Z, a-z, 0-9, `_` and `-`")]
+    WebhookSecret,
 }
 
 /// Polls Telegram for messages and takes each text message in through `gateway` until
@@ -104,26 +141,15 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(config.retry_delay, config.max_retry_delay);
 
-    let me = loop {
-        let result = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            result = bot.get_me() => result,
-        };
-        match result {
-            Ok(me) => break me,
-            Err(RequestError::Api(ApiError::InvalidToken)) => {
-                return Err(TelegramError::TokenRefused);
-            }
-            Err(error) => {
-                let wait = wait_after(&error, &mut backoff);
-                warn!(error = %describe(&error), retry_in = ?wait, "telegram: getMe failed");
-                if sleep_or_shutdown(wait, &mut shutdown).await {
-                    return Ok(());
-                }
-            }
-        }
+    let Some(me) = identify(&bot, &mut backoff, &mut shutdown).await? else {
+        return Ok(());
     };
     backoff.reset();
+    // getUpdates fails while a webhook is set (after webhook mode ran with this bot), so
+    // polling removes it; the updates Telegram holds stay and are polled.
+    if let Err(error) = bot.delete_webhook().await {
+        warn!(error = %describe(&error), "telegram: deleteWebhook failed; polling may be refused while a webhook is set");
+    }
     info!(bot = %me.username(), "telegram: polling for messages");
 
     // Telegram forgets every update below the offset we send with the next poll, so the offset
@@ -172,6 +198,222 @@ pub async fn run(
     }
     info!("telegram: stopped polling");
     Ok(())
+}
+
+/// `getMe`, retried until it works; `None` when `shutdown` came first.
+async fn identify(
+    bot: &Bot,
+    backoff: &mut Backoff,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<Me>, TelegramError> {
+    loop {
+        let result = tokio::select! {
+            () = shutdown.as_mut() => return Ok(None),
+            result = bot.get_me() => result,
+        };
+        match result {
+            Ok(me) => return Ok(Some(me)),
+            Err(RequestError::Api(ApiError::InvalidToken)) => {
+                return Err(TelegramError::TokenRefused);
+            }
+            Err(error) => {
+                let wait = wait_after(&error, backoff);
+                warn!(error = %describe(&error), retry_in = ?wait, "telegram: getMe failed");
+                if sleep_or_shutdown(wait, shutdown).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Takes the updates Telegram posts to the webhook; mount [`TelegramWebhook::routes`] on the
+/// web server and run [`TelegramWebhook::run`], which registers the webhook. Cheap to clone.
+#[derive(Clone)]
+pub struct TelegramWebhook {
+    inner: Arc<WebhookInner>,
+}
+
+struct WebhookInner {
+    gateway: Gateway,
+    config: TelegramConfig,
+    url: reqwest::Url,
+    /// The bot itself, for the loop guard; updates wait (503, Telegram retries) until known.
+    me: OnceLock<Me>,
+}
+
+impl TelegramWebhook {
+    /// Checks the webhook settings of `config` (which must have them).
+    pub fn new(gateway: Gateway, config: TelegramConfig) -> Result<Self, TelegramError> {
+        let webhook = config
+            .webhook
+            .as_ref()
+            .ok_or_else(|| TelegramError::WebhookUrl {
+                url: String::new(),
+                reason: "is not set".into(),
+            })?;
+        let url = check_webhook(webhook)?;
+        Ok(TelegramWebhook {
+            inner: Arc::new(WebhookInner {
+                gateway,
+                config,
+                url,
+                me: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The route on webcare's server: the path of the public URL.
+    pub fn path(&self) -> &str {
+        self.inner.url.path()
+    }
+
+    /// `POST <path>`.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route(self.path(), axum::routing::post(receive_update))
+            .with_state(self.clone())
+    }
+
+    /// Learns who the bot is and registers the webhook (`setWebhook` with the URL, the secret
+    /// token and message updates only), retrying with backoff, then waits for `shutdown`. The
+    /// webhook stays set when webcare stops: Telegram keeps the updates until it is back.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), TelegramError> {
+        let config = &self.inner.config;
+        let bot = config.bot()?;
+        tokio::pin!(shutdown);
+        let mut backoff = Backoff::new(config.retry_delay, config.max_retry_delay);
+        let Some(me) = identify(&bot, &mut backoff, &mut shutdown).await? else {
+            return Ok(());
+        };
+        let username = me.username().to_owned();
+        let _ = self.inner.me.set(me);
+        backoff.reset();
+        let secret = config.webhook.as_ref().and_then(|w| w.secret.as_ref());
+        loop {
+            let mut request = bot
+                .set_webhook(self.inner.url.clone())
+                .allowed_updates([AllowedUpdate::Message]);
+            if let Some(secret) = secret {
+                request = request.secret_token(secret.expose());
+            }
+            let result = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                result = request => result,
+            };
+            match result {
+                Ok(_) => break,
+                Err(RequestError::Api(ApiError::InvalidToken)) => {
+                    return Err(TelegramError::TokenRefused);
+                }
+                Err(error) => {
+                    let wait = wait_after(&error, &mut backoff);
+                    warn!(error = %describe(&error), retry_in = ?wait, "telegram: setWebhook failed");
+                    if sleep_or_shutdown(wait, &mut shutdown).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        // Not the path: without a secret token it is as good as a password.
+        info!(bot = %username, "telegram: webhook set; taking updates");
+        shutdown.await;
+        Ok(())
+    }
+}
+
+/// The webhook URL, if it can serve as one (see [`WebhookConfig`]), and a secret Telegram
+/// accepts.
+pub fn check_webhook(webhook: &WebhookConfig) -> Result<reqwest::Url, TelegramError> {
+    let bad = |reason: &str| TelegramError::WebhookUrl {
+        url: webhook.url.clone(),
+        reason: reason.to_owned(),
+    };
+    let url = reqwest::Url::parse(&webhook.url).map_err(|e| bad(&format!("is not valid: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad("is not an https:// URL"));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err(bad(
+            "needs a path (for example `/telegram/updates`), which webcare serves",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or a fragment"));
+    }
+    // The path becomes a route beside webcare's own, which it must not shadow.
+    let first = url
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if RESERVED_PATHS.contains(&first) || url.path().contains(['{', '}', '*']) {
+        return Err(bad(
+            "has a path webcare uses itself; choose one like `/telegram/updates`",
+        ));
+    }
+    if let Some(secret) = &webhook.secret {
+        let text = secret.expose();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if text.is_empty() || text.len() > 256 || !text.chars().all(allowed) {
+            return Err(TelegramError::WebhookSecret);
+        }
+    }
+    Ok(url)
+}
+
+/// One update from Telegram: 401 without the secret, 503 before the bot knows itself, 400
+/// for a body that is no update, 500 when intake failed (Telegram posts it again), else 200.
+async fn receive_update(
+    State(hook): State<TelegramWebhook>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let inner = &hook.inner;
+    if let Some(secret) = inner
+        .config
+        .webhook
+        .as_ref()
+        .and_then(|w| w.secret.as_ref())
+    {
+        let given = headers
+            .get(SECRET_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !same_secret(given, secret.expose().as_bytes()) {
+            warn!("telegram: webhook request refused (missing or wrong secret token)");
+            return StatusCode::UNAUTHORIZED;
+        }
+    }
+    let Some(me) = inner.me.get() else {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    };
+    let update: Update = match serde_json::from_slice(&body) {
+        Ok(update) => update,
+        Err(error) => {
+            warn!(%error, "telegram: webhook request is not an update");
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    match take(&inner.gateway, me, update).await {
+        Ok(()) => StatusCode::OK,
+        Err(error) => {
+            warn!(%error, "telegram: intake failed; Telegram will post the update again");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// Compares in time that depends on the length only, so the secret cannot be guessed byte by
+/// byte from response times.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 fn next_offset(update: &Update) -> i32 {
@@ -582,6 +824,51 @@ mod tests {
         assert_eq!(thread_reply(42, "42:7"), None);
         assert_eq!(thread_reply(-100_123, "-100999:45"), None);
         assert_eq!(thread_reply(-100_123, "agent"), None);
+    }
+
+    #[test]
+    fn webhook_urls_and_secrets_are_checked() {
+        let hook = |url: &str, secret: Option<&str>| WebhookConfig {
+            url: url.to_owned(),
+            secret: secret.map(Secret::new),
+        };
+        let url = check_webhook(&hook(
+            "https://bot.example.org/telegram/updates",
+            Some("a_B-9"),
+        ))
+        .unwrap();
+        assert_eq!(url.path(), "/telegram/updates");
+        for bad in [
+            "https://bot.example.org",
+            "https://bot.example.org/",
+            "ftp://bot.example.org/x",
+            "https://bot.example.org/api/v1/messages",
+            "https://bot.example.org/inbox",
+            "https://bot.example.org/x?token=1",
+            "not a url",
+        ] {
+            assert!(
+                matches!(
+                    check_webhook(&hook(bad, None)),
+                    Err(TelegramError::WebhookUrl { .. })
+                ),
+                "{bad}"
+            );
+        }
+        let long = "x".repeat(257);
+        for secret in ["", "with space", "semi;colon", long.as_str()] {
+            let error = check_webhook(&hook("https://b.example/t", Some(secret))).unwrap_err();
+            assert!(matches!(error, TelegramError::WebhookSecret), "{secret:?}");
+            assert!(secret.is_empty() || !error.to_string().contains(secret));
+        }
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
+        assert!(!same_secret(b"", b"abc"));
     }
 
     #[test]

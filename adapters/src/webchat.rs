@@ -10,7 +10,11 @@
 //! so far, so a reload loses nothing). The widget sends `{"type":"message","id","text"}`; the
 //! id is the widget's own, so a message resent after a reconnect is taken in once. The server
 //! answers `ack` once the message is stored, and `reply` frames whenever the outbox delivers one
-//! into the conversation (bot or agent).
+//! into the conversation. Each line says who wrote it (`from`): `visitor`, `reply` (the bot)
+//! or `agent` (a person answering from the inbox), and the widget labels an agent's line, so
+//! the visitor knows when a human has taken over. A reply is the bot's when it is the reply
+//! of the decision on the message it answers; an agent's reply is queued against the
+//! conversation's last message with the agent's own text.
 //!
 //! **Replies go through the outbox** like on every channel: [`WebChatDeliver`] pushes a reply to
 //! the sockets open on its conversation, and counts as delivered even when none is open, because
@@ -40,7 +44,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
-use webcare_engine::store::{OutboxEntry, OutboxStatus};
+use webcare_engine::store::{OutboxEntry, OutboxStatus, StoredMessage};
 use webcare_engine::{ChannelKind, Inbound};
 
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
@@ -144,7 +148,7 @@ enum Outgoing {
 /// One line of the conversation.
 #[derive(Debug, Clone, Serialize)]
 struct Item {
-    /// `visitor` or `reply`.
+    /// `visitor`, `reply` (the bot) or `agent` (a person in the inbox).
     from: &'static str,
     /// The widget's message id, or `r<outbox id>` for a reply.
     id: String,
@@ -251,9 +255,9 @@ impl WebChat {
 
     /// Pushes a reply to every socket of its conversation; a socket whose queue is full is
     /// dropped (its writer ends, the widget reconnects and reads the transcript).
-    fn push(&self, entry: &OutboxEntry) -> usize {
+    fn push(&self, entry: &OutboxEntry, from: &'static str) -> usize {
         let frame = Outgoing::Reply {
-            item: reply_item(entry),
+            item: reply_item(entry, from),
         };
         let mut sockets = self.lock();
         let Some(list) = sockets.get_mut(&entry.conversation) else {
@@ -269,11 +273,24 @@ impl WebChat {
         });
         delivered
     }
+
+    fn has_sockets(&self, conversation: &str) -> bool {
+        self.lock().contains_key(conversation)
+    }
 }
 
-fn reply_item(entry: &OutboxEntry) -> Item {
+/// Who wrote `entry`: the bot when it is the reply of the decision on the message it answers
+/// (`answered`), else a person in the inbox.
+fn author(entry: &OutboxEntry, answered: Option<&StoredMessage>) -> &'static str {
+    match answered {
+        Some(m) if m.decision.action.reply() == Some(entry.text.as_str()) => "reply",
+        _ => "agent",
+    }
+}
+
+fn reply_item(entry: &OutboxEntry, from: &'static str) -> Item {
     Item {
-        from: "reply",
+        from,
         id: format!("r{}", entry.id),
         text: entry.text.clone(),
         at: entry.created_at,
@@ -286,7 +303,19 @@ pub struct WebChatDeliver(WebChat);
 impl Deliver for WebChatDeliver {
     fn deliver<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            let sockets = self.0.push(entry);
+            // Nobody is looking: the reply is in the transcript of the next visit.
+            if !self.0.has_sockets(&entry.conversation) {
+                return Ok(());
+            }
+            let id = entry.in_reply_to.clone();
+            let answered = self
+                .0
+                .inner
+                .gateway
+                .store(move |store| store.message(ChannelKind::Webchat, &id))
+                .await
+                .map_err(|e| DeliveryError::Temporary(format!("webchat: {e}")))?;
+            let sockets = self.0.push(entry, author(entry, answered.as_ref()));
             tracing::debug!(
                 outbox = entry.id,
                 sockets,
@@ -541,8 +570,12 @@ async fn transcript(
         })
         .await?;
     let prefix = format!("{conversation}:");
+    let by_id: HashMap<&str, &StoredMessage> = messages
+        .iter()
+        .map(|stored| (stored.message.id.as_str(), stored))
+        .collect();
     let mut items: Vec<Item> = messages
-        .into_iter()
+        .iter()
         .map(|stored| Item {
             from: "visitor",
             id: stored
@@ -551,14 +584,17 @@ async fn transcript(
                 .strip_prefix(&prefix)
                 .unwrap_or(&stored.message.id)
                 .to_owned(),
-            text: stored.message.text,
+            text: stored.message.text.clone(),
             at: stored.message.received_at,
         })
         .chain(
             replies
                 .iter()
                 .filter(|entry| entry.status != OutboxStatus::Dead)
-                .map(reply_item),
+                .map(|entry| {
+                    let answered = by_id.get(entry.in_reply_to.as_str()).copied();
+                    reply_item(entry, author(entry, answered))
+                }),
         )
         .collect();
     // Stable: a reply created in the same microsecond as its question stays after it.

@@ -3,7 +3,8 @@
 //! worker and `TelegramDeliver`. Proves: a question is answered in its chat, an update is
 //! acknowledged only once it is stored, a redelivered update is answered once, the bot's own
 //! messages and other bots are ignored, a 429 waits its `retry_after`, and a reply that keeps
-//! failing with 500 is dead-lettered into an escalation.
+//! failing with 500 is dead-lettered into an escalation; in webhook mode an update is answered
+//! 200 only once it is stored.
 
 #![allow(clippy::unwrap_used)]
 
@@ -346,4 +347,90 @@ async fn in_a_group_the_answer_quotes_its_question_and_in_a_private_chat_not() {
     assert!(quoted.contains(&(-1_001_234, Some(55))), "{quoted:?}");
     assert!(quoted.contains(&(42, None)), "{quoted:?}");
     harness.stop().await;
+}
+
+/// Webhook mode in process: an update is refused (503) until the bot knows who it is, answered
+/// 200 only once it is in the store (so Telegram posts it again after any failure), and a
+/// body that is no update is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_update_is_answered_200_only_once_it_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&StoreOptions {
+        data_dir: dir.path().join("data"),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let runtime = Arc::new(Runtime::new(
+        Rulebook::embedded().unwrap(),
+        Arc::clone(&store),
+    ));
+    let gateway = Gateway::new(runtime);
+    let fake = fake::serve(None).await;
+    let config = TelegramConfig {
+        api_url: fake.url.clone(),
+        retry_delay: Duration::from_millis(50),
+        max_retry_delay: Duration::from_millis(200),
+        webhook: Some(telegram::WebhookConfig {
+            url: "https://bot.example.org/tg/updates".into(),
+            secret: Some(Secret::new("hook-secret")),
+        }),
+        ..TelegramConfig::new(Secret::new(TOKEN))
+    };
+    let hook = telegram::TelegramWebhook::new(gateway, config).unwrap();
+    assert_eq!(hook.path(), "/tg/updates");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/tg/updates", listener.local_addr().unwrap());
+    let routes = hook.routes();
+    tokio::spawn(async move { axum::serve(listener, routes).await.unwrap() });
+    let client = reqwest::Client::new();
+    let post = |body: String| {
+        client
+            .post(&endpoint)
+            .header(telegram::SECRET_HEADER, "hook-secret")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let update = text_update(1, 42, 7, ann(), QUESTION).to_string();
+
+    // Not yet registered: the bot does not know itself, so the loop guard cannot run.
+    let early = post(update.clone()).await.unwrap().status();
+    assert_eq!(early.as_u16(), 503);
+    assert!(
+        store
+            .message(ChannelKind::Telegram, "42:7")
+            .unwrap()
+            .is_none()
+    );
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(hook.run(async move {
+        let _ = stopped.await;
+    }));
+    eventually(Duration::from_secs(10), || {
+        (!fake.state.lock().unwrap().set_webhook.is_empty()).then_some(())
+    })
+    .await;
+
+    let status = post(update).await.unwrap().status();
+    assert_eq!(status.as_u16(), 200);
+    let stored = store.message(ChannelKind::Telegram, "42:7").unwrap();
+    assert!(stored.is_some(), "stored before Telegram was told 200");
+    assert!(matches!(
+        stored.unwrap().decision.action,
+        Action::Answer { .. }
+    ));
+
+    let garbage = post("{\"not\": \"an update\"".into())
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(garbage.as_u16(), 400);
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops within 5 s")
+        .unwrap()
+        .unwrap();
 }

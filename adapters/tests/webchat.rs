@@ -180,6 +180,10 @@ async fn a_conversation_gets_answers_holding_replies_and_agent_replies_and_survi
     server.gateway.wake_outbox();
     let agent = next(&mut socket).await;
     assert_eq!(agent["type"], "reply");
+    assert_eq!(
+        agent["from"], "agent",
+        "a person's reply, not the bot's: {agent}"
+    );
     assert!(
         agent["text"]
             .as_str()
@@ -200,6 +204,7 @@ async fn a_conversation_gets_answers_holding_replies_and_agent_replies_and_survi
     assert_eq!(lines[1].0, "reply");
     assert_eq!(lines[2], ("visitor", COMPLAINT));
     assert_eq!(lines[3], ("reply", holding_text.as_str()));
+    assert_eq!(lines[4].0, "agent");
     assert!(lines[4].1.starts_with("Hallo, ik ben Anna"));
     assert_eq!(
         items[0]["id"], "q1",

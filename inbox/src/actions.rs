@@ -223,9 +223,9 @@ pub async fn reassign(
         .gateway()
         .store(move |s| s.reassign_escalation(id, &team, deadline, &login, now))
         .await?;
-    if let Some(notifier) = inbox.notifier() {
-        notifier.send(Event::Reassigned, &escalation, &rulebook, now);
-    }
+    inbox
+        .notify(Event::Reassigned, &escalation, &rulebook, now)
+        .await;
     inbox.changed();
     Ok(escalation)
 }

@@ -144,6 +144,42 @@ impl Inbox {
         self.inner.notifier.as_ref()
     }
 
+    /// Tells `escalation`'s team, if it has a channel, that `event` happened; the notification
+    /// names the category of the message that opened the escalation. Never waits for delivery.
+    pub async fn notify(
+        &self,
+        event: notify::Event,
+        escalation: &webcare_engine::store::Escalation,
+        rulebook: &webcare_engine::Rulebook,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let Some(notifier) = self.notifier() else {
+            return;
+        };
+        if !notifier.covers(&escalation.team) {
+            return;
+        }
+        let category = match escalation.messages.first() {
+            Some(first) => {
+                let (channel, first) = (escalation.channel, first.clone());
+                match self
+                    .gateway()
+                    .store(move |s| s.message(channel, &first))
+                    .await
+                {
+                    Ok(message) => message.map(|m| m.decision.diagnostics.category.as_str()),
+                    Err(error) => {
+                        // The notification still goes out, without the category.
+                        tracing::warn!(escalation = escalation.id, %error, "notify: cannot read the opening message");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        notifier.send(event, escalation, category, rulebook, now);
+    }
+
     /// Tells open pages that something changed.
     pub fn changed(&self) {
         let _ = self.inner.changes.send(());

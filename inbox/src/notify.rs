@@ -6,7 +6,13 @@
 //!
 //! A notification names the escalation, team, priority, category and deadline and links to the
 //! inbox; it never carries what the customer wrote, because a team channel is often outside
-//! the organisation's own systems.
+//! the organisation's own systems. The Telegram and Discord kinds send the webhook's `text`
+//! line, so every kind says the same.
+//!
+//! A platform notification borrows the outbox's [`OutboxEntry`] shape but not its ids: the
+//! adapters remember the parts of a split reply already sent by entry id, so a notification
+//! carries an id from a range the store never hands out ([`NOTIFICATION_IDS`]) and cannot be
+//! mistaken for a reply being retried.
 //!
 //! Delivery is retried with backoff (temporary failures and rate limits) on a worker task; the
 //! queue is in memory, so a notification still being retried when the service stops is lost
@@ -16,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -26,6 +33,10 @@ use webcare_adapters::http::SigningKey;
 use webcare_engine::store::{Escalation, OutboxEntry, OutboxStatus};
 use webcare_engine::teams::describe_deadline;
 use webcare_engine::{ChannelKind, Rulebook};
+
+/// The first id of the platform notifications' own range (the store's outbox ids count up
+/// from 1 and never get near it).
+pub const NOTIFICATION_IDS: u64 = 1 << 63;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,8 +107,20 @@ enum Target {
     Platform(ChannelKind, String),
 }
 
+impl Target {
+    /// For the log: the kind, never the URL (it often holds a bridge's token).
+    fn kind(&self) -> &'static str {
+        match self {
+            Target::Webhook(_) => "webhook",
+            Target::Platform(channel, _) => channel.as_str(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Job {
+    /// In [`NOTIFICATION_IDS`]; the same for every attempt.
+    id: u64,
     target: Target,
     notification: Notification,
     attempts: u32,
@@ -108,6 +131,7 @@ struct Job {
 pub struct Notifier {
     config: Arc<NotifyConfig>,
     queue: mpsc::UnboundedSender<Job>,
+    next_id: Arc<AtomicU64>,
 }
 
 /// Delivers what the [`Notifier`] queued; run it with [`NotifyWorker::run`].
@@ -158,6 +182,7 @@ impl Notifier {
             Notifier {
                 config: Arc::clone(&config),
                 queue: sender.clone(),
+                next_id: Arc::new(AtomicU64::new(NOTIFICATION_IDS)),
             },
             NotifyWorker {
                 config,
@@ -175,18 +200,21 @@ impl Notifier {
         self.config.teams.contains_key(team)
     }
 
-    /// Queues `event` about `escalation` for its (current) team's channels.
+    /// Queues `event` about `escalation` for its (current) team's channels. `category` is the
+    /// category of the message that opened it (see [`crate::Inbox::notify`]). Never waits:
+    /// delivery and its retries happen on the [`NotifyWorker`].
     pub fn send(
         &self,
         event: Event,
         escalation: &Escalation,
+        category: Option<&str>,
         rulebook: &Rulebook,
         now: chrono::DateTime<Utc>,
     ) {
         let Some(channels) = self.config.teams.get(&escalation.team) else {
             return;
         };
-        let notification = self.describe(event, escalation, rulebook, now);
+        let notification = self.describe(event, escalation, category, rulebook, now);
         let mut targets = Vec::new();
         if let Some(hook) = &channels.webhook {
             targets.push(Target::Webhook(hook.clone()));
@@ -199,6 +227,7 @@ impl Notifier {
         }
         for target in targets {
             let _ = self.queue.send(Job {
+                id: self.next_id.fetch_add(1, Ordering::Relaxed),
                 target,
                 notification: notification.clone(),
                 attempts: 0,
@@ -210,6 +239,7 @@ impl Notifier {
         &self,
         event: Event,
         escalation: &Escalation,
+        category: Option<&str>,
         rulebook: &Rulebook,
         now: chrono::DateTime<Utc>,
     ) -> Notification {
@@ -240,15 +270,18 @@ impl Notifier {
             )
         });
         let link = url.as_ref().map(|u| format!(" {u}")).unwrap_or_default();
+        let category_text = category
+            .map(|c| format!(", category {c}"))
+            .unwrap_or_default();
         Notification {
             event,
             escalation: escalation.id,
             team: escalation.team.clone(),
             priority: escalation.priority.as_str().to_owned(),
-            category: None,
+            category: category.map(str::to_owned),
             deadline: escalation.sla_deadline,
             text: format!(
-                "webcare: {what} #{} for {team_name}, priority {}{due}.{link}",
+                "webcare: {what} #{} for {team_name}, priority {}{category_text}{due}.{link}",
                 escalation.id, escalation.priority
             ),
             url,
@@ -275,27 +308,37 @@ impl NotifyWorker {
             let config = Arc::clone(&self.config);
             tokio::spawn(async move {
                 let mut job = job;
+                let (escalation, team, target) = (
+                    job.notification.escalation,
+                    job.notification.team.clone(),
+                    job.target.kind(),
+                );
                 match worker.deliver(&job).await {
                     Ok(()) => {
-                        tracing::debug!(escalation = job.notification.escalation, "notify: sent");
+                        tracing::info!(escalation, %team, target, "notify: sent");
                     }
                     Err(error) => {
-                        job.attempts += 1;
+                        // A rate limit is waited out without counting, as in the outbox.
                         let wait = match &error {
                             DeliveryError::RateLimited { retry_after } => Some(*retry_after),
-                            DeliveryError::Temporary(_) if job.attempts < config.max_attempts => {
-                                Some(config.base_delay.saturating_mul(1 << job.attempts.min(10)))
+                            DeliveryError::Temporary(_) => {
+                                job.attempts += 1;
+                                (job.attempts < config.max_attempts).then(|| {
+                                    config
+                                        .base_delay
+                                        .saturating_mul(1 << (job.attempts - 1).min(10))
+                                })
                             }
-                            _ => None,
+                            DeliveryError::Permanent(_) => None,
                         };
                         match wait {
                             Some(wait) => {
-                                tracing::warn!(escalation = job.notification.escalation, error = %error, "notify: failed, will retry");
+                                tracing::warn!(escalation, %team, target, %error, retry_in = ?wait, "notify: failed, will retry");
                                 tokio::time::sleep(wait).await;
                                 let _ = retry.send(job);
                             }
                             None => {
-                                tracing::error!(escalation = job.notification.escalation, error = %error, "notify: given up");
+                                tracing::error!(escalation, %team, target, %error, "notify: given up");
                             }
                         }
                     }
@@ -328,7 +371,7 @@ impl Sender {
                 };
                 let now = Utc::now();
                 let entry = OutboxEntry {
-                    id: job.notification.escalation,
+                    id: job.id,
                     channel: *channel,
                     conversation: conversation.clone(),
                     in_reply_to: String::new(),
@@ -380,5 +423,109 @@ impl Sender {
                 "webhook answered {status}"
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use webcare_adapters::delivery::BoxFuture;
+    use webcare_engine::Priority;
+    use webcare_engine::store::EscalationStatus;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<OutboxEntry>>);
+
+    impl Deliver for Recording {
+        fn deliver<'a>(
+            &'a self,
+            entry: &'a OutboxEntry,
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            self.0.lock().unwrap().push(entry.clone());
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// The adapters remember the parts of a split reply by entry id: a notification with an
+    /// outbox entry's id would skip parts of that reply, or be skipped itself.
+    #[tokio::test]
+    async fn platform_notifications_carry_ids_no_reply_has_and_no_customer_text() {
+        let mut config = NotifyConfig::default();
+        config.teams.insert(
+            "webcare".into(),
+            TeamChannels {
+                telegram_chat: Some("-100123".into()),
+                discord_channel: Some("4004".into()),
+                ..TeamChannels::default()
+            },
+        );
+        let (telegram, discord) = (
+            Arc::new(Recording::default()),
+            Arc::new(Recording::default()),
+        );
+        let (notifier, worker) = Notifier::new(
+            config,
+            Some(Arc::clone(&telegram) as Arc<dyn Deliver>),
+            Some(Arc::clone(&discord) as Arc<dyn Deliver>),
+        )
+        .unwrap();
+        tokio::spawn(worker.run(std::future::pending()));
+        let now = Utc::now();
+        let escalation = Escalation {
+            id: 5,
+            channel: ChannelKind::Webchat,
+            conversation: "visitor-1".into(),
+            team: "webcare".into(),
+            priority: Priority::High,
+            reason: "complaint about waste collection".into(),
+            status: EscalationStatus::Open,
+            created_at: now,
+            sla_deadline: None,
+            messages: vec!["visitor-1:m1".into()],
+            history: Vec::new(),
+        };
+        let rulebook = Rulebook::embedded().unwrap();
+        notifier.send(
+            Event::Arrived,
+            &escalation,
+            Some("complaint"),
+            &rulebook,
+            now,
+        );
+        notifier.send(
+            Event::Breached,
+            &escalation,
+            Some("complaint"),
+            &rulebook,
+            now,
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while telegram.0.lock().unwrap().len() < 2 || discord.0.lock().unwrap().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut ids = Vec::new();
+        for (entries, conversation) in [(&telegram.0, "-100123"), (&discord.0, "4004")] {
+            for entry in entries.lock().unwrap().iter() {
+                assert_eq!(entry.conversation, conversation);
+                assert!(entry.in_reply_to.is_empty(), "quotes nothing");
+                assert!(entry.id >= NOTIFICATION_IDS, "{}", entry.id);
+                assert!(
+                    entry.text.contains("#5") && entry.text.contains("category complaint"),
+                    "{}",
+                    entry.text
+                );
+                assert!(!entry.text.contains("waste"), "{}", entry.text);
+                ids.push(entry.id);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "every notification has its own id");
     }
 }

@@ -17,10 +17,12 @@
 //! [`crate::actions`]), which is what stops the clock.
 //!
 //! The timer also announces escalations that arrived since the previous tick to their team's
-//! channel. It wakes at the earliest deadline, at most every `poll`, so a manual clock in
-//! tests is noticed within one poll.
+//! channel. It wakes when intake opens an escalation (so the team hears of it within a
+//! moment; arrivals a quarter of a second apart are announced in one tick), at the earliest
+//! deadline, and at most every `poll`, so a manual clock in tests is noticed within one poll.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -70,6 +72,9 @@ pub fn raise(priority: Priority) -> Priority {
     }
 }
 
+/// How long the timer gathers arrivals after the first one woke it.
+const ARRIVAL_BATCH: Duration = Duration::from_millis(250);
+
 /// See the module docs.
 pub struct SlaTimer {
     inbox: Inbox,
@@ -103,9 +108,9 @@ impl SlaTimer {
             let mut arrived = false;
             for escalation in open.iter().filter(|e| self.newest.is_none_or(|n| e.id > n)) {
                 arrived = true;
-                if let Some(notifier) = self.inbox.notifier() {
-                    notifier.send(Event::Arrived, escalation, &rulebook, now);
-                }
+                self.inbox
+                    .notify(Event::Arrived, escalation, &rulebook, now)
+                    .await;
             }
             if arrived {
                 self.inbox.changed();
@@ -131,9 +136,9 @@ impl SlaTimer {
                     priority = %escalation.priority,
                     "sla: breached; moved up the chain"
                 );
-                if let Some(notifier) = self.inbox.notifier() {
-                    notifier.send(Event::Breached, &escalation, &rulebook, now);
-                }
+                self.inbox
+                    .notify(Event::Breached, &escalation, &rulebook, now)
+                    .await;
                 moved.push(escalation);
             }
         }
@@ -166,9 +171,19 @@ impl SlaTimer {
                 tracing::error!(error = %error, "sla: cannot read the deadlines; retrying");
             }
             let wait = self.next_wake().await;
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+            let arrived = Arc::clone(self.inbox.gateway().escalation_signal());
+            let woken_by_arrival = tokio::select! {
+                () = tokio::time::sleep(wait) => false,
+                () = arrived.notified() => true,
                 () = &mut shutdown => return,
+            };
+            // A tick reads every open escalation: under a burst of escalations, the arrivals
+            // of one short window are announced together rather than one tick each.
+            if woken_by_arrival {
+                tokio::select! {
+                    () = tokio::time::sleep(ARRIVAL_BATCH) => {}
+                    () = &mut shutdown => return,
+                }
             }
         }
     }

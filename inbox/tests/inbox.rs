@@ -703,6 +703,12 @@ async fn teams_hear_of_arrivals_and_breaches_by_signed_webhook_without_customer_
         .await;
     assert_eq!(arrived["type"], "escalation.arrived");
     assert_eq!(arrived["team"], "webcare");
+    assert_eq!(arrived["category"], "complaint");
+    let line = arrived["text"].as_str().unwrap();
+    assert!(
+        line.contains("category complaint") && line.contains("priority"),
+        "{line}"
+    );
     let id = arrived["escalation"].as_u64().unwrap();
     assert_eq!(
         arrived["url"],

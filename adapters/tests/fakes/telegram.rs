@@ -1,6 +1,7 @@
 //! A fake Telegram Bot API for tests, on 127.0.0.1 port 0: `getMe`, `getUpdates` (queued
-//! updates, long polling, offsets confirm like Telegram's) and `sendMessage` (recorded, or a
-//! scripted 429 or 500). Method names are compared case-insensitively: teloxide sends them
+//! updates, long polling, offsets confirm like Telegram's), `sendMessage` (recorded, or a
+//! scripted 429 or 500), and `setWebhook` / `deleteWebhook` (recorded; teloxide sends
+//! `setWebhook` as multipart form data). Method names are compared case-insensitively: teloxide sends them
 //! PascalCase. Shared by `adapters/tests/telegram.rs` and the `webcare run` test in `tests/`.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a different part
@@ -70,6 +71,9 @@ pub struct FakeState {
     /// The `reply_parameters.message_id` of each accepted reply.
     pub replies_to: Vec<Option<i64>>,
     pub answers: VecDeque<Answer>,
+    /// The fields of every `setWebhook` call (`url`, `secret_token`, `allowed_updates`).
+    pub set_webhook: Vec<BTreeMap<String, String>>,
+    pub delete_webhook_calls: usize,
     /// Used when `answers` is empty.
     pub default_answer: Option<Answer>,
 }
@@ -109,11 +113,25 @@ impl Fake {
 pub async fn method(
     State(fake): State<Fake>,
     Path((token, method)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     assert_eq!(token, format!("bot{TOKEN}"));
+    if method.eq_ignore_ascii_case("setwebhook") {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let fields = form_fields(content_type, &body);
+        fake.state.lock().unwrap().set_webhook.push(fields);
+        return ok(json!(true));
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match method.to_ascii_lowercase().as_str() {
+        "deletewebhook" => {
+            fake.state.lock().unwrap().delete_webhook_calls += 1;
+            ok(json!(true))
+        }
         "getme" => ok(json!({
             "id": BOT_ID, "is_bot": true, "first_name": "Gemeente", "username": "gemeente_bot",
             "can_join_groups": true, "can_read_all_group_messages": false,
@@ -128,6 +146,39 @@ pub async fn method(
         )
             .into_response(),
     }
+}
+
+/// The fields of a `multipart/form-data` body (or of a JSON object), as text.
+pub fn form_fields(content_type: &str, body: &[u8]) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) {
+        for (key, value) in object {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            fields.insert(key, text);
+        }
+        return fields;
+    }
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return fields;
+    };
+    let boundary = format!("--{}", boundary.trim_matches('"'));
+    let text = String::from_utf8_lossy(body);
+    for part in text.split(boundary.as_str()) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        fields.insert(name.to_owned(), value.trim_end_matches("\r\n").to_owned());
+    }
+    fields
 }
 
 pub fn ok(result: Value) -> Response {
