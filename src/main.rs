@@ -35,6 +35,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A rules-driven webcare engine: answers, escalates or logs every customer message, and says why.
 #[derive(Parser)]
 #[command(name = "webcare", version, about, long_about = None)]

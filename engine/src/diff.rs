@@ -138,10 +138,14 @@ impl DiffReport {
         after: &Decision,
     ) -> Option<ChangedMessage> {
         self.compared += 1;
-        *self
-            .baseline_versions
-            .entry(before.diagnostics.rulebook.clone())
-            .or_default() += 1;
+        // Nearly every message names a version already counted: no key to allocate then.
+        match self.baseline_versions.get_mut(&before.diagnostics.rulebook) {
+            Some(count) => *count += 1,
+            None => {
+                self.baseline_versions
+                    .insert(before.diagnostics.rulebook.clone(), 1);
+            }
+        }
         let at = message.received_at;
         self.first_received = Some(self.first_received.map_or(at, |f| f.min(at)));
         self.last_received = Some(self.last_received.map_or(at, |l| l.max(at)));
