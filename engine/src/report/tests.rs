@@ -117,6 +117,8 @@ fn message(
         },
         facts: ConversationFacts::default(),
         stored_at: at,
+        mode: Default::default(),
+        shadow: None,
     }
 }
 
