@@ -488,4 +488,29 @@ mod tests {
         assert!(key.verify(b"x", &SigningKey::new("from-env").sign(b"x")));
         Ok(())
     }
+
+    #[test]
+    fn modes_are_per_channel_and_the_shadow_rules_are_relative_to_the_file() -> anyhow::Result<()> {
+        let none = |_: &str| None;
+        let settings = Settings::build(&ConfigFile::default(), None, &none)?;
+        assert_eq!(settings.modes, ChannelModes::default());
+        assert_eq!(settings.shadow_rules, None);
+
+        let mut file = ConfigFile::default();
+        file.http_channel.mode = Some(Mode::Listen);
+        file.discord.mode = Some(Mode::Shadow);
+        file.shadow.rules = Some("candidate".into());
+        let settings = Settings::build(&file, Some(Path::new("/etc/webcare")), &none)?;
+        assert_eq!(settings.modes.get(ChannelKind::Http), Mode::Listen);
+        assert_eq!(settings.modes.get(ChannelKind::Discord), Mode::Shadow);
+        assert_eq!(settings.modes.get(ChannelKind::Webchat), Mode::Live);
+        assert_eq!(settings.modes.get(ChannelKind::Telegram), Mode::Live);
+        assert_eq!(
+            settings.shadow_rules.as_deref(),
+            Some(Path::new("/etc/webcare/candidate"))
+        );
+        assert!(mode_note(Mode::Listen).contains("nothing is sent or escalated"));
+        assert_eq!(mode_note(Mode::Live), "");
+        Ok(())
+    }
 }

@@ -1714,10 +1714,12 @@ impl Store for Embedded {
                 .retain(|t| last.saturating_sub(*t) < week);
 
             // The mode decides which effects are written (see `crate::mode`): in `listen` no
-            // escalation opens or grows, in `shadow` and `listen` no reply is queued.
+            // escalation opens or grows (`open` is `None` then, see `joins`), in `shadow` and
+            // `listen` no reply is queued.
             let mut escalation = None;
-            if !mode.escalates() {
-            } else if let Action::Escalate { team, priority, .. } = &decision.action {
+            if mode.escalates()
+                && let Action::Escalate { team, priority, .. } = &decision.action
+            {
                 let private = [message.text.as_str(), message.id.as_str()];
                 let team_text = codec::encode_text(team, &private, tx)?;
                 let code = codec::priority_code(*priority);
