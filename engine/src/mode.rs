@@ -14,7 +14,9 @@
 //!
 //! In `listen` nobody is told about the message by webcare: that is the point of listening
 //! (the team keeps answering on the platform itself, as before), so a channel must not be put in
-//! `listen` unless somebody answers it there.
+//! `listen` unless somebody answers it there. Early-warning alerts (`report::spike`) are the
+//! system talking to the hub, not a decision on one message: they reach the inbox from every
+//! mode, since spotting trouble early is what listening is for.
 
 use std::fmt;
 use std::str::FromStr;
