@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
+use webcare_engine::Mode;
 use webcare_engine::store::{Backend, StoreOptions};
 
 /// The config file as written. Unknown keys are errors: a typo must not silently fall back
@@ -32,6 +33,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub discord: DiscordSection,
     #[serde(default)]
+    pub shadow: ShadowSection,
+    #[serde(default)]
     pub inbox: crate::inbox::InboxSection,
     /// `[notifications.<team>]`, one per team that wants to hear about its escalations.
     #[serde(default)]
@@ -53,6 +56,17 @@ pub struct StoreSection {
     pub redact: bool,
 }
 
+/// `[shadow]`: a candidate rulebook that decides every message beside the live one. Its
+/// decisions are stored and never acted on; `webcare replay --from-store --shadow` compares
+/// them with the live ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSection {
+    /// The candidate rulebook's directory (relative to the config file); compiled and checked
+    /// when the service starts. Also `WEBCARE_SHADOW_RULES`.
+    pub rules: Option<PathBuf>,
+}
+
 /// `[server]`: the web server of `webcare run`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +82,9 @@ pub struct ServerSection {
 pub struct HttpChannelSection {
     /// Default on.
     pub enabled: Option<bool>,
+    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
+    /// (decide and record only); see `webcare_engine::mode`.
+    pub mode: Option<Mode>,
     /// Where replies are posted (signed); without it the bot's reply is only in the response.
     pub callback_url: Option<String>,
     /// A file holding the signing secret (also `WEBCARE_HTTP_SECRET_FILE`).
@@ -87,6 +104,9 @@ pub struct HttpChannelSection {
 pub struct WebChatSection {
     /// Default on.
     pub enabled: Option<bool>,
+    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
+    /// (decide and record only); see `webcare_engine::mode`.
+    pub mode: Option<Mode>,
     /// The largest frame a visitor may send; default 8192 bytes.
     pub max_frame_bytes: Option<usize>,
     /// The longest message; default 2000 characters.
@@ -124,6 +144,9 @@ pub struct OutboxSection {
 pub struct TelegramSection {
     /// Default on (when there is a token).
     pub enabled: Option<bool>,
+    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
+    /// (decide and record only); see `webcare_engine::mode`.
+    pub mode: Option<Mode>,
     /// A file holding the bot token (also `TELEGRAM_BOT_TOKEN_FILE`).
     pub token_file: Option<PathBuf>,
     /// The Bot API server without a trailing slash; default `https://api.telegram.org` (a
@@ -148,6 +171,9 @@ pub struct TelegramSection {
 pub struct DiscordSection {
     /// Default on (when there is a token).
     pub enabled: Option<bool>,
+    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
+    /// (decide and record only); see `webcare_engine::mode`.
+    pub mode: Option<Mode>,
     /// A file holding the bot token (also `DISCORD_BOT_TOKEN_FILE`).
     pub token_file: Option<PathBuf>,
     /// Send REST calls here instead of `https://discord.com` (a rate-limiting proxy).
@@ -210,13 +236,14 @@ impl DiscordChannels {
 /// `WEBCARE_SERVER_LISTEN`, `WEBCARE_OUTBOX_MAX_ATTEMPTS`), longest name first so
 /// `http_channel` is not read as a section `http`. `[store]` has its own variables
 /// (`WEBCARE_DATA_DIR`, `WEBCARE_STORE`).
-const ENV_SECTIONS: [&str; 6] = [
+const ENV_SECTIONS: [&str; 7] = [
     "http_channel",
     "telegram",
     "discord",
     "webchat",
     "server",
     "outbox",
+    "shadow",
 ];
 
 /// Keys that name credentials; refused in the file and never taken from these variables.
@@ -431,6 +458,31 @@ mod tests {
             Some("http://127.0.0.1:1/cb")
         );
         assert_eq!(config.webchat.per_second, Some(2.5));
+
+        let modes = overlay(
+            "[webchat]\nmode = \"shadow\"\n[shadow]\nrules = \"candidate\"\n",
+            &vars(&[
+                ("WEBCARE_HTTP_CHANNEL_MODE", "listen"),
+                ("WEBCARE_TELEGRAM_MODE", "live"),
+                ("WEBCARE_SHADOW_RULES", "/etc/webcare/candidate"),
+            ]),
+        )?;
+        assert_eq!(modes.http_channel.mode, Some(Mode::Listen));
+        assert_eq!(modes.webchat.mode, Some(Mode::Shadow));
+        assert_eq!(modes.telegram.mode, Some(Mode::Live));
+        assert_eq!(modes.discord.mode, None);
+        assert_eq!(
+            modes.shadow.rules.as_deref(),
+            Some(Path::new("/etc/webcare/candidate"))
+        );
+        let wrong = overlay("[discord]\nmode = \"pilot\"\n", &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            wrong.contains("pilot") && wrong.contains("listen"),
+            "{wrong}"
+        );
 
         let typo = overlay("", &vars(&[("WEBCARE_OUTBOX_MAX_ATTEMPS", "3")]))
             .err()

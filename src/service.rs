@@ -24,7 +24,7 @@ use webcare_adapters::gateway::Gateway;
 use webcare_adapters::http::{self, CallbackDeliver, HttpChannel, HttpChannelConfig, SigningKey};
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
 use webcare_adapters::webchat::{WebChat, WebChatConfig};
-use webcare_engine::{ChannelKind, Runtime};
+use webcare_engine::{ChannelKind, ChannelModes, Mode, Runtime};
 
 use crate::config::ConfigFile;
 use crate::platforms::Platforms;
@@ -44,6 +44,10 @@ pub struct Settings {
     pub rules_dir: Option<std::path::PathBuf>,
     /// Enables the admin API (reload, crisis switch); from the environment or a file only.
     pub admin_token: Option<webcare_adapters::secret::Secret>,
+    /// Each channel's mode (`live` unless set); the runtime applies them.
+    pub modes: ChannelModes,
+    /// The shadow (candidate) rulebook's directory, from `[shadow] rules`.
+    pub shadow_rules: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -140,6 +144,19 @@ impl Settings {
         }
         .map(webcare_adapters::secret::Secret::new)
         .filter(|token| !token.is_empty());
+        let mut modes = ChannelModes::default();
+        for (channel, mode) in [
+            (ChannelKind::Http, file.http_channel.mode),
+            (ChannelKind::Webchat, file.webchat.mode),
+            (ChannelKind::Telegram, file.telegram.mode),
+            (ChannelKind::Discord, file.discord.mode),
+        ] {
+            modes.set(channel, mode.unwrap_or_default());
+        }
+        let shadow_rules = file.shadow.rules.as_ref().map(|p| match base {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p.clone(),
+        });
         Ok(Settings {
             listen,
             inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
@@ -149,6 +166,8 @@ impl Settings {
             platforms,
             rules_dir: None,
             admin_token,
+            modes,
+            shadow_rules,
         })
     }
 }
@@ -186,6 +205,19 @@ pub(crate) fn origin_of(url: &str) -> String {
     origin.unwrap_or_else(|| "(invalid URL)".into())
 }
 
+/// What a channel's mode means, for the line that says where it runs; empty when live.
+fn mode_note(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Live => "",
+        Mode::Shadow => {
+            " (shadow mode: decisions recorded, escalations go to the inbox, nothing automatic is sent)"
+        }
+        Mode::Listen => {
+            " (listen mode: decisions recorded only; nothing is sent or escalated, answer these messages elsewhere)"
+        }
+    }
+}
+
 /// Runs the service until `stop` completes, then shuts down in order (see the module docs).
 pub async fn run(
     runtime: Arc<Runtime>,
@@ -213,15 +245,17 @@ pub async fn run(
         "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics"
     ));
 
+    let mode_of = |channel| mode_note(gateway.runtime().mode(channel));
     let mut http_channel = None;
     if let Some(config) = settings.http.clone() {
         lines.push(format!(
-            "http channel: POST http://{addr}/api/v1/messages{}",
+            "http channel: POST http://{addr}/api/v1/messages{}{}",
             if config.require_signature {
                 " (signature required)"
             } else {
                 ""
-            }
+            },
+            mode_of(ChannelKind::Http)
         ));
         match &config.callback_url {
             Some(url) => {
@@ -256,7 +290,10 @@ pub async fn run(
     if let Some(chat) = &webchat {
         router = router.merge(chat.routes());
         worker.register(ChannelKind::Webchat, chat.deliver());
-        lines.push(format!("web chat: http://{addr}/"));
+        lines.push(format!(
+            "web chat: http://{addr}/{}",
+            mode_of(ChannelKind::Webchat)
+        ));
     } else {
         lines.push("web chat: off".into());
     }
@@ -277,6 +314,19 @@ pub async fn run(
         &mut lines,
     )?;
     // ---------------------------------------------------------------------------------------
+
+    for channel in [ChannelKind::Telegram, ChannelKind::Discord] {
+        let mode = gateway.runtime().mode(channel);
+        if mode != Mode::Live {
+            lines.push(format!("{channel}:{}", mode_note(mode)));
+        }
+    }
+    if let Some(shadow) = gateway.runtime().shadow() {
+        lines.push(format!(
+            "shadow rulebook: {} {} decides every message beside the live one; nothing of it is sent (compare with `webcare replay --from-store --shadow`)",
+            shadow.name, shadow.version
+        ));
+    }
 
     // Rule changes while running: the watcher and the admin API (see `crate::governance`).
     let governance = Arc::new(crate::governance::Governance::new(
@@ -439,6 +489,31 @@ mod tests {
             .and_then(|h| h.secret)
             .ok_or_else(|| anyhow!("secret read"))?;
         assert!(key.verify(b"x", &SigningKey::new("from-env").sign(b"x")));
+        Ok(())
+    }
+
+    #[test]
+    fn modes_are_per_channel_and_the_shadow_rules_are_relative_to_the_file() -> anyhow::Result<()> {
+        let none = |_: &str| None;
+        let settings = Settings::build(&ConfigFile::default(), None, &none)?;
+        assert_eq!(settings.modes, ChannelModes::default());
+        assert_eq!(settings.shadow_rules, None);
+
+        let mut file = ConfigFile::default();
+        file.http_channel.mode = Some(Mode::Listen);
+        file.discord.mode = Some(Mode::Shadow);
+        file.shadow.rules = Some("candidate".into());
+        let settings = Settings::build(&file, Some(Path::new("/etc/webcare")), &none)?;
+        assert_eq!(settings.modes.get(ChannelKind::Http), Mode::Listen);
+        assert_eq!(settings.modes.get(ChannelKind::Discord), Mode::Shadow);
+        assert_eq!(settings.modes.get(ChannelKind::Webchat), Mode::Live);
+        assert_eq!(settings.modes.get(ChannelKind::Telegram), Mode::Live);
+        assert_eq!(
+            settings.shadow_rules.as_deref(),
+            Some(Path::new("/etc/webcare/candidate"))
+        );
+        assert!(mode_note(Mode::Listen).contains("nothing is sent or escalated"));
+        assert_eq!(mode_note(Mode::Live), "");
         Ok(())
     }
 }

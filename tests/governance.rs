@@ -1,6 +1,8 @@
 //! Safe rule changes in the running service, as a governance lead makes them: the real
 //! `webcare run` binary on 127.0.0.1 port 0 with `--rules DIR`, the admin API, and a load of
 //! messages through the HTTP channel while the rulebook is swapped and broken underneath it.
+//! Also the way a new rulebook is brought in before it goes live: channel modes (`listen`,
+//! `shadow`, `live`) and a shadow rulebook whose decisions the shadow diff report compares.
 
 #![allow(clippy::unwrap_used)]
 
@@ -38,6 +40,11 @@ struct Service {
 
 impl Service {
     fn start(rules: &Path, data: &Path) -> Service {
+        Service::start_with(rules, data, &[])
+    }
+
+    /// Like [`Service::start`], with extra environment variables.
+    fn start_with(rules: &Path, data: &Path, env: &[(&str, &str)]) -> Service {
         let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
         command
             .args(["run", "--listen", "127.0.0.1:0", "--rules"])
@@ -55,6 +62,9 @@ impl Service {
             }
         }
         command.env("WEBCARE_ADMIN_TOKEN", TOKEN);
+        for (name, value) in env {
+            command.env(name, value);
+        }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -69,8 +79,8 @@ impl Service {
         let base = loop {
             let found = lines.lock().unwrap().iter().find_map(|l| {
                 l.strip_prefix("http channel: POST ")
-                    .and_then(|url| url.strip_suffix("/api/v1/messages"))
-                    .map(str::to_owned)
+                    .and_then(|url| url.split_once("/api/v1/messages"))
+                    .map(|(base, _)| base.to_owned())
             });
             if let Some(base) = found {
                 break base;
@@ -86,6 +96,19 @@ impl Service {
             std::thread::sleep(Duration::from_millis(20));
         };
         Service { child, lines, base }
+    }
+
+    /// Everything it printed at start, once the last line (the outbox's) is out.
+    fn said(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines = self.lines.lock().unwrap().clone();
+            if lines.iter().any(|l| l.starts_with("outbox: ")) {
+                return lines.join("\n");
+            }
+            assert!(Instant::now() < deadline, "no `outbox:` line: {lines:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn stop(mut self) {
@@ -343,6 +366,267 @@ async fn the_watcher_activates_a_changed_rulebook_without_being_asked() {
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
     service.stop();
+}
+
+/// A local callback receiver for the HTTP channel: every body posted to it, in order.
+async fn callback_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+async fn post_message(client: &reqwest::Client, base: &str, id: &str, text: &str) -> Value {
+    let response = client
+        .post(format!("{base}/api/v1/messages"))
+        .json(&json!({ "id": id, "conversation": format!("conv-{id}"), "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{id}");
+    response.json().await.unwrap()
+}
+
+const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
+const FIRE: &str = "Er is brand in de flat aan de Dorpsstraat!";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_and_shadow_channels_decide_and_store_but_send_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = copy_rulebook(dir.path());
+    let data = dir.path().join("data");
+    let (callback, received) = callback_sink().await;
+    // The callback in the file, the mode from the environment, as a deployment would.
+    std::fs::write(
+        dir.path().join("webcare.toml"),
+        format!("[http_channel]\ncallback_url = \"{callback}\"\n"),
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+
+    // listen: decided and stored, nothing sent, nothing escalated.
+    let service = Service::start_with(&rules, &data, &[("WEBCARE_HTTP_CHANNEL_MODE", "listen")]);
+    let said = service.said();
+    assert!(
+        said.contains("(listen mode: decisions recorded only"),
+        "{said}"
+    );
+    let answer = post_message(&client, &service.base, "l-question", QUESTION).await;
+    let fire = post_message(&client, &service.base, "l-fire", FIRE).await;
+    assert_eq!(
+        (answer["action"].as_str(), answer["mode"].as_str()),
+        (Some("answer"), Some("listen"))
+    );
+    assert_eq!(fire["action"].as_str(), Some("escalate"));
+    // A bridge that forwards `reply` must find nothing to forward.
+    assert_eq!(
+        (&answer["reply"], &fire["reply"]),
+        (&Value::Null, &Value::Null)
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    service.stop();
+
+    // shadow: the fire reaches the inbox, no reply (not even the holding reply) goes out.
+    let service = Service::start_with(&rules, &data, &[("WEBCARE_HTTP_CHANNEL_MODE", "shadow")]);
+    let answer = post_message(&client, &service.base, "s-question", QUESTION).await;
+    let fire = post_message(&client, &service.base, "s-fire", FIRE).await;
+    assert_eq!(answer["mode"].as_str(), Some("shadow"));
+    assert_eq!(
+        (&answer["reply"], &fire["reply"]),
+        (&Value::Null, &Value::Null)
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    service.stop();
+    assert_eq!(*received.lock().unwrap(), Vec::<Value>::new());
+
+    let store = store::open(&StoreOptions {
+        data_dir: data.clone(),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let stored: Vec<_> = store::history(&*store, None)
+        .map(|m| {
+            let m = m.unwrap();
+            (m.message.id, m.mode.as_str(), m.decision.action.name())
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("l-question".to_owned(), "listen", "answer"),
+            ("l-fire".to_owned(), "listen", "escalate"),
+            ("s-question".to_owned(), "shadow", "answer"),
+            ("s-fire".to_owned(), "shadow", "escalate"),
+        ]
+    );
+    let open: Vec<_> = store
+        .open_escalations()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.messages)
+        .collect();
+    assert_eq!(
+        open,
+        [["s-fire"]],
+        "only the shadow channel's escalation is in the inbox"
+    );
+    assert_eq!(store.stats().unwrap().pending_outbox, 0);
+    drop(store);
+
+    // live again, same callback: the reply does arrive, so the silence above was the mode.
+    let service = Service::start(&rules, &data);
+    let answer = post_message(&client, &service.base, "v-question", QUESTION).await;
+    assert_eq!(answer["mode"].as_str(), Some("live"));
+    assert!(answer["reply"].is_string());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the live reply never reached the callback"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.stop();
+    let got: Vec<_> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["in_reply_to"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(got, ["v-question"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_rulebook_is_reported_by_exactly_the_messages_it_would_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = copy_rulebook(dir.path());
+    let data = dir.path().join("data");
+    // The candidate: one keyword changed, `paspoort*` becomes `paspoort`, so plurals no longer
+    // match the passport topic.
+    let candidate = copy_rulebook(&dir.path().join("candidate"));
+    let topics = std::fs::read_to_string(candidate.join("topics.toml")).unwrap();
+    let changed = topics.replacen("\"paspoort*\", ", "\"paspoort\", ", 1);
+    assert_ne!(changed, topics);
+    std::fs::write(candidate.join("topics.toml"), &changed).unwrap();
+    let config = dir.path().join("webcare.toml");
+    std::fs::write(&config, "[shadow]\nrules = \"candidate/rules\"\n").unwrap();
+
+    // A broken candidate stops the start, pointing at the line, like `webcare check`.
+    let broken =
+        format!("{changed}\n[[topic]]\nid = \"x\"\ncategory = \"questoin\"\nkeywords = [\"x\"]\n");
+    std::fs::write(candidate.join("topics.toml"), &broken).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .args(["run", "--listen", "127.0.0.1:0", "--rules"])
+        .arg(&rules)
+        .arg("--data")
+        .arg(&data)
+        .current_dir(dir.path())
+        .env_remove("WEBCARE_SHADOW_RULES")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    let line = broken.lines().count() - 1;
+    assert!(stderr.contains(&format!("topics.toml:{line}:")), "{stderr}");
+    assert!(stderr.contains("shadow rulebook"), "{stderr}");
+    std::fs::write(candidate.join("topics.toml"), &changed).unwrap();
+
+    let service = Service::start(&rules, &data);
+    let said = service.said();
+    assert!(said.contains("shadow rulebook: "), "{said}");
+    let client = reqwest::Client::new();
+    let texts = [
+        ("p1", "Ik wil een paspoort aanvragen"),
+        ("p2", "Mijn paspoorten zijn verlopen"),
+        ("q1", QUESTION),
+        ("f1", FIRE),
+        ("p3", "Kunnen de paspoorten van mijn kinderen mee?"),
+        ("w1", "Wanneer wordt het afval opgehaald?"),
+    ];
+    for (id, text) in texts {
+        let decision = post_message(&client, &service.base, id, text).await;
+        // The live decision is acted on as ever; the shadow one is only stored.
+        assert_eq!(decision["mode"].as_str(), Some("live"), "{id}");
+    }
+    service.stop();
+
+    let replay = |format: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_webcare"))
+            .args([
+                "replay",
+                "--from-store",
+                "--shadow",
+                "--report",
+                format,
+                "--data",
+            ])
+            .arg(&data)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let changes: BTreeSet<String> = replay("changes")
+        .lines()
+        .map(|l| {
+            let change: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(
+                change["before"]["topics"][0].as_str(),
+                Some("passport"),
+                "{l}"
+            );
+            change["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(changes, BTreeSet::from(["p2".to_owned(), "p3".to_owned()]));
+    let report: Value = serde_json::from_str(&replay("json")).unwrap();
+    assert_eq!(report["kind"], "shadow");
+    assert_eq!(
+        (report["compared"].as_u64(), report["skipped"].as_u64()),
+        (Some(6), Some(0))
+    );
+    let candidate_version = RulebookSource::from_dir(&candidate)
+        .and_then(webcare_engine::Rulebook::compile)
+        .unwrap()
+        .version;
+    assert_eq!(
+        report["candidate"].as_str(),
+        Some(candidate_version.as_str())
+    );
+    let table = replay("table");
+    assert!(table.contains("6 live decisions"), "{table}");
+    assert!(table.contains("4 unchanged, 2 would change"), "{table}");
+
+    let explained = Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .args(["explain", "p2", "--rules"])
+        .arg(&rules)
+        .arg("--data")
+        .arg(&data)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        explained.contains(&format!("shadow rulebook {candidate_version} decided")),
+        "{explained}"
+    );
 }
 
 /// `webcare reload` / `webcare crisis` as a governance lead runs them in a terminal next to the

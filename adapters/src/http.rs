@@ -23,6 +23,10 @@
 //! delivered in the response itself, so it is recorded as sent (in batches, by one background
 //! task: a second store write per message would halve the channel's throughput); agent replies
 //! then wait in the outbox until a callback URL is configured.
+//!
+//! **Modes.** In `shadow` and `listen` mode (see `webcare_engine::mode`) the response still
+//! carries the decision, with `"mode"` saying which, but its `reply` is null and nothing is
+//! posted to the callback: the bot's words stay in the store for the reports.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 use webcare_engine::store::OutboxEntry;
-use webcare_engine::{ChannelKind, DecisionRecord, Inbound};
+use webcare_engine::{ChannelKind, DecisionRecord, Inbound, Mode};
 
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 use crate::gateway::{Gateway, GatewayError};
@@ -152,12 +156,15 @@ struct MessageIn {
     metadata: std::collections::BTreeMap<String, String>,
 }
 
-/// The response: the flat decision record plus whether this was a repeat.
+/// The response: the flat decision record plus whether this was a repeat and the channel's
+/// mode. Outside `live` the `reply` is always null: a bridge that forwards `reply` to the
+/// customer must not send what the bot only would have said.
 #[derive(Serialize)]
 struct DecisionOut<'a> {
     #[serde(flatten)]
     decision: DecisionRecord<'a>,
     duplicate: bool,
+    mode: Mode,
 }
 
 /// A 4xx/5xx with a JSON body `{"error": "…"}`.
@@ -339,9 +346,14 @@ async fn receive(
         // No callback: the reply is in this response, so it counts as delivered.
         let _ = delivered.send(id);
     }
+    let mut decision = DecisionRecord::from(&receipt.decision);
+    if !receipt.mode.sends_replies() {
+        decision.reply = None;
+    }
     let out = DecisionOut {
-        decision: DecisionRecord::from(&receipt.decision),
+        decision,
         duplicate: receipt.duplicate,
+        mode: receipt.mode,
     };
     Ok(axum::Json(out).into_response())
 }

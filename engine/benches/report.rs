@@ -87,6 +87,8 @@ fn record(i: u64, total: u64) -> IntakeRecord {
         sla_deadline: Some(at + Duration::hours(4)),
         now: at,
         message,
+        mode: Default::default(),
+        shadow: None,
     }
 }
 

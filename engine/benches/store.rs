@@ -401,6 +401,8 @@ fn breakdown() {
                             facts: Default::default(),
                             sla_deadline: None,
                             message: m,
+                            mode: Default::default(),
+                            shadow: None,
                         };
                         if let Err(e) = store.record_intake(record) {
                             panic!("{e}");

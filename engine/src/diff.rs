@@ -3,6 +3,10 @@
 //! what would change, grouped by kind of change (answer → escalate, team A → team B, …), with a
 //! few example messages per kind showing both decisions and both reasons.
 //!
+//! The same report compares the decisions a shadow rulebook made beside the live one as the
+//! messages came in ([`DiffReport::shadow`]): `before` is then what the live rulebook decided
+//! (and, in `live` mode, did), `after` what the candidate would have.
+//!
 //! The report keeps counts and a bounded number of samples, so its memory does not grow with the
 //! length of the history; callers that need every changed message stream them as they come.
 
@@ -112,7 +116,15 @@ pub fn change_kind(before: &Decision, after: &Decision) -> Option<String> {
 /// Counts and samples of a replay against stored decisions.
 #[derive(Debug, Default, Serialize)]
 pub struct DiffReport {
+    /// `replay` (history decided again by `candidate`) or `shadow` (the decisions a shadow
+    /// rulebook made as the messages came in).
+    pub kind: &'static str,
     pub candidate: String,
+    /// Candidate decisions per rulebook version that made them.
+    pub candidate_versions: BTreeMap<String, u64>,
+    /// Shadow reports: stored messages without a shadow decision (taken in while no shadow
+    /// rulebook ran), not compared.
+    pub skipped: u64,
     pub compared: u64,
     pub unchanged: u64,
     /// Stored decisions per rulebook version that made them.
@@ -125,9 +137,28 @@ pub struct DiffReport {
 impl DiffReport {
     pub fn new(candidate_version: &str) -> Self {
         DiffReport {
+            kind: "replay",
             candidate: candidate_version.to_owned(),
             ..DiffReport::default()
         }
+    }
+
+    /// A report of stored shadow decisions against the live ones; `candidate` names the
+    /// shadow versions met as they are added.
+    pub fn shadow() -> Self {
+        DiffReport {
+            kind: "shadow",
+            ..DiffReport::default()
+        }
+    }
+
+    fn is_shadow(&self) -> bool {
+        self.kind == "shadow"
+    }
+
+    /// A stored message without a shadow decision.
+    pub fn skip(&mut self) {
+        self.skipped += 1;
     }
 
     /// Records one comparison; returns the changed message when the decision changed.
@@ -145,6 +176,19 @@ impl DiffReport {
                 self.baseline_versions
                     .insert(before.diagnostics.rulebook.clone(), 1);
             }
+        }
+        if !self
+            .candidate_versions
+            .contains_key(&after.diagnostics.rulebook)
+        {
+            self.candidate_versions
+                .insert(after.diagnostics.rulebook.clone(), 0);
+            if self.is_shadow() {
+                self.candidate = versions_line(self.candidate_versions.keys());
+            }
+        }
+        if let Some(n) = self.candidate_versions.get_mut(&after.diagnostics.rulebook) {
+            *n += 1;
         }
         let at = message.received_at;
         self.first_received = Some(self.first_received.map_or(at, |f| f.min(at)));
@@ -193,11 +237,16 @@ impl DiffReport {
     }
 
     fn baselines(&self) -> String {
-        self.baseline_versions
-            .iter()
-            .map(|(v, n)| format!("{v} ({n})"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        counted(&self.baseline_versions)
+    }
+
+    /// What the two sides of a sample are called.
+    fn sides(&self) -> (&'static str, &'static str) {
+        if self.is_shadow() {
+            ("live", "shadow")
+        } else {
+            ("before", "after")
+        }
     }
 
     /// The report for a terminal.
@@ -210,18 +259,40 @@ impl DiffReport {
                 n as f64 * 100.0 / self.compared as f64
             }
         };
-        let _ = writeln!(
-            out,
-            "replayed {} stored messages ({}) with candidate rulebook {}",
-            self.compared,
-            self.period(),
-            self.candidate
-        );
-        let _ = writeln!(
-            out,
-            "stored decisions made by rulebook {}",
-            self.baselines()
-        );
+        if self.is_shadow() {
+            let _ = writeln!(
+                out,
+                "compared {} live decisions ({}) with the shadow decisions made beside them",
+                self.compared,
+                self.period()
+            );
+            let _ = writeln!(out, "live decisions made by rulebook {}", self.baselines());
+            let _ = writeln!(
+                out,
+                "shadow decisions made by rulebook {}",
+                counted(&self.candidate_versions)
+            );
+            if self.skipped > 0 {
+                let _ = writeln!(
+                    out,
+                    "{} stored messages had no shadow decision (no shadow rulebook ran) and are not compared",
+                    self.skipped
+                );
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "replayed {} stored messages ({}) with candidate rulebook {}",
+                self.compared,
+                self.period(),
+                self.candidate
+            );
+            let _ = writeln!(
+                out,
+                "stored decisions made by rulebook {}",
+                self.baselines()
+            );
+        }
         let _ = writeln!(
             out,
             "{} unchanged, {} would change ({:.1}%)",
@@ -252,12 +323,24 @@ impl DiffReport {
                 pct(group.count)
             );
         }
+        let (before, after) = self.sides();
+        let width = before.len().max(after.len()) + 1;
         for (kind, group) in &ranked {
             let _ = writeln!(out, "\n{kind}: {} messages, for example", group.count);
             for s in &group.samples {
                 let _ = writeln!(out, "  {} ({}) {:?}", s.id, s.channel, s.text);
-                let _ = writeln!(out, "    before: {}", summary_line(&s.before));
-                let _ = writeln!(out, "    after:  {}", summary_line(&s.after));
+                let _ = writeln!(
+                    out,
+                    "    {:<width$} {}",
+                    format!("{before}:"),
+                    summary_line(&s.before)
+                );
+                let _ = writeln!(
+                    out,
+                    "    {:<width$} {}",
+                    format!("{after}:"),
+                    summary_line(&s.after)
+                );
             }
         }
         out
@@ -266,16 +349,39 @@ impl DiffReport {
     /// A self-contained HTML page (no scripts, no network), customer text escaped.
     pub fn to_html(&self) -> String {
         let mut out = String::new();
-        let _ = write!(
-            out,
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>webcare replay diff {cand}</title><style>{CSS}</style></head><body><h1>Replay diff</h1><p>Candidate rulebook <code>{cand}</code> against {n} stored decisions ({period}), made by rulebook {base}.</p><p class=\"big\">{unchanged} unchanged &middot; <strong>{changed} would change</strong></p>",
-            cand = escape(&self.candidate),
-            n = self.compared,
-            period = escape(&self.period()),
-            base = escape(&self.baselines()),
-            unchanged = self.unchanged,
-            changed = self.changed(),
-        );
+        if self.is_shadow() {
+            let _ = write!(
+                out,
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>webcare shadow diff {cand}</title><style>{CSS}</style></head><body><h1>Shadow diff</h1><p>{n} live decisions ({period}), made by rulebook {base}, against the shadow decisions made beside them by rulebook {cands}.{skipped}</p><p class=\"big\">{unchanged} unchanged &middot; <strong>{changed} would change</strong></p>",
+                cand = escape(&self.candidate),
+                n = self.compared,
+                period = escape(&self.period()),
+                base = escape(&self.baselines()),
+                cands = escape(&counted(&self.candidate_versions)),
+                skipped = if self.skipped > 0 {
+                    format!(
+                        " {} stored messages had no shadow decision and are not compared.",
+                        self.skipped
+                    )
+                } else {
+                    String::new()
+                },
+                unchanged = self.unchanged,
+                changed = self.changed(),
+            );
+        } else {
+            let _ = write!(
+                out,
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>webcare replay diff {cand}</title><style>{CSS}</style></head><body><h1>Replay diff</h1><p>Candidate rulebook <code>{cand}</code> against {n} stored decisions ({period}), made by rulebook {base}.</p><p class=\"big\">{unchanged} unchanged &middot; <strong>{changed} would change</strong></p>",
+                cand = escape(&self.candidate),
+                n = self.compared,
+                period = escape(&self.period()),
+                base = escape(&self.baselines()),
+                unchanged = self.unchanged,
+                changed = self.changed(),
+            );
+        }
+        let (before, after) = self.sides();
         if !self.changes.is_empty() {
             out.push_str("<table><tr><th>change</th><th>messages</th></tr>");
             for (kind, group) in self.ranked() {
@@ -297,7 +403,7 @@ impl DiffReport {
                 for s in &group.samples {
                     let _ = write!(
                         out,
-                        "<div class=\"msg\"><p><code>{}</code> {} &middot; {}</p><blockquote>{}</blockquote><table><tr><th></th><th>before</th><th>after</th></tr>{}</table></div>",
+                        "<div class=\"msg\"><p><code>{}</code> {} &middot; {}</p><blockquote>{}</blockquote><table><tr><th></th><th>{before}</th><th>{after}</th></tr>{}</table></div>",
                         escape(&s.id),
                         escape(&s.channel),
                         s.received_at.format("%Y-%m-%d %H:%M UTC"),
@@ -313,6 +419,18 @@ impl DiffReport {
 }
 
 const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}td.n{text-align:right}.big{font-size:1.2em}.msg{border-left:4px solid #c60;padding-left:1em;margin:1em 0}blockquote{margin:.3em 0;color:#444;white-space:pre-wrap}";
+
+fn counted(versions: &BTreeMap<String, u64>) -> String {
+    versions
+        .iter()
+        .map(|(v, n)| format!("{v} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn versions_line<'a>(versions: impl Iterator<Item = &'a String>) -> String {
+    versions.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
 
 fn summary_line(s: &DecisionSummary) -> String {
     let mut line = s.action.to_owned();
@@ -404,5 +522,34 @@ mod tests {
         assert!(table.contains("would change"), "{table}");
         let html = report.to_html();
         assert!(html.starts_with("<!doctype html>") && !html.contains("<script"));
+        assert_eq!(report.kind, "replay");
+        assert_eq!(report.candidate_versions.get(&candidate.version), Some(&4));
+
+        // The same comparison as a shadow report names both sides and the candidate version.
+        let mut shadow = DiffReport::shadow();
+        for (i, text) in texts.iter().enumerate() {
+            let m = Inbound::from_text(format!("m{i}"), ChannelKind::Webchat, *text, at);
+            let live = base.decide(&m, &DecideContext::default());
+            let beside = candidate.decide(&m, &DecideContext::default());
+            shadow.add(&m, &live, &beside);
+        }
+        shadow.skip();
+        assert_eq!(shadow.candidate, candidate.version);
+        assert_eq!(
+            (shadow.compared, shadow.changed(), shadow.skipped),
+            (4, 1, 1)
+        );
+        let table = shadow.to_table();
+        assert!(table.contains("compared 4 live decisions"), "{table}");
+        assert!(
+            table.contains("1 stored messages had no shadow decision"),
+            "{table}"
+        );
+        assert!(
+            table.contains("    live:   ") && table.contains("    shadow: "),
+            "{table}"
+        );
+        let html = shadow.to_html();
+        assert!(html.contains("<h1>Shadow diff</h1>") && html.contains("<th>shadow</th>"));
     }
 }

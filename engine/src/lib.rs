@@ -20,6 +20,7 @@
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
 //!   store and the crisis switch.
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.
+//! - [`mode`]: channel modes (`live`, `shadow`, `listen`): which effects a decision has.
 //! - [`clock`]: where the running service's "now" comes from (a manual clock in tests).
 //! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
 //! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
@@ -34,6 +35,7 @@ pub mod lexicon;
 pub mod matcher;
 pub mod message;
 pub mod metrics;
+pub mod mode;
 pub mod normalize;
 pub mod pipeline;
 pub mod report;
@@ -48,6 +50,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
 pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};
+pub use mode::{ChannelModes, Mode};
 pub use pipeline::{ConversationFacts, ConversationState, DecideContext, Trace};
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
 pub use runtime::Runtime;

@@ -4,6 +4,10 @@
 //! The rulebook sits behind an [`ArcSwap`]: a message takes a snapshot once and is decided
 //! entirely by that version, while a reload swaps in a new, fully validated rulebook atomically.
 //! Reading it is a lock-free pointer load, so the per-message path takes no lock.
+//!
+//! The channel modes and the shadow rulebook are set once when the service starts (a change
+//! of either is a restart: both decide what a pilot measures, which should stay stable over a
+//! measurement window).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -12,8 +16,9 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::intake::Intake;
-use crate::message::Inbound;
+use crate::message::{ChannelKind, Inbound};
 use crate::metrics::Metrics;
+use crate::mode::{ChannelModes, Mode};
 use crate::rulebook::Rulebook;
 use crate::store::{IntakeReceipt, Store, StoreError};
 
@@ -26,6 +31,8 @@ pub struct Runtime {
     store: Arc<dyn Store>,
     crisis: AtomicU8,
     metrics: Metrics,
+    modes: ChannelModes,
+    shadow: Option<Arc<Rulebook>>,
 }
 
 impl Runtime {
@@ -35,7 +42,32 @@ impl Runtime {
             store,
             crisis: AtomicU8::new(CRISIS_FROM_RULEBOOK),
             metrics: Metrics::default(),
+            modes: ChannelModes::default(),
+            shadow: None,
         }
+    }
+
+    /// Sets the mode of every channel (all `live` unless set).
+    pub fn with_modes(mut self, modes: ChannelModes) -> Self {
+        self.modes = modes;
+        self
+    }
+
+    /// A candidate rulebook (already compiled, so valid) that decides every message beside the
+    /// one in force; its decisions are stored and never acted on.
+    pub fn with_shadow(mut self, shadow: Rulebook) -> Self {
+        self.shadow = Some(Arc::new(shadow));
+        self
+    }
+
+    /// The mode of `channel`.
+    pub fn mode(&self, channel: ChannelKind) -> Mode {
+        self.modes.get(channel)
+    }
+
+    /// The shadow rulebook, if one runs.
+    pub fn shadow(&self) -> Option<&Arc<Rulebook>> {
+        self.shadow.as_ref()
     }
 
     /// The rulebook in force now; hold the snapshot for the whole of one message.
@@ -107,8 +139,11 @@ impl Runtime {
         // Wall time on purpose, whatever clock `now` comes from: this is the latency the
         // process really had, for the histogram.
         let started = std::time::Instant::now();
+        let mode = self.mode(message.channel);
         let result = Intake::new(&rulebook, self.store.as_ref())
             .with_crisis_mode(self.crisis_override())
+            .with_mode(mode)
+            .with_shadow(self.shadow.as_deref())
             .accept(message, now);
         match &result {
             Ok(receipt) => {

@@ -12,8 +12,8 @@ use webcare_engine::store::{
     self, Backend, EscalationStatus, IntakeRecord, NewAudit, OutboxStatus, StoreError, StoreOptions,
 };
 use webcare_engine::{
-    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Priority, Rulebook,
-    Store,
+    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Mode, Priority,
+    Rulebook, RulebookSource, Store,
 };
 
 fn rulebook() -> &'static Rulebook {
@@ -167,6 +167,8 @@ fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
             today: monday().date_naive(),
             sla_deadline: None,
             now: monday(),
+            mode: Default::default(),
+            shadow: None,
         })
         .unwrap();
     assert!(receipt.duplicate);
@@ -195,6 +197,8 @@ fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
                         today: monday().date_naive(),
                         sla_deadline: None,
                         now: monday(),
+                        mode: Default::default(),
+                        shadow: None,
                     })
                     .unwrap()
             })
@@ -1441,6 +1445,147 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     );
 }
 
+/// The embedded rulebook with one keyword changed: `paspoort*` becomes `paspoort`, so plurals
+/// ("paspoorten") no longer match the passport topic.
+fn candidate() -> &'static Rulebook {
+    static CANDIDATE: OnceLock<Rulebook> = OnceLock::new();
+    CANDIDATE.get_or_init(|| {
+        let mut source = RulebookSource::embedded();
+        source.topics.text = source.topics.text.replacen(
+            "[\"paspoort*\", \"id kaart*\"",
+            "[\"paspoort\", \"id kaart*\"",
+            1,
+        );
+        Rulebook::compile(source).expect("the candidate compiles")
+    })
+}
+
+const PASSPORTS: &str = "Mijn paspoorten zijn verlopen, wat nu?";
+
+fn accept_in(f: &Fixture, mode: Mode, m: Inbound) -> store::IntakeReceipt {
+    let now = m.received_at;
+    Intake::new(rulebook(), &**f.store())
+        .with_mode(mode)
+        .with_shadow(Some(candidate()))
+        .accept(m, now)
+        .unwrap()
+}
+
+fn modes_choose_the_effects_of_a_decision(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    // listen: stored and decided, but no reply queued and no escalation opened.
+    let heard = accept_in(&f, Mode::Listen, msg("l1", "c1", "ann", FIRE, monday()));
+    assert_eq!(heard.decision.action.name(), "escalate");
+    assert_eq!((heard.escalation, heard.outbox), (None, None));
+    assert_eq!(heard.mode, Mode::Listen);
+    let asked = accept_in(&f, Mode::Listen, msg("l2", "c1", "ann", QUESTION, monday()));
+    assert_eq!(asked.decision.action.name(), "answer");
+    assert_eq!(asked.outbox, None);
+    assert!(f.store().open_escalations().unwrap().is_empty());
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!((conv.messages, conv.auto_replies), (2, 0));
+    assert_eq!(conv.open_escalation, None);
+
+    // shadow: the escalation reaches the inbox, the holding reply and answers are not sent.
+    let fire = accept_in(&f, Mode::Shadow, msg("s1", "c2", "bob", FIRE, monday()));
+    assert_eq!(fire.outbox, None);
+    let id = fire.escalation.expect("shadow mode escalates");
+    assert_eq!(f.store().open_escalations().unwrap().len(), 1);
+    let answer = accept_in(&f, Mode::Shadow, msg("s2", "c3", "bob", QUESTION, monday()));
+    assert_eq!((answer.escalation, answer.outbox), (None, None));
+
+    // live: as ever.
+    let live = accept_in(&f, Mode::Live, msg("v1", "c4", "cas", QUESTION, monday()));
+    assert!(live.outbox.is_some());
+    assert_eq!(f.store().stats().unwrap().pending_outbox, 1);
+    assert_eq!(
+        f.store()
+            .conversation_outbox(ChannelKind::Telegram, "c3")
+            .unwrap(),
+        []
+    );
+
+    // The mode is kept with the message, through a restart, and a repeat gets the first one.
+    f.reopen();
+    for (id, mode) in [
+        ("l1", Mode::Listen),
+        ("s1", Mode::Shadow),
+        ("v1", Mode::Live),
+    ] {
+        let stored = f
+            .store()
+            .message(ChannelKind::Telegram, id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.mode, mode, "{id}");
+    }
+    let again = accept_in(&f, Mode::Live, msg("l1", "c1", "ann", FIRE, monday()));
+    assert!(again.duplicate);
+    assert_eq!((again.mode, again.outbox), (Mode::Listen, None));
+    assert_eq!(f.store().escalation(id).unwrap().unwrap().messages, ["s1"]);
+}
+
+fn shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let same = accept_in(&f, Mode::Live, msg("m1", "c1", "ann", QUESTION, t0));
+    let changed = accept_in(
+        &f,
+        Mode::Live,
+        msg("m2", "c2", "bob", PASSPORTS, t0 + Duration::minutes(1)),
+    );
+    // Without a shadow rulebook nothing is stored beside the decision.
+    let plain = f.accept(msg("m3", "c3", "bob", QUESTION, t0 + Duration::minutes(2)));
+    // The shadow decision has no effect: one reply each, from the live decision.
+    assert!(same.outbox.is_some() && changed.outbox.is_some());
+    assert_eq!(f.store().stats().unwrap().pending_outbox, 3);
+
+    f.reopen();
+    let history: Vec<_> = store::history(&**f.store(), None)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(history.len(), 3);
+    let shadow = |i: usize| history[i].shadow.clone();
+    let first = shadow(0).expect("a shadow decision for m1");
+    assert_eq!(first.message_id, "m1");
+    assert_eq!(first.diagnostics.rulebook, candidate().version);
+    assert_eq!(first.action, same.decision.action);
+    let second = shadow(1).expect("a shadow decision for m2");
+    assert_eq!(second.message_id, "m2");
+    assert_ne!(
+        second.topic_ids().collect::<Vec<_>>(),
+        changed.decision.topic_ids().collect::<Vec<_>>()
+    );
+    assert_eq!(history[1].decision, changed.decision);
+    assert_eq!(shadow(2), None);
+    assert_eq!(history[2].seq, plain.seq);
+
+    // A repeat keeps the first shadow decision.
+    let again = accept_in(&f, Mode::Live, msg("m2", "c2", "bob", QUESTION, t0));
+    assert!(again.duplicate);
+    let stored = f
+        .store()
+        .message(ChannelKind::Telegram, "m2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.shadow, Some(second));
+
+    // Forgetting an author and retention take the shadow decisions with the messages.
+    f.store().forget_author("bob", "dpo", t0).unwrap();
+    assert_eq!(
+        f.store().message(ChannelKind::Telegram, "m2").unwrap(),
+        None
+    );
+    f.store()
+        .purge_before(t0 + Duration::days(1), "retention", t0 + Duration::days(1))
+        .unwrap();
+    assert_eq!(store::history(&**f.store(), None).count(), 0);
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1477,4 +1622,6 @@ contract_tests!(
     long_conversations_keep_their_messages_in_order_through_deletes,
     users_and_api_tokens_are_stored_and_audited,
     inbox_work_notes_replies_reassign_and_breaches,
+    modes_choose_the_effects_of_a_decision,
+    shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them,
 );

@@ -81,6 +81,9 @@ pub fn run(
             "proposal": trace.proposal.as_ref().map(|r| r.as_ref().map_err(String::as_str)),
             "review": trace.review.as_ref().map(|r| r.as_ref().map_err(String::as_str)),
             "decision": webcare_engine::DecisionRecord::from(&decision),
+            "mode": stored.mode,
+            "acted_on": stored.mode.effect(),
+            "shadow_decision": stored.shadow.as_ref().map(webcare_engine::DecisionRecord::from),
         });
         println!(
             "{}",
@@ -214,6 +217,25 @@ fn describe(
             stored.decision.action.name(),
             decision.action.name()
         ));
+    }
+    out.push_str(&format!(
+        "mode: {}, the decision was {}\n",
+        stored.mode,
+        stored.mode.effect()
+    ));
+    if let Some(shadow) = &stored.shadow {
+        out.push_str(&format!(
+            "shadow rulebook {} decided: {}",
+            shadow.diagnostics.rulebook,
+            shadow.action.name()
+        ));
+        if let Some(team) = shadow.action.team() {
+            out.push_str(&format!(" to `{team}`"));
+        }
+        match webcare_engine::diff::change_kind(&stored.decision, shadow) {
+            Some(change) => out.push_str(&format!(" ({change}); not acted on\n")),
+            None => out.push_str(" (the same); not acted on\n"),
+        }
     }
     out
 }

@@ -2,6 +2,10 @@
 //! rulebook on real history before it goes live. The history is a JSON Lines file, or with
 //! `--from-store` the store's own message log, where each message is decided again with the
 //! conversation facts it was first decided with; nothing is written to the store.
+//!
+//! `--from-store --shadow` decides nothing: it compares the decisions a shadow rulebook
+//! (`[shadow] rules` of `webcare run`) stored beside the live ones on real traffic, in the same
+//! report.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
@@ -39,6 +43,11 @@ pub struct ReplayArgs {
     /// `24h`, `90m`), a local date (`2026-11-01`) or time (`2026-11-01 08:00`), or RFC 3339.
     #[arg(long, requires = "from_store", value_name = "WHEN")]
     since: Option<String>,
+    /// With `--from-store`: compare the live decisions with the decisions the shadow rulebook
+    /// (`[shadow] rules`) stored beside them, instead of deciding again; no rulebook is
+    /// compiled. Messages taken in while no shadow rulebook ran are counted, not compared.
+    #[arg(long, requires = "from_store")]
+    shadow: bool,
     /// With `--from-store`: how to report the difference between the stored decisions and the
     /// rulebook's: `table` (counts per kind of change with examples), `json`, `html` (one
     /// self-contained page), `changes` (every changed message as a JSON line) or `decisions`
@@ -64,6 +73,9 @@ pub fn run(
     store_args: &StoreArgs,
     args: ReplayArgs,
 ) -> anyhow::Result<ExitCode> {
+    if args.shadow {
+        return shadow(rules, store_args, &args);
+    }
     let rulebook = super::load_rulebook(rules)?;
     let input_path = match (&args.input, args.from_store) {
         (_, true) => return from_store(&rulebook, store_args, &args),
@@ -109,6 +121,107 @@ pub fn run(
     })
 }
 
+/// Opens the store `--data` names, refusing to create one where the user expected one.
+fn open_existing(store_args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
+    let config = store_args.resolve()?;
+    let options = &config.options;
+    if !options.backend.path_in(&options.data_dir).exists() {
+        bail!(
+            "there is no {} store in `{}`; pass `--data DIR` (and `--store`) of an existing store",
+            options.backend,
+            options.data_dir.display()
+        );
+    }
+    Ok(store::open(options)?)
+}
+
+fn create_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create `{}`", path.display())
+            })?))
+        }
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// `--from-store --shadow`: the stored live decisions against the stored shadow decisions.
+/// Nothing is decided, so the candidate's files need not exist any more; the rulebook is
+/// loaded only to read a `--since` date in its time zone.
+fn shadow(
+    rules: Option<&Path>,
+    store_args: &StoreArgs,
+    args: &ReplayArgs,
+) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
+    let since = match args.since.as_deref() {
+        None => None,
+        Some(text) => Some(match parse_span(text, now) {
+            Some(span) => span?,
+            None => parse_since(&super::load_rulebook(rules)?, text, now)?,
+        }),
+    };
+    let store = open_existing(store_args)?;
+    let mut progress = Progress::new(store.stats()?.messages);
+    let mut out = create_output(args.output.as_deref())?;
+    let mut report = DiffReport::shadow();
+    for stored in store::history(&*store, since) {
+        let stored = stored?;
+        let Some(candidate) = &stored.shadow else {
+            report.skip();
+            continue;
+        };
+        let changed = report.add(&stored.message, &stored.decision, candidate);
+        match (args.report, changed) {
+            (ReportFormat::Decisions, _) => {
+                serde_json::to_writer(&mut out, &DecisionRecord::from(candidate))?;
+                out.write_all(b"\n")?;
+            }
+            (ReportFormat::Changes, Some(changed)) => {
+                serde_json::to_writer(&mut out, &changed)?;
+                out.write_all(b"\n")?;
+            }
+            _ => {}
+        }
+        progress.show(report.compared + report.skipped);
+    }
+    progress.finish();
+    write_report(&mut out, args.report, &report)?;
+    if !matches!(args.report, ReportFormat::Table) {
+        eprintln!(
+            "compared {} live decisions with their shadow decisions ({}); {} would change, {} messages had no shadow decision",
+            report.compared,
+            if report.candidate.is_empty() {
+                "no shadow rulebook"
+            } else {
+                &report.candidate
+            },
+            report.changed(),
+            report.skipped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_report(
+    out: &mut Box<dyn Write>,
+    format: ReportFormat,
+    report: &DiffReport,
+) -> anyhow::Result<()> {
+    match format {
+        ReportFormat::Table => out.write_all(report.to_table().as_bytes())?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Html => out.write_all(report.to_html().as_bytes())?,
+        ReportFormat::Changes | ReportFormat::Decisions => {}
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// Decides the stored history again and compares with what was decided then. Reads page by
 /// page and keeps only counts and a few samples, so memory stays constant however long the
 /// history is; batches are decided on every core.
@@ -117,31 +230,15 @@ fn from_store(
     store_args: &StoreArgs,
     args: &ReplayArgs,
 ) -> anyhow::Result<ExitCode> {
-    let config = store_args.resolve()?;
-    let options = &config.options;
-    // A replay must not create an empty store where the user expected one.
-    if !options.backend.path_in(&options.data_dir).exists() {
-        bail!(
-            "there is no {} store in `{}`; pass `--data DIR` (and `--store`) of an existing store",
-            options.backend,
-            options.data_dir.display()
-        );
-    }
     let since = args
         .since
         .as_deref()
         .map(|s| parse_since(rulebook, s, Utc::now()))
         .transpose()?;
-    let store = store::open(options)?;
+    // A replay must not create an empty store where the user expected one.
+    let store = open_existing(store_args)?;
     let mut progress = Progress::new(store.stats()?.messages);
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => {
-            Box::new(BufWriter::new(File::create(path).with_context(|| {
-                format!("cannot create `{}`", path.display())
-            })?))
-        }
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut out = create_output(args.output.as_deref())?;
     let mut report = DiffReport::new(&rulebook.version);
     let mut history = store::history(&*store, since);
     let mut batch: Vec<StoredMessage> = Vec::with_capacity(BATCH);
@@ -170,16 +267,7 @@ fn from_store(
         progress.show(report.compared);
     }
     progress.finish();
-    match args.report {
-        ReportFormat::Table => out.write_all(report.to_table().as_bytes())?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            out.write_all(b"\n")?;
-        }
-        ReportFormat::Html => out.write_all(report.to_html().as_bytes())?,
-        ReportFormat::Changes | ReportFormat::Decisions => {}
-    }
-    out.flush()?;
+    write_report(&mut out, args.report, &report)?;
     if !matches!(args.report, ReportFormat::Table) {
         eprintln!(
             "replayed {} stored messages with rulebook {}; {} decisions would change",
@@ -264,6 +352,25 @@ impl Progress {
     }
 }
 
+/// `7d`, `24h`, `90m`, `30s` back from `now`; `None` when `text` is not a span at all.
+fn parse_span(text: &str, now: DateTime<Utc>) -> Option<anyhow::Result<DateTime<Utc>>> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let amount = text[..text.len() - unit.len_utf8()].parse::<i64>().ok()?;
+    let span = match unit {
+        'd' => chrono::Duration::days(amount),
+        'h' => chrono::Duration::hours(amount),
+        'm' => chrono::Duration::minutes(amount),
+        's' => chrono::Duration::seconds(amount),
+        _ => {
+            return Some(Err(anyhow!(
+                "`--since {text}`: use d, h, m or s after the number, like `7d`"
+            )));
+        }
+    };
+    Some(Ok(now - span))
+}
+
 /// `7d`, `24h`, `90m`, `30s` back from `now`; a local date or time; or RFC 3339.
 fn parse_since(
     rulebook: &Rulebook,
@@ -271,17 +378,8 @@ fn parse_since(
     now: DateTime<Utc>,
 ) -> anyhow::Result<DateTime<Utc>> {
     let text = text.trim();
-    if let Some(unit) = text.chars().last()
-        && let Ok(amount) = text[..text.len() - unit.len_utf8()].parse::<i64>()
-    {
-        let span = match unit {
-            'd' => chrono::Duration::days(amount),
-            'h' => chrono::Duration::hours(amount),
-            'm' => chrono::Duration::minutes(amount),
-            's' => chrono::Duration::seconds(amount),
-            _ => bail!("`--since {text}`: use d, h, m or s after the number, like `7d`"),
-        };
-        return Ok(now - span);
+    if let Some(span) = parse_span(text, now) {
+        return span;
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return date

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
-use webcare_engine::Runtime;
+use anyhow::{Context, anyhow};
+use webcare_engine::{Rulebook, Runtime};
 
 use crate::config::{self, StoreArgs};
 use crate::service::{self, Settings};
@@ -36,6 +36,13 @@ pub fn run(
     }
     settings.rules_dir = rules.map(Path::to_path_buf);
     let rulebook = super::load_rulebook(rules)?;
+    // A broken candidate stops the start, like a broken live rulebook: a shadow run that
+    // silently decided nothing would measure nothing.
+    let shadow = settings
+        .shadow_rules
+        .as_deref()
+        .map(load_shadow)
+        .transpose()?;
     let (store, store_config) = super::open_store(store_args)?;
     println!(
         "rulebook: {} {} ({})",
@@ -50,7 +57,11 @@ pub fn run(
     );
     // The store keeps every rulebook version the service runs, before it decides anything.
     webcare_engine::store::save_rulebook(&*store, &rulebook, "run", chrono::Utc::now())?;
-    let runtime = Arc::new(Runtime::new(rulebook, store));
+    let mut runtime = Runtime::new(rulebook, store).with_modes(settings.modes);
+    if let Some(shadow) = shadow {
+        runtime = runtime.with_shadow(shadow);
+    }
+    let runtime = Arc::new(runtime);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("webcare")
@@ -58,4 +69,17 @@ pub fn run(
         .context("cannot start the async runtime")?;
     tokio.block_on(service::run(runtime, settings, service::signals()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Compiles the `[shadow] rules` candidate; its errors name file, line and column as
+/// `webcare check` does.
+fn load_shadow(dir: &Path) -> anyhow::Result<Rulebook> {
+    Rulebook::from_dir(dir).map_err(|errors| {
+        let count = errors.0.len();
+        let plural = if count == 1 { "" } else { "s" };
+        anyhow!(
+            "{errors}\nthe shadow rulebook `{}` ([shadow] rules) has {count} error{plural}; nothing was run",
+            dir.display()
+        )
+    })
 }

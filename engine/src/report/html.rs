@@ -269,6 +269,13 @@ pub fn page(report: &Report, preset: Preset) -> String {
     );
     kpi(&mut out, &format!("{:.1}%", r.escalation_pct), "escalated");
     kpi(&mut out, &report.unanswered.len().to_string(), "unanswered");
+    if r.not_acted > 0 {
+        kpi(
+            &mut out,
+            &r.not_acted.to_string(),
+            "not acted on (listen or shadow mode)",
+        );
+    }
     kpi(
         &mut out,
         &duration(report.frt_human.calendar.median_secs),
@@ -473,6 +480,7 @@ pub fn page(report: &Report, preset: Preset) -> String {
         out.push_str("<h2>How these figures are made</h2><ul>\
 <li><b>Answered by the bot</b>: an automatic answer, no human involved. <b>Escalated</b>: handed to a team, with a holding reply where one applies.</li>\
 <li><b>Unanswered</b>: neither an automatic reply nor a human reply; log-only messages (compliments, spam, mentions) are not expected to get one. This must be zero.</li>\
+<li><b>Not acted on</b>: decided while the channel was listening (or in shadow mode, for answers): recorded, nothing sent by the bot; the team answered these by hand, outside webcare, so they are not counted as unanswered.</li>\
 <li><b>First response</b>: from the customer's message to the first reply; <b>office hours</b> count only the team's opening hours.</li>\
 <li><b>Median and p90</b>: half of the cases were faster than the median, nine in ten faster than the p90.</li>\
 <li><b>SLA met</b>: a human replied or resolved the case before its deadline.</li>\

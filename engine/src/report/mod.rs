@@ -20,8 +20,12 @@
 //! # Definitions
 //!
 //! - A message is **in the period** when it was received in `[since, until)`.
-//! - **Automated**: answered by the bot without a human (action `answer`). **Escalated**: handed
-//!   to a team. **Logged**: recorded only.
+//! - **Automated**: answered by the bot without a human (action `answer`, channel `live`).
+//!   **Escalated**: handed to a team. **Logged**: recorded only.
+//! - **Not acted on**: decided while the channel was in `listen` mode (an answer or an
+//!   escalation) or `shadow` mode (an answer): recorded, but the bot sent nothing and, in
+//!   `listen`, nobody was told. Counted apart from automated and escalated, and never
+//!   unanswered: in those modes the team answers by hand, outside webcare.
 //! - **Unanswered**: a message that is not log-only and got neither an automatic reply (an
 //!   answer or a holding reply, queued or sent, not given up) nor a human reply in its
 //!   conversation at or after it. Must be zero; each one is listed.
@@ -230,6 +234,8 @@ pub struct Rates {
     pub automated: u64,
     pub escalated: u64,
     pub logged: u64,
+    /// Decided in `listen` or `shadow` mode and not acted on (see the module docs).
+    pub not_acted: u64,
     pub automation_pct: f64,
     pub escalation_pct: f64,
     pub log_pct: f64,
@@ -533,7 +539,13 @@ pub fn build(
         version.first = version.first.min(m.received_at);
         version.last = version.last.max(m.received_at);
 
+        let acted = match &d.action {
+            Action::Answer { .. } => stored.mode.sends_replies(),
+            Action::Escalate { .. } => stored.mode.escalates(),
+            Action::Log => true,
+        };
         match &d.action {
+            _ if !acted => report.rates.not_acted += 1,
             Action::Answer { .. } => report.rates.automated += 1,
             Action::Escalate { .. } => report.rates.escalated += 1,
             Action::Log => report.rates.logged += 1,
@@ -560,7 +572,7 @@ pub fn build(
             }
         }
         let answered = bot.is_some() || first_human_at(&key, m.received_at).is_some();
-        if !answered && !matches!(d.action, Action::Log) {
+        if acted && !answered && !matches!(d.action, Action::Log) {
             report.unanswered.push(Unanswered {
                 channel: m.channel,
                 id: m.id.clone(),

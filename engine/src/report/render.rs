@@ -112,6 +112,13 @@ pub fn table(report: &Report) -> String {
         "  log only               {:>7}  {:>5.1}%",
         r.logged, r.log_pct
     );
+    if r.not_acted > 0 {
+        let _ = writeln!(
+            out,
+            "  not acted on           {:>7}  (listen or shadow mode: recorded, nothing sent)",
+            r.not_acted
+        );
+    }
     let _ = writeln!(
         out,
         "  unanswered             {:>7}",
@@ -245,6 +252,9 @@ pub fn csv(report: &Report) -> String {
     row("rates", "automated", r.automated.to_string());
     row("rates", "escalated", r.escalated.to_string());
     row("rates", "logged", r.logged.to_string());
+    if r.not_acted > 0 {
+        row("rates", "not_acted", r.not_acted.to_string());
+    }
     row(
         "rates",
         "automation_pct",

@@ -204,6 +204,8 @@ pub fn raise_alerts(
             today: now.date_naive(),
             sla_deadline: None,
             now,
+            mode: Default::default(),
+            shadow: None,
         })?;
         if !receipt.duplicate {
             raised.push(spike);
@@ -245,6 +247,8 @@ mod tests {
             },
             facts: Default::default(),
             stored_at: at,
+            mode: Default::default(),
+            shadow: None,
         }
     }
 
@@ -334,6 +338,8 @@ mod tests {
                     today: now.date_naive(),
                     sla_deadline: None,
                     now: now - Duration::minutes(30),
+                    mode: Default::default(),
+                    shadow: None,
                 })
                 .unwrap();
         }

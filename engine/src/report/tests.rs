@@ -22,6 +22,7 @@ use crate::decision::{
     Category, Decision, Diagnostics, Language, Priority, Sentiment, SentimentLabel, TopicMatch,
 };
 use crate::message::Inbound;
+use crate::mode::Mode;
 use crate::pipeline::ConversationFacts;
 use crate::store::EscalationEvent;
 use crate::teams::SlaClock;
@@ -117,6 +118,8 @@ fn message(
         },
         facts: ConversationFacts::default(),
         stored_at: at,
+        mode: Default::default(),
+        shadow: None,
     }
 }
 
@@ -528,6 +531,68 @@ fn the_printed_forms_carry_the_same_figures() {
     assert_eq!(json["messages"], 1000);
     assert_eq!(json["frt_human"]["calendar"]["p90_secs"], 18_000);
     assert_eq!(json["unanswered"].as_array().unwrap().len(), 50);
+}
+
+#[test]
+fn decisions_not_acted_on_are_neither_automated_nor_unanswered() {
+    let mut h = history();
+    let at = since() + Duration::hours(1);
+    let mut extra = Vec::new();
+    for (i, mode, action) in [
+        (20_000, Mode::Listen, answer()),
+        (
+            20_001,
+            Mode::Listen,
+            escalate("kcc", Priority::Normal, true),
+        ),
+        (20_002, Mode::Shadow, answer()),
+        // A shadow escalation reaches the inbox: with no human reply it is unanswered.
+        (
+            20_003,
+            Mode::Shadow,
+            escalate("kcc", Priority::Normal, true),
+        ),
+    ] {
+        let mut m = message(
+            i,
+            at,
+            action,
+            "afval",
+            Category::Question,
+            SentimentLabel::Neutral,
+            "v1",
+        );
+        m.mode = mode;
+        extra.push(m);
+    }
+    h.messages.extend(extra);
+    h.messages.sort_by_key(|m| m.message.received_at);
+    let base = run(&options());
+    let r = build(
+        &options(),
+        &teams(),
+        "hub",
+        h.messages,
+        &h.escalations,
+        &h.replies,
+    );
+    assert_eq!(r.messages, base.messages + 4);
+    assert_eq!(r.rates.automated, base.rates.automated);
+    assert_eq!(r.rates.escalated, base.rates.escalated + 1);
+    assert_eq!(r.rates.not_acted, 3);
+    let unanswered: Vec<&str> = r.unanswered.iter().map(|u| u.id.as_str()).collect();
+    assert!(unanswered.contains(&"m20003"), "{unanswered:?}");
+    assert!(
+        !unanswered
+            .iter()
+            .any(|id| ["m20000", "m20001", "m20002"].contains(id)),
+        "{unanswered:?}"
+    );
+    let table = render::table(&r);
+    assert!(
+        table.contains(&format!("  not acted on           {:>7}", 3)),
+        "{table}"
+    );
 }
 
 #[test]

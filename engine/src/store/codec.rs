@@ -34,6 +34,7 @@ use crate::decision::{
     TopicMatch,
 };
 use crate::message::{ChannelKind, Inbound};
+use crate::mode::Mode;
 use crate::pipeline::{ConversationFacts, ConversationState};
 use crate::store::{
     Conversation, Escalation, EscalationEvent, EscalationStatus, OutboxEntry, OutboxStatus,
@@ -860,18 +861,68 @@ struct MessageRecRef<'a> {
     facts: (u8, i64, i64, i64, i64),
 }
 
-/// Encodes a message (already redacted) and its decision as the bytes of a [`MessageRec`].
-pub fn encode_message(
-    message: &Inbound,
+/// The facts' state byte also says how the message was taken in: the conversation state in
+/// the low bits, the channel mode in bits 4-5 (0 is `live`, so every record written before
+/// modes existed reads as live, with no new format version), and [`SHADOW_FLAG`] when a shadow
+/// decision is stored under the message's number, so reading a message looks for one only
+/// when there is one.
+const STATE_MASK: u8 = 0x0f;
+const MODE_SHIFT: u8 = 4;
+const MODE_MASK: u8 = 0x30;
+pub const SHADOW_FLAG: u8 = 0x40;
+
+pub fn mode_code(mode: Mode) -> u8 {
+    match mode {
+        Mode::Live => 0,
+        Mode::Shadow => 1,
+        Mode::Listen => 2,
+    }
+}
+
+pub fn mode_from(code: u8) -> Mode {
+    match code {
+        1 => Mode::Shadow,
+        2 => Mode::Listen,
+        _ => Mode::Live,
+    }
+}
+
+/// How a message was taken in, as [`encode_message`] keeps it beside the facts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Intake {
+    pub mode: Mode,
+    pub has_shadow: bool,
+}
+
+impl Intake {
+    fn pack(self, state: ConversationState) -> u8 {
+        state_code(state)
+            | (mode_code(self.mode) << MODE_SHIFT)
+            | if self.has_shadow { SHADOW_FLAG } else { 0 }
+    }
+
+    pub fn unpack(byte: u8) -> Intake {
+        Intake {
+            mode: mode_from((byte & MODE_MASK) >> MODE_SHIFT),
+            has_shadow: byte & SHADOW_FLAG != 0,
+        }
+    }
+}
+
+impl MessageRec {
+    /// The mode and shadow flag kept in the facts' state byte.
+    pub fn intake(&self) -> Intake {
+        Intake::unpack(self.facts.0)
+    }
+}
+
+/// Encodes a decision's fields; strings holding the message's own words (`private`) stay inline.
+pub fn encode_decision(
     decision: &Decision,
-    facts: &ConversationFacts,
-    stored_at: DateTime<Utc>,
+    private: [&str; 2],
     interner: &mut impl Intern,
-) -> Result<Vec<u8>, StoreError> {
-    let mut enc = Encoder {
-        interner,
-        private: [message.text.as_str(), message.id.as_str()],
-    };
+) -> Result<DecisionRec, StoreError> {
+    let mut enc = Encoder { interner, private };
     let (action, team, priority, template, reply) = match &decision.action {
         Action::Answer { template, reply } => (0, None, 0, Some(template.as_str()), Some(reply)),
         Action::Escalate {
@@ -889,7 +940,7 @@ pub fn encode_message(
         Action::Log => (2, None, 0, None, None),
     };
     let d = &decision.diagnostics;
-    let rec = DecisionRec {
+    Ok(DecisionRec {
         action,
         team: enc.opt(team)?,
         priority,
@@ -921,7 +972,23 @@ pub fn encode_message(
         },
         rulebook: enc.text(&d.rulebook)?,
         reasons: enc.all(&d.reasons)?,
-    };
+    })
+}
+
+/// Encodes a message (already redacted) and its decision as the bytes of a [`MessageRec`].
+pub fn encode_message(
+    message: &Inbound,
+    decision: &Decision,
+    facts: &ConversationFacts,
+    intake: Intake,
+    stored_at: DateTime<Utc>,
+    interner: &mut impl Intern,
+) -> Result<Vec<u8>, StoreError> {
+    let rec = encode_decision(
+        decision,
+        [message.text.as_str(), message.id.as_str()],
+        interner,
+    )?;
     let received_at = micros(message.received_at);
     let record = MessageRecRef {
         channel: channel_code(message.channel),
@@ -938,7 +1005,7 @@ pub fn encode_message(
             .collect(),
         decision: rec,
         facts: (
-            state_code(facts.state),
+            intake.pack(facts.state),
             facts.messages_today,
             facts.auto_replies,
             facts.complaints_24h,
@@ -972,13 +1039,13 @@ pub struct Decoded {
     pub stored_at: DateTime<Utc>,
 }
 
-/// Decodes a stored message; `corrupt` turns a bad value into the store's error.
-pub fn decode_message(
-    rec: MessageRec,
+/// Decodes a stored decision of message `message_id`.
+pub fn decode_decision(
+    d: &DecisionRec,
+    message_id: &str,
     symbols: &mut impl Resolve,
-    corrupt: impl Fn(String) -> StoreError,
-) -> Result<Decoded, StoreError> {
-    let d = &rec.decision;
+    corrupt: &impl Fn(String) -> StoreError,
+) -> Result<Decision, StoreError> {
     fn opt(t: &Option<Text>, symbols: &mut impl Resolve) -> Result<Option<String>, StoreError> {
         t.as_ref().map(|t| text(t, symbols)).transpose()
     }
@@ -989,7 +1056,7 @@ pub fn decode_message(
         },
         1 => Action::Escalate {
             team: opt(&d.team, symbols)?.unwrap_or_default(),
-            priority: priority_from(d.priority).map_err(&corrupt)?,
+            priority: priority_from(d.priority).map_err(corrupt)?,
             template: opt(&d.template, symbols)?,
             reply: opt(&d.reply, symbols)?,
         },
@@ -1000,12 +1067,12 @@ pub fn decode_message(
     for t in &d.topics {
         topics.push(TopicMatch {
             topic: text(&t.topic, symbols)?,
-            category: category_from(t.category).map_err(&corrupt)?,
+            category: category_from(t.category).map_err(corrupt)?,
             matched: texts(&t.matched, symbols)?,
         });
     }
     let diagnostics = Diagnostics {
-        category: category_from(d.category).map_err(&corrupt)?,
+        category: category_from(d.category).map_err(corrupt)?,
         topics,
         rules: texts(&d.rules, symbols)?,
         script_errors: d.script_errors.clone(),
@@ -1025,6 +1092,20 @@ pub fn decode_message(
         rulebook: text(&d.rulebook, symbols)?,
         reasons: texts(&d.reasons, symbols)?,
     };
+    Ok(Decision {
+        message_id: message_id.to_owned(),
+        action,
+        diagnostics,
+    })
+}
+
+/// Decodes a stored message; `corrupt` turns a bad value into the store's error.
+pub fn decode_message(
+    rec: MessageRec,
+    symbols: &mut impl Resolve,
+    corrupt: impl Fn(String) -> StoreError,
+) -> Result<Decoded, StoreError> {
+    let decision = decode_decision(&rec.decision, &rec.id, symbols, &corrupt)?;
     let stored_at = from_micros(rec.stored_at()).map_err(&corrupt)?;
     let message = Inbound {
         id: rec.id,
@@ -1035,14 +1116,9 @@ pub fn decode_message(
         received_at: from_micros(rec.received_at).map_err(&corrupt)?,
         metadata: rec.metadata.into_iter().collect::<BTreeMap<_, _>>(),
     };
-    let decision = Decision {
-        message_id: message.id.clone(),
-        action,
-        diagnostics,
-    };
     let (state, messages_today, auto_replies, complaints_24h, complaints_7d) = rec.facts;
     let facts = ConversationFacts {
-        state: state_from(state),
+        state: state_from(state & STATE_MASK),
         messages_today,
         auto_replies,
         complaints_24h,
@@ -1120,6 +1196,7 @@ mod tests {
             &message,
             &decision,
             &ConversationFacts::default(),
+            Intake::default(),
             at + chrono::Duration::seconds(2),
             &mut NoSymbols,
         )
@@ -1130,6 +1207,30 @@ mod tests {
         assert_eq!(rec.metadata, vec![("lang".to_owned(), "nl".to_owned())]);
         assert_eq!(rec.stored_at(), micros(at) + 2_000_000);
         assert_eq!(rec.decision.rulebook, Text::Sym(7));
+        assert_eq!(rec.intake(), Intake::default());
+    }
+
+    #[test]
+    fn the_state_byte_keeps_state_mode_and_shadow_flag_apart() {
+        for state in [
+            ConversationState::Bot,
+            ConversationState::Human,
+            ConversationState::Closed,
+        ] {
+            for mode in Mode::ALL {
+                for has_shadow in [false, true] {
+                    let intake = Intake { mode, has_shadow };
+                    let byte = intake.pack(state);
+                    assert_eq!(Intake::unpack(byte), intake);
+                    assert_eq!(state_from(byte & STATE_MASK), state);
+                }
+            }
+        }
+        // A record from before modes existed is a live one without shadow.
+        assert_eq!(
+            Intake::unpack(state_code(ConversationState::Human)),
+            Intake::default()
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! | outbox | id | the entry's state when it is not fresh ([`codec::OutboxRec`]): tried, postponed, sent, given up, or one with its own words |
 //! | records | `c` channel conversation | [`codec::ConvRec`], with its newest messages' numbers |
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
+//! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
 //! | | `e` id / `n` id | [`codec::EscRec`] / the open ones |
 //! | | `a` author channel conversation | (none): where `forget` looks |
 //! | | `u` id | [`AuditEntry`] |
@@ -184,6 +185,7 @@ mod key {
     pub const VERSION: u8 = b'v';
     pub const ACTIVATION: u8 = b'w';
     pub const META: u8 = b'z';
+    pub const SHADOW: u8 = b's';
 
     fn str(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -230,6 +232,10 @@ mod key {
     }
     pub fn esc_open(n: u64) -> Vec<u8> {
         tagged(ESC_OPEN, n)
+    }
+    /// The shadow decision of message `seq`.
+    pub fn shadow(seq: u64) -> Vec<u8> {
+        tagged(SHADOW, seq)
     }
     pub fn audit(n: u64) -> Vec<u8> {
         tagged(AUDIT, n)
@@ -425,21 +431,32 @@ trait Reader {
         Self: Sized,
     {
         let path = self.shared().path.clone();
+        let corrupt = |reason| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!("message {seq}: {reason}"),
+        };
+        let intake = rec.intake();
         let codec::Decoded {
             message,
             decision,
             facts,
             stored_at,
-        } = codec::decode_message(rec, &mut Resolver(self), |reason| StoreError::Corrupt {
-            path: path.clone(),
-            reason: format!("message {seq}: {reason}"),
-        })?;
+        } = codec::decode_message(rec, &mut Resolver(self), corrupt)?;
+        let shadow = match intake.has_shadow {
+            false => None,
+            true => self
+                .load::<codec::DecisionRec>(&key::shadow(seq))?
+                .map(|rec| codec::decode_decision(&rec, &message.id, &mut Resolver(self), &corrupt))
+                .transpose()?,
+        };
         Ok(StoredMessage {
             seq,
             message,
             decision,
             facts,
             stored_at,
+            mode: intake.mode,
+            shadow,
         })
     }
 
@@ -1003,6 +1020,9 @@ impl Tx<'_> {
         }
         let chunk = self.chunk_mut(codec::chunk_of(seq))?;
         chunk.clear(codec::slot_of(seq));
+        if rec.intake().has_shadow {
+            self.delete(Space::Records, &key::shadow(seq));
+        }
         self.forget_delivery(codec::dedupe_hash(channel, &rec.id), seq)?;
         self.delete(Space::Time, &key::time(rec.received_at, seq));
         if let Some(mut conv) = conv {
@@ -1084,6 +1104,9 @@ impl Tx<'_> {
             }
             let chunk = self.chunk_mut(codec::chunk_of(seq))?;
             chunk.clear(codec::slot_of(seq));
+            if rec.intake().has_shadow {
+                self.delete(Space::Records, &key::shadow(seq));
+            }
             self.forget_delivery(codec::dedupe_hash(channel, &rec.id), seq)?;
             self.delete(Space::Time, &key::time(rec.received_at, seq));
             self.counters.messages = self.counters.messages.saturating_sub(1);
@@ -1547,6 +1570,8 @@ impl Store for Embedded {
             today,
             sla_deadline,
             now,
+            mode,
+            shadow,
         } = intake;
         // Redaction, encoding and hashing happen here, in the caller's thread, so the writer only
         // places bytes. The record is encoded with the symbols committed so far; only when the
@@ -1558,8 +1583,23 @@ impl Store for Embedded {
             symbols: &self.shared.symbols,
             missing: false,
         };
-        let encoded = codec::encode_message(&message, &decision, &facts, now, &mut committed)?;
-        let prepared = (!committed.missing).then_some(encoded);
+        let taken = codec::Intake {
+            mode,
+            has_shadow: shadow.is_some(),
+        };
+        let encoded =
+            codec::encode_message(&message, &decision, &facts, taken, now, &mut committed)?;
+        // The shadow decision is encoded here too, with the same rule: strings holding the
+        // customer's words stay inline, so `forget` erases them with the record.
+        let shadow_encoded = match &shadow {
+            Some(candidate) => Some(encode(&codec::encode_decision(
+                candidate,
+                [message.text.as_str(), message.id.as_str()],
+                &mut committed,
+            )?)?),
+            None => None,
+        };
+        let prepared = (!committed.missing).then_some((encoded, shadow_encoded));
         let channel = message.channel;
         let hash = codec::dedupe_hash(channel, &message.id);
         // The message and the decision travel back with the answer, so the caller's thread
@@ -1578,6 +1618,7 @@ impl Store for Embedded {
                     duplicate: true,
                     escalation: None,
                     outbox: None,
+                    mode: first.mode,
                 };
                 return Ok((receipt, message, Some(decision)));
             }
@@ -1586,10 +1627,11 @@ impl Store for Embedded {
             // The open escalation matters only to a message that joins it: one that escalates,
             // or any message while a person owns the conversation (see below). Most messages
             // skip reading it.
-            let joins = matches!(decision.action, Action::Escalate { .. })
-                || existing
-                    .as_ref()
-                    .is_some_and(|c| c.state == codec::state_code(ConversationState::Human));
+            let joins = mode.escalates()
+                && (matches!(decision.action, Action::Escalate { .. })
+                    || existing
+                        .as_ref()
+                        .is_some_and(|c| c.state == codec::state_code(ConversationState::Human)));
             let open = match existing.as_ref().and_then(|c| c.open_escalation) {
                 Some(id) if joins => tx.esc_rec(id)?.map(|esc| (id, esc)),
                 _ => None,
@@ -1611,11 +1653,24 @@ impl Store for Embedded {
                     }
                 }
             };
-            let bytes = match prepared {
-                Some(bytes) => bytes,
-                None => codec::encode_message(&message, &decision, &facts, now, tx)?,
+            let (bytes, shadow_bytes) = match prepared {
+                Some(both) => both,
+                None => {
+                    let private = [message.text.as_str(), message.id.as_str()];
+                    let shadow_bytes = match &shadow {
+                        Some(candidate) => {
+                            Some(encode(&codec::encode_decision(candidate, private, tx)?)?)
+                        }
+                        None => None,
+                    };
+                    let bytes = codec::encode_message(&message, &decision, &facts, taken, now, tx)?;
+                    (bytes, shadow_bytes)
+                }
             };
             let seq = tx.append_message(&bytes)?;
+            if let Some(shadow_bytes) = shadow_bytes {
+                tx.put(Space::Records, &key::shadow(seq), shadow_bytes);
+            }
             tx.counters.messages += 1;
             tx.put(Space::Dedupe, &dedupe_key, seq.to_be_bytes().to_vec());
             tx.put(Space::Time, &key::time(received, seq), Vec::new());
@@ -1658,8 +1713,13 @@ impl Store for Embedded {
                 .recent_complaints
                 .retain(|t| last.saturating_sub(*t) < week);
 
+            // The mode decides which effects are written (see `crate::mode`): in `listen` no
+            // escalation opens or grows (`open` is `None` then, see `joins`), in `shadow` and
+            // `listen` no reply is queued.
             let mut escalation = None;
-            if let Action::Escalate { team, priority, .. } = &decision.action {
+            if mode.escalates()
+                && let Action::Escalate { team, priority, .. } = &decision.action
+            {
                 let private = [message.text.as_str(), message.id.as_str()];
                 let team_text = codec::encode_text(team, &private, tx)?;
                 let code = codec::priority_code(*priority);
@@ -1726,7 +1786,7 @@ impl Store for Embedded {
             }
 
             let mut outbox = None;
-            if decision.action.reply().is_some() {
+            if mode.sends_replies() && decision.action.reply().is_some() {
                 // The reply's words, conversation and time are the message's, and its state is
                 // fresh: one `pending` key is the whole entry (see `OutboxRec`).
                 tx.put(
@@ -1744,6 +1804,7 @@ impl Store for Embedded {
                 duplicate: false,
                 escalation,
                 outbox,
+                mode,
             };
             Ok((receipt, message, None))
         })?;

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 use crate::decision::{Decision, Priority};
 use crate::message::{ChannelKind, Inbound};
+use crate::mode::Mode;
 use crate::pipeline::{ConversationFacts, ConversationState};
 pub use crate::rulebook::RulebookFile;
 
@@ -84,9 +85,11 @@ pub trait Store: Send + Sync {
             .map(IntakeLookup::New)
     }
 
-    /// Stores a decided message in one transaction: the message and its decision, the
-    /// conversation update, a new escalation or an addition to the conversation's open one, and
-    /// an outbox entry when the decision has a reply. If the same `(channel, id)` was stored
+    /// Stores a decided message in one transaction: the message and its decision (and the
+    /// shadow rulebook's, when there is one), the conversation update, a new escalation or an
+    /// addition to the conversation's open one, and an outbox entry when the decision has a
+    /// reply, as far as the record's [`Mode`] lets the decision act (no outbox entry in
+    /// `shadow`, neither that nor an escalation in `listen`). If the same `(channel, id)` was stored
     /// before (also by a concurrent caller), nothing is written and the first decision is
     /// returned with `duplicate: true`.
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError>;
@@ -519,6 +522,11 @@ pub struct StoredMessage {
     pub facts: ConversationFacts,
     /// When webcare stored it.
     pub stored_at: DateTime<Utc>,
+    /// The channel's mode when it was taken in: whether the decision was acted on.
+    pub mode: Mode,
+    /// The decision of the shadow (candidate) rulebook that ran beside the live one, if any;
+    /// never acted on.
+    pub shadow: Option<Decision>,
 }
 
 impl StoredMessage {
@@ -552,6 +560,11 @@ pub struct IntakeRecord {
     /// When an escalation this creates must be answered.
     pub sla_deadline: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
+    /// The channel's mode: `live` writes every effect; `shadow` writes no outbox entry;
+    /// `listen` writes neither outbox entry nor escalation (see [`crate::mode`]).
+    pub mode: Mode,
+    /// The shadow rulebook's decision, stored beside the live one, without any effect.
+    pub shadow: Option<Decision>,
 }
 
 /// What [`Store::record_intake`] did.
@@ -565,6 +578,8 @@ pub struct IntakeReceipt {
     pub escalation: Option<u64>,
     /// The reply waiting to be sent.
     pub outbox: Option<u64>,
+    /// The mode the message was taken in (for a duplicate: the first delivery's).
+    pub mode: Mode,
 }
 
 /// One conversation (chat, DM, widget session, thread) on one channel.
