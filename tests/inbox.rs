@@ -186,16 +186,27 @@ async fn click(client: &Client, css: &str) {
         .unwrap();
 }
 
+/// The text of the first element matching `css`, waiting for it to appear. After a click
+/// that posts a form the element found may belong to the page being replaced; reading it
+/// then fails as stale, and it is looked up again on the new page.
 async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let element = client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap();
+        match element.text().await {
+            Ok(text) => return text,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("reading `{css}` again: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("`{css}`: {e}"),
+        }
+    }
 }
 
 #[test]
@@ -295,10 +306,11 @@ fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
             .await
             .unwrap();
         click(&client, "#send-reply").await;
-        let status = text_of(&client, "#status").await;
-        assert_eq!(status, "claimed by anna");
+        // The agent's line exists only on the page after the reply, so wait for it first.
         let agent = text_of(&client, ".line.agent .text").await;
         assert_eq!(agent, "Sorry! We send the collection team today.");
+        let status = text_of(&client, "#status").await;
+        assert_eq!(status, "claimed by anna");
         click(&client, "#resolve").await;
         let queues = text_of(&client, "#queues").await;
         assert!(!queues.contains("#"), "the queue is empty again: {queues}");
