@@ -240,32 +240,31 @@ fn from_store(
     let mut progress = Progress::new(store.stats()?.messages);
     let mut out = create_output(args.output.as_deref())?;
     let mut report = DiffReport::new(&rulebook.version);
-    let mut history = store::history(&*store, since);
-    let mut batch: Vec<StoredMessage> = Vec::with_capacity(BATCH);
-    loop {
-        batch.clear();
-        for stored in history.by_ref().take(BATCH) {
-            batch.push(stored?);
-        }
-        if batch.is_empty() {
-            break;
-        }
-        for (stored, decision) in batch.iter().zip(decide_all(rulebook, &batch)) {
-            let changed = report.add(&stored.message, &stored.decision, &decision);
-            match (args.report, changed) {
-                (ReportFormat::Decisions, _) => {
-                    serde_json::to_writer(&mut out, &DecisionRecord::from(&decision))?;
-                    out.write_all(b"\n")?;
+    let (batches, incoming) = std::sync::mpsc::sync_channel(2);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        // Reading history is the serial part of a replay, so the next batch is read on its own
+        // thread while this one is decided. Two batches in flight keep memory flat.
+        let store = &store;
+        scope.spawn(move || {
+            let mut history = store::history(&**store, since);
+            loop {
+                let batch: Result<Vec<StoredMessage>, _> = history.by_ref().take(BATCH).collect();
+                let last = batch.as_ref().map_or(true, Vec::is_empty);
+                if batches.send(batch).is_err() || last {
+                    break;
                 }
-                (ReportFormat::Changes, Some(changed)) => {
-                    serde_json::to_writer(&mut out, &changed)?;
-                    out.write_all(b"\n")?;
-                }
-                _ => {}
             }
+        });
+        for batch in incoming {
+            let batch = batch?;
+            if batch.is_empty() {
+                break;
+            }
+            replay_batch(rulebook, &batch, &mut report, args.report, &mut out)?;
+            progress.show(report.compared);
         }
-        progress.show(report.compared);
-    }
+        Ok(())
+    })?;
     progress.finish();
     write_report(&mut out, args.report, &report)?;
     if !matches!(args.report, ReportFormat::Table) {
@@ -277,6 +276,32 @@ fn from_store(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Decides one batch of stored history again and adds it to the report (and the output, for
+/// the line-per-message formats).
+fn replay_batch(
+    rulebook: &Rulebook,
+    batch: &[StoredMessage],
+    report: &mut DiffReport,
+    format: ReportFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for (stored, decision) in batch.iter().zip(decide_all(rulebook, batch)) {
+        let changed = report.add(&stored.message, &stored.decision, &decision);
+        match (format, changed) {
+            (ReportFormat::Decisions, _) => {
+                serde_json::to_writer(&mut *out, &DecisionRecord::from(&decision))?;
+                out.write_all(b"\n")?;
+            }
+            (ReportFormat::Changes, Some(changed)) => {
+                serde_json::to_writer(&mut *out, &changed)?;
+                out.write_all(b"\n")?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Messages decided per parallel batch: large enough to amortise the thread start, small
