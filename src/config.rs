@@ -403,6 +403,7 @@ impl StoreArgs {
                 backend,
                 data_dir,
                 redact: section.redact,
+                cache_bytes: None,
             },
             retention_days: section.retention_days,
         })

@@ -127,6 +127,7 @@ fn crash_and_recover(backend: Backend) {
             backend,
             data_dir: data.clone(),
             redact: false,
+            cache_bytes: None,
         })
         .unwrap();
         let open = store.open_escalations().unwrap();
@@ -199,6 +200,7 @@ fn crash_and_recover(backend: Backend) {
         backend,
         data_dir: data,
         redact: false,
+        cache_bytes: None,
     })
     .unwrap();
     assert_eq!(store.stats().unwrap().messages, MESSAGES as u64);

@@ -84,6 +84,7 @@ fn open(backend: Backend, dir: &std::path::Path) -> Arc<dyn Store> {
         backend,
         data_dir: dir.to_owned(),
         redact: false,
+        cache_bytes: None,
     }) {
         Ok(store) => store,
         Err(e) => panic!("{e}"),

@@ -54,6 +54,7 @@ impl Fixture {
             backend,
             data_dir: dir.path().join("data"),
             redact,
+            cache_bytes: None,
         };
         let store = store::open(&options).unwrap();
         Fixture {
@@ -1020,6 +1021,7 @@ fn a_corrupt_store_is_a_clear_error_and_is_left_alone(backend: Backend) {
         backend,
         data_dir: dir.path().to_owned(),
         redact: false,
+        cache_bytes: None,
     };
     let path = backend.path_in(dir.path());
     let garbage = b"this is not a database, it is a shopping list: milk, eggs".repeat(200);
@@ -1061,6 +1063,7 @@ fn another_backends_data_is_not_silently_ignored(backend: Backend) {
             backend: b,
             data_dir: dir.path().to_owned(),
             redact: false,
+            cache_bytes: None,
         })
     };
     drop(open(other).unwrap());

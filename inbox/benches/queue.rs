@@ -31,6 +31,7 @@ fn main() {
         backend: Backend::Redb,
         data_dir: dir.path().join("data"),
         redact: false,
+        cache_bytes: None,
     })
     .unwrap();
     let rulebook = Rulebook::embedded().unwrap();

@@ -100,6 +100,7 @@ impl Service {
             backend: Backend::Redb,
             data_dir: dir.path().join("data"),
             redact: false,
+            cache_bytes: None,
         })
         .unwrap();
         let runtime = Arc::new(Runtime::new(Rulebook::embedded().unwrap(), store));

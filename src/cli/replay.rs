@@ -132,8 +132,16 @@ fn open_existing(store_args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn st
             options.data_dir.display()
         );
     }
-    Ok(store::open(options)?)
+    // History is read once, front to back: a small page cache keeps a replay's memory flat
+    // however long the history is.
+    Ok(store::open(&store::StoreOptions {
+        cache_bytes: Some(REPLAY_CACHE_BYTES),
+        ..options.clone()
+    })?)
 }
+
+/// The page cache of a replay's store.
+const REPLAY_CACHE_BYTES: usize = 32 << 20;
 
 fn create_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {

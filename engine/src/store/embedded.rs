@@ -2713,7 +2713,7 @@ mod tests {
     fn colliding_dedupe_hashes_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("webcare.redb");
-        let kv: Arc<dyn Kv> = Arc::new(crate::store::redb::RedbKv::open(&path).unwrap());
+        let kv: Arc<dyn Kv> = Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap());
         let store = Embedded::new(kv, Backend::Redb, path, None).unwrap();
         let rulebook = crate::Rulebook::embedded().unwrap();
         let at = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();

@@ -460,6 +460,9 @@ pub struct StoreOptions {
     pub data_dir: PathBuf,
     /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
     pub redact: bool,
+    /// The database's page cache; `None` is the backend's default (1 GiB for redb). A replay
+    /// reads every page once and sets it small, so its memory does not grow with history.
+    pub cache_bytes: Option<usize>,
 }
 
 impl Default for StoreOptions {
@@ -468,6 +471,7 @@ impl Default for StoreOptions {
             backend: Backend::Redb,
             data_dir: PathBuf::from("data"),
             redact: false,
+            cache_bytes: None,
         }
     }
 }
@@ -497,8 +501,8 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let redactor = options.redact.then(redact::Redactor::new);
     let path = options.backend.path_in(dir);
     let kv: Arc<dyn embedded::Kv> = match options.backend {
-        Backend::Redb => Arc::new(self::redb::RedbKv::open(&path)?),
-        Backend::Sled => Arc::new(self::sled::SledKv::open(&path)?),
+        Backend::Redb => Arc::new(self::redb::RedbKv::open(&path, options.cache_bytes)?),
+        Backend::Sled => Arc::new(self::sled::SledKv::open(&path, options.cache_bytes)?),
     };
     Ok(Arc::new(embedded::Embedded::new(
         kv,

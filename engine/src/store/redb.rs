@@ -105,8 +105,12 @@ fn bounds<const N: usize>(
 impl RedbKv {
     /// Opens `path`, creating it when it does not exist. redb refuses a file that is not a redb
     /// database, so existing data is never overwritten.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = match Database::create(path) {
+    pub fn open(path: &Path, cache_bytes: Option<usize>) -> Result<Self, StoreError> {
+        let mut builder = Database::builder();
+        if let Some(bytes) = cache_bytes {
+            builder.set_cache_size(bytes);
+        }
+        let db = match builder.create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::Storage(redb::StorageError::Io(source)))
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>

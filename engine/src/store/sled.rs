@@ -89,9 +89,13 @@ fn check_segments(path: &Path) -> Result<(), StoreError> {
 }
 
 impl SledKv {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, cache_bytes: Option<usize>) -> Result<Self, StoreError> {
         check_segments(path)?;
-        let config = sled::Config::new()
+        let mut config = sled::Config::new();
+        if let Some(bytes) = cache_bytes {
+            config = config.cache_capacity(bytes as u64);
+        }
+        let config = config
             .path(path)
             .segment_size(SEGMENT_SIZE)
             // We flush on every commit; the background flusher would only add I/O.
