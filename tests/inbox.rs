@@ -10,15 +10,17 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use webcare_engine::store::{self, EscalationStatus, OutboxStatus, StoreOptions};
 use webcare_engine::{ChannelKind, ConversationState};
+
+mod support;
+use support::{Driver, browser};
 
 const SCRIPT: &str = "<script>window.__pwned = 1</script> Ik heb een klacht: de afvalinzameling is al drie weken niet geweest!";
 
@@ -95,85 +97,6 @@ fn start(dir: &Path) -> (Running, String) {
     (running, base)
 }
 
-fn binary(env: &str, candidates: &[&str]) -> PathBuf {
-    if let Ok(path) = std::env::var(env) {
-        return PathBuf::from(path);
-    }
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("{env}: install Debian's `chromium` and `chromium-driver` or set {env}")
-        })
-}
-
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let chromedriver = binary(
-            "WEBCARE_CHROMEDRIVER",
-            &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let chromium = binary(
-        "WEBCARE_CHROMIUM",
-        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-    );
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .unwrap()
-}
-
 async fn click(client: &Client, css: &str) {
     client
         .wait()
@@ -247,7 +170,7 @@ fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
 
         let driver = Driver::start();
         let profile = tempfile::tempdir().unwrap();
-        let client = browser(&driver, profile.path()).await;
+        let client = browser(&driver, profile.path(), &[]).await;
 
         // Not logged in: the inbox sends the browser to the login page.
         client.goto(&format!("{base}/inbox")).await.unwrap();

@@ -9,15 +9,17 @@
 // Helpers outside `#[test]` functions panic on purpose too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use webcare_engine::store::{self, NewReply, StoreOptions};
 use webcare_engine::{ChannelKind, Inbound, Intake, Rulebook};
+
+mod support;
+use support::{Driver, browser};
 
 const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling";
@@ -228,63 +230,6 @@ fn the_report_reproduces_a_known_history_from_the_store() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no team `nobody`"));
 }
 
-fn binary(env: &str, candidates: &[&str]) -> PathBuf {
-    if let Ok(path) = std::env::var(env) {
-        return PathBuf::from(path);
-    }
-    for candidate in candidates {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!(
-        "{} not found; install Debian's `chromium` and `chromium-driver` or set {env}",
-        candidates.first().unwrap_or(&"")
-    );
-}
-
-/// A chromedriver child on a free port, stopped on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let chromedriver = binary(
-            "WEBCARE_CHROMEDRIVER",
-            &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_html_report_shows_its_charts_in_a_real_browser() {
     let data = tempfile::tempdir().unwrap();
@@ -317,30 +262,9 @@ fn the_html_report_shows_its_charts_in_a_real_browser() {
 
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
-    let chromium = binary(
-        "WEBCARE_CHROMIUM",
-        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", "--window-size=1200,3000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&driver.url)
-            .await
-            .unwrap();
+        let client = browser(&driver, profile.path(), &["--window-size=1200,3000"]).await;
         client
             .goto(&format!("file://{}", page.display()))
             .await

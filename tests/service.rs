@@ -12,15 +12,17 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use webcare_engine::ChannelKind;
 use webcare_engine::store::{self, StoreOptions};
+
+mod support;
+use support::{Driver, browser};
 
 const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
@@ -278,88 +280,6 @@ fn sigterm_finishes_the_messages_in_flight_and_loses_none() {
 
 // --- the web chat in a real browser ------------------------------------------------------------
 
-fn binary(env: &str, candidates: &[&str]) -> PathBuf {
-    if let Ok(path) = std::env::var(env) {
-        return PathBuf::from(path);
-    }
-    for candidate in candidates {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!(
-        "{} not found; install Debian's `chromium` and `chromium-driver` (apt-get install chromium chromium-driver) or set {env}",
-        candidates.first().unwrap_or(&"")
-    );
-}
-
-/// A chromedriver child on a free port.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let chromedriver = binary(
-            "WEBCARE_CHROMEDRIVER",
-            &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let chromium = binary(
-        "WEBCARE_CHROMIUM",
-        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-    );
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .unwrap()
-}
-
 /// The texts of the chat lines of one kind (`visitor`, `reply` or `agent`), in order.
 async fn lines(client: &Client, kind: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -415,7 +335,7 @@ fn the_web_chat_works_in_a_real_browser() {
     let profile = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client = browser(&driver, profile.path()).await;
+        let client = browser(&driver, profile.path(), &[]).await;
         client.goto(&format!("{}/", service.base)).await.unwrap();
         assert!(client.title().await.unwrap().contains("Gemeente Voorbeeld"));
 
