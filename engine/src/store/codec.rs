@@ -36,8 +36,8 @@ use crate::decision::{
 use crate::message::{ChannelKind, Inbound};
 use crate::pipeline::{ConversationFacts, ConversationState};
 use crate::store::{
-    Conversation, Escalation, EscalationEvent, EscalationStatus, OutboxEntry, OutboxStatus,
-    StoreError,
+    ActionKind, Conversation, Escalation, EscalationEvent, EscalationStatus, MessageBrief,
+    OutboxEntry, OutboxStatus, StoreError,
 };
 
 /// A decision string: a symbol-table id, or the text itself.
@@ -100,6 +100,197 @@ impl MessageRec {
 
     pub fn has_reply(&self) -> bool {
         self.decision.reply.is_some()
+    }
+}
+
+// --- the brief form, for reports ------------------------------------------------------------
+
+/// [`MessageRec`] as a report reads it: the same fields in the same order (postcard is
+/// positional), the strings borrowed from the record and what a report does not use (text,
+/// metadata, rules, reasons, facts) skipped without being kept.
+#[derive(Deserialize)]
+pub struct BriefRec<'a> {
+    pub channel: u8,
+    pub id: &'a str,
+    pub conversation: &'a str,
+    pub author: &'a str,
+    _text: Skip,
+    pub received_at: i64,
+    pub stored_after: i64,
+    _metadata: SkipSeq<(Skip, Skip)>,
+    #[serde(borrow)]
+    pub decision: BriefDecision<'a>,
+    _facts: (u8, i64, i64, i64, i64),
+}
+
+#[derive(Deserialize)]
+pub struct BriefDecision<'a> {
+    pub action: u8,
+    #[serde(borrow)]
+    pub team: Option<TextRef<'a>>,
+    _priority: u8,
+    _template: Option<SkipText>,
+    pub reply: Option<SkipText>,
+    pub category: u8,
+    #[serde(borrow)]
+    pub topics: Vec<BriefTopic<'a>>,
+    _rules: SkipSeq<SkipText>,
+    _script_errors: SkipSeq<Skip>,
+    pub sentiment: u8,
+    _score: i32,
+    _language: u8,
+    #[serde(borrow)]
+    pub rulebook: TextRef<'a>,
+    _reasons: SkipSeq<SkipText>,
+}
+
+#[derive(Deserialize)]
+pub struct BriefTopic<'a> {
+    #[serde(borrow)]
+    pub topic: TextRef<'a>,
+    _category: u8,
+    _matched: SkipSeq<SkipText>,
+}
+
+/// [`Text`], borrowed.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub enum TextRef<'a> {
+    Sym(u32),
+    Inline(&'a str),
+}
+
+/// [`Text`], skipped.
+#[derive(Deserialize)]
+#[allow(dead_code, reason = "read past, never looked at")]
+pub enum SkipText {
+    Sym(u32),
+    Inline(Skip),
+}
+
+/// A string, read past.
+pub struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Skip;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A sequence, read past element by element without keeping any.
+pub struct SkipSeq<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for SkipSeq<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = SkipSeq<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<T>()?.is_some() {}
+                Ok(SkipSeq(std::marker::PhantomData))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// The symbols a brief needs, resolved once per report rather than once per message.
+#[derive(Default)]
+pub struct SymbolCache {
+    texts: FxHashMap<u32, Arc<str>>,
+}
+
+impl SymbolCache {
+    /// Makes sure `t` can be read with [`SymbolCache::get`].
+    pub fn load(&mut self, t: TextRef<'_>, symbols: &mut impl Resolve) -> Result<(), StoreError> {
+        if let TextRef::Sym(id) = t
+            && !self.texts.contains_key(&id)
+        {
+            let text = symbols.resolve(id)?;
+            self.texts.insert(id, text);
+        }
+        Ok(())
+    }
+
+    /// The text of `t`; empty for a symbol not [loaded](SymbolCache::load).
+    pub fn get<'s>(&'s self, t: TextRef<'s>) -> &'s str {
+        match t {
+            TextRef::Inline(s) => s,
+            TextRef::Sym(id) => self.texts.get(&id).map(|s| &**s).unwrap_or_default(),
+        }
+    }
+}
+
+impl BriefRec<'_> {
+    /// Loads the symbols the brief refers to into `cache`.
+    pub fn load_symbols(
+        &self,
+        cache: &mut SymbolCache,
+        symbols: &mut impl Resolve,
+    ) -> Result<(), StoreError> {
+        let d = &self.decision;
+        if let Some(t) = d.team {
+            cache.load(t, symbols)?;
+        }
+        for t in &d.topics {
+            cache.load(t.topic, symbols)?;
+        }
+        cache.load(d.rulebook, symbols)
+    }
+
+    /// The brief, with the symbols from `cache` (see [`BriefRec::load_symbols`]).
+    pub fn brief<'s>(
+        &'s self,
+        seq: u64,
+        cache: &'s SymbolCache,
+        reply: Option<OutboxStatus>,
+    ) -> Result<MessageBrief<'s>, String> {
+        let d = &self.decision;
+        let action = match d.action {
+            0 => ActionKind::Answer,
+            1 => ActionKind::Escalate,
+            2 => ActionKind::Log,
+            other => return Err(format!("unknown action code {other}")),
+        };
+        Ok(MessageBrief {
+            seq,
+            channel: channel_from(self.channel)?,
+            id: self.id,
+            conversation: self.conversation,
+            author: self.author,
+            received_at: from_micros(self.received_at)?,
+            stored_at: from_micros(self.received_at.saturating_add(self.stored_after))?,
+            action,
+            // As decoded in full: an escalation without a team has the empty one.
+            team: match action {
+                ActionKind::Escalate => Some(d.team.map(|t| cache.get(t)).unwrap_or_default()),
+                _ => None,
+            },
+            category: category_from(d.category)?,
+            topics: d.topics.iter().map(|t| cache.get(t.topic)).collect(),
+            sentiment: match d.sentiment {
+                0 => SentimentLabel::Negative,
+                2 => SentimentLabel::Positive,
+                _ => SentimentLabel::Neutral,
+            },
+            rulebook: cache.get(d.rulebook),
+            reply,
+        })
     }
 }
 

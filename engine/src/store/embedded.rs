@@ -65,7 +65,8 @@ use super::redact::Redactor;
 use super::{
     Activation, AuditEntry, Backend, Conversation, DeadLetter, Escalation, ForgetReport,
     HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, NewAudit, NewReply, OutboxEntry,
-    PurgeReport, RulebookFile, RulebookVersion, Store, StoreError, StoreStats, StoredMessage,
+    OutboxStatus, PurgeReport, ReportItem, RulebookFile, RulebookVersion, Store, StoreError,
+    StoreStats, StoredMessage,
 };
 use crate::decision::{Action, Category, Priority};
 use crate::message::ChannelKind;
@@ -2186,6 +2187,122 @@ impl Store for Embedded {
             }
         }
         Ok(out)
+    }
+
+    fn report_scan(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        visit: &mut dyn FnMut(ReportItem<'_>),
+    ) -> Result<(), StoreError> {
+        const PAGE: usize = 4096;
+        let mut snap = self.snapshot()?;
+        // The period's message numbers from the time index, then in intake order: neighbours
+        // share a chunk, and the outbox is keyed by the same numbers.
+        let end = key::time(codec::micros(until), 0);
+        let mut start = key::time(codec::micros(since), 0).to_vec();
+        let mut seqs = Vec::new();
+        loop {
+            let page = snap.range(Space::Time, &start, Some(&end), PAGE)?;
+            for (k, _) in &page {
+                seqs.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
+            }
+            match page.last().and_then(|(k, _)| key::successor(k)) {
+                Some(next) if page.len() == PAGE => start = next,
+                _ => break,
+            }
+        }
+        seqs.sort_unstable();
+        let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+            return Ok(());
+        };
+
+        // Replies that are no longer fresh, from the first message on: those with details of
+        // their own go out now (before any message), the others' states are kept for their
+        // messages. Ids are message numbers, so both lists come sorted.
+        let mut states: Vec<(u64, OutboxRec)> = Vec::new();
+        let mut start = key::id(first).to_vec();
+        loop {
+            let page = snap.range(Space::Outbox, &start, None, PAGE)?;
+            for (k, v) in &page {
+                let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
+                let rec: OutboxRec = postcard::from_bytes(v)
+                    .map_err(|e| self.shared.corrupt(format!("outbox {id}").as_bytes(), e))?;
+                if rec.detail.is_some() {
+                    let entry = snap.decode_outbox(id, &rec)?;
+                    visit(ReportItem::Reply(entry));
+                }
+                if id <= last {
+                    states.push((id, rec));
+                }
+            }
+            match page.last().and_then(|(k, _)| key::successor(k)) {
+                Some(next) if page.len() == PAGE => start = next,
+                _ => break,
+            }
+        }
+        // Fresh replies are only a pending key.
+        let mut pending: Vec<u64> = Vec::new();
+        let mut start = key::id(first).to_vec();
+        let end = key::id(last.saturating_add(1));
+        loop {
+            let page = snap.range(Space::Pending, &start, Some(&end), PAGE)?;
+            for (k, _) in &page {
+                pending.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
+            }
+            match page.last().and_then(|(k, _)| key::successor(k)) {
+                Some(next) if page.len() == PAGE => start = next,
+                _ => break,
+            }
+        }
+
+        let mut cache = codec::SymbolCache::default();
+        let (mut states, mut pending) = (states.iter().peekable(), pending.iter().peekable());
+        let mut chunk: Option<(u64, Option<Vec<u8>>)> = None;
+        for seq in seqs {
+            let number = codec::chunk_of(seq);
+            if chunk.as_ref().is_none_or(|(n, _)| *n != number) {
+                chunk = Some((number, snap.kv.get(Space::Messages, &key::id(number))?));
+            }
+            let Some((_, Some(bytes))) = &chunk else {
+                continue;
+            };
+            let Some(slot) = Chunk::slot_in(bytes, codec::slot_of(seq))
+                .map_err(|e| self.shared.corrupt_seq(seq, e))?
+            else {
+                continue;
+            };
+            let rec: codec::BriefRec<'_> =
+                postcard::from_bytes(slot).map_err(|e| self.shared.corrupt_seq(seq, e))?;
+            while states.next_if(|(id, _)| *id < seq).is_some() {}
+            while pending.next_if(|id| **id < seq).is_some() {}
+            let state = states.next_if(|(id, _)| *id == seq).map(|(_, r)| r);
+            let fresh = pending.next_if(|id| **id == seq).is_some();
+            let reply = match (rec.decision.reply.is_some(), state) {
+                (false, _) => None,
+                // Went out above, with its own details.
+                (true, Some(r)) if r.detail.is_some() => None,
+                (true, Some(r)) => Some(match (r.status, r.sent_at) {
+                    (codec::OUTBOX_PENDING, _) => OutboxStatus::Pending,
+                    (codec::OUTBOX_SENT, Some(at)) => OutboxStatus::Sent {
+                        at: codec::from_micros(at).map_err(|e| self.shared.corrupt_seq(seq, e))?,
+                    },
+                    (codec::OUTBOX_DEAD, _) => OutboxStatus::Dead,
+                    (code, _) => {
+                        return Err(self
+                            .shared
+                            .corrupt_seq(seq, format!("bad outbox status {code}")));
+                    }
+                }),
+                (true, None) => fresh.then_some(OutboxStatus::Pending),
+            };
+            rec.load_symbols(&mut cache, &mut Resolver(&mut snap))?;
+            let brief = rec
+                .brief(seq, &cache, reply)
+                .map_err(|e| self.shared.corrupt_seq(seq, e))?;
+            visit(ReportItem::Message(brief));
+        }
+        Ok(())
     }
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError> {
