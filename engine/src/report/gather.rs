@@ -15,11 +15,17 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use std::sync::{OnceLock, mpsc};
+
+use chrono::{DateTime, Duration, Utc};
+use rustc_hash::FxHashSet;
 
 use super::{Builder, Reply, Report, ReportOptions};
 use crate::message::ChannelKind;
-use crate::store::{self, Escalation, OutboxStatus, ReportItem, Store, StoreError, StoredMessage};
+use crate::store::{
+    self, Escalation, MessageBrief, OutboxEntry, OutboxStatus, ReportItem, Store, StoreError,
+    StoredMessage,
+};
 use crate::teams::Teams;
 
 /// What [`super::build`] takes, read from a store.
@@ -30,63 +36,185 @@ pub struct Gathered {
 }
 
 /// The report on the period of `options`, read from `store` in one pass.
+///
+/// Three threads, because a report is one long read that a second core halves: one reads the
+/// audit log and the escalations; the other two each read and count half of the time, from
+/// [`ReportOptions::previous_since`] to the middle and from there to
+/// [`ReportOptions::read_until`], and the halves are merged at the end.
 pub fn report(
     store: &dyn Store,
     options: &ReportOptions,
     teams: &Teams,
     default_team: &str,
 ) -> Result<Report, StoreError> {
-    let (agent_replies, escalations) = audited(store)?;
-    let mut builder = Builder::new(options, teams, default_team, &escalations);
-    // Bot replies with details of their own (their message was deleted), by what they answer.
-    let mut detached: HashMap<(ChannelKind, String), DateTime<Utc>> = HashMap::new();
-    store.report_scan(
-        options.previous_since(),
-        options.read_until(),
-        &mut |item| match item {
-            ReportItem::Reply(entry) => {
-                let reply = Reply::from_outbox(&entry, agent_replies.contains(&entry.id));
-                if reply.dead {
-                    return;
-                }
-                if reply.human {
-                    builder.human_reply(reply.channel, &reply.conversation, reply.at);
-                } else {
-                    detached.insert((reply.channel, reply.in_reply_to), reply.at);
+    let (from, to) = (options.previous_since(), options.read_until());
+    let mid = from + (to - from).max(Duration::zero()) / 2;
+    let cell: OnceLock<Result<Audited, StoreError>> = OnceLock::new();
+    let audit = &cell;
+    // Reads the audit log, or waits for the thread that does.
+    let read = move || audit.get_or_init(|| audited(store)).as_ref();
+    let halves = std::thread::scope(|scope| {
+        scope.spawn(read);
+        // The halves swap their replies with details of their own, so that both see all of
+        // them, as one scan would.
+        let (to_second, from_first) = mpsc::channel();
+        let (to_first, from_second) = mpsc::channel();
+        let later = scope.spawn(move || {
+            let swap = (to_first, from_first);
+            half(store, options, teams, default_team, (mid, to), read, swap)
+        });
+        let swap = (to_second, from_second);
+        let first = half(store, options, teams, default_team, (from, mid), read, swap);
+        let second = match later.join() {
+            Ok(second) => second,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        Ok::<_, StoreError>((first?, second?))
+    });
+    let report = halves.and_then(|((mut builder, mut early), (second, early_second))| {
+        let (agent_replies, _) = read().map_err(|_| audit_failed())?;
+        builder.merge(second);
+        // Human replies with details of their own, once each.
+        early.extend(early_second);
+        let mut seen = FxHashSet::default();
+        for entry in early.iter().filter(|e| seen.insert(e.id)) {
+            let reply = Reply::from_outbox(entry, agent_replies.contains(&entry.id));
+            if reply.human && !reply.dead {
+                builder.human_reply(reply.channel, &reply.conversation, reply.at);
+            }
+        }
+        let mut report = builder.finish();
+        // In the order of the history (receipt, then intake), as `gather` lists the messages.
+        report.unanswered.sort_by_key(|u| u.received_at);
+        Ok(report)
+    });
+    match (report, cell.into_inner()) {
+        // The audit log's own error rather than the halves' word that it failed.
+        (Err(_), Some(Err(e))) => Err(e),
+        (report, _) => report,
+    }
+}
+
+fn audit_failed() -> StoreError {
+    StoreError::Backend {
+        path: Default::default(),
+        reason: "the audit log could not be read".into(),
+    }
+}
+
+/// Where a half's replies with details of their own go to, and the other half's come from.
+type Swap = (
+    mpsc::Sender<Vec<OutboxEntry>>,
+    mpsc::Receiver<Vec<OutboxEntry>>,
+);
+
+/// Counts the messages received from `from` to `to` into a builder of their own; returns it
+/// with the replies with details of their own that the scan handed over.
+fn half<'a>(
+    store: &dyn Store,
+    options: &'a ReportOptions,
+    teams: &'a Teams,
+    default_team: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    read: impl Fn() -> Result<&'a Audited, &'a StoreError>,
+    swap: Swap,
+) -> Result<(Builder<'a>, Vec<OutboxEntry>), StoreError> {
+    let mut swap = Some(swap);
+    let mut early: Vec<OutboxEntry> = Vec::new();
+    let mut state: Option<Streaming<'a>> = None;
+    let mut failed = None;
+    // Before the first message: what the audit log says, and every reply with details.
+    let mut start = |early: &[OutboxEntry]| -> Result<Streaming<'a>, StoreError> {
+        let mut others = Vec::new();
+        if let Some((tx, rx)) = swap.take() {
+            // Send first, then wait: neither half waits for one that waits. A half that failed
+            // has dropped its sender, and the report fails with it.
+            let _ = tx.send(early.to_vec());
+            others = rx.recv().unwrap_or_default();
+        }
+        let (agent_replies, escalations) = read().map_err(|_| audit_failed())?;
+        let mut s = Streaming {
+            agent_replies,
+            builder: Builder::new(options, teams, default_team, escalations),
+            detached: HashMap::new(),
+        };
+        for entry in early.iter().chain(&others) {
+            s.reply(entry);
+        }
+        Ok(s)
+    };
+    store.report_scan(from, to, &mut |item| match item {
+        ReportItem::Reply(entry) => early.push(entry),
+        ReportItem::Message(m) => {
+            if state.is_none() && failed.is_none() {
+                match start(&early) {
+                    Ok(s) => state = Some(s),
+                    Err(e) => failed = Some(e),
                 }
             }
-            ReportItem::Message(m) => {
-                let at = match m.reply {
-                    None | Some(OutboxStatus::Dead) => None,
-                    Some(OutboxStatus::Sent { at }) => Some(at),
-                    Some(OutboxStatus::Pending) => Some(m.stored_at),
-                };
-                let mut bot = None;
-                if let Some(at) = at {
-                    if agent_replies.contains(&m.seq) {
-                        builder.human_reply(m.channel, m.conversation, at);
-                    } else {
-                        bot = Some(at);
-                    }
-                }
-                if bot.is_none() && !detached.is_empty() {
-                    bot = detached.get(&(m.channel, m.id.to_owned())).copied();
-                }
-                builder.message(&m, bot);
+            if let Some(s) = &mut state {
+                s.message(&m);
             }
-        },
-    )?;
-    let mut report = builder.finish();
-    // In the order of the history (receipt, then intake), as `gather` lists the messages.
-    report.unanswered.sort_by_key(|u| u.received_at);
-    Ok(report)
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let s = match state {
+        Some(s) => s,
+        None => start(&early)?,
+    };
+    Ok((s.builder, early))
+}
+
+/// The ids of the replies agents wrote, and the escalations a report may need.
+type Audited = (FxHashSet<u64>, Vec<Escalation>);
+
+/// A part of a report taking in what [`Store::report_scan`] hands over.
+struct Streaming<'a> {
+    agent_replies: &'a FxHashSet<u64>,
+    builder: Builder<'a>,
+    /// Bot replies with details of their own (their message was deleted), by what they answer.
+    detached: HashMap<(ChannelKind, String), DateTime<Utc>>,
+}
+
+impl Streaming<'_> {
+    /// A reply with details of its own: a bot's is matched to its message here, an agent's is
+    /// counted once for the whole report (see [`report`]).
+    fn reply(&mut self, entry: &OutboxEntry) {
+        let reply = Reply::from_outbox(entry, self.agent_replies.contains(&entry.id));
+        if !reply.dead && !reply.human {
+            self.detached
+                .insert((reply.channel, reply.in_reply_to), reply.at);
+        }
+    }
+
+    fn message(&mut self, m: &MessageBrief<'_>) {
+        let at = match m.reply {
+            None | Some(OutboxStatus::Dead) => None,
+            Some(OutboxStatus::Sent { at }) => Some(at),
+            Some(OutboxStatus::Pending) => Some(m.stored_at),
+        };
+        let mut bot = None;
+        if let Some(at) = at {
+            if self.agent_replies.contains(&m.seq) {
+                self.builder.human_reply(m.channel, m.conversation, at);
+            } else {
+                bot = Some(at);
+            }
+        }
+        if bot.is_none() && !self.detached.is_empty() {
+            bot = self.detached.get(&(m.channel, m.id.to_owned())).copied();
+        }
+        self.builder.message(m, bot);
+    }
 }
 
 /// The ids of the replies agents wrote, and the escalations a report may need: the open ones
 /// and the resolved ones still stored.
-fn audited(store: &dyn Store) -> Result<(HashSet<u64>, Vec<Escalation>), StoreError> {
+fn audited(store: &dyn Store) -> Result<Audited, StoreError> {
     // One pass over the audit log: agent replies and resolved escalations.
-    let mut agent_replies: HashSet<u64> = HashSet::new();
+    let mut agent_replies = FxHashSet::default();
     let mut resolved: BTreeSet<u64> = BTreeSet::new();
     let mut after = None;
     loop {

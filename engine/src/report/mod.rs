@@ -345,6 +345,20 @@ pub fn office_seconds(
     total
 }
 
+/// The hash of a channel and an id: Fx, then murmur3's finaliser, because Fx leaves ids that
+/// differ only at the end (`m1`, `m2`, …) close together in the high bits a hash table probes by.
+fn key_hash(channel: ChannelKind, text: &str) -> u64 {
+    let mut h = FxHasher::default();
+    channel.hash(&mut h);
+    text.hash(&mut h);
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
 /// Conversations by number, so the per-message bookkeeping holds a `u32` instead of a copy of
 /// the channel and conversation id: a report over a million messages keeps one string per
 /// conversation, not one per message.
@@ -359,15 +373,8 @@ struct Conversations {
 impl Conversations {
     const NONE: u32 = u32::MAX;
 
-    fn hash(channel: ChannelKind, conversation: &str) -> u64 {
-        let mut h = FxHasher::default();
-        channel.hash(&mut h);
-        conversation.hash(&mut h);
-        h.finish()
-    }
-
     fn number(&mut self, channel: ChannelKind, conversation: &str) -> u32 {
-        let h = Self::hash(channel, conversation);
+        let h = key_hash(channel, conversation);
         let head = self.by_hash.get(&h).copied().unwrap_or(Self::NONE);
         let mut at = head;
         while let Some((c, id, next)) = self.all.get(at as usize) {
@@ -489,9 +496,11 @@ pub struct Builder<'e> {
     sentiment: BTreeMap<&'static str, u64>,
     buckets: BTreeMap<NaiveDate, Bucket>,
     versions: FxHashMap<Box<str>, VersionUse>,
-    /// The escalations' first messages: (channel, id) → a place in `first_seen`.
-    wanted: FxHashMap<(ChannelKind, &'e str), usize>,
-    /// Receipt and conversation of each wanted message, once seen in the period.
+    /// The escalations by the hash of their first message's channel and id: the first
+    /// escalation with that hash, and for each escalation the next one.
+    wanted: FxHashMap<u64, u32>,
+    next_wanted: Vec<u32>,
+    /// Per escalation: receipt and conversation of its first message, once seen in the period.
     first_seen: Vec<Option<(DateTime<Utc>, u32)>>,
     bot_answers: Vec<(u32, DateTime<Utc>)>,
     bot_frt: (Vec<i64>, Vec<i64>),
@@ -551,16 +560,16 @@ impl<'e> Builder<'e> {
             sentiment.insert(label, 0);
         }
         let mut wanted = FxHashMap::default();
-        for esc in escalations {
+        let mut next_wanted = vec![Conversations::NONE; escalations.len()];
+        for (i, esc) in escalations.iter().enumerate() {
             if let Some(id) = esc.messages.first() {
-                let next = wanted.len();
-                wanted.entry((esc.channel, id.as_str())).or_insert(next);
+                let head = wanted.insert(key_hash(esc.channel, id), i as u32);
+                next_wanted[i] = head.unwrap_or(Conversations::NONE);
             }
         }
         let mut builder = Builder {
             options,
             teams,
-            escalations,
             tz,
             granularity,
             report,
@@ -576,8 +585,10 @@ impl<'e> Builder<'e> {
             sentiment,
             buckets: BTreeMap::new(),
             versions: FxHashMap::default(),
-            first_seen: vec![None; wanted.len()],
+            first_seen: vec![None; escalations.len()],
+            escalations,
             wanted,
+            next_wanted,
             bot_answers: Vec::new(),
             bot_frt: (Vec::new(), Vec::new()),
             unanswered: Vec::new(),
@@ -693,10 +704,17 @@ impl<'e> Builder<'e> {
             ActionKind::Escalate => self.report.rates.escalated += 1,
             ActionKind::Log => self.report.rates.logged += 1,
         }
-        if let Some(&slot) = self.wanted.get(&(m.channel, m.id))
-            && let Some(seen) = self.first_seen.get_mut(slot)
-        {
-            *seen = Some((m.received_at, conversation));
+        if let Some(&head) = self.wanted.get(&key_hash(m.channel, m.id)) {
+            let mut at = head as usize;
+            while let Some(esc) = self.escalations.get(at) {
+                if esc.channel == m.channel
+                    && esc.messages.first().is_some_and(|id| id == m.id)
+                    && let Some(seen) = self.first_seen.get_mut(at)
+                {
+                    *seen = Some((m.received_at, conversation));
+                }
+                at = self.next_wanted.get(at).map_or(usize::MAX, |n| *n as usize);
+            }
         }
 
         if let Some(at) = bot_reply {
@@ -725,6 +743,87 @@ impl<'e> Builder<'e> {
         }
     }
 
+    /// Takes in what `other` (made with the same options, teams and escalations) has seen of
+    /// messages that come after this one's: two parts of a period can be counted at once.
+    pub fn merge(&mut self, other: Builder<'_>) {
+        // `other`'s conversation numbers in this one's.
+        let numbers: Vec<u32> = other
+            .conversations
+            .all
+            .iter()
+            .map(|(channel, id, _)| self.conversations.number(*channel, id))
+            .collect();
+        let number = |n: u32| {
+            numbers
+                .get(n as usize)
+                .copied()
+                .unwrap_or(Conversations::NONE)
+        };
+        let r = &mut self.report;
+        r.messages += other.report.messages;
+        r.previous_messages += other.report.previous_messages;
+        r.rates.automated += other.report.rates.automated;
+        r.rates.escalated += other.report.rates.escalated;
+        r.rates.logged += other.report.rates.logged;
+        let remap = |v: Vec<(u32, DateTime<Utc>)>| v.into_iter().map(move |(c, t)| (number(c), t));
+        self.human.extend(remap(other.human));
+        self.written.extend(remap(other.written));
+        self.bot_answers.extend(remap(other.bot_answers));
+        self.unanswered
+            .extend(other.unanswered.into_iter().map(|(c, u)| (number(c), u)));
+        for (topic, n) in other.previous_topics {
+            *self.previous_topics.entry(topic).or_default() += n;
+        }
+        for (to, from) in [
+            (&mut self.by_channel, other.by_channel),
+            (&mut self.by_category, other.by_category),
+            (&mut self.sentiment, other.sentiment),
+        ] {
+            for (k, n) in from {
+                *to.entry(k).or_default() += n;
+            }
+        }
+        for (to, from) in [
+            (&mut self.by_team, other.by_team),
+            (&mut self.by_topic, other.by_topic),
+        ] {
+            for (k, n) in from.0 {
+                *to.0.entry(k).or_default() += n;
+            }
+        }
+        for (start, b) in other.buckets {
+            let bucket = self.buckets.entry(start).or_insert(Bucket {
+                start,
+                messages: 0,
+                negative: 0,
+                positive: 0,
+            });
+            bucket.messages += b.messages;
+            bucket.negative += b.negative;
+            bucket.positive += b.positive;
+        }
+        for (version, v) in other.versions {
+            match self.versions.get_mut(&version) {
+                Some(mine) => {
+                    mine.messages += v.messages;
+                    mine.first = mine.first.min(v.first);
+                    mine.last = mine.last.max(v.last);
+                }
+                None => {
+                    self.versions.insert(version, v);
+                }
+            }
+        }
+        // Later messages win, as they do within one part.
+        for (mine, theirs) in self.first_seen.iter_mut().zip(other.first_seen) {
+            if let Some((at, c)) = theirs {
+                *mine = Some((at, number(c)));
+            }
+        }
+        self.bot_frt.0.extend(other.bot_frt.0);
+        self.bot_frt.1.extend(other.bot_frt.1);
+    }
+
     /// The report, once every message and human reply is in.
     pub fn finish(self) -> Report {
         let Builder {
@@ -743,7 +842,6 @@ impl<'e> Builder<'e> {
             sentiment,
             buckets,
             versions,
-            wanted,
             first_seen,
             bot_answers,
             bot_frt,
@@ -796,16 +894,11 @@ impl<'e> Builder<'e> {
         let mut human_frt = (Vec::new(), Vec::new());
         let mut resolution = (Vec::new(), Vec::new());
         let mut ftr_cases: Vec<(u32, DateTime<Utc>)> = bot_answers;
-        for esc in escalations {
+        for (esc, seen) in escalations.iter().zip(first_seen) {
             if options.team.as_ref().is_some_and(|t| *t != esc.team) {
                 continue;
             }
-            let Some((start, conversation)) = esc
-                .messages
-                .first()
-                .and_then(|id| wanted.get(&(esc.channel, id.as_str())))
-                .and_then(|slot| first_seen.get(*slot).copied().flatten())
-            else {
+            let Some((start, conversation)) = seen else {
                 continue;
             };
             report.escalations += 1;

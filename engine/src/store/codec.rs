@@ -181,8 +181,13 @@ impl<'de> Deserialize<'de> for Skip {
             fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Skip, E> {
                 Ok(Skip)
             }
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Skip, E> {
+                Ok(Skip)
+            }
         }
-        d.deserialize_str(V)
+        // A string is its length and bytes, as bytes are: read as bytes, the text skipped is
+        // not checked for UTF-8 first.
+        d.deserialize_bytes(V)
     }
 }
 
@@ -346,6 +351,32 @@ impl Chunk {
             ends,
             body: body.to_vec(),
         })
+    }
+
+    /// Where each slot of an encoded chunk lies in it (an empty slot as an empty range), for a
+    /// reader that wants most of them: the lengths are read once, not once per slot.
+    pub fn slot_ranges(bytes: &[u8], out: &mut Vec<std::ops::Range<usize>>) -> Result<(), String> {
+        out.clear();
+        let mut at = 0;
+        let count = read_varint(bytes, &mut at)?;
+        if count > CHUNK_SLOTS {
+            return Err(format!("chunk with {count} slots"));
+        }
+        let mut end = 0usize;
+        for _ in 0..count {
+            let start = end;
+            end = end
+                .checked_add(read_varint(bytes, &mut at)? as usize)
+                .ok_or("chunk offset overflow")?;
+            out.push(start..end);
+        }
+        if bytes.len().checked_sub(at) != Some(end) {
+            return Err("chunk length does not match its slots".into());
+        }
+        for range in out.iter_mut() {
+            *range = range.start + at..range.end + at;
+        }
+        Ok(())
     }
 
     /// One slot of an encoded chunk without decoding the others: `None` when the slot is

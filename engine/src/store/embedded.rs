@@ -133,6 +133,36 @@ pub trait KvRead {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<KvPairs, StoreError>;
+
+    /// The keys with `start <= key < end` (no `end`: to the end of the space), in key order,
+    /// each handed to `each` without a copy; stops at the first error. For long scans of an
+    /// index, where a page of copied keys would cost an allocation per key.
+    fn scan_keys(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        const PAGE: usize = 1024;
+        let mut start = start.to_vec();
+        loop {
+            let page = self.scan(space, &start, end, PAGE)?;
+            for (k, _) in &page {
+                each(k)?;
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == PAGE => match space.key_len() {
+                    Some(_) => match key::successor(k) {
+                        Some(next) => start = next,
+                        None => return Ok(()),
+                    },
+                    None => start = key::after(k),
+                },
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
 /// The few operations a backend must provide. Keys and values are bytes; the layout above is
@@ -667,6 +697,30 @@ trait Reader {
             }
         }
     }
+}
+
+/// The numbers of the messages received from `from` to `until` (microseconds), from the time
+/// index.
+fn numbers_received(
+    kv: &mut dyn KvRead,
+    shared: &Shared,
+    from: i64,
+    until: i64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut seqs = Vec::new();
+    if until <= from {
+        return Ok(seqs);
+    }
+    kv.scan_keys(
+        Space::Time,
+        &key::time(from, 0),
+        Some(&key::time(until, 0)),
+        &mut |k| {
+            seqs.push(key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?);
+            Ok(())
+        },
+    )?;
+    Ok(seqs)
 }
 
 /// A block of a conversation's message numbers: its key, and the numbers.
@@ -2199,19 +2253,8 @@ impl Store for Embedded {
         let mut snap = self.snapshot()?;
         // The period's message numbers from the time index, then in intake order: neighbours
         // share a chunk, and the outbox is keyed by the same numbers.
-        let end = key::time(codec::micros(until), 0);
-        let mut start = key::time(codec::micros(since), 0).to_vec();
-        let mut seqs = Vec::new();
-        loop {
-            let page = snap.range(Space::Time, &start, Some(&end), PAGE)?;
-            for (k, _) in &page {
-                seqs.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
-            }
-            match page.last().and_then(|(k, _)| key::successor(k)) {
-                Some(next) if page.len() == PAGE => start = next,
-                _ => break,
-            }
-        }
+        let (from, to) = (codec::micros(since), codec::micros(until));
+        let mut seqs = numbers_received(&mut *snap.kv, &self.shared, from, to)?;
         seqs.sort_unstable();
         let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
             return Ok(());
@@ -2243,32 +2286,38 @@ impl Store for Embedded {
         }
         // Fresh replies are only a pending key.
         let mut pending: Vec<u64> = Vec::new();
-        let mut start = key::id(first).to_vec();
-        let end = key::id(last.saturating_add(1));
-        loop {
-            let page = snap.range(Space::Pending, &start, Some(&end), PAGE)?;
-            for (k, _) in &page {
+        snap.kv.scan_keys(
+            Space::Pending,
+            &key::id(first),
+            Some(&key::id(last.saturating_add(1))),
+            &mut |k| {
                 pending.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
-            }
-            match page.last().and_then(|(k, _)| key::successor(k)) {
-                Some(next) if page.len() == PAGE => start = next,
-                _ => break,
-            }
-        }
+                Ok(())
+            },
+        )?;
 
         let mut cache = codec::SymbolCache::default();
         let (mut states, mut pending) = (states.iter().peekable(), pending.iter().peekable());
         let mut chunk: Option<(u64, Option<Vec<u8>>)> = None;
+        let mut slots = Vec::new();
         for seq in seqs {
             let number = codec::chunk_of(seq);
             if chunk.as_ref().is_none_or(|(n, _)| *n != number) {
-                chunk = Some((number, snap.kv.get(Space::Messages, &key::id(number))?));
+                let bytes = snap.kv.get(Space::Messages, &key::id(number))?;
+                slots.clear();
+                if let Some(bytes) = &bytes {
+                    Chunk::slot_ranges(bytes, &mut slots)
+                        .map_err(|e| self.shared.corrupt_seq(seq, e))?;
+                }
+                chunk = Some((number, bytes));
             }
             let Some((_, Some(bytes))) = &chunk else {
                 continue;
             };
-            let Some(slot) = Chunk::slot_in(bytes, codec::slot_of(seq))
-                .map_err(|e| self.shared.corrupt_seq(seq, e))?
+            let Some(slot) = slots
+                .get(codec::slot_of(seq))
+                .filter(|r| !r.is_empty())
+                .and_then(|r| bytes.get(r.clone()))
             else {
                 continue;
             };

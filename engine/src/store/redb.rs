@@ -267,6 +267,24 @@ fn scan_pair(
     Ok(out)
 }
 
+/// [`KvRead::scan_keys`] over a fixed-width table: one range, no copies.
+fn keys_fixed<const N: usize, V: redb::Value + 'static>(
+    path: &Path,
+    table: &impl ReadableTable<[u8; N], V>,
+    start: &[u8],
+    end: Option<&[u8]>,
+    each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for entry in table
+        .range::<[u8; N]>(bounds::<N>(path, start, end)?)
+        .map_err(|e| error(path, e))?
+    {
+        let (k, _) = entry.map_err(|e| error(path, e))?;
+        each(&k.value())?;
+    }
+    Ok(())
+}
+
 type IdTable = ReadOnlyTable<[u8; 8], &'static [u8]>;
 type PairTable = ReadOnlyTable<[u8; 16], ()>;
 
@@ -383,6 +401,37 @@ impl KvRead for RedbRead<'_> {
             Shape::Pending => scan_fixed(path, self.pending()?, start, end, limit),
             Shape::Id(def) => scan_id(path, self.id_table(space, def)?, start, end, limit),
             Shape::Pair(def) => scan_pair(path, self.pair_table(space, def)?, start, end, limit),
+        }
+    }
+
+    fn scan_keys(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let path = self.path;
+        match shape(space) {
+            Shape::Records => {
+                let upper = match end {
+                    Some(end) => Bound::Excluded(end),
+                    None => Bound::Unbounded,
+                };
+                for entry in self
+                    .records()?
+                    .range::<&[u8]>((Bound::Included(start), upper))
+                    .map_err(|e| error(path, e))?
+                {
+                    let (k, _) = entry.map_err(|e| error(path, e))?;
+                    each(k.value())?;
+                }
+                Ok(())
+            }
+            Shape::Dedupe => keys_fixed(path, self.dedupe()?, start, end, each),
+            Shape::Pending => keys_fixed(path, self.pending()?, start, end, each),
+            Shape::Id(def) => keys_fixed(path, self.id_table(space, def)?, start, end, each),
+            Shape::Pair(def) => keys_fixed(path, self.pair_table(space, def)?, start, end, each),
         }
     }
 }
