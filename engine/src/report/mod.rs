@@ -647,11 +647,11 @@ impl<'e> Builder<'e> {
         }
         if m.received_at >= options.previous_since() && m.received_at < options.since {
             self.report.previous_messages += 1;
-            for topic in &m.topics {
-                match self.previous_topics.get_mut(*topic) {
+            for topic in m.topics.iter() {
+                match self.previous_topics.get_mut(topic) {
                     Some(n) => *n += 1,
                     None => {
-                        self.previous_topics.insert((*topic).into(), 1);
+                        self.previous_topics.insert(topic.into(), 1);
                     }
                 }
             }
@@ -664,7 +664,7 @@ impl<'e> Builder<'e> {
         *self.by_channel.entry(m.channel.as_str()).or_default() += 1;
         *self.by_category.entry(m.category.as_str()).or_default() += 1;
         self.by_team.add(m.team.unwrap_or("(bot)"));
-        for topic in &m.topics {
+        for topic in m.topics.iter() {
             self.by_topic.add(topic);
         }
         *self.sentiment.entry(m.sentiment.as_str()).or_default() += 1;

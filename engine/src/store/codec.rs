@@ -133,7 +133,7 @@ pub struct BriefDecision<'a> {
     pub reply: Option<SkipText>,
     pub category: u8,
     #[serde(borrow)]
-    pub topics: Vec<BriefTopic<'a>>,
+    pub topics: BriefTopics<'a>,
     _rules: SkipSeq<SkipText>,
     _script_errors: SkipSeq<Skip>,
     pub sentiment: u8,
@@ -150,6 +150,52 @@ pub struct BriefTopic<'a> {
     pub topic: TextRef<'a>,
     _category: u8,
     _matched: SkipSeq<SkipText>,
+}
+
+/// The topics of a [`BriefDecision`], kept without an allocation while there are at most four.
+#[derive(Default)]
+pub struct BriefTopics<'a> {
+    len: usize,
+    inline: [Option<TextRef<'a>>; 4],
+    more: Vec<TextRef<'a>>,
+}
+
+impl<'a> BriefTopics<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = TextRef<'a>> + '_ {
+        self.inline
+            .iter()
+            .take(self.len)
+            .flatten()
+            .chain(&self.more)
+            .copied()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BriefTopics<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = BriefTopics<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of topics")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BriefTopics::default();
+                while let Some(t) = seq.next_element::<BriefTopic<'a>>()? {
+                    match out.inline.get_mut(out.len) {
+                        Some(slot) => *slot = Some(t.topic),
+                        None => out.more.push(t.topic),
+                    }
+                    out.len += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
 }
 
 /// [`Text`], borrowed.
@@ -252,8 +298,8 @@ impl BriefRec<'_> {
         if let Some(t) = d.team {
             cache.load(t, symbols)?;
         }
-        for t in &d.topics {
-            cache.load(t.topic, symbols)?;
+        for t in d.topics.iter() {
+            cache.load(t, symbols)?;
         }
         cache.load(d.rulebook, symbols)
     }
@@ -287,7 +333,7 @@ impl BriefRec<'_> {
                 _ => None,
             },
             category: category_from(d.category)?,
-            topics: d.topics.iter().map(|t| cache.get(t.topic)).collect(),
+            topics: d.topics.iter().map(|t| cache.get(t)).collect(),
             sentiment: match d.sentiment {
                 0 => SentimentLabel::Negative,
                 2 => SentimentLabel::Positive,

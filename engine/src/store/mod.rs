@@ -577,6 +577,47 @@ impl ActionKind {
     }
 }
 
+/// A few strings, kept without an allocation while there are at most four: a message's topics,
+/// read a million times for a report.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Few<'a> {
+    len: usize,
+    inline: [&'a str; 4],
+    more: Vec<&'a str>,
+}
+
+impl<'a> Few<'a> {
+    pub fn push(&mut self, s: &'a str) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = s,
+            None => self.more.push(s),
+        }
+        self.len += 1;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.inline.iter().take(self.len).chain(&self.more).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Few<'a> {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(items: I) -> Self {
+        let mut few = Few::default();
+        for s in items {
+            few.push(s);
+        }
+        few
+    }
+}
+
 /// A stored message as a report reads it: no text, facts, rules or reasons, and its strings
 /// borrowed from the stored record, so reading a million of them allocates next to nothing.
 #[derive(Debug, Clone, PartialEq)]
@@ -592,7 +633,7 @@ pub struct MessageBrief<'a> {
     /// As [`Action::team`]: set for an escalation only.
     pub team: Option<&'a str>,
     pub category: Category,
-    pub topics: Vec<&'a str>,
+    pub topics: Few<'a>,
     pub sentiment: SentimentLabel,
     pub rulebook: &'a str,
     /// The status of its reply (the outbox entry with the message's number; queued at
