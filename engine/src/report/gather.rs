@@ -2,19 +2,22 @@
 //! have to keep up (the write path is the hot one).
 //!
 //! - messages and the bot's replies: [`Store::report_scan`] over the previous period up to the
-//!   end of the first-time resolution window, one pass in intake order, each message in brief
-//!   with its reply's state;
-//! - replies with details of their own (agents' replies) from the same pass; the audit log's
+//!   end of the first-time resolution window, each message in brief with its reply's state;
+//! - replies with details of their own (agents' replies) from the same scan; the audit log's
 //!   `outbox.reply` entries tell which replies an agent wrote;
 //! - escalations: the open ones, plus every one the audit log says was resolved (a resolved
 //!   escalation is always audited), read by id.
 //!
-//! [`report`] streams the messages into a [`Builder`](super::Builder); [`gather`] collects the
-//! same period as whole values for [`super::build`] (slower: it reads every message in full and
-//! every conversation's outbox).
+//! [`report`] streams the messages into [`Builder`](super::Builder)s, one per half of the time,
+//! on two threads while a third reads the audit log (a 30-day report over a million messages is
+//! one long read, and a second core halves it: see BENCHMARKS.md). [`gather`] collects the same
+//! period as whole values for [`super::build`], the slow way (every message decoded in full, one
+//! outbox read per conversation); the tests and the benchmark's check compare the two.
+//!
+//! A reply queued before the previous period began is not read, even when it went out within
+//! the period: ids are message numbers, and the scan starts at the first message it reads.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-
 use std::sync::{OnceLock, mpsc};
 
 use chrono::{DateTime, Duration, Utc};

@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //!
-//! - this file: the report's shape, its definitions and [`build`].
+//! - this file: the report's shape, its definitions, [`build`] and the [`Builder`] it is made
+//!   of, which takes one message at a time so a store can stream a million of them.
 //! - [`gather`]: reading a period (and what comes around it) from a [`Store`](crate::Store).
 //! - [`render`]: table and CSV.
 //! - [`html`]: the HTML page with inline SVG charts (weekly digest, quarterly report).
