@@ -20,7 +20,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{OnceLock, mpsc};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rustc_hash::FxHashSet;
 
 use super::{Builder, Reply, Report, ReportOptions};
@@ -41,9 +41,9 @@ pub struct Gathered {
 /// The report on the period of `options`, read from `store` in one pass.
 ///
 /// Three threads, because a report is one long read that a second core halves: one reads the
-/// audit log and the escalations; the other two each read and count half of the time, from
-/// [`ReportOptions::previous_since`] to the middle and from there to
-/// [`ReportOptions::read_until`], and the halves are merged at the end.
+/// audit log and the escalations; the other two each read and count a half: the previous
+/// period (only counted for trends, but it is this thread that merges and finishes), and the
+/// period with the first-time resolution window after it.
 pub fn report(
     store: &dyn Store,
     options: &ReportOptions,
@@ -51,7 +51,7 @@ pub fn report(
     default_team: &str,
 ) -> Result<Report, StoreError> {
     let (from, to) = (options.previous_since(), options.read_until());
-    let mid = from + (to - from).max(Duration::zero()) / 2;
+    let mid = options.since.clamp(from, to.max(from));
     let cell: OnceLock<Result<Audited, StoreError>> = OnceLock::new();
     let audit = &cell;
     // Reads the audit log, or waits for the thread that does.
