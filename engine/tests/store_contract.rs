@@ -1476,6 +1476,7 @@ fn report_scan_reads_a_period_in_brief_with_reply_states(backend: Backend) {
         .report_scan(
             t0 - Duration::hours(1),
             t0 + Duration::days(1),
+            true,
             &mut |item| {
                 items.push(format!("{item:?}"));
             },
@@ -1509,12 +1510,32 @@ fn report_scan_reads_a_period_in_brief_with_reply_states(backend: Backend) {
     assert!(items[5].contains("reply: Some(Pending)"), "{}", items[5]);
     assert!(a < b && b < c && c < e);
 
+    // Without replies: the same, every message's `reply` empty.
+    let mut bare = Vec::new();
+    f.store()
+        .report_scan(
+            t0 - Duration::hours(1),
+            t0 + Duration::days(1),
+            false,
+            &mut |item| bare.push(format!("{item:?}")),
+        )
+        .unwrap();
+    assert_eq!(bare[0], expected[0]);
+    for s in &stored {
+        let brief = store::MessageBrief::of(s);
+        assert!(bare.contains(&format!("{:?}", store::ReportItem::Message(brief))));
+    }
+    assert_eq!(bare.len(), expected.len());
+
     // Nothing received in the range: nothing at all, not even the agent's reply.
     let mut none = 0;
     f.store()
-        .report_scan(t0 + Duration::days(3), t0 + Duration::days(4), &mut |_| {
-            none += 1
-        })
+        .report_scan(
+            t0 + Duration::days(3),
+            t0 + Duration::days(4),
+            true,
+            &mut |_| none += 1,
+        )
         .unwrap();
     assert_eq!(none, 0);
 }

@@ -146,7 +146,9 @@ fn half<'a>(
         }
         Ok(s)
     };
-    store.report_scan(from, to, &mut |item| match item {
+    // Only the period's messages need their replies: the previous period counts topics.
+    let with_replies = to > options.since;
+    store.report_scan(from, to, with_replies, &mut |item| match item {
         ReportItem::Reply(entry) => early.push(entry),
         ReportItem::Message(m) => {
             if state.is_none() && failed.is_none() {

@@ -2247,6 +2247,7 @@ impl Store for Embedded {
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+        with_replies: bool,
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<(), StoreError> {
         const PAGE: usize = 4096;
@@ -2275,7 +2276,7 @@ impl Store for Embedded {
                     let entry = snap.decode_outbox(id, &rec)?;
                     visit(ReportItem::Reply(entry));
                 }
-                if id <= last {
+                if with_replies && id <= last {
                     states.push((id, rec));
                 }
             }
@@ -2286,15 +2287,17 @@ impl Store for Embedded {
         }
         // Fresh replies are only a pending key.
         let mut pending: Vec<u64> = Vec::new();
-        snap.kv.scan_keys(
-            Space::Pending,
-            &key::id(first),
-            Some(&key::id(last.saturating_add(1))),
-            &mut |k| {
-                pending.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
-                Ok(())
-            },
-        )?;
+        if with_replies {
+            snap.kv.scan_keys(
+                Space::Pending,
+                &key::id(first),
+                Some(&key::id(last.saturating_add(1))),
+                &mut |k| {
+                    pending.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
+                    Ok(())
+                },
+            )?;
+        }
 
         let mut cache = codec::SymbolCache::default();
         let (mut states, mut pending) = (states.iter().peekable(), pending.iter().peekable());
@@ -2327,7 +2330,7 @@ impl Store for Embedded {
             while pending.next_if(|id| **id < seq).is_some() {}
             let state = states.next_if(|(id, _)| *id == seq).map(|(_, r)| r);
             let fresh = pending.next_if(|id| **id == seq).is_some();
-            let reply = match (rec.decision.reply.is_some(), state) {
+            let reply = match (with_replies && rec.decision.reply.is_some(), state) {
                 (false, _) => None,
                 // Went out above, with its own details.
                 (true, Some(r)) if r.detail.is_some() => None,

@@ -214,13 +214,15 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// What a report reads, in one pass over the period instead of one read per conversation:
-    /// every message received in `[since, until)` in brief, each with the state of its own reply,
-    /// and every reply with details of its own (an agent's, or one whose message was deleted)
-    /// numbered from the first of those messages on. See [`ReportItem`] for the order.
+    /// every message received in `[since, until)` in brief, each with the state of its own reply
+    /// when `with_replies` (without, `reply` is `None`: a report's previous period only counts
+    /// topics), and every reply with details of its own (an agent's, or one whose message was
+    /// deleted) numbered from the first of those messages on. See [`ReportItem`] for the order.
     fn report_scan(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
+        with_replies: bool,
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<(), StoreError>;
 
