@@ -134,22 +134,22 @@ pub trait KvRead {
         limit: usize,
     ) -> Result<KvPairs, StoreError>;
 
-    /// The keys with `start <= key < end` (no `end`: to the end of the space), in key order,
-    /// each handed to `each` without a copy; stops at the first error. For long scans of an
-    /// index, where a page of copied keys would cost an allocation per key.
-    fn scan_keys(
+    /// The entries with `start <= key < end` (no `end`: to the end of the space), in key
+    /// order, each handed to `each` without a copy; stops at the first error. For long scans,
+    /// where a page of copies would cost an allocation per key and value.
+    fn scan_each(
         &mut self,
         space: Space,
         start: &[u8],
         end: Option<&[u8]>,
-        each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+        each: &mut EachEntry<'_>,
     ) -> Result<(), StoreError> {
         const PAGE: usize = 1024;
         let mut start = start.to_vec();
         loop {
             let page = self.scan(space, &start, end, PAGE)?;
-            for (k, _) in &page {
-                each(k)?;
+            for (k, v) in &page {
+                each(k, v)?;
             }
             match page.last() {
                 Some((k, _)) if page.len() == PAGE => match space.key_len() {
@@ -187,6 +187,9 @@ pub trait Kv: Send + Sync + 'static {
 }
 
 pub type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What [`KvRead::scan_each`] hands each key and value to.
+pub type EachEntry<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError> + 'a;
 
 /// The write transaction. Writes arrive sorted by space and key, after all reads.
 pub trait KvTxn: KvRead {
@@ -711,11 +714,11 @@ fn numbers_received(
     if until <= from {
         return Ok(seqs);
     }
-    kv.scan_keys(
+    kv.scan_each(
         Space::Time,
         &key::time(from, 0),
         Some(&key::time(until, 0)),
-        &mut |k| {
+        &mut |k, _| {
             seqs.push(key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?);
             Ok(())
         },
@@ -2288,11 +2291,11 @@ impl Store for Embedded {
         // Fresh replies are only a pending key.
         let mut pending: Vec<u64> = Vec::new();
         if with_replies {
-            snap.kv.scan_keys(
+            snap.kv.scan_each(
                 Space::Pending,
                 &key::id(first),
                 Some(&key::id(last.saturating_add(1))),
-                &mut |k| {
+                &mut |k, _| {
                     pending.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
                     Ok(())
                 },
@@ -2301,60 +2304,73 @@ impl Store for Embedded {
 
         let mut cache = codec::SymbolCache::default();
         let (mut states, mut pending) = (states.iter().peekable(), pending.iter().peekable());
-        let mut chunk: Option<(u64, Option<Vec<u8>>)> = None;
+        // The chunks in one range, read in place; symbols the shared table lacks (none, once
+        // the store is open) are read on a view of their own, since the range holds this one.
+        let mut symbols = self.snapshot()?;
+        let shared = &*self.shared;
+        let mut wanted = seqs.iter().copied().peekable();
         let mut slots = Vec::new();
-        for seq in seqs {
-            let number = codec::chunk_of(seq);
-            if chunk.as_ref().is_none_or(|(n, _)| *n != number) {
-                let bytes = snap.kv.get(Space::Messages, &key::id(number))?;
-                slots.clear();
-                if let Some(bytes) = &bytes {
-                    Chunk::slot_ranges(bytes, &mut slots)
-                        .map_err(|e| self.shared.corrupt_seq(seq, e))?;
+        snap.kv.scan_each(
+            Space::Messages,
+            &key::id(codec::chunk_of(first)),
+            Some(&key::id(codec::chunk_of(last) + 1)),
+            &mut |k, bytes| {
+                let number = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
+                // Numbers whose chunk is gone (deleted messages) are passed over.
+                while wanted
+                    .next_if(|seq| codec::chunk_of(*seq) < number)
+                    .is_some()
+                {}
+                if wanted
+                    .peek()
+                    .is_none_or(|seq| codec::chunk_of(*seq) != number)
+                {
+                    return Ok(());
                 }
-                chunk = Some((number, bytes));
-            }
-            let Some((_, Some(bytes))) = &chunk else {
-                continue;
-            };
-            let Some(slot) = slots
-                .get(codec::slot_of(seq))
-                .filter(|r| !r.is_empty())
-                .and_then(|r| bytes.get(r.clone()))
-            else {
-                continue;
-            };
-            let rec: codec::BriefRec<'_> =
-                postcard::from_bytes(slot).map_err(|e| self.shared.corrupt_seq(seq, e))?;
-            while states.next_if(|(id, _)| *id < seq).is_some() {}
-            while pending.next_if(|id| **id < seq).is_some() {}
-            let state = states.next_if(|(id, _)| *id == seq).map(|(_, r)| r);
-            let fresh = pending.next_if(|id| **id == seq).is_some();
-            let reply = match (with_replies && rec.decision.reply.is_some(), state) {
-                (false, _) => None,
-                // Went out above, with its own details.
-                (true, Some(r)) if r.detail.is_some() => None,
-                (true, Some(r)) => Some(match (r.status, r.sent_at) {
-                    (codec::OUTBOX_PENDING, _) => OutboxStatus::Pending,
-                    (codec::OUTBOX_SENT, Some(at)) => OutboxStatus::Sent {
-                        at: codec::from_micros(at).map_err(|e| self.shared.corrupt_seq(seq, e))?,
-                    },
-                    (codec::OUTBOX_DEAD, _) => OutboxStatus::Dead,
-                    (code, _) => {
-                        return Err(self
-                            .shared
-                            .corrupt_seq(seq, format!("bad outbox status {code}")));
-                    }
-                }),
-                (true, None) => fresh.then_some(OutboxStatus::Pending),
-            };
-            rec.load_symbols(&mut cache, &mut Resolver(&mut snap))?;
-            let brief = rec
-                .brief(seq, &cache, reply)
-                .map_err(|e| self.shared.corrupt_seq(seq, e))?;
-            visit(ReportItem::Message(brief));
-        }
-        Ok(())
+                Chunk::slot_ranges(bytes, &mut slots)
+                    .map_err(|e| shared.corrupt_seq(number * codec::CHUNK_SLOTS, e))?;
+                while let Some(seq) = wanted.next_if(|seq| codec::chunk_of(*seq) == number) {
+                    let Some(slot) = slots
+                        .get(codec::slot_of(seq))
+                        .filter(|r| !r.is_empty())
+                        .and_then(|r| bytes.get(r.clone()))
+                    else {
+                        continue;
+                    };
+                    let rec: codec::BriefRec<'_> =
+                        postcard::from_bytes(slot).map_err(|e| shared.corrupt_seq(seq, e))?;
+                    while states.next_if(|(id, _)| *id < seq).is_some() {}
+                    while pending.next_if(|id| **id < seq).is_some() {}
+                    let state = states.next_if(|(id, _)| *id == seq).map(|(_, r)| r);
+                    let fresh = pending.next_if(|id| **id == seq).is_some();
+                    let reply = match (with_replies && rec.decision.reply.is_some(), state) {
+                        (false, _) => None,
+                        // Went out above, with its own details.
+                        (true, Some(r)) if r.detail.is_some() => None,
+                        (true, Some(r)) => Some(match (r.status, r.sent_at) {
+                            (codec::OUTBOX_PENDING, _) => OutboxStatus::Pending,
+                            (codec::OUTBOX_SENT, Some(at)) => OutboxStatus::Sent {
+                                at: codec::from_micros(at)
+                                    .map_err(|e| shared.corrupt_seq(seq, e))?,
+                            },
+                            (codec::OUTBOX_DEAD, _) => OutboxStatus::Dead,
+                            (code, _) => {
+                                return Err(
+                                    shared.corrupt_seq(seq, format!("bad outbox status {code}"))
+                                );
+                            }
+                        }),
+                        (true, None) => fresh.then_some(OutboxStatus::Pending),
+                    };
+                    rec.load_symbols(&mut cache, &mut Resolver(&mut symbols))?;
+                    let brief = rec
+                        .brief(seq, &cache, reply)
+                        .map_err(|e| shared.corrupt_seq(seq, e))?;
+                    visit(ReportItem::Message(brief));
+                }
+                Ok(())
+            },
+        )
     }
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError> {

@@ -15,7 +15,7 @@ use redb::{
 };
 
 use super::StoreError;
-use super::embedded::{Kv, KvPairs, KvRead, KvTxn, Space};
+use super::embedded::{EachEntry, Kv, KvPairs, KvRead, KvTxn, Space};
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const MESSAGES: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("messages");
@@ -267,20 +267,21 @@ fn scan_pair(
     Ok(out)
 }
 
-/// [`KvRead::scan_keys`] over a fixed-width table: one range, no copies.
-fn keys_fixed<const N: usize, V: redb::Value + 'static>(
+/// [`KvRead::scan_each`] over a fixed-width table: one range, no copies.
+fn each_fixed<const N: usize, V: redb::Value + 'static>(
     path: &Path,
     table: &impl ReadableTable<[u8; N], V>,
     start: &[u8],
     end: Option<&[u8]>,
-    each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    each: &mut EachEntry<'_>,
 ) -> Result<(), StoreError> {
     for entry in table
         .range::<[u8; N]>(bounds::<N>(path, start, end)?)
         .map_err(|e| error(path, e))?
     {
-        let (k, _) = entry.map_err(|e| error(path, e))?;
-        each(&k.value())?;
+        let (k, v) = entry.map_err(|e| error(path, e))?;
+        let value = v.value();
+        each(&k.value(), V::as_bytes(&value).as_ref())?;
     }
     Ok(())
 }
@@ -404,12 +405,12 @@ impl KvRead for RedbRead<'_> {
         }
     }
 
-    fn scan_keys(
+    fn scan_each(
         &mut self,
         space: Space,
         start: &[u8],
         end: Option<&[u8]>,
-        each: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+        each: &mut EachEntry<'_>,
     ) -> Result<(), StoreError> {
         let path = self.path;
         match shape(space) {
@@ -423,15 +424,15 @@ impl KvRead for RedbRead<'_> {
                     .range::<&[u8]>((Bound::Included(start), upper))
                     .map_err(|e| error(path, e))?
                 {
-                    let (k, _) = entry.map_err(|e| error(path, e))?;
-                    each(k.value())?;
+                    let (k, v) = entry.map_err(|e| error(path, e))?;
+                    each(k.value(), v.value())?;
                 }
                 Ok(())
             }
-            Shape::Dedupe => keys_fixed(path, self.dedupe()?, start, end, each),
-            Shape::Pending => keys_fixed(path, self.pending()?, start, end, each),
-            Shape::Id(def) => keys_fixed(path, self.id_table(space, def)?, start, end, each),
-            Shape::Pair(def) => keys_fixed(path, self.pair_table(space, def)?, start, end, each),
+            Shape::Dedupe => each_fixed(path, self.dedupe()?, start, end, each),
+            Shape::Pending => each_fixed(path, self.pending()?, start, end, each),
+            Shape::Id(def) => each_fixed(path, self.id_table(space, def)?, start, end, each),
+            Shape::Pair(def) => each_fixed(path, self.pair_table(space, def)?, start, end, each),
         }
     }
 }
