@@ -437,7 +437,7 @@ fn breakdown() {
         );
         // What a replay reads: all of history in time order, decoded.
         let started = Instant::now();
-        let mut read = 0usize;
+        let mut read = 0u64;
         for m in store::history(&*store, None) {
             m.unwrap_or_else(|e| panic!("{e}"));
             read += 1;

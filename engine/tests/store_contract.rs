@@ -1589,6 +1589,105 @@ fn shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them(backend
     assert_eq!(store::history(&**f.store(), None).count(), 0);
 }
 
+fn report_scan_reads_a_period_in_brief_with_reply_states(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let minutes = |n: i64| t0 + Duration::minutes(n);
+    f.accept(msg("old", "c0", "oma", QUESTION, t0 - Duration::days(2)));
+    let a = f.accept(msg("a", "c1", "ann", QUESTION, t0)).seq;
+    let b = f.accept(msg("b", "c2", "bea", QUESTION, minutes(1))).seq;
+    let c = f.accept(msg("c", "c3", "cas", QUESTION, minutes(2))).seq;
+    f.accept(msg("d", "c4", "dik", FIRE, minutes(3)));
+    let e = f.accept(msg("e", "c1", "ann", QUESTION, minutes(4))).seq;
+    f.accept(msg("late", "c5", "lia", QUESTION, t0 + Duration::days(2)));
+    f.store().outbox_sent(b, minutes(2)).unwrap();
+    f.store()
+        .outbox_failed(c, "chat not found", None, minutes(3))
+        .unwrap();
+    f.store()
+        .outbox_failed(e, "429", Some(minutes(9)), minutes(5))
+        .unwrap();
+    let agent = f
+        .store()
+        .queue_reply(store::NewReply {
+            channel: ChannelKind::Telegram,
+            conversation: "c1".into(),
+            in_reply_to: "a".into(),
+            text: "Ik kijk ernaar.".into(),
+            actor: "agent".into(),
+            now: minutes(6),
+        })
+        .unwrap();
+
+    let mut items = Vec::new();
+    f.store()
+        .report_scan(
+            t0 - Duration::hours(1),
+            t0 + Duration::days(1),
+            true,
+            &mut |item| {
+                items.push(format!("{item:?}"));
+            },
+        )
+        .unwrap();
+    // The expected items: the agent's reply first, then every message of the period in intake
+    // order, each as its full record says, with its own reply's status.
+    let mut expected = vec![format!(
+        "{:?}",
+        store::ReportItem::Reply(f.store().outbox_entry(agent.id).unwrap().unwrap())
+    )];
+    let ids = ["a", "b", "c", "d", "e"];
+    let stored: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            f.store()
+                .message(ChannelKind::Telegram, id)
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    for s in &stored {
+        let mut brief = store::MessageBrief::of(s);
+        brief.reply = f.store().outbox_entry(s.seq).unwrap().map(|e| e.status);
+        expected.push(format!("{:?}", store::ReportItem::Message(brief)));
+    }
+    assert_eq!(items, expected);
+    assert!(items[1].contains("reply: Some(Pending)"), "{}", items[1]);
+    assert!(items[2].contains("Sent"), "{}", items[2]);
+    assert!(items[3].contains("reply: Some(Dead)"), "{}", items[3]);
+    assert!(items[5].contains("reply: Some(Pending)"), "{}", items[5]);
+    assert!(a < b && b < c && c < e);
+
+    // Without replies: the same, every message's `reply` empty.
+    let mut bare = Vec::new();
+    f.store()
+        .report_scan(
+            t0 - Duration::hours(1),
+            t0 + Duration::days(1),
+            false,
+            &mut |item| bare.push(format!("{item:?}")),
+        )
+        .unwrap();
+    assert_eq!(bare[0], expected[0]);
+    for s in &stored {
+        let brief = store::MessageBrief::of(s);
+        assert!(bare.contains(&format!("{:?}", store::ReportItem::Message(brief))));
+    }
+    assert_eq!(bare.len(), expected.len());
+
+    // Nothing received in the range: nothing at all, not even the agent's reply.
+    let mut none = 0;
+    f.store()
+        .report_scan(
+            t0 + Duration::days(3),
+            t0 + Duration::days(4),
+            true,
+            &mut |_| none += 1,
+        )
+        .unwrap();
+    assert_eq!(none, 0);
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1627,4 +1726,5 @@ contract_tests!(
     inbox_work_notes_replies_reassign_and_breaches,
     modes_choose_the_effects_of_a_decision,
     shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them,
+    report_scan_reads_a_period_in_brief_with_reply_states,
 );

@@ -182,15 +182,9 @@ pub fn run(
     {
         bail!("the rulebook has no team `{team}`");
     }
-    let gathered = report::gather::gather(&*store, &options).context("reading the store")?;
-    let report = report::build(
-        &options,
-        rulebook.teams(),
-        &rulebook.default_team,
-        gathered.messages,
-        &gathered.escalations,
-        &gathered.replies,
-    );
+    let report =
+        report::gather::report(&*store, &options, rulebook.teams(), &rulebook.default_team)
+            .context("reading the store")?;
 
     let format = args.format.unwrap_or(if args.preset.is_some() {
         Format::Html

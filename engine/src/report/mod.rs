@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //!
-//! - this file: the report's shape, its definitions and [`build`].
+//! - this file: the report's shape, its definitions, [`build`] and the [`Builder`] it is made
+//!   of, which takes one message at a time so a store can stream a million of them.
 //! - [`gather`]: reading a period (and what comes around it) from a [`Store`](crate::Store).
 //! - [`render`]: table and CSV.
 //! - [`html`]: the HTML page with inline SVG charts (weekly digest, quarterly report).
@@ -51,13 +52,21 @@ pub mod render;
 pub mod spike;
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 
-use crate::decision::{Action, Priority, SentimentLabel};
+// The tests build decisions with `super::*`.
+#[cfg(test)]
+use crate::decision::Action;
+use crate::decision::{Priority, SentimentLabel};
 use crate::message::ChannelKind;
-use crate::store::{Escalation, EscalationStatus, OutboxEntry, OutboxStatus, StoredMessage};
+use crate::store::{
+    ActionKind, Escalation, EscalationStatus, MessageBrief, OutboxEntry, OutboxStatus,
+    StoredMessage,
+};
 use crate::teams::{Team, Teams};
 
 /// Below this many messages a report warns that its figures are too few to trust.
@@ -343,14 +352,722 @@ pub fn office_seconds(
     total
 }
 
-/// What one message contributes, kept while the escalations and replies are matched up.
-struct Seen {
-    received_at: DateTime<Utc>,
-    channel: ChannelKind,
-    conversation: String,
+/// The hash of a channel and an id: Fx, then murmur3's finaliser, because Fx leaves ids that
+/// differ only at the end (`m1`, `m2`, …) close together in the high bits a hash table probes by.
+fn key_hash(channel: ChannelKind, text: &str) -> u64 {
+    let mut h = FxHasher::default();
+    channel.hash(&mut h);
+    text.hash(&mut h);
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
-type ConvKey = (ChannelKind, String);
+/// Conversations by number, so the per-message bookkeeping holds a `u32` instead of a copy of
+/// the channel and conversation id: a report over a million messages keeps one string per
+/// conversation, not one per message.
+#[derive(Default)]
+struct Conversations {
+    /// Hash of (channel, id) → the newest conversation with that hash; collisions are chained.
+    by_hash: FxHashMap<u64, u32>,
+    /// Channel, id, the previous conversation with the same hash.
+    all: Vec<(ChannelKind, Box<str>, u32)>,
+}
+
+impl Conversations {
+    const NONE: u32 = u32::MAX;
+
+    fn number(&mut self, channel: ChannelKind, conversation: &str) -> u32 {
+        let h = key_hash(channel, conversation);
+        let head = self.by_hash.get(&h).copied().unwrap_or(Self::NONE);
+        let mut at = head;
+        while let Some((c, id, next)) = self.all.get(at as usize) {
+            if *c == channel && **id == *conversation {
+                return at;
+            }
+            at = *next;
+        }
+        let number = self.all.len() as u32;
+        self.all.push((channel, conversation.into(), head));
+        self.by_hash.insert(h, number);
+        number
+    }
+}
+
+/// A count per string, allocating the string once, on its first occurrence.
+#[derive(Default)]
+struct Counts(FxHashMap<Box<str>, u64>);
+
+impl Counts {
+    fn add(&mut self, key: &str) {
+        match self.0.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                self.0.insert(key.into(), 1);
+            }
+        }
+    }
+
+    fn into_map(self) -> BTreeMap<String, u64> {
+        self.0.into_iter().map(|(k, n)| (k.into(), n)).collect()
+    }
+}
+
+/// Open from, until.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// [`office_seconds`] for one team, with each day's opening hours converted to UTC once per
+/// report instead of once per reply.
+struct OfficeClock<'t> {
+    team: &'t Team,
+    tz: chrono_tz::Tz,
+    days: FxHashMap<NaiveDate, Vec<Span>>,
+}
+
+impl<'t> OfficeClock<'t> {
+    fn new(team: &'t Team, tz: chrono_tz::Tz) -> Self {
+        OfficeClock {
+            team,
+            tz,
+            days: FxHashMap::default(),
+        }
+    }
+
+    /// Exactly [`office_seconds`].
+    fn seconds(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        let Some(hours) = &self.team.hours else {
+            return (to - from).num_seconds();
+        };
+        let (team, tz) = (self.team, self.tz);
+        let first = from.with_timezone(&tz).date_naive();
+        let last = to.with_timezone(&tz).date_naive();
+        let mut total = 0;
+        let mut date = first;
+        while date <= last {
+            let spans = self.days.entry(date).or_insert_with(|| {
+                if team.holidays.contains(&date) {
+                    return Vec::new();
+                }
+                hours[date.weekday().num_days_from_monday() as usize]
+                    .iter()
+                    .filter_map(|(open, close)| {
+                        let start = tz.from_local_datetime(&date.and_time(*open)).earliest()?;
+                        let end = tz.from_local_datetime(&date.and_time(*close)).earliest()?;
+                        Some((start.with_timezone(&Utc), end.with_timezone(&Utc)))
+                    })
+                    .collect()
+            });
+            for (start, end) in spans.iter() {
+                let start = (*start).max(from);
+                let end = (*end).min(to);
+                if end > start {
+                    total += (end - start).num_seconds();
+                }
+            }
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
+        }
+        total
+    }
+}
+
+/// The report computed one message at a time, so the messages can stream out of the store
+/// instead of being collected first ([`build`] and [`gather::report`] feed it). Everything per
+/// message is kept as numbers; strings are copied once per distinct value.
+pub struct Builder<'e> {
+    options: &'e ReportOptions,
+    teams: &'e Teams,
+    escalations: &'e [Escalation],
+    tz: chrono_tz::Tz,
+    granularity: Granularity,
+    report: Report,
+    bot_clock: Option<OfficeClock<'e>>,
+    conversations: Conversations,
+    /// Human replies: conversation, time.
+    human: Vec<(u32, DateTime<Utc>)>,
+    /// Every customer message (any period): conversation, time; to see whether they wrote again.
+    written: Vec<(u32, DateTime<Utc>)>,
+    previous_topics: FxHashMap<Box<str>, u64>,
+    by_channel: BTreeMap<&'static str, u64>,
+    by_category: BTreeMap<&'static str, u64>,
+    by_team: Counts,
+    by_topic: Counts,
+    sentiment: BTreeMap<&'static str, u64>,
+    buckets: BTreeMap<NaiveDate, Bucket>,
+    versions: FxHashMap<Box<str>, VersionUse>,
+    /// The escalations by the hash of their first message's channel and id: the first
+    /// escalation with that hash, and for each escalation the next one.
+    wanted: FxHashMap<u64, u32>,
+    next_wanted: Vec<u32>,
+    /// Per escalation: receipt and conversation of its first message, once seen in the period.
+    first_seen: Vec<Option<(DateTime<Utc>, u32)>>,
+    bot_answers: Vec<(u32, DateTime<Utc>)>,
+    bot_frt: (Vec<i64>, Vec<i64>),
+    /// Messages without an automatic reply: answered only if a human replied.
+    unanswered: Vec<(u32, Unanswered)>,
+}
+
+impl<'e> Builder<'e> {
+    /// `escalations`: everything that may concern the period (see [`build`]).
+    pub fn new(
+        options: &'e ReportOptions,
+        teams: &'e Teams,
+        default_team: &str,
+        escalations: &'e [Escalation],
+    ) -> Self {
+        let tz = teams.timezone;
+        let days = (options.until - options.since).num_days();
+        let granularity = if days > 62 {
+            Granularity::Week
+        } else {
+            Granularity::Day
+        };
+        let report = Report {
+            since: options.since,
+            until: options.until,
+            generated_at: options.now,
+            timezone: tz.name().to_owned(),
+            channel: options.channel,
+            team: options.team.clone(),
+            messages: 0,
+            previous_messages: 0,
+            warnings: Vec::new(),
+            rulebook_versions: Vec::new(),
+            by_channel: BTreeMap::new(),
+            by_category: BTreeMap::new(),
+            by_team: BTreeMap::new(),
+            by_topic: BTreeMap::new(),
+            granularity,
+            volume: Vec::new(),
+            rates: Rates::default(),
+            unanswered: Vec::new(),
+            frt_bot: Timing::default(),
+            frt_human: Timing::default(),
+            resolution: Timing::default(),
+            escalations: 0,
+            sla: Vec::new(),
+            first_time_resolution: FirstTimeResolution {
+                days: options.ftr_days,
+                ..FirstTimeResolution::default()
+            },
+            sentiment: BTreeMap::new(),
+            top_topics: Vec::new(),
+            trending: Vec::new(),
+        };
+        let mut sentiment = BTreeMap::new();
+        for label in ["negative", "neutral", "positive"] {
+            sentiment.insert(label, 0);
+        }
+        let mut wanted = FxHashMap::default();
+        let mut next_wanted = vec![Conversations::NONE; escalations.len()];
+        for (i, esc) in escalations.iter().enumerate() {
+            if let Some(id) = esc.messages.first() {
+                let head = wanted.insert(key_hash(esc.channel, id), i as u32);
+                next_wanted[i] = head.unwrap_or(Conversations::NONE);
+            }
+        }
+        let mut builder = Builder {
+            options,
+            teams,
+            tz,
+            granularity,
+            report,
+            bot_clock: teams.get(default_team).map(|t| OfficeClock::new(t, tz)),
+            conversations: Conversations::default(),
+            human: Vec::new(),
+            written: Vec::new(),
+            previous_topics: FxHashMap::default(),
+            by_channel: BTreeMap::new(),
+            by_category: BTreeMap::new(),
+            by_team: Counts::default(),
+            by_topic: Counts::default(),
+            sentiment,
+            buckets: BTreeMap::new(),
+            versions: FxHashMap::default(),
+            first_seen: vec![None; escalations.len()],
+            escalations,
+            wanted,
+            next_wanted,
+            bot_answers: Vec::new(),
+            bot_frt: (Vec::new(), Vec::new()),
+            unanswered: Vec::new(),
+        };
+        // Fill every bucket of the period, so a quiet day shows as zero rather than missing.
+        let mut day = builder.bucket_of(options.since);
+        let last_bucket = builder.bucket_of(options.until - Duration::seconds(1));
+        while day <= last_bucket {
+            builder.buckets.insert(
+                day,
+                Bucket {
+                    start: day,
+                    messages: 0,
+                    negative: 0,
+                    positive: 0,
+                },
+            );
+            day += match granularity {
+                Granularity::Day => Duration::days(1),
+                Granularity::Week => Duration::days(7),
+            };
+        }
+        builder
+    }
+
+    fn bucket_of(&self, t: DateTime<Utc>) -> NaiveDate {
+        let date = t.with_timezone(&self.tz).date_naive();
+        match self.granularity {
+            Granularity::Day => date,
+            Granularity::Week => {
+                date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
+            }
+        }
+    }
+
+    /// A reply an agent wrote (not given up), sent (or queued while unconfirmed) at `at`.
+    pub fn human_reply(&mut self, channel: ChannelKind, conversation: &str, at: DateTime<Utc>) {
+        let number = self.conversations.number(channel, conversation);
+        self.human.push((number, at));
+    }
+
+    /// One stored message; `bot_reply`: when the bot's reply to it went out (or was queued
+    /// while unconfirmed), unless it was given up. Every human reply may come before or after.
+    pub fn message(&mut self, m: &MessageBrief<'_>, bot_reply: Option<DateTime<Utc>>) {
+        let options = self.options;
+        // Alerts are the system talking to the hub, not customer traffic.
+        if options.channel.is_some_and(|c| c != m.channel) || m.author == spike::ALERT_AUTHOR {
+            return;
+        }
+        let conversation = self.conversations.number(m.channel, m.conversation);
+        self.written.push((conversation, m.received_at));
+        if let Some(team) = &options.team
+            && m.team != Some(team.as_str())
+        {
+            return;
+        }
+        if m.received_at >= options.previous_since() && m.received_at < options.since {
+            self.report.previous_messages += 1;
+            for topic in m.topics.iter() {
+                match self.previous_topics.get_mut(topic) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.previous_topics.insert(topic.into(), 1);
+                    }
+                }
+            }
+            return;
+        }
+        if m.received_at < options.since || m.received_at >= options.until {
+            return;
+        }
+        self.report.messages += 1;
+        *self.by_channel.entry(m.channel.as_str()).or_default() += 1;
+        *self.by_category.entry(m.category.as_str()).or_default() += 1;
+        self.by_team.add(m.team.unwrap_or("(bot)"));
+        for topic in m.topics.iter() {
+            self.by_topic.add(topic);
+        }
+        *self.sentiment.entry(m.sentiment.as_str()).or_default() += 1;
+        let start = self.bucket_of(m.received_at);
+        let bucket = self.buckets.entry(start).or_insert(Bucket {
+            start,
+            messages: 0,
+            negative: 0,
+            positive: 0,
+        });
+        bucket.messages += 1;
+        match m.sentiment {
+            SentimentLabel::Negative => bucket.negative += 1,
+            SentimentLabel::Positive => bucket.positive += 1,
+            SentimentLabel::Neutral => {}
+        }
+        match self.versions.get_mut(m.rulebook) {
+            Some(version) => {
+                version.messages += 1;
+                version.first = version.first.min(m.received_at);
+                version.last = version.last.max(m.received_at);
+            }
+            None => {
+                self.versions.insert(
+                    m.rulebook.into(),
+                    VersionUse {
+                        version: m.rulebook.to_owned(),
+                        messages: 1,
+                        first: m.received_at,
+                        last: m.received_at,
+                    },
+                );
+            }
+        }
+        // Decided in listen or shadow mode: recorded, nothing sent (see the module docs).
+        let acted = match m.action {
+            ActionKind::Answer => m.mode.sends_replies(),
+            ActionKind::Escalate => m.mode.escalates(),
+            ActionKind::Log => true,
+        };
+        match m.action {
+            _ if !acted => self.report.rates.not_acted += 1,
+            ActionKind::Answer => self.report.rates.automated += 1,
+            ActionKind::Escalate => self.report.rates.escalated += 1,
+            ActionKind::Log => self.report.rates.logged += 1,
+        }
+        if let Some(&head) = self.wanted.get(&key_hash(m.channel, m.id)) {
+            let mut at = head as usize;
+            while let Some(esc) = self.escalations.get(at) {
+                if esc.channel == m.channel
+                    && esc.messages.first().is_some_and(|id| id == m.id)
+                    && let Some(seen) = self.first_seen.get_mut(at)
+                {
+                    *seen = Some((m.received_at, conversation));
+                }
+                at = self.next_wanted.get(at).map_or(usize::MAX, |n| *n as usize);
+            }
+        }
+
+        if let Some(at) = bot_reply {
+            let calendar = (at - m.received_at).num_seconds().max(0);
+            let office = match &mut self.bot_clock {
+                Some(clock) => clock.seconds(m.received_at, at),
+                None => calendar,
+            };
+            self.bot_frt.0.push(calendar);
+            self.bot_frt.1.push(office);
+            if m.action == ActionKind::Answer {
+                self.bot_answers.push((conversation, at));
+            }
+        } else if acted && m.action != ActionKind::Log {
+            self.unanswered.push((
+                conversation,
+                Unanswered {
+                    channel: m.channel,
+                    id: m.id.to_owned(),
+                    conversation: m.conversation.to_owned(),
+                    received_at: m.received_at,
+                    action: m.action.name(),
+                    team: m.team.map(str::to_owned),
+                },
+            ));
+        }
+    }
+
+    /// Takes in what `other` (made with the same options, teams and escalations) has seen of
+    /// messages that come after this one's: two parts of a period can be counted at once.
+    pub fn merge(&mut self, other: Builder<'_>) {
+        // `other`'s conversation numbers in this one's.
+        let numbers: Vec<u32> = other
+            .conversations
+            .all
+            .iter()
+            .map(|(channel, id, _)| self.conversations.number(*channel, id))
+            .collect();
+        let number = |n: u32| {
+            numbers
+                .get(n as usize)
+                .copied()
+                .unwrap_or(Conversations::NONE)
+        };
+        let r = &mut self.report;
+        r.messages += other.report.messages;
+        r.previous_messages += other.report.previous_messages;
+        r.rates.automated += other.report.rates.automated;
+        r.rates.escalated += other.report.rates.escalated;
+        r.rates.logged += other.report.rates.logged;
+        r.rates.not_acted += other.report.rates.not_acted;
+        let remap = |v: Vec<(u32, DateTime<Utc>)>| v.into_iter().map(move |(c, t)| (number(c), t));
+        self.human.extend(remap(other.human));
+        self.written.extend(remap(other.written));
+        self.bot_answers.extend(remap(other.bot_answers));
+        self.unanswered
+            .extend(other.unanswered.into_iter().map(|(c, u)| (number(c), u)));
+        for (topic, n) in other.previous_topics {
+            *self.previous_topics.entry(topic).or_default() += n;
+        }
+        for (to, from) in [
+            (&mut self.by_channel, other.by_channel),
+            (&mut self.by_category, other.by_category),
+            (&mut self.sentiment, other.sentiment),
+        ] {
+            for (k, n) in from {
+                *to.entry(k).or_default() += n;
+            }
+        }
+        for (to, from) in [
+            (&mut self.by_team, other.by_team),
+            (&mut self.by_topic, other.by_topic),
+        ] {
+            for (k, n) in from.0 {
+                *to.0.entry(k).or_default() += n;
+            }
+        }
+        for (start, b) in other.buckets {
+            let bucket = self.buckets.entry(start).or_insert(Bucket {
+                start,
+                messages: 0,
+                negative: 0,
+                positive: 0,
+            });
+            bucket.messages += b.messages;
+            bucket.negative += b.negative;
+            bucket.positive += b.positive;
+        }
+        for (version, v) in other.versions {
+            match self.versions.get_mut(&version) {
+                Some(mine) => {
+                    mine.messages += v.messages;
+                    mine.first = mine.first.min(v.first);
+                    mine.last = mine.last.max(v.last);
+                }
+                None => {
+                    self.versions.insert(version, v);
+                }
+            }
+        }
+        // Later messages win, as they do within one part.
+        for (mine, theirs) in self.first_seen.iter_mut().zip(other.first_seen) {
+            if let Some((at, c)) = theirs {
+                *mine = Some((at, number(c)));
+            }
+        }
+        self.bot_frt.0.extend(other.bot_frt.0);
+        self.bot_frt.1.extend(other.bot_frt.1);
+    }
+
+    /// The report, once every message and human reply is in.
+    pub fn finish(self) -> Report {
+        let Builder {
+            options,
+            teams,
+            escalations,
+            tz,
+            mut report,
+            mut human,
+            mut written,
+            previous_topics,
+            by_channel,
+            by_category,
+            by_team,
+            by_topic,
+            sentiment,
+            buckets,
+            versions,
+            first_seen,
+            bot_answers,
+            bot_frt,
+            unanswered,
+            ..
+        } = self;
+        human.sort_unstable();
+        written.sort_unstable();
+        // The first human reply in `conversation` at or after `at`.
+        let first_human_at = |conversation: u32, at: DateTime<Utc>| -> Option<DateTime<Utc>> {
+            let i = human.partition_point(|e| *e < (conversation, at));
+            human
+                .get(i)
+                .filter(|(c, _)| *c == conversation)
+                .map(|(_, t)| *t)
+        };
+        report.unanswered = unanswered
+            .into_iter()
+            .filter(|(c, u)| first_human_at(*c, u.received_at).is_none())
+            .map(|(_, u)| u)
+            .collect();
+        report.by_channel = by_channel
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+        report.by_category = by_category
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+        report.by_team = by_team.into_map();
+        report.by_topic = by_topic.into_map();
+        report.sentiment = sentiment
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+
+        let n = report.messages;
+        report.rates.automation_pct = pct(report.rates.automated, n);
+        report.rates.escalation_pct = pct(report.rates.escalated, n);
+        report.rates.log_pct = pct(report.rates.logged, n);
+        report.frt_bot = Timing {
+            calendar: Percentiles::of(bot_frt.0.clone()),
+            office: Percentiles::of(bot_frt.1),
+            samples: bot_frt.0,
+        };
+
+        // Escalations opened by a message of the period.
+        let mut clocks: FxHashMap<&str, OfficeClock<'_>> = FxHashMap::default();
+        let mut sla: BTreeMap<(&str, Priority), SlaRow> = BTreeMap::new();
+        let mut human_frt = (Vec::new(), Vec::new());
+        let mut resolution = (Vec::new(), Vec::new());
+        let mut ftr_cases: Vec<(u32, DateTime<Utc>)> = bot_answers;
+        for (esc, seen) in escalations.iter().zip(first_seen) {
+            if options.team.as_ref().is_some_and(|t| *t != esc.team) {
+                continue;
+            }
+            let Some((start, conversation)) = seen else {
+                continue;
+            };
+            report.escalations += 1;
+            let mut clock = teams.get(&esc.team).map(|t| {
+                clocks
+                    .remove(esc.team.as_str())
+                    .unwrap_or_else(|| OfficeClock::new(t, tz))
+            });
+            let mut office = |to: DateTime<Utc>| match &mut clock {
+                Some(c) => c.seconds(start, to),
+                None => (to - start).num_seconds().max(0),
+            };
+            let replied = first_human_at(conversation, esc.created_at.min(start));
+            if let Some(at) = replied {
+                human_frt.0.push((at - start).num_seconds().max(0));
+                human_frt.1.push(office(at));
+            }
+            let resolved = match esc.status {
+                EscalationStatus::Resolved { .. } => esc
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|e| e.change == "resolved")
+                    .map(|e| e.at),
+                _ => None,
+            };
+            if let Some(at) = resolved {
+                resolution.0.push((at - start).num_seconds().max(0));
+                resolution.1.push(office(at));
+                ftr_cases.push((conversation, at));
+            }
+            if let Some(clock) = clock {
+                clocks.insert(esc.team.as_str(), clock);
+            }
+            let handled = match (replied, resolved) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let row = sla
+                .entry((esc.team.as_str(), esc.priority))
+                .or_insert_with(|| SlaRow {
+                    team: esc.team.clone(),
+                    priority: esc.priority,
+                    met: 0,
+                    breached: 0,
+                    pending: 0,
+                    no_deadline: 0,
+                });
+            match (esc.sla_deadline, handled) {
+                (None, _) => row.no_deadline += 1,
+                (Some(deadline), Some(at)) if at <= deadline => row.met += 1,
+                (Some(_), Some(_)) => row.breached += 1,
+                (Some(deadline), None) if options.now > deadline => row.breached += 1,
+                (Some(_), None) => row.pending += 1,
+            }
+        }
+        report.sla = sla.into_values().collect();
+        report.frt_human = Timing {
+            calendar: Percentiles::of(human_frt.0.clone()),
+            office: Percentiles::of(human_frt.1),
+            samples: human_frt.0,
+        };
+        report.resolution = Timing {
+            calendar: Percentiles::of(resolution.0.clone()),
+            office: Percentiles::of(resolution.1),
+            samples: resolution.0,
+        };
+
+        let window = Duration::days(options.ftr_days);
+        let ftr = &mut report.first_time_resolution;
+        for (conversation, at) in ftr_cases {
+            if at + window > options.now {
+                ftr.not_yet_known += 1;
+                continue;
+            }
+            ftr.cases += 1;
+            // The customer's first message in the conversation after `at`.
+            let i = written.partition_point(|e| *e <= (conversation, at));
+            let again = written
+                .get(i)
+                .is_some_and(|(c, t)| *c == conversation && *t <= at + window);
+            if !again {
+                ftr.resolved_first_time += 1;
+            }
+        }
+        ftr.pct = (ftr.cases > 0).then(|| pct(ftr.resolved_first_time, ftr.cases));
+
+        report.volume = buckets.into_values().collect();
+        report.rulebook_versions = versions.into_values().collect();
+        report
+            .rulebook_versions
+            .sort_by(|a, b| a.first.cmp(&b.first).then(a.version.cmp(&b.version)));
+
+        let trend = |topic: &str, count: u64| {
+            let previous = previous_topics.get(topic).copied().unwrap_or(0);
+            TopicTrend {
+                topic: topic.to_owned(),
+                count,
+                previous,
+                growth_pct: (previous > 0).then(|| {
+                    ((count as f64 - previous as f64) * 1000.0 / previous as f64).round() / 10.0
+                }),
+            }
+        };
+        let mut top: Vec<TopicTrend> = report
+            .by_topic
+            .iter()
+            .map(|(topic, count)| trend(topic, *count))
+            .collect();
+        top.sort_by(|a, b| b.count.cmp(&a.count).then(a.topic.cmp(&b.topic)));
+        // Trending: grew against the previous period, new topics first by volume, then by
+        // growth; a topic needs a few messages to trend, or one message more would look like
+        // +100%.
+        let mut trending: Vec<TopicTrend> = top
+            .iter()
+            .filter(|t| t.count >= 3 && t.growth_pct.is_none_or(|g| g > 0.0))
+            .cloned()
+            .collect();
+        trending.sort_by(|a, b| {
+            let growth = |t: &TopicTrend| t.growth_pct.unwrap_or(f64::INFINITY);
+            growth(b)
+                .total_cmp(&growth(a))
+                .then(b.count.cmp(&a.count))
+                .then(a.topic.cmp(&b.topic))
+        });
+        top.truncate(options.top);
+        trending.truncate(options.top);
+        report.top_topics = top;
+        report.trending = trending;
+
+        if n < options.min_messages {
+            report.warnings.push(format!(
+                "based on only {n} messages (fewer than {}): too few to draw conclusions from",
+                options.min_messages
+            ));
+        }
+        if report.rulebook_versions.len() > 1 {
+            report.warnings.push(format!(
+                "the period spans {} rulebook versions; figures before and after a change may not compare",
+                report.rulebook_versions.len()
+            ));
+        }
+        if !report.unanswered.is_empty() {
+            report.warnings.push(format!(
+                "{} got no reply at all; they are listed under `unanswered`",
+                match report.unanswered.len() {
+                    1 => "1 message".to_owned(),
+                    n => format!("{n} messages"),
+                }
+            ));
+        }
+        report
+    }
+}
 
 /// Computes the report. `messages` must hold the messages received from
 /// [`ReportOptions::previous_since`] to [`ReportOptions::read_until`] (more is ignored), in any
@@ -363,399 +1080,25 @@ pub fn build(
     escalations: &[Escalation],
     replies: &[Reply],
 ) -> Report {
-    let tz = teams.timezone;
-    let in_period = |t: DateTime<Utc>| t >= options.since && t < options.until;
-    let days = (options.until - options.since).num_days();
-    let granularity = if days > 62 {
-        Granularity::Week
-    } else {
-        Granularity::Day
-    };
-    let bucket_of = |t: DateTime<Utc>| {
-        let date = t.with_timezone(&tz).date_naive();
-        match granularity {
-            Granularity::Day => date,
-            Granularity::Week => {
-                date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
-            }
-        }
-    };
-
-    // Replies by the message they answer, and human replies per conversation in time order.
+    // Replies by the message they answer; human replies go to their conversation.
+    let mut builder = Builder::new(options, teams, default_team, escalations);
     let mut bot_reply: HashMap<(ChannelKind, &str), &Reply> = HashMap::new();
-    let mut human_replies: HashMap<ConvKey, Vec<DateTime<Utc>>> = HashMap::new();
     for reply in replies {
         if reply.dead {
             continue;
         }
         if reply.human {
-            human_replies
-                .entry((reply.channel, reply.conversation.clone()))
-                .or_default()
-                .push(reply.at);
+            builder.human_reply(reply.channel, &reply.conversation, reply.at);
         } else {
             bot_reply.insert((reply.channel, reply.in_reply_to.as_str()), reply);
         }
     }
-    for times in human_replies.values_mut() {
-        times.sort_unstable();
-    }
-    let first_human_at = |key: &ConvKey, at: DateTime<Utc>| -> Option<DateTime<Utc>> {
-        let times = human_replies.get(key)?;
-        let i = times.partition_point(|t| *t < at);
-        times.get(i).copied()
-    };
-
-    let mut report = Report {
-        since: options.since,
-        until: options.until,
-        generated_at: options.now,
-        timezone: tz.name().to_owned(),
-        channel: options.channel,
-        team: options.team.clone(),
-        messages: 0,
-        previous_messages: 0,
-        warnings: Vec::new(),
-        rulebook_versions: Vec::new(),
-        by_channel: BTreeMap::new(),
-        by_category: BTreeMap::new(),
-        by_team: BTreeMap::new(),
-        by_topic: BTreeMap::new(),
-        granularity,
-        volume: Vec::new(),
-        rates: Rates::default(),
-        unanswered: Vec::new(),
-        frt_bot: Timing::default(),
-        frt_human: Timing::default(),
-        resolution: Timing::default(),
-        escalations: 0,
-        sla: Vec::new(),
-        first_time_resolution: FirstTimeResolution {
-            days: options.ftr_days,
-            ..FirstTimeResolution::default()
-        },
-        sentiment: BTreeMap::new(),
-        top_topics: Vec::new(),
-        trending: Vec::new(),
-    };
-    for label in ["negative", "neutral", "positive"] {
-        report.sentiment.insert(label.to_owned(), 0);
-    }
-
-    let bot_team = teams.get(default_team);
-    let mut previous_topics: HashMap<String, u64> = HashMap::new();
-    let mut buckets: BTreeMap<NaiveDate, Bucket> = BTreeMap::new();
-    let mut versions: BTreeMap<String, VersionUse> = BTreeMap::new();
-    // Every customer message per conversation (any period), to see whether they wrote again.
-    let mut written: HashMap<ConvKey, Vec<DateTime<Utc>>> = HashMap::new();
-    // Messages of the period by id, for the escalations' first message.
-    let mut seen: HashMap<(ChannelKind, String), Seen> = HashMap::new();
-    let mut bot_answers: Vec<(ConvKey, DateTime<Utc>)> = Vec::new();
-    let mut bot_frt = (Vec::new(), Vec::new());
-
-    // Fill every bucket of the period, so a quiet day shows as zero rather than missing.
-    let mut day = bucket_of(options.since);
-    let last_bucket = bucket_of(options.until - Duration::seconds(1));
-    while day <= last_bucket {
-        buckets.insert(
-            day,
-            Bucket {
-                start: day,
-                messages: 0,
-                negative: 0,
-                positive: 0,
-            },
-        );
-        day += match granularity {
-            Granularity::Day => Duration::days(1),
-            Granularity::Week => Duration::days(7),
-        };
-    }
-
     for stored in messages {
         let m = &stored.message;
-        let d = &stored.decision;
-        // Alerts are the system talking to the hub, not customer traffic.
-        if options.channel.is_some_and(|c| c != m.channel) || m.author == spike::ALERT_AUTHOR {
-            continue;
-        }
-        let key: ConvKey = (m.channel, m.conversation.clone());
-        written.entry(key.clone()).or_default().push(m.received_at);
-        if let Some(team) = &options.team
-            && d.action.team() != Some(team.as_str())
-        {
-            continue;
-        }
-        if m.received_at >= options.previous_since() && m.received_at < options.since {
-            report.previous_messages += 1;
-            for topic in d.topic_ids() {
-                *previous_topics.entry(topic.to_owned()).or_default() += 1;
-            }
-            continue;
-        }
-        if !in_period(m.received_at) {
-            continue;
-        }
-        report.messages += 1;
-        *report
-            .by_channel
-            .entry(m.channel.as_str().to_owned())
-            .or_default() += 1;
-        *report
-            .by_category
-            .entry(d.diagnostics.category.as_str().to_owned())
-            .or_default() += 1;
-        let team = d.action.team().unwrap_or("(bot)");
-        *report.by_team.entry(team.to_owned()).or_default() += 1;
-        for topic in d.topic_ids() {
-            *report.by_topic.entry(topic.to_owned()).or_default() += 1;
-        }
-        let label = d.diagnostics.sentiment.label;
-        *report
-            .sentiment
-            .entry(label.as_str().to_owned())
-            .or_default() += 1;
-        let bucket = buckets.entry(bucket_of(m.received_at)).or_insert(Bucket {
-            start: bucket_of(m.received_at),
-            messages: 0,
-            negative: 0,
-            positive: 0,
-        });
-        bucket.messages += 1;
-        match label {
-            SentimentLabel::Negative => bucket.negative += 1,
-            SentimentLabel::Positive => bucket.positive += 1,
-            SentimentLabel::Neutral => {}
-        }
-        let version = versions
-            .entry(d.diagnostics.rulebook.clone())
-            .or_insert(VersionUse {
-                version: d.diagnostics.rulebook.clone(),
-                messages: 0,
-                first: m.received_at,
-                last: m.received_at,
-            });
-        version.messages += 1;
-        version.first = version.first.min(m.received_at);
-        version.last = version.last.max(m.received_at);
-
-        let acted = match &d.action {
-            Action::Answer { .. } => stored.mode.sends_replies(),
-            Action::Escalate { .. } => stored.mode.escalates(),
-            Action::Log => true,
-        };
-        match &d.action {
-            _ if !acted => report.rates.not_acted += 1,
-            Action::Answer { .. } => report.rates.automated += 1,
-            Action::Escalate { .. } => report.rates.escalated += 1,
-            Action::Log => report.rates.logged += 1,
-        }
-        seen.insert(
-            (m.channel, m.id.clone()),
-            Seen {
-                received_at: m.received_at,
-                channel: m.channel,
-                conversation: m.conversation.clone(),
-            },
-        );
-
-        let bot = bot_reply.get(&(m.channel, m.id.as_str()));
-        if let Some(reply) = bot {
-            let calendar = (reply.at - m.received_at).num_seconds().max(0);
-            let office = bot_team
-                .map(|t| office_seconds(t, tz, m.received_at, reply.at))
-                .unwrap_or(calendar);
-            bot_frt.0.push(calendar);
-            bot_frt.1.push(office);
-            if matches!(d.action, Action::Answer { .. }) {
-                bot_answers.push((key.clone(), reply.at));
-            }
-        }
-        let answered = bot.is_some() || first_human_at(&key, m.received_at).is_some();
-        if acted && !answered && !matches!(d.action, Action::Log) {
-            report.unanswered.push(Unanswered {
-                channel: m.channel,
-                id: m.id.clone(),
-                conversation: m.conversation.clone(),
-                received_at: m.received_at,
-                action: d.action.name(),
-                team: d.action.team().map(str::to_owned),
-            });
-        }
+        let bot = bot_reply.get(&(m.channel, m.id.as_str())).map(|r| r.at);
+        builder.message(&MessageBrief::of(&stored), bot);
     }
-    for times in written.values_mut() {
-        times.sort_unstable();
-    }
-
-    let n = report.messages;
-    report.rates.automation_pct = pct(report.rates.automated, n);
-    report.rates.escalation_pct = pct(report.rates.escalated, n);
-    report.rates.log_pct = pct(report.rates.logged, n);
-    report.frt_bot = Timing {
-        calendar: Percentiles::of(bot_frt.0.clone()),
-        office: Percentiles::of(bot_frt.1),
-        samples: bot_frt.0,
-    };
-
-    // Escalations opened by a message of the period.
-    let mut sla: BTreeMap<(String, Priority), SlaRow> = BTreeMap::new();
-    let mut human = (Vec::new(), Vec::new());
-    let mut resolution = (Vec::new(), Vec::new());
-    let mut ftr_cases: Vec<(ConvKey, DateTime<Utc>)> = bot_answers;
-    for esc in escalations {
-        if options.team.as_ref().is_some_and(|t| *t != esc.team) {
-            continue;
-        }
-        let Some(first) = esc
-            .messages
-            .first()
-            .and_then(|id| seen.get(&(esc.channel, id.clone())))
-        else {
-            continue;
-        };
-        report.escalations += 1;
-        let start = first.received_at;
-        let key: ConvKey = (first.channel, first.conversation.clone());
-        let team = teams.get(&esc.team);
-        let office = |to: DateTime<Utc>| {
-            team.map(|t| office_seconds(t, tz, start, to))
-                .unwrap_or_else(|| (to - start).num_seconds().max(0))
-        };
-        let replied = first_human_at(&key, esc.created_at.min(start));
-        if let Some(at) = replied {
-            human.0.push((at - start).num_seconds().max(0));
-            human.1.push(office(at));
-        }
-        let resolved = match esc.status {
-            EscalationStatus::Resolved { .. } => esc
-                .history
-                .iter()
-                .rev()
-                .find(|e| e.change == "resolved")
-                .map(|e| e.at),
-            _ => None,
-        };
-        if let Some(at) = resolved {
-            resolution.0.push((at - start).num_seconds().max(0));
-            resolution.1.push(office(at));
-            ftr_cases.push((key.clone(), at));
-        }
-        let handled = match (replied, resolved) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let row = sla
-            .entry((esc.team.clone(), esc.priority))
-            .or_insert_with(|| SlaRow {
-                team: esc.team.clone(),
-                priority: esc.priority,
-                met: 0,
-                breached: 0,
-                pending: 0,
-                no_deadline: 0,
-            });
-        match (esc.sla_deadline, handled) {
-            (None, _) => row.no_deadline += 1,
-            (Some(deadline), Some(at)) if at <= deadline => row.met += 1,
-            (Some(_), Some(_)) => row.breached += 1,
-            (Some(deadline), None) if options.now > deadline => row.breached += 1,
-            (Some(_), None) => row.pending += 1,
-        }
-    }
-    report.sla = sla.into_values().collect();
-    report.frt_human = Timing {
-        calendar: Percentiles::of(human.0.clone()),
-        office: Percentiles::of(human.1),
-        samples: human.0,
-    };
-    report.resolution = Timing {
-        calendar: Percentiles::of(resolution.0.clone()),
-        office: Percentiles::of(resolution.1),
-        samples: resolution.0,
-    };
-
-    let window = Duration::days(options.ftr_days);
-    let ftr = &mut report.first_time_resolution;
-    for (key, at) in ftr_cases {
-        if at + window > options.now {
-            ftr.not_yet_known += 1;
-            continue;
-        }
-        ftr.cases += 1;
-        let again = written.get(&key).is_some_and(|times| {
-            let i = times.partition_point(|t| *t <= at);
-            times.get(i).is_some_and(|t| *t <= at + window)
-        });
-        if !again {
-            ftr.resolved_first_time += 1;
-        }
-    }
-    ftr.pct = (ftr.cases > 0).then(|| pct(ftr.resolved_first_time, ftr.cases));
-
-    report.volume = buckets.into_values().collect();
-    report.rulebook_versions = versions.into_values().collect();
-    report
-        .rulebook_versions
-        .sort_by(|a, b| a.first.cmp(&b.first).then(a.version.cmp(&b.version)));
-
-    let trend = |topic: &str, count: u64| {
-        let previous = previous_topics.get(topic).copied().unwrap_or(0);
-        TopicTrend {
-            topic: topic.to_owned(),
-            count,
-            previous,
-            growth_pct: (previous > 0).then(|| {
-                ((count as f64 - previous as f64) * 1000.0 / previous as f64).round() / 10.0
-            }),
-        }
-    };
-    let mut top: Vec<TopicTrend> = report
-        .by_topic
-        .iter()
-        .map(|(topic, count)| trend(topic, *count))
-        .collect();
-    top.sort_by(|a, b| b.count.cmp(&a.count).then(a.topic.cmp(&b.topic)));
-    // Trending: grew against the previous period, new topics first by volume, then by growth;
-    // a topic needs a few messages to trend, or one message more would look like +100%.
-    let mut trending: Vec<TopicTrend> = top
-        .iter()
-        .filter(|t| t.count >= 3 && t.growth_pct.is_none_or(|g| g > 0.0))
-        .cloned()
-        .collect();
-    trending.sort_by(|a, b| {
-        let growth = |t: &TopicTrend| t.growth_pct.unwrap_or(f64::INFINITY);
-        growth(b)
-            .total_cmp(&growth(a))
-            .then(b.count.cmp(&a.count))
-            .then(a.topic.cmp(&b.topic))
-    });
-    top.truncate(options.top);
-    trending.truncate(options.top);
-    report.top_topics = top;
-    report.trending = trending;
-
-    if n < options.min_messages {
-        report.warnings.push(format!(
-            "based on only {n} messages (fewer than {}): too few to draw conclusions from",
-            options.min_messages
-        ));
-    }
-    if report.rulebook_versions.len() > 1 {
-        report.warnings.push(format!(
-            "the period spans {} rulebook versions; figures before and after a change may not compare",
-            report.rulebook_versions.len()
-        ));
-    }
-    if !report.unanswered.is_empty() {
-        report.warnings.push(format!(
-            "{} got no reply at all; they are listed under `unanswered`",
-            match report.unanswered.len() {
-                1 => "1 message".to_owned(),
-                n => format!("{n} messages"),
-            }
-        ));
-    }
-    report
+    builder.finish()
 }
 
 #[cfg(test)]

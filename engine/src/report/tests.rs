@@ -698,3 +698,103 @@ fn the_html_page_is_self_contained_and_escapes_what_it_shows() {
         assert!(page.contains("Based on <b id=\"based-on\">1000</b> messages"));
     }
 }
+
+/// The one-pass read ([`gather::report`]) gives the same report as reading every message in full
+/// and every conversation's outbox ([`gather::gather`] and [`build`]), on a store with every kind
+/// of reply: queued, sent, given up, retried, an agent's, and escalations resolved and open.
+#[test]
+fn the_one_pass_read_matches_the_full_read() {
+    use crate::store::{self, NewReply, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&StoreOptions {
+        data_dir: dir.path().to_path_buf(),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let rulebook = crate::Rulebook::embedded().unwrap();
+    let intake = crate::Intake::new(&rulebook, &*store);
+    let texts = [
+        "Wat zijn de openingstijden van het stadskantoor?",
+        "Ik heb een klacht over de afvalinzameling",
+        "Er is brand in de flat aan de Dorpsstraat!",
+        "Bedankt voor de snelle hulp!",
+        "Hoe vraag ik een parkeervergunning aan?",
+    ];
+    let start = since() - Duration::days(7);
+    for i in 0..300i64 {
+        let at = start + Duration::minutes(67 * i);
+        let mut m = Inbound::from_text(
+            format!("m{i}"),
+            ChannelKind::Telegram,
+            texts[(i % 5) as usize],
+            at,
+        );
+        m.conversation = format!("c{}", i / 4);
+        m.author = format!("a{}", i / 4);
+        let receipt = intake.accept(m, at).unwrap();
+        if let Some(id) = receipt.outbox {
+            match i % 7 {
+                0..=2 => {
+                    store.outbox_sent(id, at + Duration::seconds(i)).unwrap();
+                }
+                3 => {
+                    store.outbox_failed(id, "gone", None, at).unwrap();
+                }
+                4 => {
+                    store
+                        .outbox_failed(id, "429", Some(at + Duration::minutes(5)), at)
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        if let Some(esc) = receipt.escalation
+            && i % 3 == 0
+        {
+            let reply = store
+                .queue_reply(NewReply {
+                    channel: ChannelKind::Telegram,
+                    conversation: format!("c{}", i / 4),
+                    in_reply_to: format!("m{i}"),
+                    text: "Ik kijk ernaar.".into(),
+                    actor: "agent".into(),
+                    now: at + Duration::minutes(30),
+                })
+                .unwrap();
+            if i % 2 == 0 {
+                store
+                    .outbox_sent(reply.id, at + Duration::minutes(31))
+                    .unwrap();
+            }
+            if i % 4 == 0
+                && let Ok(resolved) =
+                    store.resolve_escalation(esc, "agent", at + Duration::hours(2))
+            {
+                assert_eq!(resolved.id, esc);
+            }
+        }
+    }
+    let options = ReportOptions::new(since(), since() + Duration::days(7), until());
+    let teams = rulebook.teams();
+    let fast = gather::report(&*store, &options, teams, &rulebook.default_team).unwrap();
+    let g = gather::gather(&*store, &options).unwrap();
+    let slow = build(
+        &options,
+        teams,
+        &rulebook.default_team,
+        g.messages,
+        &g.escalations,
+        &g.replies,
+    );
+    // Samples feed a histogram; their order follows the read order.
+    let normal = |mut r: Report| {
+        for t in [&mut r.frt_bot, &mut r.frt_human, &mut r.resolution] {
+            t.samples.sort_unstable();
+        }
+        r
+    };
+    let (fast, slow) = (normal(fast), normal(slow));
+    assert!(fast.messages > 100 && fast.escalations > 10, "{fast:?}");
+    assert!(fast.frt_human.calendar.count > 0, "{fast:?}");
+    assert_eq!(fast, slow);
+}

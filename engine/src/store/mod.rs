@@ -38,7 +38,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
-use crate::decision::{Decision, Priority};
+use crate::decision::{Action, Category, Decision, Priority, SentimentLabel};
 use crate::message::{ChannelKind, Inbound};
 use crate::mode::Mode;
 use crate::pipeline::{ConversationFacts, ConversationState};
@@ -215,6 +215,19 @@ pub trait Store: Send + Sync {
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// What a report reads, in one pass over the period instead of one read per conversation:
+    /// every message received in `[since, until)` in brief, each with the state of its own reply
+    /// when `with_replies` (without, `reply` is `None`: a report's previous period only counts
+    /// topics), and every reply with details of its own (an agent's, or one whose message was
+    /// deleted) numbered from the first of those messages on. See [`ReportItem`] for the order.
+    fn report_scan(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        with_replies: bool,
+        visit: &mut dyn FnMut(ReportItem<'_>),
+    ) -> Result<(), StoreError>;
 
     /// Queues a reply a person wrote (an agent) into an existing conversation; audited. The
     /// text is stored with the entry only, never in the shared symbol table, so `forget` can
@@ -538,6 +551,133 @@ impl StoredMessage {
         HistoryCursor {
             received_at: self.message.received_at,
             seq: self.seq,
+        }
+    }
+}
+
+/// What [`Store::report_scan`] hands over, in this order: first every [`ReportItem::Reply`],
+/// then the messages in intake order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportItem<'a> {
+    /// A reply with details of its own, which no stored message leads to.
+    Reply(OutboxEntry),
+    Message(MessageBrief<'a>),
+}
+
+/// What a decision did, without its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    Answer,
+    Escalate,
+    Log,
+}
+
+impl ActionKind {
+    pub fn of(action: &Action) -> Self {
+        match action {
+            Action::Answer { .. } => ActionKind::Answer,
+            Action::Escalate { .. } => ActionKind::Escalate,
+            Action::Log => ActionKind::Log,
+        }
+    }
+
+    /// As [`Action::name`].
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionKind::Answer => "answer",
+            ActionKind::Escalate => "escalate",
+            ActionKind::Log => "log",
+        }
+    }
+}
+
+/// A few strings, kept without an allocation while there are at most four: a message's topics,
+/// read a million times for a report.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Few<'a> {
+    len: usize,
+    inline: [&'a str; 4],
+    more: Vec<&'a str>,
+}
+
+impl<'a> Few<'a> {
+    pub fn push(&mut self, s: &'a str) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = s,
+            None => self.more.push(s),
+        }
+        self.len += 1;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.inline.iter().take(self.len).chain(&self.more).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Few<'a> {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(items: I) -> Self {
+        let mut few = Few::default();
+        for s in items {
+            few.push(s);
+        }
+        few
+    }
+}
+
+/// A stored message as a report reads it: no text, facts, rules or reasons, and its strings
+/// borrowed from the stored record, so reading a million of them allocates next to nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageBrief<'a> {
+    pub seq: u64,
+    pub channel: ChannelKind,
+    pub id: &'a str,
+    pub conversation: &'a str,
+    pub author: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub stored_at: DateTime<Utc>,
+    pub action: ActionKind,
+    /// As [`Action::team`]: set for an escalation only.
+    pub team: Option<&'a str>,
+    pub category: Category,
+    pub topics: Few<'a>,
+    pub sentiment: SentimentLabel,
+    pub rulebook: &'a str,
+    /// The channel's mode when it was taken in: whether the decision was acted on.
+    pub mode: Mode,
+    /// The status of its reply (the outbox entry with the message's number; queued at
+    /// `stored_at`), unless that entry has details of its own.
+    pub reply: Option<OutboxStatus>,
+}
+
+impl<'a> MessageBrief<'a> {
+    /// The brief of a whole stored message, without a reply.
+    pub fn of(stored: &'a StoredMessage) -> Self {
+        let m = &stored.message;
+        let d = &stored.decision;
+        MessageBrief {
+            seq: stored.seq,
+            channel: m.channel,
+            id: &m.id,
+            conversation: &m.conversation,
+            author: &m.author,
+            received_at: m.received_at,
+            stored_at: stored.stored_at,
+            action: ActionKind::of(&d.action),
+            team: d.action.team(),
+            category: d.diagnostics.category,
+            topics: d.topic_ids().collect(),
+            sentiment: d.diagnostics.sentiment.label,
+            rulebook: &d.diagnostics.rulebook,
+            mode: stored.mode,
+            reply: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use redb::{
 };
 
 use super::StoreError;
-use super::embedded::{Kv, KvPairs, KvRead, KvTxn, Space};
+use super::embedded::{EachEntry, Kv, KvPairs, KvRead, KvTxn, Space};
 
 const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const MESSAGES: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("messages");
@@ -271,6 +271,25 @@ fn scan_pair(
     Ok(out)
 }
 
+/// [`KvRead::scan_each`] over a fixed-width table: one range, no copies.
+fn each_fixed<const N: usize, V: redb::Value + 'static>(
+    path: &Path,
+    table: &impl ReadableTable<[u8; N], V>,
+    start: &[u8],
+    end: Option<&[u8]>,
+    each: &mut EachEntry<'_>,
+) -> Result<(), StoreError> {
+    for entry in table
+        .range::<[u8; N]>(bounds::<N>(path, start, end)?)
+        .map_err(|e| error(path, e))?
+    {
+        let (k, v) = entry.map_err(|e| error(path, e))?;
+        let value = v.value();
+        each(&k.value(), V::as_bytes(&value).as_ref())?;
+    }
+    Ok(())
+}
+
 type IdTable = ReadOnlyTable<[u8; 8], &'static [u8]>;
 type PairTable = ReadOnlyTable<[u8; 16], ()>;
 
@@ -387,6 +406,37 @@ impl KvRead for RedbRead<'_> {
             Shape::Pending => scan_fixed(path, self.pending()?, start, end, limit),
             Shape::Id(def) => scan_id(path, self.id_table(space, def)?, start, end, limit),
             Shape::Pair(def) => scan_pair(path, self.pair_table(space, def)?, start, end, limit),
+        }
+    }
+
+    fn scan_each(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        each: &mut EachEntry<'_>,
+    ) -> Result<(), StoreError> {
+        let path = self.path;
+        match shape(space) {
+            Shape::Records => {
+                let upper = match end {
+                    Some(end) => Bound::Excluded(end),
+                    None => Bound::Unbounded,
+                };
+                for entry in self
+                    .records()?
+                    .range::<&[u8]>((Bound::Included(start), upper))
+                    .map_err(|e| error(path, e))?
+                {
+                    let (k, v) = entry.map_err(|e| error(path, e))?;
+                    each(k.value(), v.value())?;
+                }
+                Ok(())
+            }
+            Shape::Dedupe => each_fixed(path, self.dedupe()?, start, end, each),
+            Shape::Pending => each_fixed(path, self.pending()?, start, end, each),
+            Shape::Id(def) => each_fixed(path, self.id_table(space, def)?, start, end, each),
+            Shape::Pair(def) => each_fixed(path, self.pair_table(space, def)?, start, end, each),
         }
     }
 }
