@@ -9,8 +9,11 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, mpsc};
+use std::thread::Scope;
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -248,7 +251,7 @@ fn from_store(
     let mut progress = Progress::new(store.stats()?.messages);
     let mut out = create_output(args.output.as_deref())?;
     let mut report = DiffReport::new(&rulebook.version);
-    let (batches, incoming) = std::sync::mpsc::sync_channel(2);
+    let (batches, incoming) = mpsc::sync_channel(2);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         // Reading history is the serial part of a replay, so the next batch is read on its own
         // thread while this one is decided. Two batches in flight keep memory flat.
@@ -263,13 +266,24 @@ fn from_store(
                 }
             }
         });
+        // While the deciders work on one batch, this thread adds the one before to the report.
+        let deciders = Deciders::start(scope, rulebook);
+        let mut previous: Option<Arc<Vec<StoredMessage>>> = None;
         for batch in incoming {
-            let batch = batch?;
+            let batch = Arc::new(batch?);
             if batch.is_empty() {
                 break;
             }
-            replay_batch(rulebook, &batch, &mut report, args.report, &mut out)?;
-            progress.show(report.compared);
+            deciders.submit(&batch);
+            if let Some(done) = previous.replace(batch) {
+                let decisions = deciders.collect(done.len());
+                replay_batch(&done, decisions, &mut report, args.report, &mut out)?;
+                progress.show(report.compared);
+            }
+        }
+        if let Some(done) = previous {
+            let decisions = deciders.collect(done.len());
+            replay_batch(&done, decisions, &mut report, args.report, &mut out)?;
         }
         Ok(())
     })?;
@@ -286,16 +300,16 @@ fn from_store(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Decides one batch of stored history again and adds it to the report (and the output, for
-/// the line-per-message formats).
+/// Adds one batch of stored history, decided again, to the report (and the output, for the
+/// line-per-message formats).
 fn replay_batch(
-    rulebook: &Rulebook,
     batch: &[StoredMessage],
+    decisions: Vec<Decision>,
     report: &mut DiffReport,
     format: ReportFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    for (stored, decision) in batch.iter().zip(decide_all(rulebook, batch)) {
+    for (stored, decision) in batch.iter().zip(decisions) {
         let changed = report.add(&stored.message, &stored.decision, &decision);
         match (format, changed) {
             (ReportFormat::Decisions, _) => {
@@ -312,39 +326,72 @@ fn replay_batch(
     Ok(())
 }
 
-/// Messages decided per parallel batch: large enough to amortise the thread start, small
-/// enough to keep memory flat.
+/// Messages read and decided per batch: large enough to keep every core busy, small enough
+/// to keep memory flat.
 const BATCH: usize = 4096;
 
-/// Decides `batch` with the facts each message was first decided with, split over all cores;
-/// results come back in input order.
-fn decide_all(rulebook: &Rulebook, batch: &[StoredMessage]) -> Vec<Decision> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = batch.len().div_ceil(threads).max(1);
-    let decide = |part: &[StoredMessage]| -> Vec<Decision> {
-        part.iter()
-            .map(|stored| {
-                let context = DecideContext {
-                    conversation: stored.facts.clone(),
-                    crisis_mode: None,
-                };
-                rulebook.decide(&stored.message, &context)
+/// A share of a batch for one decider.
+type Share = (Arc<Vec<StoredMessage>>, Range<usize>);
+
+/// One decider thread per core for the whole replay, each deciding its share of every batch.
+/// (Threads started per batch cost more than they saved: each new thread takes fresh memory
+/// from the allocator, which the kernel must zero first.)
+struct Deciders {
+    workers: Vec<(mpsc::Sender<Share>, mpsc::Receiver<Vec<Decision>>)>,
+}
+
+impl Deciders {
+    fn start<'scope>(scope: &'scope Scope<'scope, '_>, rulebook: &'scope Rulebook) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (0..threads)
+            .map(|_| {
+                let (jobs, shares) = mpsc::channel::<Share>();
+                let (done, results) = mpsc::channel();
+                scope.spawn(move || {
+                    for (batch, range) in shares {
+                        if done.send(decide(rulebook, &batch[range])).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (jobs, results)
             })
-            .collect()
-    };
-    if threads == 1 || batch.len() < 256 {
-        return decide(batch);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || decide(part)))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+        Deciders { workers }
+    }
+
+    /// Hands out `batch` to be decided with the facts each message was first decided with.
+    fn submit(&self, batch: &Arc<Vec<StoredMessage>>) {
+        let share = batch.len().div_ceil(self.workers.len());
+        for (i, (jobs, _)) in self.workers.iter().enumerate() {
+            let start = (i * share).min(batch.len());
+            let end = (start + share).min(batch.len());
+            jobs.send((Arc::clone(batch), start..end))
+                .expect("a decider thread stopped");
+        }
+    }
+
+    /// The decisions of the oldest batch submitted and not collected yet, in its order.
+    fn collect(&self, len: usize) -> Vec<Decision> {
+        let mut decisions = Vec::with_capacity(len);
+        for (_, results) in &self.workers {
+            decisions.extend(results.recv().expect("a decider thread stopped"));
+        }
+        decisions
+    }
+}
+
+fn decide(rulebook: &Rulebook, messages: &[StoredMessage]) -> Vec<Decision> {
+    messages
+        .iter()
+        .map(|stored| {
+            let context = DecideContext {
+                conversation: stored.facts.clone(),
+                crisis_mode: None,
+            };
+            rulebook.decide(&stored.message, &context)
+        })
+        .collect()
 }
 
 /// A progress line on stderr for long replays, only when stderr is a terminal.
