@@ -486,3 +486,127 @@ fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_nam
         ]
     );
 }
+
+/// A person who leaves: `webcare user revoke` ends their API tokens, `webcare user remove`
+/// ends their password and tokens; both say so, and the audit log says who did it.
+#[test]
+fn a_removed_user_can_no_longer_log_in_or_use_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    add_user(dir.path(), "bob", "agent", Some("webcare"), "bob-pw");
+    add_user(dir.path(), "anna", "agent", Some("webcare"), "anna-pw");
+    let cli = |args: &[&str]| {
+        let out = webcare(dir.path())
+            .args(args)
+            .env("USER", "lead-lena")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_, revoked_token, _) = cli(&["user", "token", "bob"]);
+    assert_eq!(
+        cli(&["user", "revoke", "bob"]).1,
+        "revoked 1 API tokens of bob"
+    );
+    let (_, bob_token, _) = cli(&["user", "token", "bob"]);
+    let (_, anna_token, _) = cli(&["user", "token", "anna"]);
+    let (ok, out, err) = cli(&["user", "remove", "bob"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("user bob removed"), "{out}");
+    let (ok, _, err) = cli(&["user", "remove", "bob"]);
+    assert!(!ok);
+    assert!(err.contains("user `bob` does not exist"), "{err}");
+    let (_, list, _) = cli(&["user", "list"]);
+    assert!(!list.contains("bob") && list.contains("anna"), "{list}");
+
+    let (mut running, base) = start(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let queue = |token: String| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                client
+                    .get(format!("{base}/api/v1/escalations"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(queue(revoked_token).await, 401, "a revoked token");
+        assert_eq!(queue(bob_token).await, 401, "the token of a removed user");
+        assert_eq!(queue(anna_token).await, 200, "a colleague is untouched");
+        // The login form: bob's password no longer opens a session.
+        let form = client
+            .get(format!("{base}/inbox/login"))
+            .send()
+            .await
+            .unwrap();
+        let login_cookie = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.split(';')
+                    .next()?
+                    .strip_prefix("webcare_login=")
+                    .map(str::to_owned)
+            })
+            .unwrap();
+        let page = form.text().await.unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.find(marker).unwrap() + marker.len();
+        let csrf = page[start..].split('"').next().unwrap().to_owned();
+        let refused = client
+            .post(format!("{base}/inbox/login"))
+            .header("cookie", format!("webcare_login={login_cookie}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("login", "bob"),
+                ("password", "bob-pw"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(refused.status().as_u16(), 303, "bob is not logged in");
+        assert!(
+            refused
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .all(|v| !v.to_str().unwrap_or("").starts_with("webcare_session=")),
+            "no session for bob"
+        );
+    });
+    let stopped = running_stop(&mut running);
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+    let store = store::open(&StoreOptions {
+        data_dir: dir.path().join("data"),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let audit: Vec<(String, String)> = store
+        .audit_log(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "user.revoke" || a.action == "user.remove")
+        .map(|a| (a.actor, a.action))
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            ("lead-lena".to_owned(), "user.revoke".to_owned()),
+            ("lead-lena".to_owned(), "user.remove".to_owned())
+        ]
+    );
+}

@@ -1296,6 +1296,49 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
         audit.iter().all(|a| !a.details.contains("argon2")),
         "no hash in the log"
     );
+
+    // Revoking takes every token of one person, and only theirs.
+    let second = [9u8; 32];
+    f.store().add_api_token("anna", second, t0).unwrap();
+    f.store().add_api_token("dana", [5; 32], t0).unwrap();
+    assert_eq!(f.store().revoke_api_tokens("anna", "admin", t0).unwrap(), 2);
+    assert_eq!(f.store().user_by_token(digest).unwrap(), None);
+    assert_eq!(f.store().user_by_token(second).unwrap(), None);
+    assert!(f.store().user("anna").unwrap().is_some());
+    assert!(f.store().user_by_token([5; 32]).unwrap().is_some());
+    assert!(matches!(
+        f.store().revoke_api_tokens("nobody", "admin", t0),
+        Err(StoreError::NoSuchUser(_))
+    ));
+
+    // Removing a person takes their tokens too; it survives reopening; both are audited.
+    assert!(f.store().remove_user("dana", "admin", t0).unwrap());
+    assert!(!f.store().remove_user("dana", "admin", t0).unwrap());
+    f.reopen();
+    assert_eq!(f.store().user("dana").unwrap(), None);
+    assert_eq!(f.store().user_by_token([5; 32]).unwrap(), None);
+    let logins: Vec<String> = f
+        .store()
+        .users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.login)
+        .collect();
+    assert_eq!(logins, ["anna"]);
+    let audit = f.store().audit_log(None, 100).unwrap();
+    let last: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .rev()
+        .take(2)
+        .map(|a| (a.action.as_str(), a.subject.as_str(), a.details.as_str()))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("user.remove", "user dana", "1 API tokens revoked"),
+            ("user.revoke", "user anna", "2 API tokens"),
+        ]
+    );
 }
 
 fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use chrono::Utc;
-use webcare_engine::store::{Role, User};
+use webcare_engine::store::{Role, StoreError, User};
 use webcare_inbox::auth::{hash_password, new_api_token, token_digest};
 
 use crate::config::StoreArgs;
@@ -38,6 +38,11 @@ enum UserCommand {
     Token { login: String },
     /// List the users with their role and teams.
     List,
+    /// Revoke every API token of a user (the user keeps their password).
+    Revoke { login: String },
+    /// Remove a user who no longer works the inbox: their password, open browser sessions and
+    /// API tokens stop working at once; their name stays on what they did.
+    Remove { login: String },
 }
 
 pub fn run(
@@ -102,6 +107,23 @@ pub fn run(
             store.add_api_token(&login, token_digest(&token), now)?;
             println!("{token}");
             eprintln!("this token is shown only once; store it safely");
+        }
+        UserCommand::Revoke { login } => match store.revoke_api_tokens(&login, &actor, now) {
+            Ok(n) => println!("revoked {n} API tokens of {login}"),
+            Err(StoreError::NoSuchUser(_)) => {
+                return Err(anyhow!(
+                    "user `{login}` does not exist (`webcare user list`)"
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        UserCommand::Remove { login } => {
+            if !store.remove_user(&login, &actor, now)? {
+                return Err(anyhow!(
+                    "user `{login}` does not exist (`webcare user list`)"
+                ));
+            }
+            println!("user {login} removed; their sessions and API tokens no longer work");
         }
         UserCommand::List => {
             for user in store.users()? {

@@ -2834,6 +2834,24 @@ impl Store for Embedded {
         self.inbox_user_by_token(digest)
     }
 
+    fn revoke_api_tokens(
+        &self,
+        login: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.inbox_revoke_api_tokens(login, actor, now)
+    }
+
+    fn remove_user(
+        &self,
+        login: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inbox_remove_user(login, actor, now)
+    }
+
     fn escalation_work(&self, id: u64) -> Result<super::EscalationWork, StoreError> {
         self.inbox_escalation_work(id)
     }

@@ -305,6 +305,20 @@ pub trait Store: Send + Sync {
     /// The user an API token (by its digest) belongs to.
     fn user_by_token(&self, digest: [u8; 32]) -> Result<Option<User>, StoreError>;
 
+    /// Revokes every API token of `login` (audited); returns how many there were.
+    fn revoke_api_tokens(
+        &self,
+        login: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+
+    /// Removes `login` and its API tokens (audited): from the next request on, neither a
+    /// browser session (which reads the user on every request) nor a token lets them in.
+    /// Their name stays on what they did. Returns whether there was such a user.
+    fn remove_user(&self, login: &str, actor: &str, now: DateTime<Utc>)
+    -> Result<bool, StoreError>;
+
     /// What the inbox added to escalation `id` (empty when nothing yet).
     fn escalation_work(&self, id: u64) -> Result<EscalationWork, StoreError>;
 

@@ -34,6 +34,21 @@ fn token_key(digest: &[u8; 32]) -> Vec<u8> {
     k
 }
 
+/// Deletes every API token of `login`; tokens are keyed by their digest, so all are read (a
+/// handful per person).
+fn drop_tokens(tx: &mut Tx<'_>, login: &str) -> Result<usize, StoreError> {
+    let mut dropped = 0;
+    for (key, value) in tx.range(Space::Records, &[TOKEN], Some(&[TOKEN + 1]), usize::MAX)? {
+        let owner: String =
+            postcard::from_bytes(&value).map_err(|e| tx.shared().corrupt(&key, e))?;
+        if owner == login {
+            tx.delete(Space::Records, &key);
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
 /// The work record of escalation `id`; deleted with the escalation.
 pub(super) fn work_key(id: u64) -> Vec<u8> {
     let mut k = vec![WORK];
@@ -124,6 +139,53 @@ impl Embedded {
             return Ok(None);
         };
         snap.load(&user_key(&login))
+    }
+
+    pub(super) fn inbox_revoke_api_tokens(
+        &self,
+        login: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let (login, actor) = (login.to_owned(), actor.to_owned());
+        self.write(move |tx| {
+            if tx.read(Space::Records, &user_key(&login))?.is_none() {
+                return Err(StoreError::NoSuchUser(login));
+            }
+            let revoked = drop_tokens(tx, &login)?;
+            tx.audit(audit(
+                &actor,
+                "user.revoke",
+                format!("user {login}"),
+                format!("{revoked} API tokens"),
+                now,
+            ))?;
+            Ok(revoked)
+        })
+    }
+
+    pub(super) fn inbox_remove_user(
+        &self,
+        login: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (login, actor) = (login.to_owned(), actor.to_owned());
+        self.write(move |tx| {
+            if tx.read(Space::Records, &user_key(&login))?.is_none() {
+                return Ok(false);
+            }
+            tx.delete(Space::Records, &user_key(&login));
+            let revoked = drop_tokens(tx, &login)?;
+            tx.audit(audit(
+                &actor,
+                "user.remove",
+                format!("user {login}"),
+                format!("{revoked} API tokens revoked"),
+                now,
+            ))?;
+            Ok(true)
+        })
     }
 
     pub(super) fn inbox_escalation_work(&self, id: u64) -> Result<EscalationWork, StoreError> {
