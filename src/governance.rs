@@ -223,12 +223,14 @@ impl Governance {
         }
     }
 
-    /// The admin API: reload, rulebook status, crisis switch.
+    /// The admin API: reload, rulebook status, crisis switch, and reports (which `webcare
+    /// report` asks for while this service holds the store).
     pub fn routes(self: Arc<Self>) -> Router {
         Router::new()
             .route("/api/v1/rulebook", get(rulebook_status))
             .route("/api/v1/rulebook/reload", post(reload_handler))
             .route("/api/v1/crisis", get(crisis_status).post(crisis_handler))
+            .route("/api/v1/report", post(report_handler))
             .with_state(self)
     }
 
@@ -433,6 +435,39 @@ async fn crisis_handler(
     };
     let on = g.set_crisis(request.on, &actor).await;
     Json(serde_json::json!({ "crisis_mode": on, "switch": request.on })).into_response()
+}
+
+/// A report of the running service's store, with the running rulebook's teams; the period
+/// comes resolved from `webcare report`.
+async fn report_handler(
+    State(g): State<Arc<Governance>>,
+    headers: HeaderMap,
+    body: Result<Json<crate::cli::report::Request>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(refused) = g.authorise(&headers) {
+        return refused.into_response();
+    }
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("a report request: {rejection}"),
+            );
+        }
+    };
+    let store = Arc::clone(g.runtime.store());
+    let rulebook = g.runtime.rulebook();
+    let made =
+        tokio::task::spawn_blocking(move || crate::cli::report::make(&*store, &rulebook, &request))
+            .await;
+    match made {
+        Ok(Ok((text, messages))) => {
+            Json(serde_json::json!({ "text": text, "messages": messages })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e:#}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 #[cfg(test)]

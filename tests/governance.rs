@@ -818,3 +818,67 @@ async fn webcare_reload_and_crisis_drive_the_running_service_and_say_what_went_w
         "the rejected reload is audited with who asked"
     );
 }
+
+/// Management asks for a report while the service runs (and holds the store): `webcare
+/// report` has the running service make it, with the admin token, and says what to do
+/// without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webcare_report_works_while_the_service_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = copy_rulebook(dir.path());
+    let data = dir.path().join("data");
+    let service = Service::start(&rules, &data);
+    let client = reqwest::Client::new();
+    for (id, text) in [("r1", QUESTION), ("r2", FIRE), ("r3", QUESTION)] {
+        post_message(&client, &service.base, id, text).await;
+    }
+    let here = dir.path();
+    let data_arg = data.to_str().unwrap();
+    let args = [
+        "--data",
+        data_arg,
+        "report",
+        "--url",
+        &service.base,
+        "--format",
+        "json",
+    ];
+    let (code, out, err) = cli(here, Some(TOKEN), &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("is in use by `webcare run`"), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["messages"], 3, "{out}");
+    assert_eq!(report["rates"]["automated"], 2, "{out}");
+    assert_eq!(report["rates"]["escalated"], 1, "{out}");
+
+    // The table, and a team the rulebook does not have: the service's refusal, passed on.
+    let (code, out, _) = cli(
+        here,
+        Some(TOKEN),
+        &["--data", data_arg, "report", "--url", &service.base],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("messages"), "{out}");
+    let (code, _, err) = cli(
+        here,
+        Some(TOKEN),
+        &[
+            "--data",
+            data_arg,
+            "report",
+            "--url",
+            &service.base,
+            "--team",
+            "nobody",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("the rulebook has no team `nobody`"), "{err}");
+
+    // Without the admin token: what to do, not a bare "locked".
+    let (code, _, err) = cli(here, None, &args);
+    assert_ne!(code, 0);
+    assert!(err.contains("in use by `webcare run`"), "{err}");
+    assert!(err.contains("WEBCARE_ADMIN_TOKEN"), "{err}");
+    service.stop();
+}
