@@ -307,6 +307,18 @@ fn running_stop(running: &mut Running) -> Option<std::process::ExitStatus> {
     }
 }
 
+/// Stops the service cleanly (it holds the store) and reads the audit log it left.
+fn stop_and_read_audit(running: &mut Running, dir: &Path) -> Vec<store::AuditEntry> {
+    let stopped = running_stop(running);
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+    let store = store::open(&StoreOptions {
+        data_dir: dir.join("data"),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    store.audit_log(None, 1000).unwrap()
+}
+
 /// `webcare user add` with the password on stdin.
 fn add_user(dir: &Path, login: &str, role: &str, team: Option<&str>, password: &str) {
     let mut args = vec!["user", "add", login, "--role", role];
@@ -333,39 +345,21 @@ fn add_user(dir: &Path, login: &str, role: &str, team: Option<&str>, password: &
     );
 }
 
-/// Logs in through the form like a browser without JavaScript; returns the session cookie and
-/// the CSRF token of the queue page.
-async fn log_in(
+/// The login form posted like a browser without JavaScript; the answer to the post.
+async fn try_log_in(
     client: &reqwest::Client,
     base: &str,
     login: &str,
     password: &str,
-) -> (String, String) {
-    let cookie_of = |response: &reqwest::Response, name: &str| {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| {
-                let (key, value) = v.split(';').next()?.split_once('=')?;
-                (key == name).then(|| value.to_owned())
-            })
-            .unwrap()
-    };
-    let hidden = |page: &str| {
-        let marker = "name=\"csrf\" value=\"";
-        let start = page.find(marker).unwrap() + marker.len();
-        page[start..].split('"').next().unwrap().to_owned()
-    };
+) -> reqwest::Response {
     let form = client
         .get(format!("{base}/inbox/login"))
         .send()
         .await
         .unwrap();
-    let login_cookie = cookie_of(&form, "webcare_login");
-    let csrf = hidden(&form.text().await.unwrap());
-    let done = client
+    let login_cookie = cookie_of(&form, "webcare_login").unwrap();
+    let csrf = hidden_csrf(&form.text().await.unwrap());
+    client
         .post(format!("{base}/inbox/login"))
         .header("cookie", format!("webcare_login={login_cookie}"))
         .form(&[
@@ -375,9 +369,37 @@ async fn log_in(
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (key, value) = v.split(';').next()?.split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
+}
+
+fn hidden_csrf(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Logs in through the form; returns the session cookie and the CSRF token of the queue page.
+async fn log_in(
+    client: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+) -> (String, String) {
+    let done = try_log_in(client, base, login, password).await;
     assert_eq!(done.status().as_u16(), 303, "{login} logs in");
-    let session = cookie_of(&done, "webcare_session");
+    let session = cookie_of(&done, "webcare_session").unwrap();
     let queue = client
         .get(format!("{base}/inbox"))
         .header("cookie", format!("webcare_session={session}"))
@@ -387,7 +409,7 @@ async fn log_in(
         .text()
         .await
         .unwrap();
-    (session, hidden(&queue))
+    (session, hidden_csrf(&queue))
 }
 
 #[test]
@@ -464,16 +486,7 @@ fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_nam
             "{err}"
         );
     });
-    let stopped = running_stop(&mut running);
-    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
-    let store = store::open(&StoreOptions {
-        data_dir: dir.path().join("data"),
-        ..StoreOptions::default()
-    })
-    .unwrap();
-    let switches: Vec<(String, String)> = store
-        .audit_log(None, 1000)
-        .unwrap()
+    let switches: Vec<(String, String)> = stop_and_read_audit(&mut running, dir.path())
         .into_iter()
         .filter(|a| a.action == "crisis.switch")
         .map(|a| (a.actor, a.subject))
@@ -546,58 +559,15 @@ fn a_removed_user_can_no_longer_log_in_or_use_a_token() {
         assert_eq!(queue(bob_token).await, 401, "the token of a removed user");
         assert_eq!(queue(anna_token).await, 200, "a colleague is untouched");
         // The login form: bob's password no longer opens a session.
-        let form = client
-            .get(format!("{base}/inbox/login"))
-            .send()
-            .await
-            .unwrap();
-        let login_cookie = form
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| {
-                v.split(';')
-                    .next()?
-                    .strip_prefix("webcare_login=")
-                    .map(str::to_owned)
-            })
-            .unwrap();
-        let page = form.text().await.unwrap();
-        let marker = "name=\"csrf\" value=\"";
-        let start = page.find(marker).unwrap() + marker.len();
-        let csrf = page[start..].split('"').next().unwrap().to_owned();
-        let refused = client
-            .post(format!("{base}/inbox/login"))
-            .header("cookie", format!("webcare_login={login_cookie}"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("login", "bob"),
-                ("password", "bob-pw"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let refused = try_log_in(&client, &base, "bob", "bob-pw").await;
         assert_ne!(refused.status().as_u16(), 303, "bob is not logged in");
-        assert!(
-            refused
-                .headers()
-                .get_all("set-cookie")
-                .iter()
-                .all(|v| !v.to_str().unwrap_or("").starts_with("webcare_session=")),
+        assert_eq!(
+            cookie_of(&refused, "webcare_session"),
+            None,
             "no session for bob"
         );
     });
-    let stopped = running_stop(&mut running);
-    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
-    let store = store::open(&StoreOptions {
-        data_dir: dir.path().join("data"),
-        ..StoreOptions::default()
-    })
-    .unwrap();
-    let audit: Vec<(String, String)> = store
-        .audit_log(None, 1000)
-        .unwrap()
+    let audit: Vec<(String, String)> = stop_and_read_audit(&mut running, dir.path())
         .into_iter()
         .filter(|a| a.action == "user.revoke" || a.action == "user.remove")
         .map(|a| (a.actor, a.action))
