@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,20 +20,9 @@ use webcare_engine::store::{self, EscalationStatus, OutboxStatus, StoreOptions};
 use webcare_engine::{ChannelKind, ConversationState};
 
 mod support;
-use support::{Driver, browser};
+use support::{Driver, add_user, browser, webcare};
 
 const SCRIPT: &str = "<script>window.__pwned = 1</script> Ik heb een klacht: de afvalinzameling is al drie weken niet geweest!";
-
-fn webcare(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
-    command.current_dir(dir).env("RUST_LOG", "warn");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
 
 struct Running {
     child: Child,
@@ -135,22 +124,7 @@ async fn text_of(client: &Client, css: &str) -> String {
 #[test]
 fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let mut add = webcare(dir.path())
-        .args([
-            "user", "add", "anna", "--name", "Anna", "--role", "agent", "--team", "webcare",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(b"s3cret-pw\n").unwrap();
-    let out = add.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    add_user(dir.path(), "anna", "agent", Some("webcare"), "s3cret-pw");
 
     let (mut running, base) = start(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -317,32 +291,6 @@ fn stop_and_read_audit(running: &mut Running, dir: &Path) -> Vec<store::AuditEnt
     })
     .unwrap();
     store.audit_log(None, 1000).unwrap()
-}
-
-/// `webcare user add` with the password on stdin.
-fn add_user(dir: &Path, login: &str, role: &str, team: Option<&str>, password: &str) {
-    let mut args = vec!["user", "add", login, "--role", role];
-    if let Some(team) = team {
-        args.extend(["--team", team]);
-    }
-    let mut add = webcare(dir)
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The login form posted like a browser without JavaScript; the answer to the post.

@@ -22,7 +22,7 @@ use webcare_engine::ChannelKind;
 use webcare_engine::store::{self, StoreOptions};
 
 mod support;
-use support::{Driver, browser};
+use support::{Driver, add_user, browser, webcare};
 
 const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
@@ -37,38 +37,10 @@ struct Service {
     base: String,
 }
 
-/// The binary in `dir`, as on a fresh machine: nothing configured.
-fn webcare(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
-    command.current_dir(dir).env("RUST_LOG", "warn");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
 /// An agent of the webcare team, `webcare user add` and `webcare user token` as an operator
 /// runs them before the service starts; returns the agent's API token.
 fn add_agent(dir: &Path) -> String {
-    use std::io::Write;
-    let mut add = webcare(dir)
-        .args([
-            "user", "add", "anna", "--name", "Anna", "--role", "agent", "--team", "webcare",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(b"s3cret-pw\n").unwrap();
-    let out = add.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    add_user(dir, "anna", "agent", Some("webcare"), "s3cret-pw");
     let out = webcare(dir)
         .args(["user", "token", "anna"])
         .output()

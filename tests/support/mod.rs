@@ -1,14 +1,56 @@
-//! What the browser tests share: finding Chromium and chromedriver, one chromedriver per test
-//! on a free port, and a headless browser session. A test file takes it with `mod support;`;
-//! not every file uses every helper, hence the `dead_code` allowance.
+//! What the end-to-end tests share: the `webcare` binary with a clean environment, users added
+//! as an operator adds them, and for the browser tests finding Chromium and chromedriver, one
+//! chromedriver per test on a free port, and a headless browser session. A test file takes it
+//! with `mod support;`; not every file uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
+
+/// The `webcare` binary run in `dir`, without the settings and tokens of the environment the
+/// tests run in.
+pub fn webcare(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+    command.current_dir(dir).env("RUST_LOG", "warn");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// `webcare user add` with the password on stdin, as an operator runs it before the service
+/// starts.
+pub fn add_user(dir: &Path, login: &str, role: &str, team: Option<&str>, password: &str) {
+    let mut args = vec!["user", "add", login, "--role", role];
+    if let Some(team) = team {
+        args.extend(["--team", team]);
+    }
+    let mut add = webcare(dir)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// `env`, or else the first of `candidates` that exists; a clear panic naming the packages
 /// otherwise, because a missing browser is a setup problem, not a failing feature.
