@@ -190,14 +190,14 @@ impl Governance {
         self.runtime.set_crisis_override(on);
         let now_on = self.runtime.crisis_mode();
         tracing::warn!(crisis_mode = now_on, %actor, "crisis switch changed");
-        match stored {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(
+        let stored = match stored {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = stored {
+            tracing::error!(
                 "could not store the crisis switch, it will not survive a restart: {e}"
-            ),
-            Err(e) => tracing::error!(
-                "could not store the crisis switch, it will not survive a restart: {e}"
-            ),
+            );
         }
         now_on
     }
