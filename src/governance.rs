@@ -52,6 +52,8 @@ pub struct Governance {
     admin_token: Option<Secret>,
     /// One reload at a time: two overlapping reloads could activate in the wrong order.
     reloading: tokio::sync::Mutex<()>,
+    /// One crisis switch change at a time.
+    switching: tokio::sync::Mutex<()>,
 }
 
 impl Governance {
@@ -65,6 +67,7 @@ impl Governance {
             rules_dir,
             admin_token,
             reloading: tokio::sync::Mutex::new(()),
+            switching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -171,25 +174,31 @@ impl Governance {
         }
     }
 
-    /// Sets the crisis switch (`None`: follow the rulebook) and audits it.
+    /// Sets the crisis switch (`None`: follow the rulebook): stores it durably with its audit
+    /// entry first, so it survives a restart, then puts it in force. Should the store fail, the
+    /// switch is still put in force (in a crisis that matters more) and the failure is logged:
+    /// it then lasts until the service stops.
     pub async fn set_crisis(&self, on: Option<bool>, actor: &str) -> bool {
+        // One change at a time, so the stored switch and the one in force are the same one.
+        let _one = self.switching.lock().await;
+        let store = Arc::clone(self.runtime.store());
+        let by = actor.to_owned();
+        let stored = tokio::task::spawn_blocking(move || {
+            store.set_crisis_switch(on, &by, chrono::Utc::now())
+        })
+        .await;
         self.runtime.set_crisis_override(on);
         let now_on = self.runtime.crisis_mode();
         tracing::warn!(crisis_mode = now_on, %actor, "crisis switch changed");
-        let entry = NewAudit {
-            at: chrono::Utc::now(),
-            actor: actor.to_owned(),
-            action: "crisis.switch".to_owned(),
-            subject: match on {
-                Some(true) => "on",
-                Some(false) => "off",
-                None => "rulebook",
-            }
-            .to_owned(),
-            details: format!("crisis mode is now {}", if now_on { "on" } else { "off" }),
+        let stored = match stored {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        let store = Arc::clone(self.runtime.store());
-        let _ = tokio::task::spawn_blocking(move || store.append_audit(entry)).await;
+        if let Err(e) = stored {
+            tracing::error!(
+                "could not store the crisis switch, it will not survive a restart: {e}"
+            );
+        }
         now_on
     }
 

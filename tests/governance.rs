@@ -882,3 +882,90 @@ async fn webcare_report_works_while_the_service_holds_the_store() {
     assert!(err.contains("WEBCARE_ADMIN_TOKEN"), "{err}");
     service.stop();
 }
+
+/// A GET on the admin API with the token.
+async fn admin_get(client: &reqwest::Client, base: &str, path: &str) -> Value {
+    client
+        .get(format!("{base}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crisis_switch_stays_where_a_lead_put_it_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = copy_rulebook(dir.path());
+    let data = dir.path().join("data");
+    let client = reqwest::Client::new();
+
+    // Switched on, then the service restarts (a deploy, a crash) in the middle of the crisis.
+    let service = Service::start(&rules, &data);
+    assert!(
+        !service.said().contains("crisis switch:"),
+        "{}",
+        service.said()
+    );
+    let (status, crisis) = admin(
+        &client,
+        &service.base,
+        "/api/v1/crisis",
+        Some(json!({"on": true})),
+    )
+    .await;
+    assert_eq!((status, crisis["crisis_mode"].as_bool()), (200, Some(true)));
+    service.stop();
+
+    let service = Service::start(&rules, &data);
+    let base = service.base.clone();
+    assert!(
+        service.said().contains("crisis switch: ON"),
+        "the start says so: {}",
+        service.said()
+    );
+    let status = admin_get(&client, &base, "/api/v1/crisis").await;
+    assert_eq!(status["crisis_mode"], true, "{status}");
+    assert_eq!(status["switch"], true, "{status}");
+    let during = post_message(&client, &base, "restart-crisis-1", QUESTION).await;
+    assert_eq!(
+        during["action"], "escalate",
+        "still crisis mode after the restart: {during}"
+    );
+
+    // Back to the rulebook (which says no crisis): that survives a restart too.
+    admin(&client, &base, "/api/v1/crisis", Some(json!({"on": null}))).await;
+    service.stop();
+    let service = Service::start(&rules, &data);
+    let base = service.base.clone();
+    assert!(
+        !service.said().contains("crisis switch:"),
+        "{}",
+        service.said()
+    );
+    let status = admin_get(&client, &base, "/api/v1/crisis").await;
+    assert_eq!(status["crisis_mode"], false, "{status}");
+    assert_eq!(status["switch"], Value::Null, "{status}");
+    let after = post_message(&client, &base, "restart-crisis-2", QUESTION).await;
+    assert_ne!(after["action"], "escalate", "the rulebook again: {after}");
+    service.stop();
+
+    let store = store::open(&StoreOptions {
+        data_dir: data.clone(),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let switches: Vec<(String, String)> = store
+        .audit_log(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "crisis.switch")
+        .map(|a| (a.actor, a.subject))
+        .collect();
+    let expected = [("admin", "on"), ("admin", "rulebook")]
+        .map(|(actor, subject)| (actor.to_owned(), subject.to_owned()));
+    assert_eq!(switches, expected, "every change is audited once");
+}

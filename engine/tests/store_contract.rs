@@ -1159,6 +1159,53 @@ fn rulebook_versions_are_kept_with_every_activation(backend: Backend) {
     assert_eq!(again.version, version);
 }
 
+fn the_crisis_switch_is_kept_and_audited(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    assert_eq!(
+        f.store().crisis_switch().unwrap(),
+        None,
+        "follows the rulebook"
+    );
+
+    f.store()
+        .set_crisis_switch(Some(true), "admin (lead-anna)", t0)
+        .unwrap();
+    assert_eq!(f.store().crisis_switch().unwrap(), Some(true));
+    f.reopen();
+    assert_eq!(f.store().crisis_switch().unwrap(), Some(true), "kept");
+
+    f.store()
+        .set_crisis_switch(Some(false), "lead-bob", t0 + Duration::minutes(1))
+        .unwrap();
+    assert_eq!(f.store().crisis_switch().unwrap(), Some(false));
+    f.reopen();
+    assert_eq!(f.store().crisis_switch().unwrap(), Some(false), "kept");
+
+    f.store()
+        .set_crisis_switch(None, "admin", t0 + Duration::minutes(2))
+        .unwrap();
+    assert_eq!(f.store().crisis_switch().unwrap(), None);
+    f.reopen();
+    assert_eq!(f.store().crisis_switch().unwrap(), None, "kept");
+
+    let switches: Vec<(String, String)> = f
+        .store()
+        .audit_log(None, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "crisis.switch")
+        .map(|a| (a.actor, a.subject))
+        .collect();
+    let expected = [
+        ("admin (lead-anna)", "on"),
+        ("lead-bob", "off"),
+        ("admin", "rulebook"),
+    ]
+    .map(|(actor, subject)| (actor.to_owned(), subject.to_owned()));
+    assert_eq!(switches, expected);
+}
+
 fn long_conversations_keep_their_messages_in_order_through_deletes(backend: Backend) {
     // More messages than a conversation record lists itself, so older numbers move to blocks;
     // deletes then reach into the blocks.
@@ -1764,6 +1811,7 @@ contract_tests!(
     a_store_in_use_is_refused,
     redaction_keeps_personal_data_out_of_the_log,
     rulebook_versions_are_kept_with_every_activation,
+    the_crisis_switch_is_kept_and_audited,
     long_conversations_keep_their_messages_in_order_through_deletes,
     users_and_api_tokens_are_stored_and_audited,
     inbox_work_notes_replies_reassign_and_breaches,

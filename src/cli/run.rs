@@ -57,7 +57,18 @@ pub fn run(
     );
     // The store keeps every rulebook version the service runs, before it decides anything.
     webcare_engine::store::save_rulebook(&*store, &rulebook, "run", chrono::Utc::now())?;
+    // The crisis switch a lead set stays where they put it across a restart.
+    let crisis = store
+        .crisis_switch()
+        .context("cannot read the crisis switch from the store")?;
     let mut runtime = Runtime::new(rulebook, store).with_modes(settings.modes);
+    if let Some(on) = crisis {
+        runtime.set_crisis_override(Some(on));
+        println!(
+            "crisis switch: {} (set by a lead before the restart; `webcare crisis auto` follows the rulebook again)",
+            if on { "ON" } else { "off" }
+        );
+    }
     if let Some(shadow) = shadow {
         runtime = runtime.with_shadow(shadow);
     }

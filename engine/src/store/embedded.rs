@@ -37,7 +37,7 @@
 //! | | `u` id | [`AuditEntry`] |
 //! | | `y` id | a symbol of the decision strings ([`codec`]) |
 //! | | `v` version / `w` id | a rulebook version's files / one activation |
-//! | | `z` name | format version and counters |
+//! | | `z` name | format version and counters; `zcrisis`: the crisis switch (`Option<bool>`) |
 //!
 //! A message's sequence number is `chunk · 256 + slot`, and the reply to a message is the
 //! outbox entry with the message's number, so neither needs an index of its own. A
@@ -1543,6 +1543,9 @@ impl Drop for Embedded {
     }
 }
 
+/// The name of the crisis switch's record under `z`.
+const CRISIS_SWITCH: &str = "crisis";
+
 fn audit(
     actor: &str,
     action: &str,
@@ -2802,6 +2805,36 @@ impl Store for Embedded {
             }
         }
         Ok(versions)
+    }
+
+    fn crisis_switch(&self) -> Result<Option<bool>, StoreError> {
+        let switch: Option<Option<bool>> = self.snapshot()?.load(&key::meta(CRISIS_SWITCH))?;
+        Ok(switch.flatten())
+    }
+
+    fn set_crisis_switch(
+        &self,
+        on: Option<bool>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (subject, details) = match on {
+            Some(true) => ("on", "crisis mode is now on"),
+            Some(false) => ("off", "crisis mode is now off"),
+            None => ("rulebook", "crisis mode follows the rulebook"),
+        };
+        let entry = audit(
+            actor,
+            "crisis.switch",
+            subject.to_owned(),
+            details.to_owned(),
+            now,
+        );
+        self.write(move |tx| {
+            tx.put_rec(&key::meta(CRISIS_SWITCH), &on)?;
+            tx.audit(entry)?;
+            Ok(())
+        })
     }
 
     fn put_user(

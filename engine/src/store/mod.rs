@@ -284,6 +284,22 @@ pub trait Store: Send + Sync {
     /// Every stored rulebook version with its activations, in order of first activation.
     fn rulebook_versions(&self) -> Result<Vec<RulebookVersion>, StoreError>;
 
+    // --- crisis switch --------------------------------------------------------------------
+
+    /// The crisis switch a lead set: `Some(true)` on, `Some(false)` off, `None` (also when it
+    /// was never set) follow the rulebook's `crisis_mode`. Kept across restarts.
+    fn crisis_switch(&self) -> Result<Option<bool>, StoreError>;
+
+    /// Sets the crisis switch and audits it in the same transaction (`crisis.switch`, subject
+    /// `on`, `off` or `rulebook`), so what is in force after a restart is what the audit log
+    /// says last.
+    fn set_crisis_switch(
+        &self,
+        on: Option<bool>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     // --- inbox: people and the work on escalations ----------------------------------------
 
     /// Creates or replaces the user `user.login`; audited (never the password hash).
