@@ -232,14 +232,15 @@ impl Governance {
         }
     }
 
-    /// The admin API: reload, rulebook status, crisis switch, and reports (which `webcare
-    /// report` asks for while this service holds the store).
+    /// The admin API: reload, rulebook status, crisis switch, and the reports and user changes
+    /// that `webcare report` and `webcare user` ask for while this service holds the store.
     pub fn routes(self: Arc<Self>) -> Router {
         Router::new()
             .route("/api/v1/rulebook", get(rulebook_status))
             .route("/api/v1/rulebook/reload", post(reload_handler))
             .route("/api/v1/crisis", get(crisis_status).post(crisis_handler))
             .route("/api/v1/report", post(report_handler))
+            .route("/api/v1/users", post(users_handler))
             .with_state(self)
     }
 
@@ -474,6 +475,38 @@ async fn report_handler(
         Ok(Ok((text, messages))) => {
             Json(serde_json::json!({ "text": text, "messages": messages })).into_response()
         }
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e:#}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// A `webcare user` change (add, token, revoke, remove, list) made while this service holds
+/// the store; the audit log names who typed it, as `admin (anna)`.
+async fn users_handler(
+    State(g): State<Arc<Governance>>,
+    headers: HeaderMap,
+    body: Result<Json<crate::cli::user::Change>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let actor = match g.authorise(&headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused.into_response(),
+    };
+    let Json(change) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("a user change: {rejection}"),
+            );
+        }
+    };
+    let store = Arc::clone(g.runtime.store());
+    let made = tokio::task::spawn_blocking(move || {
+        crate::cli::user::apply(&*store, change, &actor, chrono::Utc::now())
+    })
+    .await;
+    match made {
+        Ok(Ok(outcome)) => Json(outcome).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e:#}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }

@@ -969,3 +969,104 @@ async fn the_crisis_switch_stays_where_a_lead_put_it_across_a_restart() {
         .map(|(actor, subject)| (actor.to_owned(), subject.to_owned()));
     assert_eq!(switches, expected, "every change is audited once");
 }
+
+/// People are added and removed while the service runs: `webcare user` hands the change to
+/// the service that holds the store (the password hashed and the token made at the terminal),
+/// and it takes effect at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webcare_user_works_while_the_service_holds_the_store() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = copy_rulebook(dir.path());
+    let data = dir.path().join("data");
+    let service = Service::start(&rules, &data);
+    let (here, data_arg, base) = (dir.path(), data.to_str().unwrap(), service.base.clone());
+
+    let mut add = Command::new(env!("CARGO_BIN_EXE_webcare"))
+        .args([
+            "--data", data_arg, "user", "add", "bob", "--team", "webcare", "--url", &base,
+        ])
+        .current_dir(here)
+        .env("WEBCARE_ADMIN_TOKEN", TOKEN)
+        .env("USER", "lead-anna")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"bob-pw\n").unwrap();
+    let out = add.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("is in use by `webcare run`"), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "user bob saved (agent)"
+    );
+
+    let user = |args: &[&str]| {
+        let mut all = vec!["--data", data_arg, "user"];
+        all.extend_from_slice(args);
+        all.extend(["--url", &base]);
+        cli(here, Some(TOKEN), &all)
+    };
+    let (code, token, err) = user(&["token", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_owned();
+    let client = reqwest::Client::new();
+    let queue = |token: String| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            client
+                .get(format!("{base}/api/v1/escalations"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        queue(token.clone()).await,
+        200,
+        "the new token works at once"
+    );
+    let (_, list, _) = user(&["list"]);
+    assert!(list.starts_with("bob\tagent\twebcare"), "{list}");
+    let (code, out, err) = user(&["remove", "bob"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("user bob removed"), "{out}");
+    assert_eq!(queue(token).await, 401, "and stops working at once");
+    let (code, _, err) = user(&["remove", "bob"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("user `bob` does not exist"), "{err}");
+    let (code, _, err) = cli(
+        here,
+        None,
+        &["--data", data_arg, "user", "list", "--url", &base],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("WEBCARE_ADMIN_TOKEN"), "{err}");
+    service.stop();
+
+    let store = store::open(&StoreOptions {
+        data_dir: data,
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let changes: Vec<(String, String)> = store
+        .audit_log(None, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action.starts_with("user."))
+        .map(|a| (a.actor, a.action))
+        .collect();
+    let expected = [
+        ("admin (lead-anna)", "user.add"),
+        ("bob", "user.token"),
+        ("admin (lead-anna)", "user.remove"),
+    ]
+    .map(|(actor, action)| (actor.to_owned(), action.to_owned()));
+    assert_eq!(changes, expected);
+}

@@ -23,7 +23,7 @@ use crate::config::{self, StoreArgs};
 pub struct AdminArgs {
     /// The running webcare (`http://127.0.0.1:8080`); default: `[server] listen` of the config
     /// (or `WEBCARE_SERVER_LISTEN`), as `webcare run` uses it.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     url: Option<String>,
 }
 
