@@ -304,47 +304,49 @@ struct RedbRead<'a> {
     pairs: Vec<(Space, PairTable)>,
 }
 
+/// The table in `slot`, opened from `def` on first use.
+fn opened<'s, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    path: &Path,
+    slot: &'s mut Option<ReadOnlyTable<K, V>>,
+    def: TableDefinition<'static, K, V>,
+) -> Result<&'s ReadOnlyTable<K, V>, StoreError> {
+    let table = match slot.take() {
+        Some(table) => table,
+        None => txn.open_table(def).map_err(|e| error(path, e))?,
+    };
+    Ok(slot.insert(table))
+}
+
+/// The table of `space` among `tables`, opened from `def` on first use.
+fn opened_for<'s, K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    path: &Path,
+    tables: &'s mut Vec<(Space, ReadOnlyTable<K, V>)>,
+    space: Space,
+    def: TableDefinition<'static, K, V>,
+) -> Result<&'s ReadOnlyTable<K, V>, StoreError> {
+    let at = match tables.iter().position(|(s, _)| *s == space) {
+        Some(at) => at,
+        None => {
+            tables.push((space, txn.open_table(def).map_err(|e| error(path, e))?));
+            tables.len() - 1
+        }
+    };
+    Ok(&tables[at].1)
+}
+
 impl RedbRead<'_> {
     fn records(&mut self) -> Result<&ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
-        if self.records.is_none() {
-            let table = self
-                .txn
-                .open_table(RECORDS)
-                .map_err(|e| error(self.path, e))?;
-            self.records = Some(table);
-        }
-        self.records.as_ref().ok_or_else(|| StoreError::Backend {
-            path: self.path.to_owned(),
-            reason: "records table vanished".into(),
-        })
+        opened(&self.txn, self.path, &mut self.records, RECORDS)
     }
 
     fn dedupe(&mut self) -> Result<&ReadOnlyTable<[u8; 8], [u8; 8]>, StoreError> {
-        if self.dedupe.is_none() {
-            let table = self
-                .txn
-                .open_table(DEDUPE)
-                .map_err(|e| error(self.path, e))?;
-            self.dedupe = Some(table);
-        }
-        self.dedupe.as_ref().ok_or_else(|| StoreError::Backend {
-            path: self.path.to_owned(),
-            reason: "dedupe table vanished".into(),
-        })
+        opened(&self.txn, self.path, &mut self.dedupe, DEDUPE)
     }
 
     fn pending(&mut self) -> Result<&ReadOnlyTable<[u8; 8], [u8; 1]>, StoreError> {
-        if self.pending.is_none() {
-            let table = self
-                .txn
-                .open_table(PENDING)
-                .map_err(|e| error(self.path, e))?;
-            self.pending = Some(table);
-        }
-        self.pending.as_ref().ok_or_else(|| StoreError::Backend {
-            path: self.path.to_owned(),
-            reason: "pending table vanished".into(),
-        })
+        opened(&self.txn, self.path, &mut self.pending, PENDING)
     }
 
     fn id_table(
@@ -352,15 +354,7 @@ impl RedbRead<'_> {
         space: Space,
         def: TableDefinition<'static, [u8; 8], &'static [u8]>,
     ) -> Result<&IdTable, StoreError> {
-        let at = match self.ids.iter().position(|(s, _)| *s == space) {
-            Some(at) => at,
-            None => {
-                let table = self.txn.open_table(def).map_err(|e| error(self.path, e))?;
-                self.ids.push((space, table));
-                self.ids.len() - 1
-            }
-        };
-        Ok(&self.ids[at].1)
+        opened_for(&self.txn, self.path, &mut self.ids, space, def)
     }
 
     fn pair_table(
@@ -368,15 +362,7 @@ impl RedbRead<'_> {
         space: Space,
         def: TableDefinition<'static, [u8; 16], ()>,
     ) -> Result<&PairTable, StoreError> {
-        let at = match self.pairs.iter().position(|(s, _)| *s == space) {
-            Some(at) => at,
-            None => {
-                let table = self.txn.open_table(def).map_err(|e| error(self.path, e))?;
-                self.pairs.push((space, table));
-                self.pairs.len() - 1
-            }
-        };
-        Ok(&self.pairs[at].1)
+        opened_for(&self.txn, self.path, &mut self.pairs, space, def)
     }
 }
 
