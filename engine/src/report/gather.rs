@@ -232,7 +232,10 @@ fn audited(store: &dyn Store) -> Result<Audited, StoreError> {
                     .and_then(|n| n.trim().parse::<u64>().ok())
             };
             match entry.action.as_str() {
-                "outbox.reply" => agent_replies.extend(number(&entry.details, "outbox ")),
+                // An agent's reply: written into a conversation, or from the inbox on an escalation.
+                "outbox.reply" | "escalation.reply" => {
+                    agent_replies.extend(number(&entry.details, "outbox "))
+                }
                 "escalation.resolve" => resolved.extend(number(&entry.subject, "escalation ")),
                 _ => {}
             }

@@ -798,3 +798,40 @@ fn the_one_pass_read_matches_the_full_read() {
     assert!(fast.frt_human.calendar.count > 0, "{fast:?}");
     assert_eq!(fast, slow);
 }
+
+/// A reply an agent sends from the inbox on an escalation is a human first response, like one
+/// written into the conversation.
+#[test]
+fn an_inbox_reply_on_an_escalation_is_a_human_response() {
+    use crate::store::{self, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&StoreOptions {
+        data_dir: dir.path().to_path_buf(),
+        ..StoreOptions::default()
+    })
+    .unwrap();
+    let rulebook = crate::Rulebook::embedded().unwrap();
+    let at = since() + Duration::hours(10);
+    let m = Inbound::from_text(
+        "k1",
+        ChannelKind::Telegram,
+        "Ik heb een klacht over de afvalinzameling",
+        at,
+    );
+    let receipt = crate::Intake::new(&rulebook, &*store)
+        .accept(m, at)
+        .unwrap();
+    let esc = receipt.escalation.expect("a complaint is escalated");
+    store
+        .reply_to_escalation(
+            esc,
+            "anna",
+            "Wij kijken ernaar.",
+            at + Duration::minutes(30),
+        )
+        .unwrap();
+    let options = ReportOptions::new(since(), until(), until());
+    let r = gather::report(&*store, &options, rulebook.teams(), &rulebook.default_team).unwrap();
+    assert_eq!(r.frt_human.calendar.count, 1, "{:?}", r.frt_human);
+    assert_eq!(r.frt_human.calendar.median_secs, Some(30 * 60));
+}
