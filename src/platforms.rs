@@ -228,7 +228,7 @@ impl Platforms {
 }
 
 /// The secret from `variable`, else from `<variable>_FILE` or the section's `*_file` key.
-fn read_secret(
+pub(crate) fn read_secret(
     what: &str,
     variable: &str,
     token_file: Option<&Path>,

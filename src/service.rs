@@ -134,16 +134,8 @@ impl Settings {
             ..defaults
         };
         let platforms = Platforms::build(&file.telegram, &file.discord, base, env)?;
-        let admin_token = match (env("WEBCARE_ADMIN_TOKEN"), env("WEBCARE_ADMIN_TOKEN_FILE")) {
-            (Some(token), _) => Some(token),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read the admin token file `{path}`"))?,
-            ),
-            (None, None) => None,
-        }
-        .map(webcare_adapters::secret::Secret::new)
-        .filter(|token| !token.is_empty());
+        let admin_token =
+            crate::platforms::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, base, env)?;
         let mut modes = ChannelModes::default();
         for (channel, mode) in [
             (ChannelKind::Http, file.http_channel.mode),

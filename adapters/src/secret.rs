@@ -22,6 +22,16 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Whether `given` is this secret, compared in constant time.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        same_secret(given, self.0.as_bytes())
+    }
+}
+
+/// Compares two secrets without an early exit, so timing says nothing about how much matched.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl fmt::Debug for Secret {
@@ -40,5 +50,15 @@ mod tests {
         assert_eq!(secret.expose(), "123:abc");
         assert_eq!(format!("{secret:?}"), "***");
         assert_eq!(format!("{:?}", Some(secret)), "Some(***)");
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        let secret = Secret::new("abc");
+        assert!(secret.matches(b"abc"));
+        assert!(!secret.matches(b"abd"));
+        assert!(!secret.matches(b"ab"));
+        assert!(!secret.matches(b"abcd"));
+        assert!(!secret.matches(b""));
     }
 }

@@ -147,8 +147,9 @@ pub struct NotifyWorker {
 /// Why the notifier cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("the webhook URL `{0}` of team `{1}` is not an http:// or https:// URL")]
-    BadUrl(String, String),
+    /// Names the team only: a webhook URL often carries the bridge's token.
+    #[error("the webhook URL of team `{0}` is not an http:// or https:// URL")]
+    BadUrl(String),
     #[error("cannot build the HTTP client for webhooks: {0}")]
     Client(String),
 }
@@ -166,7 +167,7 @@ impl Notifier {
                 let ok = reqwest::Url::parse(&hook.url)
                     .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
                 if !ok {
-                    return Err(NotifyError::BadUrl(hook.url.clone(), team.clone()));
+                    return Err(NotifyError::BadUrl(team.clone()));
                 }
             }
         }

@@ -30,7 +30,9 @@ use webcare_engine::teams::describe_duration;
 
 use crate::Inbox;
 use crate::actions::{self, ActionError, CrisisState, EscalationView};
-use crate::auth::{self, Actor, cookie, same_secret, verify_password};
+use webcare_adapters::secret::same_secret;
+
+use crate::auth::{self, Actor, cookie, verify_password};
 use crate::explain::Explained;
 
 const SESSION_COOKIE: &str = "webcare_session";
@@ -154,7 +156,10 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
 /// login redirect or a 403 page.
 async fn form_session(inbox: &Inbox, headers: &HeaderMap, csrf: &str) -> Result<Actor, Response> {
     let actor = session(inbox, headers).await?;
-    if !same_secret(actor.csrf.as_deref().unwrap_or(""), csrf) {
+    if !same_secret(
+        actor.csrf.as_deref().unwrap_or("").as_bytes(),
+        csrf.as_bytes(),
+    ) {
         return Err(error_page(
             Some(&actor),
             StatusCode::FORBIDDEN,
@@ -241,7 +246,7 @@ async fn login(
         .and_then(|v| v.to_str().ok())
         .and_then(|c| cookie(c, LOGIN_COOKIE))
         .unwrap_or("");
-    if expected.is_empty() || !same_secret(expected, &form.csrf) {
+    if expected.is_empty() || !same_secret(expected.as_bytes(), form.csrf.as_bytes()) {
         return login_page(
             &inbox,
             StatusCode::FORBIDDEN,

@@ -147,22 +147,13 @@ impl Admin {
     }
 }
 
-/// The admin token, from the environment or the file it names.
+/// The admin token, from the environment or the file it names, as `webcare run` reads it.
 fn token(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Secret> {
-    let token = match (env("WEBCARE_ADMIN_TOKEN"), env("WEBCARE_ADMIN_TOKEN_FILE")) {
-        (Some(token), _) => Secret::new(token),
-        (None, Some(path)) => Secret::new(
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read the admin token file `{path}`"))?,
-        ),
-        (None, None) => bail!(
+    crate::platforms::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, None, env)?.ok_or_else(|| {
+        anyhow!(
             "no admin token: set WEBCARE_ADMIN_TOKEN (or WEBCARE_ADMIN_TOKEN_FILE) to the token `webcare run` was started with"
-        ),
-    };
-    if token.is_empty() {
-        bail!("the admin token is empty");
-    }
-    Ok(token)
+        )
+    })
 }
 
 /// The URL a client on this machine reaches a service on `listen` at: a wildcard address is
