@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 use webcare_engine::RulebookSource;
 use webcare_engine::store::{self, StoreOptions};
 
+mod support;
+use support::webcare;
+
 const TOKEN: &str = "lead-secret-token";
 
 /// A copy of the default rulebook (rules/ and scripts/ side by side) in `dir`.
@@ -45,22 +48,15 @@ impl Service {
 
     /// Like [`Service::start`], with extra environment variables.
     fn start_with(rules: &Path, data: &Path, env: &[(&str, &str)]) -> Service {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
+        let mut command = webcare(data.parent().unwrap());
         command
             .args(["run", "--listen", "127.0.0.1:0", "--rules"])
             .arg(rules)
             .arg("--data")
             .arg(data)
-            .current_dir(data.parent().unwrap())
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("WEBCARE_") || name.ends_with("_BOT_TOKEN") {
-                command.env_remove(name);
-            }
-        }
         command.env("WEBCARE_ADMIN_TOKEN", TOKEN);
         for (name, value) in env {
             command.env(name, value);
@@ -632,13 +628,8 @@ async fn a_shadow_rulebook_is_reported_by_exactly_the_messages_it_would_change()
 /// `webcare reload` / `webcare crisis` as a governance lead runs them in a terminal next to the
 /// service: the output, the exit status, the audit log.
 fn cli(dir: &Path, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
-    command.args(args).current_dir(dir).env("USER", "lead-anna");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("WEBCARE_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = webcare(dir);
+    command.args(args).env("USER", "lead-anna");
     if let Some(token) = token {
         command.env("WEBCARE_ADMIN_TOKEN", token);
     }
@@ -691,14 +682,8 @@ async fn webcare_reload_and_crisis_drive_the_running_service_and_say_what_went_w
 
     // The default URL is the `[server] listen` address (here from the environment).
     let listen = base.trim_start_matches("http://");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webcare"));
-    command.args(["reload"]).current_dir(here);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("WEBCARE_") {
-            command.env_remove(name);
-        }
-    }
-    let out = command
+    let out = webcare(here)
+        .args(["reload"])
         .env("WEBCARE_ADMIN_TOKEN", TOKEN)
         .env("WEBCARE_SERVER_LISTEN", listen)
         .output()
@@ -757,15 +742,7 @@ async fn webcare_reload_and_crisis_drive_the_running_service_and_say_what_went_w
     let (code, out, err) = cli(here, Some(TOKEN), &["crisis", "on", "--url", &base]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("crisis mode is ON (switched on)"), "{out}");
-    let during: Value = client
-        .post(format!("{base}/api/v1/messages"))
-        .json(&json!({"id": "cli-crisis-1", "text": "Wat zijn de openingstijden van het stadskantoor?"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let during = post_message(&client, &base, "cli-crisis-1", QUESTION).await;
     assert_eq!(during["action"], "escalate", "{during}");
     let (_, out, _) = cli(here, Some(TOKEN), &["crisis", "status", "--url", &base]);
     assert!(out.starts_with("crisis mode is ON (switched on)"), "{out}");
@@ -775,15 +752,7 @@ async fn webcare_reload_and_crisis_drive_the_running_service_and_say_what_went_w
         out.starts_with("crisis mode is off (switched off)"),
         "{out}"
     );
-    let after: Value = client
-        .post(format!("{base}/api/v1/messages"))
-        .json(&json!({"id": "cli-crisis-2", "text": "Wat zijn de openingstijden van het stadskantoor?"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = post_message(&client, &base, "cli-crisis-2", QUESTION).await;
     assert_eq!(after["action"], "answer", "{after}");
     let (_, out, _) = cli(here, Some(TOKEN), &["crisis", "auto", "--url", &base]);
     assert!(
@@ -982,11 +951,10 @@ async fn webcare_user_works_while_the_service_holds_the_store() {
     let service = Service::start(&rules, &data);
     let (here, data_arg, base) = (dir.path(), data.to_str().unwrap(), service.base.clone());
 
-    let mut add = Command::new(env!("CARGO_BIN_EXE_webcare"))
+    let mut add = webcare(here)
         .args([
             "--data", data_arg, "user", "add", "bob", "--team", "webcare", "--url", &base,
         ])
-        .current_dir(here)
         .env("WEBCARE_ADMIN_TOKEN", TOKEN)
         .env("USER", "lead-anna")
         .stdin(Stdio::piped())

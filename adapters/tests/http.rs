@@ -110,6 +110,16 @@ async fn a_message_gets_its_decision_and_a_repeat_gets_the_same_one() {
         assert!(Instant::now() < deadline, "the inline reply stays pending");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let outbox = f
+        .gateway
+        .store(|s| s.conversation_outbox(ChannelKind::Http, "case-7"))
+        .await
+        .unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert!(
+        matches!(outbox[0].status, OutboxStatus::Sent { .. }),
+        "{outbox:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
