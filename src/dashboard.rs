@@ -3,10 +3,14 @@
 //! only the process knows (`Runtime::metrics`) and, at request time, the store's open
 //! escalations, outbox backlog and today's messages. The page refreshes itself with a meta tag
 //! (no script), and shows no customer text, so it can hang on a screen in the office.
+//!
+//! Reading today's history is the expensive part and the page needs no login, so the
+//! dashboard's figures are made at most once per [`FRESH`], however many screens ask.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
@@ -22,11 +26,26 @@ use webcare_engine::{Runtime, store};
 /// An escalation is at risk when its deadline is this close.
 const AT_RISK: i64 = 60;
 
+/// How old the dashboard's figures may be.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
+#[derive(Clone)]
+struct Dashboard {
+    gateway: Gateway,
+    /// The last figures with today's traffic, and when they were made.
+    today: Arc<tokio::sync::Mutex<Option<Made>>>,
+}
+
+type Made = (Instant, Arc<Snapshot>);
+
 pub fn routes(gateway: Gateway) -> Router {
     Router::new()
         .route("/dashboard", get(dashboard))
         .route("/metrics", get(metrics))
-        .with_state(gateway)
+        .with_state(Dashboard {
+            gateway,
+            today: Arc::default(),
+        })
 }
 
 /// What both pages read from the store, on a blocking thread.
@@ -125,11 +144,21 @@ async fn read(gateway: &Gateway, with_today: bool) -> Result<Snapshot, Response>
         })
 }
 
-async fn dashboard(State(gateway): State<Gateway>) -> Response {
-    let snap = match read(&gateway, true).await {
-        Ok(snap) => snap,
-        Err(response) => return response,
+async fn dashboard(State(d): State<Dashboard>) -> Response {
+    // Held while the figures are made, so requests that arrive meanwhile wait for them.
+    let mut today = d.today.lock().await;
+    let snap = match &*today {
+        Some((made, snap)) if made.elapsed() < FRESH => Arc::clone(snap),
+        _ => match read(&d.gateway, true).await {
+            Ok(snap) => {
+                let snap = Arc::new(snap);
+                *today = Some((Instant::now(), Arc::clone(&snap)));
+                snap
+            }
+            Err(response) => return response,
+        },
     };
+    drop(today);
     Html(page(&snap)).into_response()
 }
 
@@ -201,12 +230,12 @@ fn page(s: &Snapshot) -> String {
     out
 }
 
-async fn metrics(State(gateway): State<Gateway>) -> Response {
-    let snap = match read(&gateway, false).await {
+async fn metrics(State(d): State<Dashboard>) -> Response {
+    let snap = match read(&d.gateway, false).await {
         Ok(snap) => snap,
         Err(response) => return response,
     };
-    let mut out = gateway.runtime().metrics().exposition();
+    let mut out = d.gateway.runtime().metrics().exposition();
     let _ = writeln!(
         out,
         "# HELP webcare_escalations_open Escalations open or claimed, per team.\n# TYPE webcare_escalations_open gauge"
