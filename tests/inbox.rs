@@ -211,6 +211,7 @@ fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
         click(&client, "#resolve").await;
         let queues = text_of(&client, "#queues").await;
         assert!(!queues.contains("#"), "the queue is empty again: {queues}");
+        assert_eq!(text_of(&client, "#team-webcare .count-open").await, "0");
         client.close().await.unwrap();
     });
     let stopped = running_stop(&mut running);

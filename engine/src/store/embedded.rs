@@ -1766,13 +1766,11 @@ impl Store for Embedded {
             if decision.diagnostics.category == Category::Complaint {
                 conversation.recent_complaints.push(received);
             }
-            let week = chrono::Duration::days(7)
-                .num_microseconds()
-                .unwrap_or(i64::MAX);
+            const WEEK: i64 = 7 * 86_400 * 1_000_000;
             let last = conversation.last_activity;
             conversation
                 .recent_complaints
-                .retain(|t| last.saturating_sub(*t) < week);
+                .retain(|t| last.saturating_sub(*t) < WEEK);
 
             // The mode decides which effects are written (see `crate::mode`): in `listen` no
             // escalation opens or grows (`open` is `None` then, see `joins`), in `shadow` and
