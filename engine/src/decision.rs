@@ -25,10 +25,14 @@ pub enum Category {
     Lead,
     /// No topic matched.
     Unknown,
+    /// A person in distress: suicidal, unsafe at home, nowhere to sleep, no money for food.
+    /// Always a person, day and night, never a template answer.
+    Distress,
 }
 
 impl Category {
-    pub const ALL: [Category; 12] = [
+    /// Stored records keep a category as its index here, so new categories go at the end.
+    pub const ALL: [Category; 13] = [
         Category::Question,
         Category::Complaint,
         Category::Report,
@@ -41,6 +45,7 @@ impl Category {
         Category::Idea,
         Category::Lead,
         Category::Unknown,
+        Category::Distress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +62,7 @@ impl Category {
             Category::Idea => "idea",
             Category::Lead => "lead",
             Category::Unknown => "unknown",
+            Category::Distress => "distress",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
 //! - [`pipeline`]: one message through all of the above.
 //! - [`golden`]: the rulebook's own test cases and their coverage.
+//! - [`examples`]: labelled example messages, for the classifier and for `webcare eval`.
 //! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
 //! - [`html`]: escaping for the pages webcare renders itself.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
@@ -28,6 +29,7 @@
 pub mod clock;
 pub mod decision;
 pub mod diff;
+pub mod examples;
 pub mod golden;
 pub mod html;
 pub mod intake;

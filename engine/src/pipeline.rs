@@ -68,7 +68,7 @@ pub struct DecideContext {
 /// Names the scripts see, interned once instead of allocated per message.
 struct Names {
     channels: [ImmutableString; 5],
-    categories: [ImmutableString; 12],
+    categories: [ImmutableString; 13],
     languages: [ImmutableString; 2],
     sentiments: [ImmutableString; 3],
     weekdays: [ImmutableString; 7],

@@ -29,6 +29,41 @@ pub struct RulebookConfig {
     pub channels: ChannelsConfig,
     #[serde(default)]
     pub script_limits: ScriptLimitsConfig,
+    #[serde(default)]
+    pub classifier: ClassifierConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+/// `[classifier]`: the labelled examples the second opinion learns from when the rulebook
+/// loads. They are part of the rulebook and of its version.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// JSON Lines files, relative to the rules directory.
+    #[serde(default)]
+    pub examples: Vec<Spanned<String>>,
+}
+
+/// `[eval]`: what `webcare eval` demands of the rulebook's decisions on labelled messages;
+/// below either figure it exits non-zero, so CI guards decision quality like the golden cases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Share of critical messages (press, legal, crisis, distress, abuse) that must reach
+    /// their team, from 0 to 1.
+    pub min_critical_recall: f64,
+    /// Share of all messages whose decision must be acceptable, from 0 to 1.
+    pub min_acceptable: f64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            min_critical_recall: 1.0,
+            min_acceptable: 0.95,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

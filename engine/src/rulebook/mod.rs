@@ -37,8 +37,9 @@ pub use source::{RulebookFile, RulebookSource, SourceFile};
 pub const REQUIRED_TEMPLATES: [&str; 2] = ["holding_open", "holding_closed"];
 
 /// Which category wins when a message matches several, strongest first.
-const DEFAULT_CATEGORY_ORDER: [Category; 12] = [
+const DEFAULT_CATEGORY_ORDER: [Category; 13] = [
     Category::Crisis,
+    Category::Distress,
     Category::Abuse,
     Category::Legal,
     Category::Press,
@@ -75,6 +76,10 @@ pub struct Rulebook {
     pub(crate) scripts: ScriptHost,
     pub(crate) reply_limits: [usize; 5],
     pub(crate) golden: Vec<GoldenCase>,
+    /// What `webcare eval` demands of this rulebook's decisions.
+    pub eval: config::EvalConfig,
+    /// The classifier's labelled examples, as loaded.
+    pub examples: Vec<crate::examples::Example>,
     pub source: RulebookSource,
 }
 
@@ -556,6 +561,30 @@ impl Rulebook {
             None => Vec::new(),
         };
 
+        // examples/*.jsonl
+        let mut examples = Vec::new();
+        for file in &source.examples {
+            match crate::examples::parse_examples(file) {
+                Ok(parsed) => examples.extend(parsed),
+                Err(file_errors) => errors.extend(file_errors),
+            }
+        }
+        for (name, value) in [
+            ("min_critical_recall", config.eval.min_critical_recall),
+            ("min_acceptable", config.eval.min_acceptable),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                errors.push(RulebookError::invalid(
+                    Location {
+                        file: source.rulebook.path.clone(),
+                        line: 1,
+                        column: 1,
+                    },
+                    format!("[eval] {name} = {value} must be between 0 and 1"),
+                ));
+            }
+        }
+
         match (matcher, scripts) {
             (Some(matcher), Some(scripts)) if errors.is_empty() => Ok(Rulebook {
                 name: config.name,
@@ -571,6 +600,8 @@ impl Rulebook {
                 scripts,
                 reply_limits,
                 golden,
+                eval: config.eval,
+                examples,
                 source,
             }),
             _ => {

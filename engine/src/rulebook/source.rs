@@ -64,6 +64,9 @@ pub struct RulebookSource {
     pub tests: Option<SourceFile>,
     pub escalation: SourceFile,
     pub governance: SourceFile,
+    /// The classifier's labelled examples (`[classifier] examples`), in the order listed.
+    /// They change decisions, so they are part of the version.
+    pub examples: Vec<SourceFile>,
 }
 
 macro_rules! embedded {
@@ -71,6 +74,13 @@ macro_rules! embedded {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../", $path))
     };
 }
+
+/// The example files of the embedded rulebook; `rules/rulebook.toml` lists the same.
+const EMBEDDED_EXAMPLES: [(&str, &str); 3] = [
+    ("rules/examples/nl.jsonl", embedded!("rules/examples/nl.jsonl")),
+    ("rules/examples/en.jsonl", embedded!("rules/examples/en.jsonl")),
+    ("rules/examples/other.jsonl", embedded!("rules/examples/other.jsonl")),
+];
 
 impl RulebookSource {
     /// The default rulebook: a Dutch municipality's webcare desk that also understands English.
@@ -96,6 +106,10 @@ impl RulebookSource {
                 "scripts/governance.rhai",
                 embedded!("scripts/governance.rhai"),
             ),
+            examples: EMBEDDED_EXAMPLES
+                .iter()
+                .map(|(path, text)| SourceFile::embedded(path, text))
+                .collect(),
         }
     }
 
@@ -121,16 +135,26 @@ impl RulebookSource {
         } else {
             None
         };
-        let scripts =
+        let config =
             rulebook
                 .as_ref()
                 .and_then(|file| match toml::from_str::<RulebookConfig>(&file.text) {
-                    Ok(config) => Some(config.scripts),
+                    Ok(config) => Some(config),
                     Err(e) => {
                         errors.push(super::toml_error(file, &e));
                         None
                     }
                 });
+        let mut examples = Vec::new();
+        if let Some(config) = &config {
+            for rel in &config.classifier.examples {
+                match SourceFile::read(dir.join(rel.get_ref())) {
+                    Ok(file) => examples.push(file),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        let scripts = config.map(|c| c.scripts);
         let (escalation, governance) = match scripts {
             Some(paths) => {
                 let mut read_script = |rel: &str| match SourceFile::read(dir.join(rel)) {
@@ -167,6 +191,7 @@ impl RulebookSource {
                 tests,
                 escalation,
                 governance,
+                examples,
             }),
             _ => Err(RulebookErrors(errors)),
         }
@@ -187,6 +212,7 @@ impl RulebookSource {
         }
         files.push(("escalation", &self.escalation));
         files.push(("governance", &self.governance));
+        files.extend(self.examples.iter().map(|file| ("examples", file)));
         files
             .into_iter()
             .map(|(role, file)| RulebookFile {
@@ -228,6 +254,14 @@ impl RulebookSource {
                 path: PathBuf::from(&f.path),
                 text: f.text.clone(),
             });
+        let examples = files
+            .iter()
+            .filter(|f| f.role == "examples")
+            .map(|f| SourceFile {
+                path: PathBuf::from(&f.path),
+                text: f.text.clone(),
+            })
+            .collect();
         match (
             rulebook, topics, templates, teams, lexicon, escalation, governance,
         ) {
@@ -248,14 +282,15 @@ impl RulebookSource {
                 tests,
                 escalation,
                 governance,
+                examples,
             }),
             _ => Err(RulebookErrors(errors)),
         }
     }
 
     /// The content hash that names this rulebook version in every decision: the first 12 hex
-    /// digits of SHA-256 over every file that affects decisions. Paths are left out, so the same
-    /// rules copied elsewhere keep their version.
+    /// digits of SHA-256 over every file that affects decisions (the classifier's examples
+    /// included). Paths are left out, so the same rules copied elsewhere keep their version.
     pub fn version(&self) -> String {
         let mut hasher = Sha256::new();
         for file in [
@@ -266,7 +301,10 @@ impl RulebookSource {
             &self.lexicon,
             &self.escalation,
             &self.governance,
-        ] {
+        ]
+        .into_iter()
+        .chain(&self.examples)
+        {
             hasher.update((file.text.len() as u64).to_le_bytes());
             hasher.update(file.text.as_bytes());
         }
