@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use webcare_engine::matcher::{Matcher, TopicSpec};
+use webcare_engine::matcher::{MatchOptions, Matcher, MatcherSettings, TopicSpec};
 use webcare_engine::normalize::normalize_into;
 use webcare_engine::{Category, ChannelKind, DecideContext, Inbound, Rulebook, RulebookSource};
 
@@ -131,9 +131,17 @@ fn bench(c: &mut Criterion) {
                     keywords: chunk.to_vec(),
                     patterns: vec![],
                     exclude: vec![],
+                    // What the default rulebook turns on, so the scan pays for the variants.
+                    options: MatchOptions {
+                        stems: true,
+                        compounds: true,
+                        typos: true,
+                        negation: false,
+                    },
                 })
                 .collect(),
             |_| 0,
+            MatcherSettings::default(),
         )
         .unwrap_or_else(|_| panic!("matcher builds"));
         group.bench_function(format!("scan/{size}"), |b| {

@@ -30,9 +30,22 @@ pub struct RulebookConfig {
     #[serde(default)]
     pub script_limits: ScriptLimitsConfig,
     #[serde(default)]
+    pub matching: MatchingConfig,
+    #[serde(default)]
     pub classifier: ClassifierConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+}
+
+/// `[matching]`: the keyword variants every topic accepts unless it says otherwise. All off
+/// when the section is missing, which is how rulebooks matched before these existed.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingConfig {
+    pub stems: bool,
+    pub compounds: bool,
+    pub typos: bool,
+    pub negation: bool,
 }
 
 /// `[classifier]`: the labelled examples the second opinion learns from when the rulebook
@@ -151,6 +164,15 @@ pub struct TopicConfig {
     /// The team that owns this topic when it needs a human.
     #[serde(default)]
     pub team: Option<Spanned<String>>,
+    /// Overrides of `[matching]` in rulebook.toml for this topic.
+    #[serde(default)]
+    pub stems: Option<bool>,
+    #[serde(default)]
+    pub compounds: Option<bool>,
+    #[serde(default)]
+    pub typos: Option<bool>,
+    #[serde(default)]
+    pub negation: Option<bool>,
 }
 
 /// `templates.toml`: every text the bot may send, per language.
@@ -244,6 +266,21 @@ pub struct HoursConfig {
 pub struct LexiconFile {
     pub sentiment: SentimentConfig,
     pub language: LanguageWordsConfig,
+    /// For topics with `negation`: which words cancel the keyword after them.
+    #[serde(default)]
+    pub negation: Option<NegationConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NegationConfig {
+    pub negators: Vec<Spanned<String>>,
+    /// Words that end a negation early ("maar", "but").
+    #[serde(default)]
+    pub enders: Vec<Spanned<String>>,
+    /// How many words after a negator it reaches (default 3).
+    #[serde(default)]
+    pub reach: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -21,7 +21,9 @@ use toml::Spanned;
 use crate::decision::{Category, Language};
 use crate::golden::GoldenCase;
 use crate::lexicon::Lexicon;
-use crate::matcher::{Matcher, TermError, TermList, TopicSpec};
+use crate::matcher::{
+    MatchOptions, Matcher, MatcherSettings, Negation, TermError, TermList, TopicSpec,
+};
 use crate::message::ChannelKind;
 use crate::normalize::normalize;
 use crate::script::ScriptHost;
@@ -470,21 +472,35 @@ impl Rulebook {
             if topic_info.insert(id.clone(), info).is_some() {
                 check.at(&topic.id, format!("topic `{id}` is defined twice"));
             }
+            let defaults = config.matching;
             specs.push(TopicSpec {
                 id: id.clone(),
                 category,
                 keywords: strings(&topic.keywords),
                 patterns: strings(&topic.patterns),
                 exclude: strings(&topic.exclude),
+                options: MatchOptions {
+                    stems: topic.stems.unwrap_or(defaults.stems),
+                    compounds: topic.compounds.unwrap_or(defaults.compounds),
+                    typos: topic.typos.unwrap_or(defaults.typos),
+                    negation: topic.negation.unwrap_or(defaults.negation),
+                },
             });
         }
+        let wants_negation = specs.iter().any(|s| s.options.negation);
+        let matcher_settings =
+            matcher_settings(&lexicon_file, &source.lexicon, wants_negation, &mut errors);
         let rank = |c: Category| {
             category_order
                 .iter()
                 .position(|o| *o == c)
                 .unwrap_or(u8::MAX as usize) as u8
         };
-        let matcher = match Matcher::build(specs, rank) {
+        let mut check = Checker {
+            file: &source.topics,
+            errors: &mut errors,
+        };
+        let matcher = match Matcher::build(specs, rank, matcher_settings) {
             Ok(m) => Some(m),
             Err(term_errors) => {
                 for e in term_errors {
@@ -637,6 +653,77 @@ impl Rulebook {
             .position(|c| *c == channel)
             .unwrap_or(0);
         self.reply_limits[i]
+    }
+}
+
+/// The lexicon's part in matching: the negation words, and every word it lists as spelled
+/// right, so a typo match never mistakes one of them for a keyword.
+fn matcher_settings(
+    lexicon: &LexiconFile,
+    file: &SourceFile,
+    wants_negation: bool,
+    errors: &mut Vec<RulebookError>,
+) -> MatcherSettings {
+    let mut check = Checker { file, errors };
+    let one_word = |w: &Spanned<String>, check: &mut Checker| {
+        let n = normalize(w.get_ref());
+        if n.is_empty() || n.contains(' ') {
+            check.at(w, format!("`{}` must be a single word", w.get_ref()));
+            None
+        } else {
+            Some(n)
+        }
+    };
+    let mut negation = Negation::default();
+    match &lexicon.negation {
+        Some(n) => {
+            negation.negators = n
+                .negators
+                .iter()
+                .filter_map(|w| one_word(w, &mut check))
+                .collect();
+            negation.enders = n
+                .enders
+                .iter()
+                .filter_map(|w| one_word(w, &mut check))
+                .collect();
+            negation.reach = match &n.reach {
+                None => 3,
+                Some(reach) if (1..=10).contains(reach.get_ref()) => *reach.get_ref(),
+                Some(reach) => {
+                    check.at(reach, "`reach` must be from 1 to 10 words");
+                    3
+                }
+            };
+        }
+        None if wants_negation => check.errors.push(RulebookError::invalid(
+            Location {
+                file: file.path.clone(),
+                line: 1,
+                column: 1,
+            },
+            "a topic uses `negation`, but the lexicon has no [negation] section with its negators",
+        )),
+        None => {}
+    }
+    let s = &lexicon.sentiment;
+    let known_words = [
+        &s.very_positive,
+        &s.positive,
+        &s.negative,
+        &s.very_negative,
+        &s.negators,
+        &lexicon.language.nl,
+        &lexicon.language.en,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|w| normalize(w.get_ref()))
+    .filter(|w| !w.is_empty() && !w.contains(' '))
+    .collect();
+    MatcherSettings {
+        negation,
+        known_words,
     }
 }
 

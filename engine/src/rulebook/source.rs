@@ -77,9 +77,18 @@ macro_rules! embedded {
 
 /// The example files of the embedded rulebook; `rules/rulebook.toml` lists the same.
 const EMBEDDED_EXAMPLES: [(&str, &str); 3] = [
-    ("rules/examples/nl.jsonl", embedded!("rules/examples/nl.jsonl")),
-    ("rules/examples/en.jsonl", embedded!("rules/examples/en.jsonl")),
-    ("rules/examples/other.jsonl", embedded!("rules/examples/other.jsonl")),
+    (
+        "rules/examples/nl.jsonl",
+        embedded!("rules/examples/nl.jsonl"),
+    ),
+    (
+        "rules/examples/en.jsonl",
+        embedded!("rules/examples/en.jsonl"),
+    ),
+    (
+        "rules/examples/other.jsonl",
+        embedded!("rules/examples/other.jsonl"),
+    ),
 ];
 
 impl RulebookSource {
@@ -308,9 +317,23 @@ impl RulebookSource {
             hasher.update((file.text.len() as u64).to_le_bytes());
             hasher.update(file.text.as_bytes());
         }
+        // The matching algorithms decide too: a rulebook that uses stems or typos, or learns
+        // from examples, names the algorithms' version, so an upgrade is a new version.
+        if !self.examples.is_empty() || uses_variants(&self.rulebook.text, &self.topics.text) {
+            hasher.update(crate::matcher::ALGORITHM_VERSION.as_bytes());
+        }
         let digest = hasher.finalize();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// Whether the rulebook turns on keyword variants anywhere (a cheap textual test: when in
+/// doubt it says yes, which only adds the algorithm version to the hash).
+fn uses_variants(rulebook: &str, topics: &str) -> bool {
+    rulebook.contains("[matching]")
+        || ["stems", "typos", "compounds", "negation"]
+            .iter()
+            .any(|option| topics.contains(option))
 }
 
 #[cfg(test)]

@@ -1,0 +1,919 @@
+//! Topic matching: every keyword of every topic in one Aho-Corasick automaton, plus one
+//! `RegexSet` for all topic patterns, so a message is scanned once whatever the rulebook's size.
+//! Peers that test one regex per rule slow down linearly with the rulebook; this does not.
+//!
+//! Word edges are checked here rather than in the automaton: "pas" must not fire inside
+//! "paspoort" unless the keyword is written `pas*`. Normalised text makes that a byte check
+//! (see [`crate::normalize`]).
+//!
+//! On top of the one scan, each topic may let its single-word keywords match what people
+//! actually type ([`MatchOptions`]): other inflections (a Snowball stem, checked only for words
+//! that start like the keyword's stem), Dutch compounds (the keyword inside a longer word), typos
+//! ([`fuzzy`]), and a negation that makes "geen klacht" not count as "klacht". `NEAR/n` keywords
+//! need two words close together. Every match says how it matched, for `explain`.
+//!
+//! # Layout
+//!
+//! - [`terms`]: the keyword syntax (`word`, `word*`, `=word`, `a NEAR/5 b`).
+//! - [`fuzzy`]: the typo index.
+
+pub mod fuzzy;
+pub mod terms;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::RegexSet;
+use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::decision::{Category, TopicMatch};
+use crate::normalize::{ends_word, starts_word};
+use fuzzy::TypoIndex;
+use terms::{Keyword, parse_keyword, parse_term};
+
+/// Which variants of its keywords a topic accepts. All off is the matching of rulebooks
+/// written before these existed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// "beroep" also matches "beroepen" (Snowball stems, Dutch and English).
+    pub stems: bool,
+    /// "paspoort" also matches inside "paspoortaanvraag", "doorbraak" inside "dijkdoorbraak".
+    pub compounds: bool,
+    /// "rijbewijs" also matches "rijbewjis" (see [`fuzzy`]).
+    pub typos: bool,
+    /// A keyword right after a negator ("geen", "not") does not count.
+    pub negation: bool,
+}
+
+/// A topic as the matcher needs it.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub id: String,
+    pub category: Category,
+    pub keywords: Vec<String>,
+    pub patterns: Vec<String>,
+    pub exclude: Vec<String>,
+    pub options: MatchOptions,
+}
+
+/// The words that open and close a negation, from the lexicon.
+#[derive(Debug, Clone, Default)]
+pub struct Negation {
+    pub negators: FxHashSet<String>,
+    /// Words that end a negation early ("maar", "but").
+    pub enders: FxHashSet<String>,
+    /// How many words after a negator it reaches.
+    pub reach: usize,
+}
+
+/// What the matcher also needs from the rest of the rulebook.
+#[derive(Debug, Default)]
+pub struct MatcherSettings {
+    pub negation: Negation,
+    /// Words spelled right by definition (the lexicon's), never read as a typo.
+    pub known_words: Vec<String>,
+}
+
+/// The version of the matching algorithms (the stemmer pin included). Rulebooks that use
+/// stems or typos hash it into their version, so a change here is a new version.
+pub const ALGORITHM_VERSION: &str = "matcher-2 rust-stemmers-1.2.0 snowball-nl-en osa-symspell";
+
+/// Why a term could not be compiled; the caller adds the file position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermError {
+    /// (topic index, which list, index in that list, message)
+    Keyword(usize, TermList, usize, String),
+    Pattern(usize, usize, String),
+    Automaton(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermList {
+    Keywords,
+    Exclude,
+}
+
+/// What a hit on one automaton pattern means.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// A keyword (or exclusion) as written.
+    Term {
+        prefix: bool,
+        exclude: bool,
+        /// Compounds may apply (single word, not exact, topic option on, 5+ letters).
+        compounds: bool,
+    },
+    /// The Snowball stem of a keyword: a candidate, confirmed by stemming the message word.
+    Stem { algorithm: u8 },
+    /// One side of a `NEAR/n` keyword.
+    Near { side: u8, prefix: bool },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    topic: u32,
+    /// Index into the topic's keywords, or into its exclusions for an exclusion.
+    term: u32,
+    role: Role,
+}
+
+/// How a keyword matched, best first: an exact hit explains itself best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum How {
+    Exact,
+    Stem,
+    Compound,
+    Typo,
+    Pattern,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Hit {
+    topic: u32,
+    exclude: bool,
+    /// Keywords first, then patterns (offset by the keyword count).
+    term: u32,
+    how: How,
+    /// The message word (byte range) it matched, for explanations.
+    word: (u32, u32),
+    negated_by: Option<(u32, u32)>,
+}
+
+/// A `NEAR/n` keyword.
+#[derive(Debug, Clone, Copy)]
+struct NearSpec {
+    topic: u32,
+    term: u32,
+    within: u32,
+}
+
+/// A keyword word open to typos: which topic keyword it stands for.
+#[derive(Debug, Clone, Copy)]
+struct TypoTarget {
+    topic: u32,
+    term: u32,
+}
+
+const STEMMERS: [Algorithm; 2] = [Algorithm::Dutch, Algorithm::English];
+
+pub struct Matcher {
+    automaton: AhoCorasick,
+    targets: Vec<Vec<Target>>,
+    patterns: RegexSet,
+    /// Pattern index in `patterns` → (topic, index in the topic's patterns).
+    pattern_owners: Vec<(u32, u32)>,
+    topics: Vec<TopicSpec>,
+    /// Sort key per topic: category precedence, then rulebook order.
+    rank: Vec<(u8, u32)>,
+    near: Vec<NearSpec>,
+    /// (topic, term) of each near keyword → index in `near`.
+    near_index: FxHashMap<(u32, u32), u32>,
+    /// Per stem target: the stem it must equal, by algorithm.
+    stems: FxHashMap<(u32, u32), [Box<str>; 2]>,
+    stemmers: [Stemmer; 2],
+    typos: TypoIndex,
+    typo_targets: FxHashMap<u32, Vec<TypoTarget>>,
+    negation: Negation,
+    any_negation: bool,
+}
+
+/// The words of a normalised text, as byte ranges.
+fn words(text: &str) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(text.len() / 5 + 1);
+    let mut start = 0usize;
+    for (i, b) in text.bytes().enumerate() {
+        if b == b' ' {
+            if i > start {
+                out.push((start as u32, i as u32));
+            }
+            start = i + 1;
+        }
+    }
+    if text.len() > start {
+        out.push((start as u32, text.len() as u32));
+    }
+    out
+}
+
+/// The index of the word that contains byte `at`.
+fn word_at(words: &[(u32, u32)], at: usize) -> usize {
+    words
+        .partition_point(|&(_, end)| (end as usize) <= at)
+        .min(words.len().saturating_sub(1))
+}
+
+/// `\b` in a pattern means an ASCII word edge: normalised text has only letters, digits and
+/// single spaces, and Unicode `\b` is hundreds of times slower on accented text.
+fn ascii_word_edges(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('b') => out.push_str("(?-u:\\b)"),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Matcher {
+    /// Builds the automaton, the pattern set and the typo index. `category_rank` gives each
+    /// category's precedence (0 is strongest).
+    pub fn build(
+        topics: Vec<TopicSpec>,
+        category_rank: impl Fn(Category) -> u8,
+        settings: MatcherSettings,
+    ) -> Result<Self, Vec<TermError>> {
+        let stemmers = STEMMERS.map(Stemmer::create);
+        let mut errors = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut targets: Vec<Vec<Target>> = Vec::new();
+        let mut index: FxHashMap<String, usize> = Default::default();
+        let mut add = |word: String, target: Target| {
+            let id = *index.entry(word.clone()).or_insert_with(|| {
+                words.push(word);
+                targets.push(Vec::new());
+                targets.len() - 1
+            });
+            targets[id].push(target);
+        };
+        let mut typos = TypoIndex::default();
+        for word in &settings.known_words {
+            typos.know(word);
+        }
+        let mut typo_targets: FxHashMap<u32, Vec<TypoTarget>> = Default::default();
+        let mut stems: FxHashMap<(u32, u32), [Box<str>; 2]> = Default::default();
+        let mut near = Vec::new();
+        let mut near_index = FxHashMap::default();
+        let mut pattern_sources = Vec::new();
+        let mut pattern_owners = Vec::new();
+        for (t, topic) in topics.iter().enumerate() {
+            let (t32, options) = (t as u32, topic.options);
+            for (k, raw) in topic.keywords.iter().enumerate() {
+                let k32 = k as u32;
+                match parse_keyword(raw) {
+                    Ok(Keyword::Term(term)) => {
+                        for word in term.text.split(' ') {
+                            typos.know(word);
+                        }
+                        let variants = term.allows_variants();
+                        add(
+                            term.text.clone(),
+                            Target {
+                                topic: t32,
+                                term: k32,
+                                role: Role::Term {
+                                    prefix: term.prefix,
+                                    exclude: false,
+                                    compounds: variants
+                                        && options.compounds
+                                        && term.text.len() >= 5,
+                                },
+                            },
+                        );
+                        if variants && options.stems {
+                            let by_algorithm = stemmers
+                                .each_ref()
+                                .map(|s| s.stem(&term.text).into_owned().into_boxed_str());
+                            for (a, stem) in by_algorithm.iter().enumerate() {
+                                // A stem of one or two letters would make every word a candidate.
+                                if stem.len() >= 3 {
+                                    add(
+                                        stem.to_string(),
+                                        Target {
+                                            topic: t32,
+                                            term: k32,
+                                            role: Role::Stem { algorithm: a as u8 },
+                                        },
+                                    );
+                                }
+                            }
+                            stems.insert((t32, k32), by_algorithm);
+                        }
+                        if variants
+                            && options.typos
+                            && let Some(id) = typos.add(&term.text)
+                        {
+                            typo_targets.entry(id).or_default().push(TypoTarget {
+                                topic: t32,
+                                term: k32,
+                            });
+                        }
+                    }
+                    Ok(Keyword::Near {
+                        left,
+                        right,
+                        within,
+                    }) => {
+                        near_index.insert((t32, k32), near.len() as u32);
+                        near.push(NearSpec {
+                            topic: t32,
+                            term: k32,
+                            within: u32::from(within),
+                        });
+                        for (side, term) in [(0u8, left), (1, right)] {
+                            typos.know(&term.text);
+                            add(
+                                term.text,
+                                Target {
+                                    topic: t32,
+                                    term: k32,
+                                    role: Role::Near {
+                                        side,
+                                        prefix: term.prefix,
+                                    },
+                                },
+                            );
+                        }
+                    }
+                    Err(message) => {
+                        errors.push(TermError::Keyword(t, TermList::Keywords, k, message));
+                    }
+                }
+            }
+            // Exclusions match as written: a veto should be narrow, never a guess.
+            for (k, raw) in topic.exclude.iter().enumerate() {
+                match parse_term(raw) {
+                    Ok(term) => add(
+                        term.text,
+                        Target {
+                            topic: t32,
+                            term: k as u32,
+                            role: Role::Term {
+                                prefix: term.prefix,
+                                exclude: true,
+                                compounds: false,
+                            },
+                        },
+                    ),
+                    Err(message) => {
+                        errors.push(TermError::Keyword(t, TermList::Exclude, k, message))
+                    }
+                }
+            }
+            for (p, pattern) in topic.patterns.iter().enumerate() {
+                let source = ascii_word_edges(pattern);
+                match regex::Regex::new(&source) {
+                    Ok(_) => {
+                        pattern_sources.push(source);
+                        pattern_owners.push((t32, p as u32));
+                    }
+                    Err(e) => errors.push(TermError::Pattern(t, p, e.to_string())),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&words)
+            .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
+        let patterns = RegexSet::new(&pattern_sources)
+            .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
+        let rank = topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (category_rank(t.category), i as u32))
+            .collect();
+        let any_negation =
+            topics.iter().any(|t| t.options.negation) && !settings.negation.negators.is_empty();
+        Ok(Matcher {
+            automaton,
+            targets,
+            patterns,
+            pattern_owners,
+            topics,
+            rank,
+            near,
+            near_index,
+            stems,
+            stemmers,
+            typos,
+            typo_targets,
+            negation: settings.negation,
+            any_negation,
+        })
+    }
+
+    pub fn topics(&self) -> &[TopicSpec] {
+        &self.topics
+    }
+
+    pub fn keyword_count(&self) -> usize {
+        self.targets.iter().map(Vec::len).sum()
+    }
+
+    /// For each word, the negator (byte range) whose scope it is in, if any.
+    fn negations(&self, text: &str, words: &[(u32, u32)]) -> Vec<Option<(u32, u32)>> {
+        let mut out = vec![None; words.len()];
+        let mut scope: Option<((u32, u32), usize)> = None;
+        for (i, &(start, end)) in words.iter().enumerate() {
+            let word = &text[start as usize..end as usize];
+            if self.negation.negators.contains(word) {
+                scope = Some(((start, end), self.negation.reach));
+                continue;
+            }
+            if self.negation.enders.contains(word) {
+                scope = None;
+                continue;
+            }
+            if let Some((negator, left)) = scope {
+                out[i] = Some(negator);
+                scope = (left > 1).then_some((negator, left - 1));
+            }
+        }
+        out
+    }
+
+    /// All topics that match `normalized` (the output of [`crate::normalize::normalize_into`]),
+    /// strongest first.
+    pub fn find(&self, normalized: &str) -> Vec<TopicMatch> {
+        self.find_explained(normalized).0
+    }
+
+    /// Like [`Matcher::find`], and also the keywords that did not count because a negator
+    /// came right before them (`klacht (after geen)`), for the decision's reasons.
+    pub fn find_explained(&self, normalized: &str) -> (Vec<TopicMatch>, Vec<String>) {
+        let bytes = normalized.as_bytes();
+        let words = words(normalized);
+        let mut hits: Vec<Hit> = Vec::new();
+        // (near index, side, word index)
+        let mut near_hits: Vec<(u32, u8, u32)> = Vec::new();
+        for m in self.automaton.find_overlapping_iter(normalized) {
+            let (start, end) = (m.start(), m.end());
+            let at_start = starts_word(bytes, start);
+            let at_end = ends_word(bytes, end);
+            let w = word_at(&words, start);
+            let word = words.get(w).copied().unwrap_or((start as u32, end as u32));
+            for target in &self.targets[m.pattern().as_usize()] {
+                let how = match target.role {
+                    Role::Term {
+                        prefix,
+                        exclude,
+                        compounds,
+                    } => {
+                        let how = if at_start && (at_end || prefix) {
+                            Some(How::Exact)
+                        } else if compounds && !exclude {
+                            // Inside one word, with at least three letters on each side that
+                            // has any: "dijk|doorbraak", "paspoort|aanvraag".
+                            let (ws, we) = (word.0 as usize, word.1 as usize);
+                            let head = start.saturating_sub(ws);
+                            let tail = we.saturating_sub(end);
+                            (end <= we && (head == 0 || head >= 3) && (tail == 0 || tail >= 3))
+                                .then_some(How::Compound)
+                        } else {
+                            None
+                        };
+                        if let Some(how) = how {
+                            hits.push(Hit {
+                                topic: target.topic,
+                                exclude,
+                                term: target.term,
+                                how,
+                                word,
+                                negated_by: None,
+                            });
+                        }
+                        continue;
+                    }
+                    Role::Stem { algorithm } => {
+                        if !at_start {
+                            continue;
+                        }
+                        let text = &normalized[word.0 as usize..word.1 as usize];
+                        let wanted = self.stems.get(&(target.topic, target.term));
+                        let stemmed = self.stemmers[usize::from(algorithm)].stem(text);
+                        if wanted.is_none_or(|w| *w[usize::from(algorithm)] != *stemmed) {
+                            continue;
+                        }
+                        How::Stem
+                    }
+                    Role::Near { side, prefix } => {
+                        if at_start
+                            && (at_end || prefix)
+                            && let Some(&n) = self.near_index.get(&(target.topic, target.term))
+                        {
+                            near_hits.push((n, side, w as u32));
+                        }
+                        continue;
+                    }
+                };
+                hits.push(Hit {
+                    topic: target.topic,
+                    exclude: false,
+                    term: target.term,
+                    how,
+                    word,
+                    negated_by: None,
+                });
+            }
+        }
+        if !self.typos.is_empty() {
+            let mut found = Vec::new();
+            for &(start, end) in &words {
+                self.typos
+                    .lookup(&normalized[start as usize..end as usize], &mut found);
+                for id in &found {
+                    for t in self.typo_targets.get(id).into_iter().flatten() {
+                        hits.push(Hit {
+                            topic: t.topic,
+                            exclude: false,
+                            term: t.term,
+                            how: How::Typo,
+                            word: (start, end),
+                            negated_by: None,
+                        });
+                    }
+                }
+            }
+        }
+        if !near_hits.is_empty() {
+            near_hits.sort_unstable();
+            for (i, &(n, side, a)) in near_hits.iter().enumerate() {
+                let spec = self.near[n as usize];
+                let close = near_hits[i + 1..]
+                    .iter()
+                    .take_while(|h| h.0 == n)
+                    .any(|&(_, other, b)| other != side && a.abs_diff(b) <= spec.within);
+                if close {
+                    hits.push(Hit {
+                        topic: spec.topic,
+                        exclude: false,
+                        term: spec.term,
+                        how: How::Exact,
+                        word: words.get(a as usize).copied().unwrap_or_default(),
+                        negated_by: None,
+                    });
+                }
+            }
+        }
+        if !self.pattern_owners.is_empty() {
+            for i in self.patterns.matches(normalized).iter() {
+                let (topic, pattern) = self.pattern_owners[i];
+                let offset = self.topics[topic as usize].keywords.len() as u32;
+                hits.push(Hit {
+                    topic,
+                    exclude: false,
+                    term: offset + pattern,
+                    how: How::Pattern,
+                    word: (0, 0),
+                    negated_by: None,
+                });
+            }
+        }
+        if hits.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        if self.any_negation {
+            let scopes = self.negations(normalized, &words);
+            for hit in &mut hits {
+                if !hit.exclude
+                    && hit.how != How::Pattern
+                    && self.topics[hit.topic as usize].options.negation
+                {
+                    hit.negated_by = scopes[word_at(&words, hit.word.0 as usize)];
+                }
+            }
+        }
+        // Exclusions sort after the topic's keyword hits, so one pass sees a topic's whole
+        // story; within a keyword the best way it matched comes first.
+        hits.sort_unstable();
+        hits.dedup_by(|b, a| {
+            a.topic == b.topic
+                && a.exclude == b.exclude
+                && a.term == b.term
+                && a.negated_by.is_some() == b.negated_by.is_some()
+        });
+        let mut found: Vec<((u8, u32), TopicMatch)> = Vec::new();
+        let mut negated = Vec::new();
+        let mut i = 0;
+        while i < hits.len() {
+            let topic = hits[i].topic;
+            let end = hits[i..]
+                .iter()
+                .position(|h| h.topic != topic)
+                .map_or(hits.len(), |n| i + n);
+            let group = &hits[i..end];
+            i = end;
+            if group.iter().any(|h| h.exclude) {
+                continue;
+            }
+            let spec = &self.topics[topic as usize];
+            let describe = |h: &Hit| {
+                let term = h.term as usize;
+                let word = &normalized[h.word.0 as usize..h.word.1 as usize];
+                match (spec.keywords.get(term), h.how) {
+                    (Some(keyword), How::Exact) => keyword.clone(),
+                    (Some(keyword), How::Stem) => format!("{word} ~ {keyword}"),
+                    (Some(keyword), How::Compound) => format!("{word} ⊃ {keyword}"),
+                    (Some(keyword), _) => format!("{word} ≈ {keyword}"),
+                    (None, _) => format!("/{}/", spec.patterns[term - spec.keywords.len()]),
+                }
+            };
+            let mut matched: Vec<String> = Vec::new();
+            let mut not_counted = Vec::new();
+            for h in group {
+                match h.negated_by {
+                    None => {
+                        // One line per keyword: the best way it matched.
+                        if !group
+                            .iter()
+                            .any(|o| o.term == h.term && o.negated_by.is_none() && o.how < h.how)
+                        {
+                            matched.push(describe(h));
+                        }
+                    }
+                    Some((s, e)) => {
+                        let by = &normalized[s as usize..e as usize];
+                        not_counted.push(format!("`{}` after `{by}`", describe(h)));
+                    }
+                }
+            }
+            if matched.is_empty() {
+                negated.extend(not_counted);
+                continue;
+            }
+            found.push((
+                self.rank[topic as usize],
+                TopicMatch {
+                    topic: spec.id.clone(),
+                    category: spec.category,
+                    matched,
+                },
+            ));
+        }
+        found.sort_unstable_by_key(|(rank, _)| *rank);
+        (found.into_iter().map(|(_, m)| m).collect(), negated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    fn topic(id: &str, category: Category, keywords: &[&str]) -> TopicSpec {
+        TopicSpec {
+            id: id.into(),
+            category,
+            keywords: keywords.iter().map(|s| s.to_string()).collect(),
+            patterns: vec![],
+            exclude: vec![],
+            options: MatchOptions::default(),
+        }
+    }
+
+    fn build(topics: Vec<TopicSpec>) -> Matcher {
+        Matcher::build(topics, rank, MatcherSettings::default()).expect("builds")
+    }
+
+    fn rank(c: Category) -> u8 {
+        match c {
+            Category::Crisis => 0,
+            Category::Complaint => 1,
+            _ => 5,
+        }
+    }
+
+    fn ids(m: &Matcher, text: &str) -> Vec<String> {
+        m.find(&normalize(text))
+            .into_iter()
+            .map(|t| t.topic)
+            .collect()
+    }
+
+    #[test]
+    fn keywords_respect_word_edges_unless_written_as_prefix() {
+        let m = build(vec![
+            topic("pass", Category::Question, &["pas"]),
+            topic("passport", Category::Question, &["paspoort*"]),
+        ]);
+        assert_eq!(ids(&m, "Mijn paspoort is verlopen"), ["passport"]);
+        assert_eq!(ids(&m, "paspoorten aanvragen"), ["passport"]);
+        assert_eq!(ids(&m, "ik ben mijn pas kwijt"), ["pass"]);
+        assert_eq!(ids(&m, "kompas"), Vec::<String>::new());
+        assert_eq!(ids(&m, "PAS!"), ["pass"]);
+    }
+
+    #[test]
+    fn phrases_accents_and_punctuation_match_after_normalisation() {
+        let m = build(vec![topic(
+            "gas",
+            Category::Crisis,
+            &["gaslucht", "ruik gas"],
+        )]);
+        assert_eq!(ids(&m, "Ik RUIK gas in de straat!"), ["gas"]);
+        assert_eq!(ids(&m, "gáslücht bij de school"), ["gas"]);
+        assert_eq!(ids(&m, "ik ruik gasbellen"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn exclusions_veto_a_topic_and_patterns_match_normalised_text() {
+        let mut fire = topic("fire", Category::Crisis, &["brand"]);
+        fire.exclude = vec!["brandweerkazerne".into(), "brandstof*".into()];
+        let mut postcode = topic("postcode", Category::Question, &[]);
+        postcode.patterns = vec![r"\b\d{4} ?[a-z]{2}\b".into()];
+        let m = build(vec![fire, postcode]);
+        assert_eq!(ids(&m, "Brand in de keuken"), ["fire"]);
+        assert_eq!(
+            ids(&m, "brand bij de brandweerkazerne open dag"),
+            Vec::<String>::new()
+        );
+        let found = m.find(&normalize("Wonen op 1234 AB"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].matched, [r"/\b\d{4} ?[a-z]{2}\b/"]);
+    }
+
+    #[test]
+    fn stronger_categories_come_first_then_rulebook_order() {
+        let m = build(vec![
+            topic("waste", Category::Question, &["afval"]),
+            topic("complaint", Category::Complaint, &["klacht"]),
+            topic("fire", Category::Crisis, &["brand"]),
+        ]);
+        assert_eq!(
+            ids(&m, "klacht over afval en brand"),
+            ["fire", "complaint", "waste"]
+        );
+    }
+
+    #[test]
+    fn keywords_without_letters_are_rejected_with_their_position() {
+        let errors = Matcher::build(
+            vec![topic("x", Category::Question, &["ok", "?!"])],
+            rank,
+            MatcherSettings::default(),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(matches!(
+            &errors[..],
+            [TermError::Keyword(0, TermList::Keywords, 1, _)]
+        ));
+    }
+
+    fn with(options: MatchOptions, mut spec: TopicSpec) -> TopicSpec {
+        spec.options = options;
+        spec
+    }
+
+    const ALL: MatchOptions = MatchOptions {
+        stems: true,
+        compounds: true,
+        typos: true,
+        negation: true,
+    };
+
+    fn matched(m: &Matcher, text: &str) -> Vec<String> {
+        m.find(&normalize(text))
+            .into_iter()
+            .flat_map(|t| t.matched)
+            .collect()
+    }
+
+    #[test]
+    fn stems_match_other_inflections_only_when_the_topic_asks() {
+        let stems = MatchOptions {
+            stems: true,
+            ..MatchOptions::default()
+        };
+        let m = build(vec![
+            with(
+                stems,
+                topic("appeal", Category::Legal, &["beroep", "appeal"]),
+            ),
+            topic("plain", Category::Question, &["aanvraag"]),
+        ]);
+        assert_eq!(matched(&m, "wij gaan in beroep"), ["beroep"]);
+        assert_eq!(
+            matched(&m, "de beroepen zijn ingesteld"),
+            ["beroepen ~ beroep"]
+        );
+        assert_eq!(
+            matched(&m, "we are appealing the decision"),
+            ["appealing ~ appeal"]
+        );
+        assert_eq!(ids(&m, "beroepsgeheim"), Vec::<String>::new());
+        assert_eq!(
+            ids(&m, "twee aanvragen"),
+            Vec::<String>::new(),
+            "stems are off"
+        );
+    }
+
+    #[test]
+    fn compounds_find_a_keyword_inside_a_longer_word() {
+        let m = build(vec![
+            with(ALL, topic("flood", Category::Crisis, &["doorbraak"])),
+            with(ALL, topic("passport", Category::Question, &["paspoort"])),
+            with(ALL, topic("exact", Category::Question, &["=brand"])),
+        ]);
+        assert_eq!(
+            matched(&m, "dreigt een dijkdoorbraak"),
+            ["dijkdoorbraak ⊃ doorbraak"]
+        );
+        assert_eq!(
+            matched(&m, "mijn paspoortaanvraag"),
+            ["paspoortaanvraag ⊃ paspoort"]
+        );
+        assert_eq!(
+            ids(&m, "brandweerkazerne"),
+            Vec::<String>::new(),
+            "exact terms stay whole"
+        );
+        assert_eq!(
+            ids(&m, "paspoortje"),
+            Vec::<String>::new(),
+            "a two-letter rest is no compound"
+        );
+    }
+
+    #[test]
+    fn typos_match_long_words_and_explain_themselves() {
+        let m = build(vec![
+            with(ALL, topic("licence", Category::Question, &["rijbewijs"])),
+            with(ALL, topic("bulky", Category::Question, &["grofvuil"])),
+            with(ALL, topic("gas", Category::Crisis, &["gas"])),
+            topic("off", Category::Question, &["container"]),
+        ]);
+        assert_eq!(
+            matched(&m, "mn rijbewjis is verlopen"),
+            ["rijbewjis ≈ rijbewijs"]
+        );
+        assert_eq!(matched(&m, "ophaaldag grofvil"), ["grofvil ≈ grofvuil"]);
+        assert_eq!(
+            ids(&m, "gaz"),
+            Vec::<String>::new(),
+            "no typos below five letters"
+        );
+        assert_eq!(ids(&m, "contianer"), Vec::<String>::new(), "typos are off");
+    }
+
+    #[test]
+    fn near_needs_both_words_close_in_either_order() {
+        let m = build(vec![topic(
+            "dike",
+            Category::Crisis,
+            &["rivier NEAR/5 dijk*"],
+        )]);
+        assert_eq!(ids(&m, "de rivier staat tot aan de dijk"), ["dike"]);
+        assert_eq!(ids(&m, "de dijken en de rivier"), ["dike"]);
+        assert_eq!(
+            ids(
+                &m,
+                "de rivier is mooi vandaag en gisteren liepen we nog op de dijk"
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(ids(&m, "de rivier"), Vec::<String>::new());
+        assert_eq!(matched(&m, "rivier bij de dijk"), ["rivier NEAR/5 dijk*"]);
+    }
+
+    #[test]
+    fn negation_cancels_a_keyword_until_a_scope_ender() {
+        let settings = MatcherSettings {
+            negation: Negation {
+                negators: ["geen", "not"].map(String::from).into_iter().collect(),
+                enders: ["maar", "but"].map(String::from).into_iter().collect(),
+                reach: 3,
+            },
+            known_words: Vec::new(),
+        };
+        let m = Matcher::build(
+            vec![
+                with(
+                    ALL,
+                    topic("complaint", Category::Complaint, &["klacht", "complaint"]),
+                ),
+                topic("fire", Category::Crisis, &["brand"]),
+            ],
+            rank,
+            settings,
+        )
+        .expect("builds");
+        let (found, negated) = m.find_explained(&normalize("Dit is geen klacht, hoor"));
+        assert!(found.is_empty());
+        assert_eq!(negated, ["`klacht` after `geen`"]);
+        assert_eq!(ids(&m, "geen vraag maar een klacht"), ["complaint"]);
+        assert_eq!(ids(&m, "not really a complaint"), Vec::<String>::new());
+        assert_eq!(
+            ids(&m, "geen vraag, wel een klacht"),
+            ["complaint"],
+            "out of reach"
+        );
+        assert_eq!(
+            ids(&m, "geen idee of het brand is"),
+            ["fire"],
+            "negation is off for fire"
+        );
+    }
+}
