@@ -75,7 +75,10 @@ pub fn parse_examples(file: &SourceFile) -> Result<Vec<Example>, Vec<RulebookErr
             }
         };
         if parsed.text.trim().is_empty() {
-            errors.push(RulebookError::invalid(at(0), "the example's `text` is empty"));
+            errors.push(RulebookError::invalid(
+                at(0),
+                "the example's `text` is empty",
+            ));
             continue;
         }
         let category = match parsed.category.parse::<Category>() {

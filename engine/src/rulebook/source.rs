@@ -77,9 +77,18 @@ macro_rules! embedded {
 
 /// The example files of the embedded rulebook; `rules/rulebook.toml` lists the same.
 const EMBEDDED_EXAMPLES: [(&str, &str); 3] = [
-    ("rules/examples/nl.jsonl", embedded!("rules/examples/nl.jsonl")),
-    ("rules/examples/en.jsonl", embedded!("rules/examples/en.jsonl")),
-    ("rules/examples/other.jsonl", embedded!("rules/examples/other.jsonl")),
+    (
+        "rules/examples/nl.jsonl",
+        embedded!("rules/examples/nl.jsonl"),
+    ),
+    (
+        "rules/examples/en.jsonl",
+        embedded!("rules/examples/en.jsonl"),
+    ),
+    (
+        "rules/examples/other.jsonl",
+        embedded!("rules/examples/other.jsonl"),
+    ),
 ];
 
 impl RulebookSource {
