@@ -14,6 +14,7 @@
 //! - [`pipeline`]: one message through all of the above.
 //! - [`golden`]: the rulebook's own test cases and their coverage.
 //! - [`examples`]: labelled example messages, for the classifier and for `webcare eval`.
+//! - [`classifier`]: the learned second opinion, a text classifier trained on those examples.
 //! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
 //! - [`html`]: escaping for the pages webcare renders itself.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
@@ -26,6 +27,7 @@
 //! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
 //! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
 
+pub mod classifier;
 pub mod clock;
 pub mod decision;
 pub mod diff;
