@@ -42,6 +42,17 @@ impl Lexicon {
 
     /// Scores normalised text and guesses its language (`fallback` on a tie).
     pub fn analyse(&self, normalized: &str, fallback: Language) -> (Sentiment, Language) {
+        let (sentiment, language, _) = self.analyse_counted(normalized, fallback);
+        (sentiment, language)
+    }
+
+    /// Like [`Lexicon::analyse`], also counting the words the language lists know: few known
+    /// words mean the text may be in another language altogether.
+    pub fn analyse_counted(
+        &self,
+        normalized: &str,
+        fallback: Language,
+    ) -> (Sentiment, Language, u32) {
         let mut score: i32 = 0;
         let mut negate_left: u8 = 0;
         let (mut nl, mut en) = (0u32, 0u32);
@@ -75,7 +86,7 @@ impl Lexicon {
             std::cmp::Ordering::Less => Language::En,
             std::cmp::Ordering::Equal => fallback,
         };
-        (Sentiment { label, score }, language)
+        (Sentiment { label, score }, language, nl.max(en))
     }
 }
 

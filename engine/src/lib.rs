@@ -9,8 +9,12 @@
 //! - [`decision`]: the decision and its diagnostics.
 //! - [`rulebook`]: loading, validating and compiling a rulebook (files → runtime types).
 //! - [`normalize`], [`matcher`], [`lexicon`]: text → topics, sentiment, language.
+//! - [`language`]: which language a message is in, beyond Dutch and English (whatlang).
+//! - [`features`]: countable facts about the raw text (links, phone numbers, amounts, emoji,
+//!   capitals) for the rule scripts, in one pass.
 //! - [`teams`], [`templates`]: office hours and the texts the bot may send.
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
+//! - [`signals`]: what else a message says: its language, the classifier's guess, text facts.
 //! - [`pipeline`]: one message through all of the above.
 //! - [`golden`]: the rulebook's own test cases and their coverage.
 //! - [`examples`]: labelled example messages, for the classifier and for `webcare eval`.
@@ -32,9 +36,11 @@ pub mod clock;
 pub mod decision;
 pub mod diff;
 pub mod examples;
+pub mod features;
 pub mod golden;
 pub mod html;
 pub mod intake;
+pub mod language;
 pub mod lexicon;
 pub mod matcher;
 pub mod message;
@@ -46,6 +52,7 @@ pub mod report;
 pub mod rulebook;
 pub mod runtime;
 pub mod script;
+pub mod signals;
 pub mod store;
 pub mod teams;
 pub mod templates;

@@ -22,6 +22,7 @@ use crate::script::{
     ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Verdict,
     VerdictAction,
 };
+use crate::signals;
 use crate::teams::{describe_deadline, describe_duration, describe_next_open};
 use crate::templates::Vars;
 
@@ -161,9 +162,23 @@ impl Rulebook {
         if let Some(trace) = trace.as_deref_mut() {
             trace.normalized = normalized.clone();
         }
-        let topics = self.matcher.find(&normalized);
-        let category = topics.first().map_or(Category::Unknown, |t| t.category);
-        let (sentiment, language) = self.lexicon.analyse(&normalized, self.default_language);
+        let (topics, negated) = self.matcher.find_explained(&normalized);
+        let topic_category = topics.first().map_or(Category::Unknown, |t| t.category);
+        let (sentiment, counted, known_words) = self
+            .lexicon
+            .analyse_counted(&normalized, self.default_language);
+        let word_count = normalized.split(' ').filter(|w| !w.is_empty()).count();
+        let written = signals::written_in(
+            &self.languages,
+            &msg.text,
+            known_words,
+            word_count,
+            counted,
+            |code| self.templates.speaks("holding_open", code),
+        );
+        let language = written.reply;
+        let (guess, critical_guess) =
+            signals::guesses(self.classifier.as_ref(), &msg.text, &normalized);
         let local = self.teams.local(msg.received_at);
         let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);
 
@@ -190,7 +205,7 @@ impl Rulebook {
             normalized: normalized.into(),
             channel: n.channels[index_of(&ChannelKind::ALL, &msg.channel)].clone(),
             language: n.languages[language as usize].clone(),
-            category: n.categories[index_of(&Category::ALL, &category)].clone(),
+            category: n.categories[index_of(&Category::ALL, &topic_category)].clone(),
             topic: primary.map(|p| p.id.clone()).unwrap_or_default(),
             topics: topic_ids,
             categories,
@@ -201,6 +216,12 @@ impl Rulebook {
             hour: i64::from(local.hour()),
             minute: i64::from(local.minute()),
             weekday: n.weekdays[local.weekday().num_days_from_monday() as usize].clone(),
+            lang: written.code.into(),
+            lang_name: written.name.into(),
+            lang_supported: written.supported,
+            guess: guess.clone(),
+            critical_guess: critical_guess.clone(),
+            features: signals::features(&msg.text),
         }));
         let conversation = &ctx.conversation;
         let inputs = ScriptInputs {
@@ -237,6 +258,21 @@ impl Rulebook {
             ),
             None => "no topic recognised".to_owned(),
         });
+        if !negated.is_empty() {
+            reasons.push(format!("not counted (negated): {}", negated.join(", ")));
+        }
+        if !written.supported {
+            reasons.push(format!(
+                "written in {} ({}), which the templates do not speak",
+                written.name, written.code
+            ));
+        }
+        if !guess.category.is_empty() {
+            reasons.push(describe_guess("classifier", &guess));
+            if critical_guess.category != guess.category && critical_guess.score >= 0.2 {
+                reasons.push(describe_guess("classifier, most critical", &critical_guess));
+            }
+        }
 
         let proposed = self
             .scripts
@@ -312,7 +348,14 @@ impl Rulebook {
             verdict
         };
 
-        let action = self.render(verdict, language, local, human_owned);
+        // A script may file the decision under another category (from the classifier's guess,
+        // where no keyword matched); check() made sure the name is a category.
+        let category = verdict
+            .category
+            .parse::<Category>()
+            .unwrap_or(topic_category);
+        let unsupported = (!written.supported).then_some(written.code);
+        let action = self.render(verdict, language, unsupported, local, human_owned);
         Decision {
             message_id: msg.id.clone(),
             action,
@@ -331,6 +374,11 @@ impl Rulebook {
 
     /// Validates what a script returned and renders an answer's reply.
     fn check(&self, mut v: Verdict, language: Language) -> Result<Checked, ScriptError> {
+        if !v.category.is_empty() {
+            v.category.parse::<Category>().map_err(|e| {
+                ScriptError::at_rule(v.adjusted.as_ref().map_or(&v.rule, |a| &a.0), e)
+            })?;
+        }
         match v.action {
             VerdictAction::Answer => {
                 if v.reply.is_empty() || v.rendered_from != v.template {
@@ -400,6 +448,7 @@ impl Rulebook {
             rule: "engine:fail-safe".to_owned(),
             rendered_from: ImmutableString::new(),
             adjusted: None,
+            category: ImmutableString::new(),
         }
     }
 
@@ -408,6 +457,7 @@ impl Rulebook {
         &self,
         v: Verdict,
         language: Language,
+        unsupported: Option<&str>,
         local: chrono::DateTime<chrono_tz::Tz>,
         silent: bool,
     ) -> Action {
@@ -429,30 +479,53 @@ impl Rulebook {
                 } else {
                     "holding_closed".to_owned()
                 };
-                let next_open = team
-                    .and_then(|t| t.next_open(local))
-                    .map(|next| describe_next_open(local, next, language))
-                    .unwrap_or_else(|| match language {
-                        Language::Nl => "zo snel mogelijk".to_owned(),
-                        Language::En => "as soon as possible".to_owned(),
-                    });
                 let priority: Priority = v.priority.parse().unwrap_or(Priority::High);
-                let minutes = team.map_or(240, |t| t.sla_minutes(priority));
-                let within = describe_duration(minutes, language);
-                let deadline = team
-                    .and_then(|t| t.sla_deadline(local, priority))
-                    .map(|due| describe_deadline(local, due, language))
-                    .unwrap_or_else(|| next_open.clone());
+                let words = |language: Language| {
+                    let next_open = team
+                        .and_then(|t| t.next_open(local))
+                        .map(|next| describe_next_open(local, next, language))
+                        .unwrap_or_else(|| match language {
+                            Language::Nl => "zo snel mogelijk".to_owned(),
+                            Language::En => "as soon as possible".to_owned(),
+                        });
+                    let minutes = team.map_or(240, |t| t.sla_minutes(priority));
+                    let within = describe_duration(minutes, language);
+                    let deadline = team
+                        .and_then(|t| t.sla_deadline(local, priority))
+                        .map(|due| describe_deadline(local, due, language))
+                        .unwrap_or_else(|| next_open.clone());
+                    (next_open, within, deadline)
+                };
+                let team_name = |language| team.map_or(v.team.as_str(), |t| t.name_in(language));
+                let (next_open, within, deadline) = words(language);
                 let vars = Vars {
                     next_open: &next_open,
                     within: &within,
                     deadline: &deadline,
-                    team: team.map_or(v.team.as_str(), |t| t.name_in(language)),
+                    team: team_name(language),
                 };
-                let reply = if silent {
-                    None
-                } else {
-                    self.templates.render(&template, language, &vars)
+                let reply = match (silent, unsupported) {
+                    (true, _) => None,
+                    (false, None) => self.templates.render(&template, language, &vars),
+                    // A language the templates do not speak: its own text when the template
+                    // has one, else Dutch and English, each with its own words.
+                    (false, Some(code)) => {
+                        let (nl, en) = (words(Language::Nl), words(Language::En));
+                        let vars_nl = Vars {
+                            next_open: &nl.0,
+                            within: &nl.1,
+                            deadline: &nl.2,
+                            team: team_name(Language::Nl),
+                        };
+                        let vars_en = Vars {
+                            next_open: &en.0,
+                            within: &en.1,
+                            deadline: &en.2,
+                            team: team_name(Language::En),
+                        };
+                        self.templates
+                            .render_for_language(&template, code, &vars_nl, &vars_en)
+                    }
                 };
                 Action::Escalate {
                     team: v.team.to_string(),
@@ -463,6 +536,14 @@ impl Rulebook {
             }
         }
     }
+}
+
+/// `classifier: press 0.82 (item, uitzending, reactie)`.
+fn describe_guess(label: &str, guess: &crate::script::GuessView) -> String {
+    format!(
+        "{label}: {} {:.2} ({})",
+        guess.category, guess.score, guess.words
+    )
 }
 
 /// `escalate to `webcare` (normal) with template `x` — the reason [escalation.rhai:53]`: one

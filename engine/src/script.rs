@@ -47,6 +47,10 @@ pub struct Verdict {
     /// Where a script last changed a field of an existing verdict (`governance.rhai:30`), and
     /// which field: a review that adjusts rather than replaces still names its rule.
     pub adjusted: Option<(String, &'static str)>,
+    /// The category the decision is filed under when a script says so (`d.category =
+    /// "press"`), e.g. from the classifier's guess where no keyword matched; empty keeps the
+    /// category of the matched topics.
+    pub category: ImmutableString,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +91,7 @@ impl Verdict {
             rule: rule_at(ctx),
             rendered_from: ImmutableString::new(),
             adjusted: None,
+            category: ImmutableString::new(),
         }
     }
 
@@ -97,6 +102,7 @@ impl Verdict {
             || self.priority != other.priority
             || self.template != other.template
             || self.reply != other.reply
+            || self.category != other.category
     }
 }
 
@@ -122,7 +128,34 @@ pub struct FactsInner {
     pub hour: i64,
     pub minute: i64,
     pub weekday: ImmutableString,
+    /// The language the message is written in, ISO 639-1 (`de`), and its English name.
+    pub lang: ImmutableString,
+    pub lang_name: ImmutableString,
+    /// Whether the templates speak it (Dutch or English, or a template text in it).
+    pub lang_supported: bool,
+    /// The classifier's guess for the whole message.
+    pub guess: GuessView,
+    /// The most likely critical category anywhere in the message: over the whole text and
+    /// each sentence, so a danger in the last sentence of a long letter is not averaged away.
+    pub critical_guess: GuessView,
+    pub features: FeaturesView,
 }
+
+/// `msg.guess`: the learned second opinion (see [`crate::classifier`]).
+#[derive(Debug, Clone, Default)]
+pub struct GuessView {
+    /// Empty when the rulebook has no classifier.
+    pub category: ImmutableString,
+    pub score: f64,
+    /// The few words that weighed most, `item, uitzending`.
+    pub words: ImmutableString,
+    /// Every category the classifier knows, with its probability.
+    pub probabilities: Arc<[(ImmutableString, f64)]>,
+}
+
+/// `msg.features`: facts about the text (see [`crate::features`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeaturesView(pub crate::features::TextFeatures);
 
 /// Conversation facts (`conversation.state`, `conversation.complaints_24h`, …).
 #[derive(Debug, Clone)]
@@ -315,7 +348,7 @@ fn register_api(engine: &mut rhai::Engine) {
             );
         )*};
     }
-    verdict_field!("team" => team, "priority" => priority, "template" => template, "reply" => reply);
+    verdict_field!("team" => team, "priority" => priority, "template" => template, "reply" => reply, "category" => category);
     engine.register_get("reason", |v: &mut Verdict| v.reason.clone());
 
     engine.register_type_with_name::<MessageFacts>("Message");
@@ -329,8 +362,42 @@ fn register_api(engine: &mut rhai::Engine) {
         "language" => language, "category" => category, "topic" => topic, "topics" => topics,
         "categories" => categories, "template" => topic_template, "team" => topic_team,
         "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
-        "minute" => minute, "weekday" => weekday,
+        "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
+        "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
+        "features" => features,
     );
+
+    engine.register_type_with_name::<GuessView>("Guess");
+    engine.register_get("category", |g: &mut GuessView| g.category.clone());
+    engine.register_get("score", |g: &mut GuessView| g.score);
+    engine.register_get("words", |g: &mut GuessView| g.words.clone());
+    engine.register_fn("probability", |g: &mut GuessView, c: ImmutableString| {
+        g.probabilities
+            .iter()
+            .find(|(name, _)| *name == c)
+            .map_or(0.0, |(_, p)| *p)
+    });
+    engine.register_fn(
+        "says",
+        |g: &mut GuessView, c: ImmutableString, min_score: f64| {
+            g.category == c && g.score >= min_score
+        },
+    );
+
+    engine.register_type_with_name::<FeaturesView>("Features");
+    macro_rules! feature_get {
+        ($($name:literal => $field:ident),* $(,)?) => {
+            $(engine.register_get($name, |f: &mut FeaturesView| i64::from(f.0.$field));)*
+        };
+    }
+    feature_get!(
+        "chars" => chars, "words" => words, "urls" => urls, "emails" => emails,
+        "phones" => phones, "amounts" => amounts, "emoji" => emoji,
+        "positive_emoji" => positive_emoji, "negative_emoji" => negative_emoji,
+        "question_marks" => question_marks, "exclamation_marks" => exclamation_marks,
+        "caps_words" => caps_words,
+    );
+    engine.register_get("all_caps", |f: &mut FeaturesView| f.0.all_caps);
     engine.register_fn("has_topic", |m: &mut MessageFacts, id: ImmutableString| {
         m.0.topics
             .iter()
@@ -365,6 +432,11 @@ fn register_api(engine: &mut rhai::Engine) {
     });
     engine.register_fn("is_open", |t: &mut TeamsView, id: ImmutableString| {
         t.teams.get(&id).is_some_and(|team| team.is_open(t.at))
+    });
+    engine.register_fn("closed_today", |t: &mut TeamsView, id: ImmutableString| {
+        t.teams
+            .get(&id)
+            .is_some_and(|team| team.closed_all_day(t.at))
     });
     engine.register_fn(
         "next_open",

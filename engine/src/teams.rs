@@ -86,6 +86,16 @@ impl Team {
             .any(|(from, to)| *from <= time && time < *to)
     }
 
+    /// Whether the team does not open at all on the day of `at` (no hours that weekday, or a
+    /// holiday): "closed today", not merely "closed right now".
+    pub fn closed_all_day(&self, at: DateTime<Tz>) -> bool {
+        let Some(hours) = &self.hours else {
+            return false;
+        };
+        self.holidays.contains(&at.date_naive())
+            || hours[at.weekday().num_days_from_monday() as usize].is_empty()
+    }
+
     /// The next moment the team is open, `at` itself when open now; `None` when the team has
     /// no hours in the coming year.
     pub fn next_open(&self, at: DateTime<Tz>) -> Option<DateTime<Tz>> {

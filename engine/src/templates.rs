@@ -8,10 +8,12 @@ use crate::decision::Language;
 /// Placeholders the engine fills when it renders a holding reply; `{link}` is filled at load.
 pub const PLACEHOLDERS: [&str; 4] = ["next_open", "within", "deadline", "team"];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Template {
     pub nl: Option<String>,
     pub en: Option<String>,
+    /// Texts in other languages: (ISO 639-1 code, text).
+    pub other: Vec<(String, String)>,
 }
 
 /// Values for the placeholders of one rendering.
@@ -64,17 +66,49 @@ impl Templates {
     }
 
     pub fn render(&self, id: &str, language: Language, vars: &Vars<'_>) -> Option<String> {
-        let text = self.text(id, language)?;
-        if !text.contains('{') {
-            return Some(text.to_owned());
-        }
-        Some(
-            text.replace("{next_open}", vars.next_open)
-                .replace("{within}", vars.within)
-                .replace("{deadline}", vars.deadline)
-                .replace("{team}", vars.team),
-        )
+        Some(fill(self.text(id, language)?, vars))
     }
+
+    /// Whether `template` has a text in the language with ISO code `code`.
+    pub fn speaks(&self, id: &str, code: &str) -> bool {
+        self.by_id.get(id).is_some_and(|t| match code {
+            "nl" => t.nl.is_some(),
+            "en" => t.en.is_some(),
+            _ => t.other.iter().any(|(c, _)| c == code),
+        })
+    }
+
+    /// For a customer who wrote in a language the bot does not answer in (`code`, ISO 639-1):
+    /// the template's text in that language when it has one, otherwise the Dutch and the
+    /// English text one after the other, so the customer most likely understands one.
+    pub fn render_for_language(
+        &self,
+        id: &str,
+        code: &str,
+        vars_nl: &Vars<'_>,
+        vars_en: &Vars<'_>,
+    ) -> Option<String> {
+        let template = self.by_id.get(id)?;
+        if let Some((_, text)) = template.other.iter().find(|(c, _)| c == code) {
+            return Some(fill(text, vars_nl));
+        }
+        match (&template.nl, &template.en) {
+            (Some(nl), Some(en)) => Some(format!("{}\n\n{}", fill(nl, vars_nl), fill(en, vars_en))),
+            (Some(nl), None) => Some(fill(nl, vars_nl)),
+            (None, Some(en)) => Some(fill(en, vars_en)),
+            (None, None) => None,
+        }
+    }
+}
+
+fn fill(text: &str, vars: &Vars<'_>) -> String {
+    if !text.contains('{') {
+        return text.to_owned();
+    }
+    text.replace("{next_open}", vars.next_open)
+        .replace("{within}", vars.within)
+        .replace("{deadline}", vars.deadline)
+        .replace("{team}", vars.team)
 }
 
 /// Names of `{placeholders}` in `text` that the engine does not know.
@@ -143,6 +177,7 @@ mod tests {
             Template {
                 nl: Some("We reageren {next_open}.".into()),
                 en: None,
+                other: Vec::new(),
             },
         );
         let vars = Vars {
@@ -154,6 +189,36 @@ mod tests {
             Some("We reageren maandag vanaf 09:00.")
         );
         assert_eq!(templates.render("missing", Language::Nl, &vars), None);
+    }
+
+    #[test]
+    fn other_languages_get_their_own_text_or_dutch_and_english() {
+        let mut templates = Templates::new(Language::Nl);
+        templates.insert(
+            "hold".into(),
+            Template {
+                nl: Some("Een collega reageert {next_open}.".into()),
+                en: Some("A colleague replies {next_open}.".into()),
+                other: vec![("de".into(), "Ein Kollege antwortet {next_open}.".into())],
+            },
+        );
+        let vars = Vars {
+            next_open: "morgen",
+            ..Vars::default()
+        };
+        assert_eq!(
+            templates
+                .render_for_language("hold", "de", &vars, &vars)
+                .as_deref(),
+            Some("Ein Kollege antwortet morgen.")
+        );
+        assert_eq!(
+            templates
+                .render_for_language("hold", "pl", &vars, &vars)
+                .as_deref(),
+            Some("Een collega reageert morgen.\n\nA colleague replies morgen.")
+        );
+        assert!(templates.speaks("hold", "de") && !templates.speaks("hold", "pl"));
     }
 
     #[test]

@@ -393,6 +393,37 @@ fn repeated_complaints_raise_the_priority(backend: Backend) {
     assert_ne!(other.decision.action.priority(), Some(Priority::High));
 }
 
+fn resolving_starts_the_automatic_reply_budget_again(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    for (i, id) in ["a1", "a2"].into_iter().enumerate() {
+        let answered = f.accept(msg(
+            id,
+            "c1",
+            "ann",
+            QUESTION,
+            t0 + Duration::minutes(i as i64),
+        ));
+        assert_eq!(answered.decision.action.name(), "answer");
+    }
+    let fire = f.accept(msg("f1", "c1", "ann", FIRE, t0 + Duration::minutes(5)));
+    let conversation = |f: &Fixture| {
+        f.store()
+            .conversation(ChannelKind::Telegram, "c1")
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(conversation(&f).auto_replies, 2);
+    f.store()
+        .resolve_escalation(fire.escalation.unwrap(), "bob", t0 + Duration::hours(1))
+        .unwrap();
+    assert_eq!(
+        conversation(&f).auto_replies,
+        0,
+        "a person resolved the case"
+    );
+}
+
 fn escalations_open_join_claim_and_resolve(backend: Backend) {
     let f = Fixture::new(backend);
     let t0 = monday();
@@ -1796,6 +1827,7 @@ contract_tests!(
     concurrent_writers_lose_nothing,
     conversation_facts_follow_the_clock,
     escalations_open_join_claim_and_resolve,
+    resolving_starts_the_automatic_reply_budget_again,
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
     outbox_channels_postponement_dead_letters_and_agent_replies,

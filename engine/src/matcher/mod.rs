@@ -99,7 +99,7 @@ enum Role {
     Term {
         prefix: bool,
         exclude: bool,
-        /// Compounds may apply (single word, not exact, topic option on, 5+ letters).
+        /// Compounds may apply (single word, not exact, topic option on, 6+ letters).
         compounds: bool,
     },
     /// The Snowball stem of a keyword: a candidate, confirmed by stemming the message word.
@@ -272,9 +272,11 @@ impl Matcher {
                                 role: Role::Term {
                                     prefix: term.prefix,
                                     exclude: false,
+                                    // Below six letters too many words hide inside
+                                    // others ("riool" in "rioolheffing").
                                     compounds: variants
                                         && options.compounds
-                                        && term.text.len() >= 5,
+                                        && term.text.len() >= 6,
                                 },
                             },
                         );

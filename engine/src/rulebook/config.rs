@@ -178,13 +178,18 @@ pub struct TopicConfig {
 /// `templates.toml`: every text the bot may send, per language.
 pub type TemplatesFile = BTreeMap<String, Spanned<TemplateConfig>>;
 
+/// Unknown keys are not refused by serde here (`other` takes them) but by the compiler, which
+/// accepts only two-letter language codes there and names anything else.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
     pub nl: Option<String>,
     pub en: Option<String>,
     /// Fills `{link}` in the texts.
     pub link: Option<String>,
+    /// Texts in other languages, by ISO 639-1 code (`de = "…"`): used for customers who write
+    /// in that language; without one they get Dutch and English.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, String>,
 }
 
 /// `teams.toml`: who answers escalations, and when they work.

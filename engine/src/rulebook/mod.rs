@@ -82,6 +82,9 @@ pub struct Rulebook {
     pub eval: config::EvalConfig,
     /// The classifier's labelled examples, as loaded.
     pub examples: Vec<crate::examples::Example>,
+    /// The learned second opinion; `None` when the rulebook lists no examples.
+    pub(crate) classifier: Option<Arc<crate::classifier::Classifier>>,
+    pub(crate) languages: crate::language::LanguageDetector,
     pub source: RulebookSource,
 }
 
@@ -378,7 +381,24 @@ impl Rulebook {
                 })
             };
             let (nl, en) = (fill(&t.nl), fill(&t.en));
-            for text in [&nl, &en].into_iter().flatten() {
+            let mut other = Vec::new();
+            for (code, text) in &t.other {
+                if code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()) {
+                    other.push((code.clone(), fill(&Some(text.clone())).unwrap_or_default()));
+                } else {
+                    check.at(
+                        spanned,
+                        format!(
+                            "template `{id}` has an unknown key `{code}`; expected nl, en, link or a two-letter language code such as de"
+                        ),
+                    );
+                }
+            }
+            for text in [&nl, &en]
+                .into_iter()
+                .flatten()
+                .chain(other.iter().map(|(_, text)| text))
+            {
                 for name in unknown_placeholders(text) {
                     let hint = if name == "link" {
                         " (add `link = \"https://…\"` to the template)".to_owned()
@@ -393,7 +413,7 @@ impl Rulebook {
                     );
                 }
             }
-            templates.insert(id.clone(), Template { nl, en });
+            templates.insert(id.clone(), Template { nl, en, other });
         }
         for required in REQUIRED_TEMPLATES {
             if !templates.contains(required) {
@@ -585,6 +605,25 @@ impl Rulebook {
                 Err(file_errors) => errors.extend(file_errors),
             }
         }
+        let classifier = if source.examples.is_empty() || !errors.is_empty() {
+            None
+        } else {
+            match crate::classifier::Classifier::train(&examples) {
+                Ok(classifier) => Some(classifier),
+                Err(e) => {
+                    let file = &source.examples[0];
+                    errors.push(RulebookError::invalid(
+                        Location {
+                            file: file.path.clone(),
+                            line: 1,
+                            column: 1,
+                        },
+                        format!("the classifier cannot learn from these examples: {e}"),
+                    ));
+                    None
+                }
+            }
+        };
         for (name, value) in [
             ("min_critical_recall", config.eval.min_critical_recall),
             ("min_acceptable", config.eval.min_acceptable),
@@ -618,6 +657,8 @@ impl Rulebook {
                 golden,
                 eval: config.eval,
                 examples,
+                classifier,
+                languages: crate::language::LanguageDetector::new(),
                 source,
             }),
             _ => {

@@ -2046,6 +2046,9 @@ impl Store for Embedded {
                 if conv.state == codec::state_code(ConversationState::Human) {
                     conv.state = codec::state_code(ConversationState::Bot);
                 }
+                // A person closed the case: the bot's budget of automatic replies (the loop
+                // guard in governance.rhai) starts again for whatever the customer asks next.
+                conv.auto_replies = 0;
                 tx.put_rec(&conv_key, &conv)?;
             }
             tx.audit(audit(

@@ -1,0 +1,217 @@
+//! What the engine reads from a message besides its topics, for the scripts to weigh: the
+//! language it is written in, the classifier's guess, and plain facts about the text.
+//!
+//! Keywords say what a governance lead thought of; these say what the keywords could not: that
+//! a message is Polish (so no Dutch template answers it), that a letter which never says
+//! "journalist" reads like press, that the last sentence of a long question is about a gas
+//! smell. None of them decides anything by itself; `escalation.rhai` does.
+
+use std::sync::Arc;
+
+use rhai::ImmutableString;
+
+use crate::classifier::{Classifier, Guess};
+use crate::decision::{Category, Language};
+use crate::features::extract;
+use crate::language::LanguageDetector;
+use crate::normalize::normalize_into;
+use crate::script::{FeaturesView, GuessView};
+
+/// The categories a person must see in time, whatever else a message is about.
+pub const CRITICAL: [Category; 5] = [
+    Category::Crisis,
+    Category::Distress,
+    Category::Abuse,
+    Category::Legal,
+    Category::Press,
+];
+
+/// The language a message is written in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// ISO 639-1.
+    pub code: &'static str,
+    /// Its English name, for reasons a team reads.
+    pub name: &'static str,
+    /// The language replies go out in: this one when templates speak it, else the default.
+    pub reply: Language,
+    /// Whether the bot's templates are in this language (Dutch and English always are).
+    pub supported: bool,
+}
+
+pub struct Signals {
+    pub written: Written,
+    pub guess: GuessView,
+    pub critical: GuessView,
+    pub features: FeaturesView,
+}
+
+/// Below this many words the Dutch/English word lists cannot tell a language; and when fewer
+/// than a third of the words are known Dutch or English, the text may be another language.
+const FEW_KNOWN_WORDS: u32 = 3;
+
+/// Which language `text` is in. The rulebook's word lists answer cheaply for most messages;
+/// the detector is asked only when they know too few of the words.
+pub fn written_in(
+    detector: &LanguageDetector,
+    text: &str,
+    known_words: u32,
+    word_count: usize,
+    counted: Language,
+    speaks: impl Fn(&str) -> bool,
+) -> Written {
+    let listed = |reply: Language| Written {
+        code: reply.as_str(),
+        name: match reply {
+            Language::Nl => "Dutch",
+            Language::En => "English",
+        },
+        reply,
+        supported: true,
+    };
+    if known_words >= FEW_KNOWN_WORDS || known_words as usize * 3 >= word_count.max(1) {
+        return listed(counted);
+    }
+    match detector.detect(text) {
+        Some(d) if d.reliable => match d.code {
+            "nl" => listed(Language::Nl),
+            "en" => listed(Language::En),
+            code => Written {
+                code,
+                name: d.name_en,
+                reply: counted,
+                supported: speaks(code),
+            },
+        },
+        _ => listed(counted),
+    }
+}
+
+fn view(guess: &Guess) -> GuessView {
+    GuessView {
+        category: guess.category.as_str().into(),
+        score: f64::from(guess.score),
+        words: guess.words.join(", ").into(),
+        probabilities: guess
+            .probabilities
+            .iter()
+            .map(|(c, p)| (ImmutableString::from(c.as_str()), f64::from(*p)))
+            .collect(),
+    }
+}
+
+/// The sentences of a message worth a guess of their own: at least three words each, and
+/// only when there are two or more (one sentence is the whole message).
+fn sentences(text: &str) -> Vec<&str> {
+    let parts: Vec<&str> = text
+        .split(['.', '!', '?', '\n', ';'])
+        .map(str::trim)
+        .filter(|s| s.split_whitespace().count() >= 3)
+        .collect();
+    if parts.len() >= 2 { parts } else { Vec::new() }
+}
+
+/// The classifier's guess for the whole message, and the most probable critical category
+/// over the whole message and each of its sentences: a danger told in one sentence of a long
+/// letter about something else must not be averaged away by the rest.
+pub fn guesses(
+    classifier: Option<&Arc<Classifier>>,
+    text: &str,
+    normalized: &str,
+) -> (GuessView, GuessView) {
+    let Some(classifier) = classifier else {
+        return (GuessView::default(), GuessView::default());
+    };
+    let whole = classifier.guess(normalized);
+    let most_critical = |g: &Guess| {
+        CRITICAL
+            .iter()
+            .map(|c| (*c, g.probability(*c)))
+            .fold((Category::Unknown, 0.0f32), |best, next| {
+                if next.1 > best.1 { next } else { best }
+            })
+    };
+    let mut critical = (most_critical(&whole), None::<Guess>);
+    let mut buffer = String::new();
+    for sentence in sentences(text) {
+        normalize_into(sentence, &mut buffer);
+        let guess = classifier.guess(&buffer);
+        let best = most_critical(&guess);
+        if best.1 > critical.0.1 {
+            critical = (best, Some(guess));
+        }
+    }
+    let ((category, score), from) = critical;
+    let source = from.as_ref().unwrap_or(&whole);
+    let critical = GuessView {
+        category: if category == Category::Unknown {
+            ImmutableString::new()
+        } else {
+            category.as_str().into()
+        },
+        score: f64::from(score),
+        words: view(source).words,
+        probabilities: view(source).probabilities,
+    };
+    (view(&whole), critical)
+}
+
+pub fn features(text: &str) -> FeaturesView {
+    FeaturesView(extract(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentence_is_three_words_and_one_sentence_is_the_message() {
+        assert!(sentences("Wanneer wordt het grofvuil opgehaald?").is_empty());
+        assert_eq!(
+            sentences(
+                "Wanneer wordt het grofvuil opgehaald? Oja. Bij de buren ruikt het naar gas!"
+            ),
+            [
+                "Wanneer wordt het grofvuil opgehaald",
+                "Bij de buren ruikt het naar gas"
+            ]
+        );
+    }
+
+    #[test]
+    fn few_known_words_ask_the_detector() {
+        let detector = LanguageDetector::new();
+        let german = written_in(
+            &detector,
+            "Wann wird der Sperrmüll bei uns in der Straße abgeholt?",
+            0,
+            10,
+            Language::Nl,
+            |_| false,
+        );
+        assert_eq!(
+            (german.code, german.supported, german.reply),
+            ("de", false, Language::Nl)
+        );
+        let dutch = written_in(
+            &detector,
+            "wanneer is de ophaaldag",
+            3,
+            4,
+            Language::Nl,
+            |_| false,
+        );
+        assert_eq!((dutch.code, dutch.supported), ("nl", true));
+        let english = written_in(
+            &detector,
+            "bins not collected again this week",
+            1,
+            6,
+            Language::Nl,
+            |_| false,
+        );
+        assert_eq!((english.code, english.reply), ("en", Language::En));
+        let short = written_in(&detector, "ok", 0, 1, Language::Nl, |_| false);
+        assert_eq!(short.code, "nl", "too short to tell: the default");
+    }
+}
