@@ -20,7 +20,14 @@ pub struct TextFeatures {
 pub fn extract(text: &str) -> TextFeatures {
     TextFeatures {
         chars: text.chars().count() as u32,
-        words: text.split_whitespace().count() as u32,
+        words: text
+            .split_whitespace()
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .count() as u32,
+        positive_emoji: text
+            .chars()
+            .filter(|c| matches!(c, '🙏' | '👍' | '😊' | '🙂' | '😀' | '❤' | '👏' | '🎉' | '😍' | '💪'))
+            .count() as u32,
         question_marks: text.matches('?').count() as u32,
         exclamation_marks: text.matches('!').count() as u32,
         ..TextFeatures::default()

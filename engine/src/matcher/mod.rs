@@ -280,13 +280,14 @@ impl Matcher {
                                 },
                             },
                         );
-                        if variants && options.stems {
+                        // Stems from five letters, like typos: the Dutch stem of "pers" is
+                        // "per", and a three-letter stem starts half the dictionary.
+                        if variants && options.stems && term.text.len() >= 5 {
                             let by_algorithm = stemmers
                                 .each_ref()
                                 .map(|s| s.stem(&term.text).into_owned().into_boxed_str());
                             for (a, stem) in by_algorithm.iter().enumerate() {
-                                // A stem of one or two letters would make every word a candidate.
-                                if stem.len() >= 3 {
+                                if stem.len() >= 4 {
                                     add(
                                         stem.to_string(),
                                         Target {

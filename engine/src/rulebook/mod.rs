@@ -508,8 +508,11 @@ impl Rulebook {
             });
         }
         let wants_negation = specs.iter().any(|s| s.options.negation);
-        let matcher_settings =
+        let mut matcher_settings =
             matcher_settings(&lexicon_file, &source.lexicon, wants_negation, &mut errors);
+        matcher_settings
+            .known_words
+            .extend(common_words(&source.examples));
         let rank = |c: Category| {
             category_order
                 .iter()
@@ -766,6 +769,33 @@ fn matcher_settings(
         negation,
         known_words,
     }
+}
+
+/// Words that several labelled examples use are real words, not typos: "letter" must not read
+/// as a misspelt "litter". A misspelling is rarely made the same way three times, so the
+/// typos the examples contain on purpose stay unknown.
+fn common_words(files: &[SourceFile]) -> Vec<String> {
+    let mut counts: rustc_hash::FxHashMap<String, u32> = Default::default();
+    for file in files {
+        let Ok(examples) = crate::examples::parse_examples(file) else {
+            continue;
+        };
+        for example in examples {
+            let mut seen = BTreeSet::new();
+            for word in normalize(&example.text).split(' ') {
+                if word.len() >= 4 && seen.insert(word.to_owned()) {
+                    *counts.entry(word.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut words: Vec<String> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= 3)
+        .map(|(w, _)| w)
+        .collect();
+    words.sort_unstable();
+    words
 }
 
 fn strings(list: &[Spanned<String>]) -> Vec<String> {
