@@ -9,6 +9,9 @@
 //! - [`decision`]: the decision and its diagnostics.
 //! - [`rulebook`]: loading, validating and compiling a rulebook (files → runtime types).
 //! - [`normalize`], [`matcher`], [`lexicon`]: text → topics, sentiment, language.
+//! - [`language`]: which language a message is in, beyond Dutch and English (whatlang).
+//! - [`features`]: countable facts about the raw text (links, phone numbers, amounts, emoji,
+//!   capitals) for the rule scripts, in one pass.
 //! - [`teams`], [`templates`]: office hours and the texts the bot may send.
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
 //! - [`pipeline`]: one message through all of the above.
@@ -30,9 +33,11 @@ pub mod clock;
 pub mod decision;
 pub mod diff;
 pub mod examples;
+pub mod features;
 pub mod golden;
 pub mod html;
 pub mod intake;
+pub mod language;
 pub mod lexicon;
 pub mod matcher;
 pub mod message;
