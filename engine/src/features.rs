@@ -1,35 +1,1106 @@
-//! Facts about the raw text for the rule scripts (interim: replaced by the full scanner).
+//! Countable facts about a message's raw text that rule scripts can read: how many links,
+//! e-mail addresses, phone numbers, amounts of money and emoji it holds, and whether it is
+//! shouted. Spam is links; a citizen who leaves a phone number wants to be called back; an
+//! amount means a bill or a fine; three angry emoji or a message in capitals is a complaint
+//! in the making, whatever its words say.
+//!
+//! The facts come from the raw text, not the normalised one, because normalising throws
+//! away exactly what they are made of (capitals, punctuation, `@`, `€`, emoji). Every message
+//! pays for this, so it is one hand-written scan: the characters are walked once, each
+//! whitespace-separated token is classified when it ends (a few byte comparisons), and
+//! numbers that span tokens (`+31 6 1234 5678`, `€ 12,50`, `12 euro`) are joined by two small
+//! state machines. No regex, no allocation.
+//!
+//! What is deliberately *not* counted, because rules would misfire on it: `112` and other
+//! 3–4 digit numbers (emergency and short numbers, house numbers), postcodes, dates, times,
+//! years, amounts, bank account numbers written in groups (`NL91 ABNA 0417 1643 00`), and
+//! sentences with a missing space after the full stop (`gedaan.nu`), which look like web
+//! addresses but are not.
 
+/// Facts about one message's text. All counts are occurrences, so `???` is three question
+/// marks and `👍👍` two emoji.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TextFeatures {
+    /// Unicode scalar values (Rust `char`s); an emoji with a skin tone counts as two.
     pub chars: u32,
+    /// Whitespace-separated tokens with at least one letter or digit (emoji are separators).
     pub words: u32,
+    /// Web addresses: `http(s)://…`, `www.…`, and bare domains such as `gemeente.nl/afval`
+    /// or `bit.ly/x` (a bare domain without a path needs a common top-level domain).
     pub urls: u32,
     pub emails: u32,
+    /// Dutch (`06-12345678`, `020 123 4567`, `0800-0113`, `14 020`) and international
+    /// (`+31 6 1234 5678`, `0032 …`) telephone numbers.
     pub phones: u32,
+    /// Amounts of money: `€ 12,50`, `€12.50`, `12 euro`, `EUR 100`, `100,-`, `$40`, `£5`.
     pub amounts: u32,
+    /// Emoji; a skin tone, a flag's two letters or a ZWJ sequence (`🤦‍♂️`) count once.
     pub emoji: u32,
     pub positive_emoji: u32,
     pub negative_emoji: u32,
     pub question_marks: u32,
     pub exclamation_marks: u32,
+    /// Words of three or more letters, all capitals (`NIETS`, `HELP`, but also `WOZ`).
     pub caps_words: u32,
+    /// At least 8 letters and 70% or more of them capitals (letters of links and e-mail
+    /// addresses left out): the message is shouted.
     pub all_caps: bool,
 }
 
+/// Computes the [`TextFeatures`] of `text`.
 pub fn extract(text: &str) -> TextFeatures {
-    TextFeatures {
-        chars: text.chars().count() as u32,
-        words: text
-            .split_whitespace()
-            .filter(|w| w.chars().any(char::is_alphanumeric))
-            .count() as u32,
-        positive_emoji: text
-            .chars()
-            .filter(|c| matches!(c, '🙏' | '👍' | '😊' | '🙂' | '😀' | '❤' | '👏' | '🎉' | '😍' | '💪'))
-            .count() as u32,
-        question_marks: text.matches('?').count() as u32,
-        exclamation_marks: text.matches('!').count() as u32,
-        ..TextFeatures::default()
+    let mut scan = Scan::default();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        scan.features.chars += 1;
+        match c {
+            '?' => scan.features.question_marks += 1,
+            '!' => scan.features.exclamation_marks += 1,
+            _ => {}
+        }
+        // Emoji end a token like whitespace does: "top👍" is the word "top".
+        if scan.emoji.char(c, &mut scan.features) || c.is_whitespace() {
+            if let Some(s) = start.take() {
+                scan.token(&text[s..i]);
+            }
+            continue;
+        }
+        if start.is_none() {
+            start = Some(i);
+        }
+        scan.letters.char(c);
+    }
+    if let Some(s) = start {
+        scan.token(&text[s..]);
+    }
+    scan.finish()
+}
+
+#[derive(Debug, Default)]
+struct Scan {
+    features: TextFeatures,
+    emoji: EmojiState,
+    /// The current token's letters; added to the totals only if it is not an address.
+    letters: TokenLetters,
+    letters_total: u32,
+    upper_total: u32,
+    money: MoneyState,
+    phones: PhoneRun,
+}
+
+impl Scan {
+    fn token(&mut self, raw: &str) {
+        let letters = std::mem::take(&mut self.letters).closed();
+        if letters.alnum {
+            self.features.words += 1;
+        }
+        let t = trim(raw);
+        if is_email(t) {
+            self.features.emails += 1;
+            self.after_address();
+            return;
+        }
+        if is_url(t) {
+            self.features.urls += 1;
+            self.after_address();
+            return;
+        }
+        self.letters_total += letters.letters;
+        self.upper_total += letters.upper;
+        self.features.caps_words += letters.caps;
+        self.money.token(t, &mut self.features);
+        self.phones.token(t, &mut self.features);
+    }
+
+    /// Digits inside an address are neither a phone number nor an amount, and no number
+    /// reaches across it.
+    fn after_address(&mut self) {
+        self.money = MoneyState::default();
+        self.phones.flush(&mut self.features);
+    }
+
+    fn finish(mut self) -> TextFeatures {
+        self.phones.flush(&mut self.features);
+        self.features.all_caps =
+            self.letters_total >= 8 && self.upper_total * 10 >= self.letters_total * 7;
+        self.features
+    }
+}
+
+/// Strips the punctuation that surrounds a token in prose: `(06-12345678)`, `gemeente.nl.`,
+/// `"HELP"`. A trailing `-` stays, because `100,-` is an amount.
+fn trim(token: &str) -> &str {
+    token
+        .trim_start_matches(['(', '[', '{', '"', '\'', '<', '*', '¿', '¡', '“', '‘', '«'])
+        .trim_end_matches([
+            '.', ',', ';', ':', '!', '?', ')', ']', '}', '"', '\'', '>', '*', '”', '’', '»',
+        ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Letters and capitals
+
+#[derive(Debug, Clone, Copy)]
+struct TokenLetters {
+    alnum: bool,
+    letters: u32,
+    upper: u32,
+    caps: u32,
+    /// The current run of letters (a word inside the token: "WOZ-beschikking" has two).
+    run: u32,
+    run_upper: bool,
+}
+
+impl Default for TokenLetters {
+    fn default() -> Self {
+        TokenLetters {
+            alnum: false,
+            letters: 0,
+            upper: 0,
+            caps: 0,
+            run: 0,
+            run_upper: true,
+        }
+    }
+}
+
+impl TokenLetters {
+    fn char(&mut self, c: char) {
+        if c.is_alphabetic() {
+            self.alnum = true;
+            self.letters += 1;
+            let upper = c.is_uppercase();
+            self.upper += u32::from(upper);
+            self.run += 1;
+            self.run_upper &= upper;
+        } else {
+            self.close_run();
+            self.alnum |= c.is_numeric();
+        }
+    }
+
+    fn close_run(&mut self) {
+        if self.run >= 3 && self.run_upper {
+            self.caps += 1;
+        }
+        self.run = 0;
+        self.run_upper = true;
+    }
+
+    fn closed(mut self) -> Self {
+        self.close_run();
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Emoji
+
+/// Where the scan is inside an emoji sequence, so that `👍🏽`, `🇳🇱` and `👨‍👩‍👧` count once.
+#[derive(Debug, Default)]
+struct EmojiState {
+    /// The current sequence has been counted; modifiers and joined emoji add nothing.
+    counted: bool,
+    /// A zero-width joiner followed a counted emoji: the next emoji belongs to it.
+    joining: bool,
+    /// One regional indicator was seen; the next completes the flag.
+    flag_half: bool,
+    /// The previous character, for `©️`-style symbols that only become emoji with U+FE0F.
+    prev: char,
+}
+
+const ZWJ: char = '\u{200D}';
+const VS16: char = '\u{FE0F}';
+const VS15: char = '\u{FE0E}';
+const KEYCAP: char = '\u{20E3}';
+
+impl EmojiState {
+    /// Counts `c` into `f` and returns whether it is part of an emoji (and so no part of a word).
+    fn char(&mut self, c: char, f: &mut TextFeatures) -> bool {
+        let prev = std::mem::replace(&mut self.prev, c);
+        // Everything below U+200D is letters, digits and punctuation: the common case.
+        if c < ZWJ {
+            self.reset();
+            return false;
+        }
+        match c {
+            ZWJ if self.counted => self.joining = true,
+            VS16 => {
+                if !self.counted && !prev.is_alphanumeric() && !prev.is_whitespace() {
+                    // A symbol with default text presentation asked to be an emoji.
+                    self.count(Sentiment::Neutral, f);
+                }
+            }
+            VS15 => {}
+            KEYCAP => {
+                if !self.counted {
+                    self.count(Sentiment::Neutral, f);
+                }
+            }
+            // Skin tones: part of the emoji before them, or a swatch on their own.
+            '\u{1F3FB}'..='\u{1F3FF}' => {
+                if !self.counted {
+                    self.count(Sentiment::Neutral, f);
+                }
+            }
+            // Tag characters of subdivision flags (🏴 + tags).
+            '\u{E0020}'..='\u{E007F}' => {}
+            '\u{1F1E6}'..='\u{1F1FF}' => {
+                if self.flag_half {
+                    self.flag_half = false;
+                } else {
+                    self.count(Sentiment::Neutral, f);
+                    self.flag_half = true;
+                }
+            }
+            _ if is_pictograph(c) => {
+                self.flag_half = false;
+                if self.joining {
+                    self.joining = false;
+                } else {
+                    self.count(sentiment(c), f);
+                }
+            }
+            _ => {
+                self.reset();
+                return false;
+            }
+        }
+        true
+    }
+
+    fn count(&mut self, sentiment: Sentiment, f: &mut TextFeatures) {
+        self.counted = true;
+        f.emoji += 1;
+        match sentiment {
+            Sentiment::Positive => f.positive_emoji += 1,
+            Sentiment::Negative => f.negative_emoji += 1,
+            Sentiment::Neutral => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        self.counted = false;
+        self.joining = false;
+        self.flag_half = false;
+    }
+}
+
+/// Code points that are emoji by themselves: the pictographic blocks, plus the few older
+/// symbols that are emoji by default. Symbols such as `©` or `‼` only count when followed by
+/// U+FE0F (see [`EmojiState::char`]).
+fn is_pictograph(c: char) -> bool {
+    matches!(c,
+        '\u{1F000}'..='\u{1FAFF}'
+        | '\u{2600}'..='\u{27BF}'
+        | '\u{231A}'..='\u{231B}'
+        | '\u{23E9}'..='\u{23F3}'
+        | '\u{23F8}'..='\u{23FA}'
+        | '\u{2B05}'..='\u{2B07}'
+        | '\u{2B1B}'..='\u{2B1C}'
+        | '\u{2B50}'
+        | '\u{2B55}'
+        | '\u{3030}'
+        | '\u{303D}'
+        | '\u{3297}'
+        | '\u{3299}')
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Sentiment {
+    Positive,
+    Negative,
+    Neutral,
+}
+
+/// The tone of an emoji a webcare team reads without doubt. Laughing (😂) and surprise stay
+/// neutral: "jullie zijn echt een grap 😂" is not praise.
+fn sentiment(c: char) -> Sentiment {
+    match c {
+        '😀' | '😁' | '😃' | '😄' | '😆' | '😉' | '😊' | '😇' | '😍' | '🥰' | '😘' | '🙂'
+        | '🤗' | '🥳' | '😎' | '👍' | '👏' | '🙏' | '🙌' | '👌' | '💪' | '🎉' | '🎊' | '🌟'
+        | '💐' | '🌹' | '❤' | '♥' | '💕' | '💖' | '💗' | '💓' | '💞' | '💘' | '💝' | '💙'
+        | '💚' | '💛' | '💜' | '🧡' | '🤍' | '🤎' | '🩷' | '☺' | '🤩' | '😻' | '✨' => {
+            Sentiment::Positive
+        }
+        '😡' | '🤬' | '😠' | '😤' | '👎' | '💩' | '😢' | '😭' | '😞' | '😒' | '🙄' | '😩'
+        | '😫' | '😖' | '😣' | '😟' | '😔' | '😕' | '🙁' | '☹' | '😾' | '🖕' | '🤮' | '🤢'
+        | '💔' | '😱' | '😨' | '😰' | '😥' | '🤦' | '😑' | '🥵' | '🥶' | '😿' => {
+            Sentiment::Negative
+        }
+        _ => Sentiment::Neutral,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Web and e-mail addresses
+
+/// Top-level domains common enough in Dutch messages that a bare `name.tld` counts as a web
+/// address without a path. Others (`.nu`, `.de`, `.me`, `.it`, ...) are also words, and
+/// "doe het.nu" is a typo, not a link; with a path (`t.me/x`) they count.
+const COMMON_TLDS: [&str; 27] = [
+    "nl",
+    "com",
+    "org",
+    "net",
+    "eu",
+    "be",
+    "info",
+    "biz",
+    "io",
+    "ly",
+    "co",
+    "uk",
+    "fr",
+    "es",
+    "pl",
+    "tr",
+    "ua",
+    "shop",
+    "online",
+    "site",
+    "store",
+    "xyz",
+    "top",
+    "app",
+    "gov",
+    "frl",
+    "amsterdam",
+];
+
+fn is_url(t: &str) -> bool {
+    let b = t.as_bytes();
+    if let Some(p) = t.find("://") {
+        return p > 0 && b.len() > p + 3 && b[..p].iter().all(u8::is_ascii_alphabetic);
+    }
+    if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"www.") {
+        return true;
+    }
+    let host_end = b
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#' | b':'))
+        .unwrap_or(b.len());
+    let (host, rest) = b.split_at(host_end);
+    let Some(tld) = domain_tld(host) else {
+        return false;
+    };
+    let has_path = rest.len() > 1 && rest[0] == b'/';
+    has_path
+        || COMMON_TLDS
+            .iter()
+            .any(|common| common.as_bytes().eq_ignore_ascii_case(tld))
+}
+
+fn is_email(t: &str) -> bool {
+    let t = t
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("mailto:"))
+        .map_or(t, |_| &t[7..]);
+    let Some((local, domain)) = t.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !local.starts_with('.')
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'))
+        && domain_tld(domain.as_bytes()).is_some()
+}
+
+/// The top-level domain of `host` if it is shaped like a domain name: two or more labels of
+/// ASCII letters, digits and inner hyphens, ending in 2–24 letters of one case (so that
+/// "gedaan.Ik" is no domain).
+fn domain_tld(host: &[u8]) -> Option<&[u8]> {
+    let mut labels = 0;
+    let mut last: &[u8] = &[];
+    for label in host.split(|&b| b == b'.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-')
+            && label
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return None;
+        }
+        labels += 1;
+        last = label;
+    }
+    let one_case =
+        last.iter().all(u8::is_ascii_lowercase) || last.iter().all(u8::is_ascii_uppercase);
+    (labels >= 2 && (2..=24).contains(&last.len()) && one_case).then_some(last)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Amounts of money
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum MoneyState {
+    #[default]
+    None,
+    /// The previous token was a currency on its own (`€`, `EUR`, `euro`).
+    Currency,
+    /// The previous token was a number not yet counted.
+    Number,
+    /// The previous token completed an amount; a currency after it (`€ 5 euro`) adds nothing.
+    Counted,
+}
+
+enum MoneyToken {
+    /// A currency sign or code on its own.
+    Currency,
+    /// A currency word on its own, which only follows its number.
+    CurrencyWord,
+    Number,
+    /// This many amounts in the token itself (`€12,50`, `100,-`, `€5-€10`).
+    Amounts(u32),
+    Other,
+}
+
+impl MoneyState {
+    fn token(&mut self, t: &str, f: &mut TextFeatures) {
+        *self = match (money_token(t), *self) {
+            (MoneyToken::Currency | MoneyToken::CurrencyWord, MoneyState::Number)
+            | (MoneyToken::Number, MoneyState::Currency) => {
+                f.amounts += 1;
+                MoneyState::Counted
+            }
+            (MoneyToken::Currency, MoneyState::Counted) | (MoneyToken::CurrencyWord, _) => {
+                MoneyState::None
+            }
+            (MoneyToken::Currency, _) => MoneyState::Currency,
+            (MoneyToken::Number, _) => MoneyState::Number,
+            (MoneyToken::Amounts(n), _) => {
+                f.amounts += n;
+                MoneyState::Counted
+            }
+            (MoneyToken::Other, _) => MoneyState::None,
+        };
+    }
+}
+
+/// Currencies written before or after the number: `€ 12`, `EUR 100`, `100 EUR`.
+const CURRENCY_SIGNS: [&str; 6] = ["€", "$", "£", "eur", "usd", "gbp"];
+/// Currencies written only after the number: `12 euro`. Before a number they are usually
+/// something else ("euro 2024", "dollar 5 cent omhoog").
+const CURRENCY_WORDS: [&str; 5] = ["euro", "euros", "euro's", "dollar", "dollars"];
+
+fn money_token(t: &str) -> MoneyToken {
+    if CURRENCY_SIGNS.iter().any(|w| w.eq_ignore_ascii_case(t)) {
+        return MoneyToken::Currency;
+    }
+    if CURRENCY_WORDS.iter().any(|w| w.eq_ignore_ascii_case(t)) {
+        return MoneyToken::CurrencyWord;
+    }
+    // A currency sign with a digit on either side: "€12,50", "12,50€", "$40", "€5-€10".
+    let mut signs = 0;
+    let mut prev_digit = false;
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if matches!(c, '€' | '$' | '£')
+            && (prev_digit || chars.peek().is_some_and(char::is_ascii_digit))
+        {
+            signs += 1;
+        }
+        prev_digit = c.is_ascii_digit();
+    }
+    if signs > 0 {
+        return MoneyToken::Amounts(signs);
+    }
+    let b = t.as_bytes();
+    // "EUR100", "100euro", "100eur".
+    let code_before = b.len() > 3 && b[..3].eq_ignore_ascii_case(b"eur") && b[3].is_ascii_digit();
+    let code_after = ["euro", "eur"].iter().any(|code| {
+        b.len() > code.len()
+            && b[b.len() - code.len()..].eq_ignore_ascii_case(code.as_bytes())
+            && b[b.len() - code.len() - 1].is_ascii_digit()
+    });
+    if code_before || code_after {
+        return MoneyToken::Amounts(1);
+    }
+    // "100,-" and "100,--": whole euros, the Dutch way.
+    if let Some(number) = t.strip_suffix(",--").or_else(|| t.strip_suffix(",-")) {
+        return if is_number(number) {
+            MoneyToken::Amounts(1)
+        } else {
+            MoneyToken::Other
+        };
+    }
+    if is_number(t) {
+        MoneyToken::Number
+    } else {
+        MoneyToken::Other
+    }
+}
+
+/// Digits with `.` or `,` between them: "12", "12,50", "1.250,00".
+fn is_number(t: &str) -> bool {
+    let b = t.as_bytes();
+    let (Some(first), Some(last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    first.is_ascii_digit()
+        && last.is_ascii_digit()
+        && b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b','))
+        && !b
+            .windows(2)
+            .any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone numbers
+
+/// One token of digits in a run of such tokens: "+31", "6", "1234", "5678".
+#[derive(Debug, Default, Clone, Copy)]
+struct Group {
+    digits: u8,
+    plus: bool,
+    /// The first (up to) four digits, for the prefixes that decide what the number is.
+    lead: [u8; 4],
+}
+
+/// Enough for `+31 (0) 6 12 34 56 78`; a longer run is evaluated in parts.
+const MAX_GROUPS: usize = 10;
+
+/// Consecutive numeric tokens, which together may hold phone numbers.
+#[derive(Debug, Default)]
+struct PhoneRun {
+    groups: [Group; MAX_GROUPS],
+    len: usize,
+    /// The run follows "NL91 ABNA": a bank account number written in groups, not a phone.
+    account: bool,
+    /// How far an account number has been seen: 1 after "NL91", 2 after its bank code.
+    account_stage: u8,
+}
+
+enum PhoneToken {
+    Digits(Group),
+    /// "-" or "/" between groups: `06 - 12345678`.
+    Joiner,
+    Other,
+}
+
+impl PhoneRun {
+    fn token(&mut self, t: &str, f: &mut TextFeatures) {
+        match phone_token(t) {
+            PhoneToken::Digits(group) => {
+                if group.plus || self.len == MAX_GROUPS {
+                    self.flush(f);
+                }
+                if self.len == 0 {
+                    self.account = self.account_stage == 2;
+                }
+                self.account_stage = 0;
+                self.groups[self.len] = group;
+                self.len += 1;
+            }
+            PhoneToken::Joiner if self.len > 0 && self.len < MAX_GROUPS => {
+                self.groups[self.len] = Group::default();
+                self.len += 1;
+            }
+            PhoneToken::Joiner | PhoneToken::Other => {
+                self.flush(f);
+                let b = t.as_bytes();
+                self.account_stage = if b.len() == 4
+                    && b[..2].eq_ignore_ascii_case(b"nl")
+                    && b[2..].iter().all(u8::is_ascii_digit)
+                {
+                    1
+                } else if self.account_stage == 1
+                    && b.len() == 4
+                    && b.iter().all(u8::is_ascii_alphabetic)
+                {
+                    2
+                } else {
+                    0
+                };
+            }
+        }
+    }
+
+    /// Counts the phone numbers in the run, longest first from each starting group, and empties it.
+    fn flush(&mut self, f: &mut TextFeatures) {
+        let groups = &self.groups[..self.len];
+        let mut i = 0;
+        while !self.account && i < groups.len() {
+            let first = groups[i];
+            let mut total = 0usize;
+            let mut lead = [u8::MAX; 4];
+            let mut lead_len = 0;
+            let mut longest = None;
+            for (j, group) in groups.iter().enumerate().skip(i) {
+                if j > i && group.plus {
+                    break;
+                }
+                total += usize::from(group.digits);
+                if total > 15 {
+                    break;
+                }
+                for &d in &group.lead[..usize::from(group.digits.min(4))] {
+                    if lead_len < 4 {
+                        lead[lead_len] = d;
+                        lead_len += 1;
+                    }
+                }
+                if first.digits > 0 && is_phone(first, total, lead) {
+                    longest = Some(j);
+                }
+            }
+            match longest {
+                Some(j) => {
+                    f.phones += 1;
+                    i = j + 1;
+                }
+                None => i += 1,
+            }
+        }
+        self.len = 0;
+        self.account = false;
+    }
+}
+
+/// Whether `total` digits starting with `lead`, the first group being `first`, make a phone
+/// number. Dutch numbers have ten digits with the trunk 0; 0800/090x service numbers have 8 or
+/// 11; a municipality's own number is 14 plus its area code (`14 020`); international numbers
+/// start with + or 00 and have at most 15 digits (E.164).
+fn is_phone(first: Group, total: usize, lead: [u8; 4]) -> bool {
+    if first.plus {
+        return (9..=15).contains(&total) && lead[0] != 0;
+    }
+    match lead {
+        [1, 4, 0, _] => first.digits == 2 && (5..=6).contains(&total),
+        [0, 0, d, _] => d != 0 && (11..=15).contains(&total),
+        [0, 8, 0, 0] | [0, 9, 0, 0] | [0, 9, 0, 6] | [0, 9, 0, 9] => total == 8 || total == 11,
+        [0, _, _, _] => total == 10,
+        _ => false,
+    }
+}
+
+fn phone_token(t: &str) -> PhoneToken {
+    let (plus, rest) = match t.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let b = rest.as_bytes();
+    if b.is_empty()
+        || !b
+            .iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'.' | b'/' | b'(' | b')'))
+    {
+        return PhoneToken::Other;
+    }
+    let mut group = Group {
+        plus,
+        ..Group::default()
+    };
+    // Sizes of the digit groups inside the token, to recognise dates and times.
+    let mut sizes = [0u8; 4];
+    let mut parts = 0;
+    let mut in_part = false;
+    for &c in b {
+        if c.is_ascii_digit() {
+            if usize::from(group.digits) < group.lead.len() {
+                group.lead[usize::from(group.digits)] = c - b'0';
+            }
+            group.digits = group.digits.saturating_add(1);
+            if !in_part {
+                parts += 1;
+                in_part = true;
+            }
+            if parts <= sizes.len() {
+                sizes[parts - 1] = sizes[parts - 1].saturating_add(1);
+            }
+        } else {
+            in_part = false;
+        }
+    }
+    if group.digits == 0 {
+        return if plus {
+            PhoneToken::Other
+        } else {
+            PhoneToken::Joiner
+        };
+    }
+    let day = |n: u8| (1..=2).contains(&n);
+    let date_or_time = match (parts, sizes) {
+        // 12-03, 10.30
+        (2, [a, b, ..]) => day(a) && day(b),
+        // 12-03-2024, 12/3/24, 2024-03-12
+        (3, [a, b, c, _]) => {
+            (day(a) && day(b) && (c == 2 || c == 4)) || (a == 4 && day(b) && day(c))
+        }
+        _ => false,
+    };
+    // "(0)6" is a trunk prefix in brackets, not the 0th of June.
+    let bracketed = b.iter().any(|c| matches!(c, b'(' | b')'));
+    if date_or_time && !plus && !bracketed {
+        return PhoneToken::Other;
+    }
+    PhoneToken::Digits(group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(text: &str) -> TextFeatures {
+        extract(text)
+    }
+
+    #[test]
+    fn empty_text_has_no_features() {
+        assert_eq!(f(""), TextFeatures::default());
+        assert_eq!(f("   \n\t "), TextFeatures { chars: 6, ..TextFeatures::default() });
+    }
+
+    #[test]
+    fn counts_characters_words_and_punctuation() {
+        let x = f("Waarom is de weg afgesloten??? Niemand weet het!");
+        assert_eq!(x.chars, 48);
+        assert_eq!(x.words, 8);
+        assert_eq!(x.question_marks, 3);
+        assert_eq!(x.exclamation_marks, 1);
+        assert_eq!(f("wat kost een paspoort?").question_marks, 1);
+        assert_eq!(f("é").chars, 1);
+        // Emoji and lone punctuation are not words.
+        assert_eq!(f("top 👍 - echt!!").words, 2);
+        assert_eq!(f("bedankt🙏super").words, 2);
+    }
+
+    #[test]
+    fn finds_web_addresses() {
+        let cases = [
+            ("kijk op https://www.gemeente.nl/afval", 1),
+            ("http://example.com", 1),
+            ("www.rb-outlet-sale.shop", 1),
+            ("zie gemeente.nl/afval voor de kalender", 1),
+            ("staat op gemeente.nl.", 1),
+            ("klik bit.ly/3xYz", 1),
+            ("Gratis iPhone!!! Klik hier: win-nu-prijs.nl 🎁", 1),
+            ("t.me/cryptowinst", 1),
+            ("(zie www.gemeente.nl)", 1),
+            ("WWW.GEMEENTE.NL", 1),
+            ("digid-verificatie-nl.com en snelrijk-nu.biz", 2),
+            ("mijn.overheid.nl/login?x=1", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(f(text).urls, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn prose_with_dots_is_not_a_web_address() {
+        for text in [
+            "ik heb het gedaan.nu ben ik klaar",
+            "Dat is gedaan.Ik wacht nog",
+            "d.w.z. morgen",
+            "o.a. de stoep",
+            "bijv. de container",
+            "om 10.30 uur",
+            "versie 1.2.3",
+            "het kost 12.50",
+            "etc.",
+            "...",
+            "ja.dat klopt",
+        ] {
+            assert_eq!(f(text).urls, 0, "{text}");
+        }
+    }
+
+    #[test]
+    fn finds_email_addresses() {
+        assert_eq!(f("mail naar info@gemeente.nl aub").emails, 1);
+        assert_eq!(f("(jan.de.vries+wmo@hotmail.com)").emails, 1);
+        assert_eq!(f("mailto:klantcontact@voorbeeld.nl").emails, 1);
+        assert_eq!(f("a@b.nl, c@d.com.").emails, 2);
+        // An address is not also a web address.
+        assert_eq!(f("info@gemeente.nl").urls, 0);
+        // Mentions and half addresses are not.
+        assert_eq!(f("@gemeente kunnen jullie reageren").emails, 0);
+        assert_eq!(f("mail@ons gewoon").emails, 0);
+        assert_eq!(f("stuur naar @ info").emails, 0);
+    }
+
+    #[test]
+    fn finds_dutch_and_international_phone_numbers() {
+        let cases = [
+            ("bel me op 06-12345678", 1),
+            ("0612345678", 1),
+            ("06 12345678", 1),
+            ("06 - 12345678", 1),
+            ("06 12 34 56 78", 1),
+            ("06-1234 5678", 1),
+            ("(06)12345678", 1),
+            ("+31 6 1234 5678", 1),
+            ("+31612345678", 1),
+            ("+31 (0)6 12345678", 1),
+            ("0031 6 12345678", 1),
+            ("+32 2 123 45 67", 1),
+            ("020 123 4567", 1),
+            ("(020) 123 4567", 1),
+            ("020-1234567", 1),
+            ("0800-0113", 1),
+            ("0900-8844", 1),
+            ("0800 1234567", 1),
+            ("bel 14 020 voor een afspraak", 1),
+            ("tel: 06-12345678.", 1),
+            ("06-12345678 of 020 123 4567", 2),
+            ("06 12345678 06 87654321", 2),
+            ("Bel mij terug op 0612345678, ik woon op nummer 12", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(f(text).phones, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_phone_numbers() {
+        for text in [
+            "bel 112!",
+            "bel 112 nu",
+            "Kerkstraat 12",
+            "Kerkstraat 112a",
+            "1234 AB Voorbeeld",
+            "1234AB",
+            "op 12-03-2024 gemeld",
+            "op 01-03-2024 10:00",
+            "op 05-03 123456",
+            "2024-03-12",
+            "in 2023 en 2024",
+            "om 10.30 uur",
+            "€ 1.250,00",
+            "06",
+            "paalnr 0412",
+            "ik heb 4 euro",
+            "BSN 012345678",
+            "NL91 ABNA 0417 1643 00",
+            "NL91ABNA0417164300",
+            "kenmerk 1234567890",
+            "+5 punten",
+            "2+2",
+            "bel 0800",
+        ] {
+            assert_eq!(f(text).phones, 0, "{text}");
+        }
+    }
+
+    #[test]
+    fn finds_amounts_of_money() {
+        let cases = [
+            ("€ 12,50", 1),
+            ("€12,50", 1),
+            ("€12.50", 1),
+            ("12,50€", 1),
+            ("12,50 €", 1),
+            ("12 euro", 1),
+            ("12 EURO", 1),
+            ("5 euro's", 1),
+            ("EUR 100", 1),
+            ("100 EUR", 1),
+            ("EUR100", 1),
+            ("100euro", 1),
+            ("100,-", 1),
+            ("100,--", 1),
+            ("kost €1.250.000", 1),
+            ("$40", 1),
+            ("£5", 1),
+            ("€12,50/maand", 1),
+            ("(€ 45,-)", 1),
+            ("€ 12,50 euro", 1),
+            ("€5-€10", 2),
+            ("boete van €95 en daarna nog 30 euro", 2),
+            ("Verdien €500 per dag", 1),
+            ("ik heb nog 4 euro en de kinderen moeten eten", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(f(text).amounts, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_amounts() {
+        for text in [
+            "12 containers",
+            "de euro is sterk",
+            "euro 2024 was leuk",
+            "in 2024",
+            "06-12345678",
+            "90% korting",
+            "$HOME",
+            "€",
+            "Kerkstraat 12, 1234 AB",
+            "dollar 5 cent omhoog",
+        ] {
+            assert_eq!(f(text).amounts, 0, "{text}");
+        }
+        // The currency after a counted amount does not start another one.
+        assert_eq!(f("€ 5 euro 30 minuten").amounts, 1);
+    }
+
+    #[test]
+    fn counts_emoji_and_their_tone() {
+        let x = f("Super geholpen 😀😊🙂😍👍🙏❤️👏🎉😄💪");
+        assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (11, 11, 0));
+        let x = f("weer niet geleegd 😡🤬😠😤👎💩😢😭😞😒");
+        assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (10, 0, 10));
+        let x = f("👋 🍕 🚗 😂");
+        assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (4, 0, 0));
+        assert_eq!(f("geen emoji :-)").emoji, 0);
+    }
+
+    #[test]
+    fn emoji_sequences_count_once() {
+        // Skin tones.
+        let x = f("👍🏽");
+        assert_eq!((x.emoji, x.positive_emoji), (1, 1));
+        assert_eq!(f("👍🏻👍🏿").emoji, 2);
+        // ZWJ sequences: facepalm with gender, a family, a heart on fire.
+        let x = f("🤦‍♂️");
+        assert_eq!((x.emoji, x.negative_emoji), (1, 1));
+        assert_eq!(f("🤦🏼‍♀️").emoji, 1);
+        assert_eq!(f("👨‍👩‍👧‍👦").emoji, 1);
+        assert_eq!(f("❤️‍🔥").emoji, 1);
+        // Flags: two regional indicators each; subdivision flags carry tags.
+        assert_eq!(f("🇳🇱🇧🇪").emoji, 2);
+        assert_eq!(f("🏴󠁧󠁢󠁳󠁣󠁴󠁿").emoji, 1);
+        // Hearts with and without the emoji variation selector.
+        assert_eq!(f("❤️❤️❤️").emoji, 3);
+        assert_eq!(f("❤❤").positive_emoji, 2);
+        // Keycaps and symbols that need U+FE0F.
+        assert_eq!(f("1️⃣ #️⃣").emoji, 2);
+        assert_eq!(f("©️ ‼️").emoji, 2);
+        assert_eq!(f("© 2024").emoji, 0);
+    }
+
+    #[test]
+    fn zero_width_joiner_in_words_is_not_an_emoji() {
+        // Persian uses ZWNJ/ZWJ inside words.
+        let x = f("می\u{200D}خواهم");
+        assert_eq!((x.emoji, x.words), (0, 1));
+    }
+
+    #[test]
+    fn finds_capitals() {
+        let x = f("IK RUIK OVERAL GAS IN HET TRAPPENHUIS");
+        assert_eq!(x.caps_words, 5);
+        assert!(x.all_caps);
+        let x = f("HOUD JE BEK EN DOE JE WERK");
+        assert!(x.all_caps);
+        assert_eq!(x.caps_words, 4);
+        let x = f("De melding heb ik in januari gedaan. Er is NIETS gebeurd.");
+        assert_eq!(x.caps_words, 1);
+        assert!(!x.all_caps);
+        // Abbreviations are capitals too; the share of capitals tells them from shouting.
+        let x = f("Waar vind ik de WOZ-beschikking?");
+        assert_eq!(x.caps_words, 1);
+        assert!(!x.all_caps);
+        // Too short to call shouting, and letters only.
+        assert!(!f("OK!!").all_caps);
+        assert!(!f("HELP 112").all_caps);
+        assert!(f("HELP BRAND!").all_caps);
+        assert!(f("RIJBEWIJS KWIJT wat nu").all_caps);
+        assert!(!f("Rijbewijs KWIJT wat moet ik nu doen").all_caps);
+        assert_eq!(f("F*** YOU GEMEENTE").caps_words, 2);
+        assert_eq!(f("DigiD werkt niet").caps_words, 0);
+        // Scripts without case are never capitals.
+        assert!(!f("متى يتم جمع القمامة في حينا").all_caps);
+        // Letters of a link do not dilute a shout.
+        assert!(f("HELP ER IS NIKS GEDAAN https://www.gemeente.nl/melding/status").all_caps);
+    }
+
+    #[test]
+    fn a_realistic_spam_message() {
+        let x = f(
+            "💰💰 Verdien €500 per dag met crypto trading, klik hier www.snelrijk-nu.biz 💰💰 \
+             Bel NU +31 6 1234 5678!!!",
+        );
+        assert_eq!(x.urls, 1);
+        assert_eq!(x.amounts, 1);
+        assert_eq!(x.phones, 1);
+        assert_eq!(x.emoji, 4);
+        assert_eq!(x.exclamation_marks, 3);
+        assert_eq!(x.caps_words, 0);
+        assert!(!x.all_caps);
+    }
+
+    #[test]
+    fn a_realistic_angry_message() {
+        let x = f(
+            "3e keer dat de container NIET is geleegd 😡😡 ik betaal €300 afvalstoffenheffing \
+             per jaar!!! Bel me: 06-12345678. Kenmerk 12-03-2024, Kerkstraat 112, 1234 AB",
+        );
+        assert_eq!(x.phones, 1);
+        assert_eq!(x.amounts, 1);
+        assert_eq!(x.negative_emoji, 2);
+        assert_eq!(x.caps_words, 1);
+        assert_eq!(x.urls, 0);
+        assert_eq!(x.emails, 0);
+        assert!(!x.all_caps);
+    }
+
+    #[test]
+    fn a_realistic_question_with_contact_details() {
+        let x = f(
+            "Goedemiddag, ik heb een aanslag van € 1.234,56 gekregen (zie bijlage). Kunt u mij \
+             terugbellen op 020 123 4567 of mailen naar p.jansen@ziggo.nl? Zie ook \
+             gemeente.nl/bezwaar. Groet, Piet 🙂",
+        );
+        assert_eq!(
+            x,
+            TextFeatures {
+                chars: x.chars,
+                words: x.words,
+                urls: 1,
+                emails: 1,
+                phones: 1,
+                amounts: 1,
+                emoji: 1,
+                positive_emoji: 1,
+                negative_emoji: 0,
+                question_marks: 1,
+                exclamation_marks: 0,
+                caps_words: 0,
+                all_caps: false,
+            }
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_do_not_panic() {
+        // Slicing happens on char boundaries only; multi-byte text around every feature.
+        for text in [
+            "€",
+            "€€€",
+            "€ €",
+            "€1€",
+            "+",
+            "+ +",
+            "++31",
+            "@",
+            "@@",
+            "a@",
+            "@b.nl",
+            "://",
+            "x://",
+            "www.",
+            ".",
+            "..nl",
+            "-.nl",
+            "ü.nl",
+            "\u{200D}",
+            "\u{FE0F}",
+            "\u{1F3FB}",
+            "\u{20E3}",
+            "🇳",
+            "mailto:",
+            "MAILTÖ:x",
+            "0,-",
+            ",-",
+            "1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0",
+            "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+        ] {
+            let _ = extract(text);
+        }
     }
 }
