@@ -542,7 +542,8 @@ fn is_number(t: &str) -> bool {
     };
     first.is_ascii_digit()
         && last.is_ascii_digit()
-        && b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b','))
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b','))
         && !b
             .windows(2)
             .any(|w| !w[0].is_ascii_digit() && !w[1].is_ascii_digit())
@@ -751,7 +752,13 @@ mod tests {
     #[test]
     fn empty_text_has_no_features() {
         assert_eq!(f(""), TextFeatures::default());
-        assert_eq!(f("   \n\t "), TextFeatures { chars: 6, ..TextFeatures::default() });
+        assert_eq!(
+            f("   \n\t "),
+            TextFeatures {
+                chars: 6,
+                ..TextFeatures::default()
+            }
+        );
     }
 
     #[test]

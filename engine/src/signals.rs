@@ -124,12 +124,12 @@ pub fn guesses(
     };
     let whole = classifier.guess(normalized);
     let most_critical = |g: &Guess| {
-        CRITICAL
-            .iter()
-            .map(|c| (*c, g.probability(*c)))
-            .fold((Category::Unknown, 0.0f32), |best, next| {
+        CRITICAL.iter().map(|c| (*c, g.probability(*c))).fold(
+            (Category::Unknown, 0.0f32),
+            |best, next| {
                 if next.1 > best.1 { next } else { best }
-            })
+            },
+        )
     };
     let mut critical = (most_critical(&whole), None::<Guess>);
     let mut buffer = String::new();

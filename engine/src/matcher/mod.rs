@@ -300,7 +300,7 @@ impl Matcher {
                             }
                             stems.insert((t32, k32), by_algorithm);
                         }
-                        if variants
+                        if term.allows_typos()
                             && options.typos
                             && let Some(id) = typos.add(&term.text)
                         {
@@ -859,6 +859,11 @@ mod tests {
             "no typos below five letters"
         );
         assert_eq!(ids(&m, "contianer"), Vec::<String>::new(), "typos are off");
+        let prefix = build(vec![with(
+            ALL,
+            topic("licence", Category::Question, &["rijbewijs*"]),
+        )]);
+        assert_eq!(matched(&prefix, "mn rijbewjis"), ["rijbewjis ≈ rijbewijs*"]);
     }
 
     #[test]

@@ -24,13 +24,16 @@ pub struct Term {
 }
 
 impl Term {
-    /// Whether stems, compounds and typos may apply: a single word, neither a prefix nor
-    /// marked exact, and not a number.
+    /// Whether stems and compounds may apply: a single word, neither a prefix nor marked
+    /// exact, and not a number.
     pub fn allows_variants(&self) -> bool {
-        !self.exact
-            && !self.prefix
-            && !self.text.contains(' ')
-            && !self.text.bytes().any(|b| b.is_ascii_digit())
+        !self.prefix && self.allows_typos()
+    }
+
+    /// Whether a typo of it may match: a single word, not marked exact, not a number. A prefix
+    /// keyword (`rijbewijs*`) counts: "rijbewjis" is a typo of its word.
+    pub fn allows_typos(&self) -> bool {
+        !self.exact && !self.text.contains(' ') && !self.text.bytes().any(|b| b.is_ascii_digit())
     }
 }
 
