@@ -14,6 +14,8 @@
 //! - [`pipeline`]: one message through all of the above.
 //! - [`golden`]: the rulebook's own test cases and their coverage.
 //! - [`examples`]: labelled example messages, for the classifier and for `webcare eval`.
+//! - [`eval`]: decisions measured against labelled messages: acceptable share, critical
+//!   recall, precision and recall per category, the confusion matrix.
 //! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
 //! - [`html`]: escaping for the pages webcare renders itself.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
@@ -29,6 +31,7 @@
 pub mod clock;
 pub mod decision;
 pub mod diff;
+pub mod eval;
 pub mod examples;
 pub mod golden;
 pub mod html;
