@@ -69,9 +69,13 @@ pub fn run(rules: Option<&Path>, args: EvalArgs) -> anyhow::Result<ExitCode> {
             for error in &errors {
                 eprintln!("{error}");
             }
-            let plural = if errors.len() == 1 { "" } else { "s" };
+            let (plural, verb) = if errors.len() == 1 {
+                ("", "is not a labelled example")
+            } else {
+                ("s", "are not labelled examples")
+            };
             eprintln!(
-                "error: {} line{plural} of `{}` are not labelled examples; nothing was evaluated",
+                "error: {} line{plural} of `{}` {verb}; nothing was evaluated",
                 errors.len(),
                 path.display()
             );
