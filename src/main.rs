@@ -6,6 +6,7 @@
 //! - `cli/chat.rs`: `webcare chat`, the rulebook in a terminal.
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
+//! - `cli/eval.rs`: `webcare eval`, the rulebook's decisions measured against labelled messages.
 //! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
 //!   and `webcare versions`, the store.
 //! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`;
@@ -72,6 +73,12 @@ enum Command {
     /// JSON decision per line to stdout. Bad lines are reported on stderr with their number and
     /// skipped; the exit status is 1 if any line was skipped.
     Replay(cli::replay::ReplayArgs),
+    /// Decide every labelled message of a file (one JSON object per line: `text`, `category`,
+    /// optionally `topic` and `lang`) and measure the decisions against the labels: acceptable
+    /// share, critical recall, automation rate, precision and recall per category, the
+    /// confusion matrix and every critical miss with its reasons. Exits 1 when the rulebook's
+    /// [eval] thresholds fail, 2 when the file cannot be used.
+    Eval(cli::eval::EvalArgs),
     /// Decide and durably store messages (one JSON object per line), printing `ack <id>
     /// <action>` for each once it is on disk. A message delivered twice is stored once.
     Ingest(cli::ingest::IngestArgs),
@@ -120,6 +127,7 @@ fn main() -> ExitCode {
         Command::Check => cli::check::check(rules),
         Command::Test(test) => cli::check::test(rules, test),
         Command::Replay(replay) => cli::replay::run(rules, &args.store, replay),
+        Command::Eval(eval) => cli::eval::run(rules, eval),
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),

@@ -31,18 +31,24 @@ fn rulebook_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for sub in ["rules", "scripts"] {
-        fs::create_dir(dir.path().join(sub)).expect("create dir");
-        for entry in fs::read_dir(root.join(sub)).expect("read dir") {
-            let path = entry.expect("entry").path();
-            fs::copy(
-                &path,
-                dir.path().join(sub).join(path.file_name().expect("name")),
-            )
-            .expect("copy");
-        }
+        copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     let rules = dir.path().join("rules");
     (dir, rules)
+}
+
+/// Copies `from` into a new directory `to`, subdirectories (rules/examples/) included.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            fs::copy(&path, target).expect("copy");
+        }
+    }
 }
 
 #[test]
@@ -225,7 +231,7 @@ fn chat_shows_the_reply_or_the_escalation_and_why() {
 fn help_explains_every_command() {
     let out = webcare(&["--help"], None);
     let help = text(&out.stdout);
-    for command in ["chat", "check", "test", "replay"] {
+    for command in ["chat", "check", "test", "replay", "eval"] {
         assert!(help.contains(command), "{help}");
     }
 }
@@ -407,4 +413,187 @@ fn explain_uses_the_stored_rulebook_that_made_the_decision() {
     let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(value[0]["version"], old_version.as_str());
     assert_eq!(value[0]["activations"][0]["by"], "ingest");
+}
+
+/// Six labelled messages the default rules decide as follows (at Monday 10:00): the passport
+/// question answered, the fire to the crisis team, the journalist to communications, the
+/// thanks and the complaint as they should be, and one deliberately mislabelled question (its
+/// label says `passport`, the rules answer opening hours): 5 of 6 acceptable.
+const LABELLED: &str = r#"{"text": "Hoe vraag ik een nieuw paspoort aan?", "category": "question", "topic": "passport", "lang": "nl"}
+{"text": "Er is brand in de flat aan de Rozenlaan, er komt veel rook uit!", "category": "crisis", "lang": "nl"}
+
+{"text": "Ik ben journalist bij het Dagblad en heb een vraag over de nieuwe begroting", "category": "press", "lang": "nl"}
+{"text": "Bedankt voor de snelle hulp met mijn melding!", "category": "compliment", "lang": "nl"}
+{"text": "Ik heb een klacht over de afvalinzameling, al drie keer niet opgehaald", "category": "complaint", "lang": "nl"}
+{"text": "Wat zijn de openingstijden van het stadskantoor?", "category": "question", "topic": "passport", "lang": "en"}
+"#;
+
+/// A press question the default rules take for a plain question and answer: the worst outcome.
+const ANSWERED_PRESS: &str = r#"{"text": "Wij maken een podcast over de stad: wat zijn de openingstijden van het stadskantoor?", "category": "press", "lang": "nl"}
+"#;
+
+#[test]
+fn eval_measures_decisions_against_labels_and_fails_on_an_answered_press_question() {
+    let (dir, rules) = rulebook_copy();
+    // Thresholds this small set meets: every critical message, and 70% of all.
+    let config = rules.join("rulebook.toml");
+    let body = fs::read_to_string(&config).expect("read rulebook.toml");
+    let lowered = body.replacen("min_acceptable = 0.95", "min_acceptable = 0.7", 1);
+    assert_ne!(body, lowered, "the default rulebook sets min_acceptable");
+    fs::write(&config, lowered).expect("write rulebook.toml");
+    let rules_arg = rules.to_str().expect("utf-8 path");
+    let labelled = dir.path().join("dev.jsonl");
+    fs::write(&labelled, LABELLED).expect("write labelled file");
+    let file_arg = labelled.to_str().expect("utf-8 path");
+    let eval = |file: &str, extra: &[&str]| {
+        let mut args = vec!["eval", file, "--rules", rules_arg];
+        args.extend(extra);
+        webcare(&args, None)
+    };
+
+    let out = eval(file_arg, &[]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
+    assert!(table.contains(", 6 labelled messages"), "{table}");
+    assert!(
+        table.contains("decided as webchat messages at Mon 2026-11-23 10:00 Europe/Amsterdam"),
+        "{table}"
+    );
+    assert!(
+        table.contains("acceptable decisions       5 of 6       83.3%   min_acceptable 70.0%: ok"),
+        "{table}"
+    );
+    assert!(
+        table.contains("critical recall            2 of 2      100.0%"),
+        "{table}"
+    );
+    // Answered: the passport and the opening hours; logged or answered: the thanks.
+    assert!(
+        table.contains("automation rate            3 of 6       50.0%"),
+        "{table}"
+    );
+    assert!(table.contains("critical misses (0)"), "{table}");
+    assert!(
+        table.contains("other unacceptable decisions (1)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("  line 7: question (topic passport, lang en) \"Wat zijn de openingstijden van het stadskantoor?\""),
+        "lines are counted in the file, blank ones included: {table}"
+    );
+    assert!(
+        table.contains("problem: a wrong answer; acceptable: answer with `passport`, or escalate"),
+        "{table}"
+    );
+    assert!(
+        table
+            .trim_end()
+            .ends_with("meet the rulebook's [eval] thresholds"),
+        "{table}"
+    );
+
+    let out = eval(file_arg, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(json["messages"], 6);
+    assert_eq!(json["acceptable"]["count"], 5);
+    assert_eq!(json["critical_recall"]["share"], 1.0);
+    assert_eq!(json["thresholds"]["min_acceptable"], 0.7);
+    assert_eq!(json["failures"], serde_json::json!([]));
+    assert_eq!(
+        json["header"]["rulebook_name"],
+        "Gemeente Voorbeeld — webcare"
+    );
+    let press = json["categories"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|row| row["category"] == "press"))
+        .expect("a press row");
+    assert_eq!(
+        (press["labelled"].as_u64(), press["recall"].as_f64()),
+        (Some(1), Some(1.0))
+    );
+    assert_eq!(json["other_misses"][0]["line"], 7);
+    assert_eq!(json["other_misses"][0]["fault"], "wrong_answer");
+    assert_eq!(json["other_misses"][0]["template"], "opening_hours");
+    let languages = json["languages"].as_array().expect("languages");
+    assert_eq!(languages.len(), 2, "{languages:?}");
+
+    let page = dir.path().join("eval.html");
+    let page_arg = page.to_str().expect("utf-8 path");
+    let out = eval(file_arg, &["--format", "html", "-o", page_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "the page goes to the file");
+    let html = fs::read_to_string(&page).expect("the page was written");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert_eq!(html.matches("<html").count(), 1, "one page");
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"));
+    assert!(html.contains("id=\"confusion\""), "{html}");
+
+    // One press question the bot answers fails the run, and says by how much; the acceptable
+    // share (5 of 7, 71.4%) still holds, so the critical recall is what fails.
+    let worse = dir.path().join("worse.jsonl");
+    fs::write(&worse, format!("{LABELLED}{ANSWERED_PRESS}")).expect("write labelled file");
+    let out = eval(worse.to_str().expect("utf-8 path"), &[]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(table.contains("critical misses (1)"), "{table}");
+    assert!(
+        table.contains("  line 8: press (lang nl) \"Wij maken een podcast over de stad"),
+        "{table}"
+    );
+    assert!(
+        table
+            .contains("    problem: answered by the bot; acceptable: escalate to `communications`"),
+        "{table}"
+    );
+    assert!(
+        table.contains("    why: "),
+        "the decision's reasons are shown: {table}"
+    );
+    assert!(
+        table.trim_end().ends_with(
+            "FAILED: critical recall 66.7% (2 of 3) is below min_critical_recall 100.0% by 33.3 points"
+        ),
+        "{table}"
+    );
+    let out = eval(worse.to_str().expect("utf-8 path"), &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("FAILED: critical recall 66.7%"),
+        "JSON goes to stdout, the verdict to stderr: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn eval_refuses_a_file_it_cannot_use_and_lists_every_bad_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.jsonl");
+    fs::write(
+        &bad,
+        "{\"text\": \"Hoe vraag ik een paspoort aan?\", \"category\": \"question\"}\n{\"text\": \"Er is brand\", \"category\": \"fire\"}\n{\"text\": \"x\" \"category\": \"spam\"}\n",
+    )
+    .expect("write bad file");
+    let out = webcare(&["eval", bad.to_str().expect("utf-8 path")], None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report from a bad file");
+    let shown = bad.display();
+    assert!(
+        stderr.contains(&format!("{shown}:2:1: unknown category `fire`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{shown}:3:14: not a labelled example")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 lines of"), "{stderr}");
+
+    let missing = webcare(&["eval", "no-such-file.jsonl"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("cannot read `no-such-file.jsonl`"),
+        "{}",
+        text(&missing.stderr)
+    );
 }

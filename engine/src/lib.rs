@@ -19,6 +19,8 @@
 //! - [`golden`]: the rulebook's own test cases and their coverage.
 //! - [`examples`]: labelled example messages, for the classifier and for `webcare eval`.
 //! - [`classifier`]: the learned second opinion, a text classifier trained on those examples.
+//! - [`eval`]: decisions measured against labelled messages: acceptable share, critical
+//!   recall, precision and recall per category, the confusion matrix.
 //! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
 //! - [`html`]: escaping for the pages webcare renders itself.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
@@ -35,6 +37,7 @@ pub mod classifier;
 pub mod clock;
 pub mod decision;
 pub mod diff;
+pub mod eval;
 pub mod examples;
 pub mod features;
 pub mod golden;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod chat;
 pub mod check;
 pub mod crisis;
+pub mod eval;
 pub mod explain;
 pub mod forget;
 pub mod ingest;

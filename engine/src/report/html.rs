@@ -25,7 +25,8 @@ pub enum Preset {
     Quarterly,
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:60rem;color:#1f2933;padding:0 1rem}
+/// The page style of every report page webcare renders (also `webcare eval`'s), so they look alike.
+pub(crate) const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:60rem;color:#1f2933;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d9e2ec;padding-bottom:.3rem}
 .meta{color:#52606d}.warn{background:#fff3c4;border-left:4px solid #f0b429;padding:.5rem 1rem;margin:.5rem 0}
 .kpis{display:flex;flex-wrap:wrap;gap:1rem;margin:1rem 0}.kpi{border:1px solid #d9e2ec;border-radius:6px;padding:.7rem 1rem;min-width:9rem}
@@ -35,7 +36,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.chart{display:bloc
 .bad{color:#ab091e;font-weight:bold}.good{color:#0e7c3a;font-weight:bold}
 @media print{body{margin:0}}";
 
-fn kpi(out: &mut String, value: &str, label: &str) {
+/// One key figure in a box: the value large, what it is below.
+pub(crate) fn kpi(out: &mut String, value: &str, label: &str) {
     let _ = write!(
         out,
         "<div class=\"kpi\"><b>{}</b><span>{}</span></div>",

@@ -687,6 +687,16 @@ impl Rulebook {
         self.matcher.keyword_count()
     }
 
+    /// Every topic with the template it answers with (`template` in topics.toml), in no
+    /// particular order; topics that always go to a person have none. `webcare eval` judges an
+    /// answer by it.
+    pub fn topic_templates(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.topic_info.iter().map(|(id, info)| {
+            let template = (!info.template.is_empty()).then_some(info.template.as_str());
+            (id.as_str(), template)
+        })
+    }
+
     pub fn golden_cases(&self) -> &[GoldenCase] {
         &self.golden
     }
