@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 fn webcare(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_webcare"))
         .args(args)
@@ -29,26 +31,8 @@ fn text(bytes: &[u8]) -> String {
 /// A copy of the default rulebook (rules/ with scripts/ beside it) to break on purpose.
 fn rulebook_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["rules", "scripts"] {
-        copy_tree(&root.join(sub), &dir.path().join(sub));
-    }
-    let rules = dir.path().join("rules");
+    let rules = support::copy_rulebook(dir.path());
     (dir, rules)
-}
-
-/// Copies `from` into a new directory `to`, subdirectories (rules/examples/) included.
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir(to).expect("create dir");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            fs::copy(&path, target).expect("copy");
-        }
-    }
 }
 
 #[test]

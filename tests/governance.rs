@@ -18,22 +18,11 @@ use webcare_engine::RulebookSource;
 use webcare_engine::store::{self, StoreOptions};
 
 mod support;
-use support::webcare;
+use support::{copy_rulebook, webcare};
 
 const TOKEN: &str = "lead-secret-token";
 
 /// A copy of the default rulebook (rules/ and scripts/ side by side) in `dir`.
-fn copy_rulebook(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["rules", "scripts"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.join(sub).join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    dir.join("rules")
-}
 
 struct Service {
     child: Child,

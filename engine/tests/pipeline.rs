@@ -425,3 +425,109 @@ fn rulebook_mistakes_point_at_file_line_and_column() {
         );
     }
 }
+
+#[test]
+fn malformed_examples_are_refused_with_their_file_and_line() {
+    let mut source = RulebookSource::embedded();
+    source.examples[1].text.push_str(
+        "{\"text\": \"hoi\", \"category\": \"weather\"}\n{\"text\": \"x\" \"category\": \"spam\"}\n",
+    );
+    let lines = source.examples[1].text.lines().count();
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        errors.contains(&format!(
+            "rules/examples/en.jsonl:{}:1: unknown category `weather`",
+            lines - 1
+        )),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&format!("rules/examples/en.jsonl:{lines}:")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn examples_that_cannot_train_a_classifier_are_refused() {
+    let mut source = RulebookSource::embedded();
+    for file in &mut source.examples {
+        file.text.clear();
+    }
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        errors.contains("rules/examples/nl.jsonl:1:1: the classifier cannot learn from these examples: no labelled examples"),
+        "{errors}"
+    );
+
+    let mut source = RulebookSource::embedded();
+    for file in &mut source.examples {
+        file.text = "{\"text\": \"dank je\", \"category\": \"compliment\"}\n".to_owned();
+    }
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(errors.contains("at least two categories"), "{errors}");
+}
+
+#[test]
+fn malformed_keywords_of_the_new_syntax_point_at_their_place() {
+    let mut source = RulebookSource::embedded();
+    source.topics.text.push_str(
+        "\n[[topic]]\nid = \"dike\"\ncategory = \"crisis\"\nkeywords = [\"rivier NEAR/50 dijk\", \"=pas*\"]\nstems = true\n",
+    );
+    let line = source.topics.text.lines().count() - 1;
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        errors.contains(&format!("rules/topics.toml:{line}:13: keyword `rivier NEAR/50 dijk`: the distance in `NEAR/50` must be a number from 1 to 20")),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("keyword `=pas*` is both exact (`=`) and a prefix (`*`)"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_script_may_file_a_decision_under_a_category_but_only_a_real_one() {
+    let rulebook = with_escalation_script(
+        "let d = escalate(\"communications\", \"high\", \"heard the press\");\nd.category = \"press\";\nd",
+    );
+    let d = decide(&rulebook, "Wat kost een paspoort?");
+    assert_eq!(d.diagnostics.category, Category::Press);
+    assert_eq!(d.action.team(), Some("communications"));
+
+    let broken = with_escalation_script(
+        "let d = escalate(\"communications\", \"high\", \"x\");\nd.category = \"prees\";\nd",
+    );
+    assert_fail_safe(
+        &decide(&broken, "Wat kost een paspoort?"),
+        "unknown category `prees`",
+    );
+}
+
+#[test]
+fn the_classifier_and_the_language_are_in_every_decision_s_why() {
+    let rulebook = default_rulebook();
+    let d = decide(
+        &rulebook,
+        "Guten Tag, wann wird bei uns in der Lindenstraße der Sperrmüll abgeholt?",
+    );
+    let why = d.diagnostics.reasons.join(" | ");
+    assert!(why.contains("written in German (de)"), "{why}");
+    assert!(why.contains("classifier: "), "{why}");
+    let reply = d.action.reply().unwrap_or_default();
+    assert!(
+        reply.contains("Bedankt voor uw bericht") && reply.contains("Thank you for your message"),
+        "Dutch and English: {reply}"
+    );
+}

@@ -25,6 +25,29 @@ pub fn webcare(dir: &Path) -> Command {
     command
 }
 
+/// Copies the repository's `rules/` and `scripts/` into `dir` (subfolders such as
+/// `rules/examples/` included), so a test can edit a rulebook; returns the rules folder.
+pub fn copy_rulebook(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["rules", "scripts"] {
+        copy_tree(&root.join(sub), &dir.join(sub));
+    }
+    dir.join("rules")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, target).expect("copy");
+        }
+    }
+}
+
 /// `webcare user add` with the password on stdin, as an operator runs it before the service
 /// starts.
 pub fn add_user(dir: &Path, login: &str, role: &str, team: Option<&str>, password: &str) {
