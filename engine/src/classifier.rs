@@ -809,7 +809,6 @@ mod tests {
                 ..Params::DEFAULT
             },
         );
-        let mut missed_without_ngrams = 0;
         for (text, expected) in [
             ("mn rijbewjis is gestolen", Category::Question),
             ("paspoortaanvraag", Category::Question),
@@ -821,15 +820,15 @@ mod tests {
         ] {
             let guess = classifier.guess(&normalize(text));
             let without = words_only.guess(&normalize(text));
-            println!(
-                "{text}: {} {:.2}; without n-grams: {} {:.2}",
-                guess.category, guess.score, without.category, without.score
-            );
             assert_eq!(guess.category, expected, "{text}: {guess:?}");
-            missed_without_ngrams += usize::from(without.category != expected);
+            // Well above the 1 in 4 of a message with no known feature.
+            assert!(guess.score > 0.5, "{text}: {guess:?}");
+            // And it is the n-grams that carry it: words and pairs alone know nothing of these.
+            assert!(
+                without.category != expected || without.score < 0.3,
+                "{text} without n-grams: {without:?}"
+            );
         }
-        // The n-grams are what carries these: words and pairs alone miss most of them.
-        assert!(missed_without_ngrams >= 3, "{missed_without_ngrams}");
     }
 
     #[test]
