@@ -244,6 +244,9 @@ struct Params {
     ngram_weight: f32,
     /// Features in fewer training examples than this are dropped: noise, and table space.
     min_count: u32,
+    /// Features in more than this share of the examples are dropped too: words every category
+    /// uses.
+    max_share: f32,
     /// Additive (Lidstone) smoothing of the feature counts. Small, because the counts are
     /// fractions (every example has unit length) and most features are rare.
     alpha: f32,
@@ -261,6 +264,7 @@ impl Params {
         pair_weight: 1.0,
         ngram_weight: 0.5,
         min_count: 1,
+        max_share: 0.04,
         alpha: 0.01,
         balance: 1.0,
     };
@@ -548,8 +552,12 @@ fn finish(
     centre(&mut bias);
     let mut kept_hashes = Vec::new();
     let mut kept = Vec::new();
+    // A feature in more than `max_share` of all examples ("ik", "the", "<de>") says little about
+    // any one category, yet on few examples naive Bayes lets it tip a guess: it is dropped.
+    let most = (params.max_share * prepared.docs.len() as f32).ceil() as u32;
     for (id, row) in weights.chunks_exact_mut(n).enumerate() {
-        if prepared.doc_count[id] >= params.min_count {
+        let count = prepared.doc_count[id];
+        if count >= params.min_count && count <= most {
             centre(row);
             kept_hashes.push(prepared.hashes[id]);
             kept.extend_from_slice(row);
