@@ -245,12 +245,13 @@ fn replay_diff_of_one_changed_keyword_reports_exactly_the_changed_messages() {
     );
     assert!(ingest.status.success(), "{}", text(&ingest.stderr));
 
-    // One keyword changes: "paspoort*" (prefix) becomes "paspoort" (the word only).
+    // One keyword changes: "paspoort*" (prefix) becomes "=paspoort" (the word only, not even
+    // its stems).
     let topics = rules.join("topics.toml");
     let body = fs::read_to_string(&topics).expect("read topics");
     let changed = body.replacen(
         "[\"paspoort*\", \"id kaart*\"",
-        "[\"paspoort\", \"id kaart*\"",
+        "[\"=paspoort\", \"id kaart*\"",
         1,
     );
     assert_ne!(body, changed, "the keyword is in the default rulebook");
@@ -412,8 +413,9 @@ const LABELLED: &str = r#"{"text": "Hoe vraag ik een nieuw paspoort aan?", "cate
 {"text": "Wat zijn de openingstijden van het stadskantoor?", "category": "question", "topic": "passport", "lang": "en"}
 "#;
 
-/// A press question the default rules take for a plain question and answer: the worst outcome.
-const ANSWERED_PRESS: &str = r#"{"text": "Wij maken een podcast over de stad: wat zijn de openingstijden van het stadskantoor?", "category": "press", "lang": "nl"}
+/// A line labelled press that the default rules answer as the plain question it reads as: to
+/// the evaluation an answered press message, the worst outcome.
+const ANSWERED_PRESS: &str = r#"{"text": "Wat zijn de openingstijden van het stadskantoor op donderdag?", "category": "press", "lang": "nl"}
 "#;
 
 #[test]
@@ -466,7 +468,9 @@ fn eval_measures_decisions_against_labels_and_fails_on_an_answered_press_questio
         "lines are counted in the file, blank ones included: {table}"
     );
     assert!(
-        table.contains("problem: a wrong answer; acceptable: answer with `passport`, or escalate"),
+        table.contains(
+            "problem: a wrong answer; acceptable: answer with `passport` or `passport_lost`, or escalate"
+        ),
         "{table}"
     );
     assert!(
@@ -522,7 +526,7 @@ fn eval_measures_decisions_against_labels_and_fails_on_an_answered_press_questio
     assert_eq!(out.status.code(), Some(1), "{table}");
     assert!(table.contains("critical misses (1)"), "{table}");
     assert!(
-        table.contains("  line 8: press (lang nl) \"Wij maken een podcast over de stad"),
+        table.contains("  line 8: press (lang nl) \"Wat zijn de openingstijden van het stadskantoor op donderdag?\""),
         "{table}"
     );
     assert!(
