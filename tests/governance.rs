@@ -498,11 +498,11 @@ async fn a_shadow_rulebook_is_reported_by_exactly_the_messages_it_would_change()
     let dir = tempfile::tempdir().unwrap();
     let rules = copy_rulebook(dir.path());
     let data = dir.path().join("data");
-    // The candidate: one keyword changed, `paspoort*` becomes `paspoort`, so plurals no longer
-    // match the passport topic.
+    // The candidate: one keyword changed, `paspoort*` becomes `=paspoort`, so plurals no longer
+    // match the passport topic (not even as a stem).
     let candidate = copy_rulebook(&dir.path().join("candidate"));
     let topics = std::fs::read_to_string(candidate.join("topics.toml")).unwrap();
-    let changed = topics.replacen("\"paspoort*\", ", "\"paspoort\", ", 1);
+    let changed = topics.replacen("\"paspoort*\", ", "\"=paspoort\", ", 1);
     assert_ne!(changed, topics);
     std::fs::write(candidate.join("topics.toml"), &changed).unwrap();
     let config = dir.path().join("webcare.toml");
