@@ -585,3 +585,14 @@ fn eval_refuses_a_file_it_cannot_use_and_lists_every_bad_line() {
         text(&missing.stderr)
     );
 }
+
+/// The default rulebook meets its own `[eval]` thresholds on the development set, so a change
+/// to the rules that loses decision quality fails the suite like a failing golden case.
+#[test]
+fn the_default_rulebook_meets_its_thresholds_on_the_development_set() {
+    let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/eval/dev.jsonl");
+    let out = webcare(&["eval", dev.to_str().expect("utf-8 path")], None);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
+    assert!(table.contains("650 labelled messages"), "{table}");
+}
