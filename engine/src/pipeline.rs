@@ -221,7 +221,8 @@ impl Rulebook {
             lang_supported: written.supported,
             guess: guess.clone(),
             critical_guess: critical_guess.clone(),
-            features: signals::features(&msg.text),
+            features: std::sync::OnceLock::new(),
+            word_count: word_count as i64,
         }));
         let conversation = &ctx.conversation;
         let inputs = ScriptInputs {

@@ -138,7 +138,10 @@ pub struct FactsInner {
     /// The most likely critical category anywhere in the message: over the whole text and
     /// each sentence, so a danger in the last sentence of a long letter is not averaged away.
     pub critical_guess: GuessView,
-    pub features: FeaturesView,
+    /// Computed the first time a script reads `msg.features`: most decisions never do.
+    pub features: std::sync::OnceLock<FeaturesView>,
+    /// Words in the normalised text, cheap enough for every message.
+    pub word_count: i64,
 }
 
 /// `msg.guess`: the learned second opinion (see [`crate::classifier`]).
@@ -364,8 +367,12 @@ fn register_api(engine: &mut rhai::Engine) {
         "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
         "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
         "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
-        "features" => features,
+        "word_count" => word_count,
     );
+    engine.register_get("features", |m: &mut MessageFacts| {
+        *m.0.features
+            .get_or_init(|| FeaturesView(crate::features::extract(&m.0.text)))
+    });
 
     engine.register_type_with_name::<GuessView>("Guess");
     engine.register_get("category", |g: &mut GuessView| g.category.clone());

@@ -12,10 +12,9 @@ use rhai::ImmutableString;
 
 use crate::classifier::{Classifier, Guess};
 use crate::decision::{Category, Language};
-use crate::features::extract;
 use crate::language::LanguageDetector;
 use crate::normalize::normalize_into;
-use crate::script::{FeaturesView, GuessView};
+use crate::script::GuessView;
 
 /// The categories a person must see in time, whatever else a message is about.
 pub const CRITICAL: [Category; 5] = [
@@ -37,13 +36,6 @@ pub struct Written {
     pub reply: Language,
     /// Whether the bot's templates are in this language (Dutch and English always are).
     pub supported: bool,
-}
-
-pub struct Signals {
-    pub written: Written,
-    pub guess: GuessView,
-    pub critical: GuessView,
-    pub features: FeaturesView,
 }
 
 /// Below this many words the Dutch/English word lists cannot tell a language; and when fewer
@@ -72,7 +64,13 @@ pub fn written_in(
     if known_words >= FEW_KNOWN_WORDS || known_words as usize * 3 >= word_count.max(1) {
         return listed(counted);
     }
-    match detector.detect(text) {
+    // The start of a message tells its language as well as the whole, at a fraction of the
+    // cost (detection is the dearest step of a decision that needs it).
+    let start = match text.char_indices().nth(160) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    };
+    match detector.detect(start) {
         Some(d) if d.reliable => match d.code {
             "nl" => listed(Language::Nl),
             "en" => listed(Language::En),
@@ -154,10 +152,6 @@ pub fn guesses(
         probabilities: view(source).probabilities,
     };
     (view(&whole), critical)
-}
-
-pub fn features(text: &str) -> FeaturesView {
-    FeaturesView(extract(text))
 }
 
 #[cfg(test)]
