@@ -36,6 +36,9 @@ pub struct TypoIndex {
     /// Words that are spelled right by definition (every keyword word, the lexicon): never
     /// read as a typo of something else, which also keeps the per-message work small.
     known: FxHashSet<Box<str>>,
+    /// The longest indexed word: a longer message word cannot be two edits from any keyword,
+    /// and generating its deletions would cost its length squared (a 1 MB "word" is an attack).
+    longest: usize,
 }
 
 fn key(bytes: &[u8]) -> u64 {
@@ -77,6 +80,7 @@ impl TypoIndex {
         }
         let id = self.words.len() as u32;
         self.words.push((word.into(), edits));
+        self.longest = self.longest.max(word.len());
         let mut seen = FxHashSet::default();
         deletions(word.as_bytes(), edits, &mut |d| {
             let k = key(d);
@@ -95,7 +99,10 @@ impl TypoIndex {
     pub fn lookup(&self, word: &str, out: &mut Vec<u32>) {
         out.clear();
         let bytes = word.as_bytes();
-        if bytes.len() < 4 || !bytes.iter().all(u8::is_ascii_lowercase) || self.known.contains(word)
+        if bytes.len() < 4
+            || bytes.len() > self.longest + 2
+            || !bytes.iter().all(u8::is_ascii_lowercase)
+            || self.known.contains(word)
         {
             return;
         }
@@ -201,6 +208,14 @@ mod tests {
             "the first letter must be right"
         );
         assert_eq!(typo_of(&index, "parkeervergunnig"), ["parkeervergunning"]);
+    }
+
+    #[test]
+    fn a_word_far_longer_than_any_keyword_is_not_looked_up() {
+        let index = index(&["rijbewijs"]);
+        let huge = "r".repeat(1_000_000);
+        assert!(typo_of(&index, &huge).is_empty());
+        assert_eq!(typo_of(&index, "rijbewijsje"), ["rijbewijs"], "two letters longer still is");
     }
 
     #[test]
