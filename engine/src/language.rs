@@ -273,7 +273,9 @@ mod tests {
     fn links_count_as_the_words_they_are_made_of() {
         // Why addresses are not removed before detection (see the module docs).
         assert_eq!(
-            code("klopt dit? https://www.rijksoverheid.nl/onderwerpen/paspoort-en-identiteitskaart"),
+            code(
+                "klopt dit? https://www.rijksoverheid.nl/onderwerpen/paspoort-en-identiteitskaart"
+            ),
             Some("nl")
         );
     }
@@ -287,7 +289,11 @@ mod tests {
         for (i, s) in SUPPORTED.iter().enumerate() {
             assert_eq!(language_name(s.code), Some((s.name_nl, s.name_en)));
             assert_eq!(s.code.len(), 2);
-            assert!(SUPPORTED[i + 1..].iter().all(|o| o.code != s.code && o.lang != s.lang));
+            assert!(
+                SUPPORTED[i + 1..]
+                    .iter()
+                    .all(|o| o.code != s.code && o.lang != s.lang)
+            );
         }
     }
 
