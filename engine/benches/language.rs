@@ -28,6 +28,12 @@ const LONG: &str = "Goedemiddag, voor de derde keer deze maand is de container i
     afvalstoffenheffing per jaar!!! Kunt u mij terugbellen op 06-12345678 of mailen naar \
     p.jansen@ziggo.nl? Melding staat ook op gemeente.nl/melding. Groet, Piet 👍🏽";
 
+/// About 300 characters of plain question: no link, number or emoji, the common case.
+const PLAIN: &str = "Goedemiddag, wij zijn vorige maand verhuisd naar een andere wijk en ik vroeg \
+    me af wanneer de groene container hier wordt geleegd. Op de kalender in de app staat nog \
+    ons oude adres en ik kan nergens vinden hoe ik dat aanpas. Moet ik daarvoor langskomen op \
+    het stadskantoor of kan het ook online? Alvast bedankt voor de moeite";
+
 fn bench(c: &mut Criterion) {
     let detector = LanguageDetector::new();
     let mut group = c.benchmark_group("language");
@@ -53,6 +59,9 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("extract/300_chars", |b| {
         b.iter(|| black_box(extract(black_box(LONG))))
+    });
+    group.bench_function("extract/300_chars_plain", |b| {
+        b.iter(|| black_box(extract(black_box(PLAIN))))
     });
     group.bench_function("extract/short", |b| {
         b.iter(|| black_box(extract(black_box(SHORT[0]))))

@@ -49,39 +49,117 @@ pub struct TextFeatures {
 
 /// Computes the [`TextFeatures`] of `text`.
 pub fn extract(text: &str) -> TextFeatures {
+    let bytes = text.as_bytes();
     let mut scan = Scan::default();
+    // The token being read: where it starts, and what its characters were so far. Locals
+    // rather than fields, so that they stay in registers.
     let mut start = None;
-    for (i, c) in text.char_indices() {
-        scan.features.chars += 1;
-        match c {
-            '?' => scan.features.question_marks += 1,
-            '!' => scan.features.exclamation_marks += 1,
-            _ => {}
-        }
-        // Emoji end a token like whitespace does: "top👍" is the word "top".
-        if scan.emoji.char(c, &mut scan.features) || c.is_whitespace() {
-            if let Some(s) = start.take() {
-                scan.token(&text[s..i]);
-            }
+    let mut tok = Token::default();
+    let mut chars = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_lowercase() {
+            // Most of a message: a run of lowercase letters needs only its length.
+            let run = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii_lowercase())
+                .unwrap_or(bytes.len() - i);
+            start.get_or_insert(i);
+            tok.classes |= LOWER;
+            tok.letters += u32::try_from(run).unwrap_or(u32::MAX);
+            chars += run;
+            i += run;
             continue;
         }
-        if start.is_none() {
-            start = Some(i);
+        let (class, width) = if b.is_ascii() {
+            (ASCII[usize::from(b)], 1)
+        } else {
+            // `i` is on a character boundary: it only ever moves by whole characters.
+            let c = text[i..].chars().next().unwrap_or_default();
+            (scan.unicode_class(text, i, c), c.len_utf8())
+        };
+        if class & SPACE != 0 {
+            if let Some(s) = start.take() {
+                let word = &text[s..i];
+                let tok = std::mem::take(&mut tok);
+                // Most tokens are lowercase words in the middle of a sentence, with no number
+                // before them to complete: they only count, and need no classifier.
+                if tok.classes & !LETTER == 0
+                    && tok.upper < 3
+                    && scan.idle()
+                    && !could_be_currency_word(word)
+                {
+                    scan.features.words += 1;
+                    scan.letters_total += tok.letters;
+                    scan.upper_total += tok.upper;
+                } else {
+                    scan.token(word, tok);
+                }
+            }
+        } else {
+            start.get_or_insert(i);
+            tok.classes |= class;
+            tok.letters += u32::from(class & LETTER != 0);
+            tok.upper += u32::from(class == UPPER);
+            match b {
+                b'?' => scan.features.question_marks += 1,
+                b'!' => scan.features.exclamation_marks += 1,
+                _ => {}
+            }
         }
-        scan.letters.char(c);
+        chars += 1;
+        i += width;
     }
     if let Some(s) = start {
-        scan.token(&text[s..]);
+        scan.token(&text[s..], tok);
     }
+    scan.features.chars = u32::try_from(chars).unwrap_or(u32::MAX);
     scan.finish()
+}
+
+// What a character is, as bits, so that a token knows after the scan which of the (costlier)
+// classifiers can apply to it: no `@`, no e-mail address; no digit and no currency sign, no
+// amount or phone number. Most words skip every classifier.
+const SPACE: u16 = 1;
+const UPPER: u16 = 1 << 1;
+const LOWER: u16 = 1 << 2;
+const DIGIT: u16 = 1 << 3;
+/// A digit outside ASCII (Arabic-Indic and the like): part of a word, never of a number here.
+const NUMERIC: u16 = 1 << 4;
+const AT: u16 = 1 << 5;
+const DOT: u16 = 1 << 6;
+const CURRENCY: u16 = 1 << 7;
+/// Anything else that is not a space: what a plain word lacks.
+const PUNCTUATION: u16 = 1 << 8;
+const LETTER: u16 = UPPER | LOWER;
+
+const ASCII: [u16; 128] = ascii_classes();
+
+const fn ascii_classes() -> [u16; 128] {
+    let mut table = [0u16; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = match c {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C => SPACE,
+            b'A'..=b'Z' => UPPER,
+            b'a'..=b'z' => LOWER,
+            b'0'..=b'9' => DIGIT,
+            b'@' => AT,
+            b'.' => DOT,
+            b'$' => CURRENCY,
+            _ => PUNCTUATION,
+        };
+        b += 1;
+    }
+    table
 }
 
 #[derive(Debug, Default)]
 struct Scan {
     features: TextFeatures,
     emoji: EmojiState,
-    /// The current token's letters; added to the totals only if it is not an address.
-    letters: TokenLetters,
     letters_total: u32,
     upper_total: u32,
     money: MoneyState,
@@ -89,34 +167,66 @@ struct Scan {
 }
 
 impl Scan {
-    fn token(&mut self, raw: &str) {
-        let letters = std::mem::take(&mut self.letters).closed();
-        if letters.alnum {
+    fn unicode_class(&mut self, text: &str, i: usize, c: char) -> u16 {
+        if self.emoji.char(text, i, c, &mut self.features) {
+            // Emoji end a token like whitespace does: "top👍" is the word "top".
+            SPACE
+        } else if matches!(c, '€' | '£') {
+            CURRENCY
+        } else if c.is_whitespace() {
+            SPACE
+        } else if c.is_alphabetic() {
+            if c.is_uppercase() { UPPER } else { LOWER }
+        } else if c.is_numeric() {
+            NUMERIC
+        } else {
+            PUNCTUATION
+        }
+    }
+
+    /// No amount or phone number is waiting for the next token to complete it.
+    fn idle(&self) -> bool {
+        self.money == MoneyState::None && self.phones.len == 0 && self.phones.account_stage == 0
+    }
+
+    /// Classifies a finished token; its letters count only if it is not an address.
+    fn token(&mut self, raw: &str, tok: Token) {
+        if tok.classes & (LETTER | DIGIT | NUMERIC) != 0 {
             self.features.words += 1;
         }
         let t = trim(raw);
-        if is_email(t) {
+        if tok.classes & AT != 0 && is_email(t) {
             self.features.emails += 1;
             self.after_address();
             return;
         }
-        if is_url(t) {
+        if tok.classes & DOT != 0 && t.bytes().any(|b| b == b'.') && is_url(t) {
             self.features.urls += 1;
             self.after_address();
             return;
         }
-        self.letters_total += letters.letters;
-        self.upper_total += letters.upper;
-        self.features.caps_words += letters.caps;
-        self.money.token(t, &mut self.features);
-        self.phones.token(t, &mut self.features);
+        self.letters_total += tok.letters;
+        self.upper_total += tok.upper;
+        if tok.upper >= 3 {
+            self.features.caps_words += caps_words(raw);
+        }
+        if tok.classes & (DIGIT | CURRENCY) != 0 || could_be_currency_word(t) {
+            self.money.token(t, tok.classes, &mut self.features);
+        } else {
+            self.money = MoneyState::None;
+        }
+        if tok.classes & DIGIT != 0 || t == "-" || t == "/" {
+            self.phones.token(t, &mut self.features);
+        } else {
+            self.phones.other(t, &mut self.features);
+        }
     }
 
     /// Digits inside an address are neither a phone number nor an amount, and no number
     /// reaches across it.
     fn after_address(&mut self) {
         self.money = MoneyState::default();
-        self.phones.flush(&mut self.features);
+        self.phones.other("", &mut self.features);
     }
 
     fn finish(mut self) -> TextFeatures {
@@ -128,69 +238,83 @@ impl Scan {
 }
 
 /// Strips the punctuation that surrounds a token in prose: `(06-12345678)`, `gemeente.nl.`,
-/// `"HELP"`. A trailing `-` stays, because `100,-` is an amount.
+/// `"HELP"`, `“HELP!”`. A trailing `-` stays, because `100,-` is an amount.
 fn trim(token: &str) -> &str {
-    token
-        .trim_start_matches(['(', '[', '{', '"', '\'', '<', '*', '¿', '¡', '“', '‘', '«'])
-        .trim_end_matches([
-            '.', ',', ';', ':', '!', '?', ')', ']', '}', '"', '\'', '>', '*', '”', '’', '»',
-        ])
+    let t = trim_ascii_punctuation(token);
+    let b = t.as_bytes();
+    if b.first().is_some_and(|&c| c >= 0x80) || b.last().is_some_and(|&c| c >= 0x80) {
+        let t = t
+            .trim_start_matches(['¿', '¡', '“', '‘', '«'])
+            .trim_end_matches(['”', '’', '»']);
+        trim_ascii_punctuation(t)
+    } else {
+        t
+    }
 }
+
+fn trim_ascii_punctuation(token: &str) -> &str {
+    let b = token.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    let is = |c: u8, role: u8| c.is_ascii() && TRIM[usize::from(c)] & role != 0;
+    while start < end && is(b[start], OPENING) {
+        start += 1;
+    }
+    while end > start && is(b[end - 1], CLOSING) {
+        end -= 1;
+    }
+    // Only ASCII bytes were cut, so both ends are character boundaries.
+    token.get(start..end).unwrap_or(token)
+}
+
+const OPENING: u8 = 1;
+const CLOSING: u8 = 2;
+
+/// Which ASCII punctuation may open or close a token.
+const TRIM: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            b'(' | b'[' | b'{' | b'<' => OPENING,
+            b'"' | b'\'' | b'*' => OPENING | CLOSING,
+            b'.' | b',' | b';' | b':' | b'!' | b'?' | b')' | b']' | b'}' | b'>' => CLOSING,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
 
 // ---------------------------------------------------------------------------------------------
 // Letters and capitals
 
-#[derive(Debug, Clone, Copy)]
-struct TokenLetters {
-    alnum: bool,
+/// What the scan knows about the token it is in.
+#[derive(Debug, Clone, Copy, Default)]
+struct Token {
+    /// The classes of all its characters, or-ed.
+    classes: u16,
     letters: u32,
     upper: u32,
-    caps: u32,
-    /// The current run of letters (a word inside the token: "WOZ-beschikking" has two).
-    run: u32,
-    run_upper: bool,
 }
 
-impl Default for TokenLetters {
-    fn default() -> Self {
-        TokenLetters {
-            alnum: false,
-            letters: 0,
-            upper: 0,
-            caps: 0,
-            run: 0,
-            run_upper: true,
-        }
-    }
-}
-
-impl TokenLetters {
-    fn char(&mut self, c: char) {
+/// Runs of three or more capitals between non-letters ("WOZ-beschikking" has one). Only
+/// called for tokens with three capitals or more, which few are.
+fn caps_words(token: &str) -> u32 {
+    let mut words = 0;
+    let mut run = 0;
+    let mut all_upper = true;
+    for c in token.chars() {
         if c.is_alphabetic() {
-            self.alnum = true;
-            self.letters += 1;
-            let upper = c.is_uppercase();
-            self.upper += u32::from(upper);
-            self.run += 1;
-            self.run_upper &= upper;
+            run += 1;
+            all_upper &= c.is_uppercase();
         } else {
-            self.close_run();
-            self.alnum |= c.is_numeric();
+            words += u32::from(run >= 3 && all_upper);
+            run = 0;
+            all_upper = true;
         }
     }
-
-    fn close_run(&mut self) {
-        if self.run >= 3 && self.run_upper {
-            self.caps += 1;
-        }
-        self.run = 0;
-        self.run_upper = true;
-    }
-
-    fn closed(mut self) -> Self {
-        self.close_run();
-        self
-    }
+    words + u32::from(run >= 3 && all_upper)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,14 +323,15 @@ impl TokenLetters {
 /// Where the scan is inside an emoji sequence, so that `👍🏽`, `🇳🇱` and `👨‍👩‍👧` count once.
 #[derive(Debug, Default)]
 struct EmojiState {
+    /// Where the last emoji character ended; a sequence continues only right there, so plain
+    /// text needs no bookkeeping.
+    end: usize,
     /// The current sequence has been counted; modifiers and joined emoji add nothing.
     counted: bool,
     /// A zero-width joiner followed a counted emoji: the next emoji belongs to it.
     joining: bool,
     /// One regional indicator was seen; the next completes the flag.
     flag_half: bool,
-    /// The previous character, for `©️`-style symbols that only become emoji with U+FE0F.
-    prev: char,
 }
 
 const ZWJ: char = '\u{200D}';
@@ -215,30 +340,27 @@ const VS15: char = '\u{FE0E}';
 const KEYCAP: char = '\u{20E3}';
 
 impl EmojiState {
-    /// Counts `c` into `f` and returns whether it is part of an emoji (and so no part of a word).
-    fn char(&mut self, c: char, f: &mut TextFeatures) -> bool {
-        let prev = std::mem::replace(&mut self.prev, c);
-        // Everything below U+200D is letters, digits and punctuation: the common case.
-        if c < ZWJ {
+    /// Counts the non-ASCII character `c` at byte `i` of `text` into `f`, and returns whether
+    /// it is part of an emoji (and so no part of a word).
+    fn char(&mut self, text: &str, i: usize, c: char, f: &mut TextFeatures) -> bool {
+        if self.end != i {
             self.reset();
-            return false;
         }
         match c {
             ZWJ if self.counted => self.joining = true,
             VS16 => {
-                if !self.counted && !prev.is_alphanumeric() && !prev.is_whitespace() {
-                    // A symbol with default text presentation asked to be an emoji.
+                // A symbol with default text presentation asked to be an emoji (`©️`, `‼️`).
+                let symbol = text[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|p| !p.is_alphanumeric() && !p.is_whitespace());
+                if !self.counted && symbol {
                     self.count(Sentiment::Neutral, f);
                 }
             }
             VS15 => {}
-            KEYCAP => {
-                if !self.counted {
-                    self.count(Sentiment::Neutral, f);
-                }
-            }
-            // Skin tones: part of the emoji before them, or a swatch on their own.
-            '\u{1F3FB}'..='\u{1F3FF}' => {
+            // A keycap (`1️⃣`), or a skin tone: part of the emoji before it, or on its own a swatch.
+            KEYCAP | '\u{1F3FB}'..='\u{1F3FF}' => {
                 if !self.counted {
                     self.count(Sentiment::Neutral, f);
                 }
@@ -261,11 +383,9 @@ impl EmojiState {
                     self.count(sentiment(c), f);
                 }
             }
-            _ => {
-                self.reset();
-                return false;
-            }
+            _ => return false,
         }
+        self.end = i + c.len_utf8();
         true
     }
 
@@ -370,7 +490,10 @@ const COMMON_TLDS: [&str; 27] = [
 
 fn is_url(t: &str) -> bool {
     let b = t.as_bytes();
-    if let Some(p) = t.find("://") {
+    // Tokens are short: a plain byte loop beats the set-up of a substring search.
+    if let Some(p) = b.iter().position(|&c| c == b':')
+        && b[p + 1..].starts_with(b"//")
+    {
         return p > 0 && b.len() > p + 3 && b[..p].iter().all(u8::is_ascii_alphabetic);
     }
     if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"www.") {
@@ -396,9 +519,10 @@ fn is_email(t: &str) -> bool {
         .get(..7)
         .filter(|p| p.eq_ignore_ascii_case("mailto:"))
         .map_or(t, |_| &t[7..]);
-    let Some((local, domain)) = t.split_once('@') else {
+    let Some(at) = t.bytes().position(|b| b == b'@') else {
         return false;
     };
+    let (local, domain) = (&t[..at], &t[at + 1..]);
     !local.is_empty()
         && !local.starts_with('.')
         && local
@@ -459,8 +583,8 @@ enum MoneyToken {
 }
 
 impl MoneyState {
-    fn token(&mut self, t: &str, f: &mut TextFeatures) {
-        *self = match (money_token(t), *self) {
+    fn token(&mut self, t: &str, classes: u16, f: &mut TextFeatures) {
+        *self = match (money_token(t, classes), *self) {
             (MoneyToken::Currency | MoneyToken::CurrencyWord, MoneyState::Number)
             | (MoneyToken::Number, MoneyState::Currency) => {
                 f.amounts += 1;
@@ -480,44 +604,76 @@ impl MoneyState {
     }
 }
 
-/// Currencies written before or after the number: `€ 12`, `EUR 100`, `100 EUR`.
-const CURRENCY_SIGNS: [&str; 6] = ["€", "$", "£", "eur", "usd", "gbp"];
-/// Currencies written only after the number: `12 euro`. Before a number they are usually
-/// something else ("euro 2024", "dollar 5 cent omhoog").
-const CURRENCY_WORDS: [&str; 5] = ["euro", "euros", "euro's", "dollar", "dollars"];
-
-fn money_token(t: &str) -> MoneyToken {
-    if CURRENCY_SIGNS.iter().any(|w| w.eq_ignore_ascii_case(t)) {
-        return MoneyToken::Currency;
-    }
-    if CURRENCY_WORDS.iter().any(|w| w.eq_ignore_ascii_case(t)) {
-        return MoneyToken::CurrencyWord;
-    }
-    // A currency sign with a digit on either side: "€12,50", "12,50€", "$40", "€5-€10".
-    let mut signs = 0;
-    let mut prev_digit = false;
-    let mut chars = t.chars().peekable();
-    while let Some(c) = chars.next() {
-        if matches!(c, '€' | '$' | '£')
-            && (prev_digit || chars.peek().is_some_and(char::is_ascii_digit))
-        {
-            signs += 1;
-        }
-        prev_digit = c.is_ascii_digit();
-    }
-    if signs > 0 {
-        return MoneyToken::Amounts(signs);
-    }
+/// Whether `t` may be one of the currency codes or words below, by its first and last
+/// letter; a cheap filter before [`currency`], since every word of a message passes here.
+fn could_be_currency_word(t: &str) -> bool {
     let b = t.as_bytes();
-    // "EUR100", "100euro", "100eur".
-    let code_before = b.len() > 3 && b[..3].eq_ignore_ascii_case(b"eur") && b[3].is_ascii_digit();
-    let code_after = ["euro", "eur"].iter().any(|code| {
-        b.len() > code.len()
-            && b[b.len() - code.len()..].eq_ignore_ascii_case(code.as_bytes())
-            && b[b.len() - code.len() - 1].is_ascii_digit()
-    });
-    if code_before || code_after {
-        return MoneyToken::Amounts(1);
+    (3..=7).contains(&b.len())
+        && matches!(b[0] | 0x20, b'e' | b'u' | b'g' | b'd')
+        && matches!(b[b.len() - 1] | 0x20, b'r' | b'o' | b's' | b'd' | b'p')
+}
+
+/// Currency signs and codes (`€ 12`, `EUR 100`, `100 EUR`) and currency words, which only
+/// follow their number: before a number they are usually something else ("euro 2024",
+/// "dollar 5 cent omhoog").
+fn currency(t: &str) -> Option<MoneyToken> {
+    let b = t.as_bytes();
+    if !(1..=7).contains(&b.len()) {
+        return None;
+    }
+    let mut lower = [0u8; 7];
+    for (l, c) in lower.iter_mut().zip(b) {
+        *l = c.to_ascii_lowercase();
+    }
+    match &lower[..b.len()] {
+        // `€` and `£` in UTF-8.
+        b"$" | b"\xE2\x82\xAC" | b"\xC2\xA3" | b"eur" | b"usd" | b"gbp" => {
+            Some(MoneyToken::Currency)
+        }
+        b"euro" | b"euros" | b"euro's" | b"dollar" | b"dollars" => Some(MoneyToken::CurrencyWord),
+        _ => None,
+    }
+}
+
+fn money_token(t: &str, classes: u16) -> MoneyToken {
+    if let Some(currency) = currency(t) {
+        return currency;
+    }
+    if classes & DIGIT == 0 {
+        return MoneyToken::Other;
+    }
+    if classes & CURRENCY != 0 {
+        // A currency sign with a digit on either side: "€12,50", "12,50€", "$40", "€5-€10".
+        let mut signs = 0;
+        let mut prev_digit = false;
+        let mut chars = t.chars().peekable();
+        while let Some(c) = chars.next() {
+            if matches!(c, '€' | '$' | '£')
+                && (prev_digit || chars.peek().is_some_and(char::is_ascii_digit))
+            {
+                signs += 1;
+            }
+            prev_digit = c.is_ascii_digit();
+        }
+        if signs > 0 {
+            return MoneyToken::Amounts(signs);
+        }
+    }
+    if classes & LETTER != 0 {
+        // "EUR100", "100euro", "100eur".
+        let b = t.as_bytes();
+        let code_before =
+            b.len() > 3 && b[..3].eq_ignore_ascii_case(b"eur") && b[3].is_ascii_digit();
+        let code_after = ["euro", "eur"].iter().any(|code| {
+            b.len() > code.len()
+                && b[b.len() - code.len()..].eq_ignore_ascii_case(code.as_bytes())
+                && b[b.len() - code.len() - 1].is_ascii_digit()
+        });
+        return if code_before || code_after {
+            MoneyToken::Amounts(1)
+        } else {
+            MoneyToken::Other
+        };
     }
     // "100,-" and "100,--": whole euros, the Dutch way.
     if let Some(number) = t.strip_suffix(",--").or_else(|| t.strip_suffix(",-")) {
@@ -600,24 +756,27 @@ impl PhoneRun {
                 self.groups[self.len] = Group::default();
                 self.len += 1;
             }
-            PhoneToken::Joiner | PhoneToken::Other => {
-                self.flush(f);
-                let b = t.as_bytes();
-                self.account_stage = if b.len() == 4
-                    && b[..2].eq_ignore_ascii_case(b"nl")
-                    && b[2..].iter().all(u8::is_ascii_digit)
-                {
-                    1
-                } else if self.account_stage == 1
-                    && b.len() == 4
-                    && b.iter().all(u8::is_ascii_alphabetic)
-                {
-                    2
-                } else {
-                    0
-                };
-            }
+            PhoneToken::Joiner | PhoneToken::Other => self.other(t, f),
         }
+    }
+
+    /// A token that is no part of a phone number: it ends the run, and may start an account
+    /// number.
+    fn other(&mut self, t: &str, f: &mut TextFeatures) {
+        if self.len > 0 {
+            self.flush(f);
+        }
+        let b = t.as_bytes();
+        self.account_stage = if b.len() == 4
+            && b[..2].eq_ignore_ascii_case(b"nl")
+            && b[2..].iter().all(u8::is_ascii_digit)
+        {
+            1
+        } else if self.account_stage == 1 && b.len() == 4 && b.iter().all(u8::is_ascii_alphabetic) {
+            2
+        } else {
+            0
+        };
     }
 
     /// Counts the phone numbers in the run, longest first from each starting group, and empties it.

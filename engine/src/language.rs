@@ -112,7 +112,7 @@ impl LanguageDetector {
     /// The language of `text`, or `None` when it has no letters (empty, emoji, numbers) or only
     /// letters of a script none of the supported languages uses.
     pub fn detect(&self, text: &str) -> Option<Detected> {
-        let info = self.inner.detect(text)?;
+        let info = self.inner.detect(head(text))?;
         // whatlang answers a script that only one language uses (Greek, Hebrew, ...) without
         // consulting the allowlist, so the lookup can miss.
         let found = SUPPORTED.iter().find(|s| s.lang == info.lang())?;
@@ -123,6 +123,19 @@ impl LanguageDetector {
             confidence: info.confidence(),
             reliable: info.is_reliable(),
         })
+    }
+}
+
+/// How much of a message detection reads. Its cost grows with the text (on the shared VM,
+/// 20–40 µs for a short message, 170 µs for 300 characters read whole, 45–60 µs read to
+/// here), and the first 200 characters decided every labelled message as the whole text did;
+/// a long e-mail stays in bounds.
+const HEAD_CHARS: usize = 200;
+
+fn head(text: &str) -> &str {
+    match text.char_indices().nth(HEAD_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -267,6 +280,17 @@ mod tests {
         }
         // Greek uses a script none of the candidates uses.
         assert_eq!(code("Πότε μαζεύουν τα σκουπίδια;"), None);
+    }
+
+    #[test]
+    fn a_long_message_is_read_from_its_start() {
+        let long = "Sehr geehrte Damen und Herren, seit drei Wochen wird unsere Biotonne nicht \
+                    mehr geleert, obwohl wir sie jedes Mal rechtzeitig an die Straße stellen. "
+            .repeat(20);
+        assert_eq!(head(&long).chars().count(), HEAD_CHARS);
+        assert_eq!(code(&long), Some("de"));
+        assert_eq!(head("kort"), "kort");
+        assert_eq!(head(&"ë".repeat(300)).chars().count(), HEAD_CHARS);
     }
 
     #[test]
