@@ -424,8 +424,14 @@ fn eval_measures_decisions_against_labels_and_fails_on_an_answered_press_questio
     // Thresholds this small set meets: every critical message, and 70% of all.
     let config = rules.join("rulebook.toml");
     let body = fs::read_to_string(&config).expect("read rulebook.toml");
-    let lowered = body.replacen("min_acceptable = 0.95", "min_acceptable = 0.7", 1);
-    assert_ne!(body, lowered, "the default rulebook sets min_acceptable");
+    let lowered = body
+        .replacen("min_acceptable = 0.93", "min_acceptable = 0.7", 1)
+        .replacen("min_critical_recall = 0.95", "min_critical_recall = 1.0", 1);
+    assert_eq!(
+        lowered.matches("= 0.7\n").count() + lowered.matches("= 1.0\n").count(),
+        2,
+        "the default rulebook sets both thresholds"
+    );
     fs::write(&config, lowered).expect("write rulebook.toml");
     let rules_arg = rules.to_str().expect("utf-8 path");
     let labelled = dir.path().join("dev.jsonl");
