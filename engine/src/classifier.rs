@@ -554,7 +554,13 @@ fn finish(
     let mut kept = Vec::new();
     // A feature in more than `max_share` of all examples ("ik", "the", "<de>") says little about
     // any one category, yet on few examples naive Bayes lets it tip a guess: it is dropped.
-    let most = (params.max_share * prepared.docs.len() as f32).ceil() as u32;
+    // Only on a set large enough for "common" to mean something: in a handful of examples every
+    // feature is in more than 4% of them.
+    let most = if prepared.docs.len() >= 500 {
+        (params.max_share * prepared.docs.len() as f32).ceil() as u32
+    } else {
+        u32::MAX
+    };
     for (id, row) in weights.chunks_exact_mut(n).enumerate() {
         let count = prepared.doc_count[id];
         if count >= params.min_count && count <= most {

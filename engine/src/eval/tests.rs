@@ -640,7 +640,11 @@ fn the_table_and_the_page_show_the_figures_and_escape_the_text() {
 fn the_embedded_rulebook_names_the_template_of_each_topic() -> Result<(), crate::RulebookErrors> {
     let rulebook = Rulebook::embedded()?;
     let topics = TopicTemplates::from_rulebook(&rulebook);
-    assert_eq!(topics.answering("passport"), ["passport"]);
+    assert_eq!(
+        topics.answering("passport"),
+        ["passport", "passport_lost"],
+        "a sub-topic counts"
+    );
     assert_eq!(topics.answering("street_lights"), ["report_street_lights"]);
     assert!(topics.knows("press") && topics.answering("press").is_empty());
     Ok(())

@@ -215,7 +215,11 @@ mod tests {
         let index = index(&["rijbewijs"]);
         let huge = "r".repeat(1_000_000);
         assert!(typo_of(&index, &huge).is_empty());
-        assert_eq!(typo_of(&index, "rijbewijsje"), ["rijbewijs"], "two letters longer still is");
+        assert_eq!(
+            typo_of(&index, "rijbewijsje"),
+            ["rijbewijs"],
+            "two letters longer still is"
+        );
     }
 
     #[test]
