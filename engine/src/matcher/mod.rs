@@ -540,14 +540,28 @@ impl Matcher {
             }
         }
         if !near_hits.is_empty() {
+            // Sorted by keyword, side, position: for each left-side word, the nearest right-side
+            // word is found by binary search, so a text that repeats one side many times costs
+            // n log n, not n².
             near_hits.sort_unstable();
-            for (i, &(n, side, a)) in near_hits.iter().enumerate() {
+            let mut start = 0;
+            while start < near_hits.len() {
+                let n = near_hits[start].0;
+                let end = start + near_hits[start..].partition_point(|h| h.0 == n);
+                let group = &near_hits[start..end];
+                start = end;
+                let split = group.partition_point(|h| h.1 == 0);
+                let (left, right) = group.split_at(split);
                 let spec = self.near[n as usize];
-                let close = near_hits[i + 1..]
-                    .iter()
-                    .take_while(|h| h.0 == n)
-                    .any(|&(_, other, b)| other != side && a.abs_diff(b) <= spec.within);
-                if close {
+                let close = left.iter().find(|&&(_, _, a)| {
+                    let i = right.partition_point(|h| h.2 < a);
+                    [i.checked_sub(1), Some(i)]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|j| right.get(j))
+                        .any(|&(_, _, b)| a.abs_diff(b) <= spec.within)
+                });
+                if let Some(&(_, _, a)) = close {
                     hits.push(Hit {
                         topic: spec.topic,
                         exclude: false,
