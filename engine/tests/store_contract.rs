@@ -413,7 +413,8 @@ fn resolving_starts_the_automatic_reply_budget_again(backend: Backend) {
             .unwrap()
             .unwrap()
     };
-    assert_eq!(conversation(&f).auto_replies, 2);
+    // Two answers and the fire's holding reply.
+    assert_eq!(conversation(&f).auto_replies, 3);
     f.store()
         .resolve_escalation(fire.escalation.unwrap(), "bob", t0 + Duration::hours(1))
         .unwrap();
@@ -1575,9 +1576,10 @@ fn candidate() -> &'static Rulebook {
     static CANDIDATE: OnceLock<Rulebook> = OnceLock::new();
     CANDIDATE.get_or_init(|| {
         let mut source = RulebookSource::embedded();
+        // Exact, so plurals no longer match (not even as a stem).
         source.topics.text = source.topics.text.replacen(
             "[\"paspoort*\", \"id kaart*\"",
-            "[\"paspoort\", \"id kaart*\"",
+            "[\"=paspoort\", \"id kaart*\"",
             1,
         );
         Rulebook::compile(source).expect("the candidate compiles")
