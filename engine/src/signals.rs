@@ -64,13 +64,8 @@ pub fn written_in(
     if known_words >= FEW_KNOWN_WORDS || known_words as usize * 3 >= word_count.max(1) {
         return listed(counted);
     }
-    // The start of a message tells its language as well as the whole, at a fraction of the
-    // cost (detection is the dearest step of a decision that needs it).
-    let start = match text.char_indices().nth(160) {
-        Some((at, _)) => &text[..at],
-        None => text,
-    };
-    match detector.detect(start) {
+    // The detector reads only the start of a long message itself (see `language::HEAD_CHARS`).
+    match detector.detect(text) {
         Some(d) if d.reliable => match d.code {
             "nl" => listed(Language::Nl),
             "en" => listed(Language::En),
@@ -148,8 +143,7 @@ pub fn guesses(
             category.as_str().into()
         },
         score: f64::from(score),
-        words: view(source).words,
-        probabilities: view(source).probabilities,
+        ..view(source)
     };
     (view(&whole), critical)
 }
