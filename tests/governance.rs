@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,8 +21,6 @@ mod support;
 use support::{copy_rulebook, webcare};
 
 const TOKEN: &str = "lead-secret-token";
-
-/// A copy of the default rulebook (rules/ and scripts/ side by side) in `dir`.
 
 struct Service {
     child: Child,

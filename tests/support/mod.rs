@@ -2,7 +2,7 @@
 //! as an operator adds them, and for the browser tests finding Chromium and chromedriver, one
 //! chromedriver per test on a free port, and a headless browser session. A test file takes it
 //! with `mod support;`; not every file uses every helper, hence the `dead_code` allowance.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;
 use std::net::TcpListener;
