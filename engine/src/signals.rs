@@ -93,13 +93,17 @@ fn view(guess: &Guess) -> GuessView {
     }
 }
 
-/// The sentences of a message worth a guess of their own: at least three words each, and
-/// only when there are two or more (one sentence is the whole message).
+/// The fewest words a sentence needs for a guess of its own: "Ik ben het zat" (fed up) read
+/// alone sounds like distress; a danger told in a sentence takes more words than that.
+const SENTENCE_WORDS: usize = 5;
+
+/// The sentences of a message worth a guess of their own: at least [`SENTENCE_WORDS`] words
+/// each, and only when there are two or more (one sentence is the whole message).
 fn sentences(text: &str) -> Vec<&str> {
     let parts: Vec<&str> = text
         .split(['.', '!', '?', '\n', ';'])
         .map(str::trim)
-        .filter(|s| s.split_whitespace().count() >= 3)
+        .filter(|s| s.split_whitespace().count() >= SENTENCE_WORDS)
         .collect();
     if parts.len() >= 2 { parts } else { Vec::new() }
 }
@@ -153,8 +157,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sentence_is_three_words_and_one_sentence_is_the_message() {
+    fn a_sentence_is_five_words_and_one_sentence_is_the_message() {
         assert!(sentences("Wanneer wordt het grofvuil opgehaald?").is_empty());
+        assert!(
+            sentences("De container is weer niet geleegd. Ik ben het zat.").is_empty(),
+            "four words are not a sentence of their own"
+        );
         assert_eq!(
             sentences(
                 "Wanneer wordt het grofvuil opgehaald? Oja. Bij de buren ruikt het naar gas!"

@@ -33,6 +33,9 @@ pub struct TypoIndex {
     /// candidate, which the distance check then rejects.
     keys: FxHashMap<u64, Vec<u32>>,
     words: Vec<(Box<str>, u8)>,
+    /// Word → its index in `words`, so adding a keyword twice costs a lookup, not a scan
+    /// (a scan made 100,000 keywords take minutes to compile).
+    ids: FxHashMap<Box<str>, u32>,
     /// Words that are spelled right by definition (every keyword word, the lexicon): never
     /// read as a typo of something else, which also keeps the per-message work small.
     known: FxHashSet<Box<str>>,
@@ -40,6 +43,11 @@ pub struct TypoIndex {
     /// and generating its deletions would cost its length squared (a 1 MB "word" is an attack).
     longest: usize,
 }
+
+/// Dutch and English inflection endings (plural, past tense, participle, -ing, agent noun).
+const INFLECTIONS: [&str; 11] = [
+    "s", "es", "e", "en", "n", "ed", "d", "t", "er", "ers", "ing",
+];
 
 fn key(bytes: &[u8]) -> u64 {
     let mut h = FxHasher::default();
@@ -68,6 +76,15 @@ impl TypoIndex {
         self.known.insert(word.into());
     }
 
+    /// Whether `word` is a known word with an inflection ending: "reported" is "report" + "ed",
+    /// not a typo of the keyword "reporter". (A stemmer cannot tell: it makes "report" of both.)
+    fn inflects_a_known_word(&self, word: &str) -> bool {
+        INFLECTIONS.iter().any(|ending| {
+            word.strip_suffix(ending)
+                .is_some_and(|base| base.len() >= 4 && self.known.contains(base))
+        })
+    }
+
     /// Indexes a keyword word; returns its id, or `None` when it is too short for typos.
     pub fn add(&mut self, word: &str) -> Option<u32> {
         let edits = allowed_edits(word.len());
@@ -75,11 +92,12 @@ impl TypoIndex {
             return None;
         }
         self.know(word);
-        if let Some(existing) = self.words.iter().position(|(w, _)| &**w == word) {
-            return Some(existing as u32);
+        if let Some(&existing) = self.ids.get(word) {
+            return Some(existing);
         }
         let id = self.words.len() as u32;
         self.words.push((word.into(), edits));
+        self.ids.insert(word.into(), id);
         self.longest = self.longest.max(word.len());
         let mut seen = FxHashSet::default();
         deletions(word.as_bytes(), edits, &mut |d| {
@@ -122,6 +140,9 @@ impl TypoIndex {
             let (candidate, edits) = &self.words[id as usize];
             candidate.as_bytes()[0] == bytes[0] && distance(candidate.as_bytes(), bytes) <= *edits
         });
+        if !out.is_empty() && self.inflects_a_known_word(word) {
+            out.clear();
+        }
     }
 
     pub fn word(&self, id: u32) -> &str {
@@ -229,5 +250,23 @@ mod tests {
         assert!(typo_of(&index, "brood").is_empty());
         assert!(typo_of(&index, "brandt").is_empty());
         assert_eq!(typo_of(&index, "broot"), ["brood"]);
+    }
+
+    #[test]
+    fn an_inflection_of_a_known_word_is_not_a_typo() {
+        let mut index = index(&["reporter"]);
+        assert_eq!(
+            typo_of(&index, "reported"),
+            ["reporter"],
+            "while `report` is unknown"
+        );
+        index.know("report");
+        assert!(typo_of(&index, "reported").is_empty(), "report + ed");
+        assert!(typo_of(&index, "reports").is_empty(), "report + s");
+        assert_eq!(
+            typo_of(&index, "repotrer"),
+            ["reporter"],
+            "a real typo still is"
+        );
     }
 }
