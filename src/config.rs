@@ -8,20 +8,19 @@
 //!
 //! Each channel's section is defined next to the channel (`crate::channels`), the inbox's next
 //! to the inbox; this file gathers them into one [`ConfigFile`] and lays the environment over
-//! it. Secrets are never in the file: [`read_secret`] reads them from the environment or a file.
+//! it. Secrets are never in the file (`crate::secrets`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
-use webcare_adapters::secret::Secret;
 use webcare_engine::store::{Backend, StoreOptions};
 
+use crate::channels::Section;
 use crate::channels::discord::DiscordSection;
 use crate::channels::http::HttpChannelSection;
 use crate::channels::telegram::TelegramSection;
 use crate::channels::webchat::WebChatSection;
-use crate::channels::{Env, Section};
 
 /// The config file as written. Unknown keys are errors: a typo must not silently fall back
 /// to a default.
@@ -210,39 +209,6 @@ fn overlay(text: &str, vars: &[(String, String)]) -> anyhow::Result<ConfigFile> 
     toml::Value::Table(table)
         .try_into::<ConfigFile>()
         .map_err(|e| anyhow!("{e}"))
-}
-
-/// The secret from `variable`, else from `<variable>_FILE` or the section's `*_file` key
-/// (relative to `base`); `None` when none is set. A file that is named but cannot be read, or
-/// is empty, is an error: the operator asked for the secret.
-pub fn read_secret(
-    what: &str,
-    variable: &str,
-    token_file: Option<&Path>,
-    base: Option<&Path>,
-    env: Env<'_>,
-) -> anyhow::Result<Option<Secret>> {
-    if let Some(token) = env(variable).map(Secret::new).filter(|t| !t.is_empty()) {
-        return Ok(Some(token));
-    }
-    let path = env(&format!("{variable}_FILE"))
-        .map(PathBuf::from)
-        .or_else(|| {
-            token_file.map(|p| match base {
-                Some(base) if p.is_relative() => base.join(p),
-                _ => p.to_owned(),
-            })
-        });
-    let Some(path) = path else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the {what} file `{}`", path.display()))?;
-    let token = Secret::new(text);
-    if token.is_empty() {
-        return Err(anyhow!("the {what} file `{}` is empty", path.display()));
-    }
-    Ok(Some(token))
 }
 
 /// The global options that choose the store.

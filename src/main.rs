@@ -16,8 +16,8 @@
 //!   changes it makes, shared by `governance.rs` and the commands that call it.
 //! - `cli/report.rs`: `webcare report`, KPIs and trends of a period (weekly digest, quarterly
 //!   report).
-//! - `config.rs`: `webcare.toml` (gathering each part's section), the global store options, and
-//!   secrets from the environment or a file.
+//! - `config.rs`: `webcare.toml` (gathering each part's section) and the global store options;
+//!   `secrets.rs`: tokens and secrets, from the environment or a file, never from the file.
 //! - `inbox.rs`, `cli/user.rs`: the support team's inbox in `webcare run`, and its users.
 //! - `channels/`: the channels of `webcare run`, one module each (HTTP channel, web chat, and
 //!   Telegram and Discord behind the features `telegram` and `discord`, on by default): its
@@ -34,6 +34,7 @@ mod config;
 mod dashboard;
 mod governance;
 mod inbox;
+mod secrets;
 mod service;
 mod shutdown;
 

@@ -85,7 +85,7 @@ impl Settings {
             ..defaults
         };
         let admin_token =
-            crate::config::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, base, env)?;
+            crate::secrets::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, base, env)?;
         let shadow_rules = file.shadow.rules.as_ref().map(|p| match base {
             Some(base) if p.is_relative() => base.join(p),
             _ => p.clone(),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use webcare_engine::{ChannelKind, Mode};
 
 use super::{Built, Env, Section};
-use crate::config::read_secret;
+use crate::secrets::read_secret;
 
 /// `[discord]`.
 #[derive(Debug, Default, Deserialize)]

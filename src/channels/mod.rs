@@ -6,7 +6,7 @@
 //! entry in [`crate::config::ConfigFile::channels`], not another branch in the service.
 //!
 //! Secrets never come from `webcare.toml`: each module reads its own from the environment or a
-//! file ([`crate::config::read_secret`]) and keeps them in types that never print them.
+//! file ([`crate::secrets::read_secret`]) and keeps them in types that never print them.
 //!
 //! # Layout
 //!

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use webcare_engine::{ChannelKind, Mode};
 
 use super::{Built, Env, Section};
-use crate::config::read_secret;
+use crate::secrets::read_secret;
 
 /// `[telegram]`.
 #[derive(Debug, Default, Deserialize)]
@@ -92,7 +92,7 @@ mod adapter {
 
     use super::TelegramSection;
     use crate::channels::{Channel, Env, Wiring, origin_of};
-    use crate::config::read_secret;
+    use crate::secrets::read_secret;
 
     #[derive(Debug)]
     pub(super) struct Telegram(pub(super) TelegramConfig);
