@@ -5,13 +5,22 @@
 //! Precedence, strongest first: `--data`/`--store`, `WEBCARE_DATA_DIR`/`WEBCARE_STORE`, the
 //! `[store]` section of the config file, the defaults (`./data`, redb). A relative `data_dir`
 //! in the file is relative to the file, so the file can move with its data.
+//!
+//! Each channel's section is defined next to the channel (`crate::channels`), the inbox's next
+//! to the inbox; this file gathers them into one [`ConfigFile`] and lays the environment over
+//! it. Secrets are never in the file (`crate::secrets`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
-use webcare_engine::Mode;
 use webcare_engine::store::{Backend, StoreOptions};
+
+use crate::channels::Section;
+use crate::channels::discord::DiscordSection;
+use crate::channels::http::HttpChannelSection;
+use crate::channels::telegram::TelegramSection;
+use crate::channels::webchat::WebChatSection;
 
 /// The config file as written. Unknown keys are errors: a typo must not silently fall back
 /// to a default.
@@ -39,6 +48,18 @@ pub struct ConfigFile {
     /// `[notifications.<team>]`, one per team that wants to hear about its escalations.
     #[serde(default)]
     pub notifications: std::collections::BTreeMap<String, crate::inbox::NotificationSection>,
+}
+
+impl ConfigFile {
+    /// Every channel's section, in the order `webcare run` starts them and says so.
+    pub fn channels(&self) -> [&dyn Section; 4] {
+        [
+            &self.http_channel,
+            &self.webchat,
+            &self.telegram,
+            &self.discord,
+        ]
+    }
 }
 
 /// `[store]`.
@@ -75,49 +96,6 @@ pub struct ServerSection {
     pub listen: Option<String>,
 }
 
-/// `[http_channel]`. The signing secret is never read from this file (it would end up in
-/// backups and version control): it comes from `WEBCARE_HTTP_SECRET` or a file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpChannelSection {
-    /// Default on.
-    pub enabled: Option<bool>,
-    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
-    /// (decide and record only); see `webcare_engine::mode`.
-    pub mode: Option<Mode>,
-    /// Where replies are posted (signed); without it the bot's reply is only in the response.
-    pub callback_url: Option<String>,
-    /// A file holding the signing secret (also `WEBCARE_HTTP_SECRET_FILE`).
-    pub secret_file: Option<PathBuf>,
-    /// Refuse inbound requests without a valid `X-Webcare-Signature`.
-    #[serde(default)]
-    pub require_signature: bool,
-    /// The largest request body; default 64 KiB.
-    pub max_body_kib: Option<usize>,
-    /// The longest a callback may take; default 10 s.
-    pub callback_timeout_secs: Option<u64>,
-}
-
-/// `[webchat]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebChatSection {
-    /// Default on.
-    pub enabled: Option<bool>,
-    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
-    /// (decide and record only); see `webcare_engine::mode`.
-    pub mode: Option<Mode>,
-    /// The largest frame a visitor may send; default 8192 bytes.
-    pub max_frame_bytes: Option<usize>,
-    /// The longest message; default 2000 characters.
-    pub max_text_chars: Option<usize>,
-    /// Messages a visitor may send at once (default 10) and per second after that (default 1).
-    pub burst: Option<u32>,
-    pub per_second: Option<f64>,
-    /// Open chats at most; default 10000.
-    pub max_connections: Option<usize>,
-}
-
 /// `[outbox]`: how replies are retried.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,103 +111,6 @@ pub struct OutboxSection {
     pub concurrency: Option<usize>,
     /// The longest one delivery may take; default 15 s.
     pub send_timeout_secs: Option<u64>,
-}
-
-/// `[telegram]`. The bot token is never read from this file: it comes from
-/// `TELEGRAM_BOT_TOKEN` or a token file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-// Read only when the adapter is built in; without it the section must still parse.
-#[cfg_attr(not(feature = "telegram"), allow(dead_code))]
-pub struct TelegramSection {
-    /// Default on (when there is a token).
-    pub enabled: Option<bool>,
-    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
-    /// (decide and record only); see `webcare_engine::mode`.
-    pub mode: Option<Mode>,
-    /// A file holding the bot token (also `TELEGRAM_BOT_TOKEN_FILE`).
-    pub token_file: Option<PathBuf>,
-    /// The Bot API server without a trailing slash; default `https://api.telegram.org` (a
-    /// self-hosted `telegram-bot-api` server goes here).
-    pub api_url: Option<String>,
-    /// How long one long poll waits for news; default 25 s.
-    pub poll_timeout_secs: Option<u64>,
-    /// Webhook mode instead of long polling: the public HTTPS URL Telegram posts updates to
-    /// (`https://webcare.example.org/telegram/updates`); webcare serves its path on its own
-    /// web server. The secret token comes from `TELEGRAM_WEBHOOK_SECRET` or a file.
-    pub webhook_url: Option<String>,
-    /// A file holding the webhook's secret token (also `TELEGRAM_WEBHOOK_SECRET_FILE`).
-    pub webhook_secret_file: Option<PathBuf>,
-}
-
-/// `[discord]`. The bot token is never read from this file: it comes from `DISCORD_BOT_TOKEN`
-/// or a token file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-// Read only when the adapter is built in; without it the section must still parse.
-#[cfg_attr(not(feature = "discord"), allow(dead_code))]
-pub struct DiscordSection {
-    /// Default on (when there is a token).
-    pub enabled: Option<bool>,
-    /// `live` (default), `shadow` (decide and escalate, send nothing automatic) or `listen`
-    /// (decide and record only); see `webcare_engine::mode`.
-    pub mode: Option<Mode>,
-    /// A file holding the bot token (also `DISCORD_BOT_TOKEN_FILE`).
-    pub token_file: Option<PathBuf>,
-    /// Send REST calls here instead of `https://discord.com` (a rate-limiting proxy).
-    pub api_url: Option<String>,
-    /// The guild channels the bot answers in, by id; direct messages are always answered.
-    pub channels: Option<DiscordChannels>,
-}
-
-/// Discord channel ids: a list (`[123, "456"]`) or, from the environment, `"123,456"` (or one
-/// id, which the environment overlay reads as a number).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum DiscordChannels {
-    List(Vec<Snowflake>),
-    One(u64),
-    Text(String),
-}
-
-/// One Discord id, as a number or a string (ids are often copied as strings).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Snowflake {
-    Number(u64),
-    Text(String),
-}
-
-impl DiscordChannels {
-    pub fn ids(&self) -> anyhow::Result<Vec<u64>> {
-        let texts: Vec<String> = match self {
-            DiscordChannels::List(list) => list
-                .iter()
-                .map(|id| match id {
-                    Snowflake::Number(n) => n.to_string(),
-                    Snowflake::Text(t) => t.clone(),
-                })
-                .collect(),
-            DiscordChannels::One(id) => vec![id.to_string()],
-            DiscordChannels::Text(text) => text
-                .split([',', ' '])
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        };
-        texts
-            .iter()
-            .map(|t| {
-                t.trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|id| *id != 0)
-                    .ok_or_else(|| {
-                        anyhow!("`[discord] channels`: `{t}` is not a Discord channel id")
-                    })
-            })
-            .collect()
-    }
 }
 
 /// The sections whose keys can be set as `WEBCARE_<SECTION>_<KEY>` (e.g.
@@ -413,6 +294,8 @@ impl StoreArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::discord::DiscordChannels;
+    use webcare_engine::Mode;
 
     #[test]
     fn the_store_section_parses_and_rejects_typos() -> anyhow::Result<()> {

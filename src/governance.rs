@@ -16,6 +16,9 @@
 //! must be authorised and audited. The same crisis switch is in the inbox for leads (see
 //! `crate::inbox`): there the inbox's own login is the authorisation, and the lead's login is
 //! the actor in the audit log.
+//!
+//! The API's paths, requests and answers are `crate::admin_api`'s, which the commands that
+//! call it (`webcare reload`, `crisis`, `report`, `user`) use too.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,25 +29,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use webcare_adapters::secret::Secret;
 use webcare_engine::store::NewAudit;
 use webcare_engine::{Rulebook, RulebookSource, Runtime};
 
-/// What a reload did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum ReloadOutcome {
-    /// The new version is in force.
-    Activated { version: String, previous: String },
-    /// The files hold the version already running.
-    Unchanged { version: String },
-    /// Refused; the old version keeps running. `errors` are `file:line:column: message`.
-    Rejected {
-        running: String,
-        errors: Vec<String>,
-    },
-}
+use crate::admin_api::{
+    self, CrisisRequest, CrisisState, ReloadOutcome, ReportRequest, UserChange,
+};
 
 pub struct Governance {
     runtime: Arc<Runtime>,
@@ -236,11 +227,11 @@ impl Governance {
     /// that `webcare report` and `webcare user` ask for while this service holds the store.
     pub fn routes(self: Arc<Self>) -> Router {
         Router::new()
-            .route("/api/v1/rulebook", get(rulebook_status))
-            .route("/api/v1/rulebook/reload", post(reload_handler))
-            .route("/api/v1/crisis", get(crisis_status).post(crisis_handler))
-            .route("/api/v1/report", post(report_handler))
-            .route("/api/v1/users", post(users_handler))
+            .route(admin_api::RULEBOOK, get(rulebook_status))
+            .route(admin_api::RELOAD, post(reload_handler))
+            .route(admin_api::CRISIS, get(crisis_status).post(crisis_handler))
+            .route(admin_api::REPORT, post(report_handler))
+            .route(admin_api::USERS, post(users_handler))
             .with_state(self)
     }
 
@@ -402,20 +393,14 @@ async fn reload_handler(State(g): State<Arc<Governance>>, headers: HeaderMap) ->
     (status, Json(outcome)).into_response()
 }
 
-#[derive(Deserialize)]
-struct CrisisRequest {
-    /// `true` on, `false` off, `null` back to the rulebook's setting.
-    on: Option<bool>,
-}
-
 async fn crisis_status(State(g): State<Arc<Governance>>, headers: HeaderMap) -> Response {
     if let Err(refused) = g.authorise(&headers) {
         return refused.into_response();
     }
-    Json(serde_json::json!({
-        "crisis_mode": g.runtime.crisis_mode(),
-        "switch": g.runtime.crisis_override(),
-    }))
+    Json(CrisisState {
+        crisis_mode: g.runtime.crisis_mode(),
+        switch: g.runtime.crisis_override(),
+    })
     .into_response()
 }
 
@@ -438,7 +423,11 @@ async fn crisis_handler(
         }
     };
     let on = g.set_crisis(request.on, &actor).await;
-    Json(serde_json::json!({ "crisis_mode": on, "switch": request.on })).into_response()
+    Json(CrisisState {
+        crisis_mode: on,
+        switch: request.on,
+    })
+    .into_response()
 }
 
 /// A report of the running service's store, with the running rulebook's teams; the period
@@ -446,7 +435,7 @@ async fn crisis_handler(
 async fn report_handler(
     State(g): State<Arc<Governance>>,
     headers: HeaderMap,
-    body: Result<Json<crate::cli::report::Request>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<ReportRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if let Err(refused) = g.authorise(&headers) {
         return refused.into_response();
@@ -462,13 +451,9 @@ async fn report_handler(
     };
     let store = Arc::clone(g.runtime.store());
     let rulebook = g.runtime.rulebook();
-    let made =
-        tokio::task::spawn_blocking(move || crate::cli::report::make(&*store, &rulebook, &request))
-            .await;
+    let made = tokio::task::spawn_blocking(move || request.make(&*store, &rulebook)).await;
     match made {
-        Ok(Ok((text, messages))) => {
-            Json(serde_json::json!({ "text": text, "messages": messages })).into_response()
-        }
+        Ok(Ok(report)) => Json(report).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e:#}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
@@ -479,7 +464,7 @@ async fn report_handler(
 async fn users_handler(
     State(g): State<Arc<Governance>>,
     headers: HeaderMap,
-    body: Result<Json<crate::cli::user::Change>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<UserChange>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let actor = match g.authorise(&headers) {
         Ok(actor) => actor,
@@ -495,10 +480,9 @@ async fn users_handler(
         }
     };
     let store = Arc::clone(g.runtime.store());
-    let made = tokio::task::spawn_blocking(move || {
-        crate::cli::user::apply(&*store, change, &actor, chrono::Utc::now())
-    })
-    .await;
+    let made =
+        tokio::task::spawn_blocking(move || change.apply(&*store, &actor, chrono::Utc::now()))
+            .await;
     match made {
         Ok(Ok(outcome)) => Json(outcome).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e:#}")),

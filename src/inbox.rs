@@ -23,7 +23,7 @@ use webcare_inbox::notify::{Notifier, NotifyConfig, TeamChannels, Webhook};
 use webcare_inbox::sla::SlaTimer;
 use webcare_inbox::{Inbox, InboxConfig};
 
-use crate::service::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// `[inbox]`.
 #[derive(Debug, Default, Deserialize)]

@@ -9,27 +9,34 @@
 //! - `cli/eval.rs`: `webcare eval`, the rulebook's decisions measured against labelled messages.
 //! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
 //!   and `webcare versions`, the store.
-//! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`;
-//!   `cli/reload.rs` and `cli/crisis.rs` (`webcare reload`, `webcare crisis`) are clients of
-//!   its admin API, through `cli/admin.rs`.
+//! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`, and
+//!   its admin API; `cli/reload.rs` and `cli/crisis.rs` (`webcare reload`, `webcare crisis`)
+//!   are clients of it, through `cli/admin.rs`.
+//! - `admin_api.rs`: the admin API's paths, requests and answers, and the reports and user
+//!   changes it makes, shared by `governance.rs` and the commands that call it.
 //! - `cli/report.rs`: `webcare report`, KPIs and trends of a period (weekly digest, quarterly
 //!   report).
-//! - `config.rs`: `webcare.toml` and the global store options.
+//! - `config.rs`: `webcare.toml` (gathering each part's section) and the global store options;
+//!   `secrets.rs`: tokens and secrets, from the environment or a file, never from the file.
 //! - `inbox.rs`, `cli/user.rs`: the support team's inbox in `webcare run`, and its users.
-//! - `platforms.rs`: the Telegram and Discord adapters of `webcare run` (features `telegram`,
-//!   `discord`, on by default): settings, tokens, start.
+//! - `channels/`: the channels of `webcare run`, one module each (HTTP channel, web chat, and
+//!   Telegram and Discord behind the features `telegram` and `discord`, on by default): its
+//!   config section, its secrets, and how it starts.
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
-//! - `cli/run.rs`, `service.rs`: `webcare run`, the service: web chat, HTTP channel, platform
-//!   adapters and the outbox worker around one runtime.
+//! - `cli/run.rs`, `service.rs`: `webcare run`, the service: the channels, the outbox worker,
+//!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on.
 //! - `cli/load.rs`: `webcare load`, the bounded load generator for the HTTP channel.
 
+mod admin_api;
+mod channels;
 mod cli;
 mod config;
 mod dashboard;
 mod governance;
 mod inbox;
-mod platforms;
+mod secrets;
 mod service;
+mod shutdown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

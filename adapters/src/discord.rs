@@ -14,10 +14,10 @@
 //! rate limiter off, drops the `retry_after` from its error. The outbox needs both the status
 //! and the wait to choose between retry, wait and dead letter; it is the rate limiter here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -33,7 +33,7 @@ use webcare_engine::{ChannelKind, Inbound};
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 use crate::gateway::Gateway;
 use crate::secret::Secret;
-use crate::split::split_text;
+use crate::split::SplitSender;
 
 /// Discord's limit on the content of one message.
 pub const MAX_MESSAGE_LEN: usize = 2000;
@@ -280,9 +280,7 @@ pub struct DiscordDeliver {
     /// The configured support channels: there several people ask at once, so an answer quotes
     /// the message it answers; a DM needs no quote.
     channels: BTreeSet<u64>,
-    /// Parts of a split reply already sent, by outbox entry, so a retry after a failure in the
-    /// middle does not repeat the first parts. Lost on restart, when a retry may repeat them.
-    progress: Mutex<HashMap<u64, usize>>,
+    parts: SplitSender,
 }
 
 impl DiscordDeliver {
@@ -292,24 +290,8 @@ impl DiscordDeliver {
             http,
             client,
             channels: config.channels.clone(),
-            progress: Mutex::new(HashMap::new()),
+            parts: SplitSender::new(MAX_MESSAGE_LEN),
         })
-    }
-
-    fn sent_parts(&self, entry: u64) -> usize {
-        self.progress
-            .lock()
-            .map(|p| p.get(&entry).copied().unwrap_or(0))
-            .unwrap_or(0)
-    }
-
-    fn set_sent_parts(&self, entry: u64, parts: Option<usize>) {
-        if let Ok(mut progress) = self.progress.lock() {
-            match parts {
-                Some(parts) => progress.insert(entry, parts),
-                None => progress.remove(&entry),
-            };
-        }
     }
 
     async fn send_part(
@@ -372,30 +354,17 @@ impl Deliver for DiscordDeliver {
                         entry.conversation
                     ))
                 })?;
-            let parts = split_text(&entry.text, MAX_MESSAGE_LEN);
-            if parts.is_empty() {
-                return Err(DeliveryError::Permanent("the reply is empty".into()));
-            }
             let reply_to = entry
                 .in_reply_to
                 .parse::<u64>()
                 .ok()
                 .filter(|_| self.channels.contains(&channel_id.get()));
-            let done = self.sent_parts(entry.id);
-            for (index, part) in parts.iter().enumerate().skip(done) {
-                let reply_to = reply_to.filter(|_| index == 0);
-                match self.send_part(channel_id, part, reply_to).await {
-                    Ok(()) => self.set_sent_parts(entry.id, Some(index + 1)),
-                    Err(error) => {
-                        if matches!(error, DeliveryError::Permanent(_)) {
-                            self.set_sent_parts(entry.id, None);
-                        }
-                        return Err(error);
-                    }
-                }
-            }
-            self.set_sent_parts(entry.id, None);
-            Ok(())
+            self.parts
+                .send(entry.id, &entry.text, |index, part| async move {
+                    let reply_to = reply_to.filter(|_| index == 0);
+                    self.send_part(channel_id, &part, reply_to).await
+                })
+                .await
         })
     }
 }

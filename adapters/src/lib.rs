@@ -13,7 +13,8 @@
 //! - `webchat` (feature `webchat`, default): the WebSocket web chat, its embeddable widget and
 //!   the demo page (assets in `adapters/assets/`).
 //! - [`secret`]: bot tokens, never logged.
-//! - [`split`]: per-platform length limits; long replies become several messages.
+//! - [`split`]: per-platform length limits; long replies become several messages, sent in
+//!   order and resumed after a failure by one [`split::SplitSender`] for every platform.
 //! - `telegram` (feature `telegram`): long polling with teloxide, and `sendMessage` delivery.
 //! - `discord` (feature `discord`): the serenity gateway, and channel message delivery.
 

@@ -20,9 +20,9 @@
 //! HTTP status, while the outbox needs the status and `retry_after` to choose between retry,
 //! wait and dead letter, and must not be held up by a sleeping send.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -42,7 +42,7 @@ use webcare_engine::{ChannelKind, Inbound};
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 use crate::gateway::{Gateway, GatewayError};
 use crate::secret::Secret;
-use crate::split::split_text;
+use crate::split::SplitSender;
 
 /// Telegram's limit on the text of one message.
 pub const MAX_MESSAGE_LEN: usize = 4096;
@@ -483,33 +483,15 @@ pub fn to_inbound(message: &Message, me: &Me) -> Result<Inbound, Skip> {
 /// Sends outbox replies to Telegram chats with `sendMessage`.
 pub struct TelegramDeliver {
     bot: Bot,
-    /// Parts of a split reply already sent, by outbox entry, so a retry after a failure in the
-    /// middle does not repeat the first parts. Lost on restart, when a retry may repeat them.
-    progress: Mutex<HashMap<u64, usize>>,
+    parts: SplitSender,
 }
 
 impl TelegramDeliver {
     pub fn new(config: &TelegramConfig) -> Result<Self, TelegramError> {
         Ok(TelegramDeliver {
             bot: config.bot()?,
-            progress: Mutex::new(HashMap::new()),
+            parts: SplitSender::new(MAX_MESSAGE_LEN),
         })
-    }
-
-    fn sent_parts(&self, entry: u64) -> usize {
-        self.progress
-            .lock()
-            .map(|p| p.get(&entry).copied().unwrap_or(0))
-            .unwrap_or(0)
-    }
-
-    fn set_sent_parts(&self, entry: u64, parts: Option<usize>) {
-        if let Ok(mut progress) = self.progress.lock() {
-            match parts {
-                Some(parts) => progress.insert(entry, parts),
-                None => progress.remove(&entry),
-            };
-        }
     }
 
     async fn send_part(
@@ -558,26 +540,13 @@ impl Deliver for TelegramDeliver {
                     entry.conversation
                 ))
             })?;
-            let parts = split_text(&entry.text, MAX_MESSAGE_LEN);
-            if parts.is_empty() {
-                return Err(DeliveryError::Permanent("the reply is empty".into()));
-            }
             let reply_to = thread_reply(chat_id, &entry.in_reply_to);
-            let done = self.sent_parts(entry.id);
-            for (index, part) in parts.iter().enumerate().skip(done) {
-                let reply_to = reply_to.filter(|_| index == 0);
-                match self.send_part(chat_id, part, reply_to).await {
-                    Ok(()) => self.set_sent_parts(entry.id, Some(index + 1)),
-                    Err(error) => {
-                        if matches!(error, DeliveryError::Permanent(_)) {
-                            self.set_sent_parts(entry.id, None);
-                        }
-                        return Err(error);
-                    }
-                }
-            }
-            self.set_sent_parts(entry.id, None);
-            Ok(())
+            self.parts
+                .send(entry.id, &entry.text, |index, part| async move {
+                    let reply_to = reply_to.filter(|_| index == 0);
+                    self.send_part(chat_id, &part, reply_to).await
+                })
+                .await
         })
     }
 }

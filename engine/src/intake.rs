@@ -22,10 +22,10 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::context::DecideContext;
 use crate::decision::Action;
 use crate::message::Inbound;
 use crate::mode::Mode;
-use crate::pipeline::DecideContext;
 use crate::rulebook::Rulebook;
 use crate::store::{IntakeLookup, IntakeReceipt, IntakeRecord, Store, StoreError};
 

@@ -15,8 +15,13 @@
 //! - [`teams`], [`templates`]: office hours and the texts the bot may send.
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
 //! - [`signals`]: what else a message says: its language, the classifier's guess, text facts.
+//! - [`context`]: what a decision depends on besides the message (conversation facts, the
+//!   crisis switch).
 //! - [`pipeline`]: one message through all of the above.
-//! - [`golden`]: the rulebook's own test cases and their coverage.
+//! - [`golden`]: running the rulebook's own test cases, and their coverage.
+//!
+//! [`Rulebook`] is compiled in [`rulebook`], decides in [`pipeline`] and runs its golden cases
+//! in [`golden`]: one `impl` block in each, so each layer only imports the ones below it.
 //! - [`examples`]: labelled example messages, for the classifier and for `webcare eval`.
 //! - [`classifier`]: the learned second opinion, a text classifier trained on those examples.
 //! - [`eval`]: decisions measured against labelled messages: acceptable share, critical
@@ -35,6 +40,7 @@
 
 pub mod classifier;
 pub mod clock;
+pub mod context;
 pub mod decision;
 pub mod diff;
 pub mod eval;
@@ -61,11 +67,12 @@ pub mod teams;
 pub mod templates;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use context::{ConversationFacts, ConversationState, DecideContext};
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
 pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};
 pub use mode::{ChannelModes, Mode};
-pub use pipeline::{ConversationFacts, ConversationState, DecideContext, Trace};
+pub use pipeline::Trace;
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
 pub use runtime::Runtime;
 pub use store::{Store, StoreError};

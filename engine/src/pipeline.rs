@@ -8,12 +8,19 @@
 //! Everything expensive was compiled with the rulebook; this path only scans the text once,
 //! runs the two scripts and fills a template. It never fails: every error becomes a fail-safe
 //! escalation to the default team, with the error in the diagnostics.
+//!
+//! The methods here ([`Rulebook::decide`], [`Rulebook::explain`],
+//! [`Rulebook::explain_again`]) are the rulebook's behaviour; the rulebook module itself only
+//! compiles and holds it, so it never imports this one.
 
 use std::sync::{Arc, OnceLock};
 
 use rhai::{Array, Dynamic, ImmutableString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+// They live in `context`, so the rulebook's golden cases can hold them without the rulebook
+// importing the pipeline; the store still names them through here.
+pub use crate::context::{ConversationFacts, ConversationState, DecideContext};
 use crate::decision::{Action, Category, Decision, Diagnostics, Language, Priority};
 use crate::message::{ChannelKind, Inbound};
 use crate::normalize::normalize_into;
@@ -25,46 +32,6 @@ use crate::script::{
 use crate::signals;
 use crate::teams::{describe_deadline, describe_duration, describe_next_open};
 use crate::templates::Vars;
-
-/// Who owns a conversation right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConversationState {
-    /// The bot answers.
-    #[default]
-    Bot,
-    /// A human agent owns it; the bot stays silent.
-    Human,
-    Closed,
-}
-
-impl ConversationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConversationState::Bot => "bot",
-            ConversationState::Human => "human",
-            ConversationState::Closed => "closed",
-        }
-    }
-}
-
-/// What the store knows about the conversation a message belongs to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversationFacts {
-    pub state: ConversationState,
-    pub messages_today: i64,
-    pub auto_replies: i64,
-    pub complaints_24h: i64,
-    pub complaints_7d: i64,
-}
-
-/// Facts from outside the message that a decision may depend on.
-#[derive(Debug, Clone, Default)]
-pub struct DecideContext {
-    pub conversation: ConversationFacts,
-    /// The running service's crisis switch; `None` uses the rulebook's setting.
-    pub crisis_mode: Option<bool>,
-}
 
 /// Names the scripts see, interned once instead of allocated per message.
 struct Names {
@@ -148,6 +115,48 @@ impl Rulebook {
         let mut trace = Trace::default();
         let decision = self.decide_traced(msg, ctx, Some(&mut trace));
         (decision, trace)
+    }
+
+    /// Explains a decision this rulebook made earlier (`webcare explain`, the inbox's explain
+    /// panel): decides `msg` again with the conversation facts it was decided with, tracing
+    /// every step. The crisis switch of that moment is not stored with a decision, so when
+    /// deciding again does not do what `decided` did (action, team, priority), the other crisis
+    /// setting is tried; the note says which setting explains it, or that today's outcome
+    /// differs and the steps are today's.
+    pub fn explain_again(
+        &self,
+        msg: &Inbound,
+        facts: &ConversationFacts,
+        decided: &Decision,
+    ) -> (Decision, Trace, Option<String>) {
+        let same = |a: &Decision| {
+            a.action.name() == decided.action.name()
+                && a.action.team() == decided.action.team()
+                && a.action.priority() == decided.action.priority()
+        };
+        let mut context = DecideContext {
+            conversation: facts.clone(),
+            crisis_mode: None,
+        };
+        let (decision, trace) = self.explain(msg, &context);
+        if same(&decision) {
+            return (decision, trace, None);
+        }
+        context.crisis_mode = Some(!self.crisis_mode);
+        let (other, other_trace) = self.explain(msg, &context);
+        if same(&other) {
+            let state = if self.crisis_mode { "off" } else { "on" };
+            let note = format!(
+                "crisis mode was {state} when this message was decided (the crisis switch), so it is explained with crisis mode {state}"
+            );
+            return (other, other_trace, Some(note));
+        }
+        let note = format!(
+            "deciding again gives {} where the stored decision was {}; the steps shown are today's",
+            decision.action.name(),
+            decided.action.name()
+        );
+        (decision, trace, Some(note))
     }
 
     fn decide_traced(
@@ -559,50 +568,6 @@ impl std::fmt::Display for ScriptStep {
             write!(f, " with template `{}`", self.template)?;
         }
         write!(f, " — {} [{}]", self.reason, self.rule)
-    }
-}
-
-impl Rulebook {
-    /// Explains a decision this rulebook made earlier (`webcare explain`, the inbox's explain
-    /// panel): decides `msg` again with the conversation facts it was decided with, tracing
-    /// every step. The crisis switch of that moment is not stored with a decision, so when
-    /// deciding again does not do what `decided` did (action, team, priority), the other crisis
-    /// setting is tried; the note says which setting explains it, or that today's outcome
-    /// differs and the steps are today's.
-    pub fn explain_again(
-        &self,
-        msg: &Inbound,
-        facts: &ConversationFacts,
-        decided: &Decision,
-    ) -> (Decision, Trace, Option<String>) {
-        let same = |a: &Decision| {
-            a.action.name() == decided.action.name()
-                && a.action.team() == decided.action.team()
-                && a.action.priority() == decided.action.priority()
-        };
-        let mut context = DecideContext {
-            conversation: facts.clone(),
-            crisis_mode: None,
-        };
-        let (decision, trace) = self.explain(msg, &context);
-        if same(&decision) {
-            return (decision, trace, None);
-        }
-        context.crisis_mode = Some(!self.crisis_mode);
-        let (other, other_trace) = self.explain(msg, &context);
-        if same(&other) {
-            let state = if self.crisis_mode { "off" } else { "on" };
-            let note = format!(
-                "crisis mode was {state} when this message was decided (the crisis switch), so it is explained with crisis mode {state}"
-            );
-            return (other, other_trace, Some(note));
-        }
-        let note = format!(
-            "deciding again gives {} where the stored decision was {}; the steps shown are today's",
-            decision.action.name(),
-            decided.action.name()
-        );
-        (decision, trace, Some(note))
     }
 }
 

@@ -149,7 +149,7 @@ impl Admin {
 
 /// The admin token, from the environment or the file it names, as `webcare run` reads it.
 fn token(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Secret> {
-    crate::platforms::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, None, env)?.ok_or_else(|| {
+    crate::secrets::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, None, env)?.ok_or_else(|| {
         anyhow!(
             "no admin token: set WEBCARE_ADMIN_TOKEN (or WEBCARE_ADMIN_TOKEN_FILE) to the token `webcare run` was started with"
         )

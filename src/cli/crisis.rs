@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
 
-use super::admin::{Admin, AdminArgs};
+use super::admin::{Admin, AdminArgs, Answer};
+use crate::admin_api::{self, CrisisRequest, CrisisState};
 use crate::config::StoreArgs;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -36,11 +36,15 @@ pub struct CrisisArgs {
 
 pub fn run(store_args: &StoreArgs, args: CrisisArgs) -> anyhow::Result<ExitCode> {
     let admin = Admin::connect(store_args, &args.admin)?;
+    let set = |on| -> anyhow::Result<Answer> {
+        let body = serde_json::to_value(CrisisRequest { on })?;
+        admin.call(true, admin_api::CRISIS, Some(body))
+    };
     let answer = match args.switch {
-        Switch::Status => admin.call(false, "/api/v1/crisis", None)?,
-        Switch::On => admin.call(true, "/api/v1/crisis", Some(json!({"on": true})))?,
-        Switch::Off => admin.call(true, "/api/v1/crisis", Some(json!({"on": false})))?,
-        Switch::Auto => admin.call(true, "/api/v1/crisis", Some(json!({"on": null})))?,
+        Switch::Status => admin.call(false, admin_api::CRISIS, None)?,
+        Switch::On => set(Some(true))?,
+        Switch::Off => set(Some(false))?,
+        Switch::Auto => set(None)?,
     };
     if answer.status != StatusCode::OK {
         bail!(
@@ -50,14 +54,14 @@ pub fn run(store_args: &StoreArgs, args: CrisisArgs) -> anyhow::Result<ExitCode>
             answer.body["error"].as_str().unwrap_or("no explanation")
         );
     }
-    let Some(on) = answer.body["crisis_mode"].as_bool() else {
+    let Ok(state) = serde_json::from_value::<CrisisState>(answer.body.clone()) else {
         bail!(
             "the service at {} gave no crisis state: {}",
             admin.url(),
             answer.body
         );
     };
-    println!("{}", describe(on, &answer.body["switch"]));
+    println!("{}", describe(&state));
     if !matches!(args.switch, Switch::Status) {
         println!("(the switch is in the service's audit log)");
     }
@@ -65,13 +69,13 @@ pub fn run(store_args: &StoreArgs, args: CrisisArgs) -> anyhow::Result<ExitCode>
 }
 
 /// `crisis mode is ON (switched on): …`, in words a lead can act on.
-fn describe(on: bool, switch: &Value) -> String {
-    let why = match switch.as_bool() {
+fn describe(state: &CrisisState) -> String {
+    let why = match state.switch {
         Some(true) => "switched on",
         Some(false) => "switched off",
         None => "as the rulebook says",
     };
-    if on {
+    if state.crisis_mode {
         format!(
             "crisis mode is ON ({why}): every message goes to a person with the crisis holding reply; `webcare crisis auto` hands it back to the rulebook"
         )
@@ -86,9 +90,13 @@ mod tests {
 
     #[test]
     fn the_state_reads_as_what_it_does() {
-        assert!(describe(true, &json!(true)).starts_with("crisis mode is ON (switched on)"));
+        let state = |crisis_mode, switch| CrisisState {
+            crisis_mode,
+            switch,
+        };
+        assert!(describe(&state(true, Some(true))).starts_with("crisis mode is ON (switched on)"));
         assert_eq!(
-            describe(false, &Value::Null),
+            describe(&state(false, None)),
             "crisis mode is off (as the rulebook says): the rulebook decides as usual"
         );
     }

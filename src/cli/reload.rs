@@ -10,6 +10,7 @@ use anyhow::bail;
 use reqwest::StatusCode;
 
 use super::admin::{Admin, AdminArgs};
+use crate::admin_api::{self, ReloadOutcome};
 use crate::config::StoreArgs;
 
 #[derive(Debug, clap::Args)]
@@ -20,45 +21,34 @@ pub struct ReloadArgs {
 
 pub fn run(store_args: &StoreArgs, args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let admin = Admin::connect(store_args, &args.admin)?;
-    let answer = admin.call(true, "/api/v1/rulebook/reload", None)?;
-    let body = &answer.body;
-    let text = |key: &str| body[key].as_str().unwrap_or("?").to_owned();
-    match (answer.status, body["status"].as_str()) {
-        (StatusCode::OK, Some("activated")) => {
+    let answer = admin.call(true, admin_api::RELOAD, None)?;
+    let outcome = serde_json::from_value::<ReloadOutcome>(answer.body.clone());
+    match (answer.status, outcome) {
+        (StatusCode::OK, Ok(ReloadOutcome::Activated { version, previous })) => {
             println!(
-                "rulebook {} is active (was {}); new messages are decided with it",
-                text("version"),
-                text("previous")
+                "rulebook {version} is active (was {previous}); new messages are decided with it"
             );
             Ok(ExitCode::SUCCESS)
         }
-        (StatusCode::OK, Some("unchanged")) => {
-            println!(
-                "rulebook {} is already active; the files did not change",
-                text("version")
-            );
+        (StatusCode::OK, Ok(ReloadOutcome::Unchanged { version })) => {
+            println!("rulebook {version} is already active; the files did not change");
             Ok(ExitCode::SUCCESS)
         }
-        (_, Some("rejected")) => {
-            let errors: Vec<&str> = body["errors"]
-                .as_array()
-                .map(|errors| errors.iter().filter_map(|e| e.as_str()).collect())
-                .unwrap_or_default();
+        (_, Ok(ReloadOutcome::Rejected { running, errors })) => {
             for error in &errors {
                 eprintln!("{error}");
             }
             let count = errors.len();
             eprintln!(
-                "the rulebook was rejected ({count} error{}); rulebook {} keeps running",
+                "the rulebook was rejected ({count} error{}); rulebook {running} keeps running",
                 if count == 1 { "" } else { "s" },
-                text("running")
             );
             Ok(ExitCode::from(1))
         }
         (status, _) => bail!(
             "the service at {} answered {status}: {}",
             admin.url(),
-            body["error"].as_str().unwrap_or("no explanation")
+            answer.body["error"].as_str().unwrap_or("no explanation")
         ),
     }
 }

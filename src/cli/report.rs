@@ -5,7 +5,8 @@
 //!
 //! While `webcare run` holds the store (one process at a time may open it), the report is
 //! made by the running service instead: the command resolves the period itself and posts it
-//! to the admin API (`POST /api/v1/report`, see `governance.rs`), which reads its own store.
+//! to the admin API (`POST /api/v1/report`), which makes it from its own store with the same
+//! code (`crate::admin_api`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,13 +15,11 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use clap::Args;
-use webcare_engine::report::{self, ReportOptions, html::Preset};
-use webcare_engine::{ChannelKind, Rulebook, store};
-
-use serde::{Deserialize, Serialize};
-use webcare_engine::store::{Store, StoreError};
+use webcare_engine::store::StoreError;
+use webcare_engine::{ChannelKind, Rulebook, report, store};
 
 use super::admin::{Admin, AdminArgs};
+use crate::admin_api::{self, Format, PresetArg, ReportAnswer, ReportRequest};
 use crate::config::StoreArgs;
 
 #[derive(Args)]
@@ -63,22 +62,6 @@ pub struct ReportArgs {
     /// Where to ask for the report while `webcare run` holds the store.
     #[command(flatten)]
     service: AdminArgs,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Table,
-    Csv,
-    Json,
-    Html,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PresetArg {
-    Weekly,
-    Quarterly,
 }
 
 /// A local date at midnight in the rulebook's time zone.
@@ -146,94 +129,40 @@ fn preset_period(
     Ok((midnight(rulebook, from)?, midnight(rulebook, to)?))
 }
 
-/// A report to make, with its period resolved: what the command sends to a running service.
-#[derive(Serialize, Deserialize)]
-pub struct Request {
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-    channel: Option<ChannelKind>,
-    team: Option<String>,
-    ftr_days: i64,
-    min_messages: u64,
-    format: Format,
-    preset: Option<PresetArg>,
-}
-
-impl Request {
-    fn of(rulebook: &Rulebook, args: &ReportArgs) -> anyhow::Result<Request> {
-        let now = match &args.now {
-            Some(text) => parse_when(rulebook, "now", text, Utc::now())?,
-            None => Utc::now(),
-        };
-        let (mut since, mut until) = match args.preset {
-            Some(preset) => preset_period(rulebook, preset, now)?,
-            None => (now - Duration::days(7), now),
-        };
-        if let Some(text) = &args.since {
-            since = parse_when(rulebook, "since", text, now)?;
-        }
-        if let Some(text) = &args.until {
-            until = parse_when(rulebook, "until", text, now)?;
-        }
-        if until <= since {
-            bail!("the period is empty: `--until` must be later than `--since`");
-        }
-        Ok(Request {
-            since,
-            until,
-            now,
-            channel: args.channel,
-            team: args.team.clone(),
-            ftr_days: args.ftr_days,
-            min_messages: args.min_messages,
-            format: args.format.unwrap_or(if args.preset.is_some() {
-                Format::Html
-            } else {
-                Format::Table
-            }),
-            preset: args.preset,
-        })
-    }
-}
-
-/// The report `request` asks for, from `store`, rendered; and the number of messages it is
-/// based on.
-pub fn make(
-    store: &dyn Store,
-    rulebook: &Rulebook,
-    request: &Request,
-) -> anyhow::Result<(String, u64)> {
-    let mut options = ReportOptions::new(request.since, request.until, request.now);
-    options.channel = request.channel;
-    options.team = request.team.clone();
-    options.ftr_days = request.ftr_days;
-    options.min_messages = request.min_messages;
-    if let Some(team) = &options.team
-        && rulebook.teams().get(team).is_none()
-    {
-        bail!("the rulebook has no team `{team}`");
-    }
-    let report = report::gather::report(store, &options, rulebook.teams(), &rulebook.default_team)
-        .context("reading the store")?;
-    let text = match request.format {
-        Format::Table => report::render::table(&report),
-        Format::Csv => report::render::csv(&report),
-        Format::Json => {
-            let mut json = serde_json::to_string_pretty(&report).context("report as JSON")?;
-            json.push('\n');
-            json
-        }
-        Format::Html => report::html::page(
-            &report,
-            match request.preset {
-                Some(PresetArg::Weekly) => Preset::Weekly,
-                Some(PresetArg::Quarterly) => Preset::Quarterly,
-                None => Preset::Full,
-            },
-        ),
+/// The request `args` make, with the period resolved in the rulebook's time zone.
+fn request(rulebook: &Rulebook, args: &ReportArgs) -> anyhow::Result<ReportRequest> {
+    let now = match &args.now {
+        Some(text) => parse_when(rulebook, "now", text, Utc::now())?,
+        None => Utc::now(),
     };
-    Ok((text, report.messages))
+    let (mut since, mut until) = match args.preset {
+        Some(preset) => preset_period(rulebook, preset, now)?,
+        None => (now - Duration::days(7), now),
+    };
+    if let Some(text) = &args.since {
+        since = parse_when(rulebook, "since", text, now)?;
+    }
+    if let Some(text) = &args.until {
+        until = parse_when(rulebook, "until", text, now)?;
+    }
+    if until <= since {
+        bail!("the period is empty: `--until` must be later than `--since`");
+    }
+    Ok(ReportRequest {
+        since,
+        until,
+        now,
+        channel: args.channel,
+        team: args.team.clone(),
+        ftr_days: args.ftr_days,
+        min_messages: args.min_messages,
+        format: args.format.unwrap_or(if args.preset.is_some() {
+            Format::Html
+        } else {
+            Format::Table
+        }),
+        preset: args.preset,
+    })
 }
 
 pub fn run(
@@ -242,7 +171,7 @@ pub fn run(
     args: ReportArgs,
 ) -> anyhow::Result<ExitCode> {
     let rulebook = super::load_rulebook(rules)?;
-    let request = Request::of(&rulebook, &args)?;
+    let request = request(&rulebook, &args)?;
     let config = store_args.resolve()?;
     let store_options = &config.options;
     if !store_options
@@ -256,8 +185,8 @@ pub fn run(
             store_options.data_dir.display()
         );
     }
-    let (text, messages) = match store::open(store_options) {
-        Ok(store) => make(&*store, &rulebook, &request)?,
+    let ReportAnswer { text, messages } = match store::open(store_options) {
+        Ok(store) => request.make(&*store, &rulebook)?,
         Err(StoreError::Locked { .. }) => from_service(store_args, &args.service, &request)?,
         Err(e) => return Err(e.into()),
     };
@@ -283,8 +212,8 @@ pub fn run(
 fn from_service(
     store_args: &StoreArgs,
     service: &AdminArgs,
-    request: &Request,
-) -> anyhow::Result<(String, u64)> {
+    request: &ReportRequest,
+) -> anyhow::Result<ReportAnswer> {
     let admin = Admin::connect(store_args, service).context(
         "the store is in use by `webcare run`, which makes the report instead when asked with its admin token",
     )?;
@@ -294,16 +223,11 @@ fn from_service(
     );
     let answer = admin.call(
         true,
-        "/api/v1/report",
+        admin_api::REPORT,
         Some(serde_json::to_value(request).context("the report request")?),
     )?;
-    match (
-        answer.body["text"].as_str(),
-        answer.body["messages"].as_u64(),
-    ) {
-        (Some(text), Some(messages)) if answer.status.is_success() => {
-            Ok((text.to_owned(), messages))
-        }
+    match serde_json::from_value::<ReportAnswer>(answer.body.clone()) {
+        Ok(report) if answer.status.is_success() => Ok(report),
         _ => Err(anyhow!(
             "the service at {} could not make the report: {}",
             admin.url(),

@@ -78,7 +78,7 @@ pub fn run(
         .thread_name("webcare")
         .build()
         .context("cannot start the async runtime")?;
-    tokio.block_on(service::run(runtime, settings, service::signals()))?;
+    tokio.block_on(service::run(runtime, settings, crate::shutdown::signals()))?;
     Ok(ExitCode::SUCCESS)
 }
 

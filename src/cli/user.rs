@@ -3,20 +3,19 @@
 //! printed once and stored only as its SHA-256, so a lost token is replaced, never recovered.
 //!
 //! While `webcare run` holds the store, the change goes to the running service instead (admin
-//! API `POST /api/v1/users`, see `governance.rs`): the password is hashed and the token made
-//! here, so neither travels.
+//! API `POST /api/v1/users`, applied by the same code in `crate::admin_api`): the password is
+//! hashed and the token made here, so neither travels.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use webcare_engine::Store;
+use chrono::Utc;
 use webcare_engine::store::{self, Role, StoreError, User};
 use webcare_inbox::auth::{hash_password, new_api_token, token_digest};
 
 use super::admin::{Admin, AdminArgs};
+use crate::admin_api::{self, UserChange, UserOutcome};
 use crate::config::StoreArgs;
 
 #[derive(Debug, clap::Args)]
@@ -53,77 +52,6 @@ enum UserCommand {
     /// Remove a user who no longer works the inbox: their password, open browser sessions and
     /// API tokens stop working at once; their name stays on what they did.
     Remove { login: String },
-}
-
-/// What a `webcare user` command changes or reads, decided before the store is touched: the
-/// password is already hashed and a new token is only its digest, so what is applied (here,
-/// or by the running service that holds the store) carries no secret.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    Put(User),
-    AddToken { login: String, digest: [u8; 32] },
-    Revoke { login: String },
-    Remove { login: String },
-    List,
-}
-
-/// What came of a [`Change`], as it is printed.
-#[derive(Serialize, Deserialize)]
-pub struct Outcome {
-    lines: Vec<String>,
-}
-
-/// Applies `change` to `store` in `actor`'s name.
-pub fn apply(
-    store: &dyn Store,
-    change: Change,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Outcome> {
-    let missing = |login: &str| anyhow!("user `{login}` does not exist (`webcare user list`)");
-    let line = match change {
-        Change::Put(user) => {
-            let (login, role) = (user.login.clone(), user.role);
-            store.put_user(user, actor, now)?;
-            format!("user {login} saved ({})", role.as_str())
-        }
-        Change::AddToken { login, digest } => {
-            if store.user(&login)?.is_none() {
-                return Err(missing(&login));
-            }
-            store.add_api_token(&login, digest, now)?;
-            return Ok(Outcome { lines: Vec::new() });
-        }
-        Change::Revoke { login } => match store.revoke_api_tokens(&login, actor, now) {
-            Ok(n) => format!("revoked {n} API tokens of {login}"),
-            Err(StoreError::NoSuchUser(_)) => return Err(missing(&login)),
-            Err(e) => return Err(e.into()),
-        },
-        Change::Remove { login } => {
-            if !store.remove_user(&login, actor, now)? {
-                return Err(missing(&login));
-            }
-            format!("user {login} removed; their sessions and API tokens no longer work")
-        }
-        Change::List => {
-            let lines = store
-                .users()?
-                .into_iter()
-                .map(|u| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        u.login,
-                        u.role.as_str(),
-                        u.teams.join(","),
-                        u.name
-                    )
-                })
-                .collect();
-            return Ok(Outcome { lines });
-        }
-    };
-    Ok(Outcome { lines: vec![line] })
 }
 
 pub fn run(
@@ -167,7 +95,7 @@ pub fn run(
                 return Err(anyhow!("an agent needs at least one `--team`"));
             }
             let password = read_password()?;
-            Change::Put(User {
+            UserChange::Put(User {
                 name: name.unwrap_or_else(|| login.clone()),
                 login,
                 role,
@@ -180,15 +108,15 @@ pub fn run(
             let new = new_api_token();
             let digest = token_digest(&new);
             token = Some(new);
-            Change::AddToken { login, digest }
+            UserChange::AddToken { login, digest }
         }
-        UserCommand::List => Change::List,
-        UserCommand::Revoke { login } => Change::Revoke { login },
-        UserCommand::Remove { login } => Change::Remove { login },
+        UserCommand::List => UserChange::List,
+        UserCommand::Revoke { login } => UserChange::Revoke { login },
+        UserCommand::Remove { login } => UserChange::Remove { login },
     };
     let config = store_args.resolve()?;
     let outcome = match store::open(&config.options) {
-        Ok(store) => apply(&*store, change, &actor, now)?,
+        Ok(store) => change.apply(&*store, &actor, now)?,
         Err(StoreError::Locked { .. }) => through_service(store_args, &args.service, &change)?,
         Err(e) => return Err(e.into()),
     };
@@ -206,8 +134,8 @@ pub fn run(
 fn through_service(
     store_args: &StoreArgs,
     service: &AdminArgs,
-    change: &Change,
-) -> anyhow::Result<Outcome> {
+    change: &UserChange,
+) -> anyhow::Result<UserOutcome> {
     let admin = Admin::connect(store_args, service).context(
         "the store is in use by `webcare run`, which manages users instead when asked with its admin token",
     )?;
@@ -217,11 +145,11 @@ fn through_service(
     );
     let answer = admin.call(
         true,
-        "/api/v1/users",
+        admin_api::USERS,
         Some(serde_json::to_value(change).context("the user change")?),
     )?;
     if answer.status.is_success()
-        && let Ok(outcome) = serde_json::from_value::<Outcome>(answer.body.clone())
+        && let Ok(outcome) = serde_json::from_value::<UserOutcome>(answer.body.clone())
     {
         return Ok(outcome);
     }

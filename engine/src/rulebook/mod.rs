@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod golden_cases;
 mod references;
 pub mod source;
 
@@ -19,7 +20,6 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use crate::decision::{Category, Language};
-use crate::golden::GoldenCase;
 use crate::lexicon::Lexicon;
 use crate::matcher::{
     MatchOptions, Matcher, MatcherSettings, Negation, TermError, TermList, TopicSpec,
@@ -33,6 +33,7 @@ use config::{
     LexiconFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig, TopicsFile,
 };
 pub use error::{Location, RulebookError, RulebookErrors};
+use golden_cases::GoldenCase;
 pub use source::{RulebookFile, RulebookSource, SourceFile};
 
 /// Templates every rulebook must have: the fail-safe escalation needs them.
@@ -589,7 +590,7 @@ impl Rulebook {
 
         // tests.toml
         let golden = match &source.tests {
-            Some(file) => crate::golden::compile_cases(
+            Some(file) => golden_cases::compile(
                 file,
                 &tests_file,
                 timezone,
