@@ -20,16 +20,15 @@
 //!
 //! # Model
 //!
-//! Multinomial logistic regression (softmax) with L2 regularisation, trained by stochastic
-//! gradient descent in an order shuffled by a fixed-seed generator, on one thread: two trainings
-//! on the same examples give bit-identical weights. Measured on the held-out development set
-//! (`/work/dev/dev.jsonl`, 655 messages, never trained on) against multinomial naive Bayes on the
-//! same features, it had the higher macro F1 and the higher recall on the critical categories
-//! (press, legal, crisis, distress, abuse), and its probabilities are usable as a score where
-//! naive Bayes, which counts every overlapping n-gram as independent evidence, says 0.99999 for
-//! nearly everything; the figures are in the test `dev_set_figures`. Rare categories are
-//! weighted up in training (partly balanced), because a missed crisis costs far more than a
-//! misread question.
+//! Multinomial naive Bayes with Lidstone smoothing and equal category priors (a crisis, rare
+//! among the examples, is not guessed away for being rare). No randomness and no iteration order
+//! to depend on: two trainings on the same examples give bit-identical weights, and training is a
+//! single pass over the examples. Softmax (logistic) regression on the same features was measured
+//! against it on the development set (`rules/eval/dev.jsonl`, never trained on) and did not do
+//! better on the critical categories; both are in the test `dev_set_figures`, which prints the
+//! figures (`CLASSIFIER_SWEEP=1` compares the variants). Naive Bayes counts overlapping n-grams as
+//! independent evidence, so its probabilities are sharper than they should be: the scripts'
+//! bars were set on the development set with that in mind.
 //!
 //! We train it ourselves rather than with linfa: linfa-bayes 0.8.1 leaves a `dbg!` in
 //! `MultinomialNb::fit_with` that prints every class histogram to stderr, and both linfa-bayes and
@@ -1072,15 +1071,7 @@ mod tests {
     /// repository, the Dutch training set (its parts while its writer is still at work).
     fn training_files() -> Vec<std::path::PathBuf> {
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/examples");
-        let mut files = jsonl_in(&repo, "");
-        let data = std::path::Path::new("/work/data");
-        let nl = data.join("train-nl.jsonl");
-        if nl.exists() {
-            files.push(nl);
-        } else {
-            files.extend(jsonl_in(data, "train-nl.part"));
-        }
-        files
+        jsonl_in(&repo, "")
     }
 
     struct Figures {
@@ -1213,9 +1204,14 @@ mod tests {
     /// other models and features. Run in release:
     /// `cargo test --release -p webcare-engine --lib classifier::tests::dev_set_figures -- --ignored --nocapture`
     #[test]
-    #[ignore = "measures on /work/dev/dev.jsonl; for tuning, not for CI"]
+    #[ignore = "measures on the development set; for tuning, not for CI"]
     fn dev_set_figures() {
-        let dev_path = std::path::Path::new("/work/dev/dev.jsonl");
+        // `CLASSIFIER_DEV=file.jsonl` measures on another labelled set.
+        let dev_path = std::env::var_os("CLASSIFIER_DEV").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/eval/dev.jsonl"),
+            std::path::PathBuf::from,
+        );
+        let dev_path = dev_path.as_path();
         let files = training_files();
         let train: Vec<Example> = files.iter().flat_map(|f| read_examples(f)).collect();
         println!("training on {} examples from {files:?}", train.len());
