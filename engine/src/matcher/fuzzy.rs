@@ -57,16 +57,30 @@ fn key(bytes: &[u8]) -> u64 {
 
 /// Calls `f` with `word` and every string `edits` deletions or fewer away.
 fn deletions(word: &[u8], edits: u8, f: &mut impl FnMut(&[u8])) {
+    deletions_from(word, edits, 0, f);
+}
+
+/// Deletes only at `from` or later, so two deletions are made in one order only (deleting 3
+/// then 5 gives what deleting 5 then 3 gives): half the strings at depth two. Words longer
+/// than a stack buffer (never a real keyword) take a heap one.
+fn deletions_from(word: &[u8], edits: u8, from: usize, f: &mut impl FnMut(&[u8])) {
     f(word);
     if edits == 0 || word.len() <= 1 {
         return;
     }
-    let mut buffer = Vec::with_capacity(word.len());
-    for i in 0..word.len() {
-        buffer.clear();
-        buffer.extend_from_slice(&word[..i]);
-        buffer.extend_from_slice(&word[i + 1..]);
-        deletions(&buffer, edits - 1, f);
+    let shorter = word.len() - 1;
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let buffer: &mut [u8] = if shorter <= stack.len() {
+        &mut stack[..shorter]
+    } else {
+        heap.resize(shorter, 0);
+        &mut heap
+    };
+    for i in from..word.len() {
+        buffer[..i].copy_from_slice(&word[..i]);
+        buffer[i..].copy_from_slice(&word[i + 1..]);
+        deletions_from(buffer, edits - 1, i, f);
     }
 }
 
@@ -194,6 +208,28 @@ mod tests {
         let mut out = Vec::new();
         index.lookup(word, &mut out);
         out.iter().map(|&id| index.word(id).to_owned()).collect()
+    }
+
+    #[test]
+    fn deletions_reach_every_string_two_deletions_away() {
+        let word = b"rijbewijs";
+        let mut naive = std::collections::BTreeSet::new();
+        naive.insert(word.to_vec());
+        for i in 0..word.len() {
+            let mut one = word.to_vec();
+            one.remove(i);
+            for j in 0..one.len() {
+                let mut two = one.clone();
+                two.remove(j);
+                naive.insert(two);
+            }
+            naive.insert(one);
+        }
+        let mut made = std::collections::BTreeSet::new();
+        deletions(word, 2, &mut |d| {
+            made.insert(d.to_vec());
+        });
+        assert_eq!(made, naive);
     }
 
     #[test]
