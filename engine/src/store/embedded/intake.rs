@@ -1,0 +1,361 @@
+//! Intake in the embedded layout: the dedupe lookup, one decided message written in one
+//! transaction, and the reads of stored history. It is where the store spends its time, so the
+//! caller's thread encodes and hashes and the writer only places bytes.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::decision::{Action, Category};
+use crate::message::ChannelKind;
+use crate::pipeline::{ConversationFacts, ConversationState};
+use crate::store::codec::{self, ConvRec, EscRec, JoinRec};
+use crate::store::{
+    HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoreError, StoredMessage,
+};
+
+impl Embedded {
+    pub(super) fn message(
+        &self,
+        channel: ChannelKind,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut snap = self.snapshot()?;
+        match snap
+            .find_message(codec::dedupe_hash(channel, id), channel, id)?
+            .message
+        {
+            None => Ok(None),
+            Some((seq, rec)) => snap.decode_stored(seq, rec).map(Some),
+        }
+    }
+
+    pub(super) fn conversation_facts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<ConversationFacts, StoreError> {
+        Ok(self
+            .snapshot()?
+            .conv(channel, conversation)?
+            .map(|c| c.facts(at, today))
+            .unwrap_or_default())
+    }
+
+    pub(super) fn intake_lookup(
+        &self,
+        channel: ChannelKind,
+        id: &str,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<IntakeLookup, StoreError> {
+        let mut snap = self.snapshot()?;
+        if let Some((seq, rec)) = snap
+            .find_message(codec::dedupe_hash(channel, id), channel, id)?
+            .message
+        {
+            return Ok(IntakeLookup::Duplicate(Box::new(
+                snap.decode_stored(seq, rec)?,
+            )));
+        }
+        Ok(IntakeLookup::New(
+            snap.conv(channel, conversation)?
+                .map(|c| c.facts(at, today))
+                .unwrap_or_default(),
+        ))
+    }
+
+    pub(super) fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {
+        let IntakeRecord {
+            mut message,
+            decision,
+            facts,
+            today,
+            sla_deadline,
+            now,
+            mode,
+            shadow,
+        } = intake;
+        // Redaction, encoding and hashing happen here, in the caller's thread, so the writer only
+        // places bytes. The record is encoded with the symbols committed so far; only when the
+        // decision has a string the table does not know yet does the writer encode it again.
+        if let Some(redactor) = &self.redactor {
+            message.text = redactor.redact(&message.text).into_owned();
+        }
+        let mut committed = codec::Committed {
+            symbols: &self.shared.symbols,
+            missing: false,
+        };
+        let taken = codec::Intake {
+            mode,
+            has_shadow: shadow.is_some(),
+        };
+        let encoded =
+            codec::encode_message(&message, &decision, &facts, taken, now, &mut committed)?;
+        // The shadow decision is encoded here too, with the same rule: strings holding the
+        // customer's words stay inline, so `forget` erases them with the record.
+        let shadow_encoded = match &shadow {
+            Some(candidate) => Some(encode(&codec::encode_decision(
+                candidate,
+                [message.text.as_str(), message.id.as_str()],
+                &mut committed,
+            )?)?),
+            None => None,
+        };
+        let prepared = (!committed.missing).then_some((encoded, shadow_encoded));
+        let channel = message.channel;
+        let hash = codec::dedupe_hash(channel, &message.id);
+        // The message and the decision travel back with the answer, so the caller's thread
+        // frees what it allocated: a free in another thread's malloc arena takes its lock, and
+        // the writer would take it for every string of every decision.
+        let (receipt, message, _) = self.write(move |tx| {
+            let Found {
+                message: first,
+                free: dedupe_key,
+            } = tx.find_message(hash, channel, &message.id)?;
+            if let Some((seq, first)) = first {
+                let first = tx.decode_stored(seq, first)?;
+                let receipt = IntakeReceipt {
+                    seq,
+                    decision: first.decision,
+                    duplicate: true,
+                    escalation: None,
+                    outbox: None,
+                    mode: first.mode,
+                };
+                return Ok((receipt, message, Some(decision)));
+            }
+            let conv_key = key::conv(channel, &message.conversation);
+            let existing: Option<ConvRec> = tx.load(&conv_key)?;
+            // The open escalation matters only to a message that joins it: one that escalates,
+            // or any message while a person owns the conversation (see below). Most messages
+            // skip reading it.
+            let joins = mode.escalates()
+                && (matches!(decision.action, Action::Escalate { .. })
+                    || existing
+                        .as_ref()
+                        .is_some_and(|c| c.state == codec::state_code(ConversationState::Human)));
+            let open = match existing.as_ref().and_then(|c| c.open_escalation) {
+                Some(id) if joins => tx.esc_rec(id)?.map(|esc| (id, esc)),
+                _ => None,
+            };
+
+            // Reads are done; from here on only writes.
+            let received = codec::micros(message.received_at);
+            let mut conversation = match existing {
+                Some(conv) => conv,
+                None => {
+                    let number = tx.counters.next_conversation;
+                    tx.counters.next_conversation += 1;
+                    ConvRec {
+                        number,
+                        started_at: received,
+                        last_activity: received,
+                        today: codec::day_code(today),
+                        ..ConvRec::default()
+                    }
+                }
+            };
+            let (bytes, shadow_bytes) = match prepared {
+                Some(both) => both,
+                None => {
+                    let private = [message.text.as_str(), message.id.as_str()];
+                    let shadow_bytes = match &shadow {
+                        Some(candidate) => {
+                            Some(encode(&codec::encode_decision(candidate, private, tx)?)?)
+                        }
+                        None => None,
+                    };
+                    let bytes = codec::encode_message(&message, &decision, &facts, taken, now, tx)?;
+                    (bytes, shadow_bytes)
+                }
+            };
+            let seq = tx.append_message(&bytes)?;
+            if let Some(shadow_bytes) = shadow_bytes {
+                tx.put(Space::Records, &key::shadow(seq), shadow_bytes);
+            }
+            tx.counters.messages += 1;
+            tx.put(Space::Dedupe, &dedupe_key, seq.to_be_bytes().to_vec());
+            tx.put(Space::Time, &key::time(received, seq), Vec::new());
+            conversation.recent.push(seq);
+            if conversation.recent.len() >= codec::RECENT {
+                let first = conversation.recent[0];
+                let block = codec::write_deltas(&conversation.recent);
+                tx.put(
+                    Space::Records,
+                    &key::conv_block(conversation.number, first),
+                    block,
+                );
+                conversation.recent.clear();
+            }
+            if conversation.join(&message.author) {
+                tx.put(
+                    Space::Records,
+                    &key::author(&message.author, channel, &message.conversation),
+                    Vec::new(),
+                );
+            }
+
+            conversation.last_activity = conversation.last_activity.max(received);
+            conversation.messages += 1;
+            let day = codec::day_code(today);
+            if conversation.today == day {
+                conversation.messages_today += 1;
+            } else if day > conversation.today {
+                conversation.today = day;
+                conversation.messages_today = 1;
+            }
+            if decision.diagnostics.category == Category::Complaint {
+                conversation.recent_complaints.push(received);
+            }
+            const WEEK: i64 = 7 * 86_400 * 1_000_000;
+            let last = conversation.last_activity;
+            conversation
+                .recent_complaints
+                .retain(|t| last.saturating_sub(*t) < WEEK);
+
+            // The mode decides which effects are written (see `crate::mode`): in `listen` no
+            // escalation opens or grows (`open` is `None` then, see `joins`), in `shadow` and
+            // `listen` no reply is queued.
+            let mut escalation = None;
+            if mode.escalates()
+                && let Action::Escalate { team, priority, .. } = &decision.action
+            {
+                let private = [message.text.as_str(), message.id.as_str()];
+                let team_text = codec::encode_text(team, &private, tx)?;
+                let code = codec::priority_code(*priority);
+                let (id, esc) = match open {
+                    Some((id, mut esc)) => {
+                        let other_team = codec::text(&esc.team, &mut Resolver(&mut *tx))? != *team;
+                        esc.messages.push(message.id.clone());
+                        let raised = (code > esc.priority).then_some((esc.priority, code));
+                        esc.priority = esc.priority.max(code);
+                        esc.joins.push(JoinRec {
+                            after: codec::micros(now).saturating_sub(esc.created_at),
+                            raised,
+                            team: other_team.then_some(team_text),
+                        });
+                        (id, esc)
+                    }
+                    None => {
+                        let id = tx.counters.next_escalation;
+                        tx.counters.next_escalation += 1;
+                        tx.put(Space::Records, &key::esc_open(id), Vec::new());
+                        conversation.open_escalation = Some(id);
+                        conversation.escalations.push(id);
+                        let reason = decision.diagnostics.reasons.join("; ");
+                        let mut esc = EscRec {
+                            channel: codec::channel_code(channel),
+                            conversation: message.conversation.clone(),
+                            team: team_text,
+                            priority: code,
+                            reason: codec::encode_text(&reason, &private, tx)?,
+                            status: codec::ESC_OPEN,
+                            by: None,
+                            created_at: codec::micros(now),
+                            sla_deadline: sla_deadline.map(codec::micros),
+                            messages: vec![message.id.clone()],
+                            joins: Vec::new(),
+                            events: Vec::new(),
+                        };
+                        esc.event(
+                            now,
+                            "engine",
+                            format!(
+                                "opened for team `{team}`, priority {priority}, by message `{}`",
+                                message.id
+                            ),
+                        );
+                        (id, esc)
+                    }
+                };
+                tx.put_rec(&key::esc(id), &esc)?;
+                escalation = Some(id);
+            } else if let Some((id, mut esc)) = open
+                && conversation.state == codec::state_code(ConversationState::Human)
+            {
+                // During a handoff everything the customer adds goes to the colleague who owns
+                // the conversation, whatever the decision (the bot stays silent anyway).
+                esc.messages.push(message.id.clone());
+                esc.joins.push(JoinRec {
+                    after: codec::micros(now).saturating_sub(esc.created_at),
+                    raised: None,
+                    team: None,
+                });
+                tx.put_rec(&key::esc(id), &esc)?;
+                escalation = Some(id);
+            }
+
+            let mut outbox = None;
+            if mode.sends_replies() && decision.action.reply().is_some() {
+                // The reply's words, conversation and time are the message's, and its state is
+                // fresh: one `pending` key is the whole entry (see `OutboxRec`).
+                tx.put(
+                    Space::Pending,
+                    &key::id(seq),
+                    vec![codec::channel_code(channel)],
+                );
+                conversation.auto_replies += 1;
+                outbox = Some(seq);
+            }
+            tx.put_rec(&conv_key, &conversation)?;
+            let receipt = IntakeReceipt {
+                seq,
+                decision,
+                duplicate: false,
+                escalation,
+                outbox,
+                mode,
+            };
+            Ok((receipt, message, None))
+        })?;
+        drop(message);
+        Ok(receipt)
+    }
+
+    pub(super) fn history_page(
+        &self,
+        since: Option<DateTime<Utc>>,
+        cursor: Option<HistoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let start = match (cursor, since) {
+            (Some(c), _) => match key::successor(&key::time(codec::micros(c.received_at), c.seq)) {
+                Some(next) => next,
+                None => return Ok(Vec::new()),
+            },
+            (None, Some(since)) => key::time(codec::micros(since), 0).to_vec(),
+            (None, None) => vec![0; 16],
+        };
+        let mut snap = self.snapshot()?;
+        let index = snap.range(Space::Time, &start, None, limit)?;
+        let mut page = Vec::with_capacity(index.len());
+        for (k, _) in index {
+            let seq = key::tail(&k).ok_or_else(|| self.shared.corrupt(&k, "short key"))?;
+            if let Some(stored) = snap.stored(seq)? {
+                page.push(stored);
+            }
+        }
+        Ok(page)
+    }
+
+    pub(super) fn conversation_messages(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let Some(conv) = snap.conv(channel, conversation)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for seq in snap.conv_seqs(&conv)? {
+            if let Some(stored) = snap.stored(seq)? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+}
