@@ -23,6 +23,8 @@
 //!   recall, precision and recall per category, the confusion matrix.
 //! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
 //! - [`html`]: escaping for the pages webcare renders itself.
+//! - [`case`]: the life of a case as plain rules without I/O: what a decided message does to
+//!   its conversation and escalation, claim, reply, reassign, breach, dead letter, resolve.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
 //!   and audit log, with the redb and sled backends.
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
@@ -33,6 +35,7 @@
 //! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
 //! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
 
+pub mod case;
 pub mod classifier;
 pub mod clock;
 pub mod decision;
@@ -60,12 +63,13 @@ pub mod store;
 pub mod teams;
 pub mod templates;
 
+pub use case::{CaseError, ConversationFacts, ConversationState};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
 pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};
 pub use mode::{ChannelModes, Mode};
-pub use pipeline::{ConversationFacts, ConversationState, DecideContext, Trace};
+pub use pipeline::{DecideContext, Trace};
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
 pub use runtime::Runtime;
 pub use store::{Store, StoreError};

@@ -12,7 +12,7 @@
 use std::sync::{Arc, OnceLock};
 
 use rhai::{Array, Dynamic, ImmutableString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::decision::{Action, Category, Decision, Diagnostics, Language, Priority};
 use crate::message::{ChannelKind, Inbound};
@@ -25,38 +25,8 @@ use crate::script::{
 use crate::signals;
 use crate::teams::{describe_deadline, describe_duration, describe_next_open};
 use crate::templates::Vars;
-
-/// Who owns a conversation right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConversationState {
-    /// The bot answers.
-    #[default]
-    Bot,
-    /// A human agent owns it; the bot stays silent.
-    Human,
-    Closed,
-}
-
-impl ConversationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConversationState::Bot => "bot",
-            ConversationState::Human => "human",
-            ConversationState::Closed => "closed",
-        }
-    }
-}
-
-/// What the store knows about the conversation a message belongs to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversationFacts {
-    pub state: ConversationState,
-    pub messages_today: i64,
-    pub auto_replies: i64,
-    pub complaints_24h: i64,
-    pub complaints_7d: i64,
-}
+// The conversation facts belong to the case rules; re-exported because the scripts read them.
+pub use crate::case::{ConversationFacts, ConversationState};
 
 /// Facts from outside the message that a decision may depend on.
 #[derive(Debug, Clone, Default)]

@@ -18,12 +18,12 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
 use super::*;
+use crate::case::ConversationFacts;
 use crate::decision::{
     Category, Decision, Diagnostics, Language, Priority, Sentiment, SentimentLabel, TopicMatch,
 };
 use crate::message::Inbound;
 use crate::mode::Mode;
-use crate::pipeline::ConversationFacts;
 use crate::store::EscalationEvent;
 use crate::teams::SlaClock;
 

@@ -38,10 +38,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
+pub use crate::case::{
+    ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
+};
 use crate::decision::{Action, Category, Decision, Priority, SentimentLabel};
 use crate::message::{ChannelKind, Inbound};
 use crate::mode::Mode;
-use crate::pipeline::{ConversationFacts, ConversationState};
 pub use crate::rulebook::RulebookFile;
 
 /// The durable record of everything webcare did. See the module docs for the guarantees.
@@ -803,23 +805,6 @@ impl Conversation {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EscalationStatus {
-    Open,
-    Claimed { by: String },
-    Resolved { by: String },
-}
-
-impl EscalationStatus {
-    pub fn name(&self) -> &'static str {
-        match self {
-            EscalationStatus::Open => "open",
-            EscalationStatus::Claimed { .. } => "claimed",
-            EscalationStatus::Resolved { .. } => "resolved",
-        }
-    }
-}
-
 /// One change in an escalation's life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationEvent {
@@ -847,16 +832,6 @@ pub struct Escalation {
     /// The platform ids of the messages it covers, in order.
     pub messages: Vec<String>,
     pub history: Vec<EscalationEvent>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OutboxStatus {
-    Pending,
-    Sent {
-        at: DateTime<Utc>,
-    },
-    /// Given up after failures; a human must look.
-    Dead,
 }
 
 /// A reply waiting to be sent (or sent). It exists so a reply survives a restart.

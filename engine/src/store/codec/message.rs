@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::case::{ConversationFacts, ConversationState};
 use crate::decision::{
     Action, Decision, Diagnostics, Language, Sentiment, SentimentLabel, TopicMatch,
 };
 use crate::message::Inbound;
 use crate::mode::Mode;
-use crate::pipeline::{ConversationFacts, ConversationState};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

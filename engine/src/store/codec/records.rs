@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::case::{ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
-use crate::pipeline::{ConversationFacts, ConversationState};
 use crate::store::{
     Conversation, Escalation, EscalationEvent, EscalationStatus, OutboxEntry, OutboxStatus,
     StoreError,

@@ -1,9 +1,9 @@
 //! Round trips of the encoding.
 
 use super::*;
+use crate::case::{ConversationFacts, ConversationState};
 use crate::message::{ChannelKind, Inbound};
 use crate::mode::Mode;
-use crate::pipeline::{ConversationFacts, ConversationState};
 
 #[test]
 fn chunks_round_trip_and_read_one_slot() {

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::case::ConversationState;
 use crate::message::ChannelKind;
-use crate::pipeline::ConversationState;
 use crate::store::codec::{self, ConvRec};
 use crate::store::{Conversation, Escalation, StoreError};
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{self, ConvRec, EscRec, Intern, OutboxDetail, OutboxRec, Text};
 use super::{Embedded, Reader, Space, Tx, audit, key};
-use crate::pipeline::ConversationState;
+use crate::case::ConversationState;
 use crate::store::{
     AgentReply, Escalation, EscalationStatus, EscalationWork, Note, OutboxEntry, OutboxStatus,
     SlaBreach, StoreError, User,

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::case::{ConversationFacts, ConversationState};
 use crate::decision::{Action, Category};
 use crate::message::ChannelKind;
-use crate::pipeline::{ConversationFacts, ConversationState};
 use crate::store::codec::{self, ConvRec, EscRec, JoinRec};
 use crate::store::{
     HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoreError, StoredMessage,

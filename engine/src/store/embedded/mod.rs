@@ -71,8 +71,8 @@ use super::{
     PurgeReport, ReportItem, RulebookFile, RulebookVersion, Store, StoreError, StoreStats,
     StoredMessage,
 };
+use crate::case::{ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
-use crate::pipeline::{ConversationFacts, ConversationState};
 
 mod admin;
 mod escalations;
