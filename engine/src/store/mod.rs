@@ -783,25 +783,15 @@ pub struct Conversation {
 impl Conversation {
     /// The facts a decision at `at` (local date `today`) may read.
     pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
-        let within = |days: i64| {
-            self.recent_complaints
-                .iter()
-                .filter(|t| {
-                    **t <= at && at.signed_duration_since(**t) < chrono::Duration::days(days)
-                })
-                .count() as i64
-        };
-        ConversationFacts {
-            state: self.state,
-            messages_today: if self.today == today {
-                self.messages_today
-            } else {
-                0
-            },
+        crate::case::Tally {
+            last_activity: self.last_activity,
+            messages: self.messages,
+            today: self.today,
+            messages_today: self.messages_today,
             auto_replies: self.auto_replies,
-            complaints_24h: within(1),
-            complaints_7d: within(7),
+            recent_complaints: self.recent_complaints.clone(),
         }
+        .facts(self.state, at, today)
     }
 }
 

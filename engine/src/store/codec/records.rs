@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::case::{ConversationFacts, ConversationState};
+use crate::case::{ConversationFacts, ConversationState, Tally, history};
 use crate::message::ChannelKind;
 use crate::store::{
     Conversation, Escalation, EscalationEvent, EscalationStatus, OutboxEntry, OutboxStatus,
@@ -104,30 +104,32 @@ impl ConvRec {
         }
     }
 
-    /// The facts a decision at `at` (local date `today`) may read; the same rules as
-    /// [`Conversation::facts`], without building one.
-    pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
-        let at = micros(at);
-        let day = chrono::Duration::days(1)
-            .num_microseconds()
-            .unwrap_or(86_400_000_000);
-        let within = |days: i64| {
-            self.recent_complaints
-                .iter()
-                .filter(|t| **t <= at && at - **t < day * days)
-                .count() as i64
-        };
-        ConversationFacts {
-            state: state_from(self.state),
-            messages_today: if self.today == day_code(today) {
-                self.messages_today
-            } else {
-                0
-            },
+    /// The counters the case rules keep. Times that do not fit read as the epoch: a record
+    /// written by this code always fits.
+    pub fn tally(&self) -> Tally {
+        let time = |t: i64| from_micros(t).unwrap_or_default();
+        Tally {
+            last_activity: time(self.last_activity),
+            messages: self.messages,
+            today: NaiveDate::from_num_days_from_ce_opt(self.today).unwrap_or_default(),
+            messages_today: self.messages_today,
             auto_replies: self.auto_replies,
-            complaints_24h: within(1),
-            complaints_7d: within(7),
+            recent_complaints: self.recent_complaints.iter().map(|t| time(*t)).collect(),
         }
+    }
+
+    pub fn set_tally(&mut self, tally: Tally) {
+        self.last_activity = micros(tally.last_activity);
+        self.messages = tally.messages;
+        self.today = day_code(tally.today);
+        self.messages_today = tally.messages_today;
+        self.auto_replies = tally.auto_replies;
+        self.recent_complaints = tally.recent_complaints.iter().map(|t| micros(*t)).collect();
+    }
+
+    /// The facts a decision at `at` (local date `today`) may read.
+    pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
+        self.tally().facts(state_from(self.state), at, today)
     }
 }
 
@@ -208,20 +210,21 @@ impl EscRec {
         let mut joins = self.joins.iter().enumerate().peekable();
         let mut join_event = |i: usize, join: &JoinRec| -> Result<EscalationEvent, StoreError> {
             let id = self.messages.get(i + 1).map(String::as_str).unwrap_or("");
-            let mut change = format!("message `{id}` added");
-            if let Some((from, to)) = join.raised {
-                change.push_str(&format!(
-                    ", priority {} → {}",
+            let raised = match join.raised {
+                Some((from, to)) => Some((
                     priority_from(from).map_err(&corrupt)?,
-                    priority_from(to).map_err(&corrupt)?
-                ));
-            }
-            if let Some(team) = &join.team {
-                change.push_str(&format!(", also for team `{}`", text(team, symbols)?));
-            }
+                    priority_from(to).map_err(&corrupt)?,
+                )),
+                None => None,
+            };
+            let team = match &join.team {
+                Some(team) => Some(text(team, symbols)?),
+                None => None,
+            };
+            let change = history::joined(id, raised, team.as_deref());
             Ok(EscalationEvent {
                 at: from_micros(self.created_at.saturating_add(join.after)).map_err(&corrupt)?,
-                actor: "engine".into(),
+                actor: history::ENGINE.into(),
                 change,
             })
         };

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::case::{ConversationFacts, ConversationState};
-use crate::decision::{Action, Category};
+use crate::case::intake::{self, EscalationEffect, OpenEscalation};
+use crate::case::{ConversationFacts, ConversationState, Tally, history};
 use crate::message::ChannelKind;
 use crate::store::codec::{self, ConvRec, EscRec, JoinRec};
 use crate::store::{
@@ -129,18 +129,33 @@ impl Embedded {
             }
             let conv_key = key::conv(channel, &message.conversation);
             let existing: Option<ConvRec> = tx.load(&conv_key)?;
-            // The open escalation matters only to a message that joins it: one that escalates,
-            // or any message while a person owns the conversation (see below). Most messages
-            // skip reading it.
-            let joins = mode.escalates()
-                && (matches!(decision.action, Action::Escalate { .. })
-                    || existing
-                        .as_ref()
-                        .is_some_and(|c| c.state == codec::state_code(ConversationState::Human)));
+            let state = existing
+                .as_ref()
+                .map_or(ConversationState::Bot, |c| codec::state_from(c.state));
             let open = match existing.as_ref().and_then(|c| c.open_escalation) {
-                Some(id) if joins => tx.esc_rec(id)?.map(|esc| (id, esc)),
+                Some(id) if intake::reads_open_escalation(mode, &decision.action, state) => {
+                    match tx.esc_rec(id)? {
+                        Some(esc) => {
+                            let team = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
+                            let priority = codec::priority_from(esc.priority)
+                                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+                            Some((id, esc, team, priority))
+                        }
+                        None => None,
+                    }
+                }
                 _ => None,
             };
+            let effects = intake::effects(
+                mode,
+                &decision,
+                state,
+                open.as_ref().map(|(id, _, team, priority)| OpenEscalation {
+                    id: *id,
+                    team,
+                    priority: *priority,
+                }),
+            );
 
             // Reads are done; from here on only writes.
             let received = codec::micros(message.received_at);
@@ -149,13 +164,13 @@ impl Embedded {
                 None => {
                     let number = tx.counters.next_conversation;
                     tx.counters.next_conversation += 1;
-                    ConvRec {
+                    let mut conv = ConvRec {
                         number,
                         started_at: received,
-                        last_activity: received,
-                        today: codec::day_code(today),
                         ..ConvRec::default()
-                    }
+                    };
+                    conv.set_tally(Tally::new(message.received_at, today));
+                    conv
                 }
             };
             let (bytes, shadow_bytes) = match prepared {
@@ -197,99 +212,95 @@ impl Embedded {
                     Vec::new(),
                 );
             }
+            let mut tally = conversation.tally();
+            tally.count(message.received_at, today, decision.diagnostics.category);
+            if effects.queue_reply {
+                tally.replied();
+            }
+            conversation.set_tally(tally);
 
-            conversation.last_activity = conversation.last_activity.max(received);
-            conversation.messages += 1;
-            let day = codec::day_code(today);
-            if conversation.today == day {
-                conversation.messages_today += 1;
-            } else if day > conversation.today {
-                conversation.today = day;
-                conversation.messages_today = 1;
-            }
-            if decision.diagnostics.category == Category::Complaint {
-                conversation.recent_complaints.push(received);
-            }
-            const WEEK: i64 = 7 * 86_400 * 1_000_000;
-            let last = conversation.last_activity;
-            conversation
-                .recent_complaints
-                .retain(|t| last.saturating_sub(*t) < WEEK);
-
-            // The mode decides which effects are written (see `crate::mode`): in `listen` no
-            // escalation opens or grows (`open` is `None` then, see `joins`), in `shadow` and
-            // `listen` no reply is queued.
-            let mut escalation = None;
-            if mode.escalates()
-                && let Action::Escalate { team, priority, .. } = &decision.action
-            {
-                let private = [message.text.as_str(), message.id.as_str()];
-                let team_text = codec::encode_text(team, &private, tx)?;
-                let code = codec::priority_code(*priority);
-                let (id, esc) = match open {
-                    Some((id, mut esc)) => {
-                        let other_team = codec::text(&esc.team, &mut Resolver(&mut *tx))? != *team;
-                        esc.messages.push(message.id.clone());
-                        let raised = (code > esc.priority).then_some((esc.priority, code));
-                        esc.priority = esc.priority.max(code);
-                        esc.joins.push(JoinRec {
-                            after: codec::micros(now).saturating_sub(esc.created_at),
-                            raised,
-                            team: other_team.then_some(team_text),
-                        });
-                        (id, esc)
-                    }
-                    None => {
-                        let id = tx.counters.next_escalation;
-                        tx.counters.next_escalation += 1;
-                        tx.put(Space::Records, &key::esc_open(id), Vec::new());
-                        conversation.open_escalation = Some(id);
-                        conversation.escalations.push(id);
-                        let reason = decision.diagnostics.reasons.join("; ");
-                        let mut esc = EscRec {
-                            channel: codec::channel_code(channel),
-                            conversation: message.conversation.clone(),
-                            team: team_text,
-                            priority: code,
-                            reason: codec::encode_text(&reason, &private, tx)?,
-                            status: codec::ESC_OPEN,
-                            by: None,
-                            created_at: codec::micros(now),
-                            sla_deadline: sla_deadline.map(codec::micros),
-                            messages: vec![message.id.clone()],
-                            joins: Vec::new(),
-                            events: Vec::new(),
-                        };
-                        esc.event(
-                            now,
-                            "engine",
-                            format!(
-                                "opened for team `{team}`, priority {priority}, by message `{}`",
-                                message.id
-                            ),
-                        );
-                        (id, esc)
-                    }
-                };
-                tx.put_rec(&key::esc(id), &esc)?;
-                escalation = Some(id);
-            } else if let Some((id, mut esc)) = open
-                && conversation.state == codec::state_code(ConversationState::Human)
-            {
-                // During a handoff everything the customer adds goes to the colleague who owns
-                // the conversation, whatever the decision (the bot stays silent anyway).
-                esc.messages.push(message.id.clone());
-                esc.joins.push(JoinRec {
-                    after: codec::micros(now).saturating_sub(esc.created_at),
-                    raised: None,
-                    team: None,
-                });
-                tx.put_rec(&key::esc(id), &esc)?;
-                escalation = Some(id);
-            }
+            let private = [message.text.as_str(), message.id.as_str()];
+            let after = |esc: &EscRec| codec::micros(now).saturating_sub(esc.created_at);
+            let escalation = match effects.escalation {
+                EscalationEffect::None => None,
+                EscalationEffect::Open {
+                    team,
+                    priority,
+                    reason,
+                } => {
+                    let id = tx.counters.next_escalation;
+                    tx.counters.next_escalation += 1;
+                    tx.put(Space::Records, &key::esc_open(id), Vec::new());
+                    conversation.open_escalation = Some(id);
+                    conversation.escalations.push(id);
+                    let mut esc = EscRec {
+                        channel: codec::channel_code(channel),
+                        conversation: message.conversation.clone(),
+                        team: codec::encode_text(team, &private, tx)?,
+                        priority: codec::priority_code(priority),
+                        reason: codec::encode_text(&reason, &private, tx)?,
+                        status: codec::ESC_OPEN,
+                        by: None,
+                        created_at: codec::micros(now),
+                        sla_deadline: sla_deadline.map(codec::micros),
+                        messages: vec![message.id.clone()],
+                        joins: Vec::new(),
+                        events: Vec::new(),
+                    };
+                    esc.event(
+                        now,
+                        history::ENGINE,
+                        history::opened(team, priority, &message.id),
+                    );
+                    tx.put_rec(&key::esc(id), &esc)?;
+                    Some(id)
+                }
+                EscalationEffect::Join {
+                    id,
+                    priority,
+                    raised,
+                    other_team,
+                } => {
+                    let Some((_, mut esc, _, _)) = open else {
+                        return Err(tx
+                            .shared
+                            .corrupt(&key::esc(id), "joined an unread escalation"));
+                    };
+                    let team = match other_team {
+                        Some(team) => Some(codec::encode_text(team, &private, tx)?),
+                        None => None,
+                    };
+                    esc.messages.push(message.id.clone());
+                    esc.priority = codec::priority_code(priority);
+                    esc.joins.push(JoinRec {
+                        after: after(&esc),
+                        raised: raised.map(|(from, to)| {
+                            (codec::priority_code(from), codec::priority_code(to))
+                        }),
+                        team,
+                    });
+                    tx.put_rec(&key::esc(id), &esc)?;
+                    Some(id)
+                }
+                EscalationEffect::Follow { id } => {
+                    let Some((_, mut esc, _, _)) = open else {
+                        return Err(tx
+                            .shared
+                            .corrupt(&key::esc(id), "joined an unread escalation"));
+                    };
+                    esc.messages.push(message.id.clone());
+                    esc.joins.push(JoinRec {
+                        after: after(&esc),
+                        raised: None,
+                        team: None,
+                    });
+                    tx.put_rec(&key::esc(id), &esc)?;
+                    Some(id)
+                }
+            };
 
             let mut outbox = None;
-            if mode.sends_replies() && decision.action.reply().is_some() {
+            if effects.queue_reply {
                 // The reply's words, conversation and time are the message's, and its state is
                 // fresh: one `pending` key is the whole entry (see `OutboxRec`).
                 tx.put(
@@ -297,7 +308,6 @@ impl Embedded {
                     &key::id(seq),
                     vec![codec::channel_code(channel)],
                 );
-                conversation.auto_replies += 1;
                 outbox = Some(seq);
             }
             tx.put_rec(&conv_key, &conversation)?;
