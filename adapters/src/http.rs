@@ -333,10 +333,12 @@ async fn receive(
     let receipt = state.gateway.accept(message).await.map_err(|error| {
         tracing::error!(error = %error, "http channel: intake failed");
         match error {
-            GatewayError::Store(_) | GatewayError::Stopped(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the message could not be stored; retry (a repeat is answered once)",
-            ),
+            GatewayError::Store(_) | GatewayError::Case(_) | GatewayError::Stopped(_) => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the message could not be stored; retry (a repeat is answered once)",
+                )
+            }
         }
     })?;
     if let Some(delivered) = &state.delivered

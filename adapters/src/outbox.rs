@@ -34,8 +34,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, StreamExt};
+use webcare_engine::CaseError;
 use webcare_engine::ChannelKind;
-use webcare_engine::store::{OutboxEntry, StoreError};
+use webcare_engine::store::OutboxEntry;
 
 use crate::delivery::{Deliver, DeliveryError};
 use crate::gateway::{Gateway, GatewayError};
@@ -282,8 +283,8 @@ impl OutboxWorker {
             Err(error) => {
                 let finished = matches!(
                     error,
-                    GatewayError::Store(
-                        StoreError::OutboxFinished(_) | StoreError::NoSuchOutboxEntry(_)
+                    GatewayError::Case(
+                        CaseError::OutboxFinished(_) | CaseError::NoSuchOutboxEntry(_)
                     )
                 );
                 if finished {

@@ -12,8 +12,8 @@ use webcare_engine::store::{
     self, Backend, EscalationStatus, IntakeRecord, NewAudit, OutboxStatus, StoreError, StoreOptions,
 };
 use webcare_engine::{
-    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Mode, Priority,
-    Rulebook, RulebookSource, Store,
+    Action, CaseError, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Mode,
+    Priority, Rulebook, RulebookSource, Store,
 };
 
 fn rulebook() -> &'static Rulebook {
@@ -458,7 +458,7 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
     );
     assert!(matches!(
         f.store().claim_escalation(id, "eve", t0),
-        Err(StoreError::AlreadyClaimed { by, .. }) if by == "bob"
+        Err(CaseError::AlreadyClaimed { by, .. }) if by == "bob"
     ));
     assert_eq!(
         f.store()
@@ -491,15 +491,15 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
     assert_eq!(resolved.history.last().unwrap().change, "resolved");
     assert!(matches!(
         f.store().resolve_escalation(id, "bob", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     assert!(matches!(
         f.store().claim_escalation(id, "bob", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     assert!(matches!(
         f.store().claim_escalation(999, "bob", t0),
-        Err(StoreError::NoSuchEscalation(999))
+        Err(CaseError::NoSuchEscalation(999))
     ));
     assert!(f.store().open_escalations().unwrap().is_empty());
     let conv = f
@@ -560,7 +560,7 @@ fn outbox_retries_sends_and_gives_up(backend: Backend) {
     assert_eq!(sent.attempts, 1);
     assert!(matches!(
         f.store().outbox_sent(a, t0),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
 
     let retry_at = t0 + Duration::minutes(5);
@@ -596,11 +596,11 @@ fn outbox_retries_sends_and_gives_up(backend: Backend) {
     assert_eq!(f.store().stats().unwrap().pending_outbox, 1);
     assert!(matches!(
         f.store().outbox_failed(c, "x", None, t0),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
     assert!(matches!(
         f.store().outbox_sent(77, t0),
-        Err(StoreError::NoSuchOutboxEntry(77))
+        Err(CaseError::NoSuchOutboxEntry(77))
     ));
 }
 
@@ -696,11 +696,11 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
     assert!(matches!(
         f.store()
             .outbox_dead_letter(t, "again", "webcare", None, later),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
     assert!(matches!(
         f.store().outbox_postponed(t, "again", later, later),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
     let audit = f.store().audit_log(None, 100).unwrap();
     assert!(audit.iter().any(|a| a.action == "outbox.dead"));
@@ -743,7 +743,7 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
             actor: "agent-anna".into(),
             now: later,
         }),
-        Err(StoreError::NoSuchConversation { .. })
+        Err(CaseError::NoSuchConversation { .. })
     ));
     assert!(
         f.store()
@@ -820,7 +820,7 @@ fn conversation_state_is_set_and_audited(backend: Backend) {
             "bob",
             monday()
         ),
-        Err(StoreError::NoSuchConversation { .. })
+        Err(CaseError::NoSuchConversation { .. })
     ));
     f.accept(msg("a", "c1", "ann", QUESTION, monday()));
     let conv = f
@@ -1355,7 +1355,7 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
     f.store().add_api_token("anna", digest, t0).unwrap();
     assert!(matches!(
         f.store().add_api_token("nobody", [1; 32], t0),
-        Err(StoreError::NoSuchUser(login)) if login == "nobody"
+        Err(CaseError::NoSuchUser(login)) if login == "nobody"
     ));
     f.reopen();
     let logins: Vec<String> = f
@@ -1387,7 +1387,7 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
     assert!(f.store().user_by_token([5; 32]).unwrap().is_some());
     assert!(matches!(
         f.store().revoke_api_tokens("nobody", "admin", t0),
-        Err(StoreError::NoSuchUser(_))
+        Err(CaseError::NoSuchUser(_))
     ));
 
     // Removing a person takes their tokens too; it survives reopening; both are audited.
@@ -1440,7 +1440,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(work.notes[0].text, "called the waste team");
     assert!(matches!(
         f.store().add_escalation_note(999, "anna", "x", t0),
-        Err(StoreError::NoSuchEscalation(999))
+        Err(CaseError::NoSuchEscalation(999))
     ));
 
     // A breach applies once, only while its deadline is the escalation's deadline.
@@ -1518,7 +1518,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(conv.state, ConversationState::Human);
     assert!(matches!(
         f.store().reply_to_escalation(id, "bram", "me too", t0),
-        Err(StoreError::AlreadyClaimed { by, .. }) if by == "anna"
+        Err(CaseError::AlreadyClaimed { by, .. }) if by == "anna"
     ));
     // During the handoff every customer message joins the escalation, whatever its decision.
     let more = f.accept(msg("k2", "c1", "ann", QUESTION, t0 + Duration::minutes(6)));
@@ -1556,11 +1556,11 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     f.store().resolve_escalation(id, "anna", t0).unwrap();
     assert!(matches!(
         f.store().reply_to_escalation(id, "anna", "x", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     assert!(matches!(
         f.store().reassign_escalation(id, "legal", None, "anna", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     f.store().forget_author("ann", "privacy", t0).unwrap();
     assert_eq!(f.store().escalation(id).unwrap(), None);

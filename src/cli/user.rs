@@ -97,7 +97,7 @@ pub fn apply(
         }
         Change::Revoke { login } => match store.revoke_api_tokens(&login, actor, now) {
             Ok(n) => format!("revoked {n} API tokens of {login}"),
-            Err(StoreError::NoSuchUser(_)) => return Err(missing(&login)),
+            Err(store::CaseError::NoSuchUser(_)) => return Err(missing(&login)),
             Err(e) => return Err(e.into()),
         },
         Change::Remove { login } => {

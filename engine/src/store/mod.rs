@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 pub use crate::case::{
-    ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
+    CaseError, ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
 };
 use crate::decision::{Action, Category, Decision, Priority, SentimentLabel};
 use crate::message::{ChannelKind, Inbound};
@@ -128,7 +128,7 @@ pub trait Store: Send + Sync {
         state: ConversationState,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Conversation, StoreError>;
+    ) -> Result<Conversation, CaseError>;
 
     // --- escalations ---------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ pub trait Store: Send + Sync {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError>;
+    ) -> Result<Escalation, CaseError>;
 
     /// The escalation is done; the conversation goes back to the bot.
     fn resolve_escalation(
@@ -151,7 +151,7 @@ pub trait Store: Send + Sync {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError>;
+    ) -> Result<Escalation, CaseError>;
 
     // --- outbox --------------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ pub trait Store: Send + Sync {
     /// Pending replies whose `next_attempt_at` has come, oldest first, at most `limit`.
     fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError>;
+    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, CaseError>;
 
     /// Marks every pending entry among `ids` as sent, in one transaction; ids that are finished
     /// or gone are skipped (sent or erased meanwhile). Returns how many were marked. For a
@@ -176,7 +176,7 @@ pub trait Store: Send + Sync {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError>;
+    ) -> Result<OutboxEntry, CaseError>;
 
     /// Like [`Store::due_outbox`], for `channels` only. The outbox worker asks only for the
     /// channels it has a running adapter for, so the replies of the others stay pending without
@@ -196,7 +196,7 @@ pub trait Store: Send + Sync {
         reason: &str,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError>;
+    ) -> Result<OutboxEntry, CaseError>;
 
     /// Gives up on a reply and hands it to a human in one transaction: the entry becomes dead
     /// and an escalation for `team` ("reply could not be delivered: `error`") opens in its
@@ -208,7 +208,7 @@ pub trait Store: Send + Sync {
         team: &str,
         sla_deadline: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<DeadLetter, StoreError>;
+    ) -> Result<DeadLetter, CaseError>;
 
     /// A conversation's replies (pending, sent and dead), oldest first: what a chat window
     /// shows after a reload.
@@ -234,7 +234,7 @@ pub trait Store: Send + Sync {
     /// Queues a reply a person wrote (an agent) into an existing conversation; audited. The
     /// text is stored with the entry only, never in the shared symbol table, so `forget` can
     /// erase it.
-    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError>;
+    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError>;
 
     // --- audit ---------------------------------------------------------------------------
 
@@ -318,7 +318,7 @@ pub trait Store: Send + Sync {
         login: &str,
         digest: [u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), CaseError>;
 
     /// The user an API token (by its digest) belongs to.
     fn user_by_token(&self, digest: [u8; 32]) -> Result<Option<User>, StoreError>;
@@ -329,7 +329,7 @@ pub trait Store: Send + Sync {
         login: &str,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<usize, CaseError>;
 
     /// Removes `login` and its API tokens (audited): from the next request on, neither a
     /// browser session (which reads the user on every request) nor a token lets them in.
@@ -347,7 +347,7 @@ pub trait Store: Send + Sync {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<EscalationWork, StoreError>;
+    ) -> Result<EscalationWork, CaseError>;
 
     /// An agent's reply in one transaction: queued in the outbox to the escalation's
     /// conversation (answering its last message), the escalation claimed by `author` when
@@ -360,7 +360,7 @@ pub trait Store: Send + Sync {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Escalation, OutboxEntry), StoreError>;
+    ) -> Result<(Escalation, OutboxEntry), CaseError>;
 
     /// Moves an unresolved escalation to `team` with a new deadline (a claim is released: the
     /// new team picks it up); audited.
@@ -371,7 +371,7 @@ pub trait Store: Send + Sync {
         sla_deadline: Option<DateTime<Utc>>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError>;
+    ) -> Result<Escalation, CaseError>;
 
     /// Applies an SLA breach: the escalation moves to `breach.to_team` at `breach.to_priority`
     /// with `breach.next_deadline`, the claim is released, and the breach is recorded in its
@@ -921,7 +921,9 @@ pub struct StoreStats {
 
 // --- errors ----------------------------------------------------------------------------------
 
-/// Why the store could not do something. Messages say what to do where there is something to do.
+/// Why the store could not read or write: storage failures only. A change a case rule refuses
+/// (somebody else claimed it, the reply was already sent) is a [`CaseError`]. Messages say what
+/// to do where there is something to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unknown store backend `{0}`; expected redb or sled")]
@@ -959,23 +961,6 @@ pub enum StoreError {
     },
     #[error("store operation failed on `{}`: {reason}", path.display())]
     Backend { path: PathBuf, reason: String },
-    #[error("escalation {0} does not exist")]
-    NoSuchEscalation(u64),
-    #[error("escalation {id} is already claimed by `{by}`")]
-    AlreadyClaimed { id: u64, by: String },
-    #[error("escalation {0} is already resolved")]
-    AlreadyResolved(u64),
-    #[error("outbox entry {0} does not exist")]
-    NoSuchOutboxEntry(u64),
-    #[error("outbox entry {0} was already sent or given up")]
-    OutboxFinished(u64),
-    #[error("conversation `{conversation}` on {channel} does not exist")]
-    NoSuchConversation {
-        channel: ChannelKind,
-        conversation: String,
-    },
-    #[error("user `{0}` does not exist")]
-    NoSuchUser(String),
     #[error("the store's writer has stopped after an earlier error; restart webcare")]
     WriterStopped,
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::case::outbox::Delivery;
 use crate::case::{ConversationFacts, ConversationState, Tally, history};
 use crate::message::ChannelKind;
 use crate::store::{
@@ -184,6 +185,23 @@ impl EscRec {
         self.status != ESC_RESOLVED
     }
 
+    pub fn status(&self) -> Result<EscalationStatus, String> {
+        match (self.status, &self.by) {
+            (ESC_OPEN, _) => Ok(EscalationStatus::Open),
+            (ESC_CLAIMED, Some(by)) => Ok(EscalationStatus::Claimed { by: by.clone() }),
+            (ESC_RESOLVED, Some(by)) => Ok(EscalationStatus::Resolved { by: by.clone() }),
+            (code, _) => Err(format!("bad escalation status {code}")),
+        }
+    }
+
+    pub fn set_status(&mut self, status: EscalationStatus) {
+        (self.status, self.by) = match status {
+            EscalationStatus::Open => (ESC_OPEN, None),
+            EscalationStatus::Claimed { by } => (ESC_CLAIMED, Some(by)),
+            EscalationStatus::Resolved { by } => (ESC_RESOLVED, Some(by)),
+        };
+    }
+
     pub fn event(&mut self, at: DateTime<Utc>, actor: &str, change: String) {
         self.events.push(EventRec {
             joins_before: self.joins.len() as u32,
@@ -200,12 +218,7 @@ impl EscRec {
         corrupt: impl Fn(String) -> StoreError,
     ) -> Result<Escalation, StoreError> {
         let channel = channel_from(self.channel).map_err(&corrupt)?;
-        let status = match (self.status, &self.by) {
-            (ESC_OPEN, _) => EscalationStatus::Open,
-            (ESC_CLAIMED, Some(by)) => EscalationStatus::Claimed { by: by.clone() },
-            (ESC_RESOLVED, Some(by)) => EscalationStatus::Resolved { by: by.clone() },
-            (code, _) => return Err(corrupt(format!("bad escalation status {code}"))),
-        };
+        let status = self.status().map_err(&corrupt)?;
         let mut history = Vec::with_capacity(self.events.len() + self.joins.len());
         let mut joins = self.joins.iter().enumerate().peekable();
         let mut join_event = |i: usize, join: &JoinRec| -> Result<EscalationEvent, StoreError> {
@@ -289,6 +302,34 @@ pub struct OutboxDetail {
 }
 
 impl OutboxRec {
+    /// Its delivery state, for the case rules.
+    pub fn delivery(&self) -> Result<Delivery, String> {
+        Ok(Delivery {
+            status: match (self.status, self.sent_at) {
+                (OUTBOX_PENDING, _) => OutboxStatus::Pending,
+                (OUTBOX_SENT, Some(at)) => OutboxStatus::Sent {
+                    at: from_micros(at)?,
+                },
+                (OUTBOX_DEAD, _) => OutboxStatus::Dead,
+                (code, _) => return Err(format!("bad outbox status {code}")),
+            },
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            next_attempt_at: self.next_attempt_at.map(from_micros).transpose()?,
+        })
+    }
+
+    pub fn set_delivery(&mut self, delivery: &Delivery) {
+        (self.status, self.sent_at) = match delivery.status {
+            OutboxStatus::Pending => (OUTBOX_PENDING, None),
+            OutboxStatus::Sent { at } => (OUTBOX_SENT, Some(micros(at))),
+            OutboxStatus::Dead => (OUTBOX_DEAD, self.sent_at),
+        };
+        self.attempts = delivery.attempts;
+        self.last_error.clone_from(&delivery.last_error);
+        self.next_attempt_at = delivery.next_attempt_at.map(micros);
+    }
+
     /// A pending entry nothing has happened to yet: all it needs is its `pending` key.
     pub fn is_fresh(&self) -> bool {
         self.status == OUTBOX_PENDING

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::case::ConversationState;
+use crate::case::{CaseError, ConversationState, EscalationStatus, escalation, history};
 use crate::message::ChannelKind;
-use crate::store::codec::{self, ConvRec};
+use crate::store::codec::{self, ConvRec, EscRec};
 use crate::store::{Conversation, Escalation, StoreError};
 
 impl Embedded {
@@ -30,7 +30,7 @@ impl Embedded {
         state: ConversationState,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Conversation, StoreError> {
+    ) -> Result<Conversation, CaseError> {
         let conversation = conversation.to_owned();
         let actor = actor.to_owned();
         let path = self.shared.path.clone();
@@ -38,7 +38,7 @@ impl Embedded {
             let k = key::conv(channel, &conversation);
             let mut conv: ConvRec = tx
                 .load(&k)?
-                .ok_or_else(|| missing_conversation(channel, &conversation))?;
+                .ok_or_else(|| CaseError::no_such_conversation(channel, &conversation))?;
             let from = codec::state_from(conv.state);
             conv.state = codec::state_code(state);
             tx.put_rec(&k, &conv)?;
@@ -49,10 +49,12 @@ impl Embedded {
                 format!("{} → {}", from.as_str(), state.as_str()),
                 now,
             ))?;
-            conv.to_public(channel, &conversation, |reason| StoreError::Corrupt {
-                path: path.clone(),
-                reason,
-            })
+            Ok(
+                conv.to_public(channel, &conversation, |reason| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason,
+                })?,
+            )
         })
     }
 
@@ -76,30 +78,20 @@ impl Embedded {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError> {
+    ) -> Result<Escalation, CaseError> {
         let agent = agent.to_owned();
         self.write(move |tx| {
-            let mut esc = tx.esc_rec(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
-            match (esc.status, &esc.by) {
-                (codec::ESC_RESOLVED, _) => return Err(StoreError::AlreadyResolved(id)),
-                (codec::ESC_CLAIMED, Some(by)) if *by == agent => {
-                    return tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id));
-                }
-                (codec::ESC_CLAIMED, Some(by)) => {
-                    return Err(StoreError::AlreadyClaimed { id, by: by.clone() });
-                }
-                _ => {}
-            }
-            let channel = codec::channel_from(esc.channel)
-                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
-            let conv_key = key::conv(channel, &esc.conversation);
+            let (mut esc, status) = escalation_rec(tx, id)?;
+            let Some(claimed) = escalation::claim(id, &status, &agent)? else {
+                return decoded(tx, id);
+            };
+            let conv_key = conversation_key(tx, id, &esc)?;
             let conv: Option<ConvRec> = tx.load(&conv_key)?;
-            esc.status = codec::ESC_CLAIMED;
-            esc.by = Some(agent.clone());
-            esc.event(now, &agent, "claimed".into());
+            esc.set_status(claimed);
+            esc.event(now, &agent, history::claimed());
             tx.put_rec(&key::esc(id), &esc)?;
             if let Some(mut conv) = conv {
-                conv.state = codec::state_code(ConversationState::Human);
+                conv.state = codec::state_code(codec::state_from(conv.state).taken_by_person());
                 tx.put_rec(&conv_key, &conv)?;
             }
             tx.audit(audit(
@@ -109,7 +101,7 @@ impl Embedded {
                 String::new(),
                 now,
             ))?;
-            tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))
+            decoded(tx, id)
         })
     }
 
@@ -118,32 +110,25 @@ impl Embedded {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError> {
+    ) -> Result<Escalation, CaseError> {
         let agent = agent.to_owned();
         self.write(move |tx| {
-            let mut esc = tx.esc_rec(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
-            if esc.status == codec::ESC_RESOLVED {
-                return Err(StoreError::AlreadyResolved(id));
-            }
-            let channel = codec::channel_from(esc.channel)
-                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
-            let conv_key = key::conv(channel, &esc.conversation);
+            let (mut esc, status) = escalation_rec(tx, id)?;
+            let resolved = escalation::resolve(id, &status, &agent)?;
+            let conv_key = conversation_key(tx, id, &esc)?;
             let conv: Option<ConvRec> = tx.load(&conv_key)?;
-            esc.status = codec::ESC_RESOLVED;
-            esc.by = Some(agent.clone());
-            esc.event(now, &agent, "resolved".into());
+            esc.set_status(resolved);
+            esc.event(now, &agent, history::resolved());
             tx.put_rec(&key::esc(id), &esc)?;
             tx.delete(Space::Records, &key::esc_open(id));
             if let Some(mut conv) = conv {
                 if conv.open_escalation == Some(id) {
                     conv.open_escalation = None;
                 }
-                if conv.state == codec::state_code(ConversationState::Human) {
-                    conv.state = codec::state_code(ConversationState::Bot);
-                }
-                // A person closed the case: the bot's budget of automatic replies (the loop
-                // guard in governance.rhai) starts again for whatever the customer asks next.
-                conv.auto_replies = 0;
+                conv.state = codec::state_code(codec::state_from(conv.state).after_resolve());
+                let mut tally = conv.tally();
+                tally.case_resolved();
+                conv.set_tally(tally);
                 tx.put_rec(&conv_key, &conv)?;
             }
             tx.audit(audit(
@@ -153,7 +138,31 @@ impl Embedded {
                 String::new(),
                 now,
             ))?;
-            tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))
+            decoded(tx, id)
         })
     }
+}
+
+/// An escalation's record and status, or the conflict that it does not exist.
+pub(super) fn escalation_rec(
+    tx: &mut Tx<'_>,
+    id: u64,
+) -> Result<(EscRec, EscalationStatus), CaseError> {
+    let esc = tx.esc_rec(id)?.ok_or(CaseError::NoSuchEscalation(id))?;
+    let status = esc
+        .status()
+        .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+    Ok((esc, status))
+}
+
+/// The key of the conversation an escalation belongs to.
+fn conversation_key(tx: &Tx<'_>, id: u64, esc: &EscRec) -> Result<Vec<u8>, StoreError> {
+    let channel =
+        codec::channel_from(esc.channel).map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+    Ok(key::conv(channel, &esc.conversation))
+}
+
+/// Escalation `id` as callers see it, with what this transaction wrote.
+pub(super) fn decoded(tx: &mut Tx<'_>, id: u64) -> Result<Escalation, CaseError> {
+    tx.escalation(id)?.ok_or(CaseError::NoSuchEscalation(id))
 }

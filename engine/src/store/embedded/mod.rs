@@ -71,7 +71,7 @@ use super::{
     PurgeReport, ReportItem, RulebookFile, RulebookVersion, Store, StoreError, StoreStats,
     StoredMessage,
 };
-use crate::case::{ConversationFacts, ConversationState};
+use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
 
 mod admin;
@@ -287,13 +287,6 @@ fn audit(
     }
 }
 
-fn missing_conversation(channel: ChannelKind, conversation: &str) -> StoreError {
-    StoreError::NoSuchConversation {
-        channel,
-        conversation: conversation.to_owned(),
-    }
-}
-
 impl Store for Embedded {
     fn backend(&self) -> Backend {
         self.shared.backend
@@ -360,7 +353,7 @@ impl Store for Embedded {
         state: ConversationState,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Conversation, StoreError> {
+    ) -> Result<Conversation, CaseError> {
         Embedded::set_conversation_state(self, channel, conversation, state, actor, now)
     }
 
@@ -377,7 +370,7 @@ impl Store for Embedded {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError> {
+    ) -> Result<Escalation, CaseError> {
         Embedded::claim_escalation(self, id, agent, now)
     }
 
@@ -386,7 +379,7 @@ impl Store for Embedded {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError> {
+    ) -> Result<Escalation, CaseError> {
         Embedded::resolve_escalation(self, id, agent, now)
     }
 
@@ -398,7 +391,7 @@ impl Store for Embedded {
         Embedded::due_outbox(self, now, limit)
     }
 
-    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError> {
+    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, CaseError> {
         Embedded::outbox_sent(self, id, now)
     }
 
@@ -412,7 +405,7 @@ impl Store for Embedded {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError> {
+    ) -> Result<OutboxEntry, CaseError> {
         Embedded::outbox_failed(self, id, error, retry_at, _now)
     }
 
@@ -431,7 +424,7 @@ impl Store for Embedded {
         reason: &str,
         retry_at: DateTime<Utc>,
         _now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError> {
+    ) -> Result<OutboxEntry, CaseError> {
         Embedded::outbox_postponed(self, id, reason, retry_at, _now)
     }
 
@@ -442,7 +435,7 @@ impl Store for Embedded {
         team: &str,
         sla_deadline: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<DeadLetter, StoreError> {
+    ) -> Result<DeadLetter, CaseError> {
         Embedded::outbox_dead_letter(self, id, error, team, sla_deadline, now)
     }
 
@@ -464,7 +457,7 @@ impl Store for Embedded {
         Embedded::report_scan(self, since, until, with_replies, visit)
     }
 
-    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError> {
+    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {
         Embedded::queue_reply(self, reply)
     }
 
@@ -547,7 +540,7 @@ impl Store for Embedded {
         login: &str,
         digest: [u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), CaseError> {
         self.inbox_add_api_token(login, digest, now)
     }
 
@@ -560,7 +553,7 @@ impl Store for Embedded {
         login: &str,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, CaseError> {
         self.inbox_revoke_api_tokens(login, actor, now)
     }
 
@@ -583,7 +576,7 @@ impl Store for Embedded {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<super::EscalationWork, StoreError> {
+    ) -> Result<super::EscalationWork, CaseError> {
         self.inbox_add_note(id, author, text, now)
     }
 
@@ -593,7 +586,7 @@ impl Store for Embedded {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Escalation, OutboxEntry), StoreError> {
+    ) -> Result<(Escalation, OutboxEntry), CaseError> {
         self.inbox_reply(id, author, text, now)
     }
 
@@ -604,7 +597,7 @@ impl Store for Embedded {
         sla_deadline: Option<DateTime<Utc>>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError> {
+    ) -> Result<Escalation, CaseError> {
         self.inbox_reassign(id, team, sla_deadline, actor, now)
     }
 
@@ -664,7 +657,7 @@ mod tests {
                     &key::id(at_a.wrapping_add(1)),
                     seq_a.to_be_bytes().to_vec(),
                 );
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .unwrap();
         let found = |id: &str| store.message(ChannelKind::Telegram, id).unwrap();
@@ -676,7 +669,7 @@ mod tests {
         let free = store
             .write(move |tx| {
                 tx.forget_delivery(hash_a, seq_b)?;
-                Ok(tx.find_message(hash_a, ChannelKind::Telegram, "new")?.free)
+                Ok::<_, StoreError>(tx.find_message(hash_a, ChannelKind::Telegram, "new")?.free)
             })
             .unwrap();
         assert_eq!(free, key::id(at_a));

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::case::outbox::Delivery;
+use crate::case::{CaseError, escalation, history};
 use crate::decision::Priority;
 use crate::message::ChannelKind;
 use crate::store::codec::{self, ConvRec, EscRec, OutboxDetail, OutboxRec, Text};
@@ -26,21 +28,8 @@ impl Embedded {
         &self,
         id: u64,
         now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError> {
-        self.write(move |tx| {
-            let (mut rec, pending, mut entry) =
-                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if !pending {
-                return Err(StoreError::OutboxFinished(id));
-            }
-            rec.attempts += 1;
-            rec.status = codec::OUTBOX_SENT;
-            rec.sent_at = Some(codec::micros(now));
-            tx.put_outbox(id, &rec)?;
-            entry.attempts = rec.attempts;
-            entry.status = super::OutboxStatus::Sent { at: now };
-            Ok(entry)
-        })
+    ) -> Result<OutboxEntry, CaseError> {
+        self.change_delivery(id, move |d| d.sent(id, now))
     }
 
     pub(super) fn outbox_sent_all(
@@ -75,31 +64,9 @@ impl Embedded {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError> {
+    ) -> Result<OutboxEntry, CaseError> {
         let error = error.to_owned();
-        self.write(move |tx| {
-            let (mut rec, pending, mut entry) =
-                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if !pending {
-                return Err(StoreError::OutboxFinished(id));
-            }
-            rec.attempts += 1;
-            rec.last_error = Some(error.clone());
-            match retry_at {
-                Some(at) => {
-                    rec.next_attempt_at = Some(codec::micros(at));
-                    entry.next_attempt_at = at;
-                }
-                None => {
-                    rec.status = codec::OUTBOX_DEAD;
-                    entry.status = super::OutboxStatus::Dead;
-                }
-            }
-            tx.put_outbox(id, &rec)?;
-            entry.attempts = rec.attempts;
-            entry.last_error = Some(error);
-            Ok(entry)
-        })
+        self.change_delivery(id, move |d| d.failed(id, &error, retry_at))
     }
 
     pub(super) fn due_outbox_for(
@@ -150,19 +117,24 @@ impl Embedded {
         reason: &str,
         retry_at: DateTime<Utc>,
         _now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError> {
+    ) -> Result<OutboxEntry, CaseError> {
         let reason = reason.to_owned();
+        self.change_delivery(id, move |d| d.postponed(id, &reason, retry_at))
+    }
+
+    /// Reads reply `id`, lets `change` (a rule of [`Delivery`]) change its delivery state,
+    /// and writes it.
+    fn change_delivery(
+        &self,
+        id: u64,
+        change: impl FnOnce(&mut Delivery) -> Result<(), CaseError> + Send + 'static,
+    ) -> Result<OutboxEntry, CaseError> {
         self.write(move |tx| {
-            let (mut rec, pending, mut entry) =
-                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if !pending {
-                return Err(StoreError::OutboxFinished(id));
-            }
-            rec.last_error = Some(reason.clone());
-            rec.next_attempt_at = Some(codec::micros(retry_at));
+            let (mut rec, mut entry, mut delivery) = delivery_of(tx, id)?;
+            change(&mut delivery)?;
+            rec.set_delivery(&delivery);
             tx.put_outbox(id, &rec)?;
-            entry.last_error = Some(reason);
-            entry.next_attempt_at = retry_at;
+            apply(&mut entry, delivery);
             Ok(entry)
         })
     }
@@ -174,38 +146,30 @@ impl Embedded {
         team: &str,
         sla_deadline: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<DeadLetter, StoreError> {
+    ) -> Result<DeadLetter, CaseError> {
         let error = error.to_owned();
         let team = team.to_owned();
         self.write(move |tx| {
-            let (mut rec, pending, mut entry) =
-                tx.outbox(id)?.ok_or(StoreError::NoSuchOutboxEntry(id))?;
-            if !pending {
-                return Err(StoreError::OutboxFinished(id));
-            }
+            let (mut rec, mut entry, mut delivery) = delivery_of(tx, id)?;
+            delivery.dead_letter(id, &error)?;
             let conv_key = key::conv(entry.channel, &entry.conversation);
             let conversation: Option<ConvRec> = tx.load(&conv_key)?;
 
             // Reads are done; from here on only writes.
-            rec.attempts += 1;
-            rec.last_error = Some(error.clone());
-            rec.status = codec::OUTBOX_DEAD;
+            rec.set_delivery(&delivery);
             tx.put_outbox(id, &rec)?;
-            entry.attempts = rec.attempts;
-            entry.last_error = Some(error.clone());
-            entry.status = super::OutboxStatus::Dead;
+            apply(&mut entry, delivery);
 
             // Always a new escalation, for the default team: the conversation's open one (if
             // any) belongs to a specialist team that cannot fix a delivery problem.
             let esc_id = tx.counters.next_escalation;
             tx.counters.next_escalation += 1;
-            let reason = format!("reply could not be delivered: {error}");
             let mut esc = EscRec {
                 channel: codec::channel_code(entry.channel),
                 conversation: entry.conversation.clone(),
                 team: codec::encode_text(&team, &[], tx)?,
                 priority: codec::priority_code(Priority::High),
-                reason: Text::Inline(reason),
+                reason: Text::Inline(history::dead_letter_reason(&error)),
                 status: codec::ESC_OPEN,
                 by: None,
                 created_at: codec::micros(now),
@@ -216,31 +180,25 @@ impl Embedded {
             };
             esc.event(
                 now,
-                "engine",
-                format!(
-                    "opened for team `{team}`, priority high: reply {id} could not be delivered after {} attempts",
-                    entry.attempts
-                ),
+                history::ENGINE,
+                history::dead_letter_opened(&team, id, entry.attempts),
             );
             tx.put_rec(&key::esc(esc_id), &esc)?;
             tx.put(Space::Records, &key::esc_open(esc_id), Vec::new());
             if let Some(mut conversation) = conversation {
-                if conversation.open_escalation.is_none() {
-                    conversation.open_escalation = Some(esc_id);
-                }
+                conversation.open_escalation =
+                    escalation::open_escalation_after(conversation.open_escalation, esc_id);
                 conversation.escalations.push(esc_id);
                 tx.put_rec(&conv_key, &conversation)?;
             }
             tx.audit(audit(
-                "engine",
+                history::ENGINE,
                 "outbox.dead",
                 format!("outbox {id}"),
                 format!("escalation {esc_id} for team `{team}`"),
                 now,
             ))?;
-            let escalation = tx
-                .escalation(esc_id)?
-                .ok_or(StoreError::NoSuchEscalation(esc_id))?;
+            let escalation = super::escalations::decoded(tx, esc_id)?;
             Ok(DeadLetter { entry, escalation })
         })
     }
@@ -271,7 +229,7 @@ impl Embedded {
         Ok(out)
     }
 
-    pub(super) fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError> {
+    pub(super) fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {
         let NewReply {
             channel,
             conversation,
@@ -287,7 +245,7 @@ impl Embedded {
             let conv_key = key::conv(channel, &conversation);
             let mut conv: ConvRec = tx
                 .load(&conv_key)?
-                .ok_or_else(|| missing_conversation(channel, &conversation))?;
+                .ok_or_else(|| CaseError::no_such_conversation(channel, &conversation))?;
             // An agent's reply takes a number from the message sequence (an empty slot), so
             // outbox ids stay unique without a counter of their own. The text stays inline: it
             // is a person's words, which `forget` must be able to erase.
@@ -328,4 +286,22 @@ impl Embedded {
             })
         })
     }
+}
+
+/// A reply's record, as callers see it, and its delivery state; a conflict when it does not
+/// exist.
+fn delivery_of(tx: &mut Tx<'_>, id: u64) -> Result<(OutboxRec, OutboxEntry, Delivery), CaseError> {
+    let (rec, _, entry) = tx.outbox(id)?.ok_or(CaseError::NoSuchOutboxEntry(id))?;
+    let delivery = rec
+        .delivery()
+        .map_err(|e| tx.shared.corrupt(format!("outbox {id}").as_bytes(), e))?;
+    Ok((rec, entry, delivery))
+}
+
+/// What callers see of a changed delivery.
+fn apply(entry: &mut OutboxEntry, delivery: Delivery) {
+    entry.status = delivery.status;
+    entry.attempts = delivery.attempts;
+    entry.last_error = delivery.last_error;
+    entry.next_attempt_at = delivery.next_attempt_at.unwrap_or(entry.created_at);
 }

@@ -226,9 +226,10 @@ impl Embedded {
                     tx.delete_message(*seq, rec, i64::MIN)?;
                     report.messages += 1;
                 }
+                // Read again: deleting the messages rewrote it.
                 let mut conv: ConvRec = tx
                     .load(&conv_key)?
-                    .ok_or_else(|| missing_conversation(channel, &conversation))?;
+                    .ok_or_else(|| tx.shared.corrupt(&conv_key, "conversation vanished"))?;
                 conv.participants.retain(|p| *p != author);
                 tx.put_rec(&conv_key, &conv)?;
                 tx.delete(

@@ -434,11 +434,17 @@ impl<R> Drop for Reply<R> {
 }
 
 impl Embedded {
-    /// Runs `f` in the writer's next batch and waits until that batch is durable.
-    pub(super) fn write<R: Send + 'static>(
+    /// Runs `f` in the writer's next batch and waits until that batch is durable. `f` may fail
+    /// with a case conflict (`E`) as well as a storage error; either, returned before `f`
+    /// wrote anything, leaves the rest of the batch alone.
+    pub(super) fn write<R, E>(
         &self,
-        f: impl FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let caller = std::thread::current();
         let slot = Arc::new(Slot {
             answer: Mutex::new(None),
@@ -450,7 +456,7 @@ impl Embedded {
             let result = f(tx);
             let poisoned = result.is_err() && tx.writes != before;
             let done: Completion =
-                Box::new(move |commit, wake| reply.send(commit.and(result), wake));
+                Box::new(move |commit, wake| reply.send(commit.map(|()| result), wake));
             (poisoned, done, caller)
         });
         let sender = self.sender.as_ref().ok_or(StoreError::WriterStopped)?;
@@ -465,7 +471,7 @@ impl Embedded {
                 for next in wake {
                     next.unpark();
                 }
-                return result;
+                return result?;
             }
             // Spurious wake-ups are fine: the slot is checked again.
             std::thread::park();
