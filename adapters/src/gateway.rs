@@ -109,12 +109,25 @@ impl Gateway {
     /// Takes one message in durably (see `webcare_engine::intake`) and wakes the outbox when it
     /// queued a reply. Acknowledge the platform only after this returns `Ok`.
     pub async fn accept(&self, message: Inbound) -> Result<IntakeReceipt, GatewayError> {
+        self.take_in(message, false).await
+    }
+
+    /// Like [`Gateway::accept`] for a delivery whose response carries the reply: the reply is
+    /// stored as sent in the intake transaction, so no later configuration can send it again.
+    pub async fn accept_inline(&self, message: Inbound) -> Result<IntakeReceipt, GatewayError> {
+        self.take_in(message, true).await
+    }
+
+    async fn take_in(&self, message: Inbound, inline: bool) -> Result<IntakeReceipt, GatewayError> {
         let runtime = Arc::clone(&self.runtime);
         let now = self.now();
         let channel = message.channel;
-        let receipt = tokio::task::spawn_blocking(move || runtime.accept(message, now))
-            .await
-            .map_err(|e| GatewayError::Stopped(e.to_string()))??;
+        let receipt = tokio::task::spawn_blocking(move || match inline {
+            true => runtime.accept_inline(message, now),
+            false => runtime.accept(message, now),
+        })
+        .await
+        .map_err(|e| GatewayError::Stopped(e.to_string()))??;
         if receipt.outbox.is_some() && self.sends(channel) {
             self.wake_outbox();
         }

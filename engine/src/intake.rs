@@ -36,6 +36,7 @@ pub struct Intake<'a> {
     crisis_mode: Option<bool>,
     mode: Mode,
     shadow: Option<&'a Rulebook>,
+    reply_inline: bool,
 }
 
 impl<'a> Intake<'a> {
@@ -46,6 +47,7 @@ impl<'a> Intake<'a> {
             crisis_mode: None,
             mode: Mode::Live,
             shadow: None,
+            reply_inline: false,
         }
     }
 
@@ -58,6 +60,13 @@ impl<'a> Intake<'a> {
     /// A candidate rulebook that decides every message beside the live one, without effect.
     pub fn with_shadow(mut self, shadow: Option<&'a Rulebook>) -> Self {
         self.shadow = shadow;
+        self
+    }
+
+    /// The reply goes out in the answer to this delivery (the HTTP channel without a
+    /// callback), so it is stored as sent in the same transaction as the message.
+    pub fn with_inline_reply(mut self, inline: bool) -> Self {
+        self.reply_inline = inline;
         self
     }
 
@@ -121,6 +130,7 @@ impl<'a> Intake<'a> {
             now,
             mode: self.mode,
             shadow,
+            reply_inline: self.reply_inline,
         })
     }
 }

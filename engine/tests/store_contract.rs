@@ -170,6 +170,7 @@ fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
             now: monday(),
             mode: Default::default(),
             shadow: None,
+            reply_inline: false,
         })
         .unwrap();
     assert!(receipt.duplicate);
@@ -200,6 +201,7 @@ fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
                         now: monday(),
                         mode: Default::default(),
                         shadow: None,
+                        reply_inline: false,
                     })
                     .unwrap()
             })
@@ -724,9 +726,15 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
         .unwrap();
     assert_eq!(ids(transcript.clone()), [w, reply.id]);
     assert_eq!(transcript[1].text, "Hallo Wim, ik kijk het voor je na.");
+    // In order per conversation: the agent's reply waits until the bot's is sent.
     assert_eq!(
         ids(f.store().due_outbox_for(later, &webchat, 10).unwrap()),
-        [w, reply.id]
+        [w]
+    );
+    f.store().outbox_sent(w, later).unwrap();
+    assert_eq!(
+        ids(f.store().due_outbox_for(later, &webchat, 10).unwrap()),
+        [reply.id]
     );
     assert!(
         f.store()

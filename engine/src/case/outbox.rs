@@ -4,6 +4,9 @@
 //! conversation go out in the order they were queued, so a later one waits while an earlier
 //! one is still pending, also while that one waits for a retry.
 
+use std::collections::HashSet;
+use std::hash::Hash;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,16 @@ impl Delivery {
             attempts: 0,
             last_error: None,
             next_attempt_at: None,
+        }
+    }
+
+    /// A reply that went out in the answer to its own delivery: sent the moment it was queued,
+    /// with one attempt, as if the worker had sent it.
+    pub fn sent_inline(now: DateTime<Utc>) -> Self {
+        Delivery {
+            status: OutboxStatus::Sent { at: now },
+            attempts: 1,
+            ..Delivery::new()
         }
     }
 
@@ -103,21 +116,32 @@ impl Default for Delivery {
     }
 }
 
-/// Order per conversation: of the pending replies, in the order they were queued, the first of
-/// each conversation is the only one that may go out; the later ones wait for it, also while
-/// it waits for a retry. `replies` are `(conversation, due)` pairs in queue order; the result
-/// says for each whether it goes out now.
-pub fn in_order<'a, C: PartialEq + 'a>(replies: impl IntoIterator<Item = (C, bool)>) -> Vec<bool> {
-    let mut waiting: Vec<C> = Vec::new();
-    let mut out = Vec::new();
-    for (conversation, due) in replies {
-        let behind = waiting.contains(&conversation);
-        out.push(due && !behind);
-        if !behind {
-            waiting.push(conversation);
+/// Order per conversation: of the pending replies, taken in the order they were queued, only
+/// the first of each conversation may go out; the later ones wait for it, also while it waits
+/// for a retry. Otherwise a failing callback lets later replies overtake an earlier one.
+#[derive(Debug)]
+pub struct InOrder<C> {
+    seen: HashSet<C>,
+}
+
+impl<C: Eq + Hash> InOrder<C> {
+    pub fn new() -> Self {
+        InOrder {
+            seen: HashSet::new(),
         }
     }
-    out
+
+    /// Whether the next pending reply (in queue order), of `conversation` and `due` by its own
+    /// retry time, may go out now.
+    pub fn admits(&mut self, conversation: C, due: bool) -> bool {
+        self.seen.insert(conversation) && due
+    }
+}
+
+impl<C: Eq + Hash> Default for InOrder<C> {
+    fn default() -> Self {
+        InOrder::new()
+    }
 }
 
 #[cfg(test)]
@@ -165,8 +189,14 @@ mod tests {
     #[test]
     fn a_later_reply_waits_for_an_earlier_one_of_its_conversation() {
         // b0 waits for a retry; b1 (same conversation) must wait too; c0 goes.
+        let mut order = InOrder::new();
         let replies = [("b", false), ("b", true), ("c", true), ("b", true)];
-        assert_eq!(in_order(replies), vec![false, false, true, false]);
-        assert_eq!(in_order([("b", true), ("b", true)]), vec![true, false]);
+        let admitted: Vec<bool> = replies.map(|(c, due)| order.admits(c, due)).to_vec();
+        assert_eq!(admitted, vec![false, false, true, false]);
+        let mut order = InOrder::new();
+        assert_eq!(
+            (order.admits("b", true), order.admits("b", true)),
+            (true, false)
+        );
     }
 }

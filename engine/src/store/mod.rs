@@ -157,7 +157,9 @@ pub trait Store: Send + Sync {
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError>;
 
-    /// Pending replies whose `next_attempt_at` has come, oldest first, at most `limit`.
+    /// Pending replies whose `next_attempt_at` has come, oldest first, at most `limit`; of each
+    /// conversation only its oldest pending reply, and only when that one is due (see
+    /// [`crate::case::outbox::InOrder`]): replies reach a conversation in the order queued.
     fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
 
     fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, CaseError>;
@@ -741,6 +743,9 @@ pub struct IntakeRecord {
     pub mode: Mode,
     /// The shadow rulebook's decision, stored beside the live one, without any effect.
     pub shadow: Option<Decision>,
+    /// The reply goes out in the answer to the delivery itself (the HTTP channel without a
+    /// callback): it is written as sent in this transaction, so nothing can send it again.
+    pub reply_inline: bool,
 }
 
 /// What [`Store::record_intake`] did.

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::case::intake::{self, EscalationEffect, OpenEscalation};
+use crate::case::outbox::Delivery;
 use crate::case::{ConversationFacts, ConversationState, Tally, history};
 use crate::message::ChannelKind;
-use crate::store::codec::{self, ConvRec, EscRec, JoinRec};
+use crate::store::codec::{self, ConvRec, EscRec, JoinRec, OutboxRec};
 use crate::store::{
     HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoreError, StoredMessage,
 };
@@ -77,6 +78,7 @@ impl Embedded {
             now,
             mode,
             shadow,
+            reply_inline,
         } = intake;
         // Redaction, encoding and hashing happen here, in the caller's thread, so the writer only
         // places bytes. The record is encoded with the symbols committed so far; only when the
@@ -300,7 +302,16 @@ impl Embedded {
             };
 
             let mut outbox = None;
-            if effects.queue_reply {
+            if effects.queue_reply && reply_inline {
+                let delivery = Delivery::sent_inline(now);
+                let mut rec = OutboxRec {
+                    channel: codec::channel_code(channel),
+                    ..OutboxRec::default()
+                };
+                rec.set_delivery(&delivery);
+                tx.put_outbox(seq, &rec)?;
+                outbox = Some(seq);
+            } else if effects.queue_reply {
                 // The reply's words, conversation and time are the message's, and its state is
                 // fresh: one `pending` key is the whole entry (see `OutboxRec`).
                 tx.put(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::case::outbox::Delivery;
+use crate::case::outbox::{Delivery, InOrder};
 use crate::case::{CaseError, escalation, history};
 use crate::decision::Priority;
 use crate::message::ChannelKind;
@@ -76,9 +76,11 @@ impl Embedded {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let codes: Vec<u8> = channels.iter().map(|c| codec::channel_code(*c)).collect();
-        let now_micros = codec::micros(now);
         let mut snap = self.snapshot()?;
         let mut out = Vec::new();
+        // Pending ids are in queue order (a reply's id is a message number), which is the
+        // order the case rule needs.
+        let mut order = InOrder::new();
         let mut start = key::id(0).to_vec();
         'pages: loop {
             let page = snap.range(Space::Pending, &start, None, 1024)?;
@@ -95,11 +97,9 @@ impl Embedded {
                 let Some((rec, true)) = snap.outbox_rec(id)? else {
                     continue;
                 };
-                if rec.next_attempt_at.is_some_and(|t| t > now_micros) {
-                    continue;
-                }
                 let entry = snap.decode_outbox(id, &rec)?;
-                if entry.next_attempt_at <= now {
+                let due = entry.next_attempt_at <= now;
+                if order.admits((entry.channel, entry.conversation.clone()), due) {
                     out.push(entry);
                 }
             }
