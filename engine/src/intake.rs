@@ -92,16 +92,7 @@ impl<'a> Intake<'a> {
             message.received_at,
             today,
         )? {
-            IntakeLookup::Duplicate(first) => {
-                return Ok(IntakeReceipt {
-                    seq: first.seq,
-                    decision: first.decision,
-                    duplicate: true,
-                    escalation: None,
-                    outbox: None,
-                    mode: first.mode,
-                });
-            }
+            IntakeLookup::Duplicate(first) => return Ok(IntakeReceipt::duplicate_of(*first)),
             IntakeLookup::New(facts) => facts,
         };
         let context = DecideContext {

@@ -763,6 +763,20 @@ pub struct IntakeReceipt {
     pub mode: Mode,
 }
 
+impl IntakeReceipt {
+    /// The answer to a delivery stored before: its first decision and mode, nothing new.
+    pub fn duplicate_of(first: StoredMessage) -> Self {
+        IntakeReceipt {
+            seq: first.seq,
+            decision: first.decision,
+            duplicate: true,
+            escalation: None,
+            outbox: None,
+            mode: first.mode,
+        }
+    }
+}
+
 /// One conversation (chat, DM, widget session, thread) on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {

@@ -219,13 +219,17 @@ impl BriefRec<'_> {
         seq: u64,
         cache: &'s SymbolCache,
         reply: Option<OutboxStatus>,
-    ) -> Result<MessageBrief<'s>, String> {
+    ) -> Result<MessageBrief<'s>, CodecError> {
         let d = &self.decision;
         let action = match d.action {
             0 => ActionKind::Answer,
             1 => ActionKind::Escalate,
             2 => ActionKind::Log,
-            other => return Err(format!("unknown action code {other}")),
+            other => {
+                return Err(CodecError::malformed(format!(
+                    "unknown action code {other}"
+                )));
+            }
         };
         Ok(MessageBrief {
             seq,

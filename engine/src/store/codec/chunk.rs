@@ -36,24 +36,27 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut at = 0;
         let count = read_varint(bytes, &mut at)?;
         if count > CHUNK_SLOTS {
-            return Err(format!("chunk with {count} slots"));
+            return Err(CodecError::malformed(format!("chunk with {count} slots")));
         }
         let mut ends = Vec::with_capacity(count as usize + 1);
         let mut end = 0usize;
         for _ in 0..count {
             end = end
                 .checked_add(read_varint(bytes, &mut at)? as usize)
-                .ok_or("chunk offset overflow")?;
+                .ok_or(CodecError::malformed("chunk offset overflow"))?;
             ends.push(end);
         }
-        let body = bytes
-            .get(at..)
-            .filter(|body| body.len() == end)
-            .ok_or("chunk length does not match its slots")?;
+        let body =
+            bytes
+                .get(at..)
+                .filter(|body| body.len() == end)
+                .ok_or(CodecError::malformed(
+                    "chunk length does not match its slots",
+                ))?;
         Ok(Chunk {
             ends,
             body: body.to_vec(),
@@ -62,23 +65,28 @@ impl Chunk {
 
     /// Where each slot of an encoded chunk lies in it (an empty slot as an empty range), for a
     /// reader that wants most of them: the lengths are read once, not once per slot.
-    pub fn slot_ranges(bytes: &[u8], out: &mut Vec<std::ops::Range<usize>>) -> Result<(), String> {
+    pub fn slot_ranges(
+        bytes: &[u8],
+        out: &mut Vec<std::ops::Range<usize>>,
+    ) -> Result<(), CodecError> {
         out.clear();
         let mut at = 0;
         let count = read_varint(bytes, &mut at)?;
         if count > CHUNK_SLOTS {
-            return Err(format!("chunk with {count} slots"));
+            return Err(CodecError::malformed(format!("chunk with {count} slots")));
         }
         let mut end = 0usize;
         for _ in 0..count {
             let start = end;
             end = end
                 .checked_add(read_varint(bytes, &mut at)? as usize)
-                .ok_or("chunk offset overflow")?;
+                .ok_or(CodecError::malformed("chunk offset overflow"))?;
             out.push(start..end);
         }
         if bytes.len().checked_sub(at) != Some(end) {
-            return Err("chunk length does not match its slots".into());
+            return Err(CodecError::malformed(
+                "chunk length does not match its slots",
+            ));
         }
         for range in out.iter_mut() {
             *range = range.start + at..range.end + at;
@@ -88,7 +96,7 @@ impl Chunk {
 
     /// One slot of an encoded chunk without decoding the others: `None` when the slot is
     /// empty or past the end.
-    pub fn slot_in(bytes: &[u8], slot: usize) -> Result<Option<&[u8]>, String> {
+    pub fn slot_in(bytes: &[u8], slot: usize) -> Result<Option<&[u8]>, CodecError> {
         let mut at = 0;
         let count = read_varint(bytes, &mut at)? as usize;
         if slot >= count {
@@ -104,10 +112,14 @@ impl Chunk {
                 len = l;
             }
         }
-        let begin = at.checked_add(start).ok_or("chunk offset overflow")?;
-        let end = begin.checked_add(len).ok_or("chunk offset overflow")?;
+        let begin = at
+            .checked_add(start)
+            .ok_or(CodecError::malformed("chunk offset overflow"))?;
+        let end = begin
+            .checked_add(len)
+            .ok_or(CodecError::malformed("chunk offset overflow"))?;
         if end > bytes.len() {
-            return Err("chunk shorter than its slots".into());
+            return Err(CodecError::malformed("chunk shorter than its slots"));
         }
         Ok((len > 0).then(|| &bytes[begin..end]))
     }
@@ -196,7 +208,7 @@ pub fn write_deltas(seqs: &[u64]) -> Vec<u8> {
     out
 }
 
-pub fn read_deltas(bytes: &[u8]) -> Result<Vec<u64>, String> {
+pub fn read_deltas(bytes: &[u8]) -> Result<Vec<u64>, CodecError> {
     let mut last = 0u64;
     Ok(read_seqs(bytes)?
         .into_iter()
@@ -208,7 +220,7 @@ pub fn read_deltas(bytes: &[u8]) -> Result<Vec<u64>, String> {
 }
 
 /// Varints to the end of `bytes`.
-pub(super) fn read_seqs(bytes: &[u8]) -> Result<Vec<u64>, String> {
+pub(super) fn read_seqs(bytes: &[u8]) -> Result<Vec<u64>, CodecError> {
     let mut at = 0;
     let mut seqs = Vec::with_capacity(1);
     while at < bytes.len() {
@@ -229,17 +241,19 @@ pub(super) fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-pub(super) fn read_varint(bytes: &[u8], at: &mut usize) -> Result<u64, String> {
+pub(super) fn read_varint(bytes: &[u8], at: &mut usize) -> Result<u64, CodecError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*at).ok_or("chunk ends inside a length")?;
+        let b = *bytes
+            .get(*at)
+            .ok_or(CodecError::malformed("chunk ends inside a length"))?;
         *at += 1;
         v |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
             return Ok(v);
         }
     }
-    Err("chunk length too long".into())
+    Err(CodecError::malformed("chunk length too long"))
 }
 
 /// The dedupe key of a delivery: 8 bytes of SHA-256 over channel and platform id. A fixed,

@@ -291,7 +291,7 @@ pub fn decode_decision(
     d: &DecisionRec,
     message_id: &str,
     symbols: &mut impl Resolve,
-    corrupt: &impl Fn(String) -> StoreError,
+    corrupt: &impl Fn(CodecError) -> StoreError,
 ) -> Result<Decision, StoreError> {
     pub(super) fn opt(
         t: &Option<Text>,
@@ -311,7 +311,11 @@ pub fn decode_decision(
             reply: opt(&d.reply, symbols)?,
         },
         2 => Action::Log,
-        other => return Err(corrupt(format!("unknown action code {other}"))),
+        other => {
+            return Err(corrupt(CodecError::malformed(format!(
+                "unknown action code {other}"
+            ))));
+        }
     };
     let mut topics = Vec::with_capacity(d.topics.len());
     for t in &d.topics {
@@ -353,7 +357,7 @@ pub fn decode_decision(
 pub fn decode_message(
     rec: MessageRec,
     symbols: &mut impl Resolve,
-    corrupt: impl Fn(String) -> StoreError,
+    corrupt: impl Fn(CodecError) -> StoreError,
 ) -> Result<Decoded, StoreError> {
     let decision = decode_decision(&rec.decision, &rec.id, symbols, &corrupt)?;
     let stored_at = from_micros(rec.stored_at()).map_err(&corrupt)?;

@@ -73,6 +73,25 @@ pub fn encode_text(
     }
 }
 
+/// Why stored bytes could not be read back: the store is damaged, or was not written by this
+/// code. The store reports it as corrupt, with the record it was reading.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("unknown {what} code {code}")]
+    UnknownCode { what: &'static str, code: u64 },
+    #[error("time {0} out of range")]
+    TimeOutOfRange(i64),
+    /// The bytes do not have the shape of the record (lengths, counts, varints).
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl CodecError {
+    pub fn malformed(what: impl Into<String>) -> Self {
+        CodecError::Malformed(what.into())
+    }
+}
+
 pub fn channel_code(channel: ChannelKind) -> u8 {
     ChannelKind::ALL
         .iter()
@@ -80,11 +99,14 @@ pub fn channel_code(channel: ChannelKind) -> u8 {
         .unwrap_or_default() as u8
 }
 
-pub fn channel_from(code: u8) -> Result<ChannelKind, String> {
+pub fn channel_from(code: u8) -> Result<ChannelKind, CodecError> {
     ChannelKind::ALL
         .get(usize::from(code))
         .copied()
-        .ok_or_else(|| format!("unknown channel code {code}"))
+        .ok_or(CodecError::UnknownCode {
+            what: "channel",
+            code: code.into(),
+        })
 }
 
 fn category_code(c: Category) -> u8 {
@@ -94,18 +116,24 @@ fn category_code(c: Category) -> u8 {
         .unwrap_or_default() as u8
 }
 
-fn category_from(code: u8) -> Result<Category, String> {
+fn category_from(code: u8) -> Result<Category, CodecError> {
     Category::ALL
         .get(usize::from(code))
         .copied()
-        .ok_or_else(|| format!("unknown category code {code}"))
+        .ok_or(CodecError::UnknownCode {
+            what: "category",
+            code: code.into(),
+        })
 }
 
-pub fn priority_from(code: u8) -> Result<Priority, String> {
+pub fn priority_from(code: u8) -> Result<Priority, CodecError> {
     Priority::ALL
         .get(usize::from(code))
         .copied()
-        .ok_or_else(|| format!("unknown priority code {code}"))
+        .ok_or(CodecError::UnknownCode {
+            what: "priority",
+            code: code.into(),
+        })
 }
 
 pub fn priority_code(p: Priority) -> u8 {
@@ -119,6 +147,6 @@ pub fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-pub fn from_micros(m: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_micros(m).ok_or_else(|| format!("time {m} out of range"))
+pub fn from_micros(m: i64) -> Result<DateTime<Utc>, CodecError> {
+    DateTime::from_timestamp_micros(m).ok_or(CodecError::TimeOutOfRange(m))
 }

@@ -68,7 +68,7 @@ impl ConvRec {
         &self,
         channel: ChannelKind,
         id: &str,
-        corrupt: impl Fn(String) -> StoreError,
+        corrupt: impl Fn(CodecError) -> StoreError,
     ) -> Result<Conversation, StoreError> {
         Ok(Conversation {
             channel,
@@ -78,8 +78,12 @@ impl ConvRec {
             started_at: from_micros(self.started_at).map_err(&corrupt)?,
             last_activity: from_micros(self.last_activity).map_err(&corrupt)?,
             messages: self.messages,
-            today: NaiveDate::from_num_days_from_ce_opt(self.today)
-                .ok_or_else(|| corrupt(format!("day {} out of range", self.today)))?,
+            today: NaiveDate::from_num_days_from_ce_opt(self.today).ok_or_else(|| {
+                corrupt(CodecError::malformed(format!(
+                    "day {} out of range",
+                    self.today
+                )))
+            })?,
             messages_today: self.messages_today,
             auto_replies: self.auto_replies,
             recent_complaints: self
@@ -185,12 +189,14 @@ impl EscRec {
         self.status != ESC_RESOLVED
     }
 
-    pub fn status(&self) -> Result<EscalationStatus, String> {
+    pub fn status(&self) -> Result<EscalationStatus, CodecError> {
         match (self.status, &self.by) {
             (ESC_OPEN, _) => Ok(EscalationStatus::Open),
             (ESC_CLAIMED, Some(by)) => Ok(EscalationStatus::Claimed { by: by.clone() }),
             (ESC_RESOLVED, Some(by)) => Ok(EscalationStatus::Resolved { by: by.clone() }),
-            (code, _) => Err(format!("bad escalation status {code}")),
+            (code, _) => Err(CodecError::malformed(format!(
+                "bad escalation status {code}"
+            ))),
         }
     }
 
@@ -215,7 +221,7 @@ impl EscRec {
         &self,
         id: u64,
         symbols: &mut impl Resolve,
-        corrupt: impl Fn(String) -> StoreError,
+        corrupt: impl Fn(CodecError) -> StoreError,
     ) -> Result<Escalation, StoreError> {
         let channel = channel_from(self.channel).map_err(&corrupt)?;
         let status = self.status().map_err(&corrupt)?;
@@ -303,7 +309,7 @@ pub struct OutboxDetail {
 
 impl OutboxRec {
     /// Its delivery state, for the case rules.
-    pub fn delivery(&self) -> Result<Delivery, String> {
+    pub fn delivery(&self) -> Result<Delivery, CodecError> {
         Ok(Delivery {
             status: match (self.status, self.sent_at) {
                 (OUTBOX_PENDING, _) => OutboxStatus::Pending,
@@ -311,7 +317,9 @@ impl OutboxRec {
                     at: from_micros(at)?,
                 },
                 (OUTBOX_DEAD, _) => OutboxStatus::Dead,
-                (code, _) => return Err(format!("bad outbox status {code}")),
+                (code, _) => {
+                    return Err(CodecError::malformed(format!("bad outbox status {code}")));
+                }
             },
             attempts: self.attempts,
             last_error: self.last_error.clone(),
@@ -353,7 +361,7 @@ impl OutboxRec {
         id: u64,
         message: Option<&MessageRec>,
         symbols: &mut impl Resolve,
-        corrupt: impl Fn(String) -> StoreError,
+        corrupt: impl Fn(CodecError) -> StoreError,
     ) -> Result<OutboxEntry, StoreError> {
         let (conversation, in_reply_to, text_of, created_at) = match (&self.detail, message) {
             (Some(d), _) => (
@@ -367,11 +375,19 @@ impl OutboxRec {
                 m.id.clone(),
                 match &m.decision.reply {
                     Some(t) => text(t, symbols)?,
-                    None => return Err(corrupt("outbox entry for a message without reply".into())),
+                    None => {
+                        return Err(corrupt(CodecError::malformed(
+                            "outbox entry for a message without reply",
+                        )));
+                    }
                 },
                 m.stored_at(),
             ),
-            (None, None) => return Err(corrupt("outbox entry without its message".into())),
+            (None, None) => {
+                return Err(corrupt(CodecError::malformed(
+                    "outbox entry without its message",
+                )));
+            }
         };
         Ok(OutboxEntry {
             id,
@@ -387,7 +403,11 @@ impl OutboxRec {
                     at: from_micros(at).map_err(&corrupt)?,
                 },
                 (OUTBOX_DEAD, _) => OutboxStatus::Dead,
-                (code, _) => return Err(corrupt(format!("bad outbox status {code}"))),
+                (code, _) => {
+                    return Err(corrupt(CodecError::malformed(format!(
+                        "bad outbox status {code}"
+                    ))));
+                }
             },
             created_at: from_micros(created_at).map_err(&corrupt)?,
             next_attempt_at: from_micros(self.next_attempt_at.unwrap_or(created_at))

@@ -52,7 +52,7 @@ impl Embedded {
             Ok(
                 conv.to_public(channel, &conversation, |reason| StoreError::Corrupt {
                     path: path.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 })?,
             )
         })

@@ -118,15 +118,7 @@ impl Embedded {
                 free: dedupe_key,
             } = tx.find_message(hash, channel, &message.id)?;
             if let Some((seq, first)) = first {
-                let first = tx.decode_stored(seq, first)?;
-                let receipt = IntakeReceipt {
-                    seq,
-                    decision: first.decision,
-                    duplicate: true,
-                    escalation: None,
-                    outbox: None,
-                    mode: first.mode,
-                };
+                let receipt = IntakeReceipt::duplicate_of(tx.decode_stored(seq, first)?);
                 return Ok((receipt, message, Some(decision)));
             }
             let conv_key = key::conv(channel, &message.conversation);
