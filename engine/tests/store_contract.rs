@@ -1819,6 +1819,57 @@ fn report_scan_reads_a_period_in_brief_with_reply_states(backend: Backend) {
     assert_eq!(none, 0);
 }
 
+/// A batch is one transaction with the same outcome as one message at a time: a repeat inside
+/// it is a duplicate, and a second message of a conversation sees the first in its facts.
+fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    let batch = vec![
+        msg("a1", "conv-a", "ann", QUESTION, t0),
+        msg("b1", "conv-b", "bob", QUESTION, t0),
+        msg("a2", "conv-a", "ann", QUESTION, t0 + Duration::minutes(1)),
+        msg("a1", "conv-a", "ann", QUESTION, t0),
+    ];
+    let receipts = Intake::new(rulebook(), &**f.store())
+        .accept_batch(batch, t0 + Duration::minutes(2))
+        .unwrap();
+    let ids: Vec<(&str, bool)> = receipts
+        .iter()
+        .map(|r| (r.decision.message_id.as_str(), r.duplicate))
+        .collect();
+    assert_eq!(
+        ids,
+        [("a1", false), ("b1", false), ("a2", false), ("a1", true)]
+    );
+    let a2 = f
+        .store()
+        .message(ChannelKind::Telegram, "a2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(a2.facts.messages_today, 1, "a2 saw a1");
+    assert_eq!(f.store().stats().unwrap().messages, 3);
+    let one_by_one = Fixture::new(backend);
+    for id in ["a1", "b1"] {
+        let conversation = if id == "a1" { "conv-a" } else { "conv-b" };
+        let author = if id == "a1" { "ann" } else { "bob" };
+        Intake::new(rulebook(), &**one_by_one.store())
+            .accept(msg(id, conversation, author, QUESTION, t0), t0)
+            .unwrap();
+    }
+    let a1 = one_by_one
+        .store()
+        .conversation(ChannelKind::Telegram, "conv-a")
+        .unwrap()
+        .unwrap();
+    let batched = f
+        .store()
+        .conversation(ChannelKind::Telegram, "conv-a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(batched.messages, a1.messages + 1);
+    assert_eq!(batched.auto_replies, a1.auto_replies + 1);
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1832,6 +1883,7 @@ macro_rules! contract_tests {
 
 contract_tests!(
     intake_stores_message_decision_conversation_and_outbox,
+    a_batch_is_taken_in_as_one_message_at_a_time,
     duplicate_delivery_returns_the_first_decision,
     concurrent_duplicate_deliveries_are_decided_once,
     concurrent_writers_lose_nothing,

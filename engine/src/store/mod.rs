@@ -102,6 +102,16 @@ pub trait Store: Send + Sync {
     /// returned with `duplicate: true`.
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError>;
 
+    /// [`Store::record_intake`] for many messages at once, in one transaction: all are stored
+    /// (and durable) or none. For a file taken in whole, where a commit per message would cost
+    /// a disk sync each. The receipts are in the order of `intakes`.
+    fn record_intakes(&self, intakes: Vec<IntakeRecord>) -> Result<Vec<IntakeReceipt>, StoreError> {
+        intakes
+            .into_iter()
+            .map(|intake| self.record_intake(intake))
+            .collect()
+    }
+
     /// One page of stored messages in order of `received_at` (then intake order), starting
     /// after `cursor` (or at `since`). An empty page means the end.
     fn history_page(

@@ -321,6 +321,10 @@ impl Store for Embedded {
         Embedded::record_intake(self, intake)
     }
 
+    fn record_intakes(&self, intakes: Vec<IntakeRecord>) -> Result<Vec<IntakeReceipt>, StoreError> {
+        Embedded::record_intakes(self, intakes)
+    }
+
     fn history_page(
         &self,
         since: Option<DateTime<Utc>>,
