@@ -1870,6 +1870,44 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
     assert_eq!(batched.auto_replies, a1.auto_replies + 1);
 }
 
+/// Replies reach a conversation in the order queued: while its oldest pending reply waits for a
+/// retry, the later ones wait too; other conversations are not held up.
+fn a_retried_reply_holds_back_only_its_own_conversation(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let b0 = f
+        .accept(msg("b0", "cb", "bob", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let b1 = f
+        .accept(msg("b1", "cb", "bob", QUESTION, t0 + Duration::seconds(1)))
+        .outbox
+        .unwrap();
+    let c0 = f
+        .accept(msg("c0", "cc", "cas", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let later = t0 + Duration::seconds(2);
+    let due = |at| -> Vec<u64> {
+        f.store()
+            .due_outbox(at, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(due(later), [b0, c0]);
+    let retry_at = later + Duration::minutes(5);
+    f.store()
+        .outbox_failed(b0, "502", Some(retry_at), later)
+        .unwrap();
+    f.store().outbox_sent(c0, later).unwrap();
+    assert!(due(later).is_empty(), "b1 waits for b0's retry");
+    assert_eq!(due(retry_at), [b0]);
+    f.store().outbox_sent(b0, retry_at).unwrap();
+    assert_eq!(due(retry_at), [b1]);
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1892,6 +1930,7 @@ contract_tests!(
     resolving_starts_the_automatic_reply_budget_again,
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
+    a_retried_reply_holds_back_only_its_own_conversation,
     outbox_channels_postponement_dead_letters_and_agent_replies,
     outbox_sent_all_marks_the_pending_entries_in_one_go,
     audit_log_appends_and_pages,
