@@ -1,6 +1,7 @@
 //! The store over an embedded ordered key-value database, shared by the redb and sled backends
 //! so both have exactly the same record layout and semantics, and the contract tests test the
-//! logic once and the backends' durability twice.
+//! layout once and the backends' durability twice. What a change does to a case is not decided
+//! here: each area reads its records, asks [`crate::case`], and writes the outcome.
 //!
 //! **One writer.** Every change goes through one thread that owns the write side. Callers hand
 //! it a job and wait; the thread takes every job that queued up while the previous commit was
