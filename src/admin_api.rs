@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use webcare_engine::report::{self, ReportOptions, html::Preset};
-use webcare_engine::store::{Store, StoreError, User};
+use webcare_engine::store::{CaseError, Store, User};
 use webcare_engine::{ChannelKind, Rulebook};
 
 /// `GET`: the rulebook in force.
@@ -175,7 +175,7 @@ impl UserChange {
             }
             UserChange::Revoke { login } => match store.revoke_api_tokens(&login, actor, now) {
                 Ok(n) => format!("revoked {n} API tokens of {login}"),
-                Err(StoreError::NoSuchUser(_)) => return Err(missing(&login)),
+                Err(CaseError::NoSuchUser(_)) => return Err(missing(&login)),
                 Err(e) => return Err(e.into()),
             },
             UserChange::Remove { login } => {

@@ -135,8 +135,19 @@ fn crash_and_recover(backend: Backend) {
             .iter()
             .flat_map(|e| e.messages.iter().map(String::as_str))
             .collect();
-        let far_future = chrono::DateTime::<chrono::Utc>::MAX_UTC;
-        let outbox = store.due_outbox(far_future, usize::MAX).unwrap();
+        // Every conversation's replies: the outbox hands out only the oldest pending one of a
+        // conversation at a time, so it is read per conversation.
+        let conversations: BTreeSet<String> = store::history(&*store, None)
+            .map(|stored| stored.unwrap().message.conversation)
+            .collect();
+        let mut outbox = Vec::new();
+        for conversation in &conversations {
+            outbox.extend(
+                store
+                    .conversation_outbox(ChannelKind::Telegram, conversation)
+                    .unwrap(),
+            );
+        }
         assert!(outbox.iter().all(|e| e.status == OutboxStatus::Pending));
         let replied: BTreeSet<&str> = outbox.iter().map(|e| e.in_reply_to.as_str()).collect();
 

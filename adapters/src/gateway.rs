@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use webcare_engine::store::IntakeReceipt;
-use webcare_engine::{ChannelKind, Inbound, Runtime, Store, StoreError};
+use webcare_engine::{CaseError, ChannelKind, Inbound, Runtime, Store, StoreError};
 
 /// Where "now" comes from: the engine's [`webcare_engine::Clock`], the system clock in
 /// production and a `ManualClock` (or any `Fn() -> DateTime<Utc>`) in tests.
@@ -24,6 +24,9 @@ pub type Clock = webcare_engine::SharedClock;
 pub enum GatewayError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A rule of the case refused the change (claimed by somebody else, already sent).
+    #[error(transparent)]
+    Case(CaseError),
     /// The blocking task did not finish: it panicked, or the service is shutting down.
     #[error("the engine task stopped before it finished: {0}")]
     Stopped(String),
@@ -106,12 +109,25 @@ impl Gateway {
     /// Takes one message in durably (see `webcare_engine::intake`) and wakes the outbox when it
     /// queued a reply. Acknowledge the platform only after this returns `Ok`.
     pub async fn accept(&self, message: Inbound) -> Result<IntakeReceipt, GatewayError> {
+        self.take_in(message, false).await
+    }
+
+    /// Like [`Gateway::accept`] for a delivery whose response carries the reply: the reply is
+    /// stored as sent in the intake transaction, so no later configuration can send it again.
+    pub async fn accept_inline(&self, message: Inbound) -> Result<IntakeReceipt, GatewayError> {
+        self.take_in(message, true).await
+    }
+
+    async fn take_in(&self, message: Inbound, inline: bool) -> Result<IntakeReceipt, GatewayError> {
         let runtime = Arc::clone(&self.runtime);
         let now = self.now();
         let channel = message.channel;
-        let receipt = tokio::task::spawn_blocking(move || runtime.accept(message, now))
-            .await
-            .map_err(|e| GatewayError::Stopped(e.to_string()))??;
+        let receipt = tokio::task::spawn_blocking(move || match inline {
+            true => runtime.accept_inline(message, now),
+            false => runtime.accept(message, now),
+        })
+        .await
+        .map_err(|e| GatewayError::Stopped(e.to_string()))??;
         if receipt.outbox.is_some() && self.sends(channel) {
             self.wake_outbox();
         }
@@ -122,16 +138,28 @@ impl Gateway {
     }
 
     /// Runs one store call on the blocking pool.
-    pub async fn store<R, F>(&self, f: F) -> Result<R, GatewayError>
+    pub async fn store<R, E, F>(&self, f: F) -> Result<R, GatewayError>
     where
-        F: FnOnce(&dyn Store) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
+        E: Into<GatewayError> + Send + 'static,
     {
         let runtime = Arc::clone(&self.runtime);
         let result = tokio::task::spawn_blocking(move || f(runtime.store().as_ref()))
             .await
-            .map_err(|e| GatewayError::Stopped(e.to_string()))??;
+            .map_err(|e| GatewayError::Stopped(e.to_string()))?
+            .map_err(Into::into)?;
         Ok(result)
+    }
+}
+
+/// A storage failure inside a case change stays a storage failure.
+impl From<CaseError> for GatewayError {
+    fn from(error: CaseError) -> Self {
+        match error {
+            CaseError::Store(error) => GatewayError::Store(error),
+            conflict => GatewayError::Case(conflict),
+        }
     }
 }
 

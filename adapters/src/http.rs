@@ -20,9 +20,9 @@
 //! **Replies.** With a callback URL, [`CallbackDeliver`] posts each reply (see [`Callback`]) and
 //! maps the answer onto the outbox's retry rules: 2xx sent, 429 wait (`Retry-After`), 408 and
 //! 5xx and network errors retry, other 4xx give up. Without a callback URL the bot's reply is
-//! delivered in the response itself, so it is recorded as sent (in batches, by one background
-//! task: a second store write per message would halve the channel's throughput); agent replies
-//! then wait in the outbox until a callback URL is configured.
+//! delivered in the response itself, so it is stored as sent in the intake transaction (never
+//! pending, so configuring a callback later cannot send it again); agent replies then wait in
+//! the outbox until a callback URL is configured.
 //!
 //! **Modes.** In `shadow` and `listen` mode (see `webcare_engine::mode`) the response still
 //! carries the decision, with `"mode"` saying which, but its `reply` is null and nothing is
@@ -42,7 +42,6 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tokio::sync::mpsc;
 use webcare_engine::store::OutboxEntry;
 use webcare_engine::{ChannelKind, DecisionRecord, Inbound, Mode};
 
@@ -193,41 +192,25 @@ impl IntoResponse for ApiError {
 struct ChannelState {
     gateway: Gateway,
     config: HttpChannelConfig,
-    /// Without a callback: the outbox ids of replies given in the response, for [`mark_sent`].
-    delivered: Option<mpsc::UnboundedSender<u64>>,
 }
 
-/// The HTTP channel: its routes, and (without a callback URL) the task that records the replies
-/// given in responses as sent.
+/// The HTTP channel: its routes.
 pub struct HttpChannel {
     router: Router,
-    marker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl HttpChannel {
-    /// Must be called inside a tokio runtime (it may start the marker task).
     pub fn new(gateway: Gateway, config: HttpChannelConfig) -> Result<Self, HttpChannelError> {
         if config.require_signature && config.secret.is_none() {
             return Err(HttpChannelError::SignatureWithoutSecret);
         }
-        let (delivered, marker) = if config.callback_url.is_none() {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            let task = tokio::spawn(mark_sent(gateway.clone(), receiver));
-            (Some(sender), Some(task))
-        } else {
-            (None, None)
-        };
         let max_body = config.max_body;
-        let state = Arc::new(ChannelState {
-            gateway,
-            config,
-            delivered,
-        });
+        let state = Arc::new(ChannelState { gateway, config });
         let router = Router::new()
             .route("/api/v1/messages", post(receive))
             .layer(axum::extract::DefaultBodyLimit::max(max_body))
             .with_state(state);
-        Ok(HttpChannel { router, marker })
+        Ok(HttpChannel { router })
     }
 
     /// `POST /api/v1/messages`.
@@ -235,40 +218,16 @@ impl HttpChannel {
         self.router.clone()
     }
 
-    /// Waits until the replies given in responses so far are recorded as sent. Call it after the
-    /// web server stopped (the routes must be gone for the marker to see its last id).
+    /// Ends the channel after the web server stopped. Replies given in responses are stored as
+    /// sent at intake, so nothing is left to record.
     pub async fn finish(self) {
         drop(self.router);
-        if let Some(marker) = self.marker {
-            let _ = marker.await;
-        }
     }
 }
 
 /// The routes alone, for tests and callers that do not need [`HttpChannel::finish`].
 pub fn routes(gateway: Gateway, config: HttpChannelConfig) -> Result<Router, HttpChannelError> {
     Ok(HttpChannel::new(gateway, config)?.routes())
-}
-
-/// Records replies given in responses as sent, many per store call: one write per reply would
-/// double the cost of intake, while the ids that arrive during one commit share the next.
-async fn mark_sent(gateway: Gateway, mut delivered: mpsc::UnboundedReceiver<u64>) {
-    const MAX: usize = 4096;
-    while let Some(first) = delivered.recv().await {
-        let mut ids = vec![first];
-        while ids.len() < MAX {
-            match delivered.try_recv() {
-                Ok(id) => ids.push(id),
-                Err(_) => break,
-            }
-        }
-        let now = gateway.now();
-        let count = ids.len();
-        if let Err(error) = gateway.store(move |s| s.outbox_sent_all(&ids, now)).await {
-            // They stay pending: harmless, as nothing sends this channel's replies.
-            tracing::warn!(replies = count, error = %error, "http channel: cannot record replies given in responses");
-        }
-    }
 }
 
 async fn receive(
@@ -330,22 +289,22 @@ async fn receive(
     }
 
     let message = parse(&bytes, state.gateway.now())?;
-    let receipt = state.gateway.accept(message).await.map_err(|error| {
+    // No callback: the reply is in this response, so it is stored as delivered.
+    let accepted = match config.callback_url {
+        None => state.gateway.accept_inline(message).await,
+        Some(_) => state.gateway.accept(message).await,
+    };
+    let receipt = accepted.map_err(|error| {
         tracing::error!(error = %error, "http channel: intake failed");
         match error {
-            GatewayError::Store(_) | GatewayError::Stopped(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the message could not be stored; retry (a repeat is answered once)",
-            ),
+            GatewayError::Store(_) | GatewayError::Case(_) | GatewayError::Stopped(_) => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the message could not be stored; retry (a repeat is answered once)",
+                )
+            }
         }
     })?;
-    if let Some(delivered) = &state.delivered
-        && !receipt.duplicate
-        && let Some(id) = receipt.outbox
-    {
-        // No callback: the reply is in this response, so it counts as delivered.
-        let _ = delivered.send(id);
-    }
     let mut decision = DecisionRecord::from(&receipt.decision);
     if !receipt.mode.sends_replies() {
         decision.reply = None;

@@ -17,6 +17,11 @@
 //!   an escalation opens for the rulebook's default team ("reply could not be delivered: …"):
 //!   an unanswered customer is the worst outcome, so a human must know.
 //!
+//! Replies to one conversation reach the platform in the order they were queued, also across
+//! retries: the store hands out only the oldest pending reply of each conversation (so a batch
+//! delivered concurrently never holds two of one conversation), and a round that finished a
+//! reply looks again at once for the next.
+//!
 //! Only channels with a registered adapter are asked for ([`Store::due_outbox_for`]); replies
 //! for a channel whose adapter is not running stay pending until it runs again.
 //!
@@ -34,8 +39,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{FutureExt, StreamExt};
+use webcare_engine::CaseError;
 use webcare_engine::ChannelKind;
-use webcare_engine::store::{OutboxEntry, StoreError};
+use webcare_engine::store::OutboxEntry;
 
 use crate::delivery::{Deliver, DeliveryError};
 use crate::gateway::{Gateway, GatewayError};
@@ -167,7 +173,9 @@ impl OutboxWorker {
                     return;
                 }
                 match self.round(&channels).await {
-                    Ok(n) if n >= self.config.batch => continue,
+                    // A full batch, or one that finished replies (the next of their
+                    // conversations may now be due): look again at once.
+                    Ok((taken, finished)) if taken >= self.config.batch || finished > 0 => continue,
                     Ok(_) => break,
                     Err(error) => {
                         tracing::error!(error = %error, "outbox: cannot read due replies; retrying in 1 s");
@@ -206,9 +214,11 @@ impl OutboxWorker {
         }
     }
 
-    /// One batch: take due entries and deliver them, `concurrency` at a time. Returns how many
-    /// entries it took.
-    async fn round(&self, channels: &[ChannelKind]) -> Result<usize, GatewayError> {
+    /// One batch: take due entries and deliver them, `concurrency` at a time. The store gives at
+    /// most one reply per conversation, so delivering them concurrently keeps each
+    /// conversation's order. Returns how many entries it took, and how many of them are
+    /// finished (sent or given up).
+    async fn round(&self, channels: &[ChannelKind]) -> Result<(usize, usize), GatewayError> {
         let now = self.gateway.now();
         let limit = self.config.batch;
         let channels = channels.to_vec();
@@ -217,12 +227,18 @@ impl OutboxWorker {
             .store(move |store| store.due_outbox_for(now, &channels, limit))
             .await?;
         let n = due.len();
+        let finished = std::sync::atomic::AtomicUsize::new(0);
         futures_util::stream::iter(due)
-            .for_each_concurrent(self.config.concurrency.max(1), |entry| async move {
-                self.deliver_one(entry).await;
+            .for_each_concurrent(self.config.concurrency.max(1), |entry| {
+                let finished = &finished;
+                async move {
+                    if let Outcome::Sent | Outcome::Dead { .. } = self.deliver_one(entry).await {
+                        finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
             })
             .await;
-        Ok(n)
+        Ok((n, finished.into_inner()))
     }
 
     /// Delivers one entry and records the outcome in the store.
@@ -282,8 +298,8 @@ impl OutboxWorker {
             Err(error) => {
                 let finished = matches!(
                     error,
-                    GatewayError::Store(
-                        StoreError::OutboxFinished(_) | StoreError::NoSuchOutboxEntry(_)
+                    GatewayError::Case(
+                        CaseError::OutboxFinished(_) | CaseError::NoSuchOutboxEntry(_)
                     )
                 );
                 if finished {

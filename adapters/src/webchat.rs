@@ -563,7 +563,7 @@ async fn transcript(
     let key = conversation.to_owned();
     let (messages, replies) = gateway
         .store(move |store| {
-            Ok((
+            Ok::<_, webcare_engine::StoreError>((
                 store.conversation_messages(ChannelKind::Webchat, &key)?,
                 store.conversation_outbox(ChannelKind::Webchat, &key)?,
             ))

@@ -442,3 +442,28 @@ async fn callback_answers_map_onto_the_outbox_rules() {
     }
     assert!(CallbackDeliver::new("ftp://x/", None, Duration::from_secs(1)).is_err());
 }
+
+/// Without a callback the reply travels in the response, so it is stored as sent in the intake
+/// transaction itself: at no moment is it pending, so a crash followed by configuring a callback
+/// URL cannot send it a second time.
+#[tokio::test]
+async fn an_inline_reply_is_stored_as_sent_with_its_message() {
+    let f = fixture();
+    let app = http::routes(f.gateway.clone(), HttpChannelConfig::default()).unwrap();
+    let body = format!(r#"{{"id":"inline-1","conversation":"case-9","text":"{QUESTION}"}}"#);
+    let (status, decision) = call(&app, json_request(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{decision}");
+    assert!(decision["reply"].is_string());
+    // Read at once, without giving any background task a turn.
+    let store = f.gateway.runtime().store();
+    assert_eq!(store.stats().unwrap().pending_outbox, 0);
+    let outbox = store
+        .conversation_outbox(ChannelKind::Http, "case-9")
+        .unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert!(
+        matches!(outbox[0].status, OutboxStatus::Sent { .. }),
+        "{outbox:?}"
+    );
+    assert_eq!(outbox[0].attempts, 1);
+}

@@ -313,3 +313,60 @@ async fn shutdown_finishes_the_delivery_in_flight() {
         "the reply in flight was recorded before the worker returned: {entry:?}"
     );
 }
+
+/// A platform whose first attempt at one reply fails; it records what it accepted, in order.
+struct FailsOnce {
+    fail: u64,
+    failed: Mutex<bool>,
+    accepted: Mutex<Vec<u64>>,
+}
+
+impl Deliver for FailsOnce {
+    fn deliver<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            {
+                let mut failed = self.failed.lock().unwrap();
+                if entry.id == self.fail && !*failed {
+                    *failed = true;
+                    return Err(DeliveryError::Temporary("502 bad gateway".into()));
+                }
+            }
+            self.accepted.lock().unwrap().push(entry.id);
+            Ok(())
+        })
+    }
+}
+
+/// Replies to one conversation arrive in the order they were queued, also when the first one
+/// has to be retried: the later ones wait for it instead of overtaking it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_to_one_conversation_arrive_in_order_across_retries() {
+    let f = fixture();
+    let mut queued = Vec::new();
+    for i in 0..4 {
+        let mut m = message(&format!("b{i}"), ChannelKind::Http);
+        m.conversation = "conv-b".into();
+        let receipt = f.gateway.accept(m).await.unwrap();
+        queued.push(receipt.outbox.expect("a question is answered"));
+    }
+    let fake = Arc::new(FailsOnce {
+        fail: queued[0],
+        failed: Mutex::new(false),
+        accepted: Mutex::new(Vec::new()),
+    });
+    let (stop, handle) = start(&f, vec![(ChannelKind::Http, fake.clone())], config());
+    for id in &queued {
+        let entry = settled(&f, *id).await;
+        assert!(
+            matches!(entry.status, OutboxStatus::Sent { .. }),
+            "{entry:?}"
+        );
+    }
+    assert_eq!(
+        *fake.accepted.lock().unwrap(),
+        queued,
+        "delivered in queue order"
+    );
+    stop.send(()).unwrap();
+    handle.await.unwrap();
+}

@@ -89,6 +89,7 @@ fn record(i: u64, total: u64) -> IntakeRecord {
         message,
         mode: Default::default(),
         shadow: None,
+        reply_inline: false,
     }
 }
 

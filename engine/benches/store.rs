@@ -404,6 +404,7 @@ fn breakdown() {
                             message: m,
                             mode: Default::default(),
                             shadow: None,
+                            reply_inline: false,
                         };
                         if let Err(e) = store.record_intake(record) {
                             panic!("{e}");

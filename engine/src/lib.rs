@@ -28,6 +28,8 @@
 //!   recall, precision and recall per category, the confusion matrix.
 //! - [`diff`]: the replay diff, how decisions change under a candidate rulebook.
 //! - [`html`]: escaping for the pages webcare renders itself.
+//! - [`case`]: the life of a case as plain rules without I/O: what a decided message does to
+//!   its conversation and escalation, claim, reply, reassign, breach, dead letter, resolve.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
 //!   and audit log, with the redb and sled backends.
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
@@ -38,6 +40,7 @@
 //! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
 //! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
 
+pub mod case;
 pub mod classifier;
 pub mod clock;
 pub mod context;
@@ -66,8 +69,9 @@ pub mod store;
 pub mod teams;
 pub mod templates;
 
+pub use case::{CaseError, ConversationFacts, ConversationState};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use context::{ConversationFacts, ConversationState, DecideContext};
+pub use context::DecideContext;
 pub use decision::{Action, Category, Decision, DecisionRecord, Diagnostics, Priority};
 pub use intake::Intake;
 pub use message::{ChannelKind, Inbound};

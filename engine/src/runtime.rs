@@ -135,6 +135,25 @@ impl Runtime {
         message: Inbound,
         now: DateTime<Utc>,
     ) -> Result<IntakeReceipt, StoreError> {
+        self.take_in(message, now, false)
+    }
+
+    /// Like [`Runtime::accept`] for a delivery that carries its reply back itself (the HTTP
+    /// channel without a callback): the reply is stored as sent in the intake transaction.
+    pub fn accept_inline(
+        &self,
+        message: Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReceipt, StoreError> {
+        self.take_in(message, now, true)
+    }
+
+    fn take_in(
+        &self,
+        message: Inbound,
+        now: DateTime<Utc>,
+        reply_inline: bool,
+    ) -> Result<IntakeReceipt, StoreError> {
         let rulebook = self.rulebook();
         // Wall time on purpose, whatever clock `now` comes from: this is the latency the
         // process really had, for the histogram.
@@ -144,6 +163,7 @@ impl Runtime {
             .with_crisis_mode(self.crisis_override())
             .with_mode(mode)
             .with_shadow(self.shadow.as_deref())
+            .with_inline_reply(reply_inline)
             .accept(message, now);
         match &result {
             Ok(receipt) => {

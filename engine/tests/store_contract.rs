@@ -12,8 +12,8 @@ use webcare_engine::store::{
     self, Backend, EscalationStatus, IntakeRecord, NewAudit, OutboxStatus, StoreError, StoreOptions,
 };
 use webcare_engine::{
-    Action, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Mode, Priority,
-    Rulebook, RulebookSource, Store,
+    Action, CaseError, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Mode,
+    Priority, Rulebook, RulebookSource, Store,
 };
 
 fn rulebook() -> &'static Rulebook {
@@ -170,6 +170,7 @@ fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
             now: monday(),
             mode: Default::default(),
             shadow: None,
+            reply_inline: false,
         })
         .unwrap();
     assert!(receipt.duplicate);
@@ -200,6 +201,7 @@ fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
                         now: monday(),
                         mode: Default::default(),
                         shadow: None,
+                        reply_inline: false,
                     })
                     .unwrap()
             })
@@ -458,7 +460,7 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
     );
     assert!(matches!(
         f.store().claim_escalation(id, "eve", t0),
-        Err(StoreError::AlreadyClaimed { by, .. }) if by == "bob"
+        Err(CaseError::AlreadyClaimed { by, .. }) if by == "bob"
     ));
     assert_eq!(
         f.store()
@@ -491,15 +493,15 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
     assert_eq!(resolved.history.last().unwrap().change, "resolved");
     assert!(matches!(
         f.store().resolve_escalation(id, "bob", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     assert!(matches!(
         f.store().claim_escalation(id, "bob", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     assert!(matches!(
         f.store().claim_escalation(999, "bob", t0),
-        Err(StoreError::NoSuchEscalation(999))
+        Err(CaseError::NoSuchEscalation(999))
     ));
     assert!(f.store().open_escalations().unwrap().is_empty());
     let conv = f
@@ -560,7 +562,7 @@ fn outbox_retries_sends_and_gives_up(backend: Backend) {
     assert_eq!(sent.attempts, 1);
     assert!(matches!(
         f.store().outbox_sent(a, t0),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
 
     let retry_at = t0 + Duration::minutes(5);
@@ -596,11 +598,11 @@ fn outbox_retries_sends_and_gives_up(backend: Backend) {
     assert_eq!(f.store().stats().unwrap().pending_outbox, 1);
     assert!(matches!(
         f.store().outbox_failed(c, "x", None, t0),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
     assert!(matches!(
         f.store().outbox_sent(77, t0),
-        Err(StoreError::NoSuchOutboxEntry(77))
+        Err(CaseError::NoSuchOutboxEntry(77))
     ));
 }
 
@@ -696,11 +698,11 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
     assert!(matches!(
         f.store()
             .outbox_dead_letter(t, "again", "webcare", None, later),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
     assert!(matches!(
         f.store().outbox_postponed(t, "again", later, later),
-        Err(StoreError::OutboxFinished(_))
+        Err(CaseError::OutboxFinished(_))
     ));
     let audit = f.store().audit_log(None, 100).unwrap();
     assert!(audit.iter().any(|a| a.action == "outbox.dead"));
@@ -724,9 +726,15 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
         .unwrap();
     assert_eq!(ids(transcript.clone()), [w, reply.id]);
     assert_eq!(transcript[1].text, "Hallo Wim, ik kijk het voor je na.");
+    // In order per conversation: the agent's reply waits until the bot's is sent.
     assert_eq!(
         ids(f.store().due_outbox_for(later, &webchat, 10).unwrap()),
-        [w, reply.id]
+        [w]
+    );
+    f.store().outbox_sent(w, later).unwrap();
+    assert_eq!(
+        ids(f.store().due_outbox_for(later, &webchat, 10).unwrap()),
+        [reply.id]
     );
     assert!(
         f.store()
@@ -743,7 +751,7 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
             actor: "agent-anna".into(),
             now: later,
         }),
-        Err(StoreError::NoSuchConversation { .. })
+        Err(CaseError::NoSuchConversation { .. })
     ));
     assert!(
         f.store()
@@ -820,7 +828,7 @@ fn conversation_state_is_set_and_audited(backend: Backend) {
             "bob",
             monday()
         ),
-        Err(StoreError::NoSuchConversation { .. })
+        Err(CaseError::NoSuchConversation { .. })
     ));
     f.accept(msg("a", "c1", "ann", QUESTION, monday()));
     let conv = f
@@ -1355,7 +1363,7 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
     f.store().add_api_token("anna", digest, t0).unwrap();
     assert!(matches!(
         f.store().add_api_token("nobody", [1; 32], t0),
-        Err(StoreError::NoSuchUser(login)) if login == "nobody"
+        Err(CaseError::NoSuchUser(login)) if login == "nobody"
     ));
     f.reopen();
     let logins: Vec<String> = f
@@ -1387,7 +1395,7 @@ fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
     assert!(f.store().user_by_token([5; 32]).unwrap().is_some());
     assert!(matches!(
         f.store().revoke_api_tokens("nobody", "admin", t0),
-        Err(StoreError::NoSuchUser(_))
+        Err(CaseError::NoSuchUser(_))
     ));
 
     // Removing a person takes their tokens too; it survives reopening; both are audited.
@@ -1440,7 +1448,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(work.notes[0].text, "called the waste team");
     assert!(matches!(
         f.store().add_escalation_note(999, "anna", "x", t0),
-        Err(StoreError::NoSuchEscalation(999))
+        Err(CaseError::NoSuchEscalation(999))
     ));
 
     // A breach applies once, only while its deadline is the escalation's deadline.
@@ -1518,7 +1526,7 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(conv.state, ConversationState::Human);
     assert!(matches!(
         f.store().reply_to_escalation(id, "bram", "me too", t0),
-        Err(StoreError::AlreadyClaimed { by, .. }) if by == "anna"
+        Err(CaseError::AlreadyClaimed { by, .. }) if by == "anna"
     ));
     // During the handoff every customer message joins the escalation, whatever its decision.
     let more = f.accept(msg("k2", "c1", "ann", QUESTION, t0 + Duration::minutes(6)));
@@ -1556,11 +1564,11 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     f.store().resolve_escalation(id, "anna", t0).unwrap();
     assert!(matches!(
         f.store().reply_to_escalation(id, "anna", "x", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     assert!(matches!(
         f.store().reassign_escalation(id, "legal", None, "anna", t0),
-        Err(StoreError::AlreadyResolved(_))
+        Err(CaseError::AlreadyResolved(_))
     ));
     f.store().forget_author("ann", "privacy", t0).unwrap();
     assert_eq!(f.store().escalation(id).unwrap(), None);
@@ -1811,6 +1819,95 @@ fn report_scan_reads_a_period_in_brief_with_reply_states(backend: Backend) {
     assert_eq!(none, 0);
 }
 
+/// A batch is one transaction with the same outcome as one message at a time: a repeat inside
+/// it is a duplicate, and a second message of a conversation sees the first in its facts.
+fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    let batch = vec![
+        msg("a1", "conv-a", "ann", QUESTION, t0),
+        msg("b1", "conv-b", "bob", QUESTION, t0),
+        msg("a2", "conv-a", "ann", QUESTION, t0 + Duration::minutes(1)),
+        msg("a1", "conv-a", "ann", QUESTION, t0),
+    ];
+    let receipts = Intake::new(rulebook(), &**f.store())
+        .accept_batch(batch, t0 + Duration::minutes(2))
+        .unwrap();
+    let ids: Vec<(&str, bool)> = receipts
+        .iter()
+        .map(|r| (r.decision.message_id.as_str(), r.duplicate))
+        .collect();
+    assert_eq!(
+        ids,
+        [("a1", false), ("b1", false), ("a2", false), ("a1", true)]
+    );
+    let a2 = f
+        .store()
+        .message(ChannelKind::Telegram, "a2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(a2.facts.messages_today, 1, "a2 saw a1");
+    assert_eq!(f.store().stats().unwrap().messages, 3);
+    let one_by_one = Fixture::new(backend);
+    for id in ["a1", "b1"] {
+        let conversation = if id == "a1" { "conv-a" } else { "conv-b" };
+        let author = if id == "a1" { "ann" } else { "bob" };
+        Intake::new(rulebook(), &**one_by_one.store())
+            .accept(msg(id, conversation, author, QUESTION, t0), t0)
+            .unwrap();
+    }
+    let a1 = one_by_one
+        .store()
+        .conversation(ChannelKind::Telegram, "conv-a")
+        .unwrap()
+        .unwrap();
+    let batched = f
+        .store()
+        .conversation(ChannelKind::Telegram, "conv-a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(batched.messages, a1.messages + 1);
+    assert_eq!(batched.auto_replies, a1.auto_replies + 1);
+}
+
+/// Replies reach a conversation in the order queued: while its oldest pending reply waits for a
+/// retry, the later ones wait too; other conversations are not held up.
+fn a_retried_reply_holds_back_only_its_own_conversation(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let b0 = f
+        .accept(msg("b0", "cb", "bob", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let b1 = f
+        .accept(msg("b1", "cb", "bob", QUESTION, t0 + Duration::seconds(1)))
+        .outbox
+        .unwrap();
+    let c0 = f
+        .accept(msg("c0", "cc", "cas", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let later = t0 + Duration::seconds(2);
+    let due = |at| -> Vec<u64> {
+        f.store()
+            .due_outbox(at, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(due(later), [b0, c0]);
+    let retry_at = later + Duration::minutes(5);
+    f.store()
+        .outbox_failed(b0, "502", Some(retry_at), later)
+        .unwrap();
+    f.store().outbox_sent(c0, later).unwrap();
+    assert!(due(later).is_empty(), "b1 waits for b0's retry");
+    assert_eq!(due(retry_at), [b0]);
+    f.store().outbox_sent(b0, retry_at).unwrap();
+    assert_eq!(due(retry_at), [b1]);
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1824,6 +1921,7 @@ macro_rules! contract_tests {
 
 contract_tests!(
     intake_stores_message_decision_conversation_and_outbox,
+    a_batch_is_taken_in_as_one_message_at_a_time,
     duplicate_delivery_returns_the_first_decision,
     concurrent_duplicate_deliveries_are_decided_once,
     concurrent_writers_lose_nothing,
@@ -1832,6 +1930,7 @@ contract_tests!(
     resolving_starts_the_automatic_reply_budget_again,
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
+    a_retried_reply_holds_back_only_its_own_conversation,
     outbox_channels_postponement_dead_letters_and_agent_replies,
     outbox_sent_all_marks_the_pending_entries_in_one_go,
     audit_log_appends_and_pages,

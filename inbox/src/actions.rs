@@ -9,11 +9,11 @@
 
 use axum::http::StatusCode;
 use webcare_adapters::gateway::GatewayError;
-use webcare_engine::StoreError;
 use webcare_engine::store::Role;
 use webcare_engine::store::{
     Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry, StoredMessage,
 };
+use webcare_engine::{CaseError, StoreError};
 
 use crate::Inbox;
 use crate::auth::Actor;
@@ -58,9 +58,9 @@ impl ActionError {
 impl From<GatewayError> for ActionError {
     fn from(error: GatewayError) -> Self {
         match error {
-            GatewayError::Store(StoreError::NoSuchEscalation(id)) => ActionError::NotFound(id),
-            GatewayError::Store(
-                e @ (StoreError::AlreadyClaimed { .. } | StoreError::AlreadyResolved(_)),
+            GatewayError::Case(CaseError::NoSuchEscalation(id)) => ActionError::NotFound(id),
+            GatewayError::Case(
+                e @ (CaseError::AlreadyClaimed { .. } | CaseError::AlreadyResolved(_)),
             ) => ActionError::Conflict(e.to_string()),
             other => ActionError::Unavailable(other.to_string()),
         }
@@ -94,7 +94,7 @@ pub async fn list(inbox: &Inbox, actor: &Actor) -> Result<Vec<Escalation>, Actio
         .store(move |s| {
             let mut all = s.open_escalations()?;
             all.retain(|e| user.may_work(&e.team));
-            Ok(all)
+            Ok::<_, StoreError>(all)
         })
         .await?)
 }
@@ -121,7 +121,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
     let (work, messages, replies) = inbox
         .gateway()
         .store(move |s| {
-            Ok((
+            Ok::<_, StoreError>((
                 s.escalation_work(id)?,
                 s.conversation_messages(channel, &conversation)?,
                 s.conversation_outbox(channel, &conversation)?,
@@ -262,7 +262,7 @@ pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalatio
                 subject: format!("escalation {id}"),
                 details: "conversation back to the bot".into(),
             })?;
-            Ok(escalation)
+            Ok::<_, CaseError>(escalation)
         })
         .await?;
     inbox.changed();

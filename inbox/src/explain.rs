@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use webcare_engine::pipeline::ScriptStep;
 use webcare_engine::store::StoredMessage;
-use webcare_engine::{Decision, Rulebook, RulebookSource, Trace};
+use webcare_engine::{Decision, Rulebook, RulebookSource, StoreError, Trace};
 
 use crate::Inbox;
 use crate::actions::{ActionError, EscalationView};
@@ -125,7 +125,7 @@ pub async fn explain(inbox: &Inbox, view: &EscalationView) -> Result<Vec<Explain
                     notes,
                 });
             }
-            Ok(out)
+            Ok::<_, StoreError>(out)
         })
         .await?)
 }

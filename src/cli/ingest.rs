@@ -5,7 +5,9 @@
 //!
 //! Messages are spread over worker threads by conversation: one conversation's messages stay in
 //! order on one worker (its counters depend on that), while different conversations are decided
-//! in parallel and share the store's group commits.
+//! in parallel and share the store's group commits. A file is not a crowd of callers: each worker
+//! commits what queued up for it in one transaction ([`Intake::accept_batch`]), and acknowledges
+//! those messages after that commit.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs::File;
@@ -134,41 +136,62 @@ fn worker(
     done: mpsc::Sender<bool>,
 ) {
     let intake = Intake::new(rulebook, store);
-    for message in queue {
+    // What queued up while the last batch was committed goes into the next one: one durable
+    // commit for many messages instead of one each, and each ack still only after its commit.
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
         if failed.load(Ordering::Relaxed) {
             return;
         }
-        let id = message.id.clone();
-        match intake.accept(message, Utc::now()) {
-            Ok(receipt) => {
-                let line = format!(
-                    "ack {id} {}{}\n",
-                    receipt.decision.action.name(),
-                    if receipt.duplicate { " duplicate" } else { "" }
-                );
-                // The line goes out, whole and flushed, only now that the store said durable.
-                let written = stdout
-                    .lock()
-                    .map(|mut out| out.write_all(line.as_bytes()).and_then(|()| out.flush()));
-                if !matches!(written, Ok(Ok(()))) {
-                    // Nobody is listening any more (a closed pipe); stop quietly.
-                    failed.store(true, Ordering::Relaxed);
-                    return;
-                }
-                let _ = done.send(receipt.duplicate);
-            }
+        let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+        let receipts = match intake.accept_batch(batch, Utc::now()) {
+            Ok(receipts) => receipts,
             Err(error) => {
                 failed.store(true, Ordering::Relaxed);
                 if let Ok(mut slot) = first_error.lock()
                     && slot.is_none()
                 {
-                    *slot = Some(anyhow::Error::new(error).context(format!("message `{id}`")));
+                    let first = ids.first().map(String::as_str).unwrap_or_default();
+                    *slot = Some(
+                        anyhow::Error::new(error)
+                            .context(format!("the batch from message `{first}` on")),
+                    );
                 }
                 return;
             }
+        };
+        let mut lines = String::new();
+        for (id, receipt) in ids.iter().zip(&receipts) {
+            lines.push_str(&format!(
+                "ack {id} {}{}\n",
+                receipt.decision.action.name(),
+                if receipt.duplicate { " duplicate" } else { "" }
+            ));
+        }
+        // The lines go out, whole and flushed, only now that the store said durable.
+        let written = stdout
+            .lock()
+            .map(|mut out| out.write_all(lines.as_bytes()).and_then(|()| out.flush()));
+        if !matches!(written, Ok(Ok(()))) {
+            // Nobody is listening any more (a closed pipe); stop quietly.
+            failed.store(true, Ordering::Relaxed);
+            return;
+        }
+        for receipt in receipts {
+            let _ = done.send(receipt.duplicate);
         }
     }
 }
+
+/// The most messages one worker commits at once; bounds a commit's size and the acks it holds
+/// back.
+const BATCH: usize = 1024;
 
 /// Retention, when configured: run at the start of an ingest, before anything new is stored.
 pub fn apply_retention(store: &dyn Store, days: Option<u32>) -> anyhow::Result<()> {

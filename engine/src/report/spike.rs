@@ -206,6 +206,7 @@ pub fn raise_alerts(
             now,
             mode: Default::default(),
             shadow: None,
+            reply_inline: false,
         })?;
         if !receipt.duplicate {
             raised.push(spike);
@@ -340,6 +341,7 @@ mod tests {
                     now: now - Duration::minutes(30),
                     mode: Default::default(),
                     shadow: None,
+                    reply_inline: false,
                 })
                 .unwrap();
         }

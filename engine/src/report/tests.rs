@@ -18,7 +18,7 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
 use super::*;
-use crate::context::ConversationFacts;
+use crate::case::ConversationFacts;
 use crate::decision::{
     Category, Decision, Diagnostics, Language, Priority, Sentiment, SentimentLabel, TopicMatch,
 };

@@ -11,24 +11,31 @@
 //!
 //! # Layout
 //!
-//! - this file: the trait, the records it returns, the errors, [`open`].
-//! - [`embedded`]: the record layout over an ordered key-value store, and the group-commit writer.
-//! - [`codec`]: the compact on-disk encoding (message chunks, interned decision strings).
+//! - this file: the trait, [`StoreError`] (storage failures only), [`open`].
+//! - [`records`]: the records the trait returns and takes.
+//! - [`embedded`]: the record layout over an ordered key-value store, and the group-commit
+//!   writer, one file per area (`intake`, `escalations`, `outbox`, `scan`, `privacy`, …).
+//! - [`codec`]: the compact on-disk encoding (message records and their brief form, chunks,
+//!   conversation/escalation/outbox records, the symbol table).
 //! - [`redact`]: optional redaction of e-mail addresses, phone numbers, IBANs and BSNs.
 //! - [`redb`], [`sled`]: the two embedded backends.
 //! - [`work`]: the inbox's records: users, API tokens, notes, agent replies, SLA breaches.
+//!
+//! The store holds no business rules: what a message or a person's action does to a case is
+//! decided in [`crate::case`]; the store reads, asks the rule, and writes the outcome in one
+//! transaction. A change a rule refuses comes back as a [`CaseError`].
 //!
 //! All methods block; async callers run them on a blocking thread. Time is always passed in
 //! (`now`), never read from the system clock here, so tests can drive a virtual clock.
 
 pub mod codec;
 pub mod embedded;
+pub mod records;
 pub mod redact;
 pub mod redb;
 pub mod sled;
 pub mod work;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -37,11 +44,12 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use self::records::*;
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
-use crate::decision::{Action, Category, Decision, Priority, SentimentLabel};
-use crate::message::{ChannelKind, Inbound};
-use crate::mode::Mode;
-use crate::pipeline::{ConversationFacts, ConversationState};
+pub use crate::case::{
+    CaseError, ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
+};
+use crate::message::ChannelKind;
 pub use crate::rulebook::RulebookFile;
 
 /// The durable record of everything webcare did. See the module docs for the guarantees.
@@ -94,6 +102,16 @@ pub trait Store: Send + Sync {
     /// returned with `duplicate: true`.
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError>;
 
+    /// [`Store::record_intake`] for many messages at once, in one transaction: all are stored
+    /// (and durable) or none. For a file taken in whole, where a commit per message would cost
+    /// a disk sync each. The receipts are in the order of `intakes`.
+    fn record_intakes(&self, intakes: Vec<IntakeRecord>) -> Result<Vec<IntakeReceipt>, StoreError> {
+        intakes
+            .into_iter()
+            .map(|intake| self.record_intake(intake))
+            .collect()
+    }
+
     /// One page of stored messages in order of `received_at` (then intake order), starting
     /// after `cursor` (or at `since`). An empty page means the end.
     fn history_page(
@@ -126,7 +144,7 @@ pub trait Store: Send + Sync {
         state: ConversationState,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Conversation, StoreError>;
+    ) -> Result<Conversation, CaseError>;
 
     // --- escalations ---------------------------------------------------------------------
 
@@ -141,7 +159,7 @@ pub trait Store: Send + Sync {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError>;
+    ) -> Result<Escalation, CaseError>;
 
     /// The escalation is done; the conversation goes back to the bot.
     fn resolve_escalation(
@@ -149,16 +167,18 @@ pub trait Store: Send + Sync {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError>;
+    ) -> Result<Escalation, CaseError>;
 
     // --- outbox --------------------------------------------------------------------------
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError>;
 
-    /// Pending replies whose `next_attempt_at` has come, oldest first, at most `limit`.
+    /// Pending replies whose `next_attempt_at` has come, oldest first, at most `limit`; of each
+    /// conversation only its oldest pending reply, and only when that one is due (see
+    /// [`crate::case::outbox::InOrder`]): replies reach a conversation in the order queued.
     fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError>;
+    fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, CaseError>;
 
     /// Marks every pending entry among `ids` as sent, in one transaction; ids that are finished
     /// or gone are skipped (sent or erased meanwhile). Returns how many were marked. For a
@@ -174,7 +194,7 @@ pub trait Store: Send + Sync {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError>;
+    ) -> Result<OutboxEntry, CaseError>;
 
     /// Like [`Store::due_outbox`], for `channels` only. The outbox worker asks only for the
     /// channels it has a running adapter for, so the replies of the others stay pending without
@@ -194,7 +214,7 @@ pub trait Store: Send + Sync {
         reason: &str,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<OutboxEntry, StoreError>;
+    ) -> Result<OutboxEntry, CaseError>;
 
     /// Gives up on a reply and hands it to a human in one transaction: the entry becomes dead
     /// and an escalation for `team` ("reply could not be delivered: `error`") opens in its
@@ -206,7 +226,7 @@ pub trait Store: Send + Sync {
         team: &str,
         sla_deadline: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<DeadLetter, StoreError>;
+    ) -> Result<DeadLetter, CaseError>;
 
     /// A conversation's replies (pending, sent and dead), oldest first: what a chat window
     /// shows after a reload.
@@ -232,7 +252,7 @@ pub trait Store: Send + Sync {
     /// Queues a reply a person wrote (an agent) into an existing conversation; audited. The
     /// text is stored with the entry only, never in the shared symbol table, so `forget` can
     /// erase it.
-    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, StoreError>;
+    fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError>;
 
     // --- audit ---------------------------------------------------------------------------
 
@@ -316,7 +336,7 @@ pub trait Store: Send + Sync {
         login: &str,
         digest: [u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), CaseError>;
 
     /// The user an API token (by its digest) belongs to.
     fn user_by_token(&self, digest: [u8; 32]) -> Result<Option<User>, StoreError>;
@@ -327,7 +347,7 @@ pub trait Store: Send + Sync {
         login: &str,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<usize, CaseError>;
 
     /// Removes `login` and its API tokens (audited): from the next request on, neither a
     /// browser session (which reads the user on every request) nor a token lets them in.
@@ -345,7 +365,7 @@ pub trait Store: Send + Sync {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<EscalationWork, StoreError>;
+    ) -> Result<EscalationWork, CaseError>;
 
     /// An agent's reply in one transaction: queued in the outbox to the escalation's
     /// conversation (answering its last message), the escalation claimed by `author` when
@@ -358,7 +378,7 @@ pub trait Store: Send + Sync {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Escalation, OutboxEntry), StoreError>;
+    ) -> Result<(Escalation, OutboxEntry), CaseError>;
 
     /// Moves an unresolved escalation to `team` with a new deadline (a claim is released: the
     /// new team picks it up); audited.
@@ -369,7 +389,7 @@ pub trait Store: Send + Sync {
         sla_deadline: Option<DateTime<Utc>>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError>;
+    ) -> Result<Escalation, CaseError>;
 
     /// Applies an SLA breach: the escalation moves to `breach.to_team` at `breach.to_priority`
     /// with `breach.next_deadline`, the claim is released, and the breach is recorded in its
@@ -555,408 +575,11 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     )?))
 }
 
-// --- records ---------------------------------------------------------------------------------
-
-/// A message as stored, with the decision it got.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredMessage {
-    /// Intake order, unique for the store's lifetime.
-    pub seq: u64,
-    /// As stored: redacted when redaction is on.
-    pub message: Inbound,
-    pub decision: Decision,
-    /// The conversation facts the decision saw.
-    pub facts: ConversationFacts,
-    /// When webcare stored it.
-    pub stored_at: DateTime<Utc>,
-    /// The channel's mode when it was taken in: whether the decision was acted on.
-    pub mode: Mode,
-    /// The decision of the shadow (candidate) rulebook that ran beside the live one, if any;
-    /// never acted on.
-    pub shadow: Option<Decision>,
-}
-
-impl StoredMessage {
-    pub fn cursor(&self) -> HistoryCursor {
-        HistoryCursor {
-            received_at: self.message.received_at,
-            seq: self.seq,
-        }
-    }
-}
-
-/// What [`Store::report_scan`] hands over, in this order: first every [`ReportItem::Reply`],
-/// then the messages in intake order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReportItem<'a> {
-    /// A reply with details of its own, which no stored message leads to.
-    Reply(OutboxEntry),
-    Message(MessageBrief<'a>),
-}
-
-/// What a decision did, without its words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActionKind {
-    Answer,
-    Escalate,
-    Log,
-}
-
-impl ActionKind {
-    pub fn of(action: &Action) -> Self {
-        match action {
-            Action::Answer { .. } => ActionKind::Answer,
-            Action::Escalate { .. } => ActionKind::Escalate,
-            Action::Log => ActionKind::Log,
-        }
-    }
-
-    /// As [`Action::name`].
-    pub fn name(self) -> &'static str {
-        match self {
-            ActionKind::Answer => "answer",
-            ActionKind::Escalate => "escalate",
-            ActionKind::Log => "log",
-        }
-    }
-}
-
-/// A few strings, kept without an allocation while there are at most four: a message's topics,
-/// read a million times for a report.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Few<'a> {
-    len: usize,
-    inline: [&'a str; 4],
-    more: Vec<&'a str>,
-}
-
-impl<'a> Few<'a> {
-    pub fn push(&mut self, s: &'a str) {
-        match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = s,
-            None => self.more.push(s),
-        }
-        self.len += 1;
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-        self.inline.iter().take(self.len).chain(&self.more).copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl<'a> FromIterator<&'a str> for Few<'a> {
-    fn from_iter<I: IntoIterator<Item = &'a str>>(items: I) -> Self {
-        let mut few = Few::default();
-        for s in items {
-            few.push(s);
-        }
-        few
-    }
-}
-
-/// A stored message as a report reads it: no text, facts, rules or reasons, and its strings
-/// borrowed from the stored record, so reading a million of them allocates next to nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MessageBrief<'a> {
-    pub seq: u64,
-    pub channel: ChannelKind,
-    pub id: &'a str,
-    pub conversation: &'a str,
-    pub author: &'a str,
-    pub received_at: DateTime<Utc>,
-    pub stored_at: DateTime<Utc>,
-    pub action: ActionKind,
-    /// As [`Action::team`]: set for an escalation only.
-    pub team: Option<&'a str>,
-    pub category: Category,
-    pub topics: Few<'a>,
-    pub sentiment: SentimentLabel,
-    pub rulebook: &'a str,
-    /// The channel's mode when it was taken in: whether the decision was acted on.
-    pub mode: Mode,
-    /// The status of its reply (the outbox entry with the message's number; queued at
-    /// `stored_at`), unless that entry has details of its own.
-    pub reply: Option<OutboxStatus>,
-}
-
-impl<'a> MessageBrief<'a> {
-    /// The brief of a whole stored message, without a reply.
-    pub fn of(stored: &'a StoredMessage) -> Self {
-        let m = &stored.message;
-        let d = &stored.decision;
-        MessageBrief {
-            seq: stored.seq,
-            channel: m.channel,
-            id: &m.id,
-            conversation: &m.conversation,
-            author: &m.author,
-            received_at: m.received_at,
-            stored_at: stored.stored_at,
-            action: ActionKind::of(&d.action),
-            team: d.action.team(),
-            category: d.diagnostics.category,
-            topics: d.topic_ids().collect(),
-            sentiment: d.diagnostics.sentiment.label,
-            rulebook: &d.diagnostics.rulebook,
-            mode: stored.mode,
-            reply: None,
-        }
-    }
-}
-
-/// What [`Store::intake_lookup`] found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IntakeLookup {
-    /// Delivered before: this is the stored message with its first decision.
-    Duplicate(Box<StoredMessage>),
-    /// New: the facts of its conversation.
-    New(ConversationFacts),
-}
-
-/// What [`Store::record_intake`] writes.
-#[derive(Debug, Clone)]
-pub struct IntakeRecord {
-    pub message: Inbound,
-    pub decision: Decision,
-    /// The conversation facts the decision was made with; stored so a replay can give another
-    /// rulebook the same situation.
-    pub facts: ConversationFacts,
-    /// The local date of `message.received_at` in the rulebook's time zone, for "today".
-    pub today: NaiveDate,
-    /// When an escalation this creates must be answered.
-    pub sla_deadline: Option<DateTime<Utc>>,
-    pub now: DateTime<Utc>,
-    /// The channel's mode: `live` writes every effect; `shadow` writes no outbox entry;
-    /// `listen` writes neither outbox entry nor escalation (see [`crate::mode`]).
-    pub mode: Mode,
-    /// The shadow rulebook's decision, stored beside the live one, without any effect.
-    pub shadow: Option<Decision>,
-}
-
-/// What [`Store::record_intake`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IntakeReceipt {
-    pub seq: u64,
-    /// The decision as stored: for a duplicate, the first delivery's decision.
-    pub decision: Decision,
-    pub duplicate: bool,
-    /// The escalation the message created or joined.
-    pub escalation: Option<u64>,
-    /// The reply waiting to be sent.
-    pub outbox: Option<u64>,
-    /// The mode the message was taken in (for a duplicate: the first delivery's).
-    pub mode: Mode,
-}
-
-/// One conversation (chat, DM, widget session, thread) on one channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Conversation {
-    pub channel: ChannelKind,
-    pub id: String,
-    /// Authors who wrote in it.
-    pub participants: BTreeSet<String>,
-    pub state: ConversationState,
-    pub started_at: DateTime<Utc>,
-    pub last_activity: DateTime<Utc>,
-    pub messages: u64,
-    /// The local date `messages_today` counts.
-    pub today: NaiveDate,
-    pub messages_today: i64,
-    /// Automatic replies (answers and holding replies) sent into it.
-    pub auto_replies: i64,
-    /// When its complaints arrived, the last seven days only.
-    pub recent_complaints: Vec<DateTime<Utc>>,
-    /// The escalation that is open or claimed, which new escalating messages join.
-    pub open_escalation: Option<u64>,
-}
-
-impl Conversation {
-    /// The facts a decision at `at` (local date `today`) may read.
-    pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
-        let within = |days: i64| {
-            self.recent_complaints
-                .iter()
-                .filter(|t| {
-                    **t <= at && at.signed_duration_since(**t) < chrono::Duration::days(days)
-                })
-                .count() as i64
-        };
-        ConversationFacts {
-            state: self.state,
-            messages_today: if self.today == today {
-                self.messages_today
-            } else {
-                0
-            },
-            auto_replies: self.auto_replies,
-            complaints_24h: within(1),
-            complaints_7d: within(7),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EscalationStatus {
-    Open,
-    Claimed { by: String },
-    Resolved { by: String },
-}
-
-impl EscalationStatus {
-    pub fn name(&self) -> &'static str {
-        match self {
-            EscalationStatus::Open => "open",
-            EscalationStatus::Claimed { .. } => "claimed",
-            EscalationStatus::Resolved { .. } => "resolved",
-        }
-    }
-}
-
-/// One change in an escalation's life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EscalationEvent {
-    pub at: DateTime<Utc>,
-    /// `engine` for what intake did, the agent otherwise.
-    pub actor: String,
-    /// Plain words: `opened for `kcc`, priority high`, `claimed`, `message `m-9` added`.
-    pub change: String,
-}
-
-/// Work for a human team, with everything needed to pick it up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Escalation {
-    pub id: u64,
-    pub channel: ChannelKind,
-    pub conversation: String,
-    pub team: String,
-    /// The highest priority of the messages in it.
-    pub priority: Priority,
-    /// Why, from the decision that opened it.
-    pub reason: String,
-    pub status: EscalationStatus,
-    pub created_at: DateTime<Utc>,
-    pub sla_deadline: Option<DateTime<Utc>>,
-    /// The platform ids of the messages it covers, in order.
-    pub messages: Vec<String>,
-    pub history: Vec<EscalationEvent>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OutboxStatus {
-    Pending,
-    Sent {
-        at: DateTime<Utc>,
-    },
-    /// Given up after failures; a human must look.
-    Dead,
-}
-
-/// A reply waiting to be sent (or sent). It exists so a reply survives a restart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    pub id: u64,
-    pub channel: ChannelKind,
-    pub conversation: String,
-    /// The platform id of the message this answers.
-    pub in_reply_to: String,
-    pub text: String,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub status: OutboxStatus,
-    pub created_at: DateTime<Utc>,
-    pub next_attempt_at: DateTime<Utc>,
-}
-
-/// What [`Store::outbox_dead_letter`] did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    pub entry: OutboxEntry,
-    pub escalation: Escalation,
-}
-
-/// A reply written by a person, for [`Store::queue_reply`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewReply {
-    pub channel: ChannelKind,
-    pub conversation: String,
-    /// The platform id of the message it answers.
-    pub in_reply_to: String,
-    pub text: String,
-    /// Who wrote it, for the audit log.
-    pub actor: String,
-    pub now: DateTime<Utc>,
-}
-
-/// An audit entry to append. `details` must never hold customer content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAudit {
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub details: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: u64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub details: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ForgetReport {
-    pub messages: u64,
-    pub conversations: u64,
-    pub escalations: u64,
-    pub outbox: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PurgeReport {
-    pub messages: u64,
-    pub conversations: u64,
-    pub escalations: u64,
-    pub outbox: u64,
-}
-
-/// A stored rulebook version and every time it was put in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RulebookVersion {
-    pub version: String,
-    /// Oldest first.
-    pub activations: Vec<Activation>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Activation {
-    pub at: DateTime<Utc>,
-    /// Who put it in force: a person, or the command (`ingest`, `run`).
-    pub by: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    pub messages: u64,
-    pub open_escalations: u64,
-    pub pending_outbox: u64,
-    pub size_on_disk: u64,
-}
-
 // --- errors ----------------------------------------------------------------------------------
 
-/// Why the store could not do something. Messages say what to do where there is something to do.
+/// Why the store could not read or write: storage failures only. A change a case rule refuses
+/// (somebody else claimed it, the reply was already sent) is a [`CaseError`]. Messages say what
+/// to do where there is something to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unknown store backend `{0}`; expected redb or sled")]
@@ -994,23 +617,6 @@ pub enum StoreError {
     },
     #[error("store operation failed on `{}`: {reason}", path.display())]
     Backend { path: PathBuf, reason: String },
-    #[error("escalation {0} does not exist")]
-    NoSuchEscalation(u64),
-    #[error("escalation {id} is already claimed by `{by}`")]
-    AlreadyClaimed { id: u64, by: String },
-    #[error("escalation {0} is already resolved")]
-    AlreadyResolved(u64),
-    #[error("outbox entry {0} does not exist")]
-    NoSuchOutboxEntry(u64),
-    #[error("outbox entry {0} was already sent or given up")]
-    OutboxFinished(u64),
-    #[error("conversation `{conversation}` on {channel} does not exist")]
-    NoSuchConversation {
-        channel: ChannelKind,
-        conversation: String,
-    },
-    #[error("user `{0}` does not exist")]
-    NoSuchUser(String),
     #[error("the store's writer has stopped after an earlier error; restart webcare")]
     WriterStopped,
 }

@@ -172,25 +172,19 @@ fn get_fixed<const N: usize>(
     Ok(value.map(|v| v.value().to_vec()))
 }
 
-fn scan_fixed<const N: usize>(
+/// [`KvRead::scan`] over a fixed-width table, whatever its values.
+fn scan_fixed<const N: usize, V: redb::Value + 'static>(
     path: &Path,
-    table: &impl ReadableTable<[u8; 8], [u8; N]>,
+    table: &impl ReadableTable<[u8; N], V>,
     start: &[u8],
     end: Option<&[u8]>,
     limit: usize,
 ) -> Result<KvPairs, StoreError> {
-    let mut out = Vec::new();
-    for entry in table
-        .range::<[u8; 8]>(bounds::<8>(path, start, end)?)
-        .map_err(|e| error(path, e))?
-    {
-        if out.len() >= limit {
-            break;
-        }
-        let (k, v) = entry.map_err(|e| error(path, e))?;
-        out.push((k.value().to_vec(), v.value().to_vec()));
-    }
-    Ok(out)
+    collect(
+        path,
+        table.range::<[u8; N]>(bounds::<N>(path, start, end)?),
+        limit,
+    )
 }
 
 fn get_pair(
@@ -204,6 +198,7 @@ fn get_pair(
     Ok(value.map(|_| Vec::new()))
 }
 
+/// [`KvRead::scan`] over the table of variable keys.
 fn scan_var(
     path: &Path,
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
@@ -215,58 +210,26 @@ fn scan_var(
         Some(end) => Bound::Excluded(end),
         None => Bound::Unbounded,
     };
-    let mut out = Vec::new();
-    for entry in table
-        .range::<&[u8]>((Bound::Included(start), upper))
-        .map_err(|e| error(path, e))?
-    {
-        if out.len() >= limit {
-            break;
-        }
-        let (k, v) = entry.map_err(|e| error(path, e))?;
-        out.push((k.value().to_vec(), v.value().to_vec()));
-    }
-    Ok(out)
+    collect(
+        path,
+        table.range::<&[u8]>((Bound::Included(start), upper)),
+        limit,
+    )
 }
 
-fn scan_id(
+/// Copies at most `limit` entries of a range out of the transaction.
+fn collect<K: redb::Key + 'static, V: redb::Value + 'static>(
     path: &Path,
-    table: &impl ReadableTable<[u8; 8], &'static [u8]>,
-    start: &[u8],
-    end: Option<&[u8]>,
+    range: Result<redb::Range<'_, K, V>, redb::StorageError>,
     limit: usize,
 ) -> Result<KvPairs, StoreError> {
     let mut out = Vec::new();
-    for entry in table
-        .range::<[u8; 8]>(bounds::<8>(path, start, end)?)
-        .map_err(|e| error(path, e))?
-    {
-        if out.len() >= limit {
-            break;
-        }
+    for entry in range.map_err(|e| error(path, e))?.take(limit) {
         let (k, v) = entry.map_err(|e| error(path, e))?;
-        out.push((k.value().to_vec(), v.value().to_vec()));
-    }
-    Ok(out)
-}
-
-fn scan_pair(
-    path: &Path,
-    table: &impl ReadableTable<[u8; 16], ()>,
-    start: &[u8],
-    end: Option<&[u8]>,
-    limit: usize,
-) -> Result<KvPairs, StoreError> {
-    let mut out = Vec::new();
-    for entry in table
-        .range::<[u8; 16]>(bounds::<16>(path, start, end)?)
-        .map_err(|e| error(path, e))?
-    {
-        if out.len() >= limit {
-            break;
-        }
-        let (k, _) = entry.map_err(|e| error(path, e))?;
-        out.push((k.value().to_vec(), Vec::new()));
+        out.push((
+            K::as_bytes(&k.value()).as_ref().to_vec(),
+            V::as_bytes(&v.value()).as_ref().to_vec(),
+        ));
     }
     Ok(out)
 }
@@ -390,8 +353,8 @@ impl KvRead for RedbRead<'_> {
             Shape::Records => scan_var(path, self.records()?, start, end, limit),
             Shape::Dedupe => scan_fixed(path, self.dedupe()?, start, end, limit),
             Shape::Pending => scan_fixed(path, self.pending()?, start, end, limit),
-            Shape::Id(def) => scan_id(path, self.id_table(space, def)?, start, end, limit),
-            Shape::Pair(def) => scan_pair(path, self.pair_table(space, def)?, start, end, limit),
+            Shape::Id(def) => scan_fixed(path, self.id_table(space, def)?, start, end, limit),
+            Shape::Pair(def) => scan_fixed(path, self.pair_table(space, def)?, start, end, limit),
         }
     }
 
@@ -535,10 +498,10 @@ impl KvRead for RedbTxn<'_> {
             return scan_fixed(path, &self.pending, start, end, limit);
         }
         if let Some(t) = self.id_table(space) {
-            return scan_id(path, t, start, end, limit);
+            return scan_fixed(path, t, start, end, limit);
         }
         if let Some(t) = self.pair_table(space) {
-            return scan_pair(path, t, start, end, limit);
+            return scan_fixed(path, t, start, end, limit);
         }
         scan_var(path, &self.records, start, end, limit)
     }

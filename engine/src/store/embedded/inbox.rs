@@ -10,12 +10,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::codec::{self, ConvRec, EscRec, Intern, OutboxDetail, OutboxRec, Text};
-use super::{Embedded, Reader, Space, Tx, audit, key};
-use crate::pipeline::ConversationState;
+use super::codec::{self, ConvRec, Intern, OutboxDetail, OutboxRec, Text};
+use super::escalations::{decoded, escalation_rec};
+use super::{Embedded, Reader, Resolver, Space, Tx, audit, key};
+use crate::case::{CaseError, EscalationStatus, escalation, history};
 use crate::store::{
-    AgentReply, Escalation, EscalationStatus, EscalationWork, Note, OutboxEntry, OutboxStatus,
-    SlaBreach, StoreError, User,
+    AgentReply, Escalation, EscalationWork, Note, OutboxEntry, OutboxStatus, SlaBreach, StoreError,
+    User,
 };
 
 const USER: u8 = b'U';
@@ -56,19 +57,8 @@ pub(super) fn work_key(id: u64) -> Vec<u8> {
     k
 }
 
-/// The record and its public form (for the team name and the status).
-fn load_escalation(tx: &mut Tx<'_>, id: u64) -> Result<(EscRec, Escalation), StoreError> {
-    let rec = tx.esc_rec(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
-    let public = tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))?;
-    Ok((rec, public))
-}
-
 fn load_work(reader: &mut impl Reader, id: u64) -> Result<EscalationWork, StoreError> {
     Ok(reader.load(&work_key(id))?.unwrap_or_default())
-}
-
-fn decoded(tx: &mut Tx<'_>, id: u64) -> Result<Escalation, StoreError> {
-    tx.escalation(id)?.ok_or(StoreError::NoSuchEscalation(id))
 }
 
 impl Embedded {
@@ -115,11 +105,11 @@ impl Embedded {
         login: &str,
         digest: [u8; 32],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), CaseError> {
         let login = login.to_owned();
         self.write(move |tx| {
             if tx.read(Space::Records, &user_key(&login))?.is_none() {
-                return Err(StoreError::NoSuchUser(login));
+                return Err(CaseError::NoSuchUser(login));
             }
             tx.put_rec(&token_key(&digest), &login)?;
             tx.audit(audit(
@@ -146,11 +136,11 @@ impl Embedded {
         login: &str,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, CaseError> {
         let (login, actor) = (login.to_owned(), actor.to_owned());
         self.write(move |tx| {
             if tx.read(Space::Records, &user_key(&login))?.is_none() {
-                return Err(StoreError::NoSuchUser(login));
+                return Err(CaseError::NoSuchUser(login));
             }
             let revoked = drop_tokens(tx, &login)?;
             tx.audit(audit(
@@ -198,13 +188,12 @@ impl Embedded {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<EscalationWork, StoreError> {
+    ) -> Result<EscalationWork, CaseError> {
         let author = author.to_owned();
         let text = self.redact_text(text);
         self.write(move |tx| {
-            if tx.esc_rec(id)?.is_none() {
-                return Err(StoreError::NoSuchEscalation(id));
-            }
+            let exists = tx.esc_rec(id)?.is_some();
+            escalation::note(id, exists)?;
             let mut work = load_work(tx, id)?;
             work.notes.push(Note {
                 at: now,
@@ -229,27 +218,23 @@ impl Embedded {
         author: &str,
         text: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Escalation, OutboxEntry), StoreError> {
+    ) -> Result<(Escalation, OutboxEntry), CaseError> {
         let author = author.to_owned();
         let text = self.redact_text(text);
         self.write(move |tx| {
-            let (mut esc, public) = load_escalation(tx, id)?;
-            match &public.status {
-                EscalationStatus::Resolved { .. } => return Err(StoreError::AlreadyResolved(id)),
-                EscalationStatus::Claimed { by } if *by != author => {
-                    return Err(StoreError::AlreadyClaimed { id, by: by.clone() });
-                }
-                _ => {}
-            }
-            let channel = public.channel;
-            let conv_key = key::conv(channel, &public.conversation);
+            let (mut esc, status) = escalation_rec(tx, id)?;
+            let mut work = load_work(tx, id)?;
+            let reply = escalation::reply(id, &status, &author, work.first_response_at.is_some())?;
+            let channel = codec::channel_from(esc.channel)
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            let conversation = esc.conversation.clone();
+            let conv_key = key::conv(channel, &conversation);
             let Some(mut conv) = tx.load::<ConvRec>(&conv_key)? else {
-                return Err(StoreError::NoSuchConversation {
-                    channel,
-                    conversation: public.conversation.clone(),
-                });
+                return Err(CaseError::no_such_conversation(channel, &conversation));
             };
-            let in_reply_to = public.messages.last().cloned().unwrap_or_default();
+
+            // Reads are done; from here on only writes.
+            let in_reply_to = esc.messages.last().cloned().unwrap_or_default();
             // Like `queue_reply`: a number from the message sequence, the text inline (a
             // person's words, which `forget` must be able to erase).
             let outbox = tx.append_message(&[])?;
@@ -258,7 +243,7 @@ impl Embedded {
                 &OutboxRec {
                     channel: codec::channel_code(channel),
                     detail: Some(OutboxDetail {
-                        conversation: public.conversation.clone(),
+                        conversation: conversation.clone(),
                         in_reply_to: in_reply_to.clone(),
                         text: Text::Inline(text.clone()),
                         created_at: codec::micros(now),
@@ -267,22 +252,18 @@ impl Embedded {
                 },
             )?;
             conv.replies.push(outbox);
-            conv.state = codec::state_code(ConversationState::Human);
+            conv.state = codec::state_code(codec::state_from(conv.state).taken_by_person());
             tx.put_rec(&conv_key, &conv)?;
 
-            let mut work = load_work(tx, id)?;
-            if esc.status == codec::ESC_OPEN {
-                esc.status = codec::ESC_CLAIMED;
-                esc.by = Some(author.clone());
-                esc.event(now, &author, "claimed".into());
+            if let Some(claim) = reply.claim {
+                esc.set_status(claim);
+                esc.event(now, &author, history::claimed());
             }
-            let mut change = format!("replied (outbox {outbox})");
-            if work.first_response_at.is_none() {
+            if reply.first_response {
                 work.first_response_at = Some(now);
                 esc.sla_deadline = None;
-                change.push_str(": first response, SLA met");
             }
-            esc.event(now, &author, change);
+            esc.event(now, &author, history::replied(outbox, reply.first_response));
             work.replies.push(AgentReply {
                 at: now,
                 author: author.clone(),
@@ -300,7 +281,7 @@ impl Embedded {
             let entry = OutboxEntry {
                 id: outbox,
                 channel,
-                conversation: public.conversation.clone(),
+                conversation,
                 in_reply_to,
                 text,
                 attempts: 0,
@@ -320,24 +301,23 @@ impl Embedded {
         sla_deadline: Option<DateTime<Utc>>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Escalation, StoreError> {
+    ) -> Result<Escalation, CaseError> {
         let team = team.to_owned();
         let actor = actor.to_owned();
         self.write(move |tx| {
-            let (mut esc, public) = load_escalation(tx, id)?;
-            if let EscalationStatus::Resolved { .. } = public.status {
-                return Err(StoreError::AlreadyResolved(id));
-            }
-            // An escalation already answered keeps its SLA met.
+            let (mut esc, status) = escalation_rec(tx, id)?;
             let answered = load_work(tx, id)?.first_response_at.is_some();
+            let deadline = esc
+                .sla_deadline
+                .map(codec::from_micros)
+                .transpose()
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            let deadline = escalation::reassign(id, &status, answered, deadline, sla_deadline)?;
+            let from = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
             esc.team = Text::Sym(tx.intern(&team)?);
-            esc.status = codec::ESC_OPEN;
-            esc.by = None;
-            if !answered {
-                esc.sla_deadline = sla_deadline.map(codec::micros);
-            }
-            let from = public.team;
-            esc.event(now, &actor, format!("reassigned from `{from}` to `{team}`"));
+            esc.set_status(EscalationStatus::Open);
+            esc.sla_deadline = deadline.map(codec::micros);
+            esc.event(now, &actor, history::reassigned(&from, &team));
             tx.put_rec(&key::esc(id), &esc)?;
             tx.audit(audit(
                 &actor,
@@ -356,36 +336,39 @@ impl Embedded {
             let Some(mut esc) = tx.esc_rec(id)? else {
                 return Ok(None);
             };
-            if esc.status == codec::ESC_RESOLVED
-                || esc.sla_deadline != Some(codec::micros(breach.deadline))
-            {
+            let status = esc
+                .status()
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            let deadline = esc
+                .sla_deadline
+                .map(codec::from_micros)
+                .transpose()
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            // Compared as stored: to the microsecond.
+            let breached = codec::from_micros(codec::micros(breach.deadline))
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            if !escalation::breach_applies(&status, deadline, breached) {
                 return Ok(None);
             }
             esc.team = Text::Sym(tx.intern(&breach.to_team)?);
             esc.priority = codec::priority_code(breach.to_priority);
             esc.sla_deadline = breach.next_deadline.map(codec::micros);
-            esc.status = codec::ESC_OPEN;
-            esc.by = None;
-            let mut change = format!("SLA breached (due {})", breach.deadline.to_rfc3339());
-            if breach.from_team != breach.to_team {
-                change.push_str(&format!(
-                    ", reassigned from `{}` to `{}`",
-                    breach.from_team, breach.to_team
-                ));
-            }
-            if breach.from_priority != breach.to_priority {
-                change.push_str(&format!(
-                    ", priority {} → {}",
-                    breach.from_priority, breach.to_priority
-                ));
-            }
-            esc.event(breach.at, "sla", change);
+            esc.set_status(EscalationStatus::Open);
+            esc.event(
+                breach.at,
+                history::SLA,
+                history::breached(
+                    breach.deadline,
+                    (&breach.from_team, &breach.to_team),
+                    (breach.from_priority, breach.to_priority),
+                ),
+            );
             let mut work = load_work(tx, id)?;
             work.breaches.push(breach.clone());
             tx.put_rec(&key::esc(id), &esc)?;
             tx.put_rec(&work_key(id), &work)?;
             tx.audit(audit(
-                "sla",
+                history::SLA,
                 "escalation.breach",
                 format!("escalation {id}"),
                 format!(
@@ -394,7 +377,7 @@ impl Embedded {
                 ),
                 breach.at,
             ))?;
-            decoded(tx, id).map(Some)
+            tx.escalation(id)
         })
     }
 

@@ -1,0 +1,152 @@
+//! The on-disk encoding of the store's records. It exists because the store must stay within
+//! three times the size of the raw JSON of the messages it holds, while every message also keeps
+//! its full decision (reply, reasons, rules, rulebook version), which as JSON is several times
+//! larger than the message itself.
+//!
+//! Four things make it small:
+//!
+//! - Records are postcard (varints, no field names), with times as microseconds and codes for
+//!   the closed enums.
+//! - The strings of a decision come from a rulebook, so the same reply, reason and rule text
+//!   repeats across millions of messages: each distinct string is stored once in a symbol table
+//!   and decisions refer to it by a small number. A string that contains the message's own text
+//!   or id is kept inline instead, so customer content never lands in the shared table (where
+//!   `forget` could not erase it) and per-message strings cannot grow the table without bound.
+//! - Messages are packed into [chunks](Chunk) of about one B-tree page. The backends' B-trees
+//!   split a full leaf in half, so a key space that only grows at its end (the message log)
+//!   would leave every leaf half empty; a chunk fills its page instead.
+//! - Records refer to each other by number (an outbox entry to its message's sequence number)
+//!   instead of repeating strings.
+//!
+//! Only the store's own structs here are postcard-encoded: the public types use serde features
+//! (`flatten`, internally tagged enums) that need a self-describing format.
+//!
+//! # Layout
+//!
+//! - this file: decision strings ([`Text`]) and the codes of the closed enums and times.
+//! - [`message`]: a message with its decision; [`brief`]: the same record as a report reads it.
+//! - [`chunk`]: messages packed into pages, number lists, the dedupe hash.
+//! - [`records`]: conversations, escalations, outbox entries, rulebook versions.
+//! - [`symbols`]: the symbol table.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Category, Priority};
+use crate::message::ChannelKind;
+use crate::store::StoreError;
+
+pub mod brief;
+pub mod chunk;
+pub mod message;
+pub mod records;
+pub mod symbols;
+#[cfg(test)]
+mod tests;
+
+pub use brief::*;
+pub use chunk::*;
+pub use message::*;
+pub use records::*;
+pub use symbols::*;
+
+/// A decision string: a symbol-table id, or the text itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Text {
+    Sym(u32),
+    Inline(String),
+}
+
+// --- codes -----------------------------------------------------------------------------------
+
+/// Encodes one decision string, inline when it contains any of `private` (see the module docs).
+pub fn encode_text(
+    text: &str,
+    private: &[&str],
+    interner: &mut impl Intern,
+) -> Result<Text, StoreError> {
+    let private = private.iter().any(|p| p.len() >= 3 && text.contains(p));
+    if private || text.len() > 2048 {
+        Ok(Text::Inline(text.to_owned()))
+    } else {
+        Ok(Text::Sym(interner.intern(text)?))
+    }
+}
+
+/// Why stored bytes could not be read back: the store is damaged, or was not written by this
+/// code. The store reports it as corrupt, with the record it was reading.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("unknown {what} code {code}")]
+    UnknownCode { what: &'static str, code: u64 },
+    #[error("time {0} out of range")]
+    TimeOutOfRange(i64),
+    /// The bytes do not have the shape of the record (lengths, counts, varints).
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl CodecError {
+    pub fn malformed(what: impl Into<String>) -> Self {
+        CodecError::Malformed(what.into())
+    }
+}
+
+pub fn channel_code(channel: ChannelKind) -> u8 {
+    ChannelKind::ALL
+        .iter()
+        .position(|c| *c == channel)
+        .unwrap_or_default() as u8
+}
+
+pub fn channel_from(code: u8) -> Result<ChannelKind, CodecError> {
+    ChannelKind::ALL
+        .get(usize::from(code))
+        .copied()
+        .ok_or(CodecError::UnknownCode {
+            what: "channel",
+            code: code.into(),
+        })
+}
+
+fn category_code(c: Category) -> u8 {
+    Category::ALL
+        .iter()
+        .position(|x| *x == c)
+        .unwrap_or_default() as u8
+}
+
+fn category_from(code: u8) -> Result<Category, CodecError> {
+    Category::ALL
+        .get(usize::from(code))
+        .copied()
+        .ok_or(CodecError::UnknownCode {
+            what: "category",
+            code: code.into(),
+        })
+}
+
+pub fn priority_from(code: u8) -> Result<Priority, CodecError> {
+    Priority::ALL
+        .get(usize::from(code))
+        .copied()
+        .ok_or(CodecError::UnknownCode {
+            what: "priority",
+            code: code.into(),
+        })
+}
+
+pub fn priority_code(p: Priority) -> u8 {
+    Priority::ALL
+        .iter()
+        .position(|x| *x == p)
+        .unwrap_or_default() as u8
+}
+
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(m: i64) -> Result<DateTime<Utc>, CodecError> {
+    DateTime::from_timestamp_micros(m).ok_or(CodecError::TimeOutOfRange(m))
+}

@@ -1,0 +1,168 @@
+//! Conversations and escalations in the embedded layout: read the records, let the case
+//! rules decide, write the result in one transaction.
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::case::{CaseError, ConversationState, EscalationStatus, escalation, history};
+use crate::message::ChannelKind;
+use crate::store::codec::{self, ConvRec, EscRec};
+use crate::store::{Conversation, Escalation, StoreError};
+
+impl Embedded {
+    pub(super) fn conversation(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let k = key::conv(channel, conversation);
+        let Some(rec) = self.snapshot()?.conv(channel, conversation)? else {
+            return Ok(None);
+        };
+        rec.to_public(channel, conversation, |e| self.shared.corrupt(&k, e))
+            .map(Some)
+    }
+
+    pub(super) fn set_conversation_state(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+        state: ConversationState,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Conversation, CaseError> {
+        let conversation = conversation.to_owned();
+        let actor = actor.to_owned();
+        let path = self.shared.path.clone();
+        self.write(move |tx| {
+            let k = key::conv(channel, &conversation);
+            let mut conv: ConvRec = tx
+                .load(&k)?
+                .ok_or_else(|| CaseError::no_such_conversation(channel, &conversation))?;
+            let from = codec::state_from(conv.state);
+            conv.state = codec::state_code(state);
+            tx.put_rec(&k, &conv)?;
+            tx.audit(audit(
+                &actor,
+                "conversation.state",
+                format!("conversation {channel}/{conversation}"),
+                format!("{} → {}", from.as_str(), state.as_str()),
+                now,
+            ))?;
+            Ok(
+                conv.to_public(channel, &conversation, |reason| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: reason.to_string(),
+                })?,
+            )
+        })
+    }
+
+    pub(super) fn escalation(&self, id: u64) -> Result<Option<Escalation>, StoreError> {
+        self.snapshot()?.escalation(id)
+    }
+
+    pub(super) fn open_escalations(&self) -> Result<Vec<Escalation>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for id in snap.ids_under(&[key::ESC_OPEN])? {
+            if let Some(esc) = snap.escalation(id)? {
+                out.push(esc);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn claim_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, CaseError> {
+        let agent = agent.to_owned();
+        self.write(move |tx| {
+            let (mut esc, status) = escalation_rec(tx, id)?;
+            let Some(claimed) = escalation::claim(id, &status, &agent)? else {
+                return decoded(tx, id);
+            };
+            let conv_key = conversation_key(tx, id, &esc)?;
+            let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            esc.set_status(claimed);
+            esc.event(now, &agent, history::claimed());
+            tx.put_rec(&key::esc(id), &esc)?;
+            if let Some(mut conv) = conv {
+                conv.state = codec::state_code(codec::state_from(conv.state).taken_by_person());
+                tx.put_rec(&conv_key, &conv)?;
+            }
+            tx.audit(audit(
+                &agent,
+                "escalation.claim",
+                format!("escalation {id}"),
+                String::new(),
+                now,
+            ))?;
+            decoded(tx, id)
+        })
+    }
+
+    pub(super) fn resolve_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, CaseError> {
+        let agent = agent.to_owned();
+        self.write(move |tx| {
+            let (mut esc, status) = escalation_rec(tx, id)?;
+            let resolved = escalation::resolve(id, &status, &agent)?;
+            let conv_key = conversation_key(tx, id, &esc)?;
+            let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            esc.set_status(resolved);
+            esc.event(now, &agent, history::resolved());
+            tx.put_rec(&key::esc(id), &esc)?;
+            tx.delete(Space::Records, &key::esc_open(id));
+            if let Some(mut conv) = conv {
+                if conv.open_escalation == Some(id) {
+                    conv.open_escalation = None;
+                }
+                conv.state = codec::state_code(codec::state_from(conv.state).after_resolve());
+                let mut tally = conv.tally();
+                tally.case_resolved();
+                conv.set_tally(tally);
+                tx.put_rec(&conv_key, &conv)?;
+            }
+            tx.audit(audit(
+                &agent,
+                "escalation.resolve",
+                format!("escalation {id}"),
+                String::new(),
+                now,
+            ))?;
+            decoded(tx, id)
+        })
+    }
+}
+
+/// An escalation's record and status, or the conflict that it does not exist.
+pub(super) fn escalation_rec(
+    tx: &mut Tx<'_>,
+    id: u64,
+) -> Result<(EscRec, EscalationStatus), CaseError> {
+    let esc = tx.esc_rec(id)?.ok_or(CaseError::NoSuchEscalation(id))?;
+    let status = esc
+        .status()
+        .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+    Ok((esc, status))
+}
+
+/// The key of the conversation an escalation belongs to.
+fn conversation_key(tx: &Tx<'_>, id: u64, esc: &EscRec) -> Result<Vec<u8>, StoreError> {
+    let channel =
+        codec::channel_from(esc.channel).map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+    Ok(key::conv(channel, &esc.conversation))
+}
+
+/// Escalation `id` as callers see it, with what this transaction wrote.
+pub(super) fn decoded(tx: &mut Tx<'_>, id: u64) -> Result<Escalation, CaseError> {
+    tx.escalation(id)?.ok_or(CaseError::NoSuchEscalation(id))
+}

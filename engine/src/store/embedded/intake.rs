@@ -1,0 +1,456 @@
+//! Intake in the embedded layout: the dedupe lookup, one decided message written in one
+//! transaction, and the reads of stored history. It is where the store spends its time, so the
+//! caller's thread encodes and hashes and the writer only places bytes.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::*;
+use crate::case::intake::{self, EscalationEffect, OpenEscalation};
+use crate::case::outbox::Delivery;
+use crate::case::{ConversationFacts, ConversationState, Tally, history};
+use crate::decision::Decision;
+use crate::message::{ChannelKind, Inbound};
+use crate::mode::Mode;
+use crate::store::codec::{self, ConvRec, EscRec, JoinRec, OutboxRec};
+use crate::store::{
+    HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoreError, StoredMessage,
+};
+
+impl Embedded {
+    pub(super) fn message(
+        &self,
+        channel: ChannelKind,
+        id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let mut snap = self.snapshot()?;
+        match snap
+            .find_message(codec::dedupe_hash(channel, id), channel, id)?
+            .message
+        {
+            None => Ok(None),
+            Some((seq, rec)) => snap.decode_stored(seq, rec).map(Some),
+        }
+    }
+
+    pub(super) fn conversation_facts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<ConversationFacts, StoreError> {
+        Ok(self
+            .snapshot()?
+            .conv(channel, conversation)?
+            .map(|c| c.facts(at, today))
+            .unwrap_or_default())
+    }
+
+    pub(super) fn intake_lookup(
+        &self,
+        channel: ChannelKind,
+        id: &str,
+        conversation: &str,
+        at: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<IntakeLookup, StoreError> {
+        let mut snap = self.snapshot()?;
+        if let Some((seq, rec)) = snap
+            .find_message(codec::dedupe_hash(channel, id), channel, id)?
+            .message
+        {
+            return Ok(IntakeLookup::Duplicate(Box::new(
+                snap.decode_stored(seq, rec)?,
+            )));
+        }
+        Ok(IntakeLookup::New(
+            snap.conv(channel, conversation)?
+                .map(|c| c.facts(at, today))
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// What the caller's thread can do for the writer: redaction, encoding and hashing, so
+    /// the writer only places bytes.
+    fn prepare(&self, intake: IntakeRecord) -> Result<Prepared, StoreError> {
+        let IntakeRecord {
+            mut message,
+            decision,
+            facts,
+            today,
+            sla_deadline,
+            now,
+            mode,
+            shadow,
+            reply_inline,
+        } = intake;
+        // Redaction, encoding and hashing happen here, in the caller's thread, so the writer only
+        // places bytes. The record is encoded with the symbols committed so far; only when the
+        // decision has a string the table does not know yet does the writer encode it again.
+        if let Some(redactor) = &self.redactor {
+            message.text = redactor.redact(&message.text).into_owned();
+        }
+        let mut committed = codec::Committed {
+            symbols: &self.shared.symbols,
+            missing: false,
+        };
+        let taken = codec::Intake {
+            mode,
+            has_shadow: shadow.is_some(),
+        };
+        let encoded =
+            codec::encode_message(&message, &decision, &facts, taken, now, &mut committed)?;
+        // The shadow decision is encoded here too, with the same rule: strings holding the
+        // customer's words stay inline, so `forget` erases them with the record.
+        let shadow_encoded = match &shadow {
+            Some(candidate) => Some(encode(&codec::encode_decision(
+                candidate,
+                [message.text.as_str(), message.id.as_str()],
+                &mut committed,
+            )?)?),
+            None => None,
+        };
+        let prepared = (!committed.missing).then_some((encoded, shadow_encoded));
+        let channel = message.channel;
+        let hash = codec::dedupe_hash(channel, &message.id);
+        Ok(Prepared {
+            message,
+            decision,
+            facts,
+            today,
+            sla_deadline,
+            now,
+            mode,
+            shadow,
+            reply_inline,
+            taken,
+            prepared,
+            hash,
+        })
+    }
+
+    pub(super) fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {
+        let prepared = self.prepare(intake)?;
+        // The message and the decision travel back with the answer, so the caller's thread
+        // frees what it allocated: a free in another thread's malloc arena takes its lock, and
+        // the writer would take it for every string of every decision.
+        let (receipt, message, _) = self.write(move |tx| place(tx, prepared))?;
+        drop(message);
+        Ok(receipt)
+    }
+
+    /// Like [`Embedded::record_intake`] for many messages in one transaction: one durable
+    /// commit for all, and nothing of them written unless all are.
+    pub(super) fn record_intakes(
+        &self,
+        intakes: Vec<IntakeRecord>,
+    ) -> Result<Vec<IntakeReceipt>, StoreError> {
+        let prepared = intakes
+            .into_iter()
+            .map(|intake| self.prepare(intake))
+            .collect::<Result<Vec<_>, _>>()?;
+        let placed = self.write(move |tx| {
+            prepared
+                .into_iter()
+                .map(|p| place(tx, p))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        Ok(placed.into_iter().map(|(receipt, _, _)| receipt).collect())
+    }
+
+    pub(super) fn history_page(
+        &self,
+        since: Option<DateTime<Utc>>,
+        cursor: Option<HistoryCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let start = match (cursor, since) {
+            (Some(c), _) => match key::successor(&key::time(codec::micros(c.received_at), c.seq)) {
+                Some(next) => next,
+                None => return Ok(Vec::new()),
+            },
+            (None, Some(since)) => key::time(codec::micros(since), 0).to_vec(),
+            (None, None) => vec![0; 16],
+        };
+        let mut snap = self.snapshot()?;
+        let index = snap.range(Space::Time, &start, None, limit)?;
+        let mut page = Vec::with_capacity(index.len());
+        for (k, _) in index {
+            let seq = key::tail(&k).ok_or_else(|| self.shared.corrupt(&k, "short key"))?;
+            if let Some(stored) = snap.stored(seq)? {
+                page.push(stored);
+            }
+        }
+        Ok(page)
+    }
+
+    pub(super) fn conversation_messages(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let Some(conv) = snap.conv(channel, conversation)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for seq in snap.conv_seqs(&conv)? {
+            if let Some(stored) = snap.stored(seq)? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An intake record with the work the caller's thread did for the writer.
+pub(super) struct Prepared {
+    message: Inbound,
+    decision: Decision,
+    facts: ConversationFacts,
+    today: NaiveDate,
+    sla_deadline: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    mode: Mode,
+    shadow: Option<Decision>,
+    reply_inline: bool,
+    taken: codec::Intake,
+    /// The encoded message and shadow decision, unless a string had no symbol yet.
+    prepared: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    hash: [u8; 8],
+}
+
+/// Writes one prepared message in the writer's transaction: the duplicate check, then the
+/// message and what the case rules say it changes. Returns the message and (for a duplicate)
+/// the decision, so they are freed in the caller's thread.
+#[allow(
+    clippy::type_complexity,
+    reason = "one private return, named in the doc"
+)]
+fn place(
+    tx: &mut Tx<'_>,
+    p: Prepared,
+) -> Result<(IntakeReceipt, Inbound, Option<Decision>), StoreError> {
+    let Prepared {
+        message,
+        decision,
+        facts,
+        today,
+        sla_deadline,
+        now,
+        mode,
+        shadow,
+        reply_inline,
+        taken,
+        prepared,
+        hash,
+    } = p;
+    let channel = message.channel;
+    let Found {
+        message: first,
+        free: dedupe_key,
+    } = tx.find_message(hash, channel, &message.id)?;
+    if let Some((seq, first)) = first {
+        let receipt = IntakeReceipt::duplicate_of(tx.decode_stored(seq, first)?);
+        return Ok((receipt, message, Some(decision)));
+    }
+    let conv_key = key::conv(channel, &message.conversation);
+    let existing: Option<ConvRec> = tx.load(&conv_key)?;
+    let state = existing
+        .as_ref()
+        .map_or(ConversationState::Bot, |c| codec::state_from(c.state));
+    let open = match existing.as_ref().and_then(|c| c.open_escalation) {
+        Some(id) if intake::reads_open_escalation(mode, &decision.action, state) => {
+            match tx.esc_rec(id)? {
+                Some(esc) => {
+                    let team = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
+                    let priority = codec::priority_from(esc.priority)
+                        .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+                    Some((id, esc, team, priority))
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let effects = intake::effects(
+        mode,
+        &decision,
+        state,
+        open.as_ref().map(|(id, _, team, priority)| OpenEscalation {
+            id: *id,
+            team,
+            priority: *priority,
+        }),
+    );
+
+    // Reads are done; from here on only writes.
+    let received = codec::micros(message.received_at);
+    let mut conversation = match existing {
+        Some(conv) => conv,
+        None => {
+            let number = tx.counters.next_conversation;
+            tx.counters.next_conversation += 1;
+            let mut conv = ConvRec {
+                number,
+                started_at: received,
+                ..ConvRec::default()
+            };
+            conv.set_tally(Tally::new(message.received_at, today));
+            conv
+        }
+    };
+    let (bytes, shadow_bytes) = match prepared {
+        Some(both) => both,
+        None => {
+            let private = [message.text.as_str(), message.id.as_str()];
+            let shadow_bytes = match &shadow {
+                Some(candidate) => Some(encode(&codec::encode_decision(candidate, private, tx)?)?),
+                None => None,
+            };
+            let bytes = codec::encode_message(&message, &decision, &facts, taken, now, tx)?;
+            (bytes, shadow_bytes)
+        }
+    };
+    let seq = tx.append_message(&bytes)?;
+    if let Some(shadow_bytes) = shadow_bytes {
+        tx.put(Space::Records, &key::shadow(seq), shadow_bytes);
+    }
+    tx.counters.messages += 1;
+    tx.put(Space::Dedupe, &dedupe_key, seq.to_be_bytes().to_vec());
+    tx.put(Space::Time, &key::time(received, seq), Vec::new());
+    conversation.recent.push(seq);
+    if conversation.recent.len() >= codec::RECENT {
+        let first = conversation.recent[0];
+        let block = codec::write_deltas(&conversation.recent);
+        tx.put(
+            Space::Records,
+            &key::conv_block(conversation.number, first),
+            block,
+        );
+        conversation.recent.clear();
+    }
+    if conversation.join(&message.author) {
+        tx.put(
+            Space::Records,
+            &key::author(&message.author, channel, &message.conversation),
+            Vec::new(),
+        );
+    }
+    let mut tally = conversation.tally();
+    tally.count(message.received_at, today, decision.diagnostics.category);
+    if effects.queue_reply {
+        tally.replied();
+    }
+    conversation.set_tally(tally);
+
+    let private = [message.text.as_str(), message.id.as_str()];
+    let after = |esc: &EscRec| codec::micros(now).saturating_sub(esc.created_at);
+    let escalation = match effects.escalation {
+        EscalationEffect::None => None,
+        EscalationEffect::Open {
+            team,
+            priority,
+            reason,
+        } => {
+            let id = tx.counters.next_escalation;
+            tx.counters.next_escalation += 1;
+            tx.put(Space::Records, &key::esc_open(id), Vec::new());
+            conversation.open_escalation = Some(id);
+            conversation.escalations.push(id);
+            let mut esc = EscRec {
+                channel: codec::channel_code(channel),
+                conversation: message.conversation.clone(),
+                team: codec::encode_text(team, &private, tx)?,
+                priority: codec::priority_code(priority),
+                reason: codec::encode_text(&reason, &private, tx)?,
+                status: codec::ESC_OPEN,
+                by: None,
+                created_at: codec::micros(now),
+                sla_deadline: sla_deadline.map(codec::micros),
+                messages: vec![message.id.clone()],
+                joins: Vec::new(),
+                events: Vec::new(),
+            };
+            esc.event(
+                now,
+                history::ENGINE,
+                history::opened(team, priority, &message.id),
+            );
+            tx.put_rec(&key::esc(id), &esc)?;
+            Some(id)
+        }
+        EscalationEffect::Join {
+            id,
+            priority,
+            raised,
+            other_team,
+        } => {
+            let Some((_, mut esc, _, _)) = open else {
+                return Err(tx
+                    .shared
+                    .corrupt(&key::esc(id), "joined an unread escalation"));
+            };
+            let team = match other_team {
+                Some(team) => Some(codec::encode_text(team, &private, tx)?),
+                None => None,
+            };
+            esc.messages.push(message.id.clone());
+            esc.priority = codec::priority_code(priority);
+            esc.joins.push(JoinRec {
+                after: after(&esc),
+                raised: raised
+                    .map(|(from, to)| (codec::priority_code(from), codec::priority_code(to))),
+                team,
+            });
+            tx.put_rec(&key::esc(id), &esc)?;
+            Some(id)
+        }
+        EscalationEffect::Follow { id } => {
+            let Some((_, mut esc, _, _)) = open else {
+                return Err(tx
+                    .shared
+                    .corrupt(&key::esc(id), "joined an unread escalation"));
+            };
+            esc.messages.push(message.id.clone());
+            esc.joins.push(JoinRec {
+                after: after(&esc),
+                raised: None,
+                team: None,
+            });
+            tx.put_rec(&key::esc(id), &esc)?;
+            Some(id)
+        }
+    };
+
+    let mut outbox = None;
+    if effects.queue_reply && reply_inline {
+        let delivery = Delivery::sent_inline(now);
+        let mut rec = OutboxRec {
+            channel: codec::channel_code(channel),
+            ..OutboxRec::default()
+        };
+        rec.set_delivery(&delivery);
+        tx.put_outbox(seq, &rec)?;
+        outbox = Some(seq);
+    } else if effects.queue_reply {
+        // The reply's words, conversation and time are the message's, and its state is
+        // fresh: one `pending` key is the whole entry (see `OutboxRec`).
+        tx.put(
+            Space::Pending,
+            &key::id(seq),
+            vec![codec::channel_code(channel)],
+        );
+        outbox = Some(seq);
+    }
+    tx.put_rec(&conv_key, &conversation)?;
+    let receipt = IntakeReceipt {
+        seq,
+        decision,
+        duplicate: false,
+        escalation,
+        outbox,
+        mode,
+    };
+    Ok((receipt, message, None))
+}

@@ -1,0 +1,480 @@
+//! The one writer thread and its transaction: group commit (every job that queued during the
+//! last fsync runs in the next transaction), the ordered overlay a batch writes into, and the
+//! wake-up of the callers once the batch is durable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+
+use serde::Serialize;
+
+use super::*;
+use crate::store::codec::{self, Chunk, Intern, OutboxRec};
+use crate::store::{AuditEntry, NewAudit, StoreError};
+
+/// One batch's writes, per key space; `None` is a delete. Ordered, so the batch reaches the
+/// backend sorted by key and each B-tree page is changed once, in one pass.
+#[derive(Default)]
+pub(super) struct Overlay {
+    spaces: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
+}
+
+impl Overlay {
+    pub(super) fn space(&self, space: Space) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.spaces[space as usize]
+    }
+
+    pub(super) fn space_mut(&mut self, space: Space) -> &mut BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &mut self.spaces[space as usize]
+    }
+
+    pub(super) fn into_sorted(self) -> impl Iterator<Item = (Space, Vec<u8>, Option<Vec<u8>>)> {
+        Space::ALL
+            .into_iter()
+            .zip(self.spaces)
+            .flat_map(|(space, writes)| writes.into_iter().map(move |(k, v)| (space, k, v)))
+    }
+}
+
+/// The writer's view of one batch: the backend transaction (committed data), the overlay of
+/// this batch's writes, the message chunks it touches, and the counters and symbols it adds.
+pub(super) struct Tx<'a> {
+    pub(super) kv: &'a mut dyn KvTxn,
+    pub(super) shared: &'a Shared,
+    pub(super) counters: &'a mut Counters,
+    pub(super) new_symbols: &'a mut HashMap<Arc<str>, u32>,
+    /// `None` is a delete. Ordered, so the batch reaches the backend sorted by key.
+    pub(super) overlay: Overlay,
+    /// Chunks read or changed in this batch; the changed ones are written at the end.
+    pub(super) chunks: HashMap<u64, (Chunk, bool)>,
+    pub(super) writes: usize,
+}
+
+impl Reader for Tx<'_> {
+    fn shared(&self) -> &Shared {
+        self.shared
+    }
+    fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.overlay.space(space).get(key) {
+            return Ok(value.clone());
+        }
+        self.kv.get(space, key)
+    }
+
+    /// Merges committed entries with the overlay's; the overlay wins on equal keys.
+    fn range(
+        &mut self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        let upper = match end {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        let mine: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+            .overlay
+            .space(space)
+            .range::<[u8], _>((Bound::Included(start), upper))
+            .collect();
+        // Each overlay entry hides at most one committed entry: ask for that many more.
+        let committed = self
+            .kv
+            .scan(space, start, end, limit.saturating_add(mine.len()))?;
+        let mut out = Vec::with_capacity(limit.min(committed.len() + mine.len()));
+        let mut theirs = committed.into_iter().peekable();
+        let mut mine = mine.into_iter().peekable();
+        while out.len() < limit {
+            let take_mine = match (mine.peek(), theirs.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((mk, _)), Some((tk, _))) => mk.as_slice() <= tk.as_slice(),
+            };
+            if take_mine {
+                if let Some((k, v)) = mine.next() {
+                    if theirs.peek().is_some_and(|(tk, _)| tk == k) {
+                        theirs.next();
+                    }
+                    if let Some(v) = v {
+                        out.push((k.clone(), v.clone()));
+                    }
+                }
+            } else if let Some(entry) = theirs.next() {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    fn message_bytes(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let chunk = self.chunk(codec::chunk_of(seq))?;
+        Ok(chunk.get(codec::slot_of(seq)).map(<[u8]>::to_vec))
+    }
+}
+
+impl Tx<'_> {
+    pub(super) fn put(&mut self, space: Space, key: &[u8], value: Vec<u8>) {
+        self.writes += 1;
+        self.overlay
+            .space_mut(space)
+            .insert(key.to_vec(), Some(value));
+    }
+
+    pub(super) fn put_rec<T: Serialize>(
+        &mut self,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = encode(value)?;
+        self.put(Space::Records, key, bytes);
+        Ok(())
+    }
+
+    /// Writes an outbox entry's state: a `pending` key while it waits, and its record in
+    /// `outbox` unless it is fresh.
+    pub(super) fn put_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<(), StoreError> {
+        if rec.status == codec::OUTBOX_PENDING {
+            self.put(Space::Pending, &key::id(id), vec![rec.channel]);
+            if rec.is_fresh() {
+                self.delete(Space::Outbox, &key::id(id));
+                return Ok(());
+            }
+        } else {
+            self.delete(Space::Pending, &key::id(id));
+        }
+        let bytes = encode(rec)?;
+        self.put(Space::Outbox, &key::id(id), bytes);
+        Ok(())
+    }
+
+    pub(super) fn delete_outbox(&mut self, id: u64) {
+        self.delete(Space::Pending, &key::id(id));
+        self.delete(Space::Outbox, &key::id(id));
+    }
+
+    pub(super) fn delete(&mut self, space: Space, key: &[u8]) {
+        self.writes += 1;
+        self.overlay.space_mut(space).insert(key.to_vec(), None);
+    }
+
+    /// A chunk as this batch sees it, loaded on first use.
+    pub(super) fn chunk(&mut self, number: u64) -> Result<&mut Chunk, StoreError> {
+        if !self.chunks.contains_key(&number) {
+            let chunk = match self.kv.get(Space::Messages, &key::id(number))? {
+                Some(bytes) => Chunk::decode(&bytes).map_err(|e| {
+                    self.shared
+                        .corrupt_seq(number * codec::CHUNK_SLOTS, format!("its chunk: {e}"))
+                })?,
+                None => Chunk::default(),
+            };
+            self.chunks.insert(number, (chunk, false));
+        }
+        match self.chunks.get_mut(&number) {
+            Some((chunk, _)) => Ok(chunk),
+            None => Err(self.shared.corrupt_seq(number, "chunk vanished")),
+        }
+    }
+
+    pub(super) fn chunk_mut(&mut self, number: u64) -> Result<&mut Chunk, StoreError> {
+        self.writes += 1;
+        self.chunk(number)?;
+        match self.chunks.get_mut(&number) {
+            Some((chunk, dirty)) => {
+                *dirty = true;
+                Ok(chunk)
+            }
+            None => Err(self.shared.corrupt_seq(number, "chunk vanished")),
+        }
+    }
+
+    /// Places an encoded message record (empty: only take a number) and returns its sequence
+    /// number: the next slot of the last chunk, or the first of a new chunk when the record
+    /// would not fit the page.
+    pub(super) fn append_message(&mut self, record: &[u8]) -> Result<u64, StoreError> {
+        let mut seq = self.counters.next_seq;
+        let limit = self.shared.chunk_bytes;
+        let (len, fits) = {
+            let chunk = self.chunk(codec::chunk_of(seq))?;
+            (chunk.len(), chunk.fits(record.len(), limit))
+        };
+        if len > codec::slot_of(seq) {
+            return Err(self
+                .shared
+                .corrupt_seq(seq, format!("its chunk already has {len} slots")));
+        }
+        if !fits {
+            seq = (codec::chunk_of(seq) + 1) * codec::CHUNK_SLOTS;
+        }
+        let slot = codec::slot_of(seq);
+        let chunk = self.chunk_mut(codec::chunk_of(seq))?;
+        // Numbers taken by messages that were deleted since, and whose chunk went with them.
+        while chunk.len() < slot {
+            chunk.push(&[]);
+        }
+        chunk.push(record);
+        self.counters.next_seq = seq + 1;
+        Ok(seq)
+    }
+
+    /// Writes the changed chunks and the counters into the overlay.
+    pub(super) fn finish(&mut self) -> Result<(), StoreError> {
+        let mut changed: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
+        for (number, (chunk, dirty)) in &self.chunks {
+            if *dirty {
+                changed.push((
+                    number.to_owned(),
+                    (!chunk.is_empty()).then(|| chunk.encode()),
+                ));
+            }
+        }
+        for (number, bytes) in changed {
+            match bytes {
+                Some(bytes) => self.put(Space::Messages, &key::id(number), bytes),
+                None => self.delete(Space::Messages, &key::id(number)),
+            }
+        }
+        let counters = self.counters.clone();
+        self.put_rec(&key::meta("counters"), &counters)
+    }
+
+    pub(super) fn audit(&mut self, entry: NewAudit) -> Result<u64, StoreError> {
+        let id = self.counters.next_audit;
+        self.counters.next_audit += 1;
+        let NewAudit {
+            at,
+            actor,
+            action,
+            subject,
+            details,
+        } = entry;
+        self.put_rec(
+            &key::audit(id),
+            &AuditEntry {
+                id,
+                at,
+                actor,
+                action,
+                subject,
+                details,
+            },
+        )?;
+        Ok(id)
+    }
+}
+
+impl Intern for Tx<'_> {
+    fn intern(&mut self, text: &str) -> Result<u32, StoreError> {
+        if let Some(id) = self.shared.symbols.id_of(text) {
+            return Ok(id);
+        }
+        if let Some(id) = self.new_symbols.get(text) {
+            return Ok(*id);
+        }
+        let id = self.counters.next_symbol;
+        self.counters.next_symbol += 1;
+        self.put(Space::Records, &key::sym(id), text.as_bytes().to_vec());
+        self.new_symbols.insert(text.into(), id);
+        Ok(id)
+    }
+}
+
+/// Hands a job's answer to its caller once the batch is durable (or failed), with the callers
+/// this one must wake in turn (see [`wake_all`]).
+pub(super) type Completion = Box<dyn FnOnce(Result<(), StoreError>, Vec<Thread>) + Send>;
+/// A unit of work for the writer. It runs inside the batch transaction and must do its reads
+/// before its writes: a job that fails after writing poisons the whole batch. It returns
+/// whether it failed after writing, its completion, and its caller's thread.
+pub(super) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion, Thread) + Send>;
+
+/// Answers every job of a batch and wakes their callers as a tree: the writer wakes the first,
+/// and each caller wakes two more once it has its answer. Waking is a system call per thread;
+/// done by the writer for a whole batch it would hold up the next commit by as much, while the
+/// callers have the time (and there are many of them).
+pub(super) fn wake_all(
+    done: Vec<(Completion, Thread)>,
+    result: &Result<(), StoreError>,
+    path: &Path,
+) {
+    let threads: Vec<Thread> = done.iter().map(|(_, t)| t.clone()).collect();
+    for (i, (complete, _)) in done.into_iter().enumerate() {
+        let children = [2 * i + 1, 2 * i + 2]
+            .iter()
+            .filter_map(|c| threads.get(*c).cloned())
+            .collect();
+        complete(
+            match result {
+                Ok(()) => Ok(()),
+                Err(error) => Err(share_error(error, path)),
+            },
+            children,
+        );
+    }
+    if let Some(first) = threads.first() {
+        first.unpark();
+    }
+}
+
+/// Copies an error for every caller of a failed batch (I/O errors are not `Clone`).
+pub(super) fn share_error(error: &StoreError, path: &Path) -> StoreError {
+    match error {
+        StoreError::Corrupt { path, reason } => StoreError::Corrupt {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        other => StoreError::Backend {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The most jobs in one transaction; bounds a commit's size and latency.
+pub(super) const MAX_BATCH: usize = 2048;
+
+pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let saved = counters.clone();
+        let mut new_symbols = HashMap::new();
+        let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
+        let mut batch = Some(batch);
+        let result = shared.kv.transact(&mut |txn| {
+            let mut tx = Tx {
+                kv: txn,
+                shared: &shared,
+                counters: &mut counters,
+                new_symbols: &mut new_symbols,
+                overlay: Overlay::default(),
+                chunks: HashMap::new(),
+                writes: 0,
+            };
+            let mut poisoned = false;
+            for job in batch.take().into_iter().flatten() {
+                let (failed_after_writing, done, caller) = job(&mut tx);
+                poisoned |= failed_after_writing;
+                completions.push((done, caller));
+            }
+            if poisoned {
+                return Err(StoreError::Backend {
+                    path: shared.path.clone(),
+                    reason: "a change failed halfway, so its batch was rolled back; retry".into(),
+                });
+            }
+            tx.finish()?;
+            let Tx { kv, overlay, .. } = tx;
+            for (space, k, v) in overlay.into_sorted() {
+                match v {
+                    Some(v) => kv.put(space, &k, &v)?,
+                    None => kv.delete(space, &k)?,
+                }
+            }
+            Ok(())
+        });
+        match &result {
+            Ok(()) => {
+                for (text, id) in new_symbols {
+                    shared.symbols.insert(id, text);
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "store commit failed");
+                counters = saved;
+            }
+        }
+        wake_all(completions, &result, &shared.path);
+    }
+}
+
+/// Where the writer leaves one job's answer, with the callers to wake next. The caller parks
+/// until it is there: one wake-up per job, the least a blocking call can cost (a channel per
+/// call costs a lock and a waker registration more).
+pub(super) struct Slot<R> {
+    answer: Mutex<Option<Answer<R>>>,
+    caller: Thread,
+}
+
+pub(super) type Answer<R> = (Result<R, StoreError>, Vec<Thread>);
+
+/// The writer's end of a [`Slot`]. Dropped unanswered (the writer died), it answers
+/// [`StoreError::WriterStopped`] so the caller never waits forever.
+pub(super) struct Reply<R>(Option<Arc<Slot<R>>>);
+
+impl<R> Reply<R> {
+    /// Leaves the answer; the caller is woken by [`wake_all`]'s tree, not here.
+    pub(super) fn send(mut self, result: Result<R, StoreError>, wake: Vec<Thread>) {
+        if let Some(slot) = self.0.take()
+            && let Ok(mut answer) = slot.answer.lock()
+        {
+            *answer = Some((result, wake));
+        }
+    }
+}
+
+impl<R> Drop for Reply<R> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            if let Ok(mut answer) = slot.answer.lock() {
+                *answer = Some((Err(StoreError::WriterStopped), Vec::new()));
+            }
+            slot.caller.unpark();
+        }
+    }
+}
+
+impl Embedded {
+    /// Runs `f` in the writer's next batch and waits until that batch is durable. `f` may fail
+    /// with a case conflict (`E`) as well as a storage error; either, returned before `f`
+    /// wrote anything, leaves the rest of the batch alone.
+    pub(super) fn write<R, E>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let caller = std::thread::current();
+        let slot = Arc::new(Slot {
+            answer: Mutex::new(None),
+            caller: caller.clone(),
+        });
+        let reply = Reply(Some(Arc::clone(&slot)));
+        let job: Job = Box::new(move |tx| {
+            let before = tx.writes;
+            let result = f(tx);
+            let poisoned = result.is_err() && tx.writes != before;
+            let done: Completion =
+                Box::new(move |commit, wake| reply.send(commit.map(|()| result), wake));
+            (poisoned, done, caller)
+        });
+        let sender = self.sender.as_ref().ok_or(StoreError::WriterStopped)?;
+        sender.send(job).map_err(|_| StoreError::WriterStopped)?;
+        loop {
+            let answer = slot
+                .answer
+                .lock()
+                .map_err(|_| StoreError::WriterStopped)?
+                .take();
+            if let Some((result, wake)) = answer {
+                for next in wake {
+                    next.unpark();
+                }
+                return result?;
+            }
+            // Spurious wake-ups are fine: the slot is checked again.
+            std::thread::park();
+        }
+    }
+}
