@@ -531,3 +531,29 @@ fn the_classifier_and_the_language_are_in_every_decision_s_why() {
         "Dutch and English: {reply}"
     );
 }
+
+#[test]
+fn categories_in_gives_the_matched_categories_of_a_list_in_the_lists_order() {
+    // The reason names what the script saw, so the test reads it back.
+    let rulebook = with_escalation_script(
+        "let found = msg.categories_in([\"press\", \"crisis\", \"legal\"]);\nlog_only(\"found \" + found)",
+    );
+    let both = decide(
+        &rulebook,
+        "Er is brand in de school, wij zijn journalist van de krant",
+    );
+    assert!(
+        both.diagnostics
+            .reasons
+            .iter()
+            .any(|r| r == "found [\"press\", \"crisis\"]"),
+        "{:?}",
+        both.diagnostics.reasons
+    );
+    let none = decide(&rulebook, "Wat zijn de openingstijden?");
+    assert!(
+        none.diagnostics.reasons.iter().any(|r| r == "found []"),
+        "{:?}",
+        none.diagnostics.reasons
+    );
+}
