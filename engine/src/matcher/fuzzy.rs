@@ -131,7 +131,9 @@ impl TypoIndex {
     pub fn lookup(&self, word: &str, out: &mut Vec<u32>) {
         out.clear();
         let bytes = word.as_bytes();
-        if bytes.len() < 4
+        // A short word is never a typo, also not one letter short of a keyword: "knie" (knee)
+        // is a word of its own, not "knife" misspelt.
+        if bytes.len() < 5
             || bytes.len() > self.longest + 2
             || !bytes.iter().all(u8::is_ascii_lowercase)
             || self.known.contains(word)
@@ -260,6 +262,10 @@ mod tests {
             "no typos for short keywords"
         );
         assert_eq!(typo_of(&index, "brnad"), ["brand"]);
+        assert!(
+            typo_of(&index, "brad").is_empty(),
+            "a short word in the message is a word of its own, not a keyword one letter short"
+        );
         assert!(
             typo_of(&index, "grand").is_empty(),
             "the first letter must be right"

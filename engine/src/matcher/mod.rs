@@ -76,7 +76,7 @@ pub struct MatcherSettings {
 /// The version of the matching algorithms (the stemmer pin included). Rulebooks that use
 /// stems or typos hash it into their version, so a change here is a new version.
 pub const ALGORITHM_VERSION: &str =
-    "matcher-3 rust-stemmers-1.2.0 snowball-nl-en osa-symspell known-inflections";
+    "matcher-4 rust-stemmers-1.2.0 snowball-nl-en osa-symspell known-inflections typo-words-5+";
 
 /// Why a term could not be compiled; the caller adds the file position.
 #[derive(Debug, Clone, PartialEq, Eq)]
