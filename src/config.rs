@@ -285,6 +285,7 @@ impl StoreArgs {
                 data_dir,
                 redact: section.redact,
                 cache_bytes: None,
+                url: None,
             },
             retention_days: section.retention_days,
         })

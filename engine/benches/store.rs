@@ -85,6 +85,7 @@ fn open(backend: Backend, dir: &std::path::Path) -> Arc<dyn Store> {
         data_dir: dir.to_owned(),
         redact: false,
         cache_bytes: None,
+        url: None,
     }) {
         Ok(store) => store,
         Err(e) => panic!("{e}"),

@@ -30,6 +30,7 @@
 
 pub mod codec;
 pub mod embedded;
+pub mod postgres;
 pub mod records;
 pub mod redact;
 pub mod redb;
@@ -478,6 +479,9 @@ pub enum Backend {
     Redb,
     /// A directory, `sled/`; flushed before every acknowledgement.
     Sled,
+    /// A PostgreSQL database ([`StoreOptions::url`]); nothing in the data directory. For
+    /// several instances, or no single point of failure.
+    Postgres,
 }
 
 impl Backend {
@@ -485,7 +489,13 @@ impl Backend {
         match self {
             Backend::Redb => "redb",
             Backend::Sled => "sled",
+            Backend::Postgres => "postgres",
         }
+    }
+
+    /// Whether the store lives in the data directory (redb, sled) rather than on a server.
+    pub fn is_embedded(self) -> bool {
+        !matches!(self, Backend::Postgres)
     }
 
     /// The file or directory the backend keeps inside the data directory.
@@ -493,6 +503,7 @@ impl Backend {
         match self {
             Backend::Redb => data_dir.join("webcare.redb"),
             Backend::Sled => data_dir.join("sled"),
+            Backend::Postgres => data_dir.to_owned(),
         }
     }
 }
@@ -510,6 +521,7 @@ impl FromStr for Backend {
         match s.to_ascii_lowercase().as_str() {
             "redb" => Ok(Backend::Redb),
             "sled" => Ok(Backend::Sled),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
             _ => Err(StoreError::UnknownBackend(s.to_owned())),
         }
     }
@@ -526,6 +538,8 @@ pub struct StoreOptions {
     /// The database's page cache; `None` is the backend's default (1 GiB for redb). A replay
     /// reads every page once and sets it small, so its memory does not grow with history.
     pub cache_bytes: Option<usize>,
+    /// The PostgreSQL database of [`Backend::Postgres`]; a secret (see [`postgres::PgUrl`]).
+    pub url: Option<postgres::PgUrl>,
 }
 
 impl Default for StoreOptions {
@@ -535,6 +549,7 @@ impl Default for StoreOptions {
             data_dir: PathBuf::from("data"),
             redact: false,
             cache_bytes: None,
+            url: None,
         }
     }
 }
@@ -543,6 +558,12 @@ impl Default for StoreOptions {
 /// holds the other backend's files, or a file that cannot be read as a store, is an error that
 /// says what to do; nothing is ever re-initialised over existing data.
 pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if options.backend == Backend::Postgres {
+        let url = options.url.as_ref().ok_or_else(|| StoreError::Config {
+            reason: "the postgres store needs a database URL: set WEBCARE_STORE_URL, or `url_file` in `[store]`".into(),
+        })?;
+        return Ok(Arc::new(postgres::PgStore::open(url, options.redact)?));
+    }
     let dir = &options.data_dir;
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         path: dir.clone(),
@@ -566,6 +587,11 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let kv: Arc<dyn embedded::Kv> = match options.backend {
         Backend::Redb => Arc::new(self::redb::RedbKv::open(&path, options.cache_bytes)?),
         Backend::Sled => Arc::new(self::sled::SledKv::open(&path, options.cache_bytes)?),
+        Backend::Postgres => {
+            return Err(StoreError::Config {
+                reason: "postgres is not an embedded store".into(),
+            });
+        }
     };
     Ok(Arc::new(embedded::Embedded::new(
         kv,
@@ -582,7 +608,7 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
 /// to do where there is something to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unknown store backend `{0}`; expected redb or sled")]
+    #[error("unknown store backend `{0}`; expected redb, sled or postgres")]
     UnknownBackend(String),
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
@@ -619,4 +645,12 @@ pub enum StoreError {
     Backend { path: PathBuf, reason: String },
     #[error("the store's writer has stopped after an earlier error; restart webcare")]
     WriterStopped,
+    /// The database server cannot be reached right now; nothing was stored. Callers answer a
+    /// delivery with 503 so the platform retries; the pool reconnects by itself.
+    #[error(
+        "the PostgreSQL store cannot be reached ({reason}); nothing was stored. Check that the server runs and the URL is right; webcare reconnects by itself"
+    )]
+    Unavailable { reason: String },
+    #[error("{reason}")]
+    Config { reason: String },
 }
