@@ -174,7 +174,8 @@ pub fn run(
     let request = request(&rulebook, &args)?;
     let config = store_args.resolve()?;
     let store_options = &config.options;
-    if !store_options
+    if store_options.backend.is_embedded()
+        && !store_options
         .backend
         .path_in(&store_options.data_dir)
         .exists()

@@ -402,6 +402,17 @@ pub trait Store: Send + Sync {
     // --- maintenance ---------------------------------------------------------------------
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    // --- export: what `webcare migrate` copies to another backend ---------------------------
+
+    /// Every conversation, by channel and id.
+    fn conversation_keys(&self) -> Result<Vec<(ChannelKind, String)>, StoreError>;
+
+    /// The id of every escalation, resolved ones too, in order.
+    fn escalation_ids(&self) -> Result<Vec<u64>, StoreError>;
+
+    /// The id of every outbox entry (pending, sent and dead), in order.
+    fn outbox_ids(&self) -> Result<Vec<u64>, StoreError>;
 }
 
 /// Stores `rulebook`'s version and files as activated by `actor` at `at`: what a service calls

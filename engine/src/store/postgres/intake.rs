@@ -309,6 +309,43 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
     })
 }
 
+/// Inserts a message stored before (by another backend) with its own number; for
+/// [`super::copy`].
+pub(super) fn insert_stored(tx: &mut Transaction<'_>, s: &StoredMessage) -> Result<(), PgErr> {
+    let m = &s.message;
+    let d = &s.decision;
+    let topics: Vec<&str> = d.topic_ids().collect();
+    let priority = d.action.priority().map(Priority::as_str);
+    tx.execute(
+        "INSERT INTO messages (seq, channel, id, conversation, author, text, received_at, stored_at, mode, action, team, priority, category, topics, sentiment, rulebook, reply, message, decision, facts, shadow)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        &[
+            &(s.seq as i64),
+            &m.channel.as_str(),
+            &m.id,
+            &m.conversation,
+            &m.author,
+            &m.text,
+            &m.received_at,
+            &s.stored_at,
+            &s.mode.as_str(),
+            &d.action.name(),
+            &d.action.team(),
+            &priority,
+            &d.diagnostics.category.as_str(),
+            &topics,
+            &d.diagnostics.sentiment.label.as_str(),
+            &d.diagnostics.rulebook,
+            &d.action.reply(),
+            &m.json()?,
+            &d.json()?,
+            &s.facts.json()?,
+            &s.shadow.as_ref().map(|s| s.json()).transpose()?,
+        ],
+    )?;
+    Ok(())
+}
+
 /// Serialising the records kept whole as jsonb.
 mod erased {
     use super::PgErr;

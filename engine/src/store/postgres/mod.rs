@@ -52,7 +52,7 @@ use crate::message::ChannelKind;
 
 mod admin;
 mod cases;
-// pub mod copy;
+pub mod copy;
 mod intake;
 mod migrate;
 mod rows;
@@ -163,6 +163,19 @@ impl PgStore {
             None => text.to_owned(),
         }
     }
+}
+
+/// Applies the migrations the database at `url` lacks (what `webcare migrate` does); returns
+/// the versions and names applied now, empty when it was up to date.
+pub fn migrate(url: &PgUrl) -> Result<Vec<(i32, &'static str)>, StoreError> {
+    let pool = pool(url, 1)?;
+    let mut conn = get(&pool)?;
+    let applied = migrate::apply(&mut conn).map_err(PgErr::store)?;
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| applied.contains(&m.version))
+        .map(|m| (m.version, m.name))
+        .collect())
 }
 
 static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -646,5 +659,37 @@ impl Store for PgStore {
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
         PgStore::stats(self).map_err(PgErr::store)
+    }
+
+    fn conversation_keys(&self) -> Result<Vec<(ChannelKind, String)>, StoreError> {
+        let rows = self
+            .conn()
+            .map_err(PgErr::store)?
+            .query("SELECT channel, id FROM conversations ORDER BY channel, id", &[])
+            .map_err(|e| PgErr::from(e).store())?;
+        rows.iter()
+            .map(|r| Ok((rows::parse(r.get(0)).map_err(PgErr::store)?, r.get(1))))
+            .collect()
+    }
+
+    fn escalation_ids(&self) -> Result<Vec<u64>, StoreError> {
+        self.ids("SELECT id FROM escalations ORDER BY id")
+            .map_err(PgErr::store)
+    }
+
+    fn outbox_ids(&self) -> Result<Vec<u64>, StoreError> {
+        self.ids("SELECT id FROM outbox ORDER BY id")
+            .map_err(PgErr::store)
+    }
+}
+
+impl PgStore {
+    fn ids(&self, sql: &str) -> Result<Vec<u64>, PgErr> {
+        Ok(self
+            .conn()?
+            .query(sql, &[])?
+            .iter()
+            .map(|r| r.get::<_, i64>(0) as u64)
+            .collect())
     }
 }
