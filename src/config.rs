@@ -177,7 +177,11 @@ pub fn load_with_env(
 fn overlay(text: &str, vars: &[(String, String)]) -> anyhow::Result<ConfigFile> {
     let mut table: toml::Table = toml::from_str(text)?;
     for (section, value) in &table {
-        if section == "store" && value.as_table().is_some_and(|keys| keys.contains_key("url")) {
+        if section == "store"
+            && value
+                .as_table()
+                .is_some_and(|keys| keys.contains_key("url"))
+        {
             return Err(anyhow!(
                 "`[store] url`: the database URL holds a password, so it is never read from the config file; set WEBCARE_STORE_URL, or `url_file` with the path of a file that holds it"
             ));
@@ -513,7 +517,10 @@ mod tests {
         let url = "postgres://webcare:s3cret@db.example/webcare";
 
         // Never in the file itself.
-        std::fs::write(&config, format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"))?;
+        std::fs::write(
+            &config,
+            format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"),
+        )?;
         let refused = args.resolve_with(None, None, &|_| None);
         assert!(refused.is_err_and(|e| format!("{e:#}").contains("WEBCARE_STORE_URL")));
 
@@ -529,11 +536,17 @@ mod tests {
         assert_eq!(resolved.options.url.as_ref().map(|u| u.expose()), Some(url));
         let shown = format!("{resolved} {resolved:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("postgres at `postgres://webcare:***@db.example/webcare`"), "{shown}");
+        assert!(
+            shown.contains("postgres at `postgres://webcare:***@db.example/webcare`"),
+            "{shown}"
+        );
 
         // From `url_file`, relative to the config file.
         std::fs::write(dir.path().join("db-url"), format!("{url}\n"))?;
-        std::fs::write(&config, "[store]\nbackend = \"postgres\"\nurl_file = \"db-url\"\n")?;
+        std::fs::write(
+            &config,
+            "[store]\nbackend = \"postgres\"\nurl_file = \"db-url\"\n",
+        )?;
         let resolved = args.resolve_with(None, None, &|_| None)?;
         assert_eq!(resolved.options.url.as_ref().map(|u| u.expose()), Some(url));
         Ok(())

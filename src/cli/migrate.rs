@@ -31,7 +31,9 @@ pub fn run(store_args: &StoreArgs, args: MigrateArgs) -> anyhow::Result<ExitCode
         Some(to) if PgUrl::is_url(to) => PgUrl::new(to.as_str()),
         Some(_) => bail!("`--to` must be a PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB)"),
         None => store_args.resolve()?.options.url.ok_or_else(|| {
-            anyhow!("no PostgreSQL database given: pass `--to postgres://…` or set WEBCARE_STORE_URL")
+            anyhow!(
+                "no PostgreSQL database given: pass `--to postgres://…` or set WEBCARE_STORE_URL"
+            )
         })?,
     };
     let Some(from) = args.from else {
@@ -59,7 +61,10 @@ pub fn run(store_args: &StoreArgs, args: MigrateArgs) -> anyhow::Result<ExitCode
     .with_context(|| format!("cannot open the {backend} store in `{}`", from.display()))?;
     let report = postgres::copy::copy(&*source, &url)
         .with_context(|| format!("cannot copy `{}` to {url}", from.display()))?;
-    println!("copied the {backend} store in `{}` to {url}: {report}; the counts match", from.display());
+    println!(
+        "copied the {backend} store in `{}` to {url}: {report}; the counts match",
+        from.display()
+    );
     println!(
         "API tokens are not copied (the embedded store keeps only their digests): make new ones with `webcare user token LOGIN`"
     );

@@ -176,9 +176,9 @@ pub fn run(
     let store_options = &config.options;
     if store_options.backend.is_embedded()
         && !store_options
-        .backend
-        .path_in(&store_options.data_dir)
-        .exists()
+            .backend
+            .path_in(&store_options.data_dir)
+            .exists()
     {
         bail!(
             "there is no {} store in `{}`; pass `--data DIR` of an existing store",

@@ -61,7 +61,9 @@ fn copy_in(from: &dyn Store, tx: &mut Transaction<'_>) -> Result<CopyReport, PgE
         .get(0);
     if present > 0 {
         return Err(PgErr::Store(StoreError::Config {
-            reason: "the target database already holds webcare data; migrate into an empty database".into(),
+            reason:
+                "the target database already holds webcare data; migrate into an empty database"
+                    .into(),
         }));
     }
     let mut report = CopyReport::default();
@@ -240,12 +242,28 @@ fn verify(from: &dyn Store, tx: &mut Transaction<'_>, report: &CopyReport) -> Re
     let stats = from.stats()?;
     let checks = [
         ("messages", stats.messages, count(tx, "messages")?),
-        ("conversations", report.conversations, count(tx, "conversations")?),
-        ("escalations", from.escalation_ids()?.len() as u64, count(tx, "escalations")?),
-        ("outbox entries", from.outbox_ids()?.len() as u64, count(tx, "outbox")?),
+        (
+            "conversations",
+            report.conversations,
+            count(tx, "conversations")?,
+        ),
+        (
+            "escalations",
+            from.escalation_ids()?.len() as u64,
+            count(tx, "escalations")?,
+        ),
+        (
+            "outbox entries",
+            from.outbox_ids()?.len() as u64,
+            count(tx, "outbox")?,
+        ),
         ("users", from.users()?.len() as u64, count(tx, "users")?),
         ("audit entries", report.audit, count(tx, "audit")?),
-        ("rulebook versions", from.rulebook_versions()?.len() as u64, count(tx, "rulebook_versions")?),
+        (
+            "rulebook versions",
+            from.rulebook_versions()?.len() as u64,
+            count(tx, "rulebook_versions")?,
+        ),
         (
             "pending replies",
             stats.pending_outbox,

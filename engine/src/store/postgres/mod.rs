@@ -665,7 +665,10 @@ impl Store for PgStore {
         let rows = self
             .conn()
             .map_err(PgErr::store)?
-            .query("SELECT channel, id FROM conversations ORDER BY channel, id", &[])
+            .query(
+                "SELECT channel, id FROM conversations ORDER BY channel, id",
+                &[],
+            )
             .map_err(|e| PgErr::from(e).store())?;
         rows.iter()
             .map(|r| Ok((rows::parse(r.get(0)).map_err(PgErr::store)?, r.get(1))))
