@@ -3,11 +3,11 @@
 //! ever lost: a message whose intake returned `Ok` survives a crash, together with its decision,
 //! its escalation and the reply waiting to go out.
 //!
-//! [`Store`] is a trait object because the set of backends is open (PostgreSQL for
-//! multi-instance deployments comes later). The two embedded backends, [redb](redb) (the default)
-//! and [sled](sled), share one record layout and one writer ([`embedded`]); they differ only in
-//! the few lines that read, write and durably commit bytes. One contract test suite
-//! (`engine/tests/store_contract.rs`) runs against both.
+//! [`Store`] is a trait object because the set of backends is open. The two embedded backends,
+//! [redb](redb) (the default) and [sled](sled), share one record layout and one writer
+//! ([`embedded`]); they differ only in the few lines that read, write and durably commit bytes.
+//! [`postgres`] is the backend for several instances on one database. One contract test suite
+//! (`engine/tests/store_contract.rs`) runs against all three.
 //!
 //! # Layout
 //!
@@ -19,6 +19,7 @@
 //!   conversation/escalation/outbox records, the symbol table).
 //! - [`redact`]: optional redaction of e-mail addresses, phone numbers, IBANs and BSNs.
 //! - [`redb`], [`sled`]: the two embedded backends.
+//! - [`postgres`]: PostgreSQL, for several instances (plain tables, versioned migrations).
 //! - [`work`]: the inbox's records: users, API tokens, notes, agent replies, SLA breaches.
 //!
 //! The store holds no business rules: what a message or a person's action does to a case is
@@ -57,7 +58,7 @@ pub use crate::rulebook::RulebookFile;
 ///
 /// Every method that changes something is atomic, and durable when it returns `Ok`.
 pub trait Store: Send + Sync {
-    /// The backend's name as in the config (`redb`, `sled`).
+    /// The backend's name as in the config (`redb`, `sled`, `postgres`).
     fn backend(&self) -> Backend;
 
     // --- intake --------------------------------------------------------------------------
@@ -481,7 +482,8 @@ pub struct HistoryCursor {
     pub seq: u64,
 }
 
-/// The embedded backends. Closed: each has its own file layout in the data directory.
+/// The backends. Closed: each embedded one has its own file layout in the data directory;
+/// PostgreSQL has its schema on the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {

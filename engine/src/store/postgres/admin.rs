@@ -307,7 +307,7 @@ impl PgStore {
             cutoff.to_rfc3339()
         );
         self.tx(|tx| {
-            Ok::<_, PgErr>(append_audit(
+            append_audit(
                 tx,
                 &audit(
                     actor,
@@ -316,7 +316,7 @@ impl PgStore {
                     details.clone(),
                     now,
                 ),
-            )?)
+            )
         })?;
         Ok(total)
     }

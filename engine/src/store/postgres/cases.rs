@@ -396,7 +396,7 @@ fn locked_outbox(tx: &mut Transaction<'_>, id: u64) -> Result<(OutboxEntry, Deli
             &[&(id as i64)],
         )?
         .ok_or(CaseError::NoSuchOutboxEntry(id))?;
-    Ok(rows::outbox(&row)?)
+    rows::outbox(&row)
 }
 
 fn write_delivery(tx: &mut Transaction<'_>, id: u64, d: &Delivery) -> Result<(), PgErr> {

@@ -292,7 +292,7 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
         tx.execute(
             "INSERT INTO outbox (id, channel, conversation, in_reply_to, text, status, attempts, created_at, sent_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&(seq as i64), &channel, &m.conversation, &m.id, &text, &status, &(attempts as i32), &i.now, &sent_at],
+            &[&(seq as i64), &channel, &m.conversation, &m.id, &text, &status, &{ attempts }, &i.now, &sent_at],
         )?;
         Some(seq)
     } else {

@@ -228,7 +228,7 @@ impl PgStore {
                 &[&(id as i64), &now, &author, &text],
             )?;
             append_audit(tx, &audit(author, "escalation.note", format!("escalation {id}"), String::new(), now))?;
-            Ok(load_work(&mut *tx, id)?)
+            load_work(&mut *tx, id)
         })
     }
 
@@ -370,7 +370,7 @@ impl PgStore {
                     breach.at,
                 ),
             )?;
-            Ok(rows::escalation(&mut *tx, id)?)
+            rows::escalation(&mut *tx, id)
         })
     }
 }
