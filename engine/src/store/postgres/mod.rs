@@ -76,7 +76,8 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 /// The [`Store`] on a PostgreSQL database.
 pub struct PgStore {
-    pool: Pool,
+    /// `None` only while dropping (see the `Drop` impl).
+    pool: Option<Pool>,
     redactor: Option<Redactor>,
     /// This process's name in outbox claims: unique per open store.
     instance: String,
@@ -118,14 +119,19 @@ impl PgStore {
             INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         Ok(PgStore {
-            pool,
+            pool: Some(pool),
             redactor: redact.then(Redactor::new),
             instance,
         })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, PgErr> {
-        Ok(get(&self.pool)?)
+        match &self.pool {
+            Some(pool) => Ok(get(pool)?),
+            None => Err(PgErr::Store(StoreError::Unavailable {
+                reason: "the store is closing".into(),
+            })),
+        }
     }
 
     /// Runs `f` in one transaction and commits it. A transaction the server aborted because it
@@ -176,6 +182,22 @@ pub fn migrate(url: &PgUrl) -> Result<Vec<(i32, &'static str)>, StoreError> {
         .filter(|m| applied.contains(&m.version))
         .map(|m| (m.version, m.name))
         .collect())
+}
+
+impl Drop for PgStore {
+    /// The sync client closes each connection by running its own small async runtime, which
+    /// panics on a thread inside the service's tokio runtime, where the last handle to the store
+    /// may well be dropped at shutdown. So the pool is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let closer = std::thread::Builder::new()
+                .name("webcare-pg-close".into())
+                .spawn(move || drop(pool));
+            if let Ok(closer) = closer {
+                let _ = closer.join();
+            }
+        }
+    }
 }
 
 static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
