@@ -174,8 +174,23 @@ pub fn load_with_env(
     Ok((config, base))
 }
 
+/// The database URL holds a password: refused in the file, like the other secrets.
+fn refuse_store_url(table: &toml::Table) -> anyhow::Result<()> {
+    if table
+        .get("store")
+        .and_then(|s| s.as_table())
+        .is_some_and(|keys| keys.contains_key("url"))
+    {
+        return Err(anyhow!(
+            "`[store] url`: the database URL holds a password, so it is never read from the config file; set WEBCARE_STORE_URL, or `url_file` with the path of a file that holds it"
+        ));
+    }
+    Ok(())
+}
+
 fn overlay(text: &str, vars: &[(String, String)]) -> anyhow::Result<ConfigFile> {
     let mut table: toml::Table = toml::from_str(text)?;
+    refuse_store_url(&table)?;
     for (section, value) in &table {
         if section == "store"
             && value
@@ -268,6 +283,10 @@ pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
 }
 
 fn parse(text: &str) -> anyhow::Result<ConfigFile> {
+    if let Ok(table) = toml::from_str::<toml::Table>(text) {
+        refuse_store_url(&table)?;
+    }
+    // Parsed again as the config, so errors keep their line and column.
     Ok(toml::from_str(text)?)
 }
 
