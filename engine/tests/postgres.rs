@@ -141,13 +141,14 @@ fn one_conversation_is_taken_in_one_message_at_a_time_across_instances() {
     assert_eq!(esc.messages.len(), total, "every message joined it");
     assert_eq!(conv.open_escalation, Some(esc.id));
     // Its history lists the messages in the order they were taken in.
-    let stored: Vec<String> = store
+    let stored = store
         .conversation_messages(ChannelKind::Telegram, "busy")
-        .unwrap()
-        .into_iter()
-        .map(|s| s.message.id)
-        .collect();
-    assert_eq!(esc.messages, stored);
+        .unwrap();
+    let ids: Vec<String> = stored.iter().map(|s| s.message.id.clone()).collect();
+    assert_eq!(esc.messages, ids);
+    // Each message was decided with every earlier one counted, whichever instance took it in.
+    let seen: Vec<i64> = stored.iter().map(|s| s.facts.messages_today).collect();
+    assert_eq!(seen, (0..total as i64).collect::<Vec<_>>());
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 pub use crate::case::{
     CaseError, ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
 };
-use crate::message::ChannelKind;
+use crate::message::{ChannelKind, Inbound};
 pub use crate::rulebook::RulebookFile;
 
 /// The durable record of everything webcare did. See the module docs for the guarantees.
@@ -93,6 +93,32 @@ pub trait Store: Send + Sync {
         }
         self.conversation_facts(channel, conversation, at, today)
             .map(IntakeLookup::New)
+    }
+
+    /// Intake of one message with its conversation held from the read to the write, where the
+    /// backend can: what [`Store::intake_lookup`] finds decides it (a duplicate's first
+    /// decision is returned, marked duplicate), otherwise `decide` turns the message and its
+    /// conversation's facts into the record [`Store::record_intake`] writes. A backend shared
+    /// by several processes holds the conversation's lock meanwhile, so each message is decided
+    /// with the facts of every message before it, whichever instance took that one in; `decide`
+    /// may then be called again when the transaction had to be retried. By default, the lookup
+    /// and the write (the embedded store's single writer orders the writes).
+    fn decide_and_record(
+        &self,
+        message: Inbound,
+        today: NaiveDate,
+        decide: &mut dyn FnMut(Inbound, ConversationFacts) -> IntakeRecord,
+    ) -> Result<IntakeReceipt, StoreError> {
+        match self.intake_lookup(
+            message.channel,
+            &message.id,
+            &message.conversation,
+            message.received_at,
+            today,
+        )? {
+            IntakeLookup::Duplicate(first) => Ok(IntakeReceipt::duplicate_of(*first)),
+            IntakeLookup::New(facts) => self.record_intake(decide(message, facts)),
+        }
     }
 
     /// Stores a decided message in one transaction: the message and its decision (and the

@@ -13,10 +13,11 @@ use r2d2_postgres::postgres::Transaction;
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{PgStore, corrupt};
+use crate::case::ConversationFacts;
 use crate::case::intake::{self, EscalationEffect, OpenEscalation};
 use crate::case::{ConversationState, Tally, history};
 use crate::decision::Priority;
-use crate::message::ChannelKind;
+use crate::message::{ChannelKind, Inbound};
 use crate::store::{
     Conversation, HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoredMessage,
 };
@@ -57,6 +58,34 @@ impl PgStore {
                 .map(|c| c.facts(at, today))
                 .unwrap_or_default(),
         ))
+    }
+
+    /// One message read, decided and written in one transaction under its conversation's lock.
+    pub(super) fn decide_and_record(
+        &self,
+        message: Inbound,
+        today: NaiveDate,
+        decide: &mut dyn FnMut(Inbound, ConversationFacts) -> IntakeRecord,
+    ) -> Result<IntakeReceipt, PgErr> {
+        self.tx(|tx| {
+            super::lock_conversation(tx, message.channel, &message.conversation)?;
+            if let Some(row) = tx.query_opt(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel = $1 AND id = $2"),
+                &[&message.channel.as_str(), &message.id],
+            )? {
+                return Ok(IntakeReceipt::duplicate_of(rows::message(&row)?));
+            }
+            let facts =
+                rows::read_conversation(&mut *tx, message.channel, &message.conversation, false)?
+                    .map(|c| c.facts(message.received_at, today))
+                    .unwrap_or_default();
+            // Called again when the transaction is retried: the message is the caller's.
+            let mut record = decide(message.clone(), facts);
+            if let Some(redactor) = &self.redactor {
+                record.message.text = redactor.redact(&record.message.text).into_owned();
+            }
+            place(tx, &record)
+        })
     }
 
     /// Every intake in one transaction: all are stored or none.

@@ -384,6 +384,15 @@ impl Store for PgStore {
         PgStore::intake_lookup(self, channel, id, conversation, at, today).map_err(PgErr::store)
     }
 
+    fn decide_and_record(
+        &self,
+        message: crate::message::Inbound,
+        today: NaiveDate,
+        decide: &mut dyn FnMut(crate::message::Inbound, ConversationFacts) -> IntakeRecord,
+    ) -> Result<IntakeReceipt, StoreError> {
+        PgStore::decide_and_record(self, message, today, decide).map_err(PgErr::store)
+    }
+
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {
         let mut receipts = PgStore::record_intakes(self, vec![intake]).map_err(PgErr::store)?;
         receipts
