@@ -4,16 +4,21 @@
 //!
 //! Precedence, strongest first: `--data`/`--store`, `WEBCARE_DATA_DIR`/`WEBCARE_STORE`, the
 //! `[store]` section of the config file, the defaults (`./data`, redb). A relative `data_dir`
-//! in the file is relative to the file, so the file can move with its data.
+//! in the file is relative to the file, so the file can move with its data. The PostgreSQL URL
+//! of `backend = "postgres"` is a secret: `WEBCARE_STORE_URL`, `WEBCARE_STORE_URL_FILE` or
+//! `[store] url_file`, never `url` in the file; [`StoreConfig`]'s Display shows it without
+//! the password.
 //!
 //! Each channel's section is defined next to the channel (`crate::channels`), the inbox's next
 //! to the inbox; this file gathers them into one [`ConfigFile`] and lays the environment over
 //! it. Secrets are never in the file (`crate::secrets`).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
+use webcare_engine::store::postgres::PgUrl;
 use webcare_engine::store::{Backend, StoreOptions};
 
 use crate::channels::Section;
@@ -66,8 +71,11 @@ impl ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// `redb` (default) or `sled`.
+    /// `redb` (default), `sled` or `postgres`.
     pub backend: Option<Backend>,
+    /// A file holding the PostgreSQL URL of `backend = "postgres"` (relative to the config
+    /// file); `WEBCARE_STORE_URL` or `WEBCARE_STORE_URL_FILE` win over it.
+    pub url_file: Option<PathBuf>,
     /// Default `./data`; created on first run.
     pub data_dir: Option<PathBuf>,
     /// Delete messages older than this many days (checked when `ingest` starts).
@@ -166,9 +174,33 @@ pub fn load_with_env(
     Ok((config, base))
 }
 
+/// The database URL holds a password: refused in the file, like the other secrets.
+fn refuse_store_url(table: &toml::Table) -> anyhow::Result<()> {
+    if table
+        .get("store")
+        .and_then(|s| s.as_table())
+        .is_some_and(|keys| keys.contains_key("url"))
+    {
+        return Err(anyhow!(
+            "`[store] url`: the database URL holds a password, so it is never read from the config file; set WEBCARE_STORE_URL, or `url_file` with the path of a file that holds it"
+        ));
+    }
+    Ok(())
+}
+
 fn overlay(text: &str, vars: &[(String, String)]) -> anyhow::Result<ConfigFile> {
     let mut table: toml::Table = toml::from_str(text)?;
+    refuse_store_url(&table)?;
     for (section, value) in &table {
+        if section == "store"
+            && value
+                .as_table()
+                .is_some_and(|keys| keys.contains_key("url"))
+        {
+            return Err(anyhow!(
+                "`[store] url`: the database URL holds a password, so it is never read from the config file; set WEBCARE_STORE_URL, or `url_file` with the path of a file that holds it"
+            ));
+        }
         if let Some(keys) = value.as_table()
             && let Some(key) = keys.keys().find(|k| SECRET_KEYS.contains(&k.as_str()))
         {
@@ -217,7 +249,8 @@ pub struct StoreArgs {
     /// Data directory (default `./data`, created on first run). Also `WEBCARE_DATA_DIR`.
     #[arg(long = "data", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Store backend: `redb` (default) or `sled`. Also `WEBCARE_STORE`.
+    /// Store backend: `redb` (default), `sled` or `postgres` (URL in `WEBCARE_STORE_URL`).
+    /// Also `WEBCARE_STORE`.
     #[arg(long = "store", global = true, value_name = "BACKEND")]
     pub backend: Option<String>,
     /// Config file; by default `webcare.toml` in the current directory, if it exists.
@@ -232,6 +265,16 @@ pub struct StoreConfig {
     pub retention_days: Option<u32>,
 }
 
+/// Where the store is, for people: the data directory, or the database without its password.
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.options.backend, &self.options.url) {
+            (Backend::Postgres, Some(url)) => write!(f, "postgres at {url}"),
+            (backend, _) => write!(f, "{backend} in {}", self.options.data_dir.display()),
+        }
+    }
+}
+
 /// Reads and checks a config file.
 pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
     let text = std::fs::read_to_string(path)
@@ -240,6 +283,10 @@ pub fn load_file(path: &Path) -> anyhow::Result<ConfigFile> {
 }
 
 fn parse(text: &str) -> anyhow::Result<ConfigFile> {
+    if let Ok(table) = toml::from_str::<toml::Table>(text) {
+        refuse_store_url(&table)?;
+    }
+    // Parsed again as the config, so errors keep their line and column.
     Ok(toml::from_str(text)?)
 }
 
@@ -247,13 +294,14 @@ impl StoreArgs {
     /// Combines the command line, the environment and the config file.
     pub fn resolve(&self) -> anyhow::Result<StoreConfig> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        self.resolve_with(env("WEBCARE_DATA_DIR"), env("WEBCARE_STORE"))
+        self.resolve_with(env("WEBCARE_DATA_DIR"), env("WEBCARE_STORE"), &env)
     }
 
     fn resolve_with(
         &self,
         env_data: Option<String>,
         env_store: Option<String>,
+        env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<StoreConfig> {
         let (file, base) = match &self.config {
             Some(path) => (load_file(path)?, path.parent().map(Path::to_owned)),
@@ -273,18 +321,32 @@ impl StoreArgs {
         };
         let data_dir = match self.data_dir.clone().or(env_data.map(PathBuf::from)) {
             Some(dir) => dir,
-            None => match (section.data_dir, base) {
+            None => match (section.data_dir, base.clone()) {
                 (Some(dir), Some(base)) if dir.is_relative() => base.join(dir),
                 (Some(dir), _) => dir,
                 (None, _) => PathBuf::from("data"),
             },
         };
+        let url = crate::secrets::read_secret(
+            "store URL",
+            "WEBCARE_STORE_URL",
+            section.url_file.as_deref(),
+            base.as_deref(),
+            env,
+        )?
+        .map(|secret| PgUrl::new(secret.expose()));
+        if backend == Backend::Postgres && url.is_none() {
+            return Err(anyhow!(
+                "the postgres store needs its database URL: set WEBCARE_STORE_URL (e.g. postgres://webcare:PASSWORD@db.example/webcare), WEBCARE_STORE_URL_FILE, or `url_file` in `[store]`"
+            ));
+        }
         Ok(StoreConfig {
             options: StoreOptions {
                 backend,
                 data_dir,
                 redact: section.redact,
                 cache_bytes: None,
+                url,
             },
             retention_days: section.retention_days,
         })
@@ -447,19 +509,65 @@ mod tests {
             config: Some(config),
             ..StoreArgs::default()
         };
-        let from_file = args.resolve_with(None, None)?;
+        let from_file = args.resolve_with(None, None, &|_| None)?;
         assert_eq!(from_file.options.backend, Backend::Sled);
         assert_eq!(from_file.options.data_dir, dir.path().join("store"));
 
-        let from_env = args.resolve_with(Some("/env".into()), Some("redb".into()))?;
+        let from_env = args.resolve_with(Some("/env".into()), Some("redb".into()), &|_| None)?;
         assert_eq!(from_env.options.backend, Backend::Redb);
         assert_eq!(from_env.options.data_dir, PathBuf::from("/env"));
 
         args.data_dir = Some("/cli".into());
         args.backend = Some("sled".into());
-        let from_cli = args.resolve_with(Some("/env".into()), Some("redb".into()))?;
+        let from_cli = args.resolve_with(Some("/env".into()), Some("redb".into()), &|_| None)?;
         assert_eq!(from_cli.options.backend, Backend::Sled);
         assert_eq!(from_cli.options.data_dir, PathBuf::from("/cli"));
+        Ok(())
+    }
+
+    #[test]
+    fn the_postgres_url_is_a_secret_from_the_environment_or_a_file() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("webcare.toml");
+        let args = StoreArgs {
+            config: Some(config.clone()),
+            ..StoreArgs::default()
+        };
+        let url = "postgres://webcare:s3cret@db.example/webcare";
+
+        // Never in the file itself.
+        std::fs::write(
+            &config,
+            format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"),
+        )?;
+        let refused = args.resolve_with(None, None, &|_| None);
+        assert!(refused.is_err_and(|e| format!("{e:#}").contains("WEBCARE_STORE_URL")));
+
+        // Missing: says where to put it.
+        std::fs::write(&config, "[store]\nbackend = \"postgres\"\n")?;
+        let missing = args.resolve_with(None, None, &|_| None);
+        assert!(missing.is_err_and(|e| e.to_string().contains("WEBCARE_STORE_URL")));
+
+        // From the environment; shown without the password.
+        let env = |name: &str| (name == "WEBCARE_STORE_URL").then(|| url.to_owned());
+        let resolved = args.resolve_with(None, None, &env)?;
+        assert_eq!(resolved.options.backend, Backend::Postgres);
+        assert_eq!(resolved.options.url.as_ref().map(|u| u.expose()), Some(url));
+        let shown = format!("{resolved} {resolved:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres at `postgres://webcare:***@db.example/webcare`"),
+            "{shown}"
+        );
+
+        // From `url_file`, relative to the config file.
+        std::fs::write(dir.path().join("db-url"), format!("{url}\n"))?;
+        std::fs::write(
+            &config,
+            "[store]\nbackend = \"postgres\"\nurl_file = \"db-url\"\n",
+        )?;
+        let resolved = args.resolve_with(None, None, &|_| None)?;
+        assert_eq!(resolved.options.url.as_ref().map(|u| u.expose()), Some(url));
         Ok(())
     }
 }

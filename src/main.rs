@@ -113,6 +113,10 @@ enum Command {
     /// The running service's crisis switch: `on` (every message goes to a person), `off`,
     /// `auto` (follow the rulebook) or `status`. Audited. Needs WEBCARE_ADMIN_TOKEN.
     Crisis(cli::crisis::CrisisArgs),
+    /// Bring the PostgreSQL store's schema up to date (`webcare migrate`), or copy an
+    /// embedded store into an empty PostgreSQL database and check the counts (`webcare migrate
+    /// --from DATA_DIR --to postgres://…`).
+    Migrate(cli::migrate::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
         Command::Versions(versions) => cli::versions::run(&args.store, versions),
         Command::Reload(reload) => cli::reload::run(&args.store, reload),
         Command::Crisis(crisis) => cli::crisis::run(&args.store, crisis),
+        Command::Migrate(migrate) => cli::migrate::run(&args.store, migrate),
     };
     match result {
         Ok(code) => code,

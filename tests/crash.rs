@@ -128,6 +128,7 @@ fn crash_and_recover(backend: Backend) {
             data_dir: data.clone(),
             redact: false,
             cache_bytes: None,
+            url: None,
         })
         .unwrap();
         let open = store.open_escalations().unwrap();
@@ -212,6 +213,7 @@ fn crash_and_recover(backend: Backend) {
         data_dir: data,
         redact: false,
         cache_bytes: None,
+        url: None,
     })
     .unwrap();
     assert_eq!(store.stats().unwrap().messages, MESSAGES as u64);

@@ -11,7 +11,8 @@
 //! redb's tables one by one.
 //!
 //! - `WEBCARE_BENCH_SIZE_MESSAGES`: how many messages the size report stores (default 100 000).
-//! - `WEBCARE_BENCH_BACKEND=redb|sled`: one backend only.
+//! - `WEBCARE_BENCH_BACKEND=redb|sled|postgres`: one backend only (postgres: the database in
+//!   `WEBCARE_STORE_URL`; use an empty one per run, since the data directory does not apply).
 //! - `WEBCARE_BENCH_BREAKDOWN=1` (`WEBCARE_BENCH_THREADS`): deciding alone, storing alone, and
 //!   the read before deciding.
 //! - `WEBCARE_BENCH_TALLY=1`: redb's tables for 20 000 messages.
@@ -71,7 +72,8 @@ fn message(n: u64) -> Inbound {
     m
 }
 
-/// Both backends, or the one `WEBCARE_BENCH_BACKEND` names.
+/// Both embedded backends, or the one `WEBCARE_BENCH_BACKEND` names (`postgres` with its
+/// database in `WEBCARE_STORE_URL`).
 fn backends() -> Vec<Backend> {
     match std::env::var("WEBCARE_BENCH_BACKEND") {
         Ok(name) => vec![name.parse().unwrap_or_else(|e| panic!("{e}"))],
@@ -85,6 +87,9 @@ fn open(backend: Backend, dir: &std::path::Path) -> Arc<dyn Store> {
         data_dir: dir.to_owned(),
         redact: false,
         cache_bytes: None,
+        url: std::env::var("WEBCARE_STORE_URL")
+            .ok()
+            .map(store::postgres::PgUrl::new),
     }) {
         Ok(store) => store,
         Err(e) => panic!("{e}"),
@@ -209,6 +214,8 @@ fn size_report() {
                 let files = files_in(&dir.path().join("sled"));
                 println!("size: sled files: {files}");
             }
+            // On the server: the stats' `size_on_disk` is the database's size.
+            Backend::Postgres => {}
         }
     }
 }

@@ -8,6 +8,10 @@
 //!    and the outbox entry, after checking once more for a duplicate (two concurrent deliveries
 //!    of one message may both pass step 1; the store's single writer lets only one through).
 //!
+//! On PostgreSQL, where several instances take in messages, the three steps of one message run
+//! in one transaction that holds its conversation's lock ([`Store::decide_and_record`]), so a
+//! message is decided with the facts of every earlier one, whichever instance took that in.
+//!
 //! Only when step 3 returns has the message been accepted; an adapter acknowledges the platform
 //! after that, never before. Time comes in as `now`, never from the system clock.
 //!
@@ -20,8 +24,9 @@
 //! throughput where it was measured; and in one transaction every stored message has its
 //! shadow decision, even after a crash, so the shadow report never has holes.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::case::ConversationFacts;
 use crate::context::DecideContext;
 use crate::decision::Action;
 use crate::message::Inbound;
@@ -83,10 +88,15 @@ impl<'a> Intake<'a> {
         message: Inbound,
         now: DateTime<Utc>,
     ) -> Result<IntakeReceipt, StoreError> {
-        match self.decide(message, now)? {
-            Decided::Duplicate(receipt) => Ok(receipt),
-            Decided::New(record) => self.store.record_intake(record),
-        }
+        let today = self
+            .rulebook
+            .teams()
+            .local(message.received_at)
+            .date_naive();
+        self.store
+            .decide_and_record(message, today, &mut |message, facts| {
+                self.record_for(message, facts, today, now)
+            })
     }
 
     /// Decides and stores `messages` in as few transactions as the rules allow, each durable
@@ -147,6 +157,24 @@ impl<'a> Intake<'a> {
             }
             IntakeLookup::New(facts) => facts,
         };
+        Ok(Decided::New(self.record_for(
+            message,
+            conversation,
+            today,
+            now,
+        )))
+    }
+
+    /// Step 2 for a new message: the rulebook (and the shadow rulebook) decide with the
+    /// conversation's facts, and the record to store is made.
+    fn record_for(
+        &self,
+        message: Inbound,
+        conversation: ConversationFacts,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> IntakeRecord {
+        let teams = self.rulebook.teams();
         let context = DecideContext {
             conversation,
             crisis_mode: self.crisis_mode,
@@ -164,7 +192,7 @@ impl<'a> Intake<'a> {
                 .map(|due| due.with_timezone(&Utc)),
             _ => None,
         };
-        Ok(Decided::New(IntakeRecord {
+        IntakeRecord {
             message,
             decision,
             facts: context.conversation,
@@ -174,7 +202,7 @@ impl<'a> Intake<'a> {
             mode: self.mode,
             shadow,
             reply_inline: self.reply_inline,
-        }))
+        }
     }
 }
 

@@ -31,7 +31,7 @@
 //! - [`case`]: the life of a case as plain rules without I/O: what a decided message does to
 //!   its conversation and escalation, claim, reply, reassign, breach, dead letter, resolve.
 //! - [`store`]: the durable record of messages, decisions, conversations, escalations, outbox
-//!   and audit log, with the redb and sled backends.
+//!   and audit log, with the redb and sled backends and PostgreSQL for several instances.
 //! - [`runtime`]: what the running service shares: the rulebook in force (hot-swappable), the
 //!   store and the crisis switch.
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.

@@ -1,11 +1,15 @@
 //! The store contract: every `Store` method, run against every backend. A backend is done when
 //! this whole file passes for it; `contract_tests!` at the bottom instantiates each case per
-//! backend.
+//! backend. PostgreSQL runs on a throwaway cluster this binary starts (`support/postgres.rs`),
+//! one database per test.
 
 // A failed unwrap is a failed test, with its line; that is what these would say anyway.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Barrier, OnceLock};
+
+#[path = "support/postgres.rs"]
+mod pg;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use webcare_engine::store::{
@@ -15,6 +19,12 @@ use webcare_engine::{
     Action, CaseError, ChannelKind, ConversationState, DecideContext, Inbound, Intake, Mode,
     Priority, Rulebook, RulebookSource, Store,
 };
+
+/// The cluster of this test binary, started on first use.
+fn cluster() -> &'static pg::Cluster {
+    static CLUSTER: OnceLock<pg::Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(pg::Cluster::start)
+}
 
 fn rulebook() -> &'static Rulebook {
     static RULEBOOK: OnceLock<Rulebook> = OnceLock::new();
@@ -55,6 +65,7 @@ impl Fixture {
             data_dir: dir.path().join("data"),
             redact,
             cache_bytes: None,
+            url: (backend == Backend::Postgres).then(|| cluster().new_database()),
         };
         let store = store::open(&options).unwrap();
         Fixture {
@@ -1056,12 +1067,16 @@ fn reopening_keeps_everything_and_continues_ids(backend: Backend) {
 }
 
 fn a_corrupt_store_is_a_clear_error_and_is_left_alone(backend: Backend) {
+    if backend == Backend::Postgres {
+        return a_tampered_schema_is_a_clear_error_and_is_left_alone();
+    }
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions {
         backend,
         data_dir: dir.path().to_owned(),
         redact: false,
         cache_bytes: None,
+        url: None,
     };
     let path = backend.path_in(dir.path());
     let garbage = b"this is not a database, it is a shopping list: milk, eggs".repeat(200);
@@ -1072,6 +1087,7 @@ fn a_corrupt_store_is_a_clear_error_and_is_left_alone(backend: Backend) {
             drop(store::open(&options).unwrap());
             path.join("db")
         }
+        Backend::Postgres => unreachable!("tested above"),
     };
     std::fs::write(&victim, &garbage).unwrap();
     let error = match store::open(&options) {
@@ -1096,7 +1112,7 @@ fn another_backends_data_is_not_silently_ignored(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let other = match backend {
         Backend::Redb => Backend::Sled,
-        Backend::Sled => Backend::Redb,
+        _ => Backend::Redb,
     };
     let open = |b| {
         store::open(&StoreOptions {
@@ -1104,6 +1120,7 @@ fn another_backends_data_is_not_silently_ignored(backend: Backend) {
             data_dir: dir.path().to_owned(),
             redact: false,
             cache_bytes: None,
+            url: None,
         })
     };
     drop(open(other).unwrap());
@@ -1908,6 +1925,30 @@ fn a_retried_reply_holds_back_only_its_own_conversation(backend: Backend) {
     assert_eq!(due(retry_at), [b1]);
 }
 
+/// A database whose record of applied migrations does not match this webcare's (edited by
+/// hand, or a different program's tables) is refused with a clear error and left as it is.
+fn a_tampered_schema_is_a_clear_error_and_is_left_alone() {
+    let f = Fixture::new(Backend::Postgres);
+    f.accept(msg("m1", "c1", "ann", QUESTION, monday()));
+    let url = f.options.url.clone().unwrap();
+    let mut db = ::postgres::Client::connect(url.expose(), ::postgres::NoTls).unwrap();
+    db.execute("UPDATE schema_migrations SET checksum = 'edited'", &[])
+        .unwrap();
+    let error = match store::open(&f.options) {
+        Ok(_) => panic!("a tampered schema must not open"),
+        Err(e) => e,
+    };
+    let text = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(text.contains("migration 1"), "names the migration: {text}");
+    assert!(text.contains("backup"), "says what to do: {text}");
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM messages", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "never re-initialised");
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1916,8 +1957,29 @@ macro_rules! contract_tests {
         mod sled {
             $( #[test] fn $case() { super::$case(super::Backend::Sled) } )*
         }
+        mod postgres {
+            $( #[test] fn $case() { super::$case(super::Backend::Postgres) } )*
+        }
     };
 }
+
+/// The cases about the data directory of an embedded store, which a database server does not
+/// have: another backend's files beside it, and a second process opening it.
+macro_rules! embedded_tests {
+    ($($case:ident),* $(,)?) => {
+        mod redb_only {
+            $( #[test] fn $case() { super::$case(super::Backend::Redb) } )*
+        }
+        mod sled_only {
+            $( #[test] fn $case() { super::$case(super::Backend::Sled) } )*
+        }
+    };
+}
+
+embedded_tests!(
+    another_backends_data_is_not_silently_ignored,
+    a_store_in_use_is_refused
+);
 
 contract_tests!(
     intake_stores_message_decision_conversation_and_outbox,
@@ -1940,8 +2002,6 @@ contract_tests!(
     retention_purges_old_data_only,
     reopening_keeps_everything_and_continues_ids,
     a_corrupt_store_is_a_clear_error_and_is_left_alone,
-    another_backends_data_is_not_silently_ignored,
-    a_store_in_use_is_refused,
     redaction_keeps_personal_data_out_of_the_log,
     rulebook_versions_are_kept_with_every_activation,
     the_crisis_switch_is_kept_and_audited,

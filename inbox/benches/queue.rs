@@ -32,6 +32,7 @@ fn main() {
         data_dir: dir.path().join("data"),
         redact: false,
         cache_bytes: None,
+        url: None,
     })
     .unwrap();
     let rulebook = Rulebook::embedded().unwrap();

@@ -101,6 +101,7 @@ impl Service {
             data_dir: dir.path().join("data"),
             redact: false,
             cache_bytes: None,
+            url: None,
         })
         .unwrap();
         let runtime = Arc::new(Runtime::new(Rulebook::embedded().unwrap(), store));

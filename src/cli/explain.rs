@@ -33,7 +33,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let config = store_args.resolve()?;
     let options = &config.options;
-    if !options.backend.path_in(&options.data_dir).exists() {
+    if options.backend.is_embedded() && !options.backend.path_in(&options.data_dir).exists() {
         bail!(
             "there is no {} store in `{}`; pass `--data DIR` of an existing store",
             options.backend,

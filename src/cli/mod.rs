@@ -10,6 +10,7 @@ pub mod explain;
 pub mod forget;
 pub mod ingest;
 pub mod load;
+pub mod migrate;
 pub mod reload;
 pub mod replay;
 pub mod report;

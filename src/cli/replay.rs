@@ -128,7 +128,7 @@ pub fn run(
 fn open_existing(store_args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
     let config = store_args.resolve()?;
     let options = &config.options;
-    if !options.backend.path_in(&options.data_dir).exists() {
+    if options.backend.is_embedded() && !options.backend.path_in(&options.data_dir).exists() {
         bail!(
             "there is no {} store in `{}`; pass `--data DIR` (and `--store`) of an existing store",
             options.backend,

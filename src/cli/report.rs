@@ -174,10 +174,11 @@ pub fn run(
     let request = request(&rulebook, &args)?;
     let config = store_args.resolve()?;
     let store_options = &config.options;
-    if !store_options
-        .backend
-        .path_in(&store_options.data_dir)
-        .exists()
+    if store_options.backend.is_embedded()
+        && !store_options
+            .backend
+            .path_in(&store_options.data_dir)
+            .exists()
     {
         bail!(
             "there is no {} store in `{}`; pass `--data DIR` of an existing store",

@@ -50,11 +50,7 @@ pub fn run(
         rulebook.version,
         rules.map_or_else(|| "embedded".to_owned(), |p| p.display().to_string())
     );
-    println!(
-        "store: {} in {}",
-        store_config.options.backend,
-        store_config.options.data_dir.display()
-    );
+    println!("store: {store_config}");
     // The store keeps every rulebook version the service runs, before it decides anything.
     webcare_engine::store::save_rulebook(&*store, &rulebook, "run", chrono::Utc::now())?;
     // The crisis switch a lead set stays where they put it across a restart.

@@ -3,11 +3,11 @@
 //! ever lost: a message whose intake returned `Ok` survives a crash, together with its decision,
 //! its escalation and the reply waiting to go out.
 //!
-//! [`Store`] is a trait object because the set of backends is open (PostgreSQL for
-//! multi-instance deployments comes later). The two embedded backends, [redb](redb) (the default)
-//! and [sled](sled), share one record layout and one writer ([`embedded`]); they differ only in
-//! the few lines that read, write and durably commit bytes. One contract test suite
-//! (`engine/tests/store_contract.rs`) runs against both.
+//! [`Store`] is a trait object because the set of backends is open. The two embedded backends,
+//! [redb](redb) (the default) and [sled](sled), share one record layout and one writer
+//! ([`embedded`]); they differ only in the few lines that read, write and durably commit bytes.
+//! [`postgres`] is the backend for several instances on one database. One contract test suite
+//! (`engine/tests/store_contract.rs`) runs against all three.
 //!
 //! # Layout
 //!
@@ -19,6 +19,7 @@
 //!   conversation/escalation/outbox records, the symbol table).
 //! - [`redact`]: optional redaction of e-mail addresses, phone numbers, IBANs and BSNs.
 //! - [`redb`], [`sled`]: the two embedded backends.
+//! - [`postgres`]: PostgreSQL, for several instances (plain tables, versioned migrations).
 //! - [`work`]: the inbox's records: users, API tokens, notes, agent replies, SLA breaches.
 //!
 //! The store holds no business rules: what a message or a person's action does to a case is
@@ -30,6 +31,7 @@
 
 pub mod codec;
 pub mod embedded;
+pub mod postgres;
 pub mod records;
 pub mod redact;
 pub mod redb;
@@ -49,14 +51,14 @@ pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 pub use crate::case::{
     CaseError, ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
 };
-use crate::message::ChannelKind;
+use crate::message::{ChannelKind, Inbound};
 pub use crate::rulebook::RulebookFile;
 
 /// The durable record of everything webcare did. See the module docs for the guarantees.
 ///
 /// Every method that changes something is atomic, and durable when it returns `Ok`.
 pub trait Store: Send + Sync {
-    /// The backend's name as in the config (`redb`, `sled`).
+    /// The backend's name as in the config (`redb`, `sled`, `postgres`).
     fn backend(&self) -> Backend;
 
     // --- intake --------------------------------------------------------------------------
@@ -91,6 +93,32 @@ pub trait Store: Send + Sync {
         }
         self.conversation_facts(channel, conversation, at, today)
             .map(IntakeLookup::New)
+    }
+
+    /// Intake of one message with its conversation held from the read to the write, where the
+    /// backend can: what [`Store::intake_lookup`] finds decides it (a duplicate's first
+    /// decision is returned, marked duplicate), otherwise `decide` turns the message and its
+    /// conversation's facts into the record [`Store::record_intake`] writes. A backend shared
+    /// by several processes holds the conversation's lock meanwhile, so each message is decided
+    /// with the facts of every message before it, whichever instance took that one in; `decide`
+    /// may then be called again when the transaction had to be retried. By default, the lookup
+    /// and the write (the embedded store's single writer orders the writes).
+    fn decide_and_record(
+        &self,
+        message: Inbound,
+        today: NaiveDate,
+        decide: &mut dyn FnMut(Inbound, ConversationFacts) -> IntakeRecord,
+    ) -> Result<IntakeReceipt, StoreError> {
+        match self.intake_lookup(
+            message.channel,
+            &message.id,
+            &message.conversation,
+            message.received_at,
+            today,
+        )? {
+            IntakeLookup::Duplicate(first) => Ok(IntakeReceipt::duplicate_of(*first)),
+            IntakeLookup::New(facts) => self.record_intake(decide(message, facts)),
+        }
     }
 
     /// Stores a decided message in one transaction: the message and its decision (and the
@@ -401,6 +429,17 @@ pub trait Store: Send + Sync {
     // --- maintenance ---------------------------------------------------------------------
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    // --- export: what `webcare migrate` copies to another backend ---------------------------
+
+    /// Every conversation, by channel and id.
+    fn conversation_keys(&self) -> Result<Vec<(ChannelKind, String)>, StoreError>;
+
+    /// The id of every escalation, resolved ones too, in order.
+    fn escalation_ids(&self) -> Result<Vec<u64>, StoreError>;
+
+    /// The id of every outbox entry (pending, sent and dead), in order.
+    fn outbox_ids(&self) -> Result<Vec<u64>, StoreError>;
 }
 
 /// Stores `rulebook`'s version and files as activated by `actor` at `at`: what a service calls
@@ -469,7 +508,8 @@ pub struct HistoryCursor {
     pub seq: u64,
 }
 
-/// The embedded backends. Closed: each has its own file layout in the data directory.
+/// The backends. Closed: each embedded one has its own file layout in the data directory;
+/// PostgreSQL has its schema on the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
@@ -478,6 +518,9 @@ pub enum Backend {
     Redb,
     /// A directory, `sled/`; flushed before every acknowledgement.
     Sled,
+    /// A PostgreSQL database ([`StoreOptions::url`]); nothing in the data directory. For
+    /// several instances, or no single point of failure.
+    Postgres,
 }
 
 impl Backend {
@@ -485,7 +528,13 @@ impl Backend {
         match self {
             Backend::Redb => "redb",
             Backend::Sled => "sled",
+            Backend::Postgres => "postgres",
         }
+    }
+
+    /// Whether the store lives in the data directory (redb, sled) rather than on a server.
+    pub fn is_embedded(self) -> bool {
+        !matches!(self, Backend::Postgres)
     }
 
     /// The file or directory the backend keeps inside the data directory.
@@ -493,6 +542,7 @@ impl Backend {
         match self {
             Backend::Redb => data_dir.join("webcare.redb"),
             Backend::Sled => data_dir.join("sled"),
+            Backend::Postgres => data_dir.to_owned(),
         }
     }
 }
@@ -510,6 +560,7 @@ impl FromStr for Backend {
         match s.to_ascii_lowercase().as_str() {
             "redb" => Ok(Backend::Redb),
             "sled" => Ok(Backend::Sled),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
             _ => Err(StoreError::UnknownBackend(s.to_owned())),
         }
     }
@@ -526,6 +577,8 @@ pub struct StoreOptions {
     /// The database's page cache; `None` is the backend's default (1 GiB for redb). A replay
     /// reads every page once and sets it small, so its memory does not grow with history.
     pub cache_bytes: Option<usize>,
+    /// The PostgreSQL database of [`Backend::Postgres`]; a secret (see [`postgres::PgUrl`]).
+    pub url: Option<postgres::PgUrl>,
 }
 
 impl Default for StoreOptions {
@@ -535,6 +588,7 @@ impl Default for StoreOptions {
             data_dir: PathBuf::from("data"),
             redact: false,
             cache_bytes: None,
+            url: None,
         }
     }
 }
@@ -543,6 +597,12 @@ impl Default for StoreOptions {
 /// holds the other backend's files, or a file that cannot be read as a store, is an error that
 /// says what to do; nothing is ever re-initialised over existing data.
 pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if options.backend == Backend::Postgres {
+        let url = options.url.as_ref().ok_or_else(|| StoreError::Config {
+            reason: "the postgres store needs a database URL: set WEBCARE_STORE_URL, or `url_file` in `[store]`".into(),
+        })?;
+        return Ok(Arc::new(postgres::PgStore::open(url, options.redact)?));
+    }
     let dir = &options.data_dir;
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         path: dir.clone(),
@@ -566,6 +626,11 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let kv: Arc<dyn embedded::Kv> = match options.backend {
         Backend::Redb => Arc::new(self::redb::RedbKv::open(&path, options.cache_bytes)?),
         Backend::Sled => Arc::new(self::sled::SledKv::open(&path, options.cache_bytes)?),
+        Backend::Postgres => {
+            return Err(StoreError::Config {
+                reason: "postgres is not an embedded store".into(),
+            });
+        }
     };
     Ok(Arc::new(embedded::Embedded::new(
         kv,
@@ -582,7 +647,7 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
 /// to do where there is something to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unknown store backend `{0}`; expected redb or sled")]
+    #[error("unknown store backend `{0}`; expected redb, sled or postgres")]
     UnknownBackend(String),
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
@@ -619,4 +684,12 @@ pub enum StoreError {
     Backend { path: PathBuf, reason: String },
     #[error("the store's writer has stopped after an earlier error; restart webcare")]
     WriterStopped,
+    /// The database server cannot be reached right now; nothing was stored. Callers answer a
+    /// delivery with 503 so the platform retries; the pool reconnects by itself.
+    #[error(
+        "the PostgreSQL store cannot be reached ({reason}); nothing was stored. Check that the server runs and the URL is right; webcare reconnects by itself"
+    )]
+    Unavailable { reason: String },
+    #[error("{reason}")]
+    Config { reason: String },
 }

@@ -623,6 +623,33 @@ impl Store for Embedded {
             size_on_disk: self.shared.kv.size_on_disk()?,
         })
     }
+
+    fn conversation_keys(&self) -> Result<Vec<(ChannelKind, String)>, StoreError> {
+        let mut snap = self.snapshot()?;
+        snap.keys_under(&[key::CONV])?
+            .iter()
+            .map(|k| {
+                let (code, id) =
+                    key::parse_conv(k).ok_or_else(|| self.shared.corrupt(k, "bad key"))?;
+                let channel = codec::channel_from(code).map_err(|e| self.shared.corrupt(k, e))?;
+                Ok((channel, id))
+            })
+            .collect()
+    }
+
+    fn escalation_ids(&self) -> Result<Vec<u64>, StoreError> {
+        self.snapshot()?.ids_under(&[key::ESC])
+    }
+
+    fn outbox_ids(&self) -> Result<Vec<u64>, StoreError> {
+        let mut snap = self.snapshot()?;
+        // A fresh reply is only its `pending` key; any other has an outbox record.
+        let mut ids = snap.ids_in(Space::Pending)?;
+        ids.extend(snap.ids_in(Space::Outbox)?);
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,415 @@
+//! What the PostgreSQL store promises beyond the store contract: several webcare instances on
+//! one database (each a store of its own, with its own connection pool, as separate processes
+//! would have), a database that goes down and comes back, and the copy of an embedded store.
+//! All against a real server this binary starts (`support/postgres.rs`).
+
+// A failed unwrap is a failed test, with its line; that is what these would say anyway.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use webcare_engine::store::{self, Backend, StoreError, StoreOptions};
+use webcare_engine::{CaseError, ChannelKind, Inbound, Intake, Rulebook, Store};
+
+#[path = "support/postgres.rs"]
+mod pg;
+
+fn cluster() -> &'static pg::Cluster {
+    static CLUSTER: OnceLock<pg::Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(pg::Cluster::start)
+}
+
+fn rulebook() -> &'static Rulebook {
+    static RULEBOOK: OnceLock<Rulebook> = OnceLock::new();
+    RULEBOOK.get_or_init(|| Rulebook::embedded().expect("the embedded rulebook loads"))
+}
+
+/// Monday 2026-11-23 10:00 in Amsterdam: every office open.
+fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+}
+
+const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
+const FIRE: &str = "Er is brand in de flat aan de Dorpsstraat!";
+const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling";
+
+fn msg(id: &str, conversation: &str, author: &str, text: &str, at: DateTime<Utc>) -> Inbound {
+    let mut m = Inbound::from_text(id, ChannelKind::Telegram, text, at);
+    m.conversation = conversation.to_owned();
+    m.author = author.to_owned();
+    m
+}
+
+fn options(url: store::postgres::PgUrl) -> StoreOptions {
+    StoreOptions {
+        backend: Backend::Postgres,
+        data_dir: "unused".into(),
+        redact: false,
+        cache_bytes: None,
+        url: Some(url),
+    }
+}
+
+/// `n` instances on one new database.
+fn instances(n: usize) -> Vec<Arc<dyn Store>> {
+    let options = options(cluster().new_database());
+    (0..n).map(|_| store::open(&options).unwrap()).collect()
+}
+
+#[test]
+fn a_delivery_that_reaches_every_instance_at_once_is_decided_once() {
+    let stores = instances(4);
+    let per_instance = 4;
+    let barrier = Arc::new(Barrier::new(stores.len() * per_instance));
+    let handles: Vec<_> = stores
+        .iter()
+        .flat_map(|store| (0..per_instance).map(move |i| (Arc::clone(store), i)))
+        .map(|(store, i)| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                // Different text per delivery, so a second decision would be visible.
+                let text = if i % 2 == 0 { QUESTION } else { FIRE };
+                barrier.wait();
+                Intake::new(rulebook(), &*store)
+                    .accept(msg("dup", "c1", "ann", text, monday()), monday())
+                    .unwrap()
+            })
+        })
+        .collect();
+    let receipts: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1);
+    let first = receipts.iter().find(|r| !r.duplicate).unwrap();
+    for r in &receipts {
+        assert_eq!((r.seq, &r.decision), (first.seq, &first.decision));
+    }
+    let store = &stores[0];
+    assert_eq!(store.stats().unwrap().messages, 1);
+    let conv = store
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.messages, 1, "counted once");
+    // At most the one reply of the one decision.
+    assert!(store.stats().unwrap().pending_outbox <= 1);
+}
+
+#[test]
+fn one_conversation_is_taken_in_one_message_at_a_time_across_instances() {
+    let stores = instances(4);
+    let per_instance = 12;
+    let barrier = Arc::new(Barrier::new(stores.len()));
+    let handles: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(n, store)| {
+            let store = Arc::clone(store);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let intake = Intake::new(rulebook(), &*store);
+                for i in 0..per_instance {
+                    // Every message escalates: they must all land in one escalation.
+                    let text = if i % 2 == 0 { FIRE } else { COMPLAINT };
+                    let at = monday() + Duration::seconds(i as i64);
+                    let m = msg(&format!("i{n}-{i}"), "busy", &format!("user-{n}"), text, at);
+                    intake.accept(m, at).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = stores.len() * per_instance;
+    let store = &stores[0];
+    let conv = store
+        .conversation(ChannelKind::Telegram, "busy")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.messages, total as u64, "no update lost");
+    assert_eq!(conv.messages_today, total as i64);
+    assert_eq!(conv.participants.len(), stores.len());
+    let open = store.open_escalations().unwrap();
+    assert_eq!(
+        open.len(),
+        1,
+        "one escalation for the conversation: {open:?}"
+    );
+    let esc = &open[0];
+    assert_eq!(esc.messages.len(), total, "every message joined it");
+    assert_eq!(conv.open_escalation, Some(esc.id));
+    // Its history lists the messages in the order they were taken in.
+    let stored = store
+        .conversation_messages(ChannelKind::Telegram, "busy")
+        .unwrap();
+    let ids: Vec<String> = stored.iter().map(|s| s.message.id.clone()).collect();
+    assert_eq!(esc.messages, ids);
+    // Each message was decided with every earlier one counted, whichever instance took it in.
+    let seen: Vec<i64> = stored.iter().map(|s| s.facts.messages_today).collect();
+    assert_eq!(seen, (0..total as i64).collect::<Vec<_>>());
+}
+
+#[test]
+fn each_reply_is_sent_once_and_in_order_by_workers_on_several_instances() {
+    // One worker per instance, as `webcare run` has.
+    let stores = instances(4);
+    let (conversations, per_conversation) = (6, 5);
+    let intake = Intake::new(rulebook(), &*stores[0]);
+    for i in 0..per_conversation {
+        for c in 0..conversations {
+            let at = monday() + Duration::seconds(i as i64);
+            let m = msg(&format!("q{c}-{i}"), &format!("c{c}"), "ann", QUESTION, at);
+            assert!(intake.accept(m, at).unwrap().outbox.is_some());
+        }
+    }
+    let now = monday() + Duration::hours(1);
+    // Every worker records what it sent, per conversation, in the order it sent it.
+    let sent: Arc<Mutex<BTreeMap<String, Vec<u64>>>> = Arc::default();
+    let barrier = Arc::new(Barrier::new(stores.len()));
+    let handles: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let store = Arc::clone(store);
+            let sent = Arc::clone(&sent);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut idle = 0;
+                while idle < 20 {
+                    let due = store.due_outbox(now, 4).unwrap();
+                    if due.is_empty() {
+                        idle += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                    idle = 0;
+                    for entry in due {
+                        // A reply handed to two workers would be marked twice: the second
+                        // one fails, and the count below is off.
+                        match store.outbox_sent(entry.id, now) {
+                            Ok(_) => sent
+                                .lock()
+                                .unwrap()
+                                .entry(entry.conversation.clone())
+                                .or_default()
+                                .push(entry.id),
+                            Err(CaseError::OutboxFinished(id)) => {
+                                panic!("reply {id} was handed to two workers")
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let sent = sent.lock().unwrap();
+    let all: Vec<u64> = sent.values().flatten().copied().collect();
+    assert_eq!(
+        all.len(),
+        conversations * per_conversation,
+        "every reply sent"
+    );
+    assert_eq!(
+        all.iter().collect::<HashSet<_>>().len(),
+        all.len(),
+        "once each"
+    );
+    for (conversation, ids) in sent.iter() {
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, &sorted, "{conversation}: in the order queued");
+    }
+    assert_eq!(stores[0].stats().unwrap().pending_outbox, 0);
+}
+
+#[test]
+fn a_reply_one_instance_took_is_not_handed_to_another() {
+    let stores = instances(2);
+    let (a, b) = (&stores[0], &stores[1]);
+    let intake = Intake::new(rulebook(), &**a);
+    let first = intake
+        .accept(msg("q1", "c1", "ann", QUESTION, monday()), monday())
+        .unwrap();
+    let at = monday() + Duration::seconds(1);
+    let second = intake
+        .accept(msg("q2", "c1", "ann", QUESTION, at), at)
+        .unwrap();
+    let now = monday() + Duration::minutes(1);
+    let ids =
+        |entries: Vec<store::OutboxEntry>| -> Vec<u64> { entries.iter().map(|e| e.id).collect() };
+    assert_eq!(ids(a.due_outbox(now, 10).unwrap()), [first.outbox.unwrap()]);
+    // A's worker holds the first reply; B gets neither it nor the one queued after it.
+    assert!(b.due_outbox(now, 10).unwrap().is_empty());
+    // A asking again (its next round) sees its own claim.
+    assert_eq!(ids(a.due_outbox(now, 10).unwrap()), [first.outbox.unwrap()]);
+    a.outbox_sent(first.outbox.unwrap(), now).unwrap();
+    // Sent: the next one is free for whichever instance asks first.
+    assert_eq!(
+        ids(b.due_outbox(now, 10).unwrap()),
+        [second.outbox.unwrap()]
+    );
+    assert!(a.due_outbox(now, 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_database_that_goes_down_fails_calls_clearly_and_comes_back_without_a_restart() {
+    // A cluster of its own: stopping the shared one would fail the other tests.
+    let cluster = pg::Cluster::start();
+    let options = options(cluster.new_database());
+    let store = store::open(&options).unwrap();
+    let intake = Intake::new(rulebook(), &*store);
+    let before = intake
+        .accept(msg("m1", "c1", "ann", QUESTION, monday()), monday())
+        .unwrap();
+
+    cluster.stop_server();
+    let at = monday() + Duration::minutes(1);
+    let error = intake
+        .accept(msg("m2", "c1", "ann", FIRE, at), at)
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("cannot be reached"), "{text}");
+    assert!(text.contains("nothing was stored"), "{text}");
+    assert!(
+        !text.contains(options.url.as_ref().unwrap().expose()),
+        "no URL in errors"
+    );
+    assert!(store.open_escalations().is_err(), "reads fail too");
+
+    cluster.start_server();
+    // The same store, no restart: the pool reconnects by itself.
+    let after = intake.accept(msg("m2", "c1", "ann", FIRE, at), at).unwrap();
+    assert!(!after.duplicate, "the failed delivery was not stored");
+    assert!(after.escalation.is_some());
+    let kept = store.message(ChannelKind::Telegram, "m1").unwrap().unwrap();
+    assert_eq!(kept.seq, before.seq, "the acknowledged message survived");
+    assert_eq!(store.stats().unwrap().messages, 2);
+}
+
+#[test]
+fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = store::open(&StoreOptions {
+        backend: Backend::Redb,
+        data_dir: dir.path().to_owned(),
+        redact: false,
+        cache_bytes: None,
+        url: None,
+    })
+    .unwrap();
+    let t0 = monday();
+    let intake = Intake::new(rulebook(), &*source);
+    intake
+        .accept(msg("q1", "c1", "ann", QUESTION, t0), t0)
+        .unwrap();
+    let fire = intake.accept(msg("f1", "c2", "bob", FIRE, t0), t0).unwrap();
+    intake
+        .accept(msg("k1", "c3", "cor", COMPLAINT, t0), t0)
+        .unwrap();
+    let esc = fire.escalation.unwrap();
+    let user = store::User {
+        login: "anna".into(),
+        name: "Anna".into(),
+        role: store::Role::Agent,
+        teams: vec!["kcc".into()],
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: t0,
+    };
+    source.put_user(user, "admin", t0).unwrap();
+    source.claim_escalation(esc, "anna", t0).unwrap();
+    source
+        .add_escalation_note(esc, "anna", "called the fire brigade", t0)
+        .unwrap();
+    source
+        .reply_to_escalation(esc, "anna", "De brandweer is onderweg", t0)
+        .unwrap();
+    let first_reply = intake
+        .accept(msg("q2", "c4", "dan", QUESTION, t0), t0)
+        .unwrap()
+        .outbox
+        .unwrap();
+    source
+        .outbox_dead_letter(first_reply, "403 blocked", "webcare", None, t0)
+        .unwrap();
+    store::save_rulebook(&*source, rulebook(), "test", t0).unwrap();
+    source.set_crisis_switch(Some(true), "lead", t0).unwrap();
+
+    let url = cluster().new_database();
+    let report = store::postgres::copy::copy(&*source, &url).unwrap();
+    assert_eq!(report.messages, 4);
+    assert_eq!(report.users, 1);
+    let target = store::open(&options(url.clone())).unwrap();
+
+    let all = |s: &dyn Store| -> Vec<_> { store::history(s, None).map(|m| m.unwrap()).collect() };
+    assert_eq!(all(&*target), all(&*source), "history, decisions and all");
+    for id in source.escalation_ids().unwrap() {
+        assert_eq!(
+            target.escalation(id).unwrap(),
+            source.escalation(id).unwrap()
+        );
+        assert_eq!(
+            target.escalation_work(id).unwrap(),
+            source.escalation_work(id).unwrap()
+        );
+    }
+    assert_eq!(
+        target.escalation_ids().unwrap(),
+        source.escalation_ids().unwrap()
+    );
+    for id in source.outbox_ids().unwrap() {
+        assert_eq!(
+            target.outbox_entry(id).unwrap(),
+            source.outbox_entry(id).unwrap()
+        );
+    }
+    for (channel, id) in source.conversation_keys().unwrap() {
+        assert_eq!(
+            target.conversation(channel, &id).unwrap(),
+            source.conversation(channel, &id).unwrap()
+        );
+    }
+    assert_eq!(target.users().unwrap(), source.users().unwrap());
+    assert_eq!(
+        target.audit_log(None, 1000).unwrap(),
+        source.audit_log(None, 1000).unwrap()
+    );
+    assert_eq!(
+        target.rulebook_versions().unwrap(),
+        source.rulebook_versions().unwrap()
+    );
+    assert_eq!(
+        target.rulebook_version(&rulebook().version).unwrap(),
+        source.rulebook_version(&rulebook().version).unwrap()
+    );
+    assert_eq!(target.crisis_switch().unwrap(), Some(true));
+    let (s, t) = (source.stats().unwrap(), target.stats().unwrap());
+    assert_eq!(
+        (s.messages, s.open_escalations, s.pending_outbox),
+        (t.messages, t.open_escalations, t.pending_outbox)
+    );
+
+    // New numbers continue after the copied ones.
+    let at = t0 + Duration::minutes(5);
+    let next = Intake::new(rulebook(), &*target)
+        .accept(msg("n1", "c9", "eve", FIRE, at), at)
+        .unwrap();
+    let max_seq = all(&*source).iter().map(|m| m.seq).max().unwrap();
+    assert!(next.seq > max_seq);
+    assert!(
+        !source
+            .escalation_ids()
+            .unwrap()
+            .contains(&next.escalation.unwrap())
+    );
+
+    // A second copy into the same database is refused: it is not empty any more.
+    let again = store::postgres::copy::copy(&*source, &url).unwrap_err();
+    assert!(again.to_string().contains("empty database"), "{again}");
+}
