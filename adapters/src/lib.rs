@@ -17,6 +17,8 @@
 //!   order and resumed after a failure by one [`split::SplitSender`] for every platform.
 //! - `telegram` (feature `telegram`): long polling with teloxide, and `sendMessage` delivery.
 //! - `discord` (feature `discord`): the serenity gateway, and channel message delivery.
+//! - `meta` (feature `meta`): WhatsApp, Messenger and Instagram through the Graph API webhook
+//!   and Send API, with the 24-hour customer service window.
 
 pub mod delivery;
 #[cfg(feature = "discord")]
@@ -25,6 +27,8 @@ pub mod gateway;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod jsonl;
+#[cfg(feature = "meta")]
+pub mod meta;
 pub mod outbox;
 pub mod secret;
 pub mod split;
