@@ -19,6 +19,7 @@ use webcare_engine::store::{Backend, StoreOptions};
 use crate::channels::Section;
 use crate::channels::discord::DiscordSection;
 use crate::channels::http::HttpChannelSection;
+use crate::channels::meta::MetaSection;
 use crate::channels::telegram::TelegramSection;
 use crate::channels::webchat::WebChatSection;
 
@@ -42,6 +43,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub discord: DiscordSection,
     #[serde(default)]
+    pub meta: MetaSection,
+    #[serde(default)]
     pub shadow: ShadowSection,
     #[serde(default)]
     pub inbox: crate::inbox::InboxSection,
@@ -52,12 +55,13 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// Every channel's section, in the order `webcare run` starts them and says so.
-    pub fn channels(&self) -> [&dyn Section; 4] {
+    pub fn channels(&self) -> [&dyn Section; 5] {
         [
             &self.http_channel,
             &self.webchat,
             &self.telegram,
             &self.discord,
+            &self.meta,
         ]
     }
 }

@@ -64,7 +64,9 @@ impl Settings {
         let mut modes = ChannelModes::default();
         let mut channels = Vec::new();
         for section in file.channels() {
-            modes.set(section.kind(), section.mode().unwrap_or_default());
+            for kind in section.kinds() {
+                modes.set(kind, section.mode().unwrap_or_default());
+            }
             channels.push(section.build(base, env)?);
         }
 

@@ -14,9 +14,12 @@
 //! - `webchat.rs`: `[webchat]`, the WebSocket web chat and its demo page.
 //! - `telegram.rs`: `[telegram]`, long polling or a webhook (feature `telegram`).
 //! - `discord.rs`: `[discord]`, the gateway and channel messages (feature `discord`).
+//! - `meta.rs`: `[meta]`, WhatsApp, Messenger and Instagram by one signed webhook (feature
+//!   `meta`).
 
 pub mod discord;
 pub mod http;
+pub mod meta;
 pub mod telegram;
 pub mod webchat;
 
@@ -38,6 +41,10 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// A channel's section of `webcare.toml`.
 pub trait Section {
     fn kind(&self) -> ChannelKind;
+    /// Every channel the section's mode applies to (one platform may serve several).
+    fn kinds(&self) -> Vec<ChannelKind> {
+        vec![self.kind()]
+    }
     /// `live`, `shadow` or `listen`, when the section sets it.
     fn mode(&self) -> Option<Mode>;
     /// The channel this section asks for. `base` is the directory relative paths in the file
