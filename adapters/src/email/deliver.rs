@@ -87,7 +87,9 @@ impl EmailDeliver {
                 let by_bot = named.as_ref().is_some_and(|m| m.stored_at == created);
                 let found = match named {
                     Some(m) => Some(m),
-                    None => s.conversation_messages(ChannelKind::Email, &conversation)?.pop(),
+                    None => s
+                        .conversation_messages(ChannelKind::Email, &conversation)?
+                        .pop(),
                 };
                 Ok::<_, webcare_engine::StoreError>(found.map(|m| (m, by_bot)))
             })
@@ -112,9 +114,9 @@ pub fn reply_mail(
 ) -> Result<Message, DeliveryError> {
     let meta = &answered.message.metadata;
     let to = meta.get("from").map(String::as_str).unwrap_or_default();
-    let to: Mailbox = to.parse().map_err(|e| {
-        DeliveryError::Permanent(format!("email: cannot answer `{to}`: {e}"))
-    })?;
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e| DeliveryError::Permanent(format!("email: cannot answer `{to}`: {e}")))?;
     let subject = meta.get("subject").map(String::as_str).unwrap_or_default();
     let subject = if subject.to_ascii_lowercase().starts_with("re:") {
         subject.to_owned()
@@ -161,9 +163,7 @@ impl Deliver for EmailDeliver {
             let mail = reply_mail(&self.from, &self.domain, entry, &answered, by_bot)?;
             match self.transport.send(mail).await {
                 Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => {
-                    Err(DeliveryError::Permanent(format!("email: {e}")))
-                }
+                Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(format!("email: {e}"))),
                 Err(e) => Err(DeliveryError::Temporary(format!("email: {e}"))),
             }
         })

@@ -123,8 +123,8 @@ pub struct Position {
 
 impl Position {
     /// The position kept in `path`; the start when there is none yet.
-    pub async fn load(path: &PathBuf) -> Result<Position, EmailError> {
-        let file = path.clone();
+    pub async fn load(path: &std::path::Path) -> Result<Position, EmailError> {
+        let file = path.to_owned();
         let read = tokio::task::spawn_blocking(move || std::fs::read(file))
             .await
             .map_err(|e| state_error(path, e))?;
@@ -136,10 +136,10 @@ impl Position {
     }
 
     /// Writes the position durably: a temp file, synced, renamed over the old one.
-    pub async fn save(&self, path: &PathBuf) -> Result<(), EmailError> {
+    pub async fn save(&self, path: &std::path::Path) -> Result<(), EmailError> {
         let bytes = serde_json::to_vec(self).map_err(|e| state_error(path, e))?;
-        let shown = path.clone();
-        let (path, tmp) = (path.clone(), path.with_extension("tmp"));
+        let shown = path.to_owned();
+        let (path, tmp) = (path.to_owned(), path.with_extension("tmp"));
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
@@ -155,7 +155,7 @@ impl Position {
     }
 }
 
-fn state_error(path: &PathBuf, e: impl std::fmt::Display) -> EmailError {
+fn state_error(path: &std::path::Path, e: impl std::fmt::Display) -> EmailError {
     EmailError::State {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -203,7 +203,9 @@ async fn session(
         .await
         .map_err(|e| connect_error(e.to_string()))?;
     match server.security {
-        Security::None | Security::Starttls => mailbox(Client::new(tcp), gateway, config, shutdown).await,
+        Security::None | Security::Starttls => {
+            mailbox(Client::new(tcp), gateway, config, shutdown).await
+        }
         Security::Tls => {
             let mut roots = tokio_rustls::rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -248,7 +250,11 @@ where
     let mut position = Position::load(&config.state_file).await?;
     if position.uid_validity != validity {
         if position != Position::default() {
-            warn!(was = position.uid_validity, now = validity, "email: UIDVALIDITY changed; reading the mailbox from the start (mails taken in before are recognised by Message-ID)");
+            warn!(
+                was = position.uid_validity,
+                now = validity,
+                "email: UIDVALIDITY changed; reading the mailbox from the start (mails taken in before are recognised by Message-ID)"
+            );
         }
         position = Position {
             uid_validity: validity,
@@ -299,7 +305,10 @@ where
         .uid_search(format!("UID {}:*", position.last_uid.saturating_add(1)))
         .await?;
     // `n:*` always names the last mail, also when its UID is below n.
-    let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > position.last_uid).collect();
+    let mut uids: Vec<u32> = found
+        .into_iter()
+        .filter(|u| *u > position.last_uid)
+        .collect();
     uids.sort_unstable();
     for uid in uids {
         let fetched: Vec<_> = session

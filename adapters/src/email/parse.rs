@@ -35,7 +35,9 @@ pub enum Skip {
 /// Turns raw mail into webcare's message. `own` is the address webcare sends from; `fallback`
 /// is the message id to use when the mail has no Message-ID (`<uidvalidity>.<uid>`).
 pub fn to_inbound(raw: &[u8], own: &str, fallback: &str) -> Result<Inbound, Skip> {
-    let mail = MessageParser::default().parse(raw).ok_or(Skip::Unreadable)?;
+    let mail = MessageParser::default()
+        .parse(raw)
+        .ok_or(Skip::Unreadable)?;
     let header = |name: &str| mail.header_raw(name).map(|v| v.trim().to_owned());
 
     if header(LOOP_HEADER).is_some() {
@@ -51,10 +53,10 @@ pub fn to_inbound(raw: &[u8], own: &str, fallback: &str) -> Result<Inbound, Skip
         }
     }
     for name in ["X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"] {
-        if let Some(value) = header(name) {
-            if name != "X-Auto-Response-Suppress" || value.to_ascii_lowercase().contains("oof") {
-                return Err(Skip::Automatic(format!("{name}: {value}")));
-            }
+        if let Some(value) = header(name)
+            && (name != "X-Auto-Response-Suppress" || value.to_ascii_lowercase().contains("oof"))
+        {
+            return Err(Skip::Automatic(format!("{name}: {value}")));
         }
     }
     if header("List-Id").is_some() || header("List-Unsubscribe").is_some() {
@@ -62,14 +64,7 @@ pub fn to_inbound(raw: &[u8], own: &str, fallback: &str) -> Result<Inbound, Skip
     }
     let content_type = mail
         .content_type()
-        .map(|c| {
-            format!(
-                "{}/{}",
-                c.ctype(),
-                c.subtype().unwrap_or_default()
-            )
-            .to_ascii_lowercase()
-        })
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()).to_ascii_lowercase())
         .unwrap_or_default();
     if content_type == "multipart/report" {
         return Err(Skip::Bounce("a delivery report".into()));
@@ -103,7 +98,10 @@ pub fn to_inbound(raw: &[u8], own: &str, fallback: &str) -> Result<Inbound, Skip
         .or(in_reply_to.first())
         .cloned()
         .unwrap_or_else(|| message_id.clone());
-    let body = mail.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let body = mail
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .unwrap_or_default();
     let subject = mail.subject().unwrap_or_default().trim().to_owned();
     let mut text = new_words(&body);
     if text.is_empty() && !references.is_empty() {
@@ -132,11 +130,7 @@ pub fn to_inbound(raw: &[u8], own: &str, fallback: &str) -> Result<Inbound, Skip
         chain.extend(in_reply_to);
     }
     metadata.insert("references".to_owned(), chain.join(" "));
-    if let Some(name) = mail
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.name())
-    {
+    if let Some(name) = mail.from().and_then(|a| a.first()).and_then(|a| a.name()) {
         metadata.insert("display_name".to_owned(), name.to_owned());
     }
     Ok(Inbound {
@@ -173,7 +167,9 @@ pub fn new_words(body: &str) -> String {
         let trimmed = line.trim();
         let lower = trimmed.to_lowercase();
         let history = (lower.starts_with("on ") && lower.ends_with("wrote:"))
-            || (lower.starts_with("op ") && (lower.ends_with("schreef:") || lower.contains(" schreef ")) && lower.ends_with(':'))
+            || (lower.starts_with("op ")
+                && (lower.ends_with("schreef:") || lower.contains(" schreef "))
+                && lower.ends_with(':'))
             || lower.starts_with("-----original message")
             || lower.starts_with("-----oorspronkelijk bericht")
             || lower.starts_with("________________________________")
@@ -215,7 +211,12 @@ mod tests {
 
     #[test]
     fn a_first_mail_is_its_own_thread_and_the_subject_is_read() {
-        let m = to_inbound(&mail("", "Hoe vraag ik een nieuw paspoort aan?\r\n"), OWN, "x").unwrap();
+        let m = to_inbound(
+            &mail("", "Hoe vraag ik een nieuw paspoort aan?\r\n"),
+            OWN,
+            "x",
+        )
+        .unwrap();
         assert_eq!(m.id, "q1@example.net");
         assert_eq!(m.conversation, "q1@example.net");
         assert_eq!(m.author, "ann@example.net");
@@ -230,7 +231,8 @@ mod tests {
         let m = to_inbound(&mail(headers, body), OWN, "x").unwrap();
         assert_eq!(m.conversation, "q0@example.net");
         assert_eq!(m.text, "Dank u, en hoe lang duurt het?");
-        let quoted_inline = "> oude tekst\r\nNieuwe vraag\r\nOn Mon, Mar 2, 2026 Gemeente wrote:\r\n> antwoord\r\n";
+        let quoted_inline =
+            "> oude tekst\r\nNieuwe vraag\r\nOn Mon, Mar 2, 2026 Gemeente wrote:\r\n> antwoord\r\n";
         let m = to_inbound(&mail(headers, quoted_inline), OWN, "x").unwrap();
         assert_eq!(m.text, "Nieuwe vraag");
     }
@@ -239,12 +241,19 @@ mod tests {
     fn html_mail_is_reduced_to_text() {
         let headers = "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n";
         let m = to_inbound(
-            &mail(headers, "<html><body><p>Wanneer is het <b>milieupark</b> open?</p></body></html>\r\n"),
+            &mail(
+                headers,
+                "<html><body><p>Wanneer is het <b>milieupark</b> open?</p></body></html>\r\n",
+            ),
             OWN,
             "x",
         )
         .unwrap();
-        assert!(m.text.contains("Wanneer is het milieupark open?"), "{}", m.text);
+        assert!(
+            m.text.contains("Wanneer is het milieupark open?"),
+            "{}",
+            m.text
+        );
         assert!(!m.text.contains('<'), "{}", m.text);
     }
 
@@ -256,7 +265,10 @@ mod tests {
             ("Precedence: bulk\r\n", "Precedence"),
             ("X-Autoreply: yes\r\n", "X-Autoreply"),
             ("List-Id: <nieuws.example.net>\r\n", "list"),
-            ("Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n", "report"),
+            (
+                "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n",
+                "report",
+            ),
             ("X-Webcare-Loop: gemeente@example.org\r\n", "webcare"),
         ];
         for (headers, why) in cases {
