@@ -14,10 +14,12 @@
 //! - `webchat.rs`: `[webchat]`, the WebSocket web chat and its demo page.
 //! - `telegram.rs`: `[telegram]`, long polling or a webhook (feature `telegram`).
 //! - `discord.rs`: `[discord]`, the gateway and channel messages (feature `discord`).
+//! - `email.rs`: `[email]`, IMAP IDLE intake and SMTP replies (feature `email`).
 //! - `meta.rs`: `[meta]`, WhatsApp, Messenger and Instagram by one signed webhook (feature
 //!   `meta`).
 
 pub mod discord;
+pub mod email;
 pub mod http;
 pub mod meta;
 pub mod telegram;
@@ -81,6 +83,8 @@ pub struct Wiring<'a> {
     pub shutdown: &'a Shutdown,
     /// Where the web server listens, for the lines that say where to reach a channel.
     pub addr: SocketAddr,
+    /// The store's directory: relative state files of a channel live here.
+    pub data_dir: &'a Path,
 }
 
 impl Wiring<'_> {
