@@ -86,10 +86,9 @@ impl Harness {
                 ..OutboxConfig::default()
             },
         );
-        worker.register(
-            ChannelKind::Whatsapp,
-            Arc::new(hook.deliver(ChannelKind::Whatsapp).unwrap()),
-        );
+        for channel in webcare_adapters::meta::CHANNELS {
+            worker.register(channel, Arc::new(hook.deliver(channel).unwrap()));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let webhook = format!("http://{}{}", listener.local_addr().unwrap(), hook.path());
         let routes = hook.routes();
@@ -485,4 +484,44 @@ async fn a_failed_status_of_a_sent_reply_opens_an_escalation() {
         h.outbox().iter().any(|e| e.status == OutboxStatus::Dead),
         "the failed reply is a dead letter"
     );
+}
+
+#[tokio::test]
+async fn a_messenger_question_is_answered_to_its_sender_and_echoes_are_not_decided() {
+    let h = Harness::start(None).await;
+    let at = start_time().timestamp_millis();
+    let delivery = json!({
+        "object": "page",
+        "entry": [{ "id": "PAGE1", "time": at, "messaging": [
+            { "sender": { "id": "PSID7" }, "recipient": { "id": "PAGE1" }, "timestamp": at,
+              "message": { "mid": "m_ASK", "text": QUESTION } },
+            { "sender": { "id": "PAGE1" }, "recipient": { "id": "PSID7" }, "timestamp": at,
+              "message": { "mid": "m_ECHO", "text": QUESTION, "is_echo": true } }
+        ]}]
+    });
+    assert_eq!(h.post(&delivery).await, 200);
+    let sends = eventually(Duration::from_secs(5), || {
+        let sends = h.fake.sends();
+        (!sends.is_empty()).then_some(sends)
+    })
+    .await;
+    assert_eq!(sends[0].account, "PAGE1");
+    assert_eq!(sends[0].to(), "PSID7");
+    assert_eq!(sends[0].body["messaging_type"], "RESPONSE");
+    assert!(sends[0].text().to_lowercase().contains("paspoort"));
+    assert!(
+        h.store
+            .message(ChannelKind::Messenger, "m_ASK")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        h.store
+            .message(ChannelKind::Messenger, "m_ECHO")
+            .unwrap()
+            .is_none(),
+        "the page's own message is never decided"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.fake.sends().len(), 1);
 }
