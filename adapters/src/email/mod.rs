@@ -264,6 +264,11 @@ where
     info!(mailbox = %config.mailbox, uid_validity = validity, after_uid = position.last_uid, "email: reading the mailbox");
     loop {
         take_new(&mut session, gateway, config, &mut position).await?;
+        // A mail that arrived while a command ran is announced during that command, where
+        // IDLE never sees it: look again at once instead of idling past it.
+        if announced_new_mail(&session) {
+            continue;
+        }
         let mut idle = session.idle();
         idle.init().await?;
         let stopped = {
@@ -286,6 +291,23 @@ where
             return Ok(());
         }
     }
+}
+
+/// Whether the server announced new mail outside IDLE (drains the announcements).
+fn announced_new_mail<T>(session: &async_imap::Session<T>) -> bool
+where
+    T: AsyncRead + AsyncWrite + Unpin + Debug + Send,
+{
+    use async_imap::types::UnsolicitedResponse;
+
+    let mut new = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        new |= matches!(
+            response,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    new
 }
 
 /// Takes in every mail after the position, in UID order, moving the position past each once
