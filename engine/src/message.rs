@@ -54,6 +54,21 @@ impl ChannelKind {
     }
 }
 
+impl ChannelKind {
+    /// The customer service window: how long after the customer's last message a platform
+    /// lets a business send a free reply (24 hours on WhatsApp, Messenger and Instagram);
+    /// `None` where replies are not limited in time. The Meta adapter refuses replies after it
+    /// and the inbox shows it.
+    pub fn reply_window(self) -> Option<chrono::Duration> {
+        match self {
+            ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
+                Some(chrono::Duration::hours(24))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ChannelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

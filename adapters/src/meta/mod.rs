@@ -95,7 +95,9 @@ impl MetaConfig {
             graph_url: DEFAULT_GRAPH_URL.to_owned(),
             api_version: DEFAULT_API_VERSION.to_owned(),
             webhook_path: "/meta/webhook".to_owned(),
-            window: chrono::Duration::hours(24),
+            window: ChannelKind::Whatsapp
+                .reply_window()
+                .unwrap_or(chrono::Duration::hours(24)),
             reply_template: None,
             rate_limit_wait: Duration::from_secs(60),
         }
