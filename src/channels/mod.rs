@@ -84,6 +84,8 @@ pub struct Wiring<'a> {
     /// Where the web server listens, for the lines that say where to reach a channel.
     pub addr: SocketAddr,
     /// The store's directory: relative state files of a channel live here.
+    // Only the e-mail channel keeps a state file; without it the field is unread.
+    #[cfg_attr(not(feature = "email"), allow(dead_code))]
     pub data_dir: &'a Path,
 }
 
