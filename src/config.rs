@@ -23,7 +23,9 @@ use webcare_engine::store::{Backend, StoreOptions};
 
 use crate::channels::Section;
 use crate::channels::discord::DiscordSection;
+use crate::channels::email::EmailSection;
 use crate::channels::http::HttpChannelSection;
+use crate::channels::meta::MetaSection;
 use crate::channels::telegram::TelegramSection;
 use crate::channels::webchat::WebChatSection;
 
@@ -47,6 +49,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub discord: DiscordSection,
     #[serde(default)]
+    pub meta: MetaSection,
+    #[serde(default)]
+    pub email: EmailSection,
+    #[serde(default)]
     pub shadow: ShadowSection,
     #[serde(default)]
     pub inbox: crate::inbox::InboxSection,
@@ -57,12 +63,14 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// Every channel's section, in the order `webcare run` starts them and says so.
-    pub fn channels(&self) -> [&dyn Section; 4] {
+    pub fn channels(&self) -> [&dyn Section; 6] {
         [
             &self.http_channel,
             &self.webchat,
             &self.telegram,
             &self.discord,
+            &self.meta,
+            &self.email,
         ]
     }
 }

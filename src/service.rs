@@ -45,6 +45,9 @@ pub struct Settings {
     pub modes: ChannelModes,
     /// The shadow (candidate) rulebook's directory, from `[shadow] rules`.
     pub shadow_rules: Option<std::path::PathBuf>,
+    /// The store's directory, where channels keep their own small state (the mailbox
+    /// position of the e-mail channel); `webcare run` sets the one the store opened.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -64,7 +67,9 @@ impl Settings {
         let mut modes = ChannelModes::default();
         let mut channels = Vec::new();
         for section in file.channels() {
-            modes.set(section.kind(), section.mode().unwrap_or_default());
+            for kind in section.kinds() {
+                modes.set(kind, section.mode().unwrap_or_default());
+            }
             channels.push(section.build(base, env)?);
         }
 
@@ -91,6 +96,7 @@ impl Settings {
             _ => p.clone(),
         });
         Ok(Settings {
+            data_dir: std::path::PathBuf::from("data"),
             listen,
             inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
             channels,
@@ -158,6 +164,7 @@ pub async fn run(
         tasks: &mut adapters,
         shutdown: &shutdown,
         addr,
+        data_dir: &settings.data_dir,
     };
     for channel in settings.channels {
         lines.push(match channel {

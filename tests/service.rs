@@ -151,7 +151,7 @@ fn run_needs_no_configuration_and_says_what_runs_where() {
         "{lines:?}"
     );
     assert!(has(&format!("web chat: {base}/")), "{lines:?}");
-    for platform in ["telegram: ", "discord: "] {
+    for platform in ["telegram: ", "discord: ", "meta: ", "email: "] {
         assert!(
             lines
                 .iter()

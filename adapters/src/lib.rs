@@ -17,14 +17,21 @@
 //!   order and resumed after a failure by one [`split::SplitSender`] for every platform.
 //! - `telegram` (feature `telegram`): long polling with teloxide, and `sendMessage` delivery.
 //! - `discord` (feature `discord`): the serenity gateway, and channel message delivery.
+//! - `email` (feature `email`): IMAP IDLE intake and SMTP replies in the mail's own thread.
+//! - `meta` (feature `meta`): WhatsApp, Messenger and Instagram through the Graph API webhook
+//!   and Send API, with the 24-hour customer service window.
 
 pub mod delivery;
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(feature = "email")]
+pub mod email;
 pub mod gateway;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod jsonl;
+#[cfg(feature = "meta")]
+pub mod meta;
 pub mod outbox;
 pub mod secret;
 pub mod split;

@@ -318,13 +318,7 @@ impl OutboxWorker {
         error: String,
         now: DateTime<Utc>,
     ) -> Result<Outcome, GatewayError> {
-        let rulebook = self.gateway.runtime().rulebook();
-        let team = rulebook.default_team.clone();
-        let teams = rulebook.teams();
-        let deadline = teams
-            .get(&team)
-            .and_then(|t| t.sla_deadline(teams.local(now), webcare_engine::Priority::High))
-            .map(|due| due.with_timezone(&Utc));
+        let (team, deadline) = dead_letter_route(&self.gateway, now);
         let id = entry.id;
         let message = error.clone();
         let dead = self
@@ -343,6 +337,19 @@ impl OutboxWorker {
             .unwrap_or_else(|p| p.into_inner())
             .push(Reverse(at));
     }
+}
+
+/// Where a reply that could not be delivered goes: the rulebook's default team, with its SLA
+/// deadline at high priority from `now`.
+pub fn dead_letter_route(gateway: &Gateway, now: DateTime<Utc>) -> (String, Option<DateTime<Utc>>) {
+    let rulebook = gateway.runtime().rulebook();
+    let team = rulebook.default_team.clone();
+    let teams = rulebook.teams();
+    let deadline = teams
+        .get(&team)
+        .and_then(|t| t.sla_deadline(teams.local(now), webcare_engine::Priority::High))
+        .map(|due| due.with_timezone(&Utc));
+    (team, deadline)
 }
 
 fn log(entry: &OutboxEntry, outcome: &Outcome) {

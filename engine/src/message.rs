@@ -19,15 +19,24 @@ pub enum ChannelKind {
     Webchat,
     Http,
     Terminal,
+    // New kinds go at the end: the store encodes a channel as its position in `ALL`.
+    Whatsapp,
+    Messenger,
+    Instagram,
+    Email,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 5] = [
+    pub const ALL: [ChannelKind; 9] = [
         ChannelKind::Telegram,
         ChannelKind::Discord,
         ChannelKind::Webchat,
         ChannelKind::Http,
         ChannelKind::Terminal,
+        ChannelKind::Whatsapp,
+        ChannelKind::Messenger,
+        ChannelKind::Instagram,
+        ChannelKind::Email,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +46,25 @@ impl ChannelKind {
             ChannelKind::Webchat => "webchat",
             ChannelKind::Http => "http",
             ChannelKind::Terminal => "terminal",
+            ChannelKind::Whatsapp => "whatsapp",
+            ChannelKind::Messenger => "messenger",
+            ChannelKind::Instagram => "instagram",
+            ChannelKind::Email => "email",
+        }
+    }
+}
+
+impl ChannelKind {
+    /// The customer service window: how long after the customer's last message a platform
+    /// lets a business send a free reply (24 hours on WhatsApp, Messenger and Instagram);
+    /// `None` where replies are not limited in time. The Meta adapter refuses replies after it
+    /// and the inbox shows it.
+    pub fn reply_window(self) -> Option<chrono::Duration> {
+        match self {
+            ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
+                Some(chrono::Duration::hours(24))
+            }
+            _ => None,
         }
     }
 }
@@ -49,7 +77,9 @@ impl fmt::Display for ChannelKind {
 
 /// The error for a channel name that is not one of [`ChannelKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown channel `{0}`; expected one of telegram, discord, webchat, http, terminal")]
+#[error(
+    "unknown channel `{0}`; expected one of telegram, discord, webchat, http, terminal, whatsapp, messenger, instagram, email"
+)]
 pub struct UnknownChannelError(pub String);
 
 impl FromStr for ChannelKind {

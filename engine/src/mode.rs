@@ -117,6 +117,10 @@ fn index(channel: ChannelKind) -> usize {
         ChannelKind::Webchat => 2,
         ChannelKind::Http => 3,
         ChannelKind::Terminal => 4,
+        ChannelKind::Whatsapp => 5,
+        ChannelKind::Messenger => 6,
+        ChannelKind::Instagram => 7,
+        ChannelKind::Email => 8,
     }
 }
 

@@ -35,7 +35,7 @@ use crate::templates::Vars;
 
 /// Names the scripts see, interned once instead of allocated per message.
 struct Names {
-    channels: [ImmutableString; 5],
+    channels: [ImmutableString; ChannelKind::ALL.len()],
     categories: [ImmutableString; 13],
     languages: [ImmutableString; 2],
     sentiments: [ImmutableString; 3],

@@ -581,6 +581,31 @@ struct Line<'a> {
 }
 
 /// The escalation page; `explained` fills its explain panel (empty: no panel).
+/// Until when a free reply may be sent, on a channel with a customer service window
+/// (WhatsApp, Messenger, Instagram): after it, a reply needs an approved template (WhatsApp)
+/// or the human-agent tag (Messenger, Instagram, 7 days), or it is refused with the reason.
+fn reply_window(
+    channel: webcare_engine::ChannelKind,
+    view: &EscalationView,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let window = channel.reply_window()?;
+    let last = view.messages.iter().map(|m| m.message.received_at).max()?;
+    let closes = last + window;
+    Some(if now < closes {
+        format!(
+            "<span id=\"window\">open until {} ({} left)</span>",
+            closes.format("%Y-%m-%d %H:%M UTC"),
+            span((closes - now).num_minutes())
+        )
+    } else {
+        format!(
+            "<span id=\"window\" class=\"sla-overdue\">closed since {}: a reply goes out only as the approved template on WhatsApp ([meta] reply_template) or, within 7 days, tagged as a human agent's on Messenger and Instagram; otherwise it is refused with the reason</span>",
+            closes.format("%Y-%m-%d %H:%M UTC")
+        )
+    })
+}
+
 pub fn render_escalation(
     rulebook: &Rulebook,
     actor: &Actor,
@@ -632,6 +657,9 @@ pub fn render_escalation(
         "SLA",
         format!("<span class=\"{class}\" id=\"sla\">{sla}</span>"),
     );
+    if let Some(window) = reply_window(e.channel, view, now) {
+        fact("Reply window", window);
+    }
     fact("Reason", escape(&e.reason));
     if let Some(d) = opening {
         fact("Category", escape(d.diagnostics.category.as_str()));

@@ -14,9 +14,14 @@
 //! - `webchat.rs`: `[webchat]`, the WebSocket web chat and its demo page.
 //! - `telegram.rs`: `[telegram]`, long polling or a webhook (feature `telegram`).
 //! - `discord.rs`: `[discord]`, the gateway and channel messages (feature `discord`).
+//! - `email.rs`: `[email]`, IMAP IDLE intake and SMTP replies (feature `email`).
+//! - `meta.rs`: `[meta]`, WhatsApp, Messenger and Instagram by one signed webhook (feature
+//!   `meta`).
 
 pub mod discord;
+pub mod email;
 pub mod http;
+pub mod meta;
 pub mod telegram;
 pub mod webchat;
 
@@ -38,6 +43,10 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// A channel's section of `webcare.toml`.
 pub trait Section {
     fn kind(&self) -> ChannelKind;
+    /// Every channel the section's mode applies to (one platform may serve several).
+    fn kinds(&self) -> Vec<ChannelKind> {
+        vec![self.kind()]
+    }
     /// `live`, `shadow` or `listen`, when the section sets it.
     fn mode(&self) -> Option<Mode>;
     /// The channel this section asks for. `base` is the directory relative paths in the file
@@ -74,6 +83,10 @@ pub struct Wiring<'a> {
     pub shutdown: &'a Shutdown,
     /// Where the web server listens, for the lines that say where to reach a channel.
     pub addr: SocketAddr,
+    /// The store's directory: relative state files of a channel live here.
+    // Only the e-mail channel keeps a state file; without it the field is unread.
+    #[cfg_attr(not(feature = "email"), allow(dead_code))]
+    pub data_dir: &'a Path,
 }
 
 impl Wiring<'_> {

@@ -33,7 +33,7 @@ pub struct ReportArgs {
     /// back from now. Default: from the preset, or now.
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
-    /// Only this channel (telegram, discord, webchat, http, terminal).
+    /// Only this channel (telegram, discord, webchat, http, terminal, whatsapp, messenger, instagram, email).
     #[arg(long)]
     channel: Option<ChannelKind>,
     /// Only the messages escalated to this team.

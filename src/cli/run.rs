@@ -44,6 +44,7 @@ pub fn run(
         .map(load_shadow)
         .transpose()?;
     let (store, store_config) = super::open_store(store_args)?;
+    settings.data_dir = store_config.options.data_dir.clone();
     println!(
         "rulebook: {} {} ({})",
         rulebook.name,

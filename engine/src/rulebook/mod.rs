@@ -77,7 +77,7 @@ pub struct Rulebook {
     pub(crate) templates: Templates,
     pub(crate) teams: Arc<Teams>,
     pub(crate) scripts: ScriptHost,
-    pub(crate) reply_limits: [usize; 5],
+    pub(crate) reply_limits: [usize; ChannelKind::ALL.len()],
     pub(crate) golden: Vec<GoldenCase>,
     /// What `webcare eval` demands of this rulebook's decisions.
     pub eval: config::EvalConfig,
@@ -132,6 +132,12 @@ fn default_reply_limit(kind: ChannelKind) -> usize {
         ChannelKind::Telegram => 4096,
         ChannelKind::Discord => 2000,
         ChannelKind::Webchat | ChannelKind::Http | ChannelKind::Terminal => 2000,
+        // WhatsApp takes 4096 characters of text; Messenger 2000; Instagram 1000.
+        ChannelKind::Whatsapp => 4096,
+        ChannelKind::Messenger => 2000,
+        ChannelKind::Instagram => 1000,
+        // Mail has no limit, but a first-line answer that long is no longer short.
+        ChannelKind::Email => 4000,
     }
 }
 
