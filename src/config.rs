@@ -94,6 +94,13 @@ pub struct ShadowSection {
 pub struct ServerSection {
     /// Address to listen on; default `127.0.0.1:8080` (loopback: put a TLS proxy in front).
     pub listen: Option<String>,
+    /// Seconds a client may take to send a request head, and a kept-alive connection may stay
+    /// idle; default 10.
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may take to arrive; default 30.
+    pub body_timeout_secs: Option<u64>,
+    /// Open connections at most (web chat sockets included); more wait; default 512.
+    pub max_connections: Option<usize>,
 }
 
 /// `[outbox]`: how replies are retried.

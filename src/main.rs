@@ -24,7 +24,8 @@
 //!   config section, its secrets, and how it starts.
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
 //! - `cli/run.rs`, `service.rs`: `webcare run`, the service: the channels, the outbox worker,
-//!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on.
+//!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on;
+//!   `server.rs`, the web server's accept loop with its timeouts and connection cap.
 //! - `cli/load.rs`: `webcare load`, the bounded load generator for the HTTP channel.
 
 mod admin_api;
@@ -35,6 +36,7 @@ mod dashboard;
 mod governance;
 mod inbox;
 mod secrets;
+mod server;
 mod service;
 mod shutdown;
 

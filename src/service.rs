@@ -32,6 +32,8 @@ use crate::config::ConfigFile;
 #[derive(Debug)]
 pub struct Settings {
     pub listen: String,
+    /// The web server's timeouts and connection cap (`[server]`).
+    pub limits: crate::server::Limits,
     /// The inbox, the SLA timer, notifications, and the clock the service runs on.
     pub inbox: crate::inbox::InboxSettings,
     /// Every channel in the order they start: each runs, or says why not.
@@ -90,8 +92,29 @@ impl Settings {
             Some(base) if p.is_relative() => base.join(p),
             _ => p.clone(),
         });
+        let server_defaults = crate::server::Limits::default();
+        let limits = crate::server::Limits {
+            header_timeout: file
+                .server
+                .header_timeout_secs
+                .map_or(server_defaults.header_timeout, |s| {
+                    Duration::from_secs(s.max(1))
+                }),
+            body_timeout: file
+                .server
+                .body_timeout_secs
+                .map_or(server_defaults.body_timeout, |s| {
+                    Duration::from_secs(s.max(1))
+                }),
+            max_connections: file
+                .server
+                .max_connections
+                .map_or(server_defaults.max_connections, |n| n.max(1)),
+            ..server_defaults
+        };
         Ok(Settings {
             listen,
+            limits,
             inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
             channels,
             outbox,
@@ -222,13 +245,13 @@ pub async fn run(
 
     let worker_task = tokio::spawn(worker.run(shutdown.wait()));
     // With the client's address: the inbox rate-limits wrong passwords per address too.
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.wait());
+    // Header, body and idle timeouts and a connection cap: see `crate::server`.
+    let server = crate::server::serve(listener, router, settings.limits, shutdown.wait());
     // Boxed, so it can be dropped (with the routes it holds) once it has finished.
-    let mut server = Box::pin(server.into_future());
+    let mut server = Box::pin(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
+    });
 
     // Run until asked to stop (or the server fails), then stop everything in order.
     let served = tokio::select! {

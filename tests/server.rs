@@ -1,0 +1,217 @@
+//! The web server of `webcare run` under hostile clients, as the hardening review attacked it
+//! (issue 15): a client that opens connections and sends nothing, or a request head one line at
+//! a time, is disconnected; SIGTERM with such connections open stops the service promptly and
+//! with exit status 0; and 256 clients at once keep the process at a bounded number of threads
+//! (requests wait as tasks, not as one blocking thread each).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod support;
+use support::webcare;
+
+/// A running `webcare run` in a fresh directory, with extra environment.
+struct Service {
+    _dir: tempfile::TempDir,
+    child: Child,
+    /// `127.0.0.1:<port>`
+    addr: String,
+}
+
+impl Service {
+    fn start(env: &[(&str, &str)]) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = webcare(dir.path());
+        command
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            let found = lines.lock().unwrap().iter().find_map(|l| {
+                l.strip_prefix("web chat: http://")
+                    .map(|url| url.trim_end_matches('/').to_owned())
+            });
+            if let Some(addr) = found {
+                break addr;
+            }
+            assert!(Instant::now() < deadline, "no `web chat:` line");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("webcare run exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Service {
+            _dir: dir,
+            child,
+            addr,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
+    /// SIGTERM, then waits (bounded, far beyond the service's own drain) for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "webcare did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The threads of the process now (Linux).
+    fn threads(&self) -> Option<usize> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whether the server closes `stream` (end of file or reset) before the read timeout.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn silent_and_slow_clients_are_disconnected() {
+    let service = Service::start(&[("WEBCARE_SERVER_HEADER_TIMEOUT_SECS", "1")]);
+    let mut silent = service.connect();
+    let mut slow = service.connect();
+    slow.write_all(b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(closed_by_server(&mut silent), "a silent client was kept");
+    assert!(closed_by_server(&mut slow), "a slow client was kept");
+
+    // A kept-alive connection that goes idle after its answer is closed as well.
+    let mut idle = service.connect();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(
+        closed_by_server(&mut idle),
+        "an idle kept-alive client was kept"
+    );
+}
+
+#[test]
+fn sigterm_with_slow_connections_open_exits_zero() {
+    let mut service = Service::start(&[]);
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut stream = service.connect();
+        stream
+            .write_all(b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        slow.push(stream);
+    }
+    let mut silent: Vec<TcpStream> = (0..20).map(|_| service.connect()).collect();
+    let status = service.terminate();
+    assert!(status.success(), "webcare run ended with {status}");
+    assert!(closed_by_server(&mut silent[0]));
+    drop(slow);
+}
+
+#[test]
+fn threads_stay_bounded_under_256_concurrent_clients() {
+    let service = Service::start(&[]);
+    let addr = service.addr.clone();
+    let before = service.threads().unwrap();
+    let clients: Vec<_> = (0..256)
+        .map(|n| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut answered = 0;
+                for round in 0..3 {
+                    let body = format!(
+                        r#"{{"id":"load-{n}-{round}","conversation":"c{n}","text":"Wat zijn de openingstijden van het stadskantoor?"}}"#
+                    );
+                    let Ok(mut stream) = TcpStream::connect(&addr) else {
+                        continue;
+                    };
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+                    let request = format!(
+                        "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(request.as_bytes()).is_err() {
+                        continue;
+                    }
+                    let mut answer = String::new();
+                    let _ = stream.read_to_string(&mut answer);
+                    if answer.starts_with("HTTP/1.1 200") {
+                        answered += 1;
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    let mut most = before;
+    while clients.iter().any(|c| !c.is_finished()) {
+        most = most.max(service.threads().unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let answered: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(answered, 256 * 3, "every request is answered");
+    // Tokio's workers, the bounded blocking pool (16), the store's writer and a few helpers.
+    assert!(
+        most <= before + 24,
+        "threads grew from {before} to {most} under 256 clients"
+    );
+}
