@@ -343,7 +343,7 @@ mod tests {
         )?;
         assert_eq!(config.server.listen.as_deref(), Some("127.0.0.1:9999"));
         assert_eq!(config.outbox.max_attempts, Some(3));
-        assert!(config.http_channel.require_signature);
+        assert_eq!(config.http_channel.require_signature, Some(true));
         assert_eq!(
             config.http_channel.callback_url.as_deref(),
             Some("http://127.0.0.1:1/cb")

@@ -2,7 +2,8 @@
 //! (issue 15): a client that opens connections and sends nothing, or a request head one line at
 //! a time, is disconnected; SIGTERM with such connections open stops the service promptly and
 //! with exit status 0; and 256 clients at once keep the process at a bounded number of threads
-//! (requests wait as tasks, not as one blocking thread each).
+//! (requests wait as tasks, not as one blocking thread each). A configured HTTP channel secret
+//! is enforced and said so at start.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,6 +22,7 @@ struct Service {
     child: Child,
     /// `127.0.0.1:<port>`
     addr: String,
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Service {
@@ -62,7 +64,21 @@ impl Service {
             _dir: dir,
             child,
             addr,
+            lines,
         }
+    }
+
+    /// POSTs `body` to the HTTP channel with extra header lines; the whole answer.
+    fn post(&self, body: &str, headers: &str) -> String {
+        let mut stream = self.connect();
+        let request = format!(
+            "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
     }
 
     fn connect(&self) -> TcpStream {
@@ -214,4 +230,41 @@ fn threads_stay_bounded_under_256_concurrent_clients() {
         most <= before + 24,
         "threads grew from {before} to {most} under 256 clients"
     );
+}
+
+#[test]
+fn a_configured_http_secret_is_enforced_and_announced() {
+    let service = Service::start(&[("WEBCARE_HTTP_SECRET", "a-shared-secret-of-some-length")]);
+    let lines = service.lines.lock().unwrap().clone();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("http channel:"))
+        .unwrap();
+    assert!(line.contains("(signature required)"), "{line}");
+
+    let body = r#"{"id":"x1","text":"Wat zijn de openingstijden?"}"#;
+    let unsigned = service.post(body, "");
+    assert!(unsigned.starts_with("HTTP/1.1 401"), "{unsigned}");
+    let key = webcare_adapters::http::SigningKey::new("a-shared-secret-of-some-length");
+    let now = chrono::Utc::now().timestamp();
+    let signed = service.post(
+        body,
+        &format!(
+            "X-Webcare-Timestamp: {now}\r\nX-Webcare-Signature: {}\r\n",
+            key.sign_timestamped(now, body.as_bytes())
+        ),
+    );
+    assert!(signed.starts_with("HTTP/1.1 200"), "{signed}");
+
+    // A caller-set time far in the past is refused with a reason, not taken in.
+    let old = r#"{"id":"x2","text":"hallo","received_at":"2000-01-01T00:00:00Z"}"#;
+    let refused = service.post(
+        old,
+        &format!(
+            "X-Webcare-Timestamp: {now}\r\nX-Webcare-Signature: {}\r\n",
+            key.sign_timestamped(now, old.as_bytes())
+        ),
+    );
+    assert!(refused.starts_with("HTTP/1.1 422"), "{refused}");
+    assert!(refused.contains("within the last 7 days"), "{refused}");
 }
