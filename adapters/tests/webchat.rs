@@ -360,9 +360,9 @@ async fn one_address_holding_many_chats_does_not_lock_out_other_visitors() {
     }
     // The fourth from the same address is refused (429)…
     let refused = open_from("127.0.0.1", &server.base).await;
-    let error = refused
-        .err()
-        .expect("a fourth chat from one address is refused");
+    let Err(error) = refused else {
+        panic!("a fourth chat from one address is refused");
+    };
     assert!(error.contains("429"), "{error}");
     // …while a visitor from another address gets a chat and an answer.
     let mut other = open_from("127.0.0.2", &server.base).await.unwrap();
