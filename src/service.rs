@@ -88,6 +88,9 @@ impl Settings {
         };
         let admin_token =
             crate::secrets::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, base, env)?;
+        if let Some(token) = &admin_token {
+            crate::secrets::check_admin_token(token)?;
+        }
         let shadow_rules = file.shadow.rules.as_ref().map(|p| match base {
             Some(base) if p.is_relative() => base.join(p),
             _ => p.clone(),

@@ -3,7 +3,9 @@
 //! a time, is disconnected; SIGTERM with such connections open stops the service promptly and
 //! with exit status 0; and 256 clients at once keep the process at a bounded number of threads
 //! (requests wait as tasks, not as one blocking thread each). A configured HTTP channel secret
-//! is enforced and said so at start.
+//! is enforced and said so at start. Weak secrets are refused: a short inbox password at
+//! `webcare user add`, a short admin token at `webcare run`, and guessing the admin token is
+//! rate-limited.
 
 #![allow(clippy::unwrap_used)]
 
@@ -267,4 +269,89 @@ fn a_configured_http_secret_is_enforced_and_announced() {
     );
     assert!(refused.starts_with("HTTP/1.1 422"), "{refused}");
     assert!(refused.contains("within the last 7 days"), "{refused}");
+}
+
+const ADMIN_TOKEN: &str = "a1b2c3d4e5f6a7b8c9d0e1f2";
+
+/// A GET of the admin API's rulebook status with `token`; the status code.
+fn admin_status(service: &Service, token: &str) -> u16 {
+    let mut stream = service.connect();
+    let request = format!(
+        "GET /api/v1/rulebook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn guessing_the_admin_token_is_rate_limited() {
+    let service = Service::start(&[("WEBCARE_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    assert_eq!(admin_status(&service, ADMIN_TOKEN), 200);
+    let answers: Vec<u16> = (0..12)
+        .map(|i| admin_status(&service, &format!("guess-{i}")))
+        .collect();
+    assert_eq!(answers[..10], [401; 10], "{answers:?}");
+    assert_eq!(answers[10..], [429; 2], "{answers:?}");
+    // Now even the right token waits: the guesser cannot try it unnoticed.
+    assert_eq!(admin_status(&service, ADMIN_TOKEN), 429);
+}
+
+#[test]
+fn weak_admin_tokens_and_passwords_are_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = webcare(dir.path())
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .env("WEBCARE_ADMIN_TOKEN", "ab")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = run.kill();
+            panic!("webcare run started with a 2-character admin token");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    run.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("admin token is too weak") || stderr.contains("ADMIN_TOKEN is too weak"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("openssl rand"), "{stderr}");
+
+    let mut add = webcare(dir.path())
+        .args([
+            "user", "add", "anna", "--role", "agent", "--team", "webcare",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"x\n").unwrap();
+    let out = add.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("too short: use at least 12 characters"),
+        "{stderr}"
+    );
 }

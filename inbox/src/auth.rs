@@ -268,6 +268,14 @@ impl LoginLimiter {
         }
     }
 
+    /// Takes back the latest attempt counted for `key` (the request was not a failure).
+    pub fn give_back(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = failures.get_mut(key) {
+            times.pop_back();
+        }
+    }
+
     pub fn failed(&self, keys: &[&str], now: DateTime<Utc>) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded memory under a password-spraying attack: forget the quiet keys first.
