@@ -544,11 +544,7 @@ impl Default for StoreOptions {
 /// says what to do; nothing is ever re-initialised over existing data.
 pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let dir = &options.data_dir;
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-        path: dir.clone(),
-        action: "create the data directory",
-        source,
-    })?;
+    create_private_dir(dir)?;
     for other in [Backend::Redb, Backend::Sled] {
         if other != options.backend
             && other.path_in(dir).exists()
@@ -567,12 +563,55 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
         Backend::Redb => Arc::new(self::redb::RedbKv::open(&path, options.cache_bytes)?),
         Backend::Sled => Arc::new(self::sled::SledKv::open(&path, options.cache_bytes)?),
     };
+    make_private(&path)?;
     Ok(Arc::new(embedded::Embedded::new(
         kv,
         options.backend,
         path,
         redactor,
     )?))
+}
+
+/// Creates the data directory readable by its owner only (0700 on Unix): it holds customer
+/// messages and password hashes. An existing one is tightened to the same.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: dir.to_owned(),
+        action: "create the data directory",
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io)?;
+    make_private(dir)
+}
+
+/// Owner-only permissions for the store's directory (0700) or file (0600) on Unix.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            action: "read the permissions of",
+            source,
+        })?;
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        if meta.permissions().mode() & 0o777 != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+                |source| StoreError::Io {
+                    path: path.to_owned(),
+                    action: "make owner-only",
+                    source,
+                },
+            )?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 // --- errors ----------------------------------------------------------------------------------
