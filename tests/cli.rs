@@ -305,6 +305,31 @@ fn replay_diff_of_one_changed_keyword_reports_exactly_the_changed_messages() {
 }
 
 #[test]
+fn explain_never_prints_control_characters_from_customer_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    // An escape sequence (recolour, retitle the terminal) in the conversation, author and
+    // text, and a carriage return that would overwrite the line.
+    let input = "{\"id\":\"e1\",\"conversation\":\"c\\u001b]0;pwned\\u0007\\u001b[2J\",\"author\":\"a\\u001b[31m\",\"text\":\"Hoe vraag ik een paspoort aan?\\r\\u001b[1Aok\",\"received_at\":\"2026-11-23T10:00:00+01:00\"}\n";
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let out = webcare(&["explain", "e1", "--data", data_arg], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        !out.stdout
+            .iter()
+            .any(|b| *b == 0x1b || *b == 0x07 || *b == b'\r'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("\\u{1b}]0;pwned"), "{stdout}");
+}
+
+#[test]
 fn explain_shows_every_step_of_a_stored_decision() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
