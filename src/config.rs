@@ -101,6 +101,8 @@ pub struct ServerSection {
     pub body_timeout_secs: Option<u64>,
     /// Open connections at most (web chat sockets included); more wait; default 512.
     pub max_connections: Option<usize>,
+    /// Serve `/dashboard` and `/metrics` without a login or token; default false.
+    pub public_dashboard: Option<bool>,
 }
 
 /// `[outbox]`: how replies are retried.

@@ -34,6 +34,8 @@ pub struct Settings {
     pub listen: String,
     /// The web server's timeouts and connection cap (`[server]`).
     pub limits: crate::server::Limits,
+    /// `[server] public_dashboard`: the dashboard and `/metrics` without a login.
+    pub public_dashboard: bool,
     /// The inbox, the SLA timer, notifications, and the clock the service runs on.
     pub inbox: crate::inbox::InboxSettings,
     /// Every channel in the order they start: each runs, or says why not.
@@ -118,6 +120,7 @@ impl Settings {
         Ok(Settings {
             listen,
             limits,
+            public_dashboard: file.server.public_dashboard.unwrap_or(false),
             inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
             channels,
             outbox,
@@ -167,13 +170,17 @@ pub async fn run(
         .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
     let addr = listener.local_addr()?;
     let mut router = Router::new().route("/healthz", get(|| async { "ok\n" }));
-    router = router.merge(crate::dashboard::routes(gateway.clone()));
     adapters.spawn(crate::dashboard::early_warning(
         gateway.clone(),
         shutdown.wait(),
     ));
     lines.push(format!(
-        "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics"
+        "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics{}",
+        if settings.public_dashboard {
+            " (public: [server] public_dashboard = true)"
+        } else {
+            " (inbox login, or `Authorization: Bearer` with an inbox API token or the admin token)"
+        }
     ));
 
     // One line per channel: where it runs (and in which mode), or why it does not.
@@ -222,7 +229,7 @@ pub async fn run(
     });
     adapters.spawn(Arc::clone(&governance).watch(shutdown.wait()));
 
-    let (with_inbox, inbox_lines) = crate::inbox::start(
+    let (with_inbox, inbox_lines, inbox) = crate::inbox::start(
         &settings.inbox,
         &gateway,
         &worker,
@@ -234,6 +241,15 @@ pub async fn run(
     )?;
     router = with_inbox;
     lines.extend(inbox_lines);
+    // After the inbox: its sessions and API tokens open the dashboard.
+    router = router.merge(crate::dashboard::routes(
+        gateway.clone(),
+        crate::dashboard::Access {
+            public: settings.public_dashboard,
+            inbox,
+            admin_token: settings.admin_token.clone(),
+        },
+    ));
 
     let channels: Vec<&str> = worker.channels().iter().map(|c| c.as_str()).collect();
     lines.push(if channels.is_empty() {

@@ -130,6 +130,11 @@ fn error_page(actor: Option<&Actor>, status: StatusCode, message: &str) -> Respo
     html(status, layout("Error", actor, &body))
 }
 
+/// The session's user, if the request has a live session.
+pub(crate) async fn session_of(inbox: &Inbox, headers: &HeaderMap) -> Option<Actor> {
+    session(inbox, headers).await.ok()
+}
+
 /// The session's user, or `Err` with the redirect to the login page.
 async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> {
     let to_login = || Redirect::to("/inbox/login").into_response();
