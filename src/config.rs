@@ -70,8 +70,10 @@ pub struct StoreSection {
     pub backend: Option<Backend>,
     /// Default `./data`; created on first run.
     pub data_dir: Option<PathBuf>,
-    /// Delete messages older than this many days (checked when `ingest` starts).
+    /// Delete messages older than this many days: when `ingest` starts, and under `webcare
+    /// run` at start and every `retention_interval_secs` (default 3600).
     pub retention_days: Option<u32>,
+    pub retention_interval_secs: Option<u64>,
     /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
     #[serde(default)]
     pub redact: bool,

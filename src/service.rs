@@ -36,6 +36,8 @@ pub struct Settings {
     pub limits: crate::server::Limits,
     /// `[server] public_dashboard`: the dashboard and `/metrics` without a login.
     pub public_dashboard: bool,
+    /// `[store] retention_days` and how often it runs.
+    pub retention: Option<(u32, Duration)>,
     /// The inbox, the SLA timer, notifications, and the clock the service runs on.
     pub inbox: crate::inbox::InboxSettings,
     /// Every channel in the order they start: each runs, or says why not.
@@ -121,6 +123,10 @@ impl Settings {
             listen,
             limits,
             public_dashboard: file.server.public_dashboard.unwrap_or(false),
+            retention: file.store.retention_days.map(|days| {
+                let every = file.store.retention_interval_secs.unwrap_or(3600).max(1);
+                (days, Duration::from_secs(every))
+            }),
             inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
             channels,
             outbox,
@@ -169,6 +175,15 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
     let addr = listener.local_addr()?;
+    if let Some((days, every)) = settings.retention {
+        // Once before anything is served, then on a timer: old messages go without a restart.
+        retention(&gateway, days).await;
+        adapters.spawn(retain(gateway.clone(), days, every, shutdown.wait()));
+        lines.push(format!(
+            "retention: messages older than {days} days are deleted every {} s",
+            every.as_secs()
+        ));
+    }
     let mut router = Router::new().route("/healthz", get(|| async { "ok\n" }));
     adapters.spawn(crate::dashboard::early_warning(
         gateway.clone(),
@@ -302,6 +317,47 @@ pub async fn run(
     }
     say("webcare: stopped");
     result
+}
+
+/// Deletes what is older than `days`, and says how much.
+async fn retention(gateway: &Gateway, days: u32) {
+    let now = gateway.now();
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    match gateway
+        .store(move |s| s.purge_before(cutoff, "retention", now))
+        .await
+    {
+        Ok(report) if report.messages + report.conversations + report.outbox > 0 => {
+            tracing::info!(
+                days,
+                messages = report.messages,
+                conversations = report.conversations,
+                escalations = report.escalations,
+                outbox = report.outbox,
+                "retention: deleted"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => tracing::error!(%error, "retention: failed; will try again"),
+    }
+}
+
+/// Runs [`retention`] every `every` until shutdown.
+async fn retain(
+    gateway: Gateway,
+    days: u32,
+    every: Duration,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => retention(&gateway, days).await,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,15 @@ struct Service {
 
 impl Service {
     fn start(env: &[(&str, &str)]) -> Service {
+        Service::start_with(env, None)
+    }
+
+    /// With a `webcare.toml` of `config` in its directory.
+    fn start_with(env: &[(&str, &str)], config: Option<&str>) -> Service {
         let dir = tempfile::tempdir().unwrap();
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("webcare.toml"), config).unwrap();
+        }
         let mut command = webcare(dir.path());
         command
             .args(["run", "--listen", "127.0.0.1:0"])
@@ -354,4 +362,32 @@ fn weak_admin_tokens_and_passwords_are_refused_with_what_to_do() {
         stderr.contains("too short: use at least 12 characters"),
         "{stderr}"
     );
+}
+
+#[test]
+fn retention_runs_periodically_while_the_service_runs() {
+    let service = Service::start_with(
+        &[],
+        Some("[store]\nretention_days = 6\nretention_interval_secs = 1\n"),
+    );
+    // Received just inside the six days: stored now, too old a few seconds later (and still
+    // within the week the HTTP channel accepts).
+    let at = (chrono::Utc::now() - chrono::Duration::days(6) + chrono::Duration::seconds(4))
+        .to_rfc3339();
+    let body =
+        format!(r#"{{"id":"old-1","text":"Wat zijn de openingstijden?","received_at":"{at}"}}"#);
+    let first = service.post(&body, "");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(service.post(&body, "").contains("\"duplicate\":true"));
+    // Once retention has run, the message is gone, so the same delivery is new again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let answer = service.post(&body, "");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        if answer.contains("\"duplicate\":false") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "retention never ran: {answer}");
+    }
 }
