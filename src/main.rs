@@ -117,6 +117,23 @@ enum Command {
     Crisis(cli::crisis::CrisisArgs),
 }
 
+/// redb stops on some damaged files with an assertion, which the store catches and turns into
+/// a clear error ("restore it from a backup…"); the assertion's own message and backtrace
+/// would only bury that error, so panics raised inside redb are not printed. Every other panic
+/// is reported as before.
+fn quiet_storage_panics() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_redb = info.location().is_some_and(|at| {
+            let file = at.file().replace('\\', "/");
+            file.contains("/redb-") || file.contains("/redb/")
+        });
+        if !in_redb {
+            report(info);
+        }
+    }));
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -127,6 +144,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
+    quiet_storage_panics();
     let args = Args::parse();
     let rules = args.rules.as_deref();
     let result = match args.command {

@@ -635,3 +635,28 @@ fn the_default_rulebook_meets_its_thresholds_on_the_development_set() {
     assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
     assert!(table.contains("650 labelled messages"), "{table}");
 }
+
+#[test]
+fn a_store_cut_short_or_emptied_gives_a_clear_error_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(b"{\"id\":\"a\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n"),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let file = data.join("webcare.redb");
+    let full = std::fs::read(&file).expect("store");
+    for (what, bytes) in [("cut short", &full[..full.len() / 2]), ("empty", &[][..])] {
+        std::fs::write(&file, bytes).expect("damage");
+        let out = webcare(&["versions", "--data", data_arg], None);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("Restore it from a backup"),
+            "{what}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    }
+}
