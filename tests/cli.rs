@@ -183,9 +183,12 @@ fn replay_reads_stdin_and_emits_nothing_else_on_stdout() {
         &["replay", "--input", "-", "--at", "2026-11-23 10:00"],
         Some(b"{\"text\":\"Waar kan ik mijn grofvuil kwijt?\"}\n{\"text\":\"\"}\n"),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The empty text is refused with its line number (exit 1), the rest is decided.
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 2: `text` is empty"), "{stderr}");
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
     for line in stdout.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("only JSON on stdout");
     }
@@ -659,4 +662,38 @@ fn a_store_cut_short_or_emptied_gives_a_clear_error_not_a_crash() {
         );
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     }
+}
+
+#[test]
+fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    // A byte-order mark before line 1 is fine; line 2 has no text; line 3 reuses `a`.
+    let input = "\u{feff}{\"id\":\"a\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n\
+                 {\"id\":\"b\",\"text\":\"   \"}\n\
+                 {\"id\":\"a\",\"text\":\"Iets heel anders\"}\n\
+                 {\"id\":\"a\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n";
+    let out = webcare(
+        &[
+            "ingest",
+            "--data",
+            data_arg,
+            "--input",
+            "-",
+            "--workers",
+            "1",
+        ],
+        Some(input.as_bytes()),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 2: `text` is empty"), "{stderr}");
+    assert!(!stderr.contains("line 1"), "{stderr}");
+    assert!(
+        stderr.contains("conflict: message `a` on http was taken in before with a different text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 conflicts"), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 3, "three acks");
 }
