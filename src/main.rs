@@ -139,9 +139,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // Script errors are part of every decision's diagnostics; the commands print
-                // them where they matter, so the log stays quiet unless asked (RUST_LOG).
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                // Warnings by default (a Telegram token refused, a callback failing): an
+                // operator must see why nothing arrives. Script errors are part of every
+                // decision's diagnostics and printed where they matter, so the engine's own
+                // warnings stay off unless asked (RUST_LOG).
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,webcare_engine=error")
+                }),
         )
         .init();
     quiet_storage_panics();

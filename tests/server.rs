@@ -391,3 +391,39 @@ fn retention_runs_periodically_while_the_service_runs() {
         assert!(Instant::now() < deadline, "retention never ran: {answer}");
     }
 }
+
+#[cfg(feature = "telegram")]
+#[test]
+fn telegram_trouble_is_shown_at_the_default_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Bot API nobody answers on: `getMe` fails, and the operator must see that.
+    let mut child = webcare(dir.path())
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .env("TELEGRAM_BOT_TOKEN", "123456:not-a-real-token")
+        .env("WEBCARE_TELEGRAM_API_URL", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("telegram: getMe failed") {
+                let _ = send.send(line);
+            }
+        }
+    });
+    let seen = receive.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = seen.expect("a warning that getMe failed, without RUST_LOG");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        !line.contains("not-a-real-token"),
+        "the token is never logged: {line}"
+    );
+}
