@@ -244,6 +244,7 @@ impl Governance {
             .route(admin_api::CRISIS, get(crisis_status).post(crisis_handler))
             .route(admin_api::REPORT, post(report_handler))
             .route(admin_api::USERS, post(users_handler))
+            .route(admin_api::BACKUP, post(backup_handler))
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&self.failures),
                 limit_admin_failures,
@@ -562,5 +563,39 @@ mod tests {
                 .unwrap_or_else(|_| axum::http::HeaderValue::from_static("?")),
         );
         assert_eq!(actor_of(&headers), format!("admin ({})", "x".repeat(64)));
+    }
+}
+
+/// `POST /api/v1/backup {"target"}`: a consistent copy of the store into the new file (or
+/// directory, for sled) `target`, an absolute path on this machine, made while the service
+/// keeps taking messages in.
+async fn backup_handler(
+    State(g): State<Arc<Governance>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let actor = match g.authorise(&headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused.into_response(),
+    };
+    let Some(target) = body["target"].as_str().map(PathBuf::from) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "`target` is missing");
+    };
+    if !target.is_absolute() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`target` must be an absolute path",
+        );
+    }
+    let store = Arc::clone(g.runtime.store());
+    let written = target.clone();
+    let made = tokio::task::spawn_blocking(move || store.backup(&written)).await;
+    match made {
+        Ok(Ok(())) => {
+            tracing::info!(%actor, target = %target.display(), "store backed up");
+            Json(serde_json::json!({ "backup": target })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the backup stopped"),
     }
 }

@@ -7,7 +7,8 @@
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
 //! - `cli/eval.rs`: `webcare eval`, the rulebook's decisions measured against labelled messages.
-//! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
+//! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`, `cli/backup.rs`: `webcare ingest`,
+//!   `webcare forget`, `webcare backup` and `webcare restore`,
 //!   and `webcare versions`, the store.
 //! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`, and
 //!   its admin API; `cli/reload.rs` and `cli/crisis.rs` (`webcare reload`, `webcare crisis`)
@@ -94,6 +95,12 @@ enum Command {
     /// Erase one author's messages and conversations from the store (right to be forgotten);
     /// the audit log keeps that it happened, without their data.
     Forget(cli::forget::ForgetArgs),
+    /// Write a consistent copy of the store into DIR (owner only); while `webcare run` holds
+    /// the store, the service makes the copy through its admin API (WEBCARE_ADMIN_TOKEN).
+    Backup(cli::backup::BackupArgs),
+    /// Put a copy made by `webcare backup DIR` back as the store (the service stopped); the
+    /// store it replaces is moved aside, never deleted.
+    Restore(cli::backup::RestoreArgs),
     /// Explain one stored decision step by step: the normalised text, the topics and keywords
     /// that matched, what each script said, the rulebook version and the reasons.
     Explain(cli::explain::ExplainArgs),
@@ -161,6 +168,8 @@ fn main() -> ExitCode {
         Command::Eval(eval) => cli::eval::run(rules, eval),
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
+        Command::Backup(backup) => cli::backup::backup(&args.store, backup),
+        Command::Restore(restore) => cli::backup::restore(&args.store, restore),
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
         Command::User(user) => cli::user::run(rules, &args.store, user),
         Command::Report(report) => cli::report::run(rules, &args.store, report),

@@ -697,3 +697,129 @@ fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
     assert!(stderr.contains("1 conflicts"), "{stderr}");
     assert_eq!(text(&out.stdout).lines().count(), 3, "three acks");
 }
+
+/// Whether `needle` occurs anywhere in the bytes of the files under `dir`.
+fn on_disk(dir: &std::path::Path, needle: &str) -> bool {
+    let mut found = false;
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            found |= on_disk(&path, needle);
+        } else {
+            let bytes = std::fs::read(&path).expect("file");
+            found |= bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes());
+        }
+    }
+    found
+}
+
+#[test]
+fn forget_leaves_nothing_readable_on_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let secret = "Mijn BSN is 999999990 en ik woon op de Kwakkelsteeg 42";
+    let mut input = String::new();
+    for i in 0..30 {
+        input.push_str(&format!(
+            "{{\"id\":\"p{i}\",\"author\":\"piet-de-vries\",\"conversation\":\"piet-gesprek\",\"text\":\"{secret} ({i})\"}}\n"
+        ));
+        input.push_str(&format!(
+            "{{\"id\":\"o{i}\",\"author\":\"other\",\"text\":\"Wat zijn de openingstijden? ({i})\"}}\n"
+        ));
+    }
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    assert!(
+        on_disk(&data, "Kwakkelsteeg"),
+        "the test needs the text on disk first"
+    );
+
+    let out = webcare(
+        &["forget", "--author", "piet-de-vries", "--data", data_arg],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("erased 30 messages"),
+        "{}",
+        text(&out.stdout)
+    );
+    for erased in ["Kwakkelsteeg", "piet-de-vries", "piet-gesprek"] {
+        assert!(
+            !on_disk(&data, erased),
+            "`{erased}` is still readable in {}",
+            data.display()
+        );
+    }
+    // The rest of the store is intact.
+    let explain = webcare(&["explain", "o7", "--data", data_arg], None);
+    assert!(explain.status.success(), "{}", text(&explain.stderr));
+    assert!(text(&explain.stdout).contains("openingstijden"));
+}
+
+#[test]
+fn backup_and_restore_bring_the_store_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let backups = dir.path().join("backups/monday");
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(b"{\"id\":\"q1\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n"),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let out = webcare(
+        &[
+            "backup",
+            backups.to_str().expect("utf-8"),
+            "--data",
+            data_arg,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(backups.join("webcare.redb").exists());
+    // A second backup into the same place is refused rather than overwriting the first.
+    let again = webcare(
+        &[
+            "backup",
+            backups.to_str().expect("utf-8"),
+            "--data",
+            data_arg,
+        ],
+        None,
+    );
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("exists already"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // Later the store is lost (emptied); the restore brings back what the backup holds.
+    std::fs::write(data.join("webcare.redb"), b"").expect("damage");
+    let out = webcare(
+        &[
+            "restore",
+            backups.to_str().expect("utf-8"),
+            "--data",
+            data_arg,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("kept as"),
+        "{}",
+        text(&out.stdout)
+    );
+    let explain = webcare(&["explain", "q1", "--data", data_arg], None);
+    assert!(explain.status.success(), "{}", text(&explain.stderr));
+    assert!(text(&explain.stdout).contains("paspoort"));
+}

@@ -20,7 +20,7 @@ use support::webcare;
 
 /// A running `webcare run` in a fresh directory, with extra environment.
 struct Service {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Child,
     /// `127.0.0.1:<port>`
     addr: String,
@@ -71,7 +71,7 @@ impl Service {
             std::thread::sleep(Duration::from_millis(20));
         };
         Service {
-            _dir: dir,
+            dir,
             child,
             addr,
             lines,
@@ -426,4 +426,40 @@ fn telegram_trouble_is_shown_at_the_default_log_level() {
         !line.contains("not-a-real-token"),
         "the token is never logged: {line}"
     );
+}
+
+#[test]
+fn a_backup_is_taken_while_the_service_runs() {
+    let service = Service::start(&[("WEBCARE_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let body = r#"{"id":"b1","text":"Hoe vraag ik een paspoort aan?"}"#;
+    assert!(service.post(body, "").starts_with("HTTP/1.1 200"));
+    let target = service.dir.path().join("backup");
+    let out = webcare(service.dir.path())
+        .args([
+            "backup",
+            "backup",
+            "--url",
+            &format!("http://{}", service.addr),
+        ])
+        .env("WEBCARE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The copy is a store of its own with the message in it, while the service goes on.
+    let copy = webcare_engine::store::open(&webcare_engine::store::StoreOptions {
+        data_dir: target,
+        ..Default::default()
+    })
+    .unwrap();
+    let stored = copy
+        .message(webcare_engine::ChannelKind::Http, "b1")
+        .unwrap()
+        .expect("the message is in the backup");
+    assert!(stored.message.text.contains("paspoort"));
+    let body = r#"{"id":"b2","text":"En een rijbewijs?"}"#;
+    assert!(service.post(body, "").starts_with("HTTP/1.1 200"));
 }

@@ -401,6 +401,16 @@ pub trait Store: Send + Sync {
     // --- maintenance ---------------------------------------------------------------------
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Writes a consistent copy of the whole store, as of one moment, into the new store file
+    /// or directory `target` (which must not exist), while the store stays in use. A fresh
+    /// copy holds only live data: nothing an erasure removed.
+    fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        let _ = target;
+        Err(StoreError::Unsupported(
+            "this backend makes no backups itself; use its own tools (pg_dump for PostgreSQL)",
+        ))
+    }
 }
 
 /// Stores `rulebook`'s version and files as activated by `actor` at `at`: what a service calls
@@ -589,7 +599,7 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Owner-only permissions for the store's directory (0700) or file (0600) on Unix.
-fn make_private(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -623,6 +633,8 @@ fn make_private(path: &Path) -> Result<(), StoreError> {
 pub enum StoreError {
     #[error("unknown store backend `{0}`; expected redb or sled")]
     UnknownBackend(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         path: PathBuf,

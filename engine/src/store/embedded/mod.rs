@@ -76,6 +76,7 @@ use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
 
 mod admin;
+mod copy;
 mod escalations;
 // The inbox's records (users, tokens, notes, replies, breaches) in their own file.
 mod inbox;
@@ -622,6 +623,10 @@ impl Store for Embedded {
             pending_outbox: snap.ids_in(Space::Pending)?.len() as u64,
             size_on_disk: self.shared.kv.size_on_disk()?,
         })
+    }
+
+    fn backup(&self, target: &std::path::Path) -> Result<(), StoreError> {
+        self.copy_to(target)
     }
 }
 
