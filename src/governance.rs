@@ -543,29 +543,6 @@ async fn users_handler(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_actor_header_names_who_used_the_token_and_nothing_more() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(actor_of(&headers), "admin");
-        headers.insert(
-            "x-webcare-actor",
-            axum::http::HeaderValue::from_static("anna"),
-        );
-        assert_eq!(actor_of(&headers), "admin (anna)");
-        let long = "x".repeat(200);
-        headers.insert(
-            "x-webcare-actor",
-            axum::http::HeaderValue::from_str(&format!("{long}\tz"))
-                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("?")),
-        );
-        assert_eq!(actor_of(&headers), format!("admin ({})", "x".repeat(64)));
-    }
-}
-
 /// `POST /api/v1/backup {"target"}`: a consistent copy of the store into the new file (or
 /// directory, for sled) `target`, an absolute path on this machine, made while the service
 /// keeps taking messages in.
@@ -597,5 +574,28 @@ async fn backup_handler(
         }
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the backup stopped"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_actor_header_names_who_used_the_token_and_nothing_more() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(actor_of(&headers), "admin");
+        headers.insert(
+            "x-webcare-actor",
+            axum::http::HeaderValue::from_static("anna"),
+        );
+        assert_eq!(actor_of(&headers), "admin (anna)");
+        let long = "x".repeat(200);
+        headers.insert(
+            "x-webcare-actor",
+            axum::http::HeaderValue::from_str(&format!("{long}\tz"))
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("?")),
+        );
+        assert_eq!(actor_of(&headers), format!("admin ({})", "x".repeat(64)));
     }
 }
