@@ -43,7 +43,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -59,7 +59,10 @@ use webcare_engine::store::{OutboxEntry, OutboxStatus, StoredMessage};
 use webcare_engine::{ChannelKind, Inbound};
 
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
+
+mod limits;
 use crate::gateway::Gateway;
+use limits::{Bucket, Limits, MAX_BUCKETS, RateLimit, page_of};
 
 const DEMO_PAGE: &str = include_str!("../assets/index.html");
 const WIDGET_JS: &str = include_str!("../assets/widget.js");
@@ -133,22 +136,6 @@ struct Inner {
     /// Sockets per address and the shared token buckets; a std mutex held only for a lookup.
     limits: Mutex<Limits>,
 }
-
-/// What outlives a socket: see "Abuse" in the module docs.
-#[derive(Default)]
-struct Limits {
-    per_address: HashMap<IpAddr, usize>,
-    buckets: HashMap<Bucket, RateLimit>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Bucket {
-    Address(IpAddr),
-    Conversation(String),
-}
-
-/// Buckets kept before full (idle) ones are dropped; a full bucket is the same as none.
-const MAX_BUCKETS: usize = 10_000;
 
 /// The web chat: routes, the outbox's [`Deliver`] for the channel, and shutdown. Cheap to clone.
 #[derive(Clone)]
@@ -541,47 +528,6 @@ impl Drop for AddressGuard {
     }
 }
 
-/// A token bucket: `burst` at once, then `per_second`.
-struct RateLimit {
-    tokens: f64,
-    burst: f64,
-    per_second: f64,
-    last: Instant,
-}
-
-impl RateLimit {
-    fn new(burst: u32, per_second: f64) -> Self {
-        RateLimit {
-            tokens: f64::from(burst),
-            burst: f64::from(burst),
-            per_second,
-            last: Instant::now(),
-        }
-    }
-
-    fn refill(&mut self) {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.last = now;
-    }
-
-    fn is_full(&mut self) -> bool {
-        self.refill();
-        self.tokens >= self.burst
-    }
-
-    fn take(&mut self) -> bool {
-        self.refill();
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// One socket: a writer task that owns the sending half, and this reader loop.
 async fn session(chat: WebChat, conversation: String, guard: AddressGuard, socket: WebSocket) {
     chat.inner.open.fetch_add(1, Ordering::Relaxed);
@@ -696,16 +642,6 @@ async fn session(chat: WebChat, conversation: String, guard: AddressGuard, socke
     let _ = writer.await;
     chat.inner.open.fetch_sub(1, Ordering::Relaxed);
     drop(guard);
-}
-
-/// The `page` lines before the last `skip` of `items` (in time order), and whether older ones
-/// remain.
-fn page_of(mut items: Vec<Item>, skip: usize, page: usize) -> (Vec<Item>, bool) {
-    let end = items.len().saturating_sub(skip);
-    let start = end.saturating_sub(page);
-    items.truncate(end);
-    let rest = items.split_off(start);
-    (rest, start > 0)
 }
 
 async fn take_in(gateway: &Gateway, conversation: &str, id: &str, text: &str) -> Outgoing {
@@ -836,34 +772,5 @@ mod tests {
         assert!(!valid_id("short", 16));
         assert!(!valid_id("<script>alert(1)</script>", 1));
         assert!(!valid_id(&"a".repeat(65), 1));
-    }
-
-    #[test]
-    fn pages_count_back_from_the_end() {
-        let items: Vec<Item> = (0..5)
-            .map(|n| Item {
-                from: "visitor",
-                id: n.to_string(),
-                text: String::new(),
-                at: DateTime::<Utc>::UNIX_EPOCH,
-            })
-            .collect();
-        let ids = |items: &[Item]| items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
-        let (last, more) = page_of(items.clone(), 0, 2);
-        assert_eq!((ids(&last), more), (vec!["3".into(), "4".into()], true));
-        let (first, more) = page_of(items.clone(), 4, 2);
-        assert_eq!((ids(&first), more), (vec!["0".to_owned()], false));
-        assert!(page_of(items, 9, 2).0.is_empty());
-    }
-
-    #[test]
-    fn the_rate_limit_allows_a_burst_then_refills() {
-        let mut limit = RateLimit::new(3, 1000.0);
-        assert!(limit.take() && limit.take() && limit.take());
-        limit.tokens = 0.0;
-        limit.last = Instant::now();
-        assert!(!limit.take());
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(limit.take());
     }
 }
