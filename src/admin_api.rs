@@ -22,6 +22,9 @@ pub const CRISIS: &str = "/api/v1/crisis";
 pub const REPORT: &str = "/api/v1/report";
 /// `POST` a [`UserChange`]; answers a [`UserOutcome`].
 pub const USERS: &str = "/api/v1/users";
+/// `POST {"dir": "/abs/path"}`: the running service writes a consistent copy of its store
+/// into that directory on its own disk (`webcare backup`).
+pub const BACKUP: &str = "/api/v1/backup";
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,8 +86,10 @@ pub struct StoreSection {
     pub url_file: Option<PathBuf>,
     /// Default `./data`; created on first run.
     pub data_dir: Option<PathBuf>,
-    /// Delete messages older than this many days (checked when `ingest` starts).
+    /// Delete messages older than this many days: when `ingest` starts, and under `webcare
+    /// run` at start and every `retention_interval_secs` (default 3600).
     pub retention_days: Option<u32>,
+    pub retention_interval_secs: Option<u64>,
     /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
     #[serde(default)]
     pub redact: bool,
@@ -110,6 +112,15 @@ pub struct ShadowSection {
 pub struct ServerSection {
     /// Address to listen on; default `127.0.0.1:8080` (loopback: put a TLS proxy in front).
     pub listen: Option<String>,
+    /// Seconds a client may take to send a request head, and a kept-alive connection may stay
+    /// idle; default 10.
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may take to arrive; default 30.
+    pub body_timeout_secs: Option<u64>,
+    /// Open connections at most (web chat sockets included); more wait; default 512.
+    pub max_connections: Option<usize>,
+    /// Serve `/dashboard` and `/metrics` without a login or token; default false.
+    pub public_dashboard: Option<bool>,
 }
 
 /// `[outbox]`: how replies are retried.
@@ -406,7 +417,7 @@ mod tests {
         )?;
         assert_eq!(config.server.listen.as_deref(), Some("127.0.0.1:9999"));
         assert_eq!(config.outbox.max_attempts, Some(3));
-        assert!(config.http_channel.require_signature);
+        assert_eq!(config.http_channel.require_signature, Some(true));
         assert_eq!(
             config.http_channel.callback_url.as_deref(),
             Some("http://127.0.0.1:1/cb")

@@ -4,8 +4,15 @@
 //! escalations, outbox backlog and today's messages. The page refreshes itself with a meta tag
 //! (no script), and shows no customer text, so it can hang on a screen in the office.
 //!
-//! Reading today's history is the expensive part and the page needs no login, so the
-//! dashboard's figures are made at most once per [`FRESH`], however many screens ask.
+//! Reading today's history is the expensive part, so the dashboard's figures are made at most
+//! once per [`FRESH`], however many screens ask.
+//!
+//! **Access.** Both pages show the organisation's workload, on the same listener as the public
+//! web chat, so by default they need an inbox login (a session cookie), an inbox API token or
+//! the admin token (`Authorization: Bearer …`, which is how Prometheus scrapes); without one the
+//! dashboard redirects to the inbox login and `/metrics` answers 401. `[server]
+//! public_dashboard = true` opens both, for a wall screen on a closed network. Every answer
+//! carries the same security headers as the inbox pages.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -38,7 +45,39 @@ struct Dashboard {
 
 type Made = (Instant, Arc<Snapshot>);
 
-pub fn routes(gateway: Gateway) -> Router {
+/// Who may see the dashboard and `/metrics` (see the module docs).
+#[derive(Clone, Default)]
+pub struct Access {
+    /// `[server] public_dashboard`: no login needed.
+    pub public: bool,
+    /// Sessions and API tokens of the inbox, when it runs.
+    pub inbox: Option<webcare_inbox::Inbox>,
+    pub admin_token: Option<webcare_adapters::secret::Secret>,
+}
+
+impl Access {
+    async fn allows(&self, headers: &axum::http::HeaderMap) -> bool {
+        if self.public {
+            return true;
+        }
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let (Some(token), Some(given)) = (&self.admin_token, bearer)
+            && token.matches(given.as_bytes())
+        {
+            return true;
+        }
+        match &self.inbox {
+            Some(inbox) => inbox.authenticate(headers).await,
+            None => false,
+        }
+    }
+}
+
+pub fn routes(gateway: Gateway, access: Access) -> Router {
     Router::new()
         .route("/dashboard", get(dashboard))
         .route("/metrics", get(metrics))
@@ -46,6 +85,39 @@ pub fn routes(gateway: Gateway) -> Router {
             gateway,
             today: Arc::default(),
         })
+        .layer(axum::middleware::from_fn_with_state(access, guard))
+}
+
+/// Refuses a request without a login or token, and puts the security headers on every answer.
+async fn guard(
+    State(access): State<Access>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = if access.allows(request.headers()).await {
+        next.run(request).await
+    } else if request.uri().path() == "/dashboard" {
+        axum::response::Redirect::to("/inbox/login").into_response()
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            "a login or token is required: `Authorization: Bearer <inbox API token or admin token>`\n",
+        )
+            .into_response()
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// What both pages read from the store, on a blocking thread.

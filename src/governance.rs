@@ -32,6 +32,7 @@ use axum::{Json, Router};
 use webcare_adapters::secret::Secret;
 use webcare_engine::store::NewAudit;
 use webcare_engine::{Rulebook, RulebookSource, Runtime};
+use webcare_inbox::auth::LoginLimiter;
 
 use crate::admin_api::{
     self, CrisisRequest, CrisisState, ReloadOutcome, ReportRequest, UserChange,
@@ -45,7 +46,14 @@ pub struct Governance {
     reloading: tokio::sync::Mutex<()>,
     /// One crisis switch change at a time.
     switching: tokio::sync::Mutex<()>,
+    /// Wrong admin tokens per client address (see [`limit_admin_failures`]).
+    failures: Arc<LoginLimiter>,
 }
+
+/// Wrong admin tokens one client address may send within [`ADMIN_FAILURE_WINDOW`] minutes
+/// before it waits (429), even with the right one.
+const ADMIN_FAILURES: usize = 10;
+const ADMIN_FAILURE_WINDOW: i64 = 15;
 
 impl Governance {
     pub fn new(
@@ -59,6 +67,10 @@ impl Governance {
             admin_token,
             reloading: tokio::sync::Mutex::new(()),
             switching: tokio::sync::Mutex::new(()),
+            failures: Arc::new(LoginLimiter::new(
+                ADMIN_FAILURES,
+                chrono::Duration::minutes(ADMIN_FAILURE_WINDOW),
+            )),
         }
     }
 
@@ -232,6 +244,11 @@ impl Governance {
             .route(admin_api::CRISIS, get(crisis_status).post(crisis_handler))
             .route(admin_api::REPORT, post(report_handler))
             .route(admin_api::USERS, post(users_handler))
+            .route(admin_api::BACKUP, post(backup_handler))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&self.failures),
+                limit_admin_failures,
+            ))
             .with_state(self)
     }
 
@@ -258,6 +275,42 @@ impl Governance {
             Some(_) => Err(Refusal(StatusCode::UNAUTHORIZED, "wrong admin token")),
         }
     }
+}
+
+/// Counts every admin request against its client address before the token is checked, and
+/// gives the attempt back unless the answer was 401: guessing the token is limited to
+/// [`ADMIN_FAILURES`] tries per address and window, while a correct client never waits.
+async fn limit_admin_failures(
+    State(failures): State<Arc<LoginLimiter>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let addr = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+    let key = format!("admin:{addr}");
+    if let Err(wait) = failures.attempt(&[&key], chrono::Utc::now()) {
+        let seconds = wait.num_seconds().max(1);
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(serde_json::json!({
+                "error": format!("too many wrong admin tokens from this address; try again in {seconds} s")
+            })),
+        )
+            .into_response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let response = next.run(request).await;
+    if response.status() != StatusCode::UNAUTHORIZED {
+        failures.give_back(&key);
+    }
+    response
 }
 
 /// The inbox's crisis switch for leads is this one: same override, same audit entry (with the
@@ -487,6 +540,40 @@ async fn users_handler(
         Ok(Ok(outcome)) => Json(outcome).into_response(),
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e:#}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `POST /api/v1/backup {"target"}`: a consistent copy of the store into the new file (or
+/// directory, for sled) `target`, an absolute path on this machine, made while the service
+/// keeps taking messages in.
+async fn backup_handler(
+    State(g): State<Arc<Governance>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    let actor = match g.authorise(&headers) {
+        Ok(actor) => actor,
+        Err(refused) => return refused.into_response(),
+    };
+    let Some(target) = body["target"].as_str().map(PathBuf::from) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "`target` is missing");
+    };
+    if !target.is_absolute() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`target` must be an absolute path",
+        );
+    }
+    let store = Arc::clone(g.runtime.store());
+    let written = target.clone();
+    let made = tokio::task::spawn_blocking(move || store.backup(&written)).await;
+    match made {
+        Ok(Ok(())) => {
+            tracing::info!(%actor, target = %target.display(), "store backed up");
+            Json(serde_json::json!({ "backup": target })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the backup stopped"),
     }
 }
 

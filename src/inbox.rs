@@ -181,11 +181,11 @@ pub fn start(
     shutdown: &Shutdown,
     addr: std::net::SocketAddr,
     crisis: Arc<dyn webcare_inbox::CrisisSwitch>,
-) -> anyhow::Result<(Router, Vec<String>)> {
+) -> anyhow::Result<(Router, Vec<String>, Option<Inbox>)> {
     let mut lines = Vec::new();
     if !settings.enabled {
         lines.push("inbox: off".into());
-        return Ok((router, lines));
+        return Ok((router, lines, None));
     }
     let notifier = if settings.notify.teams.is_empty() {
         None
@@ -211,7 +211,7 @@ pub fn start(
         Inbox::new(gateway.clone(), settings.config.clone(), notifier).with_crisis_switch(crisis);
     tasks.spawn(SlaTimer::new(inbox.clone(), settings.sla_poll).run(shutdown.wait()));
     lines.push(format!("inbox: http://{addr}/inbox (SLA timer on)"));
-    Ok((router.merge(inbox.routes()), lines))
+    Ok((router.merge(inbox.routes()), lines, Some(inbox)))
 }
 
 #[cfg(test)]

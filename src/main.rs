@@ -7,7 +7,8 @@
 //! - `cli/check.rs`: `webcare check` and `webcare test`, for governance leads and CI.
 //! - `cli/replay.rs`: `webcare replay`, batch decisions without side effects.
 //! - `cli/eval.rs`: `webcare eval`, the rulebook's decisions measured against labelled messages.
-//! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`: `webcare ingest`, `webcare forget`
+//! - `cli/ingest.rs`, `cli/forget.rs`, `cli/versions.rs`, `cli/backup.rs`: `webcare ingest`,
+//!   `webcare forget`, `webcare backup` and `webcare restore`,
 //!   and `webcare versions`, the store.
 //! - `governance.rs`: hot reload of the rulebook and the crisis switch in `webcare run`, and
 //!   its admin API; `cli/reload.rs` and `cli/crisis.rs` (`webcare reload`, `webcare crisis`)
@@ -24,7 +25,8 @@
 //!   config section, its secrets, and how it starts.
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
 //! - `cli/run.rs`, `service.rs`: `webcare run`, the service: the channels, the outbox worker,
-//!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on.
+//!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on;
+//!   `server.rs`, the web server's accept loop with its timeouts and connection cap.
 //! - `cli/load.rs`: `webcare load`, the bounded load generator for the HTTP channel.
 
 mod admin_api;
@@ -35,6 +37,7 @@ mod dashboard;
 mod governance;
 mod inbox;
 mod secrets;
+mod server;
 mod service;
 mod shutdown;
 
@@ -92,6 +95,12 @@ enum Command {
     /// Erase one author's messages and conversations from the store (right to be forgotten);
     /// the audit log keeps that it happened, without their data.
     Forget(cli::forget::ForgetArgs),
+    /// Write a consistent copy of the store into DIR (owner only); while `webcare run` holds
+    /// the store, the service makes the copy through its admin API (WEBCARE_ADMIN_TOKEN).
+    Backup(cli::backup::BackupArgs),
+    /// Put a copy made by `webcare backup DIR` back as the store (the service stopped); the
+    /// store it replaces is moved aside, never deleted.
+    Restore(cli::backup::RestoreArgs),
     /// Explain one stored decision step by step: the normalised text, the topics and keywords
     /// that matched, what each script said, the rulebook version and the reasons.
     Explain(cli::explain::ExplainArgs),
@@ -119,16 +128,38 @@ enum Command {
     Migrate(cli::migrate::MigrateArgs),
 }
 
+/// redb stops on some damaged files with an assertion, which the store catches and turns into
+/// a clear error ("restore it from a backup…"); the assertion's own message and backtrace
+/// would only bury that error, so panics raised inside redb are not printed. Every other panic
+/// is reported as before.
+fn quiet_storage_panics() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_redb = info.location().is_some_and(|at| {
+            let file = at.file().replace('\\', "/");
+            file.contains("/redb-") || file.contains("/redb/")
+        });
+        if !in_redb {
+            report(info);
+        }
+    }));
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // Script errors are part of every decision's diagnostics; the commands print
-                // them where they matter, so the log stays quiet unless asked (RUST_LOG).
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                // Warnings by default (a Telegram token refused, a callback failing): an
+                // operator must see why nothing arrives. Script errors are part of every
+                // decision's diagnostics and printed where they matter, so the engine's own
+                // warnings stay off unless asked (RUST_LOG).
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,webcare_engine=error")
+                }),
         )
         .init();
+    quiet_storage_panics();
     let args = Args::parse();
     let rules = args.rules.as_deref();
     let result = match args.command {
@@ -141,6 +172,8 @@ fn main() -> ExitCode {
         Command::Eval(eval) => cli::eval::run(rules, eval),
         Command::Ingest(ingest) => cli::ingest::run(rules, &args.store, ingest),
         Command::Forget(forget) => cli::forget::run(&args.store, forget),
+        Command::Backup(backup) => cli::backup::backup(&args.store, backup),
+        Command::Restore(restore) => cli::backup::restore(&args.store, restore),
         Command::Explain(explain) => cli::explain::run(rules, &args.store, explain),
         Command::User(user) => cli::user::run(rules, &args.store, user),
         Command::Report(report) => cli::report::run(rules, &args.store, report),

@@ -41,3 +41,20 @@ pub fn read_secret(
     }
     Ok(Some(token))
 }
+
+/// The shortest admin token `webcare run` accepts, and how many different characters it needs.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+const MIN_ADMIN_TOKEN_KINDS: usize = 8;
+
+/// Refuses an admin token that could be guessed: it opens reloads, the crisis switch, reports
+/// and user changes, so it must be long and varied (`openssl rand -hex 24` makes a good one).
+pub fn check_admin_token(token: &Secret) -> anyhow::Result<()> {
+    let text = token.expose();
+    let distinct: std::collections::BTreeSet<char> = text.chars().collect();
+    if text.chars().count() < MIN_ADMIN_TOKEN || distinct.len() < MIN_ADMIN_TOKEN_KINDS {
+        return Err(anyhow!(
+            "WEBCARE_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_TOKEN} characters with at least {MIN_ADMIN_TOKEN_KINDS} different ones, e.g. the output of `openssl rand -hex 24`"
+        ));
+    }
+    Ok(())
+}

@@ -32,6 +32,12 @@ use crate::config::ConfigFile;
 #[derive(Debug)]
 pub struct Settings {
     pub listen: String,
+    /// The web server's timeouts and connection cap (`[server]`).
+    pub limits: crate::server::Limits,
+    /// `[server] public_dashboard`: the dashboard and `/metrics` without a login.
+    pub public_dashboard: bool,
+    /// `[store] retention_days` and how often it runs.
+    pub retention: Option<(u32, Duration)>,
     /// The inbox, the SLA timer, notifications, and the clock the service runs on.
     pub inbox: crate::inbox::InboxSettings,
     /// Every channel in the order they start: each runs, or says why not.
@@ -91,13 +97,42 @@ impl Settings {
         };
         let admin_token =
             crate::secrets::read_secret("admin token", "WEBCARE_ADMIN_TOKEN", None, base, env)?;
+        if let Some(token) = &admin_token {
+            crate::secrets::check_admin_token(token)?;
+        }
         let shadow_rules = file.shadow.rules.as_ref().map(|p| match base {
             Some(base) if p.is_relative() => base.join(p),
             _ => p.clone(),
         });
+        let server_defaults = crate::server::Limits::default();
+        let limits = crate::server::Limits {
+            header_timeout: file
+                .server
+                .header_timeout_secs
+                .map_or(server_defaults.header_timeout, |s| {
+                    Duration::from_secs(s.max(1))
+                }),
+            body_timeout: file
+                .server
+                .body_timeout_secs
+                .map_or(server_defaults.body_timeout, |s| {
+                    Duration::from_secs(s.max(1))
+                }),
+            max_connections: file
+                .server
+                .max_connections
+                .map_or(server_defaults.max_connections, |n| n.max(1)),
+            ..server_defaults
+        };
         Ok(Settings {
             data_dir: std::path::PathBuf::from("data"),
             listen,
+            limits,
+            public_dashboard: file.server.public_dashboard.unwrap_or(false),
+            retention: file.store.retention_days.map(|days| {
+                let every = file.store.retention_interval_secs.unwrap_or(3600).max(1);
+                (days, Duration::from_secs(every))
+            }),
             inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
             channels,
             outbox,
@@ -146,14 +181,27 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on `{}`", settings.listen))?;
     let addr = listener.local_addr()?;
+    if let Some((days, every)) = settings.retention {
+        // Once before anything is served, then on a timer: old messages go without a restart.
+        retention(&gateway, days).await;
+        adapters.spawn(retain(gateway.clone(), days, every, shutdown.wait()));
+        lines.push(format!(
+            "retention: messages older than {days} days are deleted every {} s",
+            every.as_secs()
+        ));
+    }
     let mut router = Router::new().route("/healthz", get(|| async { "ok\n" }));
-    router = router.merge(crate::dashboard::routes(gateway.clone()));
     adapters.spawn(crate::dashboard::early_warning(
         gateway.clone(),
         shutdown.wait(),
     ));
     lines.push(format!(
-        "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics"
+        "dashboard: http://{addr}/dashboard, metrics: http://{addr}/metrics{}",
+        if settings.public_dashboard {
+            " (public: [server] public_dashboard = true)"
+        } else {
+            " (inbox login, or `Authorization: Bearer` with an inbox API token or the admin token)"
+        }
     ));
 
     // One line per channel: where it runs (and in which mode), or why it does not.
@@ -203,7 +251,7 @@ pub async fn run(
     });
     adapters.spawn(Arc::clone(&governance).watch(shutdown.wait()));
 
-    let (with_inbox, inbox_lines) = crate::inbox::start(
+    let (with_inbox, inbox_lines, inbox) = crate::inbox::start(
         &settings.inbox,
         &gateway,
         &worker,
@@ -215,6 +263,15 @@ pub async fn run(
     )?;
     router = with_inbox;
     lines.extend(inbox_lines);
+    // After the inbox: its sessions and API tokens open the dashboard.
+    router = router.merge(crate::dashboard::routes(
+        gateway.clone(),
+        crate::dashboard::Access {
+            public: settings.public_dashboard,
+            inbox,
+            admin_token: settings.admin_token.clone(),
+        },
+    ));
 
     let channels: Vec<&str> = worker.channels().iter().map(|c| c.as_str()).collect();
     lines.push(if channels.is_empty() {
@@ -229,13 +286,13 @@ pub async fn run(
 
     let worker_task = tokio::spawn(worker.run(shutdown.wait()));
     // With the client's address: the inbox rate-limits wrong passwords per address too.
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.wait());
+    // Header, body and idle timeouts and a connection cap: see `crate::server`.
+    let server = crate::server::serve(listener, router, settings.limits, shutdown.wait());
     // Boxed, so it can be dropped (with the routes it holds) once it has finished.
-    let mut server = Box::pin(server.into_future());
+    let mut server = Box::pin(async move {
+        server.await;
+        Ok::<(), std::io::Error>(())
+    });
 
     // Run until asked to stop (or the server fails), then stop everything in order.
     let served = tokio::select! {
@@ -267,6 +324,47 @@ pub async fn run(
     }
     say("webcare: stopped");
     result
+}
+
+/// Deletes what is older than `days`, and says how much.
+async fn retention(gateway: &Gateway, days: u32) {
+    let now = gateway.now();
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    match gateway
+        .store(move |s| s.purge_before(cutoff, "retention", now))
+        .await
+    {
+        Ok(report) if report.messages + report.conversations + report.outbox > 0 => {
+            tracing::info!(
+                days,
+                messages = report.messages,
+                conversations = report.conversations,
+                escalations = report.escalations,
+                outbox = report.outbox,
+                "retention: deleted"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => tracing::error!(%error, "retention: failed; will try again"),
+    }
+}
+
+/// Runs [`retention`] every `every` until shutdown.
+async fn retain(
+    gateway: Gateway,
+    days: u32,
+    every: Duration,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => retention(&gateway, days).await,
+        }
+    }
 }
 
 #[cfg(test)]

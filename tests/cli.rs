@@ -183,9 +183,12 @@ fn replay_reads_stdin_and_emits_nothing_else_on_stdout() {
         &["replay", "--input", "-", "--at", "2026-11-23 10:00"],
         Some(b"{\"text\":\"Waar kan ik mijn grofvuil kwijt?\"}\n{\"text\":\"\"}\n"),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The empty text is refused with its line number (exit 1), the rest is decided.
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 2: `text` is empty"), "{stderr}");
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
     for line in stdout.lines() {
         serde_json::from_str::<serde_json::Value>(line).expect("only JSON on stdout");
     }
@@ -302,6 +305,31 @@ fn replay_diff_of_one_changed_keyword_reports_exactly_the_changed_messages() {
         "{}",
         text(&same.stdout)
     );
+}
+
+#[test]
+fn explain_never_prints_control_characters_from_customer_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    // An escape sequence (recolour, retitle the terminal) in the conversation, author and
+    // text, and a carriage return that would overwrite the line.
+    let input = "{\"id\":\"e1\",\"conversation\":\"c\\u001b]0;pwned\\u0007\\u001b[2J\",\"author\":\"a\\u001b[31m\",\"text\":\"Hoe vraag ik een paspoort aan?\\r\\u001b[1Aok\",\"received_at\":\"2026-11-23T10:00:00+01:00\"}\n";
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let out = webcare(&["explain", "e1", "--data", data_arg], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        !out.stdout
+            .iter()
+            .any(|b| *b == 0x1b || *b == 0x07 || *b == b'\r'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("\\u{1b}]0;pwned"), "{stdout}");
 }
 
 #[test]
@@ -609,4 +637,38 @@ fn the_default_rulebook_meets_its_thresholds_on_the_development_set() {
     let table = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}{}", text(&out.stderr));
     assert!(table.contains("650 labelled messages"), "{table}");
+}
+
+#[test]
+fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    // A byte-order mark before line 1 is fine; line 2 has no text; line 3 reuses `a`.
+    let input = "\u{feff}{\"id\":\"a\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n\
+                 {\"id\":\"b\",\"text\":\"   \"}\n\
+                 {\"id\":\"a\",\"text\":\"Iets heel anders\"}\n\
+                 {\"id\":\"a\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n";
+    let out = webcare(
+        &[
+            "ingest",
+            "--data",
+            data_arg,
+            "--input",
+            "-",
+            "--workers",
+            "1",
+        ],
+        Some(input.as_bytes()),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 2: `text` is empty"), "{stderr}");
+    assert!(!stderr.contains("line 1"), "{stderr}");
+    assert!(
+        stderr.contains("conflict: message `a` on http was taken in before with a different text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 conflicts"), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 3, "three acks");
 }

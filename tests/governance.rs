@@ -949,7 +949,11 @@ async fn webcare_user_works_while_the_service_holds_the_store() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"bob-pw\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"bob-passphrase\n")
+        .unwrap();
     let out = add.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

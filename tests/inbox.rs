@@ -124,7 +124,13 @@ async fn text_of(client: &Client, css: &str) -> String {
 #[test]
 fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
-    add_user(dir.path(), "anna", "agent", Some("webcare"), "s3cret-pw");
+    add_user(
+        dir.path(),
+        "anna",
+        "agent",
+        Some("webcare"),
+        "s3cret-passphrase",
+    );
 
     let (mut running, base) = start(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -161,7 +167,7 @@ fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
             .find(Locator::Id("password"))
             .await
             .unwrap()
-            .send_keys("s3cret-pw")
+            .send_keys("s3cret-passphrase")
             .await
             .unwrap();
         click(&client, "#login-submit").await;
@@ -364,8 +370,14 @@ async fn log_in(
 #[test]
 fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_names_them() {
     let dir = tempfile::tempdir().unwrap();
-    add_user(dir.path(), "lena", "lead", None, "lena-pw");
-    add_user(dir.path(), "anna", "agent", Some("webcare"), "anna-pw");
+    add_user(dir.path(), "lena", "lead", None, "lena-passphrase");
+    add_user(
+        dir.path(),
+        "anna",
+        "agent",
+        Some("webcare"),
+        "anna-passphrase",
+    );
     let (mut running, base) = start(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -402,10 +414,10 @@ fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_nam
             }
         };
         assert_eq!(ask("before").await["action"], "answer");
-        let (anna, anna_csrf) = log_in(&client, &base, "anna", "anna-pw").await;
+        let (anna, anna_csrf) = log_in(&client, &base, "anna", "anna-passphrase").await;
         assert_eq!(switch(anna, anna_csrf, "on").await, 403, "agents may not");
         assert_eq!(ask("still").await["action"], "answer");
-        let (lena, lena_csrf) = log_in(&client, &base, "lena", "lena-pw").await;
+        let (lena, lena_csrf) = log_in(&client, &base, "lena", "lena-passphrase").await;
         assert_eq!(switch(lena.clone(), lena_csrf.clone(), "on").await, 303);
         let during = ask("during").await;
         assert_eq!(during["action"], "escalate", "{during}");
@@ -454,8 +466,20 @@ fn a_lead_switches_crisis_mode_in_the_inbox_of_webcare_run_and_the_audit_log_nam
 #[test]
 fn a_removed_user_can_no_longer_log_in_or_use_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    add_user(dir.path(), "bob", "agent", Some("webcare"), "bob-pw");
-    add_user(dir.path(), "anna", "agent", Some("webcare"), "anna-pw");
+    add_user(
+        dir.path(),
+        "bob",
+        "agent",
+        Some("webcare"),
+        "bob-passphrase",
+    );
+    add_user(
+        dir.path(),
+        "anna",
+        "agent",
+        Some("webcare"),
+        "anna-passphrase",
+    );
     let cli = |args: &[&str]| {
         let out = webcare(dir.path())
             .args(args)
@@ -508,7 +532,7 @@ fn a_removed_user_can_no_longer_log_in_or_use_a_token() {
         assert_eq!(queue(bob_token).await, 401, "the token of a removed user");
         assert_eq!(queue(anna_token).await, 200, "a colleague is untouched");
         // The login form: bob's password no longer opens a session.
-        let refused = try_log_in(&client, &base, "bob", "bob-pw").await;
+        let refused = try_log_in(&client, &base, "bob", "bob-passphrase").await;
         assert_ne!(refused.status().as_u16(), 303, "bob is not logged in");
         assert_eq!(
             cookie_of(&refused, "webcare_session"),

@@ -333,6 +333,9 @@ impl Drop for Running {
     }
 }
 
+/// The admin token Prometheus would scrape `/metrics` with.
+const SCRAPE_TOKEN: &str = "scrape-0123456789abcdef";
+
 fn run_service() -> Running {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
@@ -349,6 +352,7 @@ fn run_service() -> Running {
             command.env_remove(name);
         }
     }
+    command.env("WEBCARE_ADMIN_TOKEN", SCRAPE_TOKEN);
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (send, receive) = std::sync::mpsc::channel();
@@ -388,8 +392,41 @@ fn the_dashboard_and_metrics_show_what_the_service_did() {
                 .unwrap();
             assert_eq!(response.status(), 200);
         }
+        // Without a login or token neither page shows anything, and both send the security
+        // headers the inbox pages send.
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let refused = plain.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let refused = plain.get(format!("{base}/dashboard")).send().await.unwrap();
+        assert_eq!(refused.status(), 303);
+        assert_eq!(refused.headers()["location"], "/inbox/login");
+        let allowed = plain
+            .get(format!("{base}/dashboard"))
+            .bearer_auth(SCRAPE_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(allowed.status(), 200);
+        for name in [
+            "content-security-policy",
+            "x-content-type-options",
+            "referrer-policy",
+        ] {
+            assert!(allowed.headers().contains_key(name), "{name} missing");
+        }
+        assert!(
+            allowed.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+
         let metrics = client
             .get(format!("{base}/metrics"))
+            .bearer_auth(SCRAPE_TOKEN)
             .send()
             .await
             .unwrap()
@@ -413,6 +450,7 @@ fn the_dashboard_and_metrics_show_what_the_service_did() {
         }
         let page = client
             .get(format!("{base}/dashboard"))
+            .bearer_auth(SCRAPE_TOKEN)
             .send()
             .await
             .unwrap()

@@ -40,7 +40,7 @@ struct Service {
 /// An agent of the webcare team, `webcare user add` and `webcare user token` as an operator
 /// runs them before the service starts; returns the agent's API token.
 fn add_agent(dir: &Path) -> String {
-    add_user(dir, "anna", "agent", Some("webcare"), "s3cret-pw");
+    add_user(dir, "anna", "agent", Some("webcare"), "s3cret-passphrase");
     let out = webcare(dir)
         .args(["user", "token", "anna"])
         .output()

@@ -113,7 +113,20 @@
   }
 
   // A person's reply (from the inbox) is labelled, so the visitor knows a human took over.
-  function render(item) {
+  // The server sends the last lines of a long conversation; older ones come on request.
+  function offerEarlier() {
+    if (log.querySelector('.webcare-earlier')) { return; }
+    var button = el('button', 'webcare-earlier', 'eerdere berichten');
+    button.type = 'button';
+    button.addEventListener('click', function () {
+      if (socket && socket.readyState === 1) {
+        socket.send(JSON.stringify({ type: 'earlier', skip: log.querySelectorAll('.webcare-msg').length }));
+      }
+    });
+    log.insertBefore(button, log.firstChild);
+  }
+
+  function render(item, before) {
     if (seen[item.id]) { return; }
     seen[item.id] = true;
     var line;
@@ -126,6 +139,7 @@
       line = el('li', 'webcare-msg ' + kind, item.text);
     }
     line.setAttribute('data-id', item.id);
+    if (before) { log.insertBefore(line, before); return; }
     log.appendChild(line);
     log.scrollTop = log.scrollHeight;
   }
@@ -151,7 +165,15 @@
       status.textContent = 'online';
     } else if (frame.type === 'transcript') {
       for (var i = 0; i < frame.items.length; i++) { render(frame.items[i]); }
+      if (frame.earlier) { offerEarlier(); }
       for (var j = 0; j < unacked.length; j++) { transmit(unacked[j]); }
+    } else if (frame.type === 'earlier') {
+      // Older lines go above what is shown, oldest first.
+      var first = log.firstChild;
+      if (first && first.className === 'webcare-earlier') { first = first.nextSibling; }
+      for (var k = 0; k < frame.items.length; k++) { render(frame.items[k], first); }
+      var button = log.querySelector('.webcare-earlier');
+      if (button && !frame.more) { log.removeChild(button); }
     } else if (frame.type === 'ack') {
       unacked = unacked.filter(function (m) { return m.id !== frame.id; });
     } else if (frame.type === 'reply') {

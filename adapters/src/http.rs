@@ -13,9 +13,17 @@
 //! (with the parser's line and column), 422 well-formed but wrong, 401 a missing or wrong
 //! signature when signatures are required. A store failure is a 503: retry.
 //!
-//! **Signatures.** `X-Webcare-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the
-//! shared secret, on callbacks always (when a secret is set) and on inbound requests when
-//! `require_signature` is on; compared in constant time.
+//! **Signatures.** Inbound, when `require_signature` is on (the default once a secret is set):
+//! `X-Webcare-Timestamp: <Unix seconds>` and `X-Webcare-Signature: sha256=<hex HMAC-SHA256 of
+//! "<timestamp>.<raw body>">` with the shared secret, compared in constant time. A timestamp
+//! more than [`SIGNATURE_WINDOW`] away from now is refused, so a captured request cannot be
+//! replayed later; within the window a replay is the same message id, which intake answers
+//! once. Callbacks carry `X-Webcare-Signature: sha256=<hex HMAC of the raw body>`.
+//!
+//! **Time.** A caller-set `received_at` drives SLA deadlines and retention, so it is bounded:
+//! older than [`MAX_AGE`] or more than [`MAX_SKEW`] in the future is refused with 422 and a
+//! message that says the allowed range (never clamped silently: the bridge has a clock or a
+//! queue problem it should hear about).
 //!
 //! **Replies.** With a callback URL, [`CallbackDeliver`] posts each reply (see [`Callback`]) and
 //! maps the answer onto the outbox's retry rules: 2xx sent, 429 wait (`Retry-After`), 408 and
@@ -50,6 +58,14 @@ use crate::gateway::{Gateway, GatewayError};
 
 /// The header that carries the HMAC of the body, inbound and on callbacks.
 pub const SIGNATURE_HEADER: &str = "x-webcare-signature";
+/// The header with the Unix time (seconds) an inbound signature covers.
+pub const TIMESTAMP_HEADER: &str = "x-webcare-timestamp";
+/// How far an inbound signature's timestamp may be from now.
+pub const SIGNATURE_WINDOW: Duration = Duration::from_secs(300);
+/// The oldest `received_at` a caller may set (a bridge catching up after a week's outage).
+pub const MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// How far in the future a caller's `received_at` may be (clock skew).
+pub const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// The outbox id of a callback, so a receiver can drop a repeated delivery.
 pub const DELIVERY_HEADER: &str = "x-webcare-delivery";
 /// The default largest request body.
@@ -79,6 +95,29 @@ impl SigningKey {
         let mut mac = self.mac();
         mac.update(body);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The inbound signature header value for `body` sent at `timestamp` (Unix seconds).
+    pub fn sign_timestamped(&self, timestamp: i64, body: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `header` signs `timestamp` and `body` (see [`SigningKey::sign_timestamped`]),
+    /// compared in constant time.
+    pub fn verify_timestamped(&self, timestamp: i64, body: &[u8], header: &str) -> bool {
+        let Some(hex_digest) = header.trim().strip_prefix("sha256=") else {
+            return false;
+        };
+        let Ok(digest) = hex::decode(hex_digest) else {
+            return false;
+        };
+        let mut mac = self.mac();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        mac.verify_slice(&digest).is_ok()
     }
 
     /// Whether `header` is the signature of `body`, compared in constant time.
@@ -271,21 +310,7 @@ async fn receive(
             .secret
             .as_ref()
             .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no signing secret"))?;
-        let Some(signature) = headers.get(SIGNATURE_HEADER) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing `X-Webcare-Signature` header (`sha256=<hex HMAC-SHA256 of the body>`)",
-            ));
-        };
-        let ok = signature
-            .to_str()
-            .is_ok_and(|value| key.verify(&bytes, value));
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "the `X-Webcare-Signature` does not match the body",
-            ));
-        }
+        check_signature(key, &headers, &bytes, state.gateway.now())?;
     }
 
     let message = parse(&bytes, state.gateway.now())?;
@@ -315,6 +340,45 @@ async fn receive(
         mode: receipt.mode,
     };
     Ok(axum::Json(out).into_response())
+}
+
+/// Checks the timestamp and the signature of an inbound request (see the module docs).
+fn check_signature(
+    key: &SigningKey,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
+    let Some(signature) = headers.get(SIGNATURE_HEADER) else {
+        return Err(unauthorized(
+            "missing `X-Webcare-Signature` header (`sha256=<hex HMAC-SHA256 of \"<X-Webcare-Timestamp>.<body>\">`)",
+        ));
+    };
+    let Some(timestamp) = headers
+        .get(TIMESTAMP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    else {
+        return Err(unauthorized(
+            "missing or malformed `X-Webcare-Timestamp` header (Unix seconds, signed with the body)",
+        ));
+    };
+    let window = SIGNATURE_WINDOW.as_secs() as i64;
+    if (now.timestamp() - timestamp).abs() > window {
+        return Err(unauthorized(&format!(
+            "the `X-Webcare-Timestamp` is more than {window} s from now; sign each request when it is sent (and check the clock)"
+        )));
+    }
+    let ok = signature
+        .to_str()
+        .is_ok_and(|value| key.verify_timestamped(timestamp, body, value));
+    if !ok {
+        return Err(unauthorized(
+            "the `X-Webcare-Signature` does not match the timestamp and body",
+        ));
+    }
+    Ok(())
 }
 
 /// Parses and checks the body; 400 for JSON that is not JSON, 422 for JSON that is wrong.
@@ -366,6 +430,14 @@ fn parse(bytes: &[u8], now: DateTime<Utc>) -> Result<Inbound, ApiError> {
             })?
             .with_timezone(&Utc),
     };
+    if received_at < now - MAX_AGE || received_at > now + MAX_SKEW {
+        return Err(unprocessable(format!(
+            "`received_at` must be within the last {} days and at most {} minutes ahead of the server's clock (now {}); leave it out to use the time of arrival",
+            MAX_AGE.num_days(),
+            MAX_SKEW.num_minutes(),
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
     let mut message = Inbound::from_text(id, ChannelKind::Http, input.text, received_at);
     if let Some(conversation) = input.conversation {
         message.conversation = conversation;
@@ -490,6 +562,39 @@ mod tests {
         assert!(!key.verify(b"{\"a\":1}", &signature.replace("sha256=", "sha1=")));
         assert!(!SigningKey::new("other").verify(b"{\"a\":1}", &signature));
         assert_eq!(format!("{key:?}"), "***");
+    }
+
+    #[test]
+    fn received_at_is_bounded_with_a_reason() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| unreachable!());
+        let body = |at: &str| format!(r#"{{"id":"m1","text":"hallo","received_at":"{at}"}}"#);
+        for stamp in [
+            "2000-01-01T00:00:00Z",
+            "9999-01-01T00:00:00Z",
+            "2026-11-23T10:06:00Z",
+        ] {
+            let error = parse(body(stamp).as_bytes(), now)
+                .err()
+                .unwrap_or_else(|| panic!("{stamp} accepted"));
+            assert_eq!(error.status.as_u16(), 422, "{}", error.message);
+            assert!(
+                error.message.contains("within the last 7 days"),
+                "{}",
+                error.message
+            );
+        }
+        for stamp in ["2026-11-17T10:00:00Z", "2026-11-23T10:04:00Z"] {
+            let ok = parse(body(stamp).as_bytes(), now)
+                .unwrap_or_else(|e| panic!("{stamp}: {}", e.message));
+            assert_eq!(
+                ok.received_at.to_rfc3339(),
+                DateTime::parse_from_rfc3339(stamp)
+                    .map(|t| t.with_timezone(&Utc).to_rfc3339())
+                    .unwrap_or_default()
+            );
+        }
     }
 
     #[test]

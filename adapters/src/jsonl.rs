@@ -2,7 +2,10 @@
 //! webcare itself. Only `text` is required; `id`, `channel`, `conversation`, `author` and
 //! `received_at` are used when present and unknown fields are ignored, so exports from other
 //! systems can be fed in as they are. A bad line is reported with its number and skipped; it
-//! never stops the batch.
+//! never stops the batch. A line longer than [`MAX_LINE`] is skipped without being held in
+//! memory (so `/dev/zero` as input cannot exhaust it); after [`MAX_SKIP`] bytes without a line
+//! end the input is given up. A UTF-8 byte-order mark before the first line is accepted, and
+//! an empty `text` is refused with its line number.
 
 use std::io::BufRead;
 
@@ -25,6 +28,12 @@ struct Line {
     received_at: Option<String>,
 }
 
+/// The longest line read as a message: far above the largest message any channel takes.
+pub const MAX_LINE: usize = 1024 * 1024;
+/// The most bytes skipped looking for the end of one too-long line before the input is given
+/// up as not JSON Lines.
+pub const MAX_SKIP: usize = 64 * 1024 * 1024;
+
 /// Why one line could not be read as a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
@@ -36,6 +45,12 @@ pub enum LineError {
     Field { line: usize, reason: String },
     #[error("line {line}: cannot read input: {reason}")]
     Io { line: usize, reason: String },
+    #[error("line {line}: longer than {MAX_LINE} bytes; skipped")]
+    TooLong { line: usize },
+    #[error(
+        "line {line}: no line end within {MAX_SKIP} bytes; this is not a JSON Lines file, the rest is not read"
+    )]
+    NoLineEnd { line: usize },
 }
 
 /// Parses one line. `now` is used when the line has no `received_at`.
@@ -48,6 +63,12 @@ pub fn parse_line(bytes: &[u8], line: usize, now: DateTime<Utc>) -> Result<Inbou
         line,
         reason: e.to_string(),
     })?;
+    if parsed.text.trim().is_empty() {
+        return Err(LineError::Field {
+            line,
+            reason: "`text` is empty".into(),
+        });
+    }
     let channel = match parsed.channel.as_deref() {
         None => ChannelKind::Http,
         Some(name) => name
@@ -91,6 +112,8 @@ pub struct JsonlReader<R> {
     line: usize,
     buffer: Vec<u8>,
     now: DateTime<Utc>,
+    /// Set after a line without an end: nothing more is read.
+    given_up: bool,
 }
 
 impl<R: BufRead> JsonlReader<R> {
@@ -100,6 +123,28 @@ impl<R: BufRead> JsonlReader<R> {
             line: 0,
             buffer: Vec::new(),
             now,
+            given_up: false,
+        }
+    }
+
+    /// Consumes the rest of a too-long line (up to [`MAX_SKIP`] bytes); whether its end came.
+    fn skip_line(&mut self) -> std::io::Result<bool> {
+        let mut skipped = 0usize;
+        loop {
+            let chunk = self.input.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(true);
+            }
+            if let Some(end) = chunk.iter().position(|b| *b == b'\n') {
+                self.input.consume(end + 1);
+                return Ok(true);
+            }
+            let len = chunk.len();
+            self.input.consume(len);
+            skipped += len;
+            if skipped > MAX_SKIP {
+                return Ok(false);
+            }
         }
     }
 }
@@ -109,9 +154,15 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if self.given_up {
+                return None;
+            }
             self.buffer.clear();
             self.line += 1;
-            match self.input.read_until(b'\n', &mut self.buffer) {
+            // At most one byte more than a line may have, so a line without an end cannot
+            // grow the buffer without bound.
+            let mut limited = std::io::Read::take(&mut self.input, MAX_LINE as u64 + 1);
+            match limited.read_until(b'\n', &mut self.buffer) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
@@ -121,7 +172,26 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                     }));
                 }
             }
-            let trimmed = self.buffer.trim_ascii();
+            if self.buffer.len() > MAX_LINE && self.buffer.last() != Some(&b'\n') {
+                let line = self.line;
+                return Some(match self.skip_line() {
+                    Ok(true) => Err(LineError::TooLong { line }),
+                    Ok(false) => {
+                        self.given_up = true;
+                        Err(LineError::NoLineEnd { line })
+                    }
+                    Err(e) => Err(LineError::Io {
+                        line,
+                        reason: e.to_string(),
+                    }),
+                });
+            }
+            // A byte-order mark (Windows editors write one) is not part of the first line.
+            let mut bytes = &self.buffer[..];
+            if self.line == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            let trimmed = bytes.trim_ascii();
             if trimmed.is_empty() {
                 continue;
             }
@@ -150,6 +220,32 @@ mod tests {
         let second = out[1].as_ref().expect("third line parses");
         assert_eq!(second.id, "7");
         assert_eq!(second.received_at.to_rfc3339(), "2026-11-23T09:00:00+00:00");
+    }
+
+    #[test]
+    fn a_bom_is_accepted_empty_text_refused_and_long_lines_skipped() {
+        let mut input =
+            b"\xEF\xBB\xBF{\"text\":\"eerste\"}\n{\"text\":\"  \"}\n{\"text\":\"".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend_from_slice(b"\"}\n{\"text\":\"laatste\"}\n");
+        let out = read(&input);
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0].as_ref().map(|m| m.text.as_str()), Ok("eerste"));
+        let empty = out[1]
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert_eq!(empty, "line 2: `text` is empty");
+        assert_eq!(out[2], Err(LineError::TooLong { line: 3 }));
+        assert_eq!(out[3].as_ref().map(|m| m.text.as_str()), Ok("laatste"));
+    }
+
+    #[test]
+    fn endless_input_without_line_ends_is_given_up_in_bounded_memory() {
+        let zeros = std::io::BufReader::new(std::io::repeat(0));
+        let out: Vec<_> = JsonlReader::new(zeros, DateTime::<Utc>::UNIX_EPOCH).collect();
+        assert_eq!(out, [Err(LineError::NoLineEnd { line: 1 })]);
     }
 
     #[test]

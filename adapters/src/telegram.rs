@@ -63,6 +63,10 @@ pub struct TelegramConfig {
     /// The first wait after a failed poll or a failed intake; doubles up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
+    /// The least time between two polls when the last one brought nothing: a Bot API server
+    /// that answers at once (a misconfigured self-hosted one, a proxy) would otherwise be
+    /// polled thousands of times a second.
+    pub empty_poll_pause: Duration,
     /// Webhook mode instead of long polling.
     pub webhook: Option<WebhookConfig>,
 }
@@ -92,6 +96,7 @@ impl TelegramConfig {
             poll_timeout: Duration::from_secs(25),
             retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(60),
+            empty_poll_pause: Duration::from_secs(1),
             webhook: None,
         }
     }
@@ -179,6 +184,12 @@ pub async fn run(
             }
         };
         backoff.reset();
+        if updates.is_empty() {
+            if sleep_or_shutdown(config.empty_poll_pause, &mut shutdown).await {
+                break;
+            }
+            continue;
+        }
         for update in updates {
             let next = next_offset(&update);
             match take(&gateway, &me, update).await {

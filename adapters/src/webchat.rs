@@ -23,20 +23,31 @@
 //! **Abuse** is contained per socket: frames over the size limit, binary frames, frames that
 //! are not a message, and more messages than the rate limit allows close that socket (and only
 //! that one) with a close code that says why. A socket too slow to take its pushes is dropped
-//! rather than let its queue grow.
+//! rather than let its queue grow. The limits that a reconnect must not reset are kept per
+//! client address and per conversation, not per socket: open sockets per address
+//! (`max_per_address`; one visitor holding many sockets no longer locks everybody else out),
+//! and two token buckets every message draws from, one for its conversation and one for the
+//! address it came from. The address is the peer the web server saw (`ConnectInfo`); behind a
+//! reverse proxy that is the proxy, so raise the per-address limits there.
+//!
+//! **Transcript paging.** On connect the widget gets the last [`WebChatConfig::page`] lines,
+//! with `earlier: true` when there are more; it asks for more with
+//! `{"type":"earlier","skip":N}` (N lines it already has) and gets `{"type":"earlier","items",
+//! "more"}`. A conversation of a thousand messages is no longer sent whole on every connect.
 //!
 //! Untrusted text never becomes HTML: the widget only ever sets `textContent`, and the pages
 //! here are static.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -48,7 +59,10 @@ use webcare_engine::store::{OutboxEntry, OutboxStatus, StoredMessage};
 use webcare_engine::{ChannelKind, Inbound};
 
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
+
+mod limits;
 use crate::gateway::Gateway;
+use limits::{Bucket, Limits, MAX_BUCKETS, RateLimit, page_of};
 
 const DEMO_PAGE: &str = include_str!("../assets/index.html");
 const WIDGET_JS: &str = include_str!("../assets/widget.js");
@@ -77,6 +91,14 @@ pub struct WebChatConfig {
     pub per_second: f64,
     /// Open sockets at most; more are refused with 503.
     pub max_connections: usize,
+    /// Open sockets from one client address at most; more are refused with 429.
+    pub max_per_address: usize,
+    /// Messages one client address may send at once, over all its conversations…
+    pub address_burst: u32,
+    /// …and per second after that.
+    pub address_per_second: f64,
+    /// Transcript lines sent on connect and per `earlier` request.
+    pub page: usize,
 }
 
 impl Default for WebChatConfig {
@@ -87,6 +109,10 @@ impl Default for WebChatConfig {
             burst: 10,
             per_second: 1.0,
             max_connections: 10_000,
+            max_per_address: 16,
+            address_burst: 30,
+            address_per_second: 3.0,
+            page: 50,
         }
     }
 }
@@ -107,6 +133,8 @@ struct Inner {
     open: AtomicUsize,
     shutdown: watch::Sender<bool>,
     ids: std::collections::hash_map::RandomState,
+    /// Sockets per address and the shared token buckets; a std mutex held only for a lookup.
+    limits: Mutex<Limits>,
 }
 
 /// The web chat: routes, the outbox's [`Deliver`] for the channel, and shutdown. Cheap to clone.
@@ -124,6 +152,12 @@ enum Outgoing {
     },
     Transcript {
         items: Vec<Item>,
+        /// Whether older lines exist (ask with `earlier`).
+        earlier: bool,
+    },
+    Earlier {
+        items: Vec<Item>,
+        more: bool,
     },
     Ack {
         id: String,
@@ -160,7 +194,14 @@ struct Item {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 enum Incoming {
-    Message { id: String, text: String },
+    Message {
+        id: String,
+        text: String,
+    },
+    /// The page of lines before the last `skip` ones.
+    Earlier {
+        skip: usize,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +220,7 @@ impl WebChat {
                 open: AtomicUsize::new(0),
                 shutdown: watch::Sender::new(false),
                 ids: std::collections::hash_map::RandomState::new(),
+                limits: Mutex::new(Limits::default()),
             }),
         }
     }
@@ -276,6 +318,58 @@ impl WebChat {
 
     fn has_sockets(&self, conversation: &str) -> bool {
         self.lock().contains_key(conversation)
+    }
+
+    fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
+        // Every edit is one call; a panic cannot leave the counts half-changed.
+        self.inner
+            .limits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a socket for `address`; false when the address has its maximum open.
+    fn open_for(&self, address: IpAddr) -> bool {
+        let mut limits = self.limits();
+        let open = limits.per_address.entry(address).or_default();
+        if *open >= self.inner.config.max_per_address {
+            return false;
+        }
+        *open += 1;
+        true
+    }
+
+    fn closed_for(&self, address: IpAddr) {
+        let mut limits = self.limits();
+        if let Some(open) = limits.per_address.get_mut(&address) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                limits.per_address.remove(&address);
+            }
+        }
+    }
+
+    /// Takes one token from the conversation's bucket and one from the address's; both must
+    /// have one. These outlive the socket, so reconnecting does not refill them.
+    fn allow(&self, conversation: &str, address: Option<IpAddr>) -> bool {
+        let config = &self.inner.config;
+        let mut limits = self.limits();
+        if limits.buckets.len() > MAX_BUCKETS {
+            limits.buckets.retain(|_, bucket| !bucket.is_full());
+        }
+        let conversation = limits
+            .buckets
+            .entry(Bucket::Conversation(conversation.to_owned()))
+            .or_insert_with(|| RateLimit::new(config.burst, config.per_second))
+            .take();
+        let address = address.is_none_or(|address| {
+            limits
+                .buckets
+                .entry(Bucket::Address(address))
+                .or_insert_with(|| RateLimit::new(config.address_burst, config.address_per_second))
+                .take()
+        });
+        conversation && address
     }
 }
 
@@ -376,6 +470,7 @@ fn valid_id(id: &str, min: usize) -> bool {
 async fn connect(
     State(chat): State<WebChat>,
     Query(query): Query<Connect>,
+    extensions: axum::http::Extensions,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if chat.inner.open.load(Ordering::Relaxed) >= chat.inner.config.max_connections {
@@ -388,6 +483,24 @@ async fn connect(
     if *chat.inner.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    // The service always serves with the peer's address; a router served without it (some
+    // tests) has no per-address limits.
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    if let Some(address) = address
+        && !chat.open_for(address)
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many open chats from this address; close one and try again",
+        )
+            .into_response();
+    }
+    let guard = AddressGuard {
+        chat: chat.clone(),
+        address,
+    };
     // Ids webcare handed out are 33 characters; accepting 16 or more leaves room for an
     // organisation that issues its own, and too short to guess is refused.
     let conversation = query
@@ -398,43 +511,25 @@ async fn connect(
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session(chat, conversation, socket))
+        .on_upgrade(move |socket| session(chat, conversation, guard, socket))
 }
 
-/// A token bucket: `burst` at once, then `per_second`.
-struct RateLimit {
-    tokens: f64,
-    burst: f64,
-    per_second: f64,
-    last: Instant,
+/// Gives the address's socket back when the session ends (or the upgrade never happens).
+struct AddressGuard {
+    chat: WebChat,
+    address: Option<IpAddr>,
 }
 
-impl RateLimit {
-    fn new(burst: u32, per_second: f64) -> Self {
-        RateLimit {
-            tokens: f64::from(burst),
-            burst: f64::from(burst),
-            per_second,
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+impl Drop for AddressGuard {
+    fn drop(&mut self) {
+        if let Some(address) = self.address {
+            self.chat.closed_for(address);
         }
     }
 }
 
 /// One socket: a writer task that owns the sending half, and this reader loop.
-async fn session(chat: WebChat, conversation: String, socket: WebSocket) {
+async fn session(chat: WebChat, conversation: String, guard: AddressGuard, socket: WebSocket) {
     chat.inner.open.fetch_add(1, Ordering::Relaxed);
     let (sink, mut stream) = socket.split();
     let (push, queue) = mpsc::channel(SOCKET_QUEUE);
@@ -446,9 +541,11 @@ async fn session(chat: WebChat, conversation: String, socket: WebSocket) {
             conversation: conversation.clone(),
         })
         .await;
+    let page = chat.inner.config.page.max(1);
     match transcript(&chat.inner.gateway, &conversation).await {
         Ok(items) => {
-            let _ = push.send(Outgoing::Transcript { items }).await;
+            let (items, earlier) = page_of(items, 0, page);
+            let _ = push.send(Outgoing::Transcript { items, earlier }).await;
         }
         Err(error) => {
             tracing::error!(error = %error, "webchat: cannot read the transcript");
@@ -461,7 +558,6 @@ async fn session(chat: WebChat, conversation: String, socket: WebSocket) {
     }
 
     let mut shutdown = chat.inner.shutdown.subscribe();
-    let mut limit = RateLimit::new(chat.inner.config.burst, chat.inner.config.per_second);
     let close = loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
@@ -484,12 +580,30 @@ async fn session(chat: WebChat, conversation: String, socket: WebSocket) {
             }
             Some(Ok(Message::Text(text))) => text,
         };
-        if !limit.take() {
+        if !chat.allow(&conversation, guard.address) {
             break Some((CLOSE_POLICY, "too many messages; slow down"));
         }
-        let Ok(Incoming::Message { id, text }) = serde_json::from_str::<Incoming>(text.as_str())
-        else {
-            break Some((CLOSE_INVALID, "not a chat message"));
+        let (id, text) = match serde_json::from_str::<Incoming>(text.as_str()) {
+            Ok(Incoming::Message { id, text }) => (id, text),
+            Ok(Incoming::Earlier { skip }) => {
+                let frame = match transcript(&chat.inner.gateway, &conversation).await {
+                    Ok(items) => {
+                        let (items, more) = page_of(items, skip, page);
+                        Outgoing::Earlier { items, more }
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error, "webchat: cannot read the transcript");
+                        Outgoing::Error {
+                            error: "earlier messages could not be loaded".into(),
+                        }
+                    }
+                };
+                if push.send(frame).await.is_err() {
+                    break None;
+                }
+                continue;
+            }
+            Err(_) => break Some((CLOSE_INVALID, "not a chat message")),
         };
         if !valid_id(&id, 1) {
             break Some((CLOSE_INVALID, "bad message id"));
@@ -527,6 +641,7 @@ async fn session(chat: WebChat, conversation: String, socket: WebSocket) {
     drop(push);
     let _ = writer.await;
     chat.inner.open.fetch_sub(1, Ordering::Relaxed);
+    drop(guard);
 }
 
 async fn take_in(gateway: &Gateway, conversation: &str, id: &str, text: &str) -> Outgoing {
@@ -657,16 +772,5 @@ mod tests {
         assert!(!valid_id("short", 16));
         assert!(!valid_id("<script>alert(1)</script>", 1));
         assert!(!valid_id(&"a".repeat(65), 1));
-    }
-
-    #[test]
-    fn the_rate_limit_allows_a_burst_then_refills() {
-        let mut limit = RateLimit::new(3, 1000.0);
-        assert!(limit.take() && limit.take() && limit.take());
-        limit.tokens = 0.0;
-        limit.last = Instant::now();
-        assert!(!limit.take());
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(limit.take());
     }
 }

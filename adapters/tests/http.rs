@@ -63,8 +63,10 @@ fn json_request(body: &str) -> Request<Body> {
 async fn a_message_gets_its_decision_and_a_repeat_gets_the_same_one() {
     let f = fixture();
     let app = http::routes(f.gateway.clone(), HttpChannelConfig::default()).unwrap();
+    // A bridge's own time of receipt, within the last week.
+    let at = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let body = format!(
-        r#"{{"id":"mail-1","conversation":"case-7","author":"ann@example.org","text":"{QUESTION}","received_at":"2026-11-23T10:00:00+01:00","metadata":{{"bridge":"mail"}}}}"#
+        r#"{{"id":"mail-1","conversation":"case-7","author":"ann@example.org","text":"{QUESTION}","received_at":"{at}","metadata":{{"bridge":"mail"}}}}"#
     );
     let (status, first) = call(&app, json_request(&body)).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -167,7 +169,7 @@ async fn bad_requests_get_a_clear_json_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn required_signatures_are_checked() {
+async fn required_signatures_cover_a_fresh_timestamp() {
     let f = fixture();
     let key = SigningKey::new("shared-secret");
     let config = HttpChannelConfig {
@@ -177,27 +179,57 @@ async fn required_signatures_are_checked() {
     };
     let app = http::routes(f.gateway.clone(), config).unwrap();
     let body = format!(r#"{{"id":"s1","text":"{QUESTION}"}}"#);
+    let now = chrono::Utc::now().timestamp();
+    let signed = |key: &SigningKey, at: i64, body: &str| {
+        post_json()
+            .header("x-webcare-timestamp", at.to_string())
+            .header(
+                "x-webcare-signature",
+                key.sign_timestamped(at, body.as_bytes()),
+            )
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
 
     let (status, error) = call(&app, json_request(&body)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(error["error"].as_str().unwrap().contains("missing"));
 
-    let wrong = SigningKey::new("guess").sign(body.as_bytes());
-    let request = post_json()
-        .header("x-webcare-signature", wrong)
-        .body(Body::from(body.clone()))
-        .unwrap();
-    let (status, error) = call(&app, request).await;
+    let (status, error) = call(&app, signed(&SigningKey::new("guess"), now, &body)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(error["error"].as_str().unwrap().contains("does not match"));
 
+    // The signature of the body alone (the old scheme) no longer passes.
     let request = post_json()
+        .header("x-webcare-timestamp", now.to_string())
         .header("x-webcare-signature", key.sign(body.as_bytes()))
         .body(Body::from(body.clone()))
         .unwrap();
-    let (status, decision) = call(&app, request).await;
+    let (status, _) = call(&app, request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A request captured an hour ago and replayed now is refused, though correctly signed.
+    let (status, error) = call(&app, signed(&key, now - 3600, &body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        error["error"].as_str().unwrap().contains("from now"),
+        "{error}"
+    );
+    // A timestamp that was signed for another body does not transfer.
+    let request = post_json()
+        .header("x-webcare-timestamp", (now + 1).to_string())
+        .header(
+            "x-webcare-signature",
+            key.sign_timestamped(now, body.as_bytes()),
+        )
+        .body(Body::from(body.clone()))
+        .unwrap();
+    assert_eq!(call(&app, request).await.0, StatusCode::UNAUTHORIZED);
+
+    let (status, decision) = call(&app, signed(&key, now, &body)).await;
     assert_eq!(status, StatusCode::OK, "{decision}");
     assert_eq!(decision["action"], "answer");
+    assert_eq!(f.gateway.store(|s| s.stats()).await.unwrap().messages, 1);
 
     // A secret is needed to require signatures.
     let config = HttpChannelConfig {

@@ -37,6 +37,10 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        Harness::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut TelegramConfig)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = store::open(&StoreOptions {
             data_dir: dir.path().join("data"),
@@ -49,13 +53,15 @@ impl Harness {
         ));
         let gateway = Gateway::new(runtime);
         let fake = fake::serve(Some(Arc::clone(&store))).await;
-        let config = TelegramConfig {
+        let mut config = TelegramConfig {
             api_url: fake.url.clone(),
             poll_timeout: Duration::from_secs(1),
             retry_delay: Duration::from_millis(50),
             max_retry_delay: Duration::from_millis(200),
+            empty_poll_pause: Duration::from_millis(50),
             ..TelegramConfig::new(Secret::new(TOKEN))
         };
+        adjust(&mut config);
         let mut worker = OutboxWorker::new(
             gateway.clone(),
             OutboxConfig {
@@ -433,4 +439,27 @@ async fn a_webhook_update_is_answered_200_only_once_it_is_stored() {
         .expect("stops within 5 s")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_api_that_answers_at_once_is_not_polled_in_a_tight_loop() {
+    // Long-poll timeout 0: the fake answers every getUpdates at once, with nothing.
+    let h = Harness::start_with(|config| {
+        config.poll_timeout = Duration::ZERO;
+        config.empty_poll_pause = Duration::from_millis(300);
+    })
+    .await;
+    let watched = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let elapsed = watched.elapsed();
+    let polls = h.fake.state.lock().unwrap().offsets.len();
+    // At most one poll per pause (and the first), however fast the server answers.
+    let most = (elapsed.as_millis() / 300) as usize + 2;
+    assert!(polls <= most, "{polls} polls in {elapsed:?}");
+    assert!(polls >= 1);
+    // A message still gets through.
+    h.fake.push(text_update(1, 500, 1, ann(), QUESTION));
+    let sends = h.wait_for_sends(1, Duration::from_secs(10)).await;
+    assert_eq!(sends.len(), 1);
+    h.stop().await;
 }

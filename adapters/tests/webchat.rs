@@ -56,6 +56,8 @@ async fn start(config: WebChatConfig) -> Server {
     let (stop_server, server_stopped) = oneshot::channel::<()>();
     let app = chat.routes();
     tokio::spawn(async move {
+        // With the peer's address, as `webcare run` serves it: the per-address limits need it.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_stopped.await;
@@ -104,6 +106,27 @@ async fn closed(socket: &mut Socket) -> Option<u16> {
             Some(Err(_)) | None => return None,
         }
     }
+}
+
+/// Connects from another loopback address (`127.0.0.2`), as a second visitor would.
+async fn open_from(ip: &str, url: &str) -> Result<Socket, String> {
+    let port: u16 = url
+        .trim_start_matches("ws://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    let stream = socket
+        .connect(format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .map(|(socket, _)| socket)
+        .map_err(|e| e.to_string())
 }
 
 fn message(id: &str, text: &str) -> Message {
@@ -322,4 +345,162 @@ async fn the_pages_are_served_with_safe_headers() {
 
 fn webcare_adapters_widget_source() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/widget.js")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holding_many_chats_does_not_lock_out_other_visitors() {
+    let server = start(WebChatConfig {
+        max_per_address: 3,
+        ..WebChatConfig::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(join(&server, None).await.0);
+    }
+    // The fourth from the same address is refused (429)…
+    let refused = open_from("127.0.0.1", &server.base).await;
+    let Err(error) = refused else {
+        panic!("a fourth chat from one address is refused");
+    };
+    assert!(error.contains("429"), "{error}");
+    // …while a visitor from another address gets a chat and an answer.
+    let mut other = open_from("127.0.0.2", &server.base).await.unwrap();
+    assert_eq!(next(&mut other).await["type"], "hello");
+    assert_eq!(next(&mut other).await["type"], "transcript");
+    other.send(message("q1", QUESTION)).await.unwrap();
+    assert_eq!(next(&mut other).await["type"], "ack");
+    // A closed chat frees its place.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open_from("127.0.0.1", &server.base).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server.stop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_does_not_reset_the_message_limit() {
+    let server = start(WebChatConfig {
+        burst: 3,
+        per_second: 0.01,
+        address_burst: 5,
+        address_per_second: 0.01,
+        ..WebChatConfig::default()
+    })
+    .await;
+    // Per conversation: three messages, then a new socket on the same conversation is still
+    // out of messages.
+    let (mut first, conversation, _) = join(&server, None).await;
+    for i in 0..3 {
+        first
+            .send(message(&format!("m{i}"), "hallo"))
+            .await
+            .unwrap();
+        acked(&mut first).await;
+    }
+    drop(first);
+    let (mut again, _, _) = join(&server, Some(&conversation)).await;
+    again.send(message("m3", "hallo")).await.unwrap();
+    assert_eq!(closed(&mut again).await, Some(1008));
+
+    // Per address: fresh conversations from the same address share its five.
+    let (mut second, _, _) = join(&server, None).await;
+    second.send(message("n0", "hallo")).await.unwrap();
+    acked(&mut second).await;
+    let (mut third, _, _) = join(&server, None).await;
+    third.send(message("n1", "hallo")).await.unwrap();
+    assert_eq!(closed(&mut third).await, Some(1008));
+    // Another address is not affected.
+    let mut other = open_from("127.0.0.2", &server.base).await.unwrap();
+    assert_eq!(next(&mut other).await["type"], "hello");
+    assert_eq!(next(&mut other).await["type"], "transcript");
+    other.send(message("o1", QUESTION)).await.unwrap();
+    acked(&mut other).await;
+    drop(server.stop);
+}
+
+/// Reads frames (replies of earlier messages included) until an `ack`.
+async fn acked(socket: &mut Socket) {
+    loop {
+        let frame = next(socket).await;
+        match frame["type"].as_str() {
+            Some("ack") => return,
+            Some("reply") => continue,
+            _ => panic!("expected an ack: {frame}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_transcript_is_sent_in_pages() {
+    let server = start(WebChatConfig {
+        page: 20,
+        ..WebChatConfig::default()
+    })
+    .await;
+    let conversation = "w0123456789abcdef0123456789abcdef";
+    for n in 0..60 {
+        let mut inbound = webcare_engine::Inbound::from_text(
+            format!("{conversation}:m{n}"),
+            ChannelKind::Webchat,
+            format!("bericht {n}"),
+            server.gateway.now(),
+        );
+        inbound.conversation = conversation.into();
+        inbound.author = format!("visitor:{conversation}");
+        server.gateway.accept(inbound).await.unwrap();
+    }
+    let url = format!("{}?conversation={conversation}", server.base);
+    let mut socket = open(&url).await;
+    assert_eq!(next(&mut socket).await["type"], "hello");
+    let transcript = next(&mut socket).await;
+    let first_page = transcript["items"].as_array().unwrap().clone();
+    // 60 messages and their replies: the last 20 lines, and a note that there are more.
+    assert_eq!(first_page.len(), 20, "{transcript}");
+    assert_eq!(transcript["earlier"], true);
+
+    // Asking for earlier pages until there are no more gives the whole conversation, each
+    // line once and in order.
+    let mut lines = first_page;
+    loop {
+        let skip = lines.len();
+        socket
+            .send(Message::text(format!(
+                r#"{{"type":"earlier","skip":{skip}}}"#
+            )))
+            .await
+            .unwrap();
+        let earlier = page(&mut socket).await;
+        let mut older = earlier["items"].as_array().unwrap().clone();
+        assert!(older.len() <= 20);
+        older.extend(lines);
+        lines = older;
+        if earlier["more"] == false {
+            break;
+        }
+    }
+    let visitor: Vec<&str> = lines
+        .iter()
+        .filter(|i| i["from"] == "visitor")
+        .map(|i| i["text"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..60).map(|n| format!("bericht {n}")).collect();
+    assert_eq!(visitor, expected);
+    drop(server.stop);
+}
+
+/// The next `earlier` frame (replies the outbox still pushes are skipped).
+async fn page(socket: &mut Socket) -> serde_json::Value {
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == "earlier" {
+            return frame;
+        }
+        assert_eq!(frame["type"], "reply", "{frame}");
+    }
 }

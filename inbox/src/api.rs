@@ -44,6 +44,11 @@ fn error(e: ActionError) -> ApiError {
     ApiError::new(e.status(), e.to_string())
 }
 
+/// Whether the request carries a valid API token.
+pub(crate) async fn token_user(inbox: &Inbox, headers: &HeaderMap) -> bool {
+    actor(inbox, headers).await.is_ok()
+}
+
 /// The token's user, or a 401.
 async fn actor(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, ApiError> {
     let unauthorized = || {

@@ -3,13 +3,21 @@
 //! one place, and no handler compares secrets itself.
 //!
 //! - **Passwords** are argon2id PHC strings in the store; verifying one is deliberately slow,
-//!   so it runs on the blocking pool, and wrong ones are rate-limited per login and per client
-//!   address (429 with `Retry-After`), counted on the injected clock.
+//!   so it runs on the blocking pool. Every attempt is counted *before* the password is
+//!   checked (one lock for check and count), so parallel guesses cannot slip past the limit;
+//!   a success takes its own attempt back. The limit holds per login *at one client address*
+//!   and per client address (429 with `Retry-After`), on the injected clock: an attacker who
+//!   guesses at `anna` from one address blocks only that address, never Anna at her own, so
+//!   nobody can lock a colleague out by failing on purpose.
 //! - **API tokens** (`wct_…`, 256 random bits) are stored as their SHA-256: a token is not
 //!   guessable, so a fast hash is enough and a lookup is one key.
 //! - **Sessions** live in memory (a restart logs everyone out, which is a fair price for not
 //!   keeping live credentials on disk). The cookie is `HttpOnly`, `SameSite=Strict` and, behind
-//!   TLS, `Secure`; each session has its own CSRF token that every form posts back.
+//!   TLS, `Secure`; each session has its own CSRF token that every form posts back. A session
+//!   remembers a [`user_stamp`] of the user it was opened for (password hash, role, teams,
+//!   creation time) and ends when the stored user no longer matches it: a new password, a new
+//!   role, a removal (and a later re-add) all end the old sessions, whichever process changed
+//!   the store.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -28,6 +36,43 @@ pub enum AuthError {
     Hash(String),
     #[error("the password is empty")]
     EmptyPassword,
+    #[error(
+        "the password is too short: use at least {MIN_PASSWORD} characters (a passphrase of a few words is easiest)"
+    )]
+    WeakPassword,
+}
+
+/// The shortest password `webcare user add` and the admin API accept.
+pub const MIN_PASSWORD: usize = 12;
+
+/// Refuses passwords a guesser could find: shorter than [`MIN_PASSWORD`] characters, or one
+/// character repeated.
+pub fn check_password(password: &str) -> Result<(), AuthError> {
+    if password.is_empty() {
+        return Err(AuthError::EmptyPassword);
+    }
+    let mut chars = password.chars();
+    let first = chars.next();
+    if password.chars().count() < MIN_PASSWORD || chars.all(|c| Some(c) == first) {
+        return Err(AuthError::WeakPassword);
+    }
+    Ok(())
+}
+
+/// What a session was opened for; a session whose user no longer has this stamp is over.
+pub fn user_stamp(user: &User) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for part in [
+        user.login.as_str(),
+        user.password_hash.as_str(),
+        user.role.as_str(),
+        &user.teams.join("\u{1f}"),
+        &user.created_at.to_rfc3339(),
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().into()
 }
 
 /// The argon2id PHC string of `password`, with a fresh random salt.
@@ -80,6 +125,8 @@ struct Session {
     login: String,
     csrf: String,
     expires: DateTime<Utc>,
+    /// The [`user_stamp`] of the user at login.
+    stamp: [u8; 32],
 }
 
 /// The live browser sessions, by the SHA-256 of their cookie value (a memory dump shows no
@@ -90,8 +137,8 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Opens a session; returns the cookie value and the CSRF token.
-    pub fn open(&self, login: &str, now: DateTime<Utc>, ttl: Duration) -> (String, String) {
+    /// Opens a session for `user`; returns the cookie value and the CSRF token.
+    pub fn open(&self, user: &User, now: DateTime<Utc>, ttl: Duration) -> (String, String) {
         let cookie = random_hex(32);
         let csrf = random_hex(16);
         let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
@@ -101,9 +148,10 @@ impl Sessions {
         sessions.insert(
             token_digest(&cookie),
             Session {
-                login: login.to_owned(),
+                login: user.login.clone(),
                 csrf: csrf.clone(),
                 expires: now + ttl,
+                stamp: user_stamp(user),
             },
         );
         (cookie, csrf)
@@ -116,6 +164,19 @@ impl Sessions {
             .get(&token_digest(cookie))
             .filter(|s| s.expires > now)
             .map(|s| (s.login.clone(), s.csrf.clone()))
+    }
+
+    /// Whether the session still belongs to `user` as stored now; ends it when not.
+    pub fn still_valid(&self, cookie: &str, user: &User) -> bool {
+        let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
+        let digest = token_digest(cookie);
+        let valid = sessions
+            .get(&digest)
+            .is_some_and(|s| s.login == user.login && s.stamp == user_stamp(user));
+        if !valid {
+            sessions.remove(&digest);
+        }
+        valid
     }
 
     pub fn close(&self, cookie: &str) {
@@ -162,6 +223,59 @@ impl LoginLimiter {
         wait
     }
 
+    /// Counts an attempt for every key, unless one of them is out of attempts: then nothing is
+    /// counted and `Err(wait)` says how long. Check and count happen under one lock, so
+    /// parallel attempts cannot all pass the check first.
+    pub fn attempt(&self, keys: &[&str], now: DateTime<Utc>) -> Result<(), Duration> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() > 100_000 {
+            failures.retain(|_, times| times.back().is_some_and(|t| *t + self.window > now));
+        }
+        let mut wait: Option<Duration> = None;
+        for key in keys {
+            let Some(times) = failures.get_mut(*key) else {
+                continue;
+            };
+            while times.front().is_some_and(|t| *t + self.window <= now) {
+                times.pop_front();
+            }
+            if times.len() >= self.max_failures
+                && let Some(oldest) = times.front()
+            {
+                let until = *oldest + self.window - now;
+                wait = Some(wait.map_or(until, |w| w.max(until)));
+            }
+        }
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        for key in keys {
+            failures
+                .entry((*key).to_owned())
+                .or_default()
+                .push_back(now);
+        }
+        Ok(())
+    }
+
+    /// A counted attempt succeeded: the login's failures are forgotten and the address gets
+    /// its attempt back.
+    pub fn attempt_succeeded(&self, login_key: &str, addr_key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(login_key);
+        if let Some(times) = failures.get_mut(addr_key) {
+            times.pop_back();
+        }
+    }
+
+    /// Takes back the latest attempt counted for `key` (the request was not a failure).
+    pub fn give_back(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = failures.get_mut(key) {
+            times.pop_back();
+        }
+    }
+
     pub fn failed(&self, keys: &[&str], now: DateTime<Utc>) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded memory under a password-spraying attack: forget the quiet keys first.
@@ -205,6 +319,21 @@ mod tests {
     }
 
     #[test]
+    fn attempts_are_counted_before_the_check() {
+        let limiter = LoginLimiter::new(3, Duration::minutes(15));
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let passed = (0..40)
+            .filter(|_| limiter.attempt(&["login:a@x", "ip:x"], t0).is_ok())
+            .count();
+        assert_eq!(passed, 3);
+        assert!(limiter.attempt(&["login:a@y", "ip:y"], t0).is_ok());
+        limiter.attempt_succeeded("login:a@y", "ip:y");
+        assert!(check_password("short").is_err());
+        assert!(check_password("aaaaaaaaaaaaaaaa").is_err());
+        assert!(check_password("correct horse battery").is_ok());
+    }
+
+    #[test]
     fn the_limiter_blocks_after_the_failures_and_forgets_after_the_window() {
         let limiter = LoginLimiter::new(3, Duration::minutes(15));
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
@@ -233,7 +362,20 @@ mod tests {
     fn sessions_cookies_and_secrets() {
         let sessions = Sessions::default();
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
-        let (cookie_value, csrf) = sessions.open("anna", t0, Duration::hours(8));
+        let mut anna = User {
+            login: "anna".into(),
+            name: "Anna".into(),
+            role: webcare_engine::store::Role::Agent,
+            teams: vec!["webcare".into()],
+            password_hash: "$argon2id$one".into(),
+            created_at: t0,
+        };
+        let (cookie_value, _) = sessions.open(&anna, t0, Duration::hours(8));
+        assert!(sessions.still_valid(&cookie_value, &anna));
+        anna.password_hash = "$argon2id$two".into();
+        assert!(!sessions.still_valid(&cookie_value, &anna));
+        assert_eq!(sessions.get(&cookie_value, t0), None, "ended for good");
+        let (cookie_value, csrf) = sessions.open(&anna, t0, Duration::hours(8));
         assert_eq!(
             sessions.get(&cookie_value, t0),
             Some(("anna".to_owned(), csrf.clone()))

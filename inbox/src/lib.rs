@@ -189,6 +189,15 @@ impl Inbox {
         self.inner.changes.subscribe()
     }
 
+    /// Whether `headers` carry a live inbox session or a valid API token (any role): for other
+    /// pages that only people of the organisation may see, such as the dashboard.
+    pub async fn authenticate(&self, headers: &axum::http::HeaderMap) -> bool {
+        if pages::session_of(self, headers).await.is_some() {
+            return true;
+        }
+        api::token_user(self, headers).await
+    }
+
     /// The pages under `/inbox` and the API under `/api/v1/escalations`.
     pub fn routes(&self) -> Router {
         pages::routes(self.clone()).merge(api::routes(self.clone()))

@@ -130,6 +130,11 @@ fn error_page(actor: Option<&Actor>, status: StatusCode, message: &str) -> Respo
     html(status, layout("Error", actor, &body))
 }
 
+/// The session's user, if the request has a live session.
+pub(crate) async fn session_of(inbox: &Inbox, headers: &HeaderMap) -> Option<Actor> {
+    session(inbox, headers).await.ok()
+}
+
 /// The session's user, or `Err` with the redirect to the login page.
 async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> {
     let to_login = || Redirect::to("/inbox/login").into_response();
@@ -146,6 +151,10 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
         .await
         .map_err(|e| error_page(None, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?
         .ok_or_else(to_login)?;
+    // A new password, role or teams, or a removal and re-add, ends the session.
+    if !inbox.inner.sessions.still_valid(value, &user) {
+        return Err(to_login());
+    }
     Ok(Actor {
         user,
         csrf: Some(csrf),
@@ -255,13 +264,13 @@ async fn login(
         );
     }
     let now = inbox.gateway().now();
-    let login_key = format!("login:{}", form.login);
-    let addr_key = format!(
-        "ip:{}",
-        addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
-    );
+    let addr = addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    // Per login at this address (see `crate::auth`): nobody elsewhere can lock Anna out.
+    let login_key = format!("login:{}@{addr}", shorten(&form.login));
+    let addr_key = format!("ip:{addr}");
     let keys = [login_key.as_str(), addr_key.as_str()];
-    if let Some(wait) = inbox.inner.limiter.blocked(&keys, now) {
+    // Counted before the password is checked, so parallel guesses cannot pass together.
+    if let Err(wait) = inbox.inner.limiter.attempt(&keys, now) {
         let seconds = wait.num_seconds().max(1);
         let mut response = login_page(
             &inbox,
@@ -300,12 +309,14 @@ async fn login(
     .await
     .unwrap_or(false);
     let Some(user) = user.filter(|_| ok) else {
-        inbox.inner.limiter.failed(&keys, now);
+        // Whatever was typed as a login goes into the audit log shortened: a megabyte "login"
+        // must not grow the store.
+        let typed = shorten(&form.login);
         actions::audit(
             &inbox,
-            &form.login,
+            &typed,
             "inbox.login_failed",
-            format!("user {}", form.login),
+            format!("user {typed}"),
         )
         .await;
         return login_page(
@@ -315,11 +326,11 @@ async fn login(
             Some("Wrong login or password."),
         );
     };
-    inbox.inner.limiter.succeeded(&login_key);
+    inbox.inner.limiter.attempt_succeeded(&login_key, &addr_key);
     let (value, _) = inbox
         .inner
         .sessions
-        .open(&user.login, now, inbox.config().session_ttl);
+        .open(&user, now, inbox.config().session_ttl);
     actions::audit(
         &inbox,
         &user.login,
@@ -334,6 +345,17 @@ async fn login(
         set_cookie(&inbox, SESSION_COOKIE, &value, ttl),
     );
     response
+}
+
+/// The longest login kept in the audit log and the rate limiter's keys.
+const MAX_LOGIN_SHOWN: usize = 64;
+
+/// `login` cut to [`MAX_LOGIN_SHOWN`] characters, marked with `…` when cut.
+fn shorten(login: &str) -> String {
+    match login.char_indices().nth(MAX_LOGIN_SHOWN) {
+        Some((end, _)) => format!("{}…", &login[..end]),
+        None => login.to_owned(),
+    }
 }
 
 /// A hash of a random password, made once, for the timing of unknown logins.

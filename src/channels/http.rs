@@ -30,9 +30,9 @@ pub struct HttpChannelSection {
     pub callback_url: Option<String>,
     /// A file holding the signing secret (also `WEBCARE_HTTP_SECRET_FILE`).
     pub secret_file: Option<PathBuf>,
-    /// Refuse inbound requests without a valid `X-Webcare-Signature`.
-    #[serde(default)]
-    pub require_signature: bool,
+    /// Refuse inbound requests without a valid `X-Webcare-Signature`; on by default once a
+    /// secret is set (`false` lets a secret sign callbacks only).
+    pub require_signature: Option<bool>,
     /// The largest request body; default 64 KiB.
     pub max_body_kib: Option<usize>,
     /// The longest a callback may take; default 10 s.
@@ -92,10 +92,12 @@ impl HttpChannelSection {
             }
             other => other.map(SigningKey::new),
         };
+        let require_signature = self.require_signature.unwrap_or(secret.is_some());
         Ok(Some(HttpChannelConfig {
             callback_url: self.callback_url.clone().filter(|u| !u.is_empty()),
             secret,
-            require_signature: self.require_signature,
+            // A configured secret is enforced unless switched off explicitly.
+            require_signature,
             max_body: self
                 .max_body_kib
                 .map_or(adapter::DEFAULT_MAX_BODY, |kib| kib.saturating_mul(1024)),
@@ -134,10 +136,10 @@ impl Channel for Http {
         let line = format!(
             "http channel: POST http://{}/api/v1/messages{} — {replies}",
             wiring.addr,
-            if config.require_signature {
-                " (signature required)"
-            } else {
-                ""
+            match (config.require_signature, config.secret.is_some()) {
+                (true, _) => " (signature required)",
+                (false, true) => " (signature NOT checked: require_signature = false)",
+                (false, false) => " (unsigned: set WEBCARE_HTTP_SECRET to require signatures)",
             },
         );
         let channel = HttpChannel::new(wiring.gateway.clone(), config)?;
@@ -176,7 +178,6 @@ mod tests {
         std::fs::write(dir.path().join("secret"), "from-file\n")?;
         let section = HttpChannelSection {
             secret_file: Some("secret".into()),
-            require_signature: true,
             ..HttpChannelSection::default()
         };
         let key = config(&section, Some(dir.path()), &none)?
@@ -190,6 +191,21 @@ mod tests {
             .secret
             .ok_or_else(|| anyhow!("secret read"))?;
         assert!(key.verify(b"x", &SigningKey::new("from-env").sign(b"x")));
+        Ok(())
+    }
+
+    #[test]
+    fn a_configured_secret_is_enforced_unless_switched_off() -> anyhow::Result<()> {
+        let env = |name: &str| (name == "WEBCARE_HTTP_SECRET").then(|| "from-env".to_owned());
+        let none = |_: &str| None;
+        let section = HttpChannelSection::default();
+        assert!(config(&section, None, &env)?.require_signature);
+        assert!(!config(&section, None, &none)?.require_signature);
+        let off = HttpChannelSection {
+            require_signature: Some(false),
+            ..HttpChannelSection::default()
+        };
+        assert!(!config(&off, None, &env)?.require_signature);
         Ok(())
     }
 }

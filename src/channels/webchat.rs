@@ -29,6 +29,15 @@ pub struct WebChatSection {
     pub per_second: Option<f64>,
     /// Open chats at most; default 10000.
     pub max_connections: Option<usize>,
+    /// Open chats from one client address at most; default 16.
+    pub max_per_address: Option<usize>,
+    /// Messages one client address may send at once (default 30) and per second after that
+    /// (default 3), over all its chats; `burst` and `per_second` hold per conversation, across
+    /// reconnects.
+    pub address_burst: Option<u32>,
+    pub address_per_second: Option<f64>,
+    /// Transcript lines sent on connect and per "earlier messages" request; default 50.
+    pub transcript_page: Option<usize>,
 }
 
 impl Section for WebChatSection {
@@ -51,6 +60,12 @@ impl Section for WebChatSection {
             burst: self.burst.unwrap_or(defaults.burst),
             per_second: self.per_second.unwrap_or(defaults.per_second),
             max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            max_per_address: self.max_per_address.unwrap_or(defaults.max_per_address),
+            address_burst: self.address_burst.unwrap_or(defaults.address_burst),
+            address_per_second: self
+                .address_per_second
+                .unwrap_or(defaults.address_per_second),
+            page: self.transcript_page.unwrap_or(defaults.page).max(1),
         }))))
     }
 }

@@ -175,6 +175,33 @@ fn url_of_listen(listen: &str) -> anyhow::Result<String> {
     Ok(format!("http://{host}:{port}"))
 }
 
+/// `webcare backup` while `webcare run` holds the store: the service writes the copy to
+/// `target` (absolute) itself.
+pub fn backup_via_service(
+    store_args: &StoreArgs,
+    url: Option<&str>,
+    target: &std::path::Path,
+) -> anyhow::Result<()> {
+    let args = AdminArgs {
+        url: url.map(str::to_owned),
+    };
+    let admin = Admin::connect(store_args, &args)
+        .context("the store is in use by `webcare run`; the backup goes through its admin API")?;
+    let answer = admin.call(
+        true,
+        crate::admin_api::BACKUP,
+        Some(serde_json::json!({ "target": target })),
+    )?;
+    if !answer.status.is_success() {
+        bail!(
+            "the service at {} could not make the backup: {}",
+            admin.url(),
+            answer.body["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

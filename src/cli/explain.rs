@@ -2,6 +2,10 @@
 //! message again with the facts it was decided with and shows every step: the normalised text,
 //! each topic and the keywords that matched, what the escalation script proposed, what
 //! governance made of it, the final decision, the rulebook version and the reasons.
+//!
+//! Customer data goes to a terminal here, so control characters in it are shown escaped
+//! (`\u{1b}`), never sent raw: an escape sequence in a message must not recolour, retitle or
+//! rewrite the operator's terminal, and a newline in an id must not forge a line.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -92,7 +96,10 @@ pub fn run(
     } else {
         print!(
             "{}",
-            describe(&stored, &decision, &trace, &rulebook, &notes)
+            terminal_safe(
+                &describe(&stored, &decision, &trace, &rulebook, &notes),
+                true
+            )
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -125,6 +132,19 @@ fn rulebook_of(
     Ok((current, Some(note)))
 }
 
+/// `text` with every control character escaped (`\u{1b}`); newlines kept when `lines`.
+fn terminal_safe(text: &str, lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !(lines && c == '\n') {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn describe_step(step: &Option<Result<ScriptStep, String>>) -> String {
     match step {
         None => "did not run".to_owned(),
@@ -145,7 +165,10 @@ fn describe(
     let mut out = String::new();
     out.push_str(&format!(
         "message {} on {} in conversation {}, received {}\n",
-        m.id, m.channel, m.conversation, m.received_at
+        terminal_safe(&m.id, false),
+        m.channel,
+        terminal_safe(&m.conversation, false),
+        m.received_at
     ));
     out.push_str(&format!("  text:       {:?}\n", m.text));
     out.push_str(&format!("  normalised: {:?}\n", trace.normalized));
@@ -238,4 +261,16 @@ fn describe(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            super::terminal_safe("a\u{1b}[31mb\nc", false),
+            "a\\u{1b}[31mb\\u{a}c"
+        );
+        assert_eq!(super::terminal_safe("a\nb\u{7}", true), "a\nb\\u{7}");
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 
@@ -20,12 +21,17 @@ pub struct ForgetArgs {
 }
 
 pub fn run(store_args: &StoreArgs, args: ForgetArgs) -> anyhow::Result<ExitCode> {
-    let (store, _) = super::open_store(store_args)?;
+    let (store, config) = super::open_store(store_args)?;
     let actor = args
         .actor
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".to_owned());
     let report = store.forget_author(&args.author, &actor, Utc::now())?;
+    // Deleted entries leave their bytes in the file's free pages until reused; a rewrite into
+    // a fresh file leaves nothing of them on disk.
+    drop(store);
+    super::backup::rewrite_store(&config.options)
+        .context("the erasure is done, but rewriting the store file failed; run `webcare forget` again to finish")?;
     println!(
         "forgot `{}`: erased {} messages, {} conversations, {} escalations, {} outbox entries",
         args.author, report.messages, report.conversations, report.escalations, report.outbox

@@ -64,8 +64,11 @@ pub fn run(
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let stdout = Mutex::new(std::io::stdout());
     let (mut accepted, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
+    let mut conflicts = 0usize;
+    // With redaction the stored text differs from the input by design: no comparison.
+    let compare = !config.options.redact;
     std::thread::scope(|scope| {
-        let (done_tx, done_rx) = mpsc::channel::<bool>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
         let mut workers = Vec::new();
         for _ in 0..args.workers {
             // Bounded, so a fast reader cannot queue the whole file in memory.
@@ -80,7 +83,16 @@ pub fn run(
                 done_tx.clone(),
             );
             scope.spawn(move || {
-                worker(rulebook, &**store, rx, failed, first_error, stdout, done_tx)
+                worker(
+                    rulebook,
+                    &**store,
+                    rx,
+                    failed,
+                    first_error,
+                    stdout,
+                    done_tx,
+                    compare,
+                )
             });
         }
         drop(done_tx);
@@ -105,9 +117,10 @@ pub fn run(
         }
         // Closing the queues lets the workers finish what they have and stop.
         drop(workers);
-        for duplicate in done_rx {
+        for done in done_rx {
             accepted += 1;
-            duplicates += usize::from(duplicate);
+            duplicates += usize::from(done.duplicate);
+            conflicts += usize::from(done.conflict);
         }
     });
     if let Some(error) = first_error.into_inner().ok().flatten() {
@@ -116,16 +129,32 @@ pub fn run(
         )));
     }
     eprintln!(
-        "ingested {accepted} messages with rulebook {} ({duplicates} duplicates, {skipped} lines skipped)",
-        rulebook.version
+        "ingested {accepted} messages with rulebook {} ({duplicates} duplicates, {skipped} lines skipped{})",
+        rulebook.version,
+        if conflicts > 0 {
+            format!(
+                ", {conflicts} conflicts: ids taken in before with a different text, which kept the first text"
+            )
+        } else {
+            String::new()
+        }
     );
-    Ok(if skipped == 0 {
+    Ok(if skipped == 0 && conflicts == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
+/// One acknowledged message, for the summary.
+struct Done {
+    duplicate: bool,
+    /// A repeat of an id whose stored text differs: the platform reused an id, or the file
+    /// was edited; the first text stays and this is reported.
+    conflict: bool,
+}
+
+#[allow(clippy::too_many_arguments)] // the scoped thread's shared state, passed by reference
 fn worker(
     rulebook: &Rulebook,
     store: &dyn Store,
@@ -133,7 +162,8 @@ fn worker(
     failed: &AtomicBool,
     first_error: &Mutex<Option<anyhow::Error>>,
     stdout: &Mutex<std::io::Stdout>,
-    done: mpsc::Sender<bool>,
+    done: mpsc::Sender<Done>,
+    compare: bool,
 ) {
     let intake = Intake::new(rulebook, store);
     // What queued up while the last batch was committed goes into the next one: one durable
@@ -150,6 +180,8 @@ fn worker(
             return;
         }
         let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+        let inputs: Vec<(webcare_engine::ChannelKind, String)> =
+            batch.iter().map(|m| (m.channel, m.text.clone())).collect();
         let receipts = match intake.accept_batch(batch, Utc::now()) {
             Ok(receipts) => receipts,
             Err(error) => {
@@ -183,8 +215,23 @@ fn worker(
             failed.store(true, Ordering::Relaxed);
             return;
         }
-        for receipt in receipts {
-            let _ = done.send(receipt.duplicate);
+        for ((id, (channel, text)), receipt) in ids.iter().zip(&inputs).zip(&receipts) {
+            let conflict = compare
+                && receipt.duplicate
+                && store
+                    .message(*channel, id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|stored| stored.message.text != *text);
+            if conflict {
+                eprintln!(
+                    "conflict: message `{id}` on {channel} was taken in before with a different text; the first text stays"
+                );
+            }
+            let _ = done.send(Done {
+                duplicate: receipt.duplicate,
+                conflict,
+            });
         }
     }
 }

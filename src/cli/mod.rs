@@ -2,6 +2,7 @@
 //! store.
 
 pub mod admin;
+pub mod backup;
 pub mod chat;
 pub mod check;
 pub mod crisis;

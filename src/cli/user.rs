@@ -181,5 +181,7 @@ fn read_password() -> anyhow::Result<String> {
     if password.is_empty() {
         return Err(anyhow!("the password is empty (give it on stdin)"));
     }
+    // Before anything is hashed or sent: a weak password is refused with what to do.
+    webcare_inbox::auth::check_password(&password)?;
     Ok(password)
 }

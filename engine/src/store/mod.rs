@@ -440,6 +440,16 @@ pub trait Store: Send + Sync {
 
     /// The id of every outbox entry (pending, sent and dead), in order.
     fn outbox_ids(&self) -> Result<Vec<u64>, StoreError>;
+
+    /// Writes a consistent copy of the whole store, as of one moment, into the new store file
+    /// or directory `target` (which must not exist), while the store stays in use. A fresh
+    /// copy holds only live data: nothing an erasure removed.
+    fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        let _ = target;
+        Err(StoreError::Unsupported(
+            "this backend makes no backups itself; use its own tools (pg_dump for PostgreSQL)",
+        ))
+    }
 }
 
 /// Stores `rulebook`'s version and files as activated by `actor` at `at`: what a service calls
@@ -604,11 +614,7 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
         return Ok(Arc::new(postgres::PgStore::open(url, options.redact)?));
     }
     let dir = &options.data_dir;
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-        path: dir.clone(),
-        action: "create the data directory",
-        source,
-    })?;
+    create_private_dir(dir)?;
     for other in [Backend::Redb, Backend::Sled] {
         if other != options.backend
             && other.path_in(dir).exists()
@@ -632,12 +638,55 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
             });
         }
     };
+    make_private(&path)?;
     Ok(Arc::new(embedded::Embedded::new(
         kv,
         options.backend,
         path,
         redactor,
     )?))
+}
+
+/// Creates the data directory readable by its owner only (0700 on Unix): it holds customer
+/// messages and password hashes. An existing one is tightened to the same.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: dir.to_owned(),
+        action: "create the data directory",
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(io)?;
+    make_private(dir)
+}
+
+/// Owner-only permissions for the store's directory (0700) or file (0600) on Unix.
+pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            action: "read the permissions of",
+            source,
+        })?;
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        if meta.permissions().mode() & 0o777 != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+                |source| StoreError::Io {
+                    path: path.to_owned(),
+                    action: "make owner-only",
+                    source,
+                },
+            )?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 // --- errors ----------------------------------------------------------------------------------
@@ -649,6 +698,8 @@ pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
 pub enum StoreError {
     #[error("unknown store backend `{0}`; expected redb, sled or postgres")]
     UnknownBackend(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -106,6 +106,33 @@ impl RedbKv {
     /// Opens `path`, creating it when it does not exist. redb refuses a file that is not a redb
     /// database, so existing data is never overwritten.
     pub fn open(path: &Path, cache_bytes: Option<usize>) -> Result<Self, StoreError> {
+        // redb would start an empty file as a new, empty store: all history gone without a
+        // word. An empty file where a store was is damage (a failed copy, a full disk).
+        if std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == 0) {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                reason: "the file is empty (0 bytes)".into(),
+            });
+        }
+        // redb asserts on some damage (a file cut short, a broken header) instead of returning
+        // an error; that must be the same clear error, not a crash of every command.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::open_checked(path, cache_bytes)
+        }));
+        opened.unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the storage engine stopped on it");
+            Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("damaged: {reason}"),
+            })
+        })
+    }
+
+    fn open_checked(path: &Path, cache_bytes: Option<usize>) -> Result<Self, StoreError> {
         let mut builder = Database::builder();
         if let Some(bytes) = cache_bytes {
             builder.set_cache_size(bytes);

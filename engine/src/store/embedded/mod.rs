@@ -76,6 +76,7 @@ use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
 
 mod admin;
+mod copy;
 mod escalations;
 // The inbox's records (users, tokens, notes, replies, breaches) in their own file.
 mod inbox;
@@ -649,6 +650,10 @@ impl Store for Embedded {
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
+    }
+
+    fn backup(&self, target: &std::path::Path) -> Result<(), StoreError> {
+        self.copy_to(target)
     }
 }
 
