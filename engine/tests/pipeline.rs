@@ -557,3 +557,31 @@ fn categories_in_gives_the_matched_categories_of_a_list_in_the_lists_order() {
         none.diagnostics.reasons
     );
 }
+
+#[test]
+fn script_limits_that_would_mean_no_limit_or_a_stack_overflow_are_refused_with_their_line() {
+    for (setting, says) in [
+        ("max_operations = 100000", "max_operations = 0"),
+        ("max_string_size = 65536", "max_string_size = 0"),
+        ("max_call_depth = 32", "max_call_depth = 100000"),
+    ] {
+        let mut source = RulebookSource::embedded();
+        let line = source
+            .rulebook
+            .text
+            .lines()
+            .position(|l| l == setting)
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("the default rulebook sets `{setting}`"));
+        source.rulebook.text = source.rulebook.text.replace(setting, says);
+        let errors = Rulebook::compile(source)
+            .err()
+            .unwrap_or_else(|| panic!("`{says}` must be refused"))
+            .to_string();
+        assert!(
+            errors.contains(&format!("rules/rulebook.toml:{line}:"))
+                && errors.contains("must be between"),
+            "{says}: {errors}"
+        );
+    }
+}

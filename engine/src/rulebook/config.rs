@@ -109,14 +109,100 @@ pub struct ChannelConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScriptLimitsConfig {
+    #[serde(deserialize_with = "limits::operations")]
     pub max_operations: u64,
+    #[serde(deserialize_with = "limits::call_depth")]
     pub max_call_depth: usize,
+    #[serde(deserialize_with = "limits::expression_depth")]
     pub max_expression_depth: usize,
+    #[serde(deserialize_with = "limits::string_size")]
     pub max_string_size: usize,
+    #[serde(deserialize_with = "limits::collection_size")]
     pub max_array_size: usize,
+    #[serde(deserialize_with = "limits::collection_size")]
     pub max_map_size: usize,
+    #[serde(deserialize_with = "limits::count")]
     pub max_variables: usize,
+    #[serde(deserialize_with = "limits::count")]
     pub max_functions: usize,
+}
+
+/// The range each `[script_limits]` value must lie in. Rhai reads 0 as "no limit" (a looping
+/// script would then pin a CPU for good, or build strings until memory runs out), and depths
+/// beyond these overflow the stack of the threads that decide messages: so a rulebook that
+/// asks for either is refused at `check`, with the line of the value, instead of taking the
+/// service down later.
+mod limits {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn within<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        min: u64,
+        max: u64,
+        why: &str,
+    ) -> Result<u64, D::Error> {
+        let value = u64::deserialize(deserializer)?;
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(D::Error::custom(format!(
+                "must be between {min} and {max}, not {value}: {why}"
+            )))
+        }
+    }
+
+    fn within_usize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        min: u64,
+        max: u64,
+        why: &str,
+    ) -> Result<usize, D::Error> {
+        within(deserializer, min, max, why).map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+    }
+
+    pub fn operations<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        within(
+            d,
+            1,
+            10_000_000,
+            "0 means no limit, and a message must never run for seconds",
+        )
+    }
+    pub fn call_depth<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within_usize(
+            d,
+            1,
+            64,
+            "deeper calls could overflow the stack of the deciding threads",
+        )
+    }
+    pub fn expression_depth<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within_usize(
+            d,
+            8,
+            128,
+            "deeper nesting could overflow the stack of the deciding threads",
+        )
+    }
+    pub fn string_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within_usize(
+            d,
+            1_024,
+            16 * 1024 * 1024,
+            "0 means no limit on the memory a script may take",
+        )
+    }
+    pub fn collection_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within_usize(
+            d,
+            16,
+            1_000_000,
+            "0 means no limit on the memory a script may take",
+        )
+    }
+    pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        within_usize(d, 16, 100_000, "0 means no limit")
+    }
 }
 
 impl Default for ScriptLimitsConfig {
