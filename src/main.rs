@@ -161,8 +161,33 @@ fn main() -> ExitCode {
         .init();
     quiet_storage_panics();
     let args = Args::parse();
+    // Every command may decide messages (chat, test, eval, a reload's golden cases), and the
+    // rulebook's scripts need more stack than the main thread has: the command runs on a
+    // thread of its own with the stack the deepest allowed script takes.
+    let command = std::thread::Builder::new()
+        .name("webcare".into())
+        .stack_size(webcare_engine::script::DECIDE_STACK_BYTES)
+        .spawn(move || dispatch(args));
+    let result = match command {
+        Ok(thread) => thread
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the command stopped on an internal error"))),
+        Err(error) => Err(anyhow::anyhow!(
+            "cannot start the command's thread: {error}"
+        )),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(args: Args) -> anyhow::Result<ExitCode> {
     let rules = args.rules.as_deref();
-    let result = match args.command {
+    match args.command {
         Command::Run(run) => cli::run::run(rules, &args.store, run),
         Command::Load(load) => cli::load::run(load),
         Command::Chat(chat) => cli::chat::run(rules, chat),
@@ -181,12 +206,5 @@ fn main() -> ExitCode {
         Command::Reload(reload) => cli::reload::run(&args.store, reload),
         Command::Crisis(crisis) => cli::crisis::run(&args.store, crisis),
         Command::Migrate(migrate) => cli::migrate::run(&args.store, migrate),
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
     }
 }

@@ -672,3 +672,43 @@ fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
     assert!(stderr.contains("1 conflicts"), "{stderr}");
     assert_eq!(text(&out.stdout).lines().count(), 3, "three acks");
 }
+
+/// A rulebook that passes `check` may use the deepest scripts its limits allow; `chat` and
+/// `test` decide with them instead of aborting on the main thread's stack.
+#[test]
+fn the_deepest_script_the_limits_allow_does_not_crash_test_or_chat() {
+    let (dir, rules) = rulebook_copy();
+    let toml = rules.join("rulebook.toml");
+    let body = fs::read_to_string(&toml)
+        .expect("read rulebook.toml")
+        .replace("max_call_depth = 32", "max_call_depth = 64")
+        .replace("max_expression_depth = 64", "max_expression_depth = 128");
+    fs::write(&toml, body).expect("write rulebook.toml");
+    let nested = format!("{}f(n - 1){}", "abs(".repeat(55), ")".repeat(55));
+    fs::write(
+        dir.path().join("scripts/escalation.rhai"),
+        format!(
+            "fn f(n) {{ if n <= 0 {{ 0 }} else {{ {nested} }} }}\nlog_only(\"depth \" + f(62))\n"
+        ),
+    )
+    .expect("write the script");
+    // Golden cases of the default rulebook fail against this script; what matters is that the
+    // command finishes and reports them.
+    let out = webcare(&["test", "--rules", rules.to_str().expect("utf-8")], None);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(" passed, "),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let out = webcare(
+        &["chat", "--rules", rules.to_str().expect("utf-8")],
+        Some(b"hallo\n"),
+    );
+    assert!(
+        text(&out.stdout).contains("depth 0"),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

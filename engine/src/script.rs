@@ -261,6 +261,13 @@ pub struct ScriptHost {
     governance: Script,
 }
 
+/// The stack a thread that decides messages needs: enough for the deepest script the
+/// `[script_limits]` ranges allow (64 calls deep, expressions 128 deep), measured in a debug
+/// build, where Rhai's frames are largest, with room to spare. Rhai recurses on the thread's
+/// stack; on the 2 MiB threads a runtime starts by default such a script aborts the process.
+/// Only the pages a script touches are ever used.
+pub const DECIDE_STACK_BYTES: usize = 128 * 1024 * 1024;
+
 const ESCALATION_VARS: [&str; 5] = [
     "msg",
     "conversation",

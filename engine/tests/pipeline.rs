@@ -585,3 +585,30 @@ fn script_limits_that_would_mean_no_limit_or_a_stack_overflow_are_refused_with_t
         );
     }
 }
+
+/// The deepest script the `[script_limits]` ranges allow: a function 63 calls deep, each call
+/// nested in 55 others. On a runtime's default 2 MiB thread it aborts the process.
+fn deepest_allowed_rulebook() -> Rulebook {
+    let mut source = RulebookSource::embedded();
+    let body = format!("{}f(n - 1){}", "abs(".repeat(55), ")".repeat(55));
+    source.escalation.text =
+        format!("fn f(n) {{ if n <= 0 {{ 0 }} else {{ {body} }} }}\nlog_only(\"depth \" + f(62))");
+    source.rulebook.text = source
+        .rulebook
+        .text
+        .replace("max_call_depth = 32", "max_call_depth = 64")
+        .replace("max_expression_depth = 64", "max_expression_depth = 128");
+    Rulebook::compile(source).unwrap_or_else(|e| panic!("the limits allow it:\n{e}"))
+}
+
+#[test]
+fn the_deepest_script_the_limits_allow_decides_on_a_deciding_thread() {
+    let rulebook = deepest_allowed_rulebook();
+    let reasons = std::thread::Builder::new()
+        .stack_size(webcare_engine::script::DECIDE_STACK_BYTES)
+        .spawn(move || decide(&rulebook, "hallo").diagnostics.reasons)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(reasons.iter().any(|r| r == "depth 0"), "{reasons:?}");
+}

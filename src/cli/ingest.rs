@@ -82,18 +82,27 @@ pub fn run(
                 &stdout,
                 done_tx.clone(),
             );
-            scope.spawn(move || {
-                worker(
-                    rulebook,
-                    &**store,
-                    rx,
-                    failed,
-                    first_error,
-                    stdout,
-                    done_tx,
-                    compare,
-                )
-            });
+            // Deciding runs the rulebook's scripts, which need their stack (DECIDE_STACK_BYTES).
+            let spawned = std::thread::Builder::new()
+                .stack_size(webcare_engine::script::DECIDE_STACK_BYTES)
+                .spawn_scoped(scope, move || {
+                    worker(
+                        rulebook,
+                        &**store,
+                        rx,
+                        failed,
+                        first_error,
+                        stdout,
+                        done_tx,
+                        compare,
+                    )
+                });
+            if let Err(error) = spawned {
+                failed.store(true, Ordering::Relaxed);
+                if let Ok(mut first) = first_error.lock() {
+                    first.get_or_insert(anyhow::anyhow!("cannot start a deciding thread: {error}"));
+                }
+            }
         }
         drop(done_tx);
         for message in JsonlReader::new(input, default_time) {

@@ -267,7 +267,7 @@ fn from_store(
             }
         });
         // While the deciders work on one batch, this thread adds the one before to the report.
-        let deciders = Deciders::start(scope, rulebook);
+        let deciders = Deciders::start(scope, rulebook)?;
         let mut previous: Option<Arc<Vec<StoredMessage>>> = None;
         for batch in incoming {
             let batch = Arc::new(batch?);
@@ -341,23 +341,30 @@ struct Deciders {
 }
 
 impl Deciders {
-    fn start<'scope>(scope: &'scope Scope<'scope, '_>, rulebook: &'scope Rulebook) -> Self {
+    fn start<'scope>(
+        scope: &'scope Scope<'scope, '_>,
+        rulebook: &'scope Rulebook,
+    ) -> anyhow::Result<Self> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = (0..threads)
             .map(|_| {
                 let (jobs, shares) = mpsc::channel::<Share>();
                 let (done, results) = mpsc::channel();
-                scope.spawn(move || {
-                    for (batch, range) in shares {
-                        if done.send(decide(rulebook, &batch[range])).is_err() {
-                            break;
+                // The rulebook's scripts need their stack (DECIDE_STACK_BYTES).
+                std::thread::Builder::new()
+                    .stack_size(webcare_engine::script::DECIDE_STACK_BYTES)
+                    .spawn_scoped(scope, move || {
+                        for (batch, range) in shares {
+                            if done.send(decide(rulebook, &batch[range])).is_err() {
+                                break;
+                            }
                         }
-                    }
-                });
-                (jobs, results)
+                    })
+                    .map_err(|e| anyhow::anyhow!("cannot start a deciding thread: {e}"))?;
+                Ok((jobs, results))
             })
-            .collect();
-        Deciders { workers }
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Deciders { workers })
     }
 
     /// Hands out `batch` to be decided with the facts each message was first decided with.

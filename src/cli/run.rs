@@ -80,6 +80,9 @@ pub fn run(
         // with tokio's default of 512 threads, 256 waiting clients made 500 threads and 0.8 GB.
         // Sixteen keep the store busy; more requests wait as small tasks, not threads.
         .max_blocking_threads(BLOCKING_THREADS)
+        // Messages are decided, and a reloaded rulebook's golden cases run, on these threads:
+        // they need the stack the deepest allowed script takes.
+        .thread_stack_size(webcare_engine::script::DECIDE_STACK_BYTES)
         .build()
         .context("cannot start the async runtime")?;
     tokio.block_on(service::run(runtime, settings, crate::shutdown::signals()))?;
