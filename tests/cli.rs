@@ -712,3 +712,45 @@ fn the_deepest_script_the_limits_allow_does_not_crash_test_or_chat() {
         text(&out.stderr)
     );
 }
+
+/// What a script prints may be customer text; it never reaches the log, even at the most
+/// verbose level, where `forget` and retention could not erase it.
+#[test]
+fn what_a_script_prints_never_reaches_the_log() {
+    let (dir, rules) = rulebook_copy();
+    let script = dir.path().join("scripts/escalation.rhai");
+    let body = fs::read_to_string(&script).expect("read the script");
+    fs::write(
+        &script,
+        format!("print(msg.text);\ndebug(msg.text);\n{body}"),
+    )
+    .expect("write");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_webcare"))
+            .args([
+                "replay",
+                "--input",
+                "-",
+                "--rules",
+                rules.to_str().expect("utf-8"),
+            ])
+            .env("RUST_LOG", "trace")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().expect("stdin is piped").write_all(
+                    b"{\"text\":\"mijn BSN is 123456782 en ik woon op Kerkstraat 7\"}\n",
+                )?;
+                child.wait_with_output()
+            })
+            .expect("webcare runs");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("a script printed a line"), "{stderr}");
+    assert!(
+        !stderr.contains("123456782") && !stderr.contains("Kerkstraat"),
+        "{stderr}"
+    );
+}

@@ -304,10 +304,14 @@ fn sandboxed_engine(limits: &ScriptLimitsConfig) -> rhai::Engine {
     engine.set_max_map_size(limits.max_map_size);
     engine.set_max_variables(limits.max_variables);
     engine.set_max_functions(limits.max_functions);
-    // Scripts never write to stdout: `webcare replay` output is a data stream.
-    engine.on_print(|text| tracing::info!(target: "webcare::script", "{text}"));
+    // Scripts never write to stdout (`webcare replay` output is a data stream), and what they
+    // print never reaches the log: `print(msg.text)` would copy customer text into it, out of
+    // reach of `forget` and retention. The log says only that, and where, a script printed.
+    engine.on_print(|text| {
+        tracing::debug!(target: "webcare::script", chars = text.chars().count(), "a script printed a line (not logged: it may hold customer text)")
+    });
     engine.on_debug(|text, source, pos| {
-        tracing::debug!(target: "webcare::script", source = source.unwrap_or("script"), %pos, "{text}")
+        tracing::debug!(target: "webcare::script", source = source.unwrap_or("script"), %pos, chars = text.chars().count(), "a script called debug (not logged: it may hold customer text)")
     });
     register_api(&mut engine);
     engine
