@@ -754,3 +754,42 @@ fn what_a_script_prints_never_reaches_the_log() {
         "{stderr}"
     );
 }
+
+/// A rulebook reads its scripts and examples from its own folder or the one that holds it,
+/// and only files of their kind: a path to any other file is refused before it is read, so
+/// nothing of that file appears in the error.
+#[test]
+fn scripts_and_examples_outside_the_rulebook_are_refused_unread() {
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let outside = elsewhere.path().join("escalation.rhai");
+    fs::write(&outside, "log_only(\"from elsewhere\")").expect("write");
+    for (path, says) in [
+        ("/proc/self/environ".to_owned(), "must be a .rhai file"),
+        (
+            outside.display().to_string(),
+            "is outside the rulebook's folder",
+        ),
+    ] {
+        let (_dir, rules) = rulebook_copy();
+        let toml = rules.join("rulebook.toml");
+        let body = fs::read_to_string(&toml)
+            .expect("read rulebook.toml")
+            .replace("\"../scripts/escalation.rhai\"", &format!("\"{path}\""));
+        fs::write(&toml, body).expect("write rulebook.toml");
+        let out = Command::new(env!("CARGO_BIN_EXE_webcare"))
+            .args(["check", "--rules", rules.to_str().expect("utf-8")])
+            .env("WEBCARE_TEST_SECRET", "s3cr3t-4a1b")
+            .output()
+            .expect("webcare runs");
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{all}");
+        assert!(
+            all.contains(says) && all.contains("rulebook.toml:"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("s3cr3t") && !all.contains("from elsewhere"),
+            "{all}"
+        );
+    }
+}

@@ -16,6 +16,40 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// The path of a script or an examples file named in `rulebook.toml`, refused unless it is a
+/// file of its kind inside the rulebook's folder or the folder that holds it (where the default
+/// layout keeps `scripts/`). Anything else (`/proc/self/environ`, a key file) would be read and
+/// quoted back in a parse error.
+fn confined(
+    dir: &Path,
+    rel: &str,
+    extension: &str,
+    at: Location,
+) -> Result<PathBuf, RulebookError> {
+    let path = dir.join(rel);
+    if path.extension().and_then(|e| e.to_str()) != Some(extension) {
+        return Err(RulebookError::invalid(
+            at,
+            format!("`{rel}` must be a .{extension} file"),
+        ));
+    }
+    // A file that does not exist is reported by the read that follows, with its path.
+    let (Ok(file), Ok(folder)) = (path.canonicalize(), dir.canonicalize()) else {
+        return Ok(path);
+    };
+    let root = folder.parent().unwrap_or(&folder);
+    if file.starts_with(root) {
+        Ok(path)
+    } else {
+        Err(RulebookError::invalid(
+            at,
+            format!(
+                "`{rel}` is outside the rulebook's folder and the folder that holds it; keep scripts and examples beside the rulebook"
+            ),
+        ))
+    }
+}
+
 impl SourceFile {
     fn read(path: PathBuf) -> Result<Self, RulebookError> {
         let bytes = std::fs::read(&path).map_err(|e| RulebookError::Unreadable {
@@ -155,9 +189,10 @@ impl RulebookSource {
                     }
                 });
         let mut examples = Vec::new();
-        if let Some(config) = &config {
+        if let (Some(config), Some(toml)) = (&config, &rulebook) {
             for rel in &config.classifier.examples {
-                match SourceFile::read(dir.join(rel.get_ref())) {
+                let at = Location::at_offset(toml.path.clone(), &toml.text, rel.span().start);
+                match confined(dir, rel.get_ref(), "jsonl", at).and_then(SourceFile::read) {
                     Ok(file) => examples.push(file),
                     Err(e) => errors.push(e),
                 }
@@ -166,11 +201,20 @@ impl RulebookSource {
         let scripts = config.map(|c| c.scripts);
         let (escalation, governance) = match scripts {
             Some(paths) => {
-                let mut read_script = |rel: &str| match SourceFile::read(dir.join(rel)) {
-                    Ok(file) => Some(file),
-                    Err(e) => {
-                        errors.push(e);
-                        None
+                let mut read_script = |rel: &str| {
+                    let at = rulebook.as_ref().map_or_else(
+                        || Location::at_offset(dir.join("rulebook.toml"), "", 0),
+                        |toml| {
+                            let offset = toml.text.find(&format!("\"{rel}\"")).unwrap_or(0);
+                            Location::at_offset(toml.path.clone(), &toml.text, offset)
+                        },
+                    );
+                    match confined(dir, rel, "rhai", at).and_then(SourceFile::read) {
+                        Ok(file) => Some(file),
+                        Err(e) => {
+                            errors.push(e);
+                            None
+                        }
                     }
                 };
                 (
