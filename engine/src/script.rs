@@ -483,20 +483,50 @@ fn register_api(engine: &mut rhai::Engine) {
         },
     );
 
-    engine.register_fn("contains_any", |text: ImmutableString, words: Array| {
-        let text = normalize(&text);
-        let padded = format!(" {text} ");
-        words.iter().any(|w| {
-            let word = normalize(&w.to_string());
-            !word.is_empty() && padded.contains(&format!(" {word} "))
-        })
-    });
     engine.register_fn(
-        "shorten",
-        |text: ImmutableString, limit: i64| -> ImmutableString {
-            shorten(&text, usize::try_from(limit).unwrap_or(0)).into()
+        "contains_any",
+        |text: ImmutableString, words: Array| -> Result<bool, Box<EvalAltResult>> {
+            let word_bytes: usize = words.iter().map(|w| w.to_string().len()).sum();
+            charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
+            let text = normalize(&text);
+            let padded = format!(" {text} ");
+            Ok(words.iter().any(|w| {
+                let word = normalize(&w.to_string());
+                !word.is_empty() && padded.contains(&format!(" {word} "))
+            }))
         },
     );
+    engine.register_fn(
+        "shorten",
+        |text: ImmutableString, limit: i64| -> Result<ImmutableString, Box<EvalAltResult>> {
+            charge_host_work(text.len())?;
+            Ok(shorten(&text, usize::try_from(limit).unwrap_or(0)).into())
+        },
+    );
+}
+
+thread_local! {
+    /// The work host functions did in the script run on this thread, and what it may do: a
+    /// host function is one Rhai operation however long its text, so `contains_any` on a long
+    /// text in a loop would otherwise run for seconds within the operation limit.
+    static HOST_WORK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, u64::MAX)) };
+}
+
+/// Counts a host function's work (one operation per 64 bytes it reads) against the run's
+/// operation limit; over it, the run stops as an endless loop would.
+fn charge_host_work(bytes: usize) -> Result<(), Box<EvalAltResult>> {
+    HOST_WORK.with(|work| {
+        let (used, budget) = work.get();
+        let used = used.saturating_add(u64::try_from(bytes / 64 + 1).unwrap_or(u64::MAX));
+        work.set((used, budget));
+        if used > budget {
+            Err(Box::new(EvalAltResult::ErrorTooManyOperations(
+                Position::NONE,
+            )))
+        } else {
+            Ok(())
+        }
+    })
 }
 
 fn compile(
@@ -569,6 +599,7 @@ impl ScriptHost {
     }
 
     fn run(&self, script: &Script, mut scope: Scope) -> Result<Verdict, ScriptError> {
+        HOST_WORK.with(|work| work.set((0, self.engine.max_operations())));
         let value = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)

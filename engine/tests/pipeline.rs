@@ -612,3 +612,14 @@ fn the_deepest_script_the_limits_allow_decides_on_a_deciding_thread() {
         .unwrap();
     assert!(reasons.iter().any(|r| r == "depth 0"), "{reasons:?}");
 }
+
+/// A host function is one operation to Rhai however much text it reads; its work counts
+/// against the operation limit, so a loop of them on a long text stops like an endless loop.
+#[test]
+fn host_functions_count_their_work_against_the_operation_limit() {
+    let rulebook = with_escalation_script(
+        "for i in 0..20000 { if contains_any(msg.text, [\"zzz\", \"yyy\"]) { break; } }\nlog_only(\"done\")",
+    );
+    let decision = decide(&rulebook, &"een lang bericht over van alles ".repeat(500));
+    assert_fail_safe(&decision, "operation limit");
+}
