@@ -204,6 +204,30 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Whatever bytes a file holds, the reader ends, and every line it gives up on is an
+        /// error naming a line that exists.
+        #[test]
+        fn any_bytes_give_messages_or_errors_with_their_line(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)
+        ) {
+            let lines = input.split(|b| *b == b'\n').count();
+            for item in read(&input) {
+                if let Err(error) = item {
+                    let text = error.to_string();
+                    let line: usize = text
+                        .strip_prefix("line ")
+                        .and_then(|rest| rest.split(':').next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    proptest::prop_assert!((1..=lines).contains(&line), "{}", text);
+                }
+            }
+        }
+    }
+
     fn read(input: &[u8]) -> Vec<Result<Inbound, LineError>> {
         JsonlReader::new(input, DateTime::<Utc>::UNIX_EPOCH).collect()
     }
