@@ -773,39 +773,6 @@ fn outbox_channels_postponement_dead_letters_and_agent_replies(backend: Backend)
     );
 }
 
-fn outbox_sent_all_marks_the_pending_entries_in_one_go(backend: Backend) {
-    let f = Fixture::new(backend);
-    let t0 = monday();
-    let ids: Vec<u64> = (0..4)
-        .map(|i| {
-            f.accept(msg(&format!("m{i}"), &format!("c{i}"), "ann", QUESTION, t0))
-                .outbox
-                .unwrap()
-        })
-        .collect();
-    f.store().outbox_sent(ids[0], t0).unwrap();
-    f.store().outbox_failed(ids[1], "gone", None, t0).unwrap();
-    let later = t0 + Duration::seconds(2);
-    // Finished (sent, dead) and unknown ids are skipped, not errors.
-    let marked = f
-        .store()
-        .outbox_sent_all(&[ids[0], ids[1], ids[2], ids[3], 999], later)
-        .unwrap();
-    assert_eq!(marked, 2);
-    for id in &ids[2..] {
-        let entry = f.store().outbox_entry(*id).unwrap().unwrap();
-        assert_eq!(entry.status, OutboxStatus::Sent { at: later });
-        assert_eq!(entry.attempts, 1);
-    }
-    assert_eq!(
-        f.store().outbox_entry(ids[1]).unwrap().unwrap().status,
-        OutboxStatus::Dead
-    );
-    assert!(f.store().due_outbox(later, 10).unwrap().is_empty());
-    assert_eq!(f.store().stats().unwrap().pending_outbox, 0);
-    assert_eq!(f.store().outbox_sent_all(&[], later).unwrap(), 0);
-}
-
 fn audit_log_appends_and_pages(backend: Backend) {
     let f = Fixture::new(backend);
     for i in 0..5 {
@@ -1994,7 +1961,6 @@ contract_tests!(
     outbox_retries_sends_and_gives_up,
     a_retried_reply_holds_back_only_its_own_conversation,
     outbox_channels_postponement_dead_letters_and_agent_replies,
-    outbox_sent_all_marks_the_pending_entries_in_one_go,
     audit_log_appends_and_pages,
     conversation_state_is_set_and_audited,
     history_is_in_time_order_and_pages,

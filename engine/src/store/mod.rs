@@ -208,12 +208,6 @@ pub trait Store: Send + Sync {
 
     fn outbox_sent(&self, id: u64, now: DateTime<Utc>) -> Result<OutboxEntry, CaseError>;
 
-    /// Marks every pending entry among `ids` as sent, in one transaction; ids that are finished
-    /// or gone are skipped (sent or erased meanwhile). Returns how many were marked. For a
-    /// channel that delivers the reply in its own response (the HTTP channel without a callback),
-    /// where one write per reply would double the cost of intake.
-    fn outbox_sent_all(&self, ids: &[u64], now: DateTime<Utc>) -> Result<usize, StoreError>;
-
     /// A send failed: record the error and try again at `retry_at`, or give up (`None`: the
     /// entry becomes dead and stays visible for a human).
     fn outbox_failed(

@@ -401,10 +401,6 @@ impl Store for Embedded {
         Embedded::outbox_sent(self, id, now)
     }
 
-    fn outbox_sent_all(&self, ids: &[u64], now: DateTime<Utc>) -> Result<usize, StoreError> {
-        Embedded::outbox_sent_all(self, ids, now)
-    }
-
     fn outbox_failed(
         &self,
         id: u64,

@@ -32,32 +32,6 @@ impl Embedded {
         self.change_delivery(id, move |d| d.sent(id, now))
     }
 
-    pub(super) fn outbox_sent_all(
-        &self,
-        ids: &[u64],
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let ids = ids.to_vec();
-        self.write(move |tx| {
-            // All reads first: a job must not fail after it wrote.
-            let mut pending = Vec::with_capacity(ids.len());
-            for id in ids {
-                // The record alone: its words (from the message) are not needed to mark it.
-                if let Some((rec, true)) = tx.outbox_rec(id)? {
-                    pending.push((id, rec));
-                }
-            }
-            let marked = pending.len();
-            for (id, mut rec) in pending {
-                rec.attempts += 1;
-                rec.status = codec::OUTBOX_SENT;
-                rec.sent_at = Some(codec::micros(now));
-                tx.put_outbox(id, &rec)?;
-            }
-            Ok(marked)
-        })
-    }
-
     pub(super) fn outbox_failed(
         &self,
         id: u64,

@@ -190,18 +190,6 @@ impl PgStore {
         })
     }
 
-    pub(super) fn outbox_sent_all(&self, ids: &[u64], now: DateTime<Utc>) -> Result<usize, PgErr> {
-        let ids: Vec<i64> = ids.iter().map(|id| *id as i64).collect();
-        self.tx(|tx| {
-            let n = tx.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL
-                 WHERE id = ANY($1) AND status = 'pending'",
-                &[&ids, &now],
-            )?;
-            Ok(n as usize)
-        })
-    }
-
     /// Reads reply `id`, lets `change` (a rule of [`Delivery`]) change its delivery state, and
     /// writes it; the claim ends with the attempt.
     pub(super) fn change_delivery(

@@ -480,10 +480,6 @@ impl Store for PgStore {
             .map_err(PgErr::case)
     }
 
-    fn outbox_sent_all(&self, ids: &[u64], now: DateTime<Utc>) -> Result<usize, StoreError> {
-        PgStore::outbox_sent_all(self, ids, now).map_err(PgErr::store)
-    }
-
     fn outbox_failed(
         &self,
         id: u64,
