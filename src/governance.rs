@@ -212,6 +212,17 @@ impl Governance {
         };
         tokio::pin!(stop);
         let mut seen = fingerprint(&dir).await;
+        // A change made between loading the rulebook and this first look is already in `seen`:
+        // compare what is on disk with what runs, once, so it is not missed.
+        let running = self.runtime.rulebook().version.clone();
+        let on_disk = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || RulebookSource::from_dir(&dir).map(|s| s.version()))
+                .await
+        };
+        if matches!(on_disk, Ok(Ok(version)) if version != running) {
+            self.reload_changed(&dir).await;
+        }
         loop {
             tokio::select! {
                 () = &mut stop => return,
@@ -224,14 +235,18 @@ impl Governance {
             // Editors write a file in several steps; let them finish.
             tokio::time::sleep(Duration::from_millis(300)).await;
             seen = fingerprint(&dir).await;
-            let outcome = self.reload("watcher").await;
-            if let ReloadOutcome::Rejected { errors, .. } = &outcome {
-                tracing::warn!(
-                    "the changed rulebook in `{}` was rejected:\n{}",
-                    dir.display(),
-                    errors.join("\n")
-                );
-            }
+            self.reload_changed(&dir).await;
+        }
+    }
+
+    /// The watcher's reload; a rejected rulebook is logged, the running one stays.
+    async fn reload_changed(&self, dir: &Path) {
+        if let ReloadOutcome::Rejected { errors, .. } = self.reload("watcher").await {
+            tracing::warn!(
+                "the changed rulebook in `{}` was rejected:\n{}",
+                dir.display(),
+                errors.join("\n")
+            );
         }
     }
 
