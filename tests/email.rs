@@ -10,7 +10,8 @@
 #[path = "../adapters/tests/fakes/mailservers.rs"]
 mod servers;
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,22 +68,8 @@ fn start_run(
         }
     }
     command.env("EMAIL_PASSWORD", servers::PASSWORD);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let logged = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let (child, lines, logged) = support::spawn_printing(&mut command);
+    let logged = logged.expect("stderr is piped");
     (child, lines, logged)
 }
 

@@ -10,7 +10,8 @@
 #[path = "../adapters/tests/fakes/graph.rs"]
 mod fake;
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,22 +54,8 @@ async fn run_answers_a_signed_whatsapp_message_and_never_prints_the_secrets() {
         .env("META_APP_SECRET", fake::APP_SECRET)
         .env("META_VERIFY_TOKEN", fake::VERIFY_TOKEN)
         .env("META_ACCESS_TOKEN", fake::ACCESS_TOKEN);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let logged = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let (mut child, lines, logged) = support::spawn_printing(&mut command);
+    let logged = logged.expect("stderr is piped");
     let printed = eventually(Duration::from_secs(60), || {
         let lines = lines.lock().unwrap();
         lines
@@ -158,16 +145,7 @@ fn start_run(dir: &std::path::Path, graph: &str) -> (std::process::Child, Arc<Mu
         .env("META_APP_SECRET", fake::APP_SECRET)
         .env("META_VERIFY_TOKEN", fake::VERIFY_TOKEN)
         .env("META_ACCESS_TOKEN", fake::ACCESS_TOKEN);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let (child, lines, _) = support::spawn_printing(&mut command);
     (child, lines)
 }
 

@@ -13,7 +13,8 @@ mod fake_discord;
 #[path = "../adapters/tests/fakes/telegram.rs"]
 mod fake_telegram;
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,22 +62,8 @@ async fn run_answers_on_telegram_and_discord_and_never_prints_the_tokens() {
         .env("DISCORD_BOT_TOKEN", fake_discord::TOKEN)
         .env("WEBCARE_DISCORD_API_URL", &discord.url)
         .env("WEBCARE_DISCORD_CHANNELS", "3003");
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let logged = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let (mut child, lines, logged) = support::spawn_printing(&mut command);
+    let logged = logged.expect("stderr is piped");
 
     let printed = eventually(Duration::from_secs(60), || {
         let lines = lines.lock().unwrap();
@@ -206,26 +193,11 @@ impl Running {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let logged = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        let (child, lines, logged) = support::spawn_printing(&mut command);
         Running {
             child,
             lines,
-            logged: Some(logged),
+            logged,
         }
     }
 

@@ -4,10 +4,12 @@
 //! with `mod support;`; not every file uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
@@ -168,4 +170,31 @@ pub async fn browser(driver: &Driver, profile: &Path, extra_args: &[&str]) -> Cl
         .connect(&driver.url)
         .await
         .unwrap()
+}
+
+/// The stdout lines of a started `webcare`, collected as they come.
+pub type PrintedLines = Arc<Mutex<Vec<String>>>;
+
+/// Starts `command` (stdout piped; stderr piped or not) and collects its stdout lines as they
+/// come, so a test can wait for a start line, and its stderr whole, for the end of the test
+/// (`None` when stderr is not piped).
+pub fn spawn_printing(command: &mut Command) -> (Child, PrintedLines, Option<JoinHandle<String>>) {
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let logged = child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        })
+    });
+    (child, lines, logged)
 }

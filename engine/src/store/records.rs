@@ -343,6 +343,23 @@ pub struct NewAudit {
     pub details: String,
 }
 
+/// An audit entry, as every backend writes one.
+pub(crate) fn audit(
+    actor: &str,
+    action: &str,
+    subject: String,
+    details: String,
+    at: DateTime<Utc>,
+) -> NewAudit {
+    NewAudit {
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject,
+        details,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: u64,

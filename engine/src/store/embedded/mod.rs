@@ -65,6 +65,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, Symbols};
+use super::records::audit;
 use super::redact::Redactor;
 use super::{
     AuditEntry, Backend, Conversation, DeadLetter, Escalation, ForgetReport, HistoryCursor,
@@ -272,22 +273,6 @@ impl Drop for Embedded {
 
 /// The name of the crisis switch's record under `z`.
 const CRISIS_SWITCH: &str = "crisis";
-
-fn audit(
-    actor: &str,
-    action: &str,
-    subject: String,
-    details: String,
-    at: DateTime<Utc>,
-) -> NewAudit {
-    NewAudit {
-        at,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        subject,
-        details,
-    }
-}
 
 impl Store for Embedded {
     fn backend(&self) -> Backend {

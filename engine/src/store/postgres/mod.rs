@@ -40,6 +40,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::{self, NoTls, Transaction};
 
+use super::records::audit;
 use super::redact::Redactor;
 use super::{
     AuditEntry, Backend, Conversation, DeadLetter, Escalation, EscalationWork, ForgetReport,
@@ -324,22 +325,6 @@ fn corrupt(what: impl std::fmt::Display) -> PgErr {
         path: where_(),
         reason: what.to_string(),
     })
-}
-
-fn audit(
-    actor: &str,
-    action: &str,
-    subject: String,
-    details: String,
-    at: DateTime<Utc>,
-) -> NewAudit {
-    NewAudit {
-        at,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        subject,
-        details,
-    }
 }
 
 /// Appends an audit entry in the transaction `tx`.
