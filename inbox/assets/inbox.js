@@ -92,7 +92,7 @@
     if (busy) { again = true; return; }
     busy = true;
     var run = queues ? refreshQueue() : refreshPage();
-    run.catch(function () {}).then(function () {
+    run.catch(function (e) { document.documentElement.dataset.refreshError = String(e); }).then(function () {
       busy = false;
       if (again) { again = false; refresh(); }
     });
@@ -102,9 +102,19 @@
     if (queues) known = ids(document);
     var source = new EventSource('/inbox/events');
     var opened = false;
-    source.addEventListener('changed', refresh);
+    var heard = 0;
+    source.addEventListener('changed', function () {
+      // Counted on the page, so a test (or a curious colleague) can see the stream works.
+      document.documentElement.dataset.changes = String(++heard);
+      refresh();
+    });
     // After a reconnect (a restart of the service) the page may have missed changes.
-    source.addEventListener('open', function () { if (opened) refresh(); opened = true; });
+    source.addEventListener('open', function () {
+      if (opened) refresh();
+      opened = true;
+      document.documentElement.dataset.live = 'on';
+    });
+    source.addEventListener('error', function () { document.documentElement.dataset.live = 'off'; });
   }
 
   // Desktop notifications: offered only where the browser has them; asked for on a click.

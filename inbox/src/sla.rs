@@ -184,6 +184,9 @@ impl SlaTimer {
                     () = tokio::time::sleep(ARRIVAL_BATCH) => {}
                     () = &mut shutdown => return,
                 }
+                // A message that joined an open escalation is news for open pages too (the
+                // tick only sees new escalations): the queue shows it without a reload.
+                self.inbox.changed();
             }
         }
     }
