@@ -105,8 +105,8 @@ fn main() {
         for (login, path) in [
             ("dana", "/inbox"),
             ("anna", "/inbox"),
-            // A filter and a search: every webcare escalation's text is read and searched.
-            ("anna", "/inbox?team=webcare&unassigned=1&q=balie"),
+            // A filter and a search: the text of every unclaimed webcare escalation is read and searched (a third match).
+            ("anna", "/inbox?team=webcare&unassigned=1&q=drie+weken"),
             // A search over all 10,000 (a lead, no filter) that matches a third of them.
             ("dana", "/inbox?q=brand+dorpsstraat"),
             // Filters and a search that match nothing.
