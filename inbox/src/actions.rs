@@ -150,7 +150,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
                     }
                 }
             }
-            others.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+            others.sort_by_key(|o| std::cmp::Reverse(o.last_activity));
             others.truncate(MAX_OTHERS);
             Ok::<_, StoreError>((
                 s.escalation_work(id)?,

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 use webcare_engine::decision::Category;
-use webcare_engine::store::{Escalation, EscalationStatus, StoreError};
+use webcare_engine::store::{Escalation, EscalationStatus};
 use webcare_engine::{ChannelKind, Inbound, Priority, Rulebook};
 
 use super::{Ctx, crisis, error_page, lang_of, layout, respond, session, zone};
@@ -285,7 +285,7 @@ async fn read_messages(
 ) -> Result<HashMap<(ChannelKind, String), Inbound>, actions::ActionError> {
     let found = inbox
         .gateway()
-        .store(move |s| Ok::<_, StoreError>(s.inbound_messages(&keys)?))
+        .store(move |s| s.inbound_messages(&keys))
         .await?;
     Ok(found
         .into_iter()
