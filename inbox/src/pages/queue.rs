@@ -229,20 +229,37 @@ pub async fn load(
                 all[i].messages.iter().map(move |m| (channel, m.clone()))
             })
             .collect();
-        messages = read_messages(inbox, keys).await?;
-        kept.retain(|&i| {
+        let found = inbox
+            .gateway()
+            .store(move |s| s.inbound_messages(&keys))
+            .await?;
+        // The store answers in the order asked, so each escalation's messages are the next
+        // ones in `found`: no map of 10,000 texts, no key copied to look one up.
+        let mut found = found.into_iter().peekable();
+        let mut matched = Vec::with_capacity(kept.len());
+        for i in kept {
             let e = &all[i];
             let mut haystack = String::new();
+            let mut latest = None;
             for id in &e.messages {
-                if let Some(m) = messages.get(&(e.channel, id.clone())) {
-                    haystack.push_str(&m.text.to_lowercase());
-                    haystack.push('\n');
-                    haystack.push_str(&customer_name(m).to_lowercase());
-                    haystack.push('\n');
+                let Some(m) = found.next_if(|m| m.channel == e.channel && &m.id == id) else {
+                    continue;
+                };
+                haystack.push_str(&m.text.to_lowercase());
+                haystack.push('\n');
+                haystack.push_str(&customer_name(&m).to_lowercase());
+                haystack.push('\n');
+                latest = Some(m);
+            }
+            if words.iter().all(|w| haystack.contains(w.as_str())) {
+                matched.push(i);
+                // Kept for the row's preview (the latest message is the last of them).
+                if let Some(m) = latest.filter(|m| e.messages.last() == Some(&m.id)) {
+                    messages.insert((m.channel, m.id.clone()), m);
                 }
             }
-            words.iter().all(|w| haystack.contains(w.as_str()))
-        });
+        }
+        kept = matched;
     }
     let mut by_team: HashMap<&str, Vec<usize>> = HashMap::new();
     for i in kept {
