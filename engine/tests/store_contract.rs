@@ -182,6 +182,7 @@ fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
             mode: Default::default(),
             shadow: None,
             reply_inline: false,
+            case: Default::default(),
         })
         .unwrap();
     assert!(receipt.duplicate);
@@ -213,6 +214,7 @@ fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
                         mode: Default::default(),
                         shadow: None,
                         reply_inline: false,
+                        case: Default::default(),
                     })
                     .unwrap()
             })

@@ -193,6 +193,9 @@ fn escalation(
         sla_deadline: Some(at + deadline),
         messages: vec![m.message.id.clone()],
         history,
+        // Escalations as stored before the case state existed: the report falls back to the
+        // deadline and the conversation's replies.
+        case: Default::default(),
     }
 }
 

@@ -365,13 +365,32 @@ impl Store for Embedded {
         Embedded::claim_escalation(self, id, agent, now)
     }
 
-    fn resolve_escalation(
+    fn resolve_and_ask(
         &self,
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
+        survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError> {
-        Embedded::resolve_escalation(self, id, agent, now)
+        Embedded::resolve_escalation(self, id, agent, now, survey)
+    }
+
+    fn conversation_escalations(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<Escalation>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let Some(conv) = snap.conv(channel, conversation)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for id in conv.escalations {
+            if let Some(esc) = snap.escalation(id)? {
+                out.push(esc);
+            }
+        }
+        Ok(out)
     }
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {
