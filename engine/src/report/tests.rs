@@ -754,16 +754,15 @@ fn the_one_pass_read_matches_the_full_read() {
         if let Some(esc) = receipt.escalation
             && i % 3 == 0
         {
-            let reply = store
-                .queue_reply(NewReply {
-                    channel: ChannelKind::Telegram,
-                    conversation: format!("c{}", i / 4),
-                    in_reply_to: format!("m{i}"),
-                    text: "Ik kijk ernaar.".into(),
-                    actor: "agent".into(),
-                    now: at + Duration::minutes(30),
-                })
-                .unwrap();
+            // A person's reply on the escalation: its own first response.
+            let Ok((_, reply)) = store.reply_to_escalation(
+                esc,
+                "agent",
+                "Ik kijk ernaar.",
+                at + Duration::minutes(30),
+            ) else {
+                continue;
+            };
             if i % 2 == 0 {
                 store
                     .outbox_sent(reply.id, at + Duration::minutes(31))

@@ -124,3 +124,20 @@ pub fn build(
         satisfaction,
     }
 }
+
+/// What a store needs to ask for a score when a person resolves an escalation under
+/// `rulebook`: `None` when `[cases.satisfaction]` is off.
+pub fn survey_ask(rulebook: &super::Rulebook) -> Option<crate::case::satisfaction::SurveyAsk> {
+    let policy = rulebook.cases.satisfaction.as_ref()?;
+    let text = |language| {
+        rulebook
+            .templates()
+            .text(&policy.template, language)
+            .map(str::to_owned)
+    };
+    Some(crate::case::satisfaction::SurveyAsk {
+        every: policy.every,
+        nl: text(Language::Nl)?,
+        en: text(Language::En)?,
+    })
+}
