@@ -104,14 +104,19 @@ impl Service {
         }
     }
 
-    /// A customer's message on the HTTP channel; the escalation it opened.
+    /// A customer's complaint on the HTTP channel; the escalation it opened.
     async fn complaint(&self, id: &str, conversation: &str) -> u64 {
+        self.say(id, conversation, COMPLAINT, "webcare").await
+    }
+
+    /// A customer's message that escalates to `team`; the escalation of that team it reached.
+    async fn say(&self, id: &str, conversation: &str, text: &str, team: &str) -> u64 {
         let decision: serde_json::Value = self
             .client
             .post(format!("{}/api/v1/messages", self.base))
             .header("content-type", "application/json")
             .body(
-                serde_json::json!({"id": id, "conversation": conversation, "author": conversation, "text": COMPLAINT})
+                serde_json::json!({"id": id, "conversation": conversation, "author": conversation, "text": text})
                     .to_string(),
             )
             .send()
@@ -120,15 +125,20 @@ impl Service {
             .json()
             .await
             .unwrap();
-        assert_eq!(decision["action"], "escalate", "{decision}");
-        let (channel, conv) = (webcare_engine::ChannelKind::Http, conversation.to_owned());
+        assert_eq!(decision["team"], team, "{decision}");
+        let (channel, conv, team) = (
+            webcare_engine::ChannelKind::Http,
+            conversation.to_owned(),
+            team.to_owned(),
+        );
         self.gateway
-            .store(move |s| s.conversation(channel, &conv))
+            .store(move |s| s.conversation_escalations(channel, &conv))
             .await
             .unwrap()
+            .into_iter()
+            .rfind(|e| e.team == team)
             .unwrap()
-            .open_escalation
-            .unwrap()
+            .id
     }
 
     async fn api(
@@ -177,6 +187,12 @@ impl Service {
 
     /// The report's SLA totals (met, breached, pending) and its "no SLA" count.
     async fn report_says(&self) -> ((u64, u64, u64), u64) {
+        let report = self.report().await;
+        let none = report.sla.iter().map(|r| r.no_deadline).sum();
+        (report.sla_totals(), none)
+    }
+
+    async fn report(&self) -> webcare_engine::report::Report {
         let now = self.gateway.now();
         let rulebook = self.gateway.runtime().rulebook();
         let report = self
@@ -187,8 +203,7 @@ impl Service {
             })
             .await
             .unwrap();
-        let none = report.sla.iter().map(|r| r.no_deadline).sum();
-        (report.sla_totals(), none)
+        report
     }
 }
 
@@ -245,4 +260,33 @@ async fn the_report_and_the_inbox_give_the_same_sla_figure_for_the_same_escalati
     // The first one is still met, as the inbox shows it.
     let (_, api, cell) = s.inbox_says(met).await;
     assert_eq!((api.as_str(), cell.as_str()), ("met", "SLA met"));
+
+    // A journalist in a complaint conversation: answering the complaint does not answer the
+    // press question, in the inbox or in the report.
+    let complaint = s.complaint("m3", "c3").await;
+    let press = s
+        .say(
+            "m4",
+            "c3",
+            "Ik ben journalist van het Dagblad: kan de woordvoerder reageren op de klachten?",
+            "communications",
+        )
+        .await;
+    assert_ne!(press, complaint);
+    s.api(
+        "POST",
+        &format!("/{complaint}/reply"),
+        Some(serde_json::json!({"text": "Excuses, het wordt vandaag opgehaald."})),
+    )
+    .await;
+    let (line, api, cell) = s.inbox_says(press).await;
+    assert_eq!((line.as_str(), api.as_str()), ("", "pending"));
+    assert!(cell.starts_with("in "), "{cell}");
+    let report = s.report().await;
+    let row = |team: &str| report.sla.iter().find(|r| r.team == team).unwrap().clone();
+    assert_eq!(
+        (row("communications").met, row("communications").pending),
+        (0, 1)
+    );
+    assert_eq!(row("webcare").met, 2);
 }

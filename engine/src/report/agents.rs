@@ -295,3 +295,135 @@ pub(super) fn html(out: &mut String, agents: &[AgentRow], satisfaction: &Satisfa
     }
     out.push_str("</table>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{CaseState, Survey};
+    use crate::decision::{Category, Language, Priority};
+    use crate::message::ChannelKind;
+
+    fn t(m: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 + m * 60, 0).unwrap_or_default()
+    }
+
+    fn escalation(
+        id: u64,
+        team: &str,
+        channel: ChannelKind,
+        replied: Option<(i64, &str)>,
+        resolved: Option<(i64, &str)>,
+        score: Option<Option<u8>>,
+    ) -> Escalation {
+        let mut case = CaseState::opened(
+            t(0),
+            t(0),
+            Some(t(60)),
+            "citizen",
+            Category::Complaint,
+            Language::Nl,
+        );
+        if let Some((m, by)) = replied {
+            case.replied(t(m), by);
+        }
+        let status = match resolved {
+            Some((m, by)) => {
+                case.resolved(t(m));
+                EscalationStatus::Resolved { by: by.into() }
+            }
+            None => EscalationStatus::Open,
+        };
+        if let (Some(score), Some((m, by))) = (score, resolved) {
+            case.survey = Some(Survey {
+                asked_at: t(m),
+                agent: by.into(),
+                outbox: 99,
+                score,
+                answered_at: score.map(|_| t(m + 5)),
+            });
+        }
+        Escalation {
+            id,
+            channel,
+            conversation: format!("c{id}"),
+            team: team.into(),
+            priority: Priority::Normal,
+            reason: "r".into(),
+            status,
+            created_at: t(0),
+            sla_deadline: None,
+            messages: vec![format!("m{id}")],
+            history: Vec::new(),
+            case,
+        }
+    }
+
+    #[test]
+    fn per_agent_figures_and_satisfaction_per_team_agent_and_channel() {
+        let all = [
+            escalation(
+                1,
+                "webcare",
+                ChannelKind::Http,
+                Some((10, "ann")),
+                Some((30, "ann")),
+                Some(Some(5)),
+            ),
+            escalation(
+                2,
+                "webcare",
+                ChannelKind::Telegram,
+                Some((20, "bob")),
+                Some((40, "ann")),
+                Some(Some(2)),
+            ),
+            escalation(
+                3,
+                "legal",
+                ChannelKind::Http,
+                None,
+                Some((50, "bob")),
+                Some(None),
+            ),
+            escalation(
+                4,
+                "webcare",
+                ChannelKind::Http,
+                Some((5, "bob")),
+                None,
+                None,
+            ),
+        ];
+        let started: Vec<Started<'_>> = all.iter().map(|e| (e, t(0))).collect();
+        let (agents, s) = figures(&started);
+        let ann = agents
+            .iter()
+            .find(|a| a.agent == "ann")
+            .unwrap_or_else(|| panic!("{agents:?}"));
+        assert_eq!(ann.handled, 2);
+        assert_eq!(ann.first_response.count, 1);
+        assert_eq!(ann.first_response.median_secs, Some(600));
+        assert_eq!(ann.resolution.median_secs, Some(1800));
+        assert_eq!(
+            (ann.satisfaction.answered, ann.satisfaction.mean),
+            (2, Some(3.5))
+        );
+        let bob = agents
+            .iter()
+            .find(|a| a.agent == "bob")
+            .unwrap_or_else(|| panic!("{agents:?}"));
+        assert_eq!((bob.handled, bob.first_response.count), (1, 2));
+        assert_eq!((bob.satisfaction.asked, bob.satisfaction.answered), (1, 0));
+
+        assert_eq!((s.total.asked, s.total.answered), (3, 2));
+        assert_eq!(
+            (s.total.mean, s.total.satisfied_pct),
+            (Some(3.5), Some(50.0))
+        );
+        assert_eq!(s.by_team["webcare"].mean, Some(3.5));
+        assert_eq!(s.by_team["legal"].answered, 0);
+        assert_eq!(s.by_channel["http"].mean, Some(5.0));
+        assert_eq!(s.by_channel["telegram"].mean, Some(2.0));
+        assert_eq!(s.by_agent["ann"].answered, 2);
+    }
+}
