@@ -172,8 +172,23 @@ async fn reply(client: &Client, base: &str, id: u64, text: &str) {
         .await
         .unwrap();
     click(client, "#send-reply").await;
-    let agent = text_of(client, ".line.agent .text").await;
-    assert_eq!(agent, text);
+    // The page after the reply shows it among the agent's lines.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut lines = Vec::new();
+        for line in client
+            .find_all(Locator::Css(".line.agent .text"))
+            .await
+            .unwrap_or_default()
+        {
+            lines.push(line.text().await.unwrap_or_default());
+        }
+        if lines.iter().any(|l| l == text) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "`{text}` not in {lines:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The ids of a team's queue rows, top first.
