@@ -164,7 +164,7 @@ async fn list(
         all.retain(|e| &e.team == team);
     }
     // Waiting on us first, as in the queue page.
-    all.sort_by_key(|e| crate::sla::queue_key(e));
+    all.sort_by_key(crate::sla::queue_key);
     let now = inbox.gateway().now();
     let items: Vec<Value> = all.iter().map(|e| summary(e, now)).collect();
     Ok(Json(json!({ "escalations": items, "count": items.len() })).into_response())

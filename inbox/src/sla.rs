@@ -84,19 +84,20 @@ pub fn follow_up(e: &Escalation) -> bool {
     e.case.is_waiting() && e.case.first_response_at.is_some()
 }
 
-/// The queue's order, most urgent first: waiting on us (soonest running deadline, then the
-/// highest priority, then the longest waiting), then the answered ones (highest priority,
-/// oldest).
-pub fn queue_key(
-    e: &Escalation,
-) -> (
+/// Where an escalation stands in the queue; smaller comes first (see [`queue_key`]).
+pub type QueueKey = (
     bool,
     bool,
     Option<DateTime<Utc>>,
     std::cmp::Reverse<Priority>,
     Option<DateTime<Utc>>,
     DateTime<Utc>,
-) {
+);
+
+/// The queue's order, most urgent first: waiting on us (soonest running deadline, then the
+/// highest priority, then the longest waiting), then the answered ones (highest priority,
+/// oldest).
+pub fn queue_key(e: &Escalation) -> QueueKey {
     (
         !waiting(e),
         e.sla_deadline.is_none(),

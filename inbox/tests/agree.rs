@@ -195,15 +195,13 @@ impl Service {
     async fn report(&self) -> webcare_engine::report::Report {
         let now = self.gateway.now();
         let rulebook = self.gateway.runtime().rulebook();
-        let report = self
-            .gateway
+        self.gateway
             .store(move |s| {
                 let options = ReportOptions::new(local(1, 0, 0), local(30, 0, 0), now);
                 gather::report(s, &options, rulebook.teams(), &rulebook.default_team)
             })
             .await
-            .unwrap();
-        report
+            .unwrap()
     }
 }
 

@@ -707,7 +707,7 @@ fn the_html_page_is_self_contained_and_escapes_what_it_shows() {
 /// of reply: queued, sent, given up, retried, an agent's, and escalations resolved and open.
 #[test]
 fn the_one_pass_read_matches_the_full_read() {
-    use crate::store::{self, NewReply, StoreOptions};
+    use crate::store::{self, StoreOptions};
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(&StoreOptions {
         data_dir: dir.path().to_path_buf(),

@@ -3,7 +3,7 @@
 //! customer's message reopens an escalation, and whether and how often customers are asked for
 //! a satisfaction score. Validated completely at load, each error at its line.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -82,11 +82,11 @@ impl Default for CasesPolicy {
 pub fn build(
     config: CasesConfig,
     templates: &Templates,
-    file: &PathBuf,
+    file: &Path,
     text: &str,
     errors: &mut Vec<RulebookError>,
 ) -> CasesPolicy {
-    let at = |span: std::ops::Range<usize>| Location::at_span(file.clone(), text, span);
+    let at = |span: std::ops::Range<usize>| Location::at_span(file, text, span);
     let reopen = *config.reopen_days.get_ref();
     if reopen > 90 {
         errors.push(RulebookError::invalid(
