@@ -34,6 +34,8 @@
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
 //! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
 //! | | `e` id / `n` id | [`codec::EscRec`] / the open ones |
+//! | | `x` id | the escalation's [`crate::case::CaseState`], as JSON so it can grow a field without a new format version |
+//! | | `q` author | when the customer was last asked for a satisfaction score (erased by `forget`) |
 //! | | `a` author channel conversation | (none): where `forget` looks |
 //! | | `u` id | [`AuditEntry`] |
 //! | | `y` id | a symbol of the decision strings ([`codec`]) |
