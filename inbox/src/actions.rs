@@ -76,6 +76,8 @@ pub struct EscalationView {
     pub messages: Vec<StoredMessage>,
     /// The conversation's replies (the bot's and the agents'), oldest first.
     pub replies: Vec<OutboxEntry>,
+    /// The conversation's other escalations (other teams' cases, earlier ones), oldest first.
+    pub linked: Vec<Escalation>,
 }
 
 impl EscalationView {
@@ -118,21 +120,24 @@ async fn checked(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, Ac
 pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationView, ActionError> {
     let escalation = checked(inbox, actor, id).await?;
     let (channel, conversation) = (escalation.channel, escalation.conversation.clone());
-    let (work, messages, replies) = inbox
+    let (work, messages, replies, mut linked) = inbox
         .gateway()
         .store(move |s| {
             Ok::<_, StoreError>((
                 s.escalation_work(id)?,
                 s.conversation_messages(channel, &conversation)?,
                 s.conversation_outbox(channel, &conversation)?,
+                s.conversation_escalations(channel, &conversation)?,
             ))
         })
         .await?;
+    linked.retain(|e| e.id != id);
     Ok(EscalationView {
         escalation,
         work,
         messages,
         replies,
+        linked,
     })
 }
 
@@ -233,10 +238,13 @@ pub async fn reassign(
 pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
     checked(inbox, actor, id).await?;
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    // The satisfaction question, when the rulebook asks one (the case rules decide whether).
+    let survey = webcare_engine::rulebook::cases::survey_ask(&inbox.gateway().runtime().rulebook());
     let escalation = inbox
         .gateway()
-        .store(move |s| s.resolve_escalation(id, &login, now))
+        .store(move |s| s.resolve_and_ask(id, &login, now, survey))
         .await?;
+    inbox.gateway().wake_outbox();
     inbox.changed();
     Ok(escalation)
 }

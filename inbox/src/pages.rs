@@ -412,24 +412,6 @@ fn span(minutes: i64) -> String {
     }
 }
 
-/// The SLA countdown cell: `in 2 h 5 min`, `overdue 15 min`, `answered`.
-fn countdown(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> (String, &'static str) {
-    match deadline {
-        None => ("answered".to_owned(), "sla-met"),
-        Some(d) if d <= now => (
-            format!("overdue {}", span((now - d).num_minutes())),
-            "sla-overdue",
-        ),
-        Some(d) => {
-            let left = (d - now).num_minutes();
-            (
-                format!("in {}", span(left)),
-                if left < 60 { "sla-soon" } else { "sla-ok" },
-            )
-        }
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 struct QueueQuery {
     team: Option<String>,
@@ -503,19 +485,9 @@ pub fn render_queue(
         if list.is_empty() {
             continue;
         }
-        // Most urgent first: overdue and soonest deadlines, then the highest priority, then
-        // the oldest; answered ones last.
-        list.sort_by(|a, b| {
-            let key = |e: &Escalation| {
-                (
-                    e.sla_deadline.is_none(),
-                    e.sla_deadline,
-                    std::cmp::Reverse(e.priority),
-                    e.created_at,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        // Most urgent first: waiting on us (a follow-up too), soonest deadline first; answered
+        // ones last.
+        list.sort_by_key(|e| crate::sla::queue_key(e));
         let _ = write!(
             out,
             "<h2>{} <small>{} escalations</small></h2><table class=\"queue\" data-team=\"{}\"><thead><tr><th>#</th><th>Priority</th><th>Status</th><th>Channel</th><th>Age</th><th>SLA</th><th>Reason</th></tr></thead><tbody>",
@@ -524,11 +496,14 @@ pub fn render_queue(
             escape(&team.id)
         );
         for e in list.iter().take(rows) {
-            let (sla, class) = countdown(e.sla_deadline, now);
-            let status = match &e.status {
+            let (sla, class) = crate::sla::cell(e, now);
+            let mut status = match &e.status {
                 EscalationStatus::Claimed { by } => format!("claimed by {}", escape(by)),
                 other => other.name().to_owned(),
             };
+            if crate::sla::follow_up(e) {
+                status.push_str(" <span class=\"waiting\">waiting</span>");
+            }
             let _ = write!(
                 out,
                 "<tr class=\"escalation\" id=\"esc-{id}\"><td><a href=\"/inbox/escalations/{id}\">#{id}</a></td><td class=\"prio-{p}\">{p}</td><td>{status}</td><td>{ch}</td><td>{age}</td><td class=\"{class}\">{sla}</td><td>",
@@ -640,7 +615,7 @@ pub fn render_escalation(
     let team_name = teams
         .get(&e.team)
         .map_or(e.team.as_str(), |t| t.name_en.as_str());
-    let (sla, class) = countdown(e.sla_deadline, now);
+    let (sla, class) = crate::sla::cell(e, now);
     let status = match &e.status {
         EscalationStatus::Claimed { by } => format!("claimed by {}", escape(by)),
         EscalationStatus::Resolved { by } => format!("resolved by {}", escape(by)),
@@ -679,6 +654,41 @@ pub fn render_escalation(
         "SLA",
         format!("<span class=\"{class}\" id=\"sla\">{sla}</span>"),
     );
+    if let Some(since) = e.case.waiting_since {
+        fact(
+            "Waiting",
+            format!(
+                "<span class=\"waiting\" id=\"waiting\">the customer waits since {}</span>",
+                since.format("%Y-%m-%d %H:%M UTC")
+            ),
+        );
+    }
+    if !view.linked.is_empty() {
+        // The conversation's other cases: a message for another team went to that team's own
+        // escalation.
+        let links: Vec<String> = view
+            .linked
+            .iter()
+            .map(|l| {
+                format!(
+                    "<a class=\"linked\" href=\"/inbox/escalations/{id}\">#{id}</a> {team} ({status})",
+                    id = l.id,
+                    team = escape(&l.team),
+                    status = l.status.name()
+                )
+            })
+            .collect();
+        fact("Linked", links.join(", "));
+    }
+    if let Some(survey) = &e.case.survey {
+        fact(
+            "Satisfaction",
+            match survey.score {
+                Some(score) => format!("<span id=\"satisfaction\">{score} of 5</span>"),
+                None => "<span id=\"satisfaction\">asked, no answer yet</span>".to_owned(),
+            },
+        );
+    }
     if let Some(window) = reply_window(e.channel, view, now) {
         fact("Reply window", window);
     }

@@ -16,6 +16,14 @@
 //! and a restart) offer it twice. The first agent reply clears the deadline (see
 //! [`crate::actions`]), which is what stops the clock.
 //!
+//! A customer's follow-up after a person answered starts a next-response deadline (see
+//! [`webcare_engine::case::state`]); the timer treats it like any other: nobody answering in
+//! time moves the escalation up the chain.
+//!
+//! What the inbox shows of the SLA is [`cell`]: the countdown while a deadline runs, and after
+//! the first response the same met or breached the report counts ([`Escalation::sla`]). The
+//! queue's order is [`queue_key`]: waiting on us first.
+//!
 //! The timer also announces escalations that arrived since the previous tick to their team's
 //! channel. It wakes when intake opens an escalation (so the team hears of it within a
 //! moment; arrivals a quarter of a second apart are announced in one tick), at the earliest
@@ -27,6 +35,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use webcare_adapters::gateway::GatewayError;
+use webcare_engine::case::SlaOutcome;
 use webcare_engine::store::{Escalation, SlaBreach};
 use webcare_engine::{Priority, Rulebook};
 
@@ -60,6 +69,75 @@ pub fn next_step(
         to_priority,
         next_deadline,
         at: now,
+    }
+}
+
+/// Whether the customer waits on us: they wrote and no person answered since. (An escalation
+/// older than its case state waits while its deadline runs.)
+pub fn waiting(e: &Escalation) -> bool {
+    e.case.is_waiting() || (e.case.opened_at.is_none() && e.sla_deadline.is_some())
+}
+
+/// A follow-up: waiting again after a person had answered. The queue flags these, since the
+/// SLA cell alone would not show that the customer wrote again.
+pub fn follow_up(e: &Escalation) -> bool {
+    e.case.is_waiting() && e.case.first_response_at.is_some()
+}
+
+/// Where an escalation stands in the queue; smaller comes first (see [`queue_key`]).
+pub type QueueKey = (
+    bool,
+    bool,
+    Option<DateTime<Utc>>,
+    std::cmp::Reverse<Priority>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+/// The queue's order, most urgent first: waiting on us (soonest running deadline, then the
+/// highest priority, then the longest waiting), then the answered ones (highest priority,
+/// oldest).
+pub fn queue_key(e: &Escalation) -> QueueKey {
+    (
+        !waiting(e),
+        e.sla_deadline.is_none(),
+        e.sla_deadline,
+        std::cmp::Reverse(e.priority),
+        e.case.waiting_since,
+        e.created_at,
+    )
+}
+
+/// The SLA cell and its class: `in 2 h 5 min`, `overdue 15 min` while a deadline runs;
+/// otherwise the first-response SLA in the report's words: `SLA met`, `SLA breached`, `no SLA`.
+pub fn cell(e: &Escalation, now: DateTime<Utc>) -> (String, &'static str) {
+    match e.sla_deadline {
+        Some(d) if d <= now => (
+            format!("overdue {}", minutes((now - d).num_minutes())),
+            "sla-overdue",
+        ),
+        Some(d) => {
+            let left = (d - now).num_minutes();
+            (
+                format!("in {}", minutes(left)),
+                if left < 60 { "sla-soon" } else { "sla-ok" },
+            )
+        }
+        None => match e.sla(now) {
+            SlaOutcome::Met { .. } => ("SLA met".to_owned(), "sla-met"),
+            SlaOutcome::Breached { .. } => ("SLA breached".to_owned(), "sla-overdue"),
+            SlaOutcome::Pending { .. } => ("SLA pending".to_owned(), "sla-ok"),
+            SlaOutcome::NoDeadline => ("no SLA".to_owned(), "sla-met"),
+        },
+    }
+}
+
+fn minutes(m: i64) -> String {
+    let m = m.max(0);
+    match m {
+        0..60 => format!("{m} min"),
+        60..1440 => format!("{} h {} min", m / 60, m % 60),
+        _ => format!("{} d {} h", m / 1440, (m % 1440) / 60),
     }
 }
 
