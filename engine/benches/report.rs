@@ -90,6 +90,7 @@ fn record(i: u64, total: u64) -> IntakeRecord {
         mode: Default::default(),
         shadow: None,
         reply_inline: false,
+        case: Default::default(),
     }
 }
 

@@ -412,6 +412,7 @@ fn breakdown() {
                             mode: Default::default(),
                             shadow: None,
                             reply_inline: false,
+                            case: Default::default(),
                         };
                         if let Err(e) = store.record_intake(record) {
                             panic!("{e}");

@@ -106,6 +106,34 @@ pub struct Classifier {
     table: FeatureTable,
     /// One row of `categories.len()` weights per kept feature, centred per row.
     weights: Vec<f32>,
+    /// The second model: which topic a question or report is about, learned from the examples
+    /// that name one. `None` when fewer than two topics are named.
+    topics: Option<TopicModel>,
+}
+
+/// Which topic a question or report is about, as learned from the examples: a second opinion on
+/// the keyword topic, so a message about the opening hours of the recycling centre is not
+/// answered with the bulky-waste text because "milieustraat" is one of its keywords. Same
+/// features and model as the categories, over other labels.
+#[derive(Debug)]
+struct TopicModel {
+    /// Topic ids in sorted order.
+    ids: Vec<String>,
+    bias: Vec<f32>,
+    table: FeatureTable,
+    weights: Vec<f32>,
+}
+
+/// The classifier's opinion of which topic a question or report is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicGuess {
+    /// The most probable topic.
+    pub topic: String,
+    pub score: f32,
+    /// Up to three words that weighed most for `topic`.
+    pub words: Vec<String>,
+    /// Every topic the examples name, with its probability; they add up to 1.
+    pub probabilities: Vec<(String, f32)>,
 }
 
 impl Classifier {
@@ -134,53 +162,92 @@ impl Classifier {
     /// [`crate::normalize::normalize`]: lowercase, no accents, words of letters and digits
     /// separated by single spaces. An empty message gets the categories' prior probabilities.
     pub fn guess(&self, normalized: &str) -> Guess {
-        let n = self.categories.len();
-        let word_count = words(normalized).count();
-        // Per word and category, the weight of that word's features: summed they are the
-        // scores, and the winner's column says which words weighed most.
-        let mut per_word = vec![0.0f32; word_count * n];
-        let mut squares = 0.0f32;
-        for_each_feature(normalized, &self.params, |hash, origin, value| {
-            squares += value * value;
-            let Some(row) = self.table.get(hash) else {
-                return;
-            };
-            let row = &self.weights[row * n..(row + 1) * n];
-            match origin {
-                Origin::Word(i) => add_scaled(&mut per_word[i * n..(i + 1) * n], row, value),
-                Origin::Pair(i) => {
-                    // A pair of words counts half for each.
-                    add_scaled(&mut per_word[i * n..(i + 1) * n], row, value * 0.5);
-                    add_scaled(&mut per_word[(i + 1) * n..(i + 2) * n], row, value * 0.5);
-                }
-            }
-        });
-        let scale = if squares > 0.0 {
-            1.0 / squares.sqrt()
-        } else {
-            1.0
-        };
-        let mut scores = self.bias.clone();
-        for word in per_word.chunks_exact(n) {
-            for (s, w) in scores.iter_mut().zip(word) {
-                *s += w * scale;
-            }
-        }
-        let probabilities = softmax(&scores);
-        // The first of equal maxima, so ties resolve the same way every time.
-        let mut best = 0;
-        for (k, p) in probabilities.iter().enumerate() {
-            if *p > probabilities[best] {
-                best = k;
-            }
-        }
+        let (probabilities, best, words) = score(
+            normalized,
+            &self.params,
+            &self.table,
+            &self.weights,
+            &self.bias,
+        );
         Guess {
             category: self.categories[best],
             score: probabilities[best],
-            words: heaviest_words(normalized, &per_word, n, best),
+            words,
             probabilities: self.categories.iter().copied().zip(probabilities).collect(),
         }
     }
+
+    /// Guesses which topic a question or report is about; `None` when the examples name fewer
+    /// than two topics. Asked only when a script reads it: most decisions never do.
+    pub fn guess_topic(&self, normalized: &str) -> Option<TopicGuess> {
+        let topics = self.topics.as_ref()?;
+        let (probabilities, best, words) = score(
+            normalized,
+            &self.params,
+            &topics.table,
+            &topics.weights,
+            &topics.bias,
+        );
+        Some(TopicGuess {
+            topic: topics.ids[best].clone(),
+            score: probabilities[best],
+            words,
+            probabilities: topics.ids.iter().cloned().zip(probabilities).collect(),
+        })
+    }
+}
+
+/// The probabilities of every class, the most probable one, and the words that weighed most
+/// for it.
+fn score(
+    normalized: &str,
+    params: &Params,
+    table: &FeatureTable,
+    weights: &[f32],
+    bias: &[f32],
+) -> (Vec<f32>, usize, Vec<String>) {
+    let n = bias.len();
+    let word_count = words(normalized).count();
+    // Per word and class, the weight of that word's features: summed they are the scores,
+    // and the winner's column says which words weighed most.
+    let mut per_word = vec![0.0f32; word_count * n];
+    let mut squares = 0.0f32;
+    for_each_feature(normalized, params, |hash, origin, value| {
+        squares += value * value;
+        let Some(row) = table.get(hash) else {
+            return;
+        };
+        let row = &weights[row * n..(row + 1) * n];
+        match origin {
+            Origin::Word(i) => add_scaled(&mut per_word[i * n..(i + 1) * n], row, value),
+            Origin::Pair(i) => {
+                // A pair of words counts half for each.
+                add_scaled(&mut per_word[i * n..(i + 1) * n], row, value * 0.5);
+                add_scaled(&mut per_word[(i + 1) * n..(i + 2) * n], row, value * 0.5);
+            }
+        }
+    });
+    let scale = if squares > 0.0 {
+        1.0 / squares.sqrt()
+    } else {
+        1.0
+    };
+    let mut scores = bias.to_vec();
+    for word in per_word.chunks_exact(n) {
+        for (s, w) in scores.iter_mut().zip(word) {
+            *s += w * scale;
+        }
+    }
+    let probabilities = softmax(&scores);
+    // The first of equal maxima, so ties resolve the same way every time.
+    let mut best = 0;
+    for (k, p) in probabilities.iter().enumerate() {
+        if *p > probabilities[best] {
+            best = k;
+        }
+    }
+    let words = heaviest_words(normalized, &per_word, n, best);
+    (probabilities, best, words)
 }
 
 /// `out` += `row` × `value`.
@@ -475,25 +542,70 @@ struct Prepared {
 fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Classifier {
     let prepared = prepare(examples, &categories, params);
     let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
-    finish(categories, params, &prepared, bias, weights)
+    let mut classifier = finish(categories, params, &prepared, bias, weights);
+    classifier.topics = fit_topics(examples, params);
+    classifier
+}
+
+/// The topic model, from the questions and reports whose example names a topic.
+fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
+    let named: Vec<(&Example, &str)> = examples
+        .iter()
+        .filter(|e| matches!(e.category, Category::Question | Category::Report))
+        .filter_map(|e| e.topic.as_deref().map(|t| (e, t)))
+        .collect();
+    let mut ids: Vec<String> = named.iter().map(|(_, t)| (*t).to_owned()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < 2 {
+        return None;
+    }
+    let prepared = prepare_labelled(
+        named.iter().map(|(e, t)| {
+            let class = ids.binary_search_by(|id| id.as_str().cmp(t)).unwrap_or(0);
+            (e.text.as_str(), class)
+        }),
+        params,
+    );
+    let (bias, weights) = naive_bayes(&prepared, ids.len(), params);
+    let (bias, table, weights) = keep_features(ids.len(), params, &prepared, bias, weights);
+    Some(TopicModel {
+        ids,
+        bias,
+        table,
+        weights,
+    })
 }
 
 fn prepare(examples: &[Example], categories: &[Category], params: &Params) -> Prepared {
+    prepare_labelled(
+        examples.iter().map(|example| {
+            let class = categories
+                .iter()
+                .position(|c| *c == example.category)
+                .unwrap_or(0);
+            (example.text.as_str(), class)
+        }),
+        params,
+    )
+}
+
+/// The texts as feature vectors, each with the index of its class.
+fn prepare_labelled<'a>(
+    labelled: impl Iterator<Item = (&'a str, usize)>,
+    params: &Params,
+) -> Prepared {
     // FxHashMap only maps hash → id here; nothing depends on its iteration order.
     let mut ids: FxHashMap<u64, u32> = FxHashMap::default();
     let mut hashes: Vec<u64> = Vec::new();
     let mut doc_count: Vec<u32> = Vec::new();
-    let mut docs: Vec<Sparse> = Vec::with_capacity(examples.len());
+    let mut docs: Vec<Sparse> = Vec::new();
     let mut features: Vec<(u32, f32)> = Vec::new();
     let mut text = String::new();
-    for example in examples {
-        let class = categories
-            .iter()
-            .position(|c| *c == example.category)
-            .unwrap_or(0);
+    for (example, class) in labelled {
         features.clear();
         let mut squares = 0.0f32;
-        normalize_into(&example.text, &mut text);
+        normalize_into(example, &mut text);
         for_each_feature(&text, params, |hash, _, value| {
             squares += value * value;
             let next = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
@@ -539,15 +651,32 @@ fn prepare(examples: &[Example], categories: &[Category], params: &Params) -> Pr
     }
 }
 
-/// Centres the bias and the rows, drops the rare features and builds the lookup table.
 fn finish(
     categories: Vec<Category>,
     params: &Params,
     prepared: &Prepared,
+    bias: Vec<f32>,
+    weights: Vec<f32>,
+) -> Classifier {
+    let (bias, table, weights) = keep_features(categories.len(), params, prepared, bias, weights);
+    Classifier {
+        categories,
+        params: *params,
+        bias,
+        table,
+        weights,
+        topics: None,
+    }
+}
+
+/// Centres the bias and the rows, drops the rare features and builds the lookup table.
+fn keep_features(
+    n: usize,
+    params: &Params,
+    prepared: &Prepared,
     mut bias: Vec<f32>,
     mut weights: Vec<f32>,
-) -> Classifier {
-    let n = categories.len();
+) -> (Vec<f32>, FeatureTable, Vec<f32>) {
     centre(&mut bias);
     let mut kept_hashes = Vec::new();
     let mut kept = Vec::new();
@@ -568,13 +697,7 @@ fn finish(
             kept.extend_from_slice(row);
         }
     }
-    Classifier {
-        categories,
-        params: *params,
-        bias,
-        table: FeatureTable::new(&kept_hashes),
-        weights: kept,
-    }
+    (bias, FeatureTable::new(&kept_hashes), kept)
 }
 
 fn centre(row: &mut [f32]) {
@@ -627,9 +750,11 @@ fn naive_bayes(prepared: &Prepared, n: usize, params: &Params) -> (Vec<f32>, Vec
 /// features and model (bump it when either changes, although a process never sees two).
 fn digest(examples: &[Example]) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(b"webcare-classifier-1\0");
+    hasher.update(b"webcare-classifier-2\0");
     for example in examples {
         hasher.update(example.category.as_str().as_bytes());
+        hasher.update([0]);
+        hasher.update(example.topic.as_deref().unwrap_or("").as_bytes());
         hasher.update([0]);
         hasher.update((example.text.len() as u64).to_le_bytes());
         hasher.update(example.text.as_bytes());
@@ -637,61 +762,7 @@ fn digest(examples: &[Example]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-mod cache {
-    use super::*;
-
-    /// Enough for the default rulebook, a candidate and a few test rulebooks; each entry is a
-    /// few megabytes at most.
-    pub(super) const CAPACITY: usize = 8;
-
-    pub(super) type Slot = Arc<OnceLock<Arc<Classifier>>>;
-
-    #[derive(Default)]
-    pub(super) struct Cache {
-        slots: HashMap<[u8; 32], Slot>,
-        /// Oldest first, for eviction.
-        order: VecDeque<[u8; 32]>,
-    }
-
-    impl Cache {
-        /// The slot for `key`; a new, empty one (evicting the oldest when full) if it is not
-        /// cached.
-        pub(super) fn slot(&mut self, key: [u8; 32]) -> Slot {
-            if let Some(slot) = self.slots.get(&key) {
-                return Arc::clone(slot);
-            }
-            if self.order.len() >= CAPACITY
-                && let Some(oldest) = self.order.pop_front()
-            {
-                self.slots.remove(&oldest);
-            }
-            let slot = Slot::default();
-            self.slots.insert(key, Arc::clone(&slot));
-            self.order.push_back(key);
-            slot
-        }
-
-        #[cfg(test)]
-        pub(super) fn len(&self) -> usize {
-            self.slots.len()
-        }
-    }
-
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-
-    /// The process-wide slot for `key`. The lock is held only to find the slot; training
-    /// happens in the slot's `OnceLock`, so different example sets train in parallel and the
-    /// same set trains once.
-    pub(super) fn slot(key: [u8; 32]) -> Slot {
-        // A panic while the lock was held cannot leave the cache in a state that matters: at
-        // worst a slot is missing and its examples are trained again.
-        CACHE
-            .get_or_init(Mutex::default)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .slot(key)
-    }
-}
+mod cache;
 
 #[cfg(test)]
 mod tests;

@@ -26,9 +26,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::case::ConversationFacts;
+use crate::case::satisfaction;
+use crate::case::{CaseInput, ConversationFacts, ConversationState};
 use crate::context::DecideContext;
-use crate::decision::Action;
+use crate::decision::{
+    Action, Category, Decision, Diagnostics, Priority, Sentiment, SentimentLabel,
+};
 use crate::message::Inbound;
 use crate::mode::Mode;
 use crate::rulebook::Rulebook;
@@ -175,22 +178,52 @@ impl<'a> Intake<'a> {
         now: DateTime<Utc>,
     ) -> IntakeRecord {
         let teams = self.rulebook.teams();
+        // A score right after a satisfaction question answers it; it is not a new message to
+        // decide (see [`crate::case::satisfaction`]).
+        let score = conversation
+            .awaiting_score
+            .then(|| satisfaction::score(&message.text))
+            .flatten();
         let context = DecideContext {
             conversation,
             crisis_mode: self.crisis_mode,
         };
-        let decision = self.rulebook.decide(&message, &context);
-        let shadow = self
-            .shadow
-            .map(|candidate| candidate.decide(&message, &context));
+        let (decision, shadow) = match score {
+            Some(score) => (self.score_decision(&message, score), None),
+            None => (
+                self.rulebook.decide(&message, &context),
+                self.shadow
+                    .map(|candidate| candidate.decide(&message, &context)),
+            ),
+        };
         // The SLA runs from when the customer wrote, in the team's office time (or calendar
         // time, as the team's `sla_clock` says), for the escalation's priority.
+        let local = teams.local(message.received_at);
         let sla_deadline = match &decision.action {
             Action::Escalate { team, priority, .. } => teams
                 .get(team)
-                .and_then(|t| t.sla_deadline(teams.local(message.received_at), *priority))
+                .and_then(|t| t.sla_deadline(local, *priority))
                 .map(|due| due.with_timezone(&Utc)),
             _ => None,
+        };
+        // A message that may join or reopen an escalation may start its next-response clock:
+        // the deadlines of every team and priority, since which escalation it reaches is known
+        // only inside the store's transaction. Most messages need none.
+        let may_follow = matches!(decision.action, Action::Escalate { .. })
+            || context.conversation.state == ConversationState::Human;
+        let next_due = if may_follow {
+            teams
+                .all()
+                .iter()
+                .flat_map(|team| {
+                    Priority::ALL.iter().filter_map(move |p| {
+                        team.sla_deadline(local, *p)
+                            .map(|due| (team.id.clone(), *p, due.with_timezone(&Utc)))
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         IntakeRecord {
             message,
@@ -202,6 +235,32 @@ impl<'a> Intake<'a> {
             mode: self.mode,
             shadow,
             reply_inline: self.reply_inline,
+            case: CaseInput {
+                reopen_within: self.rulebook.cases.reopen_within,
+                next_due,
+                score,
+            },
+        }
+    }
+
+    /// The decision stored for a satisfaction answer: logged, never replied to or escalated.
+    fn score_decision(&self, message: &Inbound, score: u8) -> Decision {
+        Decision {
+            message_id: message.id.clone(),
+            action: Action::Log,
+            diagnostics: Diagnostics {
+                category: Category::Unknown,
+                topics: Vec::new(),
+                rules: vec!["engine:satisfaction".into()],
+                script_errors: Vec::new(),
+                sentiment: Sentiment {
+                    label: SentimentLabel::Neutral,
+                    score: 0,
+                },
+                language: self.rulebook.default_language,
+                rulebook: self.rulebook.version.clone(),
+                reasons: vec![format!("answers the satisfaction question: {score} of 5")],
+            },
         }
     }
 }

@@ -231,6 +231,8 @@ impl Rulebook {
             guess: guess.clone(),
             critical_guess: critical_guess.clone(),
             features: std::sync::OnceLock::new(),
+            classifier: self.classifier.clone(),
+            topic_guess: std::sync::OnceLock::new(),
             word_count: word_count as i64,
         }));
         let conversation = &ctx.conversation;

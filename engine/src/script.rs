@@ -140,6 +140,10 @@ pub struct FactsInner {
     pub critical_guess: GuessView,
     /// Computed the first time a script reads `msg.features`: most decisions never do.
     pub features: std::sync::OnceLock<FeaturesView>,
+    /// The rulebook's classifier, for `msg.topic_guess`, which is likewise computed only when a
+    /// script reads it (the default script does only when a keyword topic has an answer).
+    pub classifier: Option<Arc<crate::classifier::Classifier>>,
+    pub topic_guess: std::sync::OnceLock<TopicGuessView>,
     /// Words in the normalised text, cheap enough for every message.
     pub word_count: i64,
 }
@@ -153,6 +157,16 @@ pub struct GuessView {
     /// The few words that weighed most, `item, uitzending`.
     pub words: ImmutableString,
     /// Every category the classifier knows, with its probability.
+    pub probabilities: Arc<[(ImmutableString, f64)]>,
+}
+
+/// `msg.topic_guess`: which topic the classifier reads a question or report as being about (see
+/// [`crate::classifier::TopicGuess`]); `topic` is empty when the examples name too few topics.
+#[derive(Debug, Clone, Default)]
+pub struct TopicGuessView {
+    pub topic: ImmutableString,
+    pub score: f64,
+    pub words: ImmutableString,
     pub probabilities: Arc<[(ImmutableString, f64)]>,
 }
 
@@ -383,6 +397,30 @@ fn register_api(engine: &mut rhai::Engine) {
     engine.register_get("features", |m: &mut MessageFacts| {
         *m.0.features
             .get_or_init(|| FeaturesView(crate::features::extract(&m.0.text)))
+    });
+
+    engine.register_get("topic_guess", |m: &mut MessageFacts| {
+        m.0.topic_guess
+            .get_or_init(|| crate::signals::topic_guess(m.0.classifier.as_deref(), &m.0.normalized))
+            .clone()
+    });
+    engine.register_type_with_name::<TopicGuessView>("TopicGuess");
+    engine.register_get("topic", |g: &mut TopicGuessView| g.topic.clone());
+    engine.register_get("score", |g: &mut TopicGuessView| g.score);
+    engine.register_get("words", |g: &mut TopicGuessView| g.words.clone());
+    engine.register_fn(
+        "probability",
+        |g: &mut TopicGuessView, t: ImmutableString| {
+            g.probabilities
+                .iter()
+                .find(|(name, _)| *name == t)
+                .map_or(0.0, |(_, p)| *p)
+        },
+    );
+    // Whether the examples name this topic at all: a topic nobody labelled has probability 0,
+    // which says nothing about the message.
+    engine.register_fn("knows", |g: &mut TopicGuessView, t: ImmutableString| {
+        g.probabilities.iter().any(|(name, _)| *name == t)
     });
 
     engine.register_type_with_name::<GuessView>("Guess");

@@ -14,7 +14,7 @@ use crate::classifier::{Classifier, Guess};
 use crate::decision::{Category, Language};
 use crate::language::LanguageDetector;
 use crate::normalize::normalize_into;
-use crate::script::GuessView;
+use crate::script::{GuessView, TopicGuessView};
 
 /// The categories a person must see in time, whatever else a message is about.
 pub const CRITICAL: [Category; 5] = [
@@ -89,6 +89,23 @@ fn view(guess: &Guess) -> GuessView {
             .probabilities
             .iter()
             .map(|(c, p)| (ImmutableString::from(c.as_str()), f64::from(*p)))
+            .collect(),
+    }
+}
+
+/// `msg.topic_guess`: the classifier's reading of which topic the message is about.
+pub fn topic_guess(classifier: Option<&Classifier>, normalized: &str) -> TopicGuessView {
+    let Some(guess) = classifier.and_then(|c| c.guess_topic(normalized)) else {
+        return TopicGuessView::default();
+    };
+    TopicGuessView {
+        topic: guess.topic.as_str().into(),
+        score: f64::from(guess.score),
+        words: guess.words.join(", ").into(),
+        probabilities: guess
+            .probabilities
+            .iter()
+            .map(|(t, p)| (ImmutableString::from(t.as_str()), f64::from(*p)))
             .collect(),
     }
 }

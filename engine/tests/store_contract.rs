@@ -182,6 +182,7 @@ fn duplicate_delivery_returns_the_first_decision(backend: Backend) {
             mode: Default::default(),
             shadow: None,
             reply_inline: false,
+            case: Default::default(),
         })
         .unwrap();
     assert!(receipt.duplicate);
@@ -213,6 +214,7 @@ fn concurrent_duplicate_deliveries_are_decided_once(backend: Backend) {
                         mode: Default::default(),
                         shadow: None,
                         reply_inline: false,
+                        case: Default::default(),
                     })
                     .unwrap()
             })
@@ -295,8 +297,12 @@ fn concurrent_writers_lose_nothing(backend: Backend) {
             .len(),
         total / 2
     );
-    // One open escalation per conversation, however many escalating messages arrived.
-    assert_eq!(f.store().open_escalations().unwrap().len(), threads + 1);
+    // One open escalation per team and conversation (fires to the crisis team, complaints to
+    // webcare), however many escalating messages arrived.
+    assert_eq!(
+        f.store().open_escalations().unwrap().len(),
+        2 * (threads + 1)
+    );
 }
 
 fn conversation_facts_follow_the_clock(backend: Backend) {
@@ -454,8 +460,12 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
     assert_eq!(esc.messages, vec!["f1".to_owned()]);
     assert!(!esc.reason.is_empty());
 
-    let second = f.accept(msg("f2", "c1", "ann", COMPLAINT, t0 + Duration::minutes(1)));
-    assert_eq!(second.escalation, Some(id), "joins the open escalation");
+    let second = f.accept(msg("f2", "c1", "ann", FIRE, t0 + Duration::minutes(1)));
+    assert_eq!(
+        second.escalation,
+        Some(id),
+        "joins the open escalation of its team"
+    );
     let esc = f.store().escalation(id).unwrap().unwrap();
     assert_eq!(esc.messages, vec!["f1".to_owned(), "f2".to_owned()]);
     assert_eq!(esc.history.len(), 2);
@@ -525,9 +535,12 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
         (ConversationState::Bot, None)
     );
 
-    // A new escalating message after resolution opens a new escalation.
+    // An escalating message for the same team soon after resolution reopens it (see the
+    // case-state contract); one for another team opens that team's own escalation.
     let third = f.accept(msg("f3", "c1", "ann", FIRE, t0 + Duration::hours(2)));
-    assert!(third.escalation.is_some_and(|e| e != id));
+    assert_eq!(third.escalation, Some(id));
+    let fourth = f.accept(msg("f4", "c1", "ann", COMPLAINT, t0 + Duration::hours(3)));
+    assert!(fourth.escalation.is_some_and(|e| e != id));
     let actions: Vec<String> = f
         .store()
         .audit_log(None, 100)
@@ -1523,12 +1536,17 @@ fn inbox_work_notes_replies_reassign_and_breaches(backend: Backend) {
     assert_eq!(work.first_response_at, Some(t0 + Duration::minutes(5)));
     assert_eq!(work.replies.len(), 1);
     assert_eq!(work.replies[0].outbox, entry.id);
-    // A reassignment after the first response keeps the SLA met.
+    // A reassignment after the first response keeps the SLA met, and the next-response
+    // deadline the customer's follow-up started.
+    let waiting = f.store().escalation(id).unwrap().unwrap();
+    assert_eq!(waiting.case.waiting_since, Some(t0 + Duration::minutes(6)));
     let esc = f
         .store()
         .reassign_escalation(id, "webcare", Some(later), "dana", t0)
         .unwrap();
-    assert_eq!(esc.sla_deadline, None);
+    assert_eq!(esc.sla_deadline, waiting.sla_deadline);
+    assert!(esc.sla_deadline.is_some());
+    assert_eq!(esc.sla(t0 + Duration::days(30)).name(), "met");
 
     let audit = f.store().audit_log(None, 100).unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
@@ -1964,6 +1982,185 @@ fn inbound_messages_and_an_authors_conversations(backend: Backend) {
     assert!(f.store().author_conversations("nobody").unwrap().is_empty());
 }
 
+const PRESS: &str = "Ik ben journalist van het Dagblad: kan de woordvoerder reageren op de klachten over het afval?";
+
+fn survey() -> webcare_engine::case::satisfaction::SurveyAsk {
+    webcare_engine::case::satisfaction::SurveyAsk {
+        every: Duration::days(30),
+        nl: "Hoe tevreden bent u? Antwoord met 1 tot 5.".into(),
+        en: "How satisfied are you? Reply 1 to 5.".into(),
+    }
+}
+
+/// The case state each backend keeps (issue 14): waiting on us and the next-response deadline,
+/// the first-response SLA after the reply that stops the clock, a message for another team in
+/// its own linked escalation, the satisfaction question and its answer, the customer's
+/// last-asked time, reopening; all of it across a reopen of the store, and erased by `forget`.
+fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let at = |m: i64| t0 + Duration::minutes(m);
+    let first = f.accept(msg("k1", "c1", "ann", COMPLAINT, t0));
+    let a = first.escalation.unwrap();
+    let esc = f.store().escalation(a).unwrap().unwrap();
+    assert_eq!(esc.case.opened_at, Some(t0));
+    assert_eq!(esc.case.first_response_due, esc.sla_deadline);
+    assert!(esc.sla_deadline.is_some());
+    assert_eq!(esc.case.waiting_since, Some(t0));
+    assert_eq!(esc.case.author.as_deref(), Some("ann"));
+    assert!(!esc.case.critical);
+
+    // The reply stops the clock; the SLA is still known, and the history says so.
+    let (esc, _) = f
+        .store()
+        .reply_to_escalation(a, "bob", "We kijken ernaar.", at(10))
+        .unwrap();
+    assert_eq!(esc.sla_deadline, None);
+    assert_eq!(esc.case.first_response_at, Some(at(10)));
+    assert_eq!(esc.case.first_response_by.as_deref(), Some("bob"));
+    assert_eq!(esc.case.waiting_since, None);
+    assert_eq!(esc.sla(at(600)).name(), "met");
+    assert!(
+        esc.history
+            .iter()
+            .any(|h| h.change.ends_with("first response, SLA met"))
+    );
+
+    // The customer writes again during the handoff: waiting, with a next-response deadline.
+    f.accept(msg(
+        "k2",
+        "c1",
+        "ann",
+        "Hallo? Wanneer komen ze nou?",
+        at(20),
+    ));
+    let esc = f.store().escalation(a).unwrap().unwrap();
+    assert_eq!(esc.messages.len(), 2);
+    assert_eq!(esc.case.waiting_since, Some(at(20)));
+    assert!(esc.sla_deadline.is_some_and(|d| d > at(20)));
+
+    // A journalist in the same conversation: Communications' own escalation, linked.
+    let press = f.accept(msg("k3", "c1", "ann", PRESS, at(30)));
+    let p = press.escalation.unwrap();
+    assert_ne!(p, a, "not joined to the complaint");
+    let pesc = f.store().escalation(p).unwrap().unwrap();
+    assert_eq!(pesc.team, "communications");
+    assert!(pesc.case.critical);
+    let esc = f.store().escalation(a).unwrap().unwrap();
+    assert!(
+        esc.history
+            .iter()
+            .any(|h| h.change.contains(&format!("its own escalation {p}")))
+    );
+    let both: Vec<u64> = f
+        .store()
+        .conversation_escalations(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(both, vec![a, p]);
+
+    // Answering and resolving the complaint does not answer the press question; resolving
+    // asks the customer for a score.
+    let (esc, _) = f
+        .store()
+        .reply_to_escalation(a, "bob", "Morgen.", at(40))
+        .unwrap();
+    assert_eq!(esc.case.waiting_since, None);
+    let esc = f
+        .store()
+        .resolve_and_ask(a, "bob", at(50), Some(survey()))
+        .unwrap();
+    let asked = esc.case.survey.clone().unwrap();
+    assert_eq!((asked.asked_at, asked.agent.as_str()), (at(50), "bob"));
+    let question = f.store().outbox_entry(asked.outbox).unwrap().unwrap();
+    assert!(question.text.starts_with("Hoe tevreden"), "{question:?}");
+    let pesc = f.store().escalation(p).unwrap().unwrap();
+    assert_eq!(pesc.case.first_response_at, None);
+    assert_eq!(pesc.status, EscalationStatus::Open);
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert!(conv.awaiting_score);
+    assert_eq!(
+        conv.open_escalation,
+        Some(p),
+        "the press case is still open"
+    );
+
+    // Kept across a reopen of the store.
+    f.reopen();
+    let answer = f.accept(msg("k4", "c1", "ann", "4", at(55)));
+    assert_eq!(answer.decision.action.name(), "log");
+    assert_eq!((answer.escalation, answer.outbox), (None, None));
+    let esc = f.store().escalation(a).unwrap().unwrap();
+    let answered = esc.case.survey.clone().unwrap();
+    assert_eq!(
+        (answered.score, answered.answered_at),
+        (Some(4), Some(at(55)))
+    );
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert!(!conv.awaiting_score);
+
+    // Never twice to the same customer within the period, nor after a critical category.
+    let other = f.accept(msg("k5", "c2", "ann", COMPLAINT, at(60)));
+    let o = other.escalation.unwrap();
+    let esc = f
+        .store()
+        .resolve_and_ask(o, "bob", at(70), Some(survey()))
+        .unwrap();
+    assert_eq!(esc.case.survey, None);
+    let pesc = f
+        .store()
+        .resolve_and_ask(p, "carl", at(80), Some(survey()))
+        .unwrap();
+    assert_eq!(pesc.case.survey, None);
+
+    // A complaint within the reopen period reopens the complaint: waiting, a new deadline.
+    let again = f.accept(msg("k6", "c1", "ann", COMPLAINT, at(24 * 60)));
+    assert_eq!(again.escalation, Some(a));
+    let esc = f.store().escalation(a).unwrap().unwrap();
+    assert_eq!(esc.status, EscalationStatus::Open);
+    assert_eq!(esc.case.reopened, 1);
+    assert_eq!(esc.case.waiting_since, Some(at(24 * 60)));
+    assert!(esc.sla_deadline.is_some_and(|d| d > at(24 * 60)));
+    assert_eq!(
+        esc.sla(at(24 * 60)).name(),
+        "met",
+        "the first response stays met"
+    );
+    assert!(
+        f.store()
+            .open_escalations()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == a)
+    );
+
+    // `forget` erases when the customer was last asked: asked again at once afterwards.
+    f.store()
+        .forget_author("ann", "dpo", at(24 * 60 + 1))
+        .unwrap();
+    let fresh = f.accept(msg("k7", "c3", "ann", COMPLAINT, at(24 * 60 + 2)));
+    let esc = f
+        .store()
+        .resolve_and_ask(
+            fresh.escalation.unwrap(),
+            "bob",
+            at(24 * 60 + 3),
+            Some(survey()),
+        )
+        .unwrap();
+    assert!(esc.case.survey.is_some());
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -1997,6 +2194,7 @@ embedded_tests!(
 );
 
 contract_tests!(
+    case_state_is_stored_waiting_linked_satisfaction_and_reopening,
     intake_stores_message_decision_conversation_and_outbox,
     a_batch_is_taken_in_as_one_message_at_a_time,
     duplicate_delivery_returns_the_first_decision,

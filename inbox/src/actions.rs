@@ -77,6 +77,8 @@ pub struct EscalationView {
     pub messages: Vec<StoredMessage>,
     /// The conversation's replies (the bot's and the agents'), oldest first.
     pub replies: Vec<OutboxEntry>,
+    /// The conversation's other escalations (other teams' cases, earlier ones), oldest first.
+    pub linked: Vec<Escalation>,
     /// The customer's other conversations (the same author, any channel), latest first, at
     /// most [`MAX_OTHERS`]: what else they asked is context for the answer.
     pub others: Vec<Conversation>,
@@ -125,7 +127,7 @@ async fn checked(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, Ac
 pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationView, ActionError> {
     let escalation = checked(inbox, actor, id).await?;
     let (channel, conversation) = (escalation.channel, escalation.conversation.clone());
-    let (work, messages, replies, others) = inbox
+    let (work, messages, replies, mut linked, others) = inbox
         .gateway()
         .store(move |s| {
             let messages = s.conversation_messages(channel, &conversation)?;
@@ -156,15 +158,18 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
                 s.escalation_work(id)?,
                 messages,
                 s.conversation_outbox(channel, &conversation)?,
+                s.conversation_escalations(channel, &conversation)?,
                 others,
             ))
         })
         .await?;
+    linked.retain(|e| e.id != id);
     Ok(EscalationView {
         escalation,
         work,
         messages,
         replies,
+        linked,
         others,
     })
 }
@@ -266,10 +271,13 @@ pub async fn reassign(
 pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
     checked(inbox, actor, id).await?;
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    // The satisfaction question, when the rulebook asks one (the case rules decide whether).
+    let survey = webcare_engine::rulebook::cases::survey_ask(&inbox.gateway().runtime().rulebook());
     let escalation = inbox
         .gateway()
-        .store(move |s| s.resolve_escalation(id, &login, now))
+        .store(move |s| s.resolve_and_ask(id, &login, now, survey))
         .await?;
+    inbox.gateway().wake_outbox();
     inbox.changed();
     Ok(escalation)
 }

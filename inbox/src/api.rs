@@ -74,7 +74,7 @@ async fn actor(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, ApiError> {
     Ok(Actor { user, csrf: None })
 }
 
-fn summary(e: &Escalation) -> Value {
+fn summary(e: &Escalation, now: chrono::DateTime<chrono::Utc>) -> Value {
     json!({
         "id": e.id,
         "channel": e.channel.as_str(),
@@ -89,12 +89,19 @@ fn summary(e: &Escalation) -> Value {
         "reason": e.reason,
         "created_at": e.created_at,
         "sla_deadline": e.sla_deadline,
+        // The first-response SLA as the report counts it, and whether the customer waits.
+        "sla": e.sla(now).name(),
+        "waiting": crate::sla::waiting(e),
+        "waiting_since": e.case.waiting_since,
+        "first_response_at": e.case.first_response_at,
+        "satisfaction": e.case.survey.as_ref().and_then(|s| s.score),
         "messages": e.messages.len(),
     })
 }
 
-fn detail(view: &EscalationView) -> Value {
-    let mut out = summary(&view.escalation);
+fn detail(view: &EscalationView, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let mut out = summary(&view.escalation, now);
+    out["linked"] = json!(view.linked.iter().map(|l| l.id).collect::<Vec<_>>());
     let opening = view.opening().map(|m| &m.decision);
     out["history"] = json!(view.escalation.history);
     out["work"] = json!(view.work);
@@ -156,7 +163,10 @@ async fn list(
     if let Some(team) = &query.team {
         all.retain(|e| &e.team == team);
     }
-    let items: Vec<Value> = all.iter().map(summary).collect();
+    // Waiting on us first, as in the queue page.
+    all.sort_by_key(crate::sla::queue_key);
+    let now = inbox.gateway().now();
+    let items: Vec<Value> = all.iter().map(|e| summary(e, now)).collect();
     Ok(Json(json!({ "escalations": items, "count": items.len() })).into_response())
 }
 
@@ -167,7 +177,7 @@ async fn one(
 ) -> Result<Response, ApiError> {
     let actor = actor(&inbox, &headers).await?;
     let view = actions::view(&inbox, &actor, id).await.map_err(error)?;
-    Ok(Json(detail(&view)).into_response())
+    Ok(Json(detail(&view, inbox.gateway().now())).into_response())
 }
 
 /// The explain panel as JSON: per message the normalised text, the stored diagnostics (topics
@@ -239,7 +249,7 @@ async fn act(
             let text = need(body.text, "text")?;
             match actions::reply(&inbox, &actor, id, &text).await {
                 Ok((escalation, entry)) => {
-                    let mut out = summary(&escalation);
+                    let mut out = summary(&escalation, inbox.gateway().now());
                     out["outbox"] = json!(entry.id);
                     return Ok(Json(out).into_response());
                 }
@@ -269,5 +279,5 @@ async fn act(
         }
     }
     .map_err(error)?;
-    Ok(Json(summary(&escalation)).into_response())
+    Ok(Json(summary(&escalation, inbox.gateway().now())).into_response())
 }

@@ -489,6 +489,7 @@ mod tests {
             sla_deadline: None,
             messages: vec!["visitor-1:m1".into()],
             history: Vec::new(),
+            case: Default::default(),
         };
         let rulebook = Rulebook::embedded().unwrap();
         notifier.send(

@@ -16,6 +16,14 @@
 //! and a restart) offer it twice. The first agent reply clears the deadline (see
 //! [`crate::actions`]), which is what stops the clock.
 //!
+//! A customer's follow-up after a person answered starts a next-response deadline (see
+//! [`webcare_engine::case::state`]); the timer treats it like any other: nobody answering in
+//! time moves the escalation up the chain.
+//!
+//! What the inbox shows of the SLA is [`cell`]: the countdown while a deadline runs, and after
+//! the first response the same met or breached the report counts ([`Escalation::sla`]). The
+//! queue's order is [`queue_key`]: waiting on us first.
+//!
 //! The timer also announces escalations that arrived since the previous tick to their team's
 //! channel. It wakes when intake opens an escalation (so the team hears of it within a
 //! moment; arrivals a quarter of a second apart are announced in one tick), at the earliest
@@ -27,11 +35,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use webcare_adapters::gateway::GatewayError;
+use webcare_engine::case::SlaOutcome;
 use webcare_engine::store::{Escalation, SlaBreach};
 use webcare_engine::{Priority, Rulebook};
 
 use crate::Inbox;
 use crate::notify::Event;
+use crate::text::Lang;
 
 /// The next step up the chain for an escalation whose `deadline` passed at `now`.
 pub fn next_step(
@@ -60,6 +70,73 @@ pub fn next_step(
         to_priority,
         next_deadline,
         at: now,
+    }
+}
+
+/// Whether the customer waits on us: they wrote and no person answered since. (An escalation
+/// older than its case state waits while its deadline runs.)
+pub fn waiting(e: &Escalation) -> bool {
+    e.case.is_waiting() || (e.case.opened_at.is_none() && e.sla_deadline.is_some())
+}
+
+/// A follow-up: waiting again after a person had answered. The queue flags these, since the
+/// SLA cell alone would not show that the customer wrote again.
+pub fn follow_up(e: &Escalation) -> bool {
+    e.case.is_waiting() && e.case.first_response_at.is_some()
+}
+
+/// Where an escalation stands in the queue; smaller comes first (see [`queue_key`]).
+pub type QueueKey = (
+    bool,
+    bool,
+    Option<DateTime<Utc>>,
+    std::cmp::Reverse<Priority>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+/// The queue's order, most urgent first: waiting on us (soonest running deadline, then the
+/// highest priority, then the longest waiting), then the answered ones (highest priority,
+/// oldest).
+pub fn queue_key(e: &Escalation) -> QueueKey {
+    (
+        !waiting(e),
+        e.sla_deadline.is_none(),
+        e.sla_deadline,
+        std::cmp::Reverse(e.priority),
+        e.case.waiting_since,
+        e.created_at,
+    )
+}
+
+/// The SLA cell and its class: `in 2 h 5 min`, `overdue 15 min` while a deadline runs;
+/// otherwise the first-response SLA in the report's words: `SLA met`, `SLA breached`, `no SLA`.
+pub fn cell(e: &Escalation, now: DateTime<Utc>) -> (String, &'static str) {
+    cell_in(e, now, Lang::En)
+}
+
+/// [`cell`] in the words of `lang` (the pages speak the person's language; the words are in
+/// [`crate::text`]).
+pub fn cell_in(e: &Escalation, now: DateTime<Utc>, lang: Lang) -> (String, &'static str) {
+    let t = lang.texts();
+    match e.sla_deadline {
+        Some(d) if d <= now => (
+            lang.overdue(&lang.span((now - d).num_minutes().max(0))),
+            "sla-overdue",
+        ),
+        Some(d) => {
+            let left = (d - now).num_minutes().max(0);
+            (
+                lang.due_in(&lang.span(left)),
+                if left < 60 { "sla-soon" } else { "sla-ok" },
+            )
+        }
+        None => match e.sla(now) {
+            SlaOutcome::Met { .. } => (t.sla_met.to_owned(), "sla-met"),
+            SlaOutcome::Breached { .. } => (t.sla_breached.to_owned(), "sla-overdue"),
+            SlaOutcome::Pending { .. } => (t.sla_pending.to_owned(), "sla-ok"),
+            SlaOutcome::NoDeadline => (t.no_sla.to_owned(), "sla-met"),
+        },
     }
 }
 

@@ -202,6 +202,20 @@ impl Lang {
         }
     }
 
+    pub fn waits_since(self, since: &str) -> String {
+        match self {
+            Lang::Nl => format!("de klant wacht sinds {since}"),
+            Lang::En => format!("the customer waits since {since}"),
+        }
+    }
+
+    pub fn score(self, score: u8) -> String {
+        match self {
+            Lang::Nl => format!("{score} van 5"),
+            Lang::En => format!("{score} of 5"),
+        }
+    }
+
     pub fn crisis_is(self, on: bool) -> (&'static str, &'static str, &'static str) {
         // (before, state, after) around the <strong> state.
         match (self, on) {
@@ -313,6 +327,17 @@ pub struct Texts {
     pub age: &'static str,
     pub sla_due: &'static str,
     pub answered: &'static str,
+    /// The first-response SLA after the response, in the report's words.
+    pub sla_met: &'static str,
+    pub sla_breached: &'static str,
+    pub sla_pending: &'static str,
+    pub no_sla: &'static str,
+    /// The flag of a customer who wrote again after a person answered.
+    pub waiting: &'static str,
+    pub waiting_label: &'static str,
+    pub linked: &'static str,
+    pub satisfaction: &'static str,
+    pub asked_no_answer: &'static str,
     pub no_team: &'static str,
     pub all_teams: &'static str,
     pub any: &'static str,
@@ -426,6 +451,15 @@ pub static EN: Texts = Texts {
     age: "Age",
     sla_due: "SLA due",
     answered: "answered",
+    sla_met: "SLA met",
+    sla_breached: "SLA breached",
+    sla_pending: "SLA pending",
+    no_sla: "no SLA",
+    waiting: "waiting",
+    waiting_label: "Waiting",
+    linked: "Linked",
+    satisfaction: "Satisfaction",
+    asked_no_answer: "asked, no answer yet",
     no_team: "You are in no team yet; ask a lead to add you.",
     all_teams: "All my teams",
     any: "any",
@@ -536,6 +570,15 @@ pub static NL: Texts = Texts {
     age: "Leeftijd",
     sla_due: "SLA-deadline",
     answered: "beantwoord",
+    sla_met: "SLA gehaald",
+    sla_breached: "SLA niet gehaald",
+    sla_pending: "SLA loopt",
+    no_sla: "geen SLA",
+    waiting: "wacht",
+    waiting_label: "Wacht",
+    linked: "Gekoppeld",
+    satisfaction: "Tevredenheid",
+    asked_no_answer: "gevraagd, nog geen antwoord",
     no_team: "Je zit nog in geen enkel team; vraag een teamleider je toe te voegen.",
     all_teams: "Al mijn teams",
     any: "alle",

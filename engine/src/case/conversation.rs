@@ -52,6 +52,18 @@ pub struct ConversationFacts {
     pub auto_replies: i64,
     pub complaints_24h: i64,
     pub complaints_7d: i64,
+    /// A satisfaction question waits for the customer's next message: a score is its answer
+    /// (see [`super::satisfaction`]). Not shown to the scripts and not kept with a message.
+    #[serde(skip)]
+    pub awaiting_score: bool,
+}
+
+impl ConversationFacts {
+    /// The facts, with whether a satisfaction question waits.
+    pub fn awaiting(mut self, awaiting_score: bool) -> Self {
+        self.awaiting_score = awaiting_score;
+        self
+    }
 }
 
 /// How long a complaint counts: the longest window of the facts.
@@ -110,6 +122,7 @@ impl Tally {
             auto_replies: self.auto_replies,
             complaints_24h: within(1),
             complaints_7d: within(COMPLAINT_WINDOW_DAYS),
+            awaiting_score: false,
         }
     }
 

@@ -28,6 +28,30 @@ pub fn joined(message: &str, raised: Option<(Priority, Priority)>, team: Option<
     change
 }
 
+/// A customer's message reopened a resolved escalation.
+pub fn reopened(message: &str, raised: Option<(Priority, Priority)>) -> String {
+    let mut change = format!("reopened by message `{message}`");
+    if let Some((from, to)) = raised {
+        change.push_str(&format!(", priority {from} → {to}"));
+    }
+    change
+}
+
+/// A message for another team opened that team's own escalation beside this one.
+pub fn linked(other: u64, team: &str) -> String {
+    format!("message for team `{team}` went to its own escalation {other}")
+}
+
+/// The customer was asked for a score (outbox entry `outbox`).
+pub fn survey_asked(outbox: u64) -> String {
+    format!("satisfaction question sent (outbox {outbox})")
+}
+
+/// The customer answered the satisfaction question.
+pub fn survey_answered(score: u8) -> String {
+    format!("customer rated {score} of 5")
+}
+
 pub fn claimed() -> String {
     "claimed".into()
 }
@@ -36,10 +60,14 @@ pub fn resolved() -> String {
     "resolved".into()
 }
 
-pub fn replied(outbox: u64, first_response: bool) -> String {
+/// An agent's reply; the first one says how it stood with the SLA, in the words the report
+/// counts (see [`super::sla`]).
+pub fn replied(outbox: u64, first_response: Option<super::SlaOutcome>) -> String {
     let mut change = format!("replied (outbox {outbox})");
-    if first_response {
-        change.push_str(": first response, SLA met");
+    match first_response {
+        Some(super::SlaOutcome::NoDeadline) => change.push_str(": first response (no SLA)"),
+        Some(outcome) => change.push_str(&format!(": first response, SLA {}", outcome.name())),
+        None => {}
     }
     change
 }
@@ -101,10 +129,15 @@ mod tests {
 
     #[test]
     fn the_first_reply_meets_the_sla() {
+        let at = DateTime::from_timestamp(0, 0).unwrap_or_default();
         assert_eq!(
-            replied(7, true),
+            replied(7, Some(crate::case::SlaOutcome::Met { at })),
             "replied (outbox 7): first response, SLA met"
         );
-        assert_eq!(replied(8, false), "replied (outbox 8)");
+        assert_eq!(
+            replied(7, Some(crate::case::SlaOutcome::Breached { due: at })),
+            "replied (outbox 7): first response, SLA breached"
+        );
+        assert_eq!(replied(8, None), "replied (outbox 8)");
     }
 }

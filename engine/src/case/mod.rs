@@ -8,7 +8,12 @@
 //! # Layout
 //!
 //! - [`conversation`]: who owns a conversation, its counters, and the facts a decision reads.
-//! - [`intake`]: what one decided message changes ([`IntakeEffects`]), by channel mode.
+//! - [`intake`]: what one decided message changes ([`IntakeEffects`]), by channel mode: each
+//!   message to the team its decision names, joining, reopening or opening that team's case.
+//! - [`state`]: [`CaseState`], what an escalation keeps besides its status: waiting on us, the
+//!   first-response SLA, reopenings, the customer, the satisfaction answer.
+//! - [`sla`]: [`SlaOutcome`], met or breached, one definition for the inbox and the report.
+//! - [`satisfaction`]: when to ask a customer for a score, and what reply is one.
 //! - [`escalation`]: the transitions of an escalation, each with its conflicts.
 //! - [`outbox`]: a reply's way out: sent, failed, postponed, given up, and the order per
 //!   conversation.
@@ -21,8 +26,13 @@ pub mod escalation;
 pub mod history;
 pub mod intake;
 pub mod outbox;
+pub mod satisfaction;
+pub mod sla;
+pub mod state;
 
 pub use conversation::{ConversationFacts, ConversationState, Tally};
 pub use error::CaseError;
 pub use escalation::EscalationStatus;
-pub use intake::{EscalationEffect, IntakeEffects};
+pub use intake::{CaseInput, EscalationEffect, IntakeEffects};
+pub use sla::SlaOutcome;
+pub use state::{CaseState, Survey};

@@ -64,6 +64,85 @@ fn trained() -> Classifier {
     fit(&examples, categories, &Params::DEFAULT)
 }
 
+/// The hand-made set with the topics its questions and reports are about.
+fn with_topics() -> Vec<Example> {
+    let topic_of = |text: &str| {
+        [
+            ("rijbewijs", "driving_licence"),
+            ("paspoort", "passport"),
+            ("afval", "waste"),
+            ("lantaarn", "street_lights"),
+            ("stoeptegel", "paving"),
+        ]
+        .iter()
+        .find(|(word, _)| text.contains(word))
+        .map(|(_, topic)| (*topic).to_owned())
+    };
+    hand_made()
+        .into_iter()
+        .map(|mut e| {
+            if matches!(e.category, Category::Question | Category::Report) {
+                e.topic = topic_of(&e.text);
+            }
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn the_topic_model_reads_the_topic_of_an_unseen_message() {
+    let examples = with_topics();
+    let classifier = fit(
+        &examples,
+        check(&examples).expect("valid"),
+        &Params::DEFAULT,
+    );
+    // No keyword list involved: inflections and new phrasing still point at the topic.
+    let guess = classifier
+        .guess_topic(&normalize("rijbewijzen verlopen, wat nu"))
+        .expect("five topics are named");
+    assert_eq!(guess.topic, "driving_licence", "{guess:?}");
+    assert!(guess.score > 0.5, "{guess:?}");
+    let total: f32 = guess.probabilities.iter().map(|(_, p)| p).sum();
+    assert!((total - 1.0).abs() < 1e-4);
+    let lamp = classifier
+        .guess_topic(&normalize("de lantaarnpaal bij ons brandt niet"))
+        .expect("five topics are named");
+    assert_eq!(lamp.topic, "street_lights", "{lamp:?}");
+    assert!(
+        lamp.words.iter().any(|w| w.starts_with("lantaarn")),
+        "{lamp:?}"
+    );
+}
+
+#[test]
+fn without_two_named_topics_there_is_no_topic_model() {
+    // The category model is still trained; only the topic opinion is absent.
+    assert!(
+        trained()
+            .guess_topic(&normalize("wat kost een paspoort"))
+            .is_none()
+    );
+}
+
+#[test]
+fn the_topic_labels_are_part_of_what_is_cached() {
+    // Same texts and categories, other topics: a different classifier, not the cached one.
+    let named = with_topics();
+    let mut renamed = with_topics();
+    for e in &mut renamed {
+        if e.topic.as_deref() == Some("passport") {
+            e.topic = Some("travel_document".to_owned());
+        }
+    }
+    assert_ne!(digest(&named), digest(&renamed));
+    let classifier = Classifier::train(&renamed).expect("valid");
+    let guess = classifier
+        .guess_topic(&normalize("paspoort aanvragen"))
+        .expect("topics are named");
+    assert_eq!(guess.topic, "travel_document");
+}
+
 #[test]
 fn fnv_1a_matches_its_specification() {
     // Reference values of 64-bit FNV-1a; if these change, every stored decision would too.

@@ -404,6 +404,7 @@ pub fn page(report: &Report, preset: Preset) -> String {
         );
     }
     out.push_str("</table>");
+    super::agents::html(&mut out, &report.agents, &report.satisfaction);
 
     out.push_str("<h2>Topics</h2>");
     let trend_rows: Vec<StackedRow> = report

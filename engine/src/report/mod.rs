@@ -12,6 +12,8 @@
 //!
 //! - this file: the report's shape, its definitions, [`build`] and the [`Builder`] it is made
 //!   of, which takes one message at a time so a store can stream a million of them.
+//! - [`agents`]: figures per person (handled, first response, resolution, satisfaction) and
+//!   customer satisfaction per team, agent and channel.
 //! - [`gather`]: reading a period (and what comes around it) from a [`Store`](crate::Store).
 //! - [`render`]: table and CSV.
 //! - [`html`]: the HTML page with inline SVG charts (weekly digest, quarterly report).
@@ -38,14 +40,18 @@
 //!   the bot is measured against the rulebook's default team.
 //! - **Percentiles** use the nearest-rank method (the value at rank ⌈p·n⌉), so they are always a
 //!   measured value and exact to test.
-//! - **SLA**: an escalation is *met* when a human replied or resolved it by its deadline,
-//!   *breached* when that happened later or not at all while the deadline has passed (at the
-//!   report's `now`), *pending* otherwise.
+//! - **SLA**: as [`crate::case::sla`] defines it, the same figure the inbox shows: *met* when
+//!   a human replied or resolved it by its first-response deadline, *breached* when that
+//!   happened later or not at all while the deadline has passed (at the report's `now`),
+//!   *pending* otherwise. An escalation's own first response counts, not a reply to another
+//!   team's escalation in the same conversation. (Escalations stored before their case state
+//!   existed are judged by their deadline and the conversation's replies, as before.)
 //! - **First-time resolution**: a bot answer, or a resolved escalation, after which the customer
 //!   did not write again in that conversation within `ftr_days`. Cases whose window has not
 //!   ended at `now` are not counted yet.
 //! - **Trending**: a topic's count against the previous period of the same length.
 
+pub mod agents;
 pub mod gather;
 pub mod html;
 pub mod render;
@@ -59,6 +65,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 
 // The tests build decisions with `super::*`.
+use crate::case::SlaOutcome;
 #[cfg(test)]
 use crate::decision::Action;
 use crate::decision::{Priority, SentimentLabel};
@@ -291,6 +298,9 @@ pub struct Report {
     pub sentiment: BTreeMap<String, u64>,
     pub top_topics: Vec<TopicTrend>,
     pub trending: Vec<TopicTrend>,
+    /// Per person: handled, first response, resolution time, satisfaction.
+    pub agents: Vec<agents::AgentRow>,
+    pub satisfaction: agents::Satisfaction,
 }
 
 impl Report {
@@ -561,6 +571,8 @@ impl<'e> Builder<'e> {
             sentiment: BTreeMap::new(),
             top_topics: Vec::new(),
             trending: Vec::new(),
+            agents: Vec::new(),
+            satisfaction: agents::Satisfaction::default(),
         };
         let mut sentiment = BTreeMap::new();
         for label in ["negative", "neutral", "positive"] {
@@ -909,6 +921,7 @@ impl<'e> Builder<'e> {
         let mut human_frt = (Vec::new(), Vec::new());
         let mut resolution = (Vec::new(), Vec::new());
         let mut ftr_cases: Vec<(u32, DateTime<Utc>)> = bot_answers;
+        let mut started: Vec<agents::Started<'_>> = Vec::new();
         for (esc, seen) in escalations.iter().zip(first_seen) {
             if options.team.as_ref().is_some_and(|t| *t != esc.team) {
                 continue;
@@ -926,18 +939,28 @@ impl<'e> Builder<'e> {
                 Some(c) => c.seconds(start, to),
                 None => (to - start).num_seconds().max(0),
             };
-            let replied = first_human_at(conversation, esc.created_at.min(start));
+            started.push((esc, start));
+            // An escalation with its case state answers for itself: its own first response
+            // (a reply in the conversation to another team's escalation is not one) and the
+            // SLA as the inbox shows it. Older ones are read as before.
+            let tracked = esc.case.opened_at.is_some();
+            let replied = if tracked {
+                esc.case.first_response_at
+            } else {
+                first_human_at(conversation, esc.created_at.min(start))
+            };
             if let Some(at) = replied {
                 human_frt.0.push((at - start).num_seconds().max(0));
                 human_frt.1.push(office(at));
             }
             let resolved = match esc.status {
-                EscalationStatus::Resolved { .. } => esc
-                    .history
-                    .iter()
-                    .rev()
-                    .find(|e| e.change == "resolved")
-                    .map(|e| e.at),
+                EscalationStatus::Resolved { .. } => esc.case.resolved_at.or_else(|| {
+                    esc.history
+                        .iter()
+                        .rev()
+                        .find(|e| e.change == "resolved")
+                        .map(|e| e.at)
+                }),
                 _ => None,
             };
             if let Some(at) = resolved {
@@ -962,14 +985,19 @@ impl<'e> Builder<'e> {
                     pending: 0,
                     no_deadline: 0,
                 });
-            match (esc.sla_deadline, handled) {
-                (None, _) => row.no_deadline += 1,
-                (Some(deadline), Some(at)) if at <= deadline => row.met += 1,
-                (Some(_), Some(_)) => row.breached += 1,
-                (Some(deadline), None) if options.now > deadline => row.breached += 1,
-                (Some(_), None) => row.pending += 1,
+            let outcome = if tracked {
+                esc.sla(options.now)
+            } else {
+                SlaOutcome::of(esc.sla_deadline, handled, options.now)
+            };
+            match outcome {
+                SlaOutcome::NoDeadline => row.no_deadline += 1,
+                SlaOutcome::Met { .. } => row.met += 1,
+                SlaOutcome::Breached { .. } => row.breached += 1,
+                SlaOutcome::Pending { .. } => row.pending += 1,
             }
         }
+        (report.agents, report.satisfaction) = agents::figures(&started);
         report.sla = sla.into_values().collect();
         report.frt_human = Timing {
             calendar: Percentiles::of(human_frt.0.clone()),

@@ -158,6 +158,7 @@ pub fn table(report: &Report) -> String {
             row.team, row.priority, row.met, row.breached, row.pending, row.no_deadline
         );
     }
+    super::agents::text(&mut out, &report.agents, &report.satisfaction);
     let f = &report.first_time_resolution;
     let _ = writeln!(
         out,
@@ -285,6 +286,7 @@ pub fn csv(report: &Report) -> String {
         row("sla_pending", &key, s.pending.to_string());
         row("sla_no_deadline", &key, s.no_deadline.to_string());
     }
+    super::agents::rows(&report.agents, &report.satisfaction, &mut row);
     let f = &report.first_time_resolution;
     row("ftr", "days", f.days.to_string());
     row("ftr", "cases", f.cases.to_string());

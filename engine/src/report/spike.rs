@@ -207,6 +207,7 @@ pub fn raise_alerts(
             mode: Default::default(),
             shadow: None,
             reply_inline: false,
+            case: Default::default(),
         })?;
         if !receipt.duplicate {
             raised.push(spike);
@@ -342,6 +343,7 @@ mod tests {
                     mode: Default::default(),
                     shadow: None,
                     reply_inline: false,
+                    case: Default::default(),
                 })
                 .unwrap();
         }

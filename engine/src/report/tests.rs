@@ -193,6 +193,9 @@ fn escalation(
         sla_deadline: Some(at + deadline),
         messages: vec![m.message.id.clone()],
         history,
+        // Escalations as stored before the case state existed: the report falls back to the
+        // deadline and the conversation's replies.
+        case: Default::default(),
     }
 }
 
@@ -721,7 +724,7 @@ fn the_html_page_is_self_contained_and_escapes_what_it_shows() {
 /// of reply: queued, sent, given up, retried, an agent's, and escalations resolved and open.
 #[test]
 fn the_one_pass_read_matches_the_full_read() {
-    use crate::store::{self, NewReply, StoreOptions};
+    use crate::store::{self, StoreOptions};
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(&StoreOptions {
         data_dir: dir.path().to_path_buf(),
@@ -768,16 +771,15 @@ fn the_one_pass_read_matches_the_full_read() {
         if let Some(esc) = receipt.escalation
             && i % 3 == 0
         {
-            let reply = store
-                .queue_reply(NewReply {
-                    channel: ChannelKind::Telegram,
-                    conversation: format!("c{}", i / 4),
-                    in_reply_to: format!("m{i}"),
-                    text: "Ik kijk ernaar.".into(),
-                    actor: "agent".into(),
-                    now: at + Duration::minutes(30),
-                })
-                .unwrap();
+            // A person's reply on the escalation: its own first response.
+            let Ok((_, reply)) = store.reply_to_escalation(
+                esc,
+                "agent",
+                "Ik kijk ernaar.",
+                at + Duration::minutes(30),
+            ) else {
+                continue;
+            };
             if i % 2 == 0 {
                 store
                     .outbox_sent(reply.id, at + Duration::minutes(31))

@@ -35,6 +35,9 @@ pub struct RulebookConfig {
     pub classifier: ClassifierConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// `[cases]`: reopening and satisfaction (see [`super::cases`]).
+    #[serde(default)]
+    pub cases: super::cases::CasesConfig,
 }
 
 /// `[matching]`: the keyword variants every topic accepts unless it says otherwise. All off

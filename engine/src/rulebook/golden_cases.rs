@@ -162,6 +162,7 @@ pub(crate) fn compile(
                     auto_replies: conversation.auto_replies,
                     complaints_24h: conversation.complaints_24h,
                     complaints_7d: conversation.complaints_7d,
+                    awaiting_score: false,
                 },
                 crisis_mode: c.crisis_mode,
             },

@@ -3,6 +3,7 @@
 //! collects every error with its file position before anything runs: a rulebook is used whole
 //! or not at all, never half.
 
+pub mod cases;
 pub mod config;
 pub mod error;
 pub mod golden_cases;
@@ -84,6 +85,8 @@ pub struct Rulebook {
     pub(crate) golden: Vec<GoldenCase>,
     /// What `webcare eval` demands of this rulebook's decisions.
     pub eval: config::EvalConfig,
+    /// `[cases]`: reopening and satisfaction questions.
+    pub cases: cases::CasesPolicy,
     /// The classifier's labelled examples, as loaded.
     pub examples: Vec<crate::examples::Example>,
     /// The learned second opinion; `None` when the rulebook lists no examples.
@@ -726,6 +729,14 @@ impl Rulebook {
             }
         }
 
+        let cases = cases::build(
+            config.cases,
+            &templates,
+            &source.rulebook.path,
+            &source.rulebook.text,
+            &mut errors,
+        );
+
         match (matcher, scripts) {
             (Some(matcher), Some(scripts)) if errors.is_empty() => Ok(Rulebook {
                 name: config.name,
@@ -743,6 +754,7 @@ impl Rulebook {
                 reply_limits,
                 golden,
                 eval: config.eval,
+                cases,
                 examples,
                 classifier,
                 languages: crate::language::LanguageDetector::new(),

@@ -199,13 +199,36 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Escalation, CaseError>;
 
-    /// The escalation is done; the conversation goes back to the bot.
+    /// The escalation is done; the conversation goes back to the bot (unless a person still
+    /// holds another of its escalations).
     fn resolve_escalation(
         &self,
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
+    ) -> Result<Escalation, CaseError> {
+        self.resolve_and_ask(id, agent, now, None)
+    }
+
+    /// [`Store::resolve_escalation`], and in the same transaction, when `survey` is given and
+    /// the rules of [`crate::case::satisfaction`] allow, the satisfaction question queued to the
+    /// customer (in their language), the conversation set to take their next score as the
+    /// answer, and the customer's last-asked time kept.
+    fn resolve_and_ask(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+        survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError>;
+
+    /// Every escalation of one conversation, resolved ones too, oldest first: the cases of
+    /// several teams a conversation can have at once.
+    fn conversation_escalations(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<Escalation>, StoreError>;
 
     // --- outbox --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::HistoryCursor;
 use crate::case::outbox::OutboxStatus;
-use crate::case::{ConversationFacts, ConversationState, EscalationStatus};
+use crate::case::{CaseInput, CaseState, ConversationFacts, ConversationState, EscalationStatus};
 use crate::decision::{Action, Category, Decision, Priority, SentimentLabel};
 use crate::message::{ChannelKind, Inbound};
 use crate::mode::Mode;
@@ -200,6 +200,9 @@ pub struct IntakeRecord {
     /// The reply goes out in the answer to the delivery itself (the HTTP channel without a
     /// callback): it is written as sent in this transaction, so nothing can send it again.
     pub reply_inline: bool,
+    /// What the case rules need besides the decision: the reopen period, next-response
+    /// deadlines, a satisfaction score.
+    pub case: CaseInput,
 }
 
 /// What [`Store::record_intake`] did.
@@ -249,8 +252,12 @@ pub struct Conversation {
     pub auto_replies: i64,
     /// When its complaints arrived, the last seven days only.
     pub recent_complaints: Vec<DateTime<Utc>>,
-    /// The escalation that is open or claimed, which new escalating messages join.
+    /// The escalation that is open or claimed, which a handed-off conversation's messages
+    /// follow (a message for another team goes to that team's own escalation).
     pub open_escalation: Option<u64>,
+    /// A satisfaction question waits for the customer's next message.
+    #[serde(default)]
+    pub awaiting_score: bool,
 }
 
 impl Conversation {
@@ -265,6 +272,7 @@ impl Conversation {
             recent_complaints: self.recent_complaints.clone(),
         }
         .facts(self.state, at, today)
+        .awaiting(self.awaiting_score)
     }
 }
 
@@ -295,6 +303,17 @@ pub struct Escalation {
     /// The platform ids of the messages it covers, in order.
     pub messages: Vec<String>,
     pub history: Vec<EscalationEvent>,
+    /// Waiting on us, the first-response SLA, the customer, satisfaction (see
+    /// [`crate::case::state`]).
+    #[serde(default)]
+    pub case: CaseState,
+}
+
+impl Escalation {
+    /// The first-response SLA at `now`, as the inbox shows it and the report counts it.
+    pub fn sla(&self, now: DateTime<Utc>) -> crate::case::SlaOutcome {
+        self.case.sla(self.sla_deadline, now)
+    }
 }
 
 /// A reply waiting to be sent (or sent). It exists so a reply survives a restart.

@@ -15,7 +15,7 @@ use webcare_engine::store::{ConversationState, EscalationStatus, OutboxStatus};
 use webcare_engine::teams::describe_deadline;
 use webcare_engine::{ChannelKind, Rulebook};
 
-use super::queue::{countdown, customer_name, human_reason, status_text};
+use super::queue::{customer_name, human_reason, status_text};
 use super::{Ctx, error_page, form_session, lang_of, layout, respond, session, why, zone};
 use crate::Inbox;
 use crate::actions::{self, ActionError, EscalationView};
@@ -107,7 +107,7 @@ pub fn render_escalation(
     let team_name = teams
         .get(&e.team)
         .map_or(e.team.as_str(), |team| lang.team_name(team));
-    let (sla, sla_class) = countdown(ctx, e.sla_deadline, now);
+    let (sla, sla_class) = crate::sla::cell_in(e, now, lang);
     let opening = view.opening();
     let base = format!("/inbox/escalations/{}", e.id);
     let open = !matches!(e.status, EscalationStatus::Resolved { .. });
@@ -245,6 +245,35 @@ pub fn render_escalation(
                         dd {
                             @if let Some(d) = e.sla_deadline { (ctx.time(d)) " · " }
                             span #sla class=(sla_class) { (sla) }
+                        }
+                        @if let Some(since) = e.case.waiting_since {
+                            dt { (t.waiting_label) }
+                            dd { span.waiting #waiting { (lang.waits_since(&ctx.time(since))) } }
+                        }
+                        @if !view.linked.is_empty() {
+                            // The conversation's other cases: a message for another team went to
+                            // that team's own escalation.
+                            dt { (t.linked) }
+                            dd {
+                                @for (i, l) in view.linked.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    a.linked href=(format!("/inbox/escalations/{}", l.id)) { "#" (l.id) }
+                                    " "
+                                    (teams.get(&l.team).map_or(l.team.as_str(), |team| lang.team_name(team)))
+                                    " (" (status_text(lang, &l.status)) ")"
+                                }
+                            }
+                        }
+                        @if let Some(survey) = &e.case.survey {
+                            dt { (t.satisfaction) }
+                            dd {
+                                span #satisfaction {
+                                    @match survey.score {
+                                        Some(score) => (lang.score(score)),
+                                        None => (t.asked_no_answer),
+                                    }
+                                }
+                            }
                         }
                         @if let Some(window) = reply_window(ctx, e.channel, view, now) {
                             dt { (t.reply_window) } dd { (window) }

@@ -14,7 +14,6 @@
 //! a search must look at and for the rows shown, and only the most urgent `page_rows` per team
 //! are rendered.
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
@@ -178,24 +177,6 @@ fn encode(value: &str) -> String {
     out
 }
 
-/// The queue's order: overdue and soonest deadlines first, then the highest priority, then the
-/// oldest; answered ones (no deadline) last.
-fn urgency(
-    e: &Escalation,
-) -> (
-    bool,
-    Option<DateTime<Utc>>,
-    Reverse<Priority>,
-    DateTime<Utc>,
-) {
-    (
-        e.sla_deadline.is_none(),
-        e.sla_deadline,
-        Reverse(e.priority),
-        e.created_at,
-    )
-}
-
 /// Everything the queue page shows, read from the store.
 pub struct QueueData {
     /// Every open or claimed escalation the person may work (the summary counts these).
@@ -268,7 +249,7 @@ pub async fn load(
     let mut tables: Vec<(String, Vec<usize>, usize)> = by_team
         .into_iter()
         .map(|(team, mut list)| {
-            list.sort_by_cached_key(|&i| urgency(&all[i]));
+            list.sort_by_cached_key(|&i| crate::sla::queue_key(&all[i]));
             let total = list.len();
             list.truncate(rows);
             (team.to_owned(), list, total)
@@ -357,29 +338,6 @@ pub(super) fn human_reason(reason: &str, lang: Lang) -> String {
     }
 }
 
-/// The SLA cell: the deadline in local time and how far away it is, and its CSS class.
-pub(super) fn countdown(
-    ctx: &Ctx<'_>,
-    deadline: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> (String, &'static str) {
-    let lang = ctx.lang;
-    match deadline {
-        None => (ctx.t.answered.to_owned(), "sla-met"),
-        Some(d) if d <= now => (
-            lang.overdue(&lang.span((now - d).num_minutes())),
-            "sla-overdue",
-        ),
-        Some(d) => {
-            let left = (d - now).num_minutes();
-            (
-                lang.due_in(&lang.span(left)),
-                if left < 60 { "sla-soon" } else { "sla-ok" },
-            )
-        }
-    }
-}
-
 /// The status cell: "open", "claimed by anna".
 pub(super) fn status_text(lang: Lang, status: &EscalationStatus) -> String {
     match status {
@@ -389,11 +347,12 @@ pub(super) fn status_text(lang: Lang, status: &EscalationStatus) -> String {
     }
 }
 
-/// How many escalations wait unclaimed in the person's queues: the page title's count.
+/// How many escalations wait for someone in the person's queues: unclaimed ones, and claimed
+/// ones whose customer wrote again after an answer. The page title's count.
 pub fn waiting(data: &QueueData) -> usize {
     data.all
         .iter()
-        .filter(|e| e.status == EscalationStatus::Open)
+        .filter(|e| e.status == EscalationStatus::Open || crate::sla::follow_up(e))
         .count()
 }
 
@@ -488,7 +447,7 @@ fn row(
 ) -> Markup {
     let lang = ctx.lang;
     let url = format!("/inbox/escalations/{}", e.id);
-    let (sla, class) = countdown(ctx, e.sla_deadline, now);
+    let (sla, class) = crate::sla::cell_in(e, now, lang);
     let latest = e
         .messages
         .last()
@@ -497,13 +456,16 @@ fn row(
         tr.escalation #(format!("esc-{}", e.id)) data-id=(e.id) data-href=(url) {
             td { a href=(url) { "#" (e.id) } }
             td class=(format!("prio-{}", e.priority.as_str())) { (lang.priority(e.priority)) }
-            td.status { (status_text(lang, &e.status)) }
+            td.status {
+                (status_text(lang, &e.status))
+                @if crate::sla::follow_up(e) { " " span.waiting { (ctx.t.waiting) } }
+            }
             td.channel { (lang.channel(e.channel)) }
             td.customer { @if let Some(m) = latest { (customer_name(m)) } }
             td.preview { @if let Some(m) = latest { (preview(&m.text, 140)) } }
             td.reason { (human_reason(&e.reason, lang)) }
             td.age { (lang.span((now - e.created_at).num_minutes())) }
-            td class=(class) {
+            td class=(format!("sla {class}")) {
                 @if let Some(d) = e.sla_deadline { time datetime=(d.to_rfc3339()) { (ctx.time(d)) } br; }
                 small.countdown { (sla) }
             }
@@ -668,7 +630,7 @@ pub(super) async fn next(
             EscalationStatus::Claimed { by } => by == login,
             EscalationStatus::Resolved { .. } => false,
         })
-        .min_by_key(|e| urgency(e));
+        .min_by_key(|e| crate::sla::queue_key(e));
     match next {
         Some(e) => Redirect::to(&format!("/inbox/escalations/{}", e.id)).into_response(),
         None => Redirect::to("/inbox").into_response(),

@@ -377,6 +377,7 @@ pub fn decode_message(
         auto_replies,
         complaints_24h,
         complaints_7d,
+        awaiting_score: false,
     };
     Ok(Decoded {
         message,

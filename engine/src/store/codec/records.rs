@@ -23,7 +23,8 @@ pub struct ConvRec {
     pub number: u64,
     /// Sorted, distinct.
     pub participants: Vec<String>,
-    /// 0 bot, 1 human, 2 closed.
+    /// 0 bot, 1 human, 2 closed; plus [`AWAITING_SCORE`] while a satisfaction question waits
+    /// (a flag in a byte every intake reads anyway, so the common message pays no extra read).
     pub state: u8,
     pub started_at: i64,
     pub last_activity: i64,
@@ -51,8 +52,11 @@ pub fn state_code(state: ConversationState) -> u8 {
     }
 }
 
+/// The flag in [`ConvRec::state`] that a satisfaction question waits for the next message.
+pub const AWAITING_SCORE: u8 = 0x80;
+
 pub fn state_from(code: u8) -> ConversationState {
-    match code {
+    match code & !AWAITING_SCORE {
         1 => ConversationState::Human,
         2 => ConversationState::Closed,
         _ => ConversationState::Bot,
@@ -64,6 +68,28 @@ pub fn day_code(date: NaiveDate) -> i32 {
 }
 
 impl ConvRec {
+    /// Who owns it.
+    pub fn owner(&self) -> ConversationState {
+        state_from(self.state)
+    }
+
+    /// Sets who owns it, keeping the satisfaction flag.
+    pub fn set_owner(&mut self, state: ConversationState) {
+        self.state = state_code(state) | (self.state & AWAITING_SCORE);
+    }
+
+    pub fn awaiting_score(&self) -> bool {
+        self.state & AWAITING_SCORE != 0
+    }
+
+    pub fn set_awaiting_score(&mut self, awaiting: bool) {
+        self.state = if awaiting {
+            self.state | AWAITING_SCORE
+        } else {
+            self.state & !AWAITING_SCORE
+        };
+    }
+
     pub fn to_public(
         &self,
         channel: ChannelKind,
@@ -92,6 +118,7 @@ impl ConvRec {
                 .map(|t| from_micros(*t).map_err(&corrupt))
                 .collect::<Result<_, _>>()?,
             open_escalation: self.open_escalation,
+            awaiting_score: self.awaiting_score(),
         })
     }
 
@@ -134,7 +161,9 @@ impl ConvRec {
 
     /// The facts a decision at `at` (local date `today`) may read.
     pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
-        self.tally().facts(state_from(self.state), at, today)
+        self.tally()
+            .facts(state_from(self.state), at, today)
+            .awaiting(self.awaiting_score())
     }
 }
 
@@ -275,6 +304,8 @@ impl EscRec {
                 .transpose()?,
             messages: self.messages.clone(),
             history,
+            // Kept in a record of its own; the reader adds it.
+            case: crate::case::CaseState::default(),
         })
     }
 }

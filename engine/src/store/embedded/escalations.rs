@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::case::{CaseError, ConversationState, EscalationStatus, escalation, history};
+use crate::case::satisfaction::{self, SurveyAsk};
+use crate::case::{CaseError, ConversationState, EscalationStatus, Survey, escalation, history};
 use crate::message::ChannelKind;
-use crate::store::codec::{self, ConvRec, EscRec};
+use crate::store::codec::{self, ConvRec, EscRec, OutboxDetail, OutboxRec, Text};
 use crate::store::{Conversation, Escalation, StoreError};
 
 impl Embedded {
@@ -40,7 +41,7 @@ impl Embedded {
                 .load(&k)?
                 .ok_or_else(|| CaseError::no_such_conversation(channel, &conversation))?;
             let from = codec::state_from(conv.state);
-            conv.state = codec::state_code(state);
+            conv.set_owner(state);
             tx.put_rec(&k, &conv)?;
             tx.audit(audit(
                 &actor,
@@ -91,7 +92,7 @@ impl Embedded {
             esc.event(now, &agent, history::claimed());
             tx.put_rec(&key::esc(id), &esc)?;
             if let Some(mut conv) = conv {
-                conv.state = codec::state_code(codec::state_from(conv.state).taken_by_person());
+                conv.set_owner(conv.owner().taken_by_person());
                 tx.put_rec(&conv_key, &conv)?;
             }
             tx.audit(audit(
@@ -110,6 +111,7 @@ impl Embedded {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
+        survey: Option<SurveyAsk>,
     ) -> Result<Escalation, CaseError> {
         let agent = agent.to_owned();
         self.write(move |tx| {
@@ -117,20 +119,73 @@ impl Embedded {
             let resolved = escalation::resolve(id, &status, &agent)?;
             let conv_key = conversation_key(tx, id, &esc)?;
             let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            let mut case = tx.case_state(id)?;
+            let last_asked = match &case.author {
+                Some(author) => tx.surveyed(author)?,
+                None => None,
+            };
+            let ask = survey.filter(|ask| {
+                satisfaction::should_ask(&case, &status, &agent, last_asked, ask, now)
+            });
+            // The conversation's other open cases: one of them becomes the one a handoff
+            // follows, and a person who claimed one still owns the conversation.
+            let mut others = Vec::new();
+            for other in conv.iter().flat_map(|c| c.escalations.iter().copied()) {
+                if other != id
+                    && let Some(rec) = tx.esc_rec(other)?
+                    && rec.is_open()
+                {
+                    others.push((other, rec.status == codec::ESC_CLAIMED));
+                }
+            }
             esc.set_status(resolved);
             esc.event(now, &agent, history::resolved());
-            tx.put_rec(&key::esc(id), &esc)?;
+            case.resolved(now);
             tx.delete(Space::Records, &key::esc_open(id));
             if let Some(mut conv) = conv {
                 if conv.open_escalation == Some(id) {
-                    conv.open_escalation = None;
+                    conv.open_escalation = others.first().map(|(other, _)| *other);
                 }
-                conv.state = codec::state_code(codec::state_from(conv.state).after_resolve());
+                if !others.iter().any(|(_, claimed)| *claimed) {
+                    conv.set_owner(conv.owner().after_resolve());
+                }
                 let mut tally = conv.tally();
                 tally.case_resolved();
                 conv.set_tally(tally);
+                if let Some(ask) = ask {
+                    let question = ask.question(case.language).to_owned();
+                    let outbox = tx.append_message(&[])?;
+                    tx.put_outbox(
+                        outbox,
+                        &OutboxRec {
+                            channel: esc.channel,
+                            detail: Some(OutboxDetail {
+                                conversation: esc.conversation.clone(),
+                                in_reply_to: esc.messages.last().cloned().unwrap_or_default(),
+                                text: Text::Inline(question),
+                                created_at: codec::micros(now),
+                            }),
+                            ..OutboxRec::default()
+                        },
+                    )?;
+                    conv.replies.push(outbox);
+                    conv.set_awaiting_score(true);
+                    case.survey = Some(Survey {
+                        asked_at: now,
+                        agent: agent.clone(),
+                        outbox,
+                        score: None,
+                        answered_at: None,
+                    });
+                    if let Some(author) = &case.author {
+                        tx.put_rec(&key::surveyed(author), &codec::micros(now))?;
+                    }
+                    esc.event(now, history::ENGINE, history::survey_asked(outbox));
+                }
                 tx.put_rec(&conv_key, &conv)?;
             }
+            tx.put_rec(&key::esc(id), &esc)?;
+            tx.put_case(id, &case)?;
             tx.audit(audit(
                 &agent,
                 "escalation.resolve",

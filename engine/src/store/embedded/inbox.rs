@@ -252,18 +252,29 @@ impl Embedded {
                 },
             )?;
             conv.replies.push(outbox);
-            conv.state = codec::state_code(codec::state_from(conv.state).taken_by_person());
+            conv.set_owner(conv.owner().taken_by_person());
             tx.put_rec(&conv_key, &conv)?;
 
             if let Some(claim) = reply.claim {
                 esc.set_status(claim);
                 esc.event(now, &author, history::claimed());
             }
+            // Any reply answers whoever waited and ends the running deadline (a first or a
+            // next response); the first one is judged against the first-response SLA.
+            let mut case = tx.case_state(id)?;
+            let running = esc
+                .sla_deadline
+                .map(codec::from_micros)
+                .transpose()
+                .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+            case.replied(now, &author);
             if reply.first_response {
                 work.first_response_at = Some(now);
-                esc.sla_deadline = None;
             }
-            esc.event(now, &author, history::replied(outbox, reply.first_response));
+            let outcome = reply.first_response.then(|| case.sla(running, now));
+            esc.sla_deadline = None;
+            tx.put_case(id, &case)?;
+            esc.event(now, &author, history::replied(outbox, outcome));
             work.replies.push(AgentReply {
                 at: now,
                 author: author.clone(),
@@ -313,6 +324,9 @@ impl Embedded {
                 .transpose()
                 .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
             let deadline = escalation::reassign(id, &status, answered, deadline, sla_deadline)?;
+            let mut case = tx.case_state(id)?;
+            case.reassigned(sla_deadline);
+            tx.put_case(id, &case)?;
             let from = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
             esc.team = Text::Sym(tx.intern(&team)?);
             esc.set_status(EscalationStatus::Open);

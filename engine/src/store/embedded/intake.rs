@@ -5,10 +5,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::*;
-use crate::case::intake::{self, EscalationEffect, OpenEscalation};
+use crate::case::intake::{self, CaseInput, EscalationEffect, Escalations, KnownEscalation};
 use crate::case::outbox::Delivery;
+use crate::case::{CaseState, EscalationStatus, escalation};
 use crate::case::{ConversationFacts, ConversationState, Tally, history};
 use crate::decision::Decision;
+use crate::decision::Priority;
 use crate::message::{ChannelKind, Inbound};
 use crate::mode::Mode;
 use crate::store::codec::{self, ConvRec, EscRec, JoinRec, OutboxRec};
@@ -128,6 +130,7 @@ impl Embedded {
             mode,
             shadow,
             reply_inline,
+            case,
         } = intake;
         // Redaction, encoding and hashing happen here, in the caller's thread, so the writer only
         // places bytes. The record is encoded with the symbols committed so far; only when the
@@ -168,6 +171,7 @@ impl Embedded {
             mode,
             shadow,
             reply_inline,
+            case,
             taken,
             prepared,
             hash,
@@ -259,6 +263,7 @@ pub(super) struct Prepared {
     mode: Mode,
     shadow: Option<Decision>,
     reply_inline: bool,
+    case: CaseInput,
     taken: codec::Intake,
     /// The encoded message and shadow decision, unless a string had no symbol yet.
     prepared: Option<(Vec<u8>, Option<Vec<u8>>)>,
@@ -286,6 +291,7 @@ fn place(
         mode,
         shadow,
         reply_inline,
+        case: case_input,
         taken,
         prepared,
         hash,
@@ -304,30 +310,43 @@ fn place(
     let state = existing
         .as_ref()
         .map_or(ConversationState::Bot, |c| codec::state_from(c.state));
-    let open = match existing.as_ref().and_then(|c| c.open_escalation) {
-        Some(id) if intake::reads_open_escalation(mode, &decision.action, state) => {
-            match tx.esc_rec(id)? {
-                Some(esc) => {
-                    let team = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
-                    let priority = codec::priority_from(esc.priority)
-                        .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
-                    Some((id, esc, team, priority))
-                }
-                None => None,
+    let awaiting = existing.as_ref().is_some_and(ConvRec::awaiting_score);
+    // The conversation's escalations, when the message may join, reopen or answer one.
+    let mut loaded: Vec<Loaded> = Vec::new();
+    if let Some(conv) = existing.as_ref()
+        && intake::reads_escalations(mode, &decision.action, state, awaiting)
+    {
+        for &id in &conv.escalations {
+            if let Some(esc) = tx.esc_rec(id)? {
+                let team = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
+                let priority = codec::priority_from(esc.priority)
+                    .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
+                let case = tx.case_state(id)?;
+                loaded.push(Loaded {
+                    id,
+                    esc,
+                    case,
+                    team,
+                    priority,
+                });
             }
         }
-        _ => None,
+    }
+    let effects = {
+        let escalations = Escalations {
+            known: loaded.iter().map(Loaded::known).collect(),
+            primary: existing.as_ref().and_then(|c| c.open_escalation),
+        };
+        intake::effects(
+            mode,
+            &decision,
+            state,
+            &escalations,
+            message.received_at,
+            &case_input,
+            awaiting,
+        )
     };
-    let effects = intake::effects(
-        mode,
-        &decision,
-        state,
-        open.as_ref().map(|(id, _, team, priority)| OpenEscalation {
-            id: *id,
-            team,
-            priority: *priority,
-        }),
-    );
 
     // Reads are done; from here on only writes.
     let received = codec::micros(message.received_at);
@@ -389,19 +408,36 @@ fn place(
     }
     conversation.set_tally(tally);
 
+    if effects.survey_ends {
+        conversation.set_awaiting_score(false);
+    }
     let private = [message.text.as_str(), message.id.as_str()];
-    let after = |esc: &EscRec| codec::micros(now).saturating_sub(esc.created_at);
+    let category = decision.diagnostics.category;
+    let language = decision.diagnostics.language;
+    let received_at = message.received_at;
+    let path = tx.shared.path.clone();
+    let mut take = |id: u64| -> Result<Loaded, StoreError> {
+        match loaded.iter().position(|l| l.id == id) {
+            Some(i) => Ok(loaded.swap_remove(i)),
+            None => Err(StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("escalation {id} changed without being read"),
+            }),
+        }
+    };
     let escalation = match effects.escalation {
         EscalationEffect::None => None,
         EscalationEffect::Open {
             team,
             priority,
             reason,
+            linked,
         } => {
             let id = tx.counters.next_escalation;
             tx.counters.next_escalation += 1;
             tx.put(Space::Records, &key::esc_open(id), Vec::new());
-            conversation.open_escalation = Some(id);
+            conversation.open_escalation =
+                escalation::open_escalation_after(conversation.open_escalation, id);
             conversation.escalations.push(id);
             let mut esc = EscRec {
                 channel: codec::channel_code(channel),
@@ -423,50 +459,115 @@ fn place(
                 history::opened(team, priority, &message.id),
             );
             tx.put_rec(&key::esc(id), &esc)?;
+            let case = CaseState::opened(
+                now,
+                received_at,
+                sla_deadline,
+                &message.author,
+                category,
+                language,
+            );
+            tx.put_case(id, &case)?;
+            // The conversation's other cases say where this message went.
+            for other in linked {
+                let mut l = take(other)?;
+                l.esc.event(now, history::ENGINE, history::linked(id, team));
+                tx.put_rec(&key::esc(other), &l.esc)?;
+            }
             Some(id)
         }
         EscalationEffect::Join {
             id,
             priority,
             raised,
-            other_team,
         } => {
-            let Some((_, mut esc, _, _)) = open else {
-                return Err(tx
-                    .shared
-                    .corrupt(&key::esc(id), "joined an unread escalation"));
-            };
-            let team = match other_team {
-                Some(team) => Some(codec::encode_text(team, &private, tx)?),
-                None => None,
-            };
+            let Loaded {
+                mut esc,
+                mut case,
+                team,
+                ..
+            } = take(id)?;
             esc.messages.push(message.id.clone());
             esc.priority = codec::priority_code(priority);
             esc.joins.push(JoinRec {
-                after: after(&esc),
+                after: after(&esc, now),
                 raised: raised
                     .map(|(from, to)| (codec::priority_code(from), codec::priority_code(to))),
-                team,
+                team: None,
             });
+            let running = deadline_of(tx, id, &esc)?;
+            let next = case_input.next_due(&team, priority);
+            let running = case.customer_wrote(received_at, category, language, running, next);
+            esc.sla_deadline = running.map(codec::micros);
             tx.put_rec(&key::esc(id), &esc)?;
+            tx.put_case(id, &case)?;
             Some(id)
         }
-        EscalationEffect::Follow { id } => {
-            let Some((_, mut esc, _, _)) = open else {
-                return Err(tx
-                    .shared
-                    .corrupt(&key::esc(id), "joined an unread escalation"));
-            };
+        EscalationEffect::Reopen {
+            id,
+            priority,
+            raised,
+        } => {
+            let Loaded {
+                mut esc,
+                mut case,
+                team,
+                ..
+            } = take(id)?;
             esc.messages.push(message.id.clone());
+            esc.priority = codec::priority_code(priority);
             esc.joins.push(JoinRec {
-                after: after(&esc),
+                after: after(&esc, now),
                 raised: None,
                 team: None,
             });
+            esc.set_status(EscalationStatus::Open);
+            esc.event(now, history::ENGINE, history::reopened(&message.id, raised));
+            let next = case_input.next_due(&team, priority);
+            let running = case.reopened_by(received_at, category, language, next);
+            esc.sla_deadline = running.map(codec::micros);
+            tx.put(Space::Records, &key::esc_open(id), Vec::new());
             tx.put_rec(&key::esc(id), &esc)?;
+            tx.put_case(id, &case)?;
+            conversation.open_escalation =
+                escalation::open_escalation_after(conversation.open_escalation, id);
+            Some(id)
+        }
+        EscalationEffect::Follow { id } => {
+            let Loaded {
+                mut esc,
+                mut case,
+                team,
+                priority,
+                ..
+            } = take(id)?;
+            esc.messages.push(message.id.clone());
+            esc.joins.push(JoinRec {
+                after: after(&esc, now),
+                raised: None,
+                team: None,
+            });
+            let running = deadline_of(tx, id, &esc)?;
+            let next = case_input.next_due(&team, priority);
+            let running = case.customer_wrote(received_at, category, language, running, next);
+            esc.sla_deadline = running.map(codec::micros);
+            tx.put_rec(&key::esc(id), &esc)?;
+            tx.put_case(id, &case)?;
             Some(id)
         }
     };
+    if let Some((id, score)) = effects.answer {
+        let Loaded {
+            mut esc, mut case, ..
+        } = take(id)?;
+        if let Some(survey) = case.survey.as_mut() {
+            survey.score = Some(score);
+            survey.answered_at = Some(received_at);
+        }
+        esc.event(now, history::ENGINE, history::survey_answered(score));
+        tx.put_rec(&key::esc(id), &esc)?;
+        tx.put_case(id, &case)?;
+    }
 
     let mut outbox = None;
     if effects.queue_reply && reply_inline {
@@ -498,4 +599,40 @@ fn place(
         mode,
     };
     Ok((receipt, message, None))
+}
+
+/// One of the conversation's escalations, read for intake.
+struct Loaded {
+    id: u64,
+    esc: EscRec,
+    case: CaseState,
+    team: String,
+    priority: Priority,
+}
+
+impl Loaded {
+    fn known(&self) -> KnownEscalation<'_> {
+        KnownEscalation {
+            id: self.id,
+            team: &self.team,
+            priority: self.priority,
+            // One resolved before the case record existed reads as resolved long ago.
+            resolved_at: (!self.esc.is_open())
+                .then(|| self.case.resolved_at.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+            survey_pending: self.case.survey.as_ref().is_some_and(|s| s.score.is_none()),
+        }
+    }
+}
+
+/// Microseconds from the escalation's creation to `now`: a join's time, kept small.
+fn after(esc: &EscRec, now: DateTime<Utc>) -> i64 {
+    codec::micros(now).saturating_sub(esc.created_at)
+}
+
+/// The escalation's running deadline.
+fn deadline_of(tx: &Tx<'_>, id: u64, esc: &EscRec) -> Result<Option<DateTime<Utc>>, StoreError> {
+    esc.sla_deadline
+        .map(codec::from_micros)
+        .transpose()
+        .map_err(|e| tx.shared.corrupt(&key::esc(id), e))
 }

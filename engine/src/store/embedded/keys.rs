@@ -16,6 +16,11 @@ pub const VERSION: u8 = b'v';
 pub const ACTIVATION: u8 = b'w';
 pub const META: u8 = b'z';
 pub const SHADOW: u8 = b's';
+/// An escalation's case state ([`crate::case::CaseState`]), JSON so it can grow a field
+/// without a new format version.
+pub const CASE: u8 = b'x';
+/// When a customer (by author) was last asked for a satisfaction score.
+pub const SURVEYED: u8 = b'q';
 
 fn str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -62,6 +67,14 @@ pub fn esc(n: u64) -> Vec<u8> {
 }
 pub fn esc_open(n: u64) -> Vec<u8> {
     tagged(ESC_OPEN, n)
+}
+pub fn case(n: u64) -> Vec<u8> {
+    tagged(CASE, n)
+}
+pub fn surveyed(author: &str) -> Vec<u8> {
+    let mut k = vec![SURVEYED];
+    k.extend_from_slice(author.as_bytes());
+    k
 }
 /// The shadow decision of message `seq`.
 pub fn shadow(seq: u64) -> Vec<u8> {

@@ -34,6 +34,8 @@
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
 //! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
 //! | | `e` id / `n` id | [`codec::EscRec`] / the open ones |
+//! | | `x` id | the escalation's [`crate::case::CaseState`], as JSON so it can grow a field without a new format version |
+//! | | `q` author | when the customer was last asked for a satisfaction score (erased by `forget`) |
 //! | | `a` author channel conversation | (none): where `forget` looks |
 //! | | `u` id | [`AuditEntry`] |
 //! | | `y` id | a symbol of the decision strings ([`codec`]) |
@@ -376,13 +378,32 @@ impl Store for Embedded {
         Embedded::claim_escalation(self, id, agent, now)
     }
 
-    fn resolve_escalation(
+    fn resolve_and_ask(
         &self,
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
+        survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError> {
-        Embedded::resolve_escalation(self, id, agent, now)
+        Embedded::resolve_escalation(self, id, agent, now, survey)
+    }
+
+    fn conversation_escalations(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<Escalation>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let Some(conv) = snap.conv(channel, conversation)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for id in conv.escalations {
+            if let Some(esc) = snap.escalation(id)? {
+                out.push(esc);
+            }
+        }
+        Ok(out)
     }
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {

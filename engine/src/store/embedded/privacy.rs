@@ -158,6 +158,7 @@ impl Tx<'_> {
                 self.delete(Space::Records, &key::esc(*id));
                 self.delete(Space::Records, &key::esc_open(*id));
                 self.delete(Space::Records, &inbox::work_key(*id));
+                self.delete(Space::Records, &key::case(*id));
                 report.escalations += 1;
             }
         }
@@ -237,6 +238,8 @@ impl Embedded {
                     &key::author(&author, channel, &conversation),
                 );
             }
+            // When they were last asked for a score names them too.
+            tx.delete(Space::Records, &key::surveyed(&author));
             let digest = Sha256::digest(author.as_bytes());
             let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
             tx.audit(audit(

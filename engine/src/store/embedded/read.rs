@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::*;
@@ -208,11 +209,32 @@ pub(super) trait Reader {
         };
         let k = key::esc(id);
         let path = self.shared().path.clone();
-        rec.decode(id, &mut Resolver(self), |reason| StoreError::Corrupt {
+        let mut escalation = rec.decode(id, &mut Resolver(self), |reason| StoreError::Corrupt {
             path: path.clone(),
             reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
-        })
-        .map(Some)
+        })?;
+        escalation.case = self.case_state(id)?;
+        Ok(Some(escalation))
+    }
+
+    /// The case state of escalation `id`; the default for one older than the record.
+    fn case_state(&mut self, id: u64) -> Result<crate::case::CaseState, StoreError> {
+        let k = key::case(id);
+        match self.read(Space::Records, &k)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| self.shared().corrupt(&k, e)),
+            None => Ok(crate::case::CaseState::default()),
+        }
+    }
+
+    /// When the customer `author` was last asked for a satisfaction score.
+    fn surveyed(&mut self, author: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let k = key::surveyed(author);
+        match self.load::<i64>(&k)? {
+            Some(at) => codec::from_micros(at)
+                .map(Some)
+                .map_err(|e| self.shared().corrupt(&k, e)),
+            None => Ok(None),
+        }
     }
 
     /// An outbox record, and whether it is pending: a pending entry has a `pending` key, and a

@@ -207,6 +207,8 @@ impl PgStore {
                     &[&channel.as_str(), &id, &author],
                 )?;
             }
+            // When they were last asked for a score names them too.
+            tx.execute("DELETE FROM satisfaction_asked WHERE author = $1", &[&author])?;
             let digest = Sha256::digest(author.as_bytes());
             let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
             append_audit(

@@ -9,7 +9,8 @@ use r2d2_postgres::postgres::Transaction;
 use super::rows::{self, OUTBOX_COLUMNS};
 use super::{CLAIM_SECS, PgStore, append_audit, audit, lock_conversation};
 use crate::case::outbox::Delivery;
-use crate::case::{CaseError, ConversationState, EscalationStatus, escalation, history};
+use crate::case::satisfaction::{self, SurveyAsk};
+use crate::case::{CaseError, ConversationState, EscalationStatus, Survey, escalation, history};
 use crate::decision::Priority;
 use crate::message::ChannelKind;
 use crate::store::{Conversation, DeadLetter, Escalation, NewReply, OutboxEntry};
@@ -103,24 +104,83 @@ impl PgStore {
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
+        survey: Option<SurveyAsk>,
     ) -> Result<Escalation, PgErr> {
         self.tx(|tx| {
             let esc = locked_escalation(tx, id)?;
             let resolved = escalation::resolve(id, &esc.status, agent)?;
+            let mut case = esc.case.clone();
+            let last_asked = match &case.author {
+                Some(author) => rows::surveyed(&mut *tx, author)?,
+                None => None,
+            };
+            let ask = survey.as_ref().filter(|ask| {
+                satisfaction::should_ask(&case, &esc.status, agent, last_asked, ask, now)
+            });
+            // The conversation's other open cases: one of them becomes the one a handoff
+            // follows, and a person who claimed one still owns the conversation.
+            let others: Vec<(u64, bool)> = tx
+                .query(
+                    "SELECT id, status = 'claimed' FROM escalations
+                     WHERE channel = $1 AND conversation = $2 AND status <> 'resolved' AND id <> $3
+                     ORDER BY id",
+                    &[&esc.channel.as_str(), &esc.conversation, &(id as i64)],
+                )?
+                .iter()
+                .map(|r| Ok((r.try_get::<_, i64>(0)? as u64, r.try_get(1)?)))
+                .collect::<Result<_, PgErr>>()?;
             set_status(tx, id, &resolved)?;
             rows::event(&mut *tx, id, now, agent, &history::resolved())?;
+            case.resolved(now);
             if let Some(mut conv) =
                 rows::read_conversation(&mut *tx, esc.channel, &esc.conversation, true)?
             {
                 if conv.open_escalation == Some(id) {
-                    conv.open_escalation = None;
+                    conv.open_escalation = others.first().map(|(other, _)| *other);
                 }
-                conv.state = conv.state.after_resolve();
+                if !others.iter().any(|(_, claimed)| *claimed) {
+                    conv.state = conv.state.after_resolve();
+                }
                 let mut tally = rows::tally(&conv);
                 tally.case_resolved();
                 conv.auto_replies = tally.auto_replies;
+                if let Some(ask) = ask {
+                    let question = ask.question(case.language).to_owned();
+                    let in_reply_to = esc.messages.last().cloned().unwrap_or_default();
+                    let entry = insert_reply(
+                        tx,
+                        esc.channel,
+                        &esc.conversation,
+                        &in_reply_to,
+                        &question,
+                        now,
+                    )?;
+                    conv.awaiting_score = true;
+                    case.survey = Some(Survey {
+                        asked_at: now,
+                        agent: agent.to_owned(),
+                        outbox: entry.id,
+                        score: None,
+                        answered_at: None,
+                    });
+                    if let Some(author) = &case.author {
+                        tx.execute(
+                            "INSERT INTO satisfaction_asked (author, asked_at) VALUES ($1, $2)
+                             ON CONFLICT (author) DO UPDATE SET asked_at = EXCLUDED.asked_at",
+                            &[author, &now],
+                        )?;
+                    }
+                    rows::event(
+                        &mut *tx,
+                        id,
+                        now,
+                        history::ENGINE,
+                        &history::survey_asked(entry.id),
+                    )?;
+                }
                 rows::write_conversation(&mut *tx, &conv)?;
             }
+            rows::write_case(&mut *tx, id, &case)?;
             append_audit(
                 tx,
                 &audit(
@@ -133,6 +193,18 @@ impl PgStore {
             )?;
             reread(tx, id)
         })
+    }
+
+    pub(super) fn conversation_escalations(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<Escalation>, PgErr> {
+        rows::escalations(
+            &mut *self.conn()?,
+            "channel = $1 AND conversation = $2",
+            &[&channel.as_str(), &conversation],
+        )
     }
 
     pub(super) fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, PgErr> {

@@ -105,6 +105,7 @@ fn copy_in(from: &dyn Store, tx: &mut Transaction<'_>) -> Result<CopyReport, PgE
                 &work.first_response_at,
             ],
         )?;
+        rows::write_case(&mut *tx, id, &esc.case)?;
         for event in &esc.history {
             rows::event(&mut *tx, id, event.at, &event.actor, &event.change)?;
         }

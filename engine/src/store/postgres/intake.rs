@@ -14,10 +14,12 @@ use r2d2_postgres::postgres::Transaction;
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{PgStore, corrupt};
 use crate::case::ConversationFacts;
-use crate::case::intake::{self, EscalationEffect, OpenEscalation};
+use crate::case::intake::{self, EscalationEffect, Escalations, KnownEscalation};
+use crate::case::{CaseState, escalation};
 use crate::case::{ConversationState, Tally, history};
 use crate::decision::Priority;
 use crate::message::{ChannelKind, Inbound};
+use crate::store::Escalation;
 use crate::store::{
     Conversation, HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoredMessage,
 };
@@ -242,22 +244,33 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
     let state = existing
         .as_ref()
         .map_or(ConversationState::Bot, |c| c.state);
-    let open = match existing.as_ref().and_then(|c| c.open_escalation) {
-        Some(id) if intake::reads_open_escalation(i.mode, &d.action, state) => {
-            rows::escalation(&mut *tx, id)?
-        }
-        _ => None,
+    let awaiting = existing.as_ref().is_some_and(|c| c.awaiting_score);
+    // The conversation's escalations, when the message may join, reopen or answer one.
+    let mut loaded: Vec<Escalation> =
+        if intake::reads_escalations(i.mode, &d.action, state, awaiting) {
+            rows::escalations(
+                &mut *tx,
+                "channel = $1 AND conversation = $2",
+                &[&channel, &m.conversation],
+            )?
+        } else {
+            Vec::new()
+        };
+    let effects = {
+        let escalations = Escalations {
+            known: loaded.iter().map(known).collect(),
+            primary: existing.as_ref().and_then(|c| c.open_escalation),
+        };
+        intake::effects(
+            i.mode,
+            d,
+            state,
+            &escalations,
+            m.received_at,
+            &i.case,
+            awaiting,
+        )
     };
-    let effects = intake::effects(
-        i.mode,
-        d,
-        state,
-        open.as_ref().map(|e| OpenEscalation {
-            id: e.id,
-            team: &e.team,
-            priority: e.priority,
-        }),
-    );
     let mut conversation = existing.unwrap_or_else(|| {
         let tally = Tally::new(m.received_at, i.today);
         Conversation {
@@ -273,8 +286,12 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
             auto_replies: tally.auto_replies,
             recent_complaints: tally.recent_complaints,
             open_escalation: None,
+            awaiting_score: false,
         }
     });
+    if effects.survey_ends {
+        conversation.awaiting_score = false;
+    }
     conversation.participants.insert(m.author.clone());
     let mut tally = rows::tally(&conversation);
     tally.count(m.received_at, i.today, d.diagnostics.category);
@@ -288,18 +305,39 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
     conversation.auto_replies = tally.auto_replies;
     conversation.recent_complaints = tally.recent_complaints;
 
+    let category = d.diagnostics.category;
+    let language = d.diagnostics.language;
+    let mut take = |id: u64| -> Result<Escalation, PgErr> {
+        match loaded.iter().position(|e| e.id == id) {
+            Some(at) => Ok(loaded.swap_remove(at)),
+            None => Err(corrupt(format!(
+                "escalation {id} changed without being read"
+            ))),
+        }
+    };
     let escalation = match effects.escalation {
         EscalationEffect::None => None,
         EscalationEffect::Open {
             team,
             priority,
             reason,
+            linked,
         } => {
+            let case = CaseState::opened(
+                i.now,
+                m.received_at,
+                i.sla_deadline,
+                &m.author,
+                category,
+                language,
+            );
+            let case_json = serde_json::to_value(&case)
+                .map_err(|e| corrupt(format!("escalation case state: {e}")))?;
             let id = tx
                 .query_one(
-                    "INSERT INTO escalations (channel, conversation, team, priority, reason, status, created_at, sla_deadline, messages)
-                     VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8) RETURNING id",
-                    &[&channel, &m.conversation, &team, &priority.as_str(), &reason, &i.now, &i.sla_deadline, &vec![m.id.as_str()]],
+                    "INSERT INTO escalations (channel, conversation, team, priority, reason, status, created_at, sla_deadline, messages, case_state)
+                     VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9) RETURNING id",
+                    &[&channel, &m.conversation, &team, &priority.as_str(), &reason, &i.now, &i.sla_deadline, &vec![m.id.as_str()], &case_json],
                 )?
                 .try_get::<_, i64>(0)? as u64;
             rows::event(
@@ -309,33 +347,88 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
                 history::ENGINE,
                 &history::opened(team, priority, &m.id),
             )?;
-            conversation.open_escalation = Some(id);
+            for other in linked {
+                rows::event(
+                    &mut *tx,
+                    other,
+                    i.now,
+                    history::ENGINE,
+                    &history::linked(id, team),
+                )?;
+            }
+            conversation.open_escalation =
+                escalation::open_escalation_after(conversation.open_escalation, id);
             Some(id)
         }
         EscalationEffect::Join {
             id,
             priority,
             raised,
-            other_team,
         } => {
+            let mut esc = take(id)?;
+            let next = i.case.next_due(&esc.team, priority);
+            let running =
+                esc.case
+                    .customer_wrote(m.received_at, category, language, esc.sla_deadline, next);
             tx.execute(
-                "UPDATE escalations SET messages = array_append(messages, $2), priority = $3 WHERE id = $1",
-                &[&(id as i64), &m.id, &priority.as_str()],
+                "UPDATE escalations SET messages = array_append(messages, $2), priority = $3, sla_deadline = $4 WHERE id = $1",
+                &[&(id as i64), &m.id, &priority.as_str(), &running],
+            )?;
+            rows::write_case(&mut *tx, id, &esc.case)?;
+            rows::event(
+                &mut *tx,
+                id,
+                i.now,
+                history::ENGINE,
+                &history::joined(&m.id, raised, None),
+            )?;
+            Some(id)
+        }
+        EscalationEffect::Reopen {
+            id,
+            priority,
+            raised,
+        } => {
+            let mut esc = take(id)?;
+            let next = i.case.next_due(&esc.team, priority);
+            let running = esc
+                .case
+                .reopened_by(m.received_at, category, language, next);
+            tx.execute(
+                "UPDATE escalations SET messages = array_append(messages, $2), priority = $3, sla_deadline = $4,
+                   status = 'open', status_by = NULL WHERE id = $1",
+                &[&(id as i64), &m.id, &priority.as_str(), &running],
+            )?;
+            rows::write_case(&mut *tx, id, &esc.case)?;
+            rows::event(
+                &mut *tx,
+                id,
+                i.now,
+                history::ENGINE,
+                &history::joined(&m.id, None, None),
             )?;
             rows::event(
                 &mut *tx,
                 id,
                 i.now,
                 history::ENGINE,
-                &history::joined(&m.id, raised, other_team),
+                &history::reopened(&m.id, raised),
             )?;
+            conversation.open_escalation =
+                escalation::open_escalation_after(conversation.open_escalation, id);
             Some(id)
         }
         EscalationEffect::Follow { id } => {
+            let mut esc = take(id)?;
+            let next = i.case.next_due(&esc.team, esc.priority);
+            let running =
+                esc.case
+                    .customer_wrote(m.received_at, category, language, esc.sla_deadline, next);
             tx.execute(
-                "UPDATE escalations SET messages = array_append(messages, $2) WHERE id = $1",
-                &[&(id as i64), &m.id],
+                "UPDATE escalations SET messages = array_append(messages, $2), sla_deadline = $3 WHERE id = $1",
+                &[&(id as i64), &m.id, &running],
             )?;
+            rows::write_case(&mut *tx, id, &esc.case)?;
             rows::event(
                 &mut *tx,
                 id,
@@ -346,6 +439,21 @@ fn place(tx: &mut Transaction<'_>, i: &IntakeRecord) -> Result<IntakeReceipt, Pg
             Some(id)
         }
     };
+    if let Some((id, score)) = effects.answer {
+        let mut esc = take(id)?;
+        if let Some(survey) = esc.case.survey.as_mut() {
+            survey.score = Some(score);
+            survey.answered_at = Some(m.received_at);
+        }
+        rows::write_case(&mut *tx, id, &esc.case)?;
+        rows::event(
+            &mut *tx,
+            id,
+            i.now,
+            history::ENGINE,
+            &history::survey_answered(score),
+        )?;
+    }
 
     let outbox = if effects.queue_reply {
         let text = d
@@ -432,5 +540,20 @@ mod erased {
                 })
             })
         }
+    }
+}
+
+/// What intake needs of one of the conversation's escalations.
+fn known(e: &Escalation) -> KnownEscalation<'_> {
+    KnownEscalation {
+        id: e.id,
+        team: &e.team,
+        priority: e.priority,
+        // One resolved before the case state existed reads as resolved long ago.
+        resolved_at: e
+            .status
+            .is_resolved()
+            .then(|| e.case.resolved_at.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+        survey_pending: e.case.survey.as_ref().is_some_and(|s| s.score.is_none()),
     }
 }

@@ -451,13 +451,22 @@ impl Store for PgStore {
         PgStore::claim_escalation(self, id, agent, now).map_err(PgErr::case)
     }
 
-    fn resolve_escalation(
+    fn resolve_and_ask(
         &self,
         id: u64,
         agent: &str,
         now: DateTime<Utc>,
+        survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError> {
-        PgStore::resolve_escalation(self, id, agent, now).map_err(PgErr::case)
+        PgStore::resolve_escalation(self, id, agent, now, survey).map_err(PgErr::case)
+    }
+
+    fn conversation_escalations(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<Escalation>, StoreError> {
+        PgStore::conversation_escalations(self, channel, conversation).map_err(PgErr::store)
     }
 
     fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>, StoreError> {

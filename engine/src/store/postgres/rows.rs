@@ -52,7 +52,7 @@ pub fn state(text: &str) -> Result<ConversationState, PgErr> {
     }
 }
 
-pub const CONVERSATION_COLUMNS: &str = "channel, id, state, participants, started_at, last_activity, messages, today, messages_today, auto_replies, recent_complaints, open_escalation";
+pub const CONVERSATION_COLUMNS: &str = "channel, id, state, participants, started_at, last_activity, messages, today, messages_today, auto_replies, recent_complaints, open_escalation, awaiting_score";
 
 pub fn conversation(row: &Row) -> Result<Conversation, PgErr> {
     let participants: Vec<String> = row.try_get(3)?;
@@ -70,6 +70,7 @@ pub fn conversation(row: &Row) -> Result<Conversation, PgErr> {
         auto_replies: row.try_get(9)?,
         recent_complaints: row.try_get(10)?,
         open_escalation: open.map(|id| id as u64),
+        awaiting_score: row.try_get(12)?,
     })
 }
 
@@ -105,12 +106,13 @@ pub fn read_conversation(
 pub fn write_conversation(client: &mut impl GenericClient, c: &Conversation) -> Result<(), PgErr> {
     let participants: Vec<&str> = c.participants.iter().map(String::as_str).collect();
     client.execute(
-        "INSERT INTO conversations (channel, id, state, participants, started_at, last_activity, messages, today, messages_today, auto_replies, recent_complaints, open_escalation)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        "INSERT INTO conversations (channel, id, state, participants, started_at, last_activity, messages, today, messages_today, auto_replies, recent_complaints, open_escalation, awaiting_score)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (channel, id) DO UPDATE SET state = EXCLUDED.state, participants = EXCLUDED.participants,
            started_at = EXCLUDED.started_at, last_activity = EXCLUDED.last_activity, messages = EXCLUDED.messages,
            today = EXCLUDED.today, messages_today = EXCLUDED.messages_today, auto_replies = EXCLUDED.auto_replies,
-           recent_complaints = EXCLUDED.recent_complaints, open_escalation = EXCLUDED.open_escalation",
+           recent_complaints = EXCLUDED.recent_complaints, open_escalation = EXCLUDED.open_escalation,
+           awaiting_score = EXCLUDED.awaiting_score",
         &[
             &c.channel.as_str(),
             &c.id,
@@ -124,12 +126,13 @@ pub fn write_conversation(client: &mut impl GenericClient, c: &Conversation) -> 
             &c.auto_replies,
             &c.recent_complaints,
             &c.open_escalation.map(|id| id as i64),
+            &c.awaiting_score,
         ],
     )?;
     Ok(())
 }
 
-pub const ESCALATION_COLUMNS: &str = "id, channel, conversation, team, priority, reason, status, status_by, created_at, sla_deadline, messages";
+pub const ESCALATION_COLUMNS: &str = "id, channel, conversation, team, priority, reason, status, status_by, created_at, sla_deadline, messages, case_state";
 
 pub fn status(status: &str, by: Option<String>) -> Result<EscalationStatus, PgErr> {
     match (status, by) {
@@ -161,7 +164,38 @@ fn escalation_row(row: &Row) -> Result<Escalation, PgErr> {
         sla_deadline: row.try_get(9)?,
         messages: row.try_get(10)?,
         history: Vec::new(),
+        case: serde_json::from_value(row.try_get(11)?)
+            .map_err(|e| corrupt(format!("escalation case state: {e}")))?,
     })
+}
+
+/// Writes escalation `id`'s case state.
+pub fn write_case(
+    client: &mut impl GenericClient,
+    id: u64,
+    case: &crate::case::CaseState,
+) -> Result<(), PgErr> {
+    let json =
+        serde_json::to_value(case).map_err(|e| corrupt(format!("escalation case state: {e}")))?;
+    client.execute(
+        "UPDATE escalations SET case_state = $2 WHERE id = $1",
+        &[&(id as i64), &json],
+    )?;
+    Ok(())
+}
+
+/// When the customer `author` was last asked for a satisfaction score.
+pub fn surveyed(
+    client: &mut impl GenericClient,
+    author: &str,
+) -> Result<Option<DateTime<Utc>>, PgErr> {
+    Ok(client
+        .query_opt(
+            "SELECT asked_at FROM satisfaction_asked WHERE author = $1",
+            &[&author],
+        )?
+        .map(|r| r.try_get(0))
+        .transpose()?)
 }
 
 /// Escalations by `where_` (a condition on `escalations`, with `params`), in id order, each

@@ -255,13 +255,23 @@ impl PgStore {
                 set_status(tx, id, claim)?;
                 rows::event(&mut *tx, id, now, author, &history::claimed())?;
             }
+            // Any reply answers whoever waited and ends the running deadline (a first or a
+            // next response); the first one is judged against the first-response SLA.
+            let mut case = esc.case.clone();
+            case.replied(now, author);
             if reply.first_response {
                 tx.execute(
-                    "UPDATE escalations SET first_response_at = $2, sla_deadline = NULL WHERE id = $1",
+                    "UPDATE escalations SET first_response_at = $2 WHERE id = $1",
                     &[&(id as i64), &now],
                 )?;
             }
-            rows::event(&mut *tx, id, now, author, &history::replied(entry.id, reply.first_response))?;
+            let outcome = reply.first_response.then(|| case.sla(esc.sla_deadline, now));
+            tx.execute(
+                "UPDATE escalations SET sla_deadline = NULL WHERE id = $1",
+                &[&(id as i64)],
+            )?;
+            rows::write_case(&mut *tx, id, &case)?;
+            rows::event(&mut *tx, id, now, author, &history::replied(entry.id, outcome))?;
             tx.execute(
                 "INSERT INTO escalation_replies (escalation, at, author, outbox) VALUES ($1, $2, $3, $4)",
                 &[&(id as i64), &now, &author, &(entry.id as i64)],
@@ -288,6 +298,9 @@ impl PgStore {
             let deadline =
                 escalation::reassign(id, &esc.status, answered, esc.sla_deadline, sla_deadline)?;
             set_status(tx, id, &EscalationStatus::Open)?;
+            let mut case = esc.case.clone();
+            case.reassigned(sla_deadline);
+            rows::write_case(&mut *tx, id, &case)?;
             tx.execute(
                 "UPDATE escalations SET team = $2, sla_deadline = $3 WHERE id = $1",
                 &[&(id as i64), &team, &deadline],
