@@ -1,6 +1,7 @@
 //! Every word the inbox's pages show, in Dutch and English, in this one module: a translator
-//! (or a team lead who dislikes a word) edits one file, and a string a page forgot to translate
-//! cannot compile, because pages reach text only through [`Texts`] and the methods of [`Lang`].
+//! (or a team lead who dislikes a word) edits one file. Pages take their words from [`Texts`]
+//! (one static per language, so a word missing in one language does not compile) and the
+//! methods of [`Lang`] for words around a number or a name.
 //!
 //! What is not here on purpose: the rulebook's own words (team names come from `teams.toml`
 //! in both languages, the scripts' reasons from the scripts), the customer's text, and the
