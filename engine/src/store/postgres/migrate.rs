@@ -23,11 +23,18 @@ pub struct Migration {
 }
 
 /// Every migration this webcare knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tables",
-    sql: include_str!("migrations/0001_tables.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tables",
+        sql: include_str!("migrations/0001_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "cluster",
+        sql: include_str!("migrations/0002_cluster.sql"),
+    },
+];
 
 fn checksum(sql: &str) -> String {
     Sha256::digest(sql.as_bytes())
