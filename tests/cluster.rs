@@ -310,6 +310,11 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         "{decided}"
     );
 
+    // The inbox and the web chat across instances: a lead logs in on A and is logged in on B,
+    // B's open inbox page hears of A's changes, and an agent's reply sent through A reaches the
+    // visitor whose socket B holds.
+    inbox_and_web_chat_across_instances(&client, &url, &a.base, &b.base).await;
+
     // Telegram polling runs on A (the leader): a message is answered.
     telegram.push(fake_telegram::text_update(
         1,
@@ -474,6 +479,191 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         !logged.contains(url.expose()),
         "the database URL is never logged"
     );
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
+
+async fn inbox_and_web_chat_across_instances(
+    client: &reqwest::Client,
+    url: &webcare_engine::store::postgres::PgUrl,
+    a: &str,
+    b: &str,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use webcare_engine::store::{self, Backend, Role, StoreOptions, User};
+    use webcare_inbox::auth::{hash_password, new_api_token, token_digest};
+
+    let token = sql(|| {
+        let store = store::open(&StoreOptions {
+            backend: Backend::Postgres,
+            url: Some(url.clone()),
+            ..StoreOptions::default()
+        })
+        .unwrap();
+        let now = chrono::Utc::now();
+        let lea = User {
+            login: "lea".into(),
+            name: "Lea".into(),
+            role: Role::Lead,
+            teams: vec!["webcare".into()],
+            password_hash: hash_password(PASSWORD).unwrap(),
+            created_at: now,
+        };
+        store.put_user(lea, "test", now).unwrap();
+        let token = new_api_token();
+        store
+            .add_api_token("lea", token_digest(&token), now)
+            .unwrap();
+        token
+    });
+
+    // Logged in on A (the login form's CSRF cookie, then the session cookie) …
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .map(|v| v.split(';').next().unwrap_or("").to_owned())
+            .unwrap()
+    };
+    let form = browser
+        .get(format!("{a}/inbox/login"))
+        .send()
+        .await
+        .unwrap();
+    let csrf = cookie_of(&form, "webcare_login");
+    let login = browser
+        .post(format!("{a}/inbox/login"))
+        .header(reqwest::header::COOKIE, format!("webcare_login={csrf}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("login", "lea"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), reqwest::StatusCode::SEE_OTHER);
+    let session = format!("webcare_session={}", cookie_of(&login, "webcare_session"));
+    // … is logged in on B.
+    let queue = browser
+        .get(format!("{b}/inbox"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.status(),
+        reqwest::StatusCode::OK,
+        "the session holds on B"
+    );
+
+    // B's live updates, as the open inbox page reads them.
+    let mut events = browser
+        .get(format!("{b}/inbox/events"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), reqwest::StatusCode::OK);
+    let changed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let heard = Arc::clone(&changed);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(chunk)) = events.chunk().await {
+            if String::from_utf8_lossy(&chunk).contains("event: changed") {
+                heard.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+
+    // A visitor on B's web chat writes a complaint: escalated, with a holding reply.
+    let ws = format!("{}/webchat/ws", b.replacen("http://", "ws://", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+    let mut conversation = String::new();
+    let mut frames = Vec::new();
+    let next = async |socket: &mut tokio_tungstenite::WebSocketStream<_>| -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("a frame in time")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(text) = frame {
+                return serde_json::from_str(text.as_str()).unwrap();
+            }
+        }
+    };
+    while conversation.is_empty() {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "hello" {
+            conversation = frame["conversation"].as_str().unwrap().to_owned();
+        }
+    }
+    socket
+        .send(Message::text(
+            json!({"type": "message", "id": "v1", "text": COMPLAINT}).to_string(),
+        ))
+        .await
+        .unwrap();
+    while !frames.iter().any(|f: &Value| f["type"] == "reply") {
+        frames.push(next(&mut socket).await);
+    }
+
+    // The lead answers through A's API; the visitor on B reads it.
+    let list: Value = client
+        .get(format!("{a}/api/v1/escalations"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let escalation = list["escalations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["conversation"] == conversation.as_str())
+        .unwrap_or_else(|| panic!("no escalation for {conversation}: {list}"))["id"]
+        .as_u64()
+        .unwrap();
+    let before = changed.load(std::sync::atomic::Ordering::SeqCst);
+    let replying = Instant::now();
+    let answer = "Hallo, ik ben Lea van het webcareteam. Ik zoek het voor u uit.";
+    let replied = client
+        .post(format!("{a}/api/v1/escalations/{escalation}/reply"))
+        .bearer_auth(&token)
+        .json(&json!({ "text": answer }))
+        .send()
+        .await
+        .unwrap();
+    assert!(replied.status().is_success(), "{}", replied.status());
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "reply" && frame["text"] == answer {
+            assert_eq!(frame["from"], "agent");
+            break;
+        }
+    }
+    println!(
+        "an agent's reply through one instance reached the visitor on the other in {:?}",
+        replying.elapsed()
+    );
+    within(
+        Duration::from_secs(1),
+        "B's inbox page hears of A's reply",
+        async || changed.load(std::sync::atomic::Ordering::SeqCst) > before,
+    )
+    .await;
+    reader.abort();
 }
 
 /// Runs a call of the sync PostgreSQL client (which blocks on a runtime of its own) from this
