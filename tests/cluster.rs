@@ -285,9 +285,10 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     let version = reloaded["version"].clone();
     assert!(version.is_string() && version != before, "{reloaded}");
     // B compiles the version it reads from the store, as A did before it activated it (in a
-    // debug build that takes seconds): the signal itself must take less than a second.
+    // debug build on a busy machine that takes a second or two): the signal itself takes less
+    // than a second (`engine/tests/postgres.rs` measures it alone).
     let took = within(
-        Duration::from_secs(1) + checked,
+        Duration::from_secs(1) + checked * 2,
         "the activation reaches B",
         async || admin(&client, &b.base, "/api/v1/rulebook", None).await["version"] == version,
     )
