@@ -1,7 +1,8 @@
 //! `webcare run` as one of several instances on one PostgreSQL store (see
 //! `webcare_engine::cluster`): it follows the rulebook and crisis switch the others put in
-//! force, and campaigns to be the one instance that runs Telegram long polling and the Discord
-//! gateway. A module of its own so the service only asks "is there a cluster" once and the
+//! force, and campaigns to be the one instance that runs Telegram long polling, the Discord
+//! gateway and the SLA timer (which tells a team of each new escalation: two timers would tell
+//! it twice; the breaches themselves the store applies once whoever offers them). A module of its own so the service only asks "is there a cluster" once and the
 //! channels only see a leadership signal; with an embedded store none of this runs.
 //!
 //! Following: a signal from another instance (or a reconnect of the listener) makes this
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use webcare_adapters::gateway::Gateway;
 use webcare_engine::cluster::Signal;
 use webcare_engine::{Rulebook, RulebookSource, Runtime};
 
@@ -40,21 +42,32 @@ pub struct Coordination {
 /// Starts following the other instances and campaigning for the platforms; `None` when the
 /// store is embedded (one process, nothing to coordinate).
 pub async fn start(
-    runtime: &Arc<Runtime>,
+    gateway: &Gateway,
     tasks: &mut JoinSet<()>,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Option<Coordination>> {
+    let runtime = gateway.runtime();
     let Some(cluster) = runtime.store().cluster() else {
         return Ok(None);
     };
     let (wake, woken) = mpsc::unbounded_channel();
+    let escalations = Arc::clone(gateway.escalation_signal());
     cluster.subscribe(Box::new(move |received| {
-        let follow = matches!(
-            received.signal,
-            Signal::Rulebook { .. } | Signal::Crisis | Signal::Resync
-        );
-        if follow && !received.own {
-            let _ = wake.send(());
+        if received.own {
+            return;
+        }
+        match received.signal {
+            Signal::Rulebook { .. } | Signal::Crisis => {
+                let _ = wake.send(());
+            }
+            // An escalation another instance took in or changed: the SLA timer (which runs on
+            // the leader) tells its team at once rather than at its next poll.
+            Signal::Inbox { .. } => escalations.notify_one(),
+            Signal::Resync => {
+                let _ = wake.send(());
+                escalations.notify_one();
+            }
+            Signal::Access { .. } | Signal::Webchat { .. } => {}
         }
     }));
     tasks.spawn(follow(Arc::clone(runtime), woken, shutdown.wait()));

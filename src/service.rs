@@ -209,7 +209,7 @@ pub async fn run(
 
     // Several instances on PostgreSQL: follow the others, and campaign for the platforms that
     // must run once; the line says whether this one leads or waits.
-    let coordination = crate::cluster::start(gateway.runtime(), &mut adapters, &shutdown).await?;
+    let coordination = crate::cluster::start(&gateway, &mut adapters, &shutdown).await?;
     if let (Some(cluster), Some(lease)) = (gateway.runtime().store().cluster(), settings.claim) {
         cluster.set_claim(lease);
     }
@@ -220,7 +220,7 @@ pub async fn run(
 
     // One line per channel: where it runs (and in which mode), or why it does not.
     let mut wiring = Wiring {
-        leader,
+        leader: leader.clone(),
         gateway: &gateway,
         worker: &mut worker,
         router: &mut router,
@@ -275,6 +275,7 @@ pub async fn run(
         &shutdown,
         addr,
         Arc::clone(&governance) as Arc<dyn webcare_inbox::CrisisSwitch>,
+        leader,
     )?;
     router = with_inbox;
     lines.extend(inbox_lines);

@@ -169,15 +169,17 @@ fn size_report() {
             .filter(|_| backend == Backend::Postgres)
             .unwrap_or(1)
             .max(1);
-        let others: Vec<Arc<dyn Store>> = (1..instances)
-            .map(|_| open(backend, dir.path()))
-            .collect();
+        let others: Vec<Arc<dyn Store>> =
+            (1..instances).map(|_| open(backend, dir.path())).collect();
         let next = AtomicU64::new(0);
         let cpu_before = cpu_times();
         let took = if others.is_empty() {
             intake_many(&*store, 256, count, &next)
         } else {
-            println!("size: {backend}: {instances} instances, {} callers each", 256 / instances);
+            println!(
+                "size: {backend}: {instances} instances, {} callers each",
+                256 / instances
+            );
             let started = Instant::now();
             std::thread::scope(|scope| {
                 for instance in std::iter::once(&store).chain(&others) {

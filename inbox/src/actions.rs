@@ -143,7 +143,7 @@ pub async fn claim(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, 
         .gateway()
         .store(move |s| s.claim_escalation(id, &login, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -175,7 +175,7 @@ pub async fn reply(
         .store(move |s| s.reply_to_escalation(id, &login, &text, now))
         .await?;
     inbox.gateway().wake_outbox();
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(done)
 }
 
@@ -192,7 +192,7 @@ pub async fn note(
         .gateway()
         .store(move |s| s.add_escalation_note(id, &login, &text, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(work)
 }
 
@@ -226,7 +226,7 @@ pub async fn reassign(
     inbox
         .notify(Event::Reassigned, &escalation, &rulebook, now)
         .await;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -237,7 +237,7 @@ pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation
         .gateway()
         .store(move |s| s.resolve_escalation(id, &login, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -265,7 +265,7 @@ pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalatio
             Ok::<_, CaseError>(escalation)
         })
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 

@@ -204,10 +204,16 @@ impl Inbox {
     /// Tells open pages that something changed: here at once, and on the other instances of
     /// a shared store through a signal (an agent's browser may be on any of them).
     pub fn changed(&self) {
+        self.changed_about(0);
+    }
+
+    /// [`Inbox::changed`] for a change of escalation `escalation` (`0`: not one), which the
+    /// signal to the other instances names.
+    pub fn changed_about(&self, escalation: u64) {
         let _ = self.inner.changes.send(());
         if let Some(cluster) = self.gateway().runtime().store().cluster() {
             let publish = move || {
-                let signal = webcare_engine::cluster::Signal::Inbox { escalation: 0 };
+                let signal = webcare_engine::cluster::Signal::Inbox { escalation };
                 if let Err(error) = cluster.publish(&signal) {
                     tracing::warn!(%error, "inbox: cannot tell the other instances of a change");
                 }
