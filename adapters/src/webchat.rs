@@ -22,8 +22,9 @@
 //!
 //! **Several instances** (PostgreSQL): the instance whose outbox worker delivers a reply may not
 //! be the one holding the visitor's socket. It pushes to the sockets it holds and announces the
-//! reply ([`Signal::Webchat`]); the instance that holds the conversation's socket reads the
-//! entry and pushes it, one announcement after the other, so replies arrive in their order.
+//! reply (`Signal::Webchat`, see `relay`); the instance that holds the conversation's socket
+//! reads the entry and pushes it, one announcement after the other, so replies arrive in their
+//! order.
 //!
 //! **Abuse** is contained per socket: frames over the size limit, binary frames, frames that
 //! are not a message, and more messages than the rate limit allows close that socket (and only
@@ -60,7 +61,6 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
-use webcare_engine::cluster::Signal;
 use webcare_engine::store::{OutboxEntry, OutboxStatus, StoredMessage};
 use webcare_engine::{ChannelKind, Inbound};
 
@@ -409,20 +409,8 @@ pub struct WebChatDeliver(WebChat);
 impl Deliver for WebChatDeliver {
     fn deliver<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            // The visitor's socket may be held by another instance: announce the reply, and
-            // count it delivered only once the announcement is out (a failed one is retried).
-            if let Some(cluster) = self.0.inner.gateway.runtime().store().cluster() {
-                let signal = Signal::Webchat {
-                    outbox: entry.id,
-                    conversation: entry.conversation.clone(),
-                };
-                self.0
-                    .inner
-                    .gateway
-                    .store(move |_| cluster.publish(&signal))
-                    .await
-                    .map_err(|e| DeliveryError::Temporary(format!("webchat: {e}")))?;
-            }
+            // The visitor's socket may be held by another instance (see `relay`).
+            self.0.announce(entry).await?;
             // Nobody is looking: the reply is in the transcript of the next visit.
             if !self.0.has_sockets(&entry.conversation) {
                 return Ok(());

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use webcare_engine::ChannelKind;
 use webcare_engine::cluster::{Cluster, Signal};
+use webcare_engine::store::OutboxEntry;
 
 use super::{WebChat, author};
+use crate::delivery::DeliveryError;
 
 /// Listens for [`Signal::Webchat`] from other instances and pushes each reply to the sockets of
 /// its conversation held here. Needs the tokio runtime (the service starts the web chat on it).
@@ -41,6 +43,25 @@ pub(super) fn start(chat: &WebChat, cluster: &dyn Cluster) {
 }
 
 impl WebChat {
+    /// With several instances: announces a reply this one delivers, so the instance holding
+    /// the visitor's socket pushes it. It counts as delivered only once the announcement is out
+    /// (a failed one is retried by the outbox).
+    pub(super) async fn announce(&self, entry: &OutboxEntry) -> Result<(), DeliveryError> {
+        let Some(cluster) = self.inner.gateway.runtime().store().cluster() else {
+            return Ok(());
+        };
+        let signal = Signal::Webchat {
+            outbox: entry.id,
+            conversation: entry.conversation.clone(),
+        };
+        self.inner
+            .gateway
+            .store(move |_| cluster.publish(&signal))
+            .await
+            .map(|()| ())
+            .map_err(|e| DeliveryError::Temporary(format!("webchat: {e}")))
+    }
+
     /// Pushes outbox entry `id`, which another instance delivered, to the sockets held here.
     async fn push_from_elsewhere(&self, id: u64) {
         let found = self
