@@ -148,7 +148,7 @@ pub async fn claim(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, 
         .gateway()
         .store(move |s| s.claim_escalation(id, &login, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -180,7 +180,7 @@ pub async fn reply(
         .store(move |s| s.reply_to_escalation(id, &login, &text, now))
         .await?;
     inbox.gateway().wake_outbox();
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(done)
 }
 
@@ -197,7 +197,7 @@ pub async fn note(
         .gateway()
         .store(move |s| s.add_escalation_note(id, &login, &text, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(work)
 }
 
@@ -231,7 +231,7 @@ pub async fn reassign(
     inbox
         .notify(Event::Reassigned, &escalation, &rulebook, now)
         .await;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -245,7 +245,7 @@ pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation
         .store(move |s| s.resolve_and_ask(id, &login, now, survey))
         .await?;
     inbox.gateway().wake_outbox();
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -273,7 +273,7 @@ pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalatio
             Ok::<_, CaseError>(escalation)
         })
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 

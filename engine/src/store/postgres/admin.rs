@@ -65,6 +65,14 @@ impl PgStore {
                 "INSERT INTO rulebook_activations (version, at, by) VALUES ($1, $2, $3)",
                 &[&version, &at, &activated_by],
             )?;
+            // The other instances put it in force too (they read its files from here).
+            super::cluster::announce(
+                tx,
+                &self.instance,
+                &crate::cluster::Signal::Rulebook {
+                    version: version.to_owned(),
+                },
+            )?;
             Ok(new)
         })
     }
@@ -166,6 +174,7 @@ impl PgStore {
                     now,
                 ),
             )?;
+            super::cluster::announce(tx, &self.instance, &crate::cluster::Signal::Crisis)?;
             Ok(())
         })
     }
