@@ -58,7 +58,6 @@ impl WebChat {
             .gateway
             .store(move |_| cluster.publish(&signal))
             .await
-            .map(|()| ())
             .map_err(|e| DeliveryError::Temporary(format!("webchat: {e}")))
     }
 
