@@ -93,6 +93,10 @@ pub struct StoreSection {
     /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
     #[serde(default)]
     pub redact: bool,
+    /// PostgreSQL with several instances: seconds an instance's claim on a reply lasts before
+    /// another instance may send it (its worker died); default 60. Keep it above
+    /// `[outbox] send_timeout_secs`.
+    pub claim_secs: Option<u64>,
 }
 
 /// `[shadow]`: a candidate rulebook that decides every message beside the live one. Its
@@ -377,6 +381,15 @@ mod tests {
     use super::*;
     use crate::channels::discord::DiscordChannels;
     use webcare_engine::Mode;
+
+    #[test]
+    fn the_two_instance_example_in_docs_deploy_reads() -> anyhow::Result<()> {
+        let file = overlay(include_str!("../docs/deploy/webcare.toml"), &[])?;
+        assert_eq!(file.store.backend, Some(Backend::Postgres));
+        assert_eq!(file.store.claim_secs, Some(60));
+        assert!(file.inbox.secure_cookies);
+        Ok(())
+    }
 
     #[test]
     fn the_store_section_parses_and_rejects_typos() -> anyhow::Result<()> {

@@ -61,16 +61,22 @@ impl Governance {
         rules_dir: Option<PathBuf>,
         admin_token: Option<Secret>,
     ) -> Self {
+        let cluster = runtime.store().cluster();
         Governance {
             runtime,
             rules_dir,
             admin_token,
             reloading: tokio::sync::Mutex::new(()),
             switching: tokio::sync::Mutex::new(()),
-            failures: Arc::new(LoginLimiter::new(
-                ADMIN_FAILURES,
-                chrono::Duration::minutes(ADMIN_FAILURE_WINDOW),
-            )),
+            // Shared by every instance on a PostgreSQL store: guesses spread over the
+            // instances behind a load balancer count together.
+            failures: Arc::new(
+                LoginLimiter::new(
+                    ADMIN_FAILURES,
+                    chrono::Duration::minutes(ADMIN_FAILURE_WINDOW),
+                )
+                .shared_by(cluster),
+            ),
         }
     }
 

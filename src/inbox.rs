@@ -165,7 +165,8 @@ impl InboxSettings {
     }
 }
 
-/// Mounts the inbox on `router` (with `crisis`, the service's crisis switch) and starts the SLA timer and the notifier on `tasks`; returns
+/// Mounts the inbox on `router` (with `crisis`, the service's crisis switch) and starts the SLA
+/// timer (on the leading instance, with `leader`) and the notifier on `tasks`; returns
 /// the router and one line for each thing that runs (or does not).
 /// Call after the platform adapters registered with `worker`, so Telegram and Discord
 /// notifications can go through their deliveries.
@@ -181,6 +182,7 @@ pub fn start(
     shutdown: &Shutdown,
     addr: std::net::SocketAddr,
     crisis: Arc<dyn webcare_inbox::CrisisSwitch>,
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> anyhow::Result<(Router, Vec<String>, Option<Inbox>)> {
     let mut lines = Vec::new();
     if !settings.enabled {
@@ -209,8 +211,16 @@ pub fn start(
     // The leads' crisis switch is the admin API's (`crate::governance`), so both audit alike.
     let inbox =
         Inbox::new(gateway.clone(), settings.config.clone(), notifier).with_crisis_switch(crisis);
-    tasks.spawn(SlaTimer::new(inbox.clone(), settings.sla_poll).run(shutdown.wait()));
-    lines.push(format!("inbox: http://{addr}/inbox (SLA timer on)"));
+    // With several instances the leader's timer tells the teams, so each hears once.
+    let (timer_inbox, poll) = (inbox.clone(), settings.sla_poll);
+    let led = leader.is_some();
+    crate::cluster::spawn_led(tasks, leader, shutdown, "sla timer", move |stop| {
+        SlaTimer::new(timer_inbox.clone(), poll).run(stop)
+    });
+    lines.push(format!(
+        "inbox: http://{addr}/inbox (SLA timer on{})",
+        if led { " the leading instance" } else { "" }
+    ));
     Ok((router.merge(inbox.routes()), lines, Some(inbox)))
 }
 

@@ -23,6 +23,8 @@
 //! - `channels/`: the channels of `webcare run`, one module each (HTTP channel, web chat, and
 //!   Telegram and Discord behind the features `telegram` and `discord`, on by default): its
 //!   config section, its secrets, and how it starts.
+//! - `cluster.rs`: several instances on one PostgreSQL store: following the rulebook and crisis
+//!   switch the others set, and the leader that runs Telegram polling and the Discord gateway.
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
 //! - `cli/run.rs`, `service.rs`: `webcare run`, the service: the channels, the outbox worker,
 //!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on;
@@ -32,6 +34,7 @@
 mod admin_api;
 mod channels;
 mod cli;
+mod cluster;
 mod config;
 mod dashboard;
 mod governance;

@@ -36,6 +36,8 @@ pub struct Settings {
     pub limits: crate::server::Limits,
     /// `[server] public_dashboard`: the dashboard and `/metrics` without a login.
     pub public_dashboard: bool,
+    /// `[store] claim_secs`: the outbox claim lease on PostgreSQL.
+    pub claim: Option<Duration>,
     /// `[store] retention_days` and how often it runs.
     pub retention: Option<(u32, Duration)>,
     /// The inbox, the SLA timer, notifications, and the clock the service runs on.
@@ -129,6 +131,7 @@ impl Settings {
             listen,
             limits,
             public_dashboard: file.server.public_dashboard.unwrap_or(false),
+            claim: file.store.claim_secs.map(|s| Duration::from_secs(s.max(1))),
             retention: file.store.retention_days.map(|days| {
                 let every = file.store.retention_interval_secs.unwrap_or(3600).max(1);
                 (days, Duration::from_secs(every))
@@ -204,8 +207,20 @@ pub async fn run(
         }
     ));
 
+    // Several instances on PostgreSQL: follow the others, and campaign for the platforms that
+    // must run once; the line says whether this one leads or waits.
+    let coordination = crate::cluster::start(&gateway, &mut adapters, &shutdown).await?;
+    if let (Some(cluster), Some(lease)) = (gateway.runtime().store().cluster(), settings.claim) {
+        cluster.set_claim(lease);
+    }
+    let leader = coordination.map(|c| {
+        lines.push(c.line);
+        c.leader
+    });
+
     // One line per channel: where it runs (and in which mode), or why it does not.
     let mut wiring = Wiring {
+        leader: leader.clone(),
         gateway: &gateway,
         worker: &mut worker,
         router: &mut router,
@@ -260,6 +275,7 @@ pub async fn run(
         &shutdown,
         addr,
         Arc::clone(&governance) as Arc<dyn webcare_inbox::CrisisSwitch>,
+        leader,
     )?;
     router = with_inbox;
     lines.extend(inbox_lines);

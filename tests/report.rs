@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use fantoccini::Locator;
-use webcare_engine::store::{self, NewReply, StoreOptions};
+use webcare_engine::store::{self, StoreOptions};
 use webcare_engine::{ChannelKind, Inbound, Intake, Rulebook};
 
 mod support;
@@ -73,15 +73,9 @@ fn fill(data: &Path) -> Vec<DateTime<Utc>> {
         if i < 5 {
             let replied = when + chrono::Duration::hours(1);
             store.claim_escalation(id, "anna", replied).unwrap();
-            let reply = store
-                .queue_reply(NewReply {
-                    channel: ChannelKind::Webchat,
-                    conversation: format!("conv-c{i}"),
-                    in_reply_to: format!("c{i}"),
-                    text: "Het is geregeld.".into(),
-                    actor: "anna".into(),
-                    now: replied,
-                })
+            // The reply on the escalation: its own first response, as the inbox sends it.
+            let (_, reply) = store
+                .reply_to_escalation(id, "anna", "Het is geregeld.", replied)
                 .unwrap();
             store.outbox_sent(reply.id, replied).unwrap();
             store

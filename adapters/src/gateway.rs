@@ -131,8 +131,18 @@ impl Gateway {
         if receipt.outbox.is_some() && self.sends(channel) {
             self.wake_outbox();
         }
-        if receipt.escalation.is_some() && !receipt.duplicate {
+        if let Some(escalation) = receipt.escalation.filter(|_| !receipt.duplicate) {
             self.escalations.notify_one();
+            // Several instances: the inbox pages open elsewhere, and the instance whose SLA
+            // timer tells the team, hear of it too.
+            if let Some(cluster) = self.runtime.store().cluster() {
+                let signal = webcare_engine::cluster::Signal::Inbox { escalation };
+                drop(tokio::task::spawn_blocking(move || {
+                    if let Err(error) = cluster.publish(&signal) {
+                        tracing::warn!(%error, "cannot tell the other instances of an escalation");
+                    }
+                }));
+            }
         }
         Ok(receipt)
     }

@@ -20,6 +20,12 @@
 //! the sockets open on its conversation, and counts as delivered even when none is open, because
 //! the reply is then in the transcript the visitor gets on their next visit.
 //!
+//! **Several instances** (PostgreSQL): the instance whose outbox worker delivers a reply may not
+//! be the one holding the visitor's socket. It pushes to the sockets it holds and announces the
+//! reply (`Signal::Webchat`, see `relay`); the instance that holds the conversation's socket
+//! reads the entry and pushes it, one announcement after the other, so replies arrive in their
+//! order.
+//!
 //! **Abuse** is contained per socket: frames over the size limit, binary frames, frames that
 //! are not a message, and more messages than the rate limit allows close that socket (and only
 //! that one) with a close code that says why. A socket too slow to take its pushes is dropped
@@ -61,6 +67,7 @@ use webcare_engine::{ChannelKind, Inbound};
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 
 mod limits;
+mod relay;
 use crate::gateway::Gateway;
 use limits::{Bucket, Limits, MAX_BUCKETS, RateLimit, page_of};
 
@@ -211,7 +218,8 @@ struct Connect {
 
 impl WebChat {
     pub fn new(gateway: Gateway, config: WebChatConfig) -> Self {
-        WebChat {
+        let cluster = gateway.runtime().store().cluster();
+        let chat = WebChat {
             inner: Arc::new(Inner {
                 gateway,
                 config,
@@ -222,7 +230,11 @@ impl WebChat {
                 ids: std::collections::hash_map::RandomState::new(),
                 limits: Mutex::new(Limits::default()),
             }),
+        };
+        if let Some(cluster) = cluster {
+            relay::start(&chat, cluster.as_ref());
         }
+        chat
     }
 
     /// `/` (the demo page), `/webchat/widget.js`, `/webchat/widget.css` and `/webchat/ws`.
@@ -397,6 +409,8 @@ pub struct WebChatDeliver(WebChat);
 impl Deliver for WebChatDeliver {
     fn deliver<'a>(&'a self, entry: &'a OutboxEntry) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
+            // The visitor's socket may be held by another instance (see `relay`).
+            self.0.announce(entry).await?;
             // Nobody is looking: the reply is in the transcript of the next visit.
             if !self.0.has_sockets(&entry.conversation) {
                 return Ok(());

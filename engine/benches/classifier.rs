@@ -1,6 +1,7 @@
 //! The classifier's two costs: training, paid every time a rulebook compiles (on the
 //! repository's examples, and on 10,000 to show where the one-second budget stands), and a
-//! guess, paid for every message. Run with `cargo bench -p webcare-engine --bench classifier`.
+//! guess, paid for every message (the topic reading only when a script reads it). Run with
+//! `cargo bench -p webcare-engine --bench classifier`.
 //!
 //! `Classifier::train` caches by a digest of the examples, so each training iteration changes
 //! one example's text: what is measured is a real training, digest included.
@@ -73,6 +74,11 @@ fn guessing(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("message_34_words", |b| {
         b.iter(|| black_box(classifier.guess(black_box(&thirty_words))));
+    });
+    // The topic reading (`msg.topic_guess`), paid only when a script reads it: the default
+    // script does for a message whose keyword topic has an answer.
+    group.bench_function("topic_message_34_words", |b| {
+        b.iter(|| black_box(classifier.guess_topic(black_box(&thirty_words))));
     });
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function(format!("repository_{}_messages", messages.len()), |b| {

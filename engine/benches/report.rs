@@ -6,7 +6,12 @@
 //! trends) is read and computed three times; the best and the worst time are printed.
 //!
 //! Run: `cargo bench -p webcare-engine --bench report` (`WEBCARE_BENCH_MESSAGES=100000` for a
-//! smaller store).
+//! smaller store). On PostgreSQL: `WEBCARE_BENCH_BACKEND=postgres WEBCARE_STORE_URL=postgres://…`
+//! (the database keeps the filled messages between runs, as the directory does); it is filled
+//! in transactions of 1,000 intakes each ([`Store::record_intakes`], the same records), since
+//! one commit per message would take the better part of an hour.
+//!
+//! [`Store::record_intakes`]: webcare_engine::Store::record_intakes
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,16 +111,28 @@ fn main() {
                 .join("../target/bench-report")
                 .join(total.to_string())
         });
+    let backend: store::Backend = std::env::var("WEBCARE_BENCH_BACKEND")
+        .map(|b| b.parse().expect("a backend"))
+        .unwrap_or_default();
     let store = store::open(&StoreOptions {
+        backend,
         data_dir: dir.clone(),
+        url: std::env::var("WEBCARE_STORE_URL")
+            .ok()
+            .map(store::postgres::PgUrl::new),
         ..StoreOptions::default()
     })
     .expect("open the store");
+    let batch: u64 = if backend == store::Backend::Postgres {
+        1000
+    } else {
+        1
+    };
     let have = store.stats().expect("stats").messages;
     if have < total {
         let started = Instant::now();
         // Many callers, so the single writer commits large groups.
-        let threads = 64u64;
+        let threads = if batch == 1 { 64u64 } else { 8 };
         let next = Arc::new(std::sync::atomic::AtomicU64::new(have));
         std::thread::scope(|scope| {
             for _ in 0..threads {
@@ -123,11 +140,18 @@ fn main() {
                 let next = Arc::clone(&next);
                 scope.spawn(move || {
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let i = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
                         if i >= total {
                             break;
                         }
-                        store.record_intake(record(i, total)).expect("intake");
+                        if batch == 1 {
+                            store.record_intake(record(i, total)).expect("intake");
+                        } else {
+                            let records = (i..(i + batch).min(total))
+                                .map(|i| record(i, total))
+                                .collect();
+                            store.record_intakes(records).expect("intakes");
+                        }
                     }
                 });
             }

@@ -13,6 +13,8 @@
 //! - `WEBCARE_BENCH_SIZE_MESSAGES`: how many messages the size report stores (default 100 000).
 //! - `WEBCARE_BENCH_BACKEND=redb|sled|postgres`: one backend only (postgres: the database in
 //!   `WEBCARE_STORE_URL`; use an empty one per run, since the data directory does not apply).
+//! - `WEBCARE_BENCH_INSTANCES=N` (postgres): the 256 callers spread over N stores on the one
+//!   database, each with its own connection pool, as N `webcare run` processes would be.
 //! - `WEBCARE_BENCH_BREAKDOWN=1` (`WEBCARE_BENCH_THREADS`): deciding alone, storing alone, and
 //!   the read before deciding.
 //! - `WEBCARE_BENCH_TALLY=1`: redb's tables for 20 000 messages.
@@ -161,9 +163,33 @@ fn size_report() {
             Err(e) => panic!("{e}"),
         };
         let store = open(backend, dir.path());
+        let instances: usize = std::env::var("WEBCARE_BENCH_INSTANCES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|_| backend == Backend::Postgres)
+            .unwrap_or(1)
+            .max(1);
+        let others: Vec<Arc<dyn Store>> =
+            (1..instances).map(|_| open(backend, dir.path())).collect();
         let next = AtomicU64::new(0);
         let cpu_before = cpu_times();
-        let took = intake_many(&*store, 256, count, &next);
+        let took = if others.is_empty() {
+            intake_many(&*store, 256, count, &next)
+        } else {
+            println!(
+                "size: {backend}: {instances} instances, {} callers each",
+                256 / instances
+            );
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                for instance in std::iter::once(&store).chain(&others) {
+                    let next = &next;
+                    scope.spawn(move || intake_many(&**instance, 256 / instances, count, next));
+                }
+            });
+            started.elapsed()
+        };
+        drop(others);
         let cpu_after = cpu_times();
         let per = |a: f64, b: f64| (b - a) * 1e6 / count as f64;
         let (all, writer) = (

@@ -37,6 +37,8 @@
 //!   store and the crisis switch.
 //! - [`intake`]: one message through dedupe, decision and one durable transaction.
 //! - [`mode`]: channel modes (`live`, `shadow`, `listen`): which effects a decision has.
+//! - [`cluster`]: several instances on one PostgreSQL store: signals between them, the leader
+//!   of Telegram polling and the Discord gateway, shared inbox sessions and login limits.
 //! - [`clock`]: where the running service's "now" comes from (a manual clock in tests).
 //! - [`metrics`]: live counters and the decision latency histogram for `/metrics`.
 //! - [`report`]: KPIs and trends over the stored history, as table, CSV, JSON or an HTML page.
@@ -44,6 +46,7 @@
 pub mod case;
 pub mod classifier;
 pub mod clock;
+pub mod cluster;
 pub mod context;
 pub mod decision;
 pub mod diff;

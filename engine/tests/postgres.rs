@@ -420,3 +420,210 @@ fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
     let again = store::postgres::copy::copy(&*source, &url).unwrap_err();
     assert!(again.to_string().contains("empty database"), "{again}");
 }
+
+// --- several instances: signals, leadership, shared sessions and limits (issue 13) ---------
+
+/// Collects what `store`'s listener hears.
+fn listen(store: &Arc<dyn Store>) -> std::sync::mpsc::Receiver<webcare_engine::cluster::Received> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = Mutex::new(tx);
+    store
+        .cluster()
+        .unwrap()
+        .subscribe(Box::new(move |received| {
+            let _ = tx.lock().unwrap().send(received);
+        }));
+    rx
+}
+
+/// The next signal within `within`, skipping the ones `skip` says to.
+fn next_signal(
+    rx: &std::sync::mpsc::Receiver<webcare_engine::cluster::Received>,
+    within: std::time::Duration,
+) -> webcare_engine::cluster::Received {
+    rx.recv_timeout(within).expect("a signal in time")
+}
+
+#[test]
+fn a_change_on_one_instance_is_announced_to_the_others_within_a_second() {
+    use webcare_engine::cluster::Signal;
+    let stores = instances(2);
+    let (a, b) = (&stores[0], &stores[1]);
+    let heard = listen(b);
+    // The listener connects in the background; give it a moment before the first change.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = std::time::Duration::from_secs(1);
+
+    let started = std::time::Instant::now();
+    a.set_crisis_switch(Some(true), "lead", monday()).unwrap();
+    let got = next_signal(&heard, second);
+    assert_eq!(got.signal, Signal::Crisis);
+    assert!(!got.own, "sent by the other instance");
+    assert!(started.elapsed() < second);
+    let state = b.cluster().unwrap().state().unwrap();
+    assert_eq!(state.crisis, Some(true));
+
+    store::save_rulebook(&**a, rulebook(), "lead", monday()).unwrap();
+    let got = next_signal(&heard, second);
+    assert_eq!(
+        got.signal,
+        Signal::Rulebook {
+            version: rulebook().version.clone()
+        }
+    );
+    assert_eq!(
+        b.cluster().unwrap().state().unwrap().rulebook.as_deref(),
+        Some(rulebook().version.as_str())
+    );
+
+    let anna = store::User {
+        login: "anna".into(),
+        name: "Anna".into(),
+        role: store::Role::Agent,
+        teams: vec!["webcare".into()],
+        password_hash: "$argon2id$x".into(),
+        created_at: monday(),
+    };
+    a.put_user(anna, "admin", monday()).unwrap();
+    assert_eq!(
+        next_signal(&heard, second).signal,
+        Signal::Access {
+            login: "anna".into()
+        }
+    );
+    a.remove_user("anna", "admin", monday()).unwrap();
+    assert_eq!(
+        next_signal(&heard, second).signal,
+        Signal::Access {
+            login: "anna".into()
+        }
+    );
+
+    // What only is news goes out by publish; the sender hears its own as its own.
+    let own = listen(a);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let news = Signal::Webchat {
+        outbox: 7,
+        conversation: "w1".into(),
+    };
+    a.cluster().unwrap().publish(&news).unwrap();
+    assert_eq!(next_signal(&heard, second).signal, news);
+    let mine = next_signal(&own, second);
+    assert!(mine.own && mine.signal == news);
+
+    // Nothing else was announced.
+    assert!(
+        heard
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
+    );
+}
+
+#[test]
+fn one_instance_leads_and_another_takes_over_when_it_goes() {
+    let mut stores = instances(2);
+    let b = stores.pop().unwrap();
+    let a = stores.pop().unwrap();
+    let (tell, changes) = std::sync::mpsc::channel();
+    let tell = Mutex::new(tell);
+    assert!(
+        a.cluster()
+            .unwrap()
+            .campaign("test", Box::new(|_| {}))
+            .unwrap()
+    );
+    let waits = b
+        .cluster()
+        .unwrap()
+        .campaign(
+            "test",
+            Box::new(move |leads| {
+                let _ = tell.lock().unwrap().send(leads);
+            }),
+        )
+        .unwrap();
+    assert!(!waits, "one leader at a time");
+    assert!(
+        changes
+            .recv_timeout(std::time::Duration::from_secs(3))
+            .is_err(),
+        "B keeps waiting while A leads"
+    );
+    let gone = std::time::Instant::now();
+    drop(a);
+    assert_eq!(
+        changes.recv_timeout(std::time::Duration::from_secs(15)),
+        Ok(true)
+    );
+    assert!(gone.elapsed() < webcare_engine::cluster::LEADER_RETRY * 2);
+}
+
+#[test]
+fn inbox_sessions_and_login_limits_hold_on_every_instance() {
+    use webcare_engine::cluster::SharedSession;
+    let stores = instances(2);
+    let (a, b) = (stores[0].cluster().unwrap(), stores[1].cluster().unwrap());
+    let digest = [7u8; 32];
+    let session = SharedSession {
+        login: "anna".into(),
+        csrf: "c".into(),
+        expires: monday() + Duration::hours(10),
+        stamp: [1u8; 32],
+    };
+    a.session_open(digest, &session).unwrap();
+    assert_eq!(b.session(digest, monday()).unwrap(), Some(session.clone()));
+    assert_eq!(
+        b.session(digest, monday() + Duration::hours(11)).unwrap(),
+        None,
+        "expired"
+    );
+    b.session_close(digest).unwrap();
+    assert_eq!(
+        a.session(digest, monday()).unwrap(),
+        None,
+        "logged out everywhere"
+    );
+
+    let window = Duration::minutes(15);
+    let keys = ["login:anna@10.0.0.1", "ip:10.0.0.1"];
+    for (i, instance) in [&a, &b, &a].into_iter().enumerate() {
+        let at = monday() + Duration::minutes(i as i64);
+        assert_eq!(
+            instance.limit_attempt(&keys, at, 3, window).unwrap(),
+            Ok(())
+        );
+    }
+    let wait = b
+        .limit_attempt(&keys, monday() + Duration::minutes(3), 3, window)
+        .unwrap();
+    assert_eq!(
+        wait,
+        Err(Duration::minutes(12)),
+        "three attempts over two instances"
+    );
+    // Another login at the same address is refused too (the address has used its tries).
+    assert!(
+        a.limit_attempt(
+            &["login:bob@10.0.0.1", "ip:10.0.0.1"],
+            monday() + Duration::minutes(3),
+            3,
+            window
+        )
+        .unwrap()
+        .is_err()
+    );
+    // A success gives the address its attempt back and forgets the login's failures.
+    a.limit_forget("login:anna@10.0.0.1", true).unwrap();
+    a.limit_forget("ip:10.0.0.1", false).unwrap();
+    assert_eq!(
+        b.limit_attempt(&keys, monday() + Duration::minutes(4), 3, window)
+            .unwrap(),
+        Ok(())
+    );
+    // After the window, everything is forgotten.
+    assert_eq!(
+        b.limit_attempt(&keys, monday() + Duration::minutes(40), 3, window)
+            .unwrap(),
+        Ok(())
+    );
+}

@@ -181,7 +181,7 @@ pub async fn claim(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, 
         .gateway()
         .store(move |s| s.claim_escalation(id, &login, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -213,7 +213,7 @@ pub async fn reply(
         .store(move |s| s.reply_to_escalation(id, &login, &text, now))
         .await?;
     inbox.gateway().wake_outbox();
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(done)
 }
 
@@ -230,7 +230,7 @@ pub async fn note(
         .gateway()
         .store(move |s| s.add_escalation_note(id, &login, &text, now))
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(work)
 }
 
@@ -264,7 +264,7 @@ pub async fn reassign(
     inbox
         .notify(Event::Reassigned, &escalation, &rulebook, now)
         .await;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -278,7 +278,7 @@ pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation
         .store(move |s| s.resolve_and_ask(id, &login, now, survey))
         .await?;
     inbox.gateway().wake_outbox();
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 
@@ -306,7 +306,7 @@ pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalatio
             Ok::<_, CaseError>(escalation)
         })
         .await?;
-    inbox.changed();
+    inbox.changed_about(id);
     Ok(escalation)
 }
 

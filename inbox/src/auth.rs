@@ -12,7 +12,11 @@
 //! - **API tokens** (`wct_…`, 256 random bits) are stored as their SHA-256: a token is not
 //!   guessable, so a fast hash is enough and a lookup is one key.
 //! - **Sessions** live in memory (a restart logs everyone out, which is a fair price for not
-//!   keeping live credentials on disk). The cookie is `HttpOnly`, `SameSite=Strict` and, behind
+//!   keeping live credentials on disk). On PostgreSQL, where several instances serve one inbox
+//!   behind a load balancer, they live in the database instead ([`Cluster`]: only the cookie's
+//!   SHA-256 is stored, never the cookie), and so do the counts of the login limit: a browser
+//!   that reaches another instance stays logged in, a logout ends the session on all of them,
+//!   and guesses spread over the instances count together. The cookie is `HttpOnly`, `SameSite=Strict` and, behind
 //!   TLS, `Secure`; each session has its own CSRF token that every form posts back. A session
 //!   remembers a [`user_stamp`] of the user it was opened for (password hash, role, teams,
 //!   creation time) and ends when the stored user no longer matches it: a new password, a new
@@ -27,6 +31,8 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use webcare_engine::cluster::{Cluster, SharedSession};
 use webcare_engine::store::User;
 
 /// Why a password could not be hashed.
@@ -130,17 +136,61 @@ struct Session {
 }
 
 /// The live browser sessions, by the SHA-256 of their cookie value (a memory dump shows no
-/// usable cookie).
-#[derive(Debug, Default)]
+/// usable cookie): in memory, or in the shared store of several instances.
+#[derive(Default)]
 pub struct Sessions {
     by_digest: Mutex<HashMap<[u8; 32], Session>>,
+    shared: Option<Arc<dyn Cluster>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a database call of the shared sessions or limits from a request handler: on the
+/// multi-threaded runtime of `webcare run` the worker thread is handed over for the call, so
+/// other tasks keep running (the handlers call these synchronously; a round trip on a local
+/// network takes about a millisecond).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 impl Sessions {
+    /// Sessions kept in `cluster`'s database, shared by every instance on it.
+    pub fn shared(cluster: Arc<dyn Cluster>) -> Self {
+        Sessions {
+            shared: Some(cluster),
+            ..Sessions::default()
+        }
+    }
+
     /// Opens a session for `user`; returns the cookie value and the CSRF token.
     pub fn open(&self, user: &User, now: DateTime<Utc>, ttl: Duration) -> (String, String) {
         let cookie = random_hex(32);
         let csrf = random_hex(16);
+        if let Some(cluster) = &self.shared {
+            let session = SharedSession {
+                login: user.login.clone(),
+                csrf: csrf.clone(),
+                expires: now + ttl,
+                stamp: user_stamp(user),
+            };
+            // Should the database fail, the cookie leads back to the login page.
+            if let Err(error) = blocking(|| cluster.session_open(token_digest(&cookie), &session)) {
+                tracing::error!(%error, "inbox: cannot store the new session");
+            }
+            return (cookie, csrf);
+        }
         let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
         // Expired sessions go when a new one is opened: no timer needed, memory stays bounded
         // by the sessions opened within one lifetime.
@@ -159,6 +209,15 @@ impl Sessions {
 
     /// The login and CSRF token of a live session.
     pub fn get(&self, cookie: &str, now: DateTime<Utc>) -> Option<(String, String)> {
+        if let Some(cluster) = &self.shared {
+            return match blocking(|| cluster.session(token_digest(cookie), now)) {
+                Ok(session) => session.map(|s| (s.login, s.csrf)),
+                Err(error) => {
+                    tracing::warn!(%error, "inbox: cannot read the session");
+                    None
+                }
+            };
+        }
         let sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .get(&token_digest(cookie))
@@ -168,6 +227,16 @@ impl Sessions {
 
     /// Whether the session still belongs to `user` as stored now; ends it when not.
     pub fn still_valid(&self, cookie: &str, user: &User) -> bool {
+        if let Some(cluster) = &self.shared {
+            let digest = token_digest(cookie);
+            // Expiry was checked by `get` on the service's clock; here only who it belongs to.
+            let session = blocking(|| cluster.session(digest, DateTime::<Utc>::UNIX_EPOCH));
+            let valid = matches!(&session, Ok(Some(s)) if s.login == user.login && s.stamp == user_stamp(user));
+            if !valid && matches!(session, Ok(Some(_))) {
+                let _ = blocking(|| cluster.session_close(digest));
+            }
+            return valid;
+        }
         let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
         let digest = token_digest(cookie);
         let valid = sessions
@@ -180,17 +249,36 @@ impl Sessions {
     }
 
     pub fn close(&self, cookie: &str) {
+        if let Some(cluster) = &self.shared {
+            if let Err(error) = blocking(|| cluster.session_close(token_digest(cookie))) {
+                tracing::warn!(%error, "inbox: cannot end the session");
+            }
+            return;
+        }
         let mut sessions = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());
         sessions.remove(&token_digest(cookie));
     }
 }
 
-/// Failed logins in a sliding window, per key (`login:anna`, `ip:10.0.0.1`).
-#[derive(Debug)]
+/// Failed logins in a sliding window, per key (`login:anna`, `ip:10.0.0.1`): in memory, or
+/// (for [`LoginLimiter::attempt`], [`LoginLimiter::attempt_succeeded`] and
+/// [`LoginLimiter::give_back`], what the service uses) in the shared store of several
+/// instances.
 pub struct LoginLimiter {
     max_failures: usize,
     window: Duration,
     failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    shared: Option<Arc<dyn Cluster>>,
+}
+
+impl std::fmt::Debug for LoginLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginLimiter")
+            .field("max_failures", &self.max_failures)
+            .field("window", &self.window)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoginLimiter {
@@ -199,7 +287,15 @@ impl LoginLimiter {
             max_failures: max_failures.max(1),
             window,
             failures: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Counts in `cluster`'s database (when there is one), so the limit holds over every
+    /// instance.
+    pub fn shared_by(mut self, cluster: Option<Arc<dyn Cluster>>) -> Self {
+        self.shared = cluster;
+        self
     }
 
     /// `Some(wait)` when any of `keys` has used up its failures in the window.
@@ -227,6 +323,18 @@ impl LoginLimiter {
     /// counted and `Err(wait)` says how long. Check and count happen under one lock, so
     /// parallel attempts cannot all pass the check first.
     pub fn attempt(&self, keys: &[&str], now: DateTime<Utc>) -> Result<(), Duration> {
+        if let Some(cluster) = &self.shared {
+            return match blocking(|| {
+                cluster.limit_attempt(keys, now, self.max_failures, self.window)
+            }) {
+                Ok(outcome) => outcome,
+                // The login that follows needs the same database and answers 503 itself.
+                Err(error) => {
+                    tracing::warn!(%error, "inbox: cannot count the login attempt");
+                    Ok(())
+                }
+            };
+        }
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() > 100_000 {
             failures.retain(|_, times| times.back().is_some_and(|t| *t + self.window > now));
@@ -261,6 +369,14 @@ impl LoginLimiter {
     /// A counted attempt succeeded: the login's failures are forgotten and the address gets
     /// its attempt back.
     pub fn attempt_succeeded(&self, login_key: &str, addr_key: &str) {
+        if let Some(cluster) = &self.shared {
+            let _ = blocking(|| {
+                cluster
+                    .limit_forget(login_key, true)
+                    .and_then(|()| cluster.limit_forget(addr_key, false))
+            });
+            return;
+        }
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(login_key);
         if let Some(times) = failures.get_mut(addr_key) {
@@ -270,6 +386,10 @@ impl LoginLimiter {
 
     /// Takes back the latest attempt counted for `key` (the request was not a failure).
     pub fn give_back(&self, key: &str) {
+        if let Some(cluster) = &self.shared {
+            let _ = blocking(|| cluster.limit_forget(key, false));
+            return;
+        }
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(times) = failures.get_mut(key) {
             times.pop_back();

@@ -109,13 +109,34 @@ struct Inner {
 
 impl Inbox {
     pub fn new(gateway: Gateway, config: InboxConfig, notifier: Option<Notifier>) -> Self {
-        let limiter = LoginLimiter::new(config.login_failures, config.login_window);
+        // Several instances on one PostgreSQL: sessions and login counts in the database, and
+        // the changes another instance made refresh the pages open here (see `changed`).
+        let cluster = gateway.runtime().store().cluster();
+        let limiter = LoginLimiter::new(config.login_failures, config.login_window)
+            .shared_by(cluster.clone());
         let (changes, _) = broadcast::channel(64);
+        let sessions = match &cluster {
+            Some(cluster) => {
+                let local = changes.clone();
+                cluster.subscribe(Box::new(move |received| {
+                    use webcare_engine::cluster::Signal;
+                    let news = matches!(
+                        received.signal,
+                        Signal::Inbox { .. } | Signal::Access { .. } | Signal::Resync
+                    );
+                    if news && !received.own {
+                        let _ = local.send(());
+                    }
+                }));
+                Sessions::shared(Arc::clone(cluster))
+            }
+            None => Sessions::default(),
+        };
         Inbox {
             inner: Arc::new(Inner {
                 gateway,
                 config,
-                sessions: Sessions::default(),
+                sessions,
                 limiter,
                 changes,
                 notifier,
@@ -183,9 +204,29 @@ impl Inbox {
         notifier.send(event, escalation, category, rulebook, now);
     }
 
-    /// Tells open pages that something changed.
+    /// Tells open pages that something changed: here at once, and on the other instances of
+    /// a shared store through a signal (an agent's browser may be on any of them).
     pub fn changed(&self) {
+        self.changed_about(0);
+    }
+
+    /// [`Inbox::changed`] for a change of escalation `escalation` (`0`: not one), which the
+    /// signal to the other instances names.
+    pub fn changed_about(&self, escalation: u64) {
         let _ = self.inner.changes.send(());
+        if let Some(cluster) = self.gateway().runtime().store().cluster() {
+            let publish = move || {
+                let signal = webcare_engine::cluster::Signal::Inbox { escalation };
+                if let Err(error) = cluster.publish(&signal) {
+                    tracing::warn!(%error, "inbox: cannot tell the other instances of a change");
+                }
+            };
+            // A database call: never on a runtime thread, and the caller does not wait.
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(publish)),
+                Err(_) => publish(),
+            }
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<()> {

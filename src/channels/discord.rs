@@ -167,12 +167,22 @@ mod adapter {
                 config.channels.len(),
                 if config.channels.len() == 1 { "" } else { "s" }
             );
-            let (gateway, stop) = (wiring.gateway.clone(), wiring.shutdown.wait());
-            wiring.tasks.spawn(async move {
-                if let Err(error) = discord::run(gateway, config, stop).await {
-                    tracing::error!(%error, "discord: the adapter stopped");
-                }
-            });
+            let gateway = wiring.gateway.clone();
+            // Two gateway sessions would take every message in twice: only the leader holds one.
+            crate::cluster::spawn_led(
+                wiring.tasks,
+                wiring.leader.clone(),
+                wiring.shutdown,
+                "discord",
+                move |stop| {
+                    let (gateway, config) = (gateway.clone(), config.clone());
+                    async move {
+                        if let Err(error) = discord::run(gateway, config, stop).await {
+                            tracing::error!(%error, "discord: the adapter stopped");
+                        }
+                    }
+                },
+            );
             Ok(line)
         }
     }

@@ -81,6 +81,10 @@ pub struct Wiring<'a> {
     /// messages a channel took in still go out.
     pub tasks: &'a mut JoinSet<()>,
     pub shutdown: &'a Shutdown,
+    /// With several instances on PostgreSQL: `true` while this instance leads, and only the
+    /// leader polls Telegram or holds the Discord gateway (see `crate::cluster::spawn_led`).
+    /// `None` with an embedded store: this instance is the only one.
+    pub leader: Option<tokio::sync::watch::Receiver<bool>>,
     /// Where the web server listens, for the lines that say where to reach a channel.
     pub addr: SocketAddr,
     /// The store's directory: relative state files of a channel live here.

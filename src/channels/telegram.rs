@@ -147,12 +147,31 @@ mod adapter {
                 .register(ChannelKind::Telegram, Arc::new(deliver));
             let (gateway, stop) = (wiring.gateway.clone(), wiring.shutdown.wait());
             let Some(webhook) = &config.webhook else {
-                let line = format!("telegram: long polling {}", config.api_url);
-                wiring.tasks.spawn(async move {
-                    if let Err(error) = telegram::run(gateway, config, stop).await {
-                        tracing::error!(%error, "telegram: the adapter stopped");
+                let line = format!(
+                    "telegram: long polling {}{}",
+                    config.api_url,
+                    if wiring.leader.is_some() {
+                        " (on the leading instance)"
+                    } else {
+                        ""
                     }
-                });
+                );
+                drop(stop);
+                // Two pollers of one bot would take each other's updates: only the leader polls.
+                crate::cluster::spawn_led(
+                    wiring.tasks,
+                    wiring.leader.clone(),
+                    wiring.shutdown,
+                    "telegram",
+                    move |stop| {
+                        let (gateway, config) = (gateway.clone(), config.clone());
+                        async move {
+                            if let Err(error) = telegram::run(gateway, config, stop).await {
+                                tracing::error!(%error, "telegram: the adapter stopped");
+                            }
+                        }
+                    },
+                );
                 return Ok(line);
             };
             // Only the origin: the path is the webhook's address, as good as a password when

@@ -457,6 +457,14 @@ pub trait Store: Send + Sync {
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    // --- several instances -----------------------------------------------------------------
+
+    /// How several instances on this store coordinate (signals, leader roles, shared inbox
+    /// sessions and login limits); `None` for the embedded backends, which one process opens.
+    fn cluster(&self) -> Option<Arc<dyn crate::cluster::Cluster>> {
+        None
+    }
+
     // --- export: what `webcare migrate` copies to another backend ---------------------------
 
     /// Every conversation, by channel and id.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use r2d2_postgres::postgres::Transaction;
 
 use super::rows::{self, OUTBOX_COLUMNS};
-use super::{CLAIM_SECS, PgStore, append_audit, audit, lock_conversation};
+use super::{PgStore, append_audit, audit, lock_conversation};
 use crate::case::outbox::Delivery;
 use crate::case::satisfaction::{self, SurveyAsk};
 use crate::case::{CaseError, ConversationState, EscalationStatus, Survey, escalation, history};
@@ -218,7 +218,7 @@ impl PgStore {
     }
 
     /// The first pending reply of each conversation, when it is due and no other instance holds
-    /// it; the ones returned are claimed for this instance for [`CLAIM_SECS`] (see the module
+    /// it; the ones returned are claimed for this instance for [`super::CLAIM_SECS`] (or `[store] claim_secs`) (see the module
     /// docs of [`super`]). This instance sees its own claims again, so a worker that asks twice
     /// before it sent gets the same replies, as with the embedded store.
     pub(super) fn due_outbox_for(
@@ -255,7 +255,7 @@ impl PgStore {
                 tx.execute(
                     "UPDATE outbox SET claimed_by = $2, claimed_until = clock_timestamp() + make_interval(secs => $3)
                      WHERE id = ANY($1)",
-                    &[&ids, &self.instance, &(CLAIM_SECS as f64)],
+                    &[&ids, &self.instance, &(self.claim_secs.load(std::sync::atomic::Ordering::Acquire) as f64)],
                 )?;
             }
             Ok(entries)

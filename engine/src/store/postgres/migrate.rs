@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "case_state",
         sql: include_str!("migrations/0002_case_state.sql"),
     },
+    Migration {
+        version: 3,
+        name: "cluster",
+        sql: include_str!("migrations/0003_cluster.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

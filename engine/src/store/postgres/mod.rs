@@ -31,6 +31,8 @@
 //! - `intake`: dedupe, intake, history; `cases`: conversations, escalations, the outbox;
 //!   `work`: users, tokens and the inbox's work; `admin`: audit, rulebook versions, crisis
 //!   switch, forget, retention, reports, stats.
+//! - `cluster`, `listen`: several instances (see [`crate::cluster`]): NOTIFY/LISTEN, leader
+//!   roles by session advisory locks, shared inbox sessions and login limits.
 //! - `copy`: `webcare migrate --from DATA_DIR --to postgres://…`.
 
 use std::path::PathBuf;
@@ -53,19 +55,23 @@ use crate::message::{ChannelKind, Inbound};
 
 mod admin;
 mod cases;
+mod cluster;
 pub mod copy;
 mod intake;
+mod listen;
 mod migrate;
 mod rows;
 mod url;
 mod work;
 
+pub use cluster::PgCluster;
 pub use migrate::{MIGRATIONS, Migration};
 pub use url::PgUrl;
 
 /// How long an instance's outbox worker owns the replies it took before another instance may
 /// take them over: longer than a delivery may take (`[outbox] send_timeout_secs`, 15 s by
-/// default), short enough that the replies of a dead instance go out soon.
+/// default), short enough that the replies of a dead instance go out soon. `[store]
+/// claim_secs` changes it.
 pub const CLAIM_SECS: i64 = 60;
 
 /// How long a caller waits for a connection before the call fails with
@@ -80,12 +86,17 @@ pub struct PgStore {
     /// `None` only while dropping (see the `Drop` impl).
     pool: Option<Pool>,
     redactor: Option<Redactor>,
-    /// This process's name in outbox claims: unique per open store.
+    /// This process's name in outbox claims and signals: unique per open store.
     instance: String,
+    /// Signals, leader roles, shared sessions and login limits (see [`crate::cluster`]).
+    cluster: std::sync::Arc<PgCluster>,
+    /// The outbox claim lease, [`CLAIM_SECS`] unless the service sets it
+    /// ([`crate::cluster::Cluster::set_claim`]).
+    claim_secs: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
-/// The pool of `url`, without touching the database yet.
-fn pool(url: &PgUrl, size: u32) -> Result<Pool, StoreError> {
+/// The connection settings of `url`.
+fn config(url: &PgUrl) -> Result<postgres::Config, StoreError> {
     let mut config: postgres::Config = url.expose().parse().map_err(|e| StoreError::Config {
         reason: format!("the PostgreSQL URL {url} cannot be read: {e}"),
     })?;
@@ -93,6 +104,12 @@ fn pool(url: &PgUrl, size: u32) -> Result<Pool, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("webcare");
     }
+    Ok(config)
+}
+
+/// The pool of `url`, without touching the database yet.
+fn pool(url: &PgUrl, size: u32) -> Result<Pool, StoreError> {
+    let config = config(url)?;
     let manager = PostgresConnectionManager::new(config, NoTls);
     Ok(r2d2::Pool::builder()
         .max_size(size)
@@ -119,10 +136,19 @@ impl PgStore {
             Utc::now().timestamp_micros(),
             INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
+        let claim_secs = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(CLAIM_SECS));
+        let cluster = std::sync::Arc::new(PgCluster::new(
+            pool.clone(),
+            config(url)?,
+            instance.clone(),
+            std::sync::Arc::clone(&claim_secs),
+        ));
         Ok(PgStore {
             pool: Some(pool),
             redactor: redact.then(Redactor::new),
             instance,
+            cluster,
+            claim_secs,
         })
     }
 
@@ -702,6 +728,10 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| Ok((rows::parse(r.get(0)).map_err(PgErr::store)?, r.get(1))))
             .collect()
+    }
+
+    fn cluster(&self) -> Option<std::sync::Arc<dyn crate::cluster::Cluster>> {
+        Some(std::sync::Arc::clone(&self.cluster) as std::sync::Arc<dyn crate::cluster::Cluster>)
     }
 
     fn escalation_ids(&self) -> Result<Vec<u64>, StoreError> {

@@ -91,6 +91,13 @@ impl PgStore {
                     now,
                 ),
             )?;
+            super::cluster::announce(
+                tx,
+                &self.instance,
+                &crate::cluster::Signal::Access {
+                    login: user.login.to_owned(),
+                },
+            )?;
             Ok(user.clone())
         })
     }
@@ -180,6 +187,13 @@ impl PgStore {
                     now,
                 ),
             )?;
+            super::cluster::announce(
+                tx,
+                &self.instance,
+                &crate::cluster::Signal::Access {
+                    login: login.to_owned(),
+                },
+            )?;
             Ok(revoked)
         })
     }
@@ -205,6 +219,13 @@ impl PgStore {
                     format!("{revoked} API tokens revoked"),
                     now,
                 ),
+            )?;
+            super::cluster::announce(
+                tx,
+                &self.instance,
+                &crate::cluster::Signal::Access {
+                    login: login.to_owned(),
+                },
             )?;
             Ok(true)
         })
