@@ -25,6 +25,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use webcare_adapters::gateway::Gateway;
 use webcare_engine::html::escape;
 use webcare_engine::report::{self, ReportOptions, spike};
@@ -307,44 +311,52 @@ async fn metrics(State(d): State<Dashboard>) -> Response {
         Ok(snap) => snap,
         Err(response) => return response,
     };
-    let mut out = d.gateway.runtime().metrics().exposition();
-    let _ = writeln!(
-        out,
-        "# HELP webcare_escalations_open Escalations open or claimed, per team.\n# TYPE webcare_escalations_open gauge"
-    );
-    for (team, (open, _, _)) in &snap.queues {
-        let _ = writeln!(
-            out,
-            "webcare_escalations_open{{team=\"{}\"}} {open}",
-            label(team)
-        );
+    // The store's gauges are read at scrape time, so they live in a registry of this scrape;
+    // the process's counters come from the runtime's own registry, in the same exposition.
+    let mut registry = Registry::default();
+    let open = Family::<[(&'static str, String); 1], Gauge>::default();
+    let breached = Family::<[(&'static str, String); 1], Gauge>::default();
+    for (team, (open_count, _, breached_count)) in &snap.queues {
+        open.get_or_create(&[("team", team.clone())])
+            .set(i64::try_from(*open_count).unwrap_or(i64::MAX));
+        breached
+            .get_or_create(&[("team", team.clone())])
+            .set(i64::try_from(*breached_count).unwrap_or(i64::MAX));
     }
-    let _ = writeln!(
-        out,
-        "# HELP webcare_sla_breached Open escalations past their SLA deadline, per team.\n# TYPE webcare_sla_breached gauge"
+    registry.register(
+        "webcare_escalations_open",
+        "Escalations open or claimed, per team",
+        open,
     );
-    for (team, (_, _, breached)) in &snap.queues {
-        let _ = writeln!(
-            out,
-            "webcare_sla_breached{{team=\"{}\"}} {breached}",
-            label(team)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP webcare_outbox_pending Replies waiting to be sent.\n# TYPE webcare_outbox_pending gauge\nwebcare_outbox_pending {}\n# HELP webcare_crisis_mode Whether crisis mode is on.\n# TYPE webcare_crisis_mode gauge\nwebcare_crisis_mode {}",
-        snap.pending_outbox,
-        u8::from(snap.crisis)
+    registry.register(
+        "webcare_sla_breached",
+        "Open escalations past their SLA deadline, per team",
+        breached,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
+    let pending = Gauge::<i64>::default();
+    pending.set(i64::try_from(snap.pending_outbox).unwrap_or(i64::MAX));
+    registry.register(
+        "webcare_outbox_pending",
+        "Replies waiting to be sent",
+        pending,
+    );
+    let crisis = Gauge::<i64>::default();
+    crisis.set(i64::from(snap.crisis));
+    registry.register("webcare_crisis_mode", "Whether crisis mode is on", crisis);
 
-/// A label value in the exposition format: backslash, quote and newline escaped.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::new();
+    d.gateway.runtime().metrics().encode_into(&mut out);
+    // Writing into a String cannot fail.
+    let _ = encode_registry(&mut out, &registry);
+    let _ = encode_eof(&mut out);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 /// How often the early-warning detector looks at the last hour.

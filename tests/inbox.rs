@@ -193,6 +193,8 @@ fn an_agent_logs_in_and_works_an_escalation_in_a_real_browser() {
                 .unwrap()
                 .is_empty()
         );
+        // The why is one click away (collapsed below the work): open it, then read it.
+        click(&client, "#why summary").await;
         let rules = text_of(&client, "#rules").await;
         assert!(rules.contains("escalation.rhai:"), "{rules}");
         // The explain panel shows the same text as text, and why it was escalated.

@@ -269,7 +269,7 @@ fn a_follow_up_marks_the_escalation_waiting_and_moves_it_up_the_queue() {
         );
         let flag = text_of(&client, &format!("#esc-{second} .waiting")).await;
         assert_eq!(flag, "waiting");
-        let sla = text_of(&client, &format!("#esc-{second} td:nth-child(6)")).await;
+        let sla = text_of(&client, &format!("#esc-{second} td.sla small.countdown")).await;
         assert!(
             sla.starts_with("in "),
             "a next-response deadline runs: {sla}"
@@ -324,7 +324,7 @@ fn a_press_question_in_a_complaint_conversation_reaches_communications_own_queue
         // Answering the complaint does not answer the press question.
         reply(&client, &base, c, "Excuses, we lossen het vandaag op.").await;
         assert_eq!(queue_ids(&client, &base, "communications").await, vec![p]);
-        let sla = text_of(&client, &format!("#esc-{p} td:nth-child(6)")).await;
+        let sla = text_of(&client, &format!("#esc-{p} td.sla small.countdown")).await;
         assert!(sla.starts_with("in "), "still unanswered: {sla}");
         client
             .goto(&format!("{base}/inbox/escalations/{p}"))

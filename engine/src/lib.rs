@@ -13,6 +13,7 @@
 //! - [`features`]: countable facts about the raw text (links, phone numbers, amounts, emoji,
 //!   capitals) for the rule scripts, in one pass.
 //! - [`teams`], [`templates`]: office hours and the texts the bot may send.
+//! - [`replies`]: the team's canned replies, which people pick and edit in the inbox.
 //! - [`script`]: the sandboxed Rhai escalation and governance scripts.
 //! - [`signals`]: what else a message says: its language, the classifier's guess, text facts.
 //! - [`context`]: what a decision depends on besides the message (conversation facts, the
@@ -63,6 +64,7 @@ pub mod metrics;
 pub mod mode;
 pub mod normalize;
 pub mod pipeline;
+pub mod replies;
 pub mod report;
 pub mod rulebook;
 pub mod runtime;

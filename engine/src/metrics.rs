@@ -2,14 +2,19 @@
 //! took, which scripts failed. The store answers the gauges (queue depth, backlog, breaches) at
 //! scrape time; these are the things only the running process sees.
 //!
-//! Plain atomics with relaxed ordering: each counter is independent, a scrape may see one
-//! message counted in `messages` a moment before its action, and the hot path takes no lock.
-//! The text exposition is hand-rolled (a few lines) rather than a metrics crate, which would
-//! add a registry and global state for eight series.
+//! The exposition is `prometheus-client`'s (OpenMetrics text), so names, label escaping, the
+//! `_total` suffix and the histogram's buckets follow the format without our own string
+//! building. Every series is created here, once: the hot path only increments an atomic
+//! counter (a label lookup per message would take the family's lock). The registry is this
+//! struct's own, not a global one, so tests and several runtimes in one process do not mix.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::decision::{Action, Category, Decision};
 
@@ -18,26 +23,93 @@ pub const LATENCY_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
-#[derive(Debug, Default)]
+/// A label set of one label.
+type Label = [(&'static str, &'static str); 1];
+
+#[derive(Debug)]
 pub struct Metrics {
-    messages: AtomicU64,
-    duplicates: AtomicU64,
+    registry: Registry,
+    messages: Counter,
+    duplicates: Counter,
     /// Indexed answer, escalate, log.
-    actions: [AtomicU64; 3],
-    categories: [AtomicU64; Category::ALL.len()],
-    script_errors: AtomicU64,
-    intake_errors: AtomicU64,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_micros: AtomicU64,
+    actions: [Counter; 3],
+    /// Indexed as `Category::ALL`.
+    categories: Vec<Counter>,
+    script_errors: Counter,
+    intake_errors: Counter,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let messages = Counter::default();
+        registry.register(
+            "webcare_messages",
+            "Messages taken in, duplicates included",
+            messages.clone(),
+        );
+        let duplicates = Counter::default();
+        registry.register(
+            "webcare_duplicates",
+            "Messages delivered again and answered with their first decision",
+            duplicates.clone(),
+        );
+        let by_action = Family::<Label, Counter>::default();
+        let actions = ["answer", "escalate", "log"]
+            .map(|name| by_action.get_or_create(&[("action", name)]).clone());
+        registry.register("webcare_decisions", "Decisions by action", by_action);
+        let by_category = Family::<Label, Counter>::default();
+        let categories = Category::ALL
+            .iter()
+            .map(|c| {
+                by_category
+                    .get_or_create(&[("category", c.as_str())])
+                    .clone()
+            })
+            .collect();
+        registry.register(
+            "webcare_decisions_by_category",
+            "Decisions by message category",
+            by_category,
+        );
+        let script_errors = Counter::default();
+        registry.register(
+            "webcare_script_errors",
+            "Decisions where a script failed and the fail-safe escalated",
+            script_errors.clone(),
+        );
+        let intake_errors = Counter::default();
+        registry.register(
+            "webcare_intake_errors",
+            "Messages the store could not take",
+            intake_errors.clone(),
+        );
+        let latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "webcare_decision_seconds",
+            "Time to decide and durably store a message",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            messages,
+            duplicates,
+            actions,
+            categories,
+            script_errors,
+            intake_errors,
+            latency,
+        }
+    }
 }
 
 impl Metrics {
     /// One message decided and stored (or recognised as a duplicate) in `took`.
     pub fn record(&self, decision: &Decision, duplicate: bool, took: Duration) {
-        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.messages.inc();
         if duplicate {
-            self.duplicates.fetch_add(1, Ordering::Relaxed);
+            self.duplicates.inc();
             return;
         }
         let action = match decision.action {
@@ -45,101 +117,40 @@ impl Metrics {
             Action::Escalate { .. } => 1,
             Action::Log => 2,
         };
-        self.actions[action].fetch_add(1, Ordering::Relaxed);
+        self.actions[action].inc();
         if let Some(i) = Category::ALL
             .iter()
             .position(|c| *c == decision.diagnostics.category)
         {
-            self.categories[i].fetch_add(1, Ordering::Relaxed);
+            self.categories[i].inc();
         }
         if !decision.diagnostics.script_errors.is_empty() {
-            self.script_errors.fetch_add(1, Ordering::Relaxed);
+            self.script_errors.inc();
         }
-        let secs = took.as_secs_f64();
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_micros.fetch_add(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.latency.observe(took.as_secs_f64());
     }
 
     /// A message the store could not take (it was not acknowledged).
     pub fn record_error(&self) {
-        self.intake_errors.fetch_add(1, Ordering::Relaxed);
+        self.intake_errors.inc();
     }
 
     pub fn messages(&self) -> u64 {
-        self.messages.load(Ordering::Relaxed)
+        self.messages.get()
     }
 
-    /// The counters in the Prometheus text format (version 0.0.4).
+    /// Appends these series to an OpenMetrics exposition; the caller adds its own and ends it
+    /// with `prometheus_client::encoding::text::encode_eof`.
+    pub fn encode_into(&self, out: &mut String) {
+        // Writing into a String cannot fail.
+        let _ = encode_registry(out, &self.registry);
+    }
+
+    /// These series alone as a complete OpenMetrics exposition.
     pub fn exposition(&self) -> String {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP webcare_messages_total Messages taken in, duplicates included.\n# TYPE webcare_messages_total counter\nwebcare_messages_total {}",
-            load(&self.messages)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP webcare_duplicates_total Messages delivered again and answered with their first decision.\n# TYPE webcare_duplicates_total counter\nwebcare_duplicates_total {}",
-            load(&self.duplicates)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP webcare_decisions_total Decisions by action.\n# TYPE webcare_decisions_total counter"
-        );
-        for (i, name) in ["answer", "escalate", "log"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "webcare_decisions_total{{action=\"{name}\"}} {}",
-                load(&self.actions[i])
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP webcare_decisions_by_category_total Decisions by message category.\n# TYPE webcare_decisions_by_category_total counter"
-        );
-        for (i, category) in Category::ALL.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "webcare_decisions_by_category_total{{category=\"{category}\"}} {}",
-                load(&self.categories[i])
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP webcare_script_errors_total Decisions where a script failed and the fail-safe escalated.\n# TYPE webcare_script_errors_total counter\nwebcare_script_errors_total {}",
-            load(&self.script_errors)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP webcare_intake_errors_total Messages the store could not take.\n# TYPE webcare_intake_errors_total counter\nwebcare_intake_errors_total {}",
-            load(&self.intake_errors)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP webcare_decision_seconds Time to decide and durably store a message.\n# TYPE webcare_decision_seconds histogram"
-        );
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "webcare_decision_seconds_bucket{{le=\"{bound}\"}} {}",
-                load(&self.latency_buckets[i])
-            );
-        }
-        let count = load(&self.latency_count);
-        let _ = writeln!(
-            out,
-            "webcare_decision_seconds_bucket{{le=\"+Inf\"}} {count}\nwebcare_decision_seconds_sum {}\nwebcare_decision_seconds_count {count}",
-            load(&self.latency_micros) as f64 / 1e6
-        );
+        self.encode_into(&mut out);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
     }
 }
@@ -200,12 +211,20 @@ mod tests {
             "webcare_decision_seconds_bucket{le=\"0.05\"} 2",
             "webcare_decision_seconds_bucket{le=\"+Inf\"} 2",
             "webcare_decision_seconds_count 2",
-            "webcare_decision_seconds_sum 0.0307",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
                 "`{line}` missing in\n{text}"
             );
         }
+        // The sum is a float sum of the observations (0.0007 + 0.03 seconds).
+        let sum: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("webcare_decision_seconds_sum "))
+            .expect("the sum")
+            .parse()
+            .expect("a number");
+        assert!((sum - 0.0307).abs() < 1e-9, "{sum}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

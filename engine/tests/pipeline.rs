@@ -623,3 +623,69 @@ fn host_functions_count_their_work_against_the_operation_limit() {
     let decision = decide(&rulebook, &"een lang bericht over van alles ".repeat(500));
     assert_fail_safe(&decision, "operation limit");
 }
+
+/// The team's canned replies are part of the rulebook: loaded, versioned and checked with it,
+/// each mistake named with its file, line and column.
+#[test]
+fn canned_replies_are_checked_and_versioned_with_the_rulebook() {
+    let rulebook = Rulebook::compile(RulebookSource::embedded()).unwrap();
+    let replies = rulebook.replies();
+    assert!(replies.all().len() >= 3);
+    let press = replies.get("press_contact").expect("in rules/replies.toml");
+    assert_eq!(press.teams, ["communications"]);
+    assert_eq!(
+        replies
+            .for_team("legal")
+            .filter(|r| r.id == "press_contact")
+            .count(),
+        0
+    );
+    // File order, not alphabetical: a lead puts the most used first.
+    assert_eq!(replies.all()[0].id, "looking_into_it");
+
+    let mut source = RulebookSource::embedded();
+    let replies_file = source.replies.as_mut().unwrap();
+    replies_file.text.push_str(
+        "\n[broken]\ntitle_nl = \"Kapot\"\ntitle_en = \"\"\nnl = \"Hoi {naam}\"\nen = \"Hi\"\nteams = [\"nobody\"]\n",
+    );
+    let edited = replies_file.text.clone();
+    let line = |needle: &str| edited.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("the mistakes are refused")
+        .to_string();
+    for expected in [
+        format!("rules/replies.toml:{}:", line("[broken]")),
+        "has an empty `title_en`".to_owned(),
+        "unknown placeholder `{naam}`".to_owned(),
+        format!("rules/replies.toml:{}:", line("teams = [\"nobody\"]")),
+        "team `nobody`, which teams.toml does not define".to_owned(),
+    ] {
+        assert!(
+            errors.contains(&expected),
+            "missing `{expected}` in:\n{errors}"
+        );
+    }
+
+    // An unknown key is refused too, and a changed reply is a new rulebook version.
+    let mut source = RulebookSource::embedded();
+    source
+        .replies
+        .as_mut()
+        .unwrap()
+        .text
+        .push_str("\n[x]\ntitle = \"t\"\n");
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("unknown key")
+        .to_string();
+    assert!(errors.contains("rules/replies.toml:"), "{errors}");
+    let mut source = RulebookSource::embedded();
+    source
+        .replies
+        .as_mut()
+        .unwrap()
+        .text
+        .push_str("\n# a comment\n");
+    assert_ne!(source.version(), RulebookSource::embedded().version());
+}

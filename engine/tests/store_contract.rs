@@ -1934,6 +1934,54 @@ fn a_tampered_schema_is_a_clear_error_and_is_left_alone() {
     assert_eq!(n, 1, "never re-initialised");
 }
 
+/// The inbox's reads: many messages without their decisions in one go (in the order asked,
+/// unknown ids left out), and every conversation an author wrote in, on any channel.
+fn inbound_messages_and_an_authors_conversations(backend: Backend) {
+    let f = Fixture::new(backend);
+    f.accept(msg("m1", "c1", "ann", COMPLAINT, monday()));
+    f.accept(msg("m2", "c2", "bob", QUESTION, monday()));
+    let mut other = msg("w1", "wa1", "ann", FIRE, monday());
+    other.channel = ChannelKind::Whatsapp;
+    other
+        .metadata
+        .insert("display_name".into(), "Ann de Vries".into());
+    f.accept(other);
+    let keys = [
+        (ChannelKind::Whatsapp, "w1".to_owned()),
+        (ChannelKind::Telegram, "nope".to_owned()),
+        (ChannelKind::Telegram, "m1".to_owned()),
+        (ChannelKind::Whatsapp, "m1".to_owned()),
+    ];
+    let found = f.store().inbound_messages(&keys).unwrap();
+    let ids: Vec<_> = found.iter().map(|m| (m.channel, m.id.as_str())).collect();
+    assert_eq!(
+        ids,
+        [(ChannelKind::Whatsapp, "w1"), (ChannelKind::Telegram, "m1")]
+    );
+    assert_eq!(found[0].text, FIRE);
+    assert_eq!(found[0].author, "ann");
+    assert_eq!(found[0].metadata["display_name"], "Ann de Vries");
+    assert_eq!(found[1].received_at, monday());
+    assert!(f.store().inbound_messages(&[]).unwrap().is_empty());
+
+    let mut ann: Vec<(&str, String)> = f
+        .store()
+        .author_conversations("ann")
+        .unwrap()
+        .into_iter()
+        .map(|(channel, conversation)| (channel.as_str(), conversation))
+        .collect();
+    ann.sort();
+    assert_eq!(
+        ann,
+        [
+            ("telegram", "c1".to_owned()),
+            ("whatsapp", "wa1".to_owned())
+        ]
+    );
+    assert!(f.store().author_conversations("nobody").unwrap().is_empty());
+}
+
 const PRESS: &str = "Ik ben journalist van het Dagblad: kan de woordvoerder reageren op de klachten over het afval?";
 
 fn survey() -> webcare_engine::case::satisfaction::SurveyAsk {
@@ -2175,4 +2223,5 @@ contract_tests!(
     modes_choose_the_effects_of_a_decision,
     shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them,
     report_scan_reads_a_period_in_brief_with_reply_states,
+    inbound_messages_and_an_authors_conversations,
 );

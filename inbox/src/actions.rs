@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use webcare_adapters::gateway::GatewayError;
 use webcare_engine::store::Role;
 use webcare_engine::store::{
-    Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry, StoredMessage,
+    Conversation, Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry,
+    StoredMessage,
 };
 use webcare_engine::{CaseError, StoreError};
 
@@ -78,7 +79,13 @@ pub struct EscalationView {
     pub replies: Vec<OutboxEntry>,
     /// The conversation's other escalations (other teams' cases, earlier ones), oldest first.
     pub linked: Vec<Escalation>,
+    /// The customer's other conversations (the same author, any channel), latest first, at
+    /// most [`MAX_OTHERS`]: what else they asked is context for the answer.
+    pub others: Vec<Conversation>,
 }
+
+/// The most other conversations of a customer shown beside an escalation.
+pub const MAX_OTHERS: usize = 10;
 
 impl EscalationView {
     /// The decision of the message that opened the escalation.
@@ -120,14 +127,39 @@ async fn checked(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, Ac
 pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationView, ActionError> {
     let escalation = checked(inbox, actor, id).await?;
     let (channel, conversation) = (escalation.channel, escalation.conversation.clone());
-    let (work, messages, replies, mut linked) = inbox
+    let (work, messages, replies, mut linked, others) = inbox
         .gateway()
         .store(move |s| {
+            let messages = s.conversation_messages(channel, &conversation)?;
+            // Every author who wrote in this conversation is the customer (a group chat has
+            // several); their other conversations are read in the same store job.
+            let mut authors: Vec<&str> =
+                messages.iter().map(|m| m.message.author.as_str()).collect();
+            authors.sort_unstable();
+            authors.dedup();
+            let mut others = Vec::new();
+            for author in authors {
+                for (ch, conv) in s.author_conversations(author)? {
+                    if (ch, conv.as_str()) == (channel, conversation.as_str())
+                        || others
+                            .iter()
+                            .any(|o: &Conversation| o.channel == ch && o.id == conv)
+                    {
+                        continue;
+                    }
+                    if let Some(found) = s.conversation(ch, &conv)? {
+                        others.push(found);
+                    }
+                }
+            }
+            others.sort_by_key(|o| std::cmp::Reverse(o.last_activity));
+            others.truncate(MAX_OTHERS);
             Ok::<_, StoreError>((
                 s.escalation_work(id)?,
-                s.conversation_messages(channel, &conversation)?,
+                messages,
                 s.conversation_outbox(channel, &conversation)?,
                 s.conversation_escalations(channel, &conversation)?,
+                others,
             ))
         })
         .await?;
@@ -138,6 +170,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
         messages,
         replies,
         linked,
+        others,
     })
 }
 

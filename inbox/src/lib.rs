@@ -16,7 +16,9 @@
 //! - [`auth`]: passwords, API tokens, sessions, CSRF, the login rate limit.
 //! - [`actions`]: every action once, with its access check, audit and side effects; both the
 //!   pages and the API call these, so the two can never disagree.
-//! - [`pages`]: the server-rendered HTML (no JS framework; a few lines of JS for live updates).
+//! - [`pages`]: the server-rendered HTML (maud templates; no JS framework, one small script for
+//!   live updates, notifications, shortcuts and canned replies).
+//! - [`text`]: every word of the pages, in Dutch and English.
 //! - [`api`]: the JSON REST API.
 //! - [`explain`]: the explain panel of an escalation (every step of each message's decision).
 //! - [`CrisisSwitch`]: how the leads' crisis switch reaches the running service.
@@ -30,6 +32,7 @@ pub mod explain;
 pub mod notify;
 pub mod pages;
 pub mod sla;
+pub mod text;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -41,6 +41,7 @@ use webcare_engine::{Priority, Rulebook};
 
 use crate::Inbox;
 use crate::notify::Event;
+use crate::text::Lang;
 
 /// The next step up the chain for an escalation whose `deadline` passed at `now`.
 pub fn next_step(
@@ -111,33 +112,31 @@ pub fn queue_key(e: &Escalation) -> QueueKey {
 /// The SLA cell and its class: `in 2 h 5 min`, `overdue 15 min` while a deadline runs;
 /// otherwise the first-response SLA in the report's words: `SLA met`, `SLA breached`, `no SLA`.
 pub fn cell(e: &Escalation, now: DateTime<Utc>) -> (String, &'static str) {
+    cell_in(e, now, Lang::En)
+}
+
+/// [`cell`] in the words of `lang` (the pages speak the person's language; the words are in
+/// [`crate::text`]).
+pub fn cell_in(e: &Escalation, now: DateTime<Utc>, lang: Lang) -> (String, &'static str) {
+    let t = lang.texts();
     match e.sla_deadline {
         Some(d) if d <= now => (
-            format!("overdue {}", minutes((now - d).num_minutes())),
+            lang.overdue(&lang.span((now - d).num_minutes().max(0))),
             "sla-overdue",
         ),
         Some(d) => {
-            let left = (d - now).num_minutes();
+            let left = (d - now).num_minutes().max(0);
             (
-                format!("in {}", minutes(left)),
+                lang.due_in(&lang.span(left)),
                 if left < 60 { "sla-soon" } else { "sla-ok" },
             )
         }
         None => match e.sla(now) {
-            SlaOutcome::Met { .. } => ("SLA met".to_owned(), "sla-met"),
-            SlaOutcome::Breached { .. } => ("SLA breached".to_owned(), "sla-overdue"),
-            SlaOutcome::Pending { .. } => ("SLA pending".to_owned(), "sla-ok"),
-            SlaOutcome::NoDeadline => ("no SLA".to_owned(), "sla-met"),
+            SlaOutcome::Met { .. } => (t.sla_met.to_owned(), "sla-met"),
+            SlaOutcome::Breached { .. } => (t.sla_breached.to_owned(), "sla-overdue"),
+            SlaOutcome::Pending { .. } => (t.sla_pending.to_owned(), "sla-ok"),
+            SlaOutcome::NoDeadline => (t.no_sla.to_owned(), "sla-met"),
         },
-    }
-}
-
-fn minutes(m: i64) -> String {
-    let m = m.max(0);
-    match m {
-        0..60 => format!("{m} min"),
-        60..1440 => format!("{} h {} min", m / 60, m % 60),
-        _ => format!("{} d {} h", m / 1440, (m % 1440) / 60),
     }
 }
 
@@ -262,6 +261,9 @@ impl SlaTimer {
                     () = tokio::time::sleep(ARRIVAL_BATCH) => {}
                     () = &mut shutdown => return,
                 }
+                // A message that joined an open escalation is news for open pages too (the
+                // tick only sees new escalations): the queue shows it without a reload.
+                self.inbox.changed();
             }
         }
     }

@@ -1021,11 +1021,11 @@ async fn a_whatsapp_escalation_shows_until_when_a_free_reply_may_be_sent() {
     let (status, page) = s.page(Some(&anna), &path).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Reply window"), "{page}");
-    assert!(page.contains("open until 2026-12-01 09:00 UTC"), "{page}");
+    assert!(page.contains("open until 2026-12-01 10:00 CET"), "{page}");
     s.clock.advance(chrono::Duration::hours(25));
     // A new day, a new login (sessions do not last a day).
     let (_, anna, _) = s.login("anna", "anna-pw").await;
     let (_, page) = s.page(anna.as_ref(), &path).await;
-    assert!(page.contains("closed since 2026-12-01 09:00 UTC"), "{page}");
+    assert!(page.contains("closed since 2026-12-01 10:00 CET"), "{page}");
     assert!(page.contains("reply_template"), "{page}");
 }

@@ -222,15 +222,6 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
 /// The spreadsheet form: one figure per line, `section,key,value`.
 pub fn csv(report: &Report) -> String {
     let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -330,9 +321,15 @@ pub fn csv(report: &Report) -> String {
                 .unwrap_or_else(|| "new".to_owned()),
         );
     }
-    let mut out = String::from("section,key,value\n");
+    // The csv crate quotes what needs quoting (RFC 4180); writing to memory cannot fail, and
+    // every row has the same three fields.
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let _ = writer.write_record(["section", "key", "value"]);
     for (s, k, v) in rows {
-        let _ = writeln!(out, "{},{},{}", field(&s), field(&k), field(&v));
+        let _ = writer.write_record([s, k, v]);
     }
-    out
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }

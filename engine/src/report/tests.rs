@@ -494,6 +494,23 @@ fn every_figure_is_exact_on_a_known_history() {
 }
 
 #[test]
+fn csv_fields_with_commas_quotes_and_newlines_read_back_whole() {
+    let mut r = run(&options());
+    let awkward = "topic \"afval, oost\"\nsecond line";
+    r.warnings.push(awkward.to_owned());
+    let csv = render::csv(&r);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert!(records.iter().all(|r| r.len() == 3), "three fields each");
+    assert!(
+        records
+            .iter()
+            .any(|r| &r[0] == "warning" && r[1].is_empty() && &r[2] == awkward),
+        "{csv}"
+    );
+}
+
+#[test]
 fn the_printed_forms_carry_the_same_figures() {
     let r = run(&options());
     let csv = render::csv(&r);

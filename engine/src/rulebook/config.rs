@@ -281,6 +281,22 @@ pub struct TemplateConfig {
     pub other: BTreeMap<String, String>,
 }
 
+/// `replies.toml`: the team's canned replies, by id.
+pub type RepliesFile = BTreeMap<String, Spanned<ReplyConfig>>;
+
+/// One canned reply (see `crate::replies`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyConfig {
+    pub title_nl: String,
+    pub title_en: String,
+    pub nl: String,
+    pub en: String,
+    /// Offered to these teams only; left out: to every team.
+    #[serde(default)]
+    pub teams: Vec<Spanned<String>>,
+}
+
 /// `teams.toml`: who answers escalations, and when they work.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

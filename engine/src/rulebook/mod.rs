@@ -31,7 +31,8 @@ use crate::script::ScriptHost;
 use crate::teams::{SlaClock, Team, Teams, WeekHours, parse_ranges};
 use crate::templates::{Template, Templates, unknown_placeholders};
 use config::{
-    LexiconFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig, TopicsFile,
+    LexiconFile, RepliesFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig,
+    TopicsFile,
 };
 pub use error::{Location, RulebookError, RulebookErrors};
 use golden_cases::GoldenCase;
@@ -76,6 +77,8 @@ pub struct Rulebook {
     pub(crate) topic_info: rustc_hash::FxHashMap<String, TopicInfo>,
     pub(crate) lexicon: Lexicon,
     pub(crate) templates: Templates,
+    /// The team's canned replies (`replies.toml`); empty without that file.
+    pub(crate) replies: crate::replies::CannedReplies,
     pub(crate) teams: Arc<Teams>,
     pub(crate) scripts: ScriptHost,
     pub(crate) reply_limits: [usize; ChannelKind::ALL.len()],
@@ -113,6 +116,67 @@ fn parse<T: DeserializeOwned>(file: &SourceFile, errors: &mut Vec<RulebookError>
             None
         }
     }
+}
+
+/// Checks `replies.toml` (titles and both texts present, placeholders known, teams defined)
+/// and compiles it; every error names its line and column.
+fn compile_replies(
+    file: &SourceFile,
+    parsed: &RepliesFile,
+    team_ids: &BTreeSet<String>,
+    errors: &mut Vec<RulebookError>,
+) -> crate::replies::CannedReplies {
+    let mut check = Checker { file, errors };
+    // File order, not the map's alphabetical order: a lead puts the most used first.
+    let mut ordered: Vec<_> = parsed.iter().collect();
+    ordered.sort_by_key(|(_, spanned)| spanned.span().start);
+    let mut out = Vec::new();
+    for (id, spanned) in ordered {
+        let r = spanned.get_ref();
+        for (field, text) in [
+            ("title_nl", &r.title_nl),
+            ("title_en", &r.title_en),
+            ("nl", &r.nl),
+            ("en", &r.en),
+        ] {
+            if text.trim().is_empty() {
+                check.at(
+                    spanned,
+                    format!("canned reply `{id}` has an empty `{field}`"),
+                );
+            }
+        }
+        for text in [&r.nl, &r.en] {
+            for (name, _) in crate::replies::unknown_placeholders(text) {
+                check.at(
+                    spanned,
+                    format!(
+                        "canned reply `{id}` uses unknown placeholder `{{{name}}}`; known: {{name}}, {{deadline}}, {{team}}, {{agent}}"
+                    ),
+                );
+            }
+        }
+        for team in &r.teams {
+            if !team_ids.contains(team.get_ref()) {
+                check.at(
+                    team,
+                    format!(
+                        "canned reply `{id}` names team `{}`, which teams.toml does not define",
+                        team.get_ref()
+                    ),
+                );
+            }
+        }
+        out.push(crate::replies::CannedReply {
+            id: id.clone(),
+            title_nl: r.title_nl.clone(),
+            title_en: r.title_en.clone(),
+            nl: r.nl.clone(),
+            en: r.en.clone(),
+            teams: r.teams.iter().map(|t| t.get_ref().clone()).collect(),
+        });
+    }
+    crate::replies::CannedReplies::new(out)
 }
 
 /// Collects errors against one file.
@@ -163,6 +227,10 @@ impl Rulebook {
         let templates_file: Option<TemplatesFile> = parse(&source.templates, &mut errors);
         let teams_file: Option<TeamsFile> = parse(&source.teams, &mut errors);
         let lexicon_file: Option<LexiconFile> = parse(&source.lexicon, &mut errors);
+        let replies_file: Option<RepliesFile> = match &source.replies {
+            Some(file) => parse(file, &mut errors),
+            None => Some(RepliesFile::new()),
+        };
         let tests_file: Option<TestsFile> = match &source.tests {
             Some(file) => parse(file, &mut errors),
             None => Some(TestsFile { case: Vec::new() }),
@@ -191,6 +259,7 @@ impl Rulebook {
             Some(teams_file),
             Some(lexicon_file),
             Some(tests_file),
+            Some(replies_file),
         ) = (
             config,
             topics,
@@ -198,6 +267,7 @@ impl Rulebook {
             teams_file,
             lexicon_file,
             tests_file,
+            replies_file,
         )
         else {
             return Err(RulebookErrors(errors));
@@ -597,6 +667,12 @@ impl Rulebook {
             }
         }
 
+        // replies.toml
+        let replies = match &source.replies {
+            Some(file) => compile_replies(file, &replies_file, &team_ids, &mut errors),
+            None => crate::replies::CannedReplies::default(),
+        };
+
         // tests.toml
         let golden = match &source.tests {
             Some(file) => golden_cases::compile(
@@ -672,6 +748,7 @@ impl Rulebook {
                 topic_info,
                 lexicon,
                 templates,
+                replies,
                 teams: Arc::new(Teams::new(timezone, teams)),
                 scripts,
                 reply_limits,
@@ -696,6 +773,11 @@ impl Rulebook {
 
     pub fn templates(&self) -> &Templates {
         &self.templates
+    }
+
+    /// The team's canned replies, for the inbox's reply box.
+    pub fn replies(&self) -> &crate::replies::CannedReplies {
+        &self.replies
     }
 
     pub fn topic_count(&self) -> usize {

@@ -96,6 +96,9 @@ pub struct RulebookSource {
     pub lexicon: SourceFile,
     /// Golden cases; optional, and not part of the version (tests do not change decisions).
     pub tests: Option<SourceFile>,
+    /// The team's canned replies; optional. Part of the version when present: they are
+    /// reviewed like templates, and a stored version must name exactly the replies it had.
+    pub replies: Option<SourceFile>,
     pub escalation: SourceFile,
     pub governance: SourceFile,
     /// The classifier's labelled examples (`[classifier] examples`), in the order listed.
@@ -141,6 +144,10 @@ impl RulebookSource {
                 "rules/tests.toml",
                 embedded!("rules/tests.toml"),
             )),
+            replies: Some(SourceFile::embedded(
+                "rules/replies.toml",
+                embedded!("rules/replies.toml"),
+            )),
             escalation: SourceFile::embedded(
                 "scripts/escalation.rhai",
                 embedded!("scripts/escalation.rhai"),
@@ -157,7 +164,8 @@ impl RulebookSource {
     }
 
     /// Reads a rulebook directory: `rulebook.toml`, `topics.toml`, `templates.toml`, `teams.toml`,
-    /// `lexicon.toml`, optionally `tests.toml`, and the two scripts `rulebook.toml` names.
+    /// `lexicon.toml`, optionally `tests.toml` and `replies.toml`, and the two scripts
+    /// `rulebook.toml` names.
     pub fn from_dir(dir: &Path) -> Result<Self, RulebookErrors> {
         let mut errors = Vec::new();
         let mut read = |name: &str| match SourceFile::read(dir.join(name)) {
@@ -175,6 +183,11 @@ impl RulebookSource {
         let tests_path = dir.join("tests.toml");
         let tests = if tests_path.exists() {
             read("tests.toml")
+        } else {
+            None
+        };
+        let replies = if dir.join("replies.toml").exists() {
+            read("replies.toml")
         } else {
             None
         };
@@ -242,6 +255,7 @@ impl RulebookSource {
                 teams,
                 lexicon,
                 tests,
+                replies,
                 escalation,
                 governance,
                 examples,
@@ -262,6 +276,9 @@ impl RulebookSource {
         ];
         if let Some(tests) = &self.tests {
             files.push(("tests", tests));
+        }
+        if let Some(replies) = &self.replies {
+            files.push(("replies", replies));
         }
         files.push(("escalation", &self.escalation));
         files.push(("governance", &self.governance));
@@ -307,6 +324,13 @@ impl RulebookSource {
                 path: PathBuf::from(&f.path),
                 text: f.text.clone(),
             });
+        let replies = files
+            .iter()
+            .find(|f| f.role == "replies")
+            .map(|f| SourceFile {
+                path: PathBuf::from(&f.path),
+                text: f.text.clone(),
+            });
         let examples = files
             .iter()
             .filter(|f| f.role == "examples")
@@ -333,6 +357,7 @@ impl RulebookSource {
                 teams,
                 lexicon,
                 tests,
+                replies,
                 escalation,
                 governance,
                 examples,
@@ -357,6 +382,7 @@ impl RulebookSource {
         ]
         .into_iter()
         .chain(&self.examples)
+        .chain(&self.replies)
         {
             hasher.update((file.text.len() as u64).to_le_bytes());
             hasher.update(file.text.as_bytes());

@@ -156,6 +156,16 @@ pub trait Store: Send + Sync {
         conversation: &str,
     ) -> Result<Vec<StoredMessage>, StoreError>;
 
+    /// These messages as they arrived (without their decisions), read in one go, in the order
+    /// asked; ids no longer stored (forgotten, purged) are left out. The inbox's queue shows
+    /// and searches the text of thousands of open escalations per page, where one read each
+    /// with its decision would cost more than the whole page may take.
+    fn inbound_messages(&self, keys: &[(ChannelKind, String)]) -> Result<Vec<Inbound>, StoreError>;
+
+    /// The conversations `author` wrote in, on any channel (the inbox shows a customer's
+    /// other conversations beside the one being answered).
+    fn author_conversations(&self, author: &str) -> Result<Vec<(ChannelKind, String)>, StoreError>;
+
     // --- conversations -------------------------------------------------------------------
 
     fn conversation(

@@ -34,6 +34,51 @@ impl Embedded {
         }
     }
 
+    pub(super) fn inbound_messages(
+        &self,
+        keys: &[(ChannelKind, String)],
+    ) -> Result<Vec<Inbound>, StoreError> {
+        // One snapshot for all: the chunk it caches serves neighbouring messages too.
+        let mut snap = self.snapshot()?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (channel, id) in keys {
+            let Some((seq, rec)) = snap
+                .find_message(codec::dedupe_hash(*channel, id), *channel, id)?
+                .message
+            else {
+                continue;
+            };
+            let received_at =
+                codec::from_micros(rec.received_at).map_err(|e| self.shared.corrupt_seq(seq, e))?;
+            out.push(Inbound {
+                id: rec.id,
+                channel: *channel,
+                conversation: rec.conversation,
+                author: rec.author,
+                text: rec.text,
+                received_at,
+                metadata: rec.metadata.into_iter().collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub(super) fn author_conversations(
+        &self,
+        author: &str,
+    ) -> Result<Vec<(ChannelKind, String)>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let prefix = key::author_prefix(author);
+        let mut out = Vec::new();
+        for k in snap.keys_under(&prefix)? {
+            let (code, conversation) = key::parse_author(&k, prefix.len())
+                .ok_or_else(|| self.shared.corrupt(&k, "bad author key"))?;
+            let channel = codec::channel_from(code).map_err(|e| self.shared.corrupt(&k, e))?;
+            out.push((channel, conversation));
+        }
+        Ok(out)
+    }
+
     pub(super) fn conversation_facts(
         &self,
         channel: ChannelKind,

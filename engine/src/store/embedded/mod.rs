@@ -358,6 +358,17 @@ impl Store for Embedded {
         Embedded::open_escalations(self)
     }
 
+    fn inbound_messages(
+        &self,
+        keys: &[(ChannelKind, String)],
+    ) -> Result<Vec<crate::message::Inbound>, StoreError> {
+        Embedded::inbound_messages(self, keys)
+    }
+
+    fn author_conversations(&self, author: &str) -> Result<Vec<(ChannelKind, String)>, StoreError> {
+        Embedded::author_conversations(self, author)
+    }
+
     fn claim_escalation(
         &self,
         id: u64,

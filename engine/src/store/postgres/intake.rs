@@ -40,6 +40,45 @@ impl PgStore {
         .transpose()
     }
 
+    pub(super) fn inbound_messages(
+        &self,
+        keys: &[(ChannelKind, String)],
+    ) -> Result<Vec<Inbound>, PgErr> {
+        let channels: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        // One query for all; `ord` keeps the order asked.
+        let rows = self.conn()?.query(
+            "SELECT m.message FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(channel, id, ord) \
+             JOIN messages m ON m.channel = k.channel AND m.id = k.id ORDER BY k.ord",
+            &[&channels, &ids],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let value: serde_json::Value = row.try_get(0)?;
+                serde_json::from_value(value).map_err(|e| corrupt(format!("message: {e}")))
+            })
+            .collect()
+    }
+
+    pub(super) fn author_conversations(
+        &self,
+        author: &str,
+    ) -> Result<Vec<(ChannelKind, String)>, PgErr> {
+        self.conn()?
+            .query(
+                "SELECT DISTINCT channel, conversation FROM messages WHERE author = $1 ORDER BY 1, 2",
+                &[&author],
+            )?
+            .iter()
+            .map(|row| {
+                Ok((
+                    rows::parse::<ChannelKind>(row.try_get(0)?)?,
+                    row.try_get(1)?,
+                ))
+            })
+            .collect()
+    }
+
     pub(super) fn intake_lookup(
         &self,
         channel: ChannelKind,

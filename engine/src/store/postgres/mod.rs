@@ -51,7 +51,7 @@ use super::{
     StoreStats, StoredMessage, User,
 };
 use crate::case::{CaseError, ConversationFacts, ConversationState};
-use crate::message::ChannelKind;
+use crate::message::{ChannelKind, Inbound};
 
 mod admin;
 mod cases;
@@ -458,6 +458,14 @@ impl Store for PgStore {
 
     fn open_escalations(&self) -> Result<Vec<Escalation>, StoreError> {
         PgStore::open_escalations(self).map_err(PgErr::store)
+    }
+
+    fn inbound_messages(&self, keys: &[(ChannelKind, String)]) -> Result<Vec<Inbound>, StoreError> {
+        PgStore::inbound_messages(self, keys).map_err(PgErr::store)
+    }
+
+    fn author_conversations(&self, author: &str) -> Result<Vec<(ChannelKind, String)>, StoreError> {
+        PgStore::author_conversations(self, author).map_err(PgErr::store)
     }
 
     fn claim_escalation(
