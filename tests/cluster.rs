@@ -445,8 +445,10 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         .filter(|id| expected.contains(id))
         .collect();
     assert_eq!(delivered, expected, "every reply reached the callback");
-    // At most the replies the killed worker held could go twice.
-    assert!(repeats <= 8, "{repeats} repeated deliveries");
+    // Only a reply the killed worker had sent but not yet recorded as sent can go twice: at
+    // most one per delivery in flight (the outbox's default concurrency, 32). How many are in
+    // that window at the kill depends on the machine's load (0 to 9 seen).
+    assert!(repeats <= 32, "{repeats} repeated deliveries");
     // In order per conversation: by first arrival, each conversation's replies come in the
     // order of its messages (a repeat after a kill is a second arrival and does not count).
     let conversation_of: BTreeMap<u64, (&String, &String)> = sent
