@@ -15,12 +15,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use webcare_engine::store::{self, EscalationStatus, OutboxStatus, StoreOptions};
 use webcare_engine::{ChannelKind, ConversationState};
 
 mod support;
-use support::{Driver, add_user, browser, webcare};
+use support::{Driver, add_user, browser, click, text_of, webcare};
 
 const SCRIPT: &str = "<script>window.__pwned = 1</script> Ik heb een klacht: de afvalinzameling is al drie weken niet geweest!";
 
@@ -84,41 +84,6 @@ fn start(dir: &Path) -> (Running, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     (running, base)
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// The text of the first element matching `css`, waiting for it to appear. After a click
-/// that posts a form the element found may belong to the page being replaced; reading it
-/// then fails as stale, and it is looked up again on the new page.
-async fn text_of(client: &Client, css: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let element = client
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap();
-        match element.text().await {
-            Ok(text) => return text,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("reading `{css}` again: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("`{css}`: {e}"),
-        }
-    }
 }
 
 #[test]

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, Locator};
 
 mod support;
-use support::{Driver, PrintedLines, add_user, browser, copy_rulebook, spawn_printing, webcare};
+use support::{
+    Driver, PrintedLines, add_user, browser, click, copy_rulebook, spawn_printing, text_of, webcare,
+};
 
 const COMPLAINT: &str =
     "Ik heb een klacht: de afvalinzameling is al drie weken niet geweest, schandalig!";
@@ -101,39 +103,6 @@ async fn say(base: &str, id: &str, conversation: &str, text: &str) -> serde_json
         .json()
         .await
         .unwrap()
-}
-
-async fn click(client: &Client, css: &str) {
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// The text of the first element matching `css`, read again when a page replaced it.
-async fn text_of(client: &Client, css: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let element = client
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap();
-        match element.text().await {
-            Ok(text) => return text,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("reading `{css}` again: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("`{css}`: {e}"),
-        }
-    }
 }
 
 async fn log_in(client: &Client, base: &str, login: &str, password: &str) {

@@ -9,13 +9,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Europe::Amsterdam;
+use chrono::{DateTime, Utc};
 use webcare_adapters::gateway::Gateway;
 use webcare_adapters::http::{self, HttpChannelConfig};
 use webcare_engine::report::{ReportOptions, gather};
@@ -25,28 +22,14 @@ use webcare_inbox::auth::{hash_password, new_api_token, token_digest};
 use webcare_inbox::sla::SlaTimer;
 use webcare_inbox::{Inbox, InboxConfig};
 
+mod support;
+use support::serve;
+
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
 
+/// A time in November 2026 in Amsterdam, as UTC.
 fn local(d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Amsterdam
-        .with_ymd_and_hms(2026, 11, d, h, mi, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
+    support::local(2026, 11, d, h, mi)
 }
 
 struct Service {

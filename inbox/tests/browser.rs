@@ -7,14 +7,12 @@
 // A failed unwrap is a failed test, with its line.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Europe::Amsterdam;
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::sync::watch;
 use webcare_adapters::gateway::Gateway;
@@ -24,18 +22,13 @@ use webcare_inbox::auth::hash_password;
 use webcare_inbox::sla::SlaTimer;
 use webcare_inbox::{Inbox, InboxConfig};
 
+mod support;
+use support::{local, serve};
+
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
 const AGAIN: &str = "Weer een klacht: de afvalinzameling is niet geweest in de Dorpsstraat";
 const BALIE: &str = "Ik wil een klacht indienen over de behandeling aan de balie";
 const PRESS: &str = "Ik ben journalist bij het Dagblad en heb een vraag voor de woordvoerder";
-
-fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Amsterdam
-        .with_ymd_and_hms(y, mo, d, h, mi, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 /// The inbox as `webcare run` composes it (store, SLA timer that announces arrivals, pages),
 /// on a manual clock.
@@ -69,22 +62,12 @@ impl Service {
                 let _ = stopped.wait_for(|s| *s).await;
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = inbox.routes();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let base = serve(inbox.routes()).await;
         Service {
             _dir: dir,
             gateway,
             inbox,
-            base: format!("http://{addr}"),
+            base,
             _stop: stop,
         }
     }

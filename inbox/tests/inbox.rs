@@ -6,7 +6,6 @@
 // A failed unwrap is a failed test, with its line.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,8 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Europe::Amsterdam;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use webcare_adapters::gateway::Gateway;
 use webcare_adapters::http::{self, Callback, CallbackDeliver, HttpChannelConfig, SigningKey};
@@ -27,15 +25,10 @@ use webcare_inbox::notify::{Notifier, NotifyConfig, TeamChannels, Webhook};
 use webcare_inbox::sla::SlaTimer;
 use webcare_inbox::{Inbox, InboxConfig};
 
-const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
+mod support;
+use support::{hidden, local, serve, set_cookie};
 
-fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Amsterdam
-        .with_ymd_and_hms(y, mo, d, h, mi, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
+const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
 
 #[derive(Default)]
 struct Received {
@@ -61,20 +54,6 @@ async fn receive(
         .callbacks
         .push(serde_json::from_slice(&body).unwrap());
     StatusCode::OK
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
 }
 
 /// One service like `webcare run` composes it, on a manual clock.
@@ -479,25 +458,6 @@ impl Service {
             .status()
             .as_u16()
     }
-}
-
-fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let first = v.split(';').next()?;
-            let (key, value) = first.split_once('=')?;
-            (key == name && !value.is_empty()).then(|| value.to_owned())
-        })
-}
-
-/// The value of the first hidden field `name` on a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).unwrap() + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 // A failed unwrap is a failed test, with its line.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -15,6 +15,9 @@ use webcare_engine::store::{self, Backend, Role, StoreOptions, User};
 use webcare_engine::{ManualClock, Rulebook, Runtime};
 use webcare_inbox::auth::hash_password;
 use webcare_inbox::{Inbox, InboxConfig};
+
+mod support;
+use support::{hidden, serve, set_cookie};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -36,21 +39,11 @@ async fn start() -> Fixture {
     let clock = ManualClock::shared(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
     let gateway = Gateway::new(runtime).with_clock(clock);
     let inbox = Inbox::new(gateway.clone(), InboxConfig::default(), None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = inbox.routes();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let base = serve(inbox.routes()).await;
     Fixture {
         _dir: dir,
         gateway,
-        base: format!("http://{addr}"),
+        base,
     }
 }
 
@@ -83,7 +76,7 @@ impl Fixture {
             .send()
             .await
             .unwrap();
-        let login_cookie = cookie(form.headers(), "webcare_login").unwrap();
+        let login_cookie = set_cookie(form.headers(), "webcare_login").unwrap();
         let page = form.text().await.unwrap();
         let csrf = hidden(&page, "csrf");
         let response = client
@@ -98,7 +91,7 @@ impl Fixture {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, cookie(response.headers(), "webcare_session"))
+        (status, set_cookie(response.headers(), "webcare_session"))
     }
 
     /// A fresh session of Anna's.
@@ -122,22 +115,6 @@ impl Fixture {
             .status()
             .as_u16()
     }
-}
-
-fn cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}="))?.split(';').next())
-        .map(str::to_owned)
-        .filter(|v| !v.is_empty())
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).unwrap() + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 
 /// The `webcare` binary run in `dir`, without the settings and tokens of the environment the
 /// tests run in.
@@ -197,4 +197,40 @@ pub fn spawn_printing(command: &mut Command) -> (Child, PrintedLines, Option<Joi
         })
     });
     (child, lines, logged)
+}
+
+/// Clicks the first element matching `css`, waiting up to 20 s for it to appear.
+pub async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The text of the first element matching `css`, waiting for it to appear. After a click
+/// that posts a form the element found may belong to the page being replaced; reading it
+/// then fails as stale, and it is looked up again on the new page.
+pub async fn text_of(client: &Client, css: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let element = client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap();
+        match element.text().await {
+            Ok(text) => return text,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("reading `{css}` again: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("`{css}`: {e}"),
+        }
+    }
 }
