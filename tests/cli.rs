@@ -628,6 +628,92 @@ fn eval_refuses_a_file_it_cannot_use_and_lists_every_bad_line() {
     );
 }
 
+/// `eval --folds` decides every example of the rulebook with a classifier that did not learn
+/// from it: measured that way the rulebook does worse than on the same messages learned, and
+/// each miss names the examples file and the line it is on.
+#[test]
+fn eval_folds_decides_each_example_with_a_classifier_that_never_saw_it() {
+    let (dir, rules) = rulebook_copy();
+    // Every fifth example, so four trainings stay quick in a debug build.
+    let mut kept = 0;
+    for name in ["nl", "en", "other"] {
+        let path = rules.join(format!("examples/{name}.jsonl"));
+        let body = fs::read_to_string(&path).expect("read examples");
+        let thinned: String = body
+            .lines()
+            .step_by(5)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        kept += thinned.lines().count();
+        fs::write(&path, thinned).expect("write examples");
+    }
+    let rules_arg = rules.to_str().expect("utf-8 path");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = webcare(args, None);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("a JSON report")
+    };
+    let folds = json(&[
+        "eval", "--folds", "4", "--rules", rules_arg, "--format", "json",
+    ]);
+    assert_eq!(folds["messages"], kept, "every example is decided once");
+    let header = folds["header"]["file"].as_str().expect("header");
+    assert!(header.ends_with("(4-fold cross-validation)"), "{header}");
+
+    // The same examples, learned: one file with all of them, decided by the rulebook that
+    // trained on them.
+    let all = dir.path().join("all.jsonl");
+    let mut body = String::new();
+    for name in ["nl", "en", "other"] {
+        body += &fs::read_to_string(rules.join(format!("examples/{name}.jsonl"))).expect("read");
+    }
+    fs::write(&all, body).expect("write");
+    let learned = json(&[
+        "eval",
+        all.to_str().expect("utf-8 path"),
+        "--rules",
+        rules_arg,
+        "--format",
+        "json",
+    ]);
+    let acceptable =
+        |report: &serde_json::Value| report["acceptable"]["count"].as_u64().expect("count");
+    assert!(
+        acceptable(&folds) < acceptable(&learned),
+        "held out {} acceptable, learned {}: the folds must not learn the messages they decide",
+        acceptable(&folds),
+        acceptable(&learned)
+    );
+
+    // A miss says where its message is: that file, that line.
+    let misses = folds["other_misses"].as_array().expect("misses");
+    assert!(!misses.is_empty());
+    for miss in misses.iter().take(20) {
+        let file = miss["file"].as_str().expect("a miss names its file");
+        let line = miss["line"].as_u64().expect("line") as usize;
+        let body = fs::read_to_string(file).expect("the named file exists");
+        let at: serde_json::Value =
+            serde_json::from_str(body.lines().nth(line - 1).expect("the line exists"))
+                .expect("json");
+        let shown = miss["text"].as_str().expect("text").trim_end_matches('…');
+        assert!(
+            at["text"].as_str().expect("text").starts_with(shown),
+            "{file}:{line}"
+        );
+    }
+
+    let out = webcare(&["eval", "--folds", "1", "--rules", rules_arg], None);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "one fold is no cross-validation"
+    );
+}
+
 /// The default rulebook meets its own `[eval]` thresholds on the development set, so a change
 /// to the rules that loses decision quality fails the suite like a failing golden case.
 #[test]

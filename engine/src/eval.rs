@@ -374,6 +374,9 @@ pub struct LanguageScore {
 pub struct Miss {
     /// Line of the message in the evaluated file.
     pub line: usize,
+    /// The file, when several were evaluated together (cross-validation of the examples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// The message, shortened.
     pub text: String,
     pub label: Category,
@@ -394,6 +397,15 @@ pub struct Miss {
 
 /// The decision in a few words: `escalate to `webcare` (normal)`, `answer with `passport``.
 impl Miss {
+    /// Where the message is: `line 12`, or `examples/nl.jsonl:12` when several files were
+    /// evaluated together.
+    pub fn location(&self) -> String {
+        match &self.file {
+            Some(file) => format!("{file}:{}", self.line),
+            None => format!("line {}", self.line),
+        }
+    }
+
     pub fn decided(&self) -> String {
         let mut out = self.action.to_owned();
         if let Some(team) = &self.team {
@@ -542,6 +554,7 @@ impl EvalReport {
             };
             misses.push(Miss {
                 line: example.line,
+                file: example.file.as_deref().map(str::to_owned),
                 text: shorten(&example.text),
                 label,
                 topic: example.topic.clone(),

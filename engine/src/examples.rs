@@ -27,6 +27,9 @@ pub struct Example {
     pub lang: Option<String>,
     /// Line in its file, from 1, for errors and for the list of misses.
     pub line: usize,
+    /// The file, when several are evaluated together (`webcare eval --folds`) and a line
+    /// number alone would not say where the message is.
+    pub file: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +104,7 @@ pub fn parse_examples(file: &SourceFile) -> Result<Vec<Example>, Vec<RulebookErr
             topic: parsed.topic.filter(|t| !t.is_empty()),
             lang: parsed.lang.filter(|l| !l.is_empty()),
             line: i + 1,
+            file: None,
         });
     }
     if errors.is_empty() {

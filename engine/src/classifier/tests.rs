@@ -11,6 +11,7 @@ fn example(text: &str, category: Category) -> Example {
         topic: None,
         lang: Some("nl".to_owned()),
         line: 1,
+        file: None,
     }
 }
 

@@ -348,8 +348,8 @@ fn label_of(miss: &Miss) -> String {
 fn miss_lines(out: &mut String, miss: &Miss) {
     let _ = writeln!(
         out,
-        "  line {}: {} {:?}",
-        miss.line,
+        "  {}: {} {:?}",
+        miss.location(),
         label_of(miss),
         miss.text
     );
@@ -372,8 +372,8 @@ fn miss_lines(out: &mut String, miss: &Miss) {
 fn miss_html(out: &mut String, miss: &Miss) {
     let _ = write!(
         out,
-        "<div class=\"miss\"><p>line {} &middot; labelled <b>{}</b></p><blockquote>{}</blockquote><p>Decided: {}; category {}</p><p class=\"bad\">{}; acceptable: {}</p>",
-        miss.line,
+        "<div class=\"miss\"><p>{} &middot; labelled <b>{}</b></p><blockquote>{}</blockquote><p>Decided: {}; category {}</p><p class=\"bad\">{}; acceptable: {}</p>",
+        escape(&miss.location()),
         escape(&label_of(miss)),
         escape(&miss.text),
         escape(&miss.decided()),

@@ -24,6 +24,7 @@ fn example(category: Category, topic: Option<&str>, lang: Option<&str>) -> Examp
         topic: topic.map(str::to_owned),
         lang: lang.map(str::to_owned),
         line: 1,
+        file: None,
     }
 }
 
