@@ -139,6 +139,15 @@ fn head(text: &str) -> &str {
     }
 }
 
+/// Languages residents write in that whatlang has no profile for (it reads Frisian and
+/// Papiamento as unreliable Dutch or Spanish), so the bot answered them as Dutch. The rulebook's
+/// lexicon lists their common words instead (`[language] fy`, `pap`); the order here is the
+/// order of [`crate::lexicon::Lexicon`]'s flags. (code, Dutch name, English name)
+pub const WORD_LISTED: [(&str, &str, &str); 2] = [
+    ("fy", "Fries", "Frisian"),
+    ("pap", "Papiaments", "Papiamento"),
+];
+
 /// The Dutch and English names of a supported language code (`"de"` → `("Duits", "German")`),
 /// for explanations and for checking the codes a rulebook mentions.
 pub fn language_name(code: &str) -> Option<(&'static str, &'static str)> {
@@ -146,6 +155,12 @@ pub fn language_name(code: &str) -> Option<(&'static str, &'static str)> {
         .iter()
         .find(|s| s.code == code)
         .map(|s| (s.name_nl, s.name_en))
+        .or_else(|| {
+            WORD_LISTED
+                .iter()
+                .find(|(c, _, _)| *c == code)
+                .map(|(_, nl, en)| (*nl, *en))
+        })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::decision::{Language, Sentiment, SentimentLabel};
+use crate::language::WORD_LISTED;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct WordInfo {
@@ -13,6 +14,8 @@ struct WordInfo {
     negator: bool,
     nl: bool,
     en: bool,
+    /// Bit `i`: a common word of `language::WORD_LISTED[i]`.
+    listed: u8,
 }
 
 #[derive(Debug, Default)]
@@ -40,22 +43,24 @@ impl Lexicon {
         }
     }
 
+    /// A common word of `language::WORD_LISTED[index]` (Frisian, Papiamento).
+    pub fn add_listed_language_word(&mut self, word: &str, index: usize) {
+        self.words.entry(word.into()).or_default().listed |= 1 << index;
+    }
+
     /// Scores normalised text and guesses its language (`fallback` on a tie).
     pub fn analyse(&self, normalized: &str, fallback: Language) -> (Sentiment, Language) {
-        let (sentiment, language, _) = self.analyse_counted(normalized, fallback);
-        (sentiment, language)
+        let counted = self.analyse_counted(normalized, fallback);
+        (counted.sentiment, counted.language)
     }
 
     /// Like [`Lexicon::analyse`], also counting the words the language lists know: few known
     /// words mean the text may be in another language altogether.
-    pub fn analyse_counted(
-        &self,
-        normalized: &str,
-        fallback: Language,
-    ) -> (Sentiment, Language, u32) {
+    pub fn analyse_counted(&self, normalized: &str, fallback: Language) -> Counted {
         let mut score: i32 = 0;
         let mut negate_left: u8 = 0;
         let (mut nl, mut en) = (0u32, 0u32);
+        let mut listed = [0u32; WORD_LISTED.len()];
         for word in normalized.split(' ') {
             let Some(info) = self.words.get(word) else {
                 negate_left = negate_left.saturating_sub(1);
@@ -63,6 +68,9 @@ impl Lexicon {
             };
             nl += u32::from(info.nl);
             en += u32::from(info.en);
+            for (i, count) in listed.iter_mut().enumerate() {
+                *count += u32::from(info.listed >> i & 1);
+            }
             if info.negator {
                 negate_left = NEGATION_REACH;
                 continue;
@@ -86,8 +94,32 @@ impl Lexicon {
             std::cmp::Ordering::Less => Language::En,
             std::cmp::Ordering::Equal => fallback,
         };
-        (Sentiment { label, score }, language, nl.max(en))
+        // The first of equal maxima, so ties resolve the same way every time.
+        let mut best = 0;
+        for (i, count) in listed.iter().enumerate() {
+            if *count > listed[best] {
+                best = i;
+            }
+        }
+        Counted {
+            sentiment: Sentiment { label, score },
+            language,
+            known: nl.max(en),
+            listed: (listed[best] > 0).then(|| (WORD_LISTED[best].0, listed[best])),
+        }
     }
+}
+
+/// What the word lists say about one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub sentiment: Sentiment,
+    /// Dutch or English, whichever has more known words (the fallback on a tie).
+    pub language: Language,
+    /// Known Dutch or English words, of the language with more.
+    pub known: u32,
+    /// The word-listed language (Frisian, Papiamento) with the most known words, and how many.
+    pub listed: Option<(&'static str, u32)>,
 }
 
 #[cfg(test)]

@@ -173,18 +173,15 @@ impl Rulebook {
         }
         let (topics, negated) = self.matcher.find_explained(&normalized);
         let topic_category = topics.first().map_or(Category::Unknown, |t| t.category);
-        let (sentiment, counted, known_words) = self
+        let counted = self
             .lexicon
             .analyse_counted(&normalized, self.default_language);
+        let sentiment = counted.sentiment;
         let word_count = normalized.split(' ').filter(|w| !w.is_empty()).count();
-        let written = signals::written_in(
-            &self.languages,
-            &msg.text,
-            known_words,
-            word_count,
-            counted,
-            |code| self.templates.speaks("holding_open", code),
-        );
+        let written =
+            signals::written_in(&self.languages, &msg.text, &counted, word_count, |code| {
+                self.templates.speaks("holding_open", code)
+            });
         let language = written.reply;
         let (guess, critical_guess) =
             signals::guesses(self.classifier.as_ref(), &msg.text, &normalized);

@@ -12,7 +12,8 @@ use rhai::ImmutableString;
 
 use crate::classifier::{Classifier, Guess};
 use crate::decision::{Category, Language};
-use crate::language::LanguageDetector;
+use crate::language::{LanguageDetector, language_name};
+use crate::lexicon::Counted;
 use crate::normalize::normalize_into;
 use crate::script::{GuessView, TopicGuessView};
 
@@ -47,11 +48,12 @@ const FEW_KNOWN_WORDS: u32 = 3;
 pub fn written_in(
     detector: &LanguageDetector,
     text: &str,
-    known_words: u32,
+    counted: &Counted,
     word_count: usize,
-    counted: Language,
     speaks: impl Fn(&str) -> bool,
 ) -> Written {
+    let known_words = counted.known;
+    let counted_as = counted.language;
     let listed = |reply: Language| Written {
         code: reply.as_str(),
         name: match reply {
@@ -61,8 +63,21 @@ pub fn written_in(
         reply,
         supported: true,
     };
+    // Frisian and Papiamento, which the detector does not know, by their own common words:
+    // at least two, and more than the Dutch or English ones.
+    if let Some((code, count)) = counted.listed
+        && count >= 2
+        && count > known_words
+    {
+        return Written {
+            code,
+            name: language_name(code).map_or(code, |(_, en)| en),
+            reply: counted_as,
+            supported: speaks(code),
+        };
+    }
     if known_words >= FEW_KNOWN_WORDS || known_words as usize * 3 >= word_count.max(1) {
-        return listed(counted);
+        return listed(counted_as);
     }
     // The detector reads only the start of a long message itself (see `language::HEAD_CHARS`).
     match detector.detect(text) {
@@ -72,11 +87,11 @@ pub fn written_in(
             code => Written {
                 code,
                 name: d.name_en,
-                reply: counted,
+                reply: counted_as,
                 supported: speaks(code),
             },
         },
-        _ => listed(counted),
+        _ => listed(counted_as),
     }
 }
 
@@ -191,15 +206,27 @@ mod tests {
         );
     }
 
+    /// What the word lists would say: `known` Dutch words, `listed` Frisian or Papiamento ones.
+    fn counted(known: u32, listed: Option<(&'static str, u32)>) -> Counted {
+        Counted {
+            sentiment: crate::decision::Sentiment {
+                label: crate::decision::SentimentLabel::Neutral,
+                score: 0,
+            },
+            language: Language::Nl,
+            known,
+            listed,
+        }
+    }
+
     #[test]
     fn few_known_words_ask_the_detector() {
         let detector = LanguageDetector::new();
         let german = written_in(
             &detector,
             "Wann wird der Sperrmüll bei uns in der Straße abgeholt?",
-            0,
+            &counted(0, None),
             10,
-            Language::Nl,
             |_| false,
         );
         assert_eq!(
@@ -209,22 +236,62 @@ mod tests {
         let dutch = written_in(
             &detector,
             "wanneer is de ophaaldag",
-            3,
+            &counted(3, None),
             4,
-            Language::Nl,
             |_| false,
         );
         assert_eq!((dutch.code, dutch.supported), ("nl", true));
         let english = written_in(
             &detector,
             "bins not collected again this week",
-            1,
+            &Counted {
+                language: Language::Nl,
+                ..counted(1, None)
+            },
             6,
-            Language::Nl,
             |_| false,
         );
         assert_eq!((english.code, english.reply), ("en", Language::En));
-        let short = written_in(&detector, "ok", 0, 1, Language::Nl, |_| false);
+        let short = written_in(&detector, "ok", &counted(0, None), 1, |_| false);
         assert_eq!(short.code, "nl", "too short to tell: the default");
+    }
+
+    #[test]
+    fn frisian_and_papiamento_are_told_by_their_own_words_not_answered_as_dutch() {
+        let detector = LanguageDetector::new();
+        let frisian = written_in(
+            &detector,
+            "Tige tank foar de flugge help by it oanfreegjen fan myn paspoart",
+            &counted(1, Some(("fy", 4))),
+            11,
+            |_| false,
+        );
+        assert_eq!(
+            (frisian.code, frisian.name, frisian.supported, frisian.reply),
+            ("fy", "Frisian", false, Language::Nl),
+            "a person answers; a holding reply in Dutch"
+        );
+        let one_word = written_in(
+            &detector,
+            "Ik ben een grote fan van de nieuwe bibliotheek",
+            &counted(5, Some(("fy", 1))),
+            9,
+            |_| false,
+        );
+        assert_eq!(
+            one_word.code, "nl",
+            "one Frisian-looking word is not Frisian"
+        );
+        let mostly_dutch = written_in(
+            &detector,
+            "hoi ik heb een vraag over de tas en de kas van het buurthuis",
+            &counted(6, Some(("pap", 2))),
+            13,
+            |_| false,
+        );
+        assert_eq!(
+            mostly_dutch.code, "nl",
+            "more Dutch words than Papiamento ones"
+        );
     }
 }

@@ -414,6 +414,13 @@ pub struct SentimentConfig {
 pub struct LanguageWordsConfig {
     pub nl: Vec<Spanned<String>>,
     pub en: Vec<Spanned<String>>,
+    /// Frisian and Papiamento, which the language detector does not know (see
+    /// [`crate::language::WORD_LISTED`]): only words those languages do not share with Dutch,
+    /// English or Spanish.
+    #[serde(default)]
+    pub fy: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub pap: Vec<Spanned<String>>,
 }
 
 /// `tests.toml`: golden cases, the rulebook's own unit tests.

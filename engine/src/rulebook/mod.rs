@@ -666,6 +666,17 @@ impl Rulebook {
                 }
             }
         }
+        // In the order of `language::WORD_LISTED`.
+        for (index, words) in [&lexicon_file.language.fy, &lexicon_file.language.pap]
+            .into_iter()
+            .enumerate()
+        {
+            for w in words {
+                if let Some(n) = one_word(w, &mut check) {
+                    lexicon.add_listed_language_word(&n, index);
+                }
+            }
+        }
 
         // replies.toml
         let replies = match &source.replies {
