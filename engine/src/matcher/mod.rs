@@ -75,8 +75,7 @@ pub struct MatcherSettings {
 
 /// The version of the matching algorithms (the stemmer pin included). Rulebooks that use
 /// stems or typos hash it into their version, so a change here is a new version.
-pub const ALGORITHM_VERSION: &str =
-    "matcher-4 rust-stemmers-1.2.0 snowball-nl-en osa-symspell known-inflections typo-words-5+";
+pub const ALGORITHM_VERSION: &str = "matcher-5 rust-stemmers-1.2.0 snowball-nl-en osa-symspell known-inflections typo-words-5+ compound-letters";
 
 /// Why a term could not be compiled; the caller adds the file position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,9 +274,11 @@ impl Matcher {
                                     exclude: false,
                                     // Below six letters too many words hide inside
                                     // others ("riool" in "rioolheffing").
+                                    // Letters, not bytes: a four-letter Arabic word is
+                                    // eight bytes and would hide inside longer words.
                                     compounds: variants
                                         && options.compounds
-                                        && term.text.len() >= 6,
+                                        && term.text.chars().count() >= 6,
                                 },
                             },
                         );
@@ -469,9 +470,14 @@ impl Matcher {
                         } else if compounds && !exclude {
                             // Inside one word, with at least three letters on each side that
                             // has any: "dijk|doorbraak", "paspoort|aanvraag".
+                            // Counted in letters: "تغرق" (drowns) is not a part of
+                            // "يستغرق" (it takes), which two bytes per letter made it.
                             let (ws, we) = (word.0 as usize, word.1 as usize);
-                            let head = start.saturating_sub(ws);
-                            let tail = we.saturating_sub(end);
+                            let letters = |from: usize, to: usize| {
+                                normalized.get(from..to).map_or(0, |s| s.chars().count())
+                            };
+                            let head = if start > ws { letters(ws, start) } else { 0 };
+                            let tail = if we > end { letters(end, we) } else { 0 };
                             (end <= we && (head == 0 || head >= 3) && (tail == 0 || tail >= 3))
                                 .then_some(How::Compound)
                         } else {
@@ -853,6 +859,11 @@ mod tests {
             Vec::<String>::new(),
             "a two-letter rest is no compound"
         );
+        // Letters, not bytes: a four-letter Arabic word (eight bytes) is too short to be a
+        // part, so "تغرق" (drowns) is not found in "يستغرق" (it takes).
+        let arabic = build(vec![with(ALL, topic("drown", Category::Crisis, &["تغرق"]))]);
+        assert_eq!(ids(&arabic, "الامر يستغرق وقتا"), Vec::<String>::new());
+        assert_eq!(ids(&arabic, "سيارة تغرق"), ["drown"]);
     }
 
     #[test]
