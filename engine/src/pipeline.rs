@@ -251,7 +251,7 @@ impl Rulebook {
                 language,
             },
             crisis_mode,
-            default_team: self.default_team.as_str().into(),
+            default_team: self.default_team_name.clone(),
             reply_limit: self.reply_limit(msg.channel) as i64,
         };
 
@@ -286,9 +286,10 @@ impl Rulebook {
             }
         }
 
+        let mut scope = crate::script::ScriptHost::scope(&inputs);
         let proposed = self
             .scripts
-            .propose(&inputs)
+            .propose(&mut scope)
             .and_then(|v| self.check(v, language));
         if let Some(trace) = trace.as_deref_mut() {
             trace.proposal = Some(step(&proposed));
@@ -303,7 +304,7 @@ impl Rulebook {
             Ok(Checked(proposal)) => {
                 let review = self
                     .scripts
-                    .review(&inputs, proposal.clone())
+                    .review(&mut scope, inputs.reply_limit, proposal.clone())
                     .and_then(|v| self.check(v, language));
                 if let Some(trace) = trace {
                     trace.review = Some(step(&review));
@@ -362,10 +363,15 @@ impl Rulebook {
 
         // A script may file the decision under another category (from the classifier's guess,
         // where no keyword matched); check() made sure the name is a category.
-        let category = verdict
-            .category
-            .parse::<Category>()
-            .unwrap_or(topic_category);
+        // (An empty name keeps the topic's category without building a parse error.)
+        let category = if verdict.category.is_empty() {
+            topic_category
+        } else {
+            verdict
+                .category
+                .parse::<Category>()
+                .unwrap_or(topic_category)
+        };
         let unsupported = (!written.supported).then_some(written.code);
         let action = self.render(verdict, language, unsupported, local, human_owned);
         Decision {
