@@ -188,6 +188,7 @@ impl Rulebook {
         let language = written.reply;
         let (guess, critical_guess) =
             signals::guesses(self.classifier.as_ref(), &msg.text, &normalized);
+        let (guess, critical_guess) = (Arc::new(guess), Arc::new(critical_guess));
         let local = self.teams.local(msg.received_at);
         let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);
 
@@ -228,8 +229,8 @@ impl Rulebook {
             lang: written.code.into(),
             lang_name: written.name.into(),
             lang_supported: written.supported,
-            guess: guess.clone(),
-            critical_guess: critical_guess.clone(),
+            guess: Arc::clone(&guess),
+            critical_guess: Arc::clone(&critical_guess),
             features: std::sync::OnceLock::new(),
             classifier: self.classifier.clone(),
             topic_guess: std::sync::OnceLock::new(),

@@ -132,10 +132,10 @@ pub struct FactsInner {
     /// Whether the templates speak it (Dutch or English, or a template text in it).
     pub lang_supported: bool,
     /// The classifier's guess for the whole message.
-    pub guess: GuessView,
+    pub guess: Arc<GuessView>,
     /// The most likely critical category anywhere in the message: over the whole text and
     /// each sentence, so a danger in the last sentence of a long letter is not averaged away.
-    pub critical_guess: GuessView,
+    pub critical_guess: Arc<GuessView>,
     /// Computed the first time a script reads `msg.features`: most decisions never do.
     pub features: std::sync::OnceLock<FeaturesView>,
     /// The rulebook's classifier, for `msg.topic_guess`, which is likewise computed only when a
@@ -378,8 +378,15 @@ fn register_api(engine: &mut rhai::Engine) {
             Verdict::new(&ctx, VerdictAction::Log, reason)
         },
     );
-    engine.register_get("action", |v: &mut Verdict| -> ImmutableString {
-        v.action.as_str().into()
+    // Interned: governance reads `decision.action` on every message.
+    let actions: [ImmutableString; 3] = [
+        VerdictAction::Answer,
+        VerdictAction::Escalate,
+        VerdictAction::Log,
+    ]
+    .map(|a| a.as_str().into());
+    engine.register_get("action", move |v: &mut Verdict| -> ImmutableString {
+        actions[v.action as usize].clone()
     });
     // Setters are registered by hand (`set$name`) to get the call position, so an adjusted
     // verdict names the line that adjusted it.
@@ -445,19 +452,23 @@ fn register_api(engine: &mut rhai::Engine) {
             .is_some_and(|c| c.knows_topic(&t))
     });
 
-    engine.register_type_with_name::<GuessView>("Guess");
-    engine.register_get("category", |g: &mut GuessView| g.category.clone());
-    engine.register_get("score", |g: &mut GuessView| g.score);
-    engine.register_get("words", |g: &mut GuessView| g.words.clone());
-    engine.register_fn("probability", |g: &mut GuessView, c: ImmutableString| {
-        g.probabilities
-            .iter()
-            .find(|(name, _)| *name == c)
-            .map_or(0.0, |(_, p)| *p)
-    });
+    // Shared, so `msg.guess` (read several times a message) copies a pointer, not the guess.
+    engine.register_type_with_name::<Arc<GuessView>>("Guess");
+    engine.register_get("category", |g: &mut Arc<GuessView>| g.category.clone());
+    engine.register_get("score", |g: &mut Arc<GuessView>| g.score);
+    engine.register_get("words", |g: &mut Arc<GuessView>| g.words.clone());
+    engine.register_fn(
+        "probability",
+        |g: &mut Arc<GuessView>, c: ImmutableString| {
+            g.probabilities
+                .iter()
+                .find(|(name, _)| *name == c)
+                .map_or(0.0, |(_, p)| *p)
+        },
+    );
     engine.register_fn(
         "says",
-        |g: &mut GuessView, c: ImmutableString, min_score: f64| {
+        |g: &mut Arc<GuessView>, c: ImmutableString, min_score: f64| {
             g.category == c && g.score >= min_score
         },
     );
