@@ -2,6 +2,11 @@
 //! script, render) against rulebooks with 100 to 100,000 keywords, with the bare keyword scan on
 //! the same corpus beside it. Run with `cargo bench -p webcare-engine --bench pipeline`; the
 //! figures are recorded in BENCHMARKS.md.
+//!
+//! It decides on mimalloc, the `webcare` binary's allocator: a decision makes and frees a few
+//! hundred small values, and with glibc's malloc (what a benchmark gets by default) a sixth of
+//! its instructions went to the allocator, a cost the service does not pay. Figures up to
+//! session 4 of BENCHMARKS.md were taken on glibc's malloc.
 
 use std::cell::OnceCell;
 use std::fmt::Write;
@@ -12,6 +17,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use webcare_engine::matcher::{MatchOptions, Matcher, MatcherSettings, TopicSpec};
 use webcare_engine::normalize::normalize_into;
 use webcare_engine::{Category, ChannelKind, DecideContext, Inbound, Rulebook, RulebookSource};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
 const KEYWORDS_PER_TOPIC: usize = 10;

@@ -177,6 +177,14 @@ impl Classifier {
         }
     }
 
+    /// Whether the examples name `topic`, so [`Classifier::guess_topic`] gives it a
+    /// probability at all; answered without scoring a message.
+    pub fn knows_topic(&self, topic: &str) -> bool {
+        self.topics
+            .as_ref()
+            .is_some_and(|t| t.ids.iter().any(|id| id == topic))
+    }
+
     /// Guesses which topic a question or report is about; `None` when the examples name fewer
     /// than two topics. Asked only when a script reads it: most decisions never do.
     pub fn guess_topic(&self, normalized: &str) -> Option<TopicGuess> {

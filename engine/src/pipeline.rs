@@ -185,6 +185,7 @@ impl Rulebook {
         let language = written.reply;
         let (guess, critical_guess) =
             signals::guesses(self.classifier.as_ref(), &msg.text, &normalized);
+        let (guess, critical_guess) = (Arc::new(guess), Arc::new(critical_guess));
         let local = self.teams.local(msg.received_at);
         let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);
 
@@ -225,8 +226,8 @@ impl Rulebook {
             lang: written.code.into(),
             lang_name: written.name.into(),
             lang_supported: written.supported,
-            guess: guess.clone(),
-            critical_guess: critical_guess.clone(),
+            guess: Arc::clone(&guess),
+            critical_guess: Arc::clone(&critical_guess),
             features: std::sync::OnceLock::new(),
             classifier: self.classifier.clone(),
             topic_guess: std::sync::OnceLock::new(),
@@ -248,7 +249,7 @@ impl Rulebook {
                 language,
             },
             crisis_mode,
-            default_team: self.default_team.as_str().into(),
+            default_team: self.default_team_name.clone(),
             reply_limit: self.reply_limit(msg.channel) as i64,
         };
 
@@ -283,9 +284,10 @@ impl Rulebook {
             }
         }
 
+        let mut scope = crate::script::ScriptHost::scope(&inputs);
         let proposed = self
             .scripts
-            .propose(&inputs)
+            .propose(&mut scope)
             .and_then(|v| self.check(v, language));
         if let Some(trace) = trace.as_deref_mut() {
             trace.proposal = Some(step(&proposed));
@@ -300,7 +302,7 @@ impl Rulebook {
             Ok(Checked(proposal)) => {
                 let review = self
                     .scripts
-                    .review(&inputs, proposal.clone())
+                    .review(&mut scope, inputs.reply_limit, proposal.clone())
                     .and_then(|v| self.check(v, language));
                 if let Some(trace) = trace {
                     trace.review = Some(step(&review));
@@ -359,10 +361,15 @@ impl Rulebook {
 
         // A script may file the decision under another category (from the classifier's guess,
         // where no keyword matched); check() made sure the name is a category.
-        let category = verdict
-            .category
-            .parse::<Category>()
-            .unwrap_or(topic_category);
+        // (An empty name keeps the topic's category without building a parse error.)
+        let category = if verdict.category.is_empty() {
+            topic_category
+        } else {
+            verdict
+                .category
+                .parse::<Category>()
+                .unwrap_or(topic_category)
+        };
         let unsupported = (!written.supported).then_some(written.code);
         let action = self.render(verdict, language, unsupported, local, human_owned);
         Decision {

@@ -17,9 +17,7 @@ use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
     CorePackage, LogicPackage, MoreStringPackage, Package,
 };
-use rhai::{
-    AST, Array, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope,
-};
+use rhai::{AST, Array, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope};
 
 use crate::decision::Language;
 use crate::normalize::normalize;
@@ -134,10 +132,10 @@ pub struct FactsInner {
     /// Whether the templates speak it (Dutch or English, or a template text in it).
     pub lang_supported: bool,
     /// The classifier's guess for the whole message.
-    pub guess: GuessView,
+    pub guess: Arc<GuessView>,
     /// The most likely critical category anywhere in the message: over the whole text and
     /// each sentence, so a danger in the last sentence of a long letter is not averaged away.
-    pub critical_guess: GuessView,
+    pub critical_guess: Arc<GuessView>,
     /// Computed the first time a script reads `msg.features`: most decisions never do.
     pub features: std::sync::OnceLock<FeaturesView>,
     /// The rulebook's classifier, for `msg.topic_guess`, which is likewise computed only when a
@@ -168,6 +166,19 @@ pub struct TopicGuessView {
     pub score: f64,
     pub words: ImmutableString,
     pub probabilities: Arc<[(ImmutableString, f64)]>,
+}
+
+/// What a script holds after `let about = msg.topic_guess;`: the message, whose topic reading
+/// is computed the first time a script asks what it says.
+#[derive(Debug, Clone)]
+pub struct TopicReading(MessageFacts);
+
+impl TopicReading {
+    fn view(&self) -> &TopicGuessView {
+        let m = &self.0.0;
+        m.topic_guess
+            .get_or_init(|| crate::signals::topic_guess(m.classifier.as_deref(), &m.normalized))
+    }
 }
 
 /// `msg.features`: facts about the text (see [`crate::features`]).
@@ -265,7 +276,15 @@ impl ScriptError {
 
 struct Script {
     name: String,
+    /// The name as the source Rhai reports in a native call (`escalation.rhai`).
+    source: ImmutableString,
     ast: AST,
+    /// Function-resolution caches kept between runs, one per thread deciding at the moment.
+    /// Rhai resolves every call site (`msg.template`, `escalate(…)`) by searching the
+    /// registered modules, and a fresh run starts with an empty cache: with these, a call is
+    /// resolved once per thread and script, not once per message. A cache belongs to this
+    /// compiled script and this engine, so a new rulebook starts with empty ones.
+    caches: std::sync::Mutex<Vec<rhai::Caches>>,
 }
 
 /// The sandboxed engine with both compiled scripts.
@@ -359,8 +378,15 @@ fn register_api(engine: &mut rhai::Engine) {
             Verdict::new(&ctx, VerdictAction::Log, reason)
         },
     );
-    engine.register_get("action", |v: &mut Verdict| -> ImmutableString {
-        v.action.as_str().into()
+    // Interned: governance reads `decision.action` on every message.
+    let actions: [ImmutableString; 3] = [
+        VerdictAction::Answer,
+        VerdictAction::Escalate,
+        VerdictAction::Log,
+    ]
+    .map(|a| a.as_str().into());
+    engine.register_get("action", move |v: &mut Verdict| -> ImmutableString {
+        actions[v.action as usize].clone()
     });
     // Setters are registered by hand (`set$name`) to get the call position, so an adjusted
     // verdict names the line that adjusted it.
@@ -399,43 +425,50 @@ fn register_api(engine: &mut rhai::Engine) {
             .get_or_init(|| FeaturesView(crate::features::extract(&m.0.text)))
     });
 
+    // `msg.topic_guess` is a handle: the topic model scores the message only when a script
+    // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the
+    // examples name a topic at all (`.knows(…)`) needs no scoring, and the default script asks
+    // that first.
     engine.register_get("topic_guess", |m: &mut MessageFacts| {
-        m.0.topic_guess
-            .get_or_init(|| crate::signals::topic_guess(m.0.classifier.as_deref(), &m.0.normalized))
-            .clone()
+        TopicReading(m.clone())
     });
-    engine.register_type_with_name::<TopicGuessView>("TopicGuess");
-    engine.register_get("topic", |g: &mut TopicGuessView| g.topic.clone());
-    engine.register_get("score", |g: &mut TopicGuessView| g.score);
-    engine.register_get("words", |g: &mut TopicGuessView| g.words.clone());
+    engine.register_type_with_name::<TopicReading>("TopicGuess");
+    engine.register_get("topic", |g: &mut TopicReading| g.view().topic.clone());
+    engine.register_get("score", |g: &mut TopicReading| g.view().score);
+    engine.register_get("words", |g: &mut TopicReading| g.view().words.clone());
+    engine.register_fn("probability", |g: &mut TopicReading, t: ImmutableString| {
+        g.view()
+            .probabilities
+            .iter()
+            .find(|(name, _)| *name == t)
+            .map_or(0.0, |(_, p)| *p)
+    });
+    // Whether the examples name this topic at all: a topic nobody labelled has probability 0,
+    // which says nothing about the message.
+    engine.register_fn("knows", |g: &mut TopicReading, t: ImmutableString| {
+        g.0.0
+            .classifier
+            .as_deref()
+            .is_some_and(|c| c.knows_topic(&t))
+    });
+
+    // Shared, so `msg.guess` (read several times a message) copies a pointer, not the guess.
+    engine.register_type_with_name::<Arc<GuessView>>("Guess");
+    engine.register_get("category", |g: &mut Arc<GuessView>| g.category.clone());
+    engine.register_get("score", |g: &mut Arc<GuessView>| g.score);
+    engine.register_get("words", |g: &mut Arc<GuessView>| g.words.clone());
     engine.register_fn(
         "probability",
-        |g: &mut TopicGuessView, t: ImmutableString| {
+        |g: &mut Arc<GuessView>, c: ImmutableString| {
             g.probabilities
                 .iter()
-                .find(|(name, _)| *name == t)
+                .find(|(name, _)| *name == c)
                 .map_or(0.0, |(_, p)| *p)
         },
     );
-    // Whether the examples name this topic at all: a topic nobody labelled has probability 0,
-    // which says nothing about the message.
-    engine.register_fn("knows", |g: &mut TopicGuessView, t: ImmutableString| {
-        g.probabilities.iter().any(|(name, _)| *name == t)
-    });
-
-    engine.register_type_with_name::<GuessView>("Guess");
-    engine.register_get("category", |g: &mut GuessView| g.category.clone());
-    engine.register_get("score", |g: &mut GuessView| g.score);
-    engine.register_get("words", |g: &mut GuessView| g.words.clone());
-    engine.register_fn("probability", |g: &mut GuessView, c: ImmutableString| {
-        g.probabilities
-            .iter()
-            .find(|(name, _)| *name == c)
-            .map_or(0.0, |(_, p)| *p)
-    });
     engine.register_fn(
         "says",
-        |g: &mut GuessView, c: ImmutableString, min_score: f64| {
+        |g: &mut Arc<GuessView>, c: ImmutableString, min_score: f64| {
             g.category == c && g.score >= min_score
         },
     );
@@ -585,7 +618,12 @@ fn compile(
     match engine.compile_with_scope(&scope, &file.text) {
         Ok(mut ast) => {
             ast.set_source(name.as_str());
-            Ok(Script { name, ast })
+            Ok(Script {
+                source: name.as_str().into(),
+                name,
+                ast,
+                caches: std::sync::Mutex::new(Vec::new()),
+            })
         }
         Err(e) => {
             let pos: Position = e.position();
@@ -626,8 +664,10 @@ impl ScriptHost {
         }
     }
 
-    fn scope(inputs: &ScriptInputs) -> Scope<'static> {
-        let mut scope = Scope::with_capacity(7);
+    /// The variables both scripts read, built once per message: the governance script runs
+    /// in the same scope after the escalation script's own variables are dropped.
+    pub fn scope(inputs: &ScriptInputs) -> Scope<'static> {
+        let mut scope = Scope::with_capacity(32);
         scope.push_constant("msg", inputs.msg.clone());
         scope.push_constant("conversation", inputs.conversation.clone());
         scope.push_constant("teams", inputs.teams.clone());
@@ -636,12 +676,36 @@ impl ScriptHost {
         scope
     }
 
-    fn run(&self, script: &Script, mut scope: Scope) -> Result<Verdict, ScriptError> {
+    fn run(&self, script: &Script, scope: &mut Scope) -> Result<Verdict, ScriptError> {
         HOST_WORK.with(|work| work.set((0, self.engine.max_operations())));
-        let value = self
-            .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
-            .map_err(|e| ScriptError::from_eval(&script.name, *e))?;
+        let mut caches = script
+            .caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        // What `Engine::eval_ast_with_scope` does, with a cache that outlives the run.
+        let mut global = self.engine.new_global_runtime_state();
+        global.source = Some(script.source.clone());
+        global.lib.push(script.ast.shared_lib().clone());
+        // Deprecated in Rhai 1.12 "to be removed in the next major version", and the only way
+        // to pass a cache in; a Rhai 2 upgrade must find another (the cost is in BENCHMARKS.md).
+        #[allow(deprecated)]
+        let result = self.engine.eval_statements_raw(
+            &mut global,
+            &mut caches,
+            scope,
+            script.ast.statements(),
+        );
+        // A failed run may have left a cache half rewound: it is dropped, not reused.
+        if result.is_ok() {
+            script
+                .caches
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(caches);
+        }
+        let value = result.map_err(|e| ScriptError::from_eval(&script.name, *e))?;
         let type_name = value.type_name();
         value.try_cast::<Verdict>().ok_or_else(|| ScriptError {
             script: script.name.clone(),
@@ -653,16 +717,23 @@ impl ScriptHost {
         })
     }
 
-    /// Runs `escalation.rhai`: the proposed decision.
-    pub fn propose(&self, inputs: &ScriptInputs) -> Result<Verdict, ScriptError> {
-        self.run(&self.escalation, Self::scope(inputs))
+    /// Runs `escalation.rhai` in `scope` (from [`ScriptHost::scope`]): the proposed decision.
+    pub fn propose(&self, scope: &mut Scope) -> Result<Verdict, ScriptError> {
+        scope.rewind(ESCALATION_VARS.len());
+        self.run(&self.escalation, scope)
     }
 
-    /// Runs `governance.rhai` on a proposal: the reviewed decision.
-    pub fn review(&self, inputs: &ScriptInputs, proposal: Verdict) -> Result<Verdict, ScriptError> {
-        let mut scope = Self::scope(inputs);
+    /// Runs `governance.rhai` on a proposal, in the scope the proposal was made in, without the
+    /// escalation script's own variables: the reviewed decision.
+    pub fn review(
+        &self,
+        scope: &mut Scope,
+        reply_limit: i64,
+        proposal: Verdict,
+    ) -> Result<Verdict, ScriptError> {
+        scope.rewind(ESCALATION_VARS.len());
         scope.push("decision", proposal);
-        scope.push_constant("reply_limit", inputs.reply_limit);
+        scope.push_constant("reply_limit", reply_limit);
         self.run(&self.governance, scope)
     }
 

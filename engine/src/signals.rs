@@ -6,7 +6,7 @@
 //! "journalist" reads like press, that the last sentence of a long question is about a gas
 //! smell. None of them decides anything by itself; `escalation.rhai` does.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rhai::ImmutableString;
 
@@ -95,15 +95,24 @@ pub fn written_in(
     }
 }
 
+/// A category's name as scripts read it, made once per process rather than once per message
+/// and category (a guess lists every category).
+fn category_name(category: Category) -> ImmutableString {
+    static NAMES: OnceLock<[ImmutableString; Category::ALL.len()]> = OnceLock::new();
+    let names = NAMES.get_or_init(|| Category::ALL.map(|c| c.as_str().into()));
+    // `ALL` is in declaration order, so the discriminant is the index.
+    names[category as usize].clone()
+}
+
 fn view(guess: &Guess) -> GuessView {
     GuessView {
-        category: guess.category.as_str().into(),
+        category: category_name(guess.category),
         score: f64::from(guess.score),
         words: guess.words.join(", ").into(),
         probabilities: guess
             .probabilities
             .iter()
-            .map(|(c, p)| (ImmutableString::from(c.as_str()), f64::from(*p)))
+            .map(|(c, p)| (category_name(*c), f64::from(*p)))
             .collect(),
     }
 }
@@ -176,7 +185,7 @@ pub fn guesses(
         category: if category == Category::Unknown {
             ImmutableString::new()
         } else {
-            category.as_str().into()
+            category_name(category)
         },
         score: f64::from(score),
         ..view(source)
@@ -187,6 +196,13 @@ pub fn guesses(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn category_names_line_up_with_the_enum() {
+        for c in Category::ALL {
+            assert_eq!(category_name(c).as_str(), c.as_str());
+        }
+    }
 
     #[test]
     fn a_sentence_is_five_words_and_one_sentence_is_the_message() {

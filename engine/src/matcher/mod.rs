@@ -500,9 +500,12 @@ impl Matcher {
                             continue;
                         }
                         let text = &normalized[word.0 as usize..word.1 as usize];
-                        let wanted = self.stems.get(&(target.topic, target.term));
-                        let stemmed = self.stemmers[usize::from(algorithm)].stem(text);
-                        if wanted.is_none_or(|w| *w[usize::from(algorithm)] != *stemmed) {
+                        let Some(wanted) = self.stems.get(&(target.topic, target.term)) else {
+                            continue;
+                        };
+                        if !stem_with(&self.stemmers, algorithm, text, |stemmed| {
+                            *wanted[usize::from(algorithm)] == *stemmed
+                        }) {
                             continue;
                         }
                         How::Stem
@@ -678,6 +681,43 @@ impl Matcher {
         found.sort_unstable_by_key(|(rank, _)| *rank);
         (found.into_iter().map(|(_, m)| m).collect(), negated)
     }
+}
+
+/// How many stems a thread remembers before it starts again (a few hundred KB at most).
+const STEM_MEMO_WORDS: usize = 8_192;
+
+thread_local! {
+    /// Message words already stemmed on this thread, one map per algorithm. Snowball takes
+    /// thousands of instructions a word, and a municipality's messages use the same few
+    /// thousand words over and over. The algorithms are fixed ([`STEMMERS`]), so a memo is
+    /// valid for every rulebook.
+    static STEM_MEMO: std::cell::RefCell<[FxHashMap<Box<str>, Box<str>>; 2]> =
+        std::cell::RefCell::new([FxHashMap::default(), FxHashMap::default()]);
+}
+
+/// Calls `check` with the `algorithm` stem of `word`, stemming it only the first time this
+/// thread sees the word.
+fn stem_with(
+    stemmers: &[Stemmer; 2],
+    algorithm: u8,
+    word: &str,
+    check: impl FnOnce(&str) -> bool,
+) -> bool {
+    let a = usize::from(algorithm);
+    STEM_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        let memo = &mut memo[a];
+        if let Some(stem) = memo.get(word) {
+            return check(stem);
+        }
+        let stem: Box<str> = stemmers[a].stem(word).into();
+        let same = check(&stem);
+        if memo.len() >= STEM_MEMO_WORDS {
+            memo.clear();
+        }
+        memo.insert(word.into(), stem);
+        same
+    })
 }
 
 #[cfg(test)]

@@ -71,6 +71,8 @@ pub struct Rulebook {
     pub name: String,
     pub version: String,
     pub default_team: String,
+    /// `default_team` as the scripts read it, made once.
+    pub(crate) default_team_name: rhai::ImmutableString,
     pub default_language: Language,
     pub crisis_mode: bool,
     pub(crate) matcher: Matcher,
@@ -752,6 +754,7 @@ impl Rulebook {
             (Some(matcher), Some(scripts)) if errors.is_empty() => Ok(Rulebook {
                 name: config.name,
                 version: source.version(),
+                default_team_name: config.default_team.get_ref().as_str().into(),
                 default_team: config.default_team.into_inner(),
                 default_language,
                 crisis_mode: config.crisis_mode,
