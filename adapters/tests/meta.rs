@@ -7,7 +7,8 @@
 //! answers only the verify token, a repeated delivery is decided once, a location reaches the
 //! escalation with its coordinates, a 130429 is retried after waiting, the bot does not reply
 //! after the window, an agent's reply after it is refused with the reason or sent as the
-//! configured template, and a `failed` status of a sent reply opens an escalation.
+//! configured template, `delivered` and `read` statuses are kept on the reply, and a `failed`
+//! status of a sent reply marks it (Meta's code and title) and opens an escalation.
 
 #![allow(clippy::unwrap_used)]
 
@@ -452,27 +453,89 @@ async fn an_agent_reply_after_the_window_goes_out_as_the_template() {
 }
 
 #[tokio::test]
-async fn a_failed_status_of_a_sent_reply_opens_an_escalation() {
+async fn delivered_and_read_statuses_are_kept_on_the_reply() {
+    let h = Harness::start(None).await;
+    assert_eq!(
+        h.post(&fake::whatsapp_text("wamid.IN5", start_time(), QUESTION))
+            .await,
+        200
+    );
+    let reply = eventually(Duration::from_secs(5), || {
+        h.outbox()
+            .into_iter()
+            .find(|e| matches!(e.status, OutboxStatus::Sent { .. }))
+    })
+    .await;
+    let delivered = start_time() + chrono::Duration::seconds(3);
+    let read = start_time() + chrono::Duration::seconds(40);
+    // Read arrives first, and delivered twice (Meta posts again after a failure).
+    for (status, at) in [
+        ("read", read),
+        ("delivered", delivered),
+        ("delivered", read),
+    ] {
+        let payload = fake::whatsapp_status("wamid.OUT1", status, at, None);
+        assert_eq!(h.post(&payload).await, 200);
+    }
+    let receipts = h
+        .store
+        .outbox_receipts(ChannelKind::Whatsapp, CONVERSATION)
+        .unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].0, reply.id);
+    assert_eq!(
+        (receipts[0].1.delivered_at, receipts[0].1.read_at),
+        (Some(delivered), Some(read))
+    );
+    assert!(receipts[0].1.failed.is_none());
+    assert!(h.store.open_escalations().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_status_marks_the_sent_reply_and_opens_an_escalation() {
     let h = Harness::start(None).await;
     assert_eq!(
         h.post(&fake::whatsapp_text("wamid.IN4", start_time(), QUESTION))
             .await,
         200
     );
-    eventually(Duration::from_secs(5), || {
-        h.outbox()
+    let original = eventually(Duration::from_secs(5), || {
+        let outbox = h.outbox();
+        outbox
             .iter()
             .all(|e| matches!(e.status, OutboxStatus::Sent { .. }))
-            .then_some(())
+            .then(|| outbox.first().cloned())
+            .flatten()
     })
     .await;
     assert!(h.store.open_escalations().unwrap().is_empty());
+    let failed_at = start_time() + chrono::Duration::minutes(2);
     let status = fake::whatsapp_status(
         "wamid.OUT1",
         "failed",
+        failed_at,
         Some((131026, "Message undeliverable")),
     );
     assert_eq!(h.post(&status).await, 200);
+
+    // The original reply is marked, with Meta's code and title; it stays the reply that was
+    // sent (so the inbox shows what went out and what became of it).
+    let receipts = h
+        .store
+        .outbox_receipts(ChannelKind::Whatsapp, CONVERSATION)
+        .unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].0, original.id);
+    let failure = receipts[0].1.failed.clone().unwrap();
+    assert_eq!(
+        (failure.code, failure.title.as_str(), failure.at),
+        (131026, "Message undeliverable", failed_at)
+    );
+    assert_eq!(
+        h.store.outbox_entry(original.id).unwrap().unwrap().status,
+        original.status
+    );
+
     let escalations = h.store.open_escalations().unwrap();
     assert_eq!(escalations.len(), 1, "{escalations:?}");
     assert!(
@@ -484,6 +547,9 @@ async fn a_failed_status_of_a_sent_reply_opens_an_escalation() {
         h.outbox().iter().any(|e| e.status == OutboxStatus::Dead),
         "the failed reply is a dead letter"
     );
+    // Meta posting the same status again changes nothing.
+    assert_eq!(h.post(&status).await, 200);
+    assert_eq!(h.store.open_escalations().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use webcare_adapters::gateway::GatewayError;
 use webcare_engine::case::window;
 use webcare_engine::store::Role;
 use webcare_engine::store::{
-    Conversation, Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry,
+    Conversation, Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry, Receipt,
     StoredMessage,
 };
 use webcare_engine::{CaseError, StoreError};
@@ -87,6 +87,8 @@ pub struct EscalationView {
     /// The customer's other conversations (the same author, any channel), latest first, at
     /// most [`MAX_OTHERS`]: what else they asked is context for the answer.
     pub others: Vec<Conversation>,
+    /// What the platform reported about sent replies (delivered, read, failed), by outbox id.
+    pub receipts: Vec<(u64, Receipt)>,
 }
 
 /// The most other conversations of a customer shown beside an escalation.
@@ -97,6 +99,13 @@ impl EscalationView {
     pub fn opening(&self) -> Option<&StoredMessage> {
         let first = self.escalation.messages.first()?;
         self.messages.iter().find(|m| &m.message.id == first)
+    }
+
+    /// The platform's receipt of reply `outbox`, if it reported one.
+    pub fn receipt(&self, outbox: u64) -> Option<&Receipt> {
+        self.receipts
+            .iter()
+            .find_map(|(id, receipt)| (*id == outbox).then_some(receipt))
     }
 }
 
@@ -132,7 +141,7 @@ async fn checked(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, Ac
 pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationView, ActionError> {
     let escalation = checked(inbox, actor, id).await?;
     let (channel, conversation) = (escalation.channel, escalation.conversation.clone());
-    let (work, messages, replies, mut linked, others) = inbox
+    let (work, messages, replies, mut linked, others, receipts) = inbox
         .gateway()
         .store(move |s| {
             let messages = s.conversation_messages(channel, &conversation)?;
@@ -165,6 +174,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
                 s.conversation_outbox(channel, &conversation)?,
                 s.conversation_escalations(channel, &conversation)?,
                 others,
+                s.outbox_receipts(channel, &conversation)?,
             ))
         })
         .await?;
@@ -176,6 +186,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
         replies,
         linked,
         others,
+        receipts,
     })
 }
 

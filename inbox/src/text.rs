@@ -174,6 +174,33 @@ impl Lang {
         }
     }
 
+    /// A platform's report on a sent reply, for its line in the conversation.
+    pub fn delivered_at(self, at: &str) -> String {
+        match self {
+            Lang::Nl => format!("afgeleverd {at}"),
+            Lang::En => format!("delivered {at}"),
+        }
+    }
+
+    pub fn read_at(self, at: &str) -> String {
+        match self {
+            Lang::Nl => format!("gelezen {at}"),
+            Lang::En => format!("read {at}"),
+        }
+    }
+
+    /// The platform could not deliver a reply it had taken: its error code and title.
+    pub fn failed_on(self, channel: &str, at: &str, code: i64, title: &str) -> String {
+        match self {
+            Lang::Nl => format!(
+                "mislukt volgens {channel} ({at}): {code} {title}; de klant heeft het niet gekregen"
+            ),
+            Lang::En => {
+                format!("failed on {channel} ({at}): {code} {title}; the customer did not get it")
+            }
+        }
+    }
+
     /// The window is closed and a reply goes out as the approved template `name`.
     pub fn window_template(self, since: &str, name: &str) -> String {
         match self {

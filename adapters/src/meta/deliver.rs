@@ -78,7 +78,13 @@ impl SentLog {
         }
     }
 
-    /// The reply Meta gave `message_id` for, if it is still remembered.
+    /// The reply Meta gave `message_id` for, if it is still remembered; it stays remembered.
+    pub fn get(&self, message_id: &str) -> Option<SentReply> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0.get(message_id).cloned()
+    }
+
+    /// The reply Meta gave `message_id` for, if it is still remembered; forgotten now.
     pub fn take(&self, message_id: &str) -> Option<SentReply> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.0.remove(message_id)

@@ -131,6 +131,9 @@ pub struct WaStatus {
     pub status: String,
     #[serde(default)]
     pub recipient_id: String,
+    /// Seconds since the epoch, as a string.
+    #[serde(default)]
+    pub timestamp: String,
     #[serde(default)]
     pub errors: Vec<GraphErrorDetail>,
 }

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use webcare_engine::case::window;
 use webcare_engine::replies::{CannedReply, ReplyVars};
-use webcare_engine::store::{ConversationState, EscalationStatus, OutboxStatus};
+use webcare_engine::store::{ConversationState, EscalationStatus, OutboxStatus, Receipt};
 use webcare_engine::teams::describe_deadline;
 use webcare_engine::{ChannelKind, Rulebook};
 
@@ -30,6 +30,8 @@ struct Line<'a> {
     who: String,
     text: &'a str,
     note: &'static str,
+    /// A sent reply's receipt: what the platform reported after it took it.
+    receipt: Option<&'a Receipt>,
 }
 
 /// The reply box's state beyond the escalation itself.
@@ -167,6 +169,7 @@ pub fn render_escalation(
             who: customer_name(&m.message).to_owned(),
             text: &m.message.text,
             note: "",
+            receipt: None,
         });
     }
     for r in &view.replies {
@@ -181,6 +184,7 @@ pub fn render_escalation(
                 OutboxStatus::Sent { .. } => t.sent,
                 OutboxStatus::Dead => t.undeliverable,
             },
+            receipt: view.receipt(r.id),
         });
     }
     for n in &view.work.notes {
@@ -190,6 +194,7 @@ pub fn render_escalation(
             who: n.author.clone(),
             text: &n.text,
             note: t.internal_note,
+            receipt: None,
         });
     }
     lines.sort_by_key(|l| l.at);
@@ -226,6 +231,13 @@ pub fn render_escalation(
                                 div.meta {
                                     (l.who) " · " (ctx.time(l.at))
                                     @if !l.note.is_empty() { " · " (l.note) }
+                                    @if let Some(r) = l.receipt {
+                                        @if let Some(at) = r.delivered_at { " · " span.delivered { (lang.delivered_at(&ctx.time(at))) } }
+                                        @if let Some(at) = r.read_at { " · " span.read { (lang.read_at(&ctx.time(at))) } }
+                                        @if let Some(f) = &r.failed {
+                                            " · " span.failed.sla-overdue { (lang.failed_on(lang.channel(e.channel), &ctx.time(f.at), f.code, &f.title)) }
+                                        }
+                                    }
                                 }
                                 div.text { (l.text) }
                             }

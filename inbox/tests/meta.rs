@@ -1,7 +1,9 @@
-//! The customer service window of WhatsApp, Messenger and Instagram in the inbox, over plain
-//! HTTP on a virtual clock: the escalation page says until when a free reply may be sent and
+//! WhatsApp, Messenger and Instagram in the inbox, over plain HTTP on a virtual clock. The
+//! customer service window: the escalation page says until when a free reply may be sent and
 //! how a later one would go out, and an agent's reply the platform would never take is refused
-//! in the reply form itself, with the reason and the agent's text kept, and never queued.
+//! in the reply form itself, with the reason and the agent's text kept, and never queued. And
+//! the platform's delivery reports: delivered, read and failed (with Meta's code and title)
+//! are shown on the reply they are about.
 
 // A failed unwrap is a failed test, with its line.
 #![allow(clippy::unwrap_used)]
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use webcare_adapters::gateway::Gateway;
-use webcare_engine::store::{self, Backend, Role, StoreOptions, User};
+use webcare_engine::store::{self, Backend, ReceiptEvent, Role, StoreOptions, User};
 use webcare_engine::{ChannelKind, ManualClock, Rulebook, Runtime};
 use webcare_inbox::auth::hash_password;
 use webcare_inbox::{Inbox, InboxConfig};
@@ -261,4 +263,85 @@ async fn with_a_template_or_the_human_agent_tag_a_late_reply_is_queued() {
         "{page}"
     );
     assert_eq!(s.replies(ChannelKind::Messenger).await, holding);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_read_and_failed_reports_are_shown_on_their_reply() {
+    let monday = local(2026, 11, 30, 10, 0);
+    let s = Service::start(monday, None).await;
+    let id = s.escalated(ChannelKind::Whatsapp, monday).await;
+    let session = s.login().await;
+    let text = "Wij bellen u vandaag nog over uw bezwaar.";
+    let (status, page) = s.reply(&session, id, text).await;
+    assert_eq!(status, 303, "{page}");
+    let replies = s
+        .gateway
+        .store(|st| st.conversation_outbox(ChannelKind::Whatsapp, "1065550100:31612345678"))
+        .await
+        .unwrap();
+    let (holding, agent) = (replies[0].id, replies[1].id);
+    let minute = |m| monday + chrono::Duration::minutes(m);
+    let reports = [
+        (holding, ReceiptEvent::Delivered, minute(1)),
+        (holding, ReceiptEvent::Read, minute(2)),
+        (
+            agent,
+            ReceiptEvent::Failed {
+                code: 131026,
+                title: "Message undeliverable".into(),
+            },
+            minute(3),
+        ),
+    ];
+    s.gateway
+        .store(move |st| {
+            st.outbox_sent(holding, monday)?;
+            st.outbox_sent(agent, monday)
+        })
+        .await
+        .unwrap();
+    for (outbox, event, at) in reports {
+        s.gateway
+            .store(move |st| st.outbox_receipt(outbox, event, at))
+            .await
+            .unwrap();
+    }
+
+    let (_, page) = s.page(&session, &format!("/inbox/escalations/{id}")).await;
+    assert!(page.contains("delivered 2026-11-30 10:01 CET"), "{page}");
+    assert!(page.contains("read 2026-11-30 10:02 CET"), "{page}");
+    let agent_line = page.split(text).next().unwrap();
+    let agent_line = &agent_line[agent_line.rfind("<li").unwrap()..];
+    assert!(
+        agent_line.contains(
+            "failed on WhatsApp (2026-11-30 10:03 CET): 131026 Message undeliverable; the customer did not get it"
+        ),
+        "{agent_line}"
+    );
+
+    // The JSON API has the same reports.
+    let token = webcare_inbox::auth::new_api_token();
+    let digest = webcare_inbox::auth::token_digest(&token);
+    s.gateway
+        .store(move |st| st.add_api_token("anna", digest, monday))
+        .await
+        .unwrap();
+    let json: serde_json::Value = s
+        .client
+        .get(format!("{}/api/v1/escalations/{id}", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        json["replies"][1]["receipt"]["failed"]["code"], 131026,
+        "{json}"
+    );
+    assert!(
+        json["replies"][0]["receipt"]["read_at"].is_string(),
+        "{json}"
+    );
 }
