@@ -4,9 +4,9 @@
 //! `EmailDeliver`. Proves: a mail is answered in its own thread (In-Reply-To, References,
 //! Re: subject, to its sender); an auto-reply is not decided; a restart of the adapter in
 //! the middle neither loses nor repeats a mail; IDLE is issued again before a server that logs
-//! out silent clients would (a proxy plays that server in front of Dovecot); and IMAP over TLS
-//! works with a certificate of the organisation's own CA named in `ca_file`, and is refused
-//! without it.
+//! out silent clients would (a proxy plays that server in front of Dovecot); and IMAP and
+//! SMTP over TLS work with a certificate of the organisation's own CA named in `ca_file`, and
+//! IMAP is refused without it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -58,7 +58,14 @@ impl Harness {
         } else {
             Dovecot::start(&dir.path().join("imap"))
         };
-        let smtp = SmtpSink::start(dir.path());
+        // With `tls`, SMTP over TLS too, with the certificate Dovecot got.
+        let smtp = match &imap.ca_file {
+            Some(_) => {
+                let tls = imap.dir.join("tls");
+                SmtpSink::start_smtps(dir.path(), &tls.join("server.pem"), &tls.join("server.key"))
+            }
+            None => SmtpSink::start(dir.path()),
+        };
         let store = store::open(&StoreOptions {
             data_dir: dir.path().join("data"),
             ..StoreOptions::default()
@@ -88,6 +95,11 @@ impl Harness {
             retry_delay: Duration::from_millis(100),
             max_retry_delay: Duration::from_secs(1),
         };
+        let mut config = config;
+        if let Some(ca) = &imap.ca_file {
+            config.smtp.security = Security::Tls;
+            config.ca_file = Some(ca.clone());
+        }
         let mut worker = OutboxWorker::new(
             gateway.clone(),
             OutboxConfig {
@@ -412,7 +424,7 @@ async fn idle_is_issued_again_before_the_servers_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imap_over_tls_trusts_the_ca_named_in_the_config() {
+async fn imap_and_smtp_over_tls_trust_the_ca_named_in_the_config() {
     let mut h = Harness::prepare(true).await;
     let tls_port = h.imap.tls_port.unwrap();
     h.config.imap = Server {
@@ -421,6 +433,7 @@ async fn imap_over_tls_trusts_the_ca_named_in_the_config() {
         security: Security::Tls,
     };
     // Without the CA, only the public roots: the certificate is refused and nothing is read.
+    let ca_file = h.config.ca_file.take();
     h.start_adapter();
     h.imap.deliver(&mail(
         "tls1@example.net",
@@ -438,8 +451,9 @@ async fn imap_over_tls_trusts_the_ca_named_in_the_config() {
     );
     h.stop_adapter().await;
 
-    // With the CA in `ca_file` the session is TLS and the mail is taken in.
-    h.config.ca_file = h.imap.ca_file.clone();
+    // With the CA in `ca_file` the session is TLS and the mail is taken in; the answer goes
+    // out over SMTP with TLS (SMTPS), trusting the same CA.
+    h.config.ca_file = ca_file;
     h.start_adapter();
     eventually(Duration::from_secs(20), || {
         h.store
@@ -447,6 +461,12 @@ async fn imap_over_tls_trusts_the_ca_named_in_the_config() {
             .unwrap()
     })
     .await;
+    let sent = eventually(Duration::from_secs(20), || {
+        let sent = h.smtp.received();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(header(&sent[0], "In-Reply-To"), Some("<tls1@example.net>"));
     h.stop_adapter().await;
 
     // A CA file without a certificate is refused at once, with the path, not retried.

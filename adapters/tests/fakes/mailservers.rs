@@ -301,20 +301,25 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start(dir: &Path) -> SmtpSink {
+        SmtpSink::launch(dir, &[])
+    }
+
+    /// [`SmtpSink::start`] with SMTP over TLS from the first byte (SMTPS), with `cert` and
+    /// `key` (PEM).
+    pub fn start_smtps(dir: &Path, cert: &Path, key: &Path) -> SmtpSink {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        SmtpSink::launch(dir, &["--smtpscert", &cert, "--smtpskey", &key])
+    }
+
+    fn launch(dir: &Path, tls: &[&str]) -> SmtpSink {
         let python = std::env::var("WEBCARE_PYTHON3").unwrap_or_else(|_| "/usr/bin/python3".into());
         let port = free_port();
         let maildir = dir.join("sent");
         let log = dir.join("aiosmtpd.log");
         let child = Command::new(python)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(tls)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
