@@ -351,8 +351,13 @@ impl MetaWebhook {
             self.inner.sent.get(&status.id)
         };
         let Some(reply) = reply else {
-            let level = if failed { "failed" } else { "reported" };
-            warn!(message = %status.id, recipient = %status.recipient_id, status = %status.status, "whatsapp: a reply webcare no longer remembers {level}");
+            // Sent before a restart, or more than 10,000 sends ago. Only a failure matters
+            // enough to be seen in the log: the team cannot be told which reply it was.
+            if failed {
+                warn!(message = %status.id, recipient = %status.recipient_id, "whatsapp: a reply webcare no longer remembers failed");
+            } else {
+                debug!(message = %status.id, status = %status.status, "whatsapp: status of a reply webcare no longer remembers");
+            }
             return Ok(());
         };
         if let Err(error) = self.receipt(&reply, event, at).await {
