@@ -36,6 +36,18 @@ use crate::split::SplitSender;
 /// Sent replies remembered for their delivery statuses (a status of an older one is logged).
 const REMEMBERED: usize = 10_000;
 
+/// The `biz_opaque_callback_data` a WhatsApp send carries: Meta repeats it in the message's
+/// delivery statuses, so a status finds its outbox entry also after a restart, when the
+/// in-memory [`SentLog`] is empty.
+pub fn callback_data(entry: u64) -> String {
+    format!("webcare-outbox:{entry}")
+}
+
+/// The outbox entry named by a status's `biz_opaque_callback_data`, if webcare wrote it.
+pub fn outbox_of(callback_data: &str) -> Option<u64> {
+    callback_data.strip_prefix("webcare-outbox:")?.parse().ok()
+}
+
 /// A reply Meta accepted, for a later `failed` status.
 #[derive(Debug, Clone)]
 pub struct SentReply {
@@ -162,6 +174,7 @@ impl MetaDeliver {
 
     async fn send_part(
         &self,
+        entry: u64,
         account: &str,
         user: &str,
         text: &str,
@@ -179,6 +192,7 @@ impl MetaDeliver {
                 })?;
                 serde_json::json!({
                     "messaging_product": "whatsapp", "recipient_type": "individual", "to": user,
+                    "biz_opaque_callback_data": callback_data(entry),
                     "type": "template",
                     "template": {
                         "name": template.name, "language": { "code": template.language },
@@ -188,6 +202,7 @@ impl MetaDeliver {
             }
             (ChannelKind::Whatsapp, _) => serde_json::json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual", "to": user,
+                "biz_opaque_callback_data": callback_data(entry),
                 "type": "text", "text": { "preview_url": false, "body": text }
             }),
             (_, Route::HumanAgent) => serde_json::json!({
@@ -243,7 +258,9 @@ impl Deliver for MetaDeliver {
             let (account, user) = (&account, &user);
             self.parts
                 .send(entry.id, &entry.text, |_, part| async move {
-                    let id = self.send_part(account, user, &part, route).await?;
+                    let id = self
+                        .send_part(entry.id, account, user, &part, route)
+                        .await?;
                     if let Some(id) = id {
                         self.sent.remember(
                             id,
@@ -364,6 +381,13 @@ mod tests {
                        "fbtrace_id": "A1" }
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn callback_data_names_the_outbox_entry() {
+        assert_eq!(outbox_of(&callback_data(42)), Some(42));
+        assert_eq!(outbox_of("somebody-else:42"), None);
+        assert_eq!(outbox_of("webcare-outbox:x"), None);
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub struct WaStatus {
     /// Seconds since the epoch, as a string.
     #[serde(default)]
     pub timestamp: String,
+    /// What webcare sent with the message ([`super::deliver::callback_data`]).
+    #[serde(default)]
+    pub biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     pub errors: Vec<GraphErrorDetail>,
 }
