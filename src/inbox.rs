@@ -85,6 +85,16 @@ impl std::fmt::Debug for InboxSettings {
 }
 
 impl InboxSettings {
+    /// The inbox refuses an agent's WhatsApp reply after the 24-hour window unless `[meta]`
+    /// names an approved template to send it as (`None` or blank: refused).
+    pub fn with_reply_template(mut self, template: Option<&str>) -> Self {
+        self.config.reply_template = template
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        self
+    }
+
     pub fn build(
         section: &InboxSection,
         notifications: &BTreeMap<String, NotificationSection>,

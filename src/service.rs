@@ -136,7 +136,8 @@ impl Settings {
                 let every = file.store.retention_interval_secs.unwrap_or(3600).max(1);
                 (days, Duration::from_secs(every))
             }),
-            inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?,
+            inbox: crate::inbox::InboxSettings::build(&file.inbox, &file.notifications, env)?
+                .with_reply_template(file.meta.reply_template.as_deref()),
             channels,
             outbox,
             rules_dir: None,

@@ -2,8 +2,11 @@
 //! IMAP (IDLE) and aiosmtpd for SMTP (`fakes/mailservers.rs`), a real runtime with the embedded
 //! rulebook and a redb store in a temp dir, the real intake loop, outbox worker and
 //! `EmailDeliver`. Proves: a mail is answered in its own thread (In-Reply-To, References,
-//! Re: subject, to its sender); an auto-reply is not decided; and a restart of the adapter in
-//! the middle neither loses nor repeats a mail.
+//! Re: subject, to its sender); an auto-reply is not decided; a restart of the adapter in
+//! the middle neither loses nor repeats a mail; IDLE is issued again before a server that logs
+//! out silent clients would (a proxy plays that server in front of Dovecot); and IMAP and
+//! SMTP over TLS work with a certificate of the organisation's own CA named in `ca_file`, and
+//! IMAP is refused without it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +16,7 @@ mod servers;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use servers::{Dovecot, PASSWORD, SmtpSink, USER};
+use servers::{Dovecot, PASSWORD, SilenceLimit, SmtpSink, USER};
 use tokio::sync::oneshot;
 use webcare_adapters::email::{self, EmailConfig, EmailDeliver, Security, Server};
 use webcare_adapters::gateway::Gateway;
@@ -37,13 +40,32 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        let mut harness = Harness::prepare(false).await;
+        harness.start_adapter();
+        harness
+    }
+
+    /// The servers, the store and the outbox worker, without the intake loop: a test may
+    /// change [`Harness::config`] first. `tls`: Dovecot also serves IMAP over TLS.
+    async fn prepare(tls: bool) -> Harness {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().unwrap();
-        let imap = Dovecot::start(&dir.path().join("imap"));
-        let smtp = SmtpSink::start(dir.path());
+        let imap = if tls {
+            Dovecot::start_tls(&dir.path().join("imap"))
+        } else {
+            Dovecot::start(&dir.path().join("imap"))
+        };
+        // With `tls`, SMTP over TLS too, with the certificate Dovecot got.
+        let smtp = match &imap.ca_file {
+            Some(_) => {
+                let tls = imap.dir.join("tls");
+                SmtpSink::start_smtps(dir.path(), &tls.join("server.pem"), &tls.join("server.key"))
+            }
+            None => SmtpSink::start(dir.path()),
+        };
         let store = store::open(&StoreOptions {
             data_dir: dir.path().join("data"),
             ..StoreOptions::default()
@@ -68,10 +90,16 @@ impl Harness {
             smtp_login: None,
             mailbox: "INBOX".into(),
             state_file: dir.path().join("data/email-position.json"),
+            ca_file: None,
             idle_renew: Duration::from_secs(20),
             retry_delay: Duration::from_millis(100),
             max_retry_delay: Duration::from_secs(1),
         };
+        let mut config = config;
+        if let Some(ca) = &imap.ca_file {
+            config.smtp.security = Security::Tls;
+            config.ca_file = Some(ca.clone());
+        }
         let mut worker = OutboxWorker::new(
             gateway.clone(),
             OutboxConfig {
@@ -88,7 +116,7 @@ impl Harness {
         tokio::spawn(worker.run(async move {
             let _ = worker_stopped.await;
         }));
-        let mut harness = Harness {
+        Harness {
             dir,
             imap,
             smtp,
@@ -97,9 +125,7 @@ impl Harness {
             config,
             adapter: None,
             _worker: stop_worker,
-        };
-        harness.start_adapter();
-        harness
+        }
     }
 
     fn start_adapter(&mut self) {
@@ -349,4 +375,108 @@ async fn a_restart_in_the_middle_neither_loses_nor_repeats_a_mail() {
     );
     let position = std::fs::read_to_string(h.dir.path().join("data/email-position.json")).unwrap();
     assert!(position.contains("\"last_uid\":4"), "{position}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_is_issued_again_before_the_servers_timeout() {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let mut h = Harness::prepare(false).await;
+    // A server that logs out a client silent for 3 s, and a renewal every 0.3 s (ten times
+    // as often, so a loaded machine's late timers cannot make the test fail).
+    let limit = Duration::from_secs(3);
+    let server = SilenceLimit::start(h.imap.port, limit).await;
+    h.config.imap.port = server.port;
+    h.config.idle_renew = Duration::from_millis(300);
+    h.start_adapter();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let idles = server.idles.load(SeqCst);
+    assert!(idles >= 5, "IDLE issued {idles} times in 4 s");
+    assert_eq!(server.closed_for_silence.load(SeqCst), 0);
+    assert_eq!(server.connections.load(SeqCst), 1, "one session all along");
+    // The renewed IDLE still hears new mail, in the same session.
+    h.imap.deliver(&mail(
+        "idle1@example.net",
+        "Paspoort",
+        "",
+        "Hoe vraag ik een nieuw paspoort aan?",
+    ));
+    eventually(Duration::from_secs(10), || {
+        h.store
+            .message(ChannelKind::Email, "idle1@example.net")
+            .unwrap()
+    })
+    .await;
+    assert_eq!(server.connections.load(SeqCst), 1);
+    h.stop_adapter().await;
+
+    // The same server drops a client whose renewal comes after its limit: what the renewal
+    // prevents, so the count above means something.
+    let late = SilenceLimit::start(h.imap.port, limit).await;
+    h.config.imap.port = late.port;
+    h.config.idle_renew = Duration::from_secs(60);
+    h.start_adapter();
+    eventually(Duration::from_secs(10), || {
+        (late.closed_for_silence.load(SeqCst) >= 1).then_some(())
+    })
+    .await;
+    h.stop_adapter().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_and_smtp_over_tls_trust_the_ca_named_in_the_config() {
+    let mut h = Harness::prepare(true).await;
+    let tls_port = h.imap.tls_port.unwrap();
+    h.config.imap = Server {
+        host: "127.0.0.1".into(),
+        port: tls_port,
+        security: Security::Tls,
+    };
+    // Without the CA, only the public roots: the certificate is refused and nothing is read.
+    let ca_file = h.config.ca_file.take();
+    h.start_adapter();
+    h.imap.deliver(&mail(
+        "tls1@example.net",
+        "Paspoort",
+        "",
+        "Hoe vraag ik een nieuw paspoort aan?",
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        h.store
+            .message(ChannelKind::Email, "tls1@example.net")
+            .unwrap()
+            .is_none(),
+        "an untrusted certificate must not be accepted"
+    );
+    h.stop_adapter().await;
+
+    // With the CA in `ca_file` the session is TLS and the mail is taken in; the answer goes
+    // out over SMTP with TLS (SMTPS), trusting the same CA.
+    h.config.ca_file = ca_file;
+    h.start_adapter();
+    eventually(Duration::from_secs(20), || {
+        h.store
+            .message(ChannelKind::Email, "tls1@example.net")
+            .unwrap()
+    })
+    .await;
+    let sent = eventually(Duration::from_secs(20), || {
+        let sent = h.smtp.received();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert_eq!(header(&sent[0], "In-Reply-To"), Some("<tls1@example.net>"));
+    h.stop_adapter().await;
+
+    // A CA file without a certificate is refused at once, with the path, not retried.
+    let empty = h.dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    h.config.ca_file = Some(empty.clone());
+    let error = email::run(h.gateway.clone(), h.config.clone(), std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&empty.display().to_string()), "{error}");
+    assert!(error.contains("ca_file"), "{error}");
 }

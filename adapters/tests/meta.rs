@@ -7,7 +7,9 @@
 //! answers only the verify token, a repeated delivery is decided once, a location reaches the
 //! escalation with its coordinates, a 130429 is retried after waiting, the bot does not reply
 //! after the window, an agent's reply after it is refused with the reason or sent as the
-//! configured template, and a `failed` status of a sent reply opens an escalation.
+//! configured template, `delivered` and `read` statuses are kept on the reply, a `failed`
+//! status of a sent reply marks it (Meta's code and title) and opens an escalation, and after a
+//! restart a status still finds its reply by the outbox id sent along with the message.
 
 #![allow(clippy::unwrap_used)]
 
@@ -452,27 +454,89 @@ async fn an_agent_reply_after_the_window_goes_out_as_the_template() {
 }
 
 #[tokio::test]
-async fn a_failed_status_of_a_sent_reply_opens_an_escalation() {
+async fn delivered_and_read_statuses_are_kept_on_the_reply() {
+    let h = Harness::start(None).await;
+    assert_eq!(
+        h.post(&fake::whatsapp_text("wamid.IN5", start_time(), QUESTION))
+            .await,
+        200
+    );
+    let reply = eventually(Duration::from_secs(5), || {
+        h.outbox()
+            .into_iter()
+            .find(|e| matches!(e.status, OutboxStatus::Sent { .. }))
+    })
+    .await;
+    let delivered = start_time() + chrono::Duration::seconds(3);
+    let read = start_time() + chrono::Duration::seconds(40);
+    // Read arrives first, and delivered twice (Meta posts again after a failure).
+    for (status, at) in [
+        ("read", read),
+        ("delivered", delivered),
+        ("delivered", read),
+    ] {
+        let payload = fake::whatsapp_status("wamid.OUT1", status, at, None);
+        assert_eq!(h.post(&payload).await, 200);
+    }
+    let receipts = h
+        .store
+        .outbox_receipts(ChannelKind::Whatsapp, CONVERSATION)
+        .unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].0, reply.id);
+    assert_eq!(
+        (receipts[0].1.delivered_at, receipts[0].1.read_at),
+        (Some(delivered), Some(read))
+    );
+    assert!(receipts[0].1.failed.is_none());
+    assert!(h.store.open_escalations().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_status_marks_the_sent_reply_and_opens_an_escalation() {
     let h = Harness::start(None).await;
     assert_eq!(
         h.post(&fake::whatsapp_text("wamid.IN4", start_time(), QUESTION))
             .await,
         200
     );
-    eventually(Duration::from_secs(5), || {
-        h.outbox()
+    let original = eventually(Duration::from_secs(5), || {
+        let outbox = h.outbox();
+        outbox
             .iter()
             .all(|e| matches!(e.status, OutboxStatus::Sent { .. }))
-            .then_some(())
+            .then(|| outbox.first().cloned())
+            .flatten()
     })
     .await;
     assert!(h.store.open_escalations().unwrap().is_empty());
+    let failed_at = start_time() + chrono::Duration::minutes(2);
     let status = fake::whatsapp_status(
         "wamid.OUT1",
         "failed",
+        failed_at,
         Some((131026, "Message undeliverable")),
     );
     assert_eq!(h.post(&status).await, 200);
+
+    // The original reply is marked, with Meta's code and title; it stays the reply that was
+    // sent (so the inbox shows what went out and what became of it).
+    let receipts = h
+        .store
+        .outbox_receipts(ChannelKind::Whatsapp, CONVERSATION)
+        .unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].0, original.id);
+    let failure = receipts[0].1.failed.clone().unwrap();
+    assert_eq!(
+        (failure.code, failure.title.as_str(), failure.at),
+        (131026, "Message undeliverable", failed_at)
+    );
+    assert_eq!(
+        h.store.outbox_entry(original.id).unwrap().unwrap().status,
+        original.status
+    );
+
     let escalations = h.store.open_escalations().unwrap();
     assert_eq!(escalations.len(), 1, "{escalations:?}");
     assert!(
@@ -484,6 +548,90 @@ async fn a_failed_status_of_a_sent_reply_opens_an_escalation() {
         h.outbox().iter().any(|e| e.status == OutboxStatus::Dead),
         "the failed reply is a dead letter"
     );
+    // Meta posting the same status again changes nothing.
+    assert_eq!(h.post(&status).await, 200);
+    assert_eq!(h.store.open_escalations().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn after_a_restart_a_status_finds_its_reply_by_the_outbox_id_sent_along() {
+    use tower::ServiceExt;
+
+    let h = Harness::start(None).await;
+    assert_eq!(
+        h.post(&fake::whatsapp_text("wamid.IN6", start_time(), QUESTION))
+            .await,
+        200
+    );
+    let reply = eventually(Duration::from_secs(5), || {
+        h.outbox()
+            .into_iter()
+            .find(|e| matches!(e.status, OutboxStatus::Sent { .. }))
+    })
+    .await;
+    let sent = h.fake.sends();
+    let data = sent[0].body["biz_opaque_callback_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(webcare_adapters::meta::outbox_of(&data), Some(reply.id));
+
+    // A new webhook on the same store: what a restarted webcare has, with nothing in memory.
+    let restarted = MetaWebhook::new(
+        h.gateway.clone(),
+        MetaConfig::new(
+            Secret::new(APP_SECRET),
+            Secret::new(VERIFY_TOKEN),
+            Secret::new(ACCESS_TOKEN),
+        ),
+    )
+    .unwrap()
+    .routes();
+    let post = |payload: serde_json::Value| {
+        let body = serde_json::to_vec(&payload).unwrap();
+        let signature = webcare_adapters::meta::sign(APP_SECRET, &body);
+        let request = axum::http::Request::post("/meta/webhook")
+            .header("content-type", "application/json")
+            .header(webcare_adapters::meta::SIGNATURE_HEADER, signature)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let router = restarted.clone();
+        async move { router.oneshot(request).await.unwrap().status().as_u16() }
+    };
+    let with_data = |mut payload: serde_json::Value| {
+        payload["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] =
+            json!(data);
+        payload
+    };
+    let read_at = start_time() + chrono::Duration::minutes(1);
+    let read = fake::whatsapp_status("wamid.OUT1", "read", read_at, None);
+    assert_eq!(post(with_data(read)).await, 200);
+    let failed_at = start_time() + chrono::Duration::minutes(2);
+    let failed = with_data(fake::whatsapp_status(
+        "wamid.OUT1",
+        "failed",
+        failed_at,
+        Some((131026, "Message undeliverable")),
+    ));
+    assert_eq!(post(failed.clone()).await, 200);
+    // Posted again by Meta: still one escalation.
+    assert_eq!(post(failed).await, 200);
+
+    let receipts = h
+        .store
+        .outbox_receipts(ChannelKind::Whatsapp, CONVERSATION)
+        .unwrap();
+    let receipt = &receipts.iter().find(|(id, _)| *id == reply.id).unwrap().1;
+    assert_eq!(receipt.read_at, Some(read_at));
+    assert_eq!(receipt.failed.as_ref().map(|f| f.code), Some(131026));
+    let escalations = h.store.open_escalations().unwrap();
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert!(escalations[0].reason.contains("131026"));
+
+    // A status without webcare's data (another app's message) is only logged.
+    let foreign = fake::whatsapp_status("wamid.OTHER", "failed", failed_at, Some((1, "x")));
+    assert_eq!(post(foreign).await, 200);
+    assert_eq!(h.store.open_escalations().unwrap().len(), 1);
 }
 
 #[tokio::test]

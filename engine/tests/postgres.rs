@@ -345,12 +345,21 @@ fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
     source
         .outbox_dead_letter(first_reply, "403 blocked", "webcare", None, t0)
         .unwrap();
+    let read = intake
+        .accept(msg("q3", "c5", "eef", QUESTION, t0), t0)
+        .unwrap()
+        .outbox
+        .unwrap();
+    source.outbox_sent(read, t0).unwrap();
+    source
+        .outbox_receipt(read, store::ReceiptEvent::Read, t0)
+        .unwrap();
     store::save_rulebook(&*source, rulebook(), "test", t0).unwrap();
     source.set_crisis_switch(Some(true), "lead", t0).unwrap();
 
     let url = cluster().new_database();
     let report = store::postgres::copy::copy(&*source, &url).unwrap();
-    assert_eq!(report.messages, 4);
+    assert_eq!(report.messages, 5);
     assert_eq!(report.users, 1);
     let target = store::open(&options(url.clone())).unwrap();
 
@@ -381,7 +390,18 @@ fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
             target.conversation(channel, &id).unwrap(),
             source.conversation(channel, &id).unwrap()
         );
+        assert_eq!(
+            target.outbox_receipts(channel, &id).unwrap(),
+            source.outbox_receipts(channel, &id).unwrap()
+        );
     }
+    assert_eq!(
+        target
+            .outbox_receipts(ChannelKind::Telegram, "c5")
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(target.users().unwrap(), source.users().unwrap());
     assert_eq!(
         target.audit_log(None, 1000).unwrap(),

@@ -2161,6 +2161,78 @@ fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backe
     assert!(esc.case.survey.is_some());
 }
 
+fn receipts_keep_the_platforms_reports_beside_a_sent_reply(backend: Backend) {
+    use webcare_engine::store::ReceiptEvent;
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let a = f
+        .accept(msg("a", "c1", "ann", QUESTION, t0))
+        .outbox
+        .unwrap();
+    let sent_at = t0 + Duration::seconds(1);
+    f.store().outbox_sent(a, sent_at).unwrap();
+    assert!(
+        f.store()
+            .outbox_receipts(ChannelKind::Telegram, "c1")
+            .unwrap()
+            .is_empty()
+    );
+
+    // Out of order and twice, as webhooks arrive: the first of each kind is kept.
+    let at = |s| t0 + Duration::seconds(s);
+    f.store()
+        .outbox_receipt(a, ReceiptEvent::Read, at(9))
+        .unwrap();
+    f.store()
+        .outbox_receipt(a, ReceiptEvent::Delivered, at(5))
+        .unwrap();
+    let again = f
+        .store()
+        .outbox_receipt(a, ReceiptEvent::Delivered, at(20))
+        .unwrap();
+    assert_eq!(
+        (again.delivered_at, again.read_at),
+        (Some(at(5)), Some(at(9)))
+    );
+    let failed = ReceiptEvent::Failed {
+        code: 131026,
+        title: "Message undeliverable".into(),
+    };
+    f.store().outbox_receipt(a, failed, at(30)).unwrap();
+
+    // Durable, and the reply's own state is what it was.
+    f.reopen();
+    let receipts = f
+        .store()
+        .outbox_receipts(ChannelKind::Telegram, "c1")
+        .unwrap();
+    assert_eq!(receipts.len(), 1);
+    let (id, receipt) = &receipts[0];
+    assert_eq!(*id, a);
+    assert_eq!(receipt.delivered_at, Some(at(5)));
+    let failure = receipt.failed.as_ref().unwrap();
+    assert_eq!(
+        (failure.code, failure.title.as_str(), failure.at),
+        (131026, "Message undeliverable", at(30))
+    );
+    let entry = f.store().outbox_entry(a).unwrap().unwrap();
+    assert_eq!(entry.status, OutboxStatus::Sent { at: sent_at });
+    assert!(matches!(
+        f.store()
+            .outbox_receipt(a + 1_000_000, ReceiptEvent::Read, t0),
+        Err(CaseError::NoSuchOutboxEntry(_))
+    ));
+
+    // Forgetting the customer erases the reply and its receipt.
+    f.store().forget_author("ann", "test", at(60)).unwrap();
+    assert!(
+        f.store()
+            .outbox_receipts(ChannelKind::Telegram, "c1")
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! contract_tests {
     ($($case:ident),* $(,)?) => {
         mod redb {
@@ -2205,6 +2277,7 @@ contract_tests!(
     resolving_starts_the_automatic_reply_budget_again,
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,
+    receipts_keep_the_platforms_reports_beside_a_sent_reply,
     a_retried_reply_holds_back_only_its_own_conversation,
     outbox_channels_postponement_dead_letters_and_agent_replies,
     audit_log_appends_and_pages,

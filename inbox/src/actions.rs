@@ -9,9 +9,10 @@
 
 use axum::http::StatusCode;
 use webcare_adapters::gateway::GatewayError;
+use webcare_engine::case::window;
 use webcare_engine::store::Role;
 use webcare_engine::store::{
-    Conversation, Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry,
+    Conversation, Escalation, EscalationStatus, EscalationWork, NewAudit, OutboxEntry, Receipt,
     StoredMessage,
 };
 use webcare_engine::{CaseError, StoreError};
@@ -40,6 +41,10 @@ pub enum ActionError {
     Unavailable(String),
     #[error("{0}")]
     NotConnected(&'static str),
+    /// The reply could never go out (the platform's customer service window); the words say
+    /// until when it could have and what would make it possible.
+    #[error("{0}")]
+    OutsideWindow(String),
 }
 
 impl ActionError {
@@ -47,7 +52,7 @@ impl ActionError {
         match self {
             ActionError::NotFound(_) => StatusCode::NOT_FOUND,
             ActionError::Forbidden { .. } | ActionError::LeadsOnly(_) => StatusCode::FORBIDDEN,
-            ActionError::Conflict(_) => StatusCode::CONFLICT,
+            ActionError::Conflict(_) | ActionError::OutsideWindow(_) => StatusCode::CONFLICT,
             ActionError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ActionError::Unavailable(_) | ActionError::NotConnected(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -82,6 +87,8 @@ pub struct EscalationView {
     /// The customer's other conversations (the same author, any channel), latest first, at
     /// most [`MAX_OTHERS`]: what else they asked is context for the answer.
     pub others: Vec<Conversation>,
+    /// What the platform reported about sent replies (delivered, read, failed), by outbox id.
+    pub receipts: Vec<(u64, Receipt)>,
 }
 
 /// The most other conversations of a customer shown beside an escalation.
@@ -92,6 +99,13 @@ impl EscalationView {
     pub fn opening(&self) -> Option<&StoredMessage> {
         let first = self.escalation.messages.first()?;
         self.messages.iter().find(|m| &m.message.id == first)
+    }
+
+    /// The platform's receipt of reply `outbox`, if it reported one.
+    pub fn receipt(&self, outbox: u64) -> Option<&Receipt> {
+        self.receipts
+            .iter()
+            .find_map(|(id, receipt)| (*id == outbox).then_some(receipt))
     }
 }
 
@@ -127,7 +141,7 @@ async fn checked(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, Ac
 pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationView, ActionError> {
     let escalation = checked(inbox, actor, id).await?;
     let (channel, conversation) = (escalation.channel, escalation.conversation.clone());
-    let (work, messages, replies, mut linked, others) = inbox
+    let (work, messages, replies, mut linked, others, receipts) = inbox
         .gateway()
         .store(move |s| {
             let messages = s.conversation_messages(channel, &conversation)?;
@@ -160,6 +174,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
                 s.conversation_outbox(channel, &conversation)?,
                 s.conversation_escalations(channel, &conversation)?,
                 others,
+                s.outbox_receipts(channel, &conversation)?,
             ))
         })
         .await?;
@@ -171,6 +186,7 @@ pub async fn view(inbox: &Inbox, actor: &Actor, id: u64) -> Result<EscalationVie
         replies,
         linked,
         others,
+        receipts,
     })
 }
 
@@ -198,7 +214,41 @@ fn text_of(text: &str, what: &str) -> Result<String, ActionError> {
     Ok(text.to_owned())
 }
 
-/// Sends `text` to the customer through the outbox, into the channel they wrote on.
+/// How an agent's reply in `escalation`'s conversation would go out now, or why it could
+/// not: the customer service window of WhatsApp, Messenger and Instagram, by the same rule
+/// the Meta adapter sends by.
+pub async fn reply_route(
+    inbox: &Inbox,
+    escalation: &Escalation,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<window::Route, ActionError> {
+    let channel = escalation.channel;
+    let Some(length) = channel.reply_window() else {
+        return Ok(window::Route::Free);
+    };
+    let conversation = escalation.conversation.clone();
+    let found = inbox
+        .gateway()
+        .store(move |s| s.conversation(channel, &conversation))
+        .await?;
+    let Some(found) = found else {
+        return Ok(window::Route::Free);
+    };
+    let has_template = inbox.config().reply_template.is_some();
+    window::route(
+        channel,
+        found.last_activity,
+        now,
+        length,
+        false,
+        has_template,
+    )
+    .map_err(|refused| ActionError::OutsideWindow(refused.to_string()))
+}
+
+/// Sends `text` to the customer through the outbox, into the channel they wrote on. A reply
+/// that the platform's customer service window would never let out is refused here, with the
+/// reason, rather than queued to become a dead letter.
 pub async fn reply(
     inbox: &Inbox,
     actor: &Actor,
@@ -206,8 +256,9 @@ pub async fn reply(
     text: &str,
 ) -> Result<(Escalation, OutboxEntry), ActionError> {
     let text = text_of(text, "reply")?;
-    checked(inbox, actor, id).await?;
+    let escalation = checked(inbox, actor, id).await?;
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
+    reply_route(inbox, &escalation, now).await?;
     let done = inbox
         .gateway()
         .store(move |s| s.reply_to_escalation(id, &login, &text, now))

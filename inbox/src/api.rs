@@ -133,6 +133,8 @@ fn detail(view: &EscalationView, now: chrono::DateTime<chrono::Utc>) -> Value {
                         webcare_engine::store::OutboxStatus::Dead => "dead",
                     },
                     "created_at": r.created_at,
+                    // What the platform reported after it took the reply, if anything.
+                    "receipt": view.receipt(r.id),
                 })
             })
             .collect::<Vec<_>>()

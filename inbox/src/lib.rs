@@ -59,6 +59,9 @@ pub struct InboxConfig {
     pub login_window: Duration,
     /// Rows per team on the queue page (the counts always cover all).
     pub page_rows: usize,
+    /// The approved WhatsApp template an agent's reply after the 24-hour window goes out as
+    /// (`[meta] reply_template`); without one such a reply is refused in the reply form.
+    pub reply_template: Option<String>,
 }
 
 impl Default for InboxConfig {
@@ -69,6 +72,7 @@ impl Default for InboxConfig {
             login_failures: 5,
             login_window: Duration::minutes(15),
             page_rows: 200,
+            reply_template: None,
         }
     }
 }

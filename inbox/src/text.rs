@@ -174,13 +174,65 @@ impl Lang {
         }
     }
 
-    pub fn window_closed(self, since: &str) -> String {
+    /// A platform's report on a sent reply, for its line in the conversation.
+    pub fn delivered_at(self, at: &str) -> String {
+        match self {
+            Lang::Nl => format!("afgeleverd {at}"),
+            Lang::En => format!("delivered {at}"),
+        }
+    }
+
+    pub fn read_at(self, at: &str) -> String {
+        match self {
+            Lang::Nl => format!("gelezen {at}"),
+            Lang::En => format!("read {at}"),
+        }
+    }
+
+    /// The platform could not deliver a reply it had taken: its error code and title.
+    pub fn failed_on(self, channel: &str, at: &str, code: i64, title: &str) -> String {
         match self {
             Lang::Nl => format!(
-                "gesloten sinds {since}: een antwoord gaat alleen nog uit als het goedgekeurde sjabloon op WhatsApp ([meta] reply_template) of, binnen 7 dagen, gemarkeerd als antwoord van een medewerker op Messenger en Instagram; anders wordt het geweigerd met de reden"
+                "mislukt volgens {channel} ({at}): {code} {title}; de klant heeft het niet gekregen"
+            ),
+            Lang::En => {
+                format!("failed on {channel} ({at}): {code} {title}; the customer did not get it")
+            }
+        }
+    }
+
+    /// The window is closed and a reply goes out as the approved template `name`.
+    pub fn window_template(self, since: &str, name: &str) -> String {
+        match self {
+            Lang::Nl => format!(
+                "gesloten sinds {since}: een antwoord gaat uit als het goedgekeurde sjabloon `{name}`"
+            ),
+            Lang::En => {
+                format!("closed since {since}: a reply goes out as the approved template `{name}`")
+            }
+        }
+    }
+
+    /// The window is closed and a person may still answer with the human-agent tag.
+    pub fn window_human_agent(self, since: &str, until: &str) -> String {
+        match self {
+            Lang::Nl => format!(
+                "gesloten sinds {since}: een antwoord gaat tot {until} uit gemarkeerd als antwoord van een medewerker"
             ),
             Lang::En => format!(
-                "closed since {since}: a reply goes out only as the approved template on WhatsApp ([meta] reply_template) or, within 7 days, tagged as a human agent's on Messenger and Instagram; otherwise it is refused with the reason"
+                "closed since {since}: a reply goes out tagged as a human agent's until {until}"
+            ),
+        }
+    }
+
+    /// The window is closed and no reply can go out until the customer writes again.
+    pub fn window_refused(self, since: &str) -> String {
+        match self {
+            Lang::Nl => format!(
+                "gesloten sinds {since}: een antwoord wordt geweigerd tot de klant opnieuw schrijft (op WhatsApp kan het alleen met een goedgekeurd sjabloon, [meta] reply_template)"
+            ),
+            Lang::En => format!(
+                "closed since {since}: a reply is refused until the customer writes again (on WhatsApp only an approved template can go out, [meta] reply_template)"
             ),
         }
     }
@@ -371,6 +423,7 @@ pub struct Texts {
     pub created: &'static str,
     pub sla: &'static str,
     pub reply_window: &'static str,
+    pub reply_not_sent: &'static str,
     pub category: &'static str,
     pub topics: &'static str,
     pub rules: &'static str,
@@ -492,6 +545,7 @@ pub static EN: Texts = Texts {
     created: "Created",
     sla: "SLA",
     reply_window: "Reply window",
+    reply_not_sent: "Not sent",
     category: "Category",
     topics: "Topics",
     rules: "Rules",
@@ -611,6 +665,7 @@ pub static NL: Texts = Texts {
     created: "Aangemaakt",
     sla: "SLA",
     reply_window: "Antwoordvenster",
+    reply_not_sent: "Niet verstuurd",
     category: "Categorie",
     topics: "Onderwerpen",
     rules: "Regels",

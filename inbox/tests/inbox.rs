@@ -958,34 +958,3 @@ async fn only_a_lead_switches_crisis_mode_and_the_escalation_page_explains_each_
         .await;
     assert_eq!(status, 403);
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_whatsapp_escalation_shows_until_when_a_free_reply_may_be_sent() {
-    let monday = local(2026, 11, 30, 10, 0);
-    let s = Service::start(monday).await;
-    s.user("anna", Role::Agent, &["webcare", "legal"], "anna-pw")
-        .await;
-    let (_, anna, _) = s.login("anna", "anna-pw").await;
-    let anna = anna.unwrap();
-    let message = webcare_engine::Inbound {
-        id: "wamid.W1".into(),
-        channel: ChannelKind::Whatsapp,
-        conversation: "1065550100:31612345678".into(),
-        author: "31612345678".into(),
-        text: "Ik maak bezwaar tegen de aanslag, mijn advocaat neemt contact op".into(),
-        received_at: monday,
-        metadata: Default::default(),
-    };
-    let escalation = s.gateway.accept(message).await.unwrap().escalation.unwrap();
-    let path = format!("/inbox/escalations/{escalation}");
-    let (status, page) = s.page(Some(&anna), &path).await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Reply window"), "{page}");
-    assert!(page.contains("open until 2026-12-01 10:00 CET"), "{page}");
-    s.clock.advance(chrono::Duration::hours(25));
-    // A new day, a new login (sessions do not last a day).
-    let (_, anna, _) = s.login("anna", "anna-pw").await;
-    let (_, page) = s.page(anna.as_ref(), &path).await;
-    assert!(page.contains("closed since 2026-12-01 10:00 CET"), "{page}");
-    assert!(page.contains("reply_template"), "{page}");
-}

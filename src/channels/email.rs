@@ -44,6 +44,10 @@ pub struct EmailSection {
     pub state_file: Option<PathBuf>,
     /// How often IDLE is issued again, in minutes; default 25 (servers may end it after 29).
     pub idle_renew_minutes: Option<u64>,
+    /// A PEM file of CA certificates to trust for IMAP and SMTP over TLS besides the public
+    /// roots (a mail server with a certificate of the organisation's own CA); relative to the
+    /// config file.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Section for EmailSection {
@@ -183,6 +187,14 @@ mod adapter {
                 Some(base) if p.is_relative() => base.join(p),
                 _ => p,
             });
+            let ca_file = self.ca_file.clone().map(|p| match base {
+                Some(base) if p.is_relative() => base.join(p),
+                _ => p,
+            });
+            if let Some(path) = &ca_file {
+                // Said at start, not as a TLS failure on the first connection.
+                webcare_adapters::email::read_ca_file(path).context("[email] ca_file")?;
+            }
             Ok(EmailConfig {
                 address,
                 imap: Server {
@@ -208,6 +220,7 @@ mod adapter {
                 mailbox: self.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
                 // Relative (or unset): resolved in the data directory when the channel starts.
                 state_file: state_file.unwrap_or_else(|| "email-position.json".into()),
+                ca_file,
                 idle_renew: Duration::from_secs(
                     60 * self.idle_renew_minutes.unwrap_or(25).clamp(1, 28),
                 ),
@@ -294,6 +307,31 @@ mod tests {
             assert_eq!(built, "runs email");
         }
         assert!(!built.contains("pw-s3cr3t"));
+        Ok(())
+    }
+
+    #[cfg(feature = "email")]
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused_at_start_with_its_path() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("ca.pem"), "not a certificate\n")?;
+        let section = EmailSection {
+            address: Some("gemeente@example.org".into()),
+            imap_host: Some("imap.example.org".into()),
+            smtp_host: Some("smtp.example.org".into()),
+            ca_file: Some("ca.pem".into()),
+            ..EmailSection::default()
+        };
+        let password = |name: &str| (name == "EMAIL_PASSWORD").then(|| "pw".to_owned());
+        let error = match section.build(Some(dir.path()), &password) {
+            Ok(built) => panic!("accepted: {}", line(built)),
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.contains("ca_file"), "{error}");
+        assert!(
+            error.contains(&dir.path().join("ca.pem").display().to_string()),
+            "{error}"
+        );
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use webcare_engine::ChannelKind;
 use webcare_engine::store::{OutboxEntry, StoredMessage};
@@ -16,6 +17,23 @@ use webcare_engine::store::{OutboxEntry, StoredMessage};
 use super::{EmailConfig, EmailError, Security};
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 use crate::gateway::Gateway;
+
+/// What SMTP over TLS trusts: the public roots, and those of `[email] ca_file`.
+fn tls_parameters(config: &EmailConfig) -> Result<TlsParameters, EmailError> {
+    let mut builder = TlsParameters::builder(config.smtp.host.clone());
+    if let Some(path) = &config.ca_file {
+        // Checked with the IMAP side's reader first, for the same words on a bad file.
+        super::read_ca_file(path)?;
+        let ca_error = |reason: String| EmailError::Ca {
+            path: path.display().to_string(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let certificates = Certificate::from_pem(&pem).map_err(|e| ca_error(e.to_string()))?;
+        builder = builder.add_root_certificate(certificates);
+    }
+    builder.build().map_err(|e| EmailError::Smtp(e.to_string()))
+}
 
 /// Sends outbox replies of the e-mail channel.
 pub struct EmailDeliver {
@@ -49,14 +67,12 @@ raw_header!(AutoSubmitted, "Auto-Submitted");
 impl EmailDeliver {
     pub fn new(config: &EmailConfig, gateway: Gateway) -> Result<Self, EmailError> {
         let smtp = &config.smtp;
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
         let builder = match smtp.security {
-            Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-            Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host),
-            Security::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &smtp.host,
-            )),
+            Security::None => builder,
+            Security::Tls => builder.tls(Tls::Wrapper(tls_parameters(config)?)),
+            Security::Starttls => builder.tls(Tls::Required(tls_parameters(config)?)),
         }
-        .map_err(|e| EmailError::Smtp(e.to_string()))?
         .port(smtp.port)
         .timeout(Some(std::time::Duration::from_secs(30)));
         let builder = match &config.smtp_login {

@@ -74,7 +74,11 @@ pub struct EmailConfig {
     pub mailbox: String,
     /// Where (UIDVALIDITY, last UID) is kept.
     pub state_file: PathBuf,
-    /// IDLE is ended and issued again after this long.
+    /// A PEM file of CA certificates to trust besides the public roots, for IMAP and SMTP over
+    /// TLS: a mail server with a certificate of the organisation's own CA.
+    pub ca_file: Option<PathBuf>,
+    /// IDLE is ended and issued again after this long: shorter than the server's inactivity
+    /// timeout (RFC 2177: servers may end an IDLE after 29 minutes).
     pub idle_renew: Duration,
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
@@ -106,6 +110,45 @@ pub enum EmailError {
     Intake(String),
     #[error("the SMTP settings are not usable: {0}")]
     Smtp(String),
+    #[error("cannot use the CA certificates in `{path}` ([email] ca_file): {reason}")]
+    Ca { path: String, reason: String },
+}
+
+/// The PEM certificates of `path`, refused when there is none: a CA file that trusts nothing
+/// is a mistake to say at start, not a TLS failure to retry forever.
+pub fn read_ca_file(
+    path: &std::path::Path,
+) -> Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, EmailError> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+    let ca_error = |reason: String| EmailError::Ca {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ca_error(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(ca_error("no `BEGIN CERTIFICATE` block in it".into()));
+    }
+    Ok(certificates)
+}
+
+/// The roots an IMAP connection over TLS trusts: Mozilla's, and those of `[email] ca_file`.
+fn tls_roots(config: &EmailConfig) -> Result<tokio_rustls::rustls::RootCertStore, EmailError> {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &config.ca_file {
+        for certificate in read_ca_file(path)? {
+            roots.add(certificate).map_err(|e| EmailError::Ca {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+    }
+    Ok(roots)
 }
 
 impl From<async_imap::error::Error> for EmailError {
@@ -174,7 +217,8 @@ pub async fn run(
     loop {
         match session(&gateway, &config, &mut shutdown).await {
             Ok(()) => return Ok(()),
-            Err(EmailError::Login(user)) => return Err(EmailError::Login(user)),
+            // A refused login or an unusable CA file needs a person; retrying cannot fix it.
+            Err(error @ (EmailError::Login(_) | EmailError::Ca { .. })) => return Err(error),
             Err(error) => {
                 warn!(%error, retry_in = ?wait, "email: the IMAP session ended");
                 tokio::select! {
@@ -207,10 +251,8 @@ async fn session(
             mailbox(Client::new(tcp), gateway, config, shutdown).await
         }
         Security::Tls => {
-            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             let tls = tokio_rustls::rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
+                .with_root_certificates(tls_roots(config)?)
                 .with_no_client_auth();
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(server.host.clone())
                 .map_err(|e| connect_error(e.to_string()))?;

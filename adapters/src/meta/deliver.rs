@@ -24,6 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use webcare_engine::ChannelKind;
+pub use webcare_engine::case::window::{self, Route};
 use webcare_engine::store::OutboxEntry;
 
 use super::MetaConfig;
@@ -32,12 +33,20 @@ use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 use crate::gateway::Gateway;
 use crate::split::SplitSender;
 
-/// Messenger and Instagram let a person answer with the `HUMAN_AGENT` tag this long after the
-/// customer's last message.
-const HUMAN_AGENT_WINDOW: chrono::Duration = chrono::Duration::days(7);
-
 /// Sent replies remembered for their delivery statuses (a status of an older one is logged).
 const REMEMBERED: usize = 10_000;
+
+/// The `biz_opaque_callback_data` a WhatsApp send carries: Meta repeats it in the message's
+/// delivery statuses, so a status finds its outbox entry also after a restart, when the
+/// in-memory [`SentLog`] is empty.
+pub fn callback_data(entry: u64) -> String {
+    format!("webcare-outbox:{entry}")
+}
+
+/// The outbox entry named by a status's `biz_opaque_callback_data`, if webcare wrote it.
+pub fn outbox_of(callback_data: &str) -> Option<u64> {
+    callback_data.strip_prefix("webcare-outbox:")?.parse().ok()
+}
 
 /// A reply Meta accepted, for a later `failed` status.
 #[derive(Debug, Clone)]
@@ -81,7 +90,13 @@ impl SentLog {
         }
     }
 
-    /// The reply Meta gave `message_id` for, if it is still remembered.
+    /// The reply Meta gave `message_id` for, if it is still remembered; it stays remembered.
+    pub fn get(&self, message_id: &str) -> Option<SentReply> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0.get(message_id).cloned()
+    }
+
+    /// The reply Meta gave `message_id` for, if it is still remembered; forgotten now.
     pub fn take(&self, message_id: &str) -> Option<SentReply> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.0.remove(message_id)
@@ -94,17 +109,6 @@ impl SentLog {
             .iter()
             .any(|(c, id)| *c == channel && id == conversation)
     }
-}
-
-/// How a reply goes out, given the window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// Inside the window: plain text.
-    Free,
-    /// WhatsApp after the window: the approved template with the text as its parameter.
-    Template,
-    /// Messenger or Instagram after the window, within seven days: tagged `HUMAN_AGENT`.
-    HumanAgent,
 }
 
 impl MetaDeliver {
@@ -170,6 +174,7 @@ impl MetaDeliver {
 
     async fn send_part(
         &self,
+        entry: u64,
         account: &str,
         user: &str,
         text: &str,
@@ -187,6 +192,7 @@ impl MetaDeliver {
                 })?;
                 serde_json::json!({
                     "messaging_product": "whatsapp", "recipient_type": "individual", "to": user,
+                    "biz_opaque_callback_data": callback_data(entry),
                     "type": "template",
                     "template": {
                         "name": template.name, "language": { "code": template.language },
@@ -196,6 +202,7 @@ impl MetaDeliver {
             }
             (ChannelKind::Whatsapp, _) => serde_json::json!({
                 "messaging_product": "whatsapp", "recipient_type": "individual", "to": user,
+                "biz_opaque_callback_data": callback_data(entry),
                 "type": "text", "text": { "preview_url": false, "body": text }
             }),
             (_, Route::HumanAgent) => serde_json::json!({
@@ -251,7 +258,9 @@ impl Deliver for MetaDeliver {
             let (account, user) = (&account, &user);
             self.parts
                 .send(entry.id, &entry.text, |_, part| async move {
-                    let id = self.send_part(account, user, &part, route).await?;
+                    let id = self
+                        .send_part(entry.id, account, user, &part, route)
+                        .await?;
                     if let Some(id) = id {
                         self.sent.remember(
                             id,
@@ -271,8 +280,7 @@ impl Deliver for MetaDeliver {
     }
 }
 
-/// The window rule: free text while the window is open; after it, no bot reply at all, and an
-/// agent's reply only by template (WhatsApp) or the human-agent tag (Messenger, Instagram).
+/// The window rule ([`window::route`]), its refusal as a dead letter with the reason.
 pub fn decide_route(
     channel: ChannelKind,
     last_customer_message: DateTime<Utc>,
@@ -281,30 +289,15 @@ pub fn decide_route(
     by_bot: bool,
     has_template: bool,
 ) -> Result<Route, DeliveryError> {
-    let closes = last_customer_message + window;
-    if now < closes {
-        return Ok(Route::Free);
-    }
-    let closed = format!(
-        "{channel}: outside the 24-hour customer service window (the customer last wrote at {}, the window closed at {})",
-        last_customer_message.format("%Y-%m-%d %H:%M UTC"),
-        closes.format("%Y-%m-%d %H:%M UTC")
-    );
-    if by_bot {
-        return Err(DeliveryError::Permanent(format!(
-            "{closed}; the bot does not reply after it, a person must follow up"
-        )));
-    }
-    match channel {
-        ChannelKind::Whatsapp if has_template => Ok(Route::Template),
-        ChannelKind::Whatsapp => Err(DeliveryError::Permanent(format!(
-            "{closed}; an agent's reply needs an approved template and none is configured ([meta] reply_template), so it was not sent"
-        ))),
-        _ if now < last_customer_message + HUMAN_AGENT_WINDOW => Ok(Route::HumanAgent),
-        _ => Err(DeliveryError::Permanent(format!(
-            "{closed}, and the 7 days in which a person may still answer are over; it was not sent"
-        ))),
-    }
+    window::route(
+        channel,
+        last_customer_message,
+        now,
+        window,
+        by_bot,
+        has_template,
+    )
+    .map_err(|refused| DeliveryError::Permanent(refused.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -391,6 +384,13 @@ mod tests {
     }
 
     #[test]
+    fn callback_data_names_the_outbox_entry() {
+        assert_eq!(outbox_of(&callback_data(42)), Some(42));
+        assert_eq!(outbox_of("somebody-else:42"), None);
+        assert_eq!(outbox_of("webcare-outbox:x"), None);
+    }
+
+    #[test]
     fn graph_error_codes_map_to_wait_retry_or_dead_letter() {
         let wa = ChannelKind::Whatsapp;
         let ok = br#"{"messaging_product":"whatsapp","contacts":[],"messages":[{"id":"wamid.9"}]}"#;
@@ -418,41 +418,5 @@ mod tests {
             classify(wa, 400, &error(100), WAIT),
             Err(DeliveryError::Permanent(_))
         ));
-    }
-
-    #[test]
-    fn the_bot_never_replies_after_the_window_and_an_agent_only_by_template() {
-        let last = DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let day = chrono::Duration::hours(24);
-        let inside = last + chrono::Duration::hours(23);
-        let after = last + chrono::Duration::hours(25);
-        let wa = ChannelKind::Whatsapp;
-        assert_eq!(
-            decide_route(wa, last, inside, day, true, false),
-            Ok(Route::Free)
-        );
-        let bot = decide_route(wa, last, after, day, true, true);
-        assert!(
-            matches!(&bot, Err(DeliveryError::Permanent(m)) if m.contains("the bot does not reply")),
-            "{bot:?}"
-        );
-        assert_eq!(
-            decide_route(wa, last, after, day, false, true),
-            Ok(Route::Template)
-        );
-        let refused = decide_route(wa, last, after, day, false, false);
-        assert!(
-            matches!(&refused, Err(DeliveryError::Permanent(m)) if m.contains("reply_template")),
-            "{refused:?}"
-        );
-        let ms = ChannelKind::Messenger;
-        assert_eq!(
-            decide_route(ms, last, after, day, false, false),
-            Ok(Route::HumanAgent)
-        );
-        let late = last + chrono::Duration::days(8);
-        assert!(decide_route(ms, last, late, day, false, false).is_err());
     }
 }

@@ -131,6 +131,12 @@ pub struct WaStatus {
     pub status: String,
     #[serde(default)]
     pub recipient_id: String,
+    /// Seconds since the epoch, as a string.
+    #[serde(default)]
+    pub timestamp: String,
+    /// What webcare sent with the message ([`super::deliver::callback_data`]).
+    #[serde(default)]
+    pub biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     pub errors: Vec<GraphErrorDetail>,
 }

@@ -9,8 +9,13 @@
 //! A delivery is answered 200 only after every message in it is stored by the [`Gateway`]
 //! (anything else makes Meta post it again, and intake's dedupe by the platform's message id
 //! makes sure a repeat is answered once). Delivery statuses come on the same webhook: a
-//! `failed` status of a reply Meta had accepted becomes a dead letter with Meta's reason (see
-//! [`MetaWebhook`]), so a reply that never arrived is never taken for sent by the team.
+//! `delivered`, `read` or `failed` status is kept on the reply it reports on (its receipt,
+//! shown in the inbox), and a `failed` one of a reply Meta had accepted also becomes a dead
+//! letter with Meta's reason (see [`MetaWebhook`]), so a reply that never arrived is never
+//! taken for sent by the team. Which reply a status is about is remembered in memory (the
+//! last 10,000 sends) and, on WhatsApp, also sent along with the message as
+//! `biz_opaque_callback_data` (the outbox id), which Meta repeats in its statuses, so a status
+//! of a reply sent before a restart still finds it in the store.
 //!
 //! # Layout
 //!
@@ -30,10 +35,11 @@ use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tracing::{debug, info, warn};
+use webcare_engine::CaseError;
 use webcare_engine::ChannelKind;
-use webcare_engine::store::NewReply;
+use webcare_engine::store::{NewReply, ReceiptEvent};
 
-pub use deliver::{MetaDeliver, Route, SentLog, classify, decide_route};
+pub use deliver::{MetaDeliver, Route, SentLog, callback_data, classify, decide_route, outbox_of};
 
 use crate::gateway::{Gateway, GatewayError};
 use crate::secret::Secret;
@@ -310,28 +316,57 @@ impl MetaWebhook {
         Ok(())
     }
 
-    /// A WhatsApp delivery status. `sent`, `delivered` and `read` change nothing webcare keeps
-    /// (the reply is sent once Meta accepted it); `failed` means the customer never got it, so
-    /// the failed text is queued again and dead-lettered at once with Meta's reason, which opens
-    /// an escalation for the default team (the store cannot dead-letter a reply it recorded as
-    /// sent). Its conversation's later replies wait meanwhile, so none overtakes it.
+    /// A WhatsApp delivery status. `delivered`, `read` and `failed` are kept on the reply they
+    /// report on (its receipt, shown with the reply in the inbox); `sent` says nothing new (the
+    /// reply is sent once Meta accepted it). `failed` means the customer never got it, so the
+    /// failed text is also queued again and dead-lettered at once with Meta's reason, which
+    /// opens an escalation for the default team (the store cannot dead-letter a reply it
+    /// recorded as sent). Its conversation's later replies wait meanwhile, so none overtakes it.
     async fn status(&self, status: &inbound::WaStatus) -> Result<(), GatewayError> {
-        if status.status != "failed" {
-            debug!(message = %status.id, status = %status.status, "whatsapp: delivery status");
+        let at = status
+            .timestamp
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .unwrap_or_else(|| self.inner.gateway.now());
+        let event = match status.status.as_str() {
+            "delivered" => ReceiptEvent::Delivered,
+            "read" => ReceiptEvent::Read,
+            "failed" => {
+                let error = status.errors.first();
+                ReceiptEvent::Failed {
+                    code: error.map_or(0, |e| e.code),
+                    title: error
+                        .and_then(|e| e.title.clone().or(e.message.clone()))
+                        .unwrap_or_default(),
+                }
+            }
+            _ => {
+                debug!(message = %status.id, status = %status.status, "whatsapp: delivery status");
+                return Ok(());
+            }
+        };
+        let failed = matches!(event, ReceiptEvent::Failed { .. });
+        let remembered = if failed {
+            self.inner.sent.take(&status.id)
+        } else {
+            self.inner.sent.get(&status.id)
+        };
+        let Some(reply) = remembered else {
+            return self.status_after_restart(status, event, at).await;
+        };
+        if let Err(error) = self.receipt(&reply, event, at).await {
+            if failed {
+                // Meta posts the status again; it must find the reply again.
+                self.inner.sent.remember(status.id.clone(), reply.clone());
+            }
+            return Err(error);
+        }
+        if !failed {
+            debug!(outbox = reply.entry, status = %status.status, "whatsapp: delivery status kept");
             return Ok(());
         }
-        let reason = status
-            .errors
-            .first()
-            .map(|e| {
-                let words = e.message.clone().or(e.title.clone()).unwrap_or_default();
-                format!("whatsapp reported the reply failed: {} {words}", e.code)
-            })
-            .unwrap_or_else(|| "whatsapp reported the reply failed".to_owned());
-        let Some(reply) = self.inner.sent.take(&status.id) else {
-            warn!(message = %status.id, recipient = %status.recipient_id, %reason, "whatsapp: a reply webcare no longer remembers failed");
-            return Ok(());
-        };
+        let reason = failure_reason(status);
         let held = (reply.channel, reply.conversation.clone());
         self.hold(&held, true);
         let result = self.dead_letter_failed(&reply, &reason).await;
@@ -343,6 +378,96 @@ impl MetaWebhook {
         let escalation = result?;
         warn!(outbox = reply.entry, escalation, %reason, "whatsapp: a sent reply failed; escalated to the default team");
         Ok(())
+    }
+
+    /// A status of a reply the in-memory log does not know (sent before a restart, or more
+    /// than 10,000 sends ago): found by the outbox id webcare sent along as
+    /// `biz_opaque_callback_data`, read from the store. A failure is dead-lettered once: not
+    /// when the reply's receipt already has one (Meta posting the status again), and before
+    /// the receipt is written, so a crash between the two repeats the escalation rather than
+    /// losing it.
+    async fn status_after_restart(
+        &self,
+        status: &inbound::WaStatus,
+        event: ReceiptEvent,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), GatewayError> {
+        let failed = matches!(event, ReceiptEvent::Failed { .. });
+        let Some(entry) = status
+            .biz_opaque_callback_data
+            .as_deref()
+            .and_then(deliver::outbox_of)
+        else {
+            // Only a failure matters enough to be seen in the log: the team cannot be told
+            // which reply it was.
+            if failed {
+                warn!(message = %status.id, recipient = %status.recipient_id, "whatsapp: a reply webcare cannot trace failed");
+            } else {
+                debug!(message = %status.id, status = %status.status, "whatsapp: status of a reply webcare cannot trace");
+            }
+            return Ok(());
+        };
+        let found = self
+            .inner
+            .gateway
+            .store(move |s| {
+                let Some(reply) = s.outbox_entry(entry)? else {
+                    return Ok::<_, webcare_engine::StoreError>(None);
+                };
+                let receipts = s.outbox_receipts(reply.channel, &reply.conversation)?;
+                let failed_before = receipts
+                    .iter()
+                    .any(|(id, r)| *id == entry && r.failed.is_some());
+                Ok(Some((reply, failed_before)))
+            })
+            .await?;
+        let Some((entry, failed_before)) =
+            found.filter(|(e, _)| e.channel == ChannelKind::Whatsapp)
+        else {
+            debug!(outbox = entry, "meta: status of a reply no longer stored");
+            return Ok(());
+        };
+        let reply = deliver::SentReply {
+            entry: entry.id,
+            channel: entry.channel,
+            conversation: entry.conversation,
+            in_reply_to: entry.in_reply_to,
+            text: entry.text,
+        };
+        if failed && !failed_before {
+            let reason = failure_reason(status);
+            let held = (reply.channel, reply.conversation.clone());
+            self.hold(&held, true);
+            let result = self.dead_letter_failed(&reply, &reason).await;
+            self.hold(&held, false);
+            let escalation = result?;
+            warn!(outbox = reply.entry, escalation, %reason, "whatsapp: a reply sent before the restart failed; escalated to the default team");
+        }
+        self.receipt(&reply, event, at).await
+    }
+
+    /// Keeps `event` on the reply it reports on. A reply deleted meanwhile (retention,
+    /// `forget`) has nothing left to mark.
+    async fn receipt(
+        &self,
+        reply: &deliver::SentReply,
+        event: ReceiptEvent,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), GatewayError> {
+        let entry = reply.entry;
+        match self
+            .inner
+            .gateway
+            .store(move |s| s.outbox_receipt(entry, event, at))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(GatewayError::Case(CaseError::NoSuchOutboxEntry(_))) => {
+                debug!(outbox = entry, "meta: status of a reply no longer stored");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     fn hold(&self, conversation: &(ChannelKind, String), on: bool) {
@@ -384,6 +509,18 @@ impl MetaWebhook {
             .await?;
         Ok(dead.escalation.id)
     }
+}
+
+/// Meta's reason for a failed reply, in words for the dead letter's escalation.
+fn failure_reason(status: &inbound::WaStatus) -> String {
+    status
+        .errors
+        .first()
+        .map(|e| {
+            let words = e.message.clone().or(e.title.clone()).unwrap_or_default();
+            format!("whatsapp reported the reply failed: {} {words}", e.code)
+        })
+        .unwrap_or_else(|| "whatsapp reported the reply failed".to_owned())
 }
 
 #[cfg(test)]

@@ -170,9 +170,16 @@ pub fn whatsapp_text(id: &str, at: DateTime<Utc>, text: &str) -> Value {
     whatsapp(id, at, json!({ "type": "text", "text": { "body": text } }))
 }
 
-/// A WhatsApp status delivery for message `wamid`.
-pub fn whatsapp_status(wamid: &str, status: &str, error: Option<(i64, &str)>) -> Value {
-    let mut value = json!({ "id": wamid, "status": status, "timestamp": "1700000000", "recipient_id": CUSTOMER });
+/// A WhatsApp status delivery for message `wamid`, made at `at`.
+pub fn whatsapp_status(
+    wamid: &str,
+    status: &str,
+    at: DateTime<Utc>,
+    error: Option<(i64, &str)>,
+) -> Value {
+    let timestamp = at.timestamp().to_string();
+    let mut value =
+        json!({ "id": wamid, "status": status, "timestamp": timestamp, "recipient_id": CUSTOMER });
     if let Some((code, title)) = error {
         value["errors"] = json!([{ "code": code, "title": title, "message": title }]);
     }

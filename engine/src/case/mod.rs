@@ -17,6 +17,8 @@
 //! - [`escalation`]: the transitions of an escalation, each with its conflicts.
 //! - [`outbox`]: a reply's way out: sent, failed, postponed, given up, and the order per
 //!   conversation.
+//! - [`window`]: the customer service window of WhatsApp, Messenger and Instagram: how a
+//!   reply may go out after the customer's last message, for the Meta adapter and the inbox.
 //! - [`history`]: the words of an escalation's history.
 //! - [`error`]: [`CaseError`], the conflicts a person can run into.
 
@@ -29,6 +31,7 @@ pub mod outbox;
 pub mod satisfaction;
 pub mod sla;
 pub mod state;
+pub mod window;
 
 pub use conversation::{ConversationFacts, ConversationState, Tally};
 pub use error::CaseError;

@@ -3,6 +3,11 @@
 //! A finished reply (sent or dead) never changes again. And the order: replies to one
 //! conversation go out in the order they were queued, so a later one waits while an earlier
 //! one is still pending, also while that one waits for a retry.
+//!
+//! After a reply is sent the platform may still report on it ([`Receipt`]): delivered, read,
+//! or failed after all (Meta's delivery statuses). That report is kept beside the finished
+//! reply, so the team sees in the inbox whether the customer got it, without the reply's own
+//! state changing.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -116,6 +121,65 @@ impl Default for Delivery {
     }
 }
 
+/// What a platform reported about a reply after it took it (WhatsApp's delivery statuses).
+/// Each time is the first report of its kind: a webhook is posted again after a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+    /// The platform could not deliver it after all, with its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<PlatformFailure>,
+}
+
+/// A platform's failure report for a reply it had taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformFailure {
+    pub at: DateTime<Utc>,
+    /// The platform's error code (Graph API: 131026 undeliverable, 131047 window closed, …).
+    pub code: i64,
+    /// The platform's title or message for it.
+    pub title: String,
+}
+
+/// One platform report about a sent reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptEvent {
+    Delivered,
+    Read,
+    Failed { code: i64, title: String },
+}
+
+impl Receipt {
+    /// Takes in a report made at `at`; whether anything changed. Reports arrive out of order
+    /// and more than once, so the first of each kind is kept. A failure after the customer
+    /// read the reply is kept too (the platform said it), but never hides the read.
+    pub fn apply(&mut self, event: &ReceiptEvent, at: DateTime<Utc>) -> bool {
+        let slot = match event {
+            ReceiptEvent::Delivered => &mut self.delivered_at,
+            ReceiptEvent::Read => &mut self.read_at,
+            ReceiptEvent::Failed { code, title } => {
+                if self.failed.is_some() {
+                    return false;
+                }
+                self.failed = Some(PlatformFailure {
+                    at,
+                    code: *code,
+                    title: title.clone(),
+                });
+                return true;
+            }
+        };
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(at);
+        true
+    }
+}
+
 /// Order per conversation: of the pending replies, taken in the order they were queued, only
 /// the first of each conversation may go out; the later ones wait for it, also while it waits
 /// for a retry. Otherwise a failing callback lets later replies overtake an earlier one.
@@ -184,6 +248,26 @@ mod tests {
             d.postponed(2, "x", t(9)),
             Err(CaseError::OutboxFinished(2))
         ));
+    }
+
+    #[test]
+    fn a_receipt_keeps_the_first_report_of_each_kind() {
+        let mut r = Receipt::default();
+        assert!(r.apply(&ReceiptEvent::Read, t(20)));
+        assert!(r.apply(&ReceiptEvent::Delivered, t(10)));
+        assert!(!r.apply(&ReceiptEvent::Delivered, t(30)), "a repeat");
+        let failed = ReceiptEvent::Failed {
+            code: 131026,
+            title: "Message undeliverable".into(),
+        };
+        assert!(r.apply(&failed, t(40)));
+        assert!(!r.apply(&failed, t(50)));
+        assert_eq!(
+            (r.delivered_at, r.read_at, r.failed.map(|f| (f.code, f.at))),
+            (Some(t(10)), Some(t(20)), Some((131026, t(40))))
+        );
+        let json = serde_json::to_string(&Receipt::default()).unwrap_or_default();
+        assert_eq!(json, "{}", "an empty receipt stores nothing");
     }
 
     #[test]

@@ -49,7 +49,8 @@ use serde::{Deserialize, Serialize};
 pub use self::records::*;
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 pub use crate::case::{
-    CaseError, ConversationFacts, ConversationState, EscalationStatus, outbox::OutboxStatus,
+    CaseError, ConversationFacts, ConversationState, EscalationStatus,
+    outbox::{OutboxStatus, Receipt, ReceiptEvent},
 };
 use crate::message::{ChannelKind, Inbound};
 pub use crate::rulebook::RulebookFile;
@@ -290,6 +291,23 @@ pub trait Store: Send + Sync {
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// A platform's later report on reply `id` (delivered, read, failed after all), kept
+    /// beside it by [`Receipt::apply`]; the reply's own state does not change. Returns the
+    /// receipt as it is now.
+    fn outbox_receipt(
+        &self,
+        id: u64,
+        event: ReceiptEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Receipt, CaseError>;
+
+    /// The receipts of a conversation's replies that have one, by outbox id, oldest first.
+    fn outbox_receipts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<(u64, Receipt)>, StoreError>;
 
     /// What a report reads, in one pass over the period instead of one read per conversation:
     /// every message received in `[since, until)` in brief, each with the state of its own reply

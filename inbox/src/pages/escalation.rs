@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
+use webcare_engine::case::window;
 use webcare_engine::replies::{CannedReply, ReplyVars};
-use webcare_engine::store::{ConversationState, EscalationStatus, OutboxStatus};
+use webcare_engine::store::{ConversationState, EscalationStatus, OutboxStatus, Receipt};
 use webcare_engine::teams::describe_deadline;
 use webcare_engine::{ChannelKind, Rulebook};
 
@@ -29,25 +30,70 @@ struct Line<'a> {
     who: String,
     text: &'a str,
     note: &'static str,
+    /// A sent reply's receipt: what the platform reported after it took it.
+    receipt: Option<&'a Receipt>,
+}
+
+/// The reply box's state beyond the escalation itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplyBox<'a> {
+    /// `[meta] reply_template`: whether a WhatsApp reply after the window can go out.
+    pub template: Option<&'a str>,
+    /// A reply just refused: its text (kept in the box) and the reason.
+    pub refused: Option<(&'a str, &'a str)>,
+}
+
+/// When the customer last wrote: the start of the customer service window.
+fn last_customer_message(view: &EscalationView) -> Option<DateTime<Utc>> {
+    view.messages.iter().map(|m| m.message.received_at).max()
 }
 
 /// Until when a free reply may be sent, on a channel with a customer service window
-/// (WhatsApp, Messenger, Instagram): after it, a reply needs an approved template (WhatsApp)
-/// or the human-agent tag (Messenger, Instagram, 7 days), or it is refused with the reason.
+/// (WhatsApp, Messenger, Instagram), and after it how a reply goes out or that it is refused
+/// (the rule of [`window::route`], the one the Meta adapter sends by).
 fn reply_window(
     ctx: &Ctx<'_>,
     channel: ChannelKind,
     view: &EscalationView,
+    template: Option<&str>,
     now: DateTime<Utc>,
 ) -> Option<Markup> {
-    let window = channel.reply_window()?;
-    let last = view.messages.iter().map(|m| m.message.received_at).max()?;
-    let closes = last + window;
-    Some(if now < closes {
-        html! { span #window { (ctx.lang.window_open(&ctx.time(closes), &ctx.lang.span((closes - now).num_minutes()))) } }
-    } else {
-        html! { span #window .sla-overdue { (ctx.lang.window_closed(&ctx.time(closes))) } }
-    })
+    let length = channel.reply_window()?;
+    let last = last_customer_message(view)?;
+    let closes = last + length;
+    let since = ctx.time(closes);
+    Some(
+        match window::route(channel, last, now, length, false, template.is_some()) {
+            Ok(window::Route::Free) => {
+                html! { span #window { (ctx.lang.window_open(&since, &ctx.lang.span((closes - now).num_minutes()))) } }
+            }
+            Ok(window::Route::Template) => {
+                html! { span #window .sla-overdue { (ctx.lang.window_template(&since, template.unwrap_or_default())) } }
+            }
+            Ok(window::Route::HumanAgent) => {
+                let until = ctx.time(last + window::HUMAN_AGENT_WINDOW);
+                html! { span #window .sla-overdue { (ctx.lang.window_human_agent(&since, &until)) } }
+            }
+            Err(_) => {
+                html! { span #window .sla-overdue { (ctx.lang.window_refused(&since)) } }
+            }
+        },
+    )
+}
+
+/// Why an agent's reply would be refused now, if it would: shown in the reply form before
+/// the agent writes it, not only after sending.
+fn reply_refusal(
+    channel: ChannelKind,
+    view: &EscalationView,
+    template: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let length = channel.reply_window()?;
+    let last = last_customer_message(view)?;
+    window::route(channel, last, now, length, false, template.is_some())
+        .err()
+        .map(|refused| refused.to_string())
 }
 
 /// A canned reply's text for this escalation, in the customer's language, with the customer's
@@ -96,6 +142,7 @@ pub fn render_escalation(
     rulebook: &Rulebook,
     view: &EscalationView,
     explained: &[Explained],
+    reply: ReplyBox<'_>,
     now: DateTime<Utc>,
 ) -> Markup {
     let (t, lang) = (ctx.t, ctx.lang);
@@ -122,6 +169,7 @@ pub fn render_escalation(
             who: customer_name(&m.message).to_owned(),
             text: &m.message.text,
             note: "",
+            receipt: None,
         });
     }
     for r in &view.replies {
@@ -136,6 +184,7 @@ pub fn render_escalation(
                 OutboxStatus::Sent { .. } => t.sent,
                 OutboxStatus::Dead => t.undeliverable,
             },
+            receipt: view.receipt(r.id),
         });
     }
     for n in &view.work.notes {
@@ -145,10 +194,17 @@ pub fn render_escalation(
             who: n.author.clone(),
             text: &n.text,
             note: t.internal_note,
+            receipt: None,
         });
     }
     lines.sort_by_key(|l| l.at);
 
+    // A refused reply's reason, else the reason a reply would be refused now.
+    let refusal = reply
+        .refused
+        .map(|(_, reason)| reason.to_owned())
+        .or_else(|| reply_refusal(e.channel, view, reply.template, now));
+    let kept = reply.refused.map_or("", |(text, _)| text);
     let csrf = ctx.csrf();
     let canned: Vec<(&CannedReply, String)> = rulebook
         .replies()
@@ -175,6 +231,13 @@ pub fn render_escalation(
                                 div.meta {
                                     (l.who) " · " (ctx.time(l.at))
                                     @if !l.note.is_empty() { " · " (l.note) }
+                                    @if let Some(r) = l.receipt {
+                                        @if let Some(at) = r.delivered_at { " · " span.delivered { (lang.delivered_at(&ctx.time(at))) } }
+                                        @if let Some(at) = r.read_at { " · " span.read { (lang.read_at(&ctx.time(at))) } }
+                                        @if let Some(f) = &r.failed {
+                                            " · " span.failed.sla-overdue { (lang.failed_on(lang.channel(e.channel), &ctx.time(f.at), f.code, &f.title)) }
+                                        }
+                                    }
                                 }
                                 div.text { (l.text) }
                             }
@@ -195,8 +258,11 @@ pub fn render_escalation(
                                     }
                                 }
                             }
+                            @if let Some(reason) = &refusal {
+                                p.error #reply-refused role="alert" { (t.reply_not_sent) ": " (reason) }
+                            }
                             label { (lang.reply_label(lang.channel(e.channel)))
-                                textarea name="text" #reply-text rows="5" {}
+                                textarea name="text" #reply-text rows="5" { (kept) }
                             }
                             div.buttons {
                                 button #send-reply { (t.send_reply) }
@@ -275,7 +341,7 @@ pub fn render_escalation(
                                 }
                             }
                         }
-                        @if let Some(window) = reply_window(ctx, e.channel, view, now) {
+                        @if let Some(window) = reply_window(ctx, e.channel, view, reply.template, now) {
                             dt { (t.reply_window) } dd { (window) }
                         }
                         dt { (t.reason) }
@@ -347,24 +413,42 @@ pub(super) async fn escalation(
         Err(redirect) => return redirect,
     };
     let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
-    match actions::view(&inbox, &actor, id).await {
+    escalation_page(&inbox, &ctx, &actor, id, None, StatusCode::OK).await
+}
+
+/// The escalation page with `status`; `refused` is a reply just refused (text, reason), shown
+/// in the reply form with its text kept so the agent loses nothing.
+async fn escalation_page(
+    inbox: &Inbox,
+    ctx: &Ctx<'_>,
+    actor: &Actor,
+    id: u64,
+    refused: Option<(&str, &str)>,
+    status: StatusCode,
+) -> Response {
+    match actions::view(inbox, actor, id).await {
         Ok(view) => {
             // The page without its explain panel beats no page: the panel is a help, and an
             // unreadable old rulebook version must not hide the escalation.
-            let explained = crate::explain::explain(&inbox, &view)
+            let explained = crate::explain::explain(inbox, &view)
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, escalation = id, "inbox: cannot explain");
                     Vec::new()
                 });
             let rulebook = inbox.gateway().runtime().rulebook();
-            let body = render_escalation(&ctx, &rulebook, &view, &explained, inbox.gateway().now());
+            let reply = ReplyBox {
+                template: inbox.config().reply_template.as_deref(),
+                refused,
+            };
+            let now = inbox.gateway().now();
+            let body = render_escalation(ctx, &rulebook, &view, &explained, reply, now);
             respond(
-                StatusCode::OK,
-                layout(&ctx, &ctx.lang.escalation_title(id), None, body),
+                status,
+                layout(ctx, &ctx.lang.escalation_title(id), None, body),
             )
         }
-        Err(e) => error_page(&ctx, e.status(), &e.to_string()),
+        Err(e) => error_page(ctx, e.status(), &e.to_string()),
     }
 }
 
@@ -407,9 +491,23 @@ pub(super) async fn act(
                     text = canned_text(&rulebook, reply, &view, &actor, inbox.gateway().now());
                 }
             }
-            actions::reply(&inbox, &actor, id, &text)
-                .await
-                .map(|_| back)
+            match actions::reply(&inbox, &actor, id, &text).await {
+                Err(ActionError::OutsideWindow(reason)) => {
+                    // Refused in the form itself, with the reason and the text kept.
+                    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+                    let refused = Some((text.as_str(), reason.as_str()));
+                    return escalation_page(
+                        &inbox,
+                        &ctx,
+                        &actor,
+                        id,
+                        refused,
+                        StatusCode::CONFLICT,
+                    )
+                    .await;
+                }
+                done => done.map(|_| back),
+            }
         }
         "note" => actions::note(&inbox, &actor, id, form.text.as_deref().unwrap_or(""))
             .await

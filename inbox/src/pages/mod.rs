@@ -48,7 +48,7 @@ use crate::auth::{Actor, cookie};
 use crate::text::{LANG_COOKIE, Lang, Texts};
 use webcare_adapters::secret::same_secret;
 
-pub use escalation::render_escalation;
+pub use escalation::{ReplyBox, render_escalation};
 pub use queue::{Filters, render_queue};
 
 pub(crate) const SESSION_COOKIE: &str = "webcare_session";

@@ -21,6 +21,10 @@ pub const SHADOW: u8 = b's';
 pub const CASE: u8 = b'x';
 /// When a customer (by author) was last asked for a satisfaction score.
 pub const SURVEYED: u8 = b'q';
+/// A platform's receipt of a sent reply ([`crate::case::outbox::Receipt`]), by outbox id;
+/// JSON like the case state, and apart from the outbox record so that record's format and
+/// the hot path that reads it stay as they are.
+pub const RECEIPT: u8 = b'r';
 
 fn str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -70,6 +74,9 @@ pub fn esc_open(n: u64) -> Vec<u8> {
 }
 pub fn case(n: u64) -> Vec<u8> {
     tagged(CASE, n)
+}
+pub fn receipt(outbox: u64) -> Vec<u8> {
+    tagged(RECEIPT, outbox)
 }
 pub fn surveyed(author: &str) -> Vec<u8> {
     let mut k = vec![SURVEYED];

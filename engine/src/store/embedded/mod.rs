@@ -75,6 +75,7 @@ use super::{
     PurgeReport, ReportItem, RulebookFile, RulebookVersion, Store, StoreError, StoreStats,
     StoredMessage,
 };
+use crate::case::outbox::{Receipt, ReceiptEvent};
 use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
 
@@ -478,6 +479,23 @@ impl Store for Embedded {
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {
         Embedded::queue_reply(self, reply)
+    }
+
+    fn outbox_receipt(
+        &self,
+        id: u64,
+        event: ReceiptEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Receipt, CaseError> {
+        Embedded::outbox_receipt(self, id, event, at)
+    }
+
+    fn outbox_receipts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<(u64, Receipt)>, StoreError> {
+        Embedded::outbox_receipts(self, channel, conversation)
     }
 
     fn append_audit(&self, entry: NewAudit) -> Result<u64, StoreError> {

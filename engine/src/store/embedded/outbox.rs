@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::case::outbox::{Delivery, InOrder};
+use crate::case::outbox::{Delivery, InOrder, Receipt, ReceiptEvent};
 use crate::case::{CaseError, escalation, history};
 use crate::decision::Priority;
 use crate::message::ChannelKind;
@@ -198,6 +198,40 @@ impl Embedded {
         for id in ids {
             if let Some((_, _, entry)) = snap.outbox(id)? {
                 out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn outbox_receipt(
+        &self,
+        id: u64,
+        event: ReceiptEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Receipt, CaseError> {
+        self.write(move |tx| {
+            if tx.outbox_rec(id)?.is_none() {
+                return Err(CaseError::NoSuchOutboxEntry(id));
+            }
+            let mut receipt = tx.receipt(id)?.unwrap_or_default();
+            if receipt.apply(&event, at) {
+                tx.put_receipt(id, &receipt)?;
+            }
+            Ok(receipt)
+        })
+    }
+
+    pub(super) fn outbox_receipts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<(u64, Receipt)>, StoreError> {
+        let replies = self.conversation_outbox(channel, conversation)?;
+        let mut snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for entry in replies {
+            if let Some(receipt) = snap.receipt(entry.id)? {
+                out.push((entry.id, receipt));
             }
         }
         Ok(out)

@@ -376,6 +376,7 @@ impl Embedded {
                     for id in old {
                         if let Some((_, false)) = tx.outbox_rec(id)? {
                             tx.delete(Space::Outbox, &key::id(id));
+                            tx.delete(Space::Records, &key::receipt(id));
                             n += 1;
                         }
                     }

@@ -226,6 +226,17 @@ pub(super) trait Reader {
         }
     }
 
+    /// The platform's receipt of reply `id`, if it reported anything.
+    fn receipt(&mut self, id: u64) -> Result<Option<crate::case::outbox::Receipt>, StoreError> {
+        let k = key::receipt(id);
+        match self.read(Space::Records, &k)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| self.shared().corrupt(&k, e)),
+            None => Ok(None),
+        }
+    }
+
     /// When the customer `author` was last asked for a satisfaction score.
     fn surveyed(&mut self, author: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let k = key::surveyed(author);

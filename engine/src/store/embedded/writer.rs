@@ -166,6 +166,19 @@ impl Tx<'_> {
     pub(super) fn delete_outbox(&mut self, id: u64) {
         self.delete(Space::Pending, &key::id(id));
         self.delete(Space::Outbox, &key::id(id));
+        self.delete(Space::Records, &key::receipt(id));
+    }
+
+    /// Writes reply `id`'s receipt (JSON; see [`key::RECEIPT`]).
+    pub(super) fn put_receipt(
+        &mut self,
+        id: u64,
+        receipt: &crate::case::outbox::Receipt,
+    ) -> Result<(), StoreError> {
+        let k = key::receipt(id);
+        let bytes = serde_json::to_vec(receipt).map_err(|e| self.shared.corrupt(&k, e))?;
+        self.put(Space::Records, &k, bytes);
+        Ok(())
     }
 
     pub(super) fn delete(&mut self, space: Space, key: &[u8]) {

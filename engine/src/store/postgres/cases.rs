@@ -8,7 +8,7 @@ use r2d2_postgres::postgres::Transaction;
 
 use super::rows::{self, OUTBOX_COLUMNS};
 use super::{PgStore, append_audit, audit, lock_conversation};
-use crate::case::outbox::Delivery;
+use crate::case::outbox::{Delivery, Receipt, ReceiptEvent};
 use crate::case::satisfaction::{self, SurveyAsk};
 use crate::case::{CaseError, ConversationState, EscalationStatus, Survey, escalation, history};
 use crate::decision::Priority;
@@ -352,6 +352,53 @@ impl PgStore {
         .collect()
     }
 
+    pub(super) fn outbox_receipt(
+        &self,
+        id: u64,
+        event: &ReceiptEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Receipt, PgErr> {
+        self.tx(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT receipt FROM outbox WHERE id = $1 FOR UPDATE",
+                    &[&(id as i64)],
+                )?
+                .ok_or(CaseError::NoSuchOutboxEntry(id))?;
+            let stored: Option<serde_json::Value> = row.try_get(0)?;
+            let mut receipt = receipt_of(id, stored)?.unwrap_or_default();
+            if receipt.apply(event, at) {
+                let json = serde_json::to_value(&receipt)
+                    .map_err(|e| super::corrupt(format!("outbox {id} receipt: {e}")))?;
+                tx.execute(
+                    "UPDATE outbox SET receipt = $2 WHERE id = $1",
+                    &[&(id as i64), &json],
+                )?;
+            }
+            Ok(receipt)
+        })
+    }
+
+    pub(super) fn outbox_receipts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<(u64, Receipt)>, PgErr> {
+        let mut conn = self.conn()?;
+        let mut out = Vec::new();
+        for row in conn.query(
+            "SELECT id, receipt FROM outbox
+              WHERE channel = $1 AND conversation = $2 AND receipt IS NOT NULL ORDER BY id",
+            &[&channel.as_str(), &conversation],
+        )? {
+            let id = row.try_get::<_, i64>(0)? as u64;
+            if let Some(receipt) = receipt_of(id, row.try_get(1)?)? {
+                out.push((id, receipt));
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, PgErr> {
         let text = self.redact(&reply.text);
         let NewReply {
@@ -447,6 +494,15 @@ fn outbox_conversation(tx: &mut Transaction<'_>, id: u64) -> Result<(ChannelKind
         .ok_or(CaseError::NoSuchOutboxEntry(id))?;
     let channel = rows::parse(row.try_get(0)?)?;
     Ok((channel, row.try_get(1)?))
+}
+
+fn receipt_of(id: u64, stored: Option<serde_json::Value>) -> Result<Option<Receipt>, PgErr> {
+    stored
+        .map(|json| {
+            serde_json::from_value(json)
+                .map_err(|e| super::corrupt(format!("outbox {id} receipt: {e}")))
+        })
+        .transpose()
 }
 
 fn locked_outbox(tx: &mut Transaction<'_>, id: u64) -> Result<(OutboxEntry, Delivery), PgErr> {

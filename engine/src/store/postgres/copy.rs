@@ -139,10 +139,13 @@ fn copy_in(from: &dyn Store, tx: &mut Transaction<'_>) -> Result<CopyReport, PgE
         }
         report.escalations += 1;
     }
+    // The conversations with replies, for their receipts after the replies are in.
+    let mut replied: Vec<(crate::message::ChannelKind, String)> = Vec::new();
     for id in from.outbox_ids()? {
         let Some(e) = from.outbox_entry(id)? else {
             continue;
         };
+        replied.push((e.channel, e.conversation.clone()));
         let (status, sent_at) = match e.status {
             OutboxStatus::Pending => ("pending", None),
             OutboxStatus::Sent { at } => ("sent", Some(at)),
@@ -170,6 +173,18 @@ fn copy_in(from: &dyn Store, tx: &mut Transaction<'_>) -> Result<CopyReport, PgE
             ],
         )?;
         report.outbox += 1;
+    }
+    replied.sort_unstable_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    replied.dedup();
+    for (channel, conversation) in replied {
+        for (id, receipt) in from.outbox_receipts(channel, &conversation)? {
+            let json = serde_json::to_value(&receipt)
+                .map_err(|e| super::corrupt(format!("outbox {id} receipt: {e}")))?;
+            tx.execute(
+                "UPDATE outbox SET receipt = $2 WHERE id = $1",
+                &[&(id as i64), &json],
+            )?;
+        }
     }
     for user in from.users()? {
         tx.execute(

@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cluster",
         sql: include_str!("migrations/0003_cluster.sql"),
     },
+    Migration {
+        version: 4,
+        name: "receipts",
+        sql: include_str!("migrations/0004_receipts.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

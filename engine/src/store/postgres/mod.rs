@@ -50,6 +50,7 @@ use super::{
     PurgeReport, ReportItem, RulebookFile, RulebookVersion, SlaBreach, Store, StoreError,
     StoreStats, StoredMessage, User,
 };
+use crate::case::outbox::{Receipt, ReceiptEvent};
 use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::{ChannelKind, Inbound};
 
@@ -570,6 +571,23 @@ impl Store for PgStore {
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {
         PgStore::queue_reply(self, reply).map_err(PgErr::case)
+    }
+
+    fn outbox_receipt(
+        &self,
+        id: u64,
+        event: ReceiptEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Receipt, CaseError> {
+        PgStore::outbox_receipt(self, id, &event, at).map_err(PgErr::case)
+    }
+
+    fn outbox_receipts(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Vec<(u64, Receipt)>, StoreError> {
+        PgStore::outbox_receipts(self, channel, conversation).map_err(PgErr::store)
     }
 
     fn append_audit(&self, entry: NewAudit) -> Result<u64, StoreError> {
