@@ -457,6 +457,12 @@ pub trait Store: Send + Sync {
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// Writes one small record durably (when the service last checked that it can write). It
+    /// is how `/healthz` learns that intake can write again after a failure (a full disk, a
+    /// database that was down) without waiting for a message, which a load balancer no longer
+    /// sends to an instance it took out.
+    fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
+
     // --- several instances -----------------------------------------------------------------
 
     /// How several instances on this store coordinate (signals, leader roles, shared inbox

@@ -627,6 +627,11 @@ impl Store for Embedded {
         self.inbox_breach(breach)
     }
 
+    fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let at = now.timestamp_micros();
+        self.write(move |tx| tx.put_rec(&key::meta("write_probe"), &at))
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
         let mut snap = self.snapshot()?;
         let counters: Counters = snap.load(&key::meta("counters"))?.unwrap_or_default();

@@ -712,6 +712,21 @@ impl Store for PgStore {
         PgStore::record_sla_breach(self, breach).map_err(PgErr::store)
     }
 
+    fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let at = serde_json::Value::String(now.to_rfc3339());
+        self.conn()
+            .and_then(|mut conn| {
+                conn.execute(
+                    "INSERT INTO settings (name, value) VALUES ('write_probe', $1)
+                     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&at],
+                )
+                .map_err(PgErr::from)
+            })
+            .map(drop)
+            .map_err(PgErr::store)
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
         PgStore::stats(self).map_err(PgErr::store)
     }
