@@ -117,6 +117,7 @@ pub trait Store: Send + Sync {
             today,
         )? {
             IntakeLookup::Duplicate(first) => Ok(IntakeReceipt::duplicate_of(*first)),
+            IntakeLookup::Erased => Ok(IntakeReceipt::erased(&message.id)),
             IntakeLookup::New(facts) => self.record_intake(decide(message, facts)),
         }
     }

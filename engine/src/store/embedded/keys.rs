@@ -21,6 +21,9 @@ pub const SHADOW: u8 = b's';
 pub const CASE: u8 = b'x';
 /// When a customer (by author) was last asked for a satisfaction score.
 pub const SURVEYED: u8 = b'q';
+/// A delivery `forget` erased ("gone"): keyed by a digest of channel and id, so a repeated
+/// delivery is recognised without keeping the id.
+pub const ERASED: u8 = b'g';
 
 fn str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -89,6 +92,16 @@ pub fn sym(n: u32) -> Vec<u8> {
 pub fn activation(n: u64) -> Vec<u8> {
     tagged(ACTIVATION, n)
 }
+/// The tombstone of an erased delivery: 16 bytes of its digest are plenty to tell ids apart
+/// and keep the key small.
+pub fn erased(channel: ChannelKind, id: &str) -> Vec<u8> {
+    let digest = crate::store::erased_digest(channel, id);
+    let mut k = Vec::with_capacity(17);
+    k.push(ERASED);
+    k.extend_from_slice(&digest[..16]);
+    k
+}
+
 pub fn meta(name: &str) -> Vec<u8> {
     let mut k = vec![META];
     k.extend_from_slice(name.as_bytes());

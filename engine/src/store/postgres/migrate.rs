@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cluster",
         sql: include_str!("migrations/0003_cluster.sql"),
     },
+    Migration {
+        version: 4,
+        name: "erased",
+        sql: include_str!("migrations/0004_erased.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {
