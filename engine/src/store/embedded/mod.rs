@@ -628,8 +628,12 @@ impl Store for Embedded {
     }
 
     fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let at = now.timestamp_micros();
-        self.write(move |tx| tx.put_rec(&key::meta("write_probe"), &at))
+        // As large as a message can be (the HTTP channel's limit on its text), so on a nearly
+        // full disk the probe fails where a message would, instead of fitting in a gap that
+        // a message does not fit in.
+        const MESSAGE_BYTES: usize = 16 * 1024;
+        let probe = (now.timestamp_micros(), vec![0u8; MESSAGE_BYTES]);
+        self.write(move |tx| tx.put_rec(&key::meta("write_probe"), &probe))
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
