@@ -432,7 +432,7 @@ impl Checker<'_> {
             let on = receiver.map(|t| format!(" of a {t}")).unwrap_or_default();
             return self.error(pos, format!("unknown method `{name}`{on}{hint}"));
         }
-        if let Some(message) = arity_error(name, arity - 1, arity, registered, script) {
+        if let Some(message) = arity_error(name, arity - 1, 1, registered, script) {
             self.error(pos, message);
         }
     }
@@ -458,7 +458,7 @@ impl Checker<'_> {
             return self.error(pos, format!("unknown function `{name}`{hint}"));
         }
         let arity = call.args.len();
-        if let Some(message) = arity_error(name, arity, arity, registered, script) {
+        if let Some(message) = arity_error(name, arity, 0, registered, script) {
             self.error(pos, message);
         }
     }
@@ -472,31 +472,30 @@ impl Checker<'_> {
 }
 
 /// `shown` is the argument count as the script writer sees it (a method's receiver not
-/// counted), `arity` as Rhai counts it.
+/// counted); `receiver` is 1 for a method call. A registered function counts the receiver as
+/// its first parameter; a script function called as a method does not (it is `this`).
 fn arity_error(
     name: &str,
     shown: usize,
-    arity: usize,
+    receiver: usize,
     registered: Option<&Vec<Signature>>,
     script: Option<&Vec<usize>>,
 ) -> Option<String> {
     let mut takes: Vec<usize> = registered
         .into_iter()
         .flatten()
-        .map(|s| s.arity)
+        .filter_map(|s| s.arity.checked_sub(receiver))
         .chain(script.into_iter().flatten().copied())
         .collect();
-    if takes.contains(&arity) {
+    if takes.contains(&shown) {
         return None;
     }
     takes.sort_unstable();
     takes.dedup();
-    let offset = arity - shown;
-    let counts: Vec<String> = takes
-        .iter()
-        .filter(|&&n| n >= offset)
-        .map(|n| (n - offset).to_string())
-        .collect();
+    if takes.is_empty() {
+        return Some(format!("`{name}` cannot be called as a method"));
+    }
+    let counts: Vec<String> = takes.iter().map(ToString::to_string).collect();
     let message = format!(
         "`{name}` takes {} argument{}, not {shown}",
         counts.join(" or "),

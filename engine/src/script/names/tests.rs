@@ -169,6 +169,29 @@ fn names_the_script_binds_and_the_standard_library_stay_accepted() {
 }
 
 #[test]
+fn methods_of_the_script_switches_loops_and_optional_chains_stay_accepted() {
+    let script = r#"
+        fn is_long() { this.len() > 100 }
+        fn shout(suffix) { this.to_upper() + suffix }
+        let t = msg.text;
+        let long = t.is_long() && t.shout("!") != "";
+        let n = 0;
+        for topic in msg.topics { n += topic.len(); }
+        let kind = switch msg.category { "press" => 1, "legal" if n > 0 => 2, _ => 3 };
+        let r = conversation?.auto_replies ?? 0;
+        let c = msg.categories[0];
+        let f = |x| x + n;
+        let g = f.curry(1);
+        if is_def_var("kind") && long && r > kind && g.call() > 0 && c != "" {
+            return escalate(default_team, "normal", `${msg.topic} ${this_is_fine()}`);
+        }
+        fn this_is_fine() { "fine" }
+        log_only("y")
+    "#;
+    assert_eq!(errors(script), Vec::<String>::new());
+}
+
+#[test]
 fn the_default_scripts_pass() {
     let escalation = include_str!("../../../../scripts/escalation.rhai");
     let governance = include_str!("../../../../scripts/governance.rhai");
