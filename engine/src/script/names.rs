@@ -380,12 +380,29 @@ impl Checker<'_> {
             return self.error(pos, message);
         }
         let known: Vec<&str> = self.api.properties(&ty, prefix).collect();
-        let message = format!(
-            "a {ty} has no property `{name}`{} ({}: {})",
-            suggestion(name, known.iter().copied()),
-            if write { "settable" } else { "its properties" },
-            self.list(&ty, prefix)
-        );
+        let list = self.list(&ty, prefix);
+        let message = if list.is_empty() {
+            let mut methods: Vec<&str> = self
+                .api
+                .functions
+                .iter()
+                .filter(|(n, sigs)| {
+                    !n.contains('$') && sigs.iter().any(|s| s.first.as_deref() == Some(ty.as_str()))
+                })
+                .map(|(n, _)| n.as_str())
+                .collect();
+            methods.sort_unstable();
+            format!(
+                "`{name}` is not a property: a {ty} has none (its methods: {})",
+                methods.join(", ")
+            )
+        } else {
+            format!(
+                "a {ty} has no property `{name}`{} ({}: {list})",
+                suggestion(name, known.iter().copied()),
+                if write { "settable" } else { "its properties" },
+            )
+        };
         self.error(pos, message);
     }
 

@@ -169,6 +169,17 @@ fn names_the_script_binds_and_the_standard_library_stay_accepted() {
 }
 
 #[test]
+fn a_property_of_a_type_without_properties_says_so() {
+    let errors = errors("if teams.webcare { return log_only(\"x\"); }\nlog_only(\"y\")");
+    assert_eq!(
+        errors,
+        [
+            "scripts/escalation.rhai:1:10: `webcare` is not a property: a Teams has none (its methods: closed_today, exists, is_open, next_open)"
+        ]
+    );
+}
+
+#[test]
 fn methods_of_the_script_switches_loops_and_optional_chains_stay_accepted() {
     let script = r#"
         fn is_long() { this.len() > 100 }
