@@ -383,12 +383,30 @@ fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
         .unwrap();
     store::save_rulebook(&*source, rulebook(), "test", t0).unwrap();
     source.set_crisis_switch(Some(true), "lead", t0).unwrap();
+    // An erased author: the tombstone goes along, so a repeat stays erased on the new store.
+    intake
+        .accept(msg("e1", "c9", "eve", QUESTION, t0), t0)
+        .unwrap();
+    source.forget_author("eve", "dpo", t0).unwrap();
 
     let url = cluster().new_database();
     let report = store::postgres::copy::copy(&*source, &url).unwrap();
     assert_eq!(report.messages, 4);
     assert_eq!(report.users, 1);
     let target = store::open(&options(url.clone())).unwrap();
+    let tombstones = source.erased_deliveries().unwrap();
+    assert_eq!(tombstones.len(), 1);
+    assert_eq!(target.erased_deliveries().unwrap(), tombstones);
+    let again = Intake::new(rulebook(), &*target)
+        .accept(msg("e1", "c9", "eve", QUESTION, t0), t0)
+        .unwrap();
+    assert!(again.duplicate && again.outbox.is_none(), "{again:?}");
+    assert!(
+        target
+            .message(ChannelKind::Telegram, "e1")
+            .unwrap()
+            .is_none()
+    );
 
     let all = |s: &dyn Store| -> Vec<_> { store::history(s, None).map(|m| m.unwrap()).collect() };
     assert_eq!(all(&*target), all(&*source), "history, decisions and all");

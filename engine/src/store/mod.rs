@@ -483,6 +483,9 @@ pub trait Store: Send + Sync {
     /// The id of every outbox entry (pending, sent and dead), in order.
     fn outbox_ids(&self) -> Result<Vec<u64>, StoreError>;
 
+    /// The tombstone of every delivery `forget` erased: its [`erased_digest`] and when.
+    fn erased_deliveries(&self) -> Result<Vec<Tombstone>, StoreError>;
+
     /// Writes a consistent copy of the whole store, as of one moment, into the new store file
     /// or directory `target` (which must not exist), while the store stays in use. A fresh
     /// copy holds only live data: nothing an erasure removed.

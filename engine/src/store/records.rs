@@ -181,6 +181,9 @@ pub enum IntakeLookup {
     Erased,
 }
 
+/// The tombstone `forget` leaves for one erased delivery: its [`erased_digest`] and when.
+pub type Tombstone = ([u8; 32], DateTime<Utc>);
+
 /// What a tombstone of an erased delivery is keyed by: SHA-256 of `channel:id`. The platform id
 /// itself is not kept, so the tombstone says nothing of the message beyond "was erased".
 pub fn erased_digest(channel: ChannelKind, id: &str) -> [u8; 32] {

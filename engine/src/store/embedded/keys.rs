@@ -92,13 +92,16 @@ pub fn sym(n: u32) -> Vec<u8> {
 pub fn activation(n: u64) -> Vec<u8> {
     tagged(ACTIVATION, n)
 }
-/// The tombstone of an erased delivery: 16 bytes of its digest are plenty to tell ids apart
-/// and keep the key small.
+/// The tombstone of an erased delivery, by the whole digest, so `webcare migrate` can carry it
+/// to PostgreSQL, which keys it the same way.
 pub fn erased(channel: ChannelKind, id: &str) -> Vec<u8> {
-    let digest = crate::store::erased_digest(channel, id);
-    let mut k = Vec::with_capacity(17);
+    erased_digest_key(&crate::store::erased_digest(channel, id))
+}
+
+pub fn erased_digest_key(digest: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
     k.push(ERASED);
-    k.extend_from_slice(&digest[..16]);
+    k.extend_from_slice(digest);
     k
 }
 

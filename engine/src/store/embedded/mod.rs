@@ -674,6 +674,23 @@ impl Store for Embedded {
         Ok(ids)
     }
 
+    fn erased_deliveries(&self) -> Result<Vec<super::Tombstone>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for k in snap.keys_under(&[key::ERASED])? {
+            let digest: [u8; 32] = k
+                .get(1..)
+                .and_then(|d| d.try_into().ok())
+                .ok_or_else(|| self.shared.corrupt(&k, "bad tombstone key"))?;
+            let at: i64 = snap
+                .load(&k)?
+                .ok_or_else(|| self.shared.corrupt(&k, "tombstone vanished"))?;
+            let at = codec::from_micros(at).map_err(|e| self.shared.corrupt(&k, e))?;
+            out.push((digest, at));
+        }
+        Ok(out)
+    }
+
     fn backup(&self, target: &std::path::Path) -> Result<(), StoreError> {
         self.copy_to(target)
     }

@@ -758,6 +758,29 @@ impl Store for PgStore {
         self.ids("SELECT id FROM outbox ORDER BY id")
             .map_err(PgErr::store)
     }
+
+    fn erased_deliveries(&self) -> Result<Vec<super::Tombstone>, StoreError> {
+        let rows = self
+            .conn()
+            .and_then(|mut conn| {
+                conn.query(
+                    "SELECT digest, erased_at FROM erased_deliveries ORDER BY digest",
+                    &[],
+                )
+                .map_err(PgErr::from)
+            })
+            .map_err(PgErr::store)?;
+        rows.iter()
+            .map(|row| {
+                let digest: Vec<u8> = row.try_get(0).map_err(PgErr::from)?;
+                let digest = digest
+                    .try_into()
+                    .map_err(|_| corrupt("a tombstone digest is not 32 bytes"))?;
+                Ok((digest, row.try_get(1).map_err(PgErr::from)?))
+            })
+            .collect::<Result<_, PgErr>>()
+            .map_err(PgErr::store)
+    }
 }
 
 impl PgStore {
