@@ -28,7 +28,8 @@
 //! - `dashboard.rs`: the live dashboard and Prometheus `/metrics` of `webcare run`.
 //! - `cli/run.rs`, `service.rs`: `webcare run`, the service: the channels, the outbox worker,
 //!   the inbox and the admin API around one runtime; `shutdown.rs`, the signal they all stop on;
-//!   `server.rs`, the web server's accept loop with its timeouts and connection cap.
+//!   `server.rs`, the web server's accept loop with its timeouts and connection cap;
+//!   `health.rs`, `/healthz`, unhealthy while intake cannot write.
 //! - `cli/load.rs`: `webcare load`, the bounded load generator for the HTTP channel.
 
 mod admin_api;
@@ -38,6 +39,7 @@ mod cluster;
 mod config;
 mod dashboard;
 mod governance;
+mod health;
 mod inbox;
 mod secrets;
 mod server;

@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use axum::Router;
-use axum::routing::get;
 use tokio::task::JoinSet;
 use webcare_adapters::gateway::Gateway;
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
@@ -194,7 +192,7 @@ pub async fn run(
             every.as_secs()
         ));
     }
-    let mut router = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    let mut router = crate::health::routes(gateway.clone());
     adapters.spawn(crate::dashboard::early_warning(
         gateway.clone(),
         shutdown.wait(),

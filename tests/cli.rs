@@ -129,6 +129,47 @@ fn check_refuses_a_broken_rulebook_and_points_at_the_line() {
 }
 
 #[test]
+fn check_resolves_every_name_a_script_uses_and_says_what_was_meant() {
+    let (_dir, rules) = rulebook_copy();
+    let scripts = rules.join("../scripts");
+    let replace = |file: &str, from: &str, to: &str| {
+        let path = scripts.join(file);
+        let body = fs::read_to_string(&path).expect("read script");
+        assert!(body.contains(from), "{file} has `{from}`");
+        fs::write(&path, body.replacen(from, to, 1)).expect("write script");
+    };
+    replace(
+        "escalation.rhai",
+        "    return log_only(\"a colleague already handles this conversation\");",
+        "    return logonly(\"a colleague already handles this conversation\");",
+    );
+    replace(
+        "governance.rhai",
+        "conversation.auto_replies >= 5",
+        "conversation.auto_replys >= 5",
+    );
+    let out = webcare(
+        &["check", "--rules", rules.to_str().expect("utf-8 path")],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "escalation.rhai:191:12: unknown function `logonly`; did you mean `log_only`?"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "governance.rhai:43:21: a Conversation has no property `auto_replys`; did you mean `auto_replies`?"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("getter"), "no engine internals: {stderr}");
+}
+
+#[test]
 fn replay_decides_every_good_line_and_names_the_bad_ones() {
     let mut input = Vec::new();
     input.extend_from_slice(b"{\"id\":\"a\",\"channel\":\"telegram\",\"author\":\"u1\",\"text\":\"Hoe vraag ik een paspoort aan?\",\"received_at\":\"2026-11-23T10:00:00+01:00\",\"extra\":1}\n");

@@ -705,3 +705,61 @@ const TEXTS: [&str; 4] = [
     "Wat zijn de openingstijden van het stadhuis?",
     "Bedankt voor de snelle hulp!",
 ];
+
+/// Issue 15: `/healthz` is unhealthy (503, with the reason) while intake cannot write because
+/// PostgreSQL is down, and healthy again by itself once it is back, before any message comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_unhealthy_while_postgres_is_down_and_recovers_by_itself() {
+    let (cluster, url) = sql(|| {
+        let cluster = pg::Cluster::start();
+        let url = cluster.new_database();
+        (cluster, url)
+    });
+    let telegram = fake_telegram::serve(None).await;
+    let (callback, _received) = callback_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &callback);
+    let instance = start(dir.path(), url.expose(), &telegram.url).await;
+    let client = reqwest::Client::new();
+    let health = async || {
+        let response = client
+            .get(format!("{}/healthz", instance.base))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    let post = async |id: &str| {
+        client
+            .post(format!("{}/api/v1/messages", instance.base))
+            .timeout(Duration::from_secs(20))
+            .json(&json!({"id": id, "text": TEXTS[0]}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(health().await, (200, "ok\n".to_owned()));
+    assert_eq!(post("before").await, 200);
+
+    sql(|| cluster.stop_server());
+    assert_eq!(post("while-down").await, 503);
+    let (status, body) = health().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("unhealthy: intake cannot write to the store since ")
+            && body.contains("cannot be reached"),
+        "{body}"
+    );
+
+    sql(|| cluster.start_server());
+    within(
+        Duration::from_secs(15),
+        "healthy again once PostgreSQL is back",
+        async || health().await.0 == 200,
+    )
+    .await;
+    assert_eq!(post("after").await, 200);
+}

@@ -426,3 +426,129 @@ fn the_web_chat_works_in_a_real_browser() {
     let status = service.terminate();
     assert!(status.success(), "{status}");
 }
+
+/// A tmpfs of its own as the data directory, so the disk can be filled and given room again;
+/// unmounted (and removed) when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// `None` where mounting is not allowed (not root, or no capability in a container).
+    fn mount(path: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "skipped: cannot mount a tmpfs to fill ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(SmallDisk(path.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue 15: a full disk makes intake refuse messages (503, nothing lost) and `/healthz` say
+/// so with the reason; once the disk has room again, `/healthz` is healthy and intake works
+/// again by itself, without a restart. Needs root to mount a small tmpfs; skipped otherwise.
+#[test]
+fn a_full_disk_is_reported_unhealthy_and_intake_recovers_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("data"), "3m") else {
+        return;
+    };
+    let service = Service::start_in(dir);
+    let base = service.base.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let health = async || {
+            let response = client.get(format!("{base}/healthz")).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        };
+        let post = async |id: String, text: String| {
+            client
+                .post(format!("{base}/api/v1/messages"))
+                .header("content-type", "application/json")
+                .body(serde_json::json!({"id": id, "text": text}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(health().await.0, 200);
+        let filler = "Hoe vraag ik een paspoort aan? ".repeat(250);
+        let mut acknowledged = 0;
+        let refused = loop {
+            let status = post(format!("fill-{acknowledged}"), filler.clone()).await;
+            if status != 200 {
+                break status;
+            }
+            acknowledged += 1;
+            assert!(acknowledged < 2000, "the disk never filled");
+        };
+        assert_eq!(
+            refused, 503,
+            "a full disk is a 503, so the platform retries"
+        );
+        let (status, body) = health().await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.starts_with("unhealthy: intake cannot write to the store since ")
+                && body.contains("No space left"),
+            "{body}"
+        );
+
+        disk.resize("64m");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while health().await.0 != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "still unhealthy: {}",
+                health().await.1
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(post("after".into(), QUESTION.into()).await, 200);
+        // What was acknowledged before the disk filled is still there: a repeat is a
+        // duplicate of it.
+        let repeat: serde_json::Value = client
+            .post(format!("{base}/api/v1/messages"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"id": "fill-0", "text": filler}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(repeat["duplicate"], true, "{repeat}");
+    });
+    drop(service);
+    drop(disk);
+}

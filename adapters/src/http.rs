@@ -551,6 +551,72 @@ impl Deliver for CallbackDeliver {
 mod tests {
     use super::*;
 
+    /// Bodies as callers send them: any bytes, JSON of any shape, and message objects whose
+    /// fields hold anything (wrong types, empty, huge, odd times, nulls).
+    fn bodies() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+            "[ \\t\\n]{0,3}[a-z]{0,5}[ ]{0,3}".prop_map(serde_json::Value::from),
+            "(19|20|99)[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](Z|[+-][01][0-9]:00)?"
+                .prop_map(serde_json::Value::from),
+            Just(serde_json::json!({"a": [1, 2]})),
+        ];
+        let field = prop_oneof![
+            Just("id"),
+            Just("text"),
+            Just("conversation"),
+            Just("author"),
+            Just("received_at"),
+            Just("metadata"),
+            Just("other"),
+        ];
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..512),
+            any::<String>().prop_map(String::into_bytes),
+            proptest::collection::vec((field, value), 0..7).prop_map(|fields| {
+                let object: serde_json::Map<String, serde_json::Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                serde_json::Value::Object(object).to_string().into_bytes()
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        /// Whatever the body, the channel gets a message that is safe to take in (an id and a
+        /// text within their limits, a time within the window) or a 400/422 with a reason.
+        #[test]
+        fn any_body_gives_a_message_or_a_clear_error(body in bodies()) {
+            let now = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| unreachable!());
+            match parse(&body, now) {
+                Ok(message) => {
+                    proptest::prop_assert!(!message.id.is_empty() && message.id.len() <= MAX_ID);
+                    proptest::prop_assert!(!message.text.trim().is_empty() && message.text.len() <= MAX_TEXT);
+                    proptest::prop_assert!(!message.conversation.trim().is_empty());
+                    proptest::prop_assert!(
+                        message.received_at >= now - MAX_AGE && message.received_at <= now + MAX_SKEW
+                    );
+                }
+                Err(error) => {
+                    proptest::prop_assert!(
+                        error.status == StatusCode::BAD_REQUEST
+                            || error.status == StatusCode::UNPROCESSABLE_ENTITY,
+                        "{}", error.status
+                    );
+                    proptest::prop_assert!(!error.message.trim().is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn signatures_verify_and_reject() {
         let key = SigningKey::new("s3cret");

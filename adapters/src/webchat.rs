@@ -66,6 +66,7 @@ use webcare_engine::{ChannelKind, Inbound};
 
 use crate::delivery::{BoxFuture, Deliver, DeliveryError};
 
+mod frame;
 mod limits;
 mod relay;
 use crate::gateway::Gateway;
@@ -195,20 +196,6 @@ struct Item {
     id: String,
     text: String,
     at: DateTime<Utc>,
-}
-
-/// Frames the widget sends.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum Incoming {
-    Message {
-        id: String,
-        text: String,
-    },
-    /// The page of lines before the last `skip` ones.
-    Earlier {
-        skip: usize,
-    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -597,9 +584,9 @@ async fn session(chat: WebChat, conversation: String, guard: AddressGuard, socke
         if !chat.allow(&conversation, guard.address) {
             break Some((CLOSE_POLICY, "too many messages; slow down"));
         }
-        let (id, text) = match serde_json::from_str::<Incoming>(text.as_str()) {
-            Ok(Incoming::Message { id, text }) => (id, text),
-            Ok(Incoming::Earlier { skip }) => {
+        let (id, text) = match frame::read(text.as_str(), chat.inner.config.max_text) {
+            frame::Frame::Message { id, text } => (id, text),
+            frame::Frame::Earlier { skip } => {
                 let frame = match transcript(&chat.inner.gateway, &conversation).await {
                     Ok(items) => {
                         let (items, more) = page_of(items, skip, page);
@@ -617,28 +604,22 @@ async fn session(chat: WebChat, conversation: String, guard: AddressGuard, socke
                 }
                 continue;
             }
-            Err(_) => break Some((CLOSE_INVALID, "not a chat message")),
+            frame::Frame::Blank => continue,
+            frame::Frame::TooLong => {
+                let _ = push
+                    .send(Outgoing::Error {
+                        error: format!(
+                            "messages can be at most {} characters",
+                            chat.inner.config.max_text
+                        ),
+                    })
+                    .await;
+                continue;
+            }
+            frame::Frame::Close(code, reason) => break Some((code, reason)),
         };
-        if !valid_id(&id, 1) {
-            break Some((CLOSE_INVALID, "bad message id"));
-        }
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        if text.chars().count() > chat.inner.config.max_text {
-            let _ = push
-                .send(Outgoing::Error {
-                    error: format!(
-                        "messages can be at most {} characters",
-                        chat.inner.config.max_text
-                    ),
-                })
-                .await;
-            continue;
-        }
         // One message at a time per socket: order within a conversation is kept.
-        let frame = take_in(&chat.inner.gateway, &conversation, &id, text).await;
+        let frame = take_in(&chat.inner.gateway, &conversation, &id, &text).await;
         if push.send(frame).await.is_err() {
             break None;
         }

@@ -499,3 +499,77 @@ async fn an_inline_reply_is_stored_as_sent_with_its_message() {
     );
     assert_eq!(outbox[0].attempts, 1);
 }
+
+/// Whatever a caller sends to the HTTP channel (any bytes, any JSON, any content type), the
+/// answer is a decision (200) or a clear JSON error (400, 413, 415 or 422), never a panic or a
+/// server error; and only a 200 stores a message.
+#[test]
+fn any_request_gets_a_decision_or_a_clear_error() {
+    use proptest::prelude::*;
+
+    let f = fixture();
+    let app = http::routes(
+        f.gateway.clone(),
+        HttpChannelConfig {
+            max_body: 2048,
+            ..HttpChannelConfig::default()
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = Arc::new(Mutex::new(0u64));
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..3000),
+        (any::<String>(), "[ -~]{1,20}", any::<String>()).prop_map(|(id, text, extra)| {
+            serde_json::json!({"id": id, "text": text, "author": extra})
+                .to_string()
+                .into_bytes()
+        }),
+        "[ -~]{1,12}".prop_map(|text| {
+            serde_json::json!({"id": format!("m-{text}"), "text": format!("vraag {text}")})
+                .to_string()
+                .into_bytes()
+        }),
+    ];
+    let content_type = prop_oneof![
+        Just("application/json"),
+        Just("application/json; charset=utf-8"),
+        Just("text/plain"),
+        Just(""),
+    ];
+    let config = ProptestConfig {
+        cases: 96,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(body in body, content_type in content_type)| {
+        let request = Request::post("/api/v1/messages")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let (status, json) = runtime.block_on(call(&app, request));
+        match status {
+            StatusCode::OK => {
+                let action = json["action"].as_str().unwrap_or_default();
+                prop_assert!(["answer", "escalate", "log"].contains(&action), "{}", json);
+                if json["duplicate"] == false {
+                    *stored.lock().unwrap() += 1;
+                }
+            }
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::UNPROCESSABLE_ENTITY => {
+                let error = json["error"].as_str().unwrap_or_default();
+                prop_assert!(!error.trim().is_empty(), "{}: {}", status, json);
+            }
+            other => prop_assert!(false, "{}: {}", other, json),
+        }
+    });
+    let messages = runtime
+        .block_on(f.gateway.store(|s| s.stats()))
+        .unwrap()
+        .messages;
+    let stored = *stored.lock().unwrap();
+    assert!(stored > 0, "some requests were taken in");
+    assert_eq!(messages, stored, "only a 200 stores a message");
+}

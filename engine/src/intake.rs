@@ -158,6 +158,9 @@ impl<'a> Intake<'a> {
             IntakeLookup::Duplicate(first) => {
                 return Ok(Decided::Duplicate(IntakeReceipt::duplicate_of(*first)));
             }
+            IntakeLookup::Erased => {
+                return Ok(Decided::Duplicate(IntakeReceipt::erased(&message.id)));
+            }
             IntakeLookup::New(facts) => facts,
         };
         Ok(Decided::New(self.record_for(

@@ -83,5 +83,5 @@ pub use message::{ChannelKind, Inbound};
 pub use mode::{ChannelModes, Mode};
 pub use pipeline::Trace;
 pub use rulebook::{Rulebook, RulebookError, RulebookErrors, RulebookSource};
-pub use runtime::Runtime;
+pub use runtime::{IntakeFailure, Runtime};
 pub use store::{Store, StoreError};

@@ -8,9 +8,14 @@
 //! The channel modes and the shadow rulebook are set once when the service starts (a change
 //! of either is a restart: both decide what a pilot measures, which should stay stable over a
 //! measurement window).
+//!
+//! The runtime also remembers whether intake can write: a message the store refused (a full
+//! disk, PostgreSQL down) marks it failing, the next stored message or a successful
+//! [`Runtime::intake_health`] probe marks it healthy again, so `/healthz` tells a load balancer
+//! the truth and recovers by itself.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -33,6 +38,16 @@ pub struct Runtime {
     metrics: Metrics,
     modes: ChannelModes,
     shadow: Option<Arc<Rulebook>>,
+    /// Since when, and why, intake cannot write; `None` while it can.
+    intake_failure: Mutex<Option<IntakeFailure>>,
+}
+
+/// Intake could not store a message: since when (the first failure in a row), and the last
+/// reason the store gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeFailure {
+    pub since: DateTime<Utc>,
+    pub reason: String,
 }
 
 impl Runtime {
@@ -44,6 +59,7 @@ impl Runtime {
             metrics: Metrics::default(),
             modes: ChannelModes::default(),
             shadow: None,
+            intake_failure: Mutex::new(None),
         }
     }
 
@@ -172,6 +188,40 @@ impl Runtime {
             }
             Err(_) => self.metrics.record_error(),
         }
+        self.note_intake(now, result.as_ref().err());
         result
+    }
+
+    fn note_intake(&self, now: DateTime<Utc>, error: Option<&StoreError>) {
+        // A poisoned lock only means another thread panicked while noting; the value is a
+        // plain flag, still meaningful.
+        let mut failure = self
+            .intake_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *failure = error.map(|error| IntakeFailure {
+            since: failure.as_ref().map_or(now, |f| f.since),
+            reason: error.to_string(),
+        });
+    }
+
+    /// The intake failure noted last, without touching the store (cheap).
+    pub fn intake_failure(&self) -> Option<IntakeFailure> {
+        self.intake_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether intake can write now. While the last intake failed, this probes the store with
+    /// a small durable write and clears the failure when it succeeds, so health recovers
+    /// without waiting for a message. Blocking when it probes: call it from `spawn_blocking`.
+    pub fn intake_health(&self, now: DateTime<Utc>) -> Result<(), IntakeFailure> {
+        if self.intake_failure().is_none() {
+            return Ok(());
+        }
+        let probe = self.store.probe_write(now);
+        self.note_intake(now, probe.as_ref().err());
+        self.intake_failure().map_or(Ok(()), Err)
     }
 }

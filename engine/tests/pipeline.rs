@@ -153,8 +153,10 @@ fn scripts_cannot_import_files() {
 
 #[test]
 fn a_script_error_or_impossible_verdict_never_sends_an_answer() {
-    let typo = with_escalation_script("answer(msg.template, \"x\", \"one argument too many\")");
-    assert_fail_safe(&decide(&typo, "paspoort"), "escalation.rhai:1");
+    // A wrong argument count is refused at load now (see `script::names`); a wrong argument
+    // type is still only found when the script runs.
+    let wrong_type = with_escalation_script("answer(msg.template, 42)");
+    assert_fail_safe(&decide(&wrong_type, "paspoort"), "escalation.rhai:1");
 
     // Names computed at run time cannot be checked at load; they are checked per decision.
     let unknown_team = with_escalation_script(
@@ -181,8 +183,9 @@ fn a_script_error_or_impossible_verdict_never_sends_an_answer() {
     let not_a_decision = with_escalation_script("42");
     assert_fail_safe(&decide(&not_a_decision, "paspoort"), "must end with answer");
 
-    let broken_review = with_governance_script("let x = decision.nonsense;\ndecision");
-    assert_fail_safe(&decide(&broken_review, "paspoort"), "governance.rhai:1");
+    // A map may have any key, so `m.nonsense` passes the load; `len` of `()` fails when run.
+    let broken_review = with_governance_script("let m = #{};\nlet x = m.nonsense.len();\ndecision");
+    assert_fail_safe(&decide(&broken_review, "paspoort"), "governance.rhai:2");
 }
 
 #[test]

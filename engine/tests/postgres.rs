@@ -301,6 +301,42 @@ fn a_database_that_goes_down_fails_calls_clearly_and_comes_back_without_a_restar
 }
 
 #[test]
+fn intake_health_is_failing_while_the_database_is_down_and_recovers_without_a_message() {
+    let cluster = pg::Cluster::start();
+    let store = store::open(&options(cluster.new_database())).unwrap();
+    let runtime = webcare_engine::Runtime::new(Rulebook::embedded().unwrap(), store);
+    runtime
+        .accept(msg("m1", "c1", "ann", QUESTION, monday()), monday())
+        .unwrap();
+    assert_eq!(runtime.intake_health(monday()), Ok(()));
+
+    cluster.stop_server();
+    let at = monday() + Duration::minutes(1);
+    assert!(
+        runtime
+            .accept(msg("m2", "c1", "ann", FIRE, at), at)
+            .is_err()
+    );
+    let failure = runtime.intake_failure().expect("noted");
+    assert_eq!(failure.since, at);
+    assert!(failure.reason.contains("cannot be reached"), "{failure:?}");
+    // Still down: the probe fails too, and the failure keeps its start.
+    let later = at + Duration::minutes(1);
+    let still = runtime.intake_health(later).unwrap_err();
+    assert_eq!(still.since, at, "{still:?}");
+
+    cluster.start_server();
+    // No message arrives (a load balancer sends none to an unhealthy instance): the probe
+    // finds the database back, and intake works again.
+    let back = later + Duration::minutes(1);
+    assert_eq!(runtime.intake_health(back), Ok(()));
+    assert_eq!(runtime.intake_failure(), None);
+    runtime
+        .accept(msg("m2", "c1", "ann", FIRE, back), back)
+        .unwrap();
+}
+
+#[test]
 fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
     let dir = tempfile::tempdir().unwrap();
     let source = store::open(&StoreOptions {
@@ -356,12 +392,30 @@ fn an_embedded_store_is_copied_whole_and_the_counts_checked() {
         .unwrap();
     store::save_rulebook(&*source, rulebook(), "test", t0).unwrap();
     source.set_crisis_switch(Some(true), "lead", t0).unwrap();
+    // An erased author: the tombstone goes along, so a repeat stays erased on the new store.
+    intake
+        .accept(msg("e1", "c9", "eve", QUESTION, t0), t0)
+        .unwrap();
+    source.forget_author("eve", "dpo", t0).unwrap();
 
     let url = cluster().new_database();
     let report = store::postgres::copy::copy(&*source, &url).unwrap();
     assert_eq!(report.messages, 5);
     assert_eq!(report.users, 1);
     let target = store::open(&options(url.clone())).unwrap();
+    let tombstones = source.erased_deliveries().unwrap();
+    assert_eq!(tombstones.len(), 1);
+    assert_eq!(target.erased_deliveries().unwrap(), tombstones);
+    let again = Intake::new(rulebook(), &*target)
+        .accept(msg("e1", "c9", "eve", QUESTION, t0), t0)
+        .unwrap();
+    assert!(again.duplicate && again.outbox.is_none(), "{again:?}");
+    assert!(
+        target
+            .message(ChannelKind::Telegram, "e1")
+            .unwrap()
+            .is_none()
+    );
 
     let all = |s: &dyn Store| -> Vec<_> { store::history(s, None).map(|m| m.unwrap()).collect() };
     assert_eq!(all(&*target), all(&*source), "history, decisions and all");

@@ -969,6 +969,79 @@ fn forget_erases_an_author_and_audits_without_content(backend: Backend) {
     assert!(text.contains("3 messages"), "{text}");
 }
 
+/// Issue 15: after `forget`, a bridge that delivers an erased message again (same channel and
+/// id) gets it acknowledged but not stored, decided or acted on: what was erased stays erased,
+/// across a reopen, in a single intake and in a batch. The author's new messages are taken in.
+fn an_erased_delivery_delivered_again_stays_erased(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    f.accept(msg("a1", "ann-dm", "ann", FIRE, t0));
+    f.accept(msg("a2", "group", "ann", COMPLAINT, t0));
+    f.accept(msg("b1", "group", "bob", QUESTION, t0));
+    f.store().forget_author("ann", "dpo", t0).unwrap();
+    f.reopen();
+
+    let later = t0 + Duration::hours(1);
+    for (id, conversation, text) in [("a1", "ann-dm", FIRE), ("a2", "group", COMPLAINT)] {
+        let again = f.accept(msg(id, conversation, "ann", text, later));
+        assert!(again.duplicate, "{id}: {again:?}");
+        assert_eq!(again.decision.action, Action::Log, "{id}");
+        assert_eq!(again.escalation, None, "{id}");
+        assert_eq!(again.outbox, None, "{id}");
+        assert!(
+            again.decision.diagnostics.reasons[0].contains("erased"),
+            "{id}: {:?}",
+            again.decision.diagnostics.reasons
+        );
+        assert!(
+            f.store()
+                .message(ChannelKind::Telegram, id)
+                .unwrap()
+                .is_none(),
+            "{id} came back"
+        );
+    }
+    let batch = Intake::new(rulebook(), &**f.store())
+        .accept_batch(vec![msg("a1", "ann-dm", "ann", FIRE, later)], later)
+        .unwrap();
+    assert!(batch[0].duplicate && batch[0].decision.action == Action::Log);
+
+    let store = f.store();
+    assert_eq!(store.stats().unwrap().messages, 1, "only bob's message");
+    assert!(
+        store
+            .conversation(ChannelKind::Telegram, "ann-dm")
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.author_conversations("ann").unwrap().is_empty());
+    let group = store
+        .conversation(ChannelKind::Telegram, "group")
+        .unwrap()
+        .unwrap();
+    assert!(!group.participants.contains("ann"));
+    assert!(
+        store
+            .open_escalations()
+            .unwrap()
+            .iter()
+            .all(|e| e.conversation != "ann-dm"),
+        "no escalation came back"
+    );
+    // A repeat of a message that was not erased is still the ordinary duplicate.
+    let repeat = f.accept(msg("b1", "group", "bob", QUESTION, later));
+    assert!(repeat.duplicate && repeat.decision.action.name() == "answer");
+    // What the author writes after `forget` is a new message, taken in as usual.
+    let fresh = f.accept(msg("a3", "ann-dm", "ann", QUESTION, later));
+    assert!(!fresh.duplicate);
+    assert!(
+        store
+            .message(ChannelKind::Telegram, "a3")
+            .unwrap()
+            .is_some()
+    );
+}
+
 fn retention_purges_old_data_only(backend: Backend) {
     let f = Fixture::new(backend);
     let old = monday() - Duration::days(40);
@@ -2284,6 +2357,7 @@ contract_tests!(
     conversation_state_is_set_and_audited,
     history_is_in_time_order_and_pages,
     forget_erases_an_author_and_audits_without_content,
+    an_erased_delivery_delivered_again_stays_erased,
     retention_purges_old_data_only,
     reopening_keeps_everything_and_continues_ids,
     a_corrupt_store_is_a_clear_error_and_is_left_alone,

@@ -118,6 +118,7 @@ pub trait Store: Send + Sync {
             today,
         )? {
             IntakeLookup::Duplicate(first) => Ok(IntakeReceipt::duplicate_of(*first)),
+            IntakeLookup::Erased => Ok(IntakeReceipt::erased(&message.id)),
             IntakeLookup::New(facts) => self.record_intake(decide(message, facts)),
         }
     }
@@ -475,6 +476,12 @@ pub trait Store: Send + Sync {
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// Writes one small record durably (when the service last checked that it can write). It
+    /// is how `/healthz` learns that intake can write again after a failure (a full disk, a
+    /// database that was down) without waiting for a message, which a load balancer no longer
+    /// sends to an instance it took out.
+    fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
+
     // --- several instances -----------------------------------------------------------------
 
     /// How several instances on this store coordinate (signals, leader roles, shared inbox
@@ -493,6 +500,9 @@ pub trait Store: Send + Sync {
 
     /// The id of every outbox entry (pending, sent and dead), in order.
     fn outbox_ids(&self) -> Result<Vec<u64>, StoreError>;
+
+    /// The tombstone of every delivery `forget` erased: its [`erased_digest`] and when.
+    fn erased_deliveries(&self) -> Result<Vec<Tombstone>, StoreError>;
 
     /// Writes a consistent copy of the whole store, as of one moment, into the new store file
     /// or directory `target` (which must not exist), while the store stays in use. A fresh

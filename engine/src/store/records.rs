@@ -177,6 +177,18 @@ pub enum IntakeLookup {
     Duplicate(Box<StoredMessage>),
     /// New: the facts of its conversation.
     New(ConversationFacts),
+    /// Delivered before and erased by `forget` since: it must not come back.
+    Erased,
+}
+
+/// The tombstone `forget` leaves for one erased delivery: its [`erased_digest`] and when.
+pub type Tombstone = ([u8; 32], DateTime<Utc>);
+
+/// What a tombstone of an erased delivery is keyed by: SHA-256 of `channel:id`. The platform id
+/// itself is not kept, so the tombstone says nothing of the message beyond "was erased".
+pub fn erased_digest(channel: ChannelKind, id: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("{}:{id}", channel.as_str()).as_bytes()).into()
 }
 
 /// What [`Store::record_intake`] writes.
@@ -221,6 +233,39 @@ pub struct IntakeReceipt {
 }
 
 impl IntakeReceipt {
+    /// The answer to a delivery of a message `forget` erased: acknowledged (so the bridge stops
+    /// delivering it), logged, nothing stored, decided or sent. No rulebook decided it, and
+    /// its text was not read, so the language is a placeholder.
+    pub fn erased(message_id: &str) -> Self {
+        use crate::decision::{Diagnostics, Language, Sentiment};
+        IntakeReceipt {
+            seq: 0,
+            decision: Decision {
+                message_id: message_id.to_owned(),
+                action: Action::Log,
+                diagnostics: Diagnostics {
+                    category: Category::Unknown,
+                    topics: Vec::new(),
+                    rules: vec!["engine:erased".into()],
+                    script_errors: Vec::new(),
+                    sentiment: Sentiment {
+                        label: SentimentLabel::Neutral,
+                        score: 0,
+                    },
+                    language: Language::Nl,
+                    rulebook: String::new(),
+                    reasons: vec![
+                        "this message was erased with `webcare forget`; a repeated delivery is not stored or decided again".into(),
+                    ],
+                },
+            },
+            duplicate: true,
+            escalation: None,
+            outbox: None,
+            mode: Mode::default(),
+        }
+    }
+
     /// The answer to a delivery stored before: its first decision and mode, nothing new.
     pub fn duplicate_of(first: StoredMessage) -> Self {
         IntakeReceipt {

@@ -6,9 +6,16 @@
 //! Each key space is its own table, and the index spaces have fixed-width keys and no values:
 //! redb then stores an index entry as its 16 key bytes alone, where a variable-width entry
 //! would carry two 4-byte lengths as well.
+//!
+//! After an I/O error (a full disk) redb refuses every later call ("previous I/O error") until
+//! the database is opened again, so a store that filled the disk would refuse intake until a
+//! restart. [`RedbKv`] closes a database in that state and opens it again on the next call:
+//! redb repairs it from the last durable commit, and intake works again as soon as the disk
+//! has room, without a restart.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{
     Database, Durability, ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition,
@@ -45,8 +52,10 @@ fn shape(space: Space) -> Shape {
 }
 
 pub struct RedbKv {
-    db: Database,
+    /// `None` once an I/O error closed it; the next call opens it again (see the module docs).
+    db: RwLock<Option<Database>>,
     path: PathBuf,
+    cache_bytes: Option<usize>,
 }
 
 /// Turns redb's errors into ours; a damaged file becomes [`StoreError::Corrupt`].
@@ -133,6 +142,18 @@ impl RedbKv {
     }
 
     fn open_checked(path: &Path, cache_bytes: Option<usize>) -> Result<Self, StoreError> {
+        let db = Self::create(path, cache_bytes)?;
+        let kv = RedbKv {
+            db: RwLock::new(Some(db)),
+            path: path.to_owned(),
+            cache_bytes,
+        };
+        // Create the tables up front, so readers never meet a missing table.
+        kv.transact(&mut |_| Ok(()))?;
+        Ok(kv)
+    }
+
+    fn create(path: &Path, cache_bytes: Option<usize>) -> Result<Database, StoreError> {
         let mut builder = Database::builder();
         if let Some(bytes) = cache_bytes {
             builder.set_cache_size(bytes);
@@ -158,13 +179,51 @@ impl RedbKv {
             }
             Err(e) => return Err(error(path, e)),
         };
-        let kv = RedbKv {
-            db,
-            path: path.to_owned(),
-        };
-        // Create the tables up front, so readers never meet a missing table.
-        kv.transact(&mut |_| Ok(()))?;
-        Ok(kv)
+        Ok(db)
+    }
+
+    /// The open database, opening it again when an I/O error closed it. Reopening fails
+    /// while a snapshot of the old one is still read (its file lock is held); the next call
+    /// tries again.
+    fn database(&self) -> Result<RwLockReadGuard<'_, Option<Database>>, StoreError> {
+        let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_some() {
+            return Ok(guard);
+        }
+        drop(guard);
+        {
+            let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(Self::create(&self.path, self.cache_bytes)?);
+                tracing::warn!(path = %self.path.display(), "the store was opened again after an I/O error");
+            }
+        }
+        Ok(self.db.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// After a failed call: when redb now refuses every call (an I/O error failed it), closes
+    /// the database so the next call opens it again.
+    fn close_if_failed(&self, db: &Database) -> bool {
+        let failed = matches!(
+            db.begin_write(),
+            Err(redb::TransactionError::Storage(
+                redb::StorageError::PreviousIo | redb::StorageError::Io(_)
+            ))
+        );
+        if failed {
+            tracing::warn!(path = %self.path.display(), "the store failed with an I/O error (a full disk?); it is opened again on the next call");
+        }
+        failed
+    }
+
+    fn close(&self) {
+        // Dropping the old database outside the lock's read side: it may flush on drop.
+        let old = self
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(old);
     }
 }
 
@@ -419,7 +478,19 @@ impl KvRead for RedbRead<'_> {
 
 impl Kv for RedbKv {
     fn snapshot(&self) -> Result<Box<dyn KvRead + '_>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| error(&self.path, e))?;
+        let guard = self.database()?;
+        let db = guard.as_ref().ok_or_else(|| closed(&self.path))?;
+        let txn = match db.begin_read() {
+            Ok(txn) => txn,
+            Err(e) => {
+                let failed = self.close_if_failed(db);
+                drop(guard);
+                if failed {
+                    self.close();
+                }
+                return Err(error(&self.path, e));
+            }
+        };
         Ok(Box::new(RedbRead {
             txn,
             path: &self.path,
@@ -435,7 +506,44 @@ impl Kv for RedbKv {
         &self,
         f: &mut dyn FnMut(&mut dyn KvTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(|e| error(&self.path, e))?;
+        let guard = self.database()?;
+        let db = guard.as_ref().ok_or_else(|| closed(&self.path))?;
+        let result = self.transact_on(db, f);
+        // A write that failed may have failed the database: then it is opened again.
+        if result.is_err() && self.close_if_failed(db) {
+            drop(guard);
+            self.close();
+        }
+        result
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|source| StoreError::Io {
+                path: self.path.clone(),
+                action: "read the size of",
+                source,
+            })
+    }
+}
+
+/// A call that met the database closed between reopening and reading (another thread's call
+/// failed it meanwhile): retry.
+fn closed(path: &Path) -> StoreError {
+    StoreError::Backend {
+        path: path.to_owned(),
+        reason: "the store is being opened again after an I/O error; retry".into(),
+    }
+}
+
+impl RedbKv {
+    fn transact_on(
+        &self,
+        db: &Database,
+        f: &mut dyn FnMut(&mut dyn KvTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut txn = db.begin_write().map_err(|e| error(&self.path, e))?;
         txn.set_durability(Durability::Immediate);
         {
             let open_err = |e| error(&self.path, e);
@@ -452,16 +560,6 @@ impl Kv for RedbKv {
             f(&mut view)?;
         }
         txn.commit().map_err(|e| error(&self.path, e))
-    }
-
-    fn size_on_disk(&self) -> Result<u64, StoreError> {
-        std::fs::metadata(&self.path)
-            .map(|m| m.len())
-            .map_err(|source| StoreError::Io {
-                path: self.path.clone(),
-                action: "read the size of",
-                source,
-            })
     }
 }
 

@@ -110,6 +110,12 @@ impl Embedded {
                 snap.decode_stored(seq, rec)?,
             )));
         }
+        if snap
+            .read(Space::Records, &key::erased(channel, id))?
+            .is_some()
+        {
+            return Ok(IntakeLookup::Erased);
+        }
         Ok(IntakeLookup::New(
             snap.conv(channel, conversation)?
                 .map(|c| c.facts(at, today))

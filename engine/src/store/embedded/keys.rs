@@ -25,6 +25,9 @@ pub const SURVEYED: u8 = b'q';
 /// JSON like the case state, and apart from the outbox record so that record's format and
 /// the hot path that reads it stay as they are.
 pub const RECEIPT: u8 = b'r';
+/// A delivery `forget` erased ("gone"): keyed by a digest of channel and id, so a repeated
+/// delivery is recognised without keeping the id.
+pub const ERASED: u8 = b'g';
 
 fn str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -96,6 +99,19 @@ pub fn sym(n: u32) -> Vec<u8> {
 pub fn activation(n: u64) -> Vec<u8> {
     tagged(ACTIVATION, n)
 }
+/// The tombstone of an erased delivery, by the whole digest, so `webcare migrate` can carry it
+/// to PostgreSQL, which keys it the same way.
+pub fn erased(channel: ChannelKind, id: &str) -> Vec<u8> {
+    erased_digest_key(&crate::store::erased_digest(channel, id))
+}
+
+pub fn erased_digest_key(digest: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(ERASED);
+    k.extend_from_slice(digest);
+    k
+}
+
 pub fn meta(name: &str) -> Vec<u8> {
     let mut k = vec![META];
     k.extend_from_slice(name.as_bytes());

@@ -645,6 +645,15 @@ impl Store for Embedded {
         self.inbox_breach(breach)
     }
 
+    fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // As large as a message can be (the HTTP channel's limit on its text), so on a nearly
+        // full disk the probe fails where a message would, instead of fitting in a gap that
+        // a message does not fit in.
+        const MESSAGE_BYTES: usize = 16 * 1024;
+        let probe = (now.timestamp_micros(), vec![0u8; MESSAGE_BYTES]);
+        self.write(move |tx| tx.put_rec(&key::meta("write_probe"), &probe))
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
         let mut snap = self.snapshot()?;
         let counters: Counters = snap.load(&key::meta("counters"))?.unwrap_or_default();
@@ -681,6 +690,23 @@ impl Store for Embedded {
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
+    }
+
+    fn erased_deliveries(&self) -> Result<Vec<super::Tombstone>, StoreError> {
+        let mut snap = self.snapshot()?;
+        let mut out = Vec::new();
+        for k in snap.keys_under(&[key::ERASED])? {
+            let digest: [u8; 32] = k
+                .get(1..)
+                .and_then(|d| d.try_into().ok())
+                .ok_or_else(|| self.shared.corrupt(&k, "bad tombstone key"))?;
+            let at: i64 = snap
+                .load(&k)?
+                .ok_or_else(|| self.shared.corrupt(&k, "tombstone vanished"))?;
+            let at = codec::from_micros(at).map_err(|e| self.shared.corrupt(&k, e))?;
+            out.push((digest, at));
+        }
+        Ok(out)
     }
 
     fn backup(&self, target: &std::path::Path) -> Result<(), StoreError> {

@@ -196,6 +196,9 @@ impl Embedded {
         let actor = actor.to_owned();
         self.write(move |tx| {
             let mut report = PurgeReport::default();
+            // Every delivery erased here leaves a tombstone, so a bridge that delivers it again
+            // does not get it stored as new.
+            let mut erased: Vec<(ChannelKind, String)> = Vec::new();
             let prefix = key::author_prefix(&author);
             let mut conversations = Vec::new();
             for k in tx.keys_under(&prefix)? {
@@ -212,6 +215,11 @@ impl Embedded {
                 if conv.participants.iter().all(|p| *p == author) {
                     // Theirs alone: nothing in it belongs to anybody else. Pending replies to
                     // them are dropped too: they asked to be forgotten.
+                    for seq in tx.conv_seqs(&conv)? {
+                        if let Some(rec) = tx.message_rec(seq)? {
+                            erased.push((channel, rec.id));
+                        }
+                    }
                     tx.delete_conversation(channel, &conversation, true, &mut report)?;
                     continue;
                 }
@@ -225,6 +233,7 @@ impl Embedded {
                 }
                 for (seq, rec) in &mine {
                     tx.delete_message(*seq, rec, i64::MIN)?;
+                    erased.push((channel, rec.id.clone()));
                     report.messages += 1;
                 }
                 // Read again: deleting the messages rewrote it.
@@ -240,6 +249,10 @@ impl Embedded {
             }
             // When they were last asked for a score names them too.
             tx.delete(Space::Records, &key::surveyed(&author));
+            let erased_at = codec::micros(now);
+            for (channel, id) in erased {
+                tx.put_rec(&key::erased(channel, &id), &erased_at)?;
+            }
             let digest = Sha256::digest(author.as_bytes());
             let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
             tx.audit(audit(

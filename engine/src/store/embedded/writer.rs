@@ -350,6 +350,11 @@ pub(super) fn share_error(error: &StoreError, path: &Path) -> StoreError {
             path: path.clone(),
             reason: reason.clone(),
         },
+        // Already names the file: not "failed on `x`: failed on `x`: …".
+        StoreError::Backend { path, reason } => StoreError::Backend {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
         other => StoreError::Backend {
             path: path.to_owned(),
             reason: other.to_string(),
@@ -417,6 +422,13 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
                 counters = saved;
             }
         }
+        if let (Some(unstarted), Err(error)) = (batch.take(), &result) {
+            // The transaction did not start (the store refused it, a full disk): its jobs
+            // never ran, so they are answered with the store's error as they are dropped.
+            UNSTARTED.with(|u| *u.borrow_mut() = Some(share_error(error, &shared.path)));
+            drop(unstarted);
+            UNSTARTED.with(|u| *u.borrow_mut() = None);
+        }
         wake_all(completions, &result, &shared.path);
     }
 }
@@ -446,11 +458,21 @@ impl<R> Reply<R> {
     }
 }
 
+thread_local! {
+    /// Set on the writer's thread while it drops the jobs of a transaction that did not start:
+    /// the error their callers get instead of [`StoreError::WriterStopped`].
+    static UNSTARTED: std::cell::RefCell<Option<StoreError>> = const { std::cell::RefCell::new(None) };
+}
+
 impl<R> Drop for Reply<R> {
     fn drop(&mut self) {
         if let Some(slot) = self.0.take() {
+            // The error set there already names the store's file; `share_error` keeps it.
+            let error = UNSTARTED
+                .with(|u| u.borrow().as_ref().map(|e| share_error(e, Path::new(""))))
+                .unwrap_or(StoreError::WriterStopped);
             if let Ok(mut answer) = slot.answer.lock() {
-                *answer = Some((Err(StoreError::WriterStopped), Vec::new()));
+                *answer = Some((Err(error), Vec::new()));
             }
             slot.caller.unpark();
         }

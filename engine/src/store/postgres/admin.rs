@@ -187,6 +187,16 @@ impl PgStore {
     ) -> Result<ForgetReport, PgErr> {
         self.tx(|tx| {
             let mut report = PurgeReport::default();
+            // Every delivery erased here leaves a tombstone (a digest of `channel:id`, as
+            // `erased_digest` makes it), so a bridge that delivers it again does not get it
+            // stored as new. A conversation that is theirs alone holds only their messages.
+            tx.execute(
+                "INSERT INTO erased_deliveries (digest, erased_at)
+                 SELECT sha256(convert_to(channel || ':' || id, 'UTF8')), $2
+                 FROM messages WHERE author = $1
+                 ON CONFLICT (digest) DO NOTHING",
+                &[&author, &now],
+            )?;
             let conversations = tx.query(
                 "SELECT channel, id, participants FROM conversations WHERE participants @> ARRAY[$1] ORDER BY channel, id",
                 &[&author],

@@ -232,6 +232,13 @@ fn copy_in(from: &dyn Store, tx: &mut Transaction<'_>) -> Result<CopyReport, PgE
         }
         report.rulebook_versions += 1;
     }
+    // What `forget` erased stays erased on the new store too.
+    for (digest, at) in from.erased_deliveries()? {
+        tx.execute(
+            "INSERT INTO erased_deliveries (digest, erased_at) VALUES ($1, $2)",
+            &[&&digest[..], &at],
+        )?;
+    }
     if let Some(on) = from.crisis_switch()? {
         tx.execute(
             "INSERT INTO settings (name, value) VALUES ('crisis_switch', $1)",

@@ -94,6 +94,9 @@ impl PgStore {
         )? {
             return Ok(IntakeLookup::Duplicate(Box::new(rows::message(&row)?)));
         }
+        if was_erased(&mut *conn, channel, id)? {
+            return Ok(IntakeLookup::Erased);
+        }
         Ok(IntakeLookup::New(
             rows::read_conversation(&mut *conn, channel, conversation, false)?
                 .map(|c| c.facts(at, today))
@@ -115,6 +118,9 @@ impl PgStore {
                 &[&message.channel.as_str(), &message.id],
             )? {
                 return Ok(IntakeReceipt::duplicate_of(rows::message(&row)?));
+            }
+            if was_erased(&mut *tx, message.channel, &message.id)? {
+                return Ok(IntakeReceipt::erased(&message.id));
             }
             let facts =
                 rows::read_conversation(&mut *tx, message.channel, &message.conversation, false)?
@@ -556,4 +562,19 @@ fn known(e: &Escalation) -> KnownEscalation<'_> {
             .then(|| e.case.resolved_at.unwrap_or(DateTime::<Utc>::MIN_UTC)),
         survey_pending: e.case.survey.as_ref().is_some_and(|s| s.score.is_none()),
     }
+}
+
+/// Whether `forget` erased the delivery `(channel, id)`: its tombstone is there.
+fn was_erased(
+    client: &mut impl r2d2_postgres::postgres::GenericClient,
+    channel: ChannelKind,
+    id: &str,
+) -> Result<bool, PgErr> {
+    let digest = crate::store::erased_digest(channel, id);
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM erased_deliveries WHERE digest = $1",
+            &[&&digest[..]],
+        )?
+        .is_some())
 }

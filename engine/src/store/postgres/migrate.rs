@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "receipts",
         sql: include_str!("migrations/0004_receipts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "erased",
+        sql: include_str!("migrations/0005_erased.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

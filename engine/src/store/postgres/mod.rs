@@ -730,6 +730,21 @@ impl Store for PgStore {
         PgStore::record_sla_breach(self, breach).map_err(PgErr::store)
     }
 
+    fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let at = serde_json::Value::String(now.to_rfc3339());
+        self.conn()
+            .and_then(|mut conn| {
+                conn.execute(
+                    "INSERT INTO settings (name, value) VALUES ('write_probe', $1)
+                     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&at],
+                )
+                .map_err(PgErr::from)
+            })
+            .map(drop)
+            .map_err(PgErr::store)
+    }
+
     fn stats(&self) -> Result<StoreStats, StoreError> {
         PgStore::stats(self).map_err(PgErr::store)
     }
@@ -759,6 +774,29 @@ impl Store for PgStore {
 
     fn outbox_ids(&self) -> Result<Vec<u64>, StoreError> {
         self.ids("SELECT id FROM outbox ORDER BY id")
+            .map_err(PgErr::store)
+    }
+
+    fn erased_deliveries(&self) -> Result<Vec<super::Tombstone>, StoreError> {
+        let rows = self
+            .conn()
+            .and_then(|mut conn| {
+                conn.query(
+                    "SELECT digest, erased_at FROM erased_deliveries ORDER BY digest",
+                    &[],
+                )
+                .map_err(PgErr::from)
+            })
+            .map_err(PgErr::store)?;
+        rows.iter()
+            .map(|row| {
+                let digest: Vec<u8> = row.try_get(0).map_err(PgErr::from)?;
+                let digest = digest
+                    .try_into()
+                    .map_err(|_| corrupt("a tombstone digest is not 32 bytes"))?;
+                Ok((digest, row.try_get(1).map_err(PgErr::from)?))
+            })
+            .collect::<Result<_, PgErr>>()
             .map_err(PgErr::store)
     }
 }

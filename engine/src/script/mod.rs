@@ -27,6 +27,8 @@ use crate::rulebook::source::SourceFile;
 use crate::teams::{Teams, describe_next_open};
 use crate::templates::shorten;
 
+mod names;
+
 /// What a script returns; a governance lead knows it as a "decision".
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
@@ -301,16 +303,19 @@ pub struct ScriptHost {
 /// Only the pages a script touches are ever used.
 pub const DECIDE_STACK_BYTES: usize = 128 * 1024 * 1024;
 
-const ESCALATION_VARS: [&str; 5] = [
-    "msg",
-    "conversation",
-    "teams",
-    "crisis_mode",
-    "default_team",
+/// The variables each script reads, with their Rhai type names (as registered in
+/// [`register_types`]), so `check` can follow `msg.guess.score` to its type.
+const ESCALATION_VARS: [(&str, &str); 5] = [
+    ("msg", "Message"),
+    ("conversation", "Conversation"),
+    ("teams", "Teams"),
+    ("crisis_mode", "bool"),
+    ("default_team", "string"),
 ];
-const GOVERNANCE_VARS: [&str; 2] = ["decision", "reply_limit"];
+const GOVERNANCE_VARS: [(&str, &str); 2] = [("decision", "Decision"), ("reply_limit", "i64")];
 
-fn sandboxed_engine(limits: &ScriptLimitsConfig) -> rhai::Engine {
+/// The engine, and the names of the script types it registered.
+fn sandboxed_engine(limits: &ScriptLimitsConfig) -> (rhai::Engine, Vec<&'static str>) {
     let mut engine = rhai::Engine::new_raw();
     // Only pure language packages: no time (decisions must replay identically), no I/O.
     engine.register_global_module(CorePackage::new().as_shared_module());
@@ -346,12 +351,36 @@ fn sandboxed_engine(limits: &ScriptLimitsConfig) -> rhai::Engine {
     engine.on_debug(|text, source, pos| {
         tracing::debug!(target: "webcare::script", source = source.unwrap_or("script"), %pos, chars = text.chars().count(), "a script called debug (not logged: it may hold customer text)")
     });
+    let types = register_types(&mut engine);
     register_api(&mut engine);
-    engine
+    (engine, types)
+}
+
+/// The types scripts see, registered before any function that takes or returns one: the
+/// function metadata `check` reads names a type by its Rhai name only once it is registered.
+/// Returns their names.
+fn register_types(engine: &mut rhai::Engine) -> Vec<&'static str> {
+    fn add<T: rhai::Variant + Clone>(
+        engine: &mut rhai::Engine,
+        names: &mut Vec<&'static str>,
+        name: &'static str,
+    ) {
+        engine.register_type_with_name::<T>(name);
+        names.push(name);
+    }
+    let mut names = Vec::new();
+    add::<Verdict>(engine, &mut names, "Decision");
+    add::<MessageFacts>(engine, &mut names, "Message");
+    // A handle read lazily, and a shared guess: see `register_api`.
+    add::<TopicReading>(engine, &mut names, "TopicGuess");
+    add::<Arc<GuessView>>(engine, &mut names, "Guess");
+    add::<FeaturesView>(engine, &mut names, "Features");
+    add::<ConversationView>(engine, &mut names, "Conversation");
+    add::<TeamsView>(engine, &mut names, "Teams");
+    names
 }
 
 fn register_api(engine: &mut rhai::Engine) {
-    engine.register_type_with_name::<Verdict>("Decision");
     engine.register_fn(
         "answer",
         |ctx: NativeCallContext, template: ImmutableString, reason: ImmutableString| {
@@ -405,7 +434,6 @@ fn register_api(engine: &mut rhai::Engine) {
     verdict_field!("team" => team, "priority" => priority, "template" => template, "reply" => reply, "category" => category);
     engine.register_get("reason", |v: &mut Verdict| v.reason.clone());
 
-    engine.register_type_with_name::<MessageFacts>("Message");
     macro_rules! facts_get {
         ($($name:literal => $field:ident),* $(,)?) => {
             $(engine.register_get($name, |m: &mut MessageFacts| m.0.$field.clone());)*
@@ -432,7 +460,6 @@ fn register_api(engine: &mut rhai::Engine) {
     engine.register_get("topic_guess", |m: &mut MessageFacts| {
         TopicReading(m.clone())
     });
-    engine.register_type_with_name::<TopicReading>("TopicGuess");
     engine.register_get("topic", |g: &mut TopicReading| g.view().topic.clone());
     engine.register_get("score", |g: &mut TopicReading| g.view().score);
     engine.register_get("words", |g: &mut TopicReading| g.view().words.clone());
@@ -453,7 +480,6 @@ fn register_api(engine: &mut rhai::Engine) {
     });
 
     // Shared, so `msg.guess` (read several times a message) copies a pointer, not the guess.
-    engine.register_type_with_name::<Arc<GuessView>>("Guess");
     engine.register_get("category", |g: &mut Arc<GuessView>| g.category.clone());
     engine.register_get("score", |g: &mut Arc<GuessView>| g.score);
     engine.register_get("words", |g: &mut Arc<GuessView>| g.words.clone());
@@ -473,7 +499,6 @@ fn register_api(engine: &mut rhai::Engine) {
         },
     );
 
-    engine.register_type_with_name::<FeaturesView>("Features");
     macro_rules! feature_get {
         ($($name:literal => $field:ident),* $(,)?) => {
             $(engine.register_get($name, |f: &mut FeaturesView| i64::from(f.0.$field));)*
@@ -517,7 +542,6 @@ fn register_api(engine: &mut rhai::Engine) {
         },
     );
 
-    engine.register_type_with_name::<ConversationView>("Conversation");
     engine.register_get("state", |c: &mut ConversationView| c.state.clone());
     engine.register_get("human_owned", |c: &mut ConversationView| {
         c.state.as_str() == "human"
@@ -531,7 +555,6 @@ fn register_api(engine: &mut rhai::Engine) {
     });
     engine.register_get("complaints_7d", |c: &mut ConversationView| c.complaints_7d);
 
-    engine.register_type_with_name::<TeamsView>("Teams");
     engine.register_fn("exists", |t: &mut TeamsView, id: ImmutableString| {
         t.teams.get(&id).is_some()
     });
@@ -602,13 +625,14 @@ fn charge_host_work(bytes: usize) -> Result<(), Box<EvalAltResult>> {
 
 fn compile(
     engine: &rhai::Engine,
+    api: &names::Api,
     file: &SourceFile,
-    vars: &[&str],
-) -> Result<Script, RulebookError> {
+    vars: &[(&str, &str)],
+) -> Result<Script, Vec<RulebookError>> {
     // Plain variables, not constants: the optimiser would inline a constant's placeholder
     // value into the AST. The names are only declared so strict mode can catch typos.
     let mut scope = Scope::new();
-    for var in vars {
+    for (var, _) in vars {
         scope.push(*var, ());
     }
     let name = file.path.file_name().map_or_else(
@@ -617,6 +641,12 @@ fn compile(
     );
     match engine.compile_with_scope(&scope, &file.text) {
         Ok(mut ast) => {
+            // Rhai resolves names only when a message runs the script; resolving them here
+            // lets `check` point at a misspelled function or property.
+            let errors = api.check(file, &ast, vars);
+            if !errors.is_empty() {
+                return Err(errors);
+            }
             ast.set_source(name.as_str());
             Ok(Script {
                 source: name.as_str().into(),
@@ -627,14 +657,14 @@ fn compile(
         }
         Err(e) => {
             let pos: Position = e.position();
-            Err(RulebookError::invalid(
+            Err(vec![RulebookError::invalid(
                 Location {
                     file: file.path.clone(),
                     line: pos.line().unwrap_or(1),
                     column: pos.position().unwrap_or(1),
                 },
                 e.err_type().to_string(),
-            ))
+            )])
         }
     }
 }
@@ -645,22 +675,23 @@ impl ScriptHost {
         escalation: &SourceFile,
         governance: &SourceFile,
     ) -> Result<Self, Vec<RulebookError>> {
-        let engine = sandboxed_engine(limits);
-        let governance_vars: Vec<&str> = ESCALATION_VARS
+        let (engine, types) = sandboxed_engine(limits);
+        let api = names::Api::of(&engine, &types);
+        let governance_vars: Vec<(&str, &str)> = ESCALATION_VARS
             .iter()
             .chain(GOVERNANCE_VARS.iter())
             .copied()
             .collect();
         match (
-            compile(&engine, escalation, &ESCALATION_VARS),
-            compile(&engine, governance, &governance_vars),
+            compile(&engine, &api, escalation, &ESCALATION_VARS),
+            compile(&engine, &api, governance, &governance_vars),
         ) {
             (Ok(escalation), Ok(governance)) => Ok(ScriptHost {
                 engine,
                 escalation,
                 governance,
             }),
-            (a, b) => Err([a.err(), b.err()].into_iter().flatten().collect()),
+            (a, b) => Err([a.err(), b.err()].into_iter().flatten().flatten().collect()),
         }
     }
 
