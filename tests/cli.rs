@@ -154,16 +154,27 @@ fn check_resolves_every_name_a_script_uses_and_says_what_was_meant() {
     );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The line the misspelling is on, wherever the script has put it.
+    let escalation = fs::read_to_string(scripts.join("escalation.rhai")).expect("read script");
+    let line = 1 + escalation
+        .lines()
+        .position(|l| l.contains("return logonly("))
+        .expect("the misspelled line");
     assert!(
-        stderr.contains(
-            "escalation.rhai:191:12: unknown function `logonly`; did you mean `log_only`?"
-        ),
+        stderr.contains(&format!(
+            "escalation.rhai:{line}:12: unknown function `logonly`; did you mean `log_only`?"
+        )),
         "{stderr}"
     );
+    let governance = fs::read_to_string(scripts.join("governance.rhai")).expect("read script");
+    let line = 1 + governance
+        .lines()
+        .position(|l| l.contains("conversation.auto_replys"))
+        .expect("the misspelled line");
     assert!(
-        stderr.contains(
-            "governance.rhai:43:21: a Conversation has no property `auto_replys`; did you mean `auto_replies`?"
-        ),
+        stderr.contains(&format!(
+            "governance.rhai:{line}:21: a Conversation has no property `auto_replys`; did you mean `auto_replies`?"
+        )),
         "{stderr}"
     );
     assert!(!stderr.contains("getter"), "no engine internals: {stderr}");
