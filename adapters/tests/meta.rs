@@ -129,6 +129,21 @@ impl Harness {
             .conversation_outbox(ChannelKind::Whatsapp, CONVERSATION)
             .unwrap()
     }
+
+    /// Posts the question as message `id` and waits until the bot's answer is sent.
+    async fn answered(&self, id: &str) -> OutboxEntry {
+        assert_eq!(
+            self.post(&fake::whatsapp_text(id, start_time(), QUESTION))
+                .await,
+            200
+        );
+        eventually(Duration::from_secs(5), || {
+            self.outbox()
+                .into_iter()
+                .find(|e| matches!(e.status, OutboxStatus::Sent { .. }))
+        })
+        .await
+    }
 }
 
 impl Drop for Harness {
@@ -456,17 +471,7 @@ async fn an_agent_reply_after_the_window_goes_out_as_the_template() {
 #[tokio::test]
 async fn delivered_and_read_statuses_are_kept_on_the_reply() {
     let h = Harness::start(None).await;
-    assert_eq!(
-        h.post(&fake::whatsapp_text("wamid.IN5", start_time(), QUESTION))
-            .await,
-        200
-    );
-    let reply = eventually(Duration::from_secs(5), || {
-        h.outbox()
-            .into_iter()
-            .find(|e| matches!(e.status, OutboxStatus::Sent { .. }))
-    })
-    .await;
+    let reply = h.answered("wamid.IN5").await;
     let delivered = start_time() + chrono::Duration::seconds(3);
     let read = start_time() + chrono::Duration::seconds(40);
     // Read arrives first, and delivered twice (Meta posts again after a failure).
@@ -495,20 +500,7 @@ async fn delivered_and_read_statuses_are_kept_on_the_reply() {
 #[tokio::test]
 async fn a_failed_status_marks_the_sent_reply_and_opens_an_escalation() {
     let h = Harness::start(None).await;
-    assert_eq!(
-        h.post(&fake::whatsapp_text("wamid.IN4", start_time(), QUESTION))
-            .await,
-        200
-    );
-    let original = eventually(Duration::from_secs(5), || {
-        let outbox = h.outbox();
-        outbox
-            .iter()
-            .all(|e| matches!(e.status, OutboxStatus::Sent { .. }))
-            .then(|| outbox.first().cloned())
-            .flatten()
-    })
-    .await;
+    let original = h.answered("wamid.IN4").await;
     assert!(h.store.open_escalations().unwrap().is_empty());
     let failed_at = start_time() + chrono::Duration::minutes(2);
     let status = fake::whatsapp_status(
@@ -558,17 +550,7 @@ async fn after_a_restart_a_status_finds_its_reply_by_the_outbox_id_sent_along() 
     use tower::ServiceExt;
 
     let h = Harness::start(None).await;
-    assert_eq!(
-        h.post(&fake::whatsapp_text("wamid.IN6", start_time(), QUESTION))
-            .await,
-        200
-    );
-    let reply = eventually(Duration::from_secs(5), || {
-        h.outbox()
-            .into_iter()
-            .find(|e| matches!(e.status, OutboxStatus::Sent { .. }))
-    })
-    .await;
+    let reply = h.answered("wamid.IN6").await;
     let sent = h.fake.sends();
     let data = sent[0].body["biz_opaque_callback_data"]
         .as_str()

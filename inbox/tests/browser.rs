@@ -10,14 +10,13 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::sync::watch;
 use webcare_adapters::gateway::Gateway;
-use webcare_engine::store::{self, Backend, Role, StoreOptions, User};
-use webcare_engine::{ChannelKind, Inbound, ManualClock, Rulebook, Runtime};
+use webcare_engine::store::{Role, User};
+use webcare_engine::{ChannelKind, Inbound};
 use webcare_inbox::auth::hash_password;
 use webcare_inbox::sla::SlaTimer;
 use webcare_inbox::{Inbox, InboxConfig};
@@ -42,18 +41,7 @@ struct Service {
 
 impl Service {
     async fn start() -> Service {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::open(&StoreOptions {
-            backend: Backend::Redb,
-            data_dir: dir.path().join("data"),
-            redact: false,
-            cache_bytes: None,
-            url: None,
-        })
-        .unwrap();
-        let runtime = Arc::new(Runtime::new(Rulebook::embedded().unwrap(), store));
-        let clock = ManualClock::shared(local(2026, 11, 30, 10, 0));
-        let gateway = Gateway::new(runtime).with_clock(clock);
+        let (dir, gateway, _clock) = support::gateway(local(2026, 11, 30, 10, 0));
         let inbox = Inbox::new(gateway.clone(), InboxConfig::default(), None);
         let (stop, stopped) = watch::channel(false);
         let mut stopped = stopped.clone();

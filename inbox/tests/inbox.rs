@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use webcare_adapters::gateway::Gateway;
 use webcare_adapters::http::{self, Callback, CallbackDeliver, HttpChannelConfig, SigningKey};
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
-use webcare_engine::store::{self, Backend, EscalationStatus, Role, StoreOptions, User};
+use webcare_engine::store::{self, EscalationStatus, Role, User};
 use webcare_engine::{ChannelKind, ManualClock, Priority, Rulebook, Runtime};
 use webcare_inbox::auth::{hash_password, new_api_token, token_digest};
 use webcare_inbox::notify::{Notifier, NotifyConfig, TeamChannels, Webhook};
@@ -74,18 +74,7 @@ impl Service {
     }
 
     async fn with_notifications(start: DateTime<Utc>, notify: Option<NotifyConfig>) -> Service {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::open(&StoreOptions {
-            backend: Backend::Redb,
-            data_dir: dir.path().join("data"),
-            redact: false,
-            cache_bytes: None,
-            url: None,
-        })
-        .unwrap();
-        let runtime = Arc::new(Runtime::new(Rulebook::embedded().unwrap(), store));
-        let clock = ManualClock::shared(start);
-        let gateway = Gateway::new(runtime).with_clock(clock.clone());
+        let (dir, gateway, clock) = support::gateway(start);
         let (stop, stopped) = watch::channel(false);
         let shutdown = move || {
             let mut stopped = stopped.clone();

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use webcare_adapters::gateway::Gateway;
-use webcare_engine::store::{self, Backend, Role, StoreOptions, User};
-use webcare_engine::{ManualClock, Rulebook, Runtime};
+use webcare_engine::store::{Role, User};
 use webcare_inbox::auth::hash_password;
 use webcare_inbox::{Inbox, InboxConfig};
 
@@ -26,18 +25,8 @@ struct Fixture {
 }
 
 async fn start() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store::open(&StoreOptions {
-        backend: Backend::Redb,
-        data_dir: dir.path().join("data"),
-        redact: false,
-        cache_bytes: None,
-        url: None,
-    })
-    .unwrap();
-    let runtime = Arc::new(Runtime::new(Rulebook::embedded().unwrap(), store));
-    let clock = ManualClock::shared(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
-    let gateway = Gateway::new(runtime).with_clock(clock);
+    let (dir, gateway, _clock) =
+        support::gateway(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
     let inbox = Inbox::new(gateway.clone(), InboxConfig::default(), None);
     let base = serve(inbox.routes()).await;
     Fixture {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use webcare_adapters::gateway::Gateway;
-use webcare_engine::store::{self, Backend, ReceiptEvent, Role, StoreOptions, User};
-use webcare_engine::{ChannelKind, ManualClock, Rulebook, Runtime};
+use webcare_engine::store::{ReceiptEvent, Role, User};
+use webcare_engine::{ChannelKind, ManualClock};
 use webcare_inbox::auth::hash_password;
 use webcare_inbox::{Inbox, InboxConfig};
 
@@ -33,18 +33,7 @@ struct Service {
 
 impl Service {
     async fn start(start: DateTime<Utc>, reply_template: Option<&str>) -> Service {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::open(&StoreOptions {
-            backend: Backend::Redb,
-            data_dir: dir.path().join("data"),
-            redact: false,
-            cache_bytes: None,
-            url: None,
-        })
-        .unwrap();
-        let runtime = Arc::new(Runtime::new(Rulebook::embedded().unwrap(), store));
-        let clock = ManualClock::shared(start);
-        let gateway = Gateway::new(runtime).with_clock(clock.clone());
+        let (dir, gateway, clock) = support::gateway(start);
         let config = InboxConfig {
             reply_template: reply_template.map(str::to_owned),
             ..InboxConfig::default()
