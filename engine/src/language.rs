@@ -18,8 +18,10 @@
 //! comes out as an unreliable Spanish or Turkish), but Russian is reported as Ukrainian and
 //! Persian as Arabic, both possibly reliable. Adding Russian and Persian was measured too: it
 //! lost correct Ukrainian and Arabic answers on short texts ("дякую 🙏" became Russian), so they
-//! stay out until a municipality's traffic says otherwise. A script no candidate uses (Greek,
-//! Chinese, Devanagari, ...) gives `None`.
+//! stay out until a municipality's traffic says otherwise. A script that only one language
+//! writes (Greek, Chinese, Amharic, Tamil, …) is named by its script (`OWN_SCRIPT`); one that
+//! none of the candidates writes and several others do (Devanagari) gives `None`, and
+//! [`crate::signals::written_in`] then decides that a long enough message is not Dutch.
 //!
 //! Links are left in: a municipality's links are Dutch words (`gemeente.nl/afvalkalender`), and
 //! removing web and e-mail addresses before detection made no difference on the labelled
@@ -53,6 +55,23 @@ const SUPPORTED: [Supported; 12] = [
     lang(Lang::Tur, "tr", "Turks", "Turkish"),
     lang(Lang::Ara, "ar", "Arabisch", "Arabic"),
     lang(Lang::Ukr, "uk", "Oekraïens", "Ukrainian"),
+];
+
+/// Languages with a script of their own, which whatlang names by the script alone. Candidates
+/// only for text in their script, so they cost nothing on Latin or Arabic text.
+const OWN_SCRIPT: [Supported; 12] = [
+    lang(Lang::Ell, "el", "Grieks", "Greek"),
+    lang(Lang::Cmn, "zh", "Chinees", "Chinese"),
+    lang(Lang::Jpn, "ja", "Japans", "Japanese"),
+    lang(Lang::Kor, "ko", "Koreaans", "Korean"),
+    lang(Lang::Heb, "he", "Hebreeuws", "Hebrew"),
+    lang(Lang::Tha, "th", "Thais", "Thai"),
+    lang(Lang::Amh, "am", "Amhaars", "Amharic"),
+    lang(Lang::Tam, "ta", "Tamil", "Tamil"),
+    lang(Lang::Kat, "ka", "Georgisch", "Georgian"),
+    lang(Lang::Hye, "hy", "Armeens", "Armenian"),
+    lang(Lang::Ben, "bn", "Bengaals", "Bengali"),
+    lang(Lang::Pan, "pa", "Punjabi", "Punjabi"),
 ];
 
 const fn lang(
@@ -103,7 +122,13 @@ impl Default for LanguageDetector {
 
 impl LanguageDetector {
     pub fn new() -> Self {
-        let allow = SUPPORTED.iter().map(|s| s.lang).collect();
+        // The own-script languages are candidates too: Chinese and Japanese share Han
+        // characters, and without both on the list whatlang took Chinese for Japanese.
+        let allow = SUPPORTED
+            .iter()
+            .chain(OWN_SCRIPT.iter())
+            .map(|s| s.lang)
+            .collect();
         Self {
             inner: whatlang::Detector::with_allowlist(allow),
         }
@@ -114,8 +139,12 @@ impl LanguageDetector {
     pub fn detect(&self, text: &str) -> Option<Detected> {
         let info = self.inner.detect(head(text))?;
         // whatlang answers a script that only one language uses (Greek, Hebrew, ...) without
-        // consulting the allowlist, so the lookup can miss.
-        let found = SUPPORTED.iter().find(|s| s.lang == info.lang())?;
+        // consulting the allowlist: those are named too, so a Greek message is not taken for
+        // Dutch.
+        let found = SUPPORTED
+            .iter()
+            .chain(OWN_SCRIPT.iter())
+            .find(|s| s.lang == info.lang())?;
         Some(Detected {
             code: found.code,
             name_nl: found.name_nl,
@@ -153,6 +182,7 @@ pub const WORD_LISTED: [(&str, &str, &str); 2] = [
 pub fn language_name(code: &str) -> Option<(&'static str, &'static str)> {
     SUPPORTED
         .iter()
+        .chain(OWN_SCRIPT.iter())
         .find(|s| s.code == code)
         .map(|s| (s.name_nl, s.name_en))
         .or_else(|| {
@@ -293,8 +323,14 @@ mod tests {
                 assert!(!d.reliable, "{text}: {d:?}");
             }
         }
-        // Greek uses a script none of the candidates uses.
-        assert_eq!(code("Πότε μαζεύουν τα σκουπίδια;"), None);
+    }
+
+    #[test]
+    fn a_script_of_its_own_names_its_language_rather_than_passing_for_dutch() {
+        assert_eq!(code("Πότε μαζεύουν τα σκουπίδια;"), Some("el"));
+        assert_eq!(code("我的护照丢了，我该怎么办？"), Some("zh"));
+        assert_eq!(code("ሰላም፡ ናይ ገንዘብ ሓገዝ ብኸመይ ክሓትት ይኽእል?"), Some("am"));
+        assert_eq!(language_name("el"), Some(("Grieks", "Greek")));
     }
 
     #[test]

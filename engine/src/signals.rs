@@ -91,9 +91,25 @@ pub fn written_in(
                 supported: speaks(code),
             },
         },
+        // An unsure Dutch or English with a known word among the unknown ones is believed:
+        // "kolk verstopt met bladeren hoek Esdoornlaan".
+        Some(d) if matches!(d.code, "nl" | "en") && known_words > 0 => listed(counted_as),
+        // Neither the word lists nor the detector know it (Indonesian, Lithuanian, Tagalog,
+        // Somali, Tigrinya, Hindi …): a message long enough to be sure it is not Dutch or
+        // English goes to a person rather than being answered as Dutch.
+        _ if word_count >= UNRECOGNISED_WORDS => Written {
+            code: "und",
+            name: "a language the detector does not know",
+            reply: counted_as,
+            supported: false,
+        },
         _ => listed(counted_as),
     }
 }
+
+/// From this many words, a text the word lists and the detector cannot place is taken for a
+/// language nobody configured, not for Dutch. Shorter texts ("Top 👍", "ok dank u") stay Dutch.
+const UNRECOGNISED_WORDS: usize = 6;
 
 /// A category's name as scripts read it, made once per process rather than once per message
 /// and category (a guess lists every category).
@@ -270,6 +286,32 @@ mod tests {
         assert_eq!((english.code, english.reply), ("en", Language::En));
         let short = written_in(&detector, "ok", &counted(0, None), 1, |_| false);
         assert_eq!(short.code, "nl", "too short to tell: the default");
+    }
+
+    #[test]
+    fn a_language_nobody_configured_goes_to_a_person_not_answered_as_dutch() {
+        let detector = LanguageDetector::new();
+        // Indonesian and Lithuanian: the detector knows neither, and the word lists know none
+        // of the words.
+        for text in [
+            "selamat pagi, bagaimana cara memperpanjang paspor anak saya di kota ini",
+            "laba diena, kaip galiu pratęsti savo paso galiojimą jūsų savivaldybėje",
+        ] {
+            let words = text.split_whitespace().count();
+            let written = written_in(&detector, text, &counted(0, None), words, |_| false);
+            assert_eq!((written.code, written.supported), ("und", false), "{text}");
+        }
+        // Short Dutch full of street names and jargon stays Dutch.
+        let street = written_in(
+            &detector,
+            "kolk verstopt met bladeren hoek Esdoornlaan",
+            &counted(1, None),
+            6,
+            |_| false,
+        );
+        assert_eq!((street.code, street.supported), ("nl", true));
+        let few = written_in(&detector, "top 👍 merci", &counted(0, None), 2, |_| false);
+        assert_eq!(few.code, "nl", "too few words to call it another language");
     }
 
     #[test]
