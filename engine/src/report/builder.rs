@@ -84,7 +84,7 @@ impl Counts {
 }
 
 /// The report computed one message at a time, so the messages can stream out of the store
-/// instead of being collected first ([`build`] and [`gather::report`] feed it). Everything per
+/// instead of being collected first ([`build`](super::build) and [`gather::report`](super::gather::report) feed it). Everything per
 /// message is kept as numbers; strings are copied once per distinct value.
 pub struct Builder<'e> {
     pub(super) options: &'e ReportOptions,
@@ -120,7 +120,7 @@ pub struct Builder<'e> {
 }
 
 impl<'e> Builder<'e> {
-    /// `escalations`: everything that may concern the period (see [`build`]).
+    /// `escalations`: everything that may concern the period (see [`build`](super::build)).
     pub fn new(
         options: &'e ReportOptions,
         teams: &'e Teams,
