@@ -16,7 +16,7 @@ use super::{
 };
 use crate::decision::SentimentLabel;
 use crate::message::ChannelKind;
-use crate::store::{ActionKind, Escalation, MessageBrief};
+use crate::store::{ActionKind, Counted, Escalation, MessageBrief};
 use crate::teams::Teams;
 
 /// The hash of a channel and an id: Fx, then murmur3's finaliser, because Fx leaves ids that
@@ -241,6 +241,19 @@ impl<'e> Builder<'e> {
     pub fn human_reply(&mut self, channel: ChannelKind, conversation: &str, at: DateTime<Utc>) {
         let number = self.conversations.number(channel, conversation);
         self.human.push((number, at));
+    }
+
+    /// A period only counted, counted by the store ([`Store::report_count`]) instead of handed
+    /// over message by message: the previous period, for trends. Its messages are never needed
+    /// one by one: first-time resolution looks only at what a customer wrote after a case of
+    /// the period.
+    ///
+    /// [`Store::report_count`]: crate::Store::report_count
+    pub fn counted(&mut self, counted: Counted) {
+        self.report.previous_messages += counted.messages;
+        for (topic, n) in counted.topics {
+            *self.previous_topics.entry(topic.into()).or_default() += n;
+        }
     }
 
     /// One stored message; `bot_reply`: when the bot's reply to it went out (or was queued
