@@ -9,7 +9,9 @@
 //! after the window, an agent's reply after it is refused with the reason or sent as the
 //! configured template, `delivered` and `read` statuses are kept on the reply, a `failed`
 //! status of a sent reply marks it (Meta's code and title) and opens an escalation, and after a
-//! restart a status still finds its reply by the outbox id sent along with the message.
+//! restart a status still finds its reply by the outbox id sent along with the message;
+//! Messenger's and Instagram's delivery and read events mark the replies they cover (by id, and
+//! by watermark: everything sent until then).
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,7 +30,7 @@ use webcare_adapters::meta::{MetaConfig, MetaWebhook, ReplyTemplate};
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
 use webcare_adapters::secret::Secret;
 use webcare_engine::clock::ManualClock;
-use webcare_engine::store::{self, OutboxEntry, OutboxStatus, StoreOptions};
+use webcare_engine::store::{self, NewReply, OutboxEntry, OutboxStatus, StoreOptions};
 use webcare_engine::{Action, ChannelKind, Rulebook, Runtime, Store};
 
 const QUESTION: &str = "Hoe vraag ik een nieuw paspoort aan?";
@@ -654,4 +656,129 @@ async fn a_messenger_question_is_answered_to_its_sender_and_echoes_are_not_decid
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.fake.sends().len(), 1);
+}
+
+/// A Messenger (`page`) or Instagram event from `user` to our `account`.
+fn messaging(
+    object: &str,
+    account: &str,
+    user: &str,
+    event: serde_json::Value,
+) -> serde_json::Value {
+    let mut event = event;
+    event["sender"] = json!({ "id": user });
+    event["recipient"] = json!({ "id": account });
+    json!({ "object": object, "entry": [{ "id": account, "time": 0, "messaging": [event] }] })
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+#[tokio::test]
+async fn messenger_and_instagram_delivery_and_read_events_mark_the_replies_they_cover() {
+    let h = Harness::start(None).await;
+    let (page, user, conversation) = ("PAGE1", "PSID7", "PAGE1:PSID7");
+    let harness = &h;
+    let post = |event: serde_json::Value| {
+        let payload = messaging("page", page, user, event);
+        async move { harness.post(&payload).await }
+    };
+    let sent = |channel: ChannelKind, conversation: &'static str, n: usize| {
+        let store = Arc::clone(&h.store);
+        eventually(Duration::from_secs(5), move || {
+            let sent: Vec<OutboxEntry> = store
+                .conversation_outbox(channel, conversation)
+                .unwrap()
+                .into_iter()
+                .filter(|e| matches!(e.status, OutboxStatus::Sent { .. }))
+                .collect();
+            (sent.len() >= n).then_some(sent)
+        })
+    };
+    let receipt = |id: u64| {
+        let receipts = h
+            .store
+            .outbox_receipts(ChannelKind::Messenger, conversation)
+            .unwrap();
+        let found = receipts.into_iter().find(|(r, _)| *r == id);
+        found
+            .map(|(_, r)| (r.delivered_at, r.read_at))
+            .unwrap_or_default()
+    };
+    let at = |secs: i64| start_time() + chrono::Duration::seconds(secs);
+
+    // The bot's answer (Meta calls it m_OUT1), then ten minutes later an agent's (m_OUT2).
+    let question =
+        json!({ "timestamp": ms(at(0)), "message": { "mid": "m_ASK", "text": QUESTION } });
+    assert_eq!(post(question).await, 200);
+    let first = sent(ChannelKind::Messenger, conversation, 1).await[0].id;
+    let later = h.advance(chrono::Duration::minutes(10));
+    h.store
+        .queue_reply(NewReply {
+            channel: ChannelKind::Messenger,
+            conversation: conversation.to_owned(),
+            in_reply_to: "m_ASK".to_owned(),
+            text: "Neem uw oude paspoort mee naar de balie.".to_owned(),
+            actor: "joke".to_owned(),
+            now: later,
+        })
+        .unwrap();
+    h.gateway.wake_outbox();
+    let second = sent(ChannelKind::Messenger, conversation, 2).await[1].id;
+    let ids: Vec<String> = h.fake.sends().iter().map(|s| s.to()).collect();
+    assert_eq!(ids, [user, user], "both replies went to the sender");
+
+    // Delivered: the first by its id, with a watermark that does not reach the second.
+    let delivery = json!({ "timestamp": ms(at(5)),
+        "delivery": { "mids": ["m_OUT1"], "watermark": ms(at(1)) } });
+    assert_eq!(post(delivery).await, 200);
+    // Read up to a minute in: the first only.
+    let read = json!({ "timestamp": ms(at(90)), "read": { "watermark": ms(at(60)) } });
+    assert_eq!(post(read).await, 200);
+    assert_eq!(receipt(first), (Some(at(5)), Some(at(90))));
+    assert_eq!(receipt(second), (None, None), "sent after both watermarks");
+
+    // The second delivered by its id, though Meta's watermark is a moment before webcare
+    // recorded the send; read by a watermark after it. Repeats change nothing.
+    let delivered = later + chrono::Duration::seconds(2);
+    let delivery = json!({ "timestamp": ms(delivered),
+        "delivery": { "mids": ["m_OUT2"], "watermark": ms(later) - 1 } });
+    let read_at = later + chrono::Duration::seconds(30);
+    let read = json!({ "timestamp": ms(read_at), "read": { "watermark": ms(read_at) } });
+    for event in [delivery.clone(), read.clone(), delivery, read] {
+        assert_eq!(post(event).await, 200);
+    }
+    assert_eq!(receipt(second), (Some(delivered), Some(read_at)));
+    assert_eq!(
+        receipt(first),
+        (Some(at(5)), Some(at(90))),
+        "the first of each is kept"
+    );
+    assert!(
+        h.store
+            .message(ChannelKind::Messenger, "m_OUT2")
+            .unwrap()
+            .is_none(),
+        "a receipt is never taken for a customer's message"
+    );
+
+    // Instagram names the message seen: it and everything before it are read.
+    let ig = |event: serde_json::Value| messaging("instagram", "IG1", "IGSID3", event);
+    let question =
+        json!({ "timestamp": ms(later), "message": { "mid": "ig_ASK", "text": QUESTION } });
+    assert_eq!(h.post(&ig(question)).await, 200);
+    let reply = sent(ChannelKind::Instagram, "IG1:IGSID3", 1).await[0].id;
+    let seen_at = later + chrono::Duration::seconds(45);
+    let seen = json!({ "timestamp": ms(seen_at), "read": { "mid": "m_OUT3" } });
+    assert_eq!(h.post(&ig(seen)).await, 200);
+    let receipts = h
+        .store
+        .outbox_receipts(ChannelKind::Instagram, "IG1:IGSID3")
+        .unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(
+        (receipts[0].0, receipts[0].1.read_at),
+        (reply, Some(seen_at))
+    );
 }

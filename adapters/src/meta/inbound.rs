@@ -158,6 +158,28 @@ pub struct Messaging {
     pub timestamp: i64,
     pub message: Option<MsMessage>,
     pub postback: Option<MsPostback>,
+    /// The user's device got our page's messages (`message_deliveries`).
+    pub delivery: Option<MsDelivery>,
+    /// The user read them (`message_reads`; Instagram's `messaging_seen`).
+    pub read: Option<MsRead>,
+}
+
+/// Which of our messages reached the user: those named, and every one sent by the watermark.
+#[derive(Debug, Deserialize)]
+pub struct MsDelivery {
+    #[serde(default)]
+    pub mids: Vec<String>,
+    /// Milliseconds since the epoch.
+    pub watermark: Option<i64>,
+}
+
+/// What the user read: every message sent by the watermark (Messenger), or the message named
+/// and those before it (Instagram).
+#[derive(Debug, Deserialize)]
+pub struct MsRead {
+    /// Milliseconds since the epoch.
+    pub watermark: Option<i64>,
+    pub mid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,15 +15,18 @@
 //! taken for sent by the team. Which reply a status is about is remembered in memory (the
 //! last 10,000 sends) and, on WhatsApp, also sent along with the message as
 //! `biz_opaque_callback_data` (the outbox id), which Meta repeats in its statuses, so a status
-//! of a reply sent before a restart still finds it in the store.
+//! of a reply sent before a restart still finds it in the store. Messenger's and Instagram's
+//! delivery and read events mark the same receipts (see `seen.rs`).
 //!
 //! # Layout
 //!
 //! - `inbound.rs`: the webhook's payloads and how each kind of message becomes text to decide.
 //! - `deliver.rs`: [`MetaDeliver`], the Send API, the 24-hour window and the error codes.
+//! - `seen.rs`: Messenger and Instagram delivery and read events on the replies they cover.
 
 mod deliver;
 pub mod inbound;
+mod seen;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -300,6 +303,9 @@ impl MetaWebhook {
                 }
             }
             for event in &entry.messaging {
+                if self.seen(channel, event).await? {
+                    continue;
+                }
                 match inbound::messaging_inbound(channel, event) {
                     Ok(message) => self.accept(message).await?,
                     Err(skip) => debug!(%channel, reason = %skip, "meta: event ignored"),

@@ -246,6 +246,13 @@ async fn send(
         );
     }
     state.next_id += 1;
+    // Messenger and Instagram answer with the Send API's own shape.
+    if let Some(recipient) = body["recipient"]["id"].as_str() {
+        let answer =
+            json!({ "recipient_id": recipient, "message_id": format!("m_OUT{}", state.next_id) });
+        state.sends.push(Send { account, body });
+        return Json(answer).into_response();
+    }
     let id = format!("wamid.OUT{}", state.next_id);
     state.sends.push(Send { account, body });
     Json(json!({

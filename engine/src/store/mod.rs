@@ -323,6 +323,22 @@ pub trait Store: Send + Sync {
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<(), StoreError>;
 
+    /// The messages received in `[since, until)` that pass `filter`, counted by the store
+    /// itself, for a period a report only counts (the previous one, for trends); `None` when
+    /// the store cannot count faster than [`Store::report_scan`] hands the messages over (the
+    /// embedded stores, whose scan is the count). Hands over the replies with details of their
+    /// own as `report_scan` does.
+    fn report_count(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        filter: &CountFilter<'_>,
+        visit: &mut dyn FnMut(ReportItem<'_>),
+    ) -> Result<Option<Counted>, StoreError> {
+        let _ = (since, until, filter, visit);
+        Ok(None)
+    }
+
     /// Queues a reply a person wrote (an agent) into an existing conversation; audited. The
     /// text is stored with the entry only, never in the shared symbol table, so `forget` can
     /// erase it.

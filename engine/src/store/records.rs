@@ -52,6 +52,22 @@ pub enum ReportItem<'a> {
     Message(MessageBrief<'a>),
 }
 
+/// Which messages [`Store::report_count`] counts: those of `channel` and of `team` (when
+/// given), except those written by `except_author` (the early warning's alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountFilter<'a> {
+    pub channel: Option<ChannelKind>,
+    pub team: Option<&'a str>,
+    pub except_author: &'a str,
+}
+
+/// What [`Store::report_count`] counted: the messages, and how often each topic was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub messages: u64,
+    pub topics: Vec<(String, u64)>,
+}
+
 /// What a decision did, without its words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActionKind {

@@ -27,15 +27,14 @@
 //! - this file: the connection pool, errors, the [`Store`] trait handed to the area files.
 //! - `url`: the connection URL, a secret that never reaches a log.
 //! - `migrate`: the versioned schema migrations in `migrations/`.
-//! - `rows`: reading records back from rows.
+//! - `rows`: reading records back from rows; `error`: driver errors as store errors.
 //! - `intake`: dedupe, intake, history; `cases`: conversations, escalations, the outbox;
 //!   `work`: users, tokens and the inbox's work; `admin`: audit, rulebook versions, crisis
-//!   switch, forget, retention, reports, stats.
+//!   switch, forget, retention, stats; `report`: what a report reads, and what it counts in SQL.
 //! - `cluster`, `listen`: several instances (see [`crate::cluster`]): NOTIFY/LISTEN, leader
 //!   roles by session advisory locks, shared inbox sessions and login limits.
 //! - `copy`: `webcare migrate --from DATA_DIR --to postgres://…`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -45,10 +44,10 @@ use r2d2_postgres::postgres::{self, NoTls, Transaction};
 use super::records::audit;
 use super::redact::Redactor;
 use super::{
-    AuditEntry, Backend, Conversation, DeadLetter, Escalation, EscalationWork, ForgetReport,
-    HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, NewAudit, NewReply, OutboxEntry,
-    PurgeReport, ReportItem, RulebookFile, RulebookVersion, SlaBreach, Store, StoreError,
-    StoreStats, StoredMessage, User,
+    AuditEntry, Backend, Conversation, CountFilter, Counted, DeadLetter, Escalation,
+    EscalationWork, ForgetReport, HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord,
+    NewAudit, NewReply, OutboxEntry, PurgeReport, ReportItem, RulebookFile, RulebookVersion,
+    SlaBreach, Store, StoreError, StoreStats, StoredMessage, User,
 };
 use crate::case::outbox::{Receipt, ReceiptEvent};
 use crate::case::{CaseError, ConversationFacts, ConversationState};
@@ -58,12 +57,17 @@ mod admin;
 mod cases;
 mod cluster;
 pub mod copy;
+mod error;
 mod intake;
 mod listen;
 mod migrate;
+mod report;
 mod rows;
 mod url;
 mod work;
+
+pub use error::PgErr;
+use error::{corrupt, where_};
 
 pub use cluster::PgCluster;
 pub use migrate::{MIGRATIONS, Migration};
@@ -262,98 +266,6 @@ pub(super) fn lock_conversation(
 }
 
 /// The name the errors give the store.
-fn where_() -> PathBuf {
-    PathBuf::from("postgresql")
-}
-
-/// The errors inside this module: a storage failure or a case rule's refusal. Converted at the
-/// [`Store`] boundary with [`PgErr::store`] and [`PgErr::case`]; not a `From` into
-/// [`StoreError`], which would make `?` ambiguous in the embedded backends.
-#[derive(Debug)]
-pub enum PgErr {
-    Store(StoreError),
-    Case(CaseError),
-}
-
-impl PgErr {
-    pub fn store(self) -> StoreError {
-        match self {
-            PgErr::Store(e) | PgErr::Case(CaseError::Store(e)) => e,
-            PgErr::Case(other) => StoreError::Backend {
-                path: where_(),
-                reason: other.to_string(),
-            },
-        }
-    }
-
-    pub fn case(self) -> CaseError {
-        match self {
-            PgErr::Store(e) => CaseError::Store(e),
-            PgErr::Case(e) => e,
-        }
-    }
-}
-
-impl From<StoreError> for PgErr {
-    fn from(e: StoreError) -> Self {
-        PgErr::Store(e)
-    }
-}
-
-impl From<CaseError> for PgErr {
-    fn from(e: CaseError) -> Self {
-        match e {
-            CaseError::Store(e) => PgErr::Store(e),
-            other => PgErr::Case(other),
-        }
-    }
-}
-
-impl From<postgres::Error> for PgErr {
-    fn from(e: postgres::Error) -> Self {
-        PgErr::Store(db_error(e))
-    }
-}
-
-/// A driver error as a [`StoreError`]: a server that cannot be reached is
-/// [`StoreError::Unavailable`].
-fn db_error(e: postgres::Error) -> StoreError {
-    {
-        use postgres::error::SqlState;
-        let unreachable = e.is_closed()
-            || e.code().is_some_and(|c| {
-                c.code().starts_with("08")
-                    || *c == SqlState::ADMIN_SHUTDOWN
-                    || *c == SqlState::CRASH_SHUTDOWN
-                    || *c == SqlState::CANNOT_CONNECT_NOW
-            })
-            || (e.code().is_none()
-                && std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()));
-        if unreachable {
-            StoreError::Unavailable {
-                reason: e.to_string(),
-            }
-        } else {
-            let reason = match e.as_db_error() {
-                Some(db) => format!("{} ({})", db.message(), db.code().code()),
-                None => e.to_string(),
-            };
-            StoreError::Backend {
-                path: where_(),
-                reason,
-            }
-        }
-    }
-}
-
-/// A row that does not read as a webcare record.
-fn corrupt(what: impl std::fmt::Display) -> PgErr {
-    PgErr::Store(StoreError::Corrupt {
-        path: where_(),
-        reason: what.to_string(),
-    })
-}
-
 /// Appends an audit entry in the transaction `tx`.
 fn append_audit(tx: &mut Transaction<'_>, entry: &NewAudit) -> Result<u64, PgErr> {
     let row = tx.query_one(
@@ -567,6 +479,17 @@ impl Store for PgStore {
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<(), StoreError> {
         PgStore::report_scan(self, since, until, with_replies, visit).map_err(PgErr::store)
+    }
+
+    fn report_count(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        filter: &CountFilter<'_>,
+        visit: &mut dyn FnMut(ReportItem<'_>),
+    ) -> Result<Option<Counted>, StoreError> {
+        let counted = PgStore::report_count(self, since, until, filter, visit);
+        counted.map(Some).map_err(PgErr::store)
     }
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {
