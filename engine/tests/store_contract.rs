@@ -1419,6 +1419,39 @@ fn user(login: &str, role: store::Role, teams: &[&str]) -> store::User {
     }
 }
 
+/// A person's inbox language is theirs, not their browser's: kept in the store, across a
+/// reopen, and gone with the person.
+fn a_users_language_is_kept_and_removed_with_them(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let anna = user("anna", store::Role::Agent, &["webcare"]);
+    f.store().put_user(anna.clone(), "admin", t0).unwrap();
+    assert_eq!(
+        f.store().user_language("anna").unwrap(),
+        None,
+        "not chosen yet"
+    );
+    assert!(f.store().set_user_language("anna", "nl").unwrap());
+    assert!(!f.store().set_user_language("nobody", "nl").unwrap());
+    f.reopen();
+    assert_eq!(
+        f.store().user_language("anna").unwrap().as_deref(),
+        Some("nl")
+    );
+    // Changing her teams keeps her language.
+    let mut moved = anna.clone();
+    moved.teams = vec!["communicatie".into()];
+    f.store().put_user(moved, "admin", t0).unwrap();
+    assert_eq!(
+        f.store().user_language("anna").unwrap().as_deref(),
+        Some("nl")
+    );
+    // Removed and added again, she starts from her browser's language.
+    assert!(f.store().remove_user("anna", "admin", t0).unwrap());
+    f.store().put_user(anna, "admin", t0).unwrap();
+    assert_eq!(f.store().user_language("anna").unwrap(), None);
+}
+
 fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
     let mut f = Fixture::new(backend);
     let t0 = monday();
@@ -2366,6 +2399,7 @@ contract_tests!(
     the_crisis_switch_is_kept_and_audited,
     long_conversations_keep_their_messages_in_order_through_deletes,
     users_and_api_tokens_are_stored_and_audited,
+    a_users_language_is_kept_and_removed_with_them,
     inbox_work_notes_replies_reassign_and_breaches,
     modes_choose_the_effects_of_a_decision,
     shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them,

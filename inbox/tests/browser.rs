@@ -624,3 +624,53 @@ async fn a_dutch_browser_gets_a_dutch_inbox_with_local_times_and_canned_replies(
     assert_eq!(text(&client, "main h1").await, "Queues");
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_language_follows_them_to_another_browser() {
+    let s = Service::start().await;
+    s.user("anna", "Anna", Role::Agent, &["webcare"]).await;
+    s.user("bram", "Bram", Role::Agent, &["webcare"]).await;
+    let driver = Driver::start();
+    let (office, laptop) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    // At the office Anna's browser asks for English; she chooses Dutch.
+    let first = browser(&driver, office.path(), "en-US,en").await;
+    log_in(&first, &s.base, "anna").await;
+    assert_eq!(text(&first, "main h1").await, "Queues");
+    first
+        .find(Locator::Id("lang-nl"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &first,
+        "return document.querySelector('main h1').textContent",
+        serde_json::json!("Wachtrijen"),
+    )
+    .await;
+    first.close().await.unwrap();
+
+    // On another, English browser that never chose, her inbox is Dutch at once.
+    let second = browser(&driver, laptop.path(), "en-US,en").await;
+    log_in(&second, &s.base, "anna").await;
+    assert_eq!(text(&second, "main h1").await, "Wachtrijen");
+    // Her choice is hers: a colleague who never chose gets his browser's language there.
+    second
+        .find(Locator::Css("form.inline button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    second
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    log_in(&second, &s.base, "bram").await;
+    assert_eq!(text(&second, "main h1").await, "Queues");
+    second.close().await.unwrap();
+}

@@ -64,7 +64,7 @@ pub(super) async fn crisis_page(State(inbox): State<Inbox>, headers: HeaderMap) 
         Ok(actor) => actor,
         Err(redirect) => return redirect,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     if actor.user.role != Role::Lead {
         let refused = ActionError::LeadsOnly("switch crisis mode");
         return error_page(&ctx, refused.status(), &refused.to_string());
@@ -92,7 +92,7 @@ pub(super) async fn crisis_switch(
         Ok(actor) => actor,
         Err(refused) => return refused,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     let on = match form.switch.as_str() {
         "on" => Some(true),
         "off" => Some(false),

@@ -412,7 +412,7 @@ pub(super) async fn escalation(
         Ok(actor) => actor,
         Err(redirect) => return redirect,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     escalation_page(&inbox, &ctx, &actor, id, None, StatusCode::OK).await
 }
 
@@ -494,7 +494,7 @@ pub(super) async fn act(
             match actions::reply(&inbox, &actor, id, &text).await {
                 Err(ActionError::OutsideWindow(reason)) => {
                     // Refused in the form itself, with the reason and the text kept.
-                    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+                    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
                     let refused = Some((text.as_str(), reason.as_str()));
                     return escalation_page(
                         &inbox,
@@ -526,7 +526,7 @@ pub(super) async fn act(
     match result {
         Ok(to) => Redirect::to(&to).into_response(),
         Err(e) => {
-            let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+            let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
             error_page(&ctx, e.status(), &e.to_string())
         }
     }

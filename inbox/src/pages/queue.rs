@@ -540,7 +540,7 @@ async fn prepared(
     query: &QueueQuery,
 ) -> Result<(Actor, Filters, QueueData), Response> {
     let actor = session(inbox, headers).await?;
-    let ctx = Ctx::new(lang_of(headers), zone(inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(headers, Some(&actor)), zone(inbox), Some(&actor));
     let filters = Filters::from_query(query);
     if let Some(team) = &filters.team
         && !actor.user.may_work(team)
@@ -566,7 +566,7 @@ pub(super) async fn queue(
         Ok(ready) => ready,
         Err(response) => return response,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     let rulebook = inbox.gateway().runtime().rulebook();
     let now = inbox.gateway().now();
     let body = html! {
@@ -592,7 +592,7 @@ pub(super) async fn fragment(
         Ok(ready) => ready,
         Err(response) => return response,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     let rulebook = inbox.gateway().runtime().rulebook();
     let body = render_queue(&ctx, &rulebook, &data, &filters, inbox.gateway().now());
     respond(StatusCode::OK, body.into_string())
@@ -617,7 +617,7 @@ pub(super) async fn next(
     let all = match actions::list(&inbox, &actor).await {
         Ok(all) => all,
         Err(e) => {
-            let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+            let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
             return error_page(&ctx, e.status(), &e.to_string());
         }
     };
