@@ -3,10 +3,14 @@
 //! (one static per language, so a word missing in one language does not compile) and the
 //! methods of [`Lang`] for words around a number or a name.
 //!
-//! What is not here on purpose: the rulebook's own words (team names come from `teams.toml`
-//! in both languages, the scripts' reasons from the scripts), the customer's text, and the
-//! messages of [`crate::actions::ActionError`], which the JSON API shares and which stay
-//! English there.
+//! The words for a refused action are in [`refusals`]. What is not here on purpose: the
+//! rulebook's own words (team names come from `teams.toml` in both languages, the scripts'
+//! reasons from the scripts), the customer's text, and the JSON API's error messages, which
+//! stay English for scripts.
+
+mod refusals;
+
+pub use refusals::local_time;
 
 use webcare_engine::decision::Category;
 use webcare_engine::{ChannelKind, Priority};

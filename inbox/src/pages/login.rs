@@ -120,7 +120,12 @@ pub(super) async fn login(
         Ok(user) => user,
         Err(e) => {
             let ctx = Ctx::new(lang, zone(&inbox), None);
-            return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            let unavailable = crate::actions::ActionError::Unavailable(e.to_string());
+            return error_page(
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.refusal(&unavailable),
+            );
         }
     };
     let password = form.password;

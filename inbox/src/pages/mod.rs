@@ -44,6 +44,7 @@ use serde::Deserialize;
 use webcare_engine::store::Role;
 
 use crate::Inbox;
+use crate::actions::ActionError;
 use crate::auth::{Actor, cookie};
 use crate::text::{LANG_COOKIE, Lang, Texts};
 use webcare_adapters::secret::same_secret;
@@ -132,9 +133,12 @@ impl<'a> Ctx<'a> {
 
     /// `at` in the rulebook's time zone, with the zone's abbreviation: "2026-11-30 10:15 CET".
     pub fn time(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string()
+        crate::text::local_time(at, self.tz)
+    }
+
+    /// Why `error` refused an action, in the person's words and local time.
+    pub fn refusal(&self, error: &crate::actions::ActionError) -> String {
+        self.lang.refusal(error, self.tz)
     }
 
     /// The hidden CSRF field of the person's forms.
@@ -255,7 +259,11 @@ async fn language(
             .await;
         if let Err(error) = stored {
             let ctx = Ctx::new(lang, zone(&inbox), None);
-            return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &error.to_string());
+            return error_page(
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.refusal(&ActionError::Unavailable(error.to_string())),
+            );
         }
     }
     let back = headers
@@ -295,7 +303,11 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
         .await
         .map_err(|e| {
             let ctx = Ctx::new(lang_of(headers, None), zone(inbox), None);
-            error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+            error_page(
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.refusal(&ActionError::Unavailable(e.to_string())),
+            )
         })?;
     let user = user.ok_or_else(to_login)?;
     // A new password, role or teams, or a removal and re-add, ends the session.

@@ -553,7 +553,7 @@ async fn prepared(
     }
     match load(inbox, &actor, &filters, inbox.config().page_rows).await {
         Ok(data) => Ok((actor, filters, data)),
-        Err(e) => Err(error_page(&ctx, e.status(), &e.to_string())),
+        Err(e) => Err(error_page(&ctx, e.status(), &ctx.refusal(&e))),
     }
 }
 
@@ -618,7 +618,7 @@ pub(super) async fn next(
         Ok(all) => all,
         Err(e) => {
             let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
-            return error_page(&ctx, e.status(), &e.to_string());
+            return error_page(&ctx, e.status(), &ctx.refusal(&e));
         }
     };
     let login = actor.user.login.as_str();
