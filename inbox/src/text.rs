@@ -392,6 +392,9 @@ pub struct Texts {
     /// The flag of a customer who wrote again after a person answered.
     pub waiting: &'static str,
     pub waiting_label: &'static str,
+    /// What a desktop notification says happened to an escalation already known.
+    pub news_follow_up: &'static str,
+    pub news_reopened: &'static str,
     pub linked: &'static str,
     pub satisfaction: &'static str,
     pub asked_no_answer: &'static str,
@@ -515,6 +518,8 @@ pub static EN: Texts = Texts {
     no_sla: "no SLA",
     waiting: "waiting",
     waiting_label: "Waiting",
+    news_follow_up: "the customer wrote again",
+    news_reopened: "reopened",
     linked: "Linked",
     satisfaction: "Satisfaction",
     asked_no_answer: "asked, no answer yet",
@@ -635,6 +640,8 @@ pub static NL: Texts = Texts {
     no_sla: "geen SLA",
     waiting: "wacht",
     waiting_label: "Wacht",
+    news_follow_up: "de klant schreef opnieuw",
+    news_reopened: "heropend",
     linked: "Gekoppeld",
     satisfaction: "Tevredenheid",
     asked_no_answer: "gevraagd, nog geen antwoord",

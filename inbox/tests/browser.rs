@@ -78,6 +78,19 @@ impl Service {
 
     /// A customer's message arrives; the escalation it opened.
     async fn arrives(&self, id: &str, channel: ChannelKind, author: &str, text: &str) -> u64 {
+        self.arrives_in(id, &format!("conv-{id}"), channel, author, text)
+            .await
+    }
+
+    /// A customer's message arrives in `conversation`; the escalation it opened or joined.
+    async fn arrives_in(
+        &self,
+        id: &str,
+        conversation: &str,
+        channel: ChannelKind,
+        author: &str,
+        text: &str,
+    ) -> u64 {
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("display_name".to_owned(), format!("Klant {author}"));
         let receipt = self
@@ -85,7 +98,7 @@ impl Service {
             .accept(Inbound {
                 id: id.into(),
                 channel,
-                conversation: format!("conv-{id}"),
+                conversation: conversation.into(),
                 author: author.into(),
                 text: text.into(),
                 received_at: self.gateway.now(),
@@ -673,4 +686,99 @@ async fn a_persons_language_follows_them_to_another_browser() {
     log_in(&second, &s.base, "bram").await;
     assert_eq!(text(&second, "main h1").await, "Queues");
     second.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_and_a_reopening_update_the_open_queue_and_notify_without_customer_text() {
+    let s = Service::start().await;
+    s.user("anna", "Anna", Role::Agent, &["webcare"]).await;
+    let id = s.arrives("n1", ChannelKind::Http, "ann", COMPLAINT).await;
+    let now = s.gateway.now();
+    s.gateway
+        .store(move |st| st.reply_to_escalation(id, "anna", "We kijken ernaar.", now))
+        .await
+        .unwrap();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path(), "nl-NL,nl").await;
+    log_in(&client, &s.base, "anna").await;
+    assert_eq!(rows(&client).await, [format!("esc-{id}")]);
+    // Notifications on: the browser's own Notification, recorded so the test sees each one
+    // (headless Chromium shows none).
+    js(
+        &client,
+        "window.__shown = []; \
+         window.Notification = function (title, options) { window.__shown.push([title, options.body]); }; \
+         window.Notification.permission = 'granted'; \
+         localStorage.setItem('webcare-notify', 'on'); return true",
+    )
+    .await;
+    eventually(
+        &client,
+        "return document.documentElement.dataset.live || ''",
+        serde_json::json!("on"),
+    )
+    .await;
+
+    // The customer writes again after the answer: the open queue flags it and one
+    // notification says so, without the customer's words.
+    s.arrives_in("n2", "conv-n1", ChannelKind::Http, "ann", AGAIN)
+        .await;
+    eventually(
+        &client,
+        &format!("return !!document.querySelector('#esc-{id} .waiting')"),
+        serde_json::json!(true),
+    )
+    .await;
+    eventually(
+        &client,
+        "return window.__shown.length",
+        serde_json::json!(1),
+    )
+    .await;
+    let shown = js(&client, "return window.__shown[0]").await;
+    assert_eq!(shown[0], format!("#{id} · webcare"), "{shown}");
+    assert!(
+        shown[1]
+            .as_str()
+            .unwrap()
+            .ends_with(" · de klant schreef opnieuw"),
+        "{shown}"
+    );
+
+    // Resolved, it leaves the queue; the customer writes once more and it comes back reopened,
+    // with a notification of its own.
+    let now = s.gateway.now();
+    s.gateway
+        .store(move |st| st.resolve_escalation(id, "anna", now))
+        .await
+        .unwrap();
+    s.inbox.changed();
+    eventually(
+        &client,
+        "return document.querySelectorAll('tr.escalation').length",
+        serde_json::json!(0),
+    )
+    .await;
+    let again = s
+        .arrives_in("n3", "conv-n1", ChannelKind::Http, "ann", COMPLAINT)
+        .await;
+    assert_eq!(again, id, "the same escalation reopens");
+    eventually(
+        &client,
+        "return window.__shown.length",
+        serde_json::json!(2),
+    )
+    .await;
+    let shown = js(&client, "return window.__shown[1]").await;
+    assert_eq!(shown[0], format!("#{id} · webcare"), "{shown}");
+    assert!(
+        shown[1].as_str().unwrap().ends_with(" · heropend"),
+        "{shown}"
+    );
+    let all = js(&client, "return JSON.stringify(window.__shown)").await;
+    for words in ["afvalinzameling", "Dorpsstraat", "klacht"] {
+        assert!(!all.as_str().unwrap().contains(words), "{all}");
+    }
+    client.close().await.unwrap();
 }

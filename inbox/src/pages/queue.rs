@@ -408,7 +408,7 @@ pub fn render_queue(
                 }
             }
         }
-        section #queues data-live data-count=(waiting(data)) data-query=(filters.query_string()) {
+        section #queues data-live data-count=(waiting(data)) data-query=(filters.query_string()) data-follow-up=(ctx.t.news_follow_up) data-reopened=(ctx.t.news_reopened) {
             @for team in &visible {
                 @if let Some((_, list, total)) = data.tables.iter().find(|(id, _, _)| *id == team.id) {
                     h2 { (lang.team_name(team)) " " small { (lang.escalations(*total)) } }
@@ -452,8 +452,15 @@ fn row(
         .messages
         .last()
         .and_then(|id| data.messages.get(&(e.channel, id.clone())));
+    // For the desktop notifications of an escalation that waits on us again: `data-news`
+    // changes with each customer message after an answer and is empty while nothing waits,
+    // `data-reopened` counts reopenings (never the customer's words; see `assets/inbox.js`).
+    let news = e
+        .case
+        .waiting_since
+        .map_or(String::new(), |t| t.timestamp_micros().to_string());
     html! {
-        tr.escalation #(format!("esc-{}", e.id)) data-id=(e.id) data-href=(url) {
+        tr.escalation #(format!("esc-{}", e.id)) data-id=(e.id) data-href=(url) data-news=(news) data-reopened=(e.case.reopened) {
             td { a href=(url) { "#" (e.id) } }
             td class=(format!("prio-{}", e.priority.as_str())) { (lang.priority(e.priority)) }
             td.status {
