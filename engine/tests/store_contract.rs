@@ -949,6 +949,22 @@ fn forget_erases_an_author_and_audits_without_content(backend: Backend) {
             .iter()
             .all(|e| e.conversation != "ann-dm")
     );
+    // Ann's complaint opened an escalation of the shared conversation: it stays (Bob is in
+    // it), without her as its customer.
+    let shared: Vec<_> = f
+        .store()
+        .open_escalations()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.conversation == "group")
+        .collect();
+    assert!(!shared.is_empty());
+    assert!(
+        shared
+            .iter()
+            .all(|e| e.case.author.as_deref() != Some("ann")),
+        "{shared:?}"
+    );
     assert!(
         f.store()
             .due_outbox(t0, 100)
