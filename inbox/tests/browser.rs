@@ -1,8 +1,9 @@
 //! The inbox in a real headless Chromium (Debian's `chromium` and `chromium-driver`; nothing is
 //! downloaded at run time), served in process on a virtual clock: an escalation that arrives
 //! while the queue is open appears in it without a reload (server-sent events the browser
-//! accepts), the filters and the search narrow the queue, the keyboard works it, and a Dutch
-//! browser gets a Dutch inbox with local times and the team's canned replies.
+//! accepts), the filters and the search narrow the queue, every keyboard shortcut works it, a
+//! Dutch browser gets a Dutch inbox with local times and the team's canned replies, a person's
+//! language follows them to another browser, and a follow-up or a reopening notifies.
 
 // A failed unwrap is a failed test, with its line.
 #![allow(clippy::unwrap_used)]
@@ -367,7 +368,7 @@ async fn an_escalation_that_arrives_while_the_queue_is_open_appears_without_a_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filters_search_and_the_keyboard_narrow_and_work_the_queue() {
+async fn filters_and_search_narrow_the_queue() {
     let s = Service::start().await;
     s.user("lena", "Lena", Role::Lead, &[]).await;
     let waste = s.arrives("f1", ChannelKind::Http, "ann", COMPLAINT).await;
@@ -448,45 +449,6 @@ async fn filters_search_and_the_keyboard_narrow_and_work_the_queue() {
         }
     }
 
-    // The keyboard: j selects the first row of the queue, o opens it, r goes to the reply box.
-    client
-        .goto(&format!("{}/inbox?channel=whatsapp", s.base))
-        .await
-        .unwrap();
-    let body = client.find(Locator::Css("body")).await.unwrap();
-    body.send_keys("j").await.unwrap();
-    eventually(
-        &client,
-        "return document.querySelector('tr.escalation.selected').id",
-        serde_json::json!(format!("esc-{balie}")),
-    )
-    .await;
-    body.send_keys("o").await.unwrap();
-    eventually(
-        &client,
-        "return location.pathname",
-        serde_json::json!(format!("/inbox/escalations/{balie}")),
-    )
-    .await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Id("reply-text"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("r")
-        .await
-        .unwrap();
-    eventually(
-        &client,
-        "return document.activeElement.id",
-        serde_json::json!("reply-text"),
-    )
-    .await;
     client.close().await.unwrap();
 }
 
@@ -780,5 +742,147 @@ async fn a_follow_up_and_a_reopening_update_the_open_queue_and_notify_without_cu
     for words in ["afvalinzameling", "Dorpsstraat", "klacht"] {
         assert!(!all.as_str().unwrap().contains(words), "{all}");
     }
+    client.close().await.unwrap();
+}
+
+/// Presses `key` on the page, as a person would (not in a text field).
+async fn key(client: &Client, key: &str) {
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+}
+
+async fn selected(client: &Client) -> serde_json::Value {
+    js(
+        client,
+        "const r = document.querySelector('tr.escalation.selected'); return r ? r.id : null",
+    )
+    .await
+}
+
+/// Every shortcut the queue documents (j k o c r e n /), each checked by what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_keyboard_shortcut_works_the_queue_and_an_escalation() {
+    let s = Service::start().await;
+    s.user("lena", "Lena", Role::Lead, &[]).await;
+    s.arrives("k1", ChannelKind::Http, "ann", COMPLAINT).await;
+    s.arrives("k2", ChannelKind::Whatsapp, "bob", BALIE).await;
+    s.arrives("k3", ChannelKind::Http, "cas", PRESS).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path(), "en-US,en").await;
+    log_in(&client, &s.base, "lena").await;
+    let order = rows(&client).await;
+    assert_eq!(order.len(), 3);
+    let id_of = |row: &str| row.trim_start_matches("esc-").parse::<u64>().unwrap();
+
+    // `/` goes to the search box.
+    key(&client, "/").await;
+    eventually(
+        &client,
+        "return document.activeElement.id",
+        serde_json::json!("search"),
+    )
+    .await;
+    js(&client, "document.activeElement.blur(); return true").await;
+
+    // `n` selects the first row, `j` and `k` move down and up, `n` moves on.
+    key(&client, "n").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[0]));
+    key(&client, "j").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[1]));
+    key(&client, "k").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[0]));
+    key(&client, "n").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[1]));
+    key(&client, "k").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[0]));
+
+    // `c` claims the selected row, which opens it.
+    let first = id_of(&order[0]);
+    key(&client, "c").await;
+    eventually(
+        &client,
+        "return location.pathname",
+        serde_json::json!(format!("/inbox/escalations/{first}")),
+    )
+    .await;
+    assert_eq!(text(&client, "#status").await, "claimed by lena");
+
+    // `r` goes to the reply box.
+    key(&client, "r").await;
+    eventually(
+        &client,
+        "return document.activeElement.id",
+        serde_json::json!("reply-text"),
+    )
+    .await;
+    js(&client, "document.activeElement.blur(); return true").await;
+
+    // `n` opens the next escalation waiting in the queues, another one.
+    key(&client, "n").await;
+    eventually(
+        &client,
+        &format!("return location.pathname !== '/inbox/escalations/{first}' && !!document.getElementById('claim')"),
+        serde_json::json!(true),
+    )
+    .await;
+    let path = js(&client, "return location.pathname").await;
+    let next: u64 = path
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/inbox/escalations/")
+        .parse()
+        .unwrap();
+    assert!(order.contains(&format!("esc-{next}")), "{next}");
+
+    // `c` on the escalation page claims it.
+    key(&client, "c").await;
+    eventually(
+        &client,
+        "return (document.getElementById('status') || {}).textContent",
+        serde_json::json!("claimed by lena"),
+    )
+    .await;
+
+    // `e` resolves it and goes back to the queue, where it is gone.
+    key(&client, "e").await;
+    eventually(
+        &client,
+        "return location.pathname",
+        serde_json::json!("/inbox"),
+    )
+    .await;
+    let resolved = s
+        .gateway
+        .store(move |st| st.escalation(next))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            resolved.status,
+            webcare_engine::store::EscalationStatus::Resolved { .. }
+        ),
+        "{:?}",
+        resolved.status
+    );
+    assert!(!rows(&client).await.contains(&format!("esc-{next}")));
+
+    // `o` opens the selected row.
+    key(&client, "j").await;
+    let row = selected(&client).await;
+    let row = row.as_str().unwrap().to_owned();
+    key(&client, "o").await;
+    eventually(
+        &client,
+        "return location.pathname",
+        serde_json::json!(format!("/inbox/escalations/{}", id_of(&row))),
+    )
+    .await;
     client.close().await.unwrap();
 }
