@@ -348,6 +348,42 @@ fn a_satisfaction_answer_is_counted_in_the_report() {
     });
     stop(&mut service.child);
 
+    // Replayed, the answer stays what intake took it for: a stored score, not a message the
+    // rulebook decides again (its "5" is no news a rulebook change could alter).
+    let replay = |report: &str| {
+        webcare(dir.path())
+            .arg("--rules")
+            .arg(&rules)
+            .args(["replay", "--from-store", "--report", report])
+            .output()
+            .unwrap()
+    };
+    let out = replay("decisions");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decisions = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answer: serde_json::Value = decisions
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|d| d["id"] == "m2")
+        .unwrap_or_else(|| panic!("m2 replayed: {decisions}"));
+    assert_eq!(answer["action"], "log", "{answer}");
+    assert_eq!(
+        answer["rules"],
+        serde_json::json!(["engine:satisfaction"]),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["reasons"],
+        serde_json::json!(["answers the satisfaction question: 5 of 5"]),
+        "{answer}"
+    );
+    let table = String::from_utf8_lossy(&replay("table").stdout).into_owned();
+    assert!(table.contains(", 0 would change"), "{table}");
+
     // The report counts it, per team, agent and channel.
     let page = dir.path().join("report.html");
     let out = webcare(dir.path())

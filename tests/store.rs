@@ -116,6 +116,44 @@ fn forget_leaves_nothing_readable_on_disk() {
 }
 
 #[test]
+fn forget_leaves_no_author_id_in_a_shared_conversations_case() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    // Kees's complaint opens an escalation in a conversation a neighbour writes in too, so
+    // forgetting Kees keeps the conversation and the escalation for the neighbour.
+    let input = "{\"id\":\"k1\",\"author\":\"kees-jansen-77\",\"conversation\":\"buurtgroep\",\"text\":\"Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!\"}\n\
+                 {\"id\":\"n1\",\"author\":\"buurvrouw\",\"conversation\":\"buurtgroep\",\"text\":\"Wat zijn de openingstijden van het stadskantoor?\"}\n";
+    let ingest = webcare(
+        &["ingest", "--data", data_arg, "--input", "-"],
+        Some(input.as_bytes()),
+    );
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    assert!(
+        on_disk(&data, "kees-jansen-77"),
+        "the test needs the id on disk first"
+    );
+    let out = webcare(
+        &["forget", "--author", "kees-jansen-77", "--data", data_arg],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("erased 1 messages, 0 conversations, 0 escalations"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !on_disk(&data, "kees-jansen-77"),
+        "the author id is still readable in {}",
+        data.display()
+    );
+    // The neighbour's message is still there.
+    let explain = webcare(&["explain", "n1", "--data", data_arg], None);
+    assert!(explain.status.success(), "{}", text(&explain.stderr));
+}
+
+#[test]
 fn backup_and_restore_bring_the_store_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");

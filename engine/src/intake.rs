@@ -29,9 +29,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::case::satisfaction;
 use crate::case::{CaseInput, ConversationFacts, ConversationState};
 use crate::context::DecideContext;
-use crate::decision::{
-    Action, Category, Decision, Diagnostics, Priority, Sentiment, SentimentLabel,
-};
+use crate::decision::{Action, Priority};
 use crate::message::Inbound;
 use crate::mode::Mode;
 use crate::rulebook::Rulebook;
@@ -192,7 +190,7 @@ impl<'a> Intake<'a> {
             crisis_mode: self.crisis_mode,
         };
         let (decision, shadow) = match score {
-            Some(score) => (self.score_decision(&message, score), None),
+            Some(score) => (satisfaction::answer(&message, score, self.rulebook), None),
             None => (
                 self.rulebook.decide(&message, &context),
                 self.shadow
@@ -242,27 +240,6 @@ impl<'a> Intake<'a> {
                 reopen_within: self.rulebook.cases.reopen_within,
                 next_due,
                 score,
-            },
-        }
-    }
-
-    /// The decision stored for a satisfaction answer: logged, never replied to or escalated.
-    fn score_decision(&self, message: &Inbound, score: u8) -> Decision {
-        Decision {
-            message_id: message.id.clone(),
-            action: Action::Log,
-            diagnostics: Diagnostics {
-                category: Category::Unknown,
-                topics: Vec::new(),
-                rules: vec!["engine:satisfaction".into()],
-                script_errors: Vec::new(),
-                sentiment: Sentiment {
-                    label: SentimentLabel::Neutral,
-                    score: 0,
-                },
-                language: self.rulebook.default_language,
-                rulebook: self.rulebook.version.clone(),
-                reasons: vec![format!("answers the satisfaction question: {score} of 5")],
             },
         }
     }

@@ -949,6 +949,22 @@ fn forget_erases_an_author_and_audits_without_content(backend: Backend) {
             .iter()
             .all(|e| e.conversation != "ann-dm")
     );
+    // Ann's complaint opened an escalation of the shared conversation: it stays (Bob is in
+    // it), without her as its customer.
+    let shared: Vec<_> = f
+        .store()
+        .open_escalations()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.conversation == "group")
+        .collect();
+    assert!(!shared.is_empty());
+    assert!(
+        shared
+            .iter()
+            .all(|e| e.case.author.as_deref() != Some("ann")),
+        "{shared:?}"
+    );
     assert!(
         f.store()
             .due_outbox(t0, 100)
@@ -1417,6 +1433,39 @@ fn user(login: &str, role: store::Role, teams: &[&str]) -> store::User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         created_at: monday(),
     }
+}
+
+/// A person's inbox language is theirs, not their browser's: kept in the store, across a
+/// reopen, and gone with the person.
+fn a_users_language_is_kept_and_removed_with_them(backend: Backend) {
+    let mut f = Fixture::new(backend);
+    let t0 = monday();
+    let anna = user("anna", store::Role::Agent, &["webcare"]);
+    f.store().put_user(anna.clone(), "admin", t0).unwrap();
+    assert_eq!(
+        f.store().user_language("anna").unwrap(),
+        None,
+        "not chosen yet"
+    );
+    assert!(f.store().set_user_language("anna", "nl").unwrap());
+    assert!(!f.store().set_user_language("nobody", "nl").unwrap());
+    f.reopen();
+    assert_eq!(
+        f.store().user_language("anna").unwrap().as_deref(),
+        Some("nl")
+    );
+    // Changing her teams keeps her language.
+    let mut moved = anna.clone();
+    moved.teams = vec!["communicatie".into()];
+    f.store().put_user(moved, "admin", t0).unwrap();
+    assert_eq!(
+        f.store().user_language("anna").unwrap().as_deref(),
+        Some("nl")
+    );
+    // Removed and added again, she starts from her browser's language.
+    assert!(f.store().remove_user("anna", "admin", t0).unwrap());
+    f.store().put_user(anna, "admin", t0).unwrap();
+    assert_eq!(f.store().user_language("anna").unwrap(), None);
 }
 
 fn users_and_api_tokens_are_stored_and_audited(backend: Backend) {
@@ -2366,6 +2415,7 @@ contract_tests!(
     the_crisis_switch_is_kept_and_audited,
     long_conversations_keep_their_messages_in_order_through_deletes,
     users_and_api_tokens_are_stored_and_audited,
+    a_users_language_is_kept_and_removed_with_them,
     inbox_work_notes_replies_reassign_and_breaches,
     modes_choose_the_effects_of_a_decision,
     shadow_decisions_are_stored_beside_the_live_ones_and_erased_with_them,

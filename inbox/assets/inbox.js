@@ -2,9 +2,10 @@
 // - the queue refreshes itself when the server says something changed (server-sent events):
 //   it fetches the queue fragment with the page's filters and swaps the live sections, and the
 //   title counts what waits unclaimed; an escalation page refreshes its live sections;
-// - desktop notifications for new escalations, once the person asked for them (a button in
-//   the header; the choice is kept in this browser). They name the escalation, team and
-//   priority, never the customer's words: a desktop is seen by whoever passes by;
+// - desktop notifications for new escalations, and for one that was reopened or whose customer
+//   wrote again (a row's `data-news` changed), once the person asked for them (a button in the
+//   header; the choice is kept in this browser). They name the escalation, team, priority and
+//   what happened, never the customer's words: a desktop is seen by whoever passes by;
 // - keyboard shortcuts: j/k move through the queue, o or Enter opens, c claims, r replies,
 //   e resolves, n jumps to the next escalation, / searches;
 // - choosing a canned reply fills the reply box so it can be edited before sending.
@@ -31,16 +32,27 @@
     document.title = (count > 0 ? '(' + count + ') ' : '') + base;
   }
 
-  function notifyNew(fresh) {
+  // A new escalation, or one that waits on us again: reopened, or its customer wrote again
+  // after an answer (its `data-news` changed to a new time).
+  function notifyNew(fresh, words) {
     if (!window.Notification || Notification.permission !== 'granted') return;
     if (localStorage.getItem('webcare-notify') !== 'on' || known === null) return;
     Object.keys(fresh).forEach(function (id) {
-      if (known[id]) return;
-      var tr = fresh[id];
+      var tr = fresh[id], before = known[id], what = '';
+      var reopened = tr.dataset.reopened !== '0';
+      if (before) {
+        if (!tr.dataset.news || before.dataset.news === tr.dataset.news) return;
+        reopened = before.dataset.reopened !== tr.dataset.reopened;
+        what = reopened ? words.reopened : words.followUp;
+      } else if (reopened) {
+        what = words.reopened;
+      }
       var table = tr.closest('table');
       var prio = tr.children[1] ? tr.children[1].textContent : '';
+      // The tag names the event, so a second follow-up is a new notification, not a silent
+      // replacement of the first.
       var n = new Notification('#' + id + ' · ' + (table ? table.dataset.team : ''), {
-        body: prio, tag: 'webcare-' + id
+        body: what ? prio + ' · ' + what : prio, tag: 'webcare-' + id + '-' + tr.dataset.news
       });
       n.onclick = function () { window.focus(); location.href = tr.dataset.href; };
     });
@@ -63,7 +75,8 @@
         if (!text) return;
         var fresh = new DOMParser().parseFromString(text, 'text/html');
         var found = ids(fresh);
-        notifyNew(found);
+        var words = fresh.getElementById('queues');
+        notifyNew(found, words ? words.dataset : {});
         known = found;
         var selected = current() && current().dataset.id;
         swap(fresh);

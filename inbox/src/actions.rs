@@ -24,39 +24,79 @@ use crate::notify::Event;
 /// The longest reply or note, in bytes.
 pub const MAX_TEXT: usize = 8 * 1024;
 
-/// Why an action was refused; each maps to one HTTP status.
+/// Why an action was refused; each maps to one HTTP status. The messages here are the JSON
+/// API's (English, times in UTC); the pages say the same in the person's language and the
+/// rulebook's time zone ([`crate::text::Lang::refusal`]), so each variant carries the facts,
+/// not finished words.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error("escalation {0} does not exist")]
     NotFound(u64),
     #[error("escalation {id} belongs to team `{team}`, which is not one of yours")]
     Forbidden { id: u64, team: String },
-    #[error("only a lead may {0}")]
-    LeadsOnly(&'static str),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
+    #[error("only a lead may switch crisis mode")]
+    LeadsOnly,
+    #[error("escalation {id} is already claimed by {by}")]
+    AlreadyClaimed { id: u64, by: String },
+    #[error("escalation {0} is already resolved")]
+    AlreadyResolved(u64),
+    #[error("escalation {id} is already with `{team}`")]
+    AlreadyWithTeam { id: u64, team: String },
+    #[error("the {0} is empty")]
+    Empty(Writing),
+    #[error("the {0} is longer than {MAX_TEXT} bytes")]
+    TooLong(Writing),
+    #[error("unknown team `{0}`")]
+    UnknownTeam(String),
+    #[error("unknown switch `{0}`; expected on, off or auto")]
+    UnknownSwitch(String),
+    #[error("unknown action `{0}`; expected claim, reply, note, reassign, resolve or handback")]
+    UnknownAction(String),
     #[error("the store is unavailable; try again ({0})")]
     Unavailable(String),
-    #[error("{0}")]
-    NotConnected(&'static str),
-    /// The reply could never go out (the platform's customer service window); the words say
-    /// until when it could have and what would make it possible.
-    #[error("{0}")]
-    OutsideWindow(String),
+    #[error("the crisis switch is not connected in this service")]
+    CrisisNotConnected,
+    /// The reply could never go out (the platform's customer service window): when the
+    /// customer last wrote, when the window closed, and what would have made it possible.
+    #[error("{refused}")]
+    OutsideWindow {
+        channel: webcare_engine::ChannelKind,
+        last: chrono::DateTime<chrono::Utc>,
+        closes: chrono::DateTime<chrono::Utc>,
+        refused: window::Refused,
+    },
+}
+
+/// What an agent wrote, for the messages about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writing {
+    Reply,
+    Note,
+}
+
+impl std::fmt::Display for Writing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Writing::Reply => "reply",
+            Writing::Note => "note",
+        })
+    }
 }
 
 impl ActionError {
     pub fn status(&self) -> StatusCode {
+        use ActionError::*;
         match self {
-            ActionError::NotFound(_) => StatusCode::NOT_FOUND,
-            ActionError::Forbidden { .. } | ActionError::LeadsOnly(_) => StatusCode::FORBIDDEN,
-            ActionError::Conflict(_) | ActionError::OutsideWindow(_) => StatusCode::CONFLICT,
-            ActionError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ActionError::Unavailable(_) | ActionError::NotConnected(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
+            NotFound(_) => StatusCode::NOT_FOUND,
+            Forbidden { .. } | LeadsOnly => StatusCode::FORBIDDEN,
+            AlreadyClaimed { .. }
+            | AlreadyResolved(_)
+            | AlreadyWithTeam { .. }
+            | OutsideWindow { .. } => StatusCode::CONFLICT,
+            Empty(_) | TooLong(_) | UnknownTeam(_) | UnknownSwitch(_) | UnknownAction(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
+            Unavailable(_) | CrisisNotConnected => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -65,9 +105,10 @@ impl From<GatewayError> for ActionError {
     fn from(error: GatewayError) -> Self {
         match error {
             GatewayError::Case(CaseError::NoSuchEscalation(id)) => ActionError::NotFound(id),
-            GatewayError::Case(
-                e @ (CaseError::AlreadyClaimed { .. } | CaseError::AlreadyResolved(_)),
-            ) => ActionError::Conflict(e.to_string()),
+            GatewayError::Case(CaseError::AlreadyClaimed { id, by }) => {
+                ActionError::AlreadyClaimed { id, by }
+            }
+            GatewayError::Case(CaseError::AlreadyResolved(id)) => ActionError::AlreadyResolved(id),
             other => ActionError::Unavailable(other.to_string()),
         }
     }
@@ -201,15 +242,13 @@ pub async fn claim(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, 
     Ok(escalation)
 }
 
-fn text_of(text: &str, what: &str) -> Result<String, ActionError> {
+fn text_of(text: &str, what: Writing) -> Result<String, ActionError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(ActionError::Invalid(format!("the {what} is empty")));
+        return Err(ActionError::Empty(what));
     }
     if text.len() > MAX_TEXT {
-        return Err(ActionError::Invalid(format!(
-            "the {what} is longer than {MAX_TEXT} bytes"
-        )));
+        return Err(ActionError::TooLong(what));
     }
     Ok(text.to_owned())
 }
@@ -235,15 +274,15 @@ pub async fn reply_route(
         return Ok(window::Route::Free);
     };
     let has_template = inbox.config().reply_template.is_some();
-    window::route(
-        channel,
-        found.last_activity,
-        now,
-        length,
-        false,
-        has_template,
-    )
-    .map_err(|refused| ActionError::OutsideWindow(refused.to_string()))
+    let last = found.last_activity;
+    window::route(channel, last, now, length, false, has_template).map_err(|refused| {
+        ActionError::OutsideWindow {
+            channel,
+            last,
+            closes: last + length,
+            refused,
+        }
+    })
 }
 
 /// Sends `text` to the customer through the outbox, into the channel they wrote on. A reply
@@ -255,7 +294,7 @@ pub async fn reply(
     id: u64,
     text: &str,
 ) -> Result<(Escalation, OutboxEntry), ActionError> {
-    let text = text_of(text, "reply")?;
+    let text = text_of(text, Writing::Reply)?;
     let escalation = checked(inbox, actor, id).await?;
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
     reply_route(inbox, &escalation, now).await?;
@@ -274,7 +313,7 @@ pub async fn note(
     id: u64,
     text: &str,
 ) -> Result<EscalationWork, ActionError> {
-    let text = text_of(text, "note")?;
+    let text = text_of(text, Writing::Note)?;
     checked(inbox, actor, id).await?;
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
     let work = inbox
@@ -296,12 +335,13 @@ pub async fn reassign(
     let rulebook = inbox.gateway().runtime().rulebook();
     let teams = rulebook.teams();
     let Some(target) = teams.get(team) else {
-        return Err(ActionError::Invalid(format!("unknown team `{team}`")));
+        return Err(ActionError::UnknownTeam(team.to_owned()));
     };
     if escalation.team == team {
-        return Err(ActionError::Conflict(format!(
-            "escalation {id} is already with `{team}`"
-        )));
+        return Err(ActionError::AlreadyWithTeam {
+            id,
+            team: team.to_owned(),
+        });
     }
     let now = inbox.gateway().now();
     let deadline = target
@@ -338,9 +378,7 @@ pub async fn resolve(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation
 pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalation, ActionError> {
     let escalation = checked(inbox, actor, id).await?;
     if let EscalationStatus::Resolved { .. } = escalation.status {
-        return Err(ActionError::Conflict(format!(
-            "escalation {id} is already resolved"
-        )));
+        return Err(ActionError::AlreadyResolved(id));
     }
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
     let escalation = inbox
@@ -389,12 +427,10 @@ pub async fn set_crisis(
     on: Option<bool>,
 ) -> Result<CrisisState, ActionError> {
     if actor.user.role != Role::Lead {
-        return Err(ActionError::LeadsOnly("switch crisis mode"));
+        return Err(ActionError::LeadsOnly);
     }
     let Some(switch) = inbox.crisis_switch() else {
-        return Err(ActionError::NotConnected(
-            "the crisis switch is not connected in this service",
-        ));
+        return Err(ActionError::CrisisNotConnected);
     };
     switch.set(on, &actor.user.login).await;
     inbox.changed();

@@ -71,7 +71,11 @@ async fn actor(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, ApiError> {
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
         .ok_or_else(unauthorized)?;
-    Ok(Actor { user, csrf: None })
+    Ok(Actor {
+        user,
+        csrf: None,
+        lang: None,
+    })
 }
 
 fn summary(e: &Escalation, now: chrono::DateTime<chrono::Utc>) -> Value {

@@ -124,6 +124,9 @@ pub struct Actor {
     pub user: User,
     /// The session's CSRF token; `None` for API token requests (no cookies, so no CSRF).
     pub csrf: Option<String>,
+    /// The language they chose for the pages (kept in the store, so it follows them to any
+    /// browser); `None` until they choose, or for API requests.
+    pub lang: Option<crate::text::Lang>,
 }
 
 #[derive(Debug, Clone)]

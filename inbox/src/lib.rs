@@ -34,6 +34,7 @@ pub mod pages;
 pub mod sla;
 pub mod text;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -109,7 +110,25 @@ struct Inner {
     crisis: OnceLock<Arc<dyn CrisisSwitch>>,
     /// The last older rulebook version compiled for an explanation.
     explain_cache: Arc<Mutex<Option<Arc<Rulebook>>>>,
+    /// Actions just refused, per person and escalation, for the page the refusal redirects
+    /// to (post/redirect/get: a reload never sends a form again). In memory: behind a load
+    /// balancer the redirect may reach another instance, whose page then says why a reply is
+    /// refused (worked out again) but has lost the refused text.
+    kept: Mutex<HashMap<(String, u64), Kept>>,
 }
+
+/// An action just refused on an escalation: why (put in words when shown, so in the language
+/// the person reads then), and for a reply the text they wrote, so they lose nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub error: Arc<actions::ActionError>,
+    pub text: String,
+    /// Whether it was a reply (shown in the reply form) or another action (above the page).
+    pub reply: bool,
+}
+
+/// More refusals kept than this are dropped all at once: a bound, never reached by people.
+const MAX_KEPT: usize = 10_000;
 
 impl Inbox {
     pub fn new(gateway: Gateway, config: InboxConfig, notifier: Option<Notifier>) -> Self {
@@ -146,6 +165,7 @@ impl Inbox {
                 notifier,
                 crisis: OnceLock::new(),
                 explain_cache: Arc::default(),
+                kept: Mutex::default(),
             }),
         }
     }
@@ -231,6 +251,29 @@ impl Inbox {
                 Err(_) => publish(),
             }
         }
+    }
+
+    fn kept_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u64), Kept>> {
+        self.inner.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `kept` for `login`'s next view of escalation `id`.
+    pub(crate) fn keep(&self, login: &str, id: u64, kept: Kept) {
+        let mut map = self.kept_map();
+        if map.len() >= MAX_KEPT {
+            map.clear();
+        }
+        map.insert((login.to_owned(), id), kept);
+    }
+
+    /// What `login`'s last refused action on `id` kept; stays until their next action there,
+    /// so a reload still shows it.
+    pub(crate) fn kept(&self, login: &str, id: u64) -> Option<Kept> {
+        self.kept_map().get(&(login.to_owned(), id)).cloned()
+    }
+
+    pub(crate) fn forget_kept(&self, login: &str, id: u64) {
+        self.kept_map().remove(&(login.to_owned(), id));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<()> {

@@ -3,10 +3,14 @@
 //! (one static per language, so a word missing in one language does not compile) and the
 //! methods of [`Lang`] for words around a number or a name.
 //!
-//! What is not here on purpose: the rulebook's own words (team names come from `teams.toml`
-//! in both languages, the scripts' reasons from the scripts), the customer's text, and the
-//! messages of [`crate::actions::ActionError`], which the JSON API shares and which stay
-//! English there.
+//! The words for a refused action are in [`refusals`]. What is not here on purpose: the
+//! rulebook's own words (team names come from `teams.toml` in both languages, the scripts'
+//! reasons from the scripts), the customer's text, and the JSON API's error messages, which
+//! stay English for scripts.
+
+mod refusals;
+
+pub use refusals::local_time;
 
 use webcare_engine::decision::Category;
 use webcare_engine::{ChannelKind, Priority};
@@ -388,6 +392,9 @@ pub struct Texts {
     /// The flag of a customer who wrote again after a person answered.
     pub waiting: &'static str,
     pub waiting_label: &'static str,
+    /// What a desktop notification says happened to an escalation already known.
+    pub news_follow_up: &'static str,
+    pub news_reopened: &'static str,
     pub linked: &'static str,
     pub satisfaction: &'static str,
     pub asked_no_answer: &'static str,
@@ -511,6 +518,8 @@ pub static EN: Texts = Texts {
     no_sla: "no SLA",
     waiting: "waiting",
     waiting_label: "Waiting",
+    news_follow_up: "the customer wrote again",
+    news_reopened: "reopened",
     linked: "Linked",
     satisfaction: "Satisfaction",
     asked_no_answer: "asked, no answer yet",
@@ -631,6 +640,8 @@ pub static NL: Texts = Texts {
     no_sla: "geen SLA",
     waiting: "wacht",
     waiting_label: "Wacht",
+    news_follow_up: "de klant schreef opnieuw",
+    news_reopened: "heropend",
     linked: "Gekoppeld",
     satisfaction: "Tevredenheid",
     asked_no_answer: "gevraagd, nog geen antwoord",

@@ -1,8 +1,9 @@
 //! The inbox in a real headless Chromium (Debian's `chromium` and `chromium-driver`; nothing is
 //! downloaded at run time), served in process on a virtual clock: an escalation that arrives
 //! while the queue is open appears in it without a reload (server-sent events the browser
-//! accepts), the filters and the search narrow the queue, the keyboard works it, and a Dutch
-//! browser gets a Dutch inbox with local times and the team's canned replies.
+//! accepts), the filters and the search narrow the queue, every keyboard shortcut works it, a
+//! Dutch browser gets a Dutch inbox with local times and the team's canned replies, a person's
+//! language follows them to another browser, and a follow-up or a reopening notifies.
 
 // A failed unwrap is a failed test, with its line.
 #![allow(clippy::unwrap_used)]
@@ -78,6 +79,19 @@ impl Service {
 
     /// A customer's message arrives; the escalation it opened.
     async fn arrives(&self, id: &str, channel: ChannelKind, author: &str, text: &str) -> u64 {
+        self.arrives_in(id, &format!("conv-{id}"), channel, author, text)
+            .await
+    }
+
+    /// A customer's message arrives in `conversation`; the escalation it opened or joined.
+    async fn arrives_in(
+        &self,
+        id: &str,
+        conversation: &str,
+        channel: ChannelKind,
+        author: &str,
+        text: &str,
+    ) -> u64 {
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("display_name".to_owned(), format!("Klant {author}"));
         let receipt = self
@@ -85,7 +99,7 @@ impl Service {
             .accept(Inbound {
                 id: id.into(),
                 channel,
-                conversation: format!("conv-{id}"),
+                conversation: conversation.into(),
                 author: author.into(),
                 text: text.into(),
                 received_at: self.gateway.now(),
@@ -354,7 +368,7 @@ async fn an_escalation_that_arrives_while_the_queue_is_open_appears_without_a_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filters_search_and_the_keyboard_narrow_and_work_the_queue() {
+async fn filters_and_search_narrow_the_queue() {
     let s = Service::start().await;
     s.user("lena", "Lena", Role::Lead, &[]).await;
     let waste = s.arrives("f1", ChannelKind::Http, "ann", COMPLAINT).await;
@@ -435,45 +449,6 @@ async fn filters_search_and_the_keyboard_narrow_and_work_the_queue() {
         }
     }
 
-    // The keyboard: j selects the first row of the queue, o opens it, r goes to the reply box.
-    client
-        .goto(&format!("{}/inbox?channel=whatsapp", s.base))
-        .await
-        .unwrap();
-    let body = client.find(Locator::Css("body")).await.unwrap();
-    body.send_keys("j").await.unwrap();
-    eventually(
-        &client,
-        "return document.querySelector('tr.escalation.selected').id",
-        serde_json::json!(format!("esc-{balie}")),
-    )
-    .await;
-    body.send_keys("o").await.unwrap();
-    eventually(
-        &client,
-        "return location.pathname",
-        serde_json::json!(format!("/inbox/escalations/{balie}")),
-    )
-    .await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Id("reply-text"))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("r")
-        .await
-        .unwrap();
-    eventually(
-        &client,
-        "return document.activeElement.id",
-        serde_json::json!("reply-text"),
-    )
-    .await;
     client.close().await.unwrap();
 }
 
@@ -622,5 +597,292 @@ async fn a_dutch_browser_gets_a_dutch_inbox_with_local_times_and_canned_replies(
     .await;
     client.goto(&format!("{}/inbox", s.base)).await.unwrap();
     assert_eq!(text(&client, "main h1").await, "Queues");
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_language_follows_them_to_another_browser() {
+    let s = Service::start().await;
+    s.user("anna", "Anna", Role::Agent, &["webcare"]).await;
+    s.user("bram", "Bram", Role::Agent, &["webcare"]).await;
+    let driver = Driver::start();
+    let (office, laptop) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    // At the office Anna's browser asks for English; she chooses Dutch.
+    let first = browser(&driver, office.path(), "en-US,en").await;
+    log_in(&first, &s.base, "anna").await;
+    assert_eq!(text(&first, "main h1").await, "Queues");
+    first
+        .find(Locator::Id("lang-nl"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        &first,
+        "return document.querySelector('main h1').textContent",
+        serde_json::json!("Wachtrijen"),
+    )
+    .await;
+    first.close().await.unwrap();
+
+    // On another, English browser that never chose, her inbox is Dutch at once.
+    let second = browser(&driver, laptop.path(), "en-US,en").await;
+    log_in(&second, &s.base, "anna").await;
+    assert_eq!(text(&second, "main h1").await, "Wachtrijen");
+    // Her choice is hers: a colleague who never chose gets his browser's language there.
+    second
+        .find(Locator::Css("form.inline button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    second
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    log_in(&second, &s.base, "bram").await;
+    assert_eq!(text(&second, "main h1").await, "Queues");
+    second.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_and_a_reopening_update_the_open_queue_and_notify_without_customer_text() {
+    let s = Service::start().await;
+    s.user("anna", "Anna", Role::Agent, &["webcare"]).await;
+    let id = s.arrives("n1", ChannelKind::Http, "ann", COMPLAINT).await;
+    let now = s.gateway.now();
+    s.gateway
+        .store(move |st| st.reply_to_escalation(id, "anna", "We kijken ernaar.", now))
+        .await
+        .unwrap();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path(), "nl-NL,nl").await;
+    log_in(&client, &s.base, "anna").await;
+    assert_eq!(rows(&client).await, [format!("esc-{id}")]);
+    // Notifications on: the browser's own Notification, recorded so the test sees each one
+    // (headless Chromium shows none).
+    js(
+        &client,
+        "window.__shown = []; \
+         window.Notification = function (title, options) { window.__shown.push([title, options.body]); }; \
+         window.Notification.permission = 'granted'; \
+         localStorage.setItem('webcare-notify', 'on'); return true",
+    )
+    .await;
+    eventually(
+        &client,
+        "return document.documentElement.dataset.live || ''",
+        serde_json::json!("on"),
+    )
+    .await;
+
+    // The customer writes again after the answer: the open queue flags it and one
+    // notification says so, without the customer's words.
+    s.arrives_in("n2", "conv-n1", ChannelKind::Http, "ann", AGAIN)
+        .await;
+    eventually(
+        &client,
+        &format!("return !!document.querySelector('#esc-{id} .waiting')"),
+        serde_json::json!(true),
+    )
+    .await;
+    eventually(
+        &client,
+        "return window.__shown.length",
+        serde_json::json!(1),
+    )
+    .await;
+    let shown = js(&client, "return window.__shown[0]").await;
+    assert_eq!(shown[0], format!("#{id} · webcare"), "{shown}");
+    assert!(
+        shown[1]
+            .as_str()
+            .unwrap()
+            .ends_with(" · de klant schreef opnieuw"),
+        "{shown}"
+    );
+
+    // Resolved, it leaves the queue; the customer writes once more and it comes back reopened,
+    // with a notification of its own.
+    let now = s.gateway.now();
+    s.gateway
+        .store(move |st| st.resolve_escalation(id, "anna", now))
+        .await
+        .unwrap();
+    s.inbox.changed();
+    eventually(
+        &client,
+        "return document.querySelectorAll('tr.escalation').length",
+        serde_json::json!(0),
+    )
+    .await;
+    let again = s
+        .arrives_in("n3", "conv-n1", ChannelKind::Http, "ann", COMPLAINT)
+        .await;
+    assert_eq!(again, id, "the same escalation reopens");
+    eventually(
+        &client,
+        "return window.__shown.length",
+        serde_json::json!(2),
+    )
+    .await;
+    let shown = js(&client, "return window.__shown[1]").await;
+    assert_eq!(shown[0], format!("#{id} · webcare"), "{shown}");
+    assert!(
+        shown[1].as_str().unwrap().ends_with(" · heropend"),
+        "{shown}"
+    );
+    let all = js(&client, "return JSON.stringify(window.__shown)").await;
+    for words in ["afvalinzameling", "Dorpsstraat", "klacht"] {
+        assert!(!all.as_str().unwrap().contains(words), "{all}");
+    }
+    client.close().await.unwrap();
+}
+
+/// Presses `key` on the page, as a person would (not in a text field).
+async fn key(client: &Client, key: &str) {
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+}
+
+async fn selected(client: &Client) -> serde_json::Value {
+    js(
+        client,
+        "const r = document.querySelector('tr.escalation.selected'); return r ? r.id : null",
+    )
+    .await
+}
+
+/// Every shortcut the queue documents (j k o c r e n /), each checked by what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_keyboard_shortcut_works_the_queue_and_an_escalation() {
+    let s = Service::start().await;
+    s.user("lena", "Lena", Role::Lead, &[]).await;
+    s.arrives("k1", ChannelKind::Http, "ann", COMPLAINT).await;
+    s.arrives("k2", ChannelKind::Whatsapp, "bob", BALIE).await;
+    s.arrives("k3", ChannelKind::Http, "cas", PRESS).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path(), "en-US,en").await;
+    log_in(&client, &s.base, "lena").await;
+    let order = rows(&client).await;
+    assert_eq!(order.len(), 3);
+    let id_of = |row: &str| row.trim_start_matches("esc-").parse::<u64>().unwrap();
+
+    // `/` goes to the search box.
+    key(&client, "/").await;
+    eventually(
+        &client,
+        "return document.activeElement.id",
+        serde_json::json!("search"),
+    )
+    .await;
+    js(&client, "document.activeElement.blur(); return true").await;
+
+    // `n` selects the first row, `j` and `k` move down and up, `n` moves on.
+    key(&client, "n").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[0]));
+    key(&client, "j").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[1]));
+    key(&client, "k").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[0]));
+    key(&client, "n").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[1]));
+    key(&client, "k").await;
+    assert_eq!(selected(&client).await, serde_json::json!(order[0]));
+
+    // `c` claims the selected row, which opens it.
+    let first = id_of(&order[0]);
+    key(&client, "c").await;
+    eventually(
+        &client,
+        "return location.pathname",
+        serde_json::json!(format!("/inbox/escalations/{first}")),
+    )
+    .await;
+    assert_eq!(text(&client, "#status").await, "claimed by lena");
+
+    // `r` goes to the reply box.
+    key(&client, "r").await;
+    eventually(
+        &client,
+        "return document.activeElement.id",
+        serde_json::json!("reply-text"),
+    )
+    .await;
+    js(&client, "document.activeElement.blur(); return true").await;
+
+    // `n` opens the next escalation waiting in the queues, another one.
+    key(&client, "n").await;
+    eventually(
+        &client,
+        &format!("return location.pathname !== '/inbox/escalations/{first}' && !!document.getElementById('claim')"),
+        serde_json::json!(true),
+    )
+    .await;
+    let path = js(&client, "return location.pathname").await;
+    let next: u64 = path
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/inbox/escalations/")
+        .parse()
+        .unwrap();
+    assert!(order.contains(&format!("esc-{next}")), "{next}");
+
+    // `c` on the escalation page claims it.
+    key(&client, "c").await;
+    eventually(
+        &client,
+        "return (document.getElementById('status') || {}).textContent",
+        serde_json::json!("claimed by lena"),
+    )
+    .await;
+
+    // `e` resolves it and goes back to the queue, where it is gone.
+    key(&client, "e").await;
+    eventually(
+        &client,
+        "return location.pathname",
+        serde_json::json!("/inbox"),
+    )
+    .await;
+    let resolved = s
+        .gateway
+        .store(move |st| st.escalation(next))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            resolved.status,
+            webcare_engine::store::EscalationStatus::Resolved { .. }
+        ),
+        "{:?}",
+        resolved.status
+    );
+    assert!(!rows(&client).await.contains(&format!("esc-{next}")));
+
+    // `o` opens the selected row.
+    key(&client, "j").await;
+    let row = selected(&client).await;
+    let row = row.as_str().unwrap().to_owned();
+    key(&client, "o").await;
+    eventually(
+        &client,
+        "return location.pathname",
+        serde_json::json!(format!("/inbox/escalations/{}", id_of(&row))),
+    )
+    .await;
     client.close().await.unwrap();
 }

@@ -753,7 +753,7 @@ async fn only_a_lead_switches_crisis_mode_and_the_escalation_page_explains_each_
     let (status, page) = s.page(Some(&anna), "/inbox/crisis").await;
     assert_eq!(status, 403);
     assert!(
-        page.contains("only a lead may switch crisis mode"),
+        page.contains("Only a lead may switch crisis mode."),
         "{page}"
     );
     let anna_csrf = hidden(&anna_queue, "csrf");

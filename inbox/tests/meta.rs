@@ -104,12 +104,17 @@ impl Service {
 
     /// Posts the reply form of escalation `id` as a browser would: (status, page).
     async fn reply(&self, session: &str, id: u64, text: &str) -> (u16, String) {
+        self.act(session, id, "reply", text).await
+    }
+
+    /// Posts the form of `action` on escalation `id` as a browser would: (status, page).
+    async fn act(&self, session: &str, id: u64, action: &str, text: &str) -> (u16, String) {
         let path = format!("/inbox/escalations/{id}");
         let (_, page) = self.page(session, &path).await;
         let csrf = hidden(&page, "csrf");
         let response = self
             .client
-            .post(format!("{}{path}/reply", self.base))
+            .post(format!("{}{path}/{action}", self.base))
             .header("cookie", format!("webcare_session={session}"))
             .form(&[("csrf", csrf.as_str()), ("text", text)])
             .send()
@@ -142,6 +147,14 @@ impl Service {
     }
 }
 
+/// The reason a reply is refused, as the reply form shows it.
+fn refused_reply(page: &str) -> &str {
+    page.split("id=\"reply-refused\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("no refusal in {page}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whatsapp_reply_after_the_window_without_a_template_is_refused_in_the_form() {
     let monday = local(2026, 11, 30, 10, 0);
@@ -168,22 +181,57 @@ async fn a_whatsapp_reply_after_the_window_without_a_template_is_refused_in_the_
     );
     assert!(page.contains("id=\"reply-refused\""), "{page}");
 
-    // The reply is refused in the form with the reason; the text stays in the box.
+    // The reply is refused in the form with the reason, in the rulebook's time zone; the text
+    // stays in the box. The refusal answers with a redirect to the page (post/redirect/get),
+    // so reloading that page shows it again and never sends the reply again.
     let text = "Wij hebben uw bezwaar ontvangen en nemen het in behandeling.";
-    let (status, page) = s.reply(&session, id, text).await;
-    assert_eq!(status, 409, "{page}");
-    let refused = page
-        .split("id=\"reply-refused\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</p>").next())
-        .unwrap();
-    assert!(refused.contains("Not sent"), "{refused}");
+    let (status, _) = s.reply(&session, id, text).await;
+    assert_eq!(status, 303);
+    for _reload in 0..2 {
+        let (status, page) = s.page(&session, &path).await;
+        assert_eq!(status, 200, "{page}");
+        let refused = refused_reply(&page);
+        assert!(refused.contains("Not sent"), "{refused}");
+        assert!(
+            refused.contains("the window closed at 2026-12-01 10:00 CET"),
+            "{refused}"
+        );
+        assert!(!refused.contains("UTC"), "{refused}");
+        assert!(refused.contains("[meta] reply_template"), "{refused}");
+        assert!(page.contains(&format!(">{text}</textarea>")), "{page}");
+    }
+
+    // On Anna's Dutch pages the refusal is Dutch too, and so is a colleague's claim.
+    let (status, _) = s.page(&session, "/inbox/language?to=nl").await;
+    assert_eq!(status, 303);
+    let (_, page) = s.page(&session, &path).await;
+    let refused = refused_reply(&page);
     assert!(
-        refused.contains("the window closed at 2026-12-01 09:00 UTC"),
+        refused.contains("buiten het klantenservicevenster van 24 uur"),
         "{refused}"
     );
-    assert!(refused.contains("[meta] reply_template"), "{refused}");
-    assert!(page.contains(&format!(">{text}</textarea>")), "{page}");
+    assert!(
+        refused.contains("het venster sloot op 2026-12-01 10:00 CET"),
+        "{refused}"
+    );
+    assert!(!refused.contains("window"), "{refused}");
+    let now = s.gateway.now();
+    s.gateway
+        .store(move |st| st.claim_escalation(id, "bram", now))
+        .await
+        .unwrap();
+    let (status, _) = s.act(&session, id, "claim", "").await;
+    assert_eq!(status, 303);
+    let (_, page) = s.page(&session, &path).await;
+    assert!(
+        page.contains(&format!("Escalatie {id} is al opgepakt door bram.")),
+        "{page}"
+    );
+    let (status, _) = s.act(&session, id, "note", " ").await;
+    assert_eq!(status, 303);
+    let (_, page) = s.page(&session, &path).await;
+    assert!(page.contains("De notitie is leeg."), "{page}");
+
     // Nothing was queued: no dead letter later, no reply that looks sent.
     assert_eq!(s.replies(ChannelKind::Whatsapp).await, before);
 
@@ -245,10 +293,11 @@ async fn with_a_template_or_the_human_agent_tag_a_late_reply_is_queued() {
     );
     s.clock.advance(chrono::Duration::days(7));
     let session = s.login().await;
-    let (status, page) = s.reply(&session, messenger, "Nog een vraag?").await;
-    assert_eq!(status, 409, "{page}");
+    let (status, _) = s.reply(&session, messenger, "Nog een vraag?").await;
+    assert_eq!(status, 303);
+    let (_, page) = s.page(&session, &path).await;
     assert!(
-        page.contains("the 7 days in which a person may still answer are over"),
+        refused_reply(&page).contains("the 7 days in which a person may still answer are over"),
         "{page}"
     );
     assert_eq!(s.replies(ChannelKind::Messenger).await, holding);

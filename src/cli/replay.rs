@@ -19,6 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clap::Args;
 use webcare_adapters::jsonl::JsonlReader;
+use webcare_engine::case::satisfaction;
 use webcare_engine::diff::DiffReport;
 use webcare_engine::store::StoredMessage;
 use webcare_engine::{DecideContext, Decision, DecisionRecord, Rulebook, store};
@@ -396,7 +397,7 @@ fn decide(rulebook: &Rulebook, messages: &[StoredMessage]) -> Vec<Decision> {
                 conversation: stored.facts.clone(),
                 crisis_mode: None,
             };
-            rulebook.decide(&stored.message, &context)
+            satisfaction::replay(rulebook, &stored.message, &stored.decision, &context)
         })
         .collect()
 }

@@ -14,7 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::escalation::EscalationStatus;
 use super::state::CaseState;
-use crate::decision::Language;
+use crate::decision::{
+    Action, Category, Decision, Diagnostics, Language, Sentiment, SentimentLabel,
+};
+use crate::message::Inbound;
+use crate::rulebook::Rulebook;
 
 /// The rulebook's `[cases.satisfaction]`, compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,56 @@ pub fn should_ask(
         && case.author.is_some()
         && case.survey.is_none()
         && last_asked.is_none_or(|at| now - at >= policy.every)
+}
+
+/// The rule a satisfaction answer's decision names: how `webcare replay` and the reports
+/// know a stored message was a score, not a message decided by the rulebook.
+pub const RULE: &str = "engine:satisfaction";
+
+/// The decision stored for a satisfaction answer: logged, never replied to or escalated.
+pub fn answer(message: &Inbound, score: u8, rulebook: &Rulebook) -> Decision {
+    Decision {
+        message_id: message.id.clone(),
+        action: Action::Log,
+        diagnostics: Diagnostics {
+            category: Category::Unknown,
+            topics: Vec::new(),
+            rules: vec![RULE.into()],
+            script_errors: Vec::new(),
+            sentiment: Sentiment {
+                label: SentimentLabel::Neutral,
+                score: 0,
+            },
+            language: rulebook.default_language,
+            rulebook: rulebook.version.clone(),
+            reasons: vec![format!("answers the satisfaction question: {score} of 5")],
+        },
+    }
+}
+
+/// Whether `decision` was stored for a satisfaction answer ([`answer`]).
+pub fn is_answer(decision: &Decision) -> bool {
+    decision.diagnostics.rules.iter().any(|r| r == RULE)
+}
+
+/// What replaying a stored message with `rulebook` gives, as intake would have taken it: a
+/// stored satisfaction answer stays an answer (its score was what it was; deciding its `4`
+/// as a new message would report a change no customer could cause), anything else is
+/// decided again with the facts it was first decided with.
+pub fn replay(
+    rulebook: &Rulebook,
+    message: &Inbound,
+    stored: &Decision,
+    context: &crate::context::DecideContext,
+) -> Decision {
+    if !is_answer(stored) {
+        return rulebook.decide(message, context);
+    }
+    match score(&message.text) {
+        Some(score) => answer(message, score, rulebook),
+        // Redacted text no longer shows the score; the stored answer is the answer.
+        None => stored.clone(),
+    }
 }
 
 /// The score in a customer's reply, when the whole reply is one: `4`, `4/5`, `4 van 5`,

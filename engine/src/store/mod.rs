@@ -420,6 +420,13 @@ pub trait Store: Send + Sync {
     /// Every user, by login.
     fn users(&self) -> Result<Vec<User>, StoreError>;
 
+    /// Keeps `login`'s choice of inbox language (`nl`, `en`), so it follows them to any
+    /// browser; returns whether there was such a user. Removing the user removes it.
+    fn set_user_language(&self, login: &str, language: &str) -> Result<bool, StoreError>;
+
+    /// `login`'s chosen inbox language; `None` until they chose one.
+    fn user_language(&self, login: &str) -> Result<Option<String>, StoreError>;
+
     /// Stores an API token of `login` by the SHA-256 `digest` of its text; audited.
     fn add_api_token(
         &self,

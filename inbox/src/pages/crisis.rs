@@ -64,10 +64,10 @@ pub(super) async fn crisis_page(State(inbox): State<Inbox>, headers: HeaderMap) 
         Ok(actor) => actor,
         Err(redirect) => return redirect,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     if actor.user.role != Role::Lead {
-        let refused = ActionError::LeadsOnly("switch crisis mode");
-        return error_page(&ctx, refused.status(), &refused.to_string());
+        let refused = ActionError::LeadsOnly;
+        return error_page(&ctx, refused.status(), &ctx.refusal(&refused));
     }
     let body = render(
         &ctx,
@@ -92,20 +92,18 @@ pub(super) async fn crisis_switch(
         Ok(actor) => actor,
         Err(refused) => return refused,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     let on = match form.switch.as_str() {
         "on" => Some(true),
         "off" => Some(false),
         "auto" => None,
         other => {
-            let invalid = ActionError::Invalid(format!(
-                "unknown switch `{other}`; expected on, off or auto"
-            ));
-            return error_page(&ctx, invalid.status(), &invalid.to_string());
+            let invalid = ActionError::UnknownSwitch(other.to_owned());
+            return error_page(&ctx, invalid.status(), &ctx.refusal(&invalid));
         }
     };
     match actions::set_crisis(&inbox, &actor, on).await {
         Ok(_) => Redirect::to("/inbox/crisis").into_response(),
-        Err(e) => error_page(&ctx, e.status(), &e.to_string()),
+        Err(e) => error_page(&ctx, e.status(), &ctx.refusal(&e)),
     }
 }

@@ -18,10 +18,10 @@ use webcare_engine::{ChannelKind, Rulebook};
 
 use super::queue::{customer_name, human_reason, status_text};
 use super::{Ctx, error_page, form_session, lang_of, layout, respond, session, why, zone};
-use crate::Inbox;
 use crate::actions::{self, ActionError, EscalationView};
 use crate::auth::Actor;
 use crate::explain::Explained;
+use crate::{Inbox, Kept};
 
 /// One line of the conversation, for sorting by time.
 struct Line<'a> {
@@ -41,6 +41,8 @@ pub struct ReplyBox<'a> {
     pub template: Option<&'a str>,
     /// A reply just refused: its text (kept in the box) and the reason.
     pub refused: Option<(&'a str, &'a str)>,
+    /// Why another action on this escalation was just refused.
+    pub refused_action: Option<&'a str>,
 }
 
 /// When the customer last wrote: the start of the customer service window.
@@ -84,6 +86,7 @@ fn reply_window(
 /// Why an agent's reply would be refused now, if it would: shown in the reply form before
 /// the agent writes it, not only after sending.
 fn reply_refusal(
+    ctx: &Ctx<'_>,
     channel: ChannelKind,
     view: &EscalationView,
     template: Option<&str>,
@@ -93,7 +96,14 @@ fn reply_refusal(
     let last = last_customer_message(view)?;
     window::route(channel, last, now, length, false, template.is_some())
         .err()
-        .map(|refused| refused.to_string())
+        .map(|refused| {
+            ctx.refusal(&ActionError::OutsideWindow {
+                channel,
+                last,
+                closes: last + length,
+                refused,
+            })
+        })
 }
 
 /// A canned reply's text for this escalation, in the customer's language, with the customer's
@@ -203,7 +213,7 @@ pub fn render_escalation(
     let refusal = reply
         .refused
         .map(|(_, reason)| reason.to_owned())
-        .or_else(|| reply_refusal(e.channel, view, reply.template, now));
+        .or_else(|| reply_refusal(ctx, e.channel, view, reply.template, now));
     let kept = reply.refused.map_or("", |(text, _)| text);
     let csrf = ctx.csrf();
     let canned: Vec<(&CannedReply, String)> = rulebook
@@ -213,6 +223,9 @@ pub fn render_escalation(
         .collect();
 
     html! {
+        @if let Some(message) = reply.refused_action {
+            p.error #action-refused role="alert" { (message) }
+        }
         h1 {
             (lang.escalation_title(e.id)) " "
             small {
@@ -412,19 +425,19 @@ pub(super) async fn escalation(
         Ok(actor) => actor,
         Err(redirect) => return redirect,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
-    escalation_page(&inbox, &ctx, &actor, id, None, StatusCode::OK).await
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
+    let kept = inbox.kept(&actor.user.login, id);
+    escalation_page(&inbox, &ctx, &actor, id, kept.as_ref()).await
 }
 
-/// The escalation page with `status`; `refused` is a reply just refused (text, reason), shown
-/// in the reply form with its text kept so the agent loses nothing.
+/// The escalation page; `kept` is an action just refused here, shown with its reason (a
+/// refused reply in the reply form, with its text kept so the agent loses nothing).
 async fn escalation_page(
     inbox: &Inbox,
     ctx: &Ctx<'_>,
     actor: &Actor,
     id: u64,
-    refused: Option<(&str, &str)>,
-    status: StatusCode,
+    kept: Option<&Kept>,
 ) -> Response {
     match actions::view(inbox, actor, id).await {
         Ok(view) => {
@@ -437,18 +450,22 @@ async fn escalation_page(
                     Vec::new()
                 });
             let rulebook = inbox.gateway().runtime().rulebook();
+            let message = kept.map(|k| ctx.refusal(&k.error)).unwrap_or_default();
             let reply = ReplyBox {
                 template: inbox.config().reply_template.as_deref(),
-                refused,
+                refused: kept
+                    .filter(|k| k.reply)
+                    .map(|k| (k.text.as_str(), message.as_str())),
+                refused_action: kept.filter(|k| !k.reply).map(|_| message.as_str()),
             };
             let now = inbox.gateway().now();
             let body = render_escalation(ctx, &rulebook, &view, &explained, reply, now);
             respond(
-                status,
+                StatusCode::OK,
                 layout(ctx, &ctx.lang.escalation_title(id), None, body),
             )
         }
-        Err(e) => error_page(ctx, e.status(), &e.to_string()),
+        Err(e) => error_page(ctx, e.status(), &ctx.refusal(&e)),
     }
 }
 
@@ -474,8 +491,13 @@ pub(super) async fn act(
         Err(refused) => return refused,
     };
     let back = format!("/inbox/escalations/{id}");
+    // What the last refusal kept goes with the next action on this escalation.
+    inbox.forget_kept(&actor.user.login, id);
+    let mut written = String::new();
     let result: Result<String, ActionError> = match action.as_str() {
-        "claim" => actions::claim(&inbox, &actor, id).await.map(|_| back),
+        "claim" => actions::claim(&inbox, &actor, id)
+            .await
+            .map(|_| back.clone()),
         "reply" => {
             let mut text = form.text.unwrap_or_default();
             // Without JavaScript the canned reply is not copied into the box: a reply with
@@ -491,27 +513,13 @@ pub(super) async fn act(
                     text = canned_text(&rulebook, reply, &view, &actor, inbox.gateway().now());
                 }
             }
-            match actions::reply(&inbox, &actor, id, &text).await {
-                Err(ActionError::OutsideWindow(reason)) => {
-                    // Refused in the form itself, with the reason and the text kept.
-                    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
-                    let refused = Some((text.as_str(), reason.as_str()));
-                    return escalation_page(
-                        &inbox,
-                        &ctx,
-                        &actor,
-                        id,
-                        refused,
-                        StatusCode::CONFLICT,
-                    )
-                    .await;
-                }
-                done => done.map(|_| back),
-            }
+            let done = actions::reply(&inbox, &actor, id, &text).await;
+            written = text;
+            done.map(|_| back.clone())
         }
         "note" => actions::note(&inbox, &actor, id, form.text.as_deref().unwrap_or(""))
             .await
-            .map(|_| back),
+            .map(|_| back.clone()),
         "reassign" => actions::reassign(&inbox, &actor, id, form.team.as_deref().unwrap_or(""))
             .await
             .map(|_| "/inbox".to_owned()),
@@ -521,13 +529,29 @@ pub(super) async fn act(
         "handback" => actions::handback(&inbox, &actor, id)
             .await
             .map(|_| "/inbox".to_owned()),
-        other => Err(ActionError::Invalid(format!("unknown action `{other}`"))),
+        other => Err(ActionError::UnknownAction(other.to_owned())),
     };
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     match result {
         Ok(to) => Redirect::to(&to).into_response(),
-        Err(e) => {
-            let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
-            error_page(&ctx, e.status(), &e.to_string())
+        // A refusal on an escalation the person may see (claimed meanwhile, refused by the
+        // reply window, empty): back to its page, which says why and keeps a refused reply's
+        // text. Post/redirect/get, so reloading that page never sends the form again.
+        Err(e)
+            if matches!(
+                e.status(),
+                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+            ) =>
+        {
+            let reply = action == "reply";
+            let kept = Kept {
+                error: std::sync::Arc::new(e),
+                text: if reply { written } else { String::new() },
+                reply,
+            };
+            inbox.keep(&actor.user.login, id, kept);
+            Redirect::to(&back).into_response()
         }
+        Err(e) => error_page(&ctx, e.status(), &ctx.refusal(&e)),
     }
 }

@@ -28,7 +28,7 @@ fn login_page(
     token: &str,
     message: Option<&str>,
 ) -> Response {
-    let ctx = Ctx::new(lang_of(headers), zone(inbox), None);
+    let ctx = Ctx::new(lang_of(headers, None), zone(inbox), None);
     let t = ctx.t;
     let body = html! {
         h1 { (t.log_in) }
@@ -76,7 +76,7 @@ pub(super) async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let lang = lang_of(&headers);
+    let lang = lang_of(&headers, None);
     let t = lang.texts();
     let expected = headers
         .get(header::COOKIE)
@@ -120,7 +120,12 @@ pub(super) async fn login(
         Ok(user) => user,
         Err(e) => {
             let ctx = Ctx::new(lang, zone(&inbox), None);
-            return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            let unavailable = crate::actions::ActionError::Unavailable(e.to_string());
+            return error_page(
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.refusal(&unavailable),
+            );
         }
     };
     let password = form.password;

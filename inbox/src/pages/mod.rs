@@ -44,6 +44,7 @@ use serde::Deserialize;
 use webcare_engine::store::Role;
 
 use crate::Inbox;
+use crate::actions::ActionError;
 use crate::auth::{Actor, cookie};
 use crate::text::{LANG_COOKIE, Lang, Texts};
 use webcare_adapters::secret::same_secret;
@@ -132,9 +133,12 @@ impl<'a> Ctx<'a> {
 
     /// `at` in the rulebook's time zone, with the zone's abbreviation: "2026-11-30 10:15 CET".
     pub fn time(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string()
+        crate::text::local_time(at, self.tz)
+    }
+
+    /// Why `error` refused an action, in the person's words and local time.
+    pub fn refusal(&self, error: &crate::actions::ActionError) -> String {
+        self.lang.refusal(error, self.tz)
     }
 
     /// The hidden CSRF field of the person's forms.
@@ -205,14 +209,18 @@ fn error_page(ctx: &Ctx<'_>, status: StatusCode, message: &str) -> Response {
     respond(status, layout(ctx, ctx.t.error, None, body))
 }
 
-/// The person's language: their choice (cookie), else their browser's, else English.
-pub fn lang_of(headers: &HeaderMap) -> Lang {
+/// The person's language: the one they chose when logged in (kept with their user, so it
+/// follows them to another browser), else the one chosen in this browser (a cookie, for the
+/// login page), else their browser's, else English.
+pub fn lang_of(headers: &HeaderMap, actor: Option<&Actor>) -> Lang {
     let chosen = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(|c| cookie(c, LANG_COOKIE))
         .and_then(Lang::parse);
-    chosen
+    actor
+        .and_then(|a| a.lang)
+        .or(chosen)
         .or_else(|| {
             headers
                 .get(header::ACCEPT_LANGUAGE)
@@ -232,8 +240,9 @@ struct LanguageQuery {
     to: String,
 }
 
-/// Keeps a person's language choice in a cookie for a year and goes back where they were
-/// (only to a page of the inbox, so the link cannot send anyone elsewhere).
+/// Keeps a person's language choice with their user when they are logged in, and in a cookie
+/// for this browser's login page, and goes back where they were (only to a page of the
+/// inbox, so the link cannot send anyone elsewhere).
 async fn language(
     axum::extract::State(inbox): axum::extract::State<Inbox>,
     headers: HeaderMap,
@@ -242,6 +251,21 @@ async fn language(
     let Some(lang) = Lang::parse(&query.to) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
+    if let Ok(actor) = session(&inbox, &headers).await {
+        let login = actor.user.login;
+        let stored = inbox
+            .gateway()
+            .store(move |s| s.set_user_language(&login, lang.code()))
+            .await;
+        if let Err(error) = stored {
+            let ctx = Ctx::new(lang, zone(&inbox), None);
+            return error_page(
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.refusal(&ActionError::Unavailable(error.to_string())),
+            );
+        }
+    }
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
@@ -271,15 +295,21 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
         .ok_or_else(to_login)?;
     let now = inbox.gateway().now();
     let (login, csrf) = inbox.inner.sessions.get(value, now).ok_or_else(to_login)?;
-    let user = inbox
+    let (user, lang) = inbox
         .gateway()
-        .store(move |s| s.user(&login))
+        .store(move |s| {
+            Ok::<_, webcare_engine::store::StoreError>((s.user(&login)?, s.user_language(&login)?))
+        })
         .await
         .map_err(|e| {
-            let ctx = Ctx::new(lang_of(headers), zone(inbox), None);
-            error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
-        })?
-        .ok_or_else(to_login)?;
+            let ctx = Ctx::new(lang_of(headers, None), zone(inbox), None);
+            error_page(
+                &ctx,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.refusal(&ActionError::Unavailable(e.to_string())),
+            )
+        })?;
+    let user = user.ok_or_else(to_login)?;
     // A new password, role or teams, or a removal and re-add, ends the session.
     if !inbox.inner.sessions.still_valid(value, &user) {
         return Err(to_login());
@@ -287,6 +317,7 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
     Ok(Actor {
         user,
         csrf: Some(csrf),
+        lang: lang.as_deref().and_then(Lang::parse),
     })
 }
 
@@ -298,7 +329,7 @@ async fn form_session(inbox: &Inbox, headers: &HeaderMap, csrf: &str) -> Result<
         actor.csrf.as_deref().unwrap_or("").as_bytes(),
         csrf.as_bytes(),
     ) {
-        let ctx = Ctx::new(lang_of(headers), zone(inbox), Some(&actor));
+        let ctx = Ctx::new(lang_of(headers, Some(&actor)), zone(inbox), Some(&actor));
         return Err(error_page(&ctx, StatusCode::FORBIDDEN, ctx.t.form_expired));
     }
     Ok(actor)

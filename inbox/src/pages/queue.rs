@@ -408,7 +408,7 @@ pub fn render_queue(
                 }
             }
         }
-        section #queues data-live data-count=(waiting(data)) data-query=(filters.query_string()) {
+        section #queues data-live data-count=(waiting(data)) data-query=(filters.query_string()) data-follow-up=(ctx.t.news_follow_up) data-reopened=(ctx.t.news_reopened) {
             @for team in &visible {
                 @if let Some((_, list, total)) = data.tables.iter().find(|(id, _, _)| *id == team.id) {
                     h2 { (lang.team_name(team)) " " small { (lang.escalations(*total)) } }
@@ -452,8 +452,15 @@ fn row(
         .messages
         .last()
         .and_then(|id| data.messages.get(&(e.channel, id.clone())));
+    // For the desktop notifications of an escalation that waits on us again: `data-news`
+    // changes with each customer message after an answer and is empty while nothing waits,
+    // `data-reopened` counts reopenings (never the customer's words; see `assets/inbox.js`).
+    let news = e
+        .case
+        .waiting_since
+        .map_or(String::new(), |t| t.timestamp_micros().to_string());
     html! {
-        tr.escalation #(format!("esc-{}", e.id)) data-id=(e.id) data-href=(url) {
+        tr.escalation #(format!("esc-{}", e.id)) data-id=(e.id) data-href=(url) data-news=(news) data-reopened=(e.case.reopened) {
             td { a href=(url) { "#" (e.id) } }
             td class=(format!("prio-{}", e.priority.as_str())) { (lang.priority(e.priority)) }
             td.status {
@@ -540,7 +547,7 @@ async fn prepared(
     query: &QueueQuery,
 ) -> Result<(Actor, Filters, QueueData), Response> {
     let actor = session(inbox, headers).await?;
-    let ctx = Ctx::new(lang_of(headers), zone(inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(headers, Some(&actor)), zone(inbox), Some(&actor));
     let filters = Filters::from_query(query);
     if let Some(team) = &filters.team
         && !actor.user.may_work(team)
@@ -553,7 +560,7 @@ async fn prepared(
     }
     match load(inbox, &actor, &filters, inbox.config().page_rows).await {
         Ok(data) => Ok((actor, filters, data)),
-        Err(e) => Err(error_page(&ctx, e.status(), &e.to_string())),
+        Err(e) => Err(error_page(&ctx, e.status(), &ctx.refusal(&e))),
     }
 }
 
@@ -566,7 +573,7 @@ pub(super) async fn queue(
         Ok(ready) => ready,
         Err(response) => return response,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     let rulebook = inbox.gateway().runtime().rulebook();
     let now = inbox.gateway().now();
     let body = html! {
@@ -592,7 +599,7 @@ pub(super) async fn fragment(
         Ok(ready) => ready,
         Err(response) => return response,
     };
-    let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
+    let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
     let rulebook = inbox.gateway().runtime().rulebook();
     let body = render_queue(&ctx, &rulebook, &data, &filters, inbox.gateway().now());
     respond(StatusCode::OK, body.into_string())
@@ -617,8 +624,8 @@ pub(super) async fn next(
     let all = match actions::list(&inbox, &actor).await {
         Ok(all) => all,
         Err(e) => {
-            let ctx = Ctx::new(lang_of(&headers), zone(&inbox), Some(&actor));
-            return error_page(&ctx, e.status(), &e.to_string());
+            let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
+            return error_page(&ctx, e.status(), &ctx.refusal(&e));
         }
     };
     let login = actor.user.login.as_str();

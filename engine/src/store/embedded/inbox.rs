@@ -7,6 +7,10 @@
 //! | `U` login | [`User`] |
 //! | `T` SHA-256 digest | the login the API token belongs to |
 //! | `W` escalation id | [`EscalationWork`] |
+//! | `L` login | the user's chosen inbox language (`nl`, `en`) |
+//!
+//! The language is a record of its own rather than a field of [`User`]: user records are
+//! postcard, which cannot read an older record without the new field.
 
 use chrono::{DateTime, Utc};
 
@@ -22,9 +26,16 @@ use crate::store::{
 const USER: u8 = b'U';
 const TOKEN: u8 = b'T';
 const WORK: u8 = b'W';
+const LANGUAGE: u8 = b'L';
 
 fn user_key(login: &str) -> Vec<u8> {
     let mut k = vec![USER];
+    k.extend_from_slice(login.as_bytes());
+    k
+}
+
+fn language_key(login: &str) -> Vec<u8> {
+    let mut k = vec![LANGUAGE];
     k.extend_from_slice(login.as_bytes());
     k
 }
@@ -166,6 +177,7 @@ impl Embedded {
                 return Ok(false);
             }
             tx.delete(Space::Records, &user_key(&login));
+            tx.delete(Space::Records, &language_key(&login));
             let revoked = drop_tokens(tx, &login)?;
             tx.audit(audit(
                 &actor,
@@ -176,6 +188,25 @@ impl Embedded {
             ))?;
             Ok(true)
         })
+    }
+
+    pub(super) fn inbox_set_user_language(
+        &self,
+        login: &str,
+        language: &str,
+    ) -> Result<bool, StoreError> {
+        let (login, language) = (login.to_owned(), language.to_owned());
+        self.write(move |tx| {
+            if tx.read(Space::Records, &user_key(&login))?.is_none() {
+                return Ok(false);
+            }
+            tx.put_rec(&language_key(&login), &language)?;
+            Ok(true)
+        })
+    }
+
+    pub(super) fn inbox_user_language(&self, login: &str) -> Result<Option<String>, StoreError> {
+        self.snapshot()?.load(&language_key(login))
     }
 
     pub(super) fn inbox_escalation_work(&self, id: u64) -> Result<EscalationWork, StoreError> {

@@ -603,6 +603,14 @@ impl Store for Embedded {
         self.inbox_remove_user(login, actor, now)
     }
 
+    fn set_user_language(&self, login: &str, language: &str) -> Result<bool, StoreError> {
+        self.inbox_set_user_language(login, language)
+    }
+
+    fn user_language(&self, login: &str) -> Result<Option<String>, StoreError> {
+        self.inbox_user_language(login)
+    }
+
     fn escalation_work(&self, id: u64) -> Result<super::EscalationWork, StoreError> {
         self.inbox_escalation_work(id)
     }

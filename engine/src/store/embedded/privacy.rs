@@ -242,6 +242,15 @@ impl Embedded {
                     .ok_or_else(|| tx.shared.corrupt(&conv_key, "conversation vanished"))?;
                 conv.participants.retain(|p| *p != author);
                 tx.put_rec(&conv_key, &conv)?;
+                // The escalations stay for the others in it, but not as theirs: the case
+                // record names the customer who opened it.
+                for id in &conv.escalations {
+                    let mut case = tx.case_state(*id)?;
+                    if case.author.as_deref() == Some(author.as_str()) {
+                        case.author = None;
+                        tx.put_case(*id, &case)?;
+                    }
+                }
                 tx.delete(
                     Space::Records,
                     &key::author(&author, channel, &conversation),

@@ -224,6 +224,12 @@ impl PgStore {
                     "UPDATE conversations SET participants = array_remove(participants, $3) WHERE channel = $1 AND id = $2",
                     &[&channel.as_str(), &id, &author],
                 )?;
+                // The escalations stay for the others in it, but not as theirs.
+                tx.execute(
+                    "UPDATE escalations SET case_state = case_state - 'author'
+                     WHERE channel = $1 AND conversation = $2 AND case_state ->> 'author' = $3",
+                    &[&channel.as_str(), &id, &author],
+                )?;
             }
             // When they were last asked for a score names them too.
             tx.execute("DELETE FROM satisfaction_asked WHERE author = $1", &[&author])?;

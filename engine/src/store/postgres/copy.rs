@@ -187,9 +187,10 @@ fn copy_in(from: &dyn Store, tx: &mut Transaction<'_>) -> Result<CopyReport, PgE
         }
     }
     for user in from.users()? {
+        let language = from.user_language(&user.login)?;
         tx.execute(
-            "INSERT INTO users (login, name, role, teams, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&user.login, &user.name, &user.role.as_str(), &user.teams, &user.password_hash, &user.created_at],
+            "INSERT INTO users (login, name, role, teams, password_hash, created_at, language) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&user.login, &user.name, &user.role.as_str(), &user.teams, &user.password_hash, &user.created_at, &language],
         )?;
         report.users += 1;
     }

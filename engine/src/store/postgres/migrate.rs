@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "erased",
         sql: include_str!("migrations/0005_erased.sql"),
     },
+    Migration {
+        version: 6,
+        name: "user_language",
+        sql: include_str!("migrations/0006_user_language.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

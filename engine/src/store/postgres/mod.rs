@@ -604,6 +604,14 @@ impl Store for PgStore {
         PgStore::revoke_api_tokens(self, login, actor, now).map_err(PgErr::case)
     }
 
+    fn set_user_language(&self, login: &str, language: &str) -> Result<bool, StoreError> {
+        PgStore::set_user_language(self, login, language).map_err(PgErr::store)
+    }
+
+    fn user_language(&self, login: &str) -> Result<Option<String>, StoreError> {
+        PgStore::user_language(self, login).map_err(PgErr::store)
+    }
+
     fn remove_user(
         &self,
         login: &str,

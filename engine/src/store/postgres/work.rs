@@ -123,6 +123,20 @@ impl PgStore {
             .collect()
     }
 
+    pub(super) fn set_user_language(&self, login: &str, language: &str) -> Result<bool, PgErr> {
+        Ok(self.conn()?.execute(
+            "UPDATE users SET language = $2 WHERE login = $1",
+            &[&login, &language],
+        )? == 1)
+    }
+
+    pub(super) fn user_language(&self, login: &str) -> Result<Option<String>, PgErr> {
+        Ok(self
+            .conn()?
+            .query_opt("SELECT language FROM users WHERE login = $1", &[&login])?
+            .and_then(|row| row.get(0)))
+    }
+
     pub(super) fn add_api_token(
         &self,
         login: &str,
