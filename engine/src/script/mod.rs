@@ -634,12 +634,13 @@ fn charge_host_work(bytes: usize) -> Result<(), Box<EvalAltResult>> {
 /// Why: Rhai numbers a variable the script declares by its place in the scope when it
 /// compiles, but finds a variable the engine put there (`msg`, `conversation`, …) by comparing
 /// its name with every name in the scope, the script's own variables first, on every read. The
-/// scripts read `msg` some forty times a message, and that search was 7% of a decision. Declared
+/// scripts read `msg` dozens of times a message, and that search was 7% of a decision. Declared
 /// in the script, they are numbered like its own variables. The scope a run starts with holds
 /// the same variables in the same order (see [`ScriptHost::scope`] and [`ScriptHost::review`]),
 /// so the numbers point at them, and a run skips the declarations. `check` reads the script as
-/// written; `None` (the script is run as written) when the declarations do not come out as
-/// the first statements, e.g. a script that starts with `#!`.
+/// written; `None` (the script then runs as written, searched by name as before) when the
+/// declared script does not compile or the declarations do not come out as its first
+/// statements.
 fn declared(
     engine: &rhai::Engine,
     scope: &Scope,
