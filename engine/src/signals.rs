@@ -196,7 +196,7 @@ pub fn guesses(
         }
     }
     let ((category, score), from) = critical;
-    let source = from.as_ref().unwrap_or(&whole);
+    let whole = view(&whole);
     let critical = GuessView {
         category: if category == Category::Unknown {
             ImmutableString::new()
@@ -204,9 +204,11 @@ pub fn guesses(
             category_name(category)
         },
         score: f64::from(score),
-        ..view(source)
+        // Most messages have no sentence of their own: then the words and probabilities are
+        // the whole message's, shared rather than made twice.
+        ..from.as_ref().map_or_else(|| whole.clone(), view)
     };
-    (view(&whole), critical)
+    (whole, critical)
 }
 
 #[cfg(test)]

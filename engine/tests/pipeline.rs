@@ -186,6 +186,10 @@ fn a_script_error_or_impossible_verdict_never_sends_an_answer() {
     // A map may have any key, so `m.nonsense` passes the load; `len` of `()` fails when run.
     let broken_review = with_governance_script("let m = #{};\nlet x = m.nonsense.len();\ndecision");
     assert_fail_safe(&decide(&broken_review, "paspoort"), "governance.rhai:2");
+    // On line 1 too the column is the one in the script as written (the engine compiles the
+    // scripts behind a line of its own; see `script::declared`).
+    let first_line = with_governance_script("let m = #{}; let x = m.nonsense.len();\ndecision");
+    assert_fail_safe(&decide(&first_line, "paspoort"), "governance.rhai:1:33: ");
 }
 
 #[test]
