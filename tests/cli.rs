@@ -285,7 +285,7 @@ fn replay_diff_of_one_changed_keyword_reports_exactly_the_changed_messages() {
         "Wat zijn de openingstijden?",
         "Er is brand in de flat!",
         "Waar kan ik grofvuil kwijt?",
-        "Twee paspoorten kwijt <script>alert(1)</script>",
+        "Ik wil twee paspoorten aanvragen <script>alert(1)</script>",
     ];
     let mut input = String::new();
     for (i, text) in texts.iter().enumerate() {
