@@ -167,18 +167,25 @@ async fn queue_ids(client: &Client, base: &str, team: &str) -> Vec<u64> {
         .await
         .unwrap();
     text_of(client, "#queues").await;
-    let mut ids = Vec::new();
-    for row in client
-        .find_all(Locator::Css(&format!(
-            "table.queue[data-team=\"{team}\"] tr.escalation"
-        )))
+    // Read in one script: the live queue may replace its rows between a lookup and a read,
+    // which leaves a row found by WebDriver stale.
+    let ids = client
+        .execute(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(r => r.id);",
+            vec![serde_json::json!(format!(
+                "table.queue[data-team=\"{team}\"] tr.escalation"
+            ))],
+        )
         .await
+        .unwrap();
+    ids.as_array()
         .unwrap()
-    {
-        let id = row.attr("id").await.unwrap().unwrap_or_default();
-        ids.push(id.trim_start_matches("esc-").parse().unwrap());
-    }
-    ids
+        .iter()
+        .map(|id| {
+            let id = id.as_str().unwrap_or_default();
+            id.trim_start_matches("esc-").parse().unwrap()
+        })
+        .collect()
 }
 
 #[test]
