@@ -6,6 +6,7 @@
 //! never cross the connection to be added up by the client (see BENCHMARKS.md).
 
 use chrono::{DateTime, Utc};
+use r2d2_postgres::postgres;
 
 use super::PgErr;
 use super::{PgStore, rows};
@@ -19,31 +20,11 @@ impl PgStore {
         with_replies: bool,
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<(), PgErr> {
-        // One snapshot for the whole pass, so replies and messages agree.
         let mut conn = self.conn()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(r2d2_postgres::postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let first: Option<i64> = tx
-            .query_one(
-                "SELECT min(seq) FROM messages WHERE received_at >= $1 AND received_at < $2",
-                &[&since, &until],
-            )?
-            .try_get(0)?;
-        let Some(first) = first else {
+        let mut tx = snapshot(&mut conn)?;
+        let Some(first) = own_replies(&mut tx, since, until, visit)? else {
             return Ok(());
         };
-        for row in tx.query(
-            &format!(
-                "SELECT {} FROM outbox WHERE own_details AND id >= $1 ORDER BY id",
-                rows::OUTBOX_COLUMNS
-            ),
-            &[&first],
-        )? {
-            visit(ReportItem::Reply(rows::outbox(&row)?.0));
-        }
         let mut after = first - 1;
         // `o.id > $3` says again what `o.id = m.seq` already implies: without it the planner
         // merge-joined each page with the outbox index from its first entry (half a million
@@ -109,34 +90,15 @@ impl PgStore {
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<Counted, PgErr> {
         let mut conn = self.conn()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(r2d2_postgres::postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
+        let mut tx = snapshot(&mut conn)?;
         // The replies with details of their own, from the same first message on as the scan.
-        let first: Option<i64> = tx
-            .query_one(
-                "SELECT min(seq) FROM messages WHERE received_at >= $1 AND received_at < $2",
-                &[&since, &until],
-            )?
-            .try_get(0)?;
-        let Some(first) = first else {
+        if own_replies(&mut tx, since, until, visit)?.is_none() {
             return Ok(Counted::default());
-        };
-        for row in tx.query(
-            &format!(
-                "SELECT {} FROM outbox WHERE own_details AND id >= $1 ORDER BY id",
-                rows::OUTBOX_COLUMNS
-            ),
-            &[&first],
-        )? {
-            visit(ReportItem::Reply(rows::outbox(&row)?.0));
         }
         // The same messages as the builder counts: its filters, in SQL. A message without a
         // team is not one of a team's.
         let channel = filter.channel.map(|c| c.as_str());
-        let params: [&(dyn r2d2_postgres::postgres::types::ToSql + Sync); 5] = [
+        let params: [&(dyn postgres::types::ToSql + Sync); 5] = [
             &since,
             &until,
             &filter.except_author,
@@ -169,6 +131,45 @@ impl PgStore {
             topics,
         })
     }
+}
+
+/// One read-only snapshot for a whole pass, so replies and messages agree.
+fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transaction<'_>, PgErr> {
+    Ok(conn
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?)
+}
+
+/// Hands over the replies with details of their own (sent apart from their message), from the
+/// period's first message on, and returns that message's `seq`; `None` when the period has no
+/// messages.
+fn own_replies(
+    tx: &mut postgres::Transaction<'_>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    visit: &mut dyn FnMut(ReportItem<'_>),
+) -> Result<Option<i64>, PgErr> {
+    let first: Option<i64> = tx
+        .query_one(
+            "SELECT min(seq) FROM messages WHERE received_at >= $1 AND received_at < $2",
+            &[&since, &until],
+        )?
+        .try_get(0)?;
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    for row in tx.query(
+        &format!(
+            "SELECT {} FROM outbox WHERE own_details AND id >= $1 ORDER BY id",
+            rows::OUTBOX_COLUMNS
+        ),
+        &[&first],
+    )? {
+        visit(ReportItem::Reply(rows::outbox(&row)?.0));
+    }
+    Ok(Some(first))
 }
 
 fn action(name: &str) -> Result<ActionKind, PgErr> {
