@@ -551,6 +551,56 @@ fn escalations_open_join_claim_and_resolve(backend: Backend) {
     assert_eq!(actions, ["escalation.claim", "escalation.resolve"]);
 }
 
+/// A hand-back closes the escalation and gives the conversation to the bot, like resolving,
+/// and its audit entries are written in that same transaction: no hand-back without its
+/// `escalation.handback` entry, which tells it from a solution.
+fn handing_back_resolves_and_says_so_in_one_go(backend: Backend) {
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let id = f
+        .accept(msg("h1", "c1", "ann", FIRE, t0))
+        .escalation
+        .unwrap();
+    f.store()
+        .claim_escalation(id, "bob", t0 + Duration::minutes(1))
+        .unwrap();
+    let back = f
+        .store()
+        .hand_back_escalation(id, "bob", t0 + Duration::minutes(2))
+        .unwrap();
+    assert_eq!(back.status, EscalationStatus::Resolved { by: "bob".into() });
+    let conv = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.state, ConversationState::Bot);
+    let audit: Vec<_> = f
+        .store()
+        .audit_log(None, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.subject == format!("escalation {id}"))
+        .map(|e| (e.action, e.actor, e.details))
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            ("escalation.claim".into(), "bob".into(), String::new()),
+            ("escalation.resolve".into(), "bob".into(), String::new()),
+            (
+                "escalation.handback".into(),
+                "bob".into(),
+                "conversation back to the bot".into()
+            ),
+        ]
+    );
+    assert!(matches!(
+        f.store().hand_back_escalation(id, "bob", t0),
+        Err(CaseError::AlreadyResolved(_))
+    ));
+}
+
 fn outbox_retries_sends_and_gives_up(backend: Backend) {
     let f = Fixture::new(backend);
     let t0 = monday();
@@ -2396,6 +2446,7 @@ contract_tests!(
     concurrent_writers_lose_nothing,
     conversation_facts_follow_the_clock,
     escalations_open_join_claim_and_resolve,
+    handing_back_resolves_and_says_so_in_one_go,
     resolving_starts_the_automatic_reply_budget_again,
     repeated_complaints_raise_the_priority,
     outbox_retries_sends_and_gives_up,

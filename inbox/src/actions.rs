@@ -383,17 +383,7 @@ pub async fn handback(inbox: &Inbox, actor: &Actor, id: u64) -> Result<Escalatio
     let (login, now) = (actor.user.login.clone(), inbox.gateway().now());
     let escalation = inbox
         .gateway()
-        .store(move |s| {
-            let escalation = s.resolve_escalation(id, &login, now)?;
-            s.append_audit(NewAudit {
-                at: now,
-                actor: login.clone(),
-                action: "escalation.handback".into(),
-                subject: format!("escalation {id}"),
-                details: "conversation back to the bot".into(),
-            })?;
-            Ok::<_, CaseError>(escalation)
-        })
+        .store(move |s| s.hand_back_escalation(id, &login, now))
         .await?;
     inbox.changed_about(id);
     Ok(escalation)

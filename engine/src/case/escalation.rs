@@ -64,6 +64,25 @@ pub fn resolve(
     }
 }
 
+/// How a person closes an escalation. Both resolve it and give the conversation back to the bot;
+/// the audit log tells a hand-back (no solution) from a solution, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    Solved,
+    HandedBack,
+}
+
+impl Closing {
+    /// The audit entry a closing writes besides `escalation.resolve`, which every closing
+    /// writes because reports count resolutions by it: its action and details.
+    pub fn extra_audit(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Closing::Solved => None,
+            Closing::HandedBack => Some(("escalation.handback", "conversation back to the bot")),
+        }
+    }
+}
+
 /// What an agent's reply does to its escalation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

@@ -224,6 +224,16 @@ pub trait Store: Send + Sync {
         survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError>;
 
+    /// The escalation closes without a solution and the conversation goes back to the bot, the
+    /// same as [`Store::resolve_escalation`], with the hand-back in the audit log in the same
+    /// transaction.
+    fn hand_back_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, CaseError>;
+
     /// Every escalation of one conversation, resolved ones too, oldest first: the cases of
     /// several teams a conversation can have at once.
     fn conversation_escalations(

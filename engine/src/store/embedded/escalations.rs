@@ -112,6 +112,7 @@ impl Embedded {
         agent: &str,
         now: DateTime<Utc>,
         survey: Option<SurveyAsk>,
+        closing: Closing,
     ) -> Result<Escalation, CaseError> {
         let agent = agent.to_owned();
         self.write(move |tx| {
@@ -193,6 +194,15 @@ impl Embedded {
                 String::new(),
                 now,
             ))?;
+            if let Some((action, details)) = closing.extra_audit() {
+                tx.audit(audit(
+                    &agent,
+                    action,
+                    format!("escalation {id}"),
+                    details.to_owned(),
+                    now,
+                ))?;
+            }
             decoded(tx, id)
         })
     }

@@ -75,6 +75,7 @@ use super::{
     PurgeReport, ReportItem, RulebookFile, RulebookVersion, Store, StoreError, StoreStats,
     StoredMessage,
 };
+use crate::case::escalation::Closing;
 use crate::case::outbox::{Receipt, ReceiptEvent};
 use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::ChannelKind;
@@ -386,7 +387,16 @@ impl Store for Embedded {
         now: DateTime<Utc>,
         survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError> {
-        Embedded::resolve_escalation(self, id, agent, now, survey)
+        Embedded::resolve_escalation(self, id, agent, now, survey, Closing::Solved)
+    }
+
+    fn hand_back_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, CaseError> {
+        Embedded::resolve_escalation(self, id, agent, now, None, Closing::HandedBack)
     }
 
     fn conversation_escalations(

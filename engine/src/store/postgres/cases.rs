@@ -8,6 +8,7 @@ use r2d2_postgres::postgres::Transaction;
 
 use super::rows::{self, OUTBOX_COLUMNS};
 use super::{PgStore, append_audit, audit, lock_conversation};
+use crate::case::escalation::Closing;
 use crate::case::outbox::{Delivery, Receipt, ReceiptEvent};
 use crate::case::satisfaction::{self, SurveyAsk};
 use crate::case::{CaseError, ConversationState, EscalationStatus, Survey, escalation, history};
@@ -105,6 +106,7 @@ impl PgStore {
         agent: &str,
         now: DateTime<Utc>,
         survey: Option<SurveyAsk>,
+        closing: Closing,
     ) -> Result<Escalation, PgErr> {
         self.tx(|tx| {
             let esc = locked_escalation(tx, id)?;
@@ -191,6 +193,18 @@ impl PgStore {
                     now,
                 ),
             )?;
+            if let Some((action, details)) = closing.extra_audit() {
+                append_audit(
+                    tx,
+                    &audit(
+                        agent,
+                        action,
+                        format!("escalation {id}"),
+                        details.to_owned(),
+                        now,
+                    ),
+                )?;
+            }
             reread(tx, id)
         })
     }

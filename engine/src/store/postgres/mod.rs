@@ -49,6 +49,7 @@ use super::{
     NewAudit, NewReply, OutboxEntry, PurgeReport, ReportItem, RulebookFile, RulebookVersion,
     SlaBreach, Store, StoreError, StoreStats, StoredMessage, User,
 };
+use crate::case::escalation::Closing;
 use crate::case::outbox::{Receipt, ReceiptEvent};
 use crate::case::{CaseError, ConversationFacts, ConversationState};
 use crate::message::{ChannelKind, Inbound};
@@ -397,7 +398,18 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         survey: Option<crate::case::satisfaction::SurveyAsk>,
     ) -> Result<Escalation, CaseError> {
-        PgStore::resolve_escalation(self, id, agent, now, survey).map_err(PgErr::case)
+        PgStore::resolve_escalation(self, id, agent, now, survey, Closing::Solved)
+            .map_err(PgErr::case)
+    }
+
+    fn hand_back_escalation(
+        &self,
+        id: u64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Escalation, CaseError> {
+        PgStore::resolve_escalation(self, id, agent, now, None, Closing::HandedBack)
+            .map_err(PgErr::case)
     }
 
     fn conversation_escalations(
