@@ -186,7 +186,7 @@ fn layout(ctx: &Ctx<'_>, title: &str, count: Option<usize>, body: Markup) -> Str
                             a #crisis-link href="/inbox/crisis" { (t.crisis_link) }
                         }
                         button #notify-toggle type="button" hidden data-on=(t.notify_active) { (t.notify_ask) }
-                        span.who { (actor.user.name) " (" (actor.user.role.as_str()) ")" }
+                        span.who { (actor.user.name) " (" (ctx.lang.role(actor.user.role)) ")" }
                         form.inline method="post" action="/inbox/logout" {
                             (ctx.csrf())
                             button { (t.log_out) }
