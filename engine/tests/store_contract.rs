@@ -2283,6 +2283,72 @@ fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backe
     assert!(esc.case.survey.is_some());
 }
 
+/// What the team is to hear of (an arrival, a follow-up after an answer, a reopening) is set
+/// with the intake and taken once, however many takers race for it (the SLA timers of an old
+/// and a new leader).
+fn announcements_are_set_by_intake_and_taken_once(backend: Backend) {
+    use webcare_engine::case::Announce;
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let at = |m: i64| t0 + Duration::minutes(m);
+    let a = f
+        .accept(msg("a1", "c1", "ann", COMPLAINT, t0))
+        .escalation
+        .unwrap();
+    let take_racing = |id: u64| {
+        let barrier = Arc::new(Barrier::new(4));
+        let takers: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, barrier) = (Arc::clone(f.store()), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.take_announcement(id).unwrap()
+                })
+            })
+            .collect();
+        let taken: Vec<_> = takers
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert!(taken.len() <= 1, "taken {} times", taken.len());
+        taken.into_iter().next().map(|(kind, esc)| {
+            assert_eq!(esc.id, id);
+            assert_eq!(esc.case.announce, None, "cleared in what it returns");
+            kind
+        })
+    };
+    assert_eq!(take_racing(a), Some(Announce::Arrived));
+    assert_eq!(take_racing(a), None, "told once");
+    assert_eq!(
+        f.store().escalation(a).unwrap().unwrap().case.announce,
+        None
+    );
+
+    // Before anyone answered, another message is the same wait: nothing new.
+    f.accept(msg("a2", "c1", "ann", "Hallo?", at(1)));
+    assert_eq!(take_racing(a), None);
+    f.store()
+        .reply_to_escalation(a, "bob", "We kijken ernaar.", at(2))
+        .unwrap();
+    f.accept(msg("a3", "c1", "ann", "Nog steeds niet opgehaald.", at(3)));
+    f.accept(msg("a4", "c1", "ann", "Hallo??", at(4)));
+    assert_eq!(
+        take_racing(a),
+        Some(Announce::FollowUp),
+        "one per follow-up"
+    );
+    assert_eq!(take_racing(a), None);
+
+    f.store()
+        .reply_to_escalation(a, "bob", "Morgen.", at(5))
+        .unwrap();
+    f.store().resolve_escalation(a, "bob", at(6)).unwrap();
+    f.accept(msg("a5", "c1", "ann", COMPLAINT, at(60)));
+    assert_eq!(take_racing(a), Some(Announce::Reopened));
+    assert_eq!(take_racing(a), None);
+    assert_eq!(f.store().take_announcement(a + 1000).unwrap(), None);
+}
+
 fn receipts_keep_the_platforms_reports_beside_a_sent_reply(backend: Backend) {
     use webcare_engine::store::ReceiptEvent;
     let mut f = Fixture::new(backend);
@@ -2389,6 +2455,7 @@ embedded_tests!(
 
 contract_tests!(
     case_state_is_stored_waiting_linked_satisfaction_and_reopening,
+    announcements_are_set_by_intake_and_taken_once,
     intake_stores_message_decision_conversation_and_outbox,
     a_batch_is_taken_in_as_one_message_at_a_time,
     duplicate_delivery_returns_the_first_decision,

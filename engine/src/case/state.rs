@@ -42,6 +42,35 @@ pub struct CaseState {
     pub language: Option<Language>,
     /// The satisfaction question asked after it was resolved, and the answer.
     pub survey: Option<Survey>,
+    /// What its team has not been told yet. Set in the transaction that opens, follows up or
+    /// reopens the escalation and cleared by the one that takes it for the team's channel, so
+    /// whichever instance's SLA timer runs, after a restart or a leader change, each event is
+    /// announced once (see the inbox's SLA timer). Escalations older than this field read as
+    /// nothing to announce.
+    pub announce: Option<Announce>,
+}
+
+/// An event the team's channel is still to hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Announce {
+    /// It opened.
+    Arrived,
+    /// The customer wrote again after a person had answered: it waits on us again.
+    FollowUp,
+    /// A customer's message reopened it after it was resolved.
+    Reopened,
+}
+
+impl Announce {
+    /// `kind` happened while `pending` was still to be told: an arrival not told yet stays
+    /// one (the team has not heard of the case at all); otherwise the latest event is news.
+    fn after(pending: Option<Announce>, kind: Announce) -> Option<Announce> {
+        match pending {
+            Some(Announce::Arrived) => Some(Announce::Arrived),
+            _ => Some(kind),
+        }
+    }
 }
 
 /// A satisfaction question and its answer.
@@ -80,6 +109,7 @@ impl CaseState {
             critical: is_critical(category),
             author: Some(author.to_owned()),
             language: Some(language),
+            announce: Some(Announce::Arrived),
             ..CaseState::default()
         }
     }
@@ -106,6 +136,11 @@ impl CaseState {
         self.language = Some(language);
         if self.waiting_since.is_none() {
             self.waiting_since = Some(received);
+            // Waiting again after a person answered: news for the team (once, not for every
+            // message while nobody answered).
+            if self.first_response_at.is_some() {
+                self.announce = Announce::after(self.announce, Announce::FollowUp);
+            }
         }
         if self.first_response_at.is_none() && self.opened_at.is_some() {
             running
@@ -126,8 +161,11 @@ impl CaseState {
         self.resolved_at = None;
         self.reopened += 1;
         self.waiting_since = None;
-        self.customer_wrote(received, category, language, None, next_due)
-            .or(next_due)
+        let running = self
+            .customer_wrote(received, category, language, None, next_due)
+            .or(next_due);
+        self.announce = Announce::after(self.announce, Announce::Reopened);
+        running
     }
 
     /// A person replied at `at`: nobody waits any more, and the running deadline ends (the
@@ -233,6 +271,11 @@ mod tests {
             case.customer_wrote(t(4), Category::Question, Language::En, running, Some(t(8)));
         assert_eq!(running, Some(t(7)));
         assert!(!case.replied(t(5), "ann"), "not the first response");
+        assert_eq!(
+            case.announce,
+            Some(Announce::Arrived),
+            "never taken: still an arrival"
+        );
         assert_eq!(case.first_response_at, Some(t(2)));
         assert_eq!(case.language, Some(Language::En));
     }
@@ -281,5 +324,35 @@ mod tests {
         assert_eq!((case.reopened, case.resolved_at), (1, None));
         assert_eq!(case.waiting_since, Some(t(30)));
         assert!(case.critical, "a legal message makes the case critical");
+    }
+
+    #[test]
+    fn the_team_is_to_hear_of_an_arrival_a_follow_up_and_a_reopening_once_each() {
+        let mut case = opened();
+        assert_eq!(case.announce, Some(Announce::Arrived));
+        case.announce = None; // told
+        // More messages before anyone answered: nothing new for the team.
+        case.customer_wrote(t(1), Category::Complaint, Language::Nl, Some(t(4)), None);
+        assert_eq!(case.announce, None);
+        case.replied(t(2), "ann");
+        case.customer_wrote(t(3), Category::Question, Language::Nl, None, Some(t(7)));
+        assert_eq!(case.announce, Some(Announce::FollowUp));
+        case.announce = None; // told
+        // A second follow-up before the answer is the same wait.
+        case.customer_wrote(
+            t(4),
+            Category::Question,
+            Language::Nl,
+            Some(t(7)),
+            Some(t(8)),
+        );
+        assert_eq!(case.announce, None);
+        case.replied(t(5), "ann");
+        case.resolved(t(6));
+        case.reopened_by(t(30), Category::Complaint, Language::Nl, Some(t(34)));
+        assert_eq!(case.announce, Some(Announce::Reopened));
+        // Older records: nothing to tell.
+        let old: CaseState = serde_json::from_str("{\"reopened\": 1}").unwrap();
+        assert_eq!(old.announce, None);
     }
 }

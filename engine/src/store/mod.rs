@@ -495,6 +495,14 @@ pub trait Store: Send + Sync {
     /// returned, so a breach is handled once however often it is offered.
     fn record_sla_breach(&self, breach: SlaBreach) -> Result<Option<Escalation>, StoreError>;
 
+    /// Takes what escalation `id`'s team is still to hear of ([`crate::case::Announce`]) and
+    /// clears it in the same transaction, so of two instances offering it only one gets it.
+    /// `None` when nothing is pending or the escalation no longer exists.
+    fn take_announcement(
+        &self,
+        id: u64,
+    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError>;
+
     // --- maintenance ---------------------------------------------------------------------
 
     fn stats(&self) -> Result<StoreStats, StoreError>;

@@ -426,6 +426,23 @@ impl Embedded {
         })
     }
 
+    pub(super) fn inbox_take_announcement(
+        &self,
+        id: u64,
+    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError> {
+        self.write(move |tx| {
+            if tx.esc_rec(id)?.is_none() {
+                return Ok(None);
+            }
+            let mut case = tx.case_state(id)?;
+            let Some(kind) = case.announce.take() else {
+                return Ok(None);
+            };
+            tx.put_case(id, &case)?;
+            Ok(tx.escalation(id)?.map(|esc| (kind, esc)))
+        })
+    }
+
     fn redact_text(&self, text: &str) -> String {
         match &self.redactor {
             Some(redactor) => redactor.redact(text).into_owned(),

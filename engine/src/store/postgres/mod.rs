@@ -661,6 +661,13 @@ impl Store for PgStore {
         PgStore::record_sla_breach(self, breach).map_err(PgErr::store)
     }
 
+    fn take_announcement(
+        &self,
+        id: u64,
+    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError> {
+        PgStore::take_announcement(self, id).map_err(PgErr::store)
+    }
+
     fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let at = serde_json::Value::String(now.to_rfc3339());
         self.conn()
