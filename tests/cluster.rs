@@ -515,6 +515,16 @@ async fn inbox_and_web_chat_across_instances(
             created_at: now,
         };
         store.put_user(lea, "test", now).unwrap();
+        // Bo works the inbox in a browser; Lea answers through the API.
+        let bo = User {
+            login: "bo".into(),
+            name: "Bo".into(),
+            role: Role::Agent,
+            teams: vec!["webcare".into()],
+            password_hash: hash_password(PASSWORD).unwrap(),
+            created_at: now,
+        };
+        store.put_user(bo, "test", now).unwrap();
         let token = new_api_token();
         store
             .add_api_token("lea", token_digest(&token), now)
@@ -548,7 +558,7 @@ async fn inbox_and_web_chat_across_instances(
         .header(reqwest::header::COOKIE, format!("webcare_login={csrf}"))
         .form(&[
             ("csrf", csrf.as_str()),
-            ("login", "lea"),
+            ("login", "bo"),
             ("password", PASSWORD),
         ])
         .send()
@@ -667,6 +677,62 @@ async fn inbox_and_web_chat_across_instances(
     )
     .await;
     reader.abort();
+
+    // Bo's reply, posted to A, is refused (Lea's reply claimed the escalation); the browser
+    // is sent back to the escalation page, and B, where that lands, shows why and Bo's text.
+    let path = format!("/inbox/escalations/{escalation}");
+    let page = browser
+        .get(format!("{a}{path}"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = page[page.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let text = "Goedemiddag, de wagen komt morgenochtend langs.";
+    let refused = browser
+        .post(format!("{a}{path}/reply"))
+        .header(reqwest::header::COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("text", text)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(refused.headers()[reqwest::header::LOCATION], path.as_str());
+    let shown = browser
+        .get(format!("{b}{path}"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refusal = shown
+        .split("id=\"reply-refused\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("no refusal on B: {shown}"));
+    assert!(refusal.contains("already claimed by lea"), "{refusal}");
+    assert!(shown.contains(&format!(">{text}</textarea>")), "{shown}");
+    // In the database for ten minutes at most: it holds the agent's unsent words.
+    let left = sql(|| {
+        let mut db = postgres::Client::connect(url.expose(), postgres::NoTls).unwrap();
+        db.query_one(
+            "SELECT extract(epoch FROM max(expires_at) - now())::float8 FROM inbox_kept",
+            &[],
+        )
+        .unwrap()
+        .get::<_, f64>(0)
+    });
+    assert!(left > 0.0 && left <= 600.0, "{left}");
 }
 
 /// Runs a call of the sync PostgreSQL client (which blocks on a runtime of its own) from this

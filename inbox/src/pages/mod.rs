@@ -318,6 +318,7 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
         user,
         csrf: Some(csrf),
         lang: lang.as_deref().and_then(Lang::parse),
+        session: Some(crate::auth::token_digest(value)),
     })
 }
 
