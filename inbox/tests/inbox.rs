@@ -819,6 +819,15 @@ async fn teams_hear_once_of_each_follow_up_and_reopening_and_a_new_timer_catches
         3,
         "nobody tells while no timer runs"
     );
+    // Its deadline passes in the gap too: the next timer applies the breach all the same.
+    let g1 = s
+        .gateway
+        .store(|st| st.conversation_escalations(ChannelKind::Http, "c2"))
+        .await
+        .unwrap()[0]
+        .clone();
+    s.clock
+        .set(g1.sla_deadline.unwrap() + chrono::Duration::minutes(1));
     s.restart_timer();
     let mut types = s.wait_for("the catch-up", heard(5)).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -838,8 +847,15 @@ async fn teams_hear_once_of_each_follow_up_and_reopening_and_a_new_timer_catches
     assert!(
         all[3..]
             .iter()
-            .any(|n| n["escalation"].as_u64() != Some(id))
+            .any(|n| n["escalation"].as_u64() == Some(g1.id))
     );
+    let moved = s
+        .wait_for("the breach in the gap", || {
+            let esc = futures_executor(&s.gateway, g1.id);
+            (esc.team != "webcare").then_some(esc)
+        })
+        .await;
+    assert_eq!(moved.team, "webcare_leads");
     for note in &all {
         let text = note.to_string();
         for words in ["afvalinzameling", "opgehaald", "Dank"] {
