@@ -3,7 +3,8 @@
 //! load goes through the HTTP channel of both, the instance that leads Telegram polling is
 //! killed with SIGKILL in the middle of it, and then every acknowledged message is stored and
 //! decided exactly once, every reply reaches the callback in order per conversation, and the
-//! Telegram poller (the local fake Bot API) moves to the survivor within 15 seconds.
+//! Telegram poller (the local fake Bot API) and the Discord gateway session (the local fake
+//! Discord) move to the survivor within 15 seconds.
 //!
 //! Bounded: 48 conversations of 5 messages, loopback only, about half a minute.
 #![allow(clippy::unwrap_used)]
@@ -15,6 +16,9 @@ mod pg;
 
 #[path = "../adapters/tests/fakes/telegram.rs"]
 mod fake_telegram;
+
+#[path = "../adapters/tests/fakes/discord.rs"]
+mod fake_discord;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -94,8 +98,9 @@ impl Instance {
     }
 }
 
-/// Starts `webcare run` in `dir` (its own rules copy and config) on the shared database.
-async fn start(dir: &Path, url: &str, telegram: &str) -> Instance {
+/// Starts `webcare run` in `dir` (its own rules copy and config) on the shared database, with
+/// Telegram at `telegram` and, when given, Discord at `discord`.
+async fn start(dir: &Path, url: &str, telegram: &str, discord: Option<&str>) -> Instance {
     let mut command = support::webcare(dir);
     command
         .args(["--rules", "rules", "run", "--listen", "127.0.0.1:0"])
@@ -108,6 +113,12 @@ async fn start(dir: &Path, url: &str, telegram: &str) -> Instance {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(discord) = discord {
+        command
+            .env("DISCORD_BOT_TOKEN", fake_discord::TOKEN)
+            .env("WEBCARE_DISCORD_API_URL", discord)
+            .env("WEBCARE_DISCORD_CHANNELS", "3003");
+    }
     let (child, lines, logged) = support::spawn_printing(&mut command);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut instance = Instance {
@@ -224,14 +235,27 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         (cluster, url)
     });
     let telegram = fake_telegram::serve(None).await;
+    let (discord, discord_events) = fake_discord::serve().await;
     let (callback, received) = callback_receiver().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     config(dir_a.path(), &callback);
     config(dir_b.path(), &callback);
 
     // A starts first and takes the lead; B waits.
-    let mut a = start(dir_a.path(), url.expose(), &telegram.url).await;
-    let mut b = start(dir_b.path(), url.expose(), &telegram.url).await;
+    let mut a = start(
+        dir_a.path(),
+        url.expose(),
+        &telegram.url,
+        Some(&discord.url),
+    )
+    .await;
+    let mut b = start(
+        dir_b.path(),
+        url.expose(),
+        &telegram.url,
+        Some(&discord.url),
+    )
+    .await;
     assert!(
         a.line("cluster: instance ").contains(" leads"),
         "{:?}",
@@ -331,6 +355,37 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     )
     .await;
 
+    // The Discord gateway runs on A alone: one session identified, and a message is answered.
+    within(
+        Duration::from_secs(20),
+        "the leader opens the Discord gateway",
+        async || !discord.state.lock().unwrap().identified.is_empty(),
+    )
+    .await;
+    let ask_discord = |id: &str, channel: &str| {
+        discord_events
+            .send(fake_discord::message_json(
+                id,
+                channel,
+                fake_discord::ann(),
+                "Hoe vraag ik een paspoort aan?",
+                None,
+            ))
+            .unwrap();
+    };
+    ask_discord("1001", "2002");
+    within(
+        Duration::from_secs(20),
+        "the leader answers on Discord",
+        async || {
+            discord
+                .sends()
+                .iter()
+                .any(|(channel, ..)| channel == "2002")
+        },
+    )
+    .await;
+
     // Load through both instances; A is killed after a third of the messages.
     let bases = [a.base.clone(), b.base.clone()];
     let acked: Arc<Mutex<BTreeMap<String, Value>>> = Arc::default();
@@ -354,6 +409,11 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     })
     .await;
     let polls_at_kill = telegram.state.lock().unwrap().offsets.len();
+    assert_eq!(
+        discord.state.lock().unwrap().most_live,
+        1,
+        "one gateway session at a time, however long B has been waiting"
+    );
     kill(&a.child, "-KILL");
     let killed_at = Instant::now();
     let _ = a.child.wait();
@@ -390,6 +450,38 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         async || telegram.sends().iter().any(|(chat, _, _)| *chat == 43),
     )
     .await;
+
+    // The Discord gateway moves to B within 15 s of the kill, and B answers there.
+    let after_kill = || {
+        let state = discord.state.lock().unwrap();
+        state.identified.iter().find(|at| **at > killed_at).copied()
+    };
+    within(
+        Duration::from_secs(20),
+        "the Discord gateway moves to B",
+        async || after_kill().is_some(),
+    )
+    .await;
+    let moved = after_kill().unwrap().duration_since(killed_at);
+    println!("the Discord gateway moved to the survivor {moved:?} after the kill");
+    assert!(moved <= Duration::from_secs(15), "{moved:?}");
+    ask_discord("1002", "2003");
+    within(
+        Duration::from_secs(15),
+        "the survivor answers on Discord",
+        async || {
+            discord
+                .sends()
+                .iter()
+                .any(|(channel, ..)| channel == "2003")
+        },
+    )
+    .await;
+    assert_eq!(
+        discord.state.lock().unwrap().most_live,
+        1,
+        "never two gateway sessions at once"
+    );
 
     // Every acknowledged message is stored once, with the decision it was acknowledged with.
     let db = Db(Some(Mutex::new(sql(|| {
@@ -785,7 +877,7 @@ async fn healthz_is_unhealthy_while_postgres_is_down_and_recovers_by_itself() {
     let (callback, _received) = callback_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &callback);
-    let instance = start(dir.path(), url.expose(), &telegram.url).await;
+    let instance = start(dir.path(), url.expose(), &telegram.url, None).await;
     let client = reqwest::Client::new();
     let health = async || {
         let response = client
