@@ -39,9 +39,21 @@ const PER_CONVERSATION: usize = 5;
 /// What the callback receiver got: `(outbox id, conversation, in_reply_to)` in arrival order.
 type Received = Arc<Mutex<Vec<(u64, String, String)>>>;
 
-async fn callback_receiver() -> (String, Received) {
+/// The team notifications the same server got on `/team` (the webhook of team `webcare`).
+type Notified = Arc<Mutex<Vec<Value>>>;
+
+async fn callback_receiver() -> (String, Received, Notified) {
     let got: Received = Arc::default();
+    let notified: Notified = Arc::default();
+    let team = Arc::clone(&notified);
     let app = Router::new()
+        .route(
+            "/team",
+            post(move |axum::Json(body): axum::Json<Value>| async move {
+                team.lock().unwrap().push(body);
+                "ok"
+            }),
+        )
         .route(
             "/replies",
             post(
@@ -59,7 +71,7 @@ async fn callback_receiver() -> (String, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/replies", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
+    (url, got, notified)
 }
 
 struct Instance {
@@ -154,7 +166,9 @@ fn config(dir: &Path, callback: &str) {
         dir.join("webcare.toml"),
         format!(
             "[store]\nbackend = \"postgres\"\n# A dead instance's replies go out 3 s after its claims end.\nclaim_secs = 3\n\n\
-             [http_channel]\ncallback_url = \"{callback}\"\n\n[outbox]\nsend_timeout_secs = 2\n"
+             [http_channel]\ncallback_url = \"{callback}\"\n\n[outbox]\nsend_timeout_secs = 2\n\n\
+             [notifications.webcare]\nwebhook = \"{team}\"\n",
+            team = callback.replace("/replies", "/team")
         ),
     )
     .unwrap();
@@ -236,7 +250,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     });
     let telegram = fake_telegram::serve(None).await;
     let (discord, discord_events) = fake_discord::serve().await;
-    let (callback, received) = callback_receiver().await;
+    let (callback, received, notified) = callback_receiver().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     config(dir_a.path(), &callback);
     config(dir_b.path(), &callback);
@@ -338,7 +352,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     // The inbox and the web chat across instances: a lead logs in on A and is logged in on B,
     // B's open inbox page hears of A's changes, and an agent's reply sent through A reaches the
     // visitor whose socket B holds.
-    inbox_and_web_chat_across_instances(&client, &url, &a.base, &b.base).await;
+    inbox_and_web_chat_across_instances(&client, &url, &a.base, &b.base, &notified).await;
 
     // Telegram polling runs on A (the leader): a message is answered.
     telegram.push(fake_telegram::text_update(
@@ -417,6 +431,15 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     kill(&a.child, "-KILL");
     let killed_at = Instant::now();
     let _ = a.child.wait();
+    // A complaint reaches B right after the kill, before or while B takes over the timer that
+    // tells the teams: A never saw it, and B must tell it all the same.
+    deliver(
+        &client,
+        &[b.base.clone(), b.base.clone()],
+        0,
+        &json!({"id": "gap-1", "conversation": "gap", "text": COMPLAINT}),
+    )
+    .await;
     while let Some(done) = senders.join_next().await {
         done.unwrap();
     }
@@ -487,6 +510,21 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     let db = Db(Some(Mutex::new(sql(|| {
         postgres::Client::connect(url.expose(), postgres::NoTls).unwrap()
     }))));
+    let gap = db.count("SELECT id FROM escalations WHERE conversation = 'gap'") as u64;
+    let arrivals = || {
+        notified
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == "escalation.arrived" && n["escalation"].as_u64() == Some(gap))
+            .count()
+    };
+    within(
+        Duration::from_secs(15),
+        "the survivor tells the team of the complaint that came in the gap",
+        async || arrivals() > 0,
+    )
+    .await;
     let stored: Vec<(String, String, i64)> = db.rows(
         "SELECT id, conversation, count(*) OVER (PARTITION BY id) FROM messages WHERE channel = 'http' AND id LIKE 'c%'",
         |r| (r.get(0), r.get(1), r.get(2)),
@@ -562,6 +600,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         last.insert(conversation, (*id, m));
     }
 
+    assert_eq!(arrivals(), 1, "told once");
     kill(&b.child, "-TERM");
     let _ = b.child.wait();
     let logged = b
@@ -584,6 +623,7 @@ async fn inbox_and_web_chat_across_instances(
     url: &webcare_engine::store::postgres::PgUrl,
     a: &str,
     b: &str,
+    notified: &Notified,
 ) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -758,6 +798,33 @@ async fn inbox_and_web_chat_across_instances(
             break;
         }
     }
+
+    // The visitor writes again after the answer: the team hears of the arrival and of the
+    // follow-up once each, from the leader's timer, whichever instance took the messages in.
+    socket
+        .send(Message::text(
+            json!({"type": "message", "id": "v2", "text": "Dank, maar wanneer komt de wagen?"})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    let told = async |kind: &str| {
+        notified
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == kind && n["escalation"].as_u64() == Some(escalation))
+            .count()
+    };
+    within(
+        Duration::from_secs(10),
+        "the team hears of the follow-up",
+        async || told("escalation.follow_up").await > 0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told("escalation.arrived").await, 1);
+    assert_eq!(told("escalation.follow_up").await, 1);
     println!(
         "an agent's reply through one instance reached the visitor on the other in {:?}",
         replying.elapsed()
@@ -874,7 +941,7 @@ async fn healthz_is_unhealthy_while_postgres_is_down_and_recovers_by_itself() {
         (cluster, url)
     });
     let telegram = fake_telegram::serve(None).await;
-    let (callback, _received) = callback_receiver().await;
+    let (callback, _received, _notified) = callback_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &callback);
     let instance = start(dir.path(), url.expose(), &telegram.url, None).await;

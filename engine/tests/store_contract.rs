@@ -2287,7 +2287,7 @@ fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backe
 /// with the intake and taken once, however many takers race for it (the SLA timers of an old
 /// and a new leader).
 fn announcements_are_set_by_intake_and_taken_once(backend: Backend) {
-    use webcare_engine::case::Announce;
+    use webcare_engine::case::Announce::{self, Arrived, FollowUp, Reopened};
     let f = Fixture::new(backend);
     let t0 = monday();
     let at = |m: i64| t0 + Duration::minutes(m);
@@ -2295,14 +2295,14 @@ fn announcements_are_set_by_intake_and_taken_once(backend: Backend) {
         .accept(msg("a1", "c1", "ann", COMPLAINT, t0))
         .escalation
         .unwrap();
-    let take_racing = |id: u64| {
+    let take_racing = |id: u64| -> Vec<Announce> {
         let barrier = Arc::new(Barrier::new(4));
         let takers: Vec<_> = (0..4)
             .map(|_| {
                 let (store, barrier) = (Arc::clone(f.store()), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.take_announcement(id).unwrap()
+                    store.take_announcements(id).unwrap()
                 })
             })
             .collect();
@@ -2311,42 +2311,58 @@ fn announcements_are_set_by_intake_and_taken_once(backend: Backend) {
             .filter_map(|t| t.join().unwrap())
             .collect();
         assert!(taken.len() <= 1, "taken {} times", taken.len());
-        taken.into_iter().next().map(|(kind, esc)| {
-            assert_eq!(esc.id, id);
-            assert_eq!(esc.case.announce, None, "cleared in what it returns");
-            kind
-        })
+        taken
+            .into_iter()
+            .next()
+            .map(|(kinds, esc)| {
+                assert_eq!(esc.id, id);
+                assert!(esc.case.announce.is_empty(), "cleared in what it returns");
+                kinds
+            })
+            .unwrap_or_default()
     };
-    assert_eq!(take_racing(a), Some(Announce::Arrived));
-    assert_eq!(take_racing(a), None, "told once");
-    assert_eq!(
-        f.store().escalation(a).unwrap().unwrap().case.announce,
-        None
+    assert_eq!(take_racing(a), [Arrived]);
+    assert_eq!(take_racing(a), [], "told once");
+    assert!(
+        f.store()
+            .escalation(a)
+            .unwrap()
+            .unwrap()
+            .case
+            .announce
+            .is_empty()
     );
 
     // Before anyone answered, another message is the same wait: nothing new.
     f.accept(msg("a2", "c1", "ann", "Hallo?", at(1)));
-    assert_eq!(take_racing(a), None);
+    assert_eq!(take_racing(a), []);
     f.store()
         .reply_to_escalation(a, "bob", "We kijken ernaar.", at(2))
         .unwrap();
     f.accept(msg("a3", "c1", "ann", "Nog steeds niet opgehaald.", at(3)));
     f.accept(msg("a4", "c1", "ann", "Hallo??", at(4)));
-    assert_eq!(
-        take_racing(a),
-        Some(Announce::FollowUp),
-        "one per follow-up"
-    );
-    assert_eq!(take_racing(a), None);
+    assert_eq!(take_racing(a), [FollowUp], "one per follow-up");
+    assert_eq!(take_racing(a), []);
 
     f.store()
         .reply_to_escalation(a, "bob", "Morgen.", at(5))
         .unwrap();
     f.store().resolve_escalation(a, "bob", at(6)).unwrap();
     f.accept(msg("a5", "c1", "ann", COMPLAINT, at(60)));
-    assert_eq!(take_racing(a), Some(Announce::Reopened));
-    assert_eq!(take_racing(a), None);
-    assert_eq!(f.store().take_announcement(a + 1000).unwrap(), None);
+    assert_eq!(take_racing(a), [Reopened]);
+    assert_eq!(take_racing(a), []);
+    assert!(f.store().take_announcements(a + 1000).unwrap().is_none());
+
+    // Nobody took them in time (no timer ran): every event waits, in order.
+    let b = f
+        .accept(msg("b1", "c2", "bea", COMPLAINT, at(70)))
+        .escalation
+        .unwrap();
+    f.store()
+        .reply_to_escalation(b, "bob", "We kijken ernaar.", at(71))
+        .unwrap();
+    f.accept(msg("b2", "c2", "bea", "Nog steeds niet opgehaald.", at(72)));
+    assert_eq!(take_racing(b), [Arrived, FollowUp]);
 }
 
 fn receipts_keep_the_platforms_reports_beside_a_sent_reply(backend: Backend) {

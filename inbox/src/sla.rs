@@ -184,17 +184,20 @@ impl SlaTimer {
         let mut told = false;
         for id in open
             .iter()
-            .filter(|e| e.case.announce.is_some())
+            .filter(|e| !e.case.announce.is_empty())
             .map(|e| e.id)
         {
-            let Some((kind, escalation)) = gateway.store(move |s| s.take_announcement(id)).await?
+            let Some((kinds, escalation)) =
+                gateway.store(move |s| s.take_announcements(id)).await?
             else {
                 continue;
             };
             told = true;
-            self.inbox
-                .notify(Event::from(kind), &escalation, &rulebook, now)
-                .await;
+            for kind in kinds {
+                self.inbox
+                    .notify(Event::from(kind), &escalation, &rulebook, now)
+                    .await;
+            }
         }
         if told {
             self.inbox.changed();

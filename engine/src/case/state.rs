@@ -42,12 +42,12 @@ pub struct CaseState {
     pub language: Option<Language>,
     /// The satisfaction question asked after it was resolved, and the answer.
     pub survey: Option<Survey>,
-    /// What its team has not been told yet. Set in the transaction that opens, follows up or
-    /// reopens the escalation and cleared by the one that takes it for the team's channel, so
-    /// whichever instance's SLA timer runs, after a restart or a leader change, each event is
-    /// announced once (see the inbox's SLA timer). Escalations older than this field read as
-    /// nothing to announce.
-    pub announce: Option<Announce>,
+    /// What its team has not been told yet, oldest first. Added to in the transaction that
+    /// opens, follows up or reopens the escalation and emptied by the one that takes it for the
+    /// team's channel, so whichever instance's SLA timer runs, after a restart or a leader
+    /// change, each event is told once (see the inbox's SLA timer). Escalations older than
+    /// this field read as nothing to tell.
+    pub announce: Vec<Announce>,
 }
 
 /// An event the team's channel is still to hear of.
@@ -60,17 +60,6 @@ pub enum Announce {
     FollowUp,
     /// A customer's message reopened it after it was resolved.
     Reopened,
-}
-
-impl Announce {
-    /// `kind` happened while `pending` was still to be told: an arrival not told yet stays
-    /// one (the team has not heard of the case at all); otherwise the latest event is news.
-    fn after(pending: Option<Announce>, kind: Announce) -> Option<Announce> {
-        match pending {
-            Some(Announce::Arrived) => Some(Announce::Arrived),
-            _ => Some(kind),
-        }
-    }
 }
 
 /// A satisfaction question and its answer.
@@ -109,8 +98,16 @@ impl CaseState {
             critical: is_critical(category),
             author: Some(author.to_owned()),
             language: Some(language),
-            announce: Some(Announce::Arrived),
+            announce: vec![Announce::Arrived],
             ..CaseState::default()
+        }
+    }
+
+    /// Adds `kind` to what the team is to hear of; the same event twice in a row is told once
+    /// (the team is told the case waits, not how often the customer wrote meanwhile).
+    fn tell(&mut self, kind: Announce) {
+        if self.announce.last() != Some(&kind) {
+            self.announce.push(kind);
         }
     }
 
@@ -139,7 +136,7 @@ impl CaseState {
             // Waiting again after a person answered: news for the team (once, not for every
             // message while nobody answered).
             if self.first_response_at.is_some() {
-                self.announce = Announce::after(self.announce, Announce::FollowUp);
+                self.tell(Announce::FollowUp);
             }
         }
         if self.first_response_at.is_none() && self.opened_at.is_some() {
@@ -161,10 +158,13 @@ impl CaseState {
         self.resolved_at = None;
         self.reopened += 1;
         self.waiting_since = None;
+        let pending = self.announce.len();
         let running = self
             .customer_wrote(received, category, language, None, next_due)
             .or(next_due);
-        self.announce = Announce::after(self.announce, Announce::Reopened);
+        // The news is the reopening, not a follow-up.
+        self.announce.truncate(pending);
+        self.tell(Announce::Reopened);
         running
     }
 
@@ -273,8 +273,8 @@ mod tests {
         assert!(!case.replied(t(5), "ann"), "not the first response");
         assert_eq!(
             case.announce,
-            Some(Announce::Arrived),
-            "never taken: still an arrival"
+            [Announce::Arrived, Announce::FollowUp],
+            "never taken: each in order"
         );
         assert_eq!(case.first_response_at, Some(t(2)));
         assert_eq!(case.language, Some(Language::En));
@@ -329,30 +329,28 @@ mod tests {
     #[test]
     fn the_team_is_to_hear_of_an_arrival_a_follow_up_and_a_reopening_once_each() {
         let mut case = opened();
-        assert_eq!(case.announce, Some(Announce::Arrived));
-        case.announce = None; // told
+        assert_eq!(case.announce, [Announce::Arrived]);
+        case.announce.clear(); // told
         // More messages before anyone answered: nothing new for the team.
         case.customer_wrote(t(1), Category::Complaint, Language::Nl, Some(t(4)), None);
-        assert_eq!(case.announce, None);
+        assert!(case.announce.is_empty());
         case.replied(t(2), "ann");
         case.customer_wrote(t(3), Category::Question, Language::Nl, None, Some(t(7)));
-        assert_eq!(case.announce, Some(Announce::FollowUp));
-        case.announce = None; // told
-        // A second follow-up before the answer is the same wait.
-        case.customer_wrote(
-            t(4),
-            Category::Question,
-            Language::Nl,
-            Some(t(7)),
-            Some(t(8)),
-        );
-        assert_eq!(case.announce, None);
+        assert_eq!(case.announce, [Announce::FollowUp]);
+        // A second message before the answer is the same wait.
+        let running = Some(t(7));
+        case.customer_wrote(t(4), Category::Question, Language::Nl, running, Some(t(8)));
+        assert_eq!(case.announce, [Announce::FollowUp]);
         case.replied(t(5), "ann");
         case.resolved(t(6));
         case.reopened_by(t(30), Category::Complaint, Language::Nl, Some(t(34)));
-        assert_eq!(case.announce, Some(Announce::Reopened));
+        assert_eq!(
+            case.announce,
+            [Announce::FollowUp, Announce::Reopened],
+            "not told yet: both, in order, and the reopening is no follow-up"
+        );
         // Older records: nothing to tell.
         let old: CaseState = serde_json::from_str("{\"reopened\": 1}").unwrap();
-        assert_eq!(old.announce, None);
+        assert!(old.announce.is_empty());
     }
 }

@@ -495,13 +495,13 @@ pub trait Store: Send + Sync {
     /// returned, so a breach is handled once however often it is offered.
     fn record_sla_breach(&self, breach: SlaBreach) -> Result<Option<Escalation>, StoreError>;
 
-    /// Takes what escalation `id`'s team is still to hear of ([`crate::case::Announce`]) and
-    /// clears it in the same transaction, so of two instances offering it only one gets it.
-    /// `None` when nothing is pending or the escalation no longer exists.
-    fn take_announcement(
+    /// Takes what escalation `id`'s team is still to hear of ([`crate::case::Announce`], oldest
+    /// first) and clears it in the same transaction, so of two instances offering it only one
+    /// gets it. `None` when nothing is pending or the escalation no longer exists.
+    fn take_announcements(
         &self,
         id: u64,
-    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError>;
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError>;
 
     // --- maintenance ---------------------------------------------------------------------
 

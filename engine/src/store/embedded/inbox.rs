@@ -426,20 +426,21 @@ impl Embedded {
         })
     }
 
-    pub(super) fn inbox_take_announcement(
+    pub(super) fn inbox_take_announcements(
         &self,
         id: u64,
-    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError> {
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
         self.write(move |tx| {
             if tx.esc_rec(id)?.is_none() {
                 return Ok(None);
             }
             let mut case = tx.case_state(id)?;
-            let Some(kind) = case.announce.take() else {
+            if case.announce.is_empty() {
                 return Ok(None);
-            };
+            }
+            let kinds = std::mem::take(&mut case.announce);
             tx.put_case(id, &case)?;
-            Ok(tx.escalation(id)?.map(|esc| (kind, esc)))
+            Ok(tx.escalation(id)?.map(|esc| (kinds, esc)))
         })
     }
 

@@ -653,11 +653,11 @@ impl Store for Embedded {
         self.inbox_breach(breach)
     }
 
-    fn take_announcement(
+    fn take_announcements(
         &self,
         id: u64,
-    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError> {
-        self.inbox_take_announcement(id)
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
+        self.inbox_take_announcements(id)
     }
 
     fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {

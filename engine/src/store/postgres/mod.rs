@@ -661,11 +661,11 @@ impl Store for PgStore {
         PgStore::record_sla_breach(self, breach).map_err(PgErr::store)
     }
 
-    fn take_announcement(
+    fn take_announcements(
         &self,
         id: u64,
-    ) -> Result<Option<(crate::case::Announce, Escalation)>, StoreError> {
-        PgStore::take_announcement(self, id).map_err(PgErr::store)
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
+        PgStore::take_announcements(self, id).map_err(PgErr::store)
     }
 
     fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {

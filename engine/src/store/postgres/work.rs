@@ -422,10 +422,10 @@ impl PgStore {
         })
     }
 
-    pub(super) fn take_announcement(
+    pub(super) fn take_announcements(
         &self,
         id: u64,
-    ) -> Result<Option<(crate::case::Announce, Escalation)>, PgErr> {
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, PgErr> {
         self.tx(|tx| {
             // Locked like every other change of the escalation (its conversation first), so
             // an intake that sets a new announcement cannot interleave with this one's take.
@@ -434,11 +434,12 @@ impl PgStore {
                 Err(PgErr::Case(CaseError::NoSuchEscalation(_))) => return Ok(None),
                 Err(other) => return Err(other),
             };
-            let Some(kind) = esc.case.announce.take() else {
+            if esc.case.announce.is_empty() {
                 return Ok(None);
-            };
+            }
+            let kinds = std::mem::take(&mut esc.case.announce);
             rows::write_case(&mut *tx, id, &esc.case)?;
-            Ok(Some((kind, esc)))
+            Ok(Some((kinds, esc)))
         })
     }
 }
