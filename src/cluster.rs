@@ -1,9 +1,10 @@
 //! `webcare run` as one of several instances on one PostgreSQL store (see
 //! `webcare_engine::cluster`): it follows the rulebook and crisis switch the others put in
 //! force, and campaigns to be the one instance that runs Telegram long polling, the Discord
-//! gateway and the SLA timer (which tells a team of each new escalation: two timers would tell
-//! it twice; the breaches themselves the store applies once whoever offers them). A module of its own so the service only asks "is there a cluster" once and the
-//! channels only see a leadership signal; with an embedded store none of this runs.
+//! gateway and the SLA timer (one is enough: the store hands each announcement to a team and
+//! each breach to one taker, so a timer that takes over catches up without repeating). A
+//! module of its own so the service only asks "is there a cluster" once and the channels only
+//! see a leadership signal; with an embedded store none of this runs.
 //!
 //! Following: a signal from another instance (or a reconnect of the listener) makes this
 //! instance read the shared state at once, and it also does so every [`RECHECK`] in case a

@@ -221,7 +221,8 @@ pub fn start(
     // The leads' crisis switch is the admin API's (`crate::governance`), so both audit alike.
     let inbox =
         Inbox::new(gateway.clone(), settings.config.clone(), notifier).with_crisis_switch(crisis);
-    // With several instances the leader's timer tells the teams, so each hears once.
+    // With several instances one timer runs, the leader's; a new leader's catches up on what
+    // the old one had not told yet (the store keeps it per escalation).
     let (timer_inbox, poll) = (inbox.clone(), settings.sla_poll);
     let led = leader.is_some();
     crate::cluster::spawn_led(tasks, leader, shutdown, "sla timer", move |stop| {

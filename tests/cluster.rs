@@ -3,7 +3,8 @@
 //! load goes through the HTTP channel of both, the instance that leads Telegram polling is
 //! killed with SIGKILL in the middle of it, and then every acknowledged message is stored and
 //! decided exactly once, every reply reaches the callback in order per conversation, and the
-//! Telegram poller (the local fake Bot API) moves to the survivor within 15 seconds.
+//! Telegram poller (the local fake Bot API) and the Discord gateway session (the local fake
+//! Discord) move to the survivor within 15 seconds.
 //!
 //! Bounded: 48 conversations of 5 messages, loopback only, about half a minute.
 #![allow(clippy::unwrap_used)]
@@ -15,6 +16,9 @@ mod pg;
 
 #[path = "../adapters/tests/fakes/telegram.rs"]
 mod fake_telegram;
+
+#[path = "../adapters/tests/fakes/discord.rs"]
+mod fake_discord;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -35,9 +39,21 @@ const PER_CONVERSATION: usize = 5;
 /// What the callback receiver got: `(outbox id, conversation, in_reply_to)` in arrival order.
 type Received = Arc<Mutex<Vec<(u64, String, String)>>>;
 
-async fn callback_receiver() -> (String, Received) {
+/// The team notifications the same server got on `/team` (the webhook of team `webcare`).
+type Notified = Arc<Mutex<Vec<Value>>>;
+
+async fn callback_receiver() -> (String, Received, Notified) {
     let got: Received = Arc::default();
+    let notified: Notified = Arc::default();
+    let team = Arc::clone(&notified);
     let app = Router::new()
+        .route(
+            "/team",
+            post(move |axum::Json(body): axum::Json<Value>| async move {
+                team.lock().unwrap().push(body);
+                "ok"
+            }),
+        )
         .route(
             "/replies",
             post(
@@ -55,7 +71,7 @@ async fn callback_receiver() -> (String, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/replies", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
+    (url, got, notified)
 }
 
 struct Instance {
@@ -94,8 +110,9 @@ impl Instance {
     }
 }
 
-/// Starts `webcare run` in `dir` (its own rules copy and config) on the shared database.
-async fn start(dir: &Path, url: &str, telegram: &str) -> Instance {
+/// Starts `webcare run` in `dir` (its own rules copy and config) on the shared database, with
+/// Telegram at `telegram` and, when given, Discord at `discord`.
+async fn start(dir: &Path, url: &str, telegram: &str, discord: Option<&str>) -> Instance {
     let mut command = support::webcare(dir);
     command
         .args(["--rules", "rules", "run", "--listen", "127.0.0.1:0"])
@@ -108,6 +125,12 @@ async fn start(dir: &Path, url: &str, telegram: &str) -> Instance {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(discord) = discord {
+        command
+            .env("DISCORD_BOT_TOKEN", fake_discord::TOKEN)
+            .env("WEBCARE_DISCORD_API_URL", discord)
+            .env("WEBCARE_DISCORD_CHANNELS", "3003");
+    }
     let (child, lines, logged) = support::spawn_printing(&mut command);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut instance = Instance {
@@ -143,7 +166,9 @@ fn config(dir: &Path, callback: &str) {
         dir.join("webcare.toml"),
         format!(
             "[store]\nbackend = \"postgres\"\n# A dead instance's replies go out 3 s after its claims end.\nclaim_secs = 3\n\n\
-             [http_channel]\ncallback_url = \"{callback}\"\n\n[outbox]\nsend_timeout_secs = 2\n"
+             [http_channel]\ncallback_url = \"{callback}\"\n\n[outbox]\nsend_timeout_secs = 2\n\n\
+             [notifications.webcare]\nwebhook = \"{team}\"\n",
+            team = callback.replace("/replies", "/team")
         ),
     )
     .unwrap();
@@ -224,14 +249,27 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         (cluster, url)
     });
     let telegram = fake_telegram::serve(None).await;
-    let (callback, received) = callback_receiver().await;
+    let (discord, discord_events) = fake_discord::serve().await;
+    let (callback, received, notified) = callback_receiver().await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     config(dir_a.path(), &callback);
     config(dir_b.path(), &callback);
 
     // A starts first and takes the lead; B waits.
-    let mut a = start(dir_a.path(), url.expose(), &telegram.url).await;
-    let mut b = start(dir_b.path(), url.expose(), &telegram.url).await;
+    let mut a = start(
+        dir_a.path(),
+        url.expose(),
+        &telegram.url,
+        Some(&discord.url),
+    )
+    .await;
+    let mut b = start(
+        dir_b.path(),
+        url.expose(),
+        &telegram.url,
+        Some(&discord.url),
+    )
+    .await;
     assert!(
         a.line("cluster: instance ").contains(" leads"),
         "{:?}",
@@ -314,7 +352,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     // The inbox and the web chat across instances: a lead logs in on A and is logged in on B,
     // B's open inbox page hears of A's changes, and an agent's reply sent through A reaches the
     // visitor whose socket B holds.
-    inbox_and_web_chat_across_instances(&client, &url, &a.base, &b.base).await;
+    inbox_and_web_chat_across_instances(&client, &url, &a.base, &b.base, &notified).await;
 
     // Telegram polling runs on A (the leader): a message is answered.
     telegram.push(fake_telegram::text_update(
@@ -328,6 +366,37 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         Duration::from_secs(20),
         "the leader polls Telegram",
         async || !telegram.sends().is_empty(),
+    )
+    .await;
+
+    // The Discord gateway runs on A alone: one session identified, and a message is answered.
+    within(
+        Duration::from_secs(20),
+        "the leader opens the Discord gateway",
+        async || !discord.state.lock().unwrap().identified.is_empty(),
+    )
+    .await;
+    let ask_discord = |id: &str, channel: &str| {
+        discord_events
+            .send(fake_discord::message_json(
+                id,
+                channel,
+                fake_discord::ann(),
+                "Hoe vraag ik een paspoort aan?",
+                None,
+            ))
+            .unwrap();
+    };
+    ask_discord("1001", "2002");
+    within(
+        Duration::from_secs(20),
+        "the leader answers on Discord",
+        async || {
+            discord
+                .sends()
+                .iter()
+                .any(|(channel, ..)| channel == "2002")
+        },
     )
     .await;
 
@@ -354,9 +423,23 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     })
     .await;
     let polls_at_kill = telegram.state.lock().unwrap().offsets.len();
+    assert_eq!(
+        discord.state.lock().unwrap().most_live,
+        1,
+        "one gateway session at a time, however long B has been waiting"
+    );
     kill(&a.child, "-KILL");
     let killed_at = Instant::now();
     let _ = a.child.wait();
+    // A complaint reaches B right after the kill, before or while B takes over the timer that
+    // tells the teams: A never saw it, and B must tell it all the same.
+    deliver(
+        &client,
+        &[b.base.clone(), b.base.clone()],
+        0,
+        &json!({"id": "gap-1", "conversation": "gap", "text": COMPLAINT}),
+    )
+    .await;
     while let Some(done) = senders.join_next().await {
         done.unwrap();
     }
@@ -391,10 +474,57 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     )
     .await;
 
+    // The Discord gateway moves to B within 15 s of the kill, and B answers there.
+    let after_kill = || {
+        let state = discord.state.lock().unwrap();
+        state.identified.iter().find(|at| **at > killed_at).copied()
+    };
+    within(
+        Duration::from_secs(20),
+        "the Discord gateway moves to B",
+        async || after_kill().is_some(),
+    )
+    .await;
+    let moved = after_kill().unwrap().duration_since(killed_at);
+    println!("the Discord gateway moved to the survivor {moved:?} after the kill");
+    assert!(moved <= Duration::from_secs(15), "{moved:?}");
+    ask_discord("1002", "2003");
+    within(
+        Duration::from_secs(15),
+        "the survivor answers on Discord",
+        async || {
+            discord
+                .sends()
+                .iter()
+                .any(|(channel, ..)| channel == "2003")
+        },
+    )
+    .await;
+    assert_eq!(
+        discord.state.lock().unwrap().most_live,
+        1,
+        "never two gateway sessions at once"
+    );
+
     // Every acknowledged message is stored once, with the decision it was acknowledged with.
     let db = Db(Some(Mutex::new(sql(|| {
         postgres::Client::connect(url.expose(), postgres::NoTls).unwrap()
     }))));
+    let gap = db.count("SELECT id FROM escalations WHERE conversation = 'gap'") as u64;
+    let arrivals = || {
+        notified
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == "escalation.arrived" && n["escalation"].as_u64() == Some(gap))
+            .count()
+    };
+    within(
+        Duration::from_secs(15),
+        "the survivor tells the team of the complaint that came in the gap",
+        async || arrivals() > 0,
+    )
+    .await;
     let stored: Vec<(String, String, i64)> = db.rows(
         "SELECT id, conversation, count(*) OVER (PARTITION BY id) FROM messages WHERE channel = 'http' AND id LIKE 'c%'",
         |r| (r.get(0), r.get(1), r.get(2)),
@@ -470,6 +600,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         last.insert(conversation, (*id, m));
     }
 
+    assert_eq!(arrivals(), 1, "told once");
     kill(&b.child, "-TERM");
     let _ = b.child.wait();
     let logged = b
@@ -492,6 +623,7 @@ async fn inbox_and_web_chat_across_instances(
     url: &webcare_engine::store::postgres::PgUrl,
     a: &str,
     b: &str,
+    notified: &Notified,
 ) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -515,6 +647,16 @@ async fn inbox_and_web_chat_across_instances(
             created_at: now,
         };
         store.put_user(lea, "test", now).unwrap();
+        // Bo works the inbox in a browser; Lea answers through the API.
+        let bo = User {
+            login: "bo".into(),
+            name: "Bo".into(),
+            role: Role::Agent,
+            teams: vec!["webcare".into()],
+            password_hash: hash_password(PASSWORD).unwrap(),
+            created_at: now,
+        };
+        store.put_user(bo, "test", now).unwrap();
         let token = new_api_token();
         store
             .add_api_token("lea", token_digest(&token), now)
@@ -548,7 +690,7 @@ async fn inbox_and_web_chat_across_instances(
         .header(reqwest::header::COOKIE, format!("webcare_login={csrf}"))
         .form(&[
             ("csrf", csrf.as_str()),
-            ("login", "lea"),
+            ("login", "bo"),
             ("password", PASSWORD),
         ])
         .send()
@@ -656,6 +798,33 @@ async fn inbox_and_web_chat_across_instances(
             break;
         }
     }
+
+    // The visitor writes again after the answer: the team hears of the arrival and of the
+    // follow-up once each, from the leader's timer, whichever instance took the messages in.
+    socket
+        .send(Message::text(
+            json!({"type": "message", "id": "v2", "text": "Dank, maar wanneer komt de wagen?"})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    let told = async |kind: &str| {
+        notified
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == kind && n["escalation"].as_u64() == Some(escalation))
+            .count()
+    };
+    within(
+        Duration::from_secs(10),
+        "the team hears of the follow-up",
+        async || told("escalation.follow_up").await > 0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told("escalation.arrived").await, 1);
+    assert_eq!(told("escalation.follow_up").await, 1);
     println!(
         "an agent's reply through one instance reached the visitor on the other in {:?}",
         replying.elapsed()
@@ -667,6 +836,62 @@ async fn inbox_and_web_chat_across_instances(
     )
     .await;
     reader.abort();
+
+    // Bo's reply, posted to A, is refused (Lea's reply claimed the escalation); the browser
+    // is sent back to the escalation page, and B, where that lands, shows why and Bo's text.
+    let path = format!("/inbox/escalations/{escalation}");
+    let page = browser
+        .get(format!("{a}{path}"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = page[page.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let text = "Goedemiddag, de wagen komt morgenochtend langs.";
+    let refused = browser
+        .post(format!("{a}{path}/reply"))
+        .header(reqwest::header::COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("text", text)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(refused.headers()[reqwest::header::LOCATION], path.as_str());
+    let shown = browser
+        .get(format!("{b}{path}"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refusal = shown
+        .split("id=\"reply-refused\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("no refusal on B: {shown}"));
+    assert!(refusal.contains("already claimed by lea"), "{refusal}");
+    assert!(shown.contains(&format!(">{text}</textarea>")), "{shown}");
+    // In the database for ten minutes at most: it holds the agent's unsent words.
+    let left = sql(|| {
+        let mut db = postgres::Client::connect(url.expose(), postgres::NoTls).unwrap();
+        db.query_one(
+            "SELECT extract(epoch FROM max(expires_at) - now())::float8 FROM inbox_kept",
+            &[],
+        )
+        .unwrap()
+        .get::<_, f64>(0)
+    });
+    assert!(left > 0.0 && left <= 600.0, "{left}");
 }
 
 /// Runs a call of the sync PostgreSQL client (which blocks on a runtime of its own) from this
@@ -716,10 +941,10 @@ async fn healthz_is_unhealthy_while_postgres_is_down_and_recovers_by_itself() {
         (cluster, url)
     });
     let telegram = fake_telegram::serve(None).await;
-    let (callback, _received) = callback_receiver().await;
+    let (callback, _received, _notified) = callback_receiver().await;
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &callback);
-    let instance = start(dir.path(), url.expose(), &telegram.url).await;
+    let instance = start(dir.path(), url.expose(), &telegram.url, None).await;
     let client = reqwest::Client::new();
     let health = async || {
         let response = client

@@ -19,6 +19,9 @@
 //! - **Inbox sessions and login limits** ([`SharedSession`], [`Cluster::limit_attempt`]): a
 //!   browser behind a load balancer reaches any instance, so its session and the count of wrong
 //!   passwords must be the same on all of them.
+//! - **An inbox action just refused** ([`Cluster::keep`]): the browser is sent back to the
+//!   escalation page, which may be served by another instance, and must still show why and
+//!   the reply the agent wrote.
 //!
 //! [`Store::cluster`](crate::Store::cluster) returns `None` for the embedded backends: one
 //! process, nothing to coordinate, and everything stays in memory as before.
@@ -138,6 +141,29 @@ pub trait Cluster: Send + Sync {
 
     /// Forgets every attempt of `key` (`all`), or only its latest (the attempt was no failure).
     fn limit_forget(&self, key: &str, all: bool) -> Result<(), StoreError>;
+
+    /// Keeps `kept` (the inbox's account of an action just refused, with the agent's unsent
+    /// text) for the session with cookie digest `session` on escalation `escalation` from
+    /// `now` until `expires`, replacing what was kept there. It ends with the session.
+    fn keep(
+        &self,
+        session: [u8; 32],
+        escalation: u64,
+        kept: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// What [`Cluster::keep`] kept there and has not expired at `now`.
+    fn kept(
+        &self,
+        session: [u8; 32],
+        escalation: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Forgets what was kept there.
+    fn forget_kept(&self, session: [u8; 32], escalation: u64) -> Result<(), StoreError>;
 }
 
 /// How often an instance that waits for a role tries to take it.

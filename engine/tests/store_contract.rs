@@ -2333,6 +2333,88 @@ fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backe
     assert!(esc.case.survey.is_some());
 }
 
+/// What the team is to hear of (an arrival, a follow-up after an answer, a reopening) is set
+/// with the intake and taken once, however many takers race for it (the SLA timers of an old
+/// and a new leader).
+fn announcements_are_set_by_intake_and_taken_once(backend: Backend) {
+    use webcare_engine::case::Announce::{self, Arrived, FollowUp, Reopened};
+    let f = Fixture::new(backend);
+    let t0 = monday();
+    let at = |m: i64| t0 + Duration::minutes(m);
+    let a = f
+        .accept(msg("a1", "c1", "ann", COMPLAINT, t0))
+        .escalation
+        .unwrap();
+    let take_racing = |id: u64| -> Vec<Announce> {
+        let barrier = Arc::new(Barrier::new(4));
+        let takers: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, barrier) = (Arc::clone(f.store()), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.take_announcements(id).unwrap()
+                })
+            })
+            .collect();
+        let taken: Vec<_> = takers
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert!(taken.len() <= 1, "taken {} times", taken.len());
+        taken
+            .into_iter()
+            .next()
+            .map(|(kinds, esc)| {
+                assert_eq!(esc.id, id);
+                assert!(esc.case.announce.is_empty(), "cleared in what it returns");
+                kinds
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(take_racing(a), [Arrived]);
+    assert_eq!(take_racing(a), [], "told once");
+    assert!(
+        f.store()
+            .escalation(a)
+            .unwrap()
+            .unwrap()
+            .case
+            .announce
+            .is_empty()
+    );
+
+    // Before anyone answered, another message is the same wait: nothing new.
+    f.accept(msg("a2", "c1", "ann", "Hallo?", at(1)));
+    assert_eq!(take_racing(a), []);
+    f.store()
+        .reply_to_escalation(a, "bob", "We kijken ernaar.", at(2))
+        .unwrap();
+    f.accept(msg("a3", "c1", "ann", "Nog steeds niet opgehaald.", at(3)));
+    f.accept(msg("a4", "c1", "ann", "Hallo??", at(4)));
+    assert_eq!(take_racing(a), [FollowUp], "one per follow-up");
+    assert_eq!(take_racing(a), []);
+
+    f.store()
+        .reply_to_escalation(a, "bob", "Morgen.", at(5))
+        .unwrap();
+    f.store().resolve_escalation(a, "bob", at(6)).unwrap();
+    f.accept(msg("a5", "c1", "ann", COMPLAINT, at(60)));
+    assert_eq!(take_racing(a), [Reopened]);
+    assert_eq!(take_racing(a), []);
+    assert!(f.store().take_announcements(a + 1000).unwrap().is_none());
+
+    // Nobody took them in time (no timer ran): every event waits, in order.
+    let b = f
+        .accept(msg("b1", "c2", "bea", COMPLAINT, at(70)))
+        .escalation
+        .unwrap();
+    f.store()
+        .reply_to_escalation(b, "bob", "We kijken ernaar.", at(71))
+        .unwrap();
+    f.accept(msg("b2", "c2", "bea", "Nog steeds niet opgehaald.", at(72)));
+    assert_eq!(take_racing(b), [Arrived, FollowUp]);
+}
+
 fn receipts_keep_the_platforms_reports_beside_a_sent_reply(backend: Backend) {
     use webcare_engine::store::ReceiptEvent;
     let mut f = Fixture::new(backend);
@@ -2439,6 +2521,7 @@ embedded_tests!(
 
 contract_tests!(
     case_state_is_stored_waiting_linked_satisfaction_and_reopening,
+    announcements_are_set_by_intake_and_taken_once,
     intake_stores_message_decision_conversation_and_outbox,
     a_batch_is_taken_in_as_one_message_at_a_time,
     duplicate_delivery_returns_the_first_decision,

@@ -28,7 +28,9 @@ pub const MAX_TEXT: usize = 8 * 1024;
 /// API's (English, times in UTC); the pages say the same in the person's language and the
 /// rulebook's time zone ([`crate::text::Lang::refusal`]), so each variant carries the facts,
 /// not finished words.
-#[derive(Debug, thiserror::Error)]
+/// Serializable so a refusal can be kept for the page the browser is sent back to, which
+/// another instance may serve (see [`crate::kept`]).
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ActionError {
     #[error("escalation {0} does not exist")]
     NotFound(u64),
@@ -68,7 +70,7 @@ pub enum ActionError {
 }
 
 /// What an agent wrote, for the messages about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Writing {
     Reply,
     Note,

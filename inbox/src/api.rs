@@ -75,6 +75,7 @@ async fn actor(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, ApiError> {
         user,
         csrf: None,
         lang: None,
+        session: None,
     })
 }
 

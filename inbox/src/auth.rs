@@ -127,6 +127,9 @@ pub struct Actor {
     /// The language they chose for the pages (kept in the store, so it follows them to any
     /// browser); `None` until they choose, or for API requests.
     pub lang: Option<crate::text::Lang>,
+    /// The SHA-256 of the browser session's cookie, what a refused action is kept under
+    /// ([`crate::kept`]); `None` for API token requests.
+    pub session: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,7 +161,7 @@ impl std::fmt::Debug for Sessions {
 /// multi-threaded runtime of `webcare run` the worker thread is handed over for the call, so
 /// other tasks keep running (the handlers call these synchronously; a round trip on a local
 /// network takes about a millisecond).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {

@@ -21,6 +21,7 @@
 //! - [`text`]: every word of the pages, in Dutch and English.
 //! - [`api`]: the JSON REST API.
 //! - [`explain`]: the explain panel of an escalation (every step of each message's decision).
+//! - [`kept`]: an action just refused, kept for the page the browser is sent back to.
 //! - [`CrisisSwitch`]: how the leads' crisis switch reaches the running service.
 //! - [`sla`]: the SLA timer and the chain.
 //! - [`notify`]: notifications to a team's webhook, Telegram group or Discord channel.
@@ -29,12 +30,12 @@ pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod explain;
+pub mod kept;
 pub mod notify;
 pub mod pages;
 pub mod sla;
 pub mod text;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,6 +47,7 @@ use webcare_adapters::gateway::Gateway;
 use webcare_engine::Rulebook;
 
 use crate::auth::{LoginLimiter, Sessions};
+use crate::kept::KeptStore;
 use crate::notify::Notifier;
 
 /// The inbox's settings; the runtime form of `[inbox]` in `webcare.toml`.
@@ -110,25 +112,10 @@ struct Inner {
     crisis: OnceLock<Arc<dyn CrisisSwitch>>,
     /// The last older rulebook version compiled for an explanation.
     explain_cache: Arc<Mutex<Option<Arc<Rulebook>>>>,
-    /// Actions just refused, per person and escalation, for the page the refusal redirects
-    /// to (post/redirect/get: a reload never sends a form again). In memory: behind a load
-    /// balancer the redirect may reach another instance, whose page then says why a reply is
-    /// refused (worked out again) but has lost the refused text.
-    kept: Mutex<HashMap<(String, u64), Kept>>,
+    /// Actions just refused, per session and escalation, for the page the refusal redirects
+    /// to (in the store of several instances: the redirect may reach another one).
+    kept: KeptStore,
 }
-
-/// An action just refused on an escalation: why (put in words when shown, so in the language
-/// the person reads then), and for a reply the text they wrote, so they lose nothing.
-#[derive(Debug, Clone)]
-pub(crate) struct Kept {
-    pub error: Arc<actions::ActionError>,
-    pub text: String,
-    /// Whether it was a reply (shown in the reply form) or another action (above the page).
-    pub reply: bool,
-}
-
-/// More refusals kept than this are dropped all at once: a bound, never reached by people.
-const MAX_KEPT: usize = 10_000;
 
 impl Inbox {
     pub fn new(gateway: Gateway, config: InboxConfig, notifier: Option<Notifier>) -> Self {
@@ -165,7 +152,7 @@ impl Inbox {
                 notifier,
                 crisis: OnceLock::new(),
                 explain_cache: Arc::default(),
-                kept: Mutex::default(),
+                kept: KeptStore::new(cluster),
             }),
         }
     }
@@ -253,27 +240,8 @@ impl Inbox {
         }
     }
 
-    fn kept_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u64), Kept>> {
-        self.inner.kept.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Keeps `kept` for `login`'s next view of escalation `id`.
-    pub(crate) fn keep(&self, login: &str, id: u64, kept: Kept) {
-        let mut map = self.kept_map();
-        if map.len() >= MAX_KEPT {
-            map.clear();
-        }
-        map.insert((login.to_owned(), id), kept);
-    }
-
-    /// What `login`'s last refused action on `id` kept; stays until their next action there,
-    /// so a reload still shows it.
-    pub(crate) fn kept(&self, login: &str, id: u64) -> Option<Kept> {
-        self.kept_map().get(&(login.to_owned(), id)).cloned()
-    }
-
-    pub(crate) fn forget_kept(&self, login: &str, id: u64) {
-        self.kept_map().remove(&(login.to_owned(), id));
+    pub(crate) fn kept(&self) -> &KeptStore {
+        &self.inner.kept
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<()> {

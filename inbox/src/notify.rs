@@ -1,5 +1,6 @@
-//! Notifications to a team's own channel when an escalation arrives, is reassigned to it, or
-//! breaches its SLA: a webhook (Slack and Teams bridges; JSON with a `text` line, signed with
+//! Notifications to a team's own channel when an escalation arrives, is reassigned to it,
+//! breaches its SLA, or waits on the team again (the customer wrote after a person answered,
+//! or reopened it): a webhook (Slack and Teams bridges; JSON with a `text` line, signed with
 //! HMAC-SHA256 like the HTTP channel's callbacks when a secret is set), a Telegram group or a
 //! Discord channel (through the platform adapters' own [`Deliver`], so rate limits and errors
 //! are handled the way replies are).
@@ -47,6 +48,22 @@ pub enum Event {
     Reassigned,
     #[serde(rename = "escalation.breached")]
     Breached,
+    /// The customer wrote again after a person answered: it waits on the team again.
+    #[serde(rename = "escalation.follow_up")]
+    FollowUp,
+    #[serde(rename = "escalation.reopened")]
+    Reopened,
+}
+
+impl From<webcare_engine::case::Announce> for Event {
+    fn from(kind: webcare_engine::case::Announce) -> Self {
+        use webcare_engine::case::Announce;
+        match kind {
+            Announce::Arrived => Event::Arrived,
+            Announce::FollowUp => Event::FollowUp,
+            Announce::Reopened => Event::Reopened,
+        }
+    }
 }
 
 /// A webhook target.
@@ -252,6 +269,8 @@ impl Notifier {
             Event::Arrived => "new escalation",
             Event::Reassigned => "escalation reassigned",
             Event::Breached => "SLA breached, escalated",
+            Event::FollowUp => "customer wrote again on escalation",
+            Event::Reopened => "escalation reopened",
         };
         let now = teams.local(now);
         let due = escalation

@@ -24,10 +24,15 @@
 //! the first response the same met or breached the report counts ([`Escalation::sla`]). The
 //! queue's order is [`queue_key`]: waiting on us first.
 //!
-//! The timer also announces escalations that arrived since the previous tick to their team's
-//! channel. It wakes when intake opens an escalation (so the team hears of it within a
-//! moment; arrivals a quarter of a second apart are announced in one tick), at the earliest
-//! deadline, and at most every `poll`, so a manual clock in tests is noticed within one poll.
+//! The timer also tells a team's channel what it has not heard yet: a new escalation, a
+//! customer's follow-up after a person answered, a reopening. The intake that causes one marks
+//! the escalation in the same transaction ([`webcare_engine::case::Announce`]), and the timer
+//! takes the mark in a transaction of its own before telling: with several instances only the
+//! leader's timer runs, and one that takes over after a crash catches up on what the old
+//! leader left, without telling anything twice. It wakes when intake opens or adds to an
+//! escalation (so the team hears of it within a moment; events a quarter of a second apart
+//! are told in one tick), at the earliest deadline, and at most every `poll`, so a manual
+//! clock in tests is noticed within one poll.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -156,10 +161,6 @@ const ARRIVAL_BATCH: Duration = Duration::from_millis(250);
 pub struct SlaTimer {
     inbox: Inbox,
     poll: Duration,
-    /// Whether a tick ran: escalations that were there at start are not announced again.
-    started: bool,
-    /// The highest escalation id seen so far.
-    newest: Option<u64>,
 }
 
 impl SlaTimer {
@@ -167,8 +168,6 @@ impl SlaTimer {
         SlaTimer {
             inbox,
             poll: poll.max(Duration::from_millis(1)),
-            started: false,
-            newest: None,
         }
     }
 
@@ -179,22 +178,30 @@ impl SlaTimer {
         let rulebook = gateway.runtime().rulebook();
         let open = gateway.store(|s| s.open_escalations()).await?;
 
-        // Escalations newer than the newest seen so far arrived since the last tick: tell
-        // their teams, and refresh open pages.
-        if self.started {
-            let mut arrived = false;
-            for escalation in open.iter().filter(|e| self.newest.is_none_or(|n| e.id > n)) {
-                arrived = true;
+        // What the teams are still to hear of (arrivals, follow-ups, reopenings) is kept with
+        // each escalation in the store and taken once: whichever instance's timer runs, and
+        // after a restart or a leader change, nothing is lost or told twice.
+        let mut told = false;
+        for id in open
+            .iter()
+            .filter(|e| !e.case.announce.is_empty())
+            .map(|e| e.id)
+        {
+            let Some((kinds, escalation)) =
+                gateway.store(move |s| s.take_announcements(id)).await?
+            else {
+                continue;
+            };
+            told = true;
+            for kind in kinds {
                 self.inbox
-                    .notify(Event::Arrived, escalation, &rulebook, now)
+                    .notify(Event::from(kind), &escalation, &rulebook, now)
                     .await;
             }
-            if arrived {
-                self.inbox.changed();
-            }
         }
-        self.started = true;
-        self.newest = self.newest.max(open.iter().map(|e| e.id).max());
+        if told {
+            self.inbox.changed();
+        }
 
         let due: Vec<SlaBreach> = open
             .iter()

@@ -13,6 +13,7 @@ mod refusals;
 pub use refusals::local_time;
 
 use webcare_engine::decision::Category;
+use webcare_engine::store::Role;
 use webcare_engine::{ChannelKind, Priority};
 
 /// The language of the pages for one person: chosen in the header (a cookie), else the
@@ -290,6 +291,15 @@ impl Lang {
             (Lang::Nl, Priority::Normal) => "normaal",
             (Lang::Nl, Priority::Low) => "laag",
             (Lang::En, p) => p.as_str(),
+        }
+    }
+
+    /// A person's role, beside their name in the header.
+    pub fn role(self, r: Role) -> &'static str {
+        match (self, r) {
+            (Lang::Nl, Role::Agent) => "medewerker",
+            (Lang::Nl, Role::Lead) => "teamleider",
+            (Lang::En, r) => r.as_str(),
         }
     }
 

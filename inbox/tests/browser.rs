@@ -483,6 +483,7 @@ async fn a_dutch_browser_gets_a_dutch_inbox_with_local_times_and_canned_replies(
         text(&client, "#timezone").await,
         "Tijden in Europe/Amsterdam"
     );
+    assert_eq!(text(&client, "header .who").await, "Anna (medewerker)");
     let header = text(&client, "table.queue thead").await;
     for word in [
         "Prioriteit",
@@ -597,6 +598,7 @@ async fn a_dutch_browser_gets_a_dutch_inbox_with_local_times_and_canned_replies(
     .await;
     client.goto(&format!("{}/inbox", s.base)).await.unwrap();
     assert_eq!(text(&client, "main h1").await, "Queues");
+    assert_eq!(text(&client, "header .who").await, "Anna (agent)");
     client.close().await.unwrap();
 }
 

@@ -30,6 +30,17 @@ use support::{hidden, local, serve, set_cookie};
 
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling, al drie weken niet opgehaald!";
 
+/// An SLA timer polling every 20 ms until its sender says stop.
+fn start_timer(inbox: &Inbox) -> watch::Sender<bool> {
+    let (stop, stopped) = watch::channel(false);
+    let stop_timer = async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    tokio::spawn(SlaTimer::new(inbox.clone(), Duration::from_millis(20)).run(stop_timer));
+    stop
+}
+
 #[derive(Default)]
 struct Received {
     callbacks: Vec<Callback>,
@@ -66,6 +77,8 @@ struct Service {
     received: Arc<Mutex<Received>>,
     client: reqwest::Client,
     _stop: watch::Sender<bool>,
+    /// Stops the SLA timer alone (a leader that died), see [`Service::stop_timer`].
+    timer: Mutex<watch::Sender<bool>>,
 }
 
 impl Service {
@@ -114,7 +127,7 @@ impl Service {
             notifier
         });
         let inbox = Inbox::new(gateway.clone(), InboxConfig::default(), notifier);
-        tokio::spawn(SlaTimer::new(inbox.clone(), Duration::from_millis(20)).run(shutdown()));
+        let timer = start_timer(&inbox);
         let app = http::routes(gateway.clone(), config)
             .unwrap()
             .merge(inbox.routes());
@@ -128,7 +141,18 @@ impl Service {
             received,
             client: reqwest::Client::new(),
             _stop: stop,
+            timer: Mutex::new(timer),
         }
+    }
+
+    /// Stops the SLA timer, as when the instance that ran it dies.
+    fn stop_timer(&self) {
+        self.timer.lock().unwrap().send_replace(true);
+    }
+
+    /// A new SLA timer, as on the instance that takes over.
+    fn restart_timer(&self) {
+        *self.timer.lock().unwrap() = start_timer(&self.inbox);
     }
 
     /// Adds a user with `password` and returns a fresh API token of theirs.
@@ -160,12 +184,16 @@ impl Service {
     }
 
     async fn post_message(&self, id: &str, text: &str) -> serde_json::Value {
+        self.post_in("c1", id, text).await
+    }
+
+    async fn post_in(&self, conversation: &str, id: &str, text: &str) -> serde_json::Value {
         let response = self
             .client
             .post(format!("{}/api/v1/messages", self.base))
             .header("content-type", "application/json")
             .body(
-                serde_json::json!({"id": id, "conversation": "c1", "author": "citizen", "text": text})
+                serde_json::json!({"id": id, "conversation": conversation, "author": "citizen", "text": text})
                     .to_string(),
             )
             .send()
@@ -685,6 +713,154 @@ async fn teams_hear_of_arrivals_and_breaches_by_signed_webhook_without_customer_
             !text.contains("afvalinzameling"),
             "no customer text: {text}"
         );
+    }
+}
+
+/// What the fake webhook received so far, by type.
+fn heard_types(received: &Mutex<Vec<serde_json::Value>>) -> Vec<String> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_hear_once_of_each_follow_up_and_reopening_and_a_new_timer_catches_up() {
+    let key = SigningKey::new("hook-secret");
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state((key.clone(), Arc::clone(&received)));
+    let url = format!("{}/hook", serve(app).await);
+    let mut config = NotifyConfig::default();
+    config.teams.insert(
+        "webcare".into(),
+        TeamChannels {
+            webhook: Some(Webhook {
+                url,
+                secret: Some(key),
+            }),
+            ..TeamChannels::default()
+        },
+    );
+    let monday = local(2026, 11, 30, 10, 0);
+    let s = Service::with_notifications(monday, Some(config)).await;
+    let heard = |n: usize| {
+        let received = Arc::clone(&received);
+        move || {
+            let types = heard_types(&received);
+            (types.len() >= n).then_some(types)
+        }
+    };
+    let reply = |id: u64| {
+        let now = s.clock_now();
+        s.gateway
+            .store(move |st| st.reply_to_escalation(id, "anna", "We kijken ernaar.", now))
+    };
+
+    s.post_message("f1", COMPLAINT).await;
+    let types = s.wait_for("the arrival", heard(1)).await;
+    assert_eq!(types, ["escalation.arrived"]);
+    let id = received.lock().unwrap()[0]["escalation"].as_u64().unwrap();
+
+    // Answered, the customer writes again: the team hears it waits on them again; a second
+    // message before anyone answers is the same wait and tells nothing new.
+    reply(id).await.unwrap();
+    s.post_message(
+        "f2",
+        "Het is nog steeds niet opgehaald, wanneer komen jullie?",
+    )
+    .await;
+    let types = s.wait_for("the follow-up", heard(2)).await;
+    assert_eq!(types, ["escalation.arrived", "escalation.follow_up"]);
+    let follow_up = received.lock().unwrap()[1].clone();
+    assert_eq!(follow_up["escalation"].as_u64(), Some(id));
+    assert_eq!(follow_up["team"], "webcare");
+    assert_eq!(follow_up["category"], "complaint", "the opening message's");
+    assert!(
+        follow_up["text"].as_str().unwrap().starts_with(&format!(
+            "webcare: customer wrote again on escalation #{id} "
+        )),
+        "{follow_up}"
+    );
+    s.post_message("f3", "Hallo? Nog steeds niets gehoord.")
+        .await;
+
+    // Answered and resolved, the customer writes once more: it reopens, and the team hears.
+    reply(id).await.unwrap();
+    let now = s.clock_now();
+    s.gateway
+        .store(move |st| st.resolve_escalation(id, "anna", now))
+        .await
+        .unwrap();
+    s.post_message("f4", COMPLAINT).await;
+    let types = s.wait_for("the reopening", heard(3)).await;
+    assert_eq!(
+        types,
+        [
+            "escalation.arrived",
+            "escalation.follow_up",
+            "escalation.reopened"
+        ],
+        "one notification per follow-up and reopening"
+    );
+
+    // The timer stops (its instance died) while a follow-up and a new escalation come in;
+    // the next timer tells both, once, and nothing it was told before.
+    s.stop_timer();
+    reply(id).await.unwrap();
+    s.post_message("f5", "Dank, maar het ligt er nog.").await;
+    s.post_in("c2", "g1", COMPLAINT).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        heard_types(&received).len(),
+        3,
+        "nobody tells while no timer runs"
+    );
+    // Its deadline passes in the gap too: the next timer applies the breach all the same.
+    let g1 = s
+        .gateway
+        .store(|st| st.conversation_escalations(ChannelKind::Http, "c2"))
+        .await
+        .unwrap()[0]
+        .clone();
+    s.clock
+        .set(g1.sla_deadline.unwrap() + chrono::Duration::minutes(1));
+    s.restart_timer();
+    let mut types = s.wait_for("the catch-up", heard(5)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(types.len(), 5, "{types:?}");
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "escalation.arrived",
+            "escalation.arrived",
+            "escalation.follow_up",
+            "escalation.follow_up",
+            "escalation.reopened"
+        ]
+    );
+    let all = received.lock().unwrap().clone();
+    assert!(
+        all[3..]
+            .iter()
+            .any(|n| n["escalation"].as_u64() == Some(g1.id))
+    );
+    let moved = s
+        .wait_for("the breach in the gap", || {
+            let esc = futures_executor(&s.gateway, g1.id);
+            (esc.team != "webcare").then_some(esc)
+        })
+        .await;
+    assert_eq!(moved.team, "webcare_leads");
+    for note in &all {
+        let text = note.to_string();
+        for words in ["afvalinzameling", "opgehaald", "Dank"] {
+            assert!(!text.contains(words), "no customer text: {text}");
+        }
     }
 }
 

@@ -201,6 +201,13 @@ async fn a_whatsapp_reply_after_the_window_without_a_template_is_refused_in_the_
         assert!(page.contains(&format!(">{text}</textarea>")), "{page}");
     }
 
+    // Ten minutes on, the unsent text is gone (it is no record to keep); the page still says
+    // why a reply is refused, worked out again from the window.
+    s.clock.advance(chrono::Duration::minutes(11));
+    let (_, page) = s.page(&session, &path).await;
+    assert!(!page.contains(text), "{page}");
+    assert!(page.contains("id=\"reply-refused\""), "{page}");
+
     // On Anna's Dutch pages the refusal is Dutch too, and so is a colleague's claim.
     let (status, _) = s.page(&session, "/inbox/language?to=nl").await;
     assert_eq!(status, 303);

@@ -2,7 +2,9 @@
 //! `HttpBuilder::proxy` (`GET /api/v10/gateway[/bot]`, `POST /api/v10/channels/{id}/messages`
 //! recorded or answered with a scripted 429 or 500) and a gateway WebSocket that says Hello,
 //! takes Identify, sends READY, answers heartbeats and dispatches the test's MESSAGE_CREATE
-//! events. Shared by `adapters/tests/discord.rs` and the `webcare run` test in `tests/`.
+//! events to the session that identified (when it ends, the next one to identify gets the
+//! events not yet sent, as a bot that reconnects elsewhere would). Shared by
+//! `adapters/tests/discord.rs` and the `webcare run` tests in `tests/`.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a different part
 
@@ -58,6 +60,11 @@ pub enum Answer {
 pub struct FakeState {
     /// The Identify payload's `d`, once the adapter identified.
     pub identify: Option<Value>,
+    /// When each gateway session identified.
+    pub identified: Vec<Instant>,
+    /// Sessions identified and not yet ended, now and at most.
+    pub live: usize,
+    pub most_live: usize,
     /// Replies the fake accepted: channel, content, allowed_mentions, when.
     pub sends: Vec<(String, String, Value, Instant)>,
     pub send_calls: usize,
@@ -159,14 +166,30 @@ pub async fn websocket(State(fake): State<Fake>, upgrade: WebSocketUpgrade) -> R
 }
 
 /// One gateway session: Hello, Identify → READY, heartbeats → ACK, then the test's events.
-pub async fn session(fake: Fake, mut socket: WebSocket) {
+/// When it ends, the events not yet sent wait for the next session to identify.
+pub async fn session(fake: Fake, socket: WebSocket) {
+    let mut identified = false;
+    if let Some(events) = dispatch(&fake, socket, &mut identified).await {
+        fake.events.lock().unwrap().get_or_insert(events);
+    }
+    if identified {
+        fake.state.lock().unwrap().live -= 1;
+    }
+}
+
+/// Runs a session; returns the events it held when it ends.
+async fn dispatch(
+    fake: &Fake,
+    mut socket: WebSocket,
+    identified: &mut bool,
+) -> Option<mpsc::UnboundedReceiver<Value>> {
     let hello = json!({ "op": 10, "d": { "heartbeat_interval": 45000 }, "s": null, "t": null });
     if socket
         .send(WsMessage::Text(hello.to_string().into()))
         .await
         .is_err()
     {
-        return;
+        return None;
     }
     let mut seq = 0u64;
     let mut events = None;
@@ -180,9 +203,20 @@ pub async fn session(fake: Fake, mut socket: WebSocket) {
                 let payload: Value = serde_json::from_str(text.as_str()).unwrap();
                 match payload["op"].as_u64() {
                     Some(2) => {
-                        fake.state.lock().unwrap().identify = Some(payload["d"].clone());
-                        // Only the first session gets the events; a reconnect would see none.
-                        events = fake.events.lock().unwrap().take();
+                        let mut state = fake.state.lock().unwrap();
+                        state.identify = Some(payload["d"].clone());
+                        state.identified.push(Instant::now());
+                        if !*identified {
+                            *identified = true;
+                            state.live += 1;
+                            state.most_live = state.most_live.max(state.live);
+                        }
+                        drop(state);
+                        // The events go to this session while it lasts (none while another
+                        // session still holds them).
+                        if events.is_none() {
+                            events = fake.events.lock().unwrap().take();
+                        }
                         seq += 1;
                         json!({
                             "op": 0, "t": "READY", "s": seq,
@@ -200,7 +234,7 @@ pub async fn session(fake: Fake, mut socket: WebSocket) {
                     _ => continue,
                 }
             }
-            Step::Incoming(Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None) => return,
+            Step::Incoming(Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None) => return events,
             Step::Incoming(Some(Ok(_))) => continue,
             Step::Event(Some(message)) => {
                 seq += 1;
@@ -216,7 +250,7 @@ pub async fn session(fake: Fake, mut socket: WebSocket) {
             .await
             .is_err()
         {
-            return;
+            return events;
         }
     }
 }

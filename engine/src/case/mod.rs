@@ -38,4 +38,4 @@ pub use error::CaseError;
 pub use escalation::EscalationStatus;
 pub use intake::{CaseInput, EscalationEffect, IntakeEffects};
 pub use sla::SlaOutcome;
-pub use state::{CaseState, Survey};
+pub use state::{Announce, CaseState, Survey};

@@ -42,6 +42,24 @@ pub struct CaseState {
     pub language: Option<Language>,
     /// The satisfaction question asked after it was resolved, and the answer.
     pub survey: Option<Survey>,
+    /// What its team has not been told yet, oldest first. Added to in the transaction that
+    /// opens, follows up or reopens the escalation and emptied by the one that takes it for the
+    /// team's channel, so whichever instance's SLA timer runs, after a restart or a leader
+    /// change, each event is told once (see the inbox's SLA timer). Escalations older than
+    /// this field read as nothing to tell.
+    pub announce: Vec<Announce>,
+}
+
+/// An event the team's channel is still to hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Announce {
+    /// It opened.
+    Arrived,
+    /// The customer wrote again after a person had answered: it waits on us again.
+    FollowUp,
+    /// A customer's message reopened it after it was resolved.
+    Reopened,
 }
 
 /// A satisfaction question and its answer.
@@ -80,7 +98,16 @@ impl CaseState {
             critical: is_critical(category),
             author: Some(author.to_owned()),
             language: Some(language),
+            announce: vec![Announce::Arrived],
             ..CaseState::default()
+        }
+    }
+
+    /// Adds `kind` to what the team is to hear of; the same event twice in a row is told once
+    /// (the team is told the case waits, not how often the customer wrote meanwhile).
+    fn tell(&mut self, kind: Announce) {
+        if self.announce.last() != Some(&kind) {
+            self.announce.push(kind);
         }
     }
 
@@ -106,6 +133,11 @@ impl CaseState {
         self.language = Some(language);
         if self.waiting_since.is_none() {
             self.waiting_since = Some(received);
+            // Waiting again after a person answered: news for the team (once, not for every
+            // message while nobody answered).
+            if self.first_response_at.is_some() {
+                self.tell(Announce::FollowUp);
+            }
         }
         if self.first_response_at.is_none() && self.opened_at.is_some() {
             running
@@ -126,8 +158,14 @@ impl CaseState {
         self.resolved_at = None;
         self.reopened += 1;
         self.waiting_since = None;
-        self.customer_wrote(received, category, language, None, next_due)
-            .or(next_due)
+        let pending = self.announce.len();
+        let running = self
+            .customer_wrote(received, category, language, None, next_due)
+            .or(next_due);
+        // The news is the reopening, not a follow-up.
+        self.announce.truncate(pending);
+        self.tell(Announce::Reopened);
+        running
     }
 
     /// A person replied at `at`: nobody waits any more, and the running deadline ends (the
@@ -233,6 +271,11 @@ mod tests {
             case.customer_wrote(t(4), Category::Question, Language::En, running, Some(t(8)));
         assert_eq!(running, Some(t(7)));
         assert!(!case.replied(t(5), "ann"), "not the first response");
+        assert_eq!(
+            case.announce,
+            [Announce::Arrived, Announce::FollowUp],
+            "never taken: each in order"
+        );
         assert_eq!(case.first_response_at, Some(t(2)));
         assert_eq!(case.language, Some(Language::En));
     }
@@ -281,5 +324,33 @@ mod tests {
         assert_eq!((case.reopened, case.resolved_at), (1, None));
         assert_eq!(case.waiting_since, Some(t(30)));
         assert!(case.critical, "a legal message makes the case critical");
+    }
+
+    #[test]
+    fn the_team_is_to_hear_of_an_arrival_a_follow_up_and_a_reopening_once_each() {
+        let mut case = opened();
+        assert_eq!(case.announce, [Announce::Arrived]);
+        case.announce.clear(); // told
+        // More messages before anyone answered: nothing new for the team.
+        case.customer_wrote(t(1), Category::Complaint, Language::Nl, Some(t(4)), None);
+        assert!(case.announce.is_empty());
+        case.replied(t(2), "ann");
+        case.customer_wrote(t(3), Category::Question, Language::Nl, None, Some(t(7)));
+        assert_eq!(case.announce, [Announce::FollowUp]);
+        // A second message before the answer is the same wait.
+        let running = Some(t(7));
+        case.customer_wrote(t(4), Category::Question, Language::Nl, running, Some(t(8)));
+        assert_eq!(case.announce, [Announce::FollowUp]);
+        case.replied(t(5), "ann");
+        case.resolved(t(6));
+        case.reopened_by(t(30), Category::Complaint, Language::Nl, Some(t(34)));
+        assert_eq!(
+            case.announce,
+            [Announce::FollowUp, Announce::Reopened],
+            "not told yet: both, in order, and the reopening is no follow-up"
+        );
+        // Older records: nothing to tell.
+        let old: CaseState = serde_json::from_str("{\"reopened\": 1}").unwrap();
+        assert!(old.announce.is_empty());
     }
 }

@@ -29,7 +29,8 @@ pub enum Route {
 }
 
 /// Why a reply may not go out. The words name the times and what would make it possible.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Serializable so the inbox can keep a refusal for a page another instance may serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Refused {
     #[error("{closed}; the bot does not reply after it, a person must follow up")]
     Bot { closed: String },

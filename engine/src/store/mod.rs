@@ -505,6 +505,14 @@ pub trait Store: Send + Sync {
     /// returned, so a breach is handled once however often it is offered.
     fn record_sla_breach(&self, breach: SlaBreach) -> Result<Option<Escalation>, StoreError>;
 
+    /// Takes what escalation `id`'s team is still to hear of ([`crate::case::Announce`], oldest
+    /// first) and clears it in the same transaction, so of two instances offering it only one
+    /// gets it. `None` when nothing is pending or the escalation no longer exists.
+    fn take_announcements(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError>;
+
     // --- maintenance ---------------------------------------------------------------------
 
     fn stats(&self) -> Result<StoreStats, StoreError>;

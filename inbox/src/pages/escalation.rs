@@ -18,10 +18,11 @@ use webcare_engine::{ChannelKind, Rulebook};
 
 use super::queue::{customer_name, human_reason, status_text};
 use super::{Ctx, error_page, form_session, lang_of, layout, respond, session, why, zone};
+use crate::Inbox;
 use crate::actions::{self, ActionError, EscalationView};
 use crate::auth::Actor;
 use crate::explain::Explained;
-use crate::{Inbox, Kept};
+use crate::kept::Kept;
 
 /// One line of the conversation, for sorting by time.
 struct Line<'a> {
@@ -426,7 +427,10 @@ pub(super) async fn escalation(
         Err(redirect) => return redirect,
     };
     let ctx = Ctx::new(lang_of(&headers, Some(&actor)), zone(&inbox), Some(&actor));
-    let kept = inbox.kept(&actor.user.login, id);
+    let now = inbox.gateway().now();
+    let kept = actor
+        .session
+        .and_then(|session| inbox.kept().kept(session, id, now));
     escalation_page(&inbox, &ctx, &actor, id, kept.as_ref()).await
 }
 
@@ -492,7 +496,9 @@ pub(super) async fn act(
     };
     let back = format!("/inbox/escalations/{id}");
     // What the last refusal kept goes with the next action on this escalation.
-    inbox.forget_kept(&actor.user.login, id);
+    if let Some(session) = actor.session {
+        inbox.kept().forget(session, id);
+    }
     let mut written = String::new();
     let result: Result<String, ActionError> = match action.as_str() {
         "claim" => actions::claim(&inbox, &actor, id)
@@ -545,11 +551,13 @@ pub(super) async fn act(
         {
             let reply = action == "reply";
             let kept = Kept {
-                error: std::sync::Arc::new(e),
+                error: e,
                 text: if reply { written } else { String::new() },
                 reply,
             };
-            inbox.keep(&actor.user.login, id, kept);
+            if let Some(session) = actor.session {
+                inbox.kept().keep(session, id, &kept, inbox.gateway().now());
+            }
             Redirect::to(&back).into_response()
         }
         Err(e) => error_page(&ctx, e.status(), &ctx.refusal(&e)),

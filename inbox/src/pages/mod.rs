@@ -186,7 +186,7 @@ fn layout(ctx: &Ctx<'_>, title: &str, count: Option<usize>, body: Markup) -> Str
                             a #crisis-link href="/inbox/crisis" { (t.crisis_link) }
                         }
                         button #notify-toggle type="button" hidden data-on=(t.notify_active) { (t.notify_ask) }
-                        span.who { (actor.user.name) " (" (actor.user.role.as_str()) ")" }
+                        span.who { (actor.user.name) " (" (ctx.lang.role(actor.user.role)) ")" }
                         form.inline method="post" action="/inbox/logout" {
                             (ctx.csrf())
                             button { (t.log_out) }
@@ -318,6 +318,7 @@ async fn session(inbox: &Inbox, headers: &HeaderMap) -> Result<Actor, Response> 
         user,
         csrf: Some(csrf),
         lang: lang.as_deref().and_then(Lang::parse),
+        session: Some(crate::auth::token_digest(value)),
     })
 }
 

@@ -426,6 +426,24 @@ impl Embedded {
         })
     }
 
+    pub(super) fn inbox_take_announcements(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
+        self.write(move |tx| {
+            if tx.esc_rec(id)?.is_none() {
+                return Ok(None);
+            }
+            let mut case = tx.case_state(id)?;
+            if case.announce.is_empty() {
+                return Ok(None);
+            }
+            let kinds = std::mem::take(&mut case.announce);
+            tx.put_case(id, &case)?;
+            Ok(tx.escalation(id)?.map(|esc| (kinds, esc)))
+        })
+    }
+
     fn redact_text(&self, text: &str) -> String {
         match &self.redactor {
             Some(redactor) => redactor.redact(text).into_owned(),

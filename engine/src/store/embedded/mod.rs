@@ -663,6 +663,13 @@ impl Store for Embedded {
         self.inbox_breach(breach)
     }
 
+    fn take_announcements(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
+        self.inbox_take_announcements(id)
+    }
+
     fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         // As large as a message can be (the HTTP channel's limit on its text), so on a nearly
         // full disk the probe fails where a message would, instead of fitting in a gap that

@@ -1,6 +1,7 @@
 //! [`Cluster`] on PostgreSQL: signals by `NOTIFY`/`LISTEN`, roles by session advisory locks
-//! (both in `listen`), and the inbox's sessions and login limits in two small tables
-//! (`migrations/0003_cluster.sql`). The store's own changes that other instances must follow
+//! (both in `listen`), the inbox's sessions and login limits in two small tables
+//! (`migrations/0003_cluster.sql`), and a refused action kept for the page the browser is
+//! sent back to in a third (`migrations/0007_inbox_kept.sql`). The store's own changes that other instances must follow
 //! are announced by [`announce`] inside the transaction that makes them: PostgreSQL delivers a
 //! notification only when (and if) its transaction commits, so no instance hears of a change
 //! that was rolled back, and none misses one that was committed while the sender crashed.
@@ -294,6 +295,55 @@ impl Cluster for PgCluster {
         };
         self.conn()?
             .execute(sql, &[&key])
+            .map(|_| ())
+            .map_err(|e| PgErr::from(e).store())
+    }
+
+    fn keep(
+        &self,
+        session: [u8; 32],
+        escalation: u64,
+        kept: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let run = |conn: &mut postgres::Client| -> Result<(), postgres::Error> {
+            let mut tx = conn.transaction()?;
+            // What expired goes when something new is kept: no timer, bounded by the TTL.
+            tx.execute("DELETE FROM inbox_kept WHERE expires_at <= $1", &[&now])?;
+            tx.execute(
+                "INSERT INTO inbox_kept (session, escalation, kept, expires_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (session, escalation) DO UPDATE SET kept = EXCLUDED.kept, expires_at = EXCLUDED.expires_at",
+                &[&&session[..], &(escalation as i64), &kept, &expires],
+            )?;
+            tx.commit()
+        };
+        run(&mut conn).map_err(|e| PgErr::from(e).store())
+    }
+
+    fn kept(
+        &self,
+        session: [u8; 32],
+        escalation: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT kept FROM inbox_kept WHERE session = $1 AND escalation = $2 AND expires_at > $3",
+                &[&&session[..], &(escalation as i64), &now],
+            )
+            .map_err(|e| PgErr::from(e).store())?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn forget_kept(&self, session: [u8; 32], escalation: u64) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "DELETE FROM inbox_kept WHERE session = $1 AND escalation = $2",
+                &[&&session[..], &(escalation as i64)],
+            )
             .map(|_| ())
             .map_err(|e| PgErr::from(e).store())
     }

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "user_language",
         sql: include_str!("migrations/0006_user_language.sql"),
     },
+    Migration {
+        version: 7,
+        name: "inbox_kept",
+        sql: include_str!("migrations/0007_inbox_kept.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

@@ -673,6 +673,13 @@ impl Store for PgStore {
         PgStore::record_sla_breach(self, breach).map_err(PgErr::store)
     }
 
+    fn take_announcements(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
+        PgStore::take_announcements(self, id).map_err(PgErr::store)
+    }
+
     fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let at = serde_json::Value::String(now.to_rfc3339());
         self.conn()

@@ -421,4 +421,25 @@ impl PgStore {
             rows::escalation(&mut *tx, id)
         })
     }
+
+    pub(super) fn take_announcements(
+        &self,
+        id: u64,
+    ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, PgErr> {
+        self.tx(|tx| {
+            // Locked like every other change of the escalation (its conversation first), so
+            // an intake that sets a new announcement cannot interleave with this one's take.
+            let mut esc = match locked_escalation(tx, id) {
+                Ok(esc) => esc,
+                Err(PgErr::Case(CaseError::NoSuchEscalation(_))) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            if esc.case.announce.is_empty() {
+                return Ok(None);
+            }
+            let kinds = std::mem::take(&mut esc.case.announce);
+            rows::write_case(&mut *tx, id, &esc.case)?;
+            Ok(Some((kinds, esc)))
+        })
+    }
 }
