@@ -390,3 +390,43 @@ async fn delivered_read_and_failed_reports_are_shown_on_their_reply() {
         "{json}"
     );
 }
+
+/// A colleague resolves the case while Anna writes: her reply is refused, and though a
+/// resolved case has no reply form, what she wrote and why it was not sent stay on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_refused_because_a_colleague_resolved_the_case_keeps_its_text() {
+    let monday = local(2026, 11, 30, 10, 0);
+    let s = Service::start(monday, None).await;
+    let id = s.escalated(ChannelKind::Whatsapp, monday).await;
+    let path = format!("/inbox/escalations/{id}");
+    let session = s.login().await;
+    let (_, page) = s.page(&session, &path).await;
+    let csrf = hidden(&page, "csrf");
+    let before = s.replies(ChannelKind::Whatsapp).await;
+
+    s.gateway
+        .store(move |st| st.resolve_escalation(id, "bob", monday))
+        .await
+        .unwrap();
+    let text = "Uw bezwaar is ontvangen; u hoort binnen zes weken van ons.";
+    let response = s
+        .client
+        .post(format!("{}{path}/reply", s.base))
+        .header("cookie", format!("webcare_session={session}"))
+        .form(&[("csrf", csrf.as_str()), ("text", text)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+
+    let (status, page) = s.page(&session, &path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        refused_reply(&page).contains(&format!("Escalation {id} is already resolved")),
+        "{page}"
+    );
+    assert!(page.contains("Your reply, not sent"), "{page}");
+    assert!(page.contains(&format!(">{text}</textarea>")), "{page}");
+    assert!(!page.contains("id=\"send-reply\""), "{page}");
+    assert_eq!(s.replies(ChannelKind::Whatsapp).await, before);
+}

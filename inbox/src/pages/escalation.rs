@@ -258,6 +258,14 @@ pub fn render_escalation(
                         }
                     }
                 }
+                @if !open && let Some((text, reason)) = reply.refused {
+                    // Resolved meanwhile (by a colleague): no form to send from, but what the
+                    // agent wrote and why it was not sent stay on screen.
+                    section.actions #actions {
+                        p.error #reply-refused role="alert" { (t.reply_not_sent) ": " (reason) }
+                        label { (t.unsent_reply) textarea #reply-text rows="5" readonly { (text) } }
+                    }
+                }
                 @if open {
                     section.actions #actions {
                         form.reply method="post" action=(format!("{base}/reply")) {
