@@ -27,6 +27,7 @@ use crate::rulebook::source::SourceFile;
 use crate::teams::{Teams, describe_next_open};
 use crate::templates::shorten;
 
+mod compiled;
 mod names;
 
 /// What a script returns; a governance lead knows it as a "decision".
@@ -81,6 +82,11 @@ fn rule_at(ctx: &NativeCallContext) -> String {
 
 impl Verdict {
     fn new(ctx: &NativeCallContext, action: VerdictAction, reason: ImmutableString) -> Self {
+        Verdict::at(rule_at(ctx), action, reason)
+    }
+
+    /// A verdict made at `rule` (`escalation.rhai:12`).
+    fn at(rule: String, action: VerdictAction, reason: ImmutableString) -> Self {
         Verdict {
             action,
             team: ImmutableString::new(),
@@ -88,7 +94,7 @@ impl Verdict {
             template: ImmutableString::new(),
             reply: ImmutableString::new(),
             reason,
-            rule: rule_at(ctx),
+            rule,
             rendered_from: ImmutableString::new(),
             adjusted: None,
             category: ImmutableString::new(),
@@ -177,9 +183,23 @@ pub struct TopicReading(MessageFacts);
 
 impl TopicReading {
     fn view(&self) -> &TopicGuessView {
-        let m = &self.0.0;
-        m.topic_guess
-            .get_or_init(|| crate::signals::topic_guess(m.classifier.as_deref(), &m.normalized))
+        self.0.0.topic_view()
+    }
+}
+
+impl FactsInner {
+    /// `msg.topic_guess`'s reading, computed the first time a script asks.
+    fn topic_view(&self) -> &TopicGuessView {
+        self.topic_guess.get_or_init(|| {
+            crate::signals::topic_guess(self.classifier.as_deref(), &self.normalized)
+        })
+    }
+
+    /// `msg.features`, computed the first time a script reads them.
+    fn features_view(&self) -> FeaturesView {
+        *self
+            .features
+            .get_or_init(|| FeaturesView(crate::features::extract(&self.text)))
     }
 }
 
@@ -203,6 +223,22 @@ pub struct TeamsView {
     pub teams: Arc<Teams>,
     pub at: DateTime<Tz>,
     pub language: Language,
+}
+
+/// The scripts' runs for one message: what they read, and the Rhai scope the runs share when
+/// a script runs on Rhai.
+pub struct ScriptRun<'a> {
+    inputs: &'a ScriptInputs,
+    scope: Option<Scope<'static>>,
+}
+
+impl<'a> ScriptRun<'a> {
+    pub fn new(inputs: &'a ScriptInputs) -> Self {
+        ScriptRun {
+            inputs,
+            scope: None,
+        }
+    }
 }
 
 /// Everything a script run can read.
@@ -292,6 +328,8 @@ struct Script {
     /// resolved once per thread and script, not once per message. A cache belongs to this
     /// compiled script and this engine, so a new rulebook starts with empty ones.
     caches: std::sync::Mutex<Vec<rhai::Caches>>,
+    /// The script compiled to Rust closures, or why it runs on Rhai (see [`compiled`]).
+    compiled: Result<compiled::Program, String>,
 }
 
 /// The sandboxed engine with both compiled scripts.
@@ -453,10 +491,7 @@ fn register_api(engine: &mut rhai::Engine) {
         "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
         "word_count" => word_count,
     );
-    engine.register_get("features", |m: &mut MessageFacts| {
-        *m.0.features
-            .get_or_init(|| FeaturesView(crate::features::extract(&m.0.text)))
-    });
+    engine.register_get("features", |m: &mut MessageFacts| m.0.features_view());
 
     // `msg.topic_guess` is a handle: the topic model scores the message only when a script
     // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the
@@ -571,37 +606,46 @@ fn register_api(engine: &mut rhai::Engine) {
             .get(&id)
             .is_some_and(|team| team.closed_all_day(t.at))
     });
-    engine.register_fn(
-        "next_open",
-        |t: &mut TeamsView, id: ImmutableString| -> ImmutableString {
-            t.teams
-                .get(&id)
-                .and_then(|team| team.next_open(t.at))
-                .map(|next| describe_next_open(t.at, next, t.language).into())
-                .unwrap_or_default()
-        },
-    );
+    engine.register_fn("next_open", |t: &mut TeamsView, id: ImmutableString| {
+        describe_teams(t, &id)
+    });
 
     engine.register_fn(
         "contains_any",
         |text: ImmutableString, words: Array| -> Result<bool, Box<EvalAltResult>> {
-            let word_bytes: usize = words.iter().map(|w| w.to_string().len()).sum();
-            charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
-            let text = normalize(&text);
-            let padded = format!(" {text} ");
-            Ok(words.iter().any(|w| {
-                let word = normalize(&w.to_string());
-                !word.is_empty() && padded.contains(&format!(" {word} "))
-            }))
+            let words: Vec<String> = words.iter().map(ToString::to_string).collect();
+            host_contains_any(&text, &words)
         },
     );
-    engine.register_fn(
-        "shorten",
-        |text: ImmutableString, limit: i64| -> Result<ImmutableString, Box<EvalAltResult>> {
-            charge_host_work(text.len())?;
-            Ok(shorten(&text, usize::try_from(limit).unwrap_or(0)).into())
-        },
-    );
+    engine.register_fn("shorten", host_shorten);
+}
+
+/// `teams.next_open(id)`: when the team opens next, in words, or empty.
+fn describe_teams(t: &TeamsView, id: &str) -> ImmutableString {
+    t.teams
+        .get(id)
+        .and_then(|team| team.next_open(t.at))
+        .map(|next| describe_next_open(t.at, next, t.language).into())
+        .unwrap_or_default()
+}
+
+/// `contains_any(text, words)`: whether a word or phrase of `words` is in `text`, as words.
+/// Shared by both ways a script runs, so each counts the same work.
+fn host_contains_any(text: &str, words: &[impl AsRef<str>]) -> Result<bool, Box<EvalAltResult>> {
+    let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
+    charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
+    let text = normalize(text);
+    let padded = format!(" {text} ");
+    Ok(words.iter().any(|w| {
+        let word = normalize(w.as_ref());
+        !word.is_empty() && padded.contains(&format!(" {word} "))
+    }))
+}
+
+/// `shorten(text, limit)`.
+fn host_shorten(text: ImmutableString, limit: i64) -> Result<ImmutableString, Box<EvalAltResult>> {
+    charge_host_work(text.len())?;
+    Ok(shorten(&text, usize::try_from(limit).unwrap_or(0)).into())
 }
 
 thread_local! {
@@ -666,6 +710,7 @@ fn declared(
 
 fn compile(
     engine: &rhai::Engine,
+    limits: &ScriptLimitsConfig,
     api: &names::Api,
     file: &SourceFile,
     vars: &[(&str, &str)],
@@ -694,6 +739,10 @@ fn compile(
                 None => (ast, 0, 0),
             };
             ast.set_source(name.as_str());
+            let compiled = compiled::Program::compile(&ast, declarations, &name, vars, limits);
+            if let Err(why) = &compiled {
+                tracing::debug!(target: "webcare::script", script = %name, "the script runs on Rhai: {why}");
+            }
             Ok(Script {
                 source: name.as_str().into(),
                 name,
@@ -701,6 +750,7 @@ fn compile(
                 declarations,
                 line_one_shift,
                 caches: std::sync::Mutex::new(Vec::new()),
+                compiled,
             })
         }
         Err(e) => {
@@ -731,8 +781,8 @@ impl ScriptHost {
             .copied()
             .collect();
         match (
-            compile(&engine, &api, escalation, &ESCALATION_VARS),
-            compile(&engine, &api, governance, &governance_vars),
+            compile(&engine, limits, &api, escalation, &ESCALATION_VARS),
+            compile(&engine, limits, &api, governance, &governance_vars),
         ) {
             (Ok(escalation), Ok(governance)) => Ok(ScriptHost {
                 engine,
@@ -743,11 +793,11 @@ impl ScriptHost {
         }
     }
 
-    /// The variables both scripts read, built once per message: the governance script runs
-    /// in the same scope after the escalation script's own variables are dropped. In the order
-    /// of [`ESCALATION_VARS`]: the compiled scripts find them by their place (see
+    /// The variables both scripts read, for the Rhai runs of one message: the governance
+    /// script runs in the same scope after the escalation script's own variables are dropped.
+    /// In the order of [`ESCALATION_VARS`]: the compiled scripts find them by their place (see
     /// [`declared`]).
-    pub fn scope(inputs: &ScriptInputs) -> Scope<'static> {
+    fn scope(inputs: &ScriptInputs) -> Scope<'static> {
         let mut scope = Scope::with_capacity(32);
         scope.push_constant("msg", inputs.msg.clone());
         scope.push_constant("conversation", inputs.conversation.clone());
@@ -757,7 +807,44 @@ impl ScriptHost {
         scope
     }
 
-    fn run(&self, script: &Script, scope: &mut Scope) -> Result<Verdict, ScriptError> {
+    /// Runs `script`: compiled when it could be compiled and the compiled run finishes, else on
+    /// Rhai, in the message's scope (made the first time a message needs it).
+    fn run(
+        &self,
+        script: &Script,
+        run: &mut ScriptRun<'_>,
+        review: Option<(Verdict, i64)>,
+    ) -> Result<Verdict, ScriptError> {
+        if let Ok(program) = &script.compiled {
+            HOST_WORK.with(|work| work.set((0, self.engine.max_operations())));
+            if let Some(verdict) = program.run(run.inputs, review.clone()) {
+                #[cfg(test)]
+                compiled::tests::differential(self, script, run, review, &verdict);
+                return Ok(verdict);
+            }
+            #[cfg(test)]
+            compiled::tests::bailed();
+        }
+        self.run_rhai(script, run, review)
+    }
+
+    fn run_rhai(
+        &self,
+        script: &Script,
+        run: &mut ScriptRun<'_>,
+        review: Option<(Verdict, i64)>,
+    ) -> Result<Verdict, ScriptError> {
+        let inputs = run.inputs;
+        let scope = run.scope.get_or_insert_with(|| ScriptHost::scope(inputs));
+        scope.rewind(ESCALATION_VARS.len());
+        if let Some((proposal, reply_limit)) = review {
+            scope.push("decision", proposal);
+            scope.push_constant("reply_limit", reply_limit);
+        }
+        self.eval(script, scope)
+    }
+
+    fn eval(&self, script: &Script, scope: &mut Scope) -> Result<Verdict, ScriptError> {
         HOST_WORK.with(|work| work.set((0, self.engine.max_operations())));
         let mut caches = script
             .caches
@@ -806,24 +893,29 @@ impl ScriptHost {
         })
     }
 
-    /// Runs `escalation.rhai` in `scope` (from [`ScriptHost::scope`]): the proposed decision.
-    pub fn propose(&self, scope: &mut Scope) -> Result<Verdict, ScriptError> {
-        scope.rewind(ESCALATION_VARS.len());
-        self.run(&self.escalation, scope)
+    /// Runs `escalation.rhai` for the message of `run`: the proposed decision.
+    pub fn propose(&self, run: &mut ScriptRun<'_>) -> Result<Verdict, ScriptError> {
+        self.run(&self.escalation, run, None)
     }
 
-    /// Runs `governance.rhai` on a proposal, in the scope the proposal was made in, without the
-    /// escalation script's own variables: the reviewed decision.
+    /// Runs `governance.rhai` on a proposal for the message of `run`: the reviewed decision.
     pub fn review(
         &self,
-        scope: &mut Scope,
+        run: &mut ScriptRun<'_>,
         reply_limit: i64,
         proposal: Verdict,
     ) -> Result<Verdict, ScriptError> {
-        scope.rewind(ESCALATION_VARS.len());
-        scope.push("decision", proposal);
-        scope.push_constant("reply_limit", reply_limit);
-        self.run(&self.governance, scope)
+        self.run(&self.governance, run, Some((proposal, reply_limit)))
+    }
+
+    /// Why each script runs on Rhai rather than compiled (`None`: it runs compiled).
+    pub fn interpreted(&self) -> [(&str, Option<&str>); 2] {
+        [&self.escalation, &self.governance].map(|s| {
+            (
+                s.name.as_str(),
+                s.compiled.as_ref().err().map(String::as_str),
+            )
+        })
     }
 
     pub fn escalation_name(&self) -> &str {
