@@ -13,10 +13,8 @@ use std::sync::Arc;
 use rhai::ImmutableString;
 
 use super::Frame;
-use crate::script::{
-    FactsInner, FeaturesView, GuessView, TopicGuessView, Verdict, VerdictAction, describe_teams,
-    host_contains_any, host_shorten,
-};
+use crate::script::api::{describe_teams, host_contains_any, host_shorten};
+use crate::script::{FactsInner, FeaturesView, GuessView, TopicGuessView, Verdict, VerdictAction};
 
 /// A value in a compiled run. The message, conversation and teams are the run's own (there is
 /// one of each), so they need no payload.
