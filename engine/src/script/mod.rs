@@ -471,7 +471,9 @@ fn compile(
                 None => (ast, 0, 0),
             };
             ast.set_source(name.as_str());
-            let compiled = compiled::Program::compile(&ast, declarations, &name, vars, limits);
+            let registered = |f: &str| api.registered(f);
+            let compiled =
+                compiled::Program::compile(&ast, declarations, &name, vars, limits, &registered);
             if let Err(why) = &compiled {
                 tracing::debug!(target: "webcare::script", script = %name, "the script runs on Rhai: {why}");
             }

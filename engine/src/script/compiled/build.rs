@@ -485,6 +485,7 @@ pub(super) fn build(
     skip: usize,
     source: &str,
     vars: &[(&str, &str)],
+    registered: &dyn Fn(&str) -> bool,
 ) -> Result<Parts, String> {
     // Rhai offers a function's body only through the walk, which visits the main statements
     // and then each function's, in the order of the function list; a body's statements are
@@ -509,7 +510,9 @@ pub(super) fn build(
         if def.this_type.is_some() {
             return Err(format!("the method `{}` of a type", def.name));
         }
-        if Native::of(&def.name, def.params.len()).is_some() || Op::of(&def.name).is_some() {
+        // A script function named like a registered one: which of the two Rhai calls is left
+        // to its rules of precedence.
+        if registered(&def.name) || Native::of(&def.name, def.params.len()).is_some() {
             return Err(format!(
                 "a function named like an engine function (`{}`)",
                 def.name

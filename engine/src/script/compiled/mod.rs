@@ -72,15 +72,17 @@ impl Frame<'_> {
 
 impl Program {
     /// Compiles `ast` (from statement `skip` on: the declarations are not run) for a script
-    /// with the engine variables `vars`; `Err` says why it runs on Rhai instead.
+    /// with the engine variables `vars`, on an engine that registers the functions named
+    /// `registered`; `Err` says why it runs on Rhai instead.
     pub(crate) fn compile(
         ast: &rhai::AST,
         skip: usize,
         source: &str,
         vars: &[(&str, &str)],
         limits: &ScriptLimitsConfig,
+        registered: &dyn Fn(&str) -> bool,
     ) -> Result<Program, String> {
-        let parts = build::build(ast, skip, source, vars)?;
+        let parts = build::build(ast, skip, source, vars, registered)?;
         // Rhai's scope holds the engine's variables, the main body's and those of the calls
         // running; this counts every variable the script declares anywhere.
         let variables =

@@ -66,6 +66,10 @@ fn rulebook(escalation: Option<&str>, limits: &[(&str, &str)]) -> Rulebook {
     Rulebook::compile(source).expect("the rulebook compiles")
 }
 
+fn rulebook_of(escalation: &str) -> Rulebook {
+    rulebook(Some(escalation), &[])
+}
+
 fn interpreted(mut rulebook: Rulebook) -> Rulebook {
     for script in [
         &mut rulebook.scripts.escalation,
@@ -220,6 +224,33 @@ fn a_script_with_a_construct_outside_the_subset_runs_on_rhai() {
             .iter()
             .any(|r| r == "counted 3")
     );
+
+    for (script, why) in [
+        (
+            "fn down(n) { if n > 0 { down(n - 1) } else { n } }\nlog_only(\"at \" + down(3))",
+            "calls itself",
+        ),
+        (
+            "fn split(a) { a }\nlog_only(split(\"x\"))",
+            "named like an engine function (`split`)",
+        ),
+        ("let m = #{ a: 1 };\nlog_only(\"map\")", "map"),
+        (
+            "switch 1 { 1 => log_only(\"one\"), _ => log_only(\"other\") }",
+            "`switch`",
+        ),
+    ] {
+        let other = rulebook_of(script);
+        let reason = other.scripts.interpreted()[0].1.map(str::to_owned);
+        assert!(
+            reason.as_deref().is_some_and(|r| r.contains(why)),
+            "{script}: {reason:?}"
+        );
+        let (decision, (runs, bailed)) =
+            checked(|| other.decide(&message(0, "hallo"), &DecideContext::default()));
+        assert_eq!((runs, bailed), (1, 0), "{script}");
+        assert!(decision.diagnostics.script_errors.is_empty(), "{script}");
+    }
 }
 
 #[test]

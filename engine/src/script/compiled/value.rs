@@ -439,7 +439,7 @@ pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
             }
         }
         Value::Verdict(v) => match prop {
-            Prop::Action => Ok(Value::Str(v.action.as_str().into())),
+            Prop::Action => Ok(Value::Str(ACTIONS[v.action as usize].clone())),
             Prop::Team => s(&v.team),
             Prop::Priority => s(&v.priority),
             Prop::Template => s(&v.template),
@@ -451,6 +451,16 @@ pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
         _ => bail(),
     }
 }
+
+/// `decision.action`, made once: governance reads it on every message.
+static ACTIONS: std::sync::LazyLock<[ImmutableString; 3]> = std::sync::LazyLock::new(|| {
+    [
+        VerdictAction::Answer,
+        VerdictAction::Escalate,
+        VerdictAction::Log,
+    ]
+    .map(|a| a.as_str().into())
+});
 
 /// `d.<field> = value` on a decision, recording the line like the registered setters do.
 pub(super) fn set(target: &mut Value, prop: Prop, value: Value, rule: &str) -> Result<(), Flow> {
