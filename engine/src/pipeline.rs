@@ -284,10 +284,10 @@ impl Rulebook {
             }
         }
 
-        let mut scope = crate::script::ScriptHost::scope(&inputs);
+        let mut run = crate::script::ScriptRun::new(&inputs);
         let proposed = self
             .scripts
-            .propose(&mut scope)
+            .propose(&mut run)
             .and_then(|v| self.check(v, language));
         if let Some(trace) = trace.as_deref_mut() {
             trace.proposal = Some(step(&proposed));
@@ -302,7 +302,7 @@ impl Rulebook {
             Ok(Checked(proposal)) => {
                 let review = self
                     .scripts
-                    .review(&mut scope, inputs.reply_limit, proposal.clone())
+                    .review(&mut run, inputs.reply_limit, proposal.clone())
                     .and_then(|v| self.check(v, language));
                 if let Some(trace) = trace {
                     trace.review = Some(step(&review));

@@ -7,6 +7,10 @@
 //! explicitly, because Rhai's defaults differ between debug and release builds. Any error is
 //! returned as a [`ScriptError`] with its line, and the pipeline turns it into a fail-safe
 //! escalation. Scripts compile once when the rulebook loads.
+//!
+//! `api` registers what scripts can call and read; `compiled` turns a script that uses only the
+//! common constructs into Rust closures that decide exactly as Rhai does, for speed; `names`
+//! checks every name a script uses when the rulebook loads.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,14 +24,16 @@ use rhai::packages::{
 use rhai::{AST, Array, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope};
 
 use crate::decision::Language;
-use crate::normalize::normalize;
 use crate::rulebook::config::ScriptLimitsConfig;
 use crate::rulebook::error::{Location, RulebookError};
 use crate::rulebook::source::SourceFile;
-use crate::teams::{Teams, describe_next_open};
-use crate::templates::shorten;
+use crate::teams::Teams;
 
+mod api;
+mod compiled;
 mod names;
+
+use api::{HOST_WORK, register_api, register_types};
 
 /// What a script returns; a governance lead knows it as a "decision".
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +87,11 @@ fn rule_at(ctx: &NativeCallContext) -> String {
 
 impl Verdict {
     fn new(ctx: &NativeCallContext, action: VerdictAction, reason: ImmutableString) -> Self {
+        Verdict::at(rule_at(ctx), action, reason)
+    }
+
+    /// A verdict made at `rule` (`escalation.rhai:12`).
+    fn at(rule: String, action: VerdictAction, reason: ImmutableString) -> Self {
         Verdict {
             action,
             team: ImmutableString::new(),
@@ -88,7 +99,7 @@ impl Verdict {
             template: ImmutableString::new(),
             reply: ImmutableString::new(),
             reason,
-            rule: rule_at(ctx),
+            rule,
             rendered_from: ImmutableString::new(),
             adjusted: None,
             category: ImmutableString::new(),
@@ -177,9 +188,23 @@ pub struct TopicReading(MessageFacts);
 
 impl TopicReading {
     fn view(&self) -> &TopicGuessView {
-        let m = &self.0.0;
-        m.topic_guess
-            .get_or_init(|| crate::signals::topic_guess(m.classifier.as_deref(), &m.normalized))
+        self.0.0.topic_view()
+    }
+}
+
+impl FactsInner {
+    /// `msg.topic_guess`'s reading, computed the first time a script asks.
+    fn topic_view(&self) -> &TopicGuessView {
+        self.topic_guess.get_or_init(|| {
+            crate::signals::topic_guess(self.classifier.as_deref(), &self.normalized)
+        })
+    }
+
+    /// `msg.features`, computed the first time a script reads them.
+    fn features_view(&self) -> FeaturesView {
+        *self
+            .features
+            .get_or_init(|| FeaturesView(crate::features::extract(&self.text)))
     }
 }
 
@@ -203,6 +228,22 @@ pub struct TeamsView {
     pub teams: Arc<Teams>,
     pub at: DateTime<Tz>,
     pub language: Language,
+}
+
+/// The scripts' runs for one message: what they read, and the Rhai scope the runs share when
+/// a script runs on Rhai.
+pub struct ScriptRun<'a> {
+    inputs: &'a ScriptInputs,
+    scope: Option<Scope<'static>>,
+}
+
+impl<'a> ScriptRun<'a> {
+    pub fn new(inputs: &'a ScriptInputs) -> Self {
+        ScriptRun {
+            inputs,
+            scope: None,
+        }
+    }
 }
 
 /// Everything a script run can read.
@@ -292,6 +333,8 @@ struct Script {
     /// resolved once per thread and script, not once per message. A cache belongs to this
     /// compiled script and this engine, so a new rulebook starts with empty ones.
     caches: std::sync::Mutex<Vec<rhai::Caches>>,
+    /// The script compiled to Rust closures, or why it runs on Rhai (see [`compiled`]).
+    compiled: Result<compiled::Program, String>,
 }
 
 /// The sandboxed engine with both compiled scripts.
@@ -361,273 +404,6 @@ fn sandboxed_engine(limits: &ScriptLimitsConfig) -> (rhai::Engine, Vec<&'static 
     (engine, types)
 }
 
-/// The types scripts see, registered before any function that takes or returns one: the
-/// function metadata `check` reads names a type by its Rhai name only once it is registered.
-/// Returns their names.
-fn register_types(engine: &mut rhai::Engine) -> Vec<&'static str> {
-    fn add<T: rhai::Variant + Clone>(
-        engine: &mut rhai::Engine,
-        names: &mut Vec<&'static str>,
-        name: &'static str,
-    ) {
-        engine.register_type_with_name::<T>(name);
-        names.push(name);
-    }
-    let mut names = Vec::new();
-    add::<Verdict>(engine, &mut names, "Decision");
-    add::<MessageFacts>(engine, &mut names, "Message");
-    // A handle read lazily, and a shared guess: see `register_api`.
-    add::<TopicReading>(engine, &mut names, "TopicGuess");
-    add::<Arc<GuessView>>(engine, &mut names, "Guess");
-    add::<FeaturesView>(engine, &mut names, "Features");
-    add::<ConversationView>(engine, &mut names, "Conversation");
-    add::<TeamsView>(engine, &mut names, "Teams");
-    names
-}
-
-fn register_api(engine: &mut rhai::Engine) {
-    engine.register_fn(
-        "answer",
-        |ctx: NativeCallContext, template: ImmutableString, reason: ImmutableString| {
-            let mut v = Verdict::new(&ctx, VerdictAction::Answer, reason);
-            v.template = template;
-            v
-        },
-    );
-    engine.register_fn(
-        "escalate",
-        |ctx: NativeCallContext,
-         team: ImmutableString,
-         priority: ImmutableString,
-         reason: ImmutableString| {
-            let mut v = Verdict::new(&ctx, VerdictAction::Escalate, reason);
-            v.team = team;
-            v.priority = priority;
-            v
-        },
-    );
-    engine.register_fn(
-        "log_only",
-        |ctx: NativeCallContext, reason: ImmutableString| {
-            Verdict::new(&ctx, VerdictAction::Log, reason)
-        },
-    );
-    // Interned: governance reads `decision.action` on every message.
-    let actions: [ImmutableString; 3] = [
-        VerdictAction::Answer,
-        VerdictAction::Escalate,
-        VerdictAction::Log,
-    ]
-    .map(|a| a.as_str().into());
-    engine.register_get("action", move |v: &mut Verdict| -> ImmutableString {
-        actions[v.action as usize].clone()
-    });
-    // Setters are registered by hand (`set$name`) to get the call position, so an adjusted
-    // verdict names the line that adjusted it.
-    macro_rules! verdict_field {
-        ($($name:literal => $field:ident),*) => {$(
-            engine.register_get($name, |v: &mut Verdict| v.$field.clone());
-            engine.register_fn(
-                concat!("set$", $name),
-                |ctx: NativeCallContext, v: &mut Verdict, x: ImmutableString| {
-                    v.$field = x;
-                    v.adjusted = Some((rule_at(&ctx), $name));
-                },
-            );
-        )*};
-    }
-    verdict_field!("team" => team, "priority" => priority, "template" => template, "reply" => reply, "category" => category);
-    engine.register_get("reason", |v: &mut Verdict| v.reason.clone());
-
-    macro_rules! facts_get {
-        ($($name:literal => $field:ident),* $(,)?) => {
-            $(engine.register_get($name, |m: &mut MessageFacts| m.0.$field.clone());)*
-        };
-    }
-    facts_get!(
-        "id" => id, "text" => text, "normalized" => normalized, "channel" => channel,
-        "language" => language, "category" => category, "topic" => topic, "topics" => topics,
-        "categories" => categories, "template" => topic_template, "team" => topic_team,
-        "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
-        "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
-        "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
-        "word_count" => word_count,
-    );
-    engine.register_get("features", |m: &mut MessageFacts| {
-        *m.0.features
-            .get_or_init(|| FeaturesView(crate::features::extract(&m.0.text)))
-    });
-
-    // `msg.topic_guess` is a handle: the topic model scores the message only when a script
-    // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the
-    // examples name a topic at all (`.knows(…)`) needs no scoring, and the default script asks
-    // that first.
-    engine.register_get("topic_guess", |m: &mut MessageFacts| {
-        TopicReading(m.clone())
-    });
-    engine.register_get("topic", |g: &mut TopicReading| g.view().topic.clone());
-    engine.register_get("score", |g: &mut TopicReading| g.view().score);
-    engine.register_get("words", |g: &mut TopicReading| g.view().words.clone());
-    engine.register_fn("probability", |g: &mut TopicReading, t: ImmutableString| {
-        g.view()
-            .probabilities
-            .iter()
-            .find(|(name, _)| *name == t)
-            .map_or(0.0, |(_, p)| *p)
-    });
-    // Whether the examples name this topic at all: a topic nobody labelled has probability 0,
-    // which says nothing about the message.
-    engine.register_fn("knows", |g: &mut TopicReading, t: ImmutableString| {
-        g.0.0
-            .classifier
-            .as_deref()
-            .is_some_and(|c| c.knows_topic(&t))
-    });
-
-    // Shared, so `msg.guess` (read several times a message) copies a pointer, not the guess.
-    engine.register_get("category", |g: &mut Arc<GuessView>| g.category.clone());
-    engine.register_get("score", |g: &mut Arc<GuessView>| g.score);
-    engine.register_get("words", |g: &mut Arc<GuessView>| g.words.clone());
-    engine.register_fn(
-        "probability",
-        |g: &mut Arc<GuessView>, c: ImmutableString| {
-            g.probabilities
-                .iter()
-                .find(|(name, _)| *name == c)
-                .map_or(0.0, |(_, p)| *p)
-        },
-    );
-    engine.register_fn(
-        "says",
-        |g: &mut Arc<GuessView>, c: ImmutableString, min_score: f64| {
-            g.category == c && g.score >= min_score
-        },
-    );
-
-    macro_rules! feature_get {
-        ($($name:literal => $field:ident),* $(,)?) => {
-            $(engine.register_get($name, |f: &mut FeaturesView| i64::from(f.0.$field));)*
-        };
-    }
-    feature_get!(
-        "chars" => chars, "words" => words, "urls" => urls, "emails" => emails,
-        "phones" => phones, "amounts" => amounts, "emoji" => emoji,
-        "positive_emoji" => positive_emoji, "negative_emoji" => negative_emoji,
-        "question_marks" => question_marks, "exclamation_marks" => exclamation_marks,
-        "caps_words" => caps_words,
-    );
-    engine.register_get("all_caps", |f: &mut FeaturesView| f.0.all_caps);
-    engine.register_fn("has_topic", |m: &mut MessageFacts, id: ImmutableString| {
-        m.0.topics
-            .iter()
-            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == id))
-    });
-    // The keyword categories among `list`, in the list's order: one native call where a
-    // `filter` closure costs a script call per entry on every message.
-    engine.register_fn(
-        "categories_in",
-        |m: &mut MessageFacts, list: Array| -> Array {
-            list.into_iter()
-                .filter(|c| {
-                    c.read_lock::<ImmutableString>().is_some_and(|c| {
-                        m.0.categories
-                            .iter()
-                            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == *c))
-                    })
-                })
-                .collect()
-        },
-    );
-    engine.register_fn(
-        "has_category",
-        |m: &mut MessageFacts, c: ImmutableString| {
-            m.0.categories
-                .iter()
-                .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == c))
-        },
-    );
-
-    engine.register_get("state", |c: &mut ConversationView| c.state.clone());
-    engine.register_get("human_owned", |c: &mut ConversationView| {
-        c.state.as_str() == "human"
-    });
-    engine.register_get("messages_today", |c: &mut ConversationView| {
-        c.messages_today
-    });
-    engine.register_get("auto_replies", |c: &mut ConversationView| c.auto_replies);
-    engine.register_get("complaints_24h", |c: &mut ConversationView| {
-        c.complaints_24h
-    });
-    engine.register_get("complaints_7d", |c: &mut ConversationView| c.complaints_7d);
-
-    engine.register_fn("exists", |t: &mut TeamsView, id: ImmutableString| {
-        t.teams.get(&id).is_some()
-    });
-    engine.register_fn("is_open", |t: &mut TeamsView, id: ImmutableString| {
-        t.teams.get(&id).is_some_and(|team| team.is_open(t.at))
-    });
-    engine.register_fn("closed_today", |t: &mut TeamsView, id: ImmutableString| {
-        t.teams
-            .get(&id)
-            .is_some_and(|team| team.closed_all_day(t.at))
-    });
-    engine.register_fn(
-        "next_open",
-        |t: &mut TeamsView, id: ImmutableString| -> ImmutableString {
-            t.teams
-                .get(&id)
-                .and_then(|team| team.next_open(t.at))
-                .map(|next| describe_next_open(t.at, next, t.language).into())
-                .unwrap_or_default()
-        },
-    );
-
-    engine.register_fn(
-        "contains_any",
-        |text: ImmutableString, words: Array| -> Result<bool, Box<EvalAltResult>> {
-            let word_bytes: usize = words.iter().map(|w| w.to_string().len()).sum();
-            charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
-            let text = normalize(&text);
-            let padded = format!(" {text} ");
-            Ok(words.iter().any(|w| {
-                let word = normalize(&w.to_string());
-                !word.is_empty() && padded.contains(&format!(" {word} "))
-            }))
-        },
-    );
-    engine.register_fn(
-        "shorten",
-        |text: ImmutableString, limit: i64| -> Result<ImmutableString, Box<EvalAltResult>> {
-            charge_host_work(text.len())?;
-            Ok(shorten(&text, usize::try_from(limit).unwrap_or(0)).into())
-        },
-    );
-}
-
-thread_local! {
-    /// The work host functions did in the script run on this thread, and what it may do: a
-    /// host function is one Rhai operation however long its text, so `contains_any` on a long
-    /// text in a loop would otherwise run for seconds within the operation limit.
-    static HOST_WORK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, u64::MAX)) };
-}
-
-/// Counts a host function's work (one operation per 64 bytes it reads) against the run's
-/// operation limit; over it, the run stops as an endless loop would.
-fn charge_host_work(bytes: usize) -> Result<(), Box<EvalAltResult>> {
-    HOST_WORK.with(|work| {
-        let (used, budget) = work.get();
-        let used = used.saturating_add(u64::try_from(bytes / 64 + 1).unwrap_or(u64::MAX));
-        work.set((used, budget));
-        if used > budget {
-            Err(Box::new(EvalAltResult::ErrorTooManyOperations(
-                Position::NONE,
-            )))
-        } else {
-            Ok(())
-        }
-    })
-}
-
 /// The script compiled once more behind a line of declarations of the engine's variables
 /// (`let msg;let conversation;…`), with how many columns that line adds to line 1.
 ///
@@ -666,6 +442,7 @@ fn declared(
 
 fn compile(
     engine: &rhai::Engine,
+    limits: &ScriptLimitsConfig,
     api: &names::Api,
     file: &SourceFile,
     vars: &[(&str, &str)],
@@ -694,6 +471,12 @@ fn compile(
                 None => (ast, 0, 0),
             };
             ast.set_source(name.as_str());
+            let registered = |f: &str| api.registered(f);
+            let compiled =
+                compiled::Program::compile(&ast, declarations, &name, vars, limits, &registered);
+            if let Err(why) = &compiled {
+                tracing::debug!(target: "webcare::script", script = %name, "the script runs on Rhai: {why}");
+            }
             Ok(Script {
                 source: name.as_str().into(),
                 name,
@@ -701,6 +484,7 @@ fn compile(
                 declarations,
                 line_one_shift,
                 caches: std::sync::Mutex::new(Vec::new()),
+                compiled,
             })
         }
         Err(e) => {
@@ -731,8 +515,8 @@ impl ScriptHost {
             .copied()
             .collect();
         match (
-            compile(&engine, &api, escalation, &ESCALATION_VARS),
-            compile(&engine, &api, governance, &governance_vars),
+            compile(&engine, limits, &api, escalation, &ESCALATION_VARS),
+            compile(&engine, limits, &api, governance, &governance_vars),
         ) {
             (Ok(escalation), Ok(governance)) => Ok(ScriptHost {
                 engine,
@@ -743,11 +527,11 @@ impl ScriptHost {
         }
     }
 
-    /// The variables both scripts read, built once per message: the governance script runs
-    /// in the same scope after the escalation script's own variables are dropped. In the order
-    /// of [`ESCALATION_VARS`]: the compiled scripts find them by their place (see
+    /// The variables both scripts read, for the Rhai runs of one message: the governance
+    /// script runs in the same scope after the escalation script's own variables are dropped.
+    /// In the order of [`ESCALATION_VARS`]: the compiled scripts find them by their place (see
     /// [`declared`]).
-    pub fn scope(inputs: &ScriptInputs) -> Scope<'static> {
+    fn scope(inputs: &ScriptInputs) -> Scope<'static> {
         let mut scope = Scope::with_capacity(32);
         scope.push_constant("msg", inputs.msg.clone());
         scope.push_constant("conversation", inputs.conversation.clone());
@@ -757,7 +541,44 @@ impl ScriptHost {
         scope
     }
 
-    fn run(&self, script: &Script, scope: &mut Scope) -> Result<Verdict, ScriptError> {
+    /// Runs `script`: compiled when it could be compiled and the compiled run finishes, else on
+    /// Rhai, in the message's scope (made the first time a message needs it).
+    fn run(
+        &self,
+        script: &Script,
+        run: &mut ScriptRun<'_>,
+        review: Option<(Verdict, i64)>,
+    ) -> Result<Verdict, ScriptError> {
+        if let Ok(program) = &script.compiled {
+            HOST_WORK.with(|work| work.set((0, self.engine.max_operations())));
+            if let Some(verdict) = program.run(run.inputs, review.clone()) {
+                #[cfg(test)]
+                compiled::tests::differential(self, script, run, review, &verdict);
+                return Ok(verdict);
+            }
+            #[cfg(test)]
+            compiled::tests::bailed();
+        }
+        self.run_rhai(script, run, review)
+    }
+
+    fn run_rhai(
+        &self,
+        script: &Script,
+        run: &mut ScriptRun<'_>,
+        review: Option<(Verdict, i64)>,
+    ) -> Result<Verdict, ScriptError> {
+        let inputs = run.inputs;
+        let scope = run.scope.get_or_insert_with(|| ScriptHost::scope(inputs));
+        scope.rewind(ESCALATION_VARS.len());
+        if let Some((proposal, reply_limit)) = review {
+            scope.push("decision", proposal);
+            scope.push_constant("reply_limit", reply_limit);
+        }
+        self.eval(script, scope)
+    }
+
+    fn eval(&self, script: &Script, scope: &mut Scope) -> Result<Verdict, ScriptError> {
         HOST_WORK.with(|work| work.set((0, self.engine.max_operations())));
         let mut caches = script
             .caches
@@ -806,24 +627,29 @@ impl ScriptHost {
         })
     }
 
-    /// Runs `escalation.rhai` in `scope` (from [`ScriptHost::scope`]): the proposed decision.
-    pub fn propose(&self, scope: &mut Scope) -> Result<Verdict, ScriptError> {
-        scope.rewind(ESCALATION_VARS.len());
-        self.run(&self.escalation, scope)
+    /// Runs `escalation.rhai` for the message of `run`: the proposed decision.
+    pub fn propose(&self, run: &mut ScriptRun<'_>) -> Result<Verdict, ScriptError> {
+        self.run(&self.escalation, run, None)
     }
 
-    /// Runs `governance.rhai` on a proposal, in the scope the proposal was made in, without the
-    /// escalation script's own variables: the reviewed decision.
+    /// Runs `governance.rhai` on a proposal for the message of `run`: the reviewed decision.
     pub fn review(
         &self,
-        scope: &mut Scope,
+        run: &mut ScriptRun<'_>,
         reply_limit: i64,
         proposal: Verdict,
     ) -> Result<Verdict, ScriptError> {
-        scope.rewind(ESCALATION_VARS.len());
-        scope.push("decision", proposal);
-        scope.push_constant("reply_limit", reply_limit);
-        self.run(&self.governance, scope)
+        self.run(&self.governance, run, Some((proposal, reply_limit)))
+    }
+
+    /// Why each script runs on Rhai rather than compiled (`None`: it runs compiled).
+    pub fn interpreted(&self) -> [(&str, Option<&str>); 2] {
+        [&self.escalation, &self.governance].map(|s| {
+            (
+                s.name.as_str(),
+                s.compiled.as_ref().err().map(String::as_str),
+            )
+        })
     }
 
     pub fn escalation_name(&self) -> &str {

@@ -88,6 +88,11 @@ impl Api {
         Api { functions, types }
     }
 
+    /// Whether the engine registers a function of this name (an operator, `len`, `escalate`).
+    pub(super) fn registered(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
     /// The script types' properties, `get$name` or `set$name`, of `ty`.
     fn properties<'a>(&'a self, ty: &'a str, prefix: &'a str) -> impl Iterator<Item = &'a str> {
         self.functions.iter().filter_map(move |(name, sigs)| {

@@ -1,0 +1,295 @@
+//! What a script can call and read: the engine's script types and their properties, and the
+//! functions a governance lead writes (`escalate`, `msg.has_topic`, `contains_any`, …),
+//! registered on the Rhai engine. The host functions whose work grows with their input are
+//! shared with the compiled scripts (see [`super::compiled`]), so both count it alike.
+
+use std::sync::Arc;
+
+use rhai::{Array, EvalAltResult, ImmutableString, NativeCallContext, Position};
+
+use super::{
+    ConversationView, FeaturesView, GuessView, MessageFacts, TeamsView, TopicReading, Verdict,
+    VerdictAction, rule_at,
+};
+use crate::normalize::normalize;
+use crate::teams::describe_next_open;
+use crate::templates::shorten;
+
+/// The types scripts see, registered before any function that takes or returns one: the
+/// function metadata `check` reads names a type by its Rhai name only once it is registered.
+/// Returns their names.
+pub(super) fn register_types(engine: &mut rhai::Engine) -> Vec<&'static str> {
+    fn add<T: rhai::Variant + Clone>(
+        engine: &mut rhai::Engine,
+        names: &mut Vec<&'static str>,
+        name: &'static str,
+    ) {
+        engine.register_type_with_name::<T>(name);
+        names.push(name);
+    }
+    let mut names = Vec::new();
+    add::<Verdict>(engine, &mut names, "Decision");
+    add::<MessageFacts>(engine, &mut names, "Message");
+    // A handle read lazily, and a shared guess: see `register_api`.
+    add::<TopicReading>(engine, &mut names, "TopicGuess");
+    add::<Arc<GuessView>>(engine, &mut names, "Guess");
+    add::<FeaturesView>(engine, &mut names, "Features");
+    add::<ConversationView>(engine, &mut names, "Conversation");
+    add::<TeamsView>(engine, &mut names, "Teams");
+    names
+}
+
+pub(super) fn register_api(engine: &mut rhai::Engine) {
+    engine.register_fn(
+        "answer",
+        |ctx: NativeCallContext, template: ImmutableString, reason: ImmutableString| {
+            let mut v = Verdict::new(&ctx, VerdictAction::Answer, reason);
+            v.template = template;
+            v
+        },
+    );
+    engine.register_fn(
+        "escalate",
+        |ctx: NativeCallContext,
+         team: ImmutableString,
+         priority: ImmutableString,
+         reason: ImmutableString| {
+            let mut v = Verdict::new(&ctx, VerdictAction::Escalate, reason);
+            v.team = team;
+            v.priority = priority;
+            v
+        },
+    );
+    engine.register_fn(
+        "log_only",
+        |ctx: NativeCallContext, reason: ImmutableString| {
+            Verdict::new(&ctx, VerdictAction::Log, reason)
+        },
+    );
+    // Interned: governance reads `decision.action` on every message.
+    let actions: [ImmutableString; 3] = [
+        VerdictAction::Answer,
+        VerdictAction::Escalate,
+        VerdictAction::Log,
+    ]
+    .map(|a| a.as_str().into());
+    engine.register_get("action", move |v: &mut Verdict| -> ImmutableString {
+        actions[v.action as usize].clone()
+    });
+    // Setters are registered by hand (`set$name`) to get the call position, so an adjusted
+    // verdict names the line that adjusted it.
+    macro_rules! verdict_field {
+        ($($name:literal => $field:ident),*) => {$(
+            engine.register_get($name, |v: &mut Verdict| v.$field.clone());
+            engine.register_fn(
+                concat!("set$", $name),
+                |ctx: NativeCallContext, v: &mut Verdict, x: ImmutableString| {
+                    v.$field = x;
+                    v.adjusted = Some((rule_at(&ctx), $name));
+                },
+            );
+        )*};
+    }
+    verdict_field!("team" => team, "priority" => priority, "template" => template, "reply" => reply, "category" => category);
+    engine.register_get("reason", |v: &mut Verdict| v.reason.clone());
+
+    macro_rules! facts_get {
+        ($($name:literal => $field:ident),* $(,)?) => {
+            $(engine.register_get($name, |m: &mut MessageFacts| m.0.$field.clone());)*
+        };
+    }
+    facts_get!(
+        "id" => id, "text" => text, "normalized" => normalized, "channel" => channel,
+        "language" => language, "category" => category, "topic" => topic, "topics" => topics,
+        "categories" => categories, "template" => topic_template, "team" => topic_team,
+        "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
+        "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
+        "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
+        "word_count" => word_count,
+    );
+    engine.register_get("features", |m: &mut MessageFacts| m.0.features_view());
+
+    // `msg.topic_guess` is a handle: the topic model scores the message only when a script
+    // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the
+    // examples name a topic at all (`.knows(…)`) needs no scoring, and the default script asks
+    // that first.
+    engine.register_get("topic_guess", |m: &mut MessageFacts| {
+        TopicReading(m.clone())
+    });
+    engine.register_get("topic", |g: &mut TopicReading| g.view().topic.clone());
+    engine.register_get("score", |g: &mut TopicReading| g.view().score);
+    engine.register_get("words", |g: &mut TopicReading| g.view().words.clone());
+    engine.register_fn("probability", |g: &mut TopicReading, t: ImmutableString| {
+        g.view()
+            .probabilities
+            .iter()
+            .find(|(name, _)| *name == t)
+            .map_or(0.0, |(_, p)| *p)
+    });
+    // Whether the examples name this topic at all: a topic nobody labelled has probability 0,
+    // which says nothing about the message.
+    engine.register_fn("knows", |g: &mut TopicReading, t: ImmutableString| {
+        g.0.0
+            .classifier
+            .as_deref()
+            .is_some_and(|c| c.knows_topic(&t))
+    });
+
+    // Shared, so `msg.guess` (read several times a message) copies a pointer, not the guess.
+    engine.register_get("category", |g: &mut Arc<GuessView>| g.category.clone());
+    engine.register_get("score", |g: &mut Arc<GuessView>| g.score);
+    engine.register_get("words", |g: &mut Arc<GuessView>| g.words.clone());
+    engine.register_fn(
+        "probability",
+        |g: &mut Arc<GuessView>, c: ImmutableString| {
+            g.probabilities
+                .iter()
+                .find(|(name, _)| *name == c)
+                .map_or(0.0, |(_, p)| *p)
+        },
+    );
+    engine.register_fn(
+        "says",
+        |g: &mut Arc<GuessView>, c: ImmutableString, min_score: f64| {
+            g.category == c && g.score >= min_score
+        },
+    );
+
+    macro_rules! feature_get {
+        ($($name:literal => $field:ident),* $(,)?) => {
+            $(engine.register_get($name, |f: &mut FeaturesView| i64::from(f.0.$field));)*
+        };
+    }
+    feature_get!(
+        "chars" => chars, "words" => words, "urls" => urls, "emails" => emails,
+        "phones" => phones, "amounts" => amounts, "emoji" => emoji,
+        "positive_emoji" => positive_emoji, "negative_emoji" => negative_emoji,
+        "question_marks" => question_marks, "exclamation_marks" => exclamation_marks,
+        "caps_words" => caps_words,
+    );
+    engine.register_get("all_caps", |f: &mut FeaturesView| f.0.all_caps);
+    engine.register_fn("has_topic", |m: &mut MessageFacts, id: ImmutableString| {
+        m.0.topics
+            .iter()
+            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == id))
+    });
+    // The keyword categories among `list`, in the list's order: one native call where a
+    // `filter` closure costs a script call per entry on every message.
+    engine.register_fn(
+        "categories_in",
+        |m: &mut MessageFacts, list: Array| -> Array {
+            list.into_iter()
+                .filter(|c| {
+                    c.read_lock::<ImmutableString>().is_some_and(|c| {
+                        m.0.categories
+                            .iter()
+                            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == *c))
+                    })
+                })
+                .collect()
+        },
+    );
+    engine.register_fn(
+        "has_category",
+        |m: &mut MessageFacts, c: ImmutableString| {
+            m.0.categories
+                .iter()
+                .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == c))
+        },
+    );
+
+    engine.register_get("state", |c: &mut ConversationView| c.state.clone());
+    engine.register_get("human_owned", |c: &mut ConversationView| {
+        c.state.as_str() == "human"
+    });
+    engine.register_get("messages_today", |c: &mut ConversationView| {
+        c.messages_today
+    });
+    engine.register_get("auto_replies", |c: &mut ConversationView| c.auto_replies);
+    engine.register_get("complaints_24h", |c: &mut ConversationView| {
+        c.complaints_24h
+    });
+    engine.register_get("complaints_7d", |c: &mut ConversationView| c.complaints_7d);
+
+    engine.register_fn("exists", |t: &mut TeamsView, id: ImmutableString| {
+        t.teams.get(&id).is_some()
+    });
+    engine.register_fn("is_open", |t: &mut TeamsView, id: ImmutableString| {
+        t.teams.get(&id).is_some_and(|team| team.is_open(t.at))
+    });
+    engine.register_fn("closed_today", |t: &mut TeamsView, id: ImmutableString| {
+        t.teams
+            .get(&id)
+            .is_some_and(|team| team.closed_all_day(t.at))
+    });
+    engine.register_fn("next_open", |t: &mut TeamsView, id: ImmutableString| {
+        describe_teams(t, &id)
+    });
+
+    engine.register_fn(
+        "contains_any",
+        |text: ImmutableString, words: Array| -> Result<bool, Box<EvalAltResult>> {
+            let words: Vec<String> = words.iter().map(ToString::to_string).collect();
+            host_contains_any(&text, &words)
+        },
+    );
+    engine.register_fn("shorten", host_shorten);
+}
+
+/// `teams.next_open(id)`: when the team opens next, in words, or empty.
+pub(in crate::script) fn describe_teams(t: &TeamsView, id: &str) -> ImmutableString {
+    t.teams
+        .get(id)
+        .and_then(|team| team.next_open(t.at))
+        .map(|next| describe_next_open(t.at, next, t.language).into())
+        .unwrap_or_default()
+}
+
+/// `contains_any(text, words)`: whether a word or phrase of `words` is in `text`, as words.
+/// Shared by both ways a script runs, so each counts the same work.
+pub(in crate::script) fn host_contains_any(
+    text: &str,
+    words: &[impl AsRef<str>],
+) -> Result<bool, Box<EvalAltResult>> {
+    let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
+    charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
+    let text = normalize(text);
+    let padded = format!(" {text} ");
+    Ok(words.iter().any(|w| {
+        let word = normalize(w.as_ref());
+        !word.is_empty() && padded.contains(&format!(" {word} "))
+    }))
+}
+
+/// `shorten(text, limit)`.
+pub(in crate::script) fn host_shorten(
+    text: ImmutableString,
+    limit: i64,
+) -> Result<ImmutableString, Box<EvalAltResult>> {
+    charge_host_work(text.len())?;
+    Ok(shorten(&text, usize::try_from(limit).unwrap_or(0)).into())
+}
+
+thread_local! {
+    /// The work host functions did in the script run on this thread, and what it may do: a
+    /// host function is one Rhai operation however long its text, so `contains_any` on a long
+    /// text in a loop would otherwise run for seconds within the operation limit.
+    pub(super) static HOST_WORK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, u64::MAX)) };
+}
+
+/// Counts a host function's work (one operation per 64 bytes it reads) against the run's
+/// operation limit; over it, the run stops as an endless loop would.
+fn charge_host_work(bytes: usize) -> Result<(), Box<EvalAltResult>> {
+    HOST_WORK.with(|work| {
+        let (used, budget) = work.get();
+        let used = used.saturating_add(u64::try_from(bytes / 64 + 1).unwrap_or(u64::MAX));
+        work.set((used, budget));
+        if used > budget {
+            Err(Box::new(EvalAltResult::ErrorTooManyOperations(
+                Position::NONE,
+            )))
+        } else {
+            Ok(())
+        }
+    })
+}
