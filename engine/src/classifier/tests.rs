@@ -2,6 +2,7 @@
 //! development-set measurement (ignored in CI) that chose the model and its parameters.
 
 use super::*;
+use super::reading::{add_scaled, softmax};
 use crate::normalize::normalize;
 
 fn example(text: &str, category: Category) -> Example {
@@ -164,6 +165,128 @@ fn ngrams_are_padded_and_counted_by_characters() {
     let mut expected = Fnv::kind(KIND_NGRAM).bytes("<м".as_bytes());
     expected = expected.bytes("и".as_bytes());
     assert_eq!(accented[0], expected.0, "first trigram is `<ми`");
+}
+
+/// The reference: a guess scored feature by feature as `for_each_feature` emits them, the way
+/// the classifier scored before it kept a message's lookups.
+fn scored_alone(c: &Classifier, normalized: &str) -> Guess {
+    let n = c.bias.len();
+    let word_count = words(normalized).count();
+    let mut per_word = vec![0.0f32; word_count * n];
+    let mut squares = 0.0f32;
+    let add = |out: &mut [f32], row: &[f32], value: f32| {
+        for (o, w) in out.iter_mut().zip(row) {
+            *o += w * value;
+        }
+    };
+    for_each_feature(normalized, &c.params, |hash, origin, value| {
+        squares += value * value;
+        let Some(row) = c.table.get(hash) else {
+            return;
+        };
+        let row = &c.weights[row * n..(row + 1) * n];
+        match origin {
+            Origin::Word(i) | Origin::Ngram(i) => add(&mut per_word[i * n..(i + 1) * n], row, value),
+            Origin::Pair(i) => {
+                add(&mut per_word[i * n..(i + 1) * n], row, value * 0.5);
+                add(&mut per_word[(i + 1) * n..(i + 2) * n], row, value * 0.5);
+            }
+        }
+    });
+    let scale = if squares > 0.0 { 1.0 / squares.sqrt() } else { 1.0 };
+    let mut scores = c.bias.clone();
+    for word in per_word.chunks_exact(n) {
+        for (s, w) in scores.iter_mut().zip(word) {
+            *s += w * scale;
+        }
+    }
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probabilities: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f32 = probabilities.iter().sum();
+    for p in &mut probabilities {
+        *p /= sum;
+    }
+    let mut best = 0;
+    for (k, p) in probabilities.iter().enumerate() {
+        if *p > probabilities[best] {
+            best = k;
+        }
+    }
+    let mut ranked: Vec<(f32, &str)> = words(normalized)
+        .enumerate()
+        .map(|(i, w)| (per_word[i * n + best], w))
+        .filter(|(weight, _)| *weight > 0.0)
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut top: Vec<String> = Vec::new();
+    for (_, w) in ranked {
+        if top.len() < 3 && !top.iter().any(|t| t == w) {
+            top.push(w.to_owned());
+        }
+    }
+    Guess {
+        category: c.categories[best],
+        score: probabilities[best],
+        words: top,
+        probabilities: c.categories.iter().copied().zip(probabilities).collect(),
+    }
+}
+
+#[test]
+fn a_sentence_guessed_from_the_message_reading_is_the_sentence_guessed_alone() {
+    // The repository's examples: a real model, and real messages of several sentences.
+    let examples: Vec<Example> = training_files()
+        .iter()
+        .flat_map(|p| read_examples(p))
+        .collect();
+    let classifier = Classifier::train(&examples).expect("the repository's examples train");
+    let mut sentences = 0;
+    for example in examples.iter().step_by(7) {
+        let whole = normalize(&example.text);
+        let reading = classifier.read(&whole);
+        // To the last bit: a probability at a script's bar decides.
+        assert_eq!(reading.guess(), scored_alone(&classifier, &whole), "{whole}");
+        for sentence in example.text.split(['.', '!', '?', '\n', ';']) {
+            let part = normalize(sentence);
+            let alone = scored_alone(&classifier, &part);
+            assert_eq!(reading.guess_part(&part), alone, "`{part}` of `{whole}`");
+            sentences += 1;
+        }
+    }
+    assert!(sentences > 500, "only {sentences} sentences were compared");
+    // A part that is not in the message is scored alone.
+    let reading = classifier.read("de dijk breekt door");
+    let other = normalize("er is een gaslek bij de school");
+    assert_eq!(reading.guess_part(&other), scored_alone(&classifier, &other));
+}
+
+#[test]
+fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
+    for word in ["a", "ab", "pas", "paspoort", "rijbewijsaanvraag", &"x".repeat(70)] {
+        for (min, max) in [(3, 5), (4, 4), (2, 3), (6, 6)] {
+            let padded = format!("<{word}>");
+            let units = padded.len();
+            let mut expected = Vec::new();
+            for start in 0..units {
+                for len in min..=max {
+                    if start + len <= units {
+                        expected.push(Fnv::kind(KIND_NGRAM).bytes(&padded.as_bytes()[start..start + len]).0);
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            char_ngrams(word, min, max, |h| got.push(h));
+            assert_eq!(got, expected, "{word} {min}..={max}");
+        }
+    }
+}
+
+#[test]
+fn words_are_what_a_split_on_spaces_leaves() {
+    for text in ["", " ", "een", "een twee", " een  twee drie ", "één  ünïcode x"] {
+        let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+        assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+    }
 }
 
 #[test]

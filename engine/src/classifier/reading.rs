@@ -1,0 +1,225 @@
+//! A message read once by a model: every feature hashed and looked up in the model's table,
+//! kept in the order a guess adds them.
+//!
+//! The critical guess scores the whole message and then each of its sentences, and a
+//! sentence's words are words of the message; hashing and looking up every word a second
+//! time was most of what a sentence cost. A sentence found among the message's words is
+//! scored from the lookups already made, with the same arithmetic in the same order as
+//! scoring it alone: a guess must not change in its last bit, because a probability sitting
+//! at a script's bar decides a message. A sentence that is not a run of the message's words
+//! (normalisation can differ at an edge) is scored alone, as before.
+
+use super::{FeatureTable, Origin, Params, for_each_feature, words};
+
+/// No row: the model never saw the feature.
+const NONE: u32 = u32::MAX;
+
+/// What one word contributes, apart from the pairs it is in.
+#[derive(Debug, Clone, Copy)]
+struct WordFeatures {
+    /// Byte range in the text.
+    start: u32,
+    end: u32,
+    /// The row of the word itself, or [`NONE`].
+    row: u32,
+    /// The range in [`Lookups::ngram_rows`] of its known n-grams, in order.
+    ngrams: (u32, u32),
+    /// How many n-grams it has, known or not: every one counts in the message's length.
+    ngram_count: u32,
+}
+
+/// The rows a text's features found in one table.
+#[derive(Debug)]
+pub(super) struct Lookups {
+    words: Vec<WordFeatures>,
+    /// The row of the pair of words `i` and `i + 1`, or [`NONE`].
+    pairs: Vec<u32>,
+    ngram_rows: Vec<u32>,
+}
+
+/// The probabilities of every class, the most probable one, and the words that weighed most
+/// for it.
+pub(super) type Scored = (Vec<f32>, usize, Vec<String>);
+
+impl Lookups {
+    /// Hashes and looks up every feature of `normalized` once.
+    pub(super) fn new(normalized: &str, params: &Params, table: &FeatureTable) -> Lookups {
+        let mut lookups = Lookups {
+            words: Vec::with_capacity(normalized.len() / 4 + 1),
+            pairs: Vec::new(),
+            ngram_rows: Vec::with_capacity(normalized.len()),
+        };
+        let base = normalized.as_ptr() as usize;
+        for word in words(normalized) {
+            let start = (word.as_ptr() as usize - base) as u32;
+            lookups.words.push(WordFeatures {
+                start,
+                end: start + word.len() as u32,
+                row: NONE,
+                ngrams: (0, 0),
+                ngram_count: 0,
+            });
+        }
+        lookups.pairs = vec![NONE; lookups.words.len().saturating_sub(1)];
+        let row = |hash| table.get(hash).map_or(NONE, |r| r as u32);
+        for_each_feature(normalized, params, |hash, origin, _| match origin {
+            Origin::Word(i) => lookups.words[i].row = row(hash),
+            Origin::Pair(i) => lookups.pairs[i] = row(hash),
+            Origin::Ngram(i) => {
+                let word = &mut lookups.words[i];
+                if word.ngram_count == 0 {
+                    let at = lookups.ngram_rows.len() as u32;
+                    word.ngrams = (at, at);
+                }
+                word.ngram_count += 1;
+                let r = row(hash);
+                if r != NONE {
+                    lookups.ngram_rows.push(r);
+                    word.ngrams.1 += 1;
+                }
+            }
+        });
+        lookups
+    }
+
+    pub(super) fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The word at `i`.
+    pub(super) fn word<'t>(&self, text: &'t str, i: usize) -> &'t str {
+        let w = &self.words[i];
+        &text[w.start as usize..w.end as usize]
+    }
+
+    /// Where the words of `part` occur in a row among these words, if they do.
+    pub(super) fn find_run(&self, text: &str, part: &str) -> Option<std::ops::Range<usize>> {
+        let wanted: Vec<&str> = words(part).collect();
+        if wanted.len() > self.words.len() {
+            return None;
+        }
+        (0..=self.words.len() - wanted.len())
+            .find(|&at| {
+                wanted
+                    .iter()
+                    .enumerate()
+                    .all(|(k, w)| self.word(text, at + k) == *w)
+            })
+            .map(|at| at..at + wanted.len())
+    }
+
+    /// Scores the words `run` of `text` as if they were the whole text: the same features
+    /// (pairs only within the run), added in the order [`for_each_feature`] emits them.
+    pub(super) fn score(
+        &self,
+        text: &str,
+        run: std::ops::Range<usize>,
+        params: &Params,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> Scored {
+        let n = bias.len();
+        let first = run.start;
+        // Per word and class, the weight of that word's features: summed they are the scores,
+        // and the winner's column says which words weighed most.
+        let mut per_word = vec![0.0f32; run.len() * n];
+        let mut squares = 0.0f32;
+        let row = |r: u32| &weights[r as usize * n..(r as usize + 1) * n];
+        for i in run.clone() {
+            let w = &self.words[i];
+            let local = i - first;
+            if params.word_weight > 0.0 {
+                let value = params.word_weight;
+                squares += value * value;
+                if w.row != NONE {
+                    add_scaled(&mut per_word[local * n..(local + 1) * n], row(w.row), value);
+                }
+            }
+            if i > first && params.pair_weight > 0.0 {
+                let value = params.pair_weight;
+                squares += value * value;
+                let r = self.pairs[i - 1];
+                if r != NONE {
+                    // A pair of words counts half for each.
+                    let row = row(r);
+                    add_scaled(&mut per_word[(local - 1) * n..local * n], row, value * 0.5);
+                    add_scaled(&mut per_word[local * n..(local + 1) * n], row, value * 0.5);
+                }
+            }
+            if params.ngram_weight > 0.0 {
+                let value = params.ngram_weight;
+                for _ in 0..w.ngram_count {
+                    squares += value * value;
+                }
+                for &r in &self.ngram_rows[w.ngrams.0 as usize..w.ngrams.1 as usize] {
+                    add_scaled(&mut per_word[local * n..(local + 1) * n], row(r), value);
+                }
+            }
+        }
+        let scale = if squares > 0.0 {
+            1.0 / squares.sqrt()
+        } else {
+            1.0
+        };
+        let mut scores = bias.to_vec();
+        for word in per_word.chunks_exact(n) {
+            for (s, w) in scores.iter_mut().zip(word) {
+                *s += w * scale;
+            }
+        }
+        let probabilities = softmax(&scores);
+        // The first of equal maxima, so ties resolve the same way every time.
+        let mut best = 0;
+        for (k, p) in probabilities.iter().enumerate() {
+            if *p > probabilities[best] {
+                best = k;
+            }
+        }
+        let words = heaviest_words(run.map(|i| self.word(text, i)), &per_word, n, best);
+        (probabilities, best, words)
+    }
+}
+
+/// `out` += `row` × `value`.
+#[inline]
+pub(super) fn add_scaled(out: &mut [f32], row: &[f32], value: f32) {
+    for (o, w) in out.iter_mut().zip(row) {
+        *o += w * value;
+    }
+}
+
+pub(super) fn softmax(scores: &[f32]) -> Vec<f32> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut out: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f32 = out.iter().sum();
+    for p in &mut out {
+        *p /= sum;
+    }
+    out
+}
+
+/// The (distinct) words with the largest positive weight for category `best`, at most three.
+fn heaviest_words<'t>(
+    words: impl Iterator<Item = &'t str>,
+    per_word: &[f32],
+    n: usize,
+    best: usize,
+) -> Vec<String> {
+    let mut ranked: Vec<(f32, &str)> = words
+        .enumerate()
+        .map(|(i, word)| (per_word[i * n + best], word))
+        .filter(|(weight, _)| *weight > 0.0)
+        .collect();
+    // Stable, so equal weights keep message order.
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out: Vec<String> = Vec::with_capacity(3);
+    for (_, word) in ranked {
+        if out.len() == 3 {
+            break;
+        }
+        if !out.iter().any(|w| w == word) {
+            out.push(word.to_owned());
+        }
+    }
+    out
+}
