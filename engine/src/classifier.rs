@@ -55,7 +55,7 @@ use sha2::{Digest, Sha256};
 use crate::decision::Category;
 use crate::examples::Example;
 use crate::normalize::normalize_into;
-use reading::{Lookups, Scored};
+use reading::{Lookups, Scored, Vocabulary};
 
 /// Why a classifier could not be trained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +107,9 @@ pub struct Classifier {
     table: FeatureTable,
     /// One row of `categories.len()` weights per kept feature, centred per row.
     weights: Vec<f32>,
+    /// The word and n-gram rows of every word of the examples, so a message word the
+    /// examples used is not hashed into n-grams again.
+    vocabulary: Vocabulary,
     /// The second model: which topic a question or report is about, learned from the examples
     /// that name one. `None` when fewer than two topics are named.
     topics: Option<TopicModel>,
@@ -206,7 +209,7 @@ impl Classifier {
         Reading {
             classifier: self,
             text: normalized,
-            lookups: Lookups::new(normalized, &self.params, &self.table),
+            lookups: Lookups::new(normalized, &self.params, &self.table, &self.vocabulary),
         }
     }
 
@@ -255,7 +258,7 @@ fn score(
     weights: &[f32],
     bias: &[f32],
 ) -> Scored {
-    let lookups = Lookups::new(normalized, params, table);
+    let lookups = Lookups::new(normalized, params, table, &Vocabulary::default());
     lookups.score(normalized, 0..lookups.word_count(), params, weights, bias)
 }
 
@@ -286,7 +289,9 @@ impl<'a> Iterator for Words<'a> {
             self.at += 1;
         }
         // Both ends are at a space or an end of the text, so always on a character boundary.
-        (self.at > start).then(|| self.text.get(start..self.at)).flatten()
+        (self.at > start)
+            .then(|| self.text.get(start..self.at))
+            .flatten()
     }
 }
 
@@ -333,17 +338,6 @@ impl Params {
     };
 }
 
-/// Where a feature came from, so its weight can be credited to words.
-#[derive(Debug, Clone, Copy)]
-enum Origin {
-    /// The word at this index, itself.
-    Word(usize),
-    /// One of the character n-grams of the word at this index.
-    Ngram(usize),
-    /// The pair of words starting at this index.
-    Pair(usize),
-}
-
 /// 64-bit FNV-1a (Fowler–Noll–Vo). Its constants are fixed by its specification, so a feature's
 /// hash, and with it every decision, never changes with a toolchain or dependency update.
 #[derive(Debug, Clone, Copy)]
@@ -375,27 +369,34 @@ const KIND_WORD: u8 = b'w';
 const KIND_PAIR: u8 = b'p';
 const KIND_NGRAM: u8 = b'n';
 
-/// Calls `emit(hash, origin, value)` for every feature of `normalized`, repeats included.
-fn for_each_feature(normalized: &str, params: &Params, mut emit: impl FnMut(u64, Origin, f32)) {
+fn word_hash(word: &str) -> u64 {
+    Fnv::kind(KIND_WORD).bytes(word.as_bytes()).0
+}
+
+fn pair_hash(previous: &str, word: &str) -> u64 {
+    Fnv::kind(KIND_PAIR)
+        .bytes(previous.as_bytes())
+        .byte(b' ')
+        .bytes(word.as_bytes())
+        .0
+}
+
+/// Calls `emit(hash, value)` for every feature of `normalized`, repeats included: per word,
+/// the word, the pair it ends, then its n-grams (`reading::Lookups` keeps this order).
+fn for_each_feature(normalized: &str, params: &Params, mut emit: impl FnMut(u64, f32)) {
     let mut previous: Option<&str> = None;
-    for (i, word) in words(normalized).enumerate() {
+    for word in words(normalized) {
         if params.word_weight > 0.0 {
-            let hash = Fnv::kind(KIND_WORD).bytes(word.as_bytes()).0;
-            emit(hash, Origin::Word(i), params.word_weight);
+            emit(word_hash(word), params.word_weight);
         }
         if let Some(previous) = previous
             && params.pair_weight > 0.0
         {
-            let hash = Fnv::kind(KIND_PAIR)
-                .bytes(previous.as_bytes())
-                .byte(b' ')
-                .bytes(word.as_bytes())
-                .0;
-            emit(hash, Origin::Pair(i - 1), params.pair_weight);
+            emit(pair_hash(previous, word), params.pair_weight);
         }
         if params.ngram_weight > 0.0 {
             char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
-                emit(hash, Origin::Ngram(i), params.ngram_weight);
+                emit(hash, params.ngram_weight);
             });
         }
         previous = Some(word);
@@ -562,6 +563,17 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
     let prepared = prepare(examples, &categories, params);
     let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
     let mut classifier = finish(categories, params, &prepared, bias, weights);
+    let mut text = String::new();
+    let mut words_seen: Vec<String> = Vec::new();
+    for example in examples {
+        normalize_into(&example.text, &mut text);
+        words_seen.extend(words(&text).map(str::to_owned));
+    }
+    classifier.vocabulary = Vocabulary::new(
+        words_seen.iter().map(String::as_str),
+        params,
+        &classifier.table,
+    );
     classifier.topics = fit_topics(examples, params);
     classifier
 }
@@ -625,7 +637,7 @@ fn prepare_labelled<'a>(
         features.clear();
         let mut squares = 0.0f32;
         normalize_into(example, &mut text);
-        for_each_feature(&text, params, |hash, _, value| {
+        for_each_feature(&text, params, |hash, value| {
             squares += value * value;
             let next = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
             let id = *ids.entry(hash).or_insert(next);
@@ -684,6 +696,7 @@ fn finish(
         bias,
         table,
         weights,
+        vocabulary: Vocabulary::default(),
         topics: None,
     }
 }

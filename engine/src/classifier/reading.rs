@@ -9,7 +9,9 @@
 //! at a script's bar decides a message. A sentence that is not a run of the message's words
 //! (normalisation can differ at an edge) is scored alone, as before.
 
-use super::{FeatureTable, Origin, Params, for_each_feature, words};
+use rustc_hash::FxHashMap;
+
+use super::{FeatureTable, Params, char_ngrams, pair_hash, word_hash, words};
 
 /// No row: the model never saw the feature.
 const NONE: u32 = u32::MAX;
@@ -37,48 +39,109 @@ pub(super) struct Lookups {
     ngram_rows: Vec<u32>,
 }
 
+/// The rows of every word the examples use, looked up when the model is trained: most words
+/// of a message are among them, and hashing a word into its n-grams and looking each up was
+/// most of a guess. Keyed by the word itself, so a word is never taken for another.
+#[derive(Debug, Default)]
+pub(super) struct Vocabulary {
+    words: FxHashMap<Box<str>, WordFeatures>,
+    ngram_rows: Vec<u32>,
+}
+
+impl Vocabulary {
+    pub(super) fn new<'w>(
+        words: impl Iterator<Item = &'w str>,
+        params: &Params,
+        table: &FeatureTable,
+    ) -> Vocabulary {
+        let mut vocabulary = Vocabulary::default();
+        for word in words {
+            if vocabulary.words.contains_key(word) {
+                continue;
+            }
+            let known = Lookups::new(word, params, table, &Vocabulary::default());
+            let Some(features) = known.words.first() else {
+                continue;
+            };
+            let at = vocabulary.ngram_rows.len() as u32;
+            vocabulary.ngram_rows.extend_from_slice(&known.ngram_rows);
+            vocabulary.words.insert(
+                word.into(),
+                WordFeatures {
+                    ngrams: (at, vocabulary.ngram_rows.len() as u32),
+                    ..*features
+                },
+            );
+        }
+        vocabulary
+    }
+}
+
+fn row(table: &FeatureTable, hash: u64) -> u32 {
+    table.get(hash).map_or(NONE, |r| r as u32)
+}
+
 /// The probabilities of every class, the most probable one, and the words that weighed most
 /// for it.
 pub(super) type Scored = (Vec<f32>, usize, Vec<String>);
 
 impl Lookups {
-    /// Hashes and looks up every feature of `normalized` once.
-    pub(super) fn new(normalized: &str, params: &Params, table: &FeatureTable) -> Lookups {
+    /// Hashes and looks up every feature of `normalized` once; a word in `vocabulary` takes
+    /// its rows from there. The same features in the same order as `for_each_feature` (training).
+    pub(super) fn new(
+        normalized: &str,
+        params: &Params,
+        table: &FeatureTable,
+        vocabulary: &Vocabulary,
+    ) -> Lookups {
         let mut lookups = Lookups {
             words: Vec::with_capacity(normalized.len() / 4 + 1),
             pairs: Vec::new(),
             ngram_rows: Vec::with_capacity(normalized.len()),
         };
         let base = normalized.as_ptr() as usize;
+        let mut previous: Option<&str> = None;
         for word in words(normalized) {
             let start = (word.as_ptr() as usize - base) as u32;
-            lookups.words.push(WordFeatures {
+            if let Some(previous) = previous
+                && params.pair_weight > 0.0
+            {
+                lookups.pairs.push(row(table, pair_hash(previous, word)));
+            } else if previous.is_some() {
+                lookups.pairs.push(NONE);
+            }
+            previous = Some(word);
+            let mut features = WordFeatures {
                 start,
                 end: start + word.len() as u32,
                 row: NONE,
                 ngrams: (0, 0),
                 ngram_count: 0,
-            });
-        }
-        lookups.pairs = vec![NONE; lookups.words.len().saturating_sub(1)];
-        let row = |hash| table.get(hash).map_or(NONE, |r| r as u32);
-        for_each_feature(normalized, params, |hash, origin, _| match origin {
-            Origin::Word(i) => lookups.words[i].row = row(hash),
-            Origin::Pair(i) => lookups.pairs[i] = row(hash),
-            Origin::Ngram(i) => {
-                let word = &mut lookups.words[i];
-                if word.ngram_count == 0 {
-                    let at = lookups.ngram_rows.len() as u32;
-                    word.ngrams = (at, at);
+            };
+            let at = lookups.ngram_rows.len() as u32;
+            if let Some(known) = vocabulary.words.get(word) {
+                features.row = known.row;
+                features.ngram_count = known.ngram_count;
+                lookups.ngram_rows.extend_from_slice(
+                    &vocabulary.ngram_rows[known.ngrams.0 as usize..known.ngrams.1 as usize],
+                );
+            } else {
+                if params.word_weight > 0.0 {
+                    features.row = row(table, word_hash(word));
                 }
-                word.ngram_count += 1;
-                let r = row(hash);
-                if r != NONE {
-                    lookups.ngram_rows.push(r);
-                    word.ngrams.1 += 1;
+                if params.ngram_weight > 0.0 {
+                    char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
+                        features.ngram_count += 1;
+                        let r = row(table, hash);
+                        if r != NONE {
+                            lookups.ngram_rows.push(r);
+                        }
+                    });
                 }
             }
-        });
+            features.ngrams = (at, lookups.ngram_rows.len() as u32);
+            lookups.words.push(features);
+        }
         lookups
     }
 
@@ -109,7 +172,7 @@ impl Lookups {
     }
 
     /// Scores the words `run` of `text` as if they were the whole text: the same features
-    /// (pairs only within the run), added in the order [`for_each_feature`] emits them.
+    /// (pairs only within the run), added in the order `for_each_feature` (training) emits them.
     pub(super) fn score(
         &self,
         text: &str,

@@ -1,8 +1,8 @@
 //! The classifier's tests: determinism, features, training errors, the cache, and the
 //! development-set measurement (ignored in CI) that chose the model and its parameters.
 
-use super::*;
 use super::reading::{add_scaled, softmax};
+use super::*;
 use crate::normalize::normalize;
 
 fn example(text: &str, category: Category) -> Example {
@@ -167,8 +167,8 @@ fn ngrams_are_padded_and_counted_by_characters() {
     assert_eq!(accented[0], expected.0, "first trigram is `<ми`");
 }
 
-/// The reference: a guess scored feature by feature as `for_each_feature` emits them, the way
-/// the classifier scored before it kept a message's lookups.
+/// The reference: a guess scored feature by feature, the way the classifier scored before it
+/// kept a message's lookups and its examples' words.
 fn scored_alone(c: &Classifier, normalized: &str) -> Guess {
     let n = c.bias.len();
     let word_count = words(normalized).count();
@@ -179,21 +179,45 @@ fn scored_alone(c: &Classifier, normalized: &str) -> Guess {
             *o += w * value;
         }
     };
-    for_each_feature(normalized, &c.params, |hash, origin, value| {
+    // Feature by feature in the order they were always emitted: per word the word, the pair
+    // it ends (half to each of its words), then its n-grams.
+    let p = c.params;
+    let mut feature = |hash: u64, value: f32, credit: &[usize]| {
         squares += value * value;
         let Some(row) = c.table.get(hash) else {
             return;
         };
         let row = &c.weights[row * n..(row + 1) * n];
-        match origin {
-            Origin::Word(i) | Origin::Ngram(i) => add(&mut per_word[i * n..(i + 1) * n], row, value),
-            Origin::Pair(i) => {
-                add(&mut per_word[i * n..(i + 1) * n], row, value * 0.5);
-                add(&mut per_word[(i + 1) * n..(i + 2) * n], row, value * 0.5);
+        let share = if credit.len() == 2 {
+            value * 0.5
+        } else {
+            value
+        };
+        for &i in credit {
+            add(&mut per_word[i * n..(i + 1) * n], row, share);
+        }
+    };
+    let all: Vec<&str> = words(normalized).collect();
+    for (i, word) in all.iter().enumerate() {
+        if p.word_weight > 0.0 {
+            feature(word_hash(word), p.word_weight, &[i]);
+        }
+        if i > 0 && p.pair_weight > 0.0 {
+            feature(pair_hash(all[i - 1], word), p.pair_weight, &[i - 1, i]);
+        }
+        if p.ngram_weight > 0.0 {
+            let mut hashes = Vec::new();
+            char_ngrams(word, p.ngram_min, p.ngram_max, |h| hashes.push(h));
+            for h in hashes {
+                feature(h, p.ngram_weight, &[i]);
             }
         }
-    });
-    let scale = if squares > 0.0 { 1.0 / squares.sqrt() } else { 1.0 };
+    }
+    let scale = if squares > 0.0 {
+        1.0 / squares.sqrt()
+    } else {
+        1.0
+    };
     let mut scores = c.bias.clone();
     for word in per_word.chunks_exact(n) {
         for (s, w) in scores.iter_mut().zip(word) {
@@ -245,7 +269,11 @@ fn a_sentence_guessed_from_the_message_reading_is_the_sentence_guessed_alone() {
         let whole = normalize(&example.text);
         let reading = classifier.read(&whole);
         // To the last bit: a probability at a script's bar decides.
-        assert_eq!(reading.guess(), scored_alone(&classifier, &whole), "{whole}");
+        assert_eq!(
+            reading.guess(),
+            scored_alone(&classifier, &whole),
+            "{whole}"
+        );
         for sentence in example.text.split(['.', '!', '?', '\n', ';']) {
             let part = normalize(sentence);
             let alone = scored_alone(&classifier, &part);
@@ -254,15 +282,31 @@ fn a_sentence_guessed_from_the_message_reading_is_the_sentence_guessed_alone() {
         }
     }
     assert!(sentences > 500, "only {sentences} sentences were compared");
-    // A part that is not in the message is scored alone.
+    // A part that is not in the message is scored alone, and words no example uses are
+    // hashed as they come.
     let reading = classifier.read("de dijk breekt door");
     let other = normalize("er is een gaslek bij de school");
-    assert_eq!(reading.guess_part(&other), scored_alone(&classifier, &other));
+    assert_eq!(
+        reading.guess_part(&other),
+        scored_alone(&classifier, &other)
+    );
+    let unseen = normalize("de kastenverazxq is gebrokkeld, bęłkot ляля en de dijk breekt door!");
+    let reading = classifier.read(&unseen);
+    assert_eq!(reading.guess(), scored_alone(&classifier, &unseen));
+    let part = normalize("bęłkot ляля en de dijk");
+    assert_eq!(reading.guess_part(&part), scored_alone(&classifier, &part));
 }
 
 #[test]
 fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
-    for word in ["a", "ab", "pas", "paspoort", "rijbewijsaanvraag", &"x".repeat(70)] {
+    for word in [
+        "a",
+        "ab",
+        "pas",
+        "paspoort",
+        "rijbewijsaanvraag",
+        &"x".repeat(70),
+    ] {
         for (min, max) in [(3, 5), (4, 4), (2, 3), (6, 6)] {
             let padded = format!("<{word}>");
             let units = padded.len();
@@ -270,7 +314,11 @@ fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
             for start in 0..units {
                 for len in min..=max {
                     if start + len <= units {
-                        expected.push(Fnv::kind(KIND_NGRAM).bytes(&padded.as_bytes()[start..start + len]).0);
+                        expected.push(
+                            Fnv::kind(KIND_NGRAM)
+                                .bytes(&padded.as_bytes()[start..start + len])
+                                .0,
+                        );
                     }
                 }
             }
@@ -283,7 +331,14 @@ fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
 
 #[test]
 fn words_are_what_a_split_on_spaces_leaves() {
-    for text in ["", " ", "een", "een twee", " een  twee drie ", "één  ünïcode x"] {
+    for text in [
+        "",
+        " ",
+        "een",
+        "een twee",
+        " een  twee drie ",
+        "één  ünïcode x",
+    ] {
         let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
         assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
     }
