@@ -226,9 +226,7 @@ impl Lookups {
         };
         let mut scores = bias.to_vec();
         for word in per_word.chunks_exact(n) {
-            for (s, w) in scores.iter_mut().zip(word) {
-                *s += w * scale;
-            }
+            add_scaled(&mut scores, word, scale);
         }
         let probabilities = softmax(&scores);
         // The first of equal maxima, so ties resolve the same way every time.
@@ -243,10 +241,20 @@ impl Lookups {
     }
 }
 
-/// `out` += `row` × `value`.
+/// `out` += `row` × `value`, four lanes at a time (each lane the same single multiply and
+/// add as one at a time, so the same result): a row is one weight per category, about a
+/// dozen, and the plain loop was not vectorised.
 #[inline]
 pub(super) fn add_scaled(out: &mut [f32], row: &[f32], value: f32) {
-    for (o, w) in out.iter_mut().zip(row) {
+    let mut outs = out.chunks_exact_mut(4);
+    let mut rows = row.chunks_exact(4);
+    for (o, w) in (&mut outs).zip(&mut rows) {
+        o[0] += w[0] * value;
+        o[1] += w[1] * value;
+        o[2] += w[2] * value;
+        o[3] += w[3] * value;
+    }
+    for (o, w) in outs.into_remainder().iter_mut().zip(rows.remainder()) {
         *o += w * value;
     }
 }
