@@ -294,3 +294,142 @@ fn heaviest_words<'t>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Classifier, Guess, char_ngrams, pair_hash, word_hash, words};
+    use crate::examples::Example;
+    use crate::normalize::normalize;
+
+    /// The reference: a guess scored feature by feature, the way the classifier scored before it
+    /// kept a message's lookups and its examples' words.
+    fn scored_alone(c: &Classifier, normalized: &str) -> Guess {
+        let n = c.bias.len();
+        let word_count = words(normalized).count();
+        let mut per_word = vec![0.0f32; word_count * n];
+        let mut squares = 0.0f32;
+        let add = |out: &mut [f32], row: &[f32], value: f32| {
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w * value;
+            }
+        };
+        // Feature by feature in the order they were always emitted: per word the word, the pair
+        // it ends (half to each of its words), then its n-grams.
+        let p = c.params;
+        let mut feature = |hash: u64, value: f32, credit: &[usize]| {
+            squares += value * value;
+            let Some(row) = c.table.get(hash) else {
+                return;
+            };
+            let row = &c.weights[row * n..(row + 1) * n];
+            let share = if credit.len() == 2 {
+                value * 0.5
+            } else {
+                value
+            };
+            for &i in credit {
+                add(&mut per_word[i * n..(i + 1) * n], row, share);
+            }
+        };
+        let all: Vec<&str> = words(normalized).collect();
+        for (i, word) in all.iter().enumerate() {
+            if p.word_weight > 0.0 {
+                feature(word_hash(word), p.word_weight, &[i]);
+            }
+            if i > 0 && p.pair_weight > 0.0 {
+                feature(pair_hash(all[i - 1], word), p.pair_weight, &[i - 1, i]);
+            }
+            if p.ngram_weight > 0.0 {
+                let mut hashes = Vec::new();
+                char_ngrams(word, p.ngram_min, p.ngram_max, |h| hashes.push(h));
+                for h in hashes {
+                    feature(h, p.ngram_weight, &[i]);
+                }
+            }
+        }
+        let scale = if squares > 0.0 {
+            1.0 / squares.sqrt()
+        } else {
+            1.0
+        };
+        let mut scores = c.bias.clone();
+        for word in per_word.chunks_exact(n) {
+            for (s, w) in scores.iter_mut().zip(word) {
+                *s += w * scale;
+            }
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut probabilities: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+        let sum: f32 = probabilities.iter().sum();
+        for p in &mut probabilities {
+            *p /= sum;
+        }
+        let mut best = 0;
+        for (k, p) in probabilities.iter().enumerate() {
+            if *p > probabilities[best] {
+                best = k;
+            }
+        }
+        let mut ranked: Vec<(f32, &str)> = words(normalized)
+            .enumerate()
+            .map(|(i, w)| (per_word[i * n + best], w))
+            .filter(|(weight, _)| *weight > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut top: Vec<String> = Vec::new();
+        for (_, w) in ranked {
+            if top.len() < 3 && !top.iter().any(|t| t == w) {
+                top.push(w.to_owned());
+            }
+        }
+        Guess {
+            category: c.categories[best],
+            score: probabilities[best],
+            words: top,
+            probabilities: c.categories.iter().copied().zip(probabilities).collect(),
+        }
+    }
+
+    #[test]
+    fn a_sentence_guessed_from_the_message_reading_is_the_sentence_guessed_alone() {
+        // The default rulebook's examples: a real model, and real messages of several sentences.
+        let examples: Vec<Example> = crate::RulebookSource::embedded()
+            .examples
+            .iter()
+            .flat_map(|file| crate::examples::parse_examples(file).expect("the examples parse"))
+            .collect();
+        let classifier = Classifier::train(&examples).expect("the repository's examples train");
+        let mut sentences = 0;
+        for example in examples.iter().step_by(7) {
+            let whole = normalize(&example.text);
+            let reading = classifier.read(&whole);
+            // To the last bit: a probability at a script's bar decides.
+            assert_eq!(
+                reading.guess(),
+                scored_alone(&classifier, &whole),
+                "{whole}"
+            );
+            for sentence in example.text.split(['.', '!', '?', '\n', ';']) {
+                let part = normalize(sentence);
+                let alone = scored_alone(&classifier, &part);
+                assert_eq!(reading.guess_part(&part), alone, "`{part}` of `{whole}`");
+                sentences += 1;
+            }
+        }
+        assert!(sentences > 500, "only {sentences} sentences were compared");
+        // A part that is not in the message is scored alone, and words no example uses are
+        // hashed as they come.
+        let reading = classifier.read("de dijk breekt door");
+        let other = normalize("er is een gaslek bij de school");
+        assert_eq!(
+            reading.guess_part(&other),
+            scored_alone(&classifier, &other)
+        );
+        let unseen =
+            normalize("de kastenverazxq is gebrokkeld, bęłkot ляля en de dijk breekt door!");
+        let reading = classifier.read(&unseen);
+        assert_eq!(reading.guess(), scored_alone(&classifier, &unseen));
+        let part = normalize("bęłkot ляля en de dijk");
+        assert_eq!(reading.guess_part(&part), scored_alone(&classifier, &part));
+    }
+}

@@ -877,6 +877,9 @@ mod tests {
             topic("plain", Category::Question, &["aanvraag"]),
         ]);
         assert_eq!(matched(&m, "wij gaan in beroep"), ["beroep"]);
+        // The keyword itself is not stemmed again, and still explains itself once, as
+        // written, beside an inflection of it.
+        assert_eq!(matched(&m, "beroep tegen de beroepen"), ["beroep"]);
         assert_eq!(
             matched(&m, "de beroepen zijn ingesteld"),
             ["beroepen ~ beroep"]
