@@ -1,7 +1,9 @@
 //! The classifier's two costs: training, paid every time a rulebook compiles (on the
 //! repository's examples, and on 10,000 to show where the one-second budget stands), and a
-//! guess, paid for every message (the topic reading only when a script reads it). Run with
-//! `cargo bench -p webcare-engine --bench classifier`.
+//! guess, paid for every message (the topic reading only when a script reads it). A decision
+//! pays for `signals::guesses`: the whole message's guess and the most critical guess over it
+//! and each of its sentences (`decision_guesses_*`). Run with
+//! `cargo bench -p webcare-engine --bench classifier -- classifier_guess`.
 //!
 //! `Classifier::train` caches by a digest of the examples, so each training iteration changes
 //! one example's text: what is measured is a real training, digest included.
@@ -9,10 +11,10 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use webcare_engine::RulebookSource;
 use webcare_engine::classifier::Classifier;
 use webcare_engine::examples::{Example, parse_examples};
 use webcare_engine::normalize::normalize;
+use webcare_engine::{RulebookSource, signals};
 
 /// The examples of the embedded (default) rulebook.
 fn repository_examples() -> Vec<Example> {
@@ -80,6 +82,38 @@ fn guessing(c: &mut Criterion) {
     group.bench_function("topic_message_34_words", |b| {
         b.iter(|| black_box(classifier.guess_topic(black_box(&thirty_words))));
     });
+    // What every decision pays (`signals::guesses`): the guess for the whole message and the
+    // most critical guess over it and each sentence of five or more words, from the raw text.
+    let classifier = std::sync::Arc::new(classifier);
+    let letter = "Goedemiddag, sinds vorige week ligt er bij ons in de straat een losse \
+                  stoeptegel waar mijn moeder over gestruikeld is. Wie moet dit repareren en kan \
+                  de gemeente daar vandaag nog iets aan doen? Bij de buren ruikt het trouwens \
+                  al de hele ochtend sterk naar gas.";
+    let letter_normalized = normalize(letter);
+    group.bench_function("decision_guesses_3_sentences", |b| {
+        b.iter(|| {
+            black_box(signals::guesses(
+                Some(&classifier),
+                black_box(letter),
+                black_box(&letter_normalized),
+            ))
+        });
+    });
+    group.throughput(Throughput::Elements(examples.len() as u64));
+    group.bench_function(
+        format!("decision_guesses_repository_{}", examples.len()),
+        |b| {
+            b.iter(|| {
+                for (example, normalized) in examples.iter().zip(&messages) {
+                    black_box(signals::guesses(
+                        Some(&classifier),
+                        &example.text,
+                        normalized,
+                    ));
+                }
+            });
+        },
+    );
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function(format!("repository_{}_messages", messages.len()), |b| {
         b.iter(|| {

@@ -55,6 +55,7 @@ use sha2::{Digest, Sha256};
 use crate::decision::Category;
 use crate::examples::Example;
 use crate::normalize::normalize_into;
+use reading::{Lookups, Scored, Vocabulary};
 
 /// Why a classifier could not be trained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,9 +107,46 @@ pub struct Classifier {
     table: FeatureTable,
     /// One row of `categories.len()` weights per kept feature, centred per row.
     weights: Vec<f32>,
+    /// The word and n-gram rows of every word of the examples, so a message word the
+    /// examples used is not hashed into n-grams again.
+    vocabulary: Vocabulary,
     /// The second model: which topic a question or report is about, learned from the examples
     /// that name one. `None` when fewer than two topics are named.
     topics: Option<TopicModel>,
+}
+
+/// A message as [`Classifier::read`] read it.
+#[derive(Debug)]
+pub struct Reading<'a> {
+    classifier: &'a Classifier,
+    text: &'a str,
+    lookups: Lookups,
+}
+
+impl Reading<'_> {
+    /// The guess for the whole message; the same as [`Classifier::guess`].
+    pub fn guess(&self) -> Guess {
+        let c = self.classifier;
+        let all = 0..self.lookups.word_count();
+        c.to_guess(
+            self.lookups
+                .score(self.text, all, &c.params, &c.weights, &c.bias),
+        )
+    }
+
+    /// The guess for `part`, a normalised piece of the message such as one sentence; the same
+    /// as [`Classifier::guess`] of `part`, made from this reading's lookups when `part`'s
+    /// words occur in a row in the message.
+    pub fn guess_part(&self, part: &str) -> Guess {
+        let c = self.classifier;
+        match self.lookups.find_run(self.text, part) {
+            Some(run) => c.to_guess(
+                self.lookups
+                    .score(self.text, run, &c.params, &c.weights, &c.bias),
+            ),
+            None => c.guess(part),
+        }
+    }
 }
 
 /// Which topic a question or report is about, as learned from the examples: a second opinion on
@@ -162,13 +200,20 @@ impl Classifier {
     /// [`crate::normalize::normalize`]: lowercase, no accents, words of letters and digits
     /// separated by single spaces. An empty message gets the categories' prior probabilities.
     pub fn guess(&self, normalized: &str) -> Guess {
-        let (probabilities, best, words) = score(
-            normalized,
-            &self.params,
-            &self.table,
-            &self.weights,
-            &self.bias,
-        );
+        self.read(normalized).guess()
+    }
+
+    /// Reads a message once, for a guess of the whole and of its sentences
+    /// ([`Reading::guess_part`]) without hashing its words again for each.
+    pub fn read<'a>(&'a self, normalized: &'a str) -> Reading<'a> {
+        Reading {
+            classifier: self,
+            text: normalized,
+            lookups: Lookups::new(normalized, &self.params, &self.table, &self.vocabulary),
+        }
+    }
+
+    fn to_guess(&self, (probabilities, best, words): Scored) -> Guess {
         Guess {
             category: self.categories[best],
             score: probabilities[best],
@@ -205,100 +250,49 @@ impl Classifier {
     }
 }
 
-/// The probabilities of every class, the most probable one, and the words that weighed most
-/// for it.
+/// Scores the whole of `normalized` with one model.
 fn score(
     normalized: &str,
     params: &Params,
     table: &FeatureTable,
     weights: &[f32],
     bias: &[f32],
-) -> (Vec<f32>, usize, Vec<String>) {
-    let n = bias.len();
-    let word_count = words(normalized).count();
-    // Per word and class, the weight of that word's features: summed they are the scores,
-    // and the winner's column says which words weighed most.
-    let mut per_word = vec![0.0f32; word_count * n];
-    let mut squares = 0.0f32;
-    for_each_feature(normalized, params, |hash, origin, value| {
-        squares += value * value;
-        let Some(row) = table.get(hash) else {
-            return;
-        };
-        let row = &weights[row * n..(row + 1) * n];
-        match origin {
-            Origin::Word(i) => add_scaled(&mut per_word[i * n..(i + 1) * n], row, value),
-            Origin::Pair(i) => {
-                // A pair of words counts half for each.
-                add_scaled(&mut per_word[i * n..(i + 1) * n], row, value * 0.5);
-                add_scaled(&mut per_word[(i + 1) * n..(i + 2) * n], row, value * 0.5);
-            }
-        }
-    });
-    let scale = if squares > 0.0 {
-        1.0 / squares.sqrt()
-    } else {
-        1.0
-    };
-    let mut scores = bias.to_vec();
-    for word in per_word.chunks_exact(n) {
-        for (s, w) in scores.iter_mut().zip(word) {
-            *s += w * scale;
-        }
-    }
-    let probabilities = softmax(&scores);
-    // The first of equal maxima, so ties resolve the same way every time.
-    let mut best = 0;
-    for (k, p) in probabilities.iter().enumerate() {
-        if *p > probabilities[best] {
-            best = k;
-        }
-    }
-    let words = heaviest_words(normalized, &per_word, n, best);
-    (probabilities, best, words)
+) -> Scored {
+    let lookups = Lookups::new(normalized, params, table, &Vocabulary::default());
+    lookups.score(normalized, 0..lookups.word_count(), params, weights, bias)
 }
 
-/// `out` += `row` × `value`.
-#[inline]
-fn add_scaled(out: &mut [f32], row: &[f32], value: f32) {
-    for (o, w) in out.iter_mut().zip(row) {
-        *o += w * value;
+/// The words of a normalised text: what `split(' ')` without the empty pieces gives, by a
+/// byte scan (the words are short, and a search for the next space cost more than the scan).
+fn words(normalized: &str) -> Words<'_> {
+    Words {
+        text: normalized,
+        at: 0,
     }
 }
 
-fn softmax(scores: &[f32]) -> Vec<f32> {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut out: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
-    let sum: f32 = out.iter().sum();
-    for p in &mut out {
-        *p /= sum;
-    }
-    out
+struct Words<'a> {
+    text: &'a str,
+    at: usize,
 }
 
-/// The (distinct) words with the largest positive weight for category `best`, at most three.
-fn heaviest_words(normalized: &str, per_word: &[f32], n: usize, best: usize) -> Vec<String> {
-    let mut ranked: Vec<(f32, &str)> = words(normalized)
-        .enumerate()
-        .map(|(i, word)| (per_word[i * n + best], word))
-        .filter(|(weight, _)| *weight > 0.0)
-        .collect();
-    // Stable, so equal weights keep message order.
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut out: Vec<String> = Vec::with_capacity(3);
-    for (_, word) in ranked {
-        if out.len() == 3 {
-            break;
-        }
-        if !out.iter().any(|w| w == word) {
-            out.push(word.to_owned());
-        }
-    }
-    out
-}
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
 
-fn words(normalized: &str) -> impl Iterator<Item = &str> {
-    normalized.split(' ').filter(|w| !w.is_empty())
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.text.as_bytes();
+        while bytes.get(self.at) == Some(&b' ') {
+            self.at += 1;
+        }
+        let start = self.at;
+        while self.at < bytes.len() && bytes[self.at] != b' ' {
+            self.at += 1;
+        }
+        // Both ends are at a space or an end of the text, so always on a character boundary.
+        (self.at > start)
+            .then(|| self.text.get(start..self.at))
+            .flatten()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,15 +338,6 @@ impl Params {
     };
 }
 
-/// Where a feature came from, so its weight can be credited to words.
-#[derive(Debug, Clone, Copy)]
-enum Origin {
-    /// The word at this index (the word itself or one of its n-grams).
-    Word(usize),
-    /// The pair of words starting at this index.
-    Pair(usize),
-}
-
 /// 64-bit FNV-1a (Fowler–Noll–Vo). Its constants are fixed by its specification, so a feature's
 /// hash, and with it every decision, never changes with a toolchain or dependency update.
 #[derive(Debug, Clone, Copy)]
@@ -384,27 +369,34 @@ const KIND_WORD: u8 = b'w';
 const KIND_PAIR: u8 = b'p';
 const KIND_NGRAM: u8 = b'n';
 
-/// Calls `emit(hash, origin, value)` for every feature of `normalized`, repeats included.
-fn for_each_feature(normalized: &str, params: &Params, mut emit: impl FnMut(u64, Origin, f32)) {
+fn word_hash(word: &str) -> u64 {
+    Fnv::kind(KIND_WORD).bytes(word.as_bytes()).0
+}
+
+fn pair_hash(previous: &str, word: &str) -> u64 {
+    Fnv::kind(KIND_PAIR)
+        .bytes(previous.as_bytes())
+        .byte(b' ')
+        .bytes(word.as_bytes())
+        .0
+}
+
+/// Calls `emit(hash, value)` for every feature of `normalized`, repeats included: per word,
+/// the word, the pair it ends, then its n-grams (`reading::Lookups` keeps this order).
+fn for_each_feature(normalized: &str, params: &Params, mut emit: impl FnMut(u64, f32)) {
     let mut previous: Option<&str> = None;
-    for (i, word) in words(normalized).enumerate() {
+    for word in words(normalized) {
         if params.word_weight > 0.0 {
-            let hash = Fnv::kind(KIND_WORD).bytes(word.as_bytes()).0;
-            emit(hash, Origin::Word(i), params.word_weight);
+            emit(word_hash(word), params.word_weight);
         }
         if let Some(previous) = previous
             && params.pair_weight > 0.0
         {
-            let hash = Fnv::kind(KIND_PAIR)
-                .bytes(previous.as_bytes())
-                .byte(b' ')
-                .bytes(word.as_bytes())
-                .0;
-            emit(hash, Origin::Pair(i - 1), params.pair_weight);
+            emit(pair_hash(previous, word), params.pair_weight);
         }
         if params.ngram_weight > 0.0 {
             char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
-                emit(hash, Origin::Word(i), params.ngram_weight);
+                emit(hash, params.ngram_weight);
             });
         }
         previous = Some(word);
@@ -416,6 +408,26 @@ fn for_each_feature(normalized: &str, params: &Params, mut emit: impl FnMut(u64,
 /// costs one FNV step per character, not one per character per length.
 fn char_ngrams(word: &str, min: usize, max: usize, mut emit: impl FnMut(u64)) {
     let bytes = word.as_bytes();
+    // Most words are ASCII and short: one byte a unit, read from a padded copy, and no start
+    // that is too near the end for a whole n-gram. Same hashes, in the same order.
+    let mut padded = [0u8; 64];
+    if word.is_ascii() && bytes.len() + 2 <= padded.len() && min > 0 {
+        let units = bytes.len() + 2;
+        padded[0] = b'<';
+        padded[1..=bytes.len()].copy_from_slice(bytes);
+        padded[units - 1] = b'>';
+        let padded = &padded[..units];
+        for start in 0..(units + 1).saturating_sub(min) {
+            let mut hash = Fnv::kind(KIND_NGRAM);
+            for (k, b) in padded[start..units.min(start + max)].iter().enumerate() {
+                hash = hash.byte(*b);
+                if k + 1 >= min {
+                    emit(hash.0);
+                }
+            }
+        }
+        return;
+    }
     // Byte offsets where each character starts, plus the end; only needed off the ASCII path.
     let bounds: Vec<usize> = if word.is_ascii() {
         Vec::new()
@@ -551,6 +563,17 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
     let prepared = prepare(examples, &categories, params);
     let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
     let mut classifier = finish(categories, params, &prepared, bias, weights);
+    let mut text = String::new();
+    let mut words_seen: Vec<String> = Vec::new();
+    for example in examples {
+        normalize_into(&example.text, &mut text);
+        words_seen.extend(words(&text).map(str::to_owned));
+    }
+    classifier.vocabulary = Vocabulary::new(
+        words_seen.iter().map(String::as_str),
+        params,
+        &classifier.table,
+    );
     classifier.topics = fit_topics(examples, params);
     classifier
 }
@@ -614,7 +637,7 @@ fn prepare_labelled<'a>(
         features.clear();
         let mut squares = 0.0f32;
         normalize_into(example, &mut text);
-        for_each_feature(&text, params, |hash, _, value| {
+        for_each_feature(&text, params, |hash, value| {
             squares += value * value;
             let next = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
             let id = *ids.entry(hash).or_insert(next);
@@ -673,6 +696,7 @@ fn finish(
         bias,
         table,
         weights,
+        vocabulary: Vocabulary::default(),
         topics: None,
     }
 }
@@ -771,6 +795,7 @@ fn digest(examples: &[Example]) -> [u8; 32] {
 }
 
 mod cache;
+mod reading;
 
 #[cfg(test)]
 mod tests;

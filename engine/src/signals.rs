@@ -176,7 +176,9 @@ pub fn guesses(
     let Some(classifier) = classifier else {
         return (GuessView::default(), GuessView::default());
     };
-    let whole = classifier.guess(normalized);
+    // Read once: each sentence's guess is made from the whole message's lookups.
+    let reading = classifier.read(normalized);
+    let whole = reading.guess();
     let most_critical = |g: &Guess| {
         CRITICAL.iter().map(|c| (*c, g.probability(*c))).fold(
             (Category::Unknown, 0.0f32),
@@ -189,7 +191,7 @@ pub fn guesses(
     let mut buffer = String::new();
     for sentence in sentences(text) {
         normalize_into(sentence, &mut buffer);
-        let guess = classifier.guess(&buffer);
+        let guess = reading.guess_part(&buffer);
         let best = most_critical(&guess);
         if best.1 > critical.0.1 {
             critical = (best, Some(guess));

@@ -1,6 +1,7 @@
 //! The classifier's tests: determinism, features, training errors, the cache, and the
 //! development-set measurement (ignored in CI) that chose the model and its parameters.
 
+use super::reading::{add_scaled, softmax};
 use super::*;
 use crate::normalize::normalize;
 
@@ -164,6 +165,53 @@ fn ngrams_are_padded_and_counted_by_characters() {
     let mut expected = Fnv::kind(KIND_NGRAM).bytes("<м".as_bytes());
     expected = expected.bytes("и".as_bytes());
     assert_eq!(accented[0], expected.0, "first trigram is `<ми`");
+}
+
+#[test]
+fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
+    for word in [
+        "a",
+        "ab",
+        "pas",
+        "paspoort",
+        "rijbewijsaanvraag",
+        &"x".repeat(70),
+    ] {
+        for (min, max) in [(3, 5), (4, 4), (2, 3), (6, 6)] {
+            let padded = format!("<{word}>");
+            let units = padded.len();
+            let mut expected = Vec::new();
+            for start in 0..units {
+                for len in min..=max {
+                    if start + len <= units {
+                        expected.push(
+                            Fnv::kind(KIND_NGRAM)
+                                .bytes(&padded.as_bytes()[start..start + len])
+                                .0,
+                        );
+                    }
+                }
+            }
+            let mut got = Vec::new();
+            char_ngrams(word, min, max, |h| got.push(h));
+            assert_eq!(got, expected, "{word} {min}..={max}");
+        }
+    }
+}
+
+#[test]
+fn words_are_what_a_split_on_spaces_leaves() {
+    for text in [
+        "",
+        " ",
+        "een",
+        "een twee",
+        " een  twee drie ",
+        "één  ünïcode x",
+    ] {
+        let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+        assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+    }
 }
 
 #[test]

@@ -108,6 +108,16 @@ enum Role {
     Near { side: u8, prefix: bool },
 }
 
+/// What a message word must stem to for a keyword's stem target.
+#[derive(Debug)]
+struct StemTarget {
+    /// The keyword's stem, by algorithm.
+    stems: [Box<str>; 2],
+    /// The keyword as written (normalised): a message word that is the keyword itself has its
+    /// stem by definition, and is not stemmed again (Snowball costs thousands of instructions).
+    keyword: Box<str>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Target {
     topic: u32,
@@ -167,8 +177,8 @@ pub struct Matcher {
     near: Vec<NearSpec>,
     /// (topic, term) of each near keyword → index in `near`.
     near_index: FxHashMap<(u32, u32), u32>,
-    /// Per stem target: the stem it must equal, by algorithm.
-    stems: FxHashMap<(u32, u32), [Box<str>; 2]>,
+    /// Per stem target: the stem it must equal, by algorithm, and the keyword itself.
+    stems: FxHashMap<(u32, u32), StemTarget>,
     stemmers: [Stemmer; 2],
     typos: TypoIndex,
     typo_targets: FxHashMap<u32, Vec<TypoTarget>>,
@@ -249,7 +259,7 @@ impl Matcher {
             typos.know(word);
         }
         let mut typo_targets: FxHashMap<u32, Vec<TypoTarget>> = Default::default();
-        let mut stems: FxHashMap<(u32, u32), [Box<str>; 2]> = Default::default();
+        let mut stems: FxHashMap<(u32, u32), StemTarget> = Default::default();
         let mut near = Vec::new();
         let mut near_index = FxHashMap::default();
         let mut pattern_sources = Vec::new();
@@ -300,7 +310,13 @@ impl Matcher {
                                     );
                                 }
                             }
-                            stems.insert((t32, k32), by_algorithm);
+                            stems.insert(
+                                (t32, k32),
+                                StemTarget {
+                                    stems: by_algorithm,
+                                    keyword: term.text.clone().into_boxed_str(),
+                                },
+                            );
                         }
                         if term.allows_typos()
                             && options.typos
@@ -503,9 +519,12 @@ impl Matcher {
                         let Some(wanted) = self.stems.get(&(target.topic, target.term)) else {
                             continue;
                         };
-                        if !stem_with(&self.stemmers, algorithm, text, |stemmed| {
-                            *wanted[usize::from(algorithm)] == *stemmed
-                        }) {
+                        let wanted_stem = &wanted.stems[usize::from(algorithm)];
+                        if *wanted.keyword != *text
+                            && !stem_with(&self.stemmers, algorithm, text, |stemmed| {
+                                **wanted_stem == *stemmed
+                            })
+                        {
                             continue;
                         }
                         How::Stem
@@ -858,6 +877,9 @@ mod tests {
             topic("plain", Category::Question, &["aanvraag"]),
         ]);
         assert_eq!(matched(&m, "wij gaan in beroep"), ["beroep"]);
+        // The keyword itself is not stemmed again, and still explains itself once, as
+        // written, beside an inflection of it.
+        assert_eq!(matched(&m, "beroep tegen de beroepen"), ["beroep"]);
         assert_eq!(
             matched(&m, "de beroepen zijn ingesteld"),
             ["beroepen ~ beroep"]

@@ -1,0 +1,435 @@
+//! A message read once by a model: every feature hashed and looked up in the model's table,
+//! kept in the order a guess adds them.
+//!
+//! The critical guess scores the whole message and then each of its sentences, and a
+//! sentence's words are words of the message; hashing and looking up every word a second
+//! time was most of what a sentence cost. A sentence found among the message's words is
+//! scored from the lookups already made, with the same arithmetic in the same order as
+//! scoring it alone: a guess must not change in its last bit, because a probability sitting
+//! at a script's bar decides a message. A sentence that is not a run of the message's words
+//! (normalisation can differ at an edge) is scored alone, as before.
+
+use rustc_hash::FxHashMap;
+
+use super::{FeatureTable, Params, char_ngrams, pair_hash, word_hash, words};
+
+/// No row: the model never saw the feature.
+const NONE: u32 = u32::MAX;
+
+/// What one word contributes, apart from the pairs it is in.
+#[derive(Debug, Clone, Copy)]
+struct WordFeatures {
+    /// Byte range in the text.
+    start: u32,
+    end: u32,
+    /// The row of the word itself, or [`NONE`].
+    row: u32,
+    /// The range in [`Lookups::ngram_rows`] of its known n-grams, in order.
+    ngrams: (u32, u32),
+    /// How many n-grams it has, known or not: every one counts in the message's length.
+    ngram_count: u32,
+}
+
+/// The rows a text's features found in one table.
+#[derive(Debug)]
+pub(super) struct Lookups {
+    words: Vec<WordFeatures>,
+    /// The row of the pair of words `i` and `i + 1`, or [`NONE`].
+    pairs: Vec<u32>,
+    ngram_rows: Vec<u32>,
+}
+
+/// The rows of every word the examples use, looked up when the model is trained: most words
+/// of a message are among them, and hashing a word into its n-grams and looking each up was
+/// most of a guess. Keyed by the word itself, so a word is never taken for another.
+#[derive(Debug, Default)]
+pub(super) struct Vocabulary {
+    words: FxHashMap<Box<str>, WordFeatures>,
+    ngram_rows: Vec<u32>,
+}
+
+impl Vocabulary {
+    pub(super) fn new<'w>(
+        words: impl Iterator<Item = &'w str>,
+        params: &Params,
+        table: &FeatureTable,
+    ) -> Vocabulary {
+        let mut vocabulary = Vocabulary::default();
+        for word in words {
+            if vocabulary.words.contains_key(word) {
+                continue;
+            }
+            let known = Lookups::new(word, params, table, &Vocabulary::default());
+            let Some(features) = known.words.first() else {
+                continue;
+            };
+            let at = vocabulary.ngram_rows.len() as u32;
+            vocabulary.ngram_rows.extend_from_slice(&known.ngram_rows);
+            vocabulary.words.insert(
+                word.into(),
+                WordFeatures {
+                    ngrams: (at, vocabulary.ngram_rows.len() as u32),
+                    ..*features
+                },
+            );
+        }
+        vocabulary
+    }
+}
+
+fn row(table: &FeatureTable, hash: u64) -> u32 {
+    table.get(hash).map_or(NONE, |r| r as u32)
+}
+
+/// The probabilities of every class, the most probable one, and the words that weighed most
+/// for it.
+pub(super) type Scored = (Vec<f32>, usize, Vec<String>);
+
+impl Lookups {
+    /// Hashes and looks up every feature of `normalized` once; a word in `vocabulary` takes
+    /// its rows from there. The same features in the same order as `for_each_feature` (training).
+    pub(super) fn new(
+        normalized: &str,
+        params: &Params,
+        table: &FeatureTable,
+        vocabulary: &Vocabulary,
+    ) -> Lookups {
+        let mut lookups = Lookups {
+            words: Vec::with_capacity(normalized.len() / 4 + 1),
+            pairs: Vec::new(),
+            ngram_rows: Vec::with_capacity(normalized.len()),
+        };
+        let base = normalized.as_ptr() as usize;
+        let mut previous: Option<&str> = None;
+        for word in words(normalized) {
+            let start = (word.as_ptr() as usize - base) as u32;
+            if let Some(previous) = previous
+                && params.pair_weight > 0.0
+            {
+                lookups.pairs.push(row(table, pair_hash(previous, word)));
+            } else if previous.is_some() {
+                lookups.pairs.push(NONE);
+            }
+            previous = Some(word);
+            let mut features = WordFeatures {
+                start,
+                end: start + word.len() as u32,
+                row: NONE,
+                ngrams: (0, 0),
+                ngram_count: 0,
+            };
+            let at = lookups.ngram_rows.len() as u32;
+            if let Some(known) = vocabulary.words.get(word) {
+                features.row = known.row;
+                features.ngram_count = known.ngram_count;
+                lookups.ngram_rows.extend_from_slice(
+                    &vocabulary.ngram_rows[known.ngrams.0 as usize..known.ngrams.1 as usize],
+                );
+            } else {
+                if params.word_weight > 0.0 {
+                    features.row = row(table, word_hash(word));
+                }
+                if params.ngram_weight > 0.0 {
+                    char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
+                        features.ngram_count += 1;
+                        let r = row(table, hash);
+                        if r != NONE {
+                            lookups.ngram_rows.push(r);
+                        }
+                    });
+                }
+            }
+            features.ngrams = (at, lookups.ngram_rows.len() as u32);
+            lookups.words.push(features);
+        }
+        lookups
+    }
+
+    pub(super) fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The word at `i`.
+    pub(super) fn word<'t>(&self, text: &'t str, i: usize) -> &'t str {
+        let w = &self.words[i];
+        &text[w.start as usize..w.end as usize]
+    }
+
+    /// Where the words of `part` occur in a row among these words, if they do.
+    pub(super) fn find_run(&self, text: &str, part: &str) -> Option<std::ops::Range<usize>> {
+        let wanted: Vec<&str> = words(part).collect();
+        if wanted.len() > self.words.len() {
+            return None;
+        }
+        (0..=self.words.len() - wanted.len())
+            .find(|&at| {
+                wanted
+                    .iter()
+                    .enumerate()
+                    .all(|(k, w)| self.word(text, at + k) == *w)
+            })
+            .map(|at| at..at + wanted.len())
+    }
+
+    /// Scores the words `run` of `text` as if they were the whole text: the same features
+    /// (pairs only within the run), added in the order `for_each_feature` (training) emits them.
+    pub(super) fn score(
+        &self,
+        text: &str,
+        run: std::ops::Range<usize>,
+        params: &Params,
+        weights: &[f32],
+        bias: &[f32],
+    ) -> Scored {
+        let n = bias.len();
+        let first = run.start;
+        // Per word and class, the weight of that word's features: summed they are the scores,
+        // and the winner's column says which words weighed most.
+        let mut per_word = vec![0.0f32; run.len() * n];
+        let mut squares = 0.0f32;
+        let row = |r: u32| &weights[r as usize * n..(r as usize + 1) * n];
+        for i in run.clone() {
+            let w = &self.words[i];
+            let local = i - first;
+            if params.word_weight > 0.0 {
+                let value = params.word_weight;
+                squares += value * value;
+                if w.row != NONE {
+                    add_scaled(&mut per_word[local * n..(local + 1) * n], row(w.row), value);
+                }
+            }
+            if i > first && params.pair_weight > 0.0 {
+                let value = params.pair_weight;
+                squares += value * value;
+                let r = self.pairs[i - 1];
+                if r != NONE {
+                    // A pair of words counts half for each.
+                    let row = row(r);
+                    add_scaled(&mut per_word[(local - 1) * n..local * n], row, value * 0.5);
+                    add_scaled(&mut per_word[local * n..(local + 1) * n], row, value * 0.5);
+                }
+            }
+            if params.ngram_weight > 0.0 {
+                let value = params.ngram_weight;
+                for _ in 0..w.ngram_count {
+                    squares += value * value;
+                }
+                for &r in &self.ngram_rows[w.ngrams.0 as usize..w.ngrams.1 as usize] {
+                    add_scaled(&mut per_word[local * n..(local + 1) * n], row(r), value);
+                }
+            }
+        }
+        let scale = if squares > 0.0 {
+            1.0 / squares.sqrt()
+        } else {
+            1.0
+        };
+        let mut scores = bias.to_vec();
+        for word in per_word.chunks_exact(n) {
+            add_scaled(&mut scores, word, scale);
+        }
+        let probabilities = softmax(&scores);
+        // The first of equal maxima, so ties resolve the same way every time.
+        let mut best = 0;
+        for (k, p) in probabilities.iter().enumerate() {
+            if *p > probabilities[best] {
+                best = k;
+            }
+        }
+        let words = heaviest_words(run.map(|i| self.word(text, i)), &per_word, n, best);
+        (probabilities, best, words)
+    }
+}
+
+/// `out` += `row` × `value`, four lanes at a time (each lane the same single multiply and
+/// add as one at a time, so the same result): a row is one weight per category, about a
+/// dozen, and the plain loop was not vectorised.
+#[inline]
+pub(super) fn add_scaled(out: &mut [f32], row: &[f32], value: f32) {
+    let mut outs = out.chunks_exact_mut(4);
+    let mut rows = row.chunks_exact(4);
+    for (o, w) in (&mut outs).zip(&mut rows) {
+        o[0] += w[0] * value;
+        o[1] += w[1] * value;
+        o[2] += w[2] * value;
+        o[3] += w[3] * value;
+    }
+    for (o, w) in outs.into_remainder().iter_mut().zip(rows.remainder()) {
+        *o += w * value;
+    }
+}
+
+pub(super) fn softmax(scores: &[f32]) -> Vec<f32> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut out: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f32 = out.iter().sum();
+    for p in &mut out {
+        *p /= sum;
+    }
+    out
+}
+
+/// The (distinct) words with the largest positive weight for category `best`, at most three.
+fn heaviest_words<'t>(
+    words: impl Iterator<Item = &'t str>,
+    per_word: &[f32],
+    n: usize,
+    best: usize,
+) -> Vec<String> {
+    let mut ranked: Vec<(f32, &str)> = words
+        .enumerate()
+        .map(|(i, word)| (per_word[i * n + best], word))
+        .filter(|(weight, _)| *weight > 0.0)
+        .collect();
+    // Stable, so equal weights keep message order.
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out: Vec<String> = Vec::with_capacity(3);
+    for (_, word) in ranked {
+        if out.len() == 3 {
+            break;
+        }
+        if !out.iter().any(|w| w == word) {
+            out.push(word.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Classifier, Guess, char_ngrams, pair_hash, word_hash, words};
+    use crate::examples::Example;
+    use crate::normalize::normalize;
+
+    /// The reference: a guess scored feature by feature, the way the classifier scored before it
+    /// kept a message's lookups and its examples' words.
+    fn scored_alone(c: &Classifier, normalized: &str) -> Guess {
+        let n = c.bias.len();
+        let word_count = words(normalized).count();
+        let mut per_word = vec![0.0f32; word_count * n];
+        let mut squares = 0.0f32;
+        let add = |out: &mut [f32], row: &[f32], value: f32| {
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w * value;
+            }
+        };
+        // Feature by feature in the order they were always emitted: per word the word, the pair
+        // it ends (half to each of its words), then its n-grams.
+        let p = c.params;
+        let mut feature = |hash: u64, value: f32, credit: &[usize]| {
+            squares += value * value;
+            let Some(row) = c.table.get(hash) else {
+                return;
+            };
+            let row = &c.weights[row * n..(row + 1) * n];
+            let share = if credit.len() == 2 {
+                value * 0.5
+            } else {
+                value
+            };
+            for &i in credit {
+                add(&mut per_word[i * n..(i + 1) * n], row, share);
+            }
+        };
+        let all: Vec<&str> = words(normalized).collect();
+        for (i, word) in all.iter().enumerate() {
+            if p.word_weight > 0.0 {
+                feature(word_hash(word), p.word_weight, &[i]);
+            }
+            if i > 0 && p.pair_weight > 0.0 {
+                feature(pair_hash(all[i - 1], word), p.pair_weight, &[i - 1, i]);
+            }
+            if p.ngram_weight > 0.0 {
+                let mut hashes = Vec::new();
+                char_ngrams(word, p.ngram_min, p.ngram_max, |h| hashes.push(h));
+                for h in hashes {
+                    feature(h, p.ngram_weight, &[i]);
+                }
+            }
+        }
+        let scale = if squares > 0.0 {
+            1.0 / squares.sqrt()
+        } else {
+            1.0
+        };
+        let mut scores = c.bias.clone();
+        for word in per_word.chunks_exact(n) {
+            for (s, w) in scores.iter_mut().zip(word) {
+                *s += w * scale;
+            }
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut probabilities: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+        let sum: f32 = probabilities.iter().sum();
+        for p in &mut probabilities {
+            *p /= sum;
+        }
+        let mut best = 0;
+        for (k, p) in probabilities.iter().enumerate() {
+            if *p > probabilities[best] {
+                best = k;
+            }
+        }
+        let mut ranked: Vec<(f32, &str)> = words(normalized)
+            .enumerate()
+            .map(|(i, w)| (per_word[i * n + best], w))
+            .filter(|(weight, _)| *weight > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut top: Vec<String> = Vec::new();
+        for (_, w) in ranked {
+            if top.len() < 3 && !top.iter().any(|t| t == w) {
+                top.push(w.to_owned());
+            }
+        }
+        Guess {
+            category: c.categories[best],
+            score: probabilities[best],
+            words: top,
+            probabilities: c.categories.iter().copied().zip(probabilities).collect(),
+        }
+    }
+
+    #[test]
+    fn a_sentence_guessed_from_the_message_reading_is_the_sentence_guessed_alone() {
+        // The default rulebook's examples: a real model, and real messages of several sentences.
+        let examples: Vec<Example> = crate::RulebookSource::embedded()
+            .examples
+            .iter()
+            .flat_map(|file| crate::examples::parse_examples(file).expect("the examples parse"))
+            .collect();
+        let classifier = Classifier::train(&examples).expect("the repository's examples train");
+        let mut sentences = 0;
+        for example in examples.iter().step_by(7) {
+            let whole = normalize(&example.text);
+            let reading = classifier.read(&whole);
+            // To the last bit: a probability at a script's bar decides.
+            assert_eq!(
+                reading.guess(),
+                scored_alone(&classifier, &whole),
+                "{whole}"
+            );
+            for sentence in example.text.split(['.', '!', '?', '\n', ';']) {
+                let part = normalize(sentence);
+                let alone = scored_alone(&classifier, &part);
+                assert_eq!(reading.guess_part(&part), alone, "`{part}` of `{whole}`");
+                sentences += 1;
+            }
+        }
+        assert!(sentences > 500, "only {sentences} sentences were compared");
+        // A part that is not in the message is scored alone, and words no example uses are
+        // hashed as they come.
+        let reading = classifier.read("de dijk breekt door");
+        let other = normalize("er is een gaslek bij de school");
+        assert_eq!(
+            reading.guess_part(&other),
+            scored_alone(&classifier, &other)
+        );
+        let unseen =
+            normalize("de kastenverazxq is gebrokkeld, bęłkot ляля en de dijk breekt door!");
+        let reading = classifier.read(&unseen);
+        assert_eq!(reading.guess(), scored_alone(&classifier, &unseen));
+        let part = normalize("bęłkot ляля en de dijk");
+        assert_eq!(reading.guess_part(&part), scored_alone(&classifier, &part));
+    }
+}
