@@ -15,38 +15,7 @@ pub fn office_seconds(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> i64 {
-    if to <= from {
-        return 0;
-    }
-    let Some(hours) = &team.hours else {
-        return (to - from).num_seconds();
-    };
-    let first = from.with_timezone(&tz).date_naive();
-    let last = to.with_timezone(&tz).date_naive();
-    let mut total = 0;
-    let mut date = first;
-    while date <= last {
-        if !team.holidays.contains(&date) {
-            for (open, close) in &hours[date.weekday().num_days_from_monday() as usize] {
-                let (Some(start), Some(end)) = (
-                    tz.from_local_datetime(&date.and_time(*open)).earliest(),
-                    tz.from_local_datetime(&date.and_time(*close)).earliest(),
-                ) else {
-                    continue;
-                };
-                let start = start.with_timezone(&Utc).max(from);
-                let end = end.with_timezone(&Utc).min(to);
-                if end > start {
-                    total += (end - start).num_seconds();
-                }
-            }
-        }
-        match date.succ_opt() {
-            Some(next) => date = next,
-            None => break,
-        }
-    }
-    total
+    OfficeClock::new(team, tz).seconds(from, to)
 }
 
 /// Open from, until.
@@ -69,7 +38,7 @@ impl<'t> OfficeClock<'t> {
         }
     }
 
-    /// Exactly [`office_seconds`].
+    /// Seconds of the team's office time between `from` and `to`: [`office_seconds`].
     pub(super) fn seconds(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         if to <= from {
             return 0;

@@ -82,7 +82,21 @@ fn from_dynamic(d: &rhai::Dynamic) -> Result<Value, String> {
     }
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// A builder for one body (the script's or one of its functions), its count of
+    /// operations starting at `cost`.
+    fn new(source: &'a str, functions: &'a HashMap<(String, usize), usize>, cost: u64) -> Self {
+        Builder {
+            source,
+            functions,
+            inputs: Vec::new(),
+            names: Vec::new(),
+            slots: 0,
+            cost,
+            calls: Vec::new(),
+        }
+    }
+
     fn rule(&self, pos: Position) -> String {
         match pos.line() {
             Some(line) => format!("{}:{line}", self.source),
@@ -532,15 +546,7 @@ pub(super) fn build(
 
     let mut compiled = Vec::new();
     for (params, statements) in &defs {
-        let mut b = Builder {
-            source,
-            functions: &functions,
-            inputs: Vec::new(),
-            names: Vec::new(),
-            slots: 0,
-            cost: OPS_PER_NODE,
-            calls: Vec::new(),
-        };
+        let mut b = Builder::new(source, &functions, OPS_PER_NODE);
         for p in params {
             b.declare(p);
         }
@@ -554,15 +560,7 @@ pub(super) fn build(
         });
     }
 
-    let mut b = Builder {
-        source,
-        functions: &functions,
-        inputs: Vec::new(),
-        names: Vec::new(),
-        slots: 0,
-        cost: 0,
-        calls: Vec::new(),
-    };
+    let mut b = Builder::new(source, &functions, 0);
     for (var, _) in vars {
         let input = match *var {
             "msg" => Input::Message,
