@@ -166,6 +166,24 @@ fn half<'a>(
             return Ok((s.builder, early));
         }
     }
+    // The period, aggregated by a store that can.
+    if with_replies && from == options.since {
+        let (agent_replies, escalations) = read().map_err(|_| audit_failed())?;
+        let mut asking = Builder::new(options, teams, default_team, escalations);
+        if let Some(query) = asking.period_query(agent_replies) {
+            let mut replies = |item: ReportItem<'_>| {
+                if let ReportItem::Reply(entry) = item {
+                    early.push(entry);
+                }
+            };
+            if let Some(counted) = store.report_period(&query, &mut replies)? {
+                let mut s = start(&early)?;
+                s.builder.period(counted);
+                return Ok((s.builder, early));
+            }
+            early.clear();
+        }
+    }
     store.report_scan(from, to, with_replies, &mut |item| match item {
         ReportItem::Reply(entry) => early.push(entry),
         ReportItem::Message(m) => {

@@ -31,6 +31,7 @@
 
 pub mod codec;
 pub mod embedded;
+pub mod period;
 pub mod postgres;
 pub mod records;
 pub mod redact;
@@ -273,6 +274,16 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// Called right before reply `id` is sent: whether this process may send it now. A store
+    /// shared by several instances renews this instance's claim for `hold` and says no when
+    /// another instance took the reply over meanwhile (this one's claim ran out while it waited
+    /// in a batch), so a slow batch never sends a reply that another instance sends too. A
+    /// store only one process opens always says yes.
+    fn outbox_take(&self, id: u64, hold: std::time::Duration) -> Result<bool, StoreError> {
+        let _ = (id, hold);
+        Ok(true)
+    }
+
     /// The platform asked to wait (a rate limit): try again at `retry_at` without counting an
     /// attempt, so waiting never brings a reply closer to being given up.
     fn outbox_postponed(
@@ -346,6 +357,20 @@ pub trait Store: Send + Sync {
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<Option<Counted>, StoreError> {
         let _ = (since, until, filter, visit);
+        Ok(None)
+    }
+
+    /// The report's period (messages received in `[since, until)`) aggregated by the store, for
+    /// a store that aggregates faster than [`Store::report_scan`] hands the messages over;
+    /// `None` where it cannot or does not (the embedded stores, whose scan is the count), and
+    /// then the report scans. Hands over the replies with details of their own as
+    /// `report_scan` does over `[since, read_until)`.
+    fn report_period(
+        &self,
+        query: &period::PeriodQuery<'_>,
+        visit: &mut dyn FnMut(ReportItem<'_>),
+    ) -> Result<Option<period::PeriodCounted>, StoreError> {
+        let _ = (query, visit);
         Ok(None)
     }
 

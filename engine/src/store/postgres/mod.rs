@@ -62,6 +62,7 @@ mod error;
 mod intake;
 mod listen;
 mod migrate;
+mod period;
 mod report;
 mod rows;
 mod url;
@@ -453,6 +454,10 @@ impl Store for PgStore {
         PgStore::due_outbox_for(self, now, channels, limit).map_err(PgErr::store)
     }
 
+    fn outbox_take(&self, id: u64, hold: Duration) -> Result<bool, StoreError> {
+        PgStore::outbox_take(self, id, hold).map_err(PgErr::store)
+    }
+
     fn outbox_postponed(
         &self,
         id: u64,
@@ -502,6 +507,14 @@ impl Store for PgStore {
     ) -> Result<Option<Counted>, StoreError> {
         let counted = PgStore::report_count(self, since, until, filter, visit);
         counted.map(Some).map_err(PgErr::store)
+    }
+
+    fn report_period(
+        &self,
+        query: &crate::store::period::PeriodQuery<'_>,
+        visit: &mut dyn FnMut(ReportItem<'_>),
+    ) -> Result<Option<crate::store::period::PeriodCounted>, StoreError> {
+        PgStore::report_period(self, query, visit).map_err(PgErr::store)
     }
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {

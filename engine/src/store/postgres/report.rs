@@ -134,7 +134,7 @@ impl PgStore {
 }
 
 /// One read-only snapshot for a whole pass, so replies and messages agree.
-fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transaction<'_>, PgErr> {
+pub(super) fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transaction<'_>, PgErr> {
     Ok(conn
         .build_transaction()
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
@@ -145,7 +145,7 @@ fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transaction<'_>, Pg
 /// Hands over the replies with details of their own (sent apart from their message), from the
 /// period's first message on, and returns that message's `seq`; `None` when the period has no
 /// messages.
-fn own_replies(
+pub(super) fn own_replies(
     tx: &mut postgres::Transaction<'_>,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -172,7 +172,7 @@ fn own_replies(
     Ok(Some(first))
 }
 
-fn action(name: &str) -> Result<ActionKind, PgErr> {
+pub(super) fn action(name: &str) -> Result<ActionKind, PgErr> {
     match name {
         "answer" => Ok(ActionKind::Answer),
         "escalate" => Ok(ActionKind::Escalate),
@@ -181,7 +181,7 @@ fn action(name: &str) -> Result<ActionKind, PgErr> {
     }
 }
 
-fn sentiment(name: &str) -> Result<crate::decision::SentimentLabel, PgErr> {
+pub(super) fn sentiment(name: &str) -> Result<crate::decision::SentimentLabel, PgErr> {
     use crate::decision::SentimentLabel;
     [
         SentimentLabel::Negative,
