@@ -583,11 +583,11 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     // goes again, once, and before anything later of that conversation: in each
     // conversation's arrivals a repeat directly follows the first, and at most one reply of
     // each conversation repeats.
-    let mut arrivals: BTreeMap<&String, Vec<u64>> = BTreeMap::new();
+    let mut by_conversation: BTreeMap<&String, Vec<u64>> = BTreeMap::new();
     for (id, conversation, _) in &got {
-        arrivals.entry(conversation).or_default().push(*id);
+        by_conversation.entry(conversation).or_default().push(*id);
     }
-    for (conversation, ids) in &arrivals {
+    for (conversation, ids) in &by_conversation {
         let mut once = ids.clone();
         once.dedup();
         let repeated = ids.len() - once.len();

@@ -14,6 +14,10 @@
 //! period as whole values for [`super::build`], the slow way (every message decoded in full, one
 //! outbox read per conversation); the tests and the benchmark's check compare the two.
 //!
+//! A store that aggregates faster than it hands messages over (PostgreSQL) counts the previous
+//! period itself ([`Store::report_count`]) and aggregates the period ([`Store::report_period`],
+//! see `super::period`); the report scans where it declines.
+//!
 //! A reply queued before the previous period began is not read, even when it went out within
 //! the period: ids are message numbers, and the scan starts at the first message it reads.
 

@@ -18,9 +18,10 @@ use crate::store::ReportItem;
 const PERIOD: &str = "m.received_at >= $1 AND m.received_at < $2 AND m.author <> $3
      AND ($4::text IS NULL OR m.channel = $4) AND ($5::text IS NULL OR m.team = $5)";
 
-/// The message's reply `o` is the bot's, not given up (`$6`: the agents' reply ids).
+/// The message's reply `o` is the bot's, not given up (`$6`: the agents' reply ids, a hashed
+/// set rather than an array searched for every message).
 const BOT_REPLY: &str = "m.reply IS NOT NULL AND o.id IS NOT NULL AND NOT o.own_details
-     AND o.status <> 'dead' AND NOT (m.seq = ANY($6))";
+     AND o.status <> 'dead' AND m.seq NOT IN (SELECT unnest($6::int8[]))";
 
 /// When a reply went out, or was queued while not confirmed sent.
 const REPLIED_AT: &str = "CASE WHEN o.status = 'sent' THEN o.sent_at ELSE m.stored_at END";

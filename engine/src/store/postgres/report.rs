@@ -3,7 +3,9 @@
 //! times in office hours, unanswered messages, first-time resolution). A period the report only
 //! counts (the previous one, for trends) is counted by the database instead,
 //! [`PgStore::report_count`]: `count(*)` and `unnest(topics) … GROUP BY`, so half a million rows
-//! never cross the connection to be added up by the client (see BENCHMARKS.md).
+//! never cross the connection to be added up by the client (see BENCHMARKS.md). The period
+//! itself is aggregated in `period` ([`PgStore::report_period`]); the scan remains for what it
+//! declines.
 
 use chrono::{DateTime, Utc};
 use r2d2_postgres::postgres;
