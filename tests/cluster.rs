@@ -1041,16 +1041,21 @@ async fn a_graceful_stop_never_sends_a_reply_twice() {
             deliver(&client, &bases, 0, &body).await;
         }
     }
-    within(Duration::from_secs(20), "the first replies arrive", async || {
-        !received.lock().unwrap().is_empty()
-    })
+    within(
+        Duration::from_secs(20),
+        "the first replies arrive",
+        async || !received.lock().unwrap().is_empty(),
+    )
     .await;
     kill(&instance.child, "-TERM");
     let mut instance = instance;
     let status = instance.child.wait().unwrap();
     assert!(status.success(), "a graceful stop ends well: {status}");
     let at_stop = received.lock().unwrap().len();
-    assert!(at_stop < conversations * each, "stopped with replies left to send");
+    assert!(
+        at_stop < conversations * each,
+        "stopped with replies left to send"
+    );
 
     let _again = start(dir.path(), url.expose(), &telegram.url, None).await;
     within(
@@ -1072,7 +1077,10 @@ async fn a_graceful_stop_never_sends_a_reply_twice() {
     let mut last: BTreeMap<&String, &String> = BTreeMap::new();
     for (_, conversation, in_reply_to) in &got {
         if let Some(previous) = last.insert(conversation, in_reply_to) {
-            assert!(previous < in_reply_to, "{conversation}: {previous} then {in_reply_to}");
+            assert!(
+                previous < in_reply_to,
+                "{conversation}: {previous} then {in_reply_to}"
+            );
         }
     }
 }

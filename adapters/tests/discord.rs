@@ -253,14 +253,14 @@ async fn a_reply_sent_again_after_a_crash_shows_once() {
     let again = DiscordDeliver::new(&config).unwrap();
     use webcare_adapters::delivery::Deliver;
     again.deliver(&outbox[0]).await.unwrap();
-    let state = harness.fake.state.lock().unwrap();
-    assert_eq!(state.send_calls, 2, "sent twice");
-    assert_eq!(state.sends.len(), 1, "shown once");
-    assert_eq!(
-        state.nonces.keys().collect::<Vec<_>>(),
-        vec![&discord::nonce(outbox[0].id, 0)]
-    );
-    drop(state);
+    let (calls, shown, nonces) = {
+        let state = harness.fake.state.lock().unwrap();
+        let nonces: Vec<String> = state.nonces.keys().cloned().collect();
+        (state.send_calls, state.sends.len(), nonces)
+    };
+    assert_eq!(calls, 2, "sent twice");
+    assert_eq!(shown, 1, "shown once");
+    assert_eq!(nonces, [discord::nonce(outbox[0].id, 0)]);
     harness.stop().await;
 }
 

@@ -264,6 +264,54 @@ fn a_reply_one_instance_took_is_not_handed_to_another() {
     assert!(a.due_outbox(now, 10).unwrap().is_empty());
 }
 
+/// A reply that waited in A's batch until A's claim ran out, and that B claimed meanwhile, is
+/// not sent by A: right before its send A asks to take it and is told no, so the customer gets
+/// it once (from B). A reply A still holds, A may send, and its hold outlasts the lease.
+#[test]
+fn a_reply_another_instance_took_over_is_not_sent_by_the_first() {
+    let stores = instances(2);
+    let (a, b) = (&stores[0], &stores[1]);
+    for s in [a, b] {
+        s.cluster()
+            .unwrap()
+            .set_claim(std::time::Duration::from_secs(1));
+    }
+    let intake = Intake::new(rulebook(), &**a);
+    let first = intake
+        .accept(msg("q1", "c1", "ann", QUESTION, monday()), monday())
+        .unwrap();
+    let second = intake
+        .accept(msg("q2", "c2", "bob", QUESTION, monday()), monday())
+        .unwrap();
+    let (first, second) = (first.outbox.unwrap(), second.outbox.unwrap());
+    let now = monday() + Duration::minutes(1);
+    assert_eq!(
+        a.due_outbox(now, 10).unwrap().len(),
+        2,
+        "A's batch holds both"
+    );
+    // A takes the second at once, held for the send (10 s), longer than the 1 s lease.
+    let send = std::time::Duration::from_secs(10);
+    assert!(a.outbox_take(second, send).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The first's claim ran out while it waited in A's batch: B takes it over; the second, A
+    // still holds.
+    let taken: Vec<u64> = b
+        .due_outbox(now, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(taken, [first]);
+    assert!(!a.outbox_take(first, send).unwrap(), "B has it now");
+    assert!(b.outbox_take(first, send).unwrap());
+    b.outbox_sent(first, now).unwrap();
+    assert!(
+        !a.outbox_take(first, send).unwrap(),
+        "sent, nothing to take"
+    );
+}
+
 #[test]
 fn a_database_that_goes_down_fails_calls_clearly_and_comes_back_without_a_restart() {
     // A cluster of its own: stopping the shared one would fail the other tests.
@@ -700,4 +748,127 @@ fn inbox_sessions_and_login_limits_hold_on_every_instance() {
             .unwrap(),
         Ok(())
     );
+}
+
+/// A report on PostgreSQL lets the database count the previous period (`report_count`) instead
+/// of handing its messages over; every figure must be the one the scanning report gives
+/// (every message read in full, one outbox read per conversation, `report::build`), with and
+/// without the report's filters, on a history of two channels, every kind of reply, resolved
+/// and open escalations and the early warning's own alerts.
+#[test]
+fn a_report_counted_by_the_database_equals_the_scanning_report() {
+    use webcare_engine::report::{self, ReportOptions, gather, spike};
+    use webcare_engine::store::CountFilter;
+    let store = instances(1).remove(0);
+    let rulebook = rulebook();
+    let intake = Intake::new(rulebook, &*store);
+    let texts = [
+        QUESTION,
+        COMPLAINT,
+        FIRE,
+        "Bedankt voor de snelle hulp!",
+        "Hoe vraag ik een parkeervergunning aan?",
+        "De lantaarnpaal in onze straat is kapot en het afval is niet opgehaald",
+    ];
+    let since = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap();
+    let until = since + Duration::days(7);
+    let start = since - Duration::days(7);
+    let mut previous = (0u64, 0u64); // all messages, Telegram's
+    for i in 0..460i64 {
+        let at = start + Duration::minutes(53 * i);
+        let channel = match i % 3 {
+            0 => ChannelKind::Webchat,
+            _ => ChannelKind::Telegram,
+        };
+        let mut m = Inbound::from_text(format!("m{i}"), channel, texts[(i % 6) as usize], at);
+        m.conversation = format!("c{}", i / 4);
+        m.author = match i % 29 {
+            0 => spike::ALERT_AUTHOR.to_owned(),
+            _ => format!("a{}", i / 4),
+        };
+        if at < since && i % 29 != 0 {
+            previous.0 += 1;
+            previous.1 += u64::from(channel == ChannelKind::Telegram);
+        }
+        let receipt = intake.accept(m, at).unwrap();
+        if let Some(id) = receipt.outbox {
+            match i % 7 {
+                0..=2 => drop(store.outbox_sent(id, at + Duration::seconds(i)).unwrap()),
+                3 => drop(store.outbox_failed(id, "gone", None, at).unwrap()),
+                _ => {}
+            }
+        }
+        if let Some(esc) = receipt.escalation
+            && i % 3 == 0
+            && let Ok((_, reply)) = store.reply_to_escalation(
+                esc,
+                "agent",
+                "Ik kijk ernaar.",
+                at + Duration::minutes(30),
+            )
+        {
+            store
+                .outbox_sent(reply.id, at + Duration::minutes(31))
+                .unwrap();
+            if i % 2 == 0 {
+                let _ = store.resolve_escalation(esc, "agent", at + Duration::hours(2));
+            }
+        }
+    }
+    assert!(previous.0 > 100 && previous.1 > 50, "{previous:?}");
+
+    // The database counts what the builder would: the alerts left out, the filters applied.
+    let count = |channel| {
+        let filter = CountFilter {
+            channel,
+            team: None,
+            except_author: spike::ALERT_AUTHOR,
+        };
+        let counted = store
+            .report_count(start, since, &filter, &mut |_| {})
+            .unwrap()
+            .expect("PostgreSQL counts");
+        counted.messages
+    };
+    assert_eq!(count(None), previous.0);
+    assert_eq!(count(Some(ChannelKind::Telegram)), previous.1);
+
+    let team = store.open_escalations().unwrap()[0].team.clone();
+    let now = until + Duration::days(10);
+    let base = ReportOptions::new(since, until, now);
+    let channel = ReportOptions {
+        channel: Some(ChannelKind::Telegram),
+        ..base.clone()
+    };
+    let of_team = ReportOptions {
+        team: Some(team),
+        ..base.clone()
+    };
+    let teams = rulebook.teams();
+    // Samples feed a histogram; their order follows the read order.
+    let normal = |mut r: report::Report| {
+        for t in [&mut r.frt_bot, &mut r.frt_human, &mut r.resolution] {
+            t.samples.sort_unstable();
+        }
+        r
+    };
+    for options in [base, channel, of_team] {
+        let counted = gather::report(&*store, &options, teams, &rulebook.default_team).unwrap();
+        let g = gather::gather(&*store, &options).unwrap();
+        let scanned = report::build(
+            &options,
+            teams,
+            &rulebook.default_team,
+            g.messages,
+            &g.escalations,
+            &g.replies,
+        );
+        let (counted, scanned) = (normal(counted), normal(scanned));
+        assert!(counted.previous_messages > 10, "{counted:?}");
+        assert!(
+            counted.top_topics.iter().any(|t| t.previous > 0),
+            "{counted:?}"
+        );
+        assert_eq!(counted, scanned, "{:?} {:?}", options.channel, options.team);
+    }
 }

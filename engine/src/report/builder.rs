@@ -47,7 +47,7 @@ pub(super) struct Conversations {
 impl Conversations {
     const NONE: u32 = u32::MAX;
 
-    pub(super) fn number(&mut self, channel: ChannelKind, conversation: &str) -> u32 {
+    fn number(&mut self, channel: ChannelKind, conversation: &str) -> u32 {
         let h = key_hash(channel, conversation);
         let head = self.by_hash.get(&h).copied().unwrap_or(Self::NONE);
         let mut at = head;
@@ -74,15 +74,6 @@ impl Counts {
             Some(n) => *n += 1,
             None => {
                 self.0.insert(key.into(), 1);
-            }
-        }
-    }
-
-    pub(super) fn add_n(&mut self, key: &str, n: u64) {
-        match self.0.get_mut(key) {
-            Some(count) => *count += n,
-            None => {
-                self.0.insert(key.into(), n);
             }
         }
     }
@@ -124,11 +115,6 @@ pub struct Builder<'e> {
     pub(super) first_seen: Vec<Option<(DateTime<Utc>, u32)>>,
     pub(super) bot_answers: Vec<(u32, DateTime<Utc>)>,
     pub(super) bot_frt: (Vec<i64>, Vec<i64>),
-    /// The bot's response times when the store measured them ([`Builder::period`]).
-    pub(super) bot_timing: Option<Timing>,
-    /// First-time resolution of bot answers the store counted: cases, resolved the first
-    /// time, not yet known.
-    pub(super) ftr_counted: (u64, u64, u64),
     /// Messages without an automatic reply: answered only if a human replied.
     pub(super) unanswered: Vec<(u32, Unanswered)>,
 }
@@ -218,8 +204,6 @@ impl<'e> Builder<'e> {
             next_wanted,
             bot_answers: Vec::new(),
             bot_frt: (Vec::new(), Vec::new()),
-            bot_timing: None,
-            ftr_counted: (0, 0, 0),
             unanswered: Vec::new(),
         };
         // Fill every bucket of the period, so a quiet day shows as zero rather than missing.
@@ -353,7 +337,18 @@ impl<'e> Builder<'e> {
             ActionKind::Escalate => self.report.rates.escalated += 1,
             ActionKind::Log => self.report.rates.logged += 1,
         }
-        self.first_message(m.channel, m.id, m.received_at, conversation);
+        if let Some(&head) = self.wanted.get(&key_hash(m.channel, m.id)) {
+            let mut at = head as usize;
+            while let Some(esc) = self.escalations.get(at) {
+                if esc.channel == m.channel
+                    && esc.messages.first().is_some_and(|id| id == m.id)
+                    && let Some(seen) = self.first_seen.get_mut(at)
+                {
+                    *seen = Some((m.received_at, conversation));
+                }
+                at = self.next_wanted.get(at).map_or(usize::MAX, |n| *n as usize);
+            }
+        }
 
         if let Some(at) = bot_reply {
             let calendar = (at - m.received_at).num_seconds().max(0);
@@ -378,29 +373,6 @@ impl<'e> Builder<'e> {
                     team: m.team.map(str::to_owned),
                 },
             ));
-        }
-    }
-
-    /// A message of the period that may be an escalation's first: its receipt and conversation
-    /// start the escalation's clock.
-    pub(super) fn first_message(
-        &mut self,
-        channel: ChannelKind,
-        id: &str,
-        received_at: DateTime<Utc>,
-        conversation: u32,
-    ) {
-        if let Some(&head) = self.wanted.get(&key_hash(channel, id)) {
-            let mut at = head as usize;
-            while let Some(esc) = self.escalations.get(at) {
-                if esc.channel == channel
-                    && esc.messages.first().is_some_and(|first| first == id)
-                    && let Some(seen) = self.first_seen.get_mut(at)
-                {
-                    *seen = Some((received_at, conversation));
-                }
-                at = self.next_wanted.get(at).map_or(usize::MAX, |n| *n as usize);
-            }
         }
     }
 
@@ -484,11 +456,5 @@ impl<'e> Builder<'e> {
         }
         self.bot_frt.0.extend(other.bot_frt.0);
         self.bot_frt.1.extend(other.bot_frt.1);
-        // Only the part that holds the period has these.
-        if other.bot_timing.is_some() {
-            self.bot_timing = other.bot_timing;
-        }
-        let (a, b) = (&mut self.ftr_counted, other.ftr_counted);
-        *a = (a.0 + b.0, a.1 + b.1, a.2 + b.2);
     }
 }

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::builder::Builder;
 use super::office::OfficeClock;
-use super::{Report, SlaRow, Timing, TopicTrend, agents, pct};
+use super::{Percentiles, Report, SlaRow, Timing, TopicTrend, agents, pct};
 use crate::case::SlaOutcome;
 use crate::decision::Priority;
 use crate::store::EscalationStatus;
@@ -36,8 +36,6 @@ impl Builder<'_> {
             first_seen,
             bot_answers,
             bot_frt,
-            bot_timing,
-            ftr_counted,
             unanswered,
             ..
         } = self;
@@ -75,7 +73,11 @@ impl Builder<'_> {
         report.rates.automation_pct = pct(report.rates.automated, n);
         report.rates.escalation_pct = pct(report.rates.escalated, n);
         report.rates.log_pct = pct(report.rates.logged, n);
-        report.frt_bot = bot_timing.unwrap_or_else(|| Timing::of(bot_frt.0, bot_frt.1));
+        report.frt_bot = Timing {
+            calendar: Percentiles::of(bot_frt.0.clone()),
+            office: Percentiles::of(bot_frt.1),
+            samples: bot_frt.0,
+        };
 
         // Escalations opened by a message of the period.
         let mut clocks: FxHashMap<&str, OfficeClock<'_>> = FxHashMap::default();
@@ -161,12 +163,19 @@ impl Builder<'_> {
         }
         (report.agents, report.satisfaction) = agents::figures(&started);
         report.sla = sla.into_values().collect();
-        report.frt_human = Timing::of(human_frt.0, human_frt.1);
-        report.resolution = Timing::of(resolution.0, resolution.1);
+        report.frt_human = Timing {
+            calendar: Percentiles::of(human_frt.0.clone()),
+            office: Percentiles::of(human_frt.1),
+            samples: human_frt.0,
+        };
+        report.resolution = Timing {
+            calendar: Percentiles::of(resolution.0.clone()),
+            office: Percentiles::of(resolution.1),
+            samples: resolution.0,
+        };
 
         let window = Duration::days(options.ftr_days);
         let ftr = &mut report.first_time_resolution;
-        (ftr.cases, ftr.resolved_first_time, ftr.not_yet_known) = ftr_counted;
         for (conversation, at) in ftr_cases {
             if at + window > options.now {
                 ftr.not_yet_known += 1;

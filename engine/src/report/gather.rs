@@ -14,10 +14,6 @@
 //! period as whole values for [`super::build`], the slow way (every message decoded in full, one
 //! outbox read per conversation); the tests and the benchmark's check compare the two.
 //!
-//! A store that aggregates faster than it hands messages over (PostgreSQL) counts the previous
-//! period itself ([`Store::report_count`]) and aggregates the period ([`Store::report_period`],
-//! see `super::period`); the report scans where it declines.
-//!
 //! A reply queued before the previous period began is not read, even when it went out within
 //! the period: ids are message numbers, and the scan starts at the first message it reads.
 
@@ -168,24 +164,6 @@ fn half<'a>(
             let mut s = start(&early)?;
             s.builder.counted(counted);
             return Ok((s.builder, early));
-        }
-    }
-    // The period, aggregated by a store that can.
-    if with_replies && from == options.since {
-        let (agent_replies, escalations) = read().map_err(|_| audit_failed())?;
-        let mut asking = Builder::new(options, teams, default_team, escalations);
-        if let Some(query) = asking.period_query(agent_replies) {
-            let mut replies = |item: ReportItem<'_>| {
-                if let ReportItem::Reply(entry) = item {
-                    early.push(entry);
-                }
-            };
-            if let Some(counted) = store.report_period(&query, &mut replies)? {
-                let mut s = start(&early)?;
-                s.builder.period(counted);
-                return Ok((s.builder, early));
-            }
-            early.clear();
         }
     }
     store.report_scan(from, to, with_replies, &mut |item| match item {

@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::render::{duration, period};
-use super::{BANDS, Report, Timing};
+use super::{Report, Timing};
 use crate::html::escape;
 
 /// Which audience the page is for.
@@ -153,12 +153,26 @@ fn stacked_chart(out: &mut String, id: &str, title: &str, rows: &[StackedRow]) {
     out.push_str("</svg>");
 }
 
-/// The FRT distribution in fixed bands a manager recognises: the human's and the bot's.
-fn frt_bands(report: &Report) -> Vec<(String, u64)> {
+/// The FRT distribution in fixed bands a manager recognises.
+fn frt_bands(timing: &Timing) -> Vec<(String, u64)> {
+    const BANDS: [(i64, &str); 7] = [
+        (60, "< 1m"),
+        (15 * 60, "< 15m"),
+        (3600, "< 1h"),
+        (4 * 3600, "< 4h"),
+        (8 * 3600, "< 8h"),
+        (24 * 3600, "< 24h"),
+        (i64::MAX, "≥ 24h"),
+    ];
+    let mut counts = [0u64; 7];
+    for s in &timing.samples {
+        let i = BANDS.iter().position(|(max, _)| s < max).unwrap_or(6);
+        counts[i] += 1;
+    }
     BANDS
         .iter()
-        .zip(report.frt_human.bands.iter().zip(&report.frt_bot.bands))
-        .map(|((_, l), (h, b))| ((*l).to_owned(), h + b))
+        .zip(counts)
+        .map(|((_, l), c)| ((*l).to_owned(), c))
         .collect()
 }
 
@@ -335,11 +349,15 @@ pub fn page(report: &Report, preset: Preset) -> String {
     timing_row(&mut out, "first response, human", &report.frt_human);
     timing_row(&mut out, "resolution", &report.resolution);
     out.push_str("</table>");
+    let mut combined = report.frt_human.clone();
+    combined
+        .samples
+        .extend(report.frt_bot.samples.iter().copied());
     bar_chart(
         &mut out,
         "chart-frt",
         "First responses by time to respond (bot and human)",
-        &frt_bands(report),
+        &frt_bands(&combined),
         "#3ebd93",
     );
 

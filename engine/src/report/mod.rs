@@ -16,7 +16,6 @@
 //! - `finish`: from what a builder gathered to the figures (escalations, SLA, first-time
 //!   resolution, trends, warnings).
 //! - `office`: office time, [`office_seconds`].
-//! - `period`: the period aggregated by a store that can (PostgreSQL) instead of scanned.
 //! - [`agents`]: figures per person (handled, first response, resolution, satisfaction) and
 //!   customer satisfaction per team, agent and channel.
 //! - [`gather`]: reading a period (and what comes around it) from a [`Store`](crate::Store).
@@ -62,7 +61,6 @@ mod finish;
 pub mod gather;
 pub mod html;
 mod office;
-mod period;
 pub mod render;
 pub mod spike;
 
@@ -187,42 +185,14 @@ impl Percentiles {
     }
 }
 
-/// The bands of the response-time chart, in calendar seconds: a time counts in the first band
-/// it is under.
-pub const BANDS: [(i64, &str); 7] = [
-    (60, "< 1m"),
-    (15 * 60, "< 15m"),
-    (3600, "< 1h"),
-    (4 * 3600, "< 4h"),
-    (8 * 3600, "< 8h"),
-    (24 * 3600, "< 24h"),
-    (i64::MAX, "≥ 24h"),
-];
-
 /// One kind of response time, in calendar and office time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Timing {
     pub calendar: Percentiles,
     pub office: Percentiles,
-    /// How many times fall in each of [`BANDS`], for the distribution chart.
+    /// Every measured value in calendar seconds, for the distribution chart.
     #[serde(skip)]
-    pub bands: [u64; 7],
-}
-
-impl Timing {
-    /// From every measured time, in calendar and in office seconds.
-    pub fn of(calendar: Vec<i64>, office: Vec<i64>) -> Self {
-        let mut bands = [0; 7];
-        for s in &calendar {
-            let i = BANDS.iter().position(|(max, _)| s < max).unwrap_or(6);
-            bands[i] += 1;
-        }
-        Timing {
-            calendar: Percentiles::of(calendar),
-            office: Percentiles::of(office),
-            bands,
-        }
-    }
+    pub samples: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

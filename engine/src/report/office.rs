@@ -18,7 +18,8 @@ pub fn office_seconds(
     OfficeClock::new(team, tz).seconds(from, to)
 }
 
-use crate::store::period::Span;
+/// Open from, until.
+type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// [`office_seconds`] for one team, with each day's opening hours converted to UTC once per
 /// report instead of once per reply.
@@ -37,56 +38,18 @@ impl<'t> OfficeClock<'t> {
         }
     }
 
-    /// Whether the team keeps opening hours (else its time is calendar time).
-    pub(super) fn has_hours(&self) -> bool {
-        self.team.hours.is_some()
-    }
-
     /// Seconds of the team's office time between `from` and `to`: [`office_seconds`].
     pub(super) fn seconds(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         if to <= from {
             return 0;
         }
-        if self.team.hours.is_none() {
-            return (to - from).num_seconds();
-        }
-        let mut total = 0;
-        self.each_day(from, to, |spans| {
-            for (start, end) in spans {
-                let start = (*start).max(from);
-                let end = (*end).min(to);
-                if end > start {
-                    total += (end - start).num_seconds();
-                }
-            }
-        });
-        total
-    }
-
-    /// The team's opening hours from the day of `from` to the day of `to`, sorted and disjoint,
-    /// for a database to count office time in ([`seconds`](Self::seconds) is the same sum
-    /// over these spans). `None` for a team without hours (calendar time), or whose hours
-    /// overlap.
-    pub(super) fn spans(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<Vec<Span>> {
-        self.team.hours.as_ref()?;
-        let mut all: Vec<Span> = Vec::new();
-        // A span that closes before it opens counts nothing.
-        self.each_day(from, to, |spans| {
-            all.extend(spans.iter().filter(|(start, end)| end > start))
-        });
-        all.sort_unstable();
-        all.windows(2).all(|w| w[0].1 <= w[1].0).then_some(all)
-    }
-
-    /// Calls `visit` with the opening hours in UTC of each day from the day of `from` to the day
-    /// of `to` (local time), nothing on a holiday.
-    fn each_day(&mut self, from: DateTime<Utc>, to: DateTime<Utc>, mut visit: impl FnMut(&[Span])) {
         let Some(hours) = &self.team.hours else {
-            return;
+            return (to - from).num_seconds();
         };
         let (team, tz) = (self.team, self.tz);
         let first = from.with_timezone(&tz).date_naive();
         let last = to.with_timezone(&tz).date_naive();
+        let mut total = 0;
         let mut date = first;
         while date <= last {
             let spans = self.days.entry(date).or_insert_with(|| {
@@ -102,11 +65,18 @@ impl<'t> OfficeClock<'t> {
                     })
                     .collect()
             });
-            visit(spans);
+            for (start, end) in spans.iter() {
+                let start = (*start).max(from);
+                let end = (*end).min(to);
+                if end > start {
+                    total += (end - start).num_seconds();
+                }
+            }
             match date.succ_opt() {
                 Some(next) => date = next,
                 None => break,
             }
         }
+        total
     }
 }

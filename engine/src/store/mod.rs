@@ -31,7 +31,6 @@
 
 pub mod codec;
 pub mod embedded;
-pub mod period;
 pub mod postgres;
 pub mod records;
 pub mod redact;
@@ -357,20 +356,6 @@ pub trait Store: Send + Sync {
         visit: &mut dyn FnMut(ReportItem<'_>),
     ) -> Result<Option<Counted>, StoreError> {
         let _ = (since, until, filter, visit);
-        Ok(None)
-    }
-
-    /// The report's period (messages received in `[since, until)`) aggregated by the store, for
-    /// a store that aggregates faster than [`Store::report_scan`] hands the messages over;
-    /// `None` where it cannot or does not (the embedded stores, whose scan is the count), and
-    /// then the report scans. Hands over the replies with details of their own as
-    /// `report_scan` does over `[since, read_until)`.
-    fn report_period(
-        &self,
-        query: &period::PeriodQuery<'_>,
-        visit: &mut dyn FnMut(ReportItem<'_>),
-    ) -> Result<Option<period::PeriodCounted>, StoreError> {
-        let _ = (query, visit);
         Ok(None)
     }
 

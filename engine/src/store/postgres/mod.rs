@@ -62,7 +62,6 @@ mod error;
 mod intake;
 mod listen;
 mod migrate;
-mod period;
 mod report;
 mod rows;
 mod url;
@@ -507,14 +506,6 @@ impl Store for PgStore {
     ) -> Result<Option<Counted>, StoreError> {
         let counted = PgStore::report_count(self, since, until, filter, visit);
         counted.map(Some).map_err(PgErr::store)
-    }
-
-    fn report_period(
-        &self,
-        query: &crate::store::period::PeriodQuery<'_>,
-        visit: &mut dyn FnMut(ReportItem<'_>),
-    ) -> Result<Option<crate::store::period::PeriodCounted>, StoreError> {
-        PgStore::report_period(self, query, visit).map_err(PgErr::store)
     }
 
     fn queue_reply(&self, reply: NewReply) -> Result<OutboxEntry, CaseError> {

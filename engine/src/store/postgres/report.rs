@@ -3,9 +3,7 @@
 //! times in office hours, unanswered messages, first-time resolution). A period the report only
 //! counts (the previous one, for trends) is counted by the database instead,
 //! [`PgStore::report_count`]: `count(*)` and `unnest(topics) … GROUP BY`, so half a million rows
-//! never cross the connection to be added up by the client (see BENCHMARKS.md). The period
-//! itself is aggregated in `period` ([`PgStore::report_period`]); the scan remains for what it
-//! declines.
+//! never cross the connection to be added up by the client (see BENCHMARKS.md).
 
 use chrono::{DateTime, Utc};
 use r2d2_postgres::postgres;
@@ -136,7 +134,7 @@ impl PgStore {
 }
 
 /// One read-only snapshot for a whole pass, so replies and messages agree.
-pub(super) fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transaction<'_>, PgErr> {
+fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transaction<'_>, PgErr> {
     Ok(conn
         .build_transaction()
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
@@ -147,7 +145,7 @@ pub(super) fn snapshot(conn: &mut postgres::Client) -> Result<postgres::Transact
 /// Hands over the replies with details of their own (sent apart from their message), from the
 /// period's first message on, and returns that message's `seq`; `None` when the period has no
 /// messages.
-pub(super) fn own_replies(
+fn own_replies(
     tx: &mut postgres::Transaction<'_>,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -174,7 +172,7 @@ pub(super) fn own_replies(
     Ok(Some(first))
 }
 
-pub(super) fn action(name: &str) -> Result<ActionKind, PgErr> {
+fn action(name: &str) -> Result<ActionKind, PgErr> {
     match name {
         "answer" => Ok(ActionKind::Answer),
         "escalate" => Ok(ActionKind::Escalate),
@@ -183,7 +181,7 @@ pub(super) fn action(name: &str) -> Result<ActionKind, PgErr> {
     }
 }
 
-pub(super) fn sentiment(name: &str) -> Result<crate::decision::SentimentLabel, PgErr> {
+fn sentiment(name: &str) -> Result<crate::decision::SentimentLabel, PgErr> {
     use crate::decision::SentimentLabel;
     [
         SentimentLabel::Negative,
