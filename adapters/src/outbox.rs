@@ -12,7 +12,8 @@
 //!   ([`Store::outbox_take`]): on PostgreSQL another instance may have taken over a reply
 //!   whose claim ran out while it waited in this worker's batch;
 //! - a graceful stop starts no new send and waits for the ones in flight to be recorded, so it
-//!   never repeats a reply;
+//!   never repeats a reply; the replies it was handed and did not start it gives back
+//!   ([`Store::outbox_release`]), so another instance need not wait for their claims to run out;
 //! - only a crash (SIGKILL, power) between a send and its record sends that reply again, once,
 //!   when the outbox is read next. The HTTP callback carries the reply id as `Idempotency-Key`
 //!   and Discord gets it as the message's `nonce` with `enforce_nonce`, so both drop the
@@ -45,6 +46,7 @@
 //!
 //! [`Store::due_outbox_for`]: webcare_engine::Store::due_outbox_for
 //! [`Store::outbox_take`]: webcare_engine::Store::outbox_take
+//! [`Store::outbox_release`]: webcare_engine::Store::outbox_release
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -259,12 +261,16 @@ impl OutboxWorker {
         let n = due.len();
         let finished = AtomicUsize::new(0);
         let stopping = AtomicBool::new(false);
+        let unsent = Mutex::new(Vec::new());
         let deliveries = futures_util::stream::iter(due).for_each_concurrent(
             self.config.concurrency.max(1),
             |entry| {
-                let (finished, stopping) = (&finished, &stopping);
+                let (finished, stopping, unsent) = (&finished, &stopping, &unsent);
                 async move {
                     if stopping.load(Ordering::Acquire) {
+                        if let Ok(mut unsent) = unsent.lock() {
+                            unsent.push(entry.id);
+                        }
                         return;
                     }
                     if let Outcome::Sent | Outcome::Dead { .. } = self.deliver_one(entry).await {
@@ -279,6 +285,13 @@ impl OutboxWorker {
             () = shutdown => {
                 stopping.store(true, Ordering::Release);
                 deliveries.await;
+                // Given back, so another instance need not wait for the claims to run out.
+                let ids = std::mem::take(&mut *unsent.lock().unwrap_or_else(|p| p.into_inner()));
+                if !ids.is_empty()
+                    && let Err(error) = self.gateway.store(move |s| s.outbox_release(&ids)).await
+                {
+                    tracing::warn!(error = %error, "outbox: cannot give back the replies not sent; another instance sends them when their claims run out");
+                }
                 Ok(None)
             }
         }

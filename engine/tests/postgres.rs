@@ -266,7 +266,8 @@ fn a_reply_one_instance_took_is_not_handed_to_another() {
 
 /// A reply that waited in A's batch until A's claim ran out, and that B claimed meanwhile, is
 /// not sent by A: right before its send A asks to take it and is told no, so the customer gets
-/// it once (from B). A reply A still holds, A may send, and its hold outlasts the lease.
+/// it once (from B). A reply A still holds, A may send, and its hold outlasts the lease; one A
+/// gives back when it stops, B has at once.
 #[test]
 fn a_reply_another_instance_took_over_is_not_sent_by_the_first() {
     let stores = instances(2);
@@ -310,6 +311,15 @@ fn a_reply_another_instance_took_over_is_not_sent_by_the_first() {
         !a.outbox_take(first, send).unwrap(),
         "sent, nothing to take"
     );
+    // A stops without sending the second: it gives it back, and B has it at once.
+    a.outbox_release(&[second]).unwrap();
+    let taken: Vec<u64> = b
+        .due_outbox(now, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(taken, [second]);
 }
 
 #[test]

@@ -283,6 +283,15 @@ pub trait Store: Send + Sync {
         Ok(true)
     }
 
+    /// Gives back replies this process was handed ([`Store::due_outbox_for`]) and will not send
+    /// after all (it is stopping): a store shared by several instances ends this instance's
+    /// claims, so another sends them at once instead of after the lease. Nothing to do for a
+    /// store only one process opens.
+    fn outbox_release(&self, ids: &[u64]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
+
     /// The platform asked to wait (a rate limit): try again at `retry_at` without counting an
     /// attempt, so waiting never brings a reply closer to being given up.
     fn outbox_postponed(

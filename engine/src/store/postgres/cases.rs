@@ -293,6 +293,19 @@ impl PgStore {
         Ok(taken.is_some())
     }
 
+    /// [`Store::outbox_release`]: ends this instance's claims on `ids`.
+    ///
+    /// [`Store::outbox_release`]: crate::Store::outbox_release
+    pub(super) fn outbox_release(&self, ids: &[u64]) -> Result<(), PgErr> {
+        let ids: Vec<i64> = ids.iter().map(|id| *id as i64).collect();
+        self.conn()?.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE id = ANY($1) AND claimed_by = $2",
+            &[&ids, &self.instance],
+        )?;
+        Ok(())
+    }
+
     /// Reads reply `id`, lets `change` (a rule of [`Delivery`]) change its delivery state, and
     /// writes it; the claim ends with the attempt.
     pub(super) fn change_delivery(

@@ -457,6 +457,10 @@ impl Store for PgStore {
         PgStore::outbox_take(self, id, hold).map_err(PgErr::store)
     }
 
+    fn outbox_release(&self, ids: &[u64]) -> Result<(), StoreError> {
+        PgStore::outbox_release(self, ids).map_err(PgErr::store)
+    }
+
     fn outbox_postponed(
         &self,
         id: u64,
