@@ -331,11 +331,15 @@ pub async fn run(
         Ok(result) => result.context("the web server failed"),
         Err(_) => Err(anyhow!("shutdown took longer than 30 s; stopped anyway")),
     };
-    if tokio::time::timeout(Duration::from_secs(30), worker_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!("outbox: deliveries still in flight after 30 s; they stay pending");
+    // A delivery in flight takes at most `send_timeout`; cutting it short between the send and
+    // its record would send that reply again after the restart.
+    let finish = (settings.outbox.send_timeout + webcare_adapters::outbox::HOLD_MARGIN)
+        .max(Duration::from_secs(30));
+    if tokio::time::timeout(finish, worker_task).await.is_err() {
+        tracing::warn!(
+            "outbox: deliveries still in flight after {} s; they stay pending",
+            finish.as_secs()
+        );
     }
     say("webcare: stopped");
     result

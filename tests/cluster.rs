@@ -36,13 +36,18 @@ const ADMIN: &str = "cluster-test-admin-token-0123456789";
 const CONVERSATIONS: usize = 48;
 const PER_CONVERSATION: usize = 5;
 
-/// What the callback receiver got: `(outbox id, conversation, in_reply_to)` in arrival order.
+/// What the callback receiver got: `(Idempotency-Key, conversation, in_reply_to)` in arrival
+/// order; the key is the reply's outbox id.
 type Received = Arc<Mutex<Vec<(u64, String, String)>>>;
+
+/// What a callback receiver takes to answer each reply (a slow receiver keeps deliveries in
+/// flight).
+const QUICK: Duration = Duration::ZERO;
 
 /// The team notifications the same server got on `/team` (the webhook of team `webcare`).
 type Notified = Arc<Mutex<Vec<Value>>>;
 
-async fn callback_receiver() -> (String, Received, Notified) {
+async fn callback_receiver(takes: Duration) -> (String, Received, Notified) {
     let got: Received = Arc::default();
     let notified: Notified = Arc::default();
     let team = Arc::clone(&notified);
@@ -57,9 +62,15 @@ async fn callback_receiver() -> (String, Received, Notified) {
         .route(
             "/replies",
             post(
-                |State(got): State<Received>, axum::Json(body): axum::Json<Value>| async move {
+                move |State(got): State<Received>,
+                      headers: axum::http::HeaderMap,
+                      axum::Json(body): axum::Json<Value>| async move {
+                    tokio::time::sleep(takes).await;
+                    // Known by the key a receiver drops a repeat by, which must be the reply's
+                    // outbox id on every attempt (the test compares them with the outbox).
+                    let key = headers.get("idempotency-key").and_then(|k| k.to_str().ok());
                     got.lock().unwrap().push((
-                        body["id"].as_u64().unwrap(),
+                        key.and_then(|k| k.parse().ok()).unwrap_or(u64::MAX),
                         body["conversation"].as_str().unwrap().to_owned(),
                         body["in_reply_to"].as_str().unwrap().to_owned(),
                     ));
@@ -250,7 +261,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     });
     let telegram = fake_telegram::serve(None).await;
     let (discord, discord_events) = fake_discord::serve().await;
-    let (callback, received, notified) = callback_receiver().await;
+    let (callback, received, notified) = callback_receiver(QUICK).await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     config(dir_a.path(), &callback);
     config(dir_b.path(), &callback);
@@ -564,10 +575,27 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
     }
     let repeats = got.len() - first_arrival.len();
     println!(
-        "{} replies, {} delivered once more after the kill (the callback's id lets a receiver drop them)",
+        "{} replies, {} delivered once more after the kill (the same Idempotency-Key lets a receiver drop them)",
         sent.len(),
         repeats
     );
+    // Only the reply a conversation had in flight when A was killed (sent, not yet recorded)
+    // goes again, once, and before anything later of that conversation: in each
+    // conversation's arrivals a repeat directly follows the first, and at most one reply of
+    // each conversation repeats.
+    let mut by_conversation: BTreeMap<&String, Vec<u64>> = BTreeMap::new();
+    for (id, conversation, _) in &got {
+        by_conversation.entry(conversation).or_default().push(*id);
+    }
+    for (conversation, ids) in &by_conversation {
+        let mut once = ids.clone();
+        once.dedup();
+        let repeated = ids.len() - once.len();
+        assert!(
+            repeated <= 1 && once.windows(2).all(|w| w[0] < w[1]),
+            "{conversation}: arrivals {ids:?}"
+        );
+    }
     let expected: BTreeSet<u64> = sent.iter().map(|(id, _, _)| *id as u64).collect();
     let delivered: BTreeSet<u64> = first_arrival
         .iter()
@@ -575,9 +603,7 @@ async fn two_instances_share_one_postgres_and_survive_the_loss_of_one() {
         .filter(|id| expected.contains(id))
         .collect();
     assert_eq!(delivered, expected, "every reply reached the callback");
-    // Only a reply the killed worker had sent but not yet recorded as sent can go twice: at
-    // most one per delivery in flight (the outbox's default concurrency, 32). How many are in
-    // that window at the kill depends on the machine's load (0 to 9 seen).
+    // At most one per delivery in flight at the kill (the outbox's default concurrency, 32).
     assert!(repeats <= 32, "{repeats} repeated deliveries");
     // In order per conversation: by first arrival, each conversation's replies come in the
     // order of its messages (a repeat after a kill is a second arrival and does not count).
@@ -941,7 +967,7 @@ async fn healthz_is_unhealthy_while_postgres_is_down_and_recovers_by_itself() {
         (cluster, url)
     });
     let telegram = fake_telegram::serve(None).await;
-    let (callback, _received, _notified) = callback_receiver().await;
+    let (callback, _received, _notified) = callback_receiver(QUICK).await;
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), &callback);
     let instance = start(dir.path(), url.expose(), &telegram.url, None).await;
@@ -987,4 +1013,74 @@ async fn healthz_is_unhealthy_while_postgres_is_down_and_recovers_by_itself() {
     )
     .await;
     assert_eq!(post("after").await, 200);
+}
+
+/// A graceful stop (SIGTERM) while replies are in flight to a slow receiver never sends a reply
+/// twice: the worker starts no new send and waits for each one in flight to be recorded, and
+/// the next start sends the rest. Every reply arrives exactly once, in order per conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_never_sends_a_reply_twice() {
+    let (_cluster, url) = sql(|| {
+        let cluster = pg::Cluster::start();
+        let url = cluster.new_database();
+        (cluster, url)
+    });
+    let telegram = fake_telegram::serve(None).await;
+    // Slower than a send's timeout would allow for more than one round, so a stop always finds
+    // replies in flight.
+    let (callback, received, _notified) = callback_receiver(Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &callback);
+    let instance = start(dir.path(), url.expose(), &telegram.url, None).await;
+    let client = reqwest::Client::new();
+    let bases = [instance.base.clone(), instance.base.clone()];
+    let (conversations, each) = (12, 3);
+    for m in 0..each {
+        for c in 0..conversations {
+            let body = json!({"id": format!("s{c}-m{m}"), "conversation": format!("s{c}"), "text": TEXTS[0]});
+            deliver(&client, &bases, 0, &body).await;
+        }
+    }
+    within(
+        Duration::from_secs(20),
+        "the first replies arrive",
+        async || !received.lock().unwrap().is_empty(),
+    )
+    .await;
+    kill(&instance.child, "-TERM");
+    let mut instance = instance;
+    let status = instance.child.wait().unwrap();
+    assert!(status.success(), "a graceful stop ends well: {status}");
+    let at_stop = received.lock().unwrap().len();
+    assert!(
+        at_stop < conversations * each,
+        "stopped with replies left to send"
+    );
+
+    let _again = start(dir.path(), url.expose(), &telegram.url, None).await;
+    within(
+        Duration::from_secs(60),
+        "the next start sends the rest",
+        async || received.lock().unwrap().len() >= conversations * each,
+    )
+    .await;
+    // Time for a repeat to show, had there been one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = received.lock().unwrap().clone();
+    let ids: BTreeSet<u64> = got.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(
+        ids.len(),
+        got.len(),
+        "every reply exactly once ({at_stop} had arrived at the stop): {got:?}"
+    );
+    assert_eq!(got.len(), conversations * each);
+    let mut last: BTreeMap<&String, &String> = BTreeMap::new();
+    for (_, conversation, in_reply_to) in &got {
+        if let Some(previous) = last.insert(conversation, in_reply_to) {
+            assert!(
+                previous < in_reply_to,
+                "{conversation}: {previous} then {in_reply_to}"
+            );
+        }
+    }
 }

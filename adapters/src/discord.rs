@@ -294,14 +294,22 @@ impl DiscordDeliver {
         })
     }
 
+    /// `nonce`: the same for every attempt at this part, so Discord creates it once (see
+    /// [`nonce`]).
     async fn send_part(
         &self,
         channel_id: ChannelId,
         text: &str,
         reply_to: Option<u64>,
+        nonce: String,
     ) -> Result<(), DeliveryError> {
         // No mentions are parsed: a reply quoting a customer must never ping @everyone.
-        let mut body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        let mut body = serde_json::json!({
+            "content": text,
+            "allowed_mentions": { "parse": [] },
+            "nonce": nonce,
+            "enforce_nonce": true,
+        });
         if let Some(message_id) = reply_to {
             // A reply whose question was deleted meanwhile still goes out, unthreaded.
             body["message_reference"] = serde_json::json!({
@@ -362,11 +370,20 @@ impl Deliver for DiscordDeliver {
             self.parts
                 .send(entry.id, &entry.text, |index, part| async move {
                     let reply_to = reply_to.filter(|_| index == 0);
-                    self.send_part(channel_id, &part, reply_to).await
+                    self.send_part(channel_id, &part, reply_to, nonce(entry.id, index))
+                        .await
                 })
                 .await
         })
     }
+}
+
+/// The nonce of part `index` of outbox reply `id`. With `enforce_nonce`, Discord creates no
+/// second message with a nonce the bot used in the last few minutes and answers with the first
+/// one instead, so a reply sent again after a crash (see [`crate::outbox`]) shows once. At most
+/// 25 characters: 20 digits of an id, a dot and the part.
+pub fn nonce(id: u64, index: usize) -> String {
+    format!("{id}.{index}")
 }
 
 #[derive(Deserialize)]

@@ -68,6 +68,9 @@ pub const MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(7);
 pub const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// The outbox id of a callback, so a receiver can drop a repeated delivery.
 pub const DELIVERY_HEADER: &str = "x-webcare-delivery";
+
+/// On each callback: the reply's outbox id, the same on a repeat (see [`crate::outbox`]).
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// The default largest request body.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
@@ -511,7 +514,10 @@ impl CallbackDeliver {
             .client
             .post(&self.url)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(DELIVERY_HEADER, entry.id.to_string());
+            .header(DELIVERY_HEADER, entry.id.to_string())
+            // The reply id again, under the name receivers know: a reply sent again after a
+            // crash (see `crate::outbox`) carries the same key, so a receiver drops the repeat.
+            .header(IDEMPOTENCY_HEADER, entry.id.to_string());
         if let Some(key) = &self.secret {
             request = request.header(SIGNATURE_HEADER, key.sign(&body));
         }

@@ -1,9 +1,23 @@
 //! The outbox worker: the only code that sends replies. It exists so that every reply, the
 //! bot's and later an agent's, leaves through one durable path: intake stores the reply in the
 //! outbox in the same transaction as the decision, and this worker takes due entries from the
-//! store, hands each to the [`Deliver`] of its channel, and records the outcome. A crash between
-//! "sent" and "recorded" can send a reply twice, never zero times (at-least-once; the HTTP
-//! channel's callback carries the outbox id so a receiver can drop a repeat).
+//! store, hands each to the [`Deliver`] of its channel, and records the outcome.
+//!
+//! Sending to a platform and recording it cannot be one atomic step, so the worker keeps the
+//! window between them as small as it can and lets platforms drop a repeat where they can:
+//!
+//! - each reply is recorded as sent right after its own send, and at most one reply per
+//!   conversation is in flight;
+//! - right before a send the store is asked whether this process may still send it
+//!   ([`Store::outbox_take`]): on PostgreSQL another instance may have taken over a reply
+//!   whose claim ran out while it waited in this worker's batch;
+//! - a graceful stop starts no new send and waits for the ones in flight to be recorded, so it
+//!   never repeats a reply; the replies it was handed and did not start it gives back
+//!   ([`Store::outbox_release`]), so another instance need not wait for their claims to run out;
+//! - only a crash (SIGKILL, power) between a send and its record sends that reply again, once,
+//!   when the outbox is read next. The HTTP callback carries the reply id as `Idempotency-Key`
+//!   and Discord gets it as the message's `nonce` with `enforce_nonce`, so both drop the
+//!   repeat; Telegram has nothing of the kind.
 //!
 //! Outcomes, and why:
 //!
@@ -26,14 +40,18 @@
 //! for a channel whose adapter is not running stay pending until it runs again.
 //!
 //! The worker wakes on the gateway's `Notify` (intake queued a reply), at the earliest retry it
-//! scheduled, and at a slow poll for entries another process queued. It stops taking new work
-//! when the shutdown future completes and returns after the deliveries in flight.
+//! scheduled, and at a slow poll for entries another process queued. When the shutdown future
+//! completes it starts no new delivery, not even within a batch, and returns once the
+//! deliveries in flight are recorded (each takes at most `send_timeout`).
 //!
 //! [`Store::due_outbox_for`]: webcare_engine::Store::due_outbox_for
+//! [`Store::outbox_take`]: webcare_engine::Store::outbox_take
+//! [`Store::outbox_release`]: webcare_engine::Store::outbox_release
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +63,9 @@ use webcare_engine::store::OutboxEntry;
 
 use crate::delivery::{Deliver, DeliveryError};
 use crate::gateway::{Gateway, GatewayError};
+
+/// How much longer than `send_timeout` a reply is held for the send: time to record it.
+pub const HOLD_MARGIN: Duration = Duration::from_secs(5);
 
 /// How the worker retries; the runtime form of `[outbox]` in `webcare.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,10 +193,14 @@ impl OutboxWorker {
                 if (&mut shutdown).now_or_never().is_some() {
                     return;
                 }
-                match self.round(&channels).await {
+                match self.round(&channels, &mut shutdown).await {
+                    // Stopped within the batch; the shutdown future is spent.
+                    Ok(None) => return,
                     // A full batch, or one that finished replies (the next of their
                     // conversations may now be due): look again at once.
-                    Ok((taken, finished)) if taken >= self.config.batch || finished > 0 => continue,
+                    Ok(Some((taken, finished))) if taken >= self.config.batch || finished > 0 => {
+                        continue;
+                    }
                     Ok(_) => break,
                     Err(error) => {
                         tracing::error!(error = %error, "outbox: cannot read due replies; retrying in 1 s");
@@ -218,7 +243,14 @@ impl OutboxWorker {
     /// most one reply per conversation, so delivering them concurrently keeps each
     /// conversation's order. Returns how many entries it took, and how many of them are
     /// finished (sent or given up).
-    async fn round(&self, channels: &[ChannelKind]) -> Result<(usize, usize), GatewayError> {
+    /// A stop (`shutdown` completing) lets the deliveries in flight finish and starts no more:
+    /// the rest stay pending, for the next start or another instance once the claim runs out.
+    /// `None` when it stopped.
+    async fn round(
+        &self,
+        channels: &[ChannelKind],
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Result<Option<(usize, usize)>, GatewayError> {
         let now = self.gateway.now();
         let limit = self.config.batch;
         let channels = channels.to_vec();
@@ -227,18 +259,42 @@ impl OutboxWorker {
             .store(move |store| store.due_outbox_for(now, &channels, limit))
             .await?;
         let n = due.len();
-        let finished = std::sync::atomic::AtomicUsize::new(0);
-        futures_util::stream::iter(due)
-            .for_each_concurrent(self.config.concurrency.max(1), |entry| {
-                let finished = &finished;
+        let finished = AtomicUsize::new(0);
+        let stopping = AtomicBool::new(false);
+        let unsent = Mutex::new(Vec::new());
+        let deliveries = futures_util::stream::iter(due).for_each_concurrent(
+            self.config.concurrency.max(1),
+            |entry| {
+                let (finished, stopping, unsent) = (&finished, &stopping, &unsent);
                 async move {
+                    if stopping.load(Ordering::Acquire) {
+                        if let Ok(mut unsent) = unsent.lock() {
+                            unsent.push(entry.id);
+                        }
+                        return;
+                    }
                     if let Outcome::Sent | Outcome::Dead { .. } = self.deliver_one(entry).await {
-                        finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        finished.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-            })
-            .await;
-        Ok((n, finished.into_inner()))
+            },
+        );
+        let mut deliveries = std::pin::pin!(deliveries);
+        tokio::select! {
+            () = &mut deliveries => Ok(Some((n, finished.load(Ordering::Relaxed)))),
+            () = shutdown => {
+                stopping.store(true, Ordering::Release);
+                deliveries.await;
+                // Given back, so another instance need not wait for the claims to run out.
+                let ids = std::mem::take(&mut *unsent.lock().unwrap_or_else(|p| p.into_inner()));
+                if !ids.is_empty()
+                    && let Err(error) = self.gateway.store(move |s| s.outbox_release(&ids)).await
+                {
+                    tracing::warn!(error = %error, "outbox: cannot give back the replies not sent; another instance sends them when their claims run out");
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// Delivers one entry and records the outcome in the store.
@@ -246,6 +302,19 @@ impl OutboxWorker {
         let Some(deliver) = self.routes.get(&entry.channel) else {
             return Outcome::NotRecorded(format!("no adapter for {}", entry.channel));
         };
+        // Held for the whole send, so no other instance starts the same one meanwhile.
+        let (id, hold) = (entry.id, self.config.send_timeout + HOLD_MARGIN);
+        match self.gateway.store(move |s| s.outbox_take(id, hold)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(outbox = id, "outbox: another instance took this reply over");
+                return Outcome::NotRecorded("taken over by another instance".into());
+            }
+            Err(error) => {
+                tracing::error!(outbox = id, error = %error, "outbox: cannot take the reply; it stays pending");
+                return Outcome::NotRecorded(error.to_string());
+            }
+        }
         let sent =
             match tokio::time::timeout(self.config.send_timeout, deliver.deliver(&entry)).await {
                 Ok(result) => result,
@@ -256,7 +325,6 @@ impl OutboxWorker {
                 ))),
             };
         let now = self.gateway.now();
-        let id = entry.id;
         let outcome = match sent {
             Ok(()) => self
                 .gateway

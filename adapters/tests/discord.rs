@@ -238,6 +238,32 @@ async fn a_direct_message_is_answered_once_even_when_dispatched_twice() {
     harness.stop().await;
 }
 
+/// A reply sent, then sent again as after a crash between the send and its record: Discord
+/// (here the fake, which keeps nonces as Discord does) shows it once, because both sends carry
+/// the same nonce with `enforce_nonce`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_sent_again_after_a_crash_shows_once() {
+    let harness = Harness::start().await;
+    harness.dispatch(message_json("1101", "2102", ann(), QUESTION, None));
+    let outbox = sent_replies(&harness.store, "2102", 1).await;
+    let config = DiscordConfig {
+        api_url: Some(harness.fake.url.clone()),
+        ..DiscordConfig::new(Secret::new(TOKEN))
+    };
+    let again = DiscordDeliver::new(&config).unwrap();
+    use webcare_adapters::delivery::Deliver;
+    again.deliver(&outbox[0]).await.unwrap();
+    let (calls, shown, nonces) = {
+        let state = harness.fake.state.lock().unwrap();
+        let nonces: Vec<String> = state.nonces.keys().cloned().collect();
+        (state.send_calls, state.sends.len(), nonces)
+    };
+    assert_eq!(calls, 2, "sent twice");
+    assert_eq!(shown, 1, "shown once");
+    assert_eq!(nonces, [discord::nonce(outbox[0].id, 0)]);
+    harness.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_channels_are_answered_other_channels_and_bots_are_ignored() {
     let harness = Harness::start().await;

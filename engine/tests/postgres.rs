@@ -264,6 +264,64 @@ fn a_reply_one_instance_took_is_not_handed_to_another() {
     assert!(a.due_outbox(now, 10).unwrap().is_empty());
 }
 
+/// A reply that waited in A's batch until A's claim ran out, and that B claimed meanwhile, is
+/// not sent by A: right before its send A asks to take it and is told no, so the customer gets
+/// it once (from B). A reply A still holds, A may send, and its hold outlasts the lease; one A
+/// gives back when it stops, B has at once.
+#[test]
+fn a_reply_another_instance_took_over_is_not_sent_by_the_first() {
+    let stores = instances(2);
+    let (a, b) = (&stores[0], &stores[1]);
+    for s in [a, b] {
+        s.cluster()
+            .unwrap()
+            .set_claim(std::time::Duration::from_secs(1));
+    }
+    let intake = Intake::new(rulebook(), &**a);
+    let first = intake
+        .accept(msg("q1", "c1", "ann", QUESTION, monday()), monday())
+        .unwrap();
+    let second = intake
+        .accept(msg("q2", "c2", "bob", QUESTION, monday()), monday())
+        .unwrap();
+    let (first, second) = (first.outbox.unwrap(), second.outbox.unwrap());
+    let now = monday() + Duration::minutes(1);
+    assert_eq!(
+        a.due_outbox(now, 10).unwrap().len(),
+        2,
+        "A's batch holds both"
+    );
+    // A takes the second at once, held for the send (10 s), longer than the 1 s lease.
+    let send = std::time::Duration::from_secs(10);
+    assert!(a.outbox_take(second, send).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The first's claim ran out while it waited in A's batch: B takes it over; the second, A
+    // still holds.
+    let taken: Vec<u64> = b
+        .due_outbox(now, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(taken, [first]);
+    assert!(!a.outbox_take(first, send).unwrap(), "B has it now");
+    assert!(b.outbox_take(first, send).unwrap());
+    b.outbox_sent(first, now).unwrap();
+    assert!(
+        !a.outbox_take(first, send).unwrap(),
+        "sent, nothing to take"
+    );
+    // A stops without sending the second: it gives it back, and B has it at once.
+    a.outbox_release(&[second]).unwrap();
+    let taken: Vec<u64> = b
+        .due_outbox(now, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(taken, [second]);
+}
+
 #[test]
 fn a_database_that_goes_down_fails_calls_clearly_and_comes_back_without_a_restart() {
     // A cluster of its own: stopping the shared one would fail the other tests.

@@ -72,6 +72,9 @@ pub struct FakeState {
     pub references: Vec<Value>,
     pub answers: VecDeque<Answer>,
     pub default_answer: Option<Answer>,
+    /// The message created for each nonce sent with `enforce_nonce`, as Discord keeps them for
+    /// a few minutes: a second create with the same nonce gets that message back.
+    pub nonces: std::collections::HashMap<String, Value>,
     /// Calls to routes the fake does not know (a hint when serenity changes what it asks).
     pub unknown: Vec<String>,
 }
@@ -123,6 +126,13 @@ pub async fn create_message(
         .pop_front()
         .or(state.default_answer)
         .unwrap_or(Answer::Ok);
+    let nonce = body["nonce"]
+        .as_str()
+        .filter(|_| body["enforce_nonce"] == true)
+        .map(str::to_owned);
+    if let Some(created) = nonce.as_ref().and_then(|n| state.nonces.get(n)) {
+        return axum::Json(created.clone()).into_response();
+    }
     match answer {
         Answer::Ok => {
             state.references.push(body["message_reference"].clone());
@@ -133,7 +143,11 @@ pub async fn create_message(
                 body["allowed_mentions"].clone(),
                 Instant::now(),
             ));
-            axum::Json(message_json(&format!("{}", 5000 + state.sends.len()), &channel, bot_user(BOT_ID), &content, None)).into_response()
+            let created = message_json(&format!("{}", 5000 + state.sends.len()), &channel, bot_user(BOT_ID), &content, None);
+            if let Some(nonce) = nonce {
+                state.nonces.insert(nonce, created.clone());
+            }
+            axum::Json(created).into_response()
         }
         Answer::TooManyRequests { retry_after } => (
             StatusCode::TOO_MANY_REQUESTS,

@@ -273,6 +273,25 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// Called right before reply `id` is sent: whether this process may send it now. A store
+    /// shared by several instances renews this instance's claim for `hold` and says no when
+    /// another instance took the reply over meanwhile (this one's claim ran out while it waited
+    /// in a batch), so a slow batch never sends a reply that another instance sends too. A
+    /// store only one process opens always says yes.
+    fn outbox_take(&self, id: u64, hold: std::time::Duration) -> Result<bool, StoreError> {
+        let _ = (id, hold);
+        Ok(true)
+    }
+
+    /// Gives back replies this process was handed ([`Store::due_outbox_for`]) and will not send
+    /// after all (it is stopping): a store shared by several instances ends this instance's
+    /// claims, so another sends them at once instead of after the lease. Nothing to do for a
+    /// store only one process opens.
+    fn outbox_release(&self, ids: &[u64]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
+
     /// The platform asked to wait (a rate limit): try again at `retry_at` without counting an
     /// attempt, so waiting never brings a reply closer to being given up.
     fn outbox_postponed(

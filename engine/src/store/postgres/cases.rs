@@ -276,6 +276,36 @@ impl PgStore {
         })
     }
 
+    /// [`Store::outbox_take`]: renews this instance's claim on pending reply `id` for `hold` (at
+    /// least the lease), unless another instance claimed it since. The row lock orders this
+    /// against another instance's [`Self::due_outbox_for`]: one of the two holds the reply.
+    ///
+    /// [`Store::outbox_take`]: crate::Store::outbox_take
+    pub(super) fn outbox_take(&self, id: u64, hold: std::time::Duration) -> Result<bool, PgErr> {
+        let lease = self.claim_secs.load(std::sync::atomic::Ordering::Acquire) as f64;
+        let mut conn = self.conn()?;
+        let taken = conn.query_opt(
+            "UPDATE outbox SET claimed_until = clock_timestamp() + make_interval(secs => $3)
+             WHERE id = $1 AND status = 'pending' AND claimed_by = $2
+             RETURNING id",
+            &[&(id as i64), &self.instance, &lease.max(hold.as_secs_f64())],
+        )?;
+        Ok(taken.is_some())
+    }
+
+    /// [`Store::outbox_release`]: ends this instance's claims on `ids`.
+    ///
+    /// [`Store::outbox_release`]: crate::Store::outbox_release
+    pub(super) fn outbox_release(&self, ids: &[u64]) -> Result<(), PgErr> {
+        let ids: Vec<i64> = ids.iter().map(|id| *id as i64).collect();
+        self.conn()?.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE id = ANY($1) AND claimed_by = $2",
+            &[&ids, &self.instance],
+        )?;
+        Ok(())
+    }
+
     /// Reads reply `id`, lets `change` (a rule of [`Delivery`]) change its delivery state, and
     /// writes it; the claim ends with the attempt.
     pub(super) fn change_delivery(

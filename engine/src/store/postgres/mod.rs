@@ -453,6 +453,14 @@ impl Store for PgStore {
         PgStore::due_outbox_for(self, now, channels, limit).map_err(PgErr::store)
     }
 
+    fn outbox_take(&self, id: u64, hold: Duration) -> Result<bool, StoreError> {
+        PgStore::outbox_take(self, id, hold).map_err(PgErr::store)
+    }
+
+    fn outbox_release(&self, ids: &[u64]) -> Result<(), StoreError> {
+        PgStore::outbox_release(self, ids).map_err(PgErr::store)
+    }
+
     fn outbox_postponed(
         &self,
         id: u64,
