@@ -107,7 +107,7 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
         "word_count" => word_count,
     );
-    engine.register_get("features", |m: &mut MessageFacts| *m.0.features_view());
+    engine.register_get("features", |m: &mut MessageFacts| m.0.features_view());
 
     // `msg.topic_guess` is a handle: the topic model scores the message only when a script
     // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the

@@ -201,8 +201,9 @@ impl FactsInner {
     }
 
     /// `msg.features`, computed the first time a script reads them.
-    fn features_view(&self) -> &FeaturesView {
-        self.features
+    fn features_view(&self) -> FeaturesView {
+        *self
+            .features
             .get_or_init(|| FeaturesView(crate::features::extract(&self.text)))
     }
 }

@@ -8,10 +8,9 @@
 //! string interpolation, `throw`, constants, recursion, methods of a script's own, functions
 //! this module does not know. The refusal is the safe side of every doubt.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use rhai::{ASTFlags, ASTNode, Expr, FnCallExpr, ImmutableString, Position, Stmt};
+use rhai::{ASTFlags, ASTNode, Expr, FnCallExpr, Position, Stmt};
 
 use super::value::{self, Native, Op, Outcome, Prop, Value, bail};
 use super::{Flow, Frame};
@@ -60,76 +59,6 @@ type Built = Result<Code, String>;
 
 fn constant(v: Value) -> Code {
     Box::new(move |_| Ok(v.clone()))
-}
-
-/// An operand of an operator or a function, read where it lives when it can be: copying a
-/// string or a shared value costs an atomic count up and another down, a fair part of a run
-/// when a script compares `msg.topic == ""` or `guess.category == "spam"` line after line.
-enum Operand {
-    Const(Value),
-    Local(usize),
-    /// A property of the message (`msg.topic`, `local` is `None`) or of a local variable
-    /// (`guess.category`).
-    Prop {
-        local: Option<usize>,
-        prop: Prop,
-    },
-    Code(Code),
-}
-
-static MESSAGE: Value = Value::Message;
-
-/// An operand as read: borrowed, or computed.
-enum Read<'a> {
-    Value(&'a Value),
-    Str(&'a ImmutableString),
-    Owned(Value),
-}
-
-impl Read<'_> {
-    fn str(&self) -> Option<&ImmutableString> {
-        match self {
-            Read::Value(Value::Str(s)) | Read::Owned(Value::Str(s)) => Some(s),
-            Read::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn value(&self) -> Cow<'_, Value> {
-        match self {
-            Read::Value(v) => Cow::Borrowed(v),
-            Read::Str(s) => Cow::Owned(Value::Str((*s).clone())),
-            Read::Owned(v) => Cow::Borrowed(v),
-        }
-    }
-}
-
-impl Operand {
-    /// Runs the operand's code, if it has any; its value is then read by [`Operand::read`].
-    fn eval(&self, f: &mut Frame<'_>) -> Outcome {
-        match self {
-            Operand::Code(code) => code(f),
-            _ => Ok(Value::Unit),
-        }
-    }
-
-    fn read<'a>(&'a self, f: &'a Frame<'_>, evaluated: &'a Value) -> Result<Read<'a>, Flow> {
-        Ok(match self {
-            Operand::Const(v) => Read::Value(v),
-            Operand::Local(slot) => Read::Value(&f.slots[f.base + slot]),
-            Operand::Code(_) => Read::Value(evaluated),
-            Operand::Prop { local, prop } => {
-                let base = match local {
-                    Some(slot) => &f.slots[f.base + slot],
-                    None => &MESSAGE,
-                };
-                match value::get_str(f, base, *prop)? {
-                    Some(s) => Read::Str(s),
-                    None => Read::Owned(value::get(f, base, *prop)?),
-                }
-            }
-        })
-    }
 }
 
 fn from_dynamic(d: &rhai::Dynamic) -> Result<Value, String> {
@@ -356,7 +285,10 @@ impl<'a> Builder<'a> {
             Expr::Stmt(block) => self.block(block.statements()),
             Expr::FnCall(call, pos) => self.call(call, *pos),
             Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
-                let base = self.base(&x.lhs)?;
+                let base = match &x.lhs {
+                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                    other => Some(self.expr(other)?),
+                };
                 self.chain(base, &x.rhs)
             }
             Expr::Index(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
@@ -433,75 +365,31 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// The left side of `base.rhs`: the engine's `msg` (its properties are read straight from
-    /// the message) or a local variable, read in place, or any other expression.
-    fn base(&mut self, lhs: &Expr) -> Result<Operand, String> {
-        match lhs {
-            Expr::Variable(v, ..) if self.is_message(v) => Ok(Operand::Const(Value::Message)),
-            other => self.operand(other),
-        }
-    }
-
-    /// `expr` as an operand: a literal or a local variable is read in place, and so is a
-    /// property of the message or of a local variable; anything else is run.
-    fn operand(&mut self, expr: &Expr) -> Result<Operand, String> {
-        let literal = match expr {
-            Expr::StringConstant(s, _) => Some(Value::Str(s.clone())),
-            Expr::BoolConstant(b, _) => Some(Value::Bool(*b)),
-            Expr::IntegerConstant(i, _) => Some(Value::Int(*i)),
-            Expr::FloatConstant(x, _) => Some(Value::Float(**x)),
-            _ => None,
-        };
-        if let Some(v) = literal {
-            self.cost += OPS_PER_NODE;
-            return Ok(Operand::Const(v));
-        }
-        match expr {
-            Expr::Variable(x, ..) if x.2.is_empty() && self.local(&x.1).is_some() => {
-                self.cost += OPS_PER_NODE;
-                Ok(Operand::Local(self.local(&x.1).unwrap_or_default()))
-            }
-            Expr::Dot(x, flags, _)
-                if !flags.contains(ASTFlags::NEGATED) && matches!(x.rhs, Expr::Property(..)) =>
-            {
-                let Expr::Property(p, _) = &x.rhs else {
-                    return Err("a chain of another kind".to_owned());
-                };
-                self.cost += OPS_PER_NODE;
-                let base = self.base(&x.lhs)?;
-                let prop = Prop::of(&p.2).ok_or_else(|| format!("the property `{}`", p.2))?;
-                self.cost += OPS_PER_NODE;
-                Ok(match base {
-                    Operand::Const(Value::Message) => Operand::Prop { local: None, prop },
-                    Operand::Local(slot) => Operand::Prop {
-                        local: Some(slot),
-                        prop,
-                    },
-                    base => Operand::Code(link_prop(base, prop)),
-                })
-            }
-            _ => self.expr(expr).map(Operand::Code),
-        }
-    }
-
-    /// `base.rhs`.
-    fn chain(&mut self, base: Operand, rhs: &Expr) -> Built {
+    /// `base.rhs`, where `base` is `None` for the engine's `msg`, whose properties are read
+    /// straight from the message.
+    fn chain(&mut self, base: Option<Code>, rhs: &Expr) -> Built {
         match rhs {
             Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
                 let first = self.link(base, &x.lhs)?;
-                self.chain(Operand::Code(first), &x.rhs)
+                self.chain(Some(first), &x.rhs)
             }
             Expr::Property(..) | Expr::MethodCall(..) => self.link(base, rhs),
             _ => Err("an index or `?.` in a chain".to_owned()),
         }
     }
 
-    fn link(&mut self, base: Operand, rhs: &Expr) -> Built {
+    fn link(&mut self, base: Option<Code>, rhs: &Expr) -> Built {
         self.cost += OPS_PER_NODE;
         match rhs {
             Expr::Property(p, _) => {
                 let prop = Prop::of(&p.2).ok_or_else(|| format!("the property `{}`", p.2))?;
-                Ok(link_prop(base, prop))
+                Ok(match base {
+                    None => Box::new(move |f| value::message_prop(f, prop)),
+                    Some(base) => Box::new(move |f| {
+                        let v = base(f)?;
+                        value::get(f, &v, prop)
+                    }),
+                })
             }
             Expr::MethodCall(call, pos) => {
                 if !call.namespace.is_empty()
@@ -513,7 +401,8 @@ impl<'a> Builder<'a> {
                 }
                 let native = Native::of(&call.name, call.args.len() + 1)
                     .ok_or_else(|| format!("the method `{}`", call.name))?;
-                let args = self.operands(&call.args)?;
+                let base = base.unwrap_or_else(|| constant(Value::Message));
+                let args = self.args(&call.args)?;
                 self.native(native, *pos, Some(base), args)
             }
             _ => Err("a chain of another kind".to_owned()),
@@ -525,20 +414,15 @@ impl<'a> Builder<'a> {
         args.iter().map(|e| self.expr(e)).collect()
     }
 
-    fn operands(&mut self, args: &[Expr]) -> Result<Vec<Operand>, String> {
-        self.cost += OPS_PER_NODE * args.len() as u64;
-        args.iter().map(|e| self.operand(e)).collect()
-    }
-
     fn native(
         &mut self,
         native: Native,
         pos: Position,
-        base: Option<Operand>,
-        args: Vec<Operand>,
+        base: Option<Code>,
+        args: Vec<Code>,
     ) -> Built {
-        let operands: Vec<Operand> = base.into_iter().chain(args).collect();
-        if operands.len() > 3 {
+        let codes: Vec<Code> = base.into_iter().chain(args).collect();
+        if codes.len() > 3 {
             return Err("a call with more than three arguments".to_owned());
         }
         let rule = if native.decides() {
@@ -547,21 +431,11 @@ impl<'a> Builder<'a> {
             String::new()
         };
         Ok(Box::new(move |f| {
-            // Every operand's code runs first, in order; then all are read in place.
-            let mut evaluated: [Value; 3] = Default::default();
-            for (slot, operand) in evaluated.iter_mut().zip(&operands) {
-                *slot = operand.eval(f)?;
+            let mut values: [Value; 3] = Default::default();
+            for (slot, code) in values.iter_mut().zip(&codes) {
+                *slot = code(f)?;
             }
-            let f = &*f;
-            let unit = Value::Unit;
-            let read = |i: usize| match operands.get(i) {
-                Some(operand) => operand.read(f, &evaluated[i]),
-                None => Ok(Read::Value(&unit)),
-            };
-            let reads = [read(0)?, read(1)?, read(2)?];
-            let values = reads.each_ref().map(Read::value);
-            let args = values.each_ref().map(|v| &**v);
-            value::call(f, native, &rule, &args[..operands.len()])
+            value::call(f, native, &rule, &values[..codes.len()])
         }))
     }
 
@@ -591,40 +465,21 @@ impl<'a> Builder<'a> {
             }
             (_, 2) => {
                 if let Some(op) = Op::of(name) {
-                    let a = self.operand(&call.args[0])?;
-                    let b = self.operand(&call.args[1])?;
+                    let a = self.expr(&call.args[0])?;
+                    let b = self.expr(&call.args[1])?;
                     return Ok(Box::new(move |f| {
-                        let (x, y) = (a.eval(f)?, b.eval(f)?);
-                        let f = &*f;
-                        let (x, y) = (a.read(f, &x)?, b.read(f, &y)?);
-                        if let (Some(x), Some(y)) = (x.str(), y.str())
-                            && op != Op::Add
-                        {
-                            return value::compare_strs(op, x, y);
-                        }
-                        value::binary(f, op, &x.value(), &y.value())
+                        let x = a(f)?;
+                        let y = b(f)?;
+                        value::binary(f, op, &x, &y)
                     }));
                 }
             }
             _ => {}
         }
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
-        let args = self.operands(&call.args)?;
+        let args = self.args(&call.args)?;
         self.native(native, pos, None, args)
     }
-}
-
-/// `base.prop`, read when it runs.
-fn link_prop(base: Operand, prop: Prop) -> Code {
-    Box::new(move |f| {
-        let evaluated = base.eval(f)?;
-        let f = &*f;
-        match base.read(f, &evaluated)? {
-            Read::Value(v) => value::get(f, v, prop),
-            // A property of a property: read the first, then the second.
-            read => value::get(f, &read.value(), prop),
-        }
-    })
 }
 
 /// The compiled main body and functions of one script.

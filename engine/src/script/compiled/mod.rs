@@ -55,17 +55,14 @@ pub(super) struct Frame<'a> {
     /// Every variable of the running calls; a call's own start at `base`.
     slots: Vec<Value>,
     base: usize,
-    /// In a cell, so that a function can count its work while its arguments are borrowed
-    /// from the frame.
-    ops: std::cell::Cell<u64>,
+    ops: u64,
 }
 
 impl Frame<'_> {
     /// Counts `ops` operations; past the limit the run is left to Rhai, which counts exactly.
-    fn charge(&self, ops: u64) -> Result<(), Flow> {
-        let total = self.ops.get().saturating_add(ops);
-        self.ops.set(total);
-        if total > self.limits.max_operations {
+    fn charge(&mut self, ops: u64) -> Result<(), Flow> {
+        self.ops = self.ops.saturating_add(ops);
+        if self.ops > self.limits.max_operations {
             Err(Flow::Bail)
         } else {
             Ok(())
@@ -139,7 +136,7 @@ impl Program {
             limits: &self.limits,
             slots: vec![Value::Unit; self.main_slots],
             base: 0,
-            ops: std::cell::Cell::new(0),
+            ops: 0,
         };
         if let (Some(d), Some(slot)) = (decision, frame.slots.first_mut()) {
             *slot = Value::Verdict(Arc::new(d));

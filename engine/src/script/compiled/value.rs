@@ -14,7 +14,7 @@ use rhai::ImmutableString;
 
 use super::Frame;
 use crate::script::api::{describe_teams, host_contains_any, host_shorten};
-use crate::script::{FactsInner, GuessView, TopicGuessView, Verdict, VerdictAction};
+use crate::script::{FactsInner, FeaturesView, GuessView, TopicGuessView, Verdict, VerdictAction};
 
 /// A value in a compiled run. The message, conversation and teams are the run's own (there is
 /// one of each), so they need no payload.
@@ -35,11 +35,8 @@ pub(super) enum Value {
     TopicReading,
     Conversation,
     Teams,
-    /// `msg.guess` (`false`) or `msg.critical_guess` (`true`): the run's message has one of
-    /// each, so a copy is a flag rather than a shared pointer to count up and down.
-    Guess(bool),
-    /// `msg.features`, read from the message: a copy is a tag, not a dozen counts.
-    Features,
+    Guess(Arc<GuessView>),
+    Features(FeaturesView),
 }
 
 /// Why a compiled run stopped early: a `return`, or something it leaves to Rhai.
@@ -199,7 +196,8 @@ pub(super) fn binary(frame: &Frame<'_>, op: Op, a: &Value, b: &Value) -> Outcome
         (Value::Float(x), Value::Float(y)) => float_op(op, *x, *y),
         (Value::Str(x), Value::Str(y)) => match op {
             Op::Add => sized(frame, Value::Str(x + y)),
-            _ => compare_strs(op, x, y),
+            Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => compare(op, x.as_str(), y),
+            _ => bail(),
         },
         (Value::Str(x), other) if op == Op::Add => match print_number(other) {
             Some(n) => sized(frame, Value::Str(format!("{x}{n}").into())),
@@ -214,14 +212,6 @@ pub(super) fn binary(frame: &Frame<'_>, op: Op, a: &Value, b: &Value) -> Outcome
             Op::Ne => Ok(Value::Bool(x != y)),
             _ => bail(),
         },
-        _ => bail(),
-    }
-}
-
-/// `a op b` for two strings, but for `+`.
-pub(super) fn compare_strs(op: Op, a: &str, b: &str) -> Outcome {
-    match op {
-        Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => compare(op, a, b),
         _ => bail(),
     }
 }
@@ -362,85 +352,34 @@ impl Prop {
     }
 }
 
-/// A string property read where it lives: `None` when `prop` of `value` is not a string
-/// (read it with [`get`]), a bail where [`sized`] would bail on its copy.
-pub(super) fn get_str<'a>(
-    frame: &'a Frame<'_>,
-    value: &'a Value,
-    prop: Prop,
-) -> Result<Option<&'a ImmutableString>, Flow> {
-    let s = match value {
-        Value::Message => {
-            let m: &FactsInner = &frame.inputs.msg.0;
-            match prop {
-                Prop::Id => &m.id,
-                Prop::Text => &m.text,
-                Prop::Normalized => &m.normalized,
-                Prop::Channel => &m.channel,
-                Prop::Language => &m.language,
-                Prop::Category => &m.category,
-                Prop::Topic => &m.topic,
-                Prop::Template => &m.topic_template,
-                Prop::Team => &m.topic_team,
-                Prop::Sentiment => &m.sentiment,
-                Prop::Weekday => &m.weekday,
-                Prop::Lang => &m.lang,
-                Prop::LangName => &m.lang_name,
-                _ => return Ok(None),
-            }
-        }
-        Value::Guess(critical) => {
-            let g = guess(frame, *critical);
-            match prop {
-                Prop::Category => &g.category,
-                Prop::Words => &g.words,
-                _ => return Ok(None),
-            }
-        }
-        Value::TopicReading => match prop {
-            Prop::Topic => &topic_view(frame).topic,
-            Prop::Words => &topic_view(frame).words,
-            _ => return Ok(None),
-        },
-        Value::Conversation => match prop {
-            Prop::State => &frame.inputs.conversation.state,
-            _ => return Ok(None),
-        },
-        Value::Verdict(v) => match prop {
-            Prop::Action => &ACTIONS[v.action as usize],
-            Prop::Team => &v.team,
-            Prop::Priority => &v.priority,
-            Prop::Template => &v.template,
-            Prop::Reply => &v.reply,
-            Prop::Category => &v.category,
-            Prop::Reason => &v.reason,
-            _ => return Ok(None),
-        },
-        _ => return Ok(None),
-    };
-    if s.len() >= frame.limits.max_string_size {
-        return bail();
-    }
-    Ok(Some(s))
-}
-
 /// `msg.<prop>`, read straight from the message's fields.
 pub(super) fn message_prop(frame: &Frame<'_>, prop: Prop) -> Outcome {
-    if let Some(s) = get_str(frame, &Value::Message, prop)? {
-        return Ok(Value::Str(s.clone()));
-    }
     let m: &FactsInner = &frame.inputs.msg.0;
+    let s = |s: &ImmutableString| sized(frame, Value::Str(s.clone()));
     match prop {
+        Prop::Id => s(&m.id),
+        Prop::Text => s(&m.text),
+        Prop::Normalized => s(&m.normalized),
+        Prop::Channel => s(&m.channel),
+        Prop::Language => s(&m.language),
+        Prop::Category => s(&m.category),
+        Prop::Topic => s(&m.topic),
         Prop::Topics => sized(frame, strings(&m.topics)?),
         Prop::Categories => sized(frame, strings(&m.categories)?),
+        Prop::Template => s(&m.topic_template),
+        Prop::Team => s(&m.topic_team),
+        Prop::Sentiment => s(&m.sentiment),
         Prop::SentimentScore => Ok(Value::Int(m.sentiment_score)),
         Prop::Hour => Ok(Value::Int(m.hour)),
         Prop::Minute => Ok(Value::Int(m.minute)),
+        Prop::Weekday => s(&m.weekday),
+        Prop::Lang => s(&m.lang),
+        Prop::LangName => s(&m.lang_name),
         Prop::LangSupported => Ok(Value::Bool(m.lang_supported)),
-        Prop::Guess => Ok(Value::Guess(false)),
-        Prop::CriticalGuess => Ok(Value::Guess(true)),
+        Prop::Guess => Ok(Value::Guess(Arc::clone(&m.guess))),
+        Prop::CriticalGuess => Ok(Value::Guess(Arc::clone(&m.critical_guess))),
         Prop::WordCount => Ok(Value::Int(m.word_count)),
-        Prop::Features => Ok(Value::Features),
+        Prop::Features => Ok(Value::Features(m.features_view())),
         Prop::TopicGuess => Ok(Value::TopicReading),
         _ => bail(),
     }
@@ -450,32 +389,25 @@ fn topic_view<'a>(frame: &Frame<'a>) -> &'a TopicGuessView {
     frame.inputs.msg.0.topic_view()
 }
 
-fn guess<'a>(frame: &Frame<'a>, critical: bool) -> &'a GuessView {
-    let m: &'a FactsInner = &frame.inputs.msg.0;
-    if critical {
-        &m.critical_guess
-    } else {
-        &m.guess
-    }
-}
-
 /// `value.<prop>` for a value whose type is known only when the script runs.
 pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
-    if let Some(s) = get_str(frame, value, prop)? {
-        return Ok(Value::Str(s.clone()));
-    }
+    let s = |s: &ImmutableString| sized(frame, Value::Str(s.clone()));
     match value {
         Value::Message => message_prop(frame, prop),
-        Value::Guess(critical) => match prop {
-            Prop::Score => Ok(Value::Float(guess(frame, *critical).score)),
+        Value::Guess(g) => match prop {
+            Prop::Category => s(&g.category),
+            Prop::Score => Ok(Value::Float(g.score)),
+            Prop::Words => s(&g.words),
             _ => bail(),
         },
         Value::TopicReading => match prop {
+            Prop::Topic => s(&topic_view(frame).topic),
             Prop::Score => Ok(Value::Float(topic_view(frame).score)),
+            Prop::Words => s(&topic_view(frame).words),
             _ => bail(),
         },
-        Value::Features => {
-            let f = &frame.inputs.msg.0.features_view().0;
+        Value::Features(f) => {
+            let f = &f.0;
             let n = match prop {
                 Prop::Chars => f.chars,
                 Prop::Words => f.words,
@@ -497,6 +429,7 @@ pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
         Value::Conversation => {
             let c = &frame.inputs.conversation;
             match prop {
+                Prop::State => s(&c.state),
                 Prop::HumanOwned => Ok(Value::Bool(c.state.as_str() == "human")),
                 Prop::MessagesToday => Ok(Value::Int(c.messages_today)),
                 Prop::AutoReplies => Ok(Value::Int(c.auto_replies)),
@@ -505,6 +438,16 @@ pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
                 _ => bail(),
             }
         }
+        Value::Verdict(v) => match prop {
+            Prop::Action => Ok(Value::Str(ACTIONS[v.action as usize].clone())),
+            Prop::Team => s(&v.team),
+            Prop::Priority => s(&v.priority),
+            Prop::Template => s(&v.template),
+            Prop::Reply => s(&v.reply),
+            Prop::Category => s(&v.category),
+            Prop::Reason => s(&v.reason),
+            _ => bail(),
+        },
         _ => bail(),
     }
 }
@@ -616,8 +559,8 @@ fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict,
 
 /// Calls `native` with `args` (already counted against the operation limit by the caller,
 /// except for the work that grows with an argument's length, which is counted here).
-pub(super) fn call(frame: &Frame<'_>, native: Native, rule: &str, args: &[&Value]) -> Outcome {
-    let arg = |i: usize| args.get(i).copied().ok_or(Flow::Bail);
+pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[Value]) -> Outcome {
+    let arg = |i: usize| args.get(i).ok_or(Flow::Bail);
     let inputs = frame.inputs;
     let m: &FactsInner = &inputs.msg.0;
     match (native, arg(0)?) {
@@ -682,17 +625,16 @@ pub(super) fn call(frame: &Frame<'_>, native: Native, rule: &str, args: &[&Value
                 Ok(Value::Int(x.trunc() as i64))
             }
         }
-        (Native::Probability, Value::Guess(critical)) => Ok(Value::Float(probability(
-            &guess(frame, *critical).probabilities,
+        (Native::Probability, Value::Guess(g)) => Ok(Value::Float(probability(
+            &g.probabilities,
             arg(1)?.as_str()?,
         ))),
         (Native::Probability, Value::TopicReading) => Ok(Value::Float(probability(
             &topic_view(frame).probabilities,
             arg(1)?.as_str()?,
         ))),
-        (Native::Says, Value::Guess(critical)) => match (arg(1)?, arg(2)?) {
+        (Native::Says, Value::Guess(g)) => match (arg(1)?, arg(2)?) {
             (Value::Str(c), Value::Float(min)) => {
-                let g = guess(frame, *critical);
                 Ok(Value::Bool(g.category == *c && g.score >= *min))
             }
             _ => bail(),
