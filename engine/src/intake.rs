@@ -24,6 +24,8 @@
 //! throughput where it was measured; and in one transaction every stored message has its
 //! shadow decision, even after a crash, so the shadow report never has holes.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::case::satisfaction;
@@ -110,63 +112,47 @@ impl<'a> Intake<'a> {
         messages: Vec<Inbound>,
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
-        let mut receipts: Vec<Option<IntakeReceipt>> = Vec::with_capacity(messages.len());
-        let mut pending: Vec<(usize, IntakeRecord)> = Vec::new();
-        let mut conversations = std::collections::HashSet::new();
-        let flush = |pending: &mut Vec<(usize, IntakeRecord)>,
-                     receipts: &mut Vec<Option<IntakeReceipt>>|
-         -> Result<(), StoreError> {
-            let (slots, records): (Vec<usize>, Vec<IntakeRecord>) = pending.drain(..).unzip();
+        let teams = self.rulebook.teams();
+        let mut receipts = Vec::with_capacity(messages.len());
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            // A segment: the messages up to the next one of a conversation already in it. Its
+            // lookups share one view of the store, taken after the last segment's commit.
+            let mut conversations = HashSet::new();
+            let mut segment = Vec::new();
+            while let Some(message) =
+                messages.next_if(|m| conversations.insert((m.channel, m.conversation.clone())))
+            {
+                let today = teams.local(message.received_at).date_naive();
+                segment.push((message, today));
+            }
+            let keys: Vec<(&Inbound, NaiveDate)> = segment.iter().map(|(m, d)| (m, *d)).collect();
+            let lookups = self.store.intake_lookups(&keys)?;
+            drop(keys);
+            let mut pending = Vec::with_capacity(segment.len());
+            for ((message, today), lookup) in segment.into_iter().zip(lookups) {
+                match lookup {
+                    IntakeLookup::Duplicate(first) => {
+                        receipts.push(Some(IntakeReceipt::duplicate_of(*first)));
+                    }
+                    IntakeLookup::Erased => {
+                        receipts.push(Some(IntakeReceipt::erased(&message.id)));
+                    }
+                    IntakeLookup::New(facts) => {
+                        pending.push((receipts.len(), self.record_for(message, facts, today, now)));
+                        receipts.push(None);
+                    }
+                }
+            }
+            if pending.is_empty() {
+                continue; // all repeats: nothing to commit
+            }
+            let (slots, records): (Vec<usize>, Vec<IntakeRecord>) = pending.into_iter().unzip();
             for (slot, receipt) in slots.into_iter().zip(self.store.record_intakes(records)?) {
                 receipts[slot] = Some(receipt);
             }
-            Ok(())
-        };
-        for message in messages {
-            let key = (message.channel, message.conversation.clone());
-            if conversations.contains(&key) {
-                flush(&mut pending, &mut receipts)?;
-                conversations.clear();
-            }
-            let slot = receipts.len();
-            receipts.push(None);
-            match self.decide(message, now)? {
-                Decided::Duplicate(receipt) => receipts[slot] = Some(receipt),
-                Decided::New(record) => {
-                    conversations.insert(key);
-                    pending.push((slot, record));
-                }
-            }
         }
-        flush(&mut pending, &mut receipts)?;
         Ok(receipts.into_iter().flatten().collect())
-    }
-
-    /// Steps 1 and 2: the first decision of a repeat, or the record of a new message.
-    fn decide(&self, message: Inbound, now: DateTime<Utc>) -> Result<Decided, StoreError> {
-        let teams = self.rulebook.teams();
-        let today = teams.local(message.received_at).date_naive();
-        let conversation = match self.store.intake_lookup(
-            message.channel,
-            &message.id,
-            &message.conversation,
-            message.received_at,
-            today,
-        )? {
-            IntakeLookup::Duplicate(first) => {
-                return Ok(Decided::Duplicate(IntakeReceipt::duplicate_of(*first)));
-            }
-            IntakeLookup::Erased => {
-                return Ok(Decided::Duplicate(IntakeReceipt::erased(&message.id)));
-            }
-            IntakeLookup::New(facts) => facts,
-        };
-        Ok(Decided::New(self.record_for(
-            message,
-            conversation,
-            today,
-            now,
-        )))
     }
 
     /// Step 2 for a new message: the rulebook (and the shadow rulebook) decide with the
@@ -243,14 +229,4 @@ impl<'a> Intake<'a> {
             },
         }
     }
-}
-
-/// What steps 1 and 2 found. Not boxed: it lives for one call on the stack.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "moved once, straight into the store"
-)]
-enum Decided {
-    Duplicate(IntakeReceipt),
-    New(IntakeRecord),
 }

@@ -71,8 +71,9 @@ pub fn run(
         let (done_tx, done_rx) = mpsc::channel::<Done>();
         let mut workers = Vec::new();
         for _ in 0..args.workers {
-            // Bounded, so a fast reader cannot queue the whole file in memory.
-            let (tx, rx) = mpsc::sync_channel::<Inbound>(256);
+            // Bounded, so a fast reader cannot queue the whole file in memory; as deep as a
+            // batch, so a worker's next commit can take a full batch.
+            let (tx, rx) = mpsc::sync_channel::<Inbound>(BATCH);
             workers.push(tx);
             let (rulebook, store, failed, first_error, stdout, done_tx) = (
                 &rulebook,
@@ -246,8 +247,10 @@ fn worker(
 }
 
 /// The most messages one worker commits at once; bounds a commit's size and the acks it holds
-/// back.
-const BATCH: usize = 1024;
+/// back. A commit rewrites every B-tree page it touches, and a batch's messages touch pages of
+/// the dedupe and conversation tables all over, so a bigger batch writes fewer pages per
+/// message (BENCHMARKS.md, "Ingest in batches").
+const BATCH: usize = 4096;
 
 /// Retention, when configured: run at the start of an ingest, before anything new is stored.
 pub fn apply_retention(store: &dyn Store, days: Option<u32>) -> anyhow::Result<()> {

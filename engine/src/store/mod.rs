@@ -96,6 +96,22 @@ pub trait Store: Send + Sync {
             .map(IntakeLookup::New)
     }
 
+    /// [`Store::intake_lookup`] for each of `messages` (with its local day), all from one view
+    /// of the committed data where the backend has one: for a batch taken in whole, where a
+    /// read transaction per message costs more than the lookup itself. The lookups are in the
+    /// order of `messages`.
+    fn intake_lookups(
+        &self,
+        messages: &[(&Inbound, NaiveDate)],
+    ) -> Result<Vec<IntakeLookup>, StoreError> {
+        messages
+            .iter()
+            .map(|(m, today)| {
+                self.intake_lookup(m.channel, &m.id, &m.conversation, m.received_at, *today)
+            })
+            .collect()
+    }
+
     /// Intake of one message with its conversation held from the read to the write, where the
     /// backend can: what [`Store::intake_lookup`] finds decides it (a duplicate's first
     /// decision is returned, marked duplicate), otherwise `decide` turns the message and its

@@ -101,26 +101,29 @@ impl Embedded {
         at: DateTime<Utc>,
         today: chrono::NaiveDate,
     ) -> Result<IntakeLookup, StoreError> {
+        lookup(&mut self.snapshot()?, channel, id, conversation, at, today)
+    }
+
+    /// Every lookup from one snapshot: opening a read transaction and its tables cost as much
+    /// as a lookup, and a batch's messages need only the commits before the batch.
+    pub(super) fn intake_lookups(
+        &self,
+        messages: &[(&Inbound, NaiveDate)],
+    ) -> Result<Vec<IntakeLookup>, StoreError> {
         let mut snap = self.snapshot()?;
-        if let Some((seq, rec)) = snap
-            .find_message(codec::dedupe_hash(channel, id), channel, id)?
-            .message
-        {
-            return Ok(IntakeLookup::Duplicate(Box::new(
-                snap.decode_stored(seq, rec)?,
-            )));
-        }
-        if snap
-            .read(Space::Records, &key::erased(channel, id))?
-            .is_some()
-        {
-            return Ok(IntakeLookup::Erased);
-        }
-        Ok(IntakeLookup::New(
-            snap.conv(channel, conversation)?
-                .map(|c| c.facts(at, today))
-                .unwrap_or_default(),
-        ))
+        messages
+            .iter()
+            .map(|(m, today)| {
+                lookup(
+                    &mut snap,
+                    m.channel,
+                    &m.id,
+                    &m.conversation,
+                    m.received_at,
+                    *today,
+                )
+            })
+            .collect()
     }
 
     /// What the caller's thread can do for the writer: redaction, encoding and hashing, so
@@ -200,15 +203,18 @@ impl Embedded {
         &self,
         intakes: Vec<IntakeRecord>,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
-        let prepared = intakes
-            .into_iter()
-            .map(|intake| self.prepare(intake))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Sized up front: a `Prepared` is larger than its record, so collecting would grow the
+        // vector by copies, each a fresh block of memory the kernel has to zero.
+        let mut prepared = Vec::with_capacity(intakes.len());
+        for intake in intakes {
+            prepared.push(self.prepare(intake)?);
+        }
         let placed = self.write(move |tx| {
-            prepared
-                .into_iter()
-                .map(|p| place(tx, p))
-                .collect::<Result<Vec<_>, StoreError>>()
+            let mut placed = Vec::with_capacity(prepared.len());
+            for p in prepared {
+                placed.push(place(tx, p)?);
+            }
+            Ok::<_, StoreError>(placed)
         })?;
         Ok(placed.into_iter().map(|(receipt, _, _)| receipt).collect())
     }
@@ -641,4 +647,34 @@ fn deadline_of(tx: &Tx<'_>, id: u64, esc: &EscRec) -> Result<Option<DateTime<Utc
         .map(codec::from_micros)
         .transpose()
         .map_err(|e| tx.shared.corrupt(&key::esc(id), e))
+}
+
+/// The dedupe lookup and the conversation's facts for one message, from `snap`.
+fn lookup(
+    snap: &mut Snapshot<'_>,
+    channel: ChannelKind,
+    id: &str,
+    conversation: &str,
+    at: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<IntakeLookup, StoreError> {
+    if let Some((seq, rec)) = snap
+        .find_message(codec::dedupe_hash(channel, id), channel, id)?
+        .message
+    {
+        return Ok(IntakeLookup::Duplicate(Box::new(
+            snap.decode_stored(seq, rec)?,
+        )));
+    }
+    if snap
+        .read(Space::Records, &key::erased(channel, id))?
+        .is_some()
+    {
+        return Ok(IntakeLookup::Erased);
+    }
+    Ok(IntakeLookup::New(
+        snap.conv(channel, conversation)?
+            .map(|c| c.facts(at, today))
+            .unwrap_or_default(),
+    ))
 }

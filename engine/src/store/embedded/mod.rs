@@ -308,6 +308,13 @@ impl Store for Embedded {
         Embedded::intake_lookup(self, channel, id, conversation, at, today)
     }
 
+    fn intake_lookups(
+        &self,
+        messages: &[(&crate::message::Inbound, chrono::NaiveDate)],
+    ) -> Result<Vec<IntakeLookup>, StoreError> {
+        Embedded::intake_lookups(self, messages)
+    }
+
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {
         Embedded::record_intake(self, intake)
     }
