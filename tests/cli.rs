@@ -126,6 +126,33 @@ fn check_refuses_a_broken_rulebook_and_points_at_the_line() {
     let ok = webcare(&["check"], None);
     assert!(ok.status.success());
     assert!(text(&ok.stdout).starts_with("ok: rulebook"));
+    // The default scripts run compiled: no note that one falls back to the interpreter.
+    assert!(!text(&ok.stdout).contains("note:"), "{}", text(&ok.stdout));
+}
+
+#[test]
+fn check_says_when_a_script_runs_on_the_interpreter_and_why() {
+    let (_dir, rules) = rulebook_copy();
+    let script = rules.join("../scripts/escalation.rhai");
+    let source = std::fs::read_to_string(&script).expect("escalation.rhai");
+    // An index into a property (`msg.topics[0]`) is outside the compiled subset.
+    let edited = source.replacen(
+        "let criticals = ",
+        "let first_topic = msg.topics[0];\nlet criticals = ",
+        1,
+    );
+    std::fs::write(&script, edited).expect("write escalation.rhai");
+    let out = webcare(
+        &["check", "--rules", rules.to_str().expect("utf-8 path")],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("note: escalation.rhai runs on the Rhai interpreter")
+            && stdout.contains("an index"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Topic matching: every keyword of every topic in one Aho-Corasick automaton, plus one
-//! `RegexSet` for all topic patterns, so a message is scanned once whatever the rulebook's size.
+//! Topic matching: every keyword of every topic in one Aho-Corasick automaton, plus the topics'
+//! patterns in a `RegexSet` per script ([`patterns`]), so a message is scanned once whatever the rulebook's size.
 //! Peers that test one regex per rule slow down linearly with the rulebook; this does not.
 //!
 //! Word edges are checked here rather than in the automaton: "pas" must not fire inside
@@ -18,10 +18,11 @@
 //! - [`fuzzy`]: the typo index.
 
 pub mod fuzzy;
+mod patterns;
 pub mod terms;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::RegexSet;
+use patterns::Patterns;
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -168,9 +169,7 @@ const STEMMERS: [Algorithm; 2] = [Algorithm::Dutch, Algorithm::English];
 pub struct Matcher {
     automaton: AhoCorasick,
     targets: Vec<Vec<Target>>,
-    patterns: RegexSet,
-    /// Pattern index in `patterns` → (topic, index in the topic's patterns).
-    pattern_owners: Vec<(u32, u32)>,
+    patterns: Patterns,
     topics: Vec<TopicSpec>,
     /// Sort key per topic: category precedence, then rulebook order.
     rank: Vec<(u8, u32)>,
@@ -263,7 +262,6 @@ impl Matcher {
         let mut near = Vec::new();
         let mut near_index = FxHashMap::default();
         let mut pattern_sources = Vec::new();
-        let mut pattern_owners = Vec::new();
         for (t, topic) in topics.iter().enumerate() {
             let (t32, options) = (t as u32, topic.options);
             for (k, raw) in topic.keywords.iter().enumerate() {
@@ -382,10 +380,7 @@ impl Matcher {
             for (p, pattern) in topic.patterns.iter().enumerate() {
                 let source = ascii_word_edges(pattern);
                 match regex::Regex::new(&source) {
-                    Ok(_) => {
-                        pattern_sources.push(source);
-                        pattern_owners.push((t32, p as u32));
-                    }
+                    Ok(_) => pattern_sources.push((source, (t32, p as u32))),
                     Err(e) => errors.push(TermError::Pattern(t, p, e.to_string())),
                 }
             }
@@ -397,7 +392,7 @@ impl Matcher {
             .match_kind(MatchKind::Standard)
             .build(&words)
             .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
-        let patterns = RegexSet::new(&pattern_sources)
+        let patterns = Patterns::build(pattern_sources)
             .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
         let rank = topics
             .iter()
@@ -410,7 +405,6 @@ impl Matcher {
             automaton,
             targets,
             patterns,
-            pattern_owners,
             topics,
             rank,
             near,
@@ -602,20 +596,17 @@ impl Matcher {
                 }
             }
         }
-        if !self.pattern_owners.is_empty() {
-            for i in self.patterns.matches(normalized).iter() {
-                let (topic, pattern) = self.pattern_owners[i];
-                let offset = self.topics[topic as usize].keywords.len() as u32;
-                hits.push(Hit {
-                    topic,
-                    exclude: false,
-                    term: offset + pattern,
-                    how: How::Pattern,
-                    word: (0, 0),
-                    negated_by: None,
-                });
-            }
-        }
+        self.patterns.each_match(normalized, |topic, pattern| {
+            let offset = self.topics[topic as usize].keywords.len() as u32;
+            hits.push(Hit {
+                topic,
+                exclude: false,
+                term: offset + pattern,
+                how: How::Pattern,
+                word: (0, 0),
+                negated_by: None,
+            });
+        });
         if hits.is_empty() {
             return (Vec::new(), Vec::new());
         }

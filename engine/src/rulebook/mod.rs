@@ -794,6 +794,11 @@ impl Rulebook {
         &self.replies
     }
 
+    /// Each script's name, and why it runs on the Rhai interpreter when it is not compiled.
+    pub fn interpreted_scripts(&self) -> [(&str, Option<&str>); 2] {
+        self.scripts.interpreted()
+    }
+
     pub fn topic_count(&self) -> usize {
         self.matcher.topics().len()
     }
