@@ -88,8 +88,19 @@ impl Fixture {
 
     fn reopen(&mut self) {
         // The old store must be gone (its writer joined, its lock released) before reopening.
+        // sled's own flusher thread lets go of the file lock a moment after the last handle is
+        // dropped, so a reopen in the same process waits for it (a new process never has to).
         self.store = None;
-        self.store = Some(store::open(&self.options).unwrap());
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match store::open(&self.options) {
+                Ok(store) => break self.store = Some(store),
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopening the store: {e}"),
+            }
+        }
     }
 }
 
