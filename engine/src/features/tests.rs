@@ -210,6 +210,9 @@ fn counts_emoji_and_their_tone() {
     assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (10, 0, 10));
     let x = f("👋 🍕 🚗 😂");
     assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (4, 0, 0));
+    // The upside-down face and the clown are irony: "bedankt gemeente 🙃" is no thanks.
+    let x = f("alweer een boete, bedankt gemeente 🙃🤡");
+    assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (2, 0, 2));
     assert_eq!(f("geen emoji :-)").emoji, 0);
 }
 
