@@ -130,7 +130,7 @@ impl Reading<'_> {
         let all = 0..self.lookups.word_count();
         c.to_guess(
             self.lookups
-                .score(self.text, all, &c.params, &c.weights, &c.bias),
+                .score(self.text, all, &c.params, &c.weights, &c.bias, true),
         )
     }
 
@@ -138,11 +138,22 @@ impl Reading<'_> {
     /// as [`Classifier::guess`] of `part`, made from this reading's lookups when `part`'s
     /// words occur in a row in the message.
     pub fn guess_part(&self, part: &str) -> Guess {
+        self.part(part, true)
+    }
+
+    /// [`Reading::guess_part`] without the words that weighed most (`words` is empty): the
+    /// same category, score and probabilities, for comparing sentences before it is known
+    /// whose words anyone reads.
+    pub fn guess_part_unexplained(&self, part: &str) -> Guess {
+        self.part(part, false)
+    }
+
+    fn part(&self, part: &str, explain: bool) -> Guess {
         let c = self.classifier;
         match self.lookups.find_run(self.text, part) {
             Some(run) => c.to_guess(
                 self.lookups
-                    .score(self.text, run, &c.params, &c.weights, &c.bias),
+                    .score(self.text, run, &c.params, &c.weights, &c.bias, explain),
             ),
             None => c.guess(part),
         }
@@ -160,6 +171,8 @@ struct TopicModel {
     bias: Vec<f32>,
     table: FeatureTable,
     weights: Vec<f32>,
+    /// The examples' words with their rows in this model's table, as for the categories.
+    vocabulary: Vocabulary,
 }
 
 /// The classifier's opinion of which topic a question or report is about.
@@ -234,12 +247,14 @@ impl Classifier {
     /// than two topics. Asked only when a script reads it: most decisions never do.
     pub fn guess_topic(&self, normalized: &str) -> Option<TopicGuess> {
         let topics = self.topics.as_ref()?;
-        let (probabilities, best, words) = score(
+        let lookups = Lookups::new(normalized, &self.params, &topics.table, &topics.vocabulary);
+        let (probabilities, best, words) = lookups.score(
             normalized,
+            0..lookups.word_count(),
             &self.params,
-            &topics.table,
             &topics.weights,
             &topics.bias,
+            true,
         );
         Some(TopicGuess {
             topic: topics.ids[best].clone(),
@@ -248,18 +263,6 @@ impl Classifier {
             probabilities: topics.ids.iter().cloned().zip(probabilities).collect(),
         })
     }
-}
-
-/// Scores the whole of `normalized` with one model.
-fn score(
-    normalized: &str,
-    params: &Params,
-    table: &FeatureTable,
-    weights: &[f32],
-    bias: &[f32],
-) -> Scored {
-    let lookups = Lookups::new(normalized, params, table, &Vocabulary::default());
-    lookups.score(normalized, 0..lookups.word_count(), params, weights, bias)
 }
 
 /// The words of a normalised text: what `split(' ')` without the empty pieces gives, by a
@@ -579,7 +582,11 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
         params,
         &classifier.table,
     );
-    classifier.topics = fit_topics(examples, params);
+    classifier.topics = fit_topics(examples, params).map(|mut topics| {
+        topics.vocabulary =
+            Vocabulary::new(words_seen.iter().map(String::as_str), params, &topics.table);
+        topics
+    });
     classifier
 }
 
@@ -610,6 +617,7 @@ fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
         bias,
         table,
         weights,
+        vocabulary: Vocabulary::default(),
     })
 }
 

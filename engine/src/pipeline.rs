@@ -177,7 +177,12 @@ impl Rulebook {
             .lexicon
             .analyse_counted(&normalized, self.default_language);
         let sentiment = counted.sentiment;
-        let word_count = normalized.split(' ').filter(|w| !w.is_empty()).count();
+        // Counted by a byte scan: `split(' ')` searched for each space, a noticeable cost.
+        let word_count = normalized
+            .bytes()
+            .zip(std::iter::once(b' ').chain(normalized.bytes()))
+            .filter(|&(b, before)| b != b' ' && before == b' ')
+            .count();
         let written =
             signals::written_in(&self.languages, &msg.text, &counted, word_count, |code| {
                 self.templates.speaks("holding_open", code)
@@ -559,12 +564,45 @@ impl Rulebook {
     }
 }
 
-/// `classifier: press 0.82 (item, uitzending, reactie)`.
+/// `classifier: press 0.82 (item, uitzending, reactie)`. Joined by hand: `{:.2}` of a float
+/// was most of what formatting cost a decision (see [`two_decimals`]).
 fn describe_guess(label: &str, guess: &crate::script::GuessView) -> String {
-    format!(
-        "{label}: {} {:.2} ({})",
-        guess.category, guess.score, guess.words
-    )
+    [
+        label,
+        ": ",
+        guess.category.as_str(),
+        " ",
+        two_decimals(guess.score).as_str(),
+        " (",
+        guess.words.as_str(),
+        ")",
+    ]
+    .concat()
+}
+
+/// `format!("{:.2}", x)` for a probability, without the formatting machinery, which prints a
+/// float digit by digit through exact big-number arithmetic. A guess's score is an `f32`
+/// widened to `f64`, so `x * 100` is exact (24 bits of mantissa times 7 bits of 100 fit in
+/// 53) and its rounding to a whole number is decided exactly by its fraction. Anything else
+/// (a value that is not an `f32`, outside 0..=1, or a tie, where `format!` rounds to even) is
+/// left to `format!`, so the text is always the same as before.
+fn two_decimals(x: f64) -> String {
+    let exact = f64::from(x as f32) == x && (0.0..=1.0).contains(&x) && x.is_sign_positive();
+    let hundredths = x * 100.0;
+    let whole = hundredths.floor();
+    let fraction = hundredths - whole;
+    if !exact || fraction == 0.5 {
+        return format!("{x:.2}");
+    }
+    // 0..=100, so the casts are exact.
+    let n = whole as u32 + u32::from(fraction > 0.5);
+    let digits = [
+        b'0' + (n / 100) as u8,
+        b'.',
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ];
+    String::from_utf8_lossy(&digits).into_owned()
 }
 
 /// `escalate to `webcare` (normal) with template `x` — the reason [escalation.rhai:53]`: one
@@ -606,6 +644,36 @@ mod tests {
             n.states[ConversationState::Human as usize].as_str(),
             "human"
         );
+    }
+
+    #[test]
+    fn a_score_in_a_reason_reads_as_format_would_print_it() {
+        let mut values: Vec<f64> = (0..=1.0f32.to_bits())
+            .step_by(4099)
+            .map(|bits| f64::from(f32::from_bits(bits)))
+            .collect();
+        // Around every rounding edge (k + 0.5) / 100, the exact ties (0.125) among them.
+        for k in 0..100u32 {
+            let edge = (k as f32 + 0.5) / 100.0;
+            for step in -3i32..=3 {
+                let bits = edge.to_bits().wrapping_add_signed(step);
+                values.push(f64::from(f32::from_bits(bits)));
+            }
+        }
+        values.extend([
+            0.0,
+            -0.0,
+            1.0,
+            0.125,
+            0.375,
+            0.995,
+            0.1 + 0.2,
+            1.5,
+            f64::NAN,
+        ]);
+        for x in values {
+            assert_eq!(two_decimals(x), format!("{x:.2}"), "{x:e}");
+        }
     }
 
     #[test]

@@ -187,17 +187,21 @@ pub fn guesses(
             },
         )
     };
-    let mut critical = (most_critical(&whole), None::<Guess>);
+    let mut critical = (most_critical(&whole), false);
     let mut buffer = String::new();
+    let mut winner = String::new();
     for sentence in sentences(text) {
         normalize_into(sentence, &mut buffer);
-        let guess = reading.guess_part(&buffer);
-        let best = most_critical(&guess);
+        // The words that weighed most are found only for the sentence that wins: the same
+        // guess made again, so the same words.
+        let best = most_critical(&reading.guess_part_unexplained(&buffer));
         if best.1 > critical.0.1 {
-            critical = (best, Some(guess));
+            critical = (best, true);
+            winner.clone_from(&buffer);
         }
     }
-    let ((category, score), from) = critical;
+    let ((category, score), from_sentence) = critical;
+    let from = from_sentence.then(|| reading.guess_part(&winner));
     let whole = view(&whole);
     let critical = GuessView {
         category: if category == Category::Unknown {

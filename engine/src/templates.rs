@@ -105,10 +105,36 @@ fn fill(text: &str, vars: &Vars<'_>) -> String {
     if !text.contains('{') {
         return text.to_owned();
     }
-    text.replace("{next_open}", vars.next_open)
-        .replace("{within}", vars.within)
-        .replace("{deadline}", vars.deadline)
-        .replace("{team}", vars.team)
+    // One pass over the text, where four `replace` calls made four copies. The chain replaces
+    // in order, so a value that holds a placeholder, or a placeholder that an earlier value
+    // completes, is filled in by a later step; the single pass would leave a `{` there, and
+    // then the chain decides.
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let (value, skip) = [
+            ("{next_open}", vars.next_open),
+            ("{within}", vars.within),
+            ("{deadline}", vars.deadline),
+            ("{team}", vars.team),
+        ]
+        .into_iter()
+        .find(|(name, _)| after.starts_with(name))
+        .map_or(("{", 1), |(name, value)| (value, name.len()));
+        out.push_str(value);
+        rest = &after[skip..];
+    }
+    out.push_str(rest);
+    if out.contains('{') {
+        return text
+            .replace("{next_open}", vars.next_open)
+            .replace("{within}", vars.within)
+            .replace("{deadline}", vars.deadline)
+            .replace("{team}", vars.team);
+    }
+    out
 }
 
 /// Names of `{placeholders}` in `text` that the engine does not know.
@@ -159,6 +185,41 @@ pub fn shorten(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_fill_as_the_chain_of_replacements_did() {
+        let chained = |text: &str, v: &Vars<'_>| {
+            text.replace("{next_open}", v.next_open)
+                .replace("{within}", v.within)
+                .replace("{deadline}", v.deadline)
+                .replace("{team}", v.team)
+        };
+        let plain = Vars {
+            next_open: "morgen om 9:00",
+            within: "4 uur",
+            deadline: "vandaag 17:00",
+            team: "Juridische zaken",
+        };
+        // A value holding a placeholder is filled by a later step of the chain.
+        let nested = Vars {
+            next_open: "{team} {x}",
+            within: "{",
+            deadline: "}",
+            team: "",
+        };
+        for text in [
+            "{team} antwoordt {within}, uiterlijk {deadline}; open {next_open}.",
+            "{team}{team}{nope} {",
+            "{{next_open}within} }{",
+            "geen plaats",
+            "{next_open",
+            "é{team}ü",
+        ] {
+            for vars in [&plain, &nested] {
+                assert_eq!(fill(text, vars), chained(text, vars), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn unknown_placeholders_are_found() {

@@ -173,6 +173,8 @@ impl Lookups {
 
     /// Scores the words `run` of `text` as if they were the whole text: the same features
     /// (pairs only within the run), added in the order `for_each_feature` (training) emits them.
+    /// Without `explain`, the words that weighed most are left out (empty): the probabilities
+    /// do not depend on them.
     pub(super) fn score(
         &self,
         text: &str,
@@ -180,6 +182,7 @@ impl Lookups {
         params: &Params,
         weights: &[f32],
         bias: &[f32],
+        explain: bool,
     ) -> Scored {
         let n = bias.len();
         let first = run.start;
@@ -236,7 +239,11 @@ impl Lookups {
                 best = k;
             }
         }
-        let words = heaviest_words(run.map(|i| self.word(text, i)), &per_word, n, best);
+        let words = if explain {
+            heaviest_words(run.map(|i| self.word(text, i)), &per_word, n, best)
+        } else {
+            Vec::new()
+        };
         (probabilities, best, words)
     }
 }
@@ -413,10 +420,51 @@ mod tests {
                 let part = normalize(sentence);
                 let alone = scored_alone(&classifier, &part);
                 assert_eq!(reading.guess_part(&part), alone, "`{part}` of `{whole}`");
+                let unexplained = reading.guess_part_unexplained(&part);
+                assert_eq!(
+                    (
+                        unexplained.category,
+                        unexplained.score,
+                        &unexplained.probabilities
+                    ),
+                    (alone.category, alone.score, &alone.probabilities),
+                    "`{part}` of `{whole}` without its words"
+                );
                 sentences += 1;
             }
         }
         assert!(sentences > 500, "only {sentences} sentences were compared");
+        // The topic model reads the examples' words from its own vocabulary: the same guess
+        // as hashing every word.
+        let topics = classifier
+            .topics
+            .as_ref()
+            .expect("the examples name topics");
+        for example in examples.iter().step_by(7) {
+            let text = normalize(&example.text);
+            let hashed = super::Lookups::new(
+                &text,
+                &classifier.params,
+                &topics.table,
+                &super::Vocabulary::default(),
+            );
+            let (probabilities, best, words) = hashed.score(
+                &text,
+                0..hashed.word_count(),
+                &classifier.params,
+                &topics.weights,
+                &topics.bias,
+                true,
+            );
+            let guess = classifier.guess_topic(&text).expect("a topic guess");
+            assert_eq!(
+                (guess.topic.as_str(), guess.score, &guess.words),
+                (topics.ids[best].as_str(), probabilities[best], &words),
+                "{text}"
+            );
+            let all: Vec<f32> = guess.probabilities.iter().map(|(_, p)| *p).collect();
+            assert_eq!(all, probabilities, "{text}");
+        }
         // A part that is not in the message is scored alone, and words no example uses are
         // hashed as they come.
         let reading = classifier.read("de dijk breekt door");
