@@ -26,7 +26,8 @@
 //! - this file: decision strings ([`Text`]) and the codes of the closed enums and times.
 //! - [`message`]: a message with its decision; [`brief`]: the same record as a report reads it.
 //! - [`chunk`]: messages packed into pages, number lists, the dedupe hash.
-//! - [`records`]: conversations, escalations, outbox entries, rulebook versions.
+//! - [`records`]: conversations, escalations, outbox entries, rulebook versions; [`case`]: an
+//!   escalation's case state, which its record carries.
 //! - [`symbols`]: the symbol table.
 
 use chrono::{DateTime, Utc};
@@ -37,6 +38,7 @@ use crate::message::ChannelKind;
 use crate::store::StoreError;
 
 pub mod brief;
+pub mod case;
 pub mod chunk;
 pub mod message;
 pub mod records;
@@ -45,6 +47,7 @@ pub mod symbols;
 mod tests;
 
 pub use brief::*;
+pub use case::*;
 pub use chunk::*;
 pub use message::*;
 pub use records::*;

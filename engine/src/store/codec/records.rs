@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::case::outbox::Delivery;
-use crate::case::{ConversationFacts, ConversationState, Tally, history};
+use crate::case::{CaseState, ConversationFacts, ConversationState, Tally, history};
 use crate::message::ChannelKind;
 use crate::store::{
     Conversation, Escalation, EscalationEvent, EscalationStatus, OutboxEntry, OutboxStatus,
@@ -189,6 +189,8 @@ pub struct EscRec {
     pub joins: Vec<JoinRec>,
     /// Every other event, each placed after the first `joins_before` joins.
     pub events: Vec<EventRec>,
+    /// Last, so a format-2 record is this record without it (see `embedded::upgrade`).
+    pub case: CaseRec,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -235,6 +237,10 @@ impl EscRec {
             EscalationStatus::Claimed { by } => (ESC_CLAIMED, Some(by)),
             EscalationStatus::Resolved { by } => (ESC_RESOLVED, Some(by)),
         };
+    }
+
+    pub fn set_case(&mut self, case: &CaseState) {
+        self.case = CaseRec::of(case);
     }
 
     pub fn event(&mut self, at: DateTime<Utc>, actor: &str, change: String) {
@@ -304,8 +310,7 @@ impl EscRec {
                 .transpose()?,
             messages: self.messages.clone(),
             history,
-            // Kept in a record of its own; the reader adds it.
-            case: crate::case::CaseState::default(),
+            case: self.case.decode().map_err(&corrupt)?,
         })
     }
 }

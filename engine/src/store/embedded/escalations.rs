@@ -120,7 +120,7 @@ impl Embedded {
             let resolved = escalation::resolve(id, &status, &agent)?;
             let conv_key = conversation_key(tx, id, &esc)?;
             let conv: Option<ConvRec> = tx.load(&conv_key)?;
-            let mut case = tx.case_state(id)?;
+            let mut case = tx.case_of(id, &esc)?;
             let last_asked = match &case.author {
                 Some(author) => tx.surveyed(author)?,
                 None => None,
@@ -185,8 +185,8 @@ impl Embedded {
                 }
                 tx.put_rec(&conv_key, &conv)?;
             }
+            esc.set_case(&case);
             tx.put_rec(&key::esc(id), &esc)?;
-            tx.put_case(id, &case)?;
             tx.audit(audit(
                 &agent,
                 "escalation.resolve",

@@ -292,7 +292,7 @@ impl Embedded {
             }
             // Any reply answers whoever waited and ends the running deadline (a first or a
             // next response); the first one is judged against the first-response SLA.
-            let mut case = tx.case_state(id)?;
+            let mut case = tx.case_of(id, &esc)?;
             let running = esc
                 .sla_deadline
                 .map(codec::from_micros)
@@ -304,7 +304,7 @@ impl Embedded {
             }
             let outcome = reply.first_response.then(|| case.sla(running, now));
             esc.sla_deadline = None;
-            tx.put_case(id, &case)?;
+            esc.set_case(&case);
             esc.event(now, &author, history::replied(outbox, outcome));
             work.replies.push(AgentReply {
                 at: now,
@@ -355,9 +355,9 @@ impl Embedded {
                 .transpose()
                 .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
             let deadline = escalation::reassign(id, &status, answered, deadline, sla_deadline)?;
-            let mut case = tx.case_state(id)?;
+            let mut case = tx.case_of(id, &esc)?;
             case.reassigned(sla_deadline);
-            tx.put_case(id, &case)?;
+            esc.set_case(&case);
             let from = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
             esc.team = Text::Sym(tx.intern(&team)?);
             esc.set_status(EscalationStatus::Open);
@@ -431,15 +431,16 @@ impl Embedded {
         id: u64,
     ) -> Result<Option<(Vec<crate::case::Announce>, Escalation)>, StoreError> {
         self.write(move |tx| {
-            if tx.esc_rec(id)?.is_none() {
+            let Some(mut esc) = tx.esc_rec(id)? else {
                 return Ok(None);
-            }
-            let mut case = tx.case_state(id)?;
+            };
+            let mut case = tx.case_of(id, &esc)?;
             if case.announce.is_empty() {
                 return Ok(None);
             }
             let kinds = std::mem::take(&mut case.announce);
-            tx.put_case(id, &case)?;
+            esc.set_case(&case);
+            tx.put_rec(&key::esc(id), &esc)?;
             Ok(tx.escalation(id)?.map(|esc| (kinds, esc)))
         })
     }

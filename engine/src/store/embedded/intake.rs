@@ -13,7 +13,7 @@ use crate::decision::Decision;
 use crate::decision::Priority;
 use crate::message::{ChannelKind, Inbound};
 use crate::mode::Mode;
-use crate::store::codec::{self, ConvRec, EscRec, JoinRec, OutboxRec};
+use crate::store::codec::{self, CaseRec, ConvRec, EscRec, JoinRec, OutboxRec};
 use crate::store::{
     HistoryCursor, IntakeLookup, IntakeReceipt, IntakeRecord, StoreError, StoredMessage,
 };
@@ -333,7 +333,7 @@ fn place(
                 let team = codec::text(&esc.team, &mut Resolver(&mut *tx))?;
                 let priority = codec::priority_from(esc.priority)
                     .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
-                let case = tx.case_state(id)?;
+                let case = tx.case_of(id, &esc)?;
                 loaded.push(Loaded {
                     id,
                     esc,
@@ -464,6 +464,14 @@ fn place(
                 messages: vec![message.id.clone()],
                 joins: Vec::new(),
                 events: Vec::new(),
+                case: CaseRec::of(&CaseState::opened(
+                    now,
+                    received_at,
+                    sla_deadline,
+                    &message.author,
+                    category,
+                    language,
+                )),
             };
             esc.event(
                 now,
@@ -471,15 +479,6 @@ fn place(
                 history::opened(team, priority, &message.id),
             );
             tx.put_rec(&key::esc(id), &esc)?;
-            let case = CaseState::opened(
-                now,
-                received_at,
-                sla_deadline,
-                &message.author,
-                category,
-                language,
-            );
-            tx.put_case(id, &case)?;
             // The conversation's other cases say where this message went.
             for other in linked {
                 let mut l = take(other)?;
@@ -511,8 +510,8 @@ fn place(
             let next = case_input.next_due(&team, priority);
             let running = case.customer_wrote(received_at, category, language, running, next);
             esc.sla_deadline = running.map(codec::micros);
+            esc.set_case(&case);
             tx.put_rec(&key::esc(id), &esc)?;
-            tx.put_case(id, &case)?;
             Some(id)
         }
         EscalationEffect::Reopen {
@@ -539,8 +538,8 @@ fn place(
             let running = case.reopened_by(received_at, category, language, next);
             esc.sla_deadline = running.map(codec::micros);
             tx.put(Space::Records, &key::esc_open(id), Vec::new());
+            esc.set_case(&case);
             tx.put_rec(&key::esc(id), &esc)?;
-            tx.put_case(id, &case)?;
             conversation.open_escalation =
                 escalation::open_escalation_after(conversation.open_escalation, id);
             Some(id)
@@ -563,8 +562,8 @@ fn place(
             let next = case_input.next_due(&team, priority);
             let running = case.customer_wrote(received_at, category, language, running, next);
             esc.sla_deadline = running.map(codec::micros);
+            esc.set_case(&case);
             tx.put_rec(&key::esc(id), &esc)?;
-            tx.put_case(id, &case)?;
             Some(id)
         }
     };
@@ -577,8 +576,8 @@ fn place(
             survey.answered_at = Some(received_at);
         }
         esc.event(now, history::ENGINE, history::survey_answered(score));
+        esc.set_case(&case);
         tx.put_rec(&key::esc(id), &esc)?;
-        tx.put_case(id, &case)?;
     }
 
     let mut outbox = None;

@@ -16,14 +16,14 @@ pub const VERSION: u8 = b'v';
 pub const ACTIVATION: u8 = b'w';
 pub const META: u8 = b'z';
 pub const SHADOW: u8 = b's';
-/// An escalation's case state ([`crate::case::CaseState`]), JSON so it can grow a field
-/// without a new format version.
+/// Format 2's case state of an escalation, as JSON: only `upgrade` reads it, and moves it into
+/// the escalation record.
 pub const CASE: u8 = b'x';
 /// When a customer (by author) was last asked for a satisfaction score.
 pub const SURVEYED: u8 = b'q';
 /// A platform's receipt of a sent reply ([`crate::case::outbox::Receipt`]), by outbox id;
-/// JSON like the case state, and apart from the outbox record so that record's format and
-/// the hot path that reads it stay as they are.
+/// JSON, and apart from the outbox record so that record's format and the hot path that reads
+/// it stay as they are.
 pub const RECEIPT: u8 = b'r';
 /// A delivery `forget` erased ("gone"): keyed by a digest of channel and id, so a repeated
 /// delivery is recognised without keeping the id.
@@ -75,6 +75,8 @@ pub fn esc(n: u64) -> Vec<u8> {
 pub fn esc_open(n: u64) -> Vec<u8> {
     tagged(ESC_OPEN, n)
 }
+/// A format-2 case record's key: the upgrade's test writes one.
+#[cfg(test)]
 pub fn case(n: u64) -> Vec<u8> {
     tagged(CASE, n)
 }

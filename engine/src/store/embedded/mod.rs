@@ -33,8 +33,7 @@
 //! | records | `c` channel conversation | [`codec::ConvRec`], with its newest messages' numbers |
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
 //! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
-//! | | `e` id / `n` id | [`codec::EscRec`] / the open ones |
-//! | | `x` id | the escalation's [`crate::case::CaseState`], as JSON so it can grow a field without a new format version |
+//! | | `e` id / `n` id | [`codec::EscRec`], with its case state ([`codec::CaseRec`]) / the open ones |
 //! | | `q` author | when the customer was last asked for a satisfaction score (erased by `forget`) |
 //! | | `a` author channel conversation | (none): where `forget` looks |
 //! | | `u` id | [`AuditEntry`] |
@@ -57,6 +56,7 @@
 //!   `writer`: the group-commit writer and its transaction.
 //! - `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
 //!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work).
+//! - `upgrade`: a store of an older format brought up to this one when it is opened.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,6 +92,7 @@ mod outbox;
 mod privacy;
 mod read;
 mod scan;
+mod upgrade;
 mod writer;
 
 use keys as key;
@@ -102,8 +103,8 @@ use writer::{Job, Tx, run_writer};
 /// The dedupe value of a deleted delivery that had a collision after it.
 const DEDUPE_DELETED: u64 = u64::MAX;
 
-/// The on-disk format this code reads and writes.
-const FORMAT_VERSION: u32 = 2;
+/// The on-disk format this code reads and writes; `upgrade` brings older ones up to it.
+const FORMAT_VERSION: u32 = 3;
 
 /// The numbers handed out so far and the message count, kept by the writer and stored once per
 /// commit.
@@ -177,40 +178,43 @@ impl Embedded {
             backend,
         });
         let version_key = key::meta("version");
-        let counters: Counters = {
-            let mut snap = Snapshot {
-                shared: &shared,
-                kv: shared.kv.snapshot()?,
-                chunk: None,
-            };
-            match snap.read(Space::Records, &version_key)? {
-                Some(bytes) => {
-                    let found = bytes
+        let found = {
+            let mut snap = shared.kv.snapshot()?;
+            match snap.get(Space::Records, &version_key)? {
+                Some(bytes) => Some(
+                    bytes
                         .try_into()
                         .map(u32::from_be_bytes)
-                        .map_err(|_| shared.corrupt(&version_key, "bad format version"))?;
-                    if found != FORMAT_VERSION {
-                        return Err(StoreError::Version {
-                            path: shared.path.clone(),
-                            found,
-                            supported: FORMAT_VERSION,
-                        });
-                    }
-                    snap.load(&key::meta("counters"))?.unwrap_or_default()
-                }
+                        .map_err(|_| shared.corrupt(&version_key, "bad format version"))?,
+                ),
                 None => {
                     // A new store. Anything already in it means it is not one of ours.
                     for space in Space::ALL {
-                        if !snap.range(space, &[], None, 1)?.is_empty() {
+                        if !snap.scan(space, &[], None, 1)?.is_empty() {
                             return Err(shared.corrupt(&version_key, "no format version"));
                         }
                     }
-                    drop(snap);
-                    shared.kv.transact(&mut |txn| {
-                        txn.put(Space::Records, &version_key, &FORMAT_VERSION.to_be_bytes())
-                    })?;
-                    Counters::default()
+                    None
                 }
+            }
+        };
+        let counters: Counters = match found {
+            Some(found) => {
+                if found != FORMAT_VERSION {
+                    upgrade::upgrade(&shared, found)?;
+                }
+                let mut snap = Snapshot {
+                    shared: &shared,
+                    kv: shared.kv.snapshot()?,
+                    chunk: None,
+                };
+                snap.load(&key::meta("counters"))?.unwrap_or_default()
+            }
+            None => {
+                shared.kv.transact(&mut |txn| {
+                    txn.put(Space::Records, &version_key, &FORMAT_VERSION.to_be_bytes())
+                })?;
+                Counters::default()
             }
         };
         // The symbol table is small (one entry per distinct decision string of the rulebooks

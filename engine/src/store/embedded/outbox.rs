@@ -8,7 +8,7 @@ use crate::case::outbox::{Delivery, InOrder, Receipt, ReceiptEvent};
 use crate::case::{CaseError, escalation, history};
 use crate::decision::Priority;
 use crate::message::ChannelKind;
-use crate::store::codec::{self, ConvRec, EscRec, OutboxDetail, OutboxRec, Text};
+use crate::store::codec::{self, CaseRec, ConvRec, EscRec, OutboxDetail, OutboxRec, Text};
 use crate::store::{DeadLetter, NewReply, OutboxEntry, StoreError};
 
 impl Embedded {
@@ -151,6 +151,7 @@ impl Embedded {
                 messages: vec![entry.in_reply_to.clone()],
                 joins: Vec::new(),
                 events: Vec::new(),
+                case: CaseRec::default(),
             };
             esc.event(
                 now,

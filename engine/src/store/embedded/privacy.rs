@@ -158,7 +158,6 @@ impl Tx<'_> {
                 self.delete(Space::Records, &key::esc(*id));
                 self.delete(Space::Records, &key::esc_open(*id));
                 self.delete(Space::Records, &inbox::work_key(*id));
-                self.delete(Space::Records, &key::case(*id));
                 report.escalations += 1;
             }
         }
@@ -243,12 +242,16 @@ impl Embedded {
                 conv.participants.retain(|p| *p != author);
                 tx.put_rec(&conv_key, &conv)?;
                 // The escalations stay for the others in it, but not as theirs: the case
-                // record names the customer who opened it.
+                // state names the customer who opened it.
                 for id in &conv.escalations {
-                    let mut case = tx.case_state(*id)?;
+                    let Some(mut esc) = tx.esc_rec(*id)? else {
+                        continue;
+                    };
+                    let mut case = tx.case_of(*id, &esc)?;
                     if case.author.as_deref() == Some(author.as_str()) {
                         case.author = None;
-                        tx.put_case(*id, &case)?;
+                        esc.set_case(&case);
+                        tx.put_rec(&key::esc(*id), &esc)?;
                     }
                 }
                 tx.delete(

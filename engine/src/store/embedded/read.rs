@@ -209,21 +209,18 @@ pub(super) trait Reader {
         };
         let k = key::esc(id);
         let path = self.shared().path.clone();
-        let mut escalation = rec.decode(id, &mut Resolver(self), |reason| StoreError::Corrupt {
+        rec.decode(id, &mut Resolver(self), |reason| StoreError::Corrupt {
             path: path.clone(),
             reason: format!("record `{}`: {reason}", String::from_utf8_lossy(&k)),
-        })?;
-        escalation.case = self.case_state(id)?;
-        Ok(Some(escalation))
+        })
+        .map(Some)
     }
 
-    /// The case state of escalation `id`; the default for one older than the record.
-    fn case_state(&mut self, id: u64) -> Result<crate::case::CaseState, StoreError> {
-        let k = key::case(id);
-        match self.read(Space::Records, &k)? {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| self.shared().corrupt(&k, e)),
-            None => Ok(crate::case::CaseState::default()),
-        }
+    /// The case state escalation `id`'s record `esc` carries.
+    fn case_of(&self, id: u64, esc: &EscRec) -> Result<crate::case::CaseState, StoreError> {
+        esc.case
+            .decode()
+            .map_err(|e| self.shared().corrupt(&key::esc(id), e))
     }
 
     /// The platform's receipt of reply `id`, if it reported anything.

@@ -135,17 +135,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Writes escalation `id`'s case state (JSON; see [`key::CASE`]).
-    pub(super) fn put_case(
-        &mut self,
-        id: u64,
-        case: &crate::case::CaseState,
-    ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(case).map_err(|e| self.shared.corrupt(&key::case(id), e))?;
-        self.put(Space::Records, &key::case(id), bytes);
-        Ok(())
-    }
-
     /// Writes an outbox entry's state: a `pending` key while it waits, and its record in
     /// `outbox` unless it is fresh.
     pub(super) fn put_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<(), StoreError> {

@@ -1,0 +1,243 @@
+//! Brings a store written by an older webcare up to [`FORMAT_VERSION`] when it is opened, so
+//! installing a new webcare needs no command of its own. Each step is one transaction that also
+//! writes its new version number: a step that is interrupted (a crash, a full disk) leaves the
+//! store as it was, and runs again at the next start. A store older than the first step here,
+//! or newer than this code, is refused with the version it has.
+//!
+//! Steps:
+//!
+//! - **2 → 3**: an escalation's case state moves from a JSON record of its own (`x` id) into
+//!   the escalation record, as its last field ([`codec::CaseRec`]), so reading an escalation is
+//!   one lookup and no JSON (the report reads every open one). A format-2 escalation record is
+//!   a format-3 one without that field, so the step appends the encoded case state to the
+//!   record's bytes (the default for an escalation opened before the case state existed).
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::case::CaseState;
+use crate::store::codec::{CaseRec, EscRec};
+
+/// Upgrades the store in `shared` from format `found`, step by step.
+pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
+    let refuse = || StoreError::Version {
+        path: shared.path.clone(),
+        found,
+        supported: FORMAT_VERSION,
+    };
+    if found > FORMAT_VERSION {
+        return Err(refuse());
+    }
+    for from in found..FORMAT_VERSION {
+        match from {
+            2 => shared.kv.transact(&mut |txn| case_into_escalation(shared, txn))?,
+            _ => return Err(refuse()),
+        }
+    }
+    Ok(())
+}
+
+/// Format 2 → 3: see the module docs.
+fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<(), StoreError> {
+    // Reads first (a transaction's writes come after its reads), then writes in key order:
+    // escalations (`e`), case records (`x`), the version (`z`).
+    let case_prefix = [key::CASE];
+    let mut cases: HashMap<u64, CaseState> = HashMap::new();
+    let mut case_keys = Vec::new();
+    txn.scan_each(
+        Space::Records,
+        &case_prefix,
+        Some(&key::prefix_end(&case_prefix)),
+        &mut |k, v| {
+            let id = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
+            let case = serde_json::from_slice(v).map_err(|e| shared.corrupt(k, e))?;
+            cases.insert(id, case);
+            case_keys.push(k.to_vec());
+            Ok(())
+        },
+    )?;
+    let esc_prefix = [key::ESC];
+    let mut escalations: KvPairs = Vec::new();
+    txn.scan_each(
+        Space::Records,
+        &esc_prefix,
+        Some(&key::prefix_end(&esc_prefix)),
+        &mut |k, v| {
+            escalations.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        },
+    )?;
+    for (k, mut bytes) in escalations {
+        let id = key::tail(&k).ok_or_else(|| shared.corrupt(&k, "short key"))?;
+        let case = cases.remove(&id).unwrap_or_default();
+        bytes.extend_from_slice(&encode(&CaseRec::of(&case))?);
+        // Whatever was not a format-2 escalation record does not read as a format-3 one.
+        postcard::from_bytes::<EscRec>(&bytes).map_err(|e| {
+            shared.corrupt(&k, format!("not a format-2 escalation record ({e})"))
+        })?;
+        txn.put(Space::Records, &k, &bytes)?;
+    }
+    for k in &case_keys {
+        txn.delete(Space::Records, k)?;
+    }
+    txn.put(Space::Records, &key::meta("version"), &3u32.to_be_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use serde::Serialize;
+
+    use super::*;
+    use crate::case::{Announce, EscalationStatus, Survey};
+    use crate::decision::{Language, Priority};
+    use crate::store::codec::{EventRec, JoinRec, Text};
+
+    /// The escalation record exactly as format 2 wrote it: [`EscRec`] without its case state.
+    #[derive(Serialize)]
+    struct EscRecV2 {
+        channel: u8,
+        conversation: String,
+        team: Text,
+        priority: u8,
+        reason: Text,
+        status: u8,
+        by: Option<String>,
+        created_at: i64,
+        sla_deadline: Option<i64>,
+        messages: Vec<String>,
+        joins: Vec<JoinRec>,
+        events: Vec<EventRec>,
+    }
+
+    fn t(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 + h * 3600, 0).unwrap()
+    }
+
+    /// A case state with every field set.
+    fn full_case() -> CaseState {
+        CaseState {
+            opened_at: Some(t(0)),
+            first_response_due: Some(t(4)),
+            first_response_at: Some(t(1)),
+            first_response_by: Some("ann".into()),
+            waiting_since: Some(t(5)),
+            resolved_at: Some(t(3)),
+            first_resolved_at: Some(t(2)),
+            reopened: 2,
+            critical: true,
+            author: Some("citizen".into()),
+            language: Some(Language::En),
+            survey: Some(Survey {
+                asked_at: t(3),
+                agent: "ann".into(),
+                outbox: 77,
+                score: Some(4),
+                answered_at: Some(t(4)),
+            }),
+            announce: vec![Announce::FollowUp, Announce::Reopened],
+        }
+    }
+
+    fn esc_v2(conversation: &str) -> EscRecV2 {
+        EscRecV2 {
+            channel: codec::channel_code(ChannelKind::Telegram),
+            conversation: conversation.into(),
+            team: Text::Inline("legal".into()),
+            priority: codec::priority_code(Priority::High),
+            reason: Text::Inline("a complaint".into()),
+            status: codec::ESC_CLAIMED,
+            by: Some("ann".into()),
+            created_at: codec::micros(t(0)),
+            sla_deadline: Some(codec::micros(t(4))),
+            messages: vec!["m1".into(), "m2".into()],
+            joins: vec![JoinRec {
+                after: 60_000_000,
+                raised: Some((1, 2)),
+                team: None,
+            }],
+            events: vec![EventRec {
+                joins_before: 0,
+                at: codec::micros(t(0)),
+                actor: "engine".into(),
+                change: "opened".into(),
+            }],
+        }
+    }
+
+    /// A store written by the code before format 3, opened by this code: both escalations read
+    /// back whole, the one with a case record with every field of it, the one from before the
+    /// case state with the default; the case records are gone and the store says format 3.
+    #[test]
+    fn a_format_2_store_is_upgraded_with_every_case_field_intact() {
+        for backend in [Backend::Redb, Backend::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = backend.path_in(dir.path());
+            // One handle for the old code's writes and both opens: sled lets go of its file
+            // lock only a moment after the last handle is dropped.
+            let kv: Arc<dyn Kv> = match backend {
+                Backend::Redb => Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap()),
+                _ => Arc::new(crate::store::sled::SledKv::open(&path, None).unwrap()),
+            };
+            kv.transact(&mut |txn| {
+                for id in [1u64, 2] {
+                    let bytes = postcard::to_stdvec(&esc_v2(&format!("c{id}"))).unwrap();
+                    txn.put(Space::Records, &key::esc(id), &bytes)?;
+                }
+                txn.put(Space::Records, &key::esc_open(1), &[])?;
+                txn.put(Space::Records, &key::esc_open(2), &[])?;
+                // Only escalation 1 has a case record, as JSON.
+                let json = serde_json::to_vec(&full_case()).unwrap();
+                txn.put(Space::Records, &key::case(1), &json)?;
+                txn.put(Space::Records, &key::meta("version"), &2u32.to_be_bytes())
+            })
+            .unwrap();
+            let store = Embedded::new(Arc::clone(&kv), backend, path.clone(), None).unwrap();
+            let one = Store::escalation(&store, 1).unwrap().unwrap();
+            assert_eq!(one.case, full_case(), "{backend:?}");
+            assert_eq!(one.status, EscalationStatus::Claimed { by: "ann".into() });
+            assert_eq!((one.team.as_str(), one.priority), ("legal", Priority::High));
+            assert_eq!(one.messages, ["m1", "m2"]);
+            assert_eq!(one.history.len(), 2, "the opening and the join");
+            assert_eq!(one.sla_deadline, Some(t(4)));
+            let open = store.open_escalations().unwrap();
+            assert_eq!(open.len(), 2);
+            assert_eq!(open[1].case, CaseState::default(), "{backend:?}");
+
+            let mut snap = store.snapshot().unwrap();
+            assert_eq!(snap.read(Space::Records, &key::case(1)).unwrap(), None);
+            assert_eq!(
+                snap.read(Space::Records, &key::meta("version")).unwrap(),
+                Some(FORMAT_VERSION.to_be_bytes().to_vec())
+            );
+            drop(snap);
+            drop(store);
+            // Opened again: nothing more to upgrade, and the same state.
+            let store = Embedded::new(kv, backend, path, None).unwrap();
+            let again = Store::escalation(&store, 1).unwrap().unwrap();
+            assert_eq!(again.case, full_case());
+        }
+    }
+
+    #[test]
+    fn a_store_of_an_unknown_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webcare.redb");
+        let kv: Arc<dyn Kv> = Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap());
+        for found in [1u32, FORMAT_VERSION + 1] {
+            kv.transact(&mut |txn| {
+                txn.put(Space::Records, &key::meta("version"), &found.to_be_bytes())
+            })
+            .unwrap();
+            match Embedded::new(Arc::clone(&kv), Backend::Redb, path.clone(), None) {
+                Err(StoreError::Version {
+                    found: f,
+                    supported,
+                    ..
+                }) => assert_eq!((f, supported), (found, FORMAT_VERSION)),
+                Err(e) => panic!("format {found}: {e}"),
+                Ok(_) => panic!("format {found} was opened"),
+            }
+        }
+    }
+}
