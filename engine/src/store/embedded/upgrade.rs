@@ -30,7 +30,9 @@ pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
     }
     for from in found..FORMAT_VERSION {
         match from {
-            2 => shared.kv.transact(&mut |txn| case_into_escalation(shared, txn))?,
+            2 => shared
+                .kv
+                .transact(&mut |txn| case_into_escalation(shared, txn))?,
             _ => return Err(refuse()),
         }
     }
@@ -72,9 +74,8 @@ fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<(), Stor
         let case = cases.remove(&id).unwrap_or_default();
         bytes.extend_from_slice(&encode(&CaseRec::of(&case))?);
         // Whatever was not a format-2 escalation record does not read as a format-3 one.
-        postcard::from_bytes::<EscRec>(&bytes).map_err(|e| {
-            shared.corrupt(&k, format!("not a format-2 escalation record ({e})"))
-        })?;
+        postcard::from_bytes::<EscRec>(&bytes)
+            .map_err(|e| shared.corrupt(&k, format!("not a format-2 escalation record ({e})")))?;
         txn.put(Space::Records, &k, &bytes)?;
     }
     for k in &case_keys {
