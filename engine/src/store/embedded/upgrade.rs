@@ -1,8 +1,8 @@
 //! Brings a store written by an older webcare up to [`FORMAT_VERSION`] when it is opened, so
-//! installing a new webcare needs no command of its own. Each step is one transaction that also
-//! writes its new version number: a step that is interrupted (a crash, a full disk) leaves the
-//! store as it was, and runs again at the next start. A store older than the first step here,
-//! or newer than this code, is refused with the version it has.
+//! installing a new webcare needs no command of its own. A step's last transaction writes its
+//! new version number; a step that is interrupted (a crash, a full disk) goes on where its last
+//! committed transaction left it at the next start. A store older than the first step here, or
+//! newer than this code, is refused with the version it has.
 //!
 //! Steps:
 //!
@@ -10,13 +10,18 @@
 //!   the escalation record, as its last field ([`codec::CaseRec`]), so reading an escalation is
 //!   one lookup and no JSON (the report reads every open one). A format-2 escalation record is
 //!   a format-3 one without that field, so the step appends the encoded case state to the
-//!   record's bytes (the default for an escalation opened before the case state existed).
+//!   record's bytes (the default for an escalation opened before the case state existed). It
+//!   goes in transactions of `BATCH` escalations in id order, each with its case records and
+//!   the id to go on from, so a large store never sits in memory whole.
 
 use std::collections::HashMap;
 
 use super::*;
 use crate::case::CaseState;
 use crate::store::codec::{CaseRec, EscRec};
+
+/// Escalations upgraded per transaction; one in tests, so two escalations cross a boundary.
+const BATCH: usize = if cfg!(test) { 1 } else { 10_000 };
 
 /// Upgrades the store in `shared` from format `found`, step by step.
 pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
@@ -30,42 +35,65 @@ pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
     }
     for from in found..FORMAT_VERSION {
         match from {
-            2 => shared
-                .kv
-                .transact(&mut |txn| case_into_escalation(shared, txn))?,
+            2 => {
+                let mut done = false;
+                while !done {
+                    shared.kv.transact(&mut |txn| {
+                        done = case_into_escalation(shared, txn)?;
+                        Ok(())
+                    })?;
+                }
+            }
             _ => return Err(refuse()),
         }
     }
     Ok(())
 }
 
-/// Format 2 → 3: see the module docs.
-fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<(), StoreError> {
+/// Format 2 → 3 (see the module docs), the next `BATCH` escalations; true when that was the
+/// last of them and the store is now format 3.
+fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, StoreError> {
+    let progress = key::meta("upgrade3");
+    let from = match txn.get(Space::Records, &progress)? {
+        Some(bytes) => u64::from_be_bytes(
+            bytes
+                .try_into()
+                .map_err(|_| shared.corrupt(&progress, "bad upgrade progress"))?,
+        ),
+        None => 0,
+    };
     // Reads first (a transaction's writes come after its reads), then writes in key order:
-    // escalations (`e`), case records (`x`), the version (`z`).
-    let case_prefix = [key::CASE];
+    // escalations (`e`), case records (`x`), the progress (`zupgrade3`) or the version
+    // (`zversion`).
+    let escalations = txn.scan(
+        Space::Records,
+        &key::esc(from),
+        Some(&key::prefix_end(&[key::ESC])),
+        BATCH,
+    )?;
+    let last = escalations.len() < BATCH;
+    let next = match escalations.last() {
+        Some((k, _)) if !last => {
+            Some(key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))? + 1)
+        }
+        _ => None,
+    };
+    // This batch's case records; the last batch takes any left without an escalation too.
+    let case_end = match next {
+        Some(next) => key::case(next),
+        None => key::prefix_end(&[key::CASE]),
+    };
     let mut cases: HashMap<u64, CaseState> = HashMap::new();
     let mut case_keys = Vec::new();
     txn.scan_each(
         Space::Records,
-        &case_prefix,
-        Some(&key::prefix_end(&case_prefix)),
+        &key::case(from),
+        Some(&case_end),
         &mut |k, v| {
             let id = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
             let case = serde_json::from_slice(v).map_err(|e| shared.corrupt(k, e))?;
             cases.insert(id, case);
             case_keys.push(k.to_vec());
-            Ok(())
-        },
-    )?;
-    let esc_prefix = [key::ESC];
-    let mut escalations: KvPairs = Vec::new();
-    txn.scan_each(
-        Space::Records,
-        &esc_prefix,
-        Some(&key::prefix_end(&esc_prefix)),
-        &mut |k, v| {
-            escalations.push((k.to_vec(), v.to_vec()));
             Ok(())
         },
     )?;
@@ -81,7 +109,14 @@ fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<(), Stor
     for k in &case_keys {
         txn.delete(Space::Records, k)?;
     }
-    txn.put(Space::Records, &key::meta("version"), &3u32.to_be_bytes())
+    match next {
+        Some(next) => txn.put(Space::Records, &progress, &next.to_be_bytes())?,
+        None => {
+            txn.delete(Space::Records, &progress)?;
+            txn.put(Space::Records, &key::meta("version"), &3u32.to_be_bytes())?;
+        }
+    }
+    Ok(last)
 }
 
 #[cfg(test)]
@@ -166,9 +201,51 @@ mod tests {
         }
     }
 
-    /// A store written by the code before format 3, opened by this code: both escalations read
-    /// back whole, the one with a case record with every field of it, the one from before the
-    /// case state with the default; the case records are gone and the store says format 3.
+    /// Writes what the code before format 3 wrote: escalations 1 and 2, open; a case record
+    /// (JSON) for 1 only, since 2 is from before the case state; and one for 9, whose
+    /// escalation is gone.
+    fn write_format_2(kv: &Arc<dyn Kv>) {
+        kv.transact(&mut |txn| {
+            for id in [1u64, 2] {
+                let bytes = postcard::to_stdvec(&esc_v2(&format!("c{id}"))).unwrap();
+                txn.put(Space::Records, &key::esc(id), &bytes)?;
+            }
+            txn.put(Space::Records, &key::esc_open(1), &[])?;
+            txn.put(Space::Records, &key::esc_open(2), &[])?;
+            let json = serde_json::to_vec(&full_case()).unwrap();
+            txn.put(Space::Records, &key::case(1), &json)?;
+            txn.put(Space::Records, &key::case(9), &json)?;
+            txn.put(Space::Records, &key::meta("version"), &2u32.to_be_bytes())
+        })
+        .unwrap();
+    }
+
+    /// The escalations read back whole, 1 with every field of its case state, 2 with the
+    /// default; no case record is left and the store says format 3.
+    fn assert_upgraded(store: &Embedded) {
+        let one = Store::escalation(store, 1).unwrap().unwrap();
+        assert_eq!(one.case, full_case());
+        assert_eq!(one.status, EscalationStatus::Claimed { by: "ann".into() });
+        assert_eq!((one.team.as_str(), one.priority), ("legal", Priority::High));
+        assert_eq!(one.messages, ["m1", "m2"]);
+        assert_eq!(one.history.len(), 2, "the opening and the join");
+        assert_eq!(one.sla_deadline, Some(t(4)));
+        let open = store.open_escalations().unwrap();
+        assert_eq!(open.len(), 2);
+        assert_eq!(open[1].case, CaseState::default());
+        let mut snap = store.snapshot().unwrap();
+        assert!(snap.keys_under(&[key::CASE]).unwrap().is_empty());
+        assert_eq!(
+            snap.read(Space::Records, &key::meta("upgrade3")).unwrap(),
+            None
+        );
+        assert_eq!(
+            snap.read(Space::Records, &key::meta("version")).unwrap(),
+            Some(FORMAT_VERSION.to_be_bytes().to_vec())
+        );
+    }
+
+    /// A store written by the code before format 3, opened by this code.
     #[test]
     fn a_format_2_store_is_upgraded_with_every_case_field_intact() {
         for backend in [Backend::Redb, Backend::Sled] {
@@ -180,44 +257,49 @@ mod tests {
                 Backend::Redb => Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap()),
                 _ => Arc::new(crate::store::sled::SledKv::open(&path, None).unwrap()),
             };
-            kv.transact(&mut |txn| {
-                for id in [1u64, 2] {
-                    let bytes = postcard::to_stdvec(&esc_v2(&format!("c{id}"))).unwrap();
-                    txn.put(Space::Records, &key::esc(id), &bytes)?;
-                }
-                txn.put(Space::Records, &key::esc_open(1), &[])?;
-                txn.put(Space::Records, &key::esc_open(2), &[])?;
-                // Only escalation 1 has a case record, as JSON.
-                let json = serde_json::to_vec(&full_case()).unwrap();
-                txn.put(Space::Records, &key::case(1), &json)?;
-                txn.put(Space::Records, &key::meta("version"), &2u32.to_be_bytes())
-            })
-            .unwrap();
+            write_format_2(&kv);
             let store = Embedded::new(Arc::clone(&kv), backend, path.clone(), None).unwrap();
-            let one = Store::escalation(&store, 1).unwrap().unwrap();
-            assert_eq!(one.case, full_case(), "{backend:?}");
-            assert_eq!(one.status, EscalationStatus::Claimed { by: "ann".into() });
-            assert_eq!((one.team.as_str(), one.priority), ("legal", Priority::High));
-            assert_eq!(one.messages, ["m1", "m2"]);
-            assert_eq!(one.history.len(), 2, "the opening and the join");
-            assert_eq!(one.sla_deadline, Some(t(4)));
-            let open = store.open_escalations().unwrap();
-            assert_eq!(open.len(), 2);
-            assert_eq!(open[1].case, CaseState::default(), "{backend:?}");
-
-            let mut snap = store.snapshot().unwrap();
-            assert_eq!(snap.read(Space::Records, &key::case(1)).unwrap(), None);
-            assert_eq!(
-                snap.read(Space::Records, &key::meta("version")).unwrap(),
-                Some(FORMAT_VERSION.to_be_bytes().to_vec())
-            );
-            drop(snap);
+            assert_upgraded(&store);
             drop(store);
             // Opened again: nothing more to upgrade, and the same state.
             let store = Embedded::new(kv, backend, path, None).unwrap();
-            let again = Store::escalation(&store, 1).unwrap().unwrap();
-            assert_eq!(again.case, full_case());
+            assert_upgraded(&store);
         }
+    }
+
+    /// An upgrade stopped after its first transaction (a crash) goes on from there at the next
+    /// open, and neither upgrades an escalation twice nor loses a case record.
+    #[test]
+    fn an_interrupted_upgrade_goes_on_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webcare.redb");
+        let kv: Arc<dyn Kv> = Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap());
+        write_format_2(&kv);
+        let shared = Shared {
+            kv: Arc::clone(&kv),
+            chunk_bytes: kv.chunk_bytes(),
+            symbols: Symbols::default(),
+            path: path.clone(),
+            backend: Backend::Redb,
+        };
+        kv.transact(&mut |txn| {
+            assert!(
+                !case_into_escalation(&shared, txn)?,
+                "one escalation a batch"
+            );
+            Ok(())
+        })
+        .unwrap();
+        let mut snap = kv.snapshot().unwrap();
+        assert_eq!(
+            snap.get(Space::Records, &key::meta("version")).unwrap(),
+            Some(2u32.to_be_bytes().to_vec()),
+            "still format 2 halfway"
+        );
+        assert_eq!(snap.get(Space::Records, &key::case(1)).unwrap(), None);
+        drop(snap);
+        let store = Embedded::new(kv, Backend::Redb, path, None).unwrap();
+        assert_upgraded(&store);
     }
 
     #[test]
