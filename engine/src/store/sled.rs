@@ -29,7 +29,12 @@ fn error(path: &Path, e: sled::Error) -> StoreError {
             path: path.to_owned(),
             reason: e.to_string(),
         },
-        sled::Error::Io(source) if source.kind() == std::io::ErrorKind::WouldBlock => {
+        // sled reports another process's lock as an error of its own kind ("could not acquire
+        // lock on …", kind `Other`), with the `WouldBlock` only inside its message.
+        sled::Error::Io(source)
+            if source.kind() == std::io::ErrorKind::WouldBlock
+                || source.to_string().starts_with("could not acquire lock") =>
+        {
             StoreError::Locked {
                 path: path.to_owned(),
             }
