@@ -54,7 +54,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decision::Category;
 use crate::examples::Example;
-use crate::normalize::normalize_into;
+use crate::normalize::{normalize_into, words};
 use reading::{Lookups, Scored, Vocabulary};
 
 /// Why a classifier could not be trained.
@@ -262,39 +262,6 @@ impl Classifier {
             words,
             probabilities: topics.ids.iter().cloned().zip(probabilities).collect(),
         })
-    }
-}
-
-/// The words of a normalised text: what `split(' ')` without the empty pieces gives, by a
-/// byte scan (the words are short, and a search for the next space cost more than the scan).
-fn words(normalized: &str) -> Words<'_> {
-    Words {
-        text: normalized,
-        at: 0,
-    }
-}
-
-struct Words<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl<'a> Iterator for Words<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let bytes = self.text.as_bytes();
-        while bytes.get(self.at) == Some(&b' ') {
-            self.at += 1;
-        }
-        let start = self.at;
-        while self.at < bytes.len() && bytes[self.at] != b' ' {
-            self.at += 1;
-        }
-        // Both ends are at a space or an end of the text, so always on a character boundary.
-        (self.at > start)
-            .then(|| self.text.get(start..self.at))
-            .flatten()
     }
 }
 

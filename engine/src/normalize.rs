@@ -69,9 +69,57 @@ pub fn ends_word(text: &[u8], end: usize) -> bool {
     end == text.len() || text[end] == b' '
 }
 
+/// The words of a normalised text: what `split(' ')` without the empty pieces gives, by a
+/// byte scan (the words are short, and a search for the next space cost more than the scan).
+pub fn words(normalized: &str) -> Words<'_> {
+    Words {
+        text: normalized,
+        at: 0,
+    }
+}
+
+pub struct Words<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.text.as_bytes();
+        while bytes.get(self.at) == Some(&b' ') {
+            self.at += 1;
+        }
+        let start = self.at;
+        while self.at < bytes.len() && bytes[self.at] != b' ' {
+            self.at += 1;
+        }
+        // Both ends are at a space or an end of the text, so always on a character boundary.
+        (self.at > start)
+            .then(|| self.text.get(start..self.at))
+            .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_what_a_split_on_spaces_leaves() {
+        for text in [
+            "",
+            " ",
+            "een",
+            "een twee",
+            " een  twee drie ",
+            "één  ünïcode x",
+        ] {
+            let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+            assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+        }
+    }
 
     #[test]
     fn folds_case_diacritics_and_punctuation() {

@@ -177,12 +177,7 @@ impl Rulebook {
             .lexicon
             .analyse_counted(&normalized, self.default_language);
         let sentiment = counted.sentiment;
-        // Counted by a byte scan: `split(' ')` searched for each space, a noticeable cost.
-        let word_count = normalized
-            .bytes()
-            .zip(std::iter::once(b' ').chain(normalized.bytes()))
-            .filter(|&(b, before)| b != b' ' && before == b' ')
-            .count();
+        let word_count = crate::normalize::words(&normalized).count();
         let written =
             signals::written_in(&self.languages, &msg.text, &counted, word_count, |code| {
                 self.templates.speaks("holding_open", code)

@@ -200,21 +200,6 @@ fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
 }
 
 #[test]
-fn words_are_what_a_split_on_spaces_leaves() {
-    for text in [
-        "",
-        " ",
-        "een",
-        "een twee",
-        " een  twee drie ",
-        "één  ünïcode x",
-    ] {
-        let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
-        assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
-    }
-}
-
-#[test]
 fn two_trainings_give_identical_guesses() {
     let first = trained();
     let second = trained();
