@@ -323,6 +323,41 @@ async fn a_location_reaches_the_escalation_with_its_coordinates() {
 }
 
 #[tokio::test]
+async fn a_photo_after_an_emergency_joins_the_crisis_teams_escalation() {
+    let h = Harness::start(None).await;
+    let emergency =
+        "Er is een boom op een auto gevallen aan de Maliebaan en er zit iemand bekneld, kom snel!";
+    assert_eq!(
+        h.post(&fake::whatsapp_text("wamid.E1", start_time(), emergency))
+            .await,
+        200
+    );
+    let photo = fake::whatsapp(
+        "wamid.E2",
+        start_time(),
+        json!({ "type": "image", "image": { "id": "MEDIA7", "mime_type": "image/jpeg" } }),
+    );
+    assert_eq!(h.post(&photo).await, 200);
+    let open: Vec<_> = h
+        .store
+        .open_escalations()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.conversation == CONVERSATION)
+        .collect();
+    assert_eq!(
+        open.len(),
+        1,
+        "one case, not a second one for the photo: {open:?}"
+    );
+    assert_eq!(open[0].team, "crisis");
+    assert!(
+        open[0].messages.contains(&"wamid.E2".to_owned()),
+        "the crisis team sees the photo: {open:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_rate_limited_reply_waits_and_then_goes_out() {
     let h = Harness::start(None).await;
     h.fake.script(&[Answer::RateLimited]);

@@ -212,6 +212,7 @@ impl<'a> Intake<'a> {
         } else {
             Vec::new()
         };
+        let attachment_only = message.is_attachment_only();
         IntakeRecord {
             message,
             decision,
@@ -226,6 +227,7 @@ impl<'a> Intake<'a> {
                 reopen_within: self.rulebook.cases.reopen_within,
                 next_due,
                 score,
+                attachment_only,
             },
         }
     }

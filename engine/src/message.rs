@@ -93,6 +93,12 @@ impl FromStr for ChannelKind {
     }
 }
 
+/// The metadata key an adapter sets on a message that is only an attachment, without words of
+/// its own (a shared location, a photo without a caption); its value names the kind. Such a
+/// message adds to what the customer said just before, so it joins their open case whatever
+/// team its own decision would name (see [`crate::case::intake`]).
+pub const ATTACHMENT_ONLY: &str = "attachment_only";
+
 /// One message from a customer or citizen, as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inbound {
@@ -106,12 +112,18 @@ pub struct Inbound {
     pub author: String,
     pub text: String,
     pub received_at: DateTime<Utc>,
-    /// Platform extras worth keeping (display name, thread id, bridge source); never interpreted.
+    /// Platform extras worth keeping (display name, thread id, bridge source); only
+    /// [`ATTACHMENT_ONLY`] is interpreted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 }
 
 impl Inbound {
+    /// Only an attachment, without words of its own: see [`ATTACHMENT_ONLY`].
+    pub fn is_attachment_only(&self) -> bool {
+        self.metadata.contains_key(ATTACHMENT_ONLY)
+    }
+
     /// A message with only text, as typed in `webcare chat` or listed in a golden case.
     pub fn from_text(
         id: impl Into<String>,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
+use webcare_engine::message::ATTACHMENT_ONLY;
 use webcare_engine::{ChannelKind, Inbound};
 
 /// One webhook delivery.
@@ -298,13 +299,17 @@ pub fn whatsapp_inbound(
                 let reference = format!("[{} attached: media id {}]", message.kind, media.id);
                 match media.caption.as_deref().map(str::trim) {
                     Some(caption) if !caption.is_empty() => format!("{caption}\n{reference}"),
-                    _ => reference,
+                    _ => {
+                        metadata.insert(ATTACHMENT_ONLY.to_owned(), message.kind.clone());
+                        reference
+                    }
                 }
             })
         }
         "location" => message.location.as_ref().map(|location| {
             metadata.insert("latitude".to_owned(), location.latitude.to_string());
             metadata.insert("longitude".to_owned(), location.longitude.to_string());
+            metadata.insert(ATTACHMENT_ONLY.to_owned(), "location".to_owned());
             describe_location(location)
         }),
         "button" => message.button.as_ref().map(|button| {
@@ -430,6 +435,17 @@ mod tests {
         assert!(inbound.text.starts_with("Kapotte lantaarnpaal"));
         assert!(inbound.text.contains("MEDIA9"));
         assert_eq!(inbound.metadata["media_id"], "MEDIA9");
+        assert!(
+            !inbound.is_attachment_only(),
+            "a caption is words of its own"
+        );
+
+        let bare = wa(serde_json::json!({
+            "id": "wamid.4", "from": "31612345678", "timestamp": "1700000000", "type": "image",
+            "image": { "id": "MEDIA10", "mime_type": "image/jpeg" }
+        }));
+        let inbound = whatsapp_inbound("PN1", &contacts, &bare).unwrap();
+        assert_eq!(inbound.metadata[ATTACHMENT_ONLY], "image");
 
         let location = wa(serde_json::json!({
             "id": "wamid.3", "from": "31612345678", "timestamp": "1700000000", "type": "location",
@@ -442,6 +458,7 @@ mod tests {
             inbound.text
         );
         assert!(inbound.text.contains("Dam"));
+        assert_eq!(inbound.metadata[ATTACHMENT_ONLY], "location");
 
         let button = wa(serde_json::json!({
             "id": "wamid.4", "from": "31612345678", "timestamp": "1700000000",

@@ -51,6 +51,9 @@ pub struct CaseInput {
     pub next_due: Vec<(String, Priority, DateTime<Utc>)>,
     /// The message is a score answering the conversation's satisfaction question.
     pub score: Option<u8>,
+    /// The message is only an attachment (a location, a photo) to what the customer said
+    /// before: it joins their latest open escalation, whatever team it would name itself.
+    pub attachment_only: bool,
 }
 
 impl Default for CaseInput {
@@ -59,6 +62,7 @@ impl Default for CaseInput {
             reopen_within: Duration::days(i64::from(DEFAULT_REOPEN_DAYS)),
             next_due: Vec::new(),
             score: None,
+            attachment_only: false,
         }
     }
 }
@@ -141,7 +145,9 @@ pub fn reads_escalations(
 /// reopens that team's recently resolved one, or opens a new one for that team, linked to the
 /// conversation's others. So a press question inside a complaint conversation lands in
 /// Communications' queue with a holding reply that names Communications, and answering the
-/// complaint does not answer it.
+/// complaint does not answer it. An attachment without words (the location of the fallen tree
+/// just reported to the crisis team) has no team of its own: it joins the latest open
+/// escalation, where the person handling the report needs it.
 pub fn effects<'d>(
     mode: Mode,
     decision: &'d Decision,
@@ -172,7 +178,19 @@ pub fn effects<'d>(
         Action::Escalate { .. } if !mode.escalates() => EscalationEffect::None,
         Action::Escalate { team, priority, .. } => {
             let same = |k: &&KnownEscalation<'_>| k.team == team.as_str();
-            if let Some(open) = escalations.known.iter().filter(|k| k.is_open()).find(same) {
+            let latest_open = || {
+                escalations
+                    .known
+                    .iter()
+                    .filter(|k| k.is_open())
+                    .max_by_key(|k| k.id)
+            };
+            let joins = if input.attachment_only {
+                latest_open()
+            } else {
+                escalations.known.iter().filter(|k| k.is_open()).find(same)
+            };
+            if let Some(open) = joins {
                 EscalationEffect::Join {
                     id: open.id,
                     priority: open.priority.max(*priority),
@@ -377,6 +395,57 @@ mod tests {
         let other = escalate("legal", Priority::High);
         let e = run(&other, ConversationState::Bot, &resolved);
         assert!(matches!(e.escalation, EscalationEffect::Open { .. }));
+    }
+
+    #[test]
+    fn an_attachment_without_words_joins_the_latest_open_escalation_whatever_its_team() {
+        let mut two = Escalations {
+            known: vec![
+                known("kcc", Priority::Normal, None),
+                known("crisis", Priority::Urgent, None),
+            ],
+            primary: Some(7),
+        };
+        two.known[1].id = 8;
+        let location = escalate("kcc", Priority::Normal);
+        let attachment = CaseInput {
+            attachment_only: true,
+            ..CaseInput::default()
+        };
+        let e = effects(
+            Mode::Live,
+            &location,
+            ConversationState::Bot,
+            &two,
+            t(10),
+            &attachment,
+            false,
+        );
+        assert_eq!(
+            e.escalation,
+            EscalationEffect::Join {
+                id: 8,
+                priority: Priority::Urgent,
+                raised: None
+            }
+        );
+        // The same words typed out are a message of their own: the team they name.
+        let e = run(&location, ConversationState::Bot, &two);
+        assert!(matches!(e.escalation, EscalationEffect::Join { id: 7, .. }));
+        // With nothing open there is nothing to add to: it opens its own.
+        let e = effects(
+            Mode::Live,
+            &location,
+            ConversationState::Bot,
+            &Escalations::default(),
+            t(10),
+            &attachment,
+            false,
+        );
+        assert!(matches!(
+            e.escalation,
+            EscalationEffect::Open { team: "kcc", .. }
+        ));
     }
 
     #[test]
