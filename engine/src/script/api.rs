@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, EvalAltResult, ImmutableString, NativeCallContext, Position};
+use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, Position};
 
 use super::{
     ConversationView, FeaturesView, GuessView, MessageFacts, TeamsView, TopicReading, Verdict,
@@ -100,14 +100,20 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
     }
     facts_get!(
         "id" => id, "text" => text, "normalized" => normalized, "channel" => channel,
-        "language" => language, "category" => category, "topic" => topic, "topics" => topics,
-        "categories" => categories, "template" => topic_template, "team" => topic_team,
+        "language" => language, "category" => category, "topic" => topic, "template" => topic_template, "team" => topic_team,
         "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
         "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
         "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
         "word_count" => word_count,
     );
-    engine.register_get("features", |m: &mut MessageFacts| m.0.features_view());
+    engine.register_get("features", |m: &mut MessageFacts| *m.0.features_view());
+    // Copied into a new array on every read, as the array a getter returns always is.
+    engine.register_get("topics", |m: &mut MessageFacts| -> Array {
+        m.0.topics.iter().cloned().map(Dynamic::from).collect()
+    });
+    engine.register_get("categories", |m: &mut MessageFacts| -> Array {
+        m.0.categories.iter().cloned().map(Dynamic::from).collect()
+    });
 
     // `msg.topic_guess` is a handle: the topic model scores the message only when a script
     // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the
@@ -169,9 +175,7 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
     );
     engine.register_get("all_caps", |f: &mut FeaturesView| f.0.all_caps);
     engine.register_fn("has_topic", |m: &mut MessageFacts, id: ImmutableString| {
-        m.0.topics
-            .iter()
-            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == id))
+        m.0.topics.contains(&id)
     });
     // The keyword categories among `list`, in the list's order: one native call where a
     // `filter` closure costs a script call per entry on every message.
@@ -180,22 +184,15 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         |m: &mut MessageFacts, list: Array| -> Array {
             list.into_iter()
                 .filter(|c| {
-                    c.read_lock::<ImmutableString>().is_some_and(|c| {
-                        m.0.categories
-                            .iter()
-                            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == *c))
-                    })
+                    c.read_lock::<ImmutableString>()
+                        .is_some_and(|c| m.0.categories.contains(&*c))
                 })
                 .collect()
         },
     );
     engine.register_fn(
         "has_category",
-        |m: &mut MessageFacts, c: ImmutableString| {
-            m.0.categories
-                .iter()
-                .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == c))
-        },
+        |m: &mut MessageFacts, c: ImmutableString| m.0.categories.contains(&c),
     );
 
     engine.register_get("state", |c: &mut ConversationView| c.state.clone());

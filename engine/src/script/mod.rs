@@ -21,7 +21,7 @@ use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
     CorePackage, LogicPackage, MoreStringPackage, Package,
 };
-use rhai::{AST, Array, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope};
+use rhai::{AST, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope};
 
 use crate::decision::Language;
 use crate::rulebook::config::ScriptLimitsConfig;
@@ -130,8 +130,10 @@ pub struct FactsInner {
     pub language: ImmutableString,
     pub category: ImmutableString,
     pub topic: ImmutableString,
-    pub topics: Array,
-    pub categories: Array,
+    /// The topic ids and the categories of the keyword topics, strongest first; a script reads
+    /// them as arrays (`msg.topics`) or asks about one (`msg.has_topic("…")`).
+    pub topics: Vec<ImmutableString>,
+    pub categories: Vec<ImmutableString>,
     pub topic_template: ImmutableString,
     pub topic_team: ImmutableString,
     pub sentiment: ImmutableString,
@@ -201,9 +203,8 @@ impl FactsInner {
     }
 
     /// `msg.features`, computed the first time a script reads them.
-    fn features_view(&self) -> FeaturesView {
-        *self
-            .features
+    fn features_view(&self) -> &FeaturesView {
+        self.features
             .get_or_init(|| FeaturesView(crate::features::extract(&self.text)))
     }
 }

@@ -465,6 +465,9 @@ impl<'a> Builder<'a> {
             }
             (_, 2) => {
                 if let Some(op) = Op::of(name) {
+                    if let Some(test) = self.equals_text(op, &call.args[0], &call.args[1]) {
+                        return test;
+                    }
                     let a = self.expr(&call.args[0])?;
                     let b = self.expr(&call.args[1])?;
                     return Ok(Box::new(move |f| {
@@ -479,6 +482,91 @@ impl<'a> Builder<'a> {
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
         let args = self.args(&call.args)?;
         self.native(native, pos, None, args)
+    }
+}
+
+impl Builder<'_> {
+    /// `x == "text"` and `x != "text"` (either way round), the comparison the scripts make
+    /// most: the string `x` is compared where it is kept, without the copies of `x` and of the
+    /// text that reading them as values makes. `None` for any other comparison. The result,
+    /// and the bail where `x` is not a string, are those of [`value::binary`]; the operations
+    /// counted are those of the two operands compiled as values.
+    fn equals_text(&mut self, op: Op, a: &Expr, b: &Expr) -> Option<Built> {
+        let ne = match op {
+            Op::Eq => false,
+            Op::Ne => true,
+            _ => return None,
+        };
+        let (x, text) = match (a, b) {
+            (x, Expr::StringConstant(s, _)) | (Expr::StringConstant(s, _), x) => (x, s),
+            _ => return None,
+        };
+        if matches!(x, Expr::StringConstant(..)) {
+            return None;
+        }
+        let text: Box<str> = text.as_str().into();
+        // The text's node, as `expr` would count it.
+        self.cost += OPS_PER_NODE;
+        let max = |f: &Frame<'_>| f.limits.max_string_size;
+        let test = move |s: &str| Ok(Value::Bool((s == &*text) != ne));
+        Some(match x {
+            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
+                self.cost += OPS_PER_NODE;
+                let slot = self.local(&v.1)?;
+                Ok(Box::new(move |f| match &f.slots[f.base + slot] {
+                    Value::Str(s) => test(s),
+                    _ => bail(),
+                }))
+            }
+            Expr::Dot(d, flags, _)
+                if !flags.contains(ASTFlags::NEGATED) && matches!(d.rhs, Expr::Property(..)) =>
+            {
+                let Expr::Property(p, _) = &d.rhs else {
+                    return None;
+                };
+                let prop = Prop::of(&p.2)?;
+                // The chain's node and its link, as `expr` and `link` count them.
+                self.cost += 2 * OPS_PER_NODE;
+                let base = match &d.lhs {
+                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                    other => match self.expr(other) {
+                        Ok(code) => Some(code),
+                        Err(e) => return Some(Err(e)),
+                    },
+                };
+                Ok(match base {
+                    None => Box::new(move |f| match value::message_str(f, prop) {
+                        Some(s) if s.len() >= max(f) => bail(),
+                        Some(s) => test(s),
+                        None => bail(),
+                    }),
+                    Some(base) => Box::new(move |f| {
+                        let v = base(f)?;
+                        // Read as `get` reads it: the size check, except for the interned
+                        // `decision.action`.
+                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
+                        match value::str_prop(f, &v, prop) {
+                            Some(s) if checked && s.len() >= max(f) => bail(),
+                            Some(s) => test(s),
+                            None => match value::get(f, &v, prop)? {
+                                Value::Str(s) => test(&s),
+                                _ => bail(),
+                            },
+                        }
+                    }),
+                })
+            }
+            _ => {
+                let x = match self.expr(x) {
+                    Ok(code) => code,
+                    Err(e) => return Some(Err(e)),
+                };
+                Ok(Box::new(move |f| match x(f)? {
+                    Value::Str(s) => test(&s),
+                    _ => bail(),
+                }))
+            }
+        })
     }
 }
 
