@@ -422,21 +422,35 @@ impl<'a> Builder<'a> {
         args: Vec<Code>,
     ) -> Built {
         let codes: Vec<Code> = base.into_iter().chain(args).collect();
-        if codes.len() > 3 {
-            return Err("a call with more than three arguments".to_owned());
-        }
         let rule = if native.decides() {
             self.rule(pos)
         } else {
             String::new()
         };
-        Ok(Box::new(move |f| {
-            let mut values: [Value; 3] = Default::default();
-            for (slot, code) in values.iter_mut().zip(&codes) {
-                *slot = code(f)?;
-            }
-            value::call(f, native, &rule, &values[..codes.len()])
-        }))
+        // One closure per number of arguments, each evaluating them in order: a native call is
+        // made a few dozen times a message.
+        let mut codes = codes.into_iter();
+        Ok(
+            match (codes.next(), codes.next(), codes.next(), codes.next()) {
+                (None, ..) => Box::new(move |f| value::call(f, native, &rule, &[])),
+                (Some(a), None, ..) => Box::new(move |f| {
+                    let a = a(f)?;
+                    value::call(f, native, &rule, &[a])
+                }),
+                (Some(a), Some(b), None, _) => Box::new(move |f| {
+                    let a = a(f)?;
+                    let b = b(f)?;
+                    value::call(f, native, &rule, &[a, b])
+                }),
+                (Some(a), Some(b), Some(c), None) => Box::new(move |f| {
+                    let a = a(f)?;
+                    let b = b(f)?;
+                    let c = c(f)?;
+                    value::call(f, native, &rule, &[a, b, c])
+                }),
+                _ => return Err("a call with more than three arguments".to_owned()),
+            },
+        )
     }
 
     fn call(&mut self, call: &FnCallExpr, pos: Position) -> Built {
