@@ -21,7 +21,10 @@ pub(super) type Code = Box<dyn Fn(&mut Frame<'_>) -> Outcome + Send + Sync>;
 pub(super) struct Function {
     pub body: Code,
     pub params: usize,
+    /// The slots its variables need at once (see [`Builder::slots`]).
     pub slots: usize,
+    /// The variables it declares, for the limit on variables.
+    pub declared: usize,
     /// The operations Rhai may count for one call (see [`Builder::cost`]).
     pub cost: u64,
     calls: Vec<usize>,
@@ -49,13 +52,29 @@ struct Builder<'a> {
     inputs: Vec<(&'a str, Input)>,
     /// Visible variables, innermost last, with their slots.
     names: Vec<(String, usize)>,
+    /// The slots in use: a block's variables give theirs back when it ends, so a run fills
+    /// and drops as many slots as there are variables alive at once, not one per `let` in
+    /// the script. `peak` is the most at once, `declared` every `let` (and parameter).
     slots: usize,
+    peak: usize,
+    declared: usize,
     /// Operations counted so far in the part being compiled (see [`OPS_PER_NODE`]).
     cost: u64,
     calls: Vec<usize>,
 }
 
 type Built = Result<Code, String>;
+
+/// The value of a literal (`0.9`, `4`, `"spam"`, `true`), or `None` for any other expression.
+fn literal(expr: &Expr) -> Option<Value> {
+    Some(match expr {
+        Expr::BoolConstant(b, _) => Value::Bool(*b),
+        Expr::IntegerConstant(i, _) => Value::Int(*i),
+        Expr::FloatConstant(x, _) => Value::Float(**x),
+        Expr::StringConstant(s, _) => Value::Str(s.clone()),
+        _ => return None,
+    })
+}
 
 fn constant(v: Value) -> Code {
     Box::new(move |_| Ok(v.clone()))
@@ -92,6 +111,8 @@ impl<'a> Builder<'a> {
             inputs: Vec::new(),
             names: Vec::new(),
             slots: 0,
+            peak: 0,
+            declared: 0,
             cost,
             calls: Vec::new(),
         }
@@ -115,17 +136,22 @@ impl<'a> Builder<'a> {
     fn declare(&mut self, name: &str) -> usize {
         let slot = self.slots;
         self.slots += 1;
+        self.peak = self.peak.max(self.slots);
+        self.declared += 1;
         self.names.push((name.to_owned(), slot));
         slot
     }
 
     fn block(&mut self, statements: &[Stmt]) -> Built {
-        let visible = self.names.len();
+        let (visible, slots) = (self.names.len(), self.slots);
         let codes = statements
             .iter()
             .map(|s| self.stmt(s))
             .collect::<Result<Vec<_>, _>>();
         self.names.truncate(visible);
+        // A `let` always writes its slot before the variable can be read, so a slot given
+        // back here can serve a later block's variable.
+        self.slots = slots;
         let mut codes = codes?;
         Ok(match codes.len() {
             0 => constant(Value::Unit),
@@ -170,10 +196,11 @@ impl<'a> Builder<'a> {
             Stmt::For(x, _) if x.1.is_none() => {
                 let iter = self.expr(&x.2.expr)?;
                 let outer = std::mem::take(&mut self.cost);
-                let visible = self.names.len();
+                let (visible, slots) = (self.names.len(), self.slots);
                 let slot = self.declare(x.0.name.as_str());
                 let body = self.block(x.2.body.statements());
                 self.names.truncate(visible);
+                self.slots = slots;
                 // Counted per pass, when the array's length is known.
                 let per_pass = std::mem::replace(&mut self.cost, outer) + OPS_PER_NODE;
                 let body = body?;
@@ -482,6 +509,28 @@ impl<'a> Builder<'a> {
                     if let Some(test) = self.equals_text(op, &call.args[0], &call.args[1]) {
                         return test;
                     }
+                    // A constant operand (`score >= 0.9`, `"… " + words`) is kept as a value
+                    // and lent to the operator, not made and dropped on every run; its node
+                    // is counted as `expr` would count it.
+                    match (literal(&call.args[0]), literal(&call.args[1])) {
+                        (None, Some(c)) => {
+                            self.cost += OPS_PER_NODE;
+                            let a = self.expr(&call.args[0])?;
+                            return Ok(Box::new(move |f| {
+                                let x = a(f)?;
+                                value::binary(f, op, &x, &c)
+                            }));
+                        }
+                        (Some(c), None) => {
+                            self.cost += OPS_PER_NODE;
+                            let b = self.expr(&call.args[1])?;
+                            return Ok(Box::new(move |f| {
+                                let y = b(f)?;
+                                value::binary(f, op, &c, &y)
+                            }));
+                        }
+                        _ => {}
+                    }
                     let a = self.expr(&call.args[0])?;
                     let b = self.expr(&call.args[1])?;
                     return Ok(Box::new(move |f| {
@@ -588,6 +637,8 @@ impl Builder<'_> {
 pub(super) struct Parts {
     pub main: Code,
     pub main_slots: usize,
+    /// The variables the main body declares, for the limit on variables.
+    pub main_declared: usize,
     pub main_cost: u64,
     pub functions: Vec<Function>,
     /// How deep script functions call each other, at most.
@@ -656,7 +707,8 @@ pub(super) fn build(
         compiled.push(Function {
             body,
             params: params.len(),
-            slots: b.slots,
+            slots: b.peak,
+            declared: b.declared,
             cost: b.cost,
             calls: b.calls,
         });
@@ -684,7 +736,8 @@ pub(super) fn build(
     let depth = depth(&b.calls, &compiled, 0)?;
     Ok(Parts {
         main,
-        main_slots: b.slots,
+        main_slots: b.peak,
+        main_declared: b.declared,
         main_cost: b.cost,
         functions: compiled,
         depth,
