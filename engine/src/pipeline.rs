@@ -26,8 +26,8 @@ use crate::message::{ChannelKind, Inbound};
 use crate::normalize::normalize_into;
 use crate::rulebook::Rulebook;
 use crate::script::{
-    ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Verdict,
-    VerdictAction,
+    ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Text,
+    Verdict, VerdictAction,
 };
 use crate::signals;
 use crate::teams::{describe_deadline, describe_duration, describe_next_open};
@@ -204,9 +204,9 @@ impl Rulebook {
         }
         use chrono::{Datelike, Timelike};
         let facts = MessageFacts(Arc::new(FactsInner {
-            id: msg.id.as_str().into(),
-            text: msg.text.as_str().into(),
-            normalized: normalized.into(),
+            id: Text::new(msg.id.clone()),
+            text: Text::new(msg.text.clone()),
+            normalized: Text::new(normalized),
             channel: n.channels[index_of(&ChannelKind::ALL, &msg.channel)].clone(),
             language: n.languages[language as usize].clone(),
             category: n.categories[index_of(&Category::ALL, &topic_category)].clone(),

@@ -99,7 +99,7 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         };
     }
     facts_get!(
-        "id" => id, "text" => text, "normalized" => normalized, "channel" => channel,
+        "channel" => channel,
         "language" => language, "category" => category, "topic" => topic, "template" => topic_template, "team" => topic_team,
         "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
         "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
@@ -107,6 +107,11 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         "word_count" => word_count,
     );
     engine.register_get("features", |m: &mut MessageFacts| *m.0.features_view());
+    engine.register_get("id", |m: &mut MessageFacts| m.0.id.shared().clone());
+    engine.register_get("text", |m: &mut MessageFacts| m.0.text.shared().clone());
+    engine.register_get("normalized", |m: &mut MessageFacts| {
+        m.0.normalized.shared().clone()
+    });
     // Copied into a new array on every read, as the array a getter returns always is.
     engine.register_get("topics", |m: &mut MessageFacts| -> Array {
         m.0.topics.iter().cloned().map(Dynamic::from).collect()

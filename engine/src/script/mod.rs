@@ -123,9 +123,9 @@ pub struct MessageFacts(pub Arc<FactsInner>);
 
 #[derive(Debug)]
 pub struct FactsInner {
-    pub id: ImmutableString,
-    pub text: ImmutableString,
-    pub normalized: ImmutableString,
+    pub id: Text,
+    pub text: Text,
+    pub normalized: Text,
     pub channel: ImmutableString,
     pub language: ImmutableString,
     pub category: ImmutableString,
@@ -159,6 +159,33 @@ pub struct FactsInner {
     pub topic_guess: std::sync::OnceLock<TopicGuessView>,
     /// Words in the normalised text, cheap enough for every message.
     pub word_count: i64,
+}
+
+/// A text of the message as the engine has it, made a script string only when a script reads
+/// it: a script string is a shared copy (an allocation for the count, another for a long
+/// text), and the default scripts read none of the message's own texts.
+#[derive(Debug)]
+pub struct Text {
+    text: String,
+    shared: std::sync::OnceLock<ImmutableString>,
+}
+
+impl Text {
+    pub fn new(text: String) -> Self {
+        Text {
+            text,
+            shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The text as scripts read it (`msg.text`).
+    pub fn shared(&self) -> &ImmutableString {
+        self.shared.get_or_init(|| self.text.as_str().into())
+    }
 }
 
 /// `msg.guess`: the learned second opinion (see [`crate::classifier`]).
@@ -198,14 +225,14 @@ impl FactsInner {
     /// `msg.topic_guess`'s reading, computed the first time a script asks.
     fn topic_view(&self) -> &TopicGuessView {
         self.topic_guess.get_or_init(|| {
-            crate::signals::topic_guess(self.classifier.as_deref(), &self.normalized)
+            crate::signals::topic_guess(self.classifier.as_deref(), self.normalized.as_str())
         })
     }
 
     /// `msg.features`, computed the first time a script reads them.
     fn features_view(&self) -> &FeaturesView {
         self.features
-            .get_or_init(|| FeaturesView(crate::features::extract(&self.text)))
+            .get_or_init(|| FeaturesView(crate::features::extract(self.text.as_str())))
     }
 }
 

@@ -367,9 +367,9 @@ impl Prop {
 pub(super) fn message_str<'a>(frame: &Frame<'a>, prop: Prop) -> Option<&'a ImmutableString> {
     let m: &'a FactsInner = &frame.inputs.msg.0;
     Some(match prop {
-        Prop::Id => &m.id,
-        Prop::Text => &m.text,
-        Prop::Normalized => &m.normalized,
+        Prop::Id => m.id.shared(),
+        Prop::Text => m.text.shared(),
+        Prop::Normalized => m.normalized.shared(),
         Prop::Channel => &m.channel,
         Prop::Language => &m.language,
         Prop::Category => &m.category,
