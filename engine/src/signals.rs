@@ -125,10 +125,11 @@ fn view(guess: &Guess) -> GuessView {
         category: category_name(guess.category),
         score: f64::from(guess.score),
         words: guess.words.join(", ").into(),
+        // The categories' own names: no count to keep per category and message.
         probabilities: guess
             .probabilities
             .iter()
-            .map(|(c, p)| (category_name(*c), f64::from(*p)))
+            .map(|(c, p)| (c.as_str(), f64::from(*p)))
             .collect(),
     }
 }

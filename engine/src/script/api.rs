@@ -155,7 +155,7 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         |g: &mut Arc<GuessView>, c: ImmutableString| {
             g.probabilities
                 .iter()
-                .find(|(name, _)| *name == c)
+                .find(|(name, _)| *name == c.as_str())
                 .map_or(0.0, |(_, p)| *p)
         },
     );

@@ -197,7 +197,7 @@ pub struct GuessView {
     /// The few words that weighed most, `item, uitzending`.
     pub words: ImmutableString,
     /// Every category the classifier knows, with its probability.
-    pub probabilities: Arc<[(ImmutableString, f64)]>,
+    pub probabilities: Arc<[(&'static str, f64)]>,
 }
 
 /// `msg.topic_guess`: which topic the classifier reads a question or report as being about (see

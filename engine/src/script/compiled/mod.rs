@@ -147,6 +147,9 @@ impl Program {
             Ok(v) | Err(Flow::Return(v)) => v,
             Err(Flow::Bail) => return None,
         };
+        // The variables go first: while one still holds the decision (governance returning
+        // `decision`), taking it out of its `Arc` would copy it.
+        drop(frame);
         match value {
             Value::Verdict(v) => Some(Arc::unwrap_or_clone(v)),
             // Rhai words the error for a script that decides nothing.

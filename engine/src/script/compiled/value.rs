@@ -591,10 +591,10 @@ impl Native {
     }
 }
 
-fn probability(probabilities: &[(ImmutableString, f64)], c: &ImmutableString) -> f64 {
+fn probability(probabilities: &[(impl AsRef<str>, f64)], c: &str) -> f64 {
     probabilities
         .iter()
-        .find(|(name, _)| name == c)
+        .find(|(name, _)| name.as_ref() == c)
         .map_or(0.0, |(_, p)| *p)
 }
 
