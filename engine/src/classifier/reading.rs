@@ -288,23 +288,16 @@ fn heaviest_words<'t>(
         .map(|(i, word)| (per_word[i * n + best], word))
         .filter(|(weight, _)| *weight > 0.0)
         .collect();
-    // The heaviest (the first of equal weights, in message order), and the same word no more:
-    // what reading them sorted by weight from the top gives, without sorting every word.
+    // Stable, so equal weights keep message order.
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut out: Vec<String> = Vec::with_capacity(3);
-    while out.len() < 3 {
-        let heaviest = (0..ranked.len()).reduce(|best, i| {
-            if ranked[i].0.total_cmp(&ranked[best].0).is_gt() {
-                i
-            } else {
-                best
-            }
-        });
-        let Some(heaviest) = heaviest else {
+    for (_, word) in ranked {
+        if out.len() == 3 {
             break;
-        };
-        let word = ranked[heaviest].1;
-        ranked.retain(|(_, w)| *w != word);
-        out.push(word.to_owned());
+        }
+        if !out.iter().any(|w| w == word) {
+            out.push(word.to_owned());
+        }
     }
     out
 }
@@ -312,56 +305,6 @@ fn heaviest_words<'t>(
 #[cfg(test)]
 mod tests {
     use super::super::{Classifier, Guess, char_ngrams, pair_hash, word_hash, words};
-    use super::heaviest_words;
-
-    /// The heaviest words as they were found before: every word sorted by weight.
-    fn heaviest_sorted<'t>(
-        words: impl Iterator<Item = &'t str>,
-        per_word: &[f32],
-        n: usize,
-        best: usize,
-    ) -> Vec<String> {
-        let mut ranked: Vec<(f32, &str)> = words
-            .enumerate()
-            .map(|(i, word)| (per_word[i * n + best], word))
-            .filter(|(weight, _)| *weight > 0.0)
-            .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut out: Vec<String> = Vec::new();
-        for (_, word) in ranked {
-            if out.len() < 3 && !out.iter().any(|w| w == word) {
-                out.push(word.to_owned());
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn the_heaviest_words_are_those_a_sort_by_weight_gives() {
-        // Few distinct words and weights, so repeated words and equal weights are common.
-        let vocabulary = ["gas", "lek", "brand", "nu", "help"];
-        let weights = [-1.0f32, 0.0, 0.25, 0.5, 0.5, 2.0, f32::MIN_POSITIVE];
-        let mut rng = 11u64;
-        let mut next = |bound: usize| {
-            rng = rng
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (rng >> 33) as usize % bound
-        };
-        for _ in 0..20_000 {
-            let (count, n) = (next(12), 1 + next(3));
-            let text: Vec<&str> = (0..count).map(|_| vocabulary[next(5)]).collect();
-            let per_word: Vec<f32> = (0..count * n)
-                .map(|_| weights[next(weights.len())])
-                .collect();
-            let best = next(n);
-            assert_eq!(
-                heaviest_words(text.iter().copied(), &per_word, n, best),
-                heaviest_sorted(text.iter().copied(), &per_word, n, best),
-                "{text:?} {per_word:?} {best}"
-            );
-        }
-    }
     use crate::examples::Example;
     use crate::normalize::normalize;
 
