@@ -166,7 +166,7 @@ fn sentences<'t>(text: &'t str) -> Vec<&'t str> {
     let mut parts = Vec::new();
     let mut keep = |part: &'t str| {
         let part = part.trim();
-        if has_words(part, SENTENCE_WORDS) {
+        if !part.is_empty() {
             parts.push(part);
         }
     };
@@ -178,6 +178,10 @@ fn sentences<'t>(text: &'t str) -> Vec<&'t str> {
         }
     }
     keep(&text[start..]);
+    // Most messages are one sentence: then no words need counting.
+    if parts.len() >= 2 {
+        parts.retain(|part| has_words(part, SENTENCE_WORDS));
+    }
     if parts.len() >= 2 { parts } else { Vec::new() }
 }
 
