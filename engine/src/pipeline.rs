@@ -15,7 +15,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rhai::{Array, Dynamic, ImmutableString};
+use rhai::ImmutableString;
 use serde::Serialize;
 
 // They live in `context`, so the rulebook's golden cases can hold them without the rulebook
@@ -26,8 +26,8 @@ use crate::message::{ChannelKind, Inbound};
 use crate::normalize::normalize_into;
 use crate::rulebook::Rulebook;
 use crate::script::{
-    ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Verdict,
-    VerdictAction,
+    ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Text,
+    Verdict, VerdictAction,
 };
 use crate::signals;
 use crate::teams::{describe_deadline, describe_duration, describe_next_open};
@@ -190,26 +190,23 @@ impl Rulebook {
         let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);
 
         let primary = topics.first().and_then(|t| self.topic_info.get(&t.topic));
-        let topic_ids: Array = topics
+        let topic_ids: Vec<ImmutableString> = topics
             .iter()
             .filter_map(|t| self.topic_info.get(&t.topic))
-            .map(|info| Dynamic::from(info.id.clone()))
+            .map(|info| info.id.clone())
             .collect();
-        let mut categories: Array = Vec::new();
+        let mut categories: Vec<ImmutableString> = Vec::new();
         for t in &topics {
             let name = &n.categories[index_of(&Category::ALL, &t.category)];
-            if !categories.iter().any(|c| {
-                c.read_lock::<ImmutableString>()
-                    .is_some_and(|c| *c == *name)
-            }) {
-                categories.push(Dynamic::from(name.clone()));
+            if !categories.contains(name) {
+                categories.push(name.clone());
             }
         }
         use chrono::{Datelike, Timelike};
         let facts = MessageFacts(Arc::new(FactsInner {
-            id: msg.id.as_str().into(),
-            text: msg.text.as_str().into(),
-            normalized: normalized.into(),
+            id: Text::new(msg.id.clone()),
+            text: Text::new(msg.text.clone()),
+            normalized: Text::new(normalized),
             channel: n.channels[index_of(&ChannelKind::ALL, &msg.channel)].clone(),
             language: n.languages[language as usize].clone(),
             category: n.categories[index_of(&Category::ALL, &topic_category)].clone(),

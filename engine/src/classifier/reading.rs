@@ -96,7 +96,7 @@ impl Lookups {
     ) -> Lookups {
         let mut lookups = Lookups {
             words: Vec::with_capacity(normalized.len() / 4 + 1),
-            pairs: Vec::new(),
+            pairs: Vec::with_capacity(normalized.len() / 4 + 1),
             ngram_rows: Vec::with_capacity(normalized.len()),
         };
         let base = normalized.as_ptr() as usize;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, EvalAltResult, ImmutableString, NativeCallContext, Position};
+use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, Position};
 
 use super::{
     ConversationView, FeaturesView, GuessView, MessageFacts, TeamsView, TopicReading, Verdict,
@@ -99,15 +99,26 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         };
     }
     facts_get!(
-        "id" => id, "text" => text, "normalized" => normalized, "channel" => channel,
-        "language" => language, "category" => category, "topic" => topic, "topics" => topics,
-        "categories" => categories, "template" => topic_template, "team" => topic_team,
+        "channel" => channel,
+        "language" => language, "category" => category, "topic" => topic, "template" => topic_template, "team" => topic_team,
         "sentiment" => sentiment, "sentiment_score" => sentiment_score, "hour" => hour,
         "minute" => minute, "weekday" => weekday, "lang" => lang, "lang_name" => lang_name,
         "lang_supported" => lang_supported, "guess" => guess, "critical_guess" => critical_guess,
         "word_count" => word_count,
     );
-    engine.register_get("features", |m: &mut MessageFacts| m.0.features_view());
+    engine.register_get("features", |m: &mut MessageFacts| *m.0.features_view());
+    engine.register_get("id", |m: &mut MessageFacts| m.0.id.shared().clone());
+    engine.register_get("text", |m: &mut MessageFacts| m.0.text.shared().clone());
+    engine.register_get("normalized", |m: &mut MessageFacts| {
+        m.0.normalized.shared().clone()
+    });
+    // Copied into a new array on every read, as the array a getter returns always is.
+    engine.register_get("topics", |m: &mut MessageFacts| -> Array {
+        m.0.topics.iter().cloned().map(Dynamic::from).collect()
+    });
+    engine.register_get("categories", |m: &mut MessageFacts| -> Array {
+        m.0.categories.iter().cloned().map(Dynamic::from).collect()
+    });
 
     // `msg.topic_guess` is a handle: the topic model scores the message only when a script
     // reads what it says (`.topic`, `.score`, `.words`, `.probability(…)`). Whether the
@@ -144,7 +155,7 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         |g: &mut Arc<GuessView>, c: ImmutableString| {
             g.probabilities
                 .iter()
-                .find(|(name, _)| *name == c)
+                .find(|(name, _)| *name == c.as_str())
                 .map_or(0.0, |(_, p)| *p)
         },
     );
@@ -169,9 +180,7 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
     );
     engine.register_get("all_caps", |f: &mut FeaturesView| f.0.all_caps);
     engine.register_fn("has_topic", |m: &mut MessageFacts, id: ImmutableString| {
-        m.0.topics
-            .iter()
-            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == id))
+        m.0.topics.contains(&id)
     });
     // The keyword categories among `list`, in the list's order: one native call where a
     // `filter` closure costs a script call per entry on every message.
@@ -180,22 +189,15 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
         |m: &mut MessageFacts, list: Array| -> Array {
             list.into_iter()
                 .filter(|c| {
-                    c.read_lock::<ImmutableString>().is_some_and(|c| {
-                        m.0.categories
-                            .iter()
-                            .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == *c))
-                    })
+                    c.read_lock::<ImmutableString>()
+                        .is_some_and(|c| m.0.categories.contains(&*c))
                 })
                 .collect()
         },
     );
     engine.register_fn(
         "has_category",
-        |m: &mut MessageFacts, c: ImmutableString| {
-            m.0.categories
-                .iter()
-                .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == c))
-        },
+        |m: &mut MessageFacts, c: ImmutableString| m.0.categories.contains(&c),
     );
 
     engine.register_get("state", |c: &mut ConversationView| c.state.clone());

@@ -21,7 +21,7 @@ use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicMapPackage, BasicMathPackage, BasicStringPackage,
     CorePackage, LogicPackage, MoreStringPackage, Package,
 };
-use rhai::{AST, Array, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope};
+use rhai::{AST, EvalAltResult, ImmutableString, NativeCallContext, Position, Scope};
 
 use crate::decision::Language;
 use crate::rulebook::config::ScriptLimitsConfig;
@@ -123,15 +123,17 @@ pub struct MessageFacts(pub Arc<FactsInner>);
 
 #[derive(Debug)]
 pub struct FactsInner {
-    pub id: ImmutableString,
-    pub text: ImmutableString,
-    pub normalized: ImmutableString,
+    pub id: Text,
+    pub text: Text,
+    pub normalized: Text,
     pub channel: ImmutableString,
     pub language: ImmutableString,
     pub category: ImmutableString,
     pub topic: ImmutableString,
-    pub topics: Array,
-    pub categories: Array,
+    /// The topic ids and the categories of the keyword topics, strongest first; a script reads
+    /// them as arrays (`msg.topics`) or asks about one (`msg.has_topic("…")`).
+    pub topics: Vec<ImmutableString>,
+    pub categories: Vec<ImmutableString>,
     pub topic_template: ImmutableString,
     pub topic_team: ImmutableString,
     pub sentiment: ImmutableString,
@@ -159,6 +161,33 @@ pub struct FactsInner {
     pub word_count: i64,
 }
 
+/// A text of the message as the engine has it, made a script string only when a script reads
+/// it: a script string is a shared copy (an allocation for the count, another for a long
+/// text), and the default scripts read none of the message's own texts.
+#[derive(Debug)]
+pub struct Text {
+    text: String,
+    shared: std::sync::OnceLock<ImmutableString>,
+}
+
+impl Text {
+    pub fn new(text: String) -> Self {
+        Text {
+            text,
+            shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The text as scripts read it (`msg.text`).
+    pub fn shared(&self) -> &ImmutableString {
+        self.shared.get_or_init(|| self.text.as_str().into())
+    }
+}
+
 /// `msg.guess`: the learned second opinion (see [`crate::classifier`]).
 #[derive(Debug, Clone, Default)]
 pub struct GuessView {
@@ -168,7 +197,7 @@ pub struct GuessView {
     /// The few words that weighed most, `item, uitzending`.
     pub words: ImmutableString,
     /// Every category the classifier knows, with its probability.
-    pub probabilities: Arc<[(ImmutableString, f64)]>,
+    pub probabilities: Arc<[(&'static str, f64)]>,
 }
 
 /// `msg.topic_guess`: which topic the classifier reads a question or report as being about (see
@@ -196,15 +225,14 @@ impl FactsInner {
     /// `msg.topic_guess`'s reading, computed the first time a script asks.
     fn topic_view(&self) -> &TopicGuessView {
         self.topic_guess.get_or_init(|| {
-            crate::signals::topic_guess(self.classifier.as_deref(), &self.normalized)
+            crate::signals::topic_guess(self.classifier.as_deref(), self.normalized.as_str())
         })
     }
 
     /// `msg.features`, computed the first time a script reads them.
-    fn features_view(&self) -> FeaturesView {
-        *self
-            .features
-            .get_or_init(|| FeaturesView(crate::features::extract(&self.text)))
+    fn features_view(&self) -> &FeaturesView {
+        self.features
+            .get_or_init(|| FeaturesView(crate::features::extract(self.text.as_str())))
     }
 }
 

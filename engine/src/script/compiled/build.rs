@@ -21,7 +21,10 @@ pub(super) type Code = Box<dyn Fn(&mut Frame<'_>) -> Outcome + Send + Sync>;
 pub(super) struct Function {
     pub body: Code,
     pub params: usize,
+    /// The slots its variables need at once (see [`Builder::slots`]).
     pub slots: usize,
+    /// The variables it declares, for the limit on variables.
+    pub declared: usize,
     /// The operations Rhai may count for one call (see [`Builder::cost`]).
     pub cost: u64,
     calls: Vec<usize>,
@@ -49,13 +52,29 @@ struct Builder<'a> {
     inputs: Vec<(&'a str, Input)>,
     /// Visible variables, innermost last, with their slots.
     names: Vec<(String, usize)>,
+    /// The slots in use: a block's variables give theirs back when it ends, so a run fills
+    /// and drops as many slots as there are variables alive at once, not one per `let` in
+    /// the script. `peak` is the most at once, `declared` every `let` (and parameter).
     slots: usize,
+    peak: usize,
+    declared: usize,
     /// Operations counted so far in the part being compiled (see [`OPS_PER_NODE`]).
     cost: u64,
     calls: Vec<usize>,
 }
 
 type Built = Result<Code, String>;
+
+/// The value of a literal (`0.9`, `4`, `"spam"`, `true`), or `None` for any other expression.
+fn literal(expr: &Expr) -> Option<Value> {
+    Some(match expr {
+        Expr::BoolConstant(b, _) => Value::Bool(*b),
+        Expr::IntegerConstant(i, _) => Value::Int(*i),
+        Expr::FloatConstant(x, _) => Value::Float(**x),
+        Expr::StringConstant(s, _) => Value::Str(s.clone()),
+        _ => return None,
+    })
+}
 
 fn constant(v: Value) -> Code {
     Box::new(move |_| Ok(v.clone()))
@@ -92,6 +111,8 @@ impl<'a> Builder<'a> {
             inputs: Vec::new(),
             names: Vec::new(),
             slots: 0,
+            peak: 0,
+            declared: 0,
             cost,
             calls: Vec::new(),
         }
@@ -115,17 +136,22 @@ impl<'a> Builder<'a> {
     fn declare(&mut self, name: &str) -> usize {
         let slot = self.slots;
         self.slots += 1;
+        self.peak = self.peak.max(self.slots);
+        self.declared += 1;
         self.names.push((name.to_owned(), slot));
         slot
     }
 
     fn block(&mut self, statements: &[Stmt]) -> Built {
-        let visible = self.names.len();
+        let (visible, slots) = (self.names.len(), self.slots);
         let codes = statements
             .iter()
             .map(|s| self.stmt(s))
             .collect::<Result<Vec<_>, _>>();
         self.names.truncate(visible);
+        // A `let` always writes its slot before the variable can be read, so a slot given
+        // back here can serve a later block's variable.
+        self.slots = slots;
         let mut codes = codes?;
         Ok(match codes.len() {
             0 => constant(Value::Unit),
@@ -170,10 +196,11 @@ impl<'a> Builder<'a> {
             Stmt::For(x, _) if x.1.is_none() => {
                 let iter = self.expr(&x.2.expr)?;
                 let outer = std::mem::take(&mut self.cost);
-                let visible = self.names.len();
+                let (visible, slots) = (self.names.len(), self.slots);
                 let slot = self.declare(x.0.name.as_str());
                 let body = self.block(x.2.body.statements());
                 self.names.truncate(visible);
+                self.slots = slots;
                 // Counted per pass, when the array's length is known.
                 let per_pass = std::mem::replace(&mut self.cost, outer) + OPS_PER_NODE;
                 let body = body?;
@@ -422,21 +449,35 @@ impl<'a> Builder<'a> {
         args: Vec<Code>,
     ) -> Built {
         let codes: Vec<Code> = base.into_iter().chain(args).collect();
-        if codes.len() > 3 {
-            return Err("a call with more than three arguments".to_owned());
-        }
         let rule = if native.decides() {
             self.rule(pos)
         } else {
             String::new()
         };
-        Ok(Box::new(move |f| {
-            let mut values: [Value; 3] = Default::default();
-            for (slot, code) in values.iter_mut().zip(&codes) {
-                *slot = code(f)?;
-            }
-            value::call(f, native, &rule, &values[..codes.len()])
-        }))
+        // One closure per number of arguments, each evaluating them in order: a native call is
+        // made a few dozen times a message.
+        let mut codes = codes.into_iter();
+        Ok(
+            match (codes.next(), codes.next(), codes.next(), codes.next()) {
+                (None, ..) => Box::new(move |f| value::call(f, native, &rule, &[])),
+                (Some(a), None, ..) => Box::new(move |f| {
+                    let a = a(f)?;
+                    value::call(f, native, &rule, &[a])
+                }),
+                (Some(a), Some(b), None, _) => Box::new(move |f| {
+                    let a = a(f)?;
+                    let b = b(f)?;
+                    value::call(f, native, &rule, &[a, b])
+                }),
+                (Some(a), Some(b), Some(c), None) => Box::new(move |f| {
+                    let a = a(f)?;
+                    let b = b(f)?;
+                    let c = c(f)?;
+                    value::call(f, native, &rule, &[a, b, c])
+                }),
+                _ => return Err("a call with more than three arguments".to_owned()),
+            },
+        )
     }
 
     fn call(&mut self, call: &FnCallExpr, pos: Position) -> Built {
@@ -465,6 +506,31 @@ impl<'a> Builder<'a> {
             }
             (_, 2) => {
                 if let Some(op) = Op::of(name) {
+                    if let Some(test) = self.equals_text(op, &call.args[0], &call.args[1]) {
+                        return test;
+                    }
+                    // A constant operand (`score >= 0.9`, `"… " + words`) is kept as a value
+                    // and lent to the operator, not made and dropped on every run; its node
+                    // is counted as `expr` would count it.
+                    match (literal(&call.args[0]), literal(&call.args[1])) {
+                        (None, Some(c)) => {
+                            self.cost += OPS_PER_NODE;
+                            let a = self.expr(&call.args[0])?;
+                            return Ok(Box::new(move |f| {
+                                let x = a(f)?;
+                                value::binary(f, op, &x, &c)
+                            }));
+                        }
+                        (Some(c), None) => {
+                            self.cost += OPS_PER_NODE;
+                            let b = self.expr(&call.args[1])?;
+                            return Ok(Box::new(move |f| {
+                                let y = b(f)?;
+                                value::binary(f, op, &c, &y)
+                            }));
+                        }
+                        _ => {}
+                    }
                     let a = self.expr(&call.args[0])?;
                     let b = self.expr(&call.args[1])?;
                     return Ok(Box::new(move |f| {
@@ -482,10 +548,97 @@ impl<'a> Builder<'a> {
     }
 }
 
+impl Builder<'_> {
+    /// `x == "text"` and `x != "text"` (either way round), the comparison the scripts make
+    /// most: the string `x` is compared where it is kept, without the copies of `x` and of the
+    /// text that reading them as values makes. `None` for any other comparison. The result,
+    /// and the bail where `x` is not a string, are those of [`value::binary`]; the operations
+    /// counted are those of the two operands compiled as values.
+    fn equals_text(&mut self, op: Op, a: &Expr, b: &Expr) -> Option<Built> {
+        let ne = match op {
+            Op::Eq => false,
+            Op::Ne => true,
+            _ => return None,
+        };
+        let (x, text) = match (a, b) {
+            (x, Expr::StringConstant(s, _)) | (Expr::StringConstant(s, _), x) => (x, s),
+            _ => return None,
+        };
+        if matches!(x, Expr::StringConstant(..)) {
+            return None;
+        }
+        let text: Box<str> = text.as_str().into();
+        // The text's node, as `expr` would count it.
+        self.cost += OPS_PER_NODE;
+        let max = |f: &Frame<'_>| f.limits.max_string_size;
+        let test = move |s: &str| Ok(Value::Bool((s == &*text) != ne));
+        Some(match x {
+            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
+                self.cost += OPS_PER_NODE;
+                let slot = self.local(&v.1)?;
+                Ok(Box::new(move |f| match &f.slots[f.base + slot] {
+                    Value::Str(s) => test(s),
+                    _ => bail(),
+                }))
+            }
+            Expr::Dot(d, flags, _)
+                if !flags.contains(ASTFlags::NEGATED) && matches!(d.rhs, Expr::Property(..)) =>
+            {
+                let Expr::Property(p, _) = &d.rhs else {
+                    return None;
+                };
+                let prop = Prop::of(&p.2)?;
+                // The chain's node and its link, as `expr` and `link` count them.
+                self.cost += 2 * OPS_PER_NODE;
+                let base = match &d.lhs {
+                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                    other => match self.expr(other) {
+                        Ok(code) => Some(code),
+                        Err(e) => return Some(Err(e)),
+                    },
+                };
+                Ok(match base {
+                    None => Box::new(move |f| match value::message_str(f, prop) {
+                        Some(s) if s.len() >= max(f) => bail(),
+                        Some(s) => test(s),
+                        None => bail(),
+                    }),
+                    Some(base) => Box::new(move |f| {
+                        let v = base(f)?;
+                        // Read as `get` reads it: the size check, except for the interned
+                        // `decision.action`.
+                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
+                        match value::str_prop(f, &v, prop) {
+                            Some(s) if checked && s.len() >= max(f) => bail(),
+                            Some(s) => test(s),
+                            None => match value::get(f, &v, prop)? {
+                                Value::Str(s) => test(&s),
+                                _ => bail(),
+                            },
+                        }
+                    }),
+                })
+            }
+            _ => {
+                let x = match self.expr(x) {
+                    Ok(code) => code,
+                    Err(e) => return Some(Err(e)),
+                };
+                Ok(Box::new(move |f| match x(f)? {
+                    Value::Str(s) => test(&s),
+                    _ => bail(),
+                }))
+            }
+        })
+    }
+}
+
 /// The compiled main body and functions of one script.
 pub(super) struct Parts {
     pub main: Code,
     pub main_slots: usize,
+    /// The variables the main body declares, for the limit on variables.
+    pub main_declared: usize,
     pub main_cost: u64,
     pub functions: Vec<Function>,
     /// How deep script functions call each other, at most.
@@ -554,7 +707,8 @@ pub(super) fn build(
         compiled.push(Function {
             body,
             params: params.len(),
-            slots: b.slots,
+            slots: b.peak,
+            declared: b.declared,
             cost: b.cost,
             calls: b.calls,
         });
@@ -582,7 +736,8 @@ pub(super) fn build(
     let depth = depth(&b.calls, &compiled, 0)?;
     Ok(Parts {
         main,
-        main_slots: b.slots,
+        main_slots: b.peak,
+        main_declared: b.declared,
         main_cost: b.cost,
         functions: compiled,
         depth,

@@ -85,8 +85,9 @@ impl Program {
         let parts = build::build(ast, skip, source, vars, registered)?;
         // Rhai's scope holds the engine's variables, the main body's and those of the calls
         // running; this counts every variable the script declares anywhere.
-        let variables =
-            vars.len() + parts.main_slots + parts.functions.iter().map(|f| f.slots).sum::<usize>();
+        let variables = vars.len()
+            + parts.main_declared
+            + parts.functions.iter().map(|f| f.declared).sum::<usize>();
         if variables >= limits.max_variables {
             return Err(format!(
                 "it may declare {variables} variables (max_variables {})",
@@ -146,6 +147,9 @@ impl Program {
             Ok(v) | Err(Flow::Return(v)) => v,
             Err(Flow::Bail) => return None,
         };
+        // The variables go first: while one still holds the decision (governance returning
+        // `decision`), taking it out of its `Arc` would copy it.
+        drop(frame);
         match value {
             Value::Verdict(v) => Some(Arc::unwrap_or_clone(v)),
             // Rhai words the error for a script that decides nothing.

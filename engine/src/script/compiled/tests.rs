@@ -32,7 +32,7 @@ pub(in crate::script) fn differential(
             Ok(verdict),
             "{} compiled decided differently from Rhai for {:?}",
             script.name,
-            run.inputs.msg.0.text
+            run.inputs.msg.0.text.as_str()
         );
     }
 }

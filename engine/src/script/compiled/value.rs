@@ -14,10 +14,12 @@ use rhai::ImmutableString;
 
 use super::Frame;
 use crate::script::api::{describe_teams, host_contains_any, host_shorten};
-use crate::script::{FactsInner, FeaturesView, GuessView, TopicGuessView, Verdict, VerdictAction};
+use crate::script::{FactsInner, GuessView, TopicGuessView, Verdict, VerdictAction};
 
 /// A value in a compiled run. The message, conversation and teams are the run's own (there is
-/// one of each), so they need no payload.
+/// one of each), so they need no payload; nor do the message's guesses and features, which are
+/// read from the message when a script asks what they say. A value is copied on every read of a
+/// variable and returned from every step, so it is kept to three words without a count to keep.
 #[derive(Debug, Clone, Default)]
 pub(super) enum Value {
     #[default]
@@ -35,8 +37,25 @@ pub(super) enum Value {
     TopicReading,
     Conversation,
     Teams,
-    Guess(Arc<GuessView>),
-    Features(FeaturesView),
+    Guess(GuessOf),
+    Features,
+}
+
+/// Which of the message's guesses a [`Value::Guess`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GuessOf {
+    /// `msg.guess`
+    Whole,
+    /// `msg.critical_guess`
+    Critical,
+}
+
+fn guess_view<'a>(frame: &Frame<'a>, of: GuessOf) -> &'a GuessView {
+    let m: &'a FactsInner = &frame.inputs.msg.0;
+    match of {
+        GuessOf::Whole => &m.guess,
+        GuessOf::Critical => &m.critical_guess,
+    }
 }
 
 /// Why a compiled run stopped early: a `return`, or something it leaves to Rhai.
@@ -91,17 +110,9 @@ pub(super) fn sized(frame: &Frame<'_>, value: Value) -> Outcome {
     }
 }
 
-/// A string array from the message (`msg.topics`); anything but strings is left to Rhai.
-fn strings(array: &rhai::Array) -> Outcome {
-    array
-        .iter()
-        .map(|d| {
-            d.read_lock::<ImmutableString>()
-                .map(|s| Value::Str(s.clone()))
-                .ok_or(Flow::Bail)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(|v| Value::Array(v.into()))
+/// A string array from the message (`msg.topics`).
+fn strings(list: &[ImmutableString]) -> Value {
+    Value::Array(list.iter().map(|s| Value::Str(s.clone())).collect())
 }
 
 /// Rhai's binary operators, resolved by name when the script compiles.
@@ -352,34 +363,44 @@ impl Prop {
     }
 }
 
+/// The message's string `msg.<prop>`, borrowed; `None` when it is not one of its strings.
+pub(super) fn message_str<'a>(frame: &Frame<'a>, prop: Prop) -> Option<&'a ImmutableString> {
+    let m: &'a FactsInner = &frame.inputs.msg.0;
+    Some(match prop {
+        Prop::Id => m.id.shared(),
+        Prop::Text => m.text.shared(),
+        Prop::Normalized => m.normalized.shared(),
+        Prop::Channel => &m.channel,
+        Prop::Language => &m.language,
+        Prop::Category => &m.category,
+        Prop::Topic => &m.topic,
+        Prop::Template => &m.topic_template,
+        Prop::Team => &m.topic_team,
+        Prop::Sentiment => &m.sentiment,
+        Prop::Weekday => &m.weekday,
+        Prop::Lang => &m.lang,
+        Prop::LangName => &m.lang_name,
+        _ => return None,
+    })
+}
+
 /// `msg.<prop>`, read straight from the message's fields.
 pub(super) fn message_prop(frame: &Frame<'_>, prop: Prop) -> Outcome {
+    if let Some(s) = message_str(frame, prop) {
+        return sized(frame, Value::Str(s.clone()));
+    }
     let m: &FactsInner = &frame.inputs.msg.0;
-    let s = |s: &ImmutableString| sized(frame, Value::Str(s.clone()));
     match prop {
-        Prop::Id => s(&m.id),
-        Prop::Text => s(&m.text),
-        Prop::Normalized => s(&m.normalized),
-        Prop::Channel => s(&m.channel),
-        Prop::Language => s(&m.language),
-        Prop::Category => s(&m.category),
-        Prop::Topic => s(&m.topic),
-        Prop::Topics => sized(frame, strings(&m.topics)?),
-        Prop::Categories => sized(frame, strings(&m.categories)?),
-        Prop::Template => s(&m.topic_template),
-        Prop::Team => s(&m.topic_team),
-        Prop::Sentiment => s(&m.sentiment),
+        Prop::Topics => sized(frame, strings(&m.topics)),
+        Prop::Categories => sized(frame, strings(&m.categories)),
         Prop::SentimentScore => Ok(Value::Int(m.sentiment_score)),
         Prop::Hour => Ok(Value::Int(m.hour)),
         Prop::Minute => Ok(Value::Int(m.minute)),
-        Prop::Weekday => s(&m.weekday),
-        Prop::Lang => s(&m.lang),
-        Prop::LangName => s(&m.lang_name),
         Prop::LangSupported => Ok(Value::Bool(m.lang_supported)),
-        Prop::Guess => Ok(Value::Guess(Arc::clone(&m.guess))),
-        Prop::CriticalGuess => Ok(Value::Guess(Arc::clone(&m.critical_guess))),
+        Prop::Guess => Ok(Value::Guess(GuessOf::Whole)),
+        Prop::CriticalGuess => Ok(Value::Guess(GuessOf::Critical)),
         Prop::WordCount => Ok(Value::Int(m.word_count)),
-        Prop::Features => Ok(Value::Features(m.features_view())),
+        Prop::Features => Ok(Value::Features),
         Prop::TopicGuess => Ok(Value::TopicReading),
         _ => bail(),
     }
@@ -389,25 +410,70 @@ fn topic_view<'a>(frame: &Frame<'a>) -> &'a TopicGuessView {
     frame.inputs.msg.0.topic_view()
 }
 
+/// The string `value.<prop>` holds, borrowed where it is kept (the message's inputs, or the
+/// value itself), for a read that only compares it; `None` when the property is not one of the
+/// value's strings.
+pub(super) fn str_prop<'v>(
+    frame: &'v Frame<'_>,
+    value: &'v Value,
+    prop: Prop,
+) -> Option<&'v ImmutableString> {
+    match value {
+        Value::Message => message_str(frame, prop),
+        Value::Guess(of) => {
+            let g = guess_view(frame, *of);
+            match prop {
+                Prop::Category => Some(&g.category),
+                Prop::Words => Some(&g.words),
+                _ => None,
+            }
+        }
+        Value::TopicReading => match prop {
+            Prop::Topic => Some(&topic_view(frame).topic),
+            Prop::Words => Some(&topic_view(frame).words),
+            _ => None,
+        },
+        Value::Conversation => match prop {
+            Prop::State => Some(&frame.inputs.conversation.state),
+            _ => None,
+        },
+        Value::Verdict(v) => match prop {
+            Prop::Action => Some(&ACTIONS[v.action as usize]),
+            Prop::Team => Some(&v.team),
+            Prop::Priority => Some(&v.priority),
+            Prop::Template => Some(&v.template),
+            Prop::Reply => Some(&v.reply),
+            Prop::Category => Some(&v.category),
+            Prop::Reason => Some(&v.reason),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// `value.<prop>` for a value whose type is known only when the script runs.
 pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
-    let s = |s: &ImmutableString| sized(frame, Value::Str(s.clone()));
+    if let Some(s) = str_prop(frame, value, prop) {
+        // `decision.action` is not checked against the size limit: a registered getter's
+        // interned string, as under Rhai.
+        return if matches!((value, prop), (Value::Verdict(_), Prop::Action)) {
+            Ok(Value::Str(s.clone()))
+        } else {
+            sized(frame, Value::Str(s.clone()))
+        };
+    }
     match value {
         Value::Message => message_prop(frame, prop),
-        Value::Guess(g) => match prop {
-            Prop::Category => s(&g.category),
-            Prop::Score => Ok(Value::Float(g.score)),
-            Prop::Words => s(&g.words),
+        Value::Guess(of) => match prop {
+            Prop::Score => Ok(Value::Float(guess_view(frame, *of).score)),
             _ => bail(),
         },
         Value::TopicReading => match prop {
-            Prop::Topic => s(&topic_view(frame).topic),
             Prop::Score => Ok(Value::Float(topic_view(frame).score)),
-            Prop::Words => s(&topic_view(frame).words),
             _ => bail(),
         },
-        Value::Features(f) => {
-            let f = &f.0;
+        Value::Features => {
+            let f = &frame.inputs.msg.0.features_view().0;
             let n = match prop {
                 Prop::Chars => f.chars,
                 Prop::Words => f.words,
@@ -429,7 +495,6 @@ pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
         Value::Conversation => {
             let c = &frame.inputs.conversation;
             match prop {
-                Prop::State => s(&c.state),
                 Prop::HumanOwned => Ok(Value::Bool(c.state.as_str() == "human")),
                 Prop::MessagesToday => Ok(Value::Int(c.messages_today)),
                 Prop::AutoReplies => Ok(Value::Int(c.auto_replies)),
@@ -438,16 +503,6 @@ pub(super) fn get(frame: &Frame<'_>, value: &Value, prop: Prop) -> Outcome {
                 _ => bail(),
             }
         }
-        Value::Verdict(v) => match prop {
-            Prop::Action => Ok(Value::Str(ACTIONS[v.action as usize].clone())),
-            Prop::Team => s(&v.team),
-            Prop::Priority => s(&v.priority),
-            Prop::Template => s(&v.template),
-            Prop::Reply => s(&v.reply),
-            Prop::Category => s(&v.category),
-            Prop::Reason => s(&v.reason),
-            _ => bail(),
-        },
         _ => bail(),
     }
 }
@@ -536,17 +591,15 @@ impl Native {
     }
 }
 
-fn probability(probabilities: &[(ImmutableString, f64)], c: &ImmutableString) -> f64 {
+fn probability(probabilities: &[(impl AsRef<str>, f64)], c: &str) -> f64 {
     probabilities
         .iter()
-        .find(|(name, _)| name == c)
+        .find(|(name, _)| name.as_ref() == c)
         .map_or(0.0, |(_, p)| *p)
 }
 
-fn has(array: &rhai::Array, id: &ImmutableString) -> bool {
-    array
-        .iter()
-        .any(|t| t.read_lock::<ImmutableString>().is_some_and(|t| *t == *id))
+fn has(list: &[ImmutableString], id: &str) -> bool {
+    list.iter().any(|t| t.as_str() == id)
 }
 
 fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict, Flow> {
@@ -625,16 +678,17 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[Va
                 Ok(Value::Int(x.trunc() as i64))
             }
         }
-        (Native::Probability, Value::Guess(g)) => Ok(Value::Float(probability(
-            &g.probabilities,
+        (Native::Probability, Value::Guess(of)) => Ok(Value::Float(probability(
+            &guess_view(frame, *of).probabilities,
             arg(1)?.as_str()?,
         ))),
         (Native::Probability, Value::TopicReading) => Ok(Value::Float(probability(
             &topic_view(frame).probabilities,
             arg(1)?.as_str()?,
         ))),
-        (Native::Says, Value::Guess(g)) => match (arg(1)?, arg(2)?) {
+        (Native::Says, Value::Guess(of)) => match (arg(1)?, arg(2)?) {
             (Value::Str(c), Value::Float(min)) => {
+                let g = guess_view(frame, *of);
                 Ok(Value::Bool(g.category == *c && g.score >= *min))
             }
             _ => bail(),
