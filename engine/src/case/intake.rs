@@ -178,17 +178,11 @@ pub fn effects<'d>(
         Action::Escalate { .. } if !mode.escalates() => EscalationEffect::None,
         Action::Escalate { team, priority, .. } => {
             let same = |k: &&KnownEscalation<'_>| k.team == team.as_str();
-            let latest_open = || {
-                escalations
-                    .known
-                    .iter()
-                    .filter(|k| k.is_open())
-                    .max_by_key(|k| k.id)
-            };
+            let mut open = escalations.known.iter().filter(|k| k.is_open());
             let joins = if input.attachment_only {
-                latest_open()
+                open.max_by_key(|k| k.id)
             } else {
-                escalations.known.iter().filter(|k| k.is_open()).find(same)
+                open.find(same)
             };
             if let Some(open) = joins {
                 EscalationEffect::Join {
