@@ -60,6 +60,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 
@@ -97,7 +98,7 @@ mod writer;
 
 use keys as key;
 pub use kv::{EachEntry, Kv, KvPairs, KvRead, KvTxn, Space};
-use read::{Found, Reader, Resolver, Snapshot, numbers_received};
+use read::{Reader, Resolver, Snapshot, numbers_received};
 use writer::{Job, Tx, run_writer};
 
 /// The dedupe value of a deleted delivery that had a collision after it.
@@ -128,6 +129,10 @@ struct Shared {
     symbols: Symbols,
     path: PathBuf,
     backend: Backend,
+    /// Transactions the writer has ended, committed or not. A reader that takes it before its
+    /// snapshot knows, when it is unchanged, that the snapshot still shows everything committed
+    /// ([`intake::Seen`]).
+    commits: AtomicU64,
 }
 
 impl Shared {
@@ -176,6 +181,7 @@ impl Embedded {
             symbols: Symbols::default(),
             path,
             backend,
+            commits: AtomicU64::new(0),
         });
         let version_key = key::meta("version");
         let found = {
@@ -312,11 +318,16 @@ impl Store for Embedded {
         Embedded::intake_lookup(self, channel, id, conversation, at, today)
     }
 
-    fn intake_lookups(
+    fn decide_and_record_all(
         &self,
-        messages: &[(&crate::message::Inbound, chrono::NaiveDate)],
-    ) -> Result<Vec<IntakeLookup>, StoreError> {
-        Embedded::intake_lookups(self, messages)
+        messages: Vec<(crate::message::Inbound, chrono::NaiveDate)>,
+        decide: &mut dyn FnMut(
+            crate::message::Inbound,
+            ConversationFacts,
+            chrono::NaiveDate,
+        ) -> IntakeRecord,
+    ) -> Result<Vec<IntakeReceipt>, StoreError> {
+        Embedded::decide_and_record_all(self, messages, decide)
     }
 
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {

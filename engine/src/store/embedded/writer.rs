@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
@@ -406,6 +407,8 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             }
             Ok(())
         });
+        // Counted whatever the outcome: a commit that failed may still have reached the disk.
+        shared.commits.fetch_add(1, Ordering::Release);
         match &result {
             Ok(()) => {
                 for (text, id) in new_symbols {
