@@ -740,6 +740,10 @@ fn lookup(
 }
 
 /// What [`look`] found.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned and taken apart at once; boxing would allocate for every new message"
+)]
 enum Look {
     Duplicate(Box<StoredMessage>),
     Erased,
