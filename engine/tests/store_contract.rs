@@ -2142,6 +2142,31 @@ fn what_is_stored_while_a_batch_is_decided_still_counts(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(c5.messages, 2, "m5 was added to what m4 started");
+    // Stored long before the batch reached the store, with many commits in between: the
+    // embedded writer remembers only the last 64 transactions' keys.
+    let batch = vec![(msg("m6", "c6", "eve", QUESTION, at), today)];
+    let mut interleaved = false;
+    let receipts = f
+        .store()
+        .decide_and_record_all(batch, &mut |m, facts, today| {
+            if !interleaved {
+                interleaved = true;
+                f.accept(msg("m6", "c7", "eve", FIRE, at));
+                for i in 0..70 {
+                    f.accept(msg(
+                        &format!("x{i}"),
+                        &format!("cx{i}"),
+                        "eve",
+                        QUESTION,
+                        at,
+                    ));
+                }
+            }
+            record_of(m, facts, today)
+        })
+        .unwrap();
+    assert!(receipts[0].duplicate, "m6 was stored 71 commits before");
+    assert_eq!(f.store().stats().unwrap().messages, 6 + 1 + 70);
 }
 
 /// Replies reach a conversation in the order queued: while its oldest pending reply waits for a

@@ -2,7 +2,6 @@
 //! transaction, and the reads of stored history. It is where the store spends its time, so the
 //! caller's thread encodes and hashes and the writer only places bytes.
 
-use std::ops::Bound;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -332,21 +331,22 @@ pub(super) struct Seen {
 }
 
 impl Seen {
-    /// Whether the snapshot still shows what the writer would read in `tx`: no transaction
-    /// ended since it was taken, and `tx` has not written the dedupe keys the lookup read
-    /// (another delivery of the same message, or one with a colliding hash, earlier in this
-    /// batch) nor the conversation's record.
+    /// Whether the snapshot still shows what the writer would read in `tx`: neither the
+    /// transactions that ended since it was taken nor `tx` wrote the dedupe key the lookup
+    /// read (another delivery of the same message, or one with a colliding hash) or the
+    /// conversation's record. A lookup that read more than one dedupe key (a run of
+    /// collisions, rare) is read again.
     fn holds(&self, tx: &Tx<'_>, conv_key: &[u8]) -> bool {
         let (first, last) = self.probed;
-        // A run of collisions that wrapped around the key space: read again.
-        first <= last
-            && tx.shared.commits.load(Ordering::Acquire) == self.commits
-            && tx
-                .overlay
-                .space(Space::Dedupe)
-                .range::<[u8], _>((Bound::Included(&first[..]), Bound::Included(&last[..])))
-                .next()
-                .is_none()
+        let (Some(dedupe), Some(conv)) = (
+            writer::watched(Space::Dedupe, &first),
+            writer::watched(Space::Records, conv_key),
+        ) else {
+            return false;
+        };
+        first == last
+            && tx.recent.untouched_since(self.commits, &[dedupe, conv])
+            && !tx.overlay.space(Space::Dedupe).contains_key(&first[..])
             && !tx.overlay.space(Space::Records).contains_key(conv_key)
     }
 }

@@ -129,9 +129,8 @@ struct Shared {
     symbols: Symbols,
     path: PathBuf,
     backend: Backend,
-    /// Transactions the writer has ended, committed or not. A reader that takes it before its
-    /// snapshot knows, when it is unchanged, that the snapshot still shows everything committed
-    /// ([`intake::Seen`]).
+    /// Transactions the writer has ended, committed or not. Taken before a snapshot, it tells
+    /// the writer which transactions the snapshot may not show ([`intake::Seen`]).
     commits: AtomicU64,
 }
 
