@@ -7,6 +7,8 @@
 //! 3. one transaction stores the message, the decision, the conversation update, the escalation
 //!    and the outbox entry, after checking once more for a duplicate (two concurrent deliveries
 //!    of one message may both pass step 1; the store's single writer lets only one through).
+//!    The embedded store's writer skips that second look where it can prove that nothing
+//!    written since step 1's read could change its answer.
 //!
 //! On PostgreSQL, where several instances take in messages, the three steps of one message run
 //! in one transaction that holds its conversation's lock ([`Store::decide_and_record`]), so a

@@ -15,7 +15,10 @@
 //! **Little work for the writer.** On two cores the writer competes with the callers that
 //! decide, so it does only what must be serial: the caller encodes the message record (with the
 //! symbols already committed) and hashes its dedupe key; the writer checks for a duplicate,
-//! updates the conversation and escalation, and places the record. Jobs write into an ordered
+//! updates the conversation and escalation, and places the record. A batch's caller hands over
+//! what its snapshot read (the dedupe key, the conversation's record), and the writer skips
+//! reading them again when no transaction since the snapshot wrote either (`intake::Seen`,
+//! `writer::Recent`). Jobs write into an ordered
 //! overlay that later jobs of the batch read through; the batch goes to the backend sorted by
 //! key at the end, so each B-tree page is touched once per commit.
 //!
