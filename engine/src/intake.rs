@@ -7,6 +7,8 @@
 //! 3. one transaction stores the message, the decision, the conversation update, the escalation
 //!    and the outbox entry, after checking once more for a duplicate (two concurrent deliveries
 //!    of one message may both pass step 1; the store's single writer lets only one through).
+//!    The embedded store's writer skips that second look where it can prove that nothing
+//!    written since step 1's read could change its answer.
 //!
 //! On PostgreSQL, where several instances take in messages, the three steps of one message run
 //! in one transaction that holds its conversation's lock ([`Store::decide_and_record`]), so a
@@ -35,7 +37,7 @@ use crate::decision::{Action, Priority};
 use crate::message::Inbound;
 use crate::mode::Mode;
 use crate::rulebook::Rulebook;
-use crate::store::{IntakeLookup, IntakeReceipt, IntakeRecord, Store, StoreError};
+use crate::store::{IntakeReceipt, IntakeRecord, Store, StoreError};
 
 /// The rulebook and the store a message goes through.
 pub struct Intake<'a> {
@@ -126,33 +128,14 @@ impl<'a> Intake<'a> {
                 let today = teams.local(message.received_at).date_naive();
                 segment.push((message, today));
             }
-            let keys: Vec<(&Inbound, NaiveDate)> = segment.iter().map(|(m, d)| (m, *d)).collect();
-            let lookups = self.store.intake_lookups(&keys)?;
-            drop(keys);
-            let mut pending = Vec::with_capacity(segment.len());
-            for ((message, today), lookup) in segment.into_iter().zip(lookups) {
-                match lookup {
-                    IntakeLookup::Duplicate(first) => {
-                        receipts.push(Some(IntakeReceipt::duplicate_of(*first)));
-                    }
-                    IntakeLookup::Erased => {
-                        receipts.push(Some(IntakeReceipt::erased(&message.id)));
-                    }
-                    IntakeLookup::New(facts) => {
-                        pending.push((receipts.len(), self.record_for(message, facts, today, now)));
-                        receipts.push(None);
-                    }
-                }
-            }
-            if pending.is_empty() {
-                continue; // all repeats: nothing to commit
-            }
-            let (slots, records): (Vec<usize>, Vec<IntakeRecord>) = pending.into_iter().unzip();
-            for (slot, receipt) in slots.into_iter().zip(self.store.record_intakes(records)?) {
-                receipts[slot] = Some(receipt);
-            }
+            receipts.extend(
+                self.store
+                    .decide_and_record_all(segment, &mut |message, facts, today| {
+                        self.record_for(message, facts, today, now)
+                    })?,
+            );
         }
-        Ok(receipts.into_iter().flatten().collect())
+        Ok(receipts)
     }
 
     /// Step 2 for a new message: the rulebook (and the shadow rulebook) decide with the

@@ -2053,6 +2053,122 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
     assert_eq!(batched.auto_replies, a1.auto_replies + 1);
 }
 
+/// A record decided from a view of the store, with the facts that view gave.
+fn record_of(m: Inbound, facts: store::ConversationFacts, today: NaiveDate) -> IntakeRecord {
+    let decision = rulebook().decide(
+        &m,
+        &DecideContext {
+            conversation: facts.clone(),
+            crisis_mode: None,
+        },
+    );
+    IntakeRecord {
+        message: m,
+        decision,
+        facts,
+        today,
+        sla_deadline: None,
+        now: monday(),
+        mode: Default::default(),
+        shadow: None,
+        reply_inline: false,
+        case: Default::default(),
+    }
+}
+
+/// The lookups of a batch come from one view of the store taken before its messages are
+/// decided. Whatever is stored after that view, by another caller or earlier in the same
+/// transaction, still counts: a delivery stored meanwhile is a duplicate, and a message of a
+/// conversation that grew meanwhile adds to it rather than starting it again.
+fn what_is_stored_while_a_batch_is_decided_still_counts(backend: Backend) {
+    let f = Fixture::new(backend);
+    let at = monday();
+    let today = at.date_naive();
+    // Committed by another caller while the batch is decided, after its lookups.
+    let batch = vec![
+        (msg("m1", "c1", "ann", QUESTION, at), today),
+        (msg("m2", "c2", "bob", QUESTION, at), today),
+    ];
+    let mut interleaved = false;
+    let receipts = f
+        .store()
+        .decide_and_record_all(batch, &mut |m, facts, today| {
+            if !interleaved {
+                interleaved = true;
+                f.accept(msg("m1", "c9", "eve", FIRE, at));
+                f.accept(msg("m0", "c2", "bob", QUESTION, at));
+            }
+            record_of(m, facts, today)
+        })
+        .unwrap();
+    assert!(receipts[0].duplicate, "m1 was stored meanwhile");
+    assert!(!receipts[1].duplicate);
+    let c2 = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(c2.messages, 2, "m2 joined the conversation m0 started");
+    // Stored earlier in the same transaction: one delivery under two conversations.
+    let batch = vec![
+        (msg("m3", "c3", "cas", QUESTION, at), today),
+        (msg("m3", "c4", "cas", FIRE, at), today),
+    ];
+    let receipts = f
+        .store()
+        .decide_and_record_all(batch, &mut record_of)
+        .unwrap();
+    assert!(!receipts[0].duplicate);
+    assert!(receipts[1].duplicate, "m3 was stored just before");
+    assert_eq!(f.store().stats().unwrap().messages, 4);
+    assert!(
+        f.store()
+            .conversation(ChannelKind::Telegram, "c4")
+            .unwrap()
+            .is_none()
+    );
+    // Written earlier in the same transaction (as by another caller sharing the commit): a
+    // conversation's record, which the next message of it adds to.
+    let batch = vec![
+        (msg("m4", "c5", "dan", QUESTION, at), today),
+        (msg("m5", "c5", "dan", QUESTION, at), today),
+    ];
+    f.store()
+        .decide_and_record_all(batch, &mut record_of)
+        .unwrap();
+    let c5 = f
+        .store()
+        .conversation(ChannelKind::Telegram, "c5")
+        .unwrap()
+        .unwrap();
+    assert_eq!(c5.messages, 2, "m5 was added to what m4 started");
+    // Stored long before the batch reached the store, with many commits in between: the
+    // embedded writer remembers only the last 64 transactions' keys.
+    let batch = vec![(msg("m6", "c6", "eve", QUESTION, at), today)];
+    let mut interleaved = false;
+    let receipts = f
+        .store()
+        .decide_and_record_all(batch, &mut |m, facts, today| {
+            if !interleaved {
+                interleaved = true;
+                f.accept(msg("m6", "c7", "eve", FIRE, at));
+                for i in 0..70 {
+                    f.accept(msg(
+                        &format!("x{i}"),
+                        &format!("cx{i}"),
+                        "eve",
+                        QUESTION,
+                        at,
+                    ));
+                }
+            }
+            record_of(m, facts, today)
+        })
+        .unwrap();
+    assert!(receipts[0].duplicate, "m6 was stored 71 commits before");
+    assert_eq!(f.store().stats().unwrap().messages, 6 + 1 + 70);
+}
+
 /// Replies reach a conversation in the order queued: while its oldest pending reply waits for a
 /// retry, the later ones wait too; other conversations are not held up.
 fn a_retried_reply_holds_back_only_its_own_conversation(backend: Backend) {
@@ -2533,6 +2649,7 @@ contract_tests!(
     announcements_are_set_by_intake_and_taken_once,
     intake_stores_message_decision_conversation_and_outbox,
     a_batch_is_taken_in_as_one_message_at_a_time,
+    what_is_stored_while_a_batch_is_decided_still_counts,
     duplicate_delivery_returns_the_first_decision,
     concurrent_duplicate_deliveries_are_decided_once,
     concurrent_writers_lose_nothing,

@@ -96,20 +96,44 @@ pub trait Store: Send + Sync {
             .map(IntakeLookup::New)
     }
 
-    /// [`Store::intake_lookup`] for each of `messages` (with its local day), all from one view
-    /// of the committed data where the backend has one: for a batch taken in whole, where a
-    /// read transaction per message costs more than the lookup itself. The lookups are in the
-    /// order of `messages`.
-    fn intake_lookups(
+    /// [`Store::decide_and_record`] for `messages` of different conversations (each with its
+    /// local day), in one transaction: for a file taken in whole, where a read transaction and
+    /// a durable commit per message cost more than the intake itself. The lookups share one
+    /// view of the committed data where the backend has one; `decide` is called for each new
+    /// message; the new ones are stored (and durable) together or not at all. The receipts are
+    /// in the order of `messages`. By default, a lookup each and [`Store::record_intakes`].
+    fn decide_and_record_all(
         &self,
-        messages: &[(&Inbound, NaiveDate)],
-    ) -> Result<Vec<IntakeLookup>, StoreError> {
-        messages
-            .iter()
-            .map(|(m, today)| {
-                self.intake_lookup(m.channel, &m.id, &m.conversation, m.received_at, *today)
-            })
-            .collect()
+        messages: Vec<(Inbound, NaiveDate)>,
+        decide: &mut dyn FnMut(Inbound, ConversationFacts, NaiveDate) -> IntakeRecord,
+    ) -> Result<Vec<IntakeReceipt>, StoreError> {
+        let mut receipts = Vec::with_capacity(messages.len());
+        let (mut slots, mut records) = (Vec::new(), Vec::new());
+        for (message, today) in messages {
+            match self.intake_lookup(
+                message.channel,
+                &message.id,
+                &message.conversation,
+                message.received_at,
+                today,
+            )? {
+                IntakeLookup::Duplicate(first) => {
+                    receipts.push(Some(IntakeReceipt::duplicate_of(*first)));
+                }
+                IntakeLookup::Erased => receipts.push(Some(IntakeReceipt::erased(&message.id))),
+                IntakeLookup::New(facts) => {
+                    slots.push(receipts.len());
+                    records.push(decide(message, facts, today));
+                    receipts.push(None);
+                }
+            }
+        }
+        if !records.is_empty() {
+            for (slot, receipt) in slots.into_iter().zip(self.record_intakes(records)?) {
+                receipts[slot] = Some(receipt);
+            }
+        }
+        Ok(receipts.into_iter().flatten().collect())
     }
 
     /// Intake of one message with its conversation held from the read to the write, where the

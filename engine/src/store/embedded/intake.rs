@@ -2,6 +2,8 @@
 //! transaction, and the reads of stored history. It is where the store spends its time, so the
 //! caller's thread encodes and hashes and the writer only places bytes.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::*;
@@ -104,26 +106,54 @@ impl Embedded {
         lookup(&mut self.snapshot()?, channel, id, conversation, at, today)
     }
 
-    /// Every lookup from one snapshot: opening a read transaction and its tables cost as much
-    /// as a lookup, and a batch's messages need only the commits before the batch.
-    pub(super) fn intake_lookups(
+    /// [`Store::decide_and_record_all`]: every lookup from one snapshot (opening a read
+    /// transaction and its tables costs as much as a lookup), and what the lookups found handed
+    /// to the writer with each record ([`Seen`]), which then need not read it again.
+    pub(super) fn decide_and_record_all(
         &self,
-        messages: &[(&Inbound, NaiveDate)],
-    ) -> Result<Vec<IntakeLookup>, StoreError> {
+        messages: Vec<(Inbound, NaiveDate)>,
+        decide: &mut dyn FnMut(Inbound, ConversationFacts, NaiveDate) -> IntakeRecord,
+    ) -> Result<Vec<IntakeReceipt>, StoreError> {
+        // Taken before the snapshot: a commit that ends in between changes it, so the writer
+        // then reads again rather than trust a view that may predate that commit.
+        let commits = self.shared.commits.load(Ordering::Acquire);
         let mut snap = self.snapshot()?;
-        messages
-            .iter()
-            .map(|(m, today)| {
-                lookup(
-                    &mut snap,
-                    m.channel,
-                    &m.id,
-                    &m.conversation,
-                    m.received_at,
-                    *today,
-                )
-            })
-            .collect()
+        let mut receipts = Vec::with_capacity(messages.len());
+        let (mut slots, mut prepared) = (Vec::new(), Vec::new());
+        for (message, today) in messages {
+            match look(
+                &mut snap,
+                message.channel,
+                &message.id,
+                &message.conversation,
+            )? {
+                Look::Duplicate(first) => receipts.push(Some(IntakeReceipt::duplicate_of(*first))),
+                Look::Erased => receipts.push(Some(IntakeReceipt::erased(&message.id))),
+                Look::New { conv, probed, free } => {
+                    let facts = conv
+                        .as_ref()
+                        .map(|c| c.facts(message.received_at, today))
+                        .unwrap_or_default();
+                    let mut p = self.prepare(decide(message, facts, today))?;
+                    p.seen = Some(Seen {
+                        commits,
+                        probed,
+                        free,
+                        conv,
+                    });
+                    slots.push(receipts.len());
+                    prepared.push(p);
+                    receipts.push(None);
+                }
+            }
+        }
+        drop(snap);
+        if !prepared.is_empty() {
+            for (slot, receipt) in slots.into_iter().zip(self.place_all(prepared)?) {
+                receipts[slot] = Some(receipt);
+            }
+        }
+        Ok(receipts.into_iter().flatten().collect())
     }
 
     /// What the caller's thread can do for the writer: redaction, encoding and hashing, so
@@ -184,6 +214,7 @@ impl Embedded {
             taken,
             prepared,
             hash,
+            seen: None,
         })
     }
 
@@ -209,6 +240,11 @@ impl Embedded {
         for intake in intakes {
             prepared.push(self.prepare(intake)?);
         }
+        self.place_all(prepared)
+    }
+
+    /// Places `prepared` in one transaction of the writer and waits until it is durable.
+    fn place_all(&self, prepared: Vec<Prepared>) -> Result<Vec<IntakeReceipt>, StoreError> {
         let placed = self.write(move |tx| {
             let mut placed = Vec::with_capacity(prepared.len());
             for p in prepared {
@@ -280,6 +316,39 @@ pub(super) struct Prepared {
     /// The encoded message and shadow decision, unless a string had no symbol yet.
     prepared: Option<(Vec<u8>, Option<Vec<u8>>)>,
     hash: [u8; 8],
+    seen: Option<Seen>,
+}
+
+/// What a caller's snapshot found for a new message: that it was not stored yet (the dedupe
+/// keys it read, and the free one it goes to) and its conversation's record. The writer uses
+/// it instead of reading both again, but only while it still holds ([`Seen::holds`]).
+pub(super) struct Seen {
+    /// [`Shared::commits`] before the snapshot was taken.
+    commits: u64,
+    probed: ([u8; 8], [u8; 8]),
+    free: [u8; 8],
+    conv: Option<ConvRec>,
+}
+
+impl Seen {
+    /// Whether the snapshot still shows what the writer would read in `tx`: neither the
+    /// transactions that ended since it was taken nor `tx` wrote the dedupe key the lookup
+    /// read (another delivery of the same message, or one with a colliding hash) or the
+    /// conversation's record. A lookup that read more than one dedupe key (a run of
+    /// collisions, rare) is read again.
+    fn holds(&self, tx: &Tx<'_>, conv_key: &[u8]) -> bool {
+        let (first, last) = self.probed;
+        let (Some(dedupe), Some(conv)) = (
+            writer::watched(Space::Dedupe, &first),
+            writer::watched(Space::Records, conv_key),
+        ) else {
+            return false;
+        };
+        first == last
+            && tx.recent.untouched_since(self.commits, &[dedupe, conv])
+            && !tx.overlay.space(Space::Dedupe).contains_key(&first[..])
+            && !tx.overlay.space(Space::Records).contains_key(conv_key)
+    }
 }
 
 /// Writes one prepared message in the writer's transaction: the duplicate check, then the
@@ -307,18 +376,22 @@ fn place(
         taken,
         prepared,
         hash,
+        seen,
     } = p;
     let channel = message.channel;
-    let Found {
-        message: first,
-        free: dedupe_key,
-    } = tx.find_message(hash, channel, &message.id)?;
-    if let Some((seq, first)) = first {
-        let receipt = IntakeReceipt::duplicate_of(tx.decode_stored(seq, first)?);
-        return Ok((receipt, message, Some(decision)));
-    }
     let conv_key = key::conv(channel, &message.conversation);
-    let existing: Option<ConvRec> = tx.load(&conv_key)?;
+    let (dedupe_key, existing) = match seen.filter(|seen| seen.holds(tx, &conv_key)) {
+        Some(seen) => (seen.free, seen.conv),
+        None => {
+            let found = tx.find_message(hash, channel, &message.id)?;
+            if let Some((seq, first)) = found.message {
+                let receipt = IntakeReceipt::duplicate_of(tx.decode_stored(seq, first)?);
+                return Ok((receipt, message, Some(decision)));
+            }
+            let existing: Option<ConvRec> = tx.load(&conv_key)?;
+            (found.free, existing)
+        }
+    };
     let state = existing
         .as_ref()
         .map_or(ConversationState::Bot, |c| codec::state_from(c.state));
@@ -657,23 +730,50 @@ fn lookup(
     at: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<IntakeLookup, StoreError> {
-    if let Some((seq, rec)) = snap
-        .find_message(codec::dedupe_hash(channel, id), channel, id)?
-        .message
-    {
-        return Ok(IntakeLookup::Duplicate(Box::new(
-            snap.decode_stored(seq, rec)?,
-        )));
+    Ok(match look(snap, channel, id, conversation)? {
+        Look::Duplicate(first) => IntakeLookup::Duplicate(first),
+        Look::Erased => IntakeLookup::Erased,
+        Look::New { conv, .. } => {
+            IntakeLookup::New(conv.map(|c| c.facts(at, today)).unwrap_or_default())
+        }
+    })
+}
+
+/// What [`look`] found.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned and taken apart at once; boxing would allocate for every new message"
+)]
+enum Look {
+    Duplicate(Box<StoredMessage>),
+    Erased,
+    New {
+        conv: Option<ConvRec>,
+        probed: ([u8; 8], [u8; 8]),
+        free: [u8; 8],
+    },
+}
+
+/// The dedupe lookup and the conversation's record for one message, from `snap`.
+fn look(
+    snap: &mut Snapshot<'_>,
+    channel: ChannelKind,
+    id: &str,
+    conversation: &str,
+) -> Result<Look, StoreError> {
+    let found = snap.find_message(codec::dedupe_hash(channel, id), channel, id)?;
+    if let Some((seq, rec)) = found.message {
+        return Ok(Look::Duplicate(Box::new(snap.decode_stored(seq, rec)?)));
     }
     if snap
         .read(Space::Records, &key::erased(channel, id))?
         .is_some()
     {
-        return Ok(IntakeLookup::Erased);
+        return Ok(Look::Erased);
     }
-    Ok(IntakeLookup::New(
-        snap.conv(channel, conversation)?
-            .map(|c| c.facts(at, today))
-            .unwrap_or_default(),
-    ))
+    Ok(Look::New {
+        conv: snap.conv(channel, conversation)?,
+        probed: found.probed,
+        free: found.free,
+    })
 }

@@ -15,7 +15,10 @@
 //! **Little work for the writer.** On two cores the writer competes with the callers that
 //! decide, so it does only what must be serial: the caller encodes the message record (with the
 //! symbols already committed) and hashes its dedupe key; the writer checks for a duplicate,
-//! updates the conversation and escalation, and places the record. Jobs write into an ordered
+//! updates the conversation and escalation, and places the record. A batch's caller hands over
+//! what its snapshot read (the dedupe key, the conversation's record), and the writer skips
+//! reading them again when no transaction since the snapshot wrote either (`intake::Seen`,
+//! `writer::Recent`). Jobs write into an ordered
 //! overlay that later jobs of the batch read through; the batch goes to the backend sorted by
 //! key at the end, so each B-tree page is touched once per commit.
 //!
@@ -60,6 +63,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 
@@ -97,7 +101,7 @@ mod writer;
 
 use keys as key;
 pub use kv::{EachEntry, Kv, KvPairs, KvRead, KvTxn, Space};
-use read::{Found, Reader, Resolver, Snapshot, numbers_received};
+use read::{Reader, Resolver, Snapshot, numbers_received};
 use writer::{Job, Tx, run_writer};
 
 /// The dedupe value of a deleted delivery that had a collision after it.
@@ -128,6 +132,9 @@ struct Shared {
     symbols: Symbols,
     path: PathBuf,
     backend: Backend,
+    /// Transactions the writer has ended, committed or not. Taken before a snapshot, it tells
+    /// the writer which transactions the snapshot may not show ([`intake::Seen`]).
+    commits: AtomicU64,
 }
 
 impl Shared {
@@ -176,6 +183,7 @@ impl Embedded {
             symbols: Symbols::default(),
             path,
             backend,
+            commits: AtomicU64::new(0),
         });
         let version_key = key::meta("version");
         let found = {
@@ -312,11 +320,16 @@ impl Store for Embedded {
         Embedded::intake_lookup(self, channel, id, conversation, at, today)
     }
 
-    fn intake_lookups(
+    fn decide_and_record_all(
         &self,
-        messages: &[(&crate::message::Inbound, chrono::NaiveDate)],
-    ) -> Result<Vec<IntakeLookup>, StoreError> {
-        Embedded::intake_lookups(self, messages)
+        messages: Vec<(crate::message::Inbound, chrono::NaiveDate)>,
+        decide: &mut dyn FnMut(
+            crate::message::Inbound,
+            ConversationFacts,
+            chrono::NaiveDate,
+        ) -> IntakeRecord,
+    ) -> Result<Vec<IntakeReceipt>, StoreError> {
+        Embedded::decide_and_record_all(self, messages, decide)
     }
 
     fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {

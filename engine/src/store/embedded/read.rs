@@ -122,6 +122,7 @@ pub(super) trait Reader {
                     return Ok(Found {
                         message: None,
                         free: free.unwrap_or(k),
+                        probed: (hash, k),
                     });
                 }
                 Some(None) => free = free.or(Some(k)),
@@ -133,6 +134,7 @@ pub(super) trait Reader {
                         return Ok(Found {
                             message: Some((seq, rec)),
                             free: free.unwrap_or(k),
+                            probed: (hash, k),
                         });
                     }
                 }
@@ -377,6 +379,8 @@ pub(super) type Block = (Vec<u8>, Vec<u64>);
 pub(super) struct Found {
     pub(super) message: Option<(u64, MessageRec)>,
     pub(super) free: [u8; 8],
+    /// The first and the last dedupe key read.
+    pub(super) probed: ([u8; 8], [u8; 8]),
 }
 
 pub(super) struct Resolver<'r, R: Reader>(pub(super) &'r mut R);

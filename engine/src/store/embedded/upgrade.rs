@@ -281,6 +281,7 @@ mod tests {
             symbols: Symbols::default(),
             path: path.clone(),
             backend: Backend::Redb,
+            commits: Default::default(),
         };
         kv.transact(&mut |txn| {
             assert!(

@@ -2,9 +2,12 @@
 //! last fsync runs in the next transaction), the ordered overlay a batch writes into, and the
 //! wake-up of the callers once the batch is durable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
@@ -51,6 +54,66 @@ pub(super) struct Tx<'a> {
     /// Chunks read or changed in this batch; the changed ones are written at the end.
     pub(super) chunks: HashMap<u64, (Chunk, bool)>,
     pub(super) writes: usize,
+    /// What the last transactions wrote, for [`intake::Seen`].
+    pub(super) recent: &'a Recent,
+}
+
+/// The keys the last transactions wrote that a caller's snapshot reads for intake (dedupe keys
+/// and conversation records), as hashes: so the writer can tell whether a snapshot taken a
+/// few commits ago still shows them ([`intake::Seen`]). Two keys with one hash only make the
+/// writer read again.
+#[derive(Default)]
+pub(super) struct Recent {
+    /// Transactions ended so far: [`Shared::commits`] between two transactions.
+    ended: u64,
+    /// The watched keys of the last [`RECENT_COMMITS`] transactions, oldest first.
+    written: VecDeque<HashSet<u64>>,
+}
+
+/// How many transactions back a snapshot may have been taken and still spare the writer its
+/// reads; an older one is read again.
+const RECENT_COMMITS: usize = 64;
+
+impl Recent {
+    /// Whether no transaction that ended after the first `since` wrote any of `keys`.
+    pub(super) fn untouched_since(&self, since: u64, keys: &[u64]) -> bool {
+        let Some(back) = self
+            .ended
+            .checked_sub(since)
+            .and_then(|n| usize::try_from(n).ok())
+        else {
+            return false;
+        };
+        back <= self.written.len()
+            && self
+                .written
+                .iter()
+                .rev()
+                .take(back)
+                .all(|set| keys.iter().all(|k| !set.contains(k)))
+    }
+
+    fn end(&mut self, keys: HashSet<u64>) {
+        if self.written.len() == RECENT_COMMITS {
+            self.written.pop_front();
+        }
+        self.written.push_back(keys);
+        self.ended += 1;
+    }
+}
+
+/// The hash [`Recent`] keeps of a key intake's snapshot reads: a dedupe key, or a
+/// conversation's record; `None` for any other.
+pub(super) fn watched(space: Space, key: &[u8]) -> Option<u64> {
+    match space {
+        Space::Dedupe => key.try_into().ok().map(u64::from_be_bytes),
+        Space::Records if key.first() == Some(&key::CONV) => {
+            let mut hasher = DefaultHasher::new();
+            key.hash(&mut hasher);
+            Some(hasher.finish())
+        }
+        _ => None,
+    }
 }
 
 impl Reader for Tx<'_> {
@@ -361,6 +424,7 @@ pub(super) fn share_error(error: &StoreError, path: &Path) -> StoreError {
 pub(super) const MAX_BATCH: usize = 2048;
 
 pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) {
+    let mut recent = Recent::default();
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -374,6 +438,7 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         let mut new_symbols = HashMap::new();
         let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
         let mut batch = Some(batch);
+        let mut watched_keys = HashSet::new();
         let result = shared.kv.transact(&mut |txn| {
             let mut tx = Tx {
                 kv: txn,
@@ -383,6 +448,7 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
                 overlay: Overlay::default(),
                 chunks: HashMap::new(),
                 writes: 0,
+                recent: &recent,
             };
             let mut poisoned = false;
             for job in batch.take().into_iter().flatten() {
@@ -399,6 +465,7 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             tx.finish()?;
             let Tx { kv, overlay, .. } = tx;
             for (space, k, v) in overlay.into_sorted() {
+                watched_keys.extend(watched(space, &k));
                 match v {
                     Some(v) => kv.put(space, &k, &v)?,
                     None => kv.delete(space, &k)?,
@@ -406,6 +473,9 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             }
             Ok(())
         });
+        // Counted whatever the outcome: a commit that failed may still have reached the disk.
+        recent.end(watched_keys);
+        shared.commits.fetch_add(1, Ordering::Release);
         match &result {
             Ok(()) => {
                 for (text, id) in new_symbols {
