@@ -479,8 +479,9 @@ impl Drop for SmallDisk {
 fn a_full_disk_is_reported_unhealthy_and_intake_recovers_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     // Room for what the store holds from the start, the active rulebook with its examples
-    // (2.2 MB of them), and a little more: the messages below fill the rest.
-    let Some(disk) = SmallDisk::mount(&dir.path().join("data"), "6m") else {
+    // (3.9 MB of them; about 9 MB on disk with the rest), and a little more: the messages
+    // below fill the rest.
+    let Some(disk) = SmallDisk::mount(&dir.path().join("data"), "16m") else {
         return;
     };
     let service = Service::start_in(dir);
