@@ -2076,6 +2076,24 @@ fn record_of(m: Inbound, facts: store::ConversationFacts, today: NaiveDate) -> I
     }
 }
 
+/// `batch` through [`Store::decide_and_record_all`], with `meanwhile` run once, after the
+/// batch's lookups and before its first decision: what another caller stores in between.
+fn decided_while(
+    f: &Fixture,
+    batch: Vec<(Inbound, NaiveDate)>,
+    meanwhile: impl FnOnce(),
+) -> Vec<store::IntakeReceipt> {
+    let mut meanwhile = Some(meanwhile);
+    f.store()
+        .decide_and_record_all(batch, &mut |m, facts, today| {
+            if let Some(meanwhile) = meanwhile.take() {
+                meanwhile();
+            }
+            record_of(m, facts, today)
+        })
+        .unwrap()
+}
+
 /// The lookups of a batch come from one view of the store taken before its messages are
 /// decided. Whatever is stored after that view, by another caller or earlier in the same
 /// transaction, still counts: a delivery stored meanwhile is a duplicate, and a message of a
@@ -2089,18 +2107,10 @@ fn what_is_stored_while_a_batch_is_decided_still_counts(backend: Backend) {
         (msg("m1", "c1", "ann", QUESTION, at), today),
         (msg("m2", "c2", "bob", QUESTION, at), today),
     ];
-    let mut interleaved = false;
-    let receipts = f
-        .store()
-        .decide_and_record_all(batch, &mut |m, facts, today| {
-            if !interleaved {
-                interleaved = true;
-                f.accept(msg("m1", "c9", "eve", FIRE, at));
-                f.accept(msg("m0", "c2", "bob", QUESTION, at));
-            }
-            record_of(m, facts, today)
-        })
-        .unwrap();
+    let receipts = decided_while(&f, batch, || {
+        f.accept(msg("m1", "c9", "eve", FIRE, at));
+        f.accept(msg("m0", "c2", "bob", QUESTION, at));
+    });
     assert!(receipts[0].duplicate, "m1 was stored meanwhile");
     assert!(!receipts[1].duplicate);
     let c2 = f
@@ -2145,26 +2155,18 @@ fn what_is_stored_while_a_batch_is_decided_still_counts(backend: Backend) {
     // Stored long before the batch reached the store, with many commits in between: the
     // embedded writer remembers only the last 64 transactions' keys.
     let batch = vec![(msg("m6", "c6", "eve", QUESTION, at), today)];
-    let mut interleaved = false;
-    let receipts = f
-        .store()
-        .decide_and_record_all(batch, &mut |m, facts, today| {
-            if !interleaved {
-                interleaved = true;
-                f.accept(msg("m6", "c7", "eve", FIRE, at));
-                for i in 0..70 {
-                    f.accept(msg(
-                        &format!("x{i}"),
-                        &format!("cx{i}"),
-                        "eve",
-                        QUESTION,
-                        at,
-                    ));
-                }
-            }
-            record_of(m, facts, today)
-        })
-        .unwrap();
+    let receipts = decided_while(&f, batch, || {
+        f.accept(msg("m6", "c7", "eve", FIRE, at));
+        for i in 0..70 {
+            f.accept(msg(
+                &format!("x{i}"),
+                &format!("cx{i}"),
+                "eve",
+                QUESTION,
+                at,
+            ));
+        }
+    });
     assert!(receipts[0].duplicate, "m6 was stored 71 commits before");
     assert_eq!(f.store().stats().unwrap().messages, 6 + 1 + 70);
 }

@@ -110,13 +110,7 @@ pub trait Store: Send + Sync {
         let mut receipts = Vec::with_capacity(messages.len());
         let (mut slots, mut records) = (Vec::new(), Vec::new());
         for (message, today) in messages {
-            match self.intake_lookup(
-                message.channel,
-                &message.id,
-                &message.conversation,
-                message.received_at,
-                today,
-            )? {
+            match lookup_of(self, &message, today)? {
                 IntakeLookup::Duplicate(first) => {
                     receipts.push(Some(IntakeReceipt::duplicate_of(*first)));
                 }
@@ -150,13 +144,7 @@ pub trait Store: Send + Sync {
         today: NaiveDate,
         decide: &mut dyn FnMut(Inbound, ConversationFacts) -> IntakeRecord,
     ) -> Result<IntakeReceipt, StoreError> {
-        match self.intake_lookup(
-            message.channel,
-            &message.id,
-            &message.conversation,
-            message.received_at,
-            today,
-        )? {
+        match lookup_of(self, &message, today)? {
             IntakeLookup::Duplicate(first) => Ok(IntakeReceipt::duplicate_of(*first)),
             IntakeLookup::Erased => Ok(IntakeReceipt::erased(&message.id)),
             IntakeLookup::New(facts) => self.record_intake(decide(message, facts)),
@@ -906,4 +894,19 @@ pub enum StoreError {
     Unavailable { reason: String },
     #[error("{reason}")]
     Config { reason: String },
+}
+
+/// [`Store::intake_lookup`] for `message`, received on `today`.
+fn lookup_of<S: Store + ?Sized>(
+    store: &S,
+    message: &Inbound,
+    today: NaiveDate,
+) -> Result<IntakeLookup, StoreError> {
+    store.intake_lookup(
+        message.channel,
+        &message.id,
+        &message.conversation,
+        message.received_at,
+        today,
+    )
 }
