@@ -504,6 +504,90 @@ fn malformed_keywords_of_the_new_syntax_point_at_their_place() {
     );
 }
 
+/// The default rulebook with more `[groups]` in its lexicon and one topic that uses them.
+fn with_groups(groups: &str, keywords: &str) -> RulebookSource {
+    let mut source = RulebookSource::embedded();
+    let lexicon = &mut source.lexicon.text;
+    assert!(
+        lexicon.contains("\n[groups]\n"),
+        "the default lexicon has groups"
+    );
+    *lexicon = lexicon.replace("\n[groups]\n", &format!("\n[groups]\n{groups}\n"));
+    source.topics.text.push_str(&format!(
+        "\n[[topic]]\nid = \"loose_overhead\"\ncategory = \"report\"\nkeywords = [{keywords}]\n"
+    ));
+    source
+}
+
+#[test]
+fn word_groups_count_alone_and_on_either_side_of_near() {
+    let source = with_groups(
+        "coming_down = [\"afgebroken\", \"loshangend\", \"losgeschoten\"]\npeople = [\"kinderen\", \"fietsers\"]\nwarnings = [\"pas op\", \"=gevaarlijk\"]",
+        "\"@coming_down NEAR/6 @people\", \"@warnings\"",
+    );
+    let rulebook = Rulebook::compile(source).unwrap_or_else(|e| panic!("compiles:\n{e}"));
+    let matched = |text: &str| -> Vec<String> {
+        decide(&rulebook, text)
+            .diagnostics
+            .topics
+            .into_iter()
+            .filter(|t| t.topic == "loose_overhead")
+            .flat_map(|t| t.matched)
+            .collect()
+    };
+    // Each pair of the two groups is a keyword of its own, and the reason names the pair.
+    assert_eq!(
+        matched("er is een tak afgebroken en de kinderen lopen eronder"),
+        ["afgebroken NEAR/6 kinderen"]
+    );
+    assert_eq!(
+        matched("fietsers rijden langs een paal die losgeschoten is"),
+        ["losgeschoten NEAR/6 fietsers"]
+    );
+    // A group alone is a keyword per term, phrases and `=` words included.
+    assert_eq!(matched("pas op bij de brug"), ["pas op"]);
+    assert_eq!(matched("dit is gevaarlijk"), ["=gevaarlijk"]);
+    // Apart, or without people, the pair does not count.
+    assert!(matched("de tak is afgebroken").is_empty());
+    assert!(
+        matched("de tak is gisteren al afgebroken door de storm, het is een week later en nu spelen er weer kinderen")
+            .is_empty()
+    );
+}
+
+#[test]
+fn word_group_mistakes_point_at_their_place() {
+    let source = with_groups(
+        "people = [\"kinderen\"]\nphrases = [\"hangt los\"]\nempty = []\nnested = [\"tak NEAR/3 kinderen\", \"@people\"]\nBad-Name = [\"x\"]",
+        "\"@unknown NEAR/5 @people\", \"tak @people\", \"@phrases NEAR/4 @people\"",
+    );
+    let topics_line = source.topics.text.lines().count();
+    let errors = Rulebook::compile(source)
+        .err()
+        .expect("refused")
+        .to_string();
+    for expected in [
+        format!(
+            "rules/topics.toml:{topics_line}:13: keyword `@unknown NEAR/5 @people` uses group `@unknown`, which lexicon.toml does not define (known: "
+        ),
+        format!(
+            "rules/topics.toml:{topics_line}:40: keyword `tak @people`: a group is written `@name`, alone or as one side of NEAR"
+        ),
+        // A phrase may be in a group, but not beside NEAR: the error names the pair and points
+        // at the keyword that made it.
+        format!(
+            "rules/topics.toml:{topics_line}:55: keyword `hangt los NEAR/4 kinderen`: each side of NEAR is one word"
+        ),
+        "group `empty` is empty, so a keyword using it could never match".to_owned(),
+        "group `nested`: `tak NEAR/3 kinderen` is a NEAR".to_owned(),
+        "group `nested`: `@people` names a group".to_owned(),
+        "group `Bad-Name`: a name is lowercase letters, digits and `_` only".to_owned(),
+    ] {
+        assert!(errors.contains(&expected), "{expected}\nnot in:\n{errors}");
+    }
+    assert!(errors.contains("rules/lexicon.toml:"), "{errors}");
+}
+
 #[test]
 fn a_script_may_file_a_decision_under_a_category_but_only_a_real_one() {
     let rulebook = with_escalation_script(

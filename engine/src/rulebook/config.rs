@@ -379,6 +379,9 @@ pub struct LexiconFile {
     /// For topics with `negation`: which words cancel the keyword after them.
     #[serde(default)]
     pub negation: Option<NegationConfig>,
+    /// Named word lists that keywords use as `@name` (see [`super::groups`]).
+    #[serde(default)]
+    pub groups: super::groups::GroupsConfig,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@ pub mod cases;
 pub mod config;
 pub mod error;
 pub mod golden_cases;
+mod groups;
 mod references;
 pub mod source;
 
@@ -518,6 +519,7 @@ impl Rulebook {
             errors: &mut errors,
         };
         let mut specs = Vec::new();
+        let mut expanded = Vec::with_capacity(topics.topic.len());
         let mut topic_info = rustc_hash::FxHashMap::default();
         for topic in &topics.topic {
             let id = topic.id.get_ref();
@@ -575,12 +577,14 @@ impl Rulebook {
                 check.at(&topic.id, format!("topic `{id}` is defined twice"));
             }
             let defaults = config.matching;
+            let keywords = groups::expand(&topic.keywords, &lexicon_file.groups, &mut check);
+            let exclude = groups::expand(&topic.exclude, &lexicon_file.groups, &mut check);
             specs.push(TopicSpec {
                 id: id.clone(),
                 category,
-                keywords: strings(&topic.keywords),
+                keywords: strings(&keywords),
                 patterns: strings(&topic.patterns),
-                exclude: strings(&topic.exclude),
+                exclude: strings(&exclude),
                 options: MatchOptions {
                     stems: topic.stems.unwrap_or(defaults.stems),
                     compounds: topic.compounds.unwrap_or(defaults.compounds),
@@ -588,6 +592,7 @@ impl Rulebook {
                     negation: topic.negation.unwrap_or(defaults.negation),
                 },
             });
+            expanded.push(groups::Expanded { keywords, exclude });
         }
         let wants_negation = specs.iter().any(|s| s.options.negation);
         let mut matcher_settings =
@@ -609,7 +614,7 @@ impl Rulebook {
             Ok(m) => Some(m),
             Err(term_errors) => {
                 for e in term_errors {
-                    report_term_error(&mut check, &topics.topic, e);
+                    report_term_error(&mut check, &topics.topic, &expanded, e);
                 }
                 None
             }
@@ -630,6 +635,7 @@ impl Rulebook {
             file: &source.lexicon,
             errors: &mut errors,
         };
+        groups::check_groups(&lexicon_file.groups, &mut check);
         let mut lexicon = Lexicon::default();
         let s = &lexicon_file.sentiment;
         let one_word = |word: &Spanned<String>, check: &mut Checker| {
@@ -932,12 +938,17 @@ fn strings(list: &[Spanned<String>]) -> Vec<String> {
     list.iter().map(|s| s.get_ref().clone()).collect()
 }
 
-fn report_term_error(check: &mut Checker, topics: &[TopicConfig], error: TermError) {
+fn report_term_error(
+    check: &mut Checker,
+    topics: &[TopicConfig],
+    expanded: &[groups::Expanded],
+    error: TermError,
+) {
     match error {
         TermError::Keyword(t, list, k, message) => {
             let terms = match list {
-                TermList::Keywords => &topics[t].keywords,
-                TermList::Exclude => &topics[t].exclude,
+                TermList::Keywords => &expanded[t].keywords,
+                TermList::Exclude => &expanded[t].exclude,
             };
             check.at(&terms[k], message);
         }
