@@ -115,25 +115,30 @@ impl<'a> Intake<'a> {
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
         let teams = self.rulebook.teams();
-        let mut receipts = Vec::with_capacity(messages.len());
+        let mut receipts = Vec::new();
         let mut messages = messages.into_iter().peekable();
         while messages.peek().is_some() {
             // A segment: the messages up to the next one of a conversation already in it. Its
             // lookups share one view of the store, taken after the last segment's commit.
             let mut conversations = HashSet::new();
-            let mut segment = Vec::new();
+            let mut segment = Vec::with_capacity(messages.len());
             while let Some(message) =
                 messages.next_if(|m| conversations.insert((m.channel, m.conversation.clone())))
             {
                 let today = teams.local(message.received_at).date_naive();
                 segment.push((message, today));
             }
-            receipts.extend(
-                self.store
-                    .decide_and_record_all(segment, &mut |message, facts, today| {
-                        self.record_for(message, facts, today, now)
-                    })?,
-            );
+            let done = self
+                .store
+                .decide_and_record_all(segment, &mut |message, facts, today| {
+                    self.record_for(message, facts, today, now)
+                })?;
+            // Most batches are one segment: its receipts are the answer, not copied into another.
+            if receipts.is_empty() {
+                receipts = done;
+            } else {
+                receipts.extend(done);
+            }
         }
         Ok(receipts)
     }

@@ -2051,6 +2051,31 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
         .unwrap();
     assert_eq!(batched.messages, a1.messages + 1);
     assert_eq!(batched.auto_replies, a1.auto_replies + 1);
+    // Repeats among new messages (one transaction: five conversations) keep their places.
+    let batch = vec![
+        msg("c1", "conv-c", "cas", QUESTION, t0),
+        msg("b1", "conv-b", "bob", QUESTION, t0),
+        msg("d1", "conv-d", "dan", QUESTION, t0),
+        msg("a2", "conv-a", "ann", QUESTION, t0 + Duration::minutes(1)),
+        msg("e1", "conv-e", "eve", QUESTION, t0),
+    ];
+    let receipts = Intake::new(rulebook(), &**f.store())
+        .accept_batch(batch, t0 + Duration::minutes(3))
+        .unwrap();
+    let ids: Vec<(&str, bool)> = receipts
+        .iter()
+        .map(|r| (r.decision.message_id.as_str(), r.duplicate))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("c1", false),
+            ("b1", true),
+            ("d1", false),
+            ("a2", true),
+            ("e1", false)
+        ]
+    );
 }
 
 /// A record decided from a view of the store, with the facts that view gave.
