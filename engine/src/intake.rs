@@ -27,13 +27,15 @@
 //! shadow decision, even after a crash, so the shadow report never has holes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::case::intake::NextDue;
 use crate::case::satisfaction;
 use crate::case::{CaseInput, ConversationFacts, ConversationState};
 use crate::context::DecideContext;
-use crate::decision::{Action, Priority};
+use crate::decision::Action;
 use crate::message::Inbound;
 use crate::mode::Mode;
 use crate::rulebook::Rulebook;
@@ -181,25 +183,14 @@ impl<'a> Intake<'a> {
                 .map(|due| due.with_timezone(&Utc)),
             _ => None,
         };
-        // A message that may join or reopen an escalation may start its next-response clock:
-        // the deadlines of every team and priority, since which escalation it reaches is known
-        // only inside the store's transaction. Most messages need none.
+        // A message that may join or reopen an escalation may start its next-response clock,
+        // counted from its receipt; most messages need none.
         let may_follow = matches!(decision.action, Action::Escalate { .. })
             || context.conversation.state == ConversationState::Human;
-        let next_due = if may_follow {
-            teams
-                .all()
-                .iter()
-                .flat_map(|team| {
-                    Priority::ALL.iter().filter_map(move |p| {
-                        team.sla_deadline(local, *p)
-                            .map(|due| (team.id.clone(), *p, due.with_timezone(&Utc)))
-                    })
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let next_due = may_follow.then(|| NextDue {
+            teams: Arc::clone(&self.rulebook.teams),
+            received: local,
+        });
         let attachment_only = message.is_attachment_only();
         IntakeRecord {
             message,

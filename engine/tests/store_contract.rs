@@ -2362,6 +2362,15 @@ fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backe
     assert_eq!(esc.messages.len(), 2);
     assert_eq!(esc.case.waiting_since, Some(at(20)));
     assert!(esc.sla_deadline.is_some_and(|d| d > at(20)));
+    let teams = rulebook().teams();
+    let due = teams
+        .get(&esc.team)
+        .and_then(|t| t.sla_deadline(teams.local(at(20)), esc.priority))
+        .map(|d| d.with_timezone(&Utc));
+    assert_eq!(
+        esc.sla_deadline, due,
+        "the team's SLA for its priority, from when the customer wrote again"
+    );
 
     // A journalist in the same conversation: Communications' own escalation, linked.
     let press = f.accept(msg("k3", "c1", "ann", PRESS, at(30)));
