@@ -27,13 +27,15 @@
 //! shadow decision, even after a crash, so the shadow report never has holes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::case::intake::NextDue;
 use crate::case::satisfaction;
 use crate::case::{CaseInput, ConversationFacts, ConversationState};
 use crate::context::DecideContext;
-use crate::decision::{Action, Priority};
+use crate::decision::Action;
 use crate::message::Inbound;
 use crate::mode::Mode;
 use crate::rulebook::Rulebook;
@@ -115,25 +117,30 @@ impl<'a> Intake<'a> {
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
         let teams = self.rulebook.teams();
-        let mut receipts = Vec::with_capacity(messages.len());
+        let mut receipts = Vec::new();
         let mut messages = messages.into_iter().peekable();
         while messages.peek().is_some() {
             // A segment: the messages up to the next one of a conversation already in it. Its
             // lookups share one view of the store, taken after the last segment's commit.
             let mut conversations = HashSet::new();
-            let mut segment = Vec::new();
+            let mut segment = Vec::with_capacity(messages.len());
             while let Some(message) =
                 messages.next_if(|m| conversations.insert((m.channel, m.conversation.clone())))
             {
                 let today = teams.local(message.received_at).date_naive();
                 segment.push((message, today));
             }
-            receipts.extend(
-                self.store
-                    .decide_and_record_all(segment, &mut |message, facts, today| {
-                        self.record_for(message, facts, today, now)
-                    })?,
-            );
+            let done = self
+                .store
+                .decide_and_record_all(segment, &mut |message, facts, today| {
+                    self.record_for(message, facts, today, now)
+                })?;
+            // Most batches are one segment: its receipts are the answer, not copied into another.
+            if receipts.is_empty() {
+                receipts = done;
+            } else {
+                receipts.extend(done);
+            }
         }
         Ok(receipts)
     }
@@ -176,25 +183,14 @@ impl<'a> Intake<'a> {
                 .map(|due| due.with_timezone(&Utc)),
             _ => None,
         };
-        // A message that may join or reopen an escalation may start its next-response clock:
-        // the deadlines of every team and priority, since which escalation it reaches is known
-        // only inside the store's transaction. Most messages need none.
+        // A message that may join or reopen an escalation may start its next-response clock,
+        // counted from its receipt; most messages need none.
         let may_follow = matches!(decision.action, Action::Escalate { .. })
             || context.conversation.state == ConversationState::Human;
-        let next_due = if may_follow {
-            teams
-                .all()
-                .iter()
-                .flat_map(|team| {
-                    Priority::ALL.iter().filter_map(move |p| {
-                        team.sla_deadline(local, *p)
-                            .map(|due| (team.id.clone(), *p, due.with_timezone(&Utc)))
-                    })
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let next_due = may_follow.then(|| NextDue {
+            teams: Arc::clone(&self.rulebook.teams),
+            received: local,
+        });
         let attachment_only = message.is_attachment_only();
         IntakeRecord {
             message,

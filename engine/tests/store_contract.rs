@@ -2051,6 +2051,31 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
         .unwrap();
     assert_eq!(batched.messages, a1.messages + 1);
     assert_eq!(batched.auto_replies, a1.auto_replies + 1);
+    // Repeats among new messages (one transaction: five conversations) keep their places.
+    let batch = vec![
+        msg("c1", "conv-c", "cas", QUESTION, t0),
+        msg("b1", "conv-b", "bob", QUESTION, t0),
+        msg("d1", "conv-d", "dan", QUESTION, t0),
+        msg("a2", "conv-a", "ann", QUESTION, t0 + Duration::minutes(1)),
+        msg("e1", "conv-e", "eve", QUESTION, t0),
+    ];
+    let receipts = Intake::new(rulebook(), &**f.store())
+        .accept_batch(batch, t0 + Duration::minutes(3))
+        .unwrap();
+    let ids: Vec<(&str, bool)> = receipts
+        .iter()
+        .map(|r| (r.decision.message_id.as_str(), r.duplicate))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("c1", false),
+            ("b1", true),
+            ("d1", false),
+            ("a2", true),
+            ("e1", false)
+        ]
+    );
 }
 
 /// A record decided from a view of the store, with the facts that view gave.
@@ -2337,6 +2362,15 @@ fn case_state_is_stored_waiting_linked_satisfaction_and_reopening(backend: Backe
     assert_eq!(esc.messages.len(), 2);
     assert_eq!(esc.case.waiting_since, Some(at(20)));
     assert!(esc.sla_deadline.is_some_and(|d| d > at(20)));
+    let teams = rulebook().teams();
+    let due = teams
+        .get(&esc.team)
+        .and_then(|t| t.sla_deadline(teams.local(at(20)), esc.priority))
+        .map(|d| d.with_timezone(&Utc));
+    assert_eq!(
+        esc.sla_deadline, due,
+        "the team's SLA for its priority, from when the customer wrote again"
+    );
 
     // A journalist in the same conversation: Communications' own escalation, linked.
     let press = f.accept(msg("k3", "c1", "ann", PRESS, at(30)));

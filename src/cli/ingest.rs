@@ -179,7 +179,8 @@ fn worker(
     // What queued up while the last batch was committed goes into the next one: one durable
     // commit for many messages instead of one each, and each ack still only after its commit.
     while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(BATCH);
+        batch.push(first);
         while batch.len() < BATCH {
             match queue.try_recv() {
                 Ok(message) => batch.push(message),

@@ -4,10 +4,14 @@
 //! the channel's mode lets the decision act (see [`crate::mode`]): in `listen` no escalation
 //! opens or grows, in `shadow` and `listen` no reply is queued.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 
 use crate::decision::{Action, Decision, Priority};
 use crate::mode::Mode;
+use crate::teams::Teams;
 
 use super::conversation::ConversationState;
 use super::state::{DEFAULT_REOPEN_DAYS, may_reopen};
@@ -42,13 +46,15 @@ pub struct Escalations<'a> {
 
 /// What a message brings to the case rules besides its decision, made where the rulebook is
 /// at hand (see [`crate::intake`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CaseInput {
     /// How long after its resolution a message for the same team reopens an escalation.
     pub reopen_within: Duration,
-    /// The deadline a next response would have, per team and priority, from the message's
-    /// receipt: set only when the message may join or reopen an escalation.
-    pub next_due: Vec<(String, Priority, DateTime<Utc>)>,
+    /// What a next response's deadline is counted from: set only when the message may join
+    /// or reopen an escalation. Which one it reaches is known only in the store's transaction,
+    /// so the deadline is worked out there, for that escalation's team and priority alone,
+    /// rather than for every team and priority beforehand.
+    pub next_due: Option<NextDue>,
     /// The message is a score answering the conversation's satisfaction question.
     pub score: Option<u8>,
     /// The message is only an attachment (a location, a photo) to what the customer said
@@ -60,7 +66,7 @@ impl Default for CaseInput {
     fn default() -> Self {
         CaseInput {
             reopen_within: Duration::days(i64::from(DEFAULT_REOPEN_DAYS)),
-            next_due: Vec::new(),
+            next_due: None,
             score: None,
             attachment_only: false,
         }
@@ -70,11 +76,21 @@ impl Default for CaseInput {
 impl CaseInput {
     /// The next-response deadline for `team` at `priority`.
     pub fn next_due(&self, team: &str, priority: Priority) -> Option<DateTime<Utc>> {
-        self.next_due
-            .iter()
-            .find(|(t, p, _)| t == team && *p == priority)
-            .map(|(_, _, due)| *due)
+        let from = self.next_due.as_ref()?;
+        let due = from
+            .teams
+            .get(team)?
+            .sla_deadline(from.received, priority)?;
+        Some(due.with_timezone(&Utc))
     }
+}
+
+/// The rulebook's teams and the message's receipt in their time zone: what a next-response
+/// deadline is counted from.
+#[derive(Debug, Clone)]
+pub struct NextDue {
+    pub teams: Arc<Teams>,
+    pub received: DateTime<Tz>,
 }
 
 /// What happens to the conversation's escalations.

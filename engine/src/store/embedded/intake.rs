@@ -118,17 +118,23 @@ impl Embedded {
         // then reads again rather than trust a view that may predate that commit.
         let commits = self.shared.commits.load(Ordering::Acquire);
         let mut snap = self.snapshot()?;
-        let mut receipts = Vec::with_capacity(messages.len());
-        let (mut slots, mut prepared) = (Vec::new(), Vec::new());
-        for (message, today) in messages {
+        // Sized up front: a `Prepared` is large, and a vector grown by doubling copies every
+        // record again and touches fresh memory the kernel has to zero each time.
+        let mut prepared = Vec::with_capacity(messages.len());
+        // The receipts of duplicates and erased deliveries, with their place among `messages`;
+        // the rest come from the writer in order.
+        let mut early = Vec::new();
+        for (index, (message, today)) in messages.into_iter().enumerate() {
             match look(
                 &mut snap,
                 message.channel,
                 &message.id,
                 &message.conversation,
             )? {
-                Look::Duplicate(first) => receipts.push(Some(IntakeReceipt::duplicate_of(*first))),
-                Look::Erased => receipts.push(Some(IntakeReceipt::erased(&message.id))),
+                Look::Duplicate(first) => {
+                    early.push((index, IntakeReceipt::duplicate_of(*first)));
+                }
+                Look::Erased => early.push((index, IntakeReceipt::erased(&message.id))),
                 Look::New { conv, probed, free } => {
                     let facts = conv
                         .as_ref()
@@ -141,19 +147,28 @@ impl Embedded {
                         free,
                         conv,
                     });
-                    slots.push(receipts.len());
                     prepared.push(p);
-                    receipts.push(None);
                 }
             }
         }
         drop(snap);
-        if !prepared.is_empty() {
-            for (slot, receipt) in slots.into_iter().zip(self.place_all(prepared)?) {
-                receipts[slot] = Some(receipt);
-            }
+        let placed = if prepared.is_empty() {
+            Vec::new()
+        } else {
+            self.place_all(prepared)?
+        };
+        if early.is_empty() {
+            return Ok(placed);
         }
-        Ok(receipts.into_iter().flatten().collect())
+        let mut receipts = Vec::with_capacity(placed.len() + early.len());
+        let (mut placed, mut early) = (placed.into_iter(), early.into_iter().peekable());
+        while let Some(receipt) = match early.next_if(|(index, _)| *index == receipts.len()) {
+            Some((_, receipt)) => Some(receipt),
+            None => placed.next(),
+        } {
+            receipts.push(receipt);
+        }
+        Ok(receipts)
     }
 
     /// What the caller's thread can do for the writer: redaction, encoding and hashing, so

@@ -4,7 +4,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -67,7 +67,30 @@ pub(super) struct Recent {
     /// Transactions ended so far: [`Shared::commits`] between two transactions.
     ended: u64,
     /// The watched keys of the last [`RECENT_COMMITS`] transactions, oldest first.
-    written: VecDeque<HashSet<u64>>,
+    written: VecDeque<Watched>,
+}
+
+/// The hashes of watched keys; already hashes, so they are used as they are: hashing them
+/// again cost the writer as much as the rest of keeping [`Recent`].
+pub(super) type Watched = HashSet<u64, BuildHasherDefault<AsIs>>;
+
+/// A [`Hasher`] for keys that are hashes already ([`watched`]).
+#[derive(Default)]
+pub(super) struct AsIs(u64);
+
+impl Hasher for AsIs {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; anything else still hashes, less evenly.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// How many transactions back a snapshot may have been taken and still spare the writer its
@@ -93,7 +116,7 @@ impl Recent {
                 .all(|set| keys.iter().all(|k| !set.contains(k)))
     }
 
-    fn end(&mut self, keys: HashSet<u64>) {
+    fn end(&mut self, keys: Watched) {
         if self.written.len() == RECENT_COMMITS {
             self.written.pop_front();
         }
@@ -438,7 +461,7 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         let mut new_symbols = HashMap::new();
         let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
         let mut batch = Some(batch);
-        let mut watched_keys = HashSet::new();
+        let mut watched_keys = Watched::default();
         let result = shared.kv.transact(&mut |txn| {
             let mut tx = Tx {
                 kv: txn,
