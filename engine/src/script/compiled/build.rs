@@ -16,8 +16,6 @@ use rhai::{ASTFlags, ASTNode, Expr, FnCallExpr, Position, Stmt};
 use super::value::{self, Native, Op, Outcome, Prop, Value, bail};
 use super::{Flow, Frame};
 
-mod text;
-
 pub(super) type Code = Box<dyn Fn(&mut Frame<'_>) -> Outcome + Send + Sync>;
 
 /// What a compiled script function needs when it is called.
@@ -68,11 +66,9 @@ struct Builder<'a> {
 
 type Built = Result<Code, String>;
 
-/// An argument of a native function: a literal's value, a variable's slot, or the code that
-/// computes it.
+/// An argument of a native function: a literal's value, or the code that computes it.
 enum Arg {
     Value(Value),
-    Slot(usize),
     Code(Code),
 }
 
@@ -81,19 +77,9 @@ impl Arg {
     fn eval(&self, f: &mut Frame<'_>) -> Result<Cow<'_, Value>, Flow> {
         match self {
             Arg::Value(v) => Ok(Cow::Borrowed(v)),
-            Arg::Slot(slot) => Ok(Cow::Owned(f.slots[f.base + slot].clone())),
             Arg::Code(code) => code(f).map(Cow::Owned),
         }
     }
-}
-
-/// What a chain (`msg.guess.score`, `sure.says(…)`, `d.category`) starts from: the engine's
-/// `msg`, whose properties are read straight from the message; a script variable, read where
-/// it is kept rather than copied out by a call; or any other expression.
-enum Base {
-    Message,
-    Slot(usize),
-    Code(Code),
 }
 
 /// The value of a literal (`0.9`, `4`, `"spam"`, `true`), or `None` for any other expression.
@@ -354,7 +340,10 @@ impl<'a> Builder<'a> {
             Expr::Stmt(block) => self.block(block.statements()),
             Expr::FnCall(call, pos) => self.call(call, *pos),
             Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
-                let base = self.base(&x.lhs)?;
+                let base = match &x.lhs {
+                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                    other => Some(self.expr(other)?),
+                };
                 self.chain(base, &x.rhs)
             }
             Expr::Index(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
@@ -433,43 +422,25 @@ impl<'a> Builder<'a> {
 
     /// `base.rhs`, where `base` is `None` for the engine's `msg`, whose properties are read
     /// straight from the message.
-    /// The start of a chain, counted as `expr` counts it.
-    fn base(&mut self, lhs: &Expr) -> Result<Base, String> {
-        match lhs {
-            Expr::Variable(v, ..) if self.is_message(v) => Ok(Base::Message),
-            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
-                self.cost += OPS_PER_NODE;
-                self.local(&v.1)
-                    .map(Base::Slot)
-                    .ok_or_else(|| format!("the variable `{}` here", v.1))
-            }
-            other => self.expr(other).map(Base::Code),
-        }
-    }
-
-    fn chain(&mut self, base: Base, rhs: &Expr) -> Built {
+    fn chain(&mut self, base: Option<Code>, rhs: &Expr) -> Built {
         match rhs {
             Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
                 let first = self.link(base, &x.lhs)?;
-                self.chain(Base::Code(first), &x.rhs)
+                self.chain(Some(first), &x.rhs)
             }
             Expr::Property(..) | Expr::MethodCall(..) => self.link(base, rhs),
             _ => Err("an index or `?.` in a chain".to_owned()),
         }
     }
 
-    fn link(&mut self, base: Base, rhs: &Expr) -> Built {
+    fn link(&mut self, base: Option<Code>, rhs: &Expr) -> Built {
         self.cost += OPS_PER_NODE;
         match rhs {
             Expr::Property(p, _) => {
                 let prop = Prop::of(&p.2).ok_or_else(|| format!("the property `{}`", p.2))?;
                 Ok(match base {
-                    Base::Message => Box::new(move |f| value::message_prop(f, prop)),
-                    Base::Slot(slot) => Box::new(move |f| {
-                        let f: &Frame<'_> = f;
-                        value::get(f, &f.slots[f.base + slot], prop)
-                    }),
-                    Base::Code(base) => Box::new(move |f| {
+                    None => Box::new(move |f| value::message_prop(f, prop)),
+                    Some(base) => Box::new(move |f| {
                         let v = base(f)?;
                         value::get(f, &v, prop)
                     }),
@@ -485,11 +456,7 @@ impl<'a> Builder<'a> {
                 }
                 let native = Native::of(&call.name, call.args.len() + 1)
                     .ok_or_else(|| format!("the method `{}`", call.name))?;
-                let base = match base {
-                    Base::Message => Arg::Value(Value::Message),
-                    Base::Slot(slot) => Arg::Slot(slot),
-                    Base::Code(code) => Arg::Code(code),
-                };
+                let base = base.map_or(Arg::Value(Value::Message), Arg::Code);
                 let args = self.native_args(&call.args)?;
                 self.native(native, *pos, Some(base), args)
             }
@@ -615,6 +582,91 @@ impl<'a> Builder<'a> {
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
         let args = self.native_args(&call.args)?;
         self.native(native, pos, None, args)
+    }
+}
+
+impl Builder<'_> {
+    /// `x == "text"` and `x != "text"` (either way round), the comparison the scripts make
+    /// most: the string `x` is compared where it is kept, without the copies of `x` and of the
+    /// text that reading them as values makes. `None` for any other comparison. The result,
+    /// and the bail where `x` is not a string, are those of [`value::binary`]; the operations
+    /// counted are those of the two operands compiled as values.
+    fn equals_text(&mut self, op: Op, a: &Expr, b: &Expr) -> Option<Built> {
+        let ne = match op {
+            Op::Eq => false,
+            Op::Ne => true,
+            _ => return None,
+        };
+        let (x, text) = match (a, b) {
+            (x, Expr::StringConstant(s, _)) | (Expr::StringConstant(s, _), x) => (x, s),
+            _ => return None,
+        };
+        if matches!(x, Expr::StringConstant(..)) {
+            return None;
+        }
+        let text: Box<str> = text.as_str().into();
+        // The text's node, as `expr` would count it.
+        self.cost += OPS_PER_NODE;
+        let max = |f: &Frame<'_>| f.limits.max_string_size;
+        let test = move |s: &str| Ok(Value::Bool((s == &*text) != ne));
+        Some(match x {
+            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
+                self.cost += OPS_PER_NODE;
+                let slot = self.local(&v.1)?;
+                Ok(Box::new(move |f| match &f.slots[f.base + slot] {
+                    Value::Str(s) => test(s),
+                    _ => bail(),
+                }))
+            }
+            Expr::Dot(d, flags, _)
+                if !flags.contains(ASTFlags::NEGATED) && matches!(d.rhs, Expr::Property(..)) =>
+            {
+                let Expr::Property(p, _) = &d.rhs else {
+                    return None;
+                };
+                let prop = Prop::of(&p.2)?;
+                // The chain's node and its link, as `expr` and `link` count them.
+                self.cost += 2 * OPS_PER_NODE;
+                let base = match &d.lhs {
+                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                    other => match self.expr(other) {
+                        Ok(code) => Some(code),
+                        Err(e) => return Some(Err(e)),
+                    },
+                };
+                Ok(match base {
+                    None => Box::new(move |f| match value::message_str(f, prop) {
+                        Some(s) if s.len() >= max(f) => bail(),
+                        Some(s) => test(s),
+                        None => bail(),
+                    }),
+                    Some(base) => Box::new(move |f| {
+                        let v = base(f)?;
+                        // Read as `get` reads it: the size check, except for the interned
+                        // `decision.action`.
+                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
+                        match value::str_prop(f, &v, prop) {
+                            Some(s) if checked && s.len() >= max(f) => bail(),
+                            Some(s) => test(s),
+                            None => match value::get(f, &v, prop)? {
+                                Value::Str(s) => test(&s),
+                                _ => bail(),
+                            },
+                        }
+                    }),
+                })
+            }
+            _ => {
+                let x = match self.expr(x) {
+                    Ok(code) => code,
+                    Err(e) => return Some(Err(e)),
+                };
+                Ok(Box::new(move |f| match x(f)? {
+                    Value::Str(s) => test(&s),
+                    _ => bail(),
+                }))
+            }
+        })
     }
 }
 
