@@ -49,6 +49,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use rhai::ImmutableString;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
@@ -166,8 +167,9 @@ impl Reading<'_> {
 /// features and model as the categories, over other labels.
 #[derive(Debug)]
 struct TopicModel {
-    /// Topic ids in sorted order.
-    ids: Vec<String>,
+    /// Topic ids in sorted order, as scripts read them: made once, so that a guess lists every
+    /// topic without copying its name.
+    ids: Vec<ImmutableString>,
     bias: Vec<f32>,
     table: FeatureTable,
     weights: Vec<f32>,
@@ -179,12 +181,12 @@ struct TopicModel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicGuess {
     /// The most probable topic.
-    pub topic: String,
+    pub topic: ImmutableString,
     pub score: f32,
     /// Up to three words that weighed most for `topic`.
     pub words: Vec<String>,
     /// Every topic the examples name, with its probability; they add up to 1.
-    pub probabilities: Vec<(String, f32)>,
+    pub probabilities: Vec<(ImmutableString, f32)>,
 }
 
 impl Classifier {
@@ -240,7 +242,7 @@ impl Classifier {
     pub fn knows_topic(&self, topic: &str) -> bool {
         self.topics
             .as_ref()
-            .is_some_and(|t| t.ids.iter().any(|id| id == topic))
+            .is_some_and(|t| t.ids.iter().any(|id| id.as_str() == topic))
     }
 
     /// Guesses which topic a question or report is about; `None` when the examples name fewer
@@ -578,7 +580,7 @@ fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
     let (bias, weights) = naive_bayes(&prepared, ids.len(), params);
     let (bias, table, weights) = keep_features(ids.len(), params, &prepared, bias, weights);
     Some(TopicModel {
-        ids,
+        ids: ids.into_iter().map(ImmutableString::from).collect(),
         bias,
         table,
         weights,

@@ -151,13 +151,14 @@ pub fn topic_guess(classifier: Option<&Classifier>, normalized: &str) -> TopicGu
         return TopicGuessView::default();
     };
     TopicGuessView {
-        topic: guess.topic.as_str().into(),
+        topic: guess.topic,
         score: f64::from(guess.score),
         words: guess.words.join(", ").into(),
+        // The classifier's own names: no copy of each topic's name per message.
         probabilities: guess
             .probabilities
-            .iter()
-            .map(|(t, p)| (ImmutableString::from(t.as_str()), f64::from(*p)))
+            .into_iter()
+            .map(|(t, p)| (t, f64::from(p)))
             .collect(),
     }
 }

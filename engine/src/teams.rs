@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use rustc_hash::FxHashMap;
 
@@ -257,7 +259,8 @@ fn describe_moment(
     (nl, en): (&str, &str),
 ) -> String {
     let days = (moment.date_naive() - now.date_naive()).num_days();
-    let time = moment.format("%H:%M");
+    // What `format("%H:%M")` prints, without parsing the format on every holding reply.
+    let time = format!("{:02}:{:02}", moment.hour(), moment.minute());
     let weekday = moment.weekday();
     match (language, days) {
         (Language::Nl, 0) => format!("vandaag {nl} {time}"),

@@ -8,6 +8,7 @@
 //! string interpolation, `throw`, constants, recursion, methods of a script's own, functions
 //! this module does not know. The refusal is the safe side of every doubt.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rhai::{ASTFlags, ASTNode, Expr, FnCallExpr, Position, Stmt};
@@ -64,6 +65,22 @@ struct Builder<'a> {
 }
 
 type Built = Result<Code, String>;
+
+/// An argument of a native function: a literal's value, or the code that computes it.
+enum Arg {
+    Value(Value),
+    Code(Code),
+}
+
+impl Arg {
+    /// The argument's value, lent where it is a literal.
+    fn eval(&self, f: &mut Frame<'_>) -> Result<Cow<'_, Value>, Flow> {
+        match self {
+            Arg::Value(v) => Ok(Cow::Borrowed(v)),
+            Arg::Code(code) => code(f).map(Cow::Owned),
+        }
+    }
+}
 
 /// The value of a literal (`0.9`, `4`, `"spam"`, `true`), or `None` for any other expression.
 fn literal(expr: &Expr) -> Option<Value> {
@@ -184,6 +201,17 @@ impl<'a> Builder<'a> {
             Stmt::If(x, _) => {
                 let cond = self.expr(&x.expr)?;
                 let body = self.block(x.body.statements())?;
+                // Most `if`s have no `else`, and most conditions are false: then the value is
+                // `()` without a call.
+                if x.branch.statements().is_empty() {
+                    return Ok(Box::new(move |f| {
+                        if cond(f)?.as_bool()? {
+                            body(f)
+                        } else {
+                            Ok(Value::Unit)
+                        }
+                    }));
+                }
                 let branch = self.block(x.branch.statements())?;
                 Ok(Box::new(move |f| {
                     if cond(f)?.as_bool()? {
@@ -428,8 +456,8 @@ impl<'a> Builder<'a> {
                 }
                 let native = Native::of(&call.name, call.args.len() + 1)
                     .ok_or_else(|| format!("the method `{}`", call.name))?;
-                let base = base.unwrap_or_else(|| constant(Value::Message));
-                let args = self.args(&call.args)?;
+                let base = base.map_or(Arg::Value(Value::Message), Arg::Code);
+                let args = self.native_args(&call.args)?;
                 self.native(native, *pos, Some(base), args)
             }
             _ => Err("a chain of another kind".to_owned()),
@@ -441,14 +469,25 @@ impl<'a> Builder<'a> {
         args.iter().map(|e| self.expr(e)).collect()
     }
 
+    /// A native function's arguments: a literal is kept as its value and lent to the call, not
+    /// made and dropped on every run (most arguments are literals: `has_topic("…")`,
+    /// `says("spam", 0.9)`, `escalate("crisis", "urgent", …)`). Counted as [`Self::args`] counts.
+    fn native_args(&mut self, args: &[Expr]) -> Result<Vec<Arg>, String> {
+        let codes = self.args(args)?;
+        Ok(args
+            .iter()
+            .zip(codes)
+            .map(|(e, code)| literal(e).map_or(Arg::Code(code), Arg::Value))
+            .collect())
+    }
+
     fn native(
         &mut self,
         native: Native,
         pos: Position,
-        base: Option<Code>,
-        args: Vec<Code>,
+        base: Option<Arg>,
+        args: Vec<Arg>,
     ) -> Built {
-        let codes: Vec<Code> = base.into_iter().chain(args).collect();
         let rule = if native.decides() {
             self.rule(pos)
         } else {
@@ -456,28 +495,26 @@ impl<'a> Builder<'a> {
         };
         // One closure per number of arguments, each evaluating them in order: a native call is
         // made a few dozen times a message.
-        let mut codes = codes.into_iter();
-        Ok(
-            match (codes.next(), codes.next(), codes.next(), codes.next()) {
-                (None, ..) => Box::new(move |f| value::call(f, native, &rule, &[])),
-                (Some(a), None, ..) => Box::new(move |f| {
-                    let a = a(f)?;
-                    value::call(f, native, &rule, &[a])
-                }),
-                (Some(a), Some(b), None, _) => Box::new(move |f| {
-                    let a = a(f)?;
-                    let b = b(f)?;
-                    value::call(f, native, &rule, &[a, b])
-                }),
-                (Some(a), Some(b), Some(c), None) => Box::new(move |f| {
-                    let a = a(f)?;
-                    let b = b(f)?;
-                    let c = c(f)?;
-                    value::call(f, native, &rule, &[a, b, c])
-                }),
-                _ => return Err("a call with more than three arguments".to_owned()),
-            },
-        )
+        let mut args = base.into_iter().chain(args);
+        Ok(match (args.next(), args.next(), args.next(), args.next()) {
+            (None, ..) => Box::new(move |f| value::call(f, native, &rule, &[])),
+            (Some(a), None, ..) => Box::new(move |f| {
+                let a = a.eval(f)?;
+                value::call(f, native, &rule, &[&a])
+            }),
+            (Some(a), Some(b), None, _) => Box::new(move |f| {
+                let a = a.eval(f)?;
+                let b = b.eval(f)?;
+                value::call(f, native, &rule, &[&a, &b])
+            }),
+            (Some(a), Some(b), Some(c), None) => Box::new(move |f| {
+                let a = a.eval(f)?;
+                let b = b.eval(f)?;
+                let c = c.eval(f)?;
+                value::call(f, native, &rule, &[&a, &b, &c])
+            }),
+            _ => return Err("a call with more than three arguments".to_owned()),
+        })
     }
 
     fn call(&mut self, call: &FnCallExpr, pos: Position) -> Built {
@@ -543,7 +580,7 @@ impl<'a> Builder<'a> {
             _ => {}
         }
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
-        let args = self.args(&call.args)?;
+        let args = self.native_args(&call.args)?;
         self.native(native, pos, None, args)
     }
 }

@@ -612,8 +612,8 @@ fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict,
 
 /// Calls `native` with `args` (already counted against the operation limit by the caller,
 /// except for the work that grows with an argument's length, which is counted here).
-pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[Value]) -> Outcome {
-    let arg = |i: usize| args.get(i).ok_or(Flow::Bail);
+pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&Value]) -> Outcome {
+    let arg = |i: usize| args.get(i).copied().ok_or(Flow::Bail);
     let inputs = frame.inputs;
     let m: &FactsInner = &inputs.msg.0;
     match (native, arg(0)?) {
