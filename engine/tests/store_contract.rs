@@ -2013,16 +2013,19 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
         msg("a2", "conv-a", "ann", QUESTION, t0 + Duration::minutes(1)),
         msg("a1", "conv-a", "ann", QUESTION, t0),
     ];
-    let receipts = Intake::new(rulebook(), &**f.store())
-        .accept_batch(batch, t0 + Duration::minutes(2))
-        .unwrap();
-    let ids: Vec<(&str, bool)> = receipts
-        .iter()
-        .map(|r| (r.decision.message_id.as_str(), r.duplicate))
-        .collect();
+    // Each receipt's message and whether it was a repeat, in the batch's order.
+    let take_in = |batch, now| -> Vec<(String, bool)> {
+        Intake::new(rulebook(), &**f.store())
+            .accept_batch(batch, now)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.decision.message_id, r.duplicate))
+            .collect()
+    };
+    let ids = take_in(batch, t0 + Duration::minutes(2));
     assert_eq!(
         ids,
-        [("a1", false), ("b1", false), ("a2", false), ("a1", true)]
+        pairs(&[("a1", false), ("b1", false), ("a2", false), ("a1", true)])
     );
     let a2 = f
         .store()
@@ -2059,23 +2062,24 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
         msg("a2", "conv-a", "ann", QUESTION, t0 + Duration::minutes(1)),
         msg("e1", "conv-e", "eve", QUESTION, t0),
     ];
-    let receipts = Intake::new(rulebook(), &**f.store())
-        .accept_batch(batch, t0 + Duration::minutes(3))
-        .unwrap();
-    let ids: Vec<(&str, bool)> = receipts
-        .iter()
-        .map(|r| (r.decision.message_id.as_str(), r.duplicate))
-        .collect();
+    let ids = take_in(batch, t0 + Duration::minutes(3));
     assert_eq!(
         ids,
-        [
+        pairs(&[
             ("c1", false),
             ("b1", true),
             ("d1", false),
             ("a2", true),
             ("e1", false)
-        ]
+        ])
     );
+}
+
+fn pairs(expected: &[(&str, bool)]) -> Vec<(String, bool)> {
+    expected
+        .iter()
+        .map(|(id, d)| ((*id).to_owned(), *d))
+        .collect()
 }
 
 /// A record decided from a view of the store, with the facts that view gave.
