@@ -30,6 +30,7 @@ const DEDUPE: TableDefinition<[u8; 8], [u8; 8]> = TableDefinition::new("dedupe")
 const TIME: TableDefinition<[u8; 16], ()> = TableDefinition::new("time");
 const PENDING: TableDefinition<[u8; 8], [u8; 1]> = TableDefinition::new("outbox_pending");
 const OUTBOX: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("outbox");
+const WAITING: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("outbox_waiting");
 
 /// The tables behind the fixed-width spaces, grouped by shape.
 enum Shape {
@@ -46,6 +47,7 @@ fn shape(space: Space) -> Shape {
         Space::Messages => Shape::Id(MESSAGES),
         Space::Pending => Shape::Pending,
         Space::Outbox => Shape::Id(OUTBOX),
+        Space::Waiting => Shape::Id(WAITING),
         Space::Dedupe => Shape::Dedupe,
         Space::Time => Shape::Pair(TIME),
     }
@@ -553,6 +555,7 @@ impl RedbKv {
                 messages: txn.open_table(MESSAGES).map_err(open_err)?,
                 pending: txn.open_table(PENDING).map_err(open_err)?,
                 outbox: txn.open_table(OUTBOX).map_err(open_err)?,
+                waiting: txn.open_table(WAITING).map_err(open_err)?,
                 dedupe: txn.open_table(DEDUPE).map_err(open_err)?,
                 time: txn.open_table(TIME).map_err(open_err)?,
             };
@@ -569,6 +572,7 @@ struct RedbTxn<'t> {
     messages: Table<'t, [u8; 8], &'static [u8]>,
     pending: Table<'t, [u8; 8], [u8; 1]>,
     outbox: Table<'t, [u8; 8], &'static [u8]>,
+    waiting: Table<'t, [u8; 8], &'static [u8]>,
     dedupe: Table<'t, [u8; 8], [u8; 8]>,
     time: Table<'t, [u8; 16], ()>,
 }
@@ -578,6 +582,7 @@ impl<'t> RedbTxn<'t> {
         match space {
             Space::Messages => Some(&mut self.messages),
             Space::Outbox => Some(&mut self.outbox),
+            Space::Waiting => Some(&mut self.waiting),
             _ => None,
         }
     }

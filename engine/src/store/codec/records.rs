@@ -374,7 +374,8 @@ impl OutboxRec {
         self.next_attempt_at = delivery.next_attempt_at.map(micros);
     }
 
-    /// A pending entry nothing has happened to yet: all it needs is its `pending` key.
+    /// A pending entry nothing has happened to yet: all it needs is its place in its chunk's
+    /// waiting record.
     pub fn is_fresh(&self) -> bool {
         self.status == OUTBOX_PENDING
             && self.attempts == 0

@@ -680,12 +680,8 @@ fn place(
         outbox = Some(seq);
     } else if effects.queue_reply {
         // The reply's words, conversation and time are the message's, and its state is
-        // fresh: one `pending` key is the whole entry (see `OutboxRec`).
-        tx.put(
-            Space::Pending,
-            &key::id(seq),
-            vec![codec::channel_code(channel)],
-        );
+        // fresh: its place in the chunk's waiting record is the whole entry (see `OutboxRec`).
+        tx.set_waiting(seq, Some(codec::channel_code(channel)))?;
         outbox = Some(seq);
     }
     tx.put_rec(&conv_key, &conversation)?;

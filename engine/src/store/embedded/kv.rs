@@ -19,28 +19,37 @@ pub enum Space {
     Dedupe,
     /// 16 bytes → nothing.
     Time,
-    /// 8-byte id → 1-byte channel code. Fixed width: redb's leaves of variable values rewrite
-    /// every entry's offset on each insert, and every reply is inserted here.
+    /// Format 3's replies waiting to be sent, 8-byte id → 1-byte channel code: only `upgrade`
+    /// reads it, and moves it into [`Space::Waiting`].
     Pending,
     /// 8-byte id → outbox record.
     Outbox,
+    /// 8-byte chunk number → the replies to the chunk's messages that wait to be sent
+    /// ([`super::waiting`]). One record a chunk rather than a key a reply: every key inserted
+    /// costs the writer a walk of its B-tree leaf, whatever its order.
+    Waiting,
 }
 
 impl Space {
-    pub const ALL: [Space; 6] = [
+    /// In the order of their codes (sled's key prefixes), which is the order a transaction's
+    /// writes go to the backend in.
+    pub const ALL: [Space; 7] = [
         Space::Records,
         Space::Messages,
         Space::Dedupe,
         Space::Time,
         Space::Pending,
         Space::Outbox,
+        Space::Waiting,
     ];
 
     /// The key length of a fixed-width space.
     pub fn key_len(self) -> Option<usize> {
         match self {
             Space::Records => None,
-            Space::Messages | Space::Dedupe | Space::Pending | Space::Outbox => Some(8),
+            Space::Messages | Space::Dedupe | Space::Pending | Space::Outbox | Space::Waiting => {
+                Some(8)
+            }
             Space::Time => Some(16),
         }
     }

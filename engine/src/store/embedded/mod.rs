@@ -31,8 +31,9 @@
 //! | messages | chunk number | up to 256 messages with their decisions ([`codec::Chunk`]) |
 //! | dedupe | hash(channel, id), or the next free after it | seq |
 //! | time | received_at · seq | (none): history and retention in time order |
-//! | pending | id | channel: the replies waiting to be sent |
+//! | waiting | chunk number | slot · channel of each reply to the chunk's messages waiting to be sent ([`waiting`]) |
 //! | outbox | id | the entry's state when it is not fresh ([`codec::OutboxRec`]): tried, postponed, sent, given up, or one with its own words |
+//! | pending | id | channel: format 3's waiting replies, read only by `upgrade` |
 //! | records | `c` channel conversation | [`codec::ConvRec`], with its newest messages' numbers |
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
 //! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
@@ -48,8 +49,8 @@
 //! outbox entry with the message's number, so neither needs an index of its own. A
 //! conversation's messages are listed in its own record (which intake rewrites anyway) until 64
 //! have gathered, which then go to a block of their own. Per message the store writes one record
-//! into a chunk, a dedupe and a time entry, plus a few bytes of outbox entry when it has a reply;
-//! conversation and escalation records are rewritten in place.
+//! into a chunk, a dedupe and a time entry, plus two bytes in its chunk's waiting record when it
+//! has a reply; conversation and escalation records are rewritten in place.
 //!
 //! # Layout
 //!
@@ -58,7 +59,8 @@
 //! - `kv`: what a backend provides; `keys`: the key schema; `read`: reading records;
 //!   `writer`: the group-commit writer and its transaction.
 //! - `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
-//!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work).
+//!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work),
+//!   `waiting` (the replies waiting to be sent, a record a chunk).
 //! - `upgrade`: a store of an older format brought up to this one when it is opened.
 
 use std::path::PathBuf;
@@ -97,6 +99,7 @@ mod privacy;
 mod read;
 mod scan;
 mod upgrade;
+mod waiting;
 mod writer;
 
 use keys as key;
@@ -108,7 +111,7 @@ use writer::{Job, Tx, run_writer};
 const DEDUPE_DELETED: u64 = u64::MAX;
 
 /// The on-disk format this code reads and writes; `upgrade` brings older ones up to it.
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 
 /// The numbers handed out so far and the message count, kept by the writer and stored once per
 /// commit.
@@ -709,7 +712,7 @@ impl Store for Embedded {
         Ok(StoreStats {
             messages: counters.messages,
             open_escalations: snap.ids_under(&[key::ESC_OPEN])?.len() as u64,
-            pending_outbox: snap.ids_in(Space::Pending)?.len() as u64,
+            pending_outbox: waiting::all_ids(&mut *snap.kv, &self.shared)?.len() as u64,
             size_on_disk: self.shared.kv.size_on_disk()?,
         })
     }
@@ -733,8 +736,8 @@ impl Store for Embedded {
 
     fn outbox_ids(&self) -> Result<Vec<u64>, StoreError> {
         let mut snap = self.snapshot()?;
-        // A fresh reply is only its `pending` key; any other has an outbox record.
-        let mut ids = snap.ids_in(Space::Pending)?;
+        // A fresh reply is only its place in a waiting record; any other has an outbox record.
+        let mut ids = waiting::all_ids(&mut *snap.kv, &self.shared)?;
         ids.extend(snap.ids_in(Space::Outbox)?);
         ids.sort_unstable();
         ids.dedup();

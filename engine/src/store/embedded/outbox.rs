@@ -1,5 +1,5 @@
-//! The outbox in the embedded layout: a pending reply is one `pending` key until something
-//! happens to it, so queueing a reply with a message costs a few bytes.
+//! The outbox in the embedded layout: a pending reply is two bytes of its chunk's waiting
+//! record until something happens to it, so queueing a reply with a message costs a few bytes.
 
 use chrono::{DateTime, Utc};
 
@@ -55,17 +55,17 @@ impl Embedded {
         // Pending ids are in queue order (a reply's id is a message number), which is the
         // order the case rule needs.
         let mut order = InOrder::new();
-        let mut start = key::id(0).to_vec();
-        'pages: loop {
-            let page = snap.range(Space::Pending, &start, None, 1024)?;
-            for (k, v) in &page {
+        let mut from = Some(0);
+        'pages: while let Some(chunk) = from {
+            let (waiting, next) = waiting::page(&mut *snap.kv, &self.shared, chunk)?;
+            from = next;
+            for (id, channel) in waiting {
                 if out.len() >= limit {
                     break 'pages;
                 }
-                let id = key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?;
-                // The channel is in the key's value: the pending entries of a channel without an
+                // The channel is in the waiting record: the replies on a channel without an
                 // adapter are skipped without reading anything else.
-                if !v.first().is_some_and(|c| codes.contains(c)) {
+                if !codes.contains(&channel) {
                     continue;
                 }
                 let Some((rec, true)) = snap.outbox_rec(id)? else {
@@ -76,10 +76,6 @@ impl Embedded {
                 if order.admits((entry.channel, entry.conversation.clone()), due) {
                     out.push(entry);
                 }
-            }
-            match page.last().and_then(|(k, _)| key::successor(k)) {
-                Some(next) if page.len() == 1024 => start = next,
-                _ => break,
             }
         }
         Ok(out)

@@ -30,7 +30,7 @@ impl Tx<'_> {
             && out.detail.is_none()
         {
             if out.status != codec::OUTBOX_PENDING && rec.stored_at() < drop_finished_before {
-                self.delete_outbox(seq);
+                self.delete_outbox(seq)?;
                 outbox_deleted = true;
             } else {
                 out.detail = Some(detail_of(rec));
@@ -147,7 +147,7 @@ impl Tx<'_> {
             match self.outbox_rec(id)? {
                 Some((_, true)) if !drop_pending => {}
                 Some(_) => {
-                    self.delete_outbox(id);
+                    self.delete_outbox(id)?;
                     report.outbox += 1;
                 }
                 None => {}

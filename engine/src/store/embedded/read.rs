@@ -247,10 +247,19 @@ pub(super) trait Reader {
         }
     }
 
-    /// An outbox record, and whether it is pending: a pending entry has a `pending` key, and a
-    /// record in `outbox` only once it is no longer fresh (a fresh reply is all defaults).
+    /// The channel code of reply `id` if it waits to be sent ([`waiting`]).
+    fn waiting(&mut self, id: u64) -> Result<Option<u8>, StoreError> {
+        let record = self.read(Space::Waiting, &key::id(codec::chunk_of(id)))?;
+        // A chunk has 256 slots.
+        let slot = codec::slot_of(id) as u8;
+        Ok(record.and_then(|r| waiting::channel_in(&r, slot)))
+    }
+
+    /// An outbox record, and whether it is pending: a pending entry is in its chunk's waiting
+    /// record, and has a record in `outbox` only once it is no longer fresh (a fresh reply is
+    /// all defaults).
     fn outbox_rec(&mut self, id: u64) -> Result<Option<(OutboxRec, bool)>, StoreError> {
-        let pending = self.read(Space::Pending, &key::id(id))?;
+        let pending = self.waiting(id)?;
         match self.read(Space::Outbox, &key::id(id))? {
             Some(bytes) => {
                 let rec: OutboxRec = postcard::from_bytes(&bytes)
@@ -258,19 +267,15 @@ pub(super) trait Reader {
                 let pending = rec.status == codec::OUTBOX_PENDING;
                 Ok(Some((rec, pending)))
             }
-            None => match pending.as_deref() {
-                Some([channel]) => Ok(Some((
+            None => Ok(pending.map(|channel| {
+                (
                     OutboxRec {
-                        channel: *channel,
+                        channel,
                         ..OutboxRec::default()
                     },
                     true,
-                ))),
-                Some(_) => Err(self
-                    .shared()
-                    .corrupt(format!("pending {id}").as_bytes(), "bad channel code")),
-                None => Ok(None),
-            },
+                )
+            })),
         }
     }
 
@@ -327,7 +332,7 @@ pub(super) trait Reader {
             .collect()
     }
 
-    /// The ids in a fixed-width id space (pending, finished outbox), page by page.
+    /// The ids in a fixed-width id space (the outbox), page by page.
     fn ids_in(&mut self, space: Space) -> Result<Vec<u64>, StoreError> {
         let mut start = key::id(0).to_vec();
         let mut ids = Vec::new();

@@ -50,18 +50,18 @@ impl Embedded {
                 _ => break,
             }
         }
-        // Fresh replies are only a pending key.
+        // Fresh replies are only their place in a waiting record.
         let mut pending: Vec<u64> = Vec::new();
-        if with_replies {
-            snap.kv.scan_each(
-                Space::Pending,
-                &key::id(first),
-                Some(&key::id(last.saturating_add(1))),
-                &mut |k, _| {
-                    pending.push(key::tail(k).ok_or_else(|| self.shared.corrupt(k, "short key"))?);
-                    Ok(())
-                },
-            )?;
+        let mut from = with_replies.then_some(codec::chunk_of(first));
+        while let Some(chunk) = from {
+            let (waiting, next) = waiting::page(&mut *snap.kv, &self.shared, chunk)?;
+            pending.extend(
+                waiting
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .filter(|id| (first..=last).contains(id)),
+            );
+            from = next.filter(|n| *n <= codec::chunk_of(last));
         }
 
         let mut cache = codec::SymbolCache::default();

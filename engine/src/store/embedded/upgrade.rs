@@ -13,8 +13,13 @@
 //!   record's bytes (the default for an escalation opened before the case state existed). It
 //!   goes in transactions of `BATCH` escalations in id order, each with its case records and
 //!   the id to go on from, so a large store never sits in memory whole.
+//! - **3 → 4**: the replies waiting to be sent move from a `pending` key each (id → channel)
+//!   into one record a message chunk ([`Space::Waiting`], see `waiting`). It goes in
+//!   transactions of the first `BATCH` pending keys left, each merged into its chunk's record
+//!   and deleted, so an interrupted step goes on with what is left.
 
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use super::*;
 use crate::case::CaseState;
@@ -40,6 +45,15 @@ pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
                 while !done {
                     shared.kv.transact(&mut |txn| {
                         done = case_into_escalation(shared, txn)?;
+                        Ok(())
+                    })?;
+                }
+            }
+            3 => {
+                let mut done = false;
+                while !done {
+                    shared.kv.transact(&mut |txn| {
+                        done = pending_into_waiting(shared, txn)?;
                         Ok(())
                     })?;
                 }
@@ -115,6 +129,43 @@ fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, St
             txn.delete(Space::Records, &progress)?;
             txn.put(Space::Records, &key::meta("version"), &3u32.to_be_bytes())?;
         }
+    }
+    Ok(last)
+}
+
+/// Format 3 → 4 (see the module docs), the first `BATCH` pending keys left; true when those
+/// were the last and the store is now format 4.
+fn pending_into_waiting(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, StoreError> {
+    let pending = txn.scan(Space::Pending, &key::id(0), None, BATCH)?;
+    let last = pending.len() < BATCH;
+    // Reads first: the chunks' records as they are (a chunk can span two transactions).
+    let mut records: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    for (k, v) in &pending {
+        let id = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
+        let &[channel] = v.as_slice() else {
+            return Err(shared.corrupt(format!("pending {id}").as_bytes(), "bad channel code"));
+        };
+        let number = codec::chunk_of(id);
+        let record = match records.entry(number) {
+            Entry::Occupied(record) => record.into_mut(),
+            Entry::Vacant(record) => record.insert(
+                txn.get(Space::Waiting, &key::id(number))?
+                    .unwrap_or_default(),
+            ),
+        };
+        // A chunk has 256 slots.
+        waiting::set(record, codec::slot_of(id) as u8, Some(channel));
+    }
+    // Then writes in space and key order: the version (records), the pending keys, the
+    // waiting records.
+    if last {
+        txn.put(Space::Records, &key::meta("version"), &4u32.to_be_bytes())?;
+    }
+    for (k, _) in &pending {
+        txn.delete(Space::Pending, k)?;
+    }
+    for (number, record) in records {
+        txn.put(Space::Waiting, &key::id(number), &record)?;
     }
     Ok(last)
 }
@@ -322,6 +373,121 @@ mod tests {
                 Err(e) => panic!("format {found}: {e}"),
                 Ok(_) => panic!("format {found} was opened"),
             }
+        }
+    }
+
+    /// Turns this code's waiting records into what format 3 wrote: a `pending` key a waiting
+    /// reply (id → channel code), and the version 3.
+    fn back_to_format_3(kv: &Arc<dyn Kv>, shared: &Shared) {
+        kv.transact(&mut |txn| {
+            let records = txn.scan(Space::Waiting, &key::id(0), None, usize::MAX)?;
+            txn.put(Space::Records, &key::meta("version"), &3u32.to_be_bytes())?;
+            for (k, v) in &records {
+                let number = key::tail(k).unwrap();
+                for (id, channel) in waiting::entries(shared, number, v)? {
+                    txn.put(Space::Pending, &key::id(id), &[channel])?;
+                }
+            }
+            for (k, _) in &records {
+                txn.delete(Space::Waiting, k)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// A store written by format 3, opened by this code: its history reads as it did, its
+    /// waiting replies (a `pending` key each in format 3) are still due in their order and
+    /// counted, and `forget` erases a customer's together with their messages.
+    #[test]
+    fn a_format_3_stores_waiting_replies_are_still_sent_and_erased() {
+        const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
+        for backend in [Backend::Redb, Backend::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = backend.path_in(dir.path());
+            let kv: Arc<dyn Kv> = match backend {
+                Backend::Redb => Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap()),
+                _ => Arc::new(crate::store::sled::SledKv::open(&path, None).unwrap()),
+            };
+            let store = Embedded::new(Arc::clone(&kv), backend, path.clone(), None).unwrap();
+            let rulebook = crate::Rulebook::embedded().unwrap();
+            // Received out of intake order, so history's order is the time index's.
+            let sent = [
+                ("q1", "ann", 3),
+                ("q2", "bob", 1),
+                ("q3", "ann", 2),
+                ("q4", "bob", 4),
+            ];
+            for (id, author, h) in sent {
+                let mut m = crate::Inbound::from_text(id, ChannelKind::Telegram, QUESTION, t(h));
+                m.author = author.into();
+                m.conversation = author.into();
+                let receipt = crate::Intake::new(&rulebook, &store)
+                    .accept(m, t(h))
+                    .unwrap();
+                assert!(receipt.outbox.is_some(), "{id} is answered");
+            }
+            let history = |store: &Embedded| -> Vec<String> {
+                crate::store::history(store, None)
+                    .map(|m| m.unwrap().message.id)
+                    .collect()
+            };
+            let due = |store: &Embedded| -> Vec<String> {
+                let due = Store::due_outbox(store, t(9), 100).unwrap();
+                due.into_iter().map(|e| e.in_reply_to).collect()
+            };
+            assert_eq!(history(&store), ["q2", "q3", "q1", "q4"]);
+            // One reply a conversation at a time, in the order they were queued.
+            assert_eq!(due(&store), ["q1", "q2"]);
+            assert_eq!(Store::stats(&store).unwrap().pending_outbox, 4);
+            let shared = Shared {
+                kv: Arc::clone(&kv),
+                chunk_bytes: kv.chunk_bytes(),
+                symbols: Symbols::default(),
+                path: path.clone(),
+                backend,
+                commits: Default::default(),
+            };
+            drop(store);
+            back_to_format_3(&kv, &shared);
+            assert_eq!(
+                kv.snapshot()
+                    .unwrap()
+                    .scan(Space::Pending, &[], None, 9)
+                    .unwrap()
+                    .len(),
+                4
+            );
+
+            let store = Embedded::new(Arc::clone(&kv), backend, path.clone(), None).unwrap();
+            assert_eq!(history(&store), ["q2", "q3", "q1", "q4"]);
+            assert_eq!(due(&store), ["q1", "q2"]);
+            assert_eq!(Store::stats(&store).unwrap().pending_outbox, 4);
+            let mut snap = kv.snapshot().unwrap();
+            assert!(snap.scan(Space::Pending, &[], None, 1).unwrap().is_empty());
+            assert_eq!(
+                snap.get(Space::Records, &key::meta("version")).unwrap(),
+                Some(FORMAT_VERSION.to_be_bytes().to_vec())
+            );
+            drop(snap);
+
+            // A sent reply is no longer due; a forgotten customer's are gone with their words.
+            let q2 = Store::message(&store, ChannelKind::Telegram, "q2")
+                .unwrap()
+                .unwrap();
+            store.outbox_sent(q2.seq, t(9)).unwrap();
+            assert_eq!(due(&store), ["q1", "q4"]);
+            let report = Store::forget_author(&store, "ann", "dpo", t(9)).unwrap();
+            assert_eq!((report.messages, report.outbox), (2, 2));
+            assert_eq!(history(&store), ["q2", "q4"]);
+            assert_eq!(due(&store), ["q4"]);
+            assert_eq!(Store::stats(&store).unwrap().pending_outbox, 1);
+            let mut snap = kv.snapshot().unwrap();
+            let waiting = waiting::all_ids(&mut *snap, &shared).unwrap();
+            let q4 = Store::message(&store, ChannelKind::Telegram, "q4")
+                .unwrap()
+                .unwrap();
+            assert_eq!(waiting, [q4.seq], "nothing of ann's left waiting");
         }
     }
 }

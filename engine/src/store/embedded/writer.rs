@@ -221,27 +221,28 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Writes an outbox entry's state: a `pending` key while it waits, and its record in
-    /// `outbox` unless it is fresh.
+    /// Writes an outbox entry's state: in its chunk's waiting record while it waits, and its
+    /// record in `outbox` unless it is fresh.
     pub(super) fn put_outbox(&mut self, id: u64, rec: &OutboxRec) -> Result<(), StoreError> {
         if rec.status == codec::OUTBOX_PENDING {
-            self.put(Space::Pending, &key::id(id), vec![rec.channel]);
+            self.set_waiting(id, Some(rec.channel))?;
             if rec.is_fresh() {
                 self.delete(Space::Outbox, &key::id(id));
                 return Ok(());
             }
         } else {
-            self.delete(Space::Pending, &key::id(id));
+            self.set_waiting(id, None)?;
         }
         let bytes = encode(rec)?;
         self.put(Space::Outbox, &key::id(id), bytes);
         Ok(())
     }
 
-    pub(super) fn delete_outbox(&mut self, id: u64) {
-        self.delete(Space::Pending, &key::id(id));
+    pub(super) fn delete_outbox(&mut self, id: u64) -> Result<(), StoreError> {
+        self.set_waiting(id, None)?;
         self.delete(Space::Outbox, &key::id(id));
         self.delete(Space::Records, &key::receipt(id));
+        Ok(())
     }
 
     /// Writes reply `id`'s receipt (JSON; see [`key::RECEIPT`]).
