@@ -250,9 +250,7 @@ pub(super) trait Reader {
     /// The channel code of reply `id` if it waits to be sent ([`waiting`]).
     fn waiting(&mut self, id: u64) -> Result<Option<u8>, StoreError> {
         let record = self.read(Space::Waiting, &key::id(codec::chunk_of(id)))?;
-        // A chunk has 256 slots.
-        let slot = codec::slot_of(id) as u8;
-        Ok(record.and_then(|r| waiting::channel_in(&r, slot)))
+        Ok(record.and_then(|r| waiting::channel_in(&r, waiting::slot(id))))
     }
 
     /// An outbox record, and whether it is pending: a pending entry is in its chunk's waiting

@@ -39,26 +39,18 @@ pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
         return Err(refuse());
     }
     for from in found..FORMAT_VERSION {
-        match from {
-            2 => {
-                let mut done = false;
-                while !done {
-                    shared.kv.transact(&mut |txn| {
-                        done = case_into_escalation(shared, txn)?;
-                        Ok(())
-                    })?;
-                }
-            }
-            3 => {
-                let mut done = false;
-                while !done {
-                    shared.kv.transact(&mut |txn| {
-                        done = pending_into_waiting(shared, txn)?;
-                        Ok(())
-                    })?;
-                }
-            }
+        // Each step goes a batch a transaction and says when it was the last.
+        let step: fn(&Shared, &mut dyn KvTxn) -> Result<bool, StoreError> = match from {
+            2 => case_into_escalation,
+            3 => pending_into_waiting,
             _ => return Err(refuse()),
+        };
+        let mut done = false;
+        while !done {
+            shared.kv.transact(&mut |txn| {
+                done = step(shared, txn)?;
+                Ok(())
+            })?;
         }
     }
     Ok(())
@@ -153,8 +145,7 @@ fn pending_into_waiting(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, St
                     .unwrap_or_default(),
             ),
         };
-        // A chunk has 256 slots.
-        waiting::set(record, codec::slot_of(id) as u8, Some(channel));
+        waiting::set(record, waiting::slot(id), Some(channel));
     }
     // Then writes in space and key order: the version (records), the pending keys, the
     // waiting records.

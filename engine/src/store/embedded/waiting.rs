@@ -8,6 +8,11 @@
 use super::*;
 use crate::store::StoreError;
 
+/// Reply `id`'s slot in its chunk's waiting record (a chunk has 256 slots, so it fits a byte).
+pub(super) fn slot(id: u64) -> u8 {
+    codec::slot_of(id) as u8
+}
+
 /// The channel code of waiting slot `slot` in `record`, if it waits.
 pub(super) fn channel_in(record: &[u8], slot: u8) -> Option<u8> {
     record
@@ -91,8 +96,6 @@ impl Tx<'_> {
     /// its chunk's record is read once a batch and rewritten in the overlay.
     pub(super) fn set_waiting(&mut self, id: u64, channel: Option<u8>) -> Result<(), StoreError> {
         let k = key::id(codec::chunk_of(id));
-        // A chunk has 256 slots.
-        let slot = codec::slot_of(id) as u8;
         self.writes += 1;
         if !self.overlay.space(Space::Waiting).contains_key(&k[..]) {
             let committed = self.kv.get(Space::Waiting, &k)?;
@@ -102,7 +105,7 @@ impl Tx<'_> {
         }
         if let Some(record) = self.overlay.space_mut(Space::Waiting).get_mut(&k[..]) {
             let mut bytes = record.take().unwrap_or_default();
-            set(&mut bytes, slot, channel);
+            set(&mut bytes, slot(id), channel);
             // An empty record is deleted (a delete of a key never written costs nothing).
             *record = (!bytes.is_empty()).then_some(bytes);
         }
