@@ -11,7 +11,9 @@
 //!
 //! # Layout
 //!
-//! - this file: the trait, [`StoreError`] (storage failures only), [`open`].
+//! - this file: the trait, and reading history page by page.
+//! - [`StoreError`] (storage failures only, `error.rs`); [`open`], the backends and the data
+//!   directory (`open.rs`).
 //! - [`records`]: the records the trait returns and takes.
 //! - [`embedded`]: the record layout over an ordered key-value store, and the group-commit
 //!   writer, one file per area (`intake`, `escalations`, `outbox`, `scan`, `privacy`, …).
@@ -31,6 +33,8 @@
 
 pub mod codec;
 pub mod embedded;
+mod error;
+mod open;
 pub mod postgres;
 pub mod records;
 pub mod redact;
@@ -38,14 +42,14 @@ pub mod redb;
 pub mod sled;
 pub mod work;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 
+pub use self::error::StoreError;
+pub(crate) use self::open::make_private;
+pub use self::open::{Backend, StoreOptions, open};
 pub use self::records::*;
 pub use self::work::{AgentReply, EscalationWork, Note, Role, SlaBreach, User};
 pub use crate::case::{
@@ -667,233 +671,6 @@ impl Iterator for History<'_> {
 pub struct HistoryCursor {
     pub received_at: DateTime<Utc>,
     pub seq: u64,
-}
-
-/// The backends. Closed: each embedded one has its own file layout in the data directory;
-/// PostgreSQL has its schema on the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// One file, `webcare.redb`; every commit is fsynced before it returns.
-    #[default]
-    Redb,
-    /// A directory, `sled/`; flushed before every acknowledgement.
-    Sled,
-    /// A PostgreSQL database ([`StoreOptions::url`]); nothing in the data directory. For
-    /// several instances, or no single point of failure.
-    Postgres,
-}
-
-impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Redb => "redb",
-            Backend::Sled => "sled",
-            Backend::Postgres => "postgres",
-        }
-    }
-
-    /// Whether the store lives in the data directory (redb, sled) rather than on a server.
-    pub fn is_embedded(self) -> bool {
-        !matches!(self, Backend::Postgres)
-    }
-
-    /// The file or directory the backend keeps inside the data directory.
-    pub fn path_in(self, data_dir: &Path) -> PathBuf {
-        match self {
-            Backend::Redb => data_dir.join("webcare.redb"),
-            Backend::Sled => data_dir.join("sled"),
-            Backend::Postgres => data_dir.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = StoreError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "redb" => Ok(Backend::Redb),
-            "sled" => Ok(Backend::Sled),
-            "postgres" | "postgresql" => Ok(Backend::Postgres),
-            _ => Err(StoreError::UnknownBackend(s.to_owned())),
-        }
-    }
-}
-
-/// How to open a store; the runtime form of the `[store]` config section.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    pub backend: Backend,
-    /// Created on first run.
-    pub data_dir: PathBuf,
-    /// Replace e-mail addresses, phone numbers, IBANs and BSNs in stored text.
-    pub redact: bool,
-    /// The database's page cache; `None` is the backend's default (1 GiB for redb). A replay
-    /// reads every page once and sets it small, so its memory does not grow with history.
-    pub cache_bytes: Option<usize>,
-    /// The PostgreSQL database of [`Backend::Postgres`]; a secret (see [`postgres::PgUrl`]).
-    pub url: Option<postgres::PgUrl>,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            backend: Backend::Redb,
-            data_dir: PathBuf::from("data"),
-            redact: false,
-            cache_bytes: None,
-            url: None,
-        }
-    }
-}
-
-/// Opens (or on first run creates) the store in `options.data_dir`. A data directory that
-/// holds the other backend's files, or a file that cannot be read as a store, is an error that
-/// says what to do; nothing is ever re-initialised over existing data.
-pub fn open(options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
-    if options.backend == Backend::Postgres {
-        let url = options.url.as_ref().ok_or_else(|| StoreError::Config {
-            reason: "the postgres store needs a database URL: set WEBCARE_STORE_URL, or `url_file` in `[store]`".into(),
-        })?;
-        return Ok(Arc::new(postgres::PgStore::open(url, options.redact)?));
-    }
-    let dir = &options.data_dir;
-    create_private_dir(dir)?;
-    for other in [Backend::Redb, Backend::Sled] {
-        if other != options.backend
-            && other.path_in(dir).exists()
-            && !options.backend.path_in(dir).exists()
-        {
-            return Err(StoreError::WrongBackend {
-                path: dir.clone(),
-                found: other,
-                wanted: options.backend,
-            });
-        }
-    }
-    let redactor = options.redact.then(redact::Redactor::new);
-    let path = options.backend.path_in(dir);
-    let kv: Arc<dyn embedded::Kv> = match options.backend {
-        Backend::Redb => Arc::new(self::redb::RedbKv::open(&path, options.cache_bytes)?),
-        Backend::Sled => Arc::new(self::sled::SledKv::open(&path, options.cache_bytes)?),
-        Backend::Postgres => {
-            return Err(StoreError::Config {
-                reason: "postgres is not an embedded store".into(),
-            });
-        }
-    };
-    make_private(&path)?;
-    Ok(Arc::new(embedded::Embedded::new(
-        kv,
-        options.backend,
-        path,
-        redactor,
-    )?))
-}
-
-/// Creates the data directory readable by its owner only (0700 on Unix): it holds customer
-/// messages and password hashes. An existing one is tightened to the same.
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
-        path: dir.to_owned(),
-        action: "create the data directory",
-        source,
-    };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io)?;
-    make_private(dir)
-}
-
-/// Owner-only permissions for the store's directory (0700) or file (0600) on Unix.
-pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
-            path: path.to_owned(),
-            action: "read the permissions of",
-            source,
-        })?;
-        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
-        if meta.permissions().mode() & 0o777 != mode {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
-                |source| StoreError::Io {
-                    path: path.to_owned(),
-                    action: "make owner-only",
-                    source,
-                },
-            )?;
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-// --- errors ----------------------------------------------------------------------------------
-
-/// Why the store could not read or write: storage failures only. A change a case rule refuses
-/// (somebody else claimed it, the reply was already sent) is a [`CaseError`]. Messages say what
-/// to do where there is something to do.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("unknown store backend `{0}`; expected redb, sled or postgres")]
-    UnknownBackend(String),
-    #[error("{0}")]
-    Unsupported(&'static str),
-    #[error("cannot {action} `{}`: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        source: std::io::Error,
-    },
-    #[error(
-        "the store `{}` cannot be read ({reason}); it is damaged or not a webcare store. Restore it from a backup, or move it aside to start with an empty store",
-        path.display()
-    )]
-    Corrupt { path: PathBuf, reason: String },
-    #[error("the store `{}` is in use by another process; stop that webcare first", path.display())]
-    Locked { path: PathBuf },
-    #[error(
-        "the data directory `{}` holds a {found} store, not {wanted}; use `--store {found}`, or another `--data` directory",
-        path.display()
-    )]
-    WrongBackend {
-        path: PathBuf,
-        found: Backend,
-        wanted: Backend,
-    },
-    #[error(
-        "the store `{}` has format version {found}, this webcare reads version {supported}; use a matching webcare",
-        path.display()
-    )]
-    Version {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("store operation failed on `{}`: {reason}", path.display())]
-    Backend { path: PathBuf, reason: String },
-    #[error("the store's writer has stopped after an earlier error; restart webcare")]
-    WriterStopped,
-    /// The database server cannot be reached right now; nothing was stored. Callers answer a
-    /// delivery with 503 so the platform retries; the pool reconnects by itself.
-    #[error(
-        "the PostgreSQL store cannot be reached ({reason}); nothing was stored. Check that the server runs and the URL is right; webcare reconnects by itself"
-    )]
-    Unavailable { reason: String },
-    #[error("{reason}")]
-    Config { reason: String },
 }
 
 /// [`Store::intake_lookup`] for `message`, received on `today`.
