@@ -213,6 +213,10 @@ impl<'v> Lookups<'v> {
                 features.row = row(table, word_hash(word));
             }
             if params.ngram_weight > 0.0 {
+                // Room for every n-gram of the message's unknown words, made at the first.
+                if lookups.ngram_rows.capacity() == 0 {
+                    lookups.ngram_rows.reserve(normalized.len());
+                }
                 char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
                     features.ngram_count += 1;
                     let r = row(table, hash);
@@ -425,11 +429,15 @@ fn heaviest_words<'t>(
     n: usize,
     best: usize,
 ) -> Vec<String> {
-    let mut ranked: Vec<(f32, &str)> = words
-        .enumerate()
-        .map(|(i, word)| (per_word[i * n + best], word))
-        .filter(|(weight, _)| *weight > 0.0)
-        .collect();
+    // Sized for every word at once: collected through the filter, the list grew by doubling,
+    // a reallocation or two per guess.
+    let mut ranked: Vec<(f32, &str)> = Vec::with_capacity(words.size_hint().0);
+    ranked.extend(
+        words
+            .enumerate()
+            .map(|(i, word)| (per_word[i * n + best], word))
+            .filter(|(weight, _)| *weight > 0.0),
+    );
     // Stable, so equal weights keep message order.
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut out: Vec<String> = Vec::with_capacity(3);

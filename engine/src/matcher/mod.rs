@@ -503,7 +503,8 @@ impl Matcher {
     pub fn find_explained(&self, normalized: &str) -> (Vec<TopicMatch>, Vec<String>) {
         let bytes = normalized.as_bytes();
         let words = words(normalized);
-        let mut hits: Vec<Hit> = Vec::new();
+        // Most messages have a hit, and a few more: made once at a size that holds them.
+        let mut hits: Vec<Hit> = Vec::with_capacity(8);
         // (near index, side, word index)
         let mut near_hits: Vec<(u32, u8, u32)> = Vec::new();
         for m in self.automaton.find_overlapping_iter(normalized) {
