@@ -27,7 +27,7 @@ use crate::normalize::normalize_into;
 use crate::rulebook::Rulebook;
 use crate::script::{
     ConversationView, FactsInner, MessageFacts, ScriptError, ScriptInputs, TeamsView, Text,
-    Verdict, VerdictAction,
+    Verdict, VerdictAction, empty_string,
 };
 use crate::signals;
 use crate::teams::{describe_deadline, describe_duration, describe_next_open};
@@ -210,11 +210,13 @@ impl Rulebook {
             channel: n.channels[index_of(&ChannelKind::ALL, &msg.channel)].clone(),
             language: n.languages[language as usize].clone(),
             category: n.categories[index_of(&Category::ALL, &topic_category)].clone(),
-            topic: primary.map(|p| p.id.clone()).unwrap_or_default(),
+            topic: primary.map(|p| p.id.clone()).unwrap_or_else(empty_string),
             topics: topic_ids,
             categories,
-            topic_template: primary.map(|p| p.template.clone()).unwrap_or_default(),
-            topic_team: primary.map(|p| p.team.clone()).unwrap_or_default(),
+            topic_template: primary
+                .map(|p| p.template.clone())
+                .unwrap_or_else(empty_string),
+            topic_team: primary.map(|p| p.team.clone()).unwrap_or_else(empty_string),
             sentiment: n.sentiments[sentiment.label as usize].clone(),
             sentiment_score: i64::from(sentiment.score),
             hour: i64::from(local.hour()),
