@@ -118,12 +118,15 @@ impl Verdict {
 
     /// Whether a review changed what happens (not merely the wording of the reason).
     pub fn differs_from(&self, other: &Verdict) -> bool {
+        // A review that lets the proposal through returns its copy, whose strings are the
+        // proposal's own: compared by pointer first, the reply is not read byte by byte.
+        let differ = |a: &ImmutableString, b: &ImmutableString| !a.ptr_eq(b) && a != b;
         self.action != other.action
-            || self.team != other.team
-            || self.priority != other.priority
-            || self.template != other.template
-            || self.reply != other.reply
-            || self.category != other.category
+            || differ(&self.team, &other.team)
+            || differ(&self.priority, &other.priority)
+            || differ(&self.template, &other.template)
+            || differ(&self.reply, &other.reply)
+            || differ(&self.category, &other.category)
     }
 }
 
