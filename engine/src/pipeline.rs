@@ -177,7 +177,7 @@ impl Rulebook {
             .lexicon
             .analyse_counted(&normalized, self.default_language);
         let sentiment = counted.sentiment;
-        let word_count = crate::normalize::words(&normalized).count();
+        let word_count = counted.words;
         let written =
             signals::written_in(&self.languages, &msg.text, &counted, word_count, |code| {
                 self.templates.speaks("holding_open", code)

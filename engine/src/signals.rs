@@ -364,6 +364,7 @@ mod tests {
             language: Language::Nl,
             known,
             listed,
+            words: 0,
         }
     }
 
