@@ -56,7 +56,7 @@ use sha2::{Digest, Sha256};
 use crate::decision::Category;
 use crate::examples::Example;
 use crate::normalize::{normalize_into, words};
-use reading::{Lookups, Scored, Vocabulary};
+use reading::{Lookups, Rows, Scored, Vocabulary};
 
 /// Why a classifier could not be trained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,11 +103,10 @@ impl Guess {
 pub struct Classifier {
     categories: Vec<Category>,
     params: Params,
-    /// Per category, centred.
-    bias: Vec<f32>,
     table: FeatureTable,
-    /// One row of `categories.len()` weights per kept feature, centred per row.
-    weights: Vec<f32>,
+    /// The bias per category, centred, and one row of `categories.len()` weights per kept
+    /// feature, centred per row.
+    rows: Rows,
     /// The word and n-gram rows of every word of the examples, so a message word the
     /// examples used is not hashed into n-grams again.
     vocabulary: Vocabulary,
@@ -121,7 +120,7 @@ pub struct Classifier {
 pub struct Reading<'a> {
     classifier: &'a Classifier,
     text: &'a str,
-    lookups: Lookups,
+    lookups: Lookups<'a>,
 }
 
 impl Reading<'_> {
@@ -129,10 +128,7 @@ impl Reading<'_> {
     pub fn guess(&self) -> Guess {
         let c = self.classifier;
         let all = 0..self.lookups.word_count();
-        c.to_guess(
-            self.lookups
-                .score(self.text, all, &c.params, &c.weights, &c.bias, true),
-        )
+        c.to_guess(self.lookups.score(self.text, all, &c.params, &c.rows, true))
     }
 
     /// The guess for `part`, a normalised piece of the message such as one sentence; the same
@@ -154,7 +150,7 @@ impl Reading<'_> {
         match self.lookups.find_run(self.text, part) {
             Some(run) => c.to_guess(
                 self.lookups
-                    .score(self.text, run, &c.params, &c.weights, &c.bias, explain),
+                    .score(self.text, run, &c.params, &c.rows, explain),
             ),
             None => c.guess(part),
         }
@@ -170,9 +166,8 @@ struct TopicModel {
     /// Topic ids in sorted order, as scripts read them: made once, so that a guess lists every
     /// topic without copying its name.
     ids: Vec<ImmutableString>,
-    bias: Vec<f32>,
     table: FeatureTable,
-    weights: Vec<f32>,
+    rows: Rows,
     /// The examples' words with their rows in this model's table, as for the categories.
     vocabulary: Vocabulary,
 }
@@ -254,8 +249,7 @@ impl Classifier {
             normalized,
             0..lookups.word_count(),
             &self.params,
-            &topics.weights,
-            &topics.bias,
+            &topics.rows,
             true,
         );
         Some(TopicGuess {
@@ -578,12 +572,11 @@ fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
         params,
     );
     let (bias, weights) = naive_bayes(&prepared, ids.len(), params);
-    let (bias, table, weights) = keep_features(ids.len(), params, &prepared, bias, weights);
+    let (table, rows) = keep_features(ids.len(), params, &prepared, bias, weights);
     Some(TopicModel {
         ids: ids.into_iter().map(ImmutableString::from).collect(),
-        bias,
         table,
-        weights,
+        rows,
         vocabulary: Vocabulary::default(),
     })
 }
@@ -669,13 +662,12 @@ fn finish(
     bias: Vec<f32>,
     weights: Vec<f32>,
 ) -> Classifier {
-    let (bias, table, weights) = keep_features(categories.len(), params, prepared, bias, weights);
+    let (table, rows) = keep_features(categories.len(), params, prepared, bias, weights);
     Classifier {
         categories,
         params: *params,
-        bias,
         table,
-        weights,
+        rows,
         vocabulary: Vocabulary::default(),
         topics: None,
     }
@@ -688,7 +680,7 @@ fn keep_features(
     prepared: &Prepared,
     mut bias: Vec<f32>,
     mut weights: Vec<f32>,
-) -> (Vec<f32>, FeatureTable, Vec<f32>) {
+) -> (FeatureTable, Rows) {
     centre(&mut bias);
     let mut kept_hashes = Vec::new();
     let mut kept = Vec::new();
@@ -709,7 +701,7 @@ fn keep_features(
             kept.extend_from_slice(row);
         }
     }
-    (bias, FeatureTable::new(&kept_hashes), kept)
+    (FeatureTable::new(&kept_hashes), Rows::new(&bias, &kept))
 }
 
 fn centre(row: &mut [f32]) {

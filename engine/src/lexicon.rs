@@ -61,7 +61,9 @@ impl Lexicon {
         let mut negate_left: u8 = 0;
         let (mut nl, mut en) = (0u32, 0u32);
         let mut listed = [0u32; WORD_LISTED.len()];
+        let mut words = 0;
         for word in crate::normalize::words(normalized) {
+            words += 1;
             let Some(info) = self.words.get(word) else {
                 negate_left = negate_left.saturating_sub(1);
                 continue;
@@ -106,6 +108,7 @@ impl Lexicon {
             language,
             known: nl.max(en),
             listed: (listed[best] > 0).then(|| (WORD_LISTED[best].0, listed[best])),
+            words,
         }
     }
 }
@@ -120,6 +123,9 @@ pub struct Counted {
     pub known: u32,
     /// The word-listed language (Frisian, Papiamento) with the most known words, and how many.
     pub listed: Option<(&'static str, u32)>,
+    /// How many words the text has (known or not), as [`crate::normalize::words`] splits it:
+    /// counted here because the lists read every word anyway.
+    pub words: usize,
 }
 
 #[cfg(test)]

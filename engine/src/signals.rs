@@ -242,7 +242,7 @@ pub fn guesses(
     let whole = view(&whole);
     let critical = GuessView {
         category: if category == Category::Unknown {
-            ImmutableString::new()
+            crate::script::empty_string()
         } else {
             category_name(category)
         },
@@ -364,6 +364,7 @@ mod tests {
             language: Language::Nl,
             known,
             listed,
+            words: 0,
         }
     }
 

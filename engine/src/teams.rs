@@ -259,21 +259,32 @@ fn describe_moment(
     (nl, en): (&str, &str),
 ) -> String {
     let days = (moment.date_naive() - now.date_naive()).num_days();
-    // What `format("%H:%M")` prints, without parsing the format on every holding reply.
-    let time = format!("{:02}:{:02}", moment.hour(), moment.minute());
+    // What `format("%H:%M")` prints, without parsing the format on every holding reply, and
+    // joined without `format!`, whose machinery cost more than the words (every escalation's
+    // holding reply has one or two such moments).
+    let (hour, minute) = (moment.hour(), moment.minute());
+    let time = [
+        two_digits(hour)[0],
+        two_digits(hour)[1],
+        b':',
+        two_digits(minute)[0],
+        two_digits(minute)[1],
+    ];
+    let time = String::from_utf8_lossy(&time);
+    let time = time.as_ref();
     let weekday = moment.weekday();
     match (language, days) {
-        (Language::Nl, 0) => format!("vandaag {nl} {time}"),
-        (Language::Nl, 1) => format!("morgen {nl} {time}"),
-        (Language::Nl, 2..=6) => format!("{} {nl} {time}", weekday_nl(weekday)),
+        (Language::Nl, 0) => ["vandaag ", nl, " ", time].concat(),
+        (Language::Nl, 1) => ["morgen ", nl, " ", time].concat(),
+        (Language::Nl, 2..=6) => [weekday_nl(weekday), " ", nl, " ", time].concat(),
         (Language::Nl, _) => format!(
             "{} {} {} {nl} {time}",
             weekday_nl(weekday),
             moment.day(),
             MONTHS_NL[moment.month0() as usize]
         ),
-        (Language::En, 0) => format!("today {en} {time}"),
-        (Language::En, 1) => format!("tomorrow {en} {time}"),
+        (Language::En, 0) => ["today ", en, " ", time].concat(),
+        (Language::En, 1) => ["tomorrow ", en, " ", time].concat(),
         (Language::En, 2..=6) => format!("on {} {en} {time}", moment.format("%A")),
         (Language::En, _) => format!("on {} {en} {time}", moment.format("%A %-d %B")),
     }
@@ -286,16 +297,45 @@ fn weekday_nl(day: Weekday) -> &'static str {
 /// "4 uur" / "4 hours", "30 minuten" / "30 minutes".
 pub fn describe_duration(minutes: u32, language: Language) -> String {
     let (hours, rest) = (minutes / 60, minutes % 60);
+    // Pushed piece by piece rather than with `format!` (see `describe_moment`).
+    let mut out = String::with_capacity(24);
+    let mut number = |n: u32, unit: &str| {
+        push_number(&mut out, n);
+        out.push_str(unit);
+    };
     match (language, hours, rest) {
-        (Language::Nl, 0, m) => format!("{m} minuten"),
-        (Language::Nl, h, 0) => format!("{h} uur"),
-        (Language::Nl, h, m) => format!("{h} uur en {m} minuten"),
-        (Language::En, 0, m) => format!("{m} minutes"),
-        (Language::En, 1, 0) => "1 hour".to_owned(),
-        (Language::En, h, 0) => format!("{h} hours"),
-        (Language::En, 1, m) => format!("1 hour and {m} minutes"),
-        (Language::En, h, m) => format!("{h} hours and {m} minutes"),
+        (Language::Nl, 0, m) => number(m, " minuten"),
+        (Language::Nl, h, 0) => number(h, " uur"),
+        (Language::Nl, h, m) => {
+            number(h, " uur en ");
+            number(m, " minuten");
+        }
+        (Language::En, 0, m) => number(m, " minutes"),
+        (Language::En, 1, 0) => number(1, " hour"),
+        (Language::En, h, 0) => number(h, " hours"),
+        (Language::En, 1, m) => {
+            number(1, " hour and ");
+            number(m, " minutes");
+        }
+        (Language::En, h, m) => {
+            number(h, " hours and ");
+            number(m, " minutes");
+        }
     }
+    out
+}
+
+/// `n` in decimal, as `{n}` prints it.
+fn push_number(out: &mut String, n: u32) {
+    if n >= 10 {
+        push_number(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
+}
+
+/// The two digits of `n` (below 100), as `{n:02}` prints them.
+fn two_digits(n: u32) -> [u8; 2] {
+    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
 }
 
 #[cfg(test)]
@@ -429,5 +469,52 @@ mod tests {
         assert_eq!(parse_ranges("closed"), Ok(vec![]));
         assert_eq!(describe_duration(240, Language::Nl), "4 uur");
         assert_eq!(describe_duration(90, Language::En), "1 hour and 30 minutes");
+    }
+
+    /// The holding reply's durations and moments as `format!` wrote them before they were
+    /// pushed piece by piece: the same text for every length of time and every minute.
+    #[test]
+    fn durations_and_moments_read_as_format_wrote_them() {
+        fn formatted(minutes: u32, language: Language) -> String {
+            match (language, minutes / 60, minutes % 60) {
+                (Language::Nl, 0, m) => format!("{m} minuten"),
+                (Language::Nl, h, 0) => format!("{h} uur"),
+                (Language::Nl, h, m) => format!("{h} uur en {m} minuten"),
+                (Language::En, 0, m) => format!("{m} minutes"),
+                (Language::En, 1, 0) => "1 hour".to_owned(),
+                (Language::En, h, 0) => format!("{h} hours"),
+                (Language::En, 1, m) => format!("1 hour and {m} minutes"),
+                (Language::En, h, m) => format!("{h} hours and {m} minutes"),
+            }
+        }
+        for minutes in (0..3_000).chain([59_999, 600_000, u32::MAX]) {
+            for language in [Language::Nl, Language::En] {
+                assert_eq!(
+                    describe_duration(minutes, language),
+                    formatted(minutes, language)
+                );
+            }
+        }
+        let now = at(2026, 11, 23, 0, 0);
+        for step in 0..(3 * 24 * 60 / 7) {
+            let moment = now + Duration::minutes(7 * step);
+            let time = format!("{:02}:{:02}", moment.hour(), moment.minute());
+            let (nl, en) = match (moment.date_naive() - now.date_naive()).num_days() {
+                0 => (
+                    format!("vandaag vóór {time}"),
+                    format!("today before {time}"),
+                ),
+                1 => (
+                    format!("morgen vóór {time}"),
+                    format!("tomorrow before {time}"),
+                ),
+                _ => (
+                    format!("woensdag vóór {time}"),
+                    format!("on Wednesday before {time}"),
+                ),
+            };
+            assert_eq!(describe_deadline(now, moment, Language::Nl), nl);
+            assert_eq!(describe_deadline(now, moment, Language::En), en);
+        }
     }
 }

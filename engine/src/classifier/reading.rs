@@ -11,10 +11,63 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{FeatureTable, Params, char_ngrams, pair_hash, word_hash, words};
+use super::{FeatureTable, Fnv, KIND_PAIR, Params, char_ngrams, word_hash, words};
 
 /// No row: the model never saw the feature.
 const NONE: u32 = u32::MAX;
+
+/// Four classes' weights: a model's rows are kept as whole groups of four, the last padded
+/// with zeros, so that adding a row is a fixed number of four-wide adds. A guess adds about
+/// seventy rows; with the row's length known only at run time, finding and bounds-checking
+/// the row and the remainder cost more than the adds themselves.
+pub(super) type Lanes = [f32; 4];
+
+/// A model's bias and one row of weights per kept feature, `classes` wide, padded to
+/// [`Lanes`]. A padding lane is zero in every row and in the bias, so it never reaches a
+/// real class's sum; each real lane is added exactly as one float at a time would be.
+#[derive(Debug)]
+pub(super) struct Rows {
+    classes: usize,
+    lanes: usize,
+    bias: Vec<Lanes>,
+    weights: Vec<Lanes>,
+}
+
+impl Rows {
+    /// From `bias` (one per class) and `weights` (`bias.len()` per row, row after row).
+    pub(super) fn new(bias: &[f32], weights: &[f32]) -> Rows {
+        let classes = bias.len();
+        let lanes = classes.div_ceil(4).max(1);
+        let pad = |values: &[f32]| {
+            let mut out = vec![[0.0f32; 4]; lanes];
+            out.as_flattened_mut()[..values.len()].copy_from_slice(values);
+            out
+        };
+        Rows {
+            classes,
+            lanes,
+            bias: pad(bias),
+            weights: weights.chunks_exact(classes.max(1)).flat_map(pad).collect(),
+        }
+    }
+
+    /// How many rows (kept features) there are.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.weights.len() / self.lanes
+    }
+
+    /// Row `r`, one weight per class.
+    #[cfg(test)]
+    pub(super) fn row(&self, r: usize) -> &[f32] {
+        &self.weights[r * self.lanes..(r + 1) * self.lanes].as_flattened()[..self.classes]
+    }
+
+    #[cfg(test)]
+    pub(super) fn bias(&self) -> &[f32] {
+        &self.bias.as_flattened()[..self.classes]
+    }
+}
 
 /// What one word contributes, apart from the pairs it is in.
 #[derive(Debug, Clone, Copy)]
@@ -24,19 +77,33 @@ struct WordFeatures {
     end: u32,
     /// The row of the word itself, or [`NONE`].
     row: u32,
-    /// The range in [`Lookups::ngram_rows`] of its known n-grams, in order.
+    /// The range of its known n-grams' rows, in order: in the vocabulary's
+    /// [`Vocabulary::ngram_rows`] when `known`, else in [`Lookups::ngram_rows`].
     ngrams: (u32, u32),
+    known: bool,
     /// How many n-grams it has, known or not: every one counts in the message's length.
     ngram_count: u32,
 }
 
 /// The rows a text's features found in one table.
 #[derive(Debug)]
-pub(super) struct Lookups {
+pub(super) struct Lookups<'v> {
     words: Vec<WordFeatures>,
     /// The row of the pair of words `i` and `i + 1`, or [`NONE`].
     pairs: Vec<u32>,
+    /// The n-gram rows of the words the vocabulary did not know.
     ngram_rows: Vec<u32>,
+    /// The vocabulary's, where a known word's n-gram rows are: read there, not copied.
+    known_rows: &'v [u32],
+}
+
+/// A word of the examples: its rows, and the start of the hash of a pair it begins.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    features: WordFeatures,
+    /// FNV of the pair kind, the word and the space: the hash of a pair it begins goes on
+    /// from here with the next word's bytes.
+    pair_prefix: Fnv,
 }
 
 /// The rows of every word the examples use, looked up when the model is trained: most words
@@ -44,7 +111,7 @@ pub(super) struct Lookups {
 /// most of a guess. Keyed by the word itself, so a word is never taken for another.
 #[derive(Debug, Default)]
 pub(super) struct Vocabulary {
-    words: FxHashMap<Box<str>, WordFeatures>,
+    words: FxHashMap<Box<str>, Known>,
     ngram_rows: Vec<u32>,
 }
 
@@ -55,11 +122,12 @@ impl Vocabulary {
         table: &FeatureTable,
     ) -> Vocabulary {
         let mut vocabulary = Vocabulary::default();
+        let none = Vocabulary::default();
         for word in words {
             if vocabulary.words.contains_key(word) {
                 continue;
             }
-            let known = Lookups::new(word, params, table, &Vocabulary::default());
+            let known = Lookups::new(word, params, table, &none);
             let Some(features) = known.words.first() else {
                 continue;
             };
@@ -67,14 +135,23 @@ impl Vocabulary {
             vocabulary.ngram_rows.extend_from_slice(&known.ngram_rows);
             vocabulary.words.insert(
                 word.into(),
-                WordFeatures {
-                    ngrams: (at, vocabulary.ngram_rows.len() as u32),
-                    ..*features
+                Known {
+                    features: WordFeatures {
+                        ngrams: (at, vocabulary.ngram_rows.len() as u32),
+                        known: true,
+                        ..*features
+                    },
+                    pair_prefix: pair_prefix(word),
                 },
             );
         }
         vocabulary
     }
+}
+
+/// The hash of a pair that `previous` begins, before the second word's bytes.
+fn pair_prefix(previous: &str) -> Fnv {
+    Fnv::kind(KIND_PAIR).bytes(previous.as_bytes()).byte(b' ')
 }
 
 fn row(table: &FeatureTable, hash: u64) -> u32 {
@@ -85,59 +162,68 @@ fn row(table: &FeatureTable, hash: u64) -> u32 {
 /// for it.
 pub(super) type Scored = (Vec<f32>, usize, Vec<String>);
 
-impl Lookups {
+impl<'v> Lookups<'v> {
     /// Hashes and looks up every feature of `normalized` once; a word in `vocabulary` takes
     /// its rows from there. The same features in the same order as `for_each_feature` (training).
     pub(super) fn new(
         normalized: &str,
         params: &Params,
         table: &FeatureTable,
-        vocabulary: &Vocabulary,
-    ) -> Lookups {
+        vocabulary: &'v Vocabulary,
+    ) -> Lookups<'v> {
         let mut lookups = Lookups {
             words: Vec::with_capacity(normalized.len() / 4 + 1),
             pairs: Vec::with_capacity(normalized.len() / 4 + 1),
-            ngram_rows: Vec::with_capacity(normalized.len()),
+            ngram_rows: Vec::new(),
+            known_rows: &vocabulary.ngram_rows,
         };
         let base = normalized.as_ptr() as usize;
-        let mut previous: Option<&str> = None;
+        // The previous word, and the start of the hash of the pair it begins when known.
+        let mut previous: Option<(&str, Option<Fnv>)> = None;
         for word in words(normalized) {
             let start = (word.as_ptr() as usize - base) as u32;
-            if let Some(previous) = previous
-                && params.pair_weight > 0.0
-            {
-                lookups.pairs.push(row(table, pair_hash(previous, word)));
-            } else if previous.is_some() {
-                lookups.pairs.push(NONE);
+            let known = vocabulary.words.get(word);
+            if let Some((previous, prefix)) = previous {
+                lookups.pairs.push(if params.pair_weight > 0.0 {
+                    let prefix = prefix.unwrap_or_else(|| pair_prefix(previous));
+                    row(table, prefix.bytes(word.as_bytes()).0)
+                } else {
+                    NONE
+                });
             }
-            previous = Some(word);
+            previous = Some((word, known.map(|k| k.pair_prefix)));
+            if let Some(known) = known {
+                lookups.words.push(WordFeatures {
+                    start,
+                    end: start + word.len() as u32,
+                    ..known.features
+                });
+                continue;
+            }
             let mut features = WordFeatures {
                 start,
                 end: start + word.len() as u32,
                 row: NONE,
                 ngrams: (0, 0),
+                known: false,
                 ngram_count: 0,
             };
             let at = lookups.ngram_rows.len() as u32;
-            if let Some(known) = vocabulary.words.get(word) {
-                features.row = known.row;
-                features.ngram_count = known.ngram_count;
-                lookups.ngram_rows.extend_from_slice(
-                    &vocabulary.ngram_rows[known.ngrams.0 as usize..known.ngrams.1 as usize],
-                );
-            } else {
-                if params.word_weight > 0.0 {
-                    features.row = row(table, word_hash(word));
+            if params.word_weight > 0.0 {
+                features.row = row(table, word_hash(word));
+            }
+            if params.ngram_weight > 0.0 {
+                // Room for every n-gram of the message's unknown words, made at the first.
+                if lookups.ngram_rows.capacity() == 0 {
+                    lookups.ngram_rows.reserve(normalized.len());
                 }
-                if params.ngram_weight > 0.0 {
-                    char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
-                        features.ngram_count += 1;
-                        let r = row(table, hash);
-                        if r != NONE {
-                            lookups.ngram_rows.push(r);
-                        }
-                    });
-                }
+                char_ngrams(word, params.ngram_min, params.ngram_max, |hash| {
+                    features.ngram_count += 1;
+                    let r = row(table, hash);
+                    if r != NONE {
+                        lookups.ngram_rows.push(r);
+                    }
+                });
             }
             features.ngrams = (at, lookups.ngram_rows.len() as u32);
             lookups.words.push(features);
@@ -153,6 +239,16 @@ impl Lookups {
     pub(super) fn word<'t>(&self, text: &'t str, i: usize) -> &'t str {
         let w = &self.words[i];
         &text[w.start as usize..w.end as usize]
+    }
+
+    /// The rows of the known n-grams of word `w`.
+    fn ngram_rows_of(&self, w: &WordFeatures) -> &[u32] {
+        let rows = if w.known {
+            self.known_rows
+        } else {
+            &self.ngram_rows
+        };
+        &rows[w.ngrams.0 as usize..w.ngrams.1 as usize]
     }
 
     /// Where the words of `part` occur in a row among these words, if they do.
@@ -180,17 +276,40 @@ impl Lookups {
         text: &str,
         run: std::ops::Range<usize>,
         params: &Params,
-        weights: &[f32],
-        bias: &[f32],
+        rows: &Rows,
         explain: bool,
     ) -> Scored {
-        let n = bias.len();
+        // A model's width is fixed when it is trained; written out for the widths a model of
+        // up to 32 classes has, so that the compiler knows how many adds a row takes.
+        match rows.lanes {
+            1 => self.score_in::<1>(text, run, params, rows, explain),
+            2 => self.score_in::<2>(text, run, params, rows, explain),
+            3 => self.score_in::<3>(text, run, params, rows, explain),
+            4 => self.score_in::<4>(text, run, params, rows, explain),
+            5 => self.score_in::<5>(text, run, params, rows, explain),
+            6 => self.score_in::<6>(text, run, params, rows, explain),
+            7 => self.score_in::<7>(text, run, params, rows, explain),
+            8 => self.score_in::<8>(text, run, params, rows, explain),
+            _ => self.score_in::<0>(text, run, params, rows, explain),
+        }
+    }
+
+    /// [`Lookups::score`] for rows `L` lanes wide, or any width when `L` is 0.
+    fn score_in<const L: usize>(
+        &self,
+        text: &str,
+        run: std::ops::Range<usize>,
+        params: &Params,
+        rows: &Rows,
+        explain: bool,
+    ) -> Scored {
+        let lanes = if L == 0 { rows.lanes } else { L };
         let first = run.start;
         // Per word and class, the weight of that word's features: summed they are the scores,
         // and the winner's column says which words weighed most.
-        let mut per_word = vec![0.0f32; run.len() * n];
+        let mut per_word = vec![[0.0f32; 4]; run.len() * lanes];
         let mut squares = 0.0f32;
-        let row = |r: u32| &weights[r as usize * n..(r as usize + 1) * n];
+        let row = |r: u32| &rows.weights[r as usize * lanes..][..lanes];
         for i in run.clone() {
             let w = &self.words[i];
             let local = i - first;
@@ -198,7 +317,7 @@ impl Lookups {
                 let value = params.word_weight;
                 squares += value * value;
                 if w.row != NONE {
-                    add_scaled(&mut per_word[local * n..(local + 1) * n], row(w.row), value);
+                    add_lanes(&mut per_word[local * lanes..][..lanes], row(w.row), value);
                 }
             }
             if i > first && params.pair_weight > 0.0 {
@@ -208,8 +327,12 @@ impl Lookups {
                 if r != NONE {
                     // A pair of words counts half for each.
                     let row = row(r);
-                    add_scaled(&mut per_word[(local - 1) * n..local * n], row, value * 0.5);
-                    add_scaled(&mut per_word[local * n..(local + 1) * n], row, value * 0.5);
+                    add_lanes(
+                        &mut per_word[(local - 1) * lanes..][..lanes],
+                        row,
+                        value * 0.5,
+                    );
+                    add_lanes(&mut per_word[local * lanes..][..lanes], row, value * 0.5);
                 }
             }
             if params.ngram_weight > 0.0 {
@@ -217,8 +340,9 @@ impl Lookups {
                 for _ in 0..w.ngram_count {
                     squares += value * value;
                 }
-                for &r in &self.ngram_rows[w.ngrams.0 as usize..w.ngrams.1 as usize] {
-                    add_scaled(&mut per_word[local * n..(local + 1) * n], row(r), value);
+                let out = &mut per_word[local * lanes..][..lanes];
+                for &r in self.ngram_rows_of(w) {
+                    add_lanes(out, row(r), value);
                 }
             }
         }
@@ -227,11 +351,11 @@ impl Lookups {
         } else {
             1.0
         };
-        let mut scores = bias.to_vec();
-        for word in per_word.chunks_exact(n) {
-            add_scaled(&mut scores, word, scale);
+        let mut scores = rows.bias.clone();
+        for word in per_word.chunks_exact(lanes) {
+            add_lanes(&mut scores, word, scale);
         }
-        let probabilities = softmax(&scores);
+        let probabilities = softmax(&scores.as_flattened()[..rows.classes]);
         // The first of equal maxima, so ties resolve the same way every time.
         let mut best = 0;
         for (k, p) in probabilities.iter().enumerate() {
@@ -240,7 +364,12 @@ impl Lookups {
             }
         }
         let words = if explain {
-            heaviest_words(run.map(|i| self.word(text, i)), &per_word, n, best)
+            heaviest_words(
+                run.map(|i| self.word(text, i)),
+                per_word.as_flattened(),
+                lanes * 4,
+                best,
+            )
         } else {
             Vec::new()
         };
@@ -248,9 +377,26 @@ impl Lookups {
     }
 }
 
+/// `out` += `row` × `value`, lane by lane: each class the same single multiply and add as
+/// one at a time, so the same result. Both groups of four are read before one is written,
+/// so the compiler need not fear that the row and the sum overlap: four classes are one
+/// multiply and one add (written lane by lane in place, the adds were one class at a time).
+#[inline(always)]
+fn add_lanes(out: &mut [Lanes], row: &[Lanes], value: f32) {
+    for (o, w) in out.iter_mut().zip(row) {
+        let (a, b) = (*o, *w);
+        *o = [
+            a[0] + b[0] * value,
+            a[1] + b[1] * value,
+            a[2] + b[2] * value,
+            a[3] + b[3] * value,
+        ];
+    }
+}
+
 /// `out` += `row` × `value`, four lanes at a time (each lane the same single multiply and
-/// add as one at a time, so the same result): a row is one weight per category, about a
-/// dozen, and the plain loop was not vectorised.
+/// add as one at a time, so the same result); the tests' trainer adds rows of any length.
+#[cfg(test)]
 #[inline]
 pub(super) fn add_scaled(out: &mut [f32], row: &[f32], value: f32) {
     let mut outs = out.chunks_exact_mut(4);
@@ -276,30 +422,42 @@ pub(super) fn softmax(scores: &[f32]) -> Vec<f32> {
     out
 }
 
-/// The (distinct) words with the largest positive weight for category `best`, at most three.
+/// The (distinct) words with the largest positive weight for category `best`, at most three,
+/// heaviest first, the earlier of equal weights first: what sorting every word stably by
+/// weight and taking the first three distinct ones gives, without the list and the sort (a
+/// fifth of a guess). A word's place is that of its heaviest occurrence, so a later
+/// occurrence moves it only when strictly heavier, and a word lighter than the third place
+/// (or as light: it comes later) can never enter.
 fn heaviest_words<'t>(
     words: impl Iterator<Item = &'t str>,
     per_word: &[f32],
     n: usize,
     best: usize,
 ) -> Vec<String> {
-    let mut ranked: Vec<(f32, &str)> = words
-        .enumerate()
-        .map(|(i, word)| (per_word[i * n + best], word))
-        .filter(|(weight, _)| *weight > 0.0)
-        .collect();
-    // Stable, so equal weights keep message order.
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut out: Vec<String> = Vec::with_capacity(3);
-    for (_, word) in ranked {
-        if out.len() == 3 {
-            break;
-        }
-        if !out.iter().any(|w| w == word) {
-            out.push(word.to_owned());
+    let mut top: [(f32, &str); 3] = [(0.0, ""); 3];
+    let mut len = 0;
+    for (i, word) in words.enumerate() {
+        let weight = per_word[i * n + best];
+        if weight > 0.0 && (len < 3 || weight > top[2].0) {
+            // The slot this word leaves free: its own, a new one, or the lightest word's.
+            let free = match top[..len].iter().position(|(_, w)| *w == word) {
+                Some(k) if weight <= top[k].0 => continue,
+                Some(k) => k,
+                None if len < 3 => {
+                    len += 1;
+                    len - 1
+                }
+                None => 2,
+            };
+            let mut k = free;
+            while k > 0 && weight > top[k - 1].0 {
+                top[k] = top[k - 1];
+                k -= 1;
+            }
+            top[k] = (weight, word);
         }
     }
-    out
+    top[..len].iter().map(|(_, w)| (*w).to_owned()).collect()
 }
 
 #[cfg(test)]
@@ -311,7 +469,7 @@ mod tests {
     /// The reference: a guess scored feature by feature, the way the classifier scored before it
     /// kept a message's lookups and its examples' words.
     fn scored_alone(c: &Classifier, normalized: &str) -> Guess {
-        let n = c.bias.len();
+        let n = c.categories.len();
         let word_count = words(normalized).count();
         let mut per_word = vec![0.0f32; word_count * n];
         let mut squares = 0.0f32;
@@ -328,7 +486,7 @@ mod tests {
             let Some(row) = c.table.get(hash) else {
                 return;
             };
-            let row = &c.weights[row * n..(row + 1) * n];
+            let row = c.rows.row(row);
             let share = if credit.len() == 2 {
                 value * 0.5
             } else {
@@ -359,7 +517,7 @@ mod tests {
         } else {
             1.0
         };
-        let mut scores = c.bias.clone();
+        let mut scores = c.rows.bias().to_vec();
         for word in per_word.chunks_exact(n) {
             for (s, w) in scores.iter_mut().zip(word) {
                 *s += w * scale;
@@ -395,6 +553,56 @@ mod tests {
             words: top,
             probabilities: c.categories.iter().copied().zip(probabilities).collect(),
         }
+    }
+
+    /// The heaviest words as they were found before: every positive weight sorted stably,
+    /// the first three distinct words taken.
+    fn heaviest_by_sort(words: &[&str], weights: &[f32]) -> Vec<String> {
+        let mut ranked: Vec<(f32, &str)> = weights
+            .iter()
+            .copied()
+            .zip(words.iter().copied())
+            .filter(|(weight, _)| *weight > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut out: Vec<String> = Vec::new();
+        for (_, word) in ranked {
+            if out.len() < 3 && !out.iter().any(|w| w == word) {
+                out.push(word.to_owned());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_heaviest_words_are_those_a_stable_sort_gives() {
+        let vocabulary = ["dijk", "brand", "gas", "de", "hulp", "nu"];
+        let values = [-1.0, 0.0, 0.25, 0.5, 0.5, 1.0, 2.0, 3.0, f32::NAN, 1e-30];
+        let mut rng = 11u64;
+        let mut next = |bound: u64| {
+            rng = rng
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((rng >> 33) % bound) as usize
+        };
+        let mut three = 0;
+        for _ in 0..50_000 {
+            let len = next(14);
+            let words: Vec<&str> = (0..len)
+                .map(|_| vocabulary[next(vocabulary.len() as u64)])
+                .collect();
+            let weights: Vec<f32> = (0..len)
+                .map(|_| values[next(values.len() as u64)])
+                .collect();
+            let got = super::heaviest_words(words.iter().copied(), &weights, 1, 0);
+            assert_eq!(
+                got,
+                heaviest_by_sort(&words, &weights),
+                "{words:?} {weights:?}"
+            );
+            three += usize::from(got.len() == 3);
+        }
+        assert!(three > 10_000, "too few cases with three words: {three}");
     }
 
     #[test]
@@ -440,20 +648,15 @@ mod tests {
             .topics
             .as_ref()
             .expect("the examples name topics");
+        let none = super::Vocabulary::default();
         for example in examples.iter().step_by(7) {
             let text = normalize(&example.text);
-            let hashed = super::Lookups::new(
-                &text,
-                &classifier.params,
-                &topics.table,
-                &super::Vocabulary::default(),
-            );
+            let hashed = super::Lookups::new(&text, &classifier.params, &topics.table, &none);
             let (probabilities, best, words) = hashed.score(
                 &text,
                 0..hashed.word_count(),
                 &classifier.params,
-                &topics.weights,
-                &topics.bias,
+                &topics.rows,
                 true,
             );
             let guess = classifier.guess_topic(&text).expect("a topic guess");

@@ -203,14 +203,15 @@ fn ascii_ngrams_are_the_ngrams_of_the_padded_word_in_order() {
 fn two_trainings_give_identical_guesses() {
     let first = trained();
     let second = trained();
-    assert_eq!(first.weights.len(), second.weights.len());
-    assert!(
+    assert_eq!(first.rows.len(), second.rows.len());
+    assert!((0..first.rows.len()).all(|r| {
         first
-            .weights
+            .rows
+            .row(r)
             .iter()
-            .zip(&second.weights)
+            .zip(second.rows.row(r))
             .all(|(a, b)| a.to_bits() == b.to_bits())
-    );
+    }));
     for text in [
         "mn rijbewjis is weg",
         "brand bij de dijk",
@@ -657,7 +658,7 @@ fn dev_set_figures() {
             figures.macro_f1,
             figures.critical_recall,
             figures.accuracy,
-            classifier.weights.len() / classifier.categories.len(),
+            classifier.rows.len(),
             figures.table
         );
     }

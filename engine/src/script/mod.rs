@@ -85,6 +85,16 @@ fn rule_at(ctx: &NativeCallContext) -> String {
     }
 }
 
+/// The empty script string, made once and shared. `ImmutableString::new()` allocates a
+/// buffer of its own every time, and a verdict is made with six fields that are mostly
+/// empty: six allocations and frees a decision (an empty string is never changed in place,
+/// so sharing one is the same value).
+pub(crate) fn empty_string() -> ImmutableString {
+    static EMPTY: std::sync::LazyLock<ImmutableString> =
+        std::sync::LazyLock::new(ImmutableString::new);
+    EMPTY.clone()
+}
+
 impl Verdict {
     fn new(ctx: &NativeCallContext, action: VerdictAction, reason: ImmutableString) -> Self {
         Verdict::at(rule_at(ctx), action, reason)
@@ -94,26 +104,29 @@ impl Verdict {
     fn at(rule: String, action: VerdictAction, reason: ImmutableString) -> Self {
         Verdict {
             action,
-            team: ImmutableString::new(),
-            priority: ImmutableString::new(),
-            template: ImmutableString::new(),
-            reply: ImmutableString::new(),
+            team: empty_string(),
+            priority: empty_string(),
+            template: empty_string(),
+            reply: empty_string(),
             reason,
             rule,
-            rendered_from: ImmutableString::new(),
+            rendered_from: empty_string(),
             adjusted: None,
-            category: ImmutableString::new(),
+            category: empty_string(),
         }
     }
 
     /// Whether a review changed what happens (not merely the wording of the reason).
     pub fn differs_from(&self, other: &Verdict) -> bool {
+        // A review that lets the proposal through returns its copy, whose strings are the
+        // proposal's own: compared by pointer first, the reply is not read byte by byte.
+        let differ = |a: &ImmutableString, b: &ImmutableString| !a.ptr_eq(b) && a != b;
         self.action != other.action
-            || self.team != other.team
-            || self.priority != other.priority
-            || self.template != other.template
-            || self.reply != other.reply
-            || self.category != other.category
+            || differ(&self.team, &other.team)
+            || differ(&self.priority, &other.priority)
+            || differ(&self.template, &other.template)
+            || differ(&self.reply, &other.reply)
+            || differ(&self.category, &other.category)
     }
 }
 
