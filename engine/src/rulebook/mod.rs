@@ -10,12 +10,13 @@ pub mod golden_cases;
 mod groups;
 mod references;
 pub mod source;
+mod teams;
+mod templates;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use chrono_tz::Tz;
 use rhai::ImmutableString;
 use serde::de::DeserializeOwned;
@@ -29,8 +30,8 @@ use crate::matcher::{
 use crate::message::ChannelKind;
 use crate::normalize::normalize;
 use crate::script::ScriptHost;
-use crate::teams::{SlaClock, Team, Teams, WeekHours, parse_ranges};
-use crate::templates::{Template, Templates, unknown_placeholders};
+use crate::teams::Teams;
+use crate::templates::Templates;
 use config::{
     LexiconFile, RepliesFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig,
     TopicsFile,
@@ -335,183 +336,14 @@ impl Rulebook {
             }
         }
 
-        // teams.toml
-        let mut check = Checker {
-            file: &source.teams,
-            errors: &mut errors,
-        };
-        let mut teams = Vec::new();
-        let mut team_ids = BTreeSet::new();
-        for team in &teams_file.team {
-            if !team_ids.insert(team.id.get_ref().clone()) {
-                check.at(
-                    &team.id,
-                    format!("team `{}` is defined twice", team.id.get_ref()),
-                );
-            }
-            let hours: Option<WeekHours> = if team.hours.always {
-                None
-            } else {
-                let h = &team.hours;
-                let days = [&h.mon, &h.tue, &h.wed, &h.thu, &h.fri, &h.sat, &h.sun];
-                Some(days.map(|day| match day {
-                    None => Vec::new(),
-                    Some(text) => parse_ranges(text.get_ref()).unwrap_or_else(|e| {
-                        check.at(text, e);
-                        Vec::new()
-                    }),
-                }))
-            };
-            let mut holidays = BTreeSet::new();
-            for day in &team.holidays {
-                match NaiveDate::parse_from_str(day.get_ref(), "%Y-%m-%d") {
-                    Ok(date) => {
-                        holidays.insert(date);
-                    }
-                    Err(_) => check.at(
-                        day,
-                        format!("`{}` is not a date like `2026-12-25`", day.get_ref()),
-                    ),
-                }
-            }
-            teams.push(Team {
-                id: team.id.get_ref().clone(),
-                name: team.name.clone(),
-                name_en: team.name_en.clone().unwrap_or_else(|| team.name.clone()),
-                hours,
-                holidays,
-                sla: [
-                    team.sla.low,
-                    team.sla.normal,
-                    team.sla.high,
-                    team.sla.urgent,
-                ],
-                sla_clock: match team.sla_clock.as_ref().map(|c| c.get_ref().as_str()) {
-                    None | Some("office") => SlaClock::Office,
-                    Some("calendar") => SlaClock::Calendar,
-                    Some(other) => {
-                        if let Some(clock) = &team.sla_clock {
-                            check.at(
-                                clock,
-                                format!("sla_clock `{other}` is not `office` or `calendar`"),
-                            );
-                        }
-                        SlaClock::Office
-                    }
-                },
-                chain: strings(&team.chain),
-                members: team.members.clone(),
-            });
-        }
-        for team in &teams_file.team {
-            for step in &team.chain {
-                if !team_ids.contains(step.get_ref()) {
-                    check.at(
-                        step,
-                        format!(
-                            "chain names team `{}`, which is not defined here",
-                            step.get_ref()
-                        ),
-                    );
-                } else if step.get_ref() == team.id.get_ref() {
-                    check.at(
-                        step,
-                        "a team's chain cannot hand an escalation to the team itself",
-                    );
-                }
-            }
-        }
-        if !team_ids.contains(config.default_team.get_ref()) {
-            Checker {
-                file: &source.rulebook,
-                errors: &mut errors,
-            }
-            .at(
-                &config.default_team,
-                format!(
-                    "default team `{}` is not defined in {}",
-                    config.default_team.get_ref(),
-                    source.teams.path.display()
-                ),
-            );
-        }
-
-        // templates.toml
-        let mut check = Checker {
-            file: &source.templates,
-            errors: &mut errors,
-        };
-        let mut templates = Templates::new(default_language);
-        for (id, spanned) in &templates_file {
-            let t = spanned.get_ref();
-            let default_text = match default_language {
-                Language::Nl => &t.nl,
-                Language::En => &t.en,
-            };
-            if default_text.is_none() {
-                check.at(
-                    spanned,
-                    format!(
-                        "template `{id}` has no text in the default language `{}`",
-                        default_language.as_str()
-                    ),
-                );
-            }
-            let fill = |text: &Option<String>| {
-                text.as_ref().map(|text| match &t.link {
-                    Some(link) => text.replace("{link}", link),
-                    None => text.clone(),
-                })
-            };
-            let (nl, en) = (fill(&t.nl), fill(&t.en));
-            let mut other = Vec::new();
-            for (code, text) in &t.other {
-                if code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()) {
-                    other.push((code.clone(), fill(&Some(text.clone())).unwrap_or_default()));
-                } else {
-                    check.at(
-                        spanned,
-                        format!(
-                            "template `{id}` has an unknown key `{code}`; expected nl, en, link or a two-letter language code such as de"
-                        ),
-                    );
-                }
-            }
-            for text in [&nl, &en]
-                .into_iter()
-                .flatten()
-                .chain(other.iter().map(|(_, text)| text))
-            {
-                for name in unknown_placeholders(text) {
-                    let hint = if name == "link" {
-                        " (add `link = \"https://…\"` to the template)".to_owned()
-                    } else {
-                        String::new()
-                    };
-                    check.at(
-                        spanned,
-                        format!(
-                            "template `{id}` uses unknown placeholder `{{{name}}}`{hint}; known: {{next_open}}, {{within}}, {{deadline}}, {{team}}, {{link}}"
-                        ),
-                    );
-                }
-            }
-            templates.insert(id.clone(), Template { nl, en, other });
-        }
-        for required in REQUIRED_TEMPLATES {
-            if !templates.contains(required) {
-                errors.push(RulebookError::invalid(
-                    Location {
-                        file: source.templates.path.clone(),
-                        line: 1,
-                        column: 1,
-                    },
-                    format!(
-                        "the required template `{required}` is missing (holding replies need it)"
-                    ),
-                ));
-            }
-        }
+        let (teams, team_ids) =
+            teams::compile(&source, &teams_file, &config.default_team, &mut errors);
+        let templates = templates::compile(
+            &source.templates,
+            &templates_file,
+            default_language,
+            &mut errors,
+        );
 
         // topics.toml
         let mut check = Checker {
