@@ -262,14 +262,8 @@ fn describe_moment(
     // What `format("%H:%M")` prints, without parsing the format on every holding reply, and
     // joined without `format!`, whose machinery cost more than the words (every escalation's
     // holding reply has one or two such moments).
-    let (hour, minute) = (moment.hour(), moment.minute());
-    let time = [
-        two_digits(hour)[0],
-        two_digits(hour)[1],
-        b':',
-        two_digits(minute)[0],
-        two_digits(minute)[1],
-    ];
+    let ([h0, h1], [m0, m1]) = (two_digits(moment.hour()), two_digits(moment.minute()));
+    let time = [h0, h1, b':', m0, m1];
     let time = String::from_utf8_lossy(&time);
     let time = time.as_ref();
     let weekday = moment.weekday();

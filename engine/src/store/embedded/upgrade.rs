@@ -188,6 +188,14 @@ mod tests {
         events: Vec<EventRec>,
     }
 
+    /// The key-value store of `backend` at `path`, as `store::open` would make it.
+    fn open_kv(backend: Backend, path: &std::path::Path) -> Arc<dyn Kv> {
+        match backend {
+            Backend::Redb => Arc::new(crate::store::redb::RedbKv::open(path, None).unwrap()),
+            _ => Arc::new(crate::store::sled::SledKv::open(path, None).unwrap()),
+        }
+    }
+
     fn t(h: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_000_000 + h * 3600, 0).unwrap()
     }
@@ -295,10 +303,7 @@ mod tests {
             let path = backend.path_in(dir.path());
             // One handle for the old code's writes and both opens: sled lets go of its file
             // lock only a moment after the last handle is dropped.
-            let kv: Arc<dyn Kv> = match backend {
-                Backend::Redb => Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap()),
-                _ => Arc::new(crate::store::sled::SledKv::open(&path, None).unwrap()),
-            };
+            let kv = open_kv(backend, &path);
             write_format_2(&kv);
             let store = Embedded::new(Arc::clone(&kv), backend, path.clone(), None).unwrap();
             assert_upgraded(&store);
@@ -396,10 +401,7 @@ mod tests {
         for backend in [Backend::Redb, Backend::Sled] {
             let dir = tempfile::tempdir().unwrap();
             let path = backend.path_in(dir.path());
-            let kv: Arc<dyn Kv> = match backend {
-                Backend::Redb => Arc::new(crate::store::redb::RedbKv::open(&path, None).unwrap()),
-                _ => Arc::new(crate::store::sled::SledKv::open(&path, None).unwrap()),
-            };
+            let kv = open_kv(backend, &path);
             let store = Embedded::new(Arc::clone(&kv), backend, path.clone(), None).unwrap();
             let rulebook = crate::Rulebook::embedded().unwrap();
             // Received out of intake order, so history's order is the time index's.
