@@ -3,7 +3,8 @@
 //! rulebook and a redb store in a temp dir, the real intake loop, outbox worker and
 //! `EmailDeliver`. Proves: a mail is answered in its own thread (In-Reply-To, References,
 //! Re: subject, to its sender); an auto-reply is not decided; a restart of the adapter in
-//! the middle neither loses nor repeats a mail; IDLE is issued again before a server that logs
+//! the middle neither loses nor repeats a mail; a forwarded letter is decided and a disclaimer
+//! is not; IDLE is issued again before a server that logs
 //! out silent clients would (a proxy plays that server in front of Dovecot); and IMAP and
 //! SMTP over TLS work with a certificate of the organisation's own CA named in `ca_file`, and
 //! IMAP is refused without it.
@@ -23,7 +24,7 @@ use webcare_adapters::gateway::Gateway;
 use webcare_adapters::outbox::{OutboxConfig, OutboxWorker};
 use webcare_adapters::secret::Secret;
 use webcare_engine::store::{self, StoreOptions};
-use webcare_engine::{ChannelKind, Rulebook, Runtime, Store};
+use webcare_engine::{Action, ChannelKind, Rulebook, Runtime, Store};
 
 const OWN: &str = "gemeente@example.org";
 
@@ -479,4 +480,55 @@ async fn imap_and_smtp_over_tls_trust_the_ca_named_in_the_config() {
         .to_string();
     assert!(error.contains(&empty.display().to_string()), "{error}");
     assert!(error.contains("ca_file"), "{error}");
+}
+
+/// A citizen forwards a lawyer's letter in an existing thread without a word of their own, and
+/// another asks a question above their company's disclaimer: the letter is decided (and goes
+/// to the lawyers), the question is answered, not sent to the lawyers for its disclaimer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_is_read_and_a_disclaimer_is_not() {
+    let h = Harness::start().await;
+    h.imap.deliver(&mail(
+        "fw1@example.net",
+        "Fwd: Ingebrekestelling",
+        "In-Reply-To: <webcare.1@example.org>\nReferences: <q0@example.net> <webcare.1@example.org>",
+        "---------- Forwarded message ---------\nFrom: Mr. P. Jansen <p.jansen@advocaten.example>\n\
+         Date: Mon, 30 Nov 2026 at 10:00\nSubject: Ingebrekestelling\n\n\
+         Namens mijn cliënt stel ik de gemeente hierbij formeel in gebreke en aansprakelijk \
+         voor de schade aan zijn woning.",
+    ));
+    h.imap.deliver(&mail(
+        "dc1@example.net",
+        "Grofvuil",
+        "",
+        "Wanneer wordt het grofvuil opgehaald in de Lindelaan?\n\nMet vriendelijke groet,\nJan\n\n\
+         Dit e-mailbericht is uitsluitend bestemd voor de geadresseerde. Indien u dit bericht \
+         onterecht ontvangt, wordt u verzocht de afzender te informeren. Aan dit bericht kunnen \
+         geen rechten worden ontleend en wij zijn niet aansprakelijk voor virussen.",
+    ));
+    let stored = |id: &'static str| {
+        let store = Arc::clone(&h.store);
+        move || store.message(ChannelKind::Email, id).unwrap()
+    };
+    let letter = eventually(Duration::from_secs(30), stored("fw1@example.net")).await;
+    assert!(
+        letter.message.text.contains("in gebreke"),
+        "the forwarded letter is what is decided: {}",
+        letter.message.text
+    );
+    match &letter.decision.action {
+        Action::Escalate { team, .. } => assert_eq!(team, "legal"),
+        other => panic!("a lawyer's letter must go to the lawyers: {other:?}"),
+    }
+    let question = eventually(Duration::from_secs(30), stored("dc1@example.net")).await;
+    assert!(
+        !question.message.text.contains("geadresseerde"),
+        "{}",
+        question.message.text
+    );
+    assert!(
+        matches!(question.decision.action, Action::Answer { .. }),
+        "a question above a disclaimer is answered: {:?}",
+        question.decision.action
+    );
 }

@@ -20,6 +20,7 @@
 //! - `parse.rs`: which mails are decided, their thread, and the words a person wrote.
 //! - `deliver.rs`: [`EmailDeliver`], SMTP replies with lettre.
 
+mod body;
 mod deliver;
 pub mod parse;
 

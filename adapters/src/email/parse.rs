@@ -1,14 +1,15 @@
 //! What a received mail means to webcare: whether it may be decided at all (auto-replies,
 //! bounces, mailing lists and our own mail are not: answering them makes mail loops), which
 //! thread it belongs to, and the text a person actually wrote (HTML reduced to text by
-//! `mail-parser`, quoted history and signatures left out), so the rules judge the new words
-//! and not the organisation's own earlier answer quoted beneath them.
+//! `mail-parser`; what of the body counts is `body.rs`'s).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use webcare_engine::{ChannelKind, Inbound};
+
+use super::body;
 
 /// The header webcare puts on every mail it sends; a mail carrying it came from a webcare.
 pub const LOOP_HEADER: &str = "X-Webcare-Loop";
@@ -103,7 +104,7 @@ pub fn to_inbound(raw: &[u8], own: &str, fallback: &str) -> Result<Inbound, Skip
         .map(|t| t.into_owned())
         .unwrap_or_default();
     let subject = mail.subject().unwrap_or_default().trim().to_owned();
-    let mut text = new_words(&body);
+    let mut text = body::new_words(&body, body::is_forward(&subject));
     if text.is_empty() && !references.is_empty() {
         return Err(Skip::Empty);
     }
@@ -155,45 +156,6 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
         HeaderValue::TextList(ids) => ids.iter().map(|id| id.to_string()).collect(),
         _ => Vec::new(),
     }
-}
-
-/// The lines a person wrote in this mail: everything above the quoted history (a line like
-/// "On … wrote:" / "Op … schreef …:", an Outlook "-----Original Message-----" or a "From:"
-/// block) and above the signature ("-- ", "Sent from my iPhone", "Verzonden vanaf"), without
-/// `>`-quoted lines.
-pub fn new_words(body: &str) -> String {
-    let mut kept = Vec::new();
-    for line in body.lines() {
-        let trimmed = line.trim();
-        let lower = trimmed.to_lowercase();
-        let history = (lower.starts_with("on ") && lower.ends_with("wrote:"))
-            || (lower.starts_with("op ")
-                && (lower.ends_with("schreef:") || lower.contains(" schreef "))
-                && lower.ends_with(':'))
-            || lower.starts_with("-----original message")
-            || lower.starts_with("-----oorspronkelijk bericht")
-            || lower.starts_with("________________________________")
-            || ((lower.starts_with("from:") || lower.starts_with("van:")) && !kept.is_empty());
-        let signature = line == "-- "
-            || trimmed == "--"
-            || lower.starts_with("sent from my ")
-            || lower.starts_with("verzonden vanaf ")
-            || lower.starts_with("verstuurd vanaf ");
-        if history || signature {
-            break;
-        }
-        if trimmed.starts_with('>') {
-            continue;
-        }
-        kept.push(line.trim_end());
-    }
-    while kept.last().is_some_and(|l| l.trim().is_empty()) {
-        kept.pop();
-    }
-    while kept.first().is_some_and(|l| l.trim().is_empty()) {
-        kept.remove(0);
-    }
-    kept.join("\n")
 }
 
 #[cfg(test)]
