@@ -55,7 +55,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decision::Category;
 use crate::examples::Example;
-use crate::normalize::{normalize_into, words};
+use crate::normalize::{normalize, words};
 use reading::{Lookups, Rows, Scored, Vocabulary};
 
 /// Why a classifier could not be trained.
@@ -527,36 +527,38 @@ struct Prepared {
     doc_count: Vec<u32>,
 }
 
-/// Trains on examples that passed [`check`].
+/// Trains on examples that passed [`check`]. The topic model shares nothing with the category
+/// model but the examples, so it trains on a second thread meanwhile: a rulebook loads in the
+/// time of the longer of the two.
 fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Classifier {
-    let prepared = prepare(examples, &categories, params);
-    let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
-    let mut classifier = finish(categories, params, &prepared, bias, weights);
-    let mut text = String::new();
-    let mut words_seen: Vec<String> = Vec::new();
-    for example in examples {
-        normalize_into(&example.text, &mut text);
-        words_seen.extend(words(&text).map(str::to_owned));
-    }
-    classifier.vocabulary = Vocabulary::new(
-        words_seen.iter().map(String::as_str),
-        params,
-        &classifier.table,
-    );
-    classifier.topics = fit_topics(examples, params).map(|mut topics| {
-        topics.vocabulary =
-            Vocabulary::new(words_seen.iter().map(String::as_str), params, &topics.table);
-        topics
-    });
-    classifier
+    // Normalised once, for both models and the vocabularies.
+    let texts: Vec<String> = examples.iter().map(|e| normalize(&e.text)).collect();
+    std::thread::scope(|scope| {
+        let topics = scope.spawn(|| fit_topics(examples, &texts, params));
+        let prepared = prepare(examples, &texts, &categories, params);
+        let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
+        let mut classifier = finish(categories, params, &prepared, bias, weights);
+        // The examples' words, in order: the vocabulary keeps the rows of every word they use.
+        let words_seen = || texts.iter().flat_map(|text| words(text));
+        classifier.vocabulary = Vocabulary::new(words_seen(), params, &classifier.table);
+        let topics = topics
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        classifier.topics = topics.map(|mut topics| {
+            topics.vocabulary = Vocabulary::new(words_seen(), params, &topics.table);
+            topics
+        });
+        classifier
+    })
 }
 
 /// The topic model, from the questions and reports whose example names a topic.
-fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
-    let named: Vec<(&Example, &str)> = examples
+fn fit_topics(examples: &[Example], texts: &[String], params: &Params) -> Option<TopicModel> {
+    let named: Vec<(&str, &str)> = examples
         .iter()
-        .filter(|e| matches!(e.category, Category::Question | Category::Report))
-        .filter_map(|e| e.topic.as_deref().map(|t| (e, t)))
+        .zip(texts)
+        .filter(|(e, _)| matches!(e.category, Category::Question | Category::Report))
+        .filter_map(|(e, text)| e.topic.as_deref().map(|t| (text.as_str(), t)))
         .collect();
     let mut ids: Vec<String> = named.iter().map(|(_, t)| (*t).to_owned()).collect();
     ids.sort_unstable();
@@ -565,9 +567,9 @@ fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
         return None;
     }
     let prepared = prepare_labelled(
-        named.iter().map(|(e, t)| {
+        named.iter().map(|(text, t)| {
             let class = ids.binary_search_by(|id| id.as_str().cmp(t)).unwrap_or(0);
-            (e.text.as_str(), class)
+            (*text, class)
         }),
         params,
     );
@@ -581,20 +583,26 @@ fn fit_topics(examples: &[Example], params: &Params) -> Option<TopicModel> {
     })
 }
 
-fn prepare(examples: &[Example], categories: &[Category], params: &Params) -> Prepared {
+/// `texts` are the examples' texts, normalised.
+fn prepare(
+    examples: &[Example],
+    texts: &[String],
+    categories: &[Category],
+    params: &Params,
+) -> Prepared {
     prepare_labelled(
-        examples.iter().map(|example| {
+        examples.iter().zip(texts).map(|(example, text)| {
             let class = categories
                 .iter()
                 .position(|c| *c == example.category)
                 .unwrap_or(0);
-            (example.text.as_str(), class)
+            (text.as_str(), class)
         }),
         params,
     )
 }
 
-/// The texts as feature vectors, each with the index of its class.
+/// The normalised texts as feature vectors, each with the index of its class.
 fn prepare_labelled<'a>(
     labelled: impl Iterator<Item = (&'a str, usize)>,
     params: &Params,
@@ -605,12 +613,10 @@ fn prepare_labelled<'a>(
     let mut doc_count: Vec<u32> = Vec::new();
     let mut docs: Vec<Sparse> = Vec::new();
     let mut features: Vec<(u32, f32)> = Vec::new();
-    let mut text = String::new();
-    for (example, class) in labelled {
+    for (text, class) in labelled {
         features.clear();
         let mut squares = 0.0f32;
-        normalize_into(example, &mut text);
-        for_each_feature(&text, params, |hash, value| {
+        for_each_feature(text, params, |hash, value| {
             squares += value * value;
             let next = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
             let id = *ids.entry(hash).or_insert(next);
@@ -673,7 +679,9 @@ fn finish(
     }
 }
 
-/// Centres the bias and the rows, drops the rare features and builds the lookup table.
+/// Centres the bias and the rows, drops the rare features and builds the lookup table. The
+/// kept rows are moved down over the dropped ones in place: the weights are the largest buffer
+/// training makes, and a copy of them cost more than the rest of this.
 fn keep_features(
     n: usize,
     params: &Params,
@@ -682,8 +690,7 @@ fn keep_features(
     mut weights: Vec<f32>,
 ) -> (FeatureTable, Rows) {
     centre(&mut bias);
-    let mut kept_hashes = Vec::new();
-    let mut kept = Vec::new();
+    let mut kept_hashes = Vec::with_capacity(prepared.hashes.len());
     // A feature in more than `max_share` of all examples ("ik", "the", "<de>") says little about
     // any one category, yet on few examples naive Bayes lets it tip a guess: it is dropped.
     // Only on a set large enough for "common" to mean something: in a handful of examples every
@@ -693,15 +700,17 @@ fn keep_features(
     } else {
         u32::MAX
     };
-    for (id, row) in weights.chunks_exact_mut(n).enumerate() {
-        let count = prepared.doc_count[id];
+    let mut kept = 0;
+    for (id, &count) in prepared.doc_count.iter().enumerate() {
         if count >= params.min_count && count <= most {
-            centre(row);
+            weights.copy_within(id * n..(id + 1) * n, kept * n);
+            centre(&mut weights[kept * n..(kept + 1) * n]);
             kept_hashes.push(prepared.hashes[id]);
-            kept.extend_from_slice(row);
+            kept += 1;
         }
     }
-    (FeatureTable::new(&kept_hashes), Rows::new(&bias, &kept))
+    weights.truncate(kept * n);
+    (FeatureTable::new(&kept_hashes), Rows::new(&bias, &weights))
 }
 
 fn centre(row: &mut [f32]) {
@@ -730,14 +739,16 @@ fn naive_bayes(prepared: &Prepared, n: usize, params: &Params) -> (Vec<f32>, Vec
         .iter()
         .map(|t| (t + alpha * features as f64).ln())
         .collect();
-    let weights = counts
-        .chunks_exact(n)
-        .flat_map(|row| {
+    // Sized once: collected through `flat_map`, the largest buffer of training grew by
+    // doubling, each time copied and its fresh pages zeroed.
+    let mut weights = Vec::with_capacity(counts.len());
+    for row in counts.chunks_exact(n) {
+        weights.extend(
             row.iter()
                 .zip(&denominators)
-                .map(|(c, d)| ((c + alpha).ln() - d) as f32)
-        })
-        .collect();
+                .map(|(c, d)| ((c + alpha).ln() - d) as f32),
+        );
+    }
     let all = prepared.docs.len() as f64;
     let keep = 1.0 - f64::from(params.balance);
     let bias = docs_per_class

@@ -38,16 +38,24 @@ impl Rows {
     pub(super) fn new(bias: &[f32], weights: &[f32]) -> Rows {
         let classes = bias.len();
         let lanes = classes.div_ceil(4).max(1);
-        let pad = |values: &[f32]| {
-            let mut out = vec![[0.0f32; 4]; lanes];
-            out.as_flattened_mut()[..values.len()].copy_from_slice(values);
-            out
+        // Into a buffer sized once: a vector per row, collected, cost a twentieth of loading a
+        // rulebook.
+        let pad_into = |out: &mut Vec<[f32; 4]>, values: &[f32]| {
+            let start = out.len();
+            out.resize(start + lanes, [0.0f32; 4]);
+            out[start..].as_flattened_mut()[..values.len()].copy_from_slice(values);
         };
+        let mut padded_bias = Vec::with_capacity(lanes);
+        pad_into(&mut padded_bias, bias);
+        let mut padded = Vec::with_capacity(weights.len() / classes.max(1) * lanes);
+        for values in weights.chunks_exact(classes.max(1)) {
+            pad_into(&mut padded, values);
+        }
         Rows {
             classes,
             lanes,
-            bias: pad(bias),
-            weights: weights.chunks_exact(classes.max(1)).flat_map(pad).collect(),
+            bias: padded_bias,
+            weights: padded,
         }
     }
 

@@ -398,7 +398,8 @@ fn fit_logistic(
     params: &Params,
     lr: Logistic,
 ) -> Classifier {
-    let prepared = prepare(examples, &categories, params);
+    let texts: Vec<String> = examples.iter().map(|e| normalize(&e.text)).collect();
+    let prepared = prepare(examples, &texts, &categories, params);
     let n = categories.len();
     let docs = &prepared.docs;
     let mut stored = vec![0.0f32; prepared.hashes.len() * n];
