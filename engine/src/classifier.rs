@@ -533,21 +533,22 @@ struct Prepared {
 fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Classifier {
     // Normalised once, for both models and the vocabularies.
     let texts: Vec<String> = examples.iter().map(|e| normalize(&e.text)).collect();
+    // The examples' words, in order: a vocabulary keeps the rows of every word they use.
+    let words_seen = || texts.iter().flat_map(|text| words(text));
     std::thread::scope(|scope| {
-        let topics = scope.spawn(|| fit_topics(examples, &texts, params));
+        let topics = scope.spawn(|| {
+            fit_topics(examples, &texts, params).map(|mut topics| {
+                topics.vocabulary = Vocabulary::new(words_seen(), params, &topics.table);
+                topics
+            })
+        });
         let prepared = prepare(examples, &texts, &categories, params);
         let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
         let mut classifier = finish(categories, params, &prepared, bias, weights);
-        // The examples' words, in order: the vocabulary keeps the rows of every word they use.
-        let words_seen = || texts.iter().flat_map(|text| words(text));
         classifier.vocabulary = Vocabulary::new(words_seen(), params, &classifier.table);
-        let topics = topics
+        classifier.topics = topics
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        classifier.topics = topics.map(|mut topics| {
-            topics.vocabulary = Vocabulary::new(words_seen(), params, &topics.table);
-            topics
-        });
         classifier
     })
 }
