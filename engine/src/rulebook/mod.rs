@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod golden_cases;
 mod groups;
+mod matching;
 mod references;
 pub mod source;
 mod teams;
@@ -24,20 +25,18 @@ use toml::Spanned;
 
 use crate::decision::{Category, Language};
 use crate::lexicon::Lexicon;
-use crate::matcher::{
-    MatchOptions, Matcher, MatcherSettings, Negation, TermError, TermList, TopicSpec,
-};
+use crate::matcher::{MatchOptions, Matcher, TopicSpec};
 use crate::message::ChannelKind;
 use crate::normalize::normalize;
 use crate::script::ScriptHost;
 use crate::teams::Teams;
 use crate::templates::Templates;
 use config::{
-    LexiconFile, RepliesFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicConfig,
-    TopicsFile,
+    LexiconFile, RepliesFile, RulebookConfig, TeamsFile, TemplatesFile, TestsFile, TopicsFile,
 };
 pub use error::{Location, RulebookError, RulebookErrors};
 use golden_cases::GoldenCase;
+use matching::{common_words, matcher_settings, report_term_error};
 pub use source::{RulebookFile, RulebookSource, SourceFile};
 
 /// Templates every rulebook must have: the fail-safe escalation needs them.
@@ -668,140 +667,6 @@ impl Rulebook {
     }
 }
 
-/// The lexicon's part in matching: the negation words, and every word it lists as spelled
-/// right, so a typo match never mistakes one of them for a keyword.
-fn matcher_settings(
-    lexicon: &LexiconFile,
-    file: &SourceFile,
-    wants_negation: bool,
-    errors: &mut Vec<RulebookError>,
-) -> MatcherSettings {
-    let mut check = Checker { file, errors };
-    let one_word = |w: &Spanned<String>, check: &mut Checker| {
-        let n = normalize(w.get_ref());
-        if n.is_empty() || n.contains(' ') {
-            check.at(w, format!("`{}` must be a single word", w.get_ref()));
-            None
-        } else {
-            Some(n)
-        }
-    };
-    let mut negation = Negation::default();
-    match &lexicon.negation {
-        Some(n) => {
-            negation.negators = n
-                .negators
-                .iter()
-                .filter_map(|w| one_word(w, &mut check))
-                .collect();
-            negation.enders = n
-                .enders
-                .iter()
-                .filter_map(|w| one_word(w, &mut check))
-                .collect();
-            negation.reach = match &n.reach {
-                None => 3,
-                Some(reach) if (1..=10).contains(reach.get_ref()) => *reach.get_ref(),
-                Some(reach) => {
-                    check.at(reach, "`reach` must be from 1 to 10 words");
-                    3
-                }
-            };
-        }
-        None if wants_negation => check.errors.push(RulebookError::invalid(
-            Location {
-                file: file.path.clone(),
-                line: 1,
-                column: 1,
-            },
-            "a topic uses `negation`, but the lexicon has no [negation] section with its negators",
-        )),
-        None => {}
-    }
-    let s = &lexicon.sentiment;
-    let known_words = [
-        &s.very_positive,
-        &s.positive,
-        &s.negative,
-        &s.very_negative,
-        &s.negators,
-        &lexicon.language.nl,
-        &lexicon.language.en,
-    ]
-    .into_iter()
-    .flatten()
-    .map(|w| normalize(w.get_ref()))
-    .filter(|w| !w.is_empty() && !w.contains(' '))
-    .collect();
-    MatcherSettings {
-        negation,
-        known_words,
-    }
-}
-
-/// Words that several labelled examples use are real words, not typos: "letter" must not read
-/// as a misspelt "litter". A misspelling is rarely made the same way three times, so the
-/// typos the examples contain on purpose stay unknown.
-fn common_words(files: &[SourceFile]) -> Vec<String> {
-    let mut counts: rustc_hash::FxHashMap<String, u32> = Default::default();
-    for file in files {
-        let Ok(examples) = crate::examples::parse_examples(file) else {
-            continue;
-        };
-        for example in examples {
-            let mut seen = BTreeSet::new();
-            for word in normalize(&example.text).split(' ') {
-                if word.len() >= 4 && seen.insert(word.to_owned()) {
-                    *counts.entry(word.to_owned()).or_default() += 1;
-                }
-            }
-        }
-    }
-    let mut words: Vec<String> = counts
-        .into_iter()
-        .filter(|(_, n)| *n >= 3)
-        .map(|(w, _)| w)
-        .collect();
-    words.sort_unstable();
-    words
-}
-
 fn strings(list: &[Spanned<String>]) -> Vec<String> {
     list.iter().map(|s| s.get_ref().clone()).collect()
-}
-
-fn report_term_error(
-    check: &mut Checker,
-    topics: &[TopicConfig],
-    expanded: &[groups::Expanded],
-    error: TermError,
-) {
-    match error {
-        TermError::Keyword(t, list, k, message) => {
-            let terms = match list {
-                TermList::Keywords => &expanded[t].keywords,
-                TermList::Exclude => &expanded[t].exclude,
-            };
-            check.at(&terms[k], message);
-        }
-        TermError::Pattern(t, p, message) => {
-            let pattern = &topics[t].patterns[p];
-            let message = format!(
-                "pattern `{}` is not a valid regular expression: {message}",
-                pattern.get_ref()
-            );
-            check.at(pattern, message);
-        }
-        TermError::Automaton(message) => {
-            let at = Location {
-                file: check.file.path.clone(),
-                line: 1,
-                column: 1,
-            };
-            check.errors.push(RulebookError::invalid(
-                at,
-                format!("the keywords could not be compiled: {message}"),
-            ));
-        }
-    }
 }

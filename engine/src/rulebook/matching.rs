@@ -1,0 +1,149 @@
+//! What the rulebook's files give the keyword matcher besides the topics: the lexicon's
+//! negation words and the words it knows are spelled right, the words the labelled examples
+//! use often enough to be real words rather than typos, and a term the matcher refused, put
+//! back at its place in `topics.toml`.
+
+use std::collections::BTreeSet;
+
+use toml::Spanned;
+
+use super::config::{LexiconFile, TopicConfig};
+use super::error::{Location, RulebookError};
+use super::source::SourceFile;
+use super::{Checker, groups};
+use crate::matcher::{MatcherSettings, Negation, TermError, TermList};
+use crate::normalize::normalize;
+
+/// The lexicon's part in matching: the negation words, and every word it lists as spelled
+/// right, so a typo match never mistakes one of them for a keyword.
+pub(super) fn matcher_settings(
+    lexicon: &LexiconFile,
+    file: &SourceFile,
+    wants_negation: bool,
+    errors: &mut Vec<RulebookError>,
+) -> MatcherSettings {
+    let mut check = Checker { file, errors };
+    let one_word = |w: &Spanned<String>, check: &mut Checker| {
+        let n = normalize(w.get_ref());
+        if n.is_empty() || n.contains(' ') {
+            check.at(w, format!("`{}` must be a single word", w.get_ref()));
+            None
+        } else {
+            Some(n)
+        }
+    };
+    let mut negation = Negation::default();
+    match &lexicon.negation {
+        Some(n) => {
+            negation.negators = n
+                .negators
+                .iter()
+                .filter_map(|w| one_word(w, &mut check))
+                .collect();
+            negation.enders = n
+                .enders
+                .iter()
+                .filter_map(|w| one_word(w, &mut check))
+                .collect();
+            negation.reach = match &n.reach {
+                None => 3,
+                Some(reach) if (1..=10).contains(reach.get_ref()) => *reach.get_ref(),
+                Some(reach) => {
+                    check.at(reach, "`reach` must be from 1 to 10 words");
+                    3
+                }
+            };
+        }
+        None if wants_negation => check.errors.push(RulebookError::invalid(
+            Location {
+                file: file.path.clone(),
+                line: 1,
+                column: 1,
+            },
+            "a topic uses `negation`, but the lexicon has no [negation] section with its negators",
+        )),
+        None => {}
+    }
+    let s = &lexicon.sentiment;
+    let known_words = [
+        &s.very_positive,
+        &s.positive,
+        &s.negative,
+        &s.very_negative,
+        &s.negators,
+        &lexicon.language.nl,
+        &lexicon.language.en,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|w| normalize(w.get_ref()))
+    .filter(|w| !w.is_empty() && !w.contains(' '))
+    .collect();
+    MatcherSettings {
+        negation,
+        known_words,
+    }
+}
+
+/// Words that several labelled examples use are real words, not typos: "letter" must not read
+/// as a misspelt "litter". A misspelling is rarely made the same way three times, so the
+/// typos the examples contain on purpose stay unknown.
+pub(super) fn common_words(files: &[SourceFile]) -> Vec<String> {
+    let mut counts: rustc_hash::FxHashMap<String, u32> = Default::default();
+    for file in files {
+        let Ok(examples) = crate::examples::parse_examples(file) else {
+            continue;
+        };
+        for example in examples {
+            let mut seen = BTreeSet::new();
+            for word in normalize(&example.text).split(' ') {
+                if word.len() >= 4 && seen.insert(word.to_owned()) {
+                    *counts.entry(word.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut words: Vec<String> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= 3)
+        .map(|(w, _)| w)
+        .collect();
+    words.sort_unstable();
+    words
+}
+
+pub(super) fn report_term_error(
+    check: &mut Checker,
+    topics: &[TopicConfig],
+    expanded: &[groups::Expanded],
+    error: TermError,
+) {
+    match error {
+        TermError::Keyword(t, list, k, message) => {
+            let terms = match list {
+                TermList::Keywords => &expanded[t].keywords,
+                TermList::Exclude => &expanded[t].exclude,
+            };
+            check.at(&terms[k], message);
+        }
+        TermError::Pattern(t, p, message) => {
+            let pattern = &topics[t].patterns[p];
+            let message = format!(
+                "pattern `{}` is not a valid regular expression: {message}",
+                pattern.get_ref()
+            );
+            check.at(pattern, message);
+        }
+        TermError::Automaton(message) => {
+            let at = Location {
+                file: check.file.path.clone(),
+                line: 1,
+                column: 1,
+            };
+            check.errors.push(RulebookError::invalid(
+                at,
+                format!("the keywords could not be compiled: {message}"),
+            ));
+        }
+    }
+}
