@@ -11,8 +11,9 @@ use super::config::{LexiconFile, TopicConfig};
 use super::error::{Location, RulebookError};
 use super::source::SourceFile;
 use super::{Checker, groups};
+use crate::examples::Example;
 use crate::matcher::{MatcherSettings, Negation, TermError, TermList};
-use crate::normalize::normalize;
+use crate::normalize::{normalize, normalize_into};
 
 /// The lexicon's part in matching: the negation words, and every word it lists as spelled
 /// right, so a typo match never mistakes one of them for a keyword.
@@ -88,18 +89,15 @@ pub(super) fn matcher_settings(
 /// Words that several labelled examples use are real words, not typos: "letter" must not read
 /// as a misspelt "litter". A misspelling is rarely made the same way three times, so the
 /// typos the examples contain on purpose stay unknown.
-pub(super) fn common_words(files: &[SourceFile]) -> Vec<String> {
+pub(super) fn common_words(examples: &[Example]) -> Vec<String> {
     let mut counts: rustc_hash::FxHashMap<String, u32> = Default::default();
-    for file in files {
-        let Ok(examples) = crate::examples::parse_examples(file) else {
-            continue;
-        };
-        for example in examples {
-            let mut seen = BTreeSet::new();
-            for word in normalize(&example.text).split(' ') {
-                if word.len() >= 4 && seen.insert(word.to_owned()) {
-                    *counts.entry(word.to_owned()).or_default() += 1;
-                }
+    let mut text = String::new();
+    for example in examples {
+        normalize_into(&example.text, &mut text);
+        let mut seen = BTreeSet::new();
+        for word in text.split(' ') {
+            if word.len() >= 4 && seen.insert(word) {
+                *counts.entry(word.to_owned()).or_default() += 1;
             }
         }
     }

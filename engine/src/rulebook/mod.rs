@@ -425,12 +425,20 @@ impl Rulebook {
             });
             expanded.push(groups::Expanded { keywords, exclude });
         }
+        // examples/*.jsonl, read once for the matcher's common words and the classifier; their
+        // errors are reported after the topics', where they always were.
+        let mut examples = Vec::new();
+        let mut example_errors = Vec::new();
+        for file in &source.examples {
+            match crate::examples::parse_examples(file) {
+                Ok(parsed) => examples.extend(parsed),
+                Err(file_errors) => example_errors.extend(file_errors),
+            }
+        }
         let wants_negation = specs.iter().any(|s| s.options.negation);
         let mut matcher_settings =
             matcher_settings(&lexicon_file, &source.lexicon, wants_negation, &mut errors);
-        matcher_settings
-            .known_words
-            .extend(common_words(&source.examples));
+        matcher_settings.known_words.extend(common_words(&examples));
         let rank = |c: Category| {
             category_order
                 .iter()
@@ -536,14 +544,7 @@ impl Rulebook {
             None => Vec::new(),
         };
 
-        // examples/*.jsonl
-        let mut examples = Vec::new();
-        for file in &source.examples {
-            match crate::examples::parse_examples(file) {
-                Ok(parsed) => examples.extend(parsed),
-                Err(file_errors) => errors.extend(file_errors),
-            }
-        }
+        errors.extend(example_errors);
         let classifier = if source.examples.is_empty() || !errors.is_empty() {
             None
         } else {
