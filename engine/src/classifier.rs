@@ -545,10 +545,16 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
         words_seen.iter().map(String::as_str),
         params,
         &classifier.table,
+        &classifier.rows,
     );
     classifier.topics = fit_topics(examples, params).map(|mut topics| {
         topics.vocabulary =
-            Vocabulary::new(words_seen.iter().map(String::as_str), params, &topics.table);
+            Vocabulary::new(
+                words_seen.iter().map(String::as_str),
+                params,
+                &topics.table,
+                &topics.rows,
+            );
         topics
     });
     classifier

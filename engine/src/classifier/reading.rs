@@ -83,6 +83,8 @@ struct WordFeatures {
     known: bool,
     /// How many n-grams it has, known or not: every one counts in the message's length.
     ngram_count: u32,
+    /// For a known word, where its [`Vocabulary::solo`] weights start.
+    solo: u32,
 }
 
 /// The rows a text's features found in one table.
@@ -95,6 +97,8 @@ pub(super) struct Lookups<'v> {
     ngram_rows: Vec<u32>,
     /// The vocabulary's, where a known word's n-gram rows are: read there, not copied.
     known_rows: &'v [u32],
+    /// The vocabulary's sums of each known word's own features ([`Vocabulary::solo`]).
+    solo: &'v [Lanes],
 }
 
 /// A word of the examples: its rows, and the start of the hash of a pair it begins.
@@ -113,6 +117,12 @@ struct Known {
 pub(super) struct Vocabulary {
     words: FxHashMap<Box<str>, Known>,
     ngram_rows: Vec<u32>,
+    /// Per known word, the weights its own features add up to (its word row, then its n-gram
+    /// rows, from zero, in the order a guess adds them), `lanes` groups each. A word that
+    /// begins a message or follows a pair the model does not know starts from nothing in a
+    /// guess, so its sum is exactly this, computed once instead of once per message (the
+    /// n-gram rows were most of the adds of a guess).
+    solo: Vec<Lanes>,
 }
 
 impl Vocabulary {
@@ -120,6 +130,7 @@ impl Vocabulary {
         words: impl Iterator<Item = &'w str>,
         params: &Params,
         table: &FeatureTable,
+        rows: &Rows,
     ) -> Vocabulary {
         let mut vocabulary = Vocabulary::default();
         let none = Vocabulary::default();
@@ -133,12 +144,15 @@ impl Vocabulary {
             };
             let at = vocabulary.ngram_rows.len() as u32;
             vocabulary.ngram_rows.extend_from_slice(&known.ngram_rows);
+            let solo = vocabulary.solo.len() as u32;
+            vocabulary.solo.extend(known.solo(features, params, rows));
             vocabulary.words.insert(
                 word.into(),
                 Known {
                     features: WordFeatures {
                         ngrams: (at, vocabulary.ngram_rows.len() as u32),
                         known: true,
+                        solo,
                         ..*features
                     },
                     pair_prefix: pair_prefix(word),
@@ -176,6 +190,7 @@ impl<'v> Lookups<'v> {
             pairs: Vec::with_capacity(normalized.len() / 4 + 1),
             ngram_rows: Vec::new(),
             known_rows: &vocabulary.ngram_rows,
+            solo: &vocabulary.solo,
         };
         let base = normalized.as_ptr() as usize;
         // The previous word, and the start of the hash of the pair it begins when known.
@@ -207,6 +222,7 @@ impl<'v> Lookups<'v> {
                 ngrams: (0, 0),
                 known: false,
                 ngram_count: 0,
+                solo: 0,
             };
             let at = lookups.ngram_rows.len() as u32;
             if params.word_weight > 0.0 {
@@ -229,6 +245,23 @@ impl<'v> Lookups<'v> {
             lookups.words.push(features);
         }
         lookups
+    }
+
+    /// The weights of the features of the one word read here (a vocabulary word read alone),
+    /// added from zero as a guess adds them: the word's row, then its n-grams' rows.
+    fn solo(&self, w: &WordFeatures, params: &Params, rows: &Rows) -> Vec<Lanes> {
+        let lanes = rows.lanes;
+        let mut out = vec![[0.0f32; 4]; lanes];
+        let row = |r: u32| &rows.weights[r as usize * lanes..][..lanes];
+        if params.word_weight > 0.0 && w.row != NONE {
+            add_lanes(&mut out, row(w.row), params.word_weight);
+        }
+        if params.ngram_weight > 0.0 {
+            for &r in self.ngram_rows_of(w) {
+                add_lanes(&mut out, row(r), params.ngram_weight);
+            }
+        }
+        out
     }
 
     pub(super) fn word_count(&self) -> usize {
@@ -313,6 +346,28 @@ impl<'v> Lookups<'v> {
         for i in run.clone() {
             let w = &self.words[i];
             let local = i - first;
+            let after_pair = i > first && params.pair_weight > 0.0 && self.pairs[i - 1] != NONE;
+            if w.known && !after_pair {
+                // Nothing added to this word yet, and no pair to add before its n-grams: its
+                // sum is the vocabulary's, made with the same adds in the same order.
+                if params.word_weight > 0.0 {
+                    let value = params.word_weight;
+                    squares += value * value;
+                }
+                if i > first && params.pair_weight > 0.0 {
+                    let value = params.pair_weight;
+                    squares += value * value;
+                }
+                if params.ngram_weight > 0.0 {
+                    let value = params.ngram_weight;
+                    for _ in 0..w.ngram_count {
+                        squares += value * value;
+                    }
+                }
+                per_word[local * lanes..][..lanes]
+                    .copy_from_slice(&self.solo[w.solo as usize..][..lanes]);
+                continue;
+            }
             if params.word_weight > 0.0 {
                 let value = params.word_weight;
                 squares += value * value;
