@@ -1,5 +1,6 @@
 //! Topic matching: every keyword of every topic in one Aho-Corasick automaton, plus the topics'
-//! patterns in a `RegexSet` per script ([`patterns`]), so a message is scanned once whatever the rulebook's size.
+//! patterns ([`patterns`]), so a message is scanned once whatever the rulebook's size; the same
+//! automaton finds the literals a pattern's match starts with, so a pattern runs only where it can.
 //! Peers that test one regex per rule slow down linearly with the rulebook; this does not.
 //!
 //! Word edges are checked here rather than in the automaton: "pas" must not fire inside
@@ -16,13 +17,14 @@
 //!
 //! - [`terms`]: the keyword syntax (`word`, `word*`, `=word`, `a NEAR/5 b`).
 //! - [`fuzzy`]: the typo index.
+//! - `patterns`: the regular expressions, run only where their literals are.
 
 pub mod fuzzy;
 mod patterns;
 pub mod terms;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use patterns::Patterns;
+use patterns::{Anchor, Patterns};
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -107,6 +109,9 @@ enum Role {
     Stem { algorithm: u8 },
     /// One side of a `NEAR/n` keyword.
     Near { side: u8, prefix: bool },
+    /// A literal that a pattern's match starts with ([`patterns`]): the pattern (`term`) may
+    /// match. Not a keyword.
+    Literal(Anchor),
 }
 
 /// What a message word must stem to for a keyword's stem target.
@@ -424,11 +429,21 @@ impl Matcher {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let patterns = Patterns::build(pattern_sources)
+            .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
+        for (literal, pattern, anchor) in patterns.literals() {
+            add(
+                literal.clone(),
+                Target {
+                    topic: 0,
+                    term: *pattern,
+                    role: Role::Literal(*anchor),
+                },
+            );
+        }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(&words)
-            .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
-        let patterns = Patterns::build(pattern_sources)
             .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
         let rank = topics
             .iter()
@@ -466,7 +481,11 @@ impl Matcher {
     }
 
     pub fn keyword_count(&self) -> usize {
-        self.targets.iter().map(Vec::len).sum()
+        self.targets
+            .iter()
+            .flatten()
+            .filter(|t| !matches!(t.role, Role::Literal(_)))
+            .count()
     }
 
     /// For each word, the negator (byte range) whose scope it is in, if any.
@@ -507,6 +526,7 @@ impl Matcher {
         let mut hits: Vec<Hit> = Vec::with_capacity(8);
         // (near index, side, word index)
         let mut near_hits: Vec<(u32, u8, u32)> = Vec::new();
+        let mut candidates = self.patterns.candidates();
         for m in self.automaton.find_overlapping_iter(normalized) {
             let (start, end) = (m.start(), m.end());
             let at_start = starts_word(bytes, start);
@@ -567,6 +587,12 @@ impl Matcher {
                             continue;
                         }
                         How::Stem
+                    }
+                    Role::Literal(anchor) => {
+                        if anchor.holds(bytes, start) {
+                            candidates.set(target.term);
+                        }
+                        continue;
                     }
                     Role::Near { side, prefix } => {
                         if at_start
@@ -641,17 +667,18 @@ impl Matcher {
                 }
             }
         }
-        self.patterns.each_match(normalized, |topic, pattern| {
-            let offset = self.topics[topic as usize].keywords.len() as u32;
-            hits.push(Hit {
-                topic,
-                exclude: false,
-                term: offset + pattern,
-                how: How::Pattern,
-                word: (0, 0),
-                negated_by: None,
+        self.patterns
+            .each_match(normalized, &candidates, |topic, pattern| {
+                let offset = self.topics[topic as usize].keywords.len() as u32;
+                hits.push(Hit {
+                    topic,
+                    exclude: false,
+                    term: offset + pattern,
+                    how: How::Pattern,
+                    word: (0, 0),
+                    negated_by: None,
+                });
             });
-        });
         if hits.is_empty() {
             return (Vec::new(), Vec::new());
         }
