@@ -17,14 +17,16 @@
 //!
 //! - [`terms`]: the keyword syntax (`word`, `word*`, `=word`, `a NEAR/5 b`).
 //! - [`fuzzy`]: the typo index.
+//! - `scan`: the keywords' automata (a DFA for the words in ASCII).
 //! - `patterns`: the regular expressions, run only where their literals are.
 
 pub mod fuzzy;
 mod patterns;
+mod scan;
 pub mod terms;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use patterns::{Anchor, Patterns};
+use scan::Scan;
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -172,8 +174,8 @@ struct TypoTarget {
 const STEMMERS: [Algorithm; 2] = [Algorithm::Dutch, Algorithm::English];
 
 pub struct Matcher {
-    automaton: AhoCorasick,
-    targets: Vec<Vec<Target>>,
+    /// Every keyword word, stem and pattern literal, and what a hit on it means.
+    scan: Scan<Vec<Target>>,
     patterns: Patterns,
     topics: Vec<TopicSpec>,
     /// Sort key per topic: category precedence, then rulebook order.
@@ -441,10 +443,8 @@ impl Matcher {
                 },
             );
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&words)
-            .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
+        let scan =
+            Scan::build(words, targets).map_err(|e| vec![TermError::Automaton(e.to_string())])?;
         let rank = topics
             .iter()
             .enumerate()
@@ -453,8 +453,7 @@ impl Matcher {
         let any_negation =
             topics.iter().any(|t| t.options.negation) && !settings.negation.negators.is_empty();
         Ok(Matcher {
-            automaton,
-            targets,
+            scan,
             patterns,
             topics,
             rank,
@@ -481,8 +480,8 @@ impl Matcher {
     }
 
     pub fn keyword_count(&self) -> usize {
-        self.targets
-            .iter()
+        self.scan
+            .targets()
             .flatten()
             .filter(|t| !matches!(t.role, Role::Literal(_)))
             .count()
@@ -527,13 +526,12 @@ impl Matcher {
         // (near index, side, word index)
         let mut near_hits: Vec<(u32, u8, u32)> = Vec::new();
         let mut candidates = self.patterns.candidates();
-        for m in self.automaton.find_overlapping_iter(normalized) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end, targets) in self.scan.find(normalized) {
             let at_start = starts_word(bytes, start);
             let at_end = ends_word(bytes, end);
             let w = word_at(&words, start);
             let word = words.get(w).copied().unwrap_or((start as u32, end as u32));
-            for target in &self.targets[m.pattern().as_usize()] {
+            for target in targets {
                 let how = match target.role {
                     Role::Term {
                         prefix,
