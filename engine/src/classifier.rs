@@ -216,11 +216,30 @@ impl Classifier {
     /// Reads a message once, for a guess of the whole and of its sentences
     /// ([`Reading::guess_part`]) without hashing its words again for each.
     pub fn read<'a>(&'a self, normalized: &'a str) -> Reading<'a> {
+        self.read_known(normalized, &[])
+    }
+
+    /// [`Classifier::read`] with the ids of the message's words in this classifier's
+    /// vocabulary ([`Classifier::vocabulary`]; `u32::MAX` for a word it does not have), word
+    /// by word, as a lexicon that learned them found them: the words are not looked up again.
+    /// The guess is the same.
+    pub fn read_known<'a>(&'a self, normalized: &'a str, ids: &[u32]) -> Reading<'a> {
         Reading {
             classifier: self,
             text: normalized,
-            lookups: Lookups::new(normalized, &self.params, &self.table, &self.vocabulary),
+            lookups: Lookups::new(
+                normalized,
+                &self.params,
+                &self.table,
+                &self.vocabulary,
+                ids,
+            ),
         }
+    }
+
+    /// The words of the examples, each with its id for [`Classifier::read_known`].
+    pub fn vocabulary(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.vocabulary.ids()
     }
 
     fn to_guess(&self, (probabilities, best, words): Scored) -> Guess {
@@ -247,7 +266,13 @@ impl Classifier {
     /// than two topics. Asked only when a script reads it: most decisions never do.
     pub fn guess_topic(&self, normalized: &str) -> Option<TopicGuess> {
         let topics = self.topics.as_ref()?;
-        let lookups = Lookups::new(normalized, &self.params, &topics.table, &topics.vocabulary);
+        let lookups = Lookups::new(
+            normalized,
+            &self.params,
+            &topics.table,
+            &topics.vocabulary,
+            &[],
+        );
         let (probabilities, best, words) = lookups.score(
             normalized,
             0..lookups.word_count(),

@@ -115,7 +115,11 @@ struct Known {
 /// most of a guess. Keyed by the word itself, so a word is never taken for another.
 #[derive(Debug, Default)]
 pub(super) struct Vocabulary {
-    words: FxHashMap<Box<str>, Known>,
+    /// Each word's index in `known`: its id, which the lexicon learns
+    /// ([`crate::lexicon::Lexicon::learn_vocabulary`]) so that a message's words are looked up
+    /// once for both.
+    words: FxHashMap<Box<str>, u32>,
+    known: Vec<Known>,
     ngram_rows: Vec<u32>,
     /// Per known word, the weights its own features add up to (its word row, then its n-gram
     /// rows, from zero, in the order a guess adds them), `lanes` groups each. A word that
@@ -126,6 +130,11 @@ pub(super) struct Vocabulary {
 }
 
 impl Vocabulary {
+    /// Every word with its id.
+    pub(super) fn ids(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.words.iter().map(|(word, id)| (&**word, *id))
+    }
+
     pub(super) fn new<'w>(
         words: impl Iterator<Item = &'w str>,
         params: &Params,
@@ -138,7 +147,7 @@ impl Vocabulary {
             if vocabulary.words.contains_key(word) {
                 continue;
             }
-            let known = Lookups::new(word, params, table, &none);
+            let known = Lookups::new(word, params, table, &none, &[]);
             let Some(features) = known.words.first() else {
                 continue;
             };
@@ -146,18 +155,18 @@ impl Vocabulary {
             vocabulary.ngram_rows.extend_from_slice(&known.ngram_rows);
             let solo = vocabulary.solo.len() as u32;
             vocabulary.solo.extend(known.solo(features, params, rows));
-            vocabulary.words.insert(
-                word.into(),
-                Known {
-                    features: WordFeatures {
-                        ngrams: (at, vocabulary.ngram_rows.len() as u32),
-                        known: true,
-                        solo,
-                        ..*features
-                    },
-                    pair_prefix: pair_prefix(word),
+            vocabulary
+                .words
+                .insert(word.into(), vocabulary.known.len() as u32);
+            vocabulary.known.push(Known {
+                features: WordFeatures {
+                    ngrams: (at, vocabulary.ngram_rows.len() as u32),
+                    known: true,
+                    solo,
+                    ..*features
                 },
-            );
+                pair_prefix: pair_prefix(word),
+            });
         }
         vocabulary
     }
@@ -179,11 +188,14 @@ pub(super) type Scored = (Vec<f32>, usize, Vec<String>);
 impl<'v> Lookups<'v> {
     /// Hashes and looks up every feature of `normalized` once; a word in `vocabulary` takes
     /// its rows from there. The same features in the same order as `for_each_feature` (training).
+    /// `ids` are, word by word, the words' ids in `vocabulary` ([`NONE`] for a word it does
+    /// not have) when the caller knows them; a word past their end is looked up here.
     pub(super) fn new(
         normalized: &str,
         params: &Params,
         table: &FeatureTable,
         vocabulary: &'v Vocabulary,
+        ids: &[u32],
     ) -> Lookups<'v> {
         let mut lookups = Lookups {
             words: Vec::with_capacity(normalized.len() / 4 + 1),
@@ -195,9 +207,15 @@ impl<'v> Lookups<'v> {
         let base = normalized.as_ptr() as usize;
         // The previous word, and the start of the hash of the pair it begins when known.
         let mut previous: Option<(&str, Option<Fnv>)> = None;
-        for word in words(normalized) {
+        for (i, word) in words(normalized).enumerate() {
             let start = (word.as_ptr() as usize - base) as u32;
-            let known = vocabulary.words.get(word);
+            let known = match ids.get(i) {
+                Some(&id) => vocabulary.known.get(id as usize),
+                None => vocabulary
+                    .words
+                    .get(word)
+                    .and_then(|&id| vocabulary.known.get(id as usize)),
+            };
             if let Some((previous, prefix)) = previous {
                 lookups.pairs.push(if params.pair_weight > 0.0 {
                     let prefix = prefix.unwrap_or_else(|| pair_prefix(previous));
@@ -706,7 +724,8 @@ mod tests {
         let none = super::Vocabulary::default();
         for example in examples.iter().step_by(7) {
             let text = normalize(&example.text);
-            let hashed = super::Lookups::new(&text, &classifier.params, &topics.table, &none);
+            let hashed =
+                super::Lookups::new(&text, &classifier.params, &topics.table, &none, &[]);
             let (probabilities, best, words) = hashed.score(
                 &text,
                 0..hashed.word_count(),
