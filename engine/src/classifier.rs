@@ -216,19 +216,26 @@ impl Classifier {
     /// Reads a message once, for a guess of the whole and of its sentences
     /// ([`Reading::guess_part`]) without hashing its words again for each.
     pub fn read<'a>(&'a self, normalized: &'a str) -> Reading<'a> {
-        self.read_known(normalized, &[])
+        self.read_known(normalized, &[], &[])
     }
 
-    /// [`Classifier::read`] with the ids of the message's words in this classifier's
-    /// vocabulary ([`Classifier::vocabulary`]; `u32::MAX` for a word it does not have), word
-    /// by word, as a lexicon that learned them found them: the words are not looked up again.
-    /// The guess is the same.
-    pub fn read_known<'a>(&'a self, normalized: &'a str, ids: &[u32]) -> Reading<'a> {
+    /// [`Classifier::read`] of a text already split into `words`
+    /// ([`crate::normalize::word_ranges`]; empty to split it here), with the ids of its words
+    /// in this classifier's vocabulary ([`Classifier::vocabulary`]; `u32::MAX` for a word it
+    /// does not have), word by word, as a lexicon that learned them found them: the words are
+    /// not looked up again. The guess is the same.
+    pub fn read_known<'a>(
+        &'a self,
+        normalized: &'a str,
+        words: &[(u32, u32)],
+        ids: &[u32],
+    ) -> Reading<'a> {
         Reading {
             classifier: self,
             text: normalized,
             lookups: Lookups::new(
                 normalized,
+                words,
                 &self.params,
                 &self.table,
                 &self.vocabulary,
@@ -268,6 +275,7 @@ impl Classifier {
         let topics = self.topics.as_ref()?;
         let lookups = Lookups::new(
             normalized,
+            &[],
             &self.params,
             &topics.table,
             &topics.vocabulary,

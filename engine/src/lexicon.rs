@@ -91,17 +91,26 @@ impl Lexicon {
     /// Like [`Lexicon::analyse`], also counting the words the language lists know: few known
     /// words mean the text may be in another language altogether.
     pub fn analyse_counted(&self, normalized: &str, fallback: Language) -> Counted {
+        self.analyse_words(crate::normalize::words(normalized), fallback)
+    }
+
+    /// [`Lexicon::analyse_counted`] of a text's words, already split.
+    pub fn analyse_words<'t>(
+        &self,
+        text_words: impl Iterator<Item = &'t str>,
+        fallback: Language,
+    ) -> Counted {
         let mut score: i32 = 0;
         let mut negate_left: u8 = 0;
         let (mut nl, mut en) = (0u32, 0u32);
         let mut listed = [0u32; WORD_LISTED.len()];
         let mut words = 0;
         let mut vocabulary = if self.learned {
-            Vec::with_capacity(normalized.len() / 4 + 1)
+            Vec::with_capacity(text_words.size_hint().0.max(8))
         } else {
             Vec::new()
         };
-        for word in crate::normalize::words(normalized) {
+        for word in text_words {
             words += 1;
             let Some(info) = self.words.get(word) else {
                 if self.learned {
@@ -256,7 +265,15 @@ mod tests {
             );
             assert_eq!(counted.vocabulary.len(), counted.words, "{text}");
             known += counted.vocabulary.iter().filter(|&&id| id != NOT_LEARNED).count();
-            let reading = classifier.read_known(text, &counted.vocabulary);
+            let reading = classifier.read_known(text, &[], &counted.vocabulary);
+            let ranges = crate::normalize::word_ranges(text);
+            let split = classifier.read_known(text, &ranges, &counted.vocabulary);
+            assert_eq!(split.guess(), reading.guess(), "{text}");
+            assert_eq!(
+                learned.analyse_words(crate::normalize::words_at(text, &ranges), Language::Nl),
+                counted,
+                "{text}"
+            );
             assert_eq!(reading.guess(), classifier.read(text).guess(), "{text}");
         }
         assert!(known > 10_000, "only {known} words had an id");

@@ -89,6 +89,36 @@ pub fn ends_word(text: &[u8], end: usize) -> bool {
     end == text.len() || text[end] == b' '
 }
 
+/// The words of a normalised text as byte ranges, for a message read by several parts (the
+/// matcher, the word lists, the classifier): split once, where each split it again a byte at a
+/// time (session 15).
+pub fn word_ranges(normalized: &str) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(normalized.len() / 5 + 1);
+    let mut start = 0usize;
+    for (i, b) in normalized.bytes().enumerate() {
+        if b == b' ' {
+            if i > start {
+                out.push((start as u32, i as u32));
+            }
+            start = i + 1;
+        }
+    }
+    if normalized.len() > start {
+        out.push((start as u32, normalized.len() as u32));
+    }
+    out
+}
+
+/// The words of `normalized` at `ranges` (from [`word_ranges`]).
+pub fn words_at<'t>(
+    normalized: &'t str,
+    ranges: &'t [(u32, u32)],
+) -> impl Iterator<Item = &'t str> + 't {
+    ranges
+        .iter()
+        .map(move |&(start, end)| normalized.get(start as usize..end as usize).unwrap_or(""))
+}
+
 /// The words of a normalised text: what `split(' ')` without the empty pieces gives, by a
 /// byte scan (the words are short, and a search for the next space cost more than the scan).
 pub fn words(normalized: &str) -> Words<'_> {
@@ -138,6 +168,8 @@ mod tests {
         ] {
             let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
             assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+            let ranges = word_ranges(text);
+            assert_eq!(words_at(text, &ranges).collect::<Vec<_>>(), split, "{text:?}");
         }
     }
 

@@ -171,11 +171,14 @@ impl Rulebook {
         if let Some(trace) = trace.as_deref_mut() {
             trace.normalized = normalized.clone();
         }
-        let (topics, negated) = self.matcher.find_explained(&normalized);
+        // Split into words once for the matcher, the word lists and the classifier.
+        let words = crate::normalize::word_ranges(&normalized);
+        let (topics, negated) = self.matcher.find_explained_in(&normalized, &words);
         let topic_category = topics.first().map_or(Category::Unknown, |t| t.category);
-        let counted = self
-            .lexicon
-            .analyse_counted(&normalized, self.default_language);
+        let counted = self.lexicon.analyse_words(
+            crate::normalize::words_at(&normalized, &words),
+            self.default_language,
+        );
         let sentiment = counted.sentiment;
         let word_count = counted.words;
         let written =
@@ -188,6 +191,7 @@ impl Rulebook {
                 self.classifier.as_ref(),
                 &msg.text,
                 &normalized,
+                &words,
                 &counted.vocabulary,
             );
         let (guess, critical_guess) = (Arc::new(guess), Arc::new(critical_guess));

@@ -147,7 +147,7 @@ impl Vocabulary {
             if vocabulary.words.contains_key(word) {
                 continue;
             }
-            let known = Lookups::new(word, params, table, &none, &[]);
+            let known = Lookups::new(word, &[], params, table, &none, &[]);
             let Some(features) = known.words.first() else {
                 continue;
             };
@@ -190,8 +190,27 @@ impl<'v> Lookups<'v> {
     /// its rows from there. The same features in the same order as `for_each_feature` (training).
     /// `ids` are, word by word, the words' ids in `vocabulary` ([`NONE`] for a word it does
     /// not have) when the caller knows them; a word past their end is looked up here.
+    /// `ranges` are the words' byte ranges when the caller split the text already, else empty.
     pub(super) fn new(
         normalized: &str,
+        ranges: &[(u32, u32)],
+        params: &Params,
+        table: &FeatureTable,
+        vocabulary: &'v Vocabulary,
+        ids: &[u32],
+    ) -> Lookups<'v> {
+        if ranges.is_empty() {
+            Lookups::from_words(normalized, words(normalized), params, table, vocabulary, ids)
+        } else {
+            let split = crate::normalize::words_at(normalized, ranges);
+            Lookups::from_words(normalized, split, params, table, vocabulary, ids)
+        }
+    }
+
+    /// [`Lookups::new`] of `normalized`'s `words`, slices of it.
+    fn from_words<'t>(
+        normalized: &'t str,
+        words: impl Iterator<Item = &'t str>,
         params: &Params,
         table: &FeatureTable,
         vocabulary: &'v Vocabulary,
@@ -207,7 +226,7 @@ impl<'v> Lookups<'v> {
         let base = normalized.as_ptr() as usize;
         // The previous word, and the start of the hash of the pair it begins when known.
         let mut previous: Option<(&str, Option<Fnv>)> = None;
-        for (i, word) in words(normalized).enumerate() {
+        for (i, word) in words.enumerate() {
             let start = (word.as_ptr() as usize - base) as u32;
             let known = match ids.get(i) {
                 Some(&id) => vocabulary.known.get(id as usize),
@@ -725,7 +744,7 @@ mod tests {
         for example in examples.iter().step_by(7) {
             let text = normalize(&example.text);
             let hashed =
-                super::Lookups::new(&text, &classifier.params, &topics.table, &none, &[]);
+                super::Lookups::new(&text, &[], &classifier.params, &topics.table, &none, &[]);
             let (probabilities, best, words) = hashed.score(
                 &text,
                 0..hashed.word_count(),

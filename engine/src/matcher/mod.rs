@@ -31,7 +31,7 @@ use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::decision::{Category, TopicMatch};
-use crate::normalize::{ends_word, starts_word};
+use crate::normalize::{ends_word, starts_word, word_ranges};
 use fuzzy::TypoIndex;
 use terms::{Keyword, parse_keyword, parse_term};
 
@@ -248,24 +248,6 @@ impl WordFilter {
                 self.mixes[mix / 64] & (1 << (mix % 64)) != 0
             }
     }
-}
-
-/// The words of a normalised text, as byte ranges.
-fn words(text: &str) -> Vec<(u32, u32)> {
-    let mut out = Vec::with_capacity(text.len() / 5 + 1);
-    let mut start = 0usize;
-    for (i, b) in text.bytes().enumerate() {
-        if b == b' ' {
-            if i > start {
-                out.push((start as u32, i as u32));
-            }
-            start = i + 1;
-        }
-    }
-    if text.len() > start {
-        out.push((start as u32, text.len() as u32));
-    }
-    out
 }
 
 /// The index of the word that contains byte `at`.
@@ -541,8 +523,17 @@ impl Matcher {
     /// Like [`Matcher::find`], and also the keywords that did not count because a negator
     /// came right before them (`klacht (after geen)`), for the decision's reasons.
     pub fn find_explained(&self, normalized: &str) -> (Vec<TopicMatch>, Vec<String>) {
+        self.find_explained_in(normalized, &word_ranges(normalized))
+    }
+
+    /// [`Matcher::find_explained`] of a text already split into `words`
+    /// ([`crate::normalize::word_ranges`]).
+    pub fn find_explained_in(
+        &self,
+        normalized: &str,
+        words: &[(u32, u32)],
+    ) -> (Vec<TopicMatch>, Vec<String>) {
         let bytes = normalized.as_bytes();
-        let words = words(normalized);
         // Most messages have a hit, and a few more: made once at a size that holds them.
         let mut hits: Vec<Hit> = Vec::with_capacity(8);
         // (near index, side, word index)
@@ -551,7 +542,7 @@ impl Matcher {
         for (start, end, targets) in self.scan.find(normalized) {
             let at_start = starts_word(bytes, start);
             let at_end = ends_word(bytes, end);
-            let w = word_at(&words, start);
+            let w = word_at(words, start);
             let word = words.get(w).copied().unwrap_or((start as u32, end as u32));
             for target in targets {
                 let how = match target.role {
@@ -636,7 +627,7 @@ impl Matcher {
         }
         if !self.typos.is_empty() {
             let mut found = Vec::new();
-            for &(start, end) in &words {
+            for &(start, end) in words {
                 self.typos
                     .lookup(&normalized[start as usize..end as usize], &mut found);
                 for id in &found {
@@ -703,13 +694,13 @@ impl Matcher {
             return (Vec::new(), Vec::new());
         }
         if self.any_negation {
-            let scopes = self.negations(normalized, &words);
+            let scopes = self.negations(normalized, words);
             for hit in &mut hits {
                 if !hit.exclude
                     && hit.how != How::Pattern
                     && self.topics[hit.topic as usize].options.negation
                 {
-                    hit.negated_by = scopes[word_at(&words, hit.word.0 as usize)];
+                    hit.negated_by = scopes[word_at(words, hit.word.0 as usize)];
                 }
             }
         }
