@@ -262,11 +262,9 @@ impl Classifier {
     /// probability at all; answered without scoring a message. The ids are sorted: a binary
     /// search, not a comparison with each (the scripts ask about once a decision).
     pub fn knows_topic(&self, topic: &str) -> bool {
-        self.topics.as_ref().is_some_and(|t| {
-            t.ids
-                .binary_search_by(|id| id.as_str().cmp(topic))
-                .is_ok()
-        })
+        self.topics
+            .as_ref()
+            .is_some_and(|t| t.ids.binary_search_by(|id| id.as_str().cmp(topic)).is_ok())
     }
 
     /// Guesses which topic a question or report is about; `None` when the examples name fewer
@@ -581,13 +579,12 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
         &classifier.rows,
     );
     classifier.topics = fit_topics(examples, params).map(|mut topics| {
-        topics.vocabulary =
-            Vocabulary::new(
-                words_seen.iter().map(String::as_str),
-                params,
-                &topics.table,
-                &topics.rows,
-            );
+        topics.vocabulary = Vocabulary::new(
+            words_seen.iter().map(String::as_str),
+            params,
+            &topics.table,
+            &topics.rows,
+        );
         topics
     });
     classifier

@@ -238,7 +238,15 @@ mod tests {
                 .words
                 .iter()
                 .filter(|(_, i)| i.score != 0 || i.negator || i.nl || i.en || i.listed != 0)
-                .map(|(w, i)| (w.clone(), WordInfo { vocabulary: NOT_LEARNED, ..*i }))
+                .map(|(w, i)| {
+                    (
+                        w.clone(),
+                        WordInfo {
+                            vocabulary: NOT_LEARNED,
+                            ..*i
+                        },
+                    )
+                })
                 .collect(),
             learned: false,
         };
@@ -249,7 +257,9 @@ mod tests {
             .step_by(5)
             .map(|e| normalize(&e.text))
             .collect();
-        texts.push(normalize("de kastenverazxq is gebrokkeld, bęłkot ляля en de dijk breekt door!"));
+        texts.push(normalize(
+            "de kastenverazxq is gebrokkeld, bęłkot ляля en de dijk breekt door!",
+        ));
         texts.push(String::new());
         let mut known = 0;
         for text in &texts {
@@ -264,7 +274,11 @@ mod tests {
                 "{text}"
             );
             assert_eq!(counted.vocabulary.len(), counted.words, "{text}");
-            known += counted.vocabulary.iter().filter(|&&id| id != NOT_LEARNED).count();
+            known += counted
+                .vocabulary
+                .iter()
+                .filter(|&&id| id != NOT_LEARNED)
+                .count();
             let reading = classifier.read_known(text, &[], &counted.vocabulary);
             let ranges = crate::normalize::word_ranges(text);
             let split = classifier.read_known(text, &ranges, &counted.vocabulary);
@@ -278,7 +292,11 @@ mod tests {
         }
         assert!(known > 10_000, "only {known} words had an id");
         for (word, id) in classifier.vocabulary() {
-            assert_eq!(learned.words.get(word).map(|i| i.vocabulary), Some(id), "{word}");
+            assert_eq!(
+                learned.words.get(word).map(|i| i.vocabulary),
+                Some(id),
+                "{word}"
+            );
         }
     }
 

@@ -169,7 +169,11 @@ mod tests {
             let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
             assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
             let ranges = word_ranges(text);
-            assert_eq!(words_at(text, &ranges).collect::<Vec<_>>(), split, "{text:?}");
+            assert_eq!(
+                words_at(text, &ranges).collect::<Vec<_>>(),
+                split,
+                "{text:?}"
+            );
         }
     }
 

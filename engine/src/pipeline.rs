@@ -186,14 +186,13 @@ impl Rulebook {
                 self.templates.speaks("holding_open", code)
             });
         let language = written.reply;
-        let (guess, critical_guess) =
-            signals::guesses(
-                self.classifier.as_ref(),
-                &msg.text,
-                &normalized,
-                &words,
-                &counted.vocabulary,
-            );
+        let (guess, critical_guess) = signals::guesses(
+            self.classifier.as_ref(),
+            &msg.text,
+            &normalized,
+            &words,
+            &counted.vocabulary,
+        );
         let (guess, critical_guess) = (Arc::new(guess), Arc::new(critical_guess));
         let local = self.teams.local(msg.received_at);
         let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);

@@ -200,7 +200,14 @@ impl<'v> Lookups<'v> {
         ids: &[u32],
     ) -> Lookups<'v> {
         if ranges.is_empty() {
-            Lookups::from_words(normalized, words(normalized), params, table, vocabulary, ids)
+            Lookups::from_words(
+                normalized,
+                words(normalized),
+                params,
+                table,
+                vocabulary,
+                ids,
+            )
         } else {
             let split = crate::normalize::words_at(normalized, ranges);
             Lookups::from_words(normalized, split, params, table, vocabulary, ids)

@@ -125,13 +125,31 @@ fn the_named_topics_are_known_and_nothing_else() {
         check(&examples).expect("valid"),
         &Params::DEFAULT,
     );
-    for topic in ["driving_licence", "passport", "waste", "street_lights", "paving"] {
+    for topic in [
+        "driving_licence",
+        "passport",
+        "waste",
+        "street_lights",
+        "paving",
+    ] {
         assert!(classifier.knows_topic(topic), "{topic}");
     }
-    for other in ["", "a", "passpor", "passports", "Passport", "zzz", "driving", "waste "] {
+    for other in [
+        "",
+        "a",
+        "passpor",
+        "passports",
+        "Passport",
+        "zzz",
+        "driving",
+        "waste ",
+    ] {
         assert!(!classifier.knows_topic(other), "{other}");
     }
-    assert!(!trained().knows_topic("passport"), "no topic model, no topics");
+    assert!(
+        !trained().knows_topic("passport"),
+        "no topic model, no topics"
+    );
 }
 
 #[test]

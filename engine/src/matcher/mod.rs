@@ -26,9 +26,9 @@ mod scan;
 pub mod terms;
 
 use patterns::{Anchor, Patterns};
-use scan::Scan;
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
+use scan::Scan;
 
 use crate::decision::{Category, TopicMatch};
 use crate::normalize::{ends_word, starts_word, word_ranges};
