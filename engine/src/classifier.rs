@@ -57,6 +57,7 @@ use crate::decision::Category;
 use crate::examples::Example;
 use crate::normalize::{normalize_into, words};
 use reading::{Lookups, Rows, Scored, Vocabulary};
+use table::FeatureTable;
 
 /// Why a classifier could not be trained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -468,62 +469,6 @@ fn char_ngrams(word: &str, min: usize, max: usize, mut emit: impl FnMut(u64)) {
     }
 }
 
-/// Open addressing from feature hash to row, linear probing, at most half full. Lookups of
-/// features the model never saw (most of a message's n-grams) end at the first empty slot.
-///
-/// A slot is 8 bytes, a 32-bit fingerprint of the hash and the row, so a probe is one memory
-/// access. The slot is chosen by other bits of the hash than the fingerprint, so an unseen
-/// feature is mistaken for a stored one only if it lands in the same short probe run *and* has
-/// the same 32-bit fingerprint: about once in two billion lookups, and then it adds one small
-/// weight row.
-#[derive(Debug)]
-struct FeatureTable {
-    /// (fingerprint, row); fingerprint 0 marks an empty slot.
-    slots: Vec<(u32, u32)>,
-    shift: u32,
-}
-
-impl FeatureTable {
-    fn new(hashes: &[u64]) -> FeatureTable {
-        let capacity = (hashes.len() * 2).next_power_of_two().max(16);
-        let mut table = FeatureTable {
-            slots: vec![(0, 0); capacity],
-            shift: 64 - capacity.trailing_zeros(),
-        };
-        let mask = capacity - 1;
-        for (row, &hash) in hashes.iter().enumerate() {
-            let (mut at, key) = table.place(hash);
-            while table.slots[at].0 != 0 && table.slots[at].0 != key {
-                at = (at + 1) & mask;
-            }
-            // Row counts stay far below u32::MAX: a row per distinct feature of the examples.
-            table.slots[at] = (key, u32::try_from(row).unwrap_or(u32::MAX));
-        }
-        table
-    }
-
-    /// The home slot, from the high bits of a multiplicative mix (FNV's low bits are its
-    /// weakest), and the fingerprint, from the hash's low 32 bits (never 0).
-    #[inline]
-    fn place(&self, hash: u64) -> (usize, u32) {
-        let home = (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize;
-        (home, (hash as u32).max(1))
-    }
-
-    #[inline]
-    fn get(&self, hash: u64) -> Option<usize> {
-        let (mut at, key) = self.place(hash);
-        let mask = self.slots.len() - 1;
-        loop {
-            match self.slots[at] {
-                (0, _) => return None,
-                (k, row) if k == key => return Some(row as usize),
-                _ => at = (at + 1) & mask,
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Training
 
@@ -807,6 +752,7 @@ fn digest(examples: &[Example]) -> [u8; 32] {
 
 mod cache;
 mod reading;
+mod table;
 
 #[cfg(test)]
 mod tests;
