@@ -96,6 +96,9 @@ fn guessing(c: &mut Criterion) {
                 Some(&classifier),
                 black_box(letter),
                 black_box(&letter_normalized),
+                // No words split or looked up beforehand: the guesses do both.
+                &[],
+                &[],
             ))
         });
     });
@@ -109,6 +112,8 @@ fn guessing(c: &mut Criterion) {
                         Some(&classifier),
                         &example.text,
                         normalized,
+                        &[],
+                        &[],
                     ));
                 }
             });

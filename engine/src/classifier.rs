@@ -57,6 +57,7 @@ use crate::decision::Category;
 use crate::examples::Example;
 use crate::normalize::{normalize, words};
 use reading::{Lookups, Rows, Scored, Vocabulary};
+use table::FeatureTable;
 
 /// Why a classifier could not be trained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -216,11 +217,37 @@ impl Classifier {
     /// Reads a message once, for a guess of the whole and of its sentences
     /// ([`Reading::guess_part`]) without hashing its words again for each.
     pub fn read<'a>(&'a self, normalized: &'a str) -> Reading<'a> {
+        self.read_known(normalized, &[], &[])
+    }
+
+    /// [`Classifier::read`] of a text already split into `words`
+    /// ([`crate::normalize::word_ranges`]; empty to split it here), with the ids of its words
+    /// in this classifier's vocabulary ([`Classifier::vocabulary`]; `u32::MAX` for a word it
+    /// does not have), word by word, as a lexicon that learned them found them: the words are
+    /// not looked up again. The guess is the same.
+    pub fn read_known<'a>(
+        &'a self,
+        normalized: &'a str,
+        words: &[(u32, u32)],
+        ids: &[u32],
+    ) -> Reading<'a> {
         Reading {
             classifier: self,
             text: normalized,
-            lookups: Lookups::new(normalized, &self.params, &self.table, &self.vocabulary),
+            lookups: Lookups::new(
+                normalized,
+                words,
+                &self.params,
+                &self.table,
+                &self.vocabulary,
+                ids,
+            ),
         }
+    }
+
+    /// The words of the examples, each with its id for [`Classifier::read_known`].
+    pub fn vocabulary(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.vocabulary.ids()
     }
 
     fn to_guess(&self, (probabilities, best, words): Scored) -> Guess {
@@ -233,18 +260,26 @@ impl Classifier {
     }
 
     /// Whether the examples name `topic`, so [`Classifier::guess_topic`] gives it a
-    /// probability at all; answered without scoring a message.
+    /// probability at all; answered without scoring a message. The ids are sorted: a binary
+    /// search, not a comparison with each (the scripts ask about once a decision).
     pub fn knows_topic(&self, topic: &str) -> bool {
         self.topics
             .as_ref()
-            .is_some_and(|t| t.ids.iter().any(|id| id.as_str() == topic))
+            .is_some_and(|t| t.ids.binary_search_by(|id| id.as_str().cmp(topic)).is_ok())
     }
 
     /// Guesses which topic a question or report is about; `None` when the examples name fewer
     /// than two topics. Asked only when a script reads it: most decisions never do.
     pub fn guess_topic(&self, normalized: &str) -> Option<TopicGuess> {
         let topics = self.topics.as_ref()?;
-        let lookups = Lookups::new(normalized, &self.params, &topics.table, &topics.vocabulary);
+        let lookups = Lookups::new(
+            normalized,
+            &[],
+            &self.params,
+            &topics.table,
+            &topics.vocabulary,
+            &[],
+        );
         let (probabilities, best, words) = lookups.score(
             normalized,
             0..lookups.word_count(),
@@ -434,62 +469,6 @@ fn char_ngrams(word: &str, min: usize, max: usize, mut emit: impl FnMut(u64)) {
     }
 }
 
-/// Open addressing from feature hash to row, linear probing, at most half full. Lookups of
-/// features the model never saw (most of a message's n-grams) end at the first empty slot.
-///
-/// A slot is 8 bytes, a 32-bit fingerprint of the hash and the row, so a probe is one memory
-/// access. The slot is chosen by other bits of the hash than the fingerprint, so an unseen
-/// feature is mistaken for a stored one only if it lands in the same short probe run *and* has
-/// the same 32-bit fingerprint: about once in two billion lookups, and then it adds one small
-/// weight row.
-#[derive(Debug)]
-struct FeatureTable {
-    /// (fingerprint, row); fingerprint 0 marks an empty slot.
-    slots: Vec<(u32, u32)>,
-    shift: u32,
-}
-
-impl FeatureTable {
-    fn new(hashes: &[u64]) -> FeatureTable {
-        let capacity = (hashes.len() * 2).next_power_of_two().max(16);
-        let mut table = FeatureTable {
-            slots: vec![(0, 0); capacity],
-            shift: 64 - capacity.trailing_zeros(),
-        };
-        let mask = capacity - 1;
-        for (row, &hash) in hashes.iter().enumerate() {
-            let (mut at, key) = table.place(hash);
-            while table.slots[at].0 != 0 && table.slots[at].0 != key {
-                at = (at + 1) & mask;
-            }
-            // Row counts stay far below u32::MAX: a row per distinct feature of the examples.
-            table.slots[at] = (key, u32::try_from(row).unwrap_or(u32::MAX));
-        }
-        table
-    }
-
-    /// The home slot, from the high bits of a multiplicative mix (FNV's low bits are its
-    /// weakest), and the fingerprint, from the hash's low 32 bits (never 0).
-    #[inline]
-    fn place(&self, hash: u64) -> (usize, u32) {
-        let home = (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize;
-        (home, (hash as u32).max(1))
-    }
-
-    #[inline]
-    fn get(&self, hash: u64) -> Option<usize> {
-        let (mut at, key) = self.place(hash);
-        let mask = self.slots.len() - 1;
-        loop {
-            match self.slots[at] {
-                (0, _) => return None,
-                (k, row) if k == key => return Some(row as usize),
-                _ => at = (at + 1) & mask,
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Training
 
@@ -538,14 +517,16 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
     std::thread::scope(|scope| {
         let topics = scope.spawn(|| {
             fit_topics(examples, &texts, params).map(|mut topics| {
-                topics.vocabulary = Vocabulary::new(words_seen(), params, &topics.table);
+                topics.vocabulary =
+                    Vocabulary::new(words_seen(), params, &topics.table, &topics.rows);
                 topics
             })
         });
         let prepared = prepare(examples, &texts, &categories, params);
         let (bias, weights) = naive_bayes(&prepared, categories.len(), params);
         let mut classifier = finish(categories, params, &prepared, bias, weights);
-        classifier.vocabulary = Vocabulary::new(words_seen(), params, &classifier.table);
+        classifier.vocabulary =
+            Vocabulary::new(words_seen(), params, &classifier.table, &classifier.rows);
         classifier.topics = topics
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -780,6 +761,7 @@ fn digest(examples: &[Example]) -> [u8; 32] {
 
 mod cache;
 mod reading;
+mod table;
 
 #[cfg(test)]
 mod tests;

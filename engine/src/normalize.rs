@@ -18,19 +18,25 @@ pub fn normalize_into(text: &str, out: &mut String) {
     let mut gap = false;
     if text.is_ascii() {
         // The common case; skips the Unicode tables entirely. For an ASCII character
-        // `is_alphanumeric` is `is_ascii_alphanumeric`, tested here on the byte: the same
-        // text as `push` below, at a fraction of its cost.
-        for b in text.bytes() {
-            if b.is_ascii_alphanumeric() {
-                if gap && !out.is_empty() {
-                    out.push(' ');
+        // `is_alphanumeric` is `is_ascii_alphanumeric`: one table says whether a byte is kept
+        // and as what, and the bytes go into a plain byte vector (a `String` pushes a `char`),
+        // the same text as `push` below at a third of the cost of doing it by `char`
+        // (session 15).
+        let mut bytes = std::mem::take(out).into_bytes();
+        for &b in text.as_bytes() {
+            let folded = ASCII_FOLD[usize::from(b)];
+            if folded != 0 {
+                if gap && !bytes.is_empty() {
+                    bytes.push(b' ');
                 }
                 gap = false;
-                out.push(char::from(b.to_ascii_lowercase()));
+                bytes.push(folded);
             } else {
                 gap = true;
             }
         }
+        // Only ASCII bytes were pushed, so this never fails.
+        *out = String::from_utf8(bytes).unwrap_or_default();
         return;
     }
     let mut push = |c: char, out: &mut String| {
@@ -51,6 +57,20 @@ pub fn normalize_into(text: &str, out: &mut String) {
     }
 }
 
+/// Per ASCII byte: its lowercase when it is a letter or digit, else 0 (a gap).
+const ASCII_FOLD: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        if byte.is_ascii_alphanumeric() {
+            table[b] = byte.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
 /// Normalises into a new string; for rulebook loading and tests, not the per-message path.
 pub fn normalize(text: &str) -> String {
     let mut out = String::new();
@@ -67,6 +87,36 @@ pub fn starts_word(text: &[u8], start: usize) -> bool {
 #[inline]
 pub fn ends_word(text: &[u8], end: usize) -> bool {
     end == text.len() || text[end] == b' '
+}
+
+/// The words of a normalised text as byte ranges, for a message read by several parts (the
+/// matcher, the word lists, the classifier): split once, where each split it again a byte at a
+/// time (session 15).
+pub fn word_ranges(normalized: &str) -> Vec<(u32, u32)> {
+    let mut out = Vec::with_capacity(normalized.len() / 5 + 1);
+    let mut start = 0usize;
+    for (i, b) in normalized.bytes().enumerate() {
+        if b == b' ' {
+            if i > start {
+                out.push((start as u32, i as u32));
+            }
+            start = i + 1;
+        }
+    }
+    if normalized.len() > start {
+        out.push((start as u32, normalized.len() as u32));
+    }
+    out
+}
+
+/// The words of `normalized` at `ranges` (from [`word_ranges`]).
+pub fn words_at<'t>(
+    normalized: &'t str,
+    ranges: &'t [(u32, u32)],
+) -> impl Iterator<Item = &'t str> + 't {
+    ranges
+        .iter()
+        .map(move |&(start, end)| normalized.get(start as usize..end as usize).unwrap_or(""))
 }
 
 /// The words of a normalised text: what `split(' ')` without the empty pieces gives, by a
@@ -118,6 +168,12 @@ mod tests {
         ] {
             let split: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
             assert_eq!(words(text).collect::<Vec<_>>(), split, "{text:?}");
+            let ranges = word_ranges(text);
+            assert_eq!(
+                words_at(text, &ranges).collect::<Vec<_>>(),
+                split,
+                "{text:?}"
+            );
         }
     }
 
@@ -151,12 +207,26 @@ mod tests {
             }
             out
         };
-        for text in [
+        let mut texts = vec![
             ascii.clone(),
             ascii.chars().rev().collect(),
             " Hallo, gemeente!! Wat  is 2+2? ".to_owned(),
             String::new(),
-        ] {
+        ];
+        // Random mixes of letters, digits, spaces and punctuation, runs of each long and short.
+        let mut rng = 5u64;
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            for _ in 0..rng % 40 {
+                rng = rng
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let pieces = b"aZ9 ,.!-\t\n\0Q_";
+                text.push(char::from(pieces[(rng >> 33) as usize % pieces.len()]));
+            }
+            texts.push(text);
+        }
+        for text in texts {
             assert_eq!(normalize(&text), slow(&text), "{text:?}");
         }
     }

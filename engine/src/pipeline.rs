@@ -171,11 +171,14 @@ impl Rulebook {
         if let Some(trace) = trace.as_deref_mut() {
             trace.normalized = normalized.clone();
         }
-        let (topics, negated) = self.matcher.find_explained(&normalized);
+        // Split into words once for the matcher, the word lists and the classifier.
+        let words = crate::normalize::word_ranges(&normalized);
+        let (topics, negated) = self.matcher.find_explained_in(&normalized, &words);
         let topic_category = topics.first().map_or(Category::Unknown, |t| t.category);
-        let counted = self
-            .lexicon
-            .analyse_counted(&normalized, self.default_language);
+        let counted = self.lexicon.analyse_words(
+            crate::normalize::words_at(&normalized, &words),
+            self.default_language,
+        );
         let sentiment = counted.sentiment;
         let word_count = counted.words;
         let written =
@@ -183,8 +186,13 @@ impl Rulebook {
                 self.templates.speaks("holding_open", code)
             });
         let language = written.reply;
-        let (guess, critical_guess) =
-            signals::guesses(self.classifier.as_ref(), &msg.text, &normalized);
+        let (guess, critical_guess) = signals::guesses(
+            self.classifier.as_ref(),
+            &msg.text,
+            &normalized,
+            &words,
+            &counted.vocabulary,
+        );
         let (guess, critical_guess) = (Arc::new(guess), Arc::new(critical_guess));
         let local = self.teams.local(msg.received_at);
         let crisis_mode = ctx.crisis_mode.unwrap_or(self.crisis_mode);

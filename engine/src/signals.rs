@@ -204,17 +204,21 @@ fn has_words(text: &str, n: usize) -> bool {
 
 /// The classifier's guess for the whole message, and the most probable critical category
 /// over the whole message and each of its sentences: a danger told in one sentence of a long
-/// letter about something else must not be averaged away by the rest.
+/// letter about something else must not be averaged away by the rest. `words` are the words
+/// of `normalized` ([`crate::normalize::word_ranges`]) and `vocabulary` is what the lexicon
+/// found of them ([`Counted::vocabulary`]), either possibly empty.
 pub fn guesses(
     classifier: Option<&Arc<Classifier>>,
     text: &str,
     normalized: &str,
+    words: &[(u32, u32)],
+    vocabulary: &[u32],
 ) -> (GuessView, GuessView) {
     let Some(classifier) = classifier else {
         return (GuessView::default(), GuessView::default());
     };
     // Read once: each sentence's guess is made from the whole message's lookups.
-    let reading = classifier.read(normalized);
+    let reading = classifier.read_known(normalized, words, vocabulary);
     let whole = reading.guess();
     let most_critical = |g: &Guess| {
         CRITICAL.iter().map(|c| (*c, g.probability(*c))).fold(
@@ -365,6 +369,7 @@ mod tests {
             known,
             listed,
             words: 0,
+            vocabulary: Vec::new(),
         }
     }
 

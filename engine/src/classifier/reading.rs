@@ -91,6 +91,8 @@ struct WordFeatures {
     known: bool,
     /// How many n-grams it has, known or not: every one counts in the message's length.
     ngram_count: u32,
+    /// For a known word, where its [`Vocabulary::solo`] weights start.
+    solo: u32,
 }
 
 /// The rows a text's features found in one table.
@@ -103,6 +105,8 @@ pub(super) struct Lookups<'v> {
     ngram_rows: Vec<u32>,
     /// The vocabulary's, where a known word's n-gram rows are: read there, not copied.
     known_rows: &'v [u32],
+    /// The vocabulary's sums of each known word's own features ([`Vocabulary::solo`]).
+    solo: &'v [Lanes],
 }
 
 /// A word of the examples: its rows, and the start of the hash of a pair it begins.
@@ -119,15 +123,31 @@ struct Known {
 /// most of a guess. Keyed by the word itself, so a word is never taken for another.
 #[derive(Debug, Default)]
 pub(super) struct Vocabulary {
-    words: FxHashMap<Box<str>, Known>,
+    /// Each word's index in `known`: its id, which the lexicon learns
+    /// ([`crate::lexicon::Lexicon::learn_vocabulary`]) so that a message's words are looked up
+    /// once for both.
+    words: FxHashMap<Box<str>, u32>,
+    known: Vec<Known>,
     ngram_rows: Vec<u32>,
+    /// Per known word, the weights its own features add up to (its word row, then its n-gram
+    /// rows, from zero, in the order a guess adds them), `lanes` groups each. A word that
+    /// begins a message or follows a pair the model does not know starts from nothing in a
+    /// guess, so its sum is exactly this, computed once instead of once per message (the
+    /// n-gram rows were most of the adds of a guess).
+    solo: Vec<Lanes>,
 }
 
 impl Vocabulary {
+    /// Every word with its id.
+    pub(super) fn ids(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.words.iter().map(|(word, id)| (&**word, *id))
+    }
+
     pub(super) fn new<'w>(
         words: impl Iterator<Item = &'w str>,
         params: &Params,
         table: &FeatureTable,
+        rows: &Rows,
     ) -> Vocabulary {
         let mut vocabulary = Vocabulary::default();
         let none = Vocabulary::default();
@@ -135,23 +155,26 @@ impl Vocabulary {
             if vocabulary.words.contains_key(word) {
                 continue;
             }
-            let known = Lookups::new(word, params, table, &none);
+            let known = Lookups::new(word, &[], params, table, &none, &[]);
             let Some(features) = known.words.first() else {
                 continue;
             };
             let at = vocabulary.ngram_rows.len() as u32;
             vocabulary.ngram_rows.extend_from_slice(&known.ngram_rows);
-            vocabulary.words.insert(
-                word.into(),
-                Known {
-                    features: WordFeatures {
-                        ngrams: (at, vocabulary.ngram_rows.len() as u32),
-                        known: true,
-                        ..*features
-                    },
-                    pair_prefix: pair_prefix(word),
+            let solo = vocabulary.solo.len() as u32;
+            vocabulary.solo.extend(known.solo(features, params, rows));
+            vocabulary
+                .words
+                .insert(word.into(), vocabulary.known.len() as u32);
+            vocabulary.known.push(Known {
+                features: WordFeatures {
+                    ngrams: (at, vocabulary.ngram_rows.len() as u32),
+                    known: true,
+                    solo,
+                    ..*features
                 },
-            );
+                pair_prefix: pair_prefix(word),
+            });
         }
         vocabulary
     }
@@ -173,24 +196,60 @@ pub(super) type Scored = (Vec<f32>, usize, Vec<String>);
 impl<'v> Lookups<'v> {
     /// Hashes and looks up every feature of `normalized` once; a word in `vocabulary` takes
     /// its rows from there. The same features in the same order as `for_each_feature` (training).
+    /// `ids` are, word by word, the words' ids in `vocabulary` ([`NONE`] for a word it does
+    /// not have) when the caller knows them; a word past their end is looked up here.
+    /// `ranges` are the words' byte ranges when the caller split the text already, else empty.
     pub(super) fn new(
         normalized: &str,
+        ranges: &[(u32, u32)],
         params: &Params,
         table: &FeatureTable,
         vocabulary: &'v Vocabulary,
+        ids: &[u32],
+    ) -> Lookups<'v> {
+        if ranges.is_empty() {
+            Lookups::from_words(
+                normalized,
+                words(normalized),
+                params,
+                table,
+                vocabulary,
+                ids,
+            )
+        } else {
+            let split = crate::normalize::words_at(normalized, ranges);
+            Lookups::from_words(normalized, split, params, table, vocabulary, ids)
+        }
+    }
+
+    /// [`Lookups::new`] of `normalized`'s `words`, slices of it.
+    fn from_words<'t>(
+        normalized: &'t str,
+        words: impl Iterator<Item = &'t str>,
+        params: &Params,
+        table: &FeatureTable,
+        vocabulary: &'v Vocabulary,
+        ids: &[u32],
     ) -> Lookups<'v> {
         let mut lookups = Lookups {
             words: Vec::with_capacity(normalized.len() / 4 + 1),
             pairs: Vec::with_capacity(normalized.len() / 4 + 1),
             ngram_rows: Vec::new(),
             known_rows: &vocabulary.ngram_rows,
+            solo: &vocabulary.solo,
         };
         let base = normalized.as_ptr() as usize;
         // The previous word, and the start of the hash of the pair it begins when known.
         let mut previous: Option<(&str, Option<Fnv>)> = None;
-        for word in words(normalized) {
+        for (i, word) in words.enumerate() {
             let start = (word.as_ptr() as usize - base) as u32;
-            let known = vocabulary.words.get(word);
+            let known = match ids.get(i) {
+                Some(&id) => vocabulary.known.get(id as usize),
+                None => vocabulary
+                    .words
+                    .get(word)
+                    .and_then(|&id| vocabulary.known.get(id as usize)),
+            };
             if let Some((previous, prefix)) = previous {
                 lookups.pairs.push(if params.pair_weight > 0.0 {
                     let prefix = prefix.unwrap_or_else(|| pair_prefix(previous));
@@ -215,6 +274,7 @@ impl<'v> Lookups<'v> {
                 ngrams: (0, 0),
                 known: false,
                 ngram_count: 0,
+                solo: 0,
             };
             let at = lookups.ngram_rows.len() as u32;
             if params.word_weight > 0.0 {
@@ -237,6 +297,23 @@ impl<'v> Lookups<'v> {
             lookups.words.push(features);
         }
         lookups
+    }
+
+    /// The weights of the features of the one word read here (a vocabulary word read alone),
+    /// added from zero as a guess adds them: the word's row, then its n-grams' rows.
+    fn solo(&self, w: &WordFeatures, params: &Params, rows: &Rows) -> Vec<Lanes> {
+        let lanes = rows.lanes;
+        let mut out = vec![[0.0f32; 4]; lanes];
+        let row = |r: u32| &rows.weights[r as usize * lanes..][..lanes];
+        if params.word_weight > 0.0 && w.row != NONE {
+            add_lanes(&mut out, row(w.row), params.word_weight);
+        }
+        if params.ngram_weight > 0.0 {
+            for &r in self.ngram_rows_of(w) {
+                add_lanes(&mut out, row(r), params.ngram_weight);
+            }
+        }
+        out
     }
 
     pub(super) fn word_count(&self) -> usize {
@@ -321,6 +398,28 @@ impl<'v> Lookups<'v> {
         for i in run.clone() {
             let w = &self.words[i];
             let local = i - first;
+            let after_pair = i > first && params.pair_weight > 0.0 && self.pairs[i - 1] != NONE;
+            if w.known && !after_pair {
+                // Nothing added to this word yet, and no pair to add before its n-grams: its
+                // sum is the vocabulary's, made with the same adds in the same order.
+                if params.word_weight > 0.0 {
+                    let value = params.word_weight;
+                    squares += value * value;
+                }
+                if i > first && params.pair_weight > 0.0 {
+                    let value = params.pair_weight;
+                    squares += value * value;
+                }
+                if params.ngram_weight > 0.0 {
+                    let value = params.ngram_weight;
+                    for _ in 0..w.ngram_count {
+                        squares += value * value;
+                    }
+                }
+                per_word[local * lanes..][..lanes]
+                    .copy_from_slice(&self.solo[w.solo as usize..][..lanes]);
+                continue;
+            }
             if params.word_weight > 0.0 {
                 let value = params.word_weight;
                 squares += value * value;
@@ -659,7 +758,8 @@ mod tests {
         let none = super::Vocabulary::default();
         for example in examples.iter().step_by(7) {
             let text = normalize(&example.text);
-            let hashed = super::Lookups::new(&text, &classifier.params, &topics.table, &none);
+            let hashed =
+                super::Lookups::new(&text, &[], &classifier.params, &topics.table, &none, &[]);
             let (probabilities, best, words) = hashed.score(
                 &text,
                 0..hashed.word_count(),

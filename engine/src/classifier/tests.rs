@@ -118,6 +118,41 @@ fn the_topic_model_reads_the_topic_of_an_unseen_message() {
 }
 
 #[test]
+fn the_named_topics_are_known_and_nothing_else() {
+    let examples = with_topics();
+    let classifier = fit(
+        &examples,
+        check(&examples).expect("valid"),
+        &Params::DEFAULT,
+    );
+    for topic in [
+        "driving_licence",
+        "passport",
+        "waste",
+        "street_lights",
+        "paving",
+    ] {
+        assert!(classifier.knows_topic(topic), "{topic}");
+    }
+    for other in [
+        "",
+        "a",
+        "passpor",
+        "passports",
+        "Passport",
+        "zzz",
+        "driving",
+        "waste ",
+    ] {
+        assert!(!classifier.knows_topic(other), "{other}");
+    }
+    assert!(
+        !trained().knows_topic("passport"),
+        "no topic model, no topics"
+    );
+}
+
+#[test]
 fn without_two_named_topics_there_is_no_topic_model() {
     // The category model is still trained; only the topic opinion is absent.
     assert!(

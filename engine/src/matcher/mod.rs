@@ -1,5 +1,6 @@
 //! Topic matching: every keyword of every topic in one Aho-Corasick automaton, plus the topics'
-//! patterns in a `RegexSet` per script ([`patterns`]), so a message is scanned once whatever the rulebook's size.
+//! patterns ([`patterns`]), so a message is scanned once whatever the rulebook's size; the same
+//! automaton finds the literals a pattern's match starts with, so a pattern runs only where it can.
 //! Peers that test one regex per rule slow down linearly with the rulebook; this does not.
 //!
 //! Word edges are checked here rather than in the automaton: "pas" must not fire inside
@@ -16,18 +17,24 @@
 //!
 //! - [`terms`]: the keyword syntax (`word`, `word*`, `=word`, `a NEAR/5 b`).
 //! - [`fuzzy`]: the typo index.
+//! - `scan`: the keywords' automata (a DFA for the words in ASCII).
+//! - `filter`: which words cannot be a negator or an ender, without a hash lookup.
+//! - `patterns`: the regular expressions, run only where their literals are.
 
+mod filter;
 pub mod fuzzy;
 mod patterns;
+mod scan;
 pub mod terms;
 
-use aho_corasick::{AhoCorasick, MatchKind};
-use patterns::Patterns;
+use filter::WordFilter;
+use patterns::{Anchor, Patterns};
 use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::{FxHashMap, FxHashSet};
+use scan::Scan;
 
 use crate::decision::{Category, TopicMatch};
-use crate::normalize::{ends_word, starts_word};
+use crate::normalize::{ends_word, starts_word, word_ranges};
 use fuzzy::TypoIndex;
 use terms::{Keyword, parse_keyword, parse_term};
 
@@ -107,6 +114,9 @@ enum Role {
     Stem { algorithm: u8 },
     /// One side of a `NEAR/n` keyword.
     Near { side: u8, prefix: bool },
+    /// A literal that a pattern's match starts with ([`patterns`]): the pattern (`term`) may
+    /// match. Not a keyword.
+    Literal(Anchor),
 }
 
 /// What a message word must stem to for a keyword's stem target.
@@ -167,8 +177,8 @@ struct TypoTarget {
 const STEMMERS: [Algorithm; 2] = [Algorithm::Dutch, Algorithm::English];
 
 pub struct Matcher {
-    automaton: AhoCorasick,
-    targets: Vec<Vec<Target>>,
+    /// Every keyword word, stem and pattern literal, and what a hit on it means.
+    scan: Scan<Vec<Target>>,
     patterns: Patterns,
     topics: Vec<TopicSpec>,
     /// Sort key per topic: category precedence, then rulebook order.
@@ -185,58 +195,6 @@ pub struct Matcher {
     /// Which words can be a negator or an ender at all, by length and first byte.
     negation_words: WordFilter,
     any_negation: bool,
-}
-
-/// A quick "certainly not in the set" for a set of words: the lengths (below 64) and first
-/// bytes its words have. A negation check asked two hash lookups of every word of a message
-/// with a hit, about 1,300 instructions a decision (session 13); most words fail this first.
-#[derive(Debug, Default)]
-struct WordFilter {
-    lengths: u64,
-    first_bytes: [u64; 4],
-}
-
-impl WordFilter {
-    fn new<'w>(words: impl Iterator<Item = &'w String>) -> WordFilter {
-        let mut filter = WordFilter::default();
-        for word in words {
-            let len = word.len();
-            filter.lengths |= if len < 64 { 1 << len } else { 1 << 63 };
-            if let Some(&b) = word.as_bytes().first() {
-                filter.first_bytes[usize::from(b / 64)] |= 1 << (b % 64);
-            }
-        }
-        filter
-    }
-
-    /// False only for a word the set cannot have (words of 63 bytes or more share one bit).
-    #[inline]
-    fn may_have(&self, word: &str) -> bool {
-        let len = word.len().min(63);
-        self.lengths & (1 << len) != 0
-            && word
-                .as_bytes()
-                .first()
-                .is_none_or(|&b| self.first_bytes[usize::from(b / 64)] & (1 << (b % 64)) != 0)
-    }
-}
-
-/// The words of a normalised text, as byte ranges.
-fn words(text: &str) -> Vec<(u32, u32)> {
-    let mut out = Vec::with_capacity(text.len() / 5 + 1);
-    let mut start = 0usize;
-    for (i, b) in text.bytes().enumerate() {
-        if b == b' ' {
-            if i > start {
-                out.push((start as u32, i as u32));
-            }
-            start = i + 1;
-        }
-    }
-    if text.len() > start {
-        out.push((start as u32, text.len() as u32));
-    }
-    out
 }
 
 /// The index of the word that contains byte `at`.
@@ -424,12 +382,20 @@ impl Matcher {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&words)
-            .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
         let patterns = Patterns::build(pattern_sources)
             .map_err(|e| vec![TermError::Automaton(e.to_string())])?;
+        for (literal, pattern, anchor) in patterns.literals() {
+            add(
+                literal.clone(),
+                Target {
+                    topic: 0,
+                    term: *pattern,
+                    role: Role::Literal(*anchor),
+                },
+            );
+        }
+        let scan =
+            Scan::build(words, targets).map_err(|e| vec![TermError::Automaton(e.to_string())])?;
         let rank = topics
             .iter()
             .enumerate()
@@ -438,8 +404,7 @@ impl Matcher {
         let any_negation =
             topics.iter().any(|t| t.options.negation) && !settings.negation.negators.is_empty();
         Ok(Matcher {
-            automaton,
-            targets,
+            scan,
             patterns,
             topics,
             rank,
@@ -466,7 +431,11 @@ impl Matcher {
     }
 
     pub fn keyword_count(&self) -> usize {
-        self.targets.iter().map(Vec::len).sum()
+        self.scan
+            .targets()
+            .flatten()
+            .filter(|t| !matches!(t.role, Role::Literal(_)))
+            .count()
     }
 
     /// For each word, the negator (byte range) whose scope it is in, if any.
@@ -501,19 +470,28 @@ impl Matcher {
     /// Like [`Matcher::find`], and also the keywords that did not count because a negator
     /// came right before them (`klacht (after geen)`), for the decision's reasons.
     pub fn find_explained(&self, normalized: &str) -> (Vec<TopicMatch>, Vec<String>) {
+        self.find_explained_in(normalized, &word_ranges(normalized))
+    }
+
+    /// [`Matcher::find_explained`] of a text already split into `words`
+    /// ([`crate::normalize::word_ranges`]).
+    pub fn find_explained_in(
+        &self,
+        normalized: &str,
+        words: &[(u32, u32)],
+    ) -> (Vec<TopicMatch>, Vec<String>) {
         let bytes = normalized.as_bytes();
-        let words = words(normalized);
         // Most messages have a hit, and a few more: made once at a size that holds them.
         let mut hits: Vec<Hit> = Vec::with_capacity(8);
         // (near index, side, word index)
         let mut near_hits: Vec<(u32, u8, u32)> = Vec::new();
-        for m in self.automaton.find_overlapping_iter(normalized) {
-            let (start, end) = (m.start(), m.end());
+        let mut candidates = self.patterns.candidates();
+        for (start, end, targets) in self.scan.find(normalized) {
             let at_start = starts_word(bytes, start);
             let at_end = ends_word(bytes, end);
-            let w = word_at(&words, start);
+            let w = word_at(words, start);
             let word = words.get(w).copied().unwrap_or((start as u32, end as u32));
-            for target in &self.targets[m.pattern().as_usize()] {
+            for target in targets {
                 let how = match target.role {
                     Role::Term {
                         prefix,
@@ -568,6 +546,12 @@ impl Matcher {
                         }
                         How::Stem
                     }
+                    Role::Literal(anchor) => {
+                        if anchor.holds(bytes, start) {
+                            candidates.set(target.term);
+                        }
+                        continue;
+                    }
                     Role::Near { side, prefix } => {
                         if at_start
                             && (at_end || prefix)
@@ -590,7 +574,7 @@ impl Matcher {
         }
         if !self.typos.is_empty() {
             let mut found = Vec::new();
-            for &(start, end) in &words {
+            for &(start, end) in words {
                 self.typos
                     .lookup(&normalized[start as usize..end as usize], &mut found);
                 for id in &found {
@@ -641,28 +625,29 @@ impl Matcher {
                 }
             }
         }
-        self.patterns.each_match(normalized, |topic, pattern| {
-            let offset = self.topics[topic as usize].keywords.len() as u32;
-            hits.push(Hit {
-                topic,
-                exclude: false,
-                term: offset + pattern,
-                how: How::Pattern,
-                word: (0, 0),
-                negated_by: None,
+        self.patterns
+            .each_match(normalized, &candidates, |topic, pattern| {
+                let offset = self.topics[topic as usize].keywords.len() as u32;
+                hits.push(Hit {
+                    topic,
+                    exclude: false,
+                    term: offset + pattern,
+                    how: How::Pattern,
+                    word: (0, 0),
+                    negated_by: None,
+                });
             });
-        });
         if hits.is_empty() {
             return (Vec::new(), Vec::new());
         }
         if self.any_negation {
-            let scopes = self.negations(normalized, &words);
+            let scopes = self.negations(normalized, words);
             for hit in &mut hits {
                 if !hit.exclude
                     && hit.how != How::Pattern
                     && self.topics[hit.topic as usize].options.negation
                 {
-                    hit.negated_by = scopes[word_at(&words, hit.word.0 as usize)];
+                    hit.negated_by = scopes[word_at(words, hit.word.0 as usize)];
                 }
             }
         }

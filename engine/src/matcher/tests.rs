@@ -252,6 +252,35 @@ fn the_negation_filter_never_turns_away_a_listed_word() {
     for word in ["klacht", "xeen", "zo", "brand"] {
         assert!(!filter.may_have(word), "{word}");
     }
+    // With the default rulebook's negators and enders, most words of its examples are turned
+    // away, and none of the listed ones.
+    let source = crate::RulebookSource::embedded();
+    let lexicon: toml::Value = toml::from_str(&source.lexicon.text).expect("lexicon.toml parses");
+    let listed: Vec<String> = ["negators", "enders"]
+        .iter()
+        .flat_map(|list| {
+            lexicon["negation"][list]
+                .as_array()
+                .expect("a list of words")
+                .iter()
+                .map(|w| w.as_str().expect("a word").to_owned())
+        })
+        .collect();
+    let filter = WordFilter::new(listed.iter());
+    let (mut words, mut passed) = (0, 0);
+    for example in source
+        .examples
+        .iter()
+        .flat_map(|file| crate::examples::parse_examples(file).expect("the examples parse"))
+    {
+        for word in crate::normalize::normalize(&example.text).split(' ') {
+            let listed_word = listed.iter().any(|l| l == word);
+            assert!(!listed_word || filter.may_have(word), "{word}");
+            words += 1;
+            passed += usize::from(filter.may_have(word) && !listed_word);
+        }
+    }
+    assert!(passed * 5 < words, "{passed} of {words} words passed");
 }
 
 #[test]

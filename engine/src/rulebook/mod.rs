@@ -564,6 +564,11 @@ impl Rulebook {
                 }
             }
         };
+        // The lexicon learns the classifier's words, so that a message's words are looked up
+        // once for both (lexicon.rs).
+        if let Some(classifier) = &classifier {
+            lexicon.learn_vocabulary(classifier.vocabulary());
+        }
         for (name, value) in [
             ("min_critical_recall", config.eval.min_critical_recall),
             ("min_acceptable", config.eval.min_acceptable),
