@@ -33,7 +33,7 @@ pub(super) struct Function {
 
 /// Rhai counts an operation for each statement, expression, argument, chain link and call, a
 /// few per AST node; four per node is an upper bound of what it counts for the node.
-const OPS_PER_NODE: u64 = 4;
+pub(super) const OPS_PER_NODE: u64 = 4;
 
 /// The variables the engine provides, besides `decision` (a slot: governance may change it).
 #[derive(Debug, Clone, Copy)]
@@ -46,9 +46,9 @@ enum Input {
     ReplyLimit,
 }
 
-struct Builder<'a> {
+pub(super) struct Builder<'a> {
     source: &'a str,
-    functions: &'a HashMap<(String, usize), usize>,
+    pub(super) functions: &'a HashMap<(String, usize), usize>,
     /// The engine's variables this script may read (none inside a function, as in Rhai).
     inputs: Vec<(&'a str, Input)>,
     /// Visible variables, innermost last, with their slots.
@@ -60,11 +60,11 @@ struct Builder<'a> {
     peak: usize,
     declared: usize,
     /// Operations counted so far in the part being compiled (see [`OPS_PER_NODE`]).
-    cost: u64,
+    pub(super) cost: u64,
     calls: Vec<usize>,
 }
 
-type Built = Result<Code, String>;
+pub(super) type Built = Result<Code, String>;
 
 /// An argument of a native function: a literal's value, or the code that computes it.
 enum Arg {
@@ -83,7 +83,7 @@ impl Arg {
 }
 
 /// The value of a literal (`0.9`, `4`, `"spam"`, `true`), or `None` for any other expression.
-fn literal(expr: &Expr) -> Option<Value> {
+pub(super) fn literal(expr: &Expr) -> Option<Value> {
     Some(match expr {
         Expr::BoolConstant(b, _) => Value::Bool(*b),
         Expr::IntegerConstant(i, _) => Value::Int(*i),
@@ -142,7 +142,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn local(&self, name: &str) -> Option<usize> {
+    pub(super) fn local(&self, name: &str) -> Option<usize> {
         self.names
             .iter()
             .rev()
@@ -199,27 +199,23 @@ impl<'a> Builder<'a> {
             }
             Stmt::Assignment(x) => self.assignment(&x.0, &x.1.lhs, &x.1.rhs),
             Stmt::If(x, _) => {
-                let cond = self.expr(&x.expr)?;
+                let cond = self.test(&x.expr)?;
                 let body = self.block(x.body.statements())?;
                 // Most `if`s have no `else`, and most conditions are false: then the value is
                 // `()` without a call.
                 if x.branch.statements().is_empty() {
-                    return Ok(Box::new(move |f| {
-                        if cond(f)?.as_bool()? {
-                            body(f)
-                        } else {
-                            Ok(Value::Unit)
-                        }
-                    }));
+                    return Ok(Box::new(
+                        move |f| {
+                            if cond(f)? { body(f) } else { Ok(Value::Unit) }
+                        },
+                    ));
                 }
                 let branch = self.block(x.branch.statements())?;
-                Ok(Box::new(move |f| {
-                    if cond(f)?.as_bool()? {
-                        body(f)
-                    } else {
-                        branch(f)
-                    }
-                }))
+                Ok(Box::new(
+                    move |f| {
+                        if cond(f)? { body(f) } else { branch(f) }
+                    },
+                ))
             }
             Stmt::For(x, _) if x.1.is_none() => {
                 let iter = self.expr(&x.2.expr)?;
@@ -316,6 +312,15 @@ impl<'a> Builder<'a> {
 
     pub(super) fn expr(&mut self, expr: &Expr) -> Built {
         self.cost += OPS_PER_NODE;
+        if let Some(test) = self.condition(expr) {
+            let test = test?;
+            return Ok(Box::new(move |f| test(f).map(Value::Bool)));
+        }
+        self.node(expr)
+    }
+
+    /// `expr` as a value, its own node already counted.
+    pub(super) fn node(&mut self, expr: &Expr) -> Built {
         match expr {
             Expr::DynamicConstant(d, _) => Ok(constant(from_dynamic(d)?)),
             Expr::BoolConstant(b, _) => Ok(constant(Value::Bool(*b))),
@@ -363,28 +368,13 @@ impl<'a> Builder<'a> {
                         .ok_or(Flow::Bail)
                 }))
             }
-            Expr::And(list, _) | Expr::Or(list, _) => {
-                let and = matches!(expr, Expr::And(..));
-                let list = list
-                    .iter()
-                    .map(|e| self.expr(e))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Box::new(move |f| {
-                    for code in &list {
-                        if code(f)?.as_bool()? != and {
-                            return Ok(Value::Bool(!and));
-                        }
-                    }
-                    Ok(Value::Bool(and))
-                }))
-            }
             Expr::InterpolatedString(..) => Err("string interpolation".to_owned()),
             Expr::Map(..) => Err("an object map".to_owned()),
             _ => Err("an expression of another kind".to_owned()),
         }
     }
 
-    fn is_message(
+    pub(super) fn is_message(
         &self,
         v: &(
             Option<std::num::NonZeroUsize>,
@@ -543,9 +533,6 @@ impl<'a> Builder<'a> {
             }
             (_, 2) => {
                 if let Some(op) = Op::of(name) {
-                    if let Some(test) = self.equals_text(op, &call.args[0], &call.args[1]) {
-                        return test;
-                    }
                     // A constant operand (`score >= 0.9`, `"… " + words`) is kept as a value
                     // and lent to the operator, not made and dropped on every run; its node
                     // is counted as `expr` would count it.
@@ -582,91 +569,6 @@ impl<'a> Builder<'a> {
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
         let args = self.native_args(&call.args)?;
         self.native(native, pos, None, args)
-    }
-}
-
-impl Builder<'_> {
-    /// `x == "text"` and `x != "text"` (either way round), the comparison the scripts make
-    /// most: the string `x` is compared where it is kept, without the copies of `x` and of the
-    /// text that reading them as values makes. `None` for any other comparison. The result,
-    /// and the bail where `x` is not a string, are those of [`value::binary`]; the operations
-    /// counted are those of the two operands compiled as values.
-    fn equals_text(&mut self, op: Op, a: &Expr, b: &Expr) -> Option<Built> {
-        let ne = match op {
-            Op::Eq => false,
-            Op::Ne => true,
-            _ => return None,
-        };
-        let (x, text) = match (a, b) {
-            (x, Expr::StringConstant(s, _)) | (Expr::StringConstant(s, _), x) => (x, s),
-            _ => return None,
-        };
-        if matches!(x, Expr::StringConstant(..)) {
-            return None;
-        }
-        let text: Box<str> = text.as_str().into();
-        // The text's node, as `expr` would count it.
-        self.cost += OPS_PER_NODE;
-        let max = |f: &Frame<'_>| f.limits.max_string_size;
-        let test = move |s: &str| Ok(Value::Bool((s == &*text) != ne));
-        Some(match x {
-            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
-                self.cost += OPS_PER_NODE;
-                let slot = self.local(&v.1)?;
-                Ok(Box::new(move |f| match &f.slots[f.base + slot] {
-                    Value::Str(s) => test(s),
-                    _ => bail(),
-                }))
-            }
-            Expr::Dot(d, flags, _)
-                if !flags.contains(ASTFlags::NEGATED) && matches!(d.rhs, Expr::Property(..)) =>
-            {
-                let Expr::Property(p, _) = &d.rhs else {
-                    return None;
-                };
-                let prop = Prop::of(&p.2)?;
-                // The chain's node and its link, as `expr` and `link` count them.
-                self.cost += 2 * OPS_PER_NODE;
-                let base = match &d.lhs {
-                    Expr::Variable(v, ..) if self.is_message(v) => None,
-                    other => match self.expr(other) {
-                        Ok(code) => Some(code),
-                        Err(e) => return Some(Err(e)),
-                    },
-                };
-                Ok(match base {
-                    None => Box::new(move |f| match value::message_str(f, prop) {
-                        Some(s) if s.len() >= max(f) => bail(),
-                        Some(s) => test(s),
-                        None => bail(),
-                    }),
-                    Some(base) => Box::new(move |f| {
-                        let v = base(f)?;
-                        // Read as `get` reads it: the size check, except for the interned
-                        // `decision.action`.
-                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
-                        match value::str_prop(f, &v, prop) {
-                            Some(s) if checked && s.len() >= max(f) => bail(),
-                            Some(s) => test(s),
-                            None => match value::get(f, &v, prop)? {
-                                Value::Str(s) => test(&s),
-                                _ => bail(),
-                            },
-                        }
-                    }),
-                })
-            }
-            _ => {
-                let x = match self.expr(x) {
-                    Ok(code) => code,
-                    Err(e) => return Some(Err(e)),
-                };
-                Ok(Box::new(move |f| match x(f)? {
-                    Value::Str(s) => test(&s),
-                    _ => bail(),
-                }))
-            }
-        })
     }
 }
 

@@ -23,6 +23,7 @@ use crate::rulebook::config::ScriptLimitsConfig;
 use crate::script::{ScriptInputs, Verdict};
 
 mod build;
+mod cond;
 #[cfg(test)]
 pub(super) mod tests;
 mod value;

@@ -132,6 +132,11 @@ pub(super) enum Op {
 }
 
 impl Op {
+    /// Whether it compares (its answer is a `bool`).
+    pub(super) fn compares(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+    }
+
     pub(super) fn of(name: &str) -> Option<Op> {
         Some(match name {
             "+" => Op::Add,
@@ -159,8 +164,8 @@ fn print_number(value: &Value) -> Option<String> {
     }
 }
 
-fn compare<T: PartialOrd>(op: Op, a: T, b: T) -> Outcome {
-    Ok(Value::Bool(match op {
+fn compared<T: PartialOrd>(op: Op, a: T, b: T) -> Result<bool, Flow> {
+    Ok(match op {
         Op::Eq => a == b,
         Op::Ne => a != b,
         Op::Lt => a < b,
@@ -168,7 +173,25 @@ fn compare<T: PartialOrd>(op: Op, a: T, b: T) -> Outcome {
         Op::Gt => a > b,
         Op::Ge => a >= b,
         _ => return bail(),
-    }))
+    })
+}
+
+fn compare<T: PartialOrd>(op: Op, a: T, b: T) -> Outcome {
+    compared(op, a, b).map(Value::Bool)
+}
+
+/// `a op b` for a comparison `op`, as [`binary`] answers it, numbers compared without making
+/// a value of the answer.
+pub(super) fn holds(frame: &Frame<'_>, op: Op, a: &Value, b: &Value) -> Result<bool, Flow> {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => compared(op, *x, *y),
+        #[allow(clippy::cast_precision_loss)] // as in `binary`
+        (Value::Int(x), Value::Float(y)) => compared(op, *x as f64, *y),
+        #[allow(clippy::cast_precision_loss)]
+        (Value::Float(x), Value::Int(y)) => compared(op, *x, *y as f64),
+        (Value::Int(x), Value::Int(y)) => compared(op, *x, *y),
+        _ => binary(frame, op, a, b)?.as_bool(),
+    }
 }
 
 fn float_op(op: Op, a: f64, b: f64) -> Outcome {

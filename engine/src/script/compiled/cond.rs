@@ -1,0 +1,213 @@
+//! Conditions compiled to closures that answer a plain `bool`. Most of what the default scripts
+//! run is conditions (`if`, `&&`, `||`, `!`, `x == "crisis"`, `danger.score >= 0.4`): as values
+//! each step made a `Value::Bool`, returned it through a `Result<Value, _>`, and its reader
+//! checked the variant and dropped it. Here a condition's parts hand each other the `bool`.
+//!
+//! Nothing is decided differently: a part whose value is not a `bool` bails, as `as_bool` does
+//! on the value path, comparisons answer what [`value::binary`] answers, and each part counts
+//! the operations its value path counts (the limits are charged from those counts).
+
+use rhai::{ASTFlags, Expr};
+
+use super::build::{Builder, OPS_PER_NODE, literal};
+use super::value::{self, Op, Prop, Value, bail};
+use super::{Flow, Frame};
+
+pub(super) type Test = Box<dyn Fn(&mut Frame<'_>) -> Result<bool, Flow> + Send + Sync>;
+
+type BuiltTest = Result<Test, String>;
+
+impl Builder<'_> {
+    /// `expr` where Rhai needs a `bool` (an `if`, an operand of `&&`, `||` or `!`): a bail where
+    /// it is not one.
+    pub(super) fn test(&mut self, expr: &Expr) -> BuiltTest {
+        self.cost += OPS_PER_NODE;
+        if let Some(test) = self.condition(expr) {
+            return test;
+        }
+        // A variable the script declared, read where it is kept (`if spam { … }`).
+        if let Expr::Variable(v, ..) = expr {
+            if let Some(slot) = self.local(&v.1).filter(|_| v.2.is_empty()) {
+                return Ok(Box::new(move |f| f.slots[f.base + slot].as_bool()));
+            }
+        }
+        let code = self.node(expr)?;
+        Ok(Box::new(move |f| code(f)?.as_bool()))
+    }
+
+    /// `expr` compiled as a condition when it is one whatever its operands hold (`&&`, `||`,
+    /// `!`, a comparison), its own node already counted; `None` for any other expression.
+    pub(super) fn condition(&mut self, expr: &Expr) -> Option<BuiltTest> {
+        match expr {
+            Expr::And(list, _) | Expr::Or(list, _) => {
+                Some(self.junction(matches!(expr, Expr::And(..)), list))
+            }
+            // A script function named like an operator is called as one (see `call`).
+            Expr::FnCall(call, _)
+                if call.namespace.is_empty()
+                    && !call.capture_parent_scope
+                    && !self
+                        .functions
+                        .contains_key(&(call.name.to_string(), call.args.len())) =>
+            {
+                match (call.name.as_str(), call.args.as_slice()) {
+                    ("!", [x]) => Some(
+                        self.test(x)
+                            .map(|t| -> Test { Box::new(move |f| Ok(!t(f)?)) }),
+                    ),
+                    (name, [a, b]) => {
+                        let op = Op::of(name).filter(|op| op.compares())?;
+                        Some(self.comparison(op, a, b))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `a && b && …` or `a || b || …`, each operand read only when the ones before it leave the
+    /// answer open.
+    fn junction(&mut self, and: bool, list: &[Expr]) -> BuiltTest {
+        let mut tests = list
+            .iter()
+            .map(|e| self.test(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        if tests.len() == 2 {
+            let (Some(b), Some(a)) = (tests.pop(), tests.pop()) else {
+                return Err("an empty `&&` or `||`".to_owned());
+            };
+            return Ok(if and {
+                Box::new(move |f| Ok(a(f)? && b(f)?))
+            } else {
+                Box::new(move |f| Ok(a(f)? || b(f)?))
+            });
+        }
+        Ok(Box::new(move |f| {
+            for test in &tests {
+                if test(f)? != and {
+                    return Ok(!and);
+                }
+            }
+            Ok(and)
+        }))
+    }
+
+    /// `a op b` for a comparison `op`, a constant operand kept as a value and lent to it, as
+    /// `call` compiles it.
+    fn comparison(&mut self, op: Op, a: &Expr, b: &Expr) -> BuiltTest {
+        if let Some(test) = self.equals_text(op, a, b) {
+            return test;
+        }
+        match (literal(a), literal(b)) {
+            (None, Some(c)) => {
+                self.cost += OPS_PER_NODE;
+                let x = self.expr(a)?;
+                Ok(Box::new(move |f| {
+                    let x = x(f)?;
+                    value::holds(f, op, &x, &c)
+                }))
+            }
+            (Some(c), None) => {
+                self.cost += OPS_PER_NODE;
+                let y = self.expr(b)?;
+                Ok(Box::new(move |f| {
+                    let y = y(f)?;
+                    value::holds(f, op, &c, &y)
+                }))
+            }
+            _ => {
+                let x = self.expr(a)?;
+                let y = self.expr(b)?;
+                Ok(Box::new(move |f| {
+                    let x = x(f)?;
+                    let y = y(f)?;
+                    value::holds(f, op, &x, &y)
+                }))
+            }
+        }
+    }
+
+    /// `x == "text"` and `x != "text"` (either way round), the comparison the scripts make
+    /// most: the string `x` is compared where it is kept, without the copies of `x` and of the
+    /// text that reading them as values makes. `None` for any other comparison. The result,
+    /// and the bail where `x` is not a string, are those of [`value::binary`]; the operations
+    /// counted are those of the two operands compiled as values.
+    fn equals_text(&mut self, op: Op, a: &Expr, b: &Expr) -> Option<BuiltTest> {
+        let ne = match op {
+            Op::Eq => false,
+            Op::Ne => true,
+            _ => return None,
+        };
+        let (x, text) = match (a, b) {
+            (x, Expr::StringConstant(s, _)) | (Expr::StringConstant(s, _), x) => (x, s),
+            _ => return None,
+        };
+        if matches!(x, Expr::StringConstant(..)) {
+            return None;
+        }
+        let text: Box<str> = text.as_str().into();
+        // The text's node, as `expr` would count it.
+        self.cost += OPS_PER_NODE;
+        let max = |f: &Frame<'_>| f.limits.max_string_size;
+        let test = move |s: &str| Ok((s == &*text) != ne);
+        Some(match x {
+            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
+                self.cost += OPS_PER_NODE;
+                let slot = self.local(&v.1)?;
+                Ok(Box::new(move |f| match &f.slots[f.base + slot] {
+                    Value::Str(s) => test(s),
+                    _ => bail(),
+                }))
+            }
+            Expr::Dot(d, flags, _)
+                if !flags.contains(ASTFlags::NEGATED) && matches!(d.rhs, Expr::Property(..)) =>
+            {
+                let Expr::Property(p, _) = &d.rhs else {
+                    return None;
+                };
+                let prop = Prop::of(&p.2)?;
+                // The chain's node and its link, as `expr` and `link` count them.
+                self.cost += 2 * OPS_PER_NODE;
+                let base = match &d.lhs {
+                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                    other => match self.expr(other) {
+                        Ok(code) => Some(code),
+                        Err(e) => return Some(Err(e)),
+                    },
+                };
+                Ok(match base {
+                    None => Box::new(move |f| match value::message_str(f, prop) {
+                        Some(s) if s.len() >= max(f) => bail(),
+                        Some(s) => test(s),
+                        None => bail(),
+                    }),
+                    Some(base) => Box::new(move |f| {
+                        let v = base(f)?;
+                        // Read as `get` reads it: the size check, except for the interned
+                        // `decision.action`.
+                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
+                        match value::str_prop(f, &v, prop) {
+                            Some(s) if checked && s.len() >= max(f) => bail(),
+                            Some(s) => test(s),
+                            None => match value::get(f, &v, prop)? {
+                                Value::Str(s) => test(&s),
+                                _ => bail(),
+                            },
+                        }
+                    }),
+                })
+            }
+            _ => {
+                let x = match self.expr(x) {
+                    Ok(code) => code,
+                    Err(e) => return Some(Err(e)),
+                };
+                Ok(Box::new(move |f| match x(f)? {
+                    Value::Str(s) => test(&s),
+                    _ => bail(),
+                }))
+            }
+        })
+    }
+}
