@@ -67,14 +67,14 @@ pub(super) struct Builder<'a> {
 pub(super) type Built = Result<Code, String>;
 
 /// An argument of a native function: a literal's value, or the code that computes it.
-enum Arg {
+pub(super) enum Arg {
     Value(Value),
     Code(Code),
 }
 
 impl Arg {
     /// The argument's value, lent where it is a literal.
-    fn eval(&self, f: &mut Frame<'_>) -> Result<Cow<'_, Value>, Flow> {
+    pub(super) fn eval(&self, f: &mut Frame<'_>) -> Result<Cow<'_, Value>, Flow> {
         match self {
             Arg::Value(v) => Ok(Cow::Borrowed(v)),
             Arg::Code(code) => code(f).map(Cow::Owned),
@@ -532,6 +532,11 @@ impl<'a> Builder<'a> {
                 }));
             }
             (_, 2) => {
+                if name == "+" {
+                    if let Some(joined) = self.join(call) {
+                        return joined;
+                    }
+                }
                 if let Some(op) = Op::of(name) {
                     // A constant operand (`score >= 0.9`, `"… " + words`) is kept as a value
                     // and lent to the operator, not made and dropped on every run; its node

@@ -26,6 +26,7 @@ mod build;
 mod cond;
 #[cfg(test)]
 pub(super) mod tests;
+mod text;
 mod value;
 
 use build::{Code, Function};

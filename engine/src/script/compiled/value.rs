@@ -156,7 +156,7 @@ impl Op {
 }
 
 /// How Rhai prints a number that is added to a string (`"… " + 42 + "%"`).
-fn print_number(value: &Value) -> Option<String> {
+pub(super) fn print_number(value: &Value) -> Option<String> {
     match value {
         Value::Int(i) => Some(i.to_string()),
         Value::Float(f) => Some(rhai::FloatWrapper::new(*f).to_string()),
