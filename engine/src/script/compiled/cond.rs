@@ -10,7 +10,7 @@
 use rhai::{ASTFlags, Expr};
 
 use super::build::{Builder, OPS_PER_NODE, literal};
-use super::value::{self, Op, Prop, Value, bail};
+use super::value::{self, Native, Op, Prop, Value, bail};
 use super::{Flow, Frame};
 
 pub(super) type Test = Box<dyn Fn(&mut Frame<'_>) -> Result<bool, Flow> + Send + Sync>;
@@ -42,6 +42,9 @@ impl Builder<'_> {
             Expr::And(list, _) | Expr::Or(list, _) => {
                 Some(self.junction(matches!(expr, Expr::And(..)), list))
             }
+            Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
+                self.asks(&x.lhs, &x.rhs)
+            }
             // A script function named like an operator is called as one (see `call`).
             Expr::FnCall(call, _)
                 if call.namespace.is_empty()
@@ -61,6 +64,61 @@ impl Builder<'_> {
                     }
                     _ => None,
                 }
+            }
+            _ => None,
+        }
+    }
+
+    /// `guess.says("spam", 0.9)`, `msg.has_topic("ask_human")` and `msg.has_category("spam")`
+    /// with literal arguments, the questions the scripts ask most (a dozen a message): answered
+    /// straight from the message, without the native call's argument list and dispatch. What
+    /// they answer, and where they bail, is what [`value::call`] does; they count what `link`
+    /// and `native_args` count. `None` for any other method call.
+    fn asks(&mut self, lhs: &Expr, rhs: &Expr) -> Option<BuiltTest> {
+        let Expr::MethodCall(call, _) = rhs else {
+            return None;
+        };
+        let arity = call.args.len() + 1;
+        if !call.namespace.is_empty()
+            || self.functions.contains_key(&(call.name.to_string(), arity))
+        {
+            return None;
+        }
+        let native = Native::of(&call.name, arity)?;
+        let args = call.args.iter().map(literal).collect::<Option<Vec<_>>>()?;
+        let message = matches!(lhs, Expr::Variable(v, ..) if self.is_message(v));
+        // The link, and each argument as `args` and `expr` count it.
+        let counted = OPS_PER_NODE * (1 + 2 * args.len() as u64);
+        match (native, args.as_slice()) {
+            (Native::HasTopic | Native::HasCategory, [Value::Str(id)]) if message => {
+                self.cost += counted;
+                let (id, topics) = (id.clone(), native == Native::HasTopic);
+                Some(Ok(Box::new(move |f| Ok(value::has(f, topics, &id)))))
+            }
+            (Native::Says, [Value::Str(c), Value::Float(min)]) if !message => {
+                let (c, min) = (c.clone(), *min);
+                let local = match lhs {
+                    Expr::Variable(v, ..) if v.2.is_empty() => self.local(&v.1),
+                    _ => None,
+                };
+                Some(match local {
+                    Some(slot) => {
+                        // The variable's node, as `expr` counts it.
+                        self.cost += OPS_PER_NODE + counted;
+                        Ok(Box::new(move |f| {
+                            value::says(f, &f.slots[f.base + slot], &c, min)
+                        }))
+                    }
+                    None => self
+                        .expr(lhs)
+                        .map(|base| -> Test {
+                            Box::new(move |f| {
+                                let v = base(f)?;
+                                value::says(f, &v, &c, min)
+                            })
+                        })
+                        .inspect(|_| self.cost += counted),
+                })
             }
             _ => None,
         }
@@ -169,33 +227,38 @@ impl Builder<'_> {
                 let prop = Prop::of(&p.2)?;
                 // The chain's node and its link, as `expr` and `link` count them.
                 self.cost += 2 * OPS_PER_NODE;
-                let base = match &d.lhs {
-                    Expr::Variable(v, ..) if self.is_message(v) => None,
+                // Read as `get` reads it: the size check, except for the interned
+                // `decision.action`.
+                let read = move |f: &Frame<'_>, v: &Value| {
+                    let checked = !matches!((v, prop), (Value::Verdict(_), Prop::Action));
+                    match value::str_prop(f, v, prop) {
+                        Some(s) if checked && s.len() >= max(f) => bail(),
+                        Some(s) => test(s),
+                        None => match value::get(f, v, prop)? {
+                            Value::Str(s) => test(&s),
+                            _ => bail(),
+                        },
+                    }
+                };
+                Ok(match &d.lhs {
+                    // `msg.topic`: `str_prop` reads the message's field.
+                    Expr::Variable(v, ..) if self.is_message(v) => {
+                        Box::new(move |f| read(f, &Value::Message))
+                    }
+                    // `sure.category`: the variable read where it is kept, counted as `expr`
+                    // counts it.
+                    Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
+                        self.cost += OPS_PER_NODE;
+                        let slot = self.local(&v.1)?;
+                        Box::new(move |f| read(f, &f.slots[f.base + slot]))
+                    }
                     other => match self.expr(other) {
-                        Ok(code) => Some(code),
+                        Ok(base) => Box::new(move |f| {
+                            let v = base(f)?;
+                            read(f, &v)
+                        }),
                         Err(e) => return Some(Err(e)),
                     },
-                };
-                Ok(match base {
-                    None => Box::new(move |f| match value::message_str(f, prop) {
-                        Some(s) if s.len() >= max(f) => bail(),
-                        Some(s) => test(s),
-                        None => bail(),
-                    }),
-                    Some(base) => Box::new(move |f| {
-                        let v = base(f)?;
-                        // Read as `get` reads it: the size check, except for the interned
-                        // `decision.action`.
-                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
-                        match value::str_prop(f, &v, prop) {
-                            Some(s) if checked && s.len() >= max(f) => bail(),
-                            Some(s) => test(s),
-                            None => match value::get(f, &v, prop)? {
-                                Value::Str(s) => test(&s),
-                                _ => bail(),
-                            },
-                        }
-                    }),
                 })
             }
             _ => {

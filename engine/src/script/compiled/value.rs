@@ -621,8 +621,30 @@ fn probability(probabilities: &[(impl AsRef<str>, f64)], c: &str) -> f64 {
         .map_or(0.0, |(_, p)| *p)
 }
 
-fn has(list: &[ImmutableString], id: &str) -> bool {
+fn is_in(list: &[ImmutableString], id: &str) -> bool {
     list.iter().any(|t| t.as_str() == id)
+}
+
+/// `msg.has_topic(id)`, or with `topics` false `msg.has_category(id)`.
+pub(super) fn has(frame: &Frame<'_>, topics: bool, id: &str) -> bool {
+    let m = &frame.inputs.msg.0;
+    is_in(if topics { &m.topics } else { &m.categories }, id)
+}
+
+/// `guess.says(category, min)`.
+pub(super) fn says(
+    frame: &Frame<'_>,
+    guess: &Value,
+    category: &str,
+    min: f64,
+) -> Result<bool, Flow> {
+    match guess {
+        Value::Guess(of) => {
+            let g = guess_view(frame, *of);
+            Ok(g.category.as_str() == category && g.score >= min)
+        }
+        _ => bail(),
+    }
 }
 
 fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict, Flow> {
@@ -711,8 +733,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
         ))),
         (Native::Says, Value::Guess(of)) => match (arg(1)?, arg(2)?) {
             (Value::Str(c), Value::Float(min)) => {
-                let g = guess_view(frame, *of);
-                Ok(Value::Bool(g.category == *c && g.score >= *min))
+                says(frame, &Value::Guess(*of), c, *min).map(Value::Bool)
             }
             _ => bail(),
         },
@@ -722,9 +743,9 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
                 m.classifier.as_deref().is_some_and(|c| c.knows_topic(t)),
             ))
         }
-        (Native::HasTopic, Value::Message) => Ok(Value::Bool(has(&m.topics, arg(1)?.as_str()?))),
+        (Native::HasTopic, Value::Message) => Ok(Value::Bool(has(frame, true, arg(1)?.as_str()?))),
         (Native::HasCategory, Value::Message) => {
-            Ok(Value::Bool(has(&m.categories, arg(1)?.as_str()?)))
+            Ok(Value::Bool(has(frame, false, arg(1)?.as_str()?)))
         }
         (Native::CategoriesIn, Value::Message) => {
             let Value::Array(list) = arg(1)? else {
@@ -733,7 +754,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
             // The registered function keeps the strings among `list` that are categories.
             let kept: Vec<Value> = list
                 .iter()
-                .filter(|c| matches!(c, Value::Str(c) if has(&m.categories, c)))
+                .filter(|c| matches!(c, Value::Str(c) if is_in(&m.categories, c)))
                 .cloned()
                 .collect();
             sized(frame, Value::Array(kept.into()))
