@@ -345,6 +345,9 @@ impl<'a> Builder<'a> {
             Expr::Stmt(block) => self.block(block.statements()),
             Expr::FnCall(call, pos) => self.call(call, *pos),
             Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
+                if let Some(code) = self.local_link(&x.lhs, &x.rhs) {
+                    return code;
+                }
                 let base = match &x.lhs {
                     Expr::Variable(v, ..) if self.is_message(v) => None,
                     other => Some(self.expr(other)?),
@@ -421,6 +424,33 @@ impl<'a> Builder<'a> {
             Expr::Property(..) | Expr::MethodCall(..) => self.link(base, rhs),
             _ => Err("an index or `?.` in a chain".to_owned()),
         }
+    }
+
+    /// `x.prop` and `x.len()` for a variable `x` of the script, read where it is kept (`danger.score`,
+    /// `keyword_critical.len()`): no copy of the value and no native call. Counted as `expr`
+    /// and `link` count the variable and the link; `None` for any other chain.
+    fn local_link(&mut self, lhs: &Expr, rhs: &Expr) -> Option<Built> {
+        let Expr::Variable(v, ..) = lhs else {
+            return None;
+        };
+        let slot = self.local(&v.1).filter(|_| v.2.is_empty())?;
+        let code: Code = match rhs {
+            Expr::Property(p, _) => {
+                let prop = Prop::of(&p.2)?;
+                Box::new(move |f| value::get(f, &f.slots[f.base + slot], prop))
+            }
+            Expr::MethodCall(call, _)
+                if call.name == "len"
+                    && call.args.is_empty()
+                    && call.namespace.is_empty()
+                    && !self.functions.contains_key(&("len".to_owned(), 1)) =>
+            {
+                Box::new(move |f| value::length(&f.slots[f.base + slot]))
+            }
+            _ => return None,
+        };
+        self.cost += 2 * OPS_PER_NODE;
+        Some(Ok(code))
     }
 
     fn link(&mut self, base: Option<Code>, rhs: &Expr) -> Built {

@@ -229,6 +229,7 @@ impl Builder<'_> {
                 self.cost += 2 * OPS_PER_NODE;
                 // Read as `get` reads it: the size check, except for the interned
                 // `decision.action`.
+                let direct = test.clone();
                 let read = move |f: &Frame<'_>, v: &Value| {
                     let checked = !matches!((v, prop), (Value::Verdict(_), Prop::Action));
                     match value::str_prop(f, v, prop) {
@@ -242,9 +243,14 @@ impl Builder<'_> {
                 };
                 Ok(match &d.lhs {
                     // `msg.topic`: `str_prop` reads the message's field.
-                    Expr::Variable(v, ..) if self.is_message(v) => {
-                        Box::new(move |f| read(f, &Value::Message))
-                    }
+                    Expr::Variable(v, ..) if self.is_message(v) => match value::message_field(prop)
+                    {
+                        Some(field) => Box::new(move |f| {
+                            let s = field(&f.inputs.msg.0);
+                            if s.len() >= max(f) { bail() } else { direct(s) }
+                        }),
+                        None => Box::new(move |f| read(f, &Value::Message)),
+                    },
                     // `sure.category`: the variable read where it is kept, counted as `expr`
                     // counts it.
                     Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {

@@ -386,25 +386,33 @@ impl Prop {
     }
 }
 
+/// How to read the message's string `msg.<prop>`, chosen when the script compiles.
+pub(super) type Field = for<'m> fn(&'m FactsInner) -> &'m ImmutableString;
+
+/// The reader of the message's string `msg.<prop>`; `None` when it is not one of its strings.
+pub(super) fn message_field(prop: Prop) -> Option<Field> {
+    let field: Field = match prop {
+        Prop::Id => |m| m.id.shared(),
+        Prop::Text => |m| m.text.shared(),
+        Prop::Normalized => |m| m.normalized.shared(),
+        Prop::Channel => |m| &m.channel,
+        Prop::Language => |m| &m.language,
+        Prop::Category => |m| &m.category,
+        Prop::Topic => |m| &m.topic,
+        Prop::Template => |m| &m.topic_template,
+        Prop::Team => |m| &m.topic_team,
+        Prop::Sentiment => |m| &m.sentiment,
+        Prop::Weekday => |m| &m.weekday,
+        Prop::Lang => |m| &m.lang,
+        Prop::LangName => |m| &m.lang_name,
+        _ => return None,
+    };
+    Some(field)
+}
+
 /// The message's string `msg.<prop>`, borrowed; `None` when it is not one of its strings.
 pub(super) fn message_str<'a>(frame: &Frame<'a>, prop: Prop) -> Option<&'a ImmutableString> {
-    let m: &'a FactsInner = &frame.inputs.msg.0;
-    Some(match prop {
-        Prop::Id => m.id.shared(),
-        Prop::Text => m.text.shared(),
-        Prop::Normalized => m.normalized.shared(),
-        Prop::Channel => &m.channel,
-        Prop::Language => &m.language,
-        Prop::Category => &m.category,
-        Prop::Topic => &m.topic,
-        Prop::Template => &m.topic_template,
-        Prop::Team => &m.topic_team,
-        Prop::Sentiment => &m.sentiment,
-        Prop::Weekday => &m.weekday,
-        Prop::Lang => &m.lang,
-        Prop::LangName => &m.lang_name,
-        _ => return None,
-    })
+    message_field(prop).map(|field| field(&frame.inputs.msg.0))
 }
 
 /// `msg.<prop>`, read straight from the message's fields.
@@ -655,6 +663,17 @@ fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict,
     ))
 }
 
+/// `x.len()`: a string's length in characters, an array's in items.
+pub(super) fn length(value: &Value) -> Outcome {
+    match value {
+        Value::Str(s) => Ok(Value::Int(
+            i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
+        )),
+        Value::Array(a) => Ok(Value::Int(i64::try_from(a.len()).unwrap_or(0))),
+        _ => bail(),
+    }
+}
+
 /// Calls `native` with `args` (already counted against the operation limit by the caller,
 /// except for the work that grows with an argument's length, which is counted here).
 pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&Value]) -> Outcome {
@@ -696,10 +715,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
                 .and_then(|s| sized(frame, Value::Str(s))),
             _ => bail(),
         },
-        (Native::Len, Value::Str(s)) => Ok(Value::Int(
-            i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
-        )),
-        (Native::Len, Value::Array(a)) => Ok(Value::Int(i64::try_from(a.len()).unwrap_or(0))),
+        (Native::Len, v) => length(v),
         (Native::Contains, Value::Array(a)) => {
             // Rhai compares each element with `==`, one operation each.
             frame.charge(4 * a.len() as u64)?;
