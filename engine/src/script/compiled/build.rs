@@ -170,17 +170,20 @@ impl<'a> Builder<'a> {
         // back here can serve a later block's variable.
         self.slots = slots;
         let mut codes = codes?;
-        Ok(match codes.len() {
-            0 => constant(Value::Unit),
-            1 => codes.remove(0),
-            _ => Box::new(move |f| {
-                let mut last = Value::Unit;
-                for code in &codes {
-                    last = code(f)?;
-                }
-                Ok(last)
-            }),
-        })
+        // Only the last statement's value is the block's: the others' are dropped where they
+        // are made, not moved into a variable that the next one drops.
+        let Some(last) = codes.pop() else {
+            return Ok(constant(Value::Unit));
+        };
+        if codes.is_empty() {
+            return Ok(last);
+        }
+        Ok(Box::new(move |f| {
+            for code in &codes {
+                code(f)?;
+            }
+            last(f)
+        }))
     }
 
     pub(super) fn stmt(&mut self, stmt: &Stmt) -> Built {

@@ -252,11 +252,17 @@ impl Builder<'_> {
                         None => Box::new(move |f| read(f, &Value::Message)),
                     },
                     // `sure.category`: the variable read where it is kept, counted as `expr`
-                    // counts it.
+                    // counts it; a guess's category, the most common, without `str_prop`.
                     Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
                         self.cost += OPS_PER_NODE;
                         let slot = self.local(&v.1)?;
-                        Box::new(move |f| read(f, &f.slots[f.base + slot]))
+                        Box::new(move |f| match &f.slots[f.base + slot] {
+                            Value::Guess(of) if prop == Prop::Category => {
+                                let s = &value::guess_view(f, *of).category;
+                                if s.len() >= max(f) { bail() } else { direct(s) }
+                            }
+                            v => read(f, v),
+                        })
                     }
                     other => match self.expr(other) {
                         Ok(base) => Box::new(move |f| {

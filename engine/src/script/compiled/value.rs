@@ -50,7 +50,7 @@ pub(super) enum GuessOf {
     Critical,
 }
 
-fn guess_view<'a>(frame: &Frame<'a>, of: GuessOf) -> &'a GuessView {
+pub(super) fn guess_view<'a>(frame: &Frame<'a>, of: GuessOf) -> &'a GuessView {
     let m: &'a FactsInner = &frame.inputs.msg.0;
     match of {
         GuessOf::Whole => &m.guess,
