@@ -565,10 +565,10 @@ impl<'a> Builder<'a> {
                 }));
             }
             (_, 2) => {
-                if name == "+" {
-                    if let Some(joined) = self.join(call) {
-                        return joined;
-                    }
+                if name == "+"
+                    && let Some(joined) = self.join(call)
+                {
+                    return joined;
                 }
                 if let Some(op) = Op::of(name) {
                     // A constant operand (`score >= 0.9`, `"… " + words`) is kept as a value

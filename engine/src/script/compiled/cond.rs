@@ -26,10 +26,10 @@ impl Builder<'_> {
             return test;
         }
         // A variable the script declared, read where it is kept (`if spam { … }`).
-        if let Expr::Variable(v, ..) = expr {
-            if let Some(slot) = self.local(&v.1).filter(|_| v.2.is_empty()) {
-                return Ok(Box::new(move |f| f.slots[f.base + slot].as_bool()));
-            }
+        if let Expr::Variable(v, ..) = expr
+            && let Some(slot) = self.local(&v.1).filter(|_| v.2.is_empty())
+        {
+            return Ok(Box::new(move |f| f.slots[f.base + slot].as_bool()));
         }
         let code = self.node(expr)?;
         Ok(Box::new(move |f| code(f)?.as_bool()))
