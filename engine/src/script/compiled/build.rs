@@ -361,6 +361,10 @@ impl<'a> Builder<'a> {
                 if matches!(x.lhs, Expr::Dot(..) | Expr::Index(..)) {
                     return Err("an index in a chain".to_owned());
                 }
+                // Rhai computes the index before it reads the array (see `unchanging`).
+                if !unchanging(&x.rhs) {
+                    return Err("an index that may assign a variable".to_owned());
+                }
                 let array = self.expr(&x.lhs)?;
                 let index = self.expr(&x.rhs)?;
                 Ok(Box::new(move |f| {
@@ -476,6 +480,15 @@ impl<'a> Builder<'a> {
                         .contains_key(&(call.name.to_string(), call.args.len() + 1))
                 {
                     return Err(format!("the method `{}`", call.name));
+                }
+                // Rhai computes a method's arguments before it reads the value the method is
+                // called on; compiled, the value comes first, the same only while no argument
+                // can assign a variable (`words.contains({ words = []; "z" })`).
+                if !call.args.iter().all(unchanging) {
+                    return Err(format!(
+                        "an argument of `{}` that may assign a variable",
+                        call.name
+                    ));
                 }
                 let native = Native::of(&call.name, call.args.len() + 1)
                     .ok_or_else(|| format!("the method `{}`", call.name))?;
@@ -607,6 +620,43 @@ impl<'a> Builder<'a> {
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
         let args = self.native_args(&call.args)?;
         self.native(native, pos, None, args)
+    }
+}
+
+/// Whether computing `expr` leaves every variable as it was: only an assignment in a block
+/// changes one (a script function has variables of its own); a block of `if`s and values, like
+/// `(if msg.category == "complaint" { 0.95 } else { 0.6 })`, does not.
+fn unchanging(expr: &Expr) -> bool {
+    match expr {
+        Expr::DynamicConstant(..)
+        | Expr::BoolConstant(..)
+        | Expr::IntegerConstant(..)
+        | Expr::FloatConstant(..)
+        | Expr::StringConstant(..)
+        | Expr::Unit(..)
+        | Expr::Variable(..)
+        | Expr::Property(..) => true,
+        Expr::Dot(x, ..) | Expr::Index(x, ..) => unchanging(&x.lhs) && unchanging(&x.rhs),
+        Expr::And(list, _) | Expr::Or(list, _) => list.iter().all(unchanging),
+        Expr::Array(items, _) => items.iter().all(unchanging),
+        Expr::FnCall(call, _) | Expr::MethodCall(call, _) => call.args.iter().all(unchanging),
+        Expr::Stmt(block) => block.statements().iter().all(unchanging_stmt),
+        _ => false,
+    }
+}
+
+fn unchanging_stmt(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Noop(..) => true,
+        Stmt::Expr(e) => unchanging(e),
+        Stmt::FnCall(call, _) => call.args.iter().all(unchanging),
+        Stmt::Block(b) => b.statements().iter().all(unchanging_stmt),
+        Stmt::If(x, _) => {
+            unchanging(&x.expr)
+                && x.body.statements().iter().all(unchanging_stmt)
+                && x.branch.statements().iter().all(unchanging_stmt)
+        }
+        _ => false,
     }
 }
 

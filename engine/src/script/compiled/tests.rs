@@ -203,14 +203,14 @@ fn each_construct_of_the_compiled_subset_runs_compiled_and_as_rhai_does() {
     );
 }
 
-/// The shapes compiled apart from the value path: conditions (numbers of both kinds compared,
-/// an argument that assigns a variable the call reads), strings joined in one buffer.
+/// The shapes compiled apart from the value path: conditions (numbers of both kinds compared),
+/// strings joined in one buffer.
 const SHAPES: &str = r#"
 let n = 2;
 let x = 0.5;
 let words = ["a", "b", "c"];
 let w = "b";
-let lent = words.contains(w) && !words.contains({ w = "z"; w }) && w == "z";
+let lent = words.contains(w) && !words.contains("z") && w == "b";
 let mixed = n > 1.5 && x < 1 && 2 >= n && !(x == 1) && n != 3 && (x > 0.7 || n <= 2);
 let joined = "n=" + n + ", x=" + x + ", " + w + "!" + (n + 1);
 let early = 1 + 2 + "a" + "b";
@@ -224,7 +224,7 @@ escalate(default_team, "normal", joined + " " + early + " " + l + " " + m + " " 
 "#;
 
 #[test]
-fn conditions_lent_arguments_and_joined_strings_decide_as_rhai_does() {
+fn conditions_and_joined_strings_decide_as_rhai_does() {
     let compiled = rulebook(Some(SHAPES), &[]);
     assert_eq!(compiled.scripts.interpreted()[0].1, None);
     let rhai = interpreted(rulebook(Some(SHAPES), &[]));
@@ -233,7 +233,7 @@ fn conditions_lent_arguments_and_joined_strings_decide_as_rhai_does() {
         assert_eq!(runs, (2, 0), "{text:?}");
         let reasons = decision.diagnostics.reasons.join("\n");
         assert!(
-            reasons.contains("n=2, x=0.5, z!3 3ab lent mixed read"),
+            reasons.contains("n=2, x=0.5, b!3 3ab lent mixed read"),
             "{reasons}"
         );
     }
@@ -248,6 +248,31 @@ fn conditions_lent_arguments_and_joined_strings_decide_as_rhai_does() {
     assert_eq!(bailed, 1);
     let errors = decision.diagnostics.script_errors.join("\n");
     assert!(errors.contains("too large"), "{errors}");
+}
+
+#[test]
+fn an_argument_that_assigns_the_value_a_method_reads_runs_on_rhai() {
+    // Rhai computes the argument first: `words` is `["z"]` when `contains` reads it.
+    for script in [
+        "let words = [\"a\"];\nlet hit = words.contains({ words = [\"z\"]; \"z\" });\nlog_only(if hit { \"yes\" } else { \"no\" })",
+        "let xs = [\"a\", \"b\"];\nlog_only(xs[{ xs = [\"c\", \"d\"]; 1 }])",
+    ] {
+        let compiled = rulebook(Some(script), &[]);
+        let why = compiled.scripts.interpreted()[0].1.map(str::to_owned);
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("may assign a variable")),
+            "{script}: {why:?}"
+        );
+        let rhai = interpreted(rulebook(Some(script), &[]));
+        let (decision, runs) = decide_both(&compiled, &rhai, "hallo");
+        assert_eq!(runs, (1, 0), "{script}");
+        let reasons = decision.diagnostics.reasons.join("\n");
+        assert!(
+            reasons.contains("yes") || reasons.contains('d'),
+            "{reasons}"
+        );
+    }
 }
 
 #[test]
