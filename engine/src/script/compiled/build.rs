@@ -33,7 +33,7 @@ pub(super) struct Function {
 
 /// Rhai counts an operation for each statement, expression, argument, chain link and call, a
 /// few per AST node; four per node is an upper bound of what it counts for the node.
-const OPS_PER_NODE: u64 = 4;
+pub(super) const OPS_PER_NODE: u64 = 4;
 
 /// The variables the engine provides, besides `decision` (a slot: governance may change it).
 #[derive(Debug, Clone, Copy)]
@@ -46,9 +46,9 @@ enum Input {
     ReplyLimit,
 }
 
-struct Builder<'a> {
+pub(super) struct Builder<'a> {
     source: &'a str,
-    functions: &'a HashMap<(String, usize), usize>,
+    pub(super) functions: &'a HashMap<(String, usize), usize>,
     /// The engine's variables this script may read (none inside a function, as in Rhai).
     inputs: Vec<(&'a str, Input)>,
     /// Visible variables, innermost last, with their slots.
@@ -60,21 +60,21 @@ struct Builder<'a> {
     peak: usize,
     declared: usize,
     /// Operations counted so far in the part being compiled (see [`OPS_PER_NODE`]).
-    cost: u64,
+    pub(super) cost: u64,
     calls: Vec<usize>,
 }
 
-type Built = Result<Code, String>;
+pub(super) type Built = Result<Code, String>;
 
 /// An argument of a native function: a literal's value, or the code that computes it.
-enum Arg {
+pub(super) enum Arg {
     Value(Value),
     Code(Code),
 }
 
 impl Arg {
     /// The argument's value, lent where it is a literal.
-    fn eval(&self, f: &mut Frame<'_>) -> Result<Cow<'_, Value>, Flow> {
+    pub(super) fn eval(&self, f: &mut Frame<'_>) -> Result<Cow<'_, Value>, Flow> {
         match self {
             Arg::Value(v) => Ok(Cow::Borrowed(v)),
             Arg::Code(code) => code(f).map(Cow::Owned),
@@ -83,7 +83,7 @@ impl Arg {
 }
 
 /// The value of a literal (`0.9`, `4`, `"spam"`, `true`), or `None` for any other expression.
-fn literal(expr: &Expr) -> Option<Value> {
+pub(super) fn literal(expr: &Expr) -> Option<Value> {
     Some(match expr {
         Expr::BoolConstant(b, _) => Value::Bool(*b),
         Expr::IntegerConstant(i, _) => Value::Int(*i),
@@ -142,7 +142,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn local(&self, name: &str) -> Option<usize> {
+    pub(super) fn local(&self, name: &str) -> Option<usize> {
         self.names
             .iter()
             .rev()
@@ -170,17 +170,20 @@ impl<'a> Builder<'a> {
         // back here can serve a later block's variable.
         self.slots = slots;
         let mut codes = codes?;
-        Ok(match codes.len() {
-            0 => constant(Value::Unit),
-            1 => codes.remove(0),
-            _ => Box::new(move |f| {
-                let mut last = Value::Unit;
-                for code in &codes {
-                    last = code(f)?;
-                }
-                Ok(last)
-            }),
-        })
+        // Only the last statement's value is the block's: the others' are dropped where they
+        // are made, not moved into a variable that the next one drops.
+        let Some(last) = codes.pop() else {
+            return Ok(constant(Value::Unit));
+        };
+        if codes.is_empty() {
+            return Ok(last);
+        }
+        Ok(Box::new(move |f| {
+            for code in &codes {
+                code(f)?;
+            }
+            last(f)
+        }))
     }
 
     pub(super) fn stmt(&mut self, stmt: &Stmt) -> Built {
@@ -199,27 +202,23 @@ impl<'a> Builder<'a> {
             }
             Stmt::Assignment(x) => self.assignment(&x.0, &x.1.lhs, &x.1.rhs),
             Stmt::If(x, _) => {
-                let cond = self.expr(&x.expr)?;
+                let cond = self.test(&x.expr)?;
                 let body = self.block(x.body.statements())?;
                 // Most `if`s have no `else`, and most conditions are false: then the value is
                 // `()` without a call.
                 if x.branch.statements().is_empty() {
-                    return Ok(Box::new(move |f| {
-                        if cond(f)?.as_bool()? {
-                            body(f)
-                        } else {
-                            Ok(Value::Unit)
-                        }
-                    }));
+                    return Ok(Box::new(
+                        move |f| {
+                            if cond(f)? { body(f) } else { Ok(Value::Unit) }
+                        },
+                    ));
                 }
                 let branch = self.block(x.branch.statements())?;
-                Ok(Box::new(move |f| {
-                    if cond(f)?.as_bool()? {
-                        body(f)
-                    } else {
-                        branch(f)
-                    }
-                }))
+                Ok(Box::new(
+                    move |f| {
+                        if cond(f)? { body(f) } else { branch(f) }
+                    },
+                ))
             }
             Stmt::For(x, _) if x.1.is_none() => {
                 let iter = self.expr(&x.2.expr)?;
@@ -316,6 +315,15 @@ impl<'a> Builder<'a> {
 
     pub(super) fn expr(&mut self, expr: &Expr) -> Built {
         self.cost += OPS_PER_NODE;
+        if let Some(test) = self.condition(expr) {
+            let test = test?;
+            return Ok(Box::new(move |f| test(f).map(Value::Bool)));
+        }
+        self.node(expr)
+    }
+
+    /// `expr` as a value, its own node already counted.
+    pub(super) fn node(&mut self, expr: &Expr) -> Built {
         match expr {
             Expr::DynamicConstant(d, _) => Ok(constant(from_dynamic(d)?)),
             Expr::BoolConstant(b, _) => Ok(constant(Value::Bool(*b))),
@@ -340,6 +348,9 @@ impl<'a> Builder<'a> {
             Expr::Stmt(block) => self.block(block.statements()),
             Expr::FnCall(call, pos) => self.call(call, *pos),
             Expr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
+                if let Some(code) = self.local_link(&x.lhs, &x.rhs) {
+                    return code;
+                }
                 let base = match &x.lhs {
                     Expr::Variable(v, ..) if self.is_message(v) => None,
                     other => Some(self.expr(other)?),
@@ -349,6 +360,10 @@ impl<'a> Builder<'a> {
             Expr::Index(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
                 if matches!(x.lhs, Expr::Dot(..) | Expr::Index(..)) {
                     return Err("an index in a chain".to_owned());
+                }
+                // Rhai computes the index before it reads the array (see `unchanging`).
+                if !unchanging(&x.rhs) {
+                    return Err("an index that may assign a variable".to_owned());
                 }
                 let array = self.expr(&x.lhs)?;
                 let index = self.expr(&x.rhs)?;
@@ -363,28 +378,13 @@ impl<'a> Builder<'a> {
                         .ok_or(Flow::Bail)
                 }))
             }
-            Expr::And(list, _) | Expr::Or(list, _) => {
-                let and = matches!(expr, Expr::And(..));
-                let list = list
-                    .iter()
-                    .map(|e| self.expr(e))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Box::new(move |f| {
-                    for code in &list {
-                        if code(f)?.as_bool()? != and {
-                            return Ok(Value::Bool(!and));
-                        }
-                    }
-                    Ok(Value::Bool(and))
-                }))
-            }
             Expr::InterpolatedString(..) => Err("string interpolation".to_owned()),
             Expr::Map(..) => Err("an object map".to_owned()),
             _ => Err("an expression of another kind".to_owned()),
         }
     }
 
-    fn is_message(
+    pub(super) fn is_message(
         &self,
         v: &(
             Option<std::num::NonZeroUsize>,
@@ -433,6 +433,33 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// `x.prop` and `x.len()` for a variable `x` of the script, read where it is kept (`danger.score`,
+    /// `keyword_critical.len()`): no copy of the value and no native call. Counted as `expr`
+    /// and `link` count the variable and the link; `None` for any other chain.
+    fn local_link(&mut self, lhs: &Expr, rhs: &Expr) -> Option<Built> {
+        let Expr::Variable(v, ..) = lhs else {
+            return None;
+        };
+        let slot = self.local(&v.1).filter(|_| v.2.is_empty())?;
+        let code: Code = match rhs {
+            Expr::Property(p, _) => {
+                let prop = Prop::of(&p.2)?;
+                Box::new(move |f| value::get(f, &f.slots[f.base + slot], prop))
+            }
+            Expr::MethodCall(call, _)
+                if call.name == "len"
+                    && call.args.is_empty()
+                    && call.namespace.is_empty()
+                    && !self.functions.contains_key(&("len".to_owned(), 1)) =>
+            {
+                Box::new(move |f| value::length(&f.slots[f.base + slot]))
+            }
+            _ => return None,
+        };
+        self.cost += 2 * OPS_PER_NODE;
+        Some(Ok(code))
+    }
+
     fn link(&mut self, base: Option<Code>, rhs: &Expr) -> Built {
         self.cost += OPS_PER_NODE;
         match rhs {
@@ -453,6 +480,15 @@ impl<'a> Builder<'a> {
                         .contains_key(&(call.name.to_string(), call.args.len() + 1))
                 {
                     return Err(format!("the method `{}`", call.name));
+                }
+                // Rhai computes a method's arguments before it reads the value the method is
+                // called on; compiled, the value comes first, the same only while no argument
+                // can assign a variable (`words.contains({ words = []; "z" })`).
+                if !call.args.iter().all(unchanging) {
+                    return Err(format!(
+                        "an argument of `{}` that may assign a variable",
+                        call.name
+                    ));
                 }
                 let native = Native::of(&call.name, call.args.len() + 1)
                     .ok_or_else(|| format!("the method `{}`", call.name))?;
@@ -542,10 +578,12 @@ impl<'a> Builder<'a> {
                 }));
             }
             (_, 2) => {
+                if name == "+"
+                    && let Some(joined) = self.join(call)
+                {
+                    return joined;
+                }
                 if let Some(op) = Op::of(name) {
-                    if let Some(test) = self.equals_text(op, &call.args[0], &call.args[1]) {
-                        return test;
-                    }
                     // A constant operand (`score >= 0.9`, `"… " + words`) is kept as a value
                     // and lent to the operator, not made and dropped on every run; its node
                     // is counted as `expr` would count it.
@@ -585,88 +623,40 @@ impl<'a> Builder<'a> {
     }
 }
 
-impl Builder<'_> {
-    /// `x == "text"` and `x != "text"` (either way round), the comparison the scripts make
-    /// most: the string `x` is compared where it is kept, without the copies of `x` and of the
-    /// text that reading them as values makes. `None` for any other comparison. The result,
-    /// and the bail where `x` is not a string, are those of [`value::binary`]; the operations
-    /// counted are those of the two operands compiled as values.
-    fn equals_text(&mut self, op: Op, a: &Expr, b: &Expr) -> Option<Built> {
-        let ne = match op {
-            Op::Eq => false,
-            Op::Ne => true,
-            _ => return None,
-        };
-        let (x, text) = match (a, b) {
-            (x, Expr::StringConstant(s, _)) | (Expr::StringConstant(s, _), x) => (x, s),
-            _ => return None,
-        };
-        if matches!(x, Expr::StringConstant(..)) {
-            return None;
+/// Whether computing `expr` leaves every variable as it was: only an assignment in a block
+/// changes one (a script function has variables of its own); a block of `if`s and values, like
+/// `(if msg.category == "complaint" { 0.95 } else { 0.6 })`, does not.
+fn unchanging(expr: &Expr) -> bool {
+    match expr {
+        Expr::DynamicConstant(..)
+        | Expr::BoolConstant(..)
+        | Expr::IntegerConstant(..)
+        | Expr::FloatConstant(..)
+        | Expr::StringConstant(..)
+        | Expr::Unit(..)
+        | Expr::Variable(..)
+        | Expr::Property(..) => true,
+        Expr::Dot(x, ..) | Expr::Index(x, ..) => unchanging(&x.lhs) && unchanging(&x.rhs),
+        Expr::And(list, _) | Expr::Or(list, _) => list.iter().all(unchanging),
+        Expr::Array(items, _) => items.iter().all(unchanging),
+        Expr::FnCall(call, _) | Expr::MethodCall(call, _) => call.args.iter().all(unchanging),
+        Expr::Stmt(block) => block.statements().iter().all(unchanging_stmt),
+        _ => false,
+    }
+}
+
+fn unchanging_stmt(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Noop(..) => true,
+        Stmt::Expr(e) => unchanging(e),
+        Stmt::FnCall(call, _) => call.args.iter().all(unchanging),
+        Stmt::Block(b) => b.statements().iter().all(unchanging_stmt),
+        Stmt::If(x, _) => {
+            unchanging(&x.expr)
+                && x.body.statements().iter().all(unchanging_stmt)
+                && x.branch.statements().iter().all(unchanging_stmt)
         }
-        let text: Box<str> = text.as_str().into();
-        // The text's node, as `expr` would count it.
-        self.cost += OPS_PER_NODE;
-        let max = |f: &Frame<'_>| f.limits.max_string_size;
-        let test = move |s: &str| Ok(Value::Bool((s == &*text) != ne));
-        Some(match x {
-            Expr::Variable(v, ..) if v.2.is_empty() && self.local(&v.1).is_some() => {
-                self.cost += OPS_PER_NODE;
-                let slot = self.local(&v.1)?;
-                Ok(Box::new(move |f| match &f.slots[f.base + slot] {
-                    Value::Str(s) => test(s),
-                    _ => bail(),
-                }))
-            }
-            Expr::Dot(d, flags, _)
-                if !flags.contains(ASTFlags::NEGATED) && matches!(d.rhs, Expr::Property(..)) =>
-            {
-                let Expr::Property(p, _) = &d.rhs else {
-                    return None;
-                };
-                let prop = Prop::of(&p.2)?;
-                // The chain's node and its link, as `expr` and `link` count them.
-                self.cost += 2 * OPS_PER_NODE;
-                let base = match &d.lhs {
-                    Expr::Variable(v, ..) if self.is_message(v) => None,
-                    other => match self.expr(other) {
-                        Ok(code) => Some(code),
-                        Err(e) => return Some(Err(e)),
-                    },
-                };
-                Ok(match base {
-                    None => Box::new(move |f| match value::message_str(f, prop) {
-                        Some(s) if s.len() >= max(f) => bail(),
-                        Some(s) => test(s),
-                        None => bail(),
-                    }),
-                    Some(base) => Box::new(move |f| {
-                        let v = base(f)?;
-                        // Read as `get` reads it: the size check, except for the interned
-                        // `decision.action`.
-                        let checked = !matches!((&v, prop), (Value::Verdict(_), Prop::Action));
-                        match value::str_prop(f, &v, prop) {
-                            Some(s) if checked && s.len() >= max(f) => bail(),
-                            Some(s) => test(s),
-                            None => match value::get(f, &v, prop)? {
-                                Value::Str(s) => test(&s),
-                                _ => bail(),
-                            },
-                        }
-                    }),
-                })
-            }
-            _ => {
-                let x = match self.expr(x) {
-                    Ok(code) => code,
-                    Err(e) => return Some(Err(e)),
-                };
-                Ok(Box::new(move |f| match x(f)? {
-                    Value::Str(s) => test(&s),
-                    _ => bail(),
-                }))
-            }
-        })
+        _ => false,
     }
 }
 

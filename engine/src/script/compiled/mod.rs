@@ -23,8 +23,10 @@ use crate::rulebook::config::ScriptLimitsConfig;
 use crate::script::{ScriptInputs, Verdict};
 
 mod build;
+mod cond;
 #[cfg(test)]
 pub(super) mod tests;
+mod text;
 mod value;
 
 use build::{Code, Function};

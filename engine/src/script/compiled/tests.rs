@@ -203,6 +203,78 @@ fn each_construct_of_the_compiled_subset_runs_compiled_and_as_rhai_does() {
     );
 }
 
+/// The shapes compiled apart from the value path: conditions (numbers of both kinds compared),
+/// strings joined in one buffer.
+const SHAPES: &str = r#"
+let n = 2;
+let x = 0.5;
+let words = ["a", "b", "c"];
+let w = "b";
+let lent = words.contains(w) && !words.contains("z") && w == "b";
+let mixed = n > 1.5 && x < 1 && 2 >= n && !(x == 1) && n != 3 && (x > 0.7 || n <= 2);
+let joined = "n=" + n + ", x=" + x + ", " + w + "!" + (n + 1);
+let early = 1 + 2 + "a" + "b";
+let g = msg.guess;
+let cat = g.category;
+let read = g.says(cat, 0.0) && (cat == "" || g.probability(cat) >= 0.0);
+let l = if lent { "lent" } else { "copied" };
+let m = if mixed { "mixed" } else { "unmixed" };
+let r = if read { "read" } else { "unread" };
+escalate(default_team, "normal", joined + " " + early + " " + l + " " + m + " " + r)
+"#;
+
+#[test]
+fn conditions_and_joined_strings_decide_as_rhai_does() {
+    let compiled = rulebook(Some(SHAPES), &[]);
+    assert_eq!(compiled.scripts.interpreted()[0].1, None);
+    let rhai = interpreted(rulebook(Some(SHAPES), &[]));
+    for text in ["Hoe laat is het stadhuis open?", "", "HELP!!! 🔥 brand"] {
+        let (decision, runs) = decide_both(&compiled, &rhai, text);
+        assert_eq!(runs, (2, 0), "{text:?}");
+        let reasons = decision.diagnostics.reasons.join("\n");
+        assert!(
+            reasons.contains("n=2, x=0.5, b!3 3ab lent mixed read"),
+            "{reasons}"
+        );
+    }
+
+    // Over the size limit only at the last `+`, checked on the whole: left to Rhai, which fails it.
+    let long = format!("let a = \"{}\";\nlog_only(a + a + a)", "x".repeat(400));
+    let limit = [("max_string_size = 65536", "max_string_size = 1024")];
+    let compiled = rulebook(Some(&long), &limit);
+    assert_eq!(compiled.scripts.interpreted()[0].1, None);
+    let rhai = interpreted(rulebook(Some(&long), &limit));
+    let (decision, (_, bailed)) = decide_both(&compiled, &rhai, "hallo");
+    assert_eq!(bailed, 1);
+    let errors = decision.diagnostics.script_errors.join("\n");
+    assert!(errors.contains("too large"), "{errors}");
+}
+
+#[test]
+fn an_argument_that_assigns_the_value_a_method_reads_runs_on_rhai() {
+    // Rhai computes the argument first: `words` is `["z"]` when `contains` reads it.
+    for script in [
+        "let words = [\"a\"];\nlet hit = words.contains({ words = [\"z\"]; \"z\" });\nlog_only(if hit { \"yes\" } else { \"no\" })",
+        "let xs = [\"a\", \"b\"];\nlog_only(xs[{ xs = [\"c\", \"d\"]; 1 }])",
+    ] {
+        let compiled = rulebook(Some(script), &[]);
+        let why = compiled.scripts.interpreted()[0].1.map(str::to_owned);
+        assert!(
+            why.as_deref()
+                .is_some_and(|w| w.contains("may assign a variable")),
+            "{script}: {why:?}"
+        );
+        let rhai = interpreted(rulebook(Some(script), &[]));
+        let (decision, runs) = decide_both(&compiled, &rhai, "hallo");
+        assert_eq!(runs, (1, 0), "{script}");
+        let reasons = decision.diagnostics.reasons.join("\n");
+        assert!(
+            reasons.contains("yes") || reasons.contains('d'),
+            "{reasons}"
+        );
+    }
+}
+
 #[test]
 fn a_script_with_a_construct_outside_the_subset_runs_on_rhai() {
     let script =

@@ -50,7 +50,7 @@ pub(super) enum GuessOf {
     Critical,
 }
 
-fn guess_view<'a>(frame: &Frame<'a>, of: GuessOf) -> &'a GuessView {
+pub(super) fn guess_view<'a>(frame: &Frame<'a>, of: GuessOf) -> &'a GuessView {
     let m: &'a FactsInner = &frame.inputs.msg.0;
     match of {
         GuessOf::Whole => &m.guess,
@@ -132,6 +132,11 @@ pub(super) enum Op {
 }
 
 impl Op {
+    /// Whether it compares (its answer is a `bool`).
+    pub(super) fn compares(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+    }
+
     pub(super) fn of(name: &str) -> Option<Op> {
         Some(match name {
             "+" => Op::Add,
@@ -151,7 +156,7 @@ impl Op {
 }
 
 /// How Rhai prints a number that is added to a string (`"… " + 42 + "%"`).
-fn print_number(value: &Value) -> Option<String> {
+pub(super) fn print_number(value: &Value) -> Option<String> {
     match value {
         Value::Int(i) => Some(i.to_string()),
         Value::Float(f) => Some(rhai::FloatWrapper::new(*f).to_string()),
@@ -159,8 +164,8 @@ fn print_number(value: &Value) -> Option<String> {
     }
 }
 
-fn compare<T: PartialOrd>(op: Op, a: T, b: T) -> Outcome {
-    Ok(Value::Bool(match op {
+fn compared<T: PartialOrd>(op: Op, a: T, b: T) -> Result<bool, Flow> {
+    Ok(match op {
         Op::Eq => a == b,
         Op::Ne => a != b,
         Op::Lt => a < b,
@@ -168,7 +173,25 @@ fn compare<T: PartialOrd>(op: Op, a: T, b: T) -> Outcome {
         Op::Gt => a > b,
         Op::Ge => a >= b,
         _ => return bail(),
-    }))
+    })
+}
+
+fn compare<T: PartialOrd>(op: Op, a: T, b: T) -> Outcome {
+    compared(op, a, b).map(Value::Bool)
+}
+
+/// `a op b` for a comparison `op`, as [`binary`] answers it, numbers compared without making
+/// a value of the answer.
+pub(super) fn holds(frame: &Frame<'_>, op: Op, a: &Value, b: &Value) -> Result<bool, Flow> {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => compared(op, *x, *y),
+        #[allow(clippy::cast_precision_loss)] // as in `binary`
+        (Value::Int(x), Value::Float(y)) => compared(op, *x as f64, *y),
+        #[allow(clippy::cast_precision_loss)]
+        (Value::Float(x), Value::Int(y)) => compared(op, *x, *y as f64),
+        (Value::Int(x), Value::Int(y)) => compared(op, *x, *y),
+        _ => binary(frame, op, a, b)?.as_bool(),
+    }
 }
 
 fn float_op(op: Op, a: f64, b: f64) -> Outcome {
@@ -363,25 +386,33 @@ impl Prop {
     }
 }
 
+/// How to read the message's string `msg.<prop>`, chosen when the script compiles.
+pub(super) type Field = for<'m> fn(&'m FactsInner) -> &'m ImmutableString;
+
+/// The reader of the message's string `msg.<prop>`; `None` when it is not one of its strings.
+pub(super) fn message_field(prop: Prop) -> Option<Field> {
+    let field: Field = match prop {
+        Prop::Id => |m| m.id.shared(),
+        Prop::Text => |m| m.text.shared(),
+        Prop::Normalized => |m| m.normalized.shared(),
+        Prop::Channel => |m| &m.channel,
+        Prop::Language => |m| &m.language,
+        Prop::Category => |m| &m.category,
+        Prop::Topic => |m| &m.topic,
+        Prop::Template => |m| &m.topic_template,
+        Prop::Team => |m| &m.topic_team,
+        Prop::Sentiment => |m| &m.sentiment,
+        Prop::Weekday => |m| &m.weekday,
+        Prop::Lang => |m| &m.lang,
+        Prop::LangName => |m| &m.lang_name,
+        _ => return None,
+    };
+    Some(field)
+}
+
 /// The message's string `msg.<prop>`, borrowed; `None` when it is not one of its strings.
 pub(super) fn message_str<'a>(frame: &Frame<'a>, prop: Prop) -> Option<&'a ImmutableString> {
-    let m: &'a FactsInner = &frame.inputs.msg.0;
-    Some(match prop {
-        Prop::Id => m.id.shared(),
-        Prop::Text => m.text.shared(),
-        Prop::Normalized => m.normalized.shared(),
-        Prop::Channel => &m.channel,
-        Prop::Language => &m.language,
-        Prop::Category => &m.category,
-        Prop::Topic => &m.topic,
-        Prop::Template => &m.topic_template,
-        Prop::Team => &m.topic_team,
-        Prop::Sentiment => &m.sentiment,
-        Prop::Weekday => &m.weekday,
-        Prop::Lang => &m.lang,
-        Prop::LangName => &m.lang_name,
-        _ => return None,
-    })
+    message_field(prop).map(|field| field(&frame.inputs.msg.0))
 }
 
 /// `msg.<prop>`, read straight from the message's fields.
@@ -598,8 +629,30 @@ fn probability(probabilities: &[(impl AsRef<str>, f64)], c: &str) -> f64 {
         .map_or(0.0, |(_, p)| *p)
 }
 
-fn has(list: &[ImmutableString], id: &str) -> bool {
+fn is_in(list: &[ImmutableString], id: &str) -> bool {
     list.iter().any(|t| t.as_str() == id)
+}
+
+/// `msg.has_topic(id)`, or with `topics` false `msg.has_category(id)`.
+pub(super) fn has(frame: &Frame<'_>, topics: bool, id: &str) -> bool {
+    let m = &frame.inputs.msg.0;
+    is_in(if topics { &m.topics } else { &m.categories }, id)
+}
+
+/// `guess.says(category, min)`.
+pub(super) fn says(
+    frame: &Frame<'_>,
+    guess: &Value,
+    category: &str,
+    min: f64,
+) -> Result<bool, Flow> {
+    match guess {
+        Value::Guess(of) => {
+            let g = guess_view(frame, *of);
+            Ok(g.category.as_str() == category && g.score >= min)
+        }
+        _ => bail(),
+    }
 }
 
 fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict, Flow> {
@@ -608,6 +661,17 @@ fn verdict(action: VerdictAction, rule: &str, reason: &Value) -> Result<Verdict,
         action,
         reason.as_str()?.clone(),
     ))
+}
+
+/// `x.len()`: a string's length in characters, an array's in items.
+pub(super) fn length(value: &Value) -> Outcome {
+    match value {
+        Value::Str(s) => Ok(Value::Int(
+            i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
+        )),
+        Value::Array(a) => Ok(Value::Int(i64::try_from(a.len()).unwrap_or(0))),
+        _ => bail(),
+    }
 }
 
 /// Calls `native` with `args` (already counted against the operation limit by the caller,
@@ -651,10 +715,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
                 .and_then(|s| sized(frame, Value::Str(s))),
             _ => bail(),
         },
-        (Native::Len, Value::Str(s)) => Ok(Value::Int(
-            i64::try_from(s.chars().count()).unwrap_or(i64::MAX),
-        )),
-        (Native::Len, Value::Array(a)) => Ok(Value::Int(i64::try_from(a.len()).unwrap_or(0))),
+        (Native::Len, v) => length(v),
         (Native::Contains, Value::Array(a)) => {
             // Rhai compares each element with `==`, one operation each.
             frame.charge(4 * a.len() as u64)?;
@@ -688,8 +749,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
         ))),
         (Native::Says, Value::Guess(of)) => match (arg(1)?, arg(2)?) {
             (Value::Str(c), Value::Float(min)) => {
-                let g = guess_view(frame, *of);
-                Ok(Value::Bool(g.category == *c && g.score >= *min))
+                says(frame, &Value::Guess(*of), c, *min).map(Value::Bool)
             }
             _ => bail(),
         },
@@ -699,9 +759,9 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
                 m.classifier.as_deref().is_some_and(|c| c.knows_topic(t)),
             ))
         }
-        (Native::HasTopic, Value::Message) => Ok(Value::Bool(has(&m.topics, arg(1)?.as_str()?))),
+        (Native::HasTopic, Value::Message) => Ok(Value::Bool(has(frame, true, arg(1)?.as_str()?))),
         (Native::HasCategory, Value::Message) => {
-            Ok(Value::Bool(has(&m.categories, arg(1)?.as_str()?)))
+            Ok(Value::Bool(has(frame, false, arg(1)?.as_str()?)))
         }
         (Native::CategoriesIn, Value::Message) => {
             let Value::Array(list) = arg(1)? else {
@@ -710,7 +770,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
             // The registered function keeps the strings among `list` that are categories.
             let kept: Vec<Value> = list
                 .iter()
-                .filter(|c| matches!(c, Value::Str(c) if has(&m.categories, c)))
+                .filter(|c| matches!(c, Value::Str(c) if is_in(&m.categories, c)))
                 .cloned()
                 .collect();
             sized(frame, Value::Array(kept.into()))
