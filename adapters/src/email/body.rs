@@ -121,11 +121,13 @@ pub fn new_words(body: &str, forward: bool) -> String {
             forwarded = Some(forwarded_mail(header.into_iter().chain(lines)));
             break;
         }
-        if in_signature {
-            continue;
-        }
+        // The quoted history ends the person's part also below their signature: a forward
+        // quoted in it is the thread's past, not something they forward now.
         if starts_history(&lower, has_words) {
             break;
+        }
+        if in_signature {
+            continue;
         }
         if starts_signature(line, &lower) {
             in_signature = true;
@@ -229,6 +231,9 @@ mod tests {
             "Ter info.\n\nAfsluiting gas\nMorgen is het gas in de Kerkstraat afgesloten."
         );
         assert_eq!(new_words(outlook, false), "Ter info.");
+        // A forward in the quoted history below a signature is the thread's past.
+        let past = "Dank u!\n-- \nAnn\n\n-----Original Message-----\nFrom: Gemeente\n\n---------- Forwarded message ---------\nFrom: Mr. P. Jansen\nSubject: Ingebrekestelling\n\nNamens mijn cliënt stel ik u in gebreke.";
+        assert_eq!(new_words(past, false), "Dank u!");
         assert!(
             is_forward("FW: Afsluiting gas") && is_forward("Fwd: x") && is_forward("Doorst: x")
         );
