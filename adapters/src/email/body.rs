@@ -109,13 +109,13 @@ fn is_disclaimer(paragraph: &str) -> bool {
 /// forwarded mail.
 pub fn new_words(body: &str, forward: bool) -> String {
     let mut kept: Vec<&str> = Vec::new();
+    let mut has_words = false;
     let mut in_signature = false;
     let mut lines = body.lines();
     let mut forwarded = None;
     while let Some(line) = lines.next() {
         let trimmed = line.trim();
         let lower = trimmed.to_lowercase();
-        let has_words = kept.iter().any(|l| !l.trim().is_empty());
         if starts_forward(&lower) || (forward && starts_history(&lower, true)) {
             let header = (forward && forwarded_header(&lower).is_some()).then_some(line);
             forwarded = Some(forwarded_mail(header.into_iter().chain(lines)));
@@ -134,6 +134,7 @@ pub fn new_words(body: &str, forward: bool) -> String {
             continue;
         }
         if !trimmed.starts_with('>') {
+            has_words |= !trimmed.is_empty();
             kept.push(line.trim_end());
         }
     }
