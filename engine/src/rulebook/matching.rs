@@ -5,8 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use toml::Spanned;
-
 use super::config::{LexiconFile, TopicConfig};
 use super::error::{Location, RulebookError};
 use super::source::SourceFile;
@@ -24,28 +22,15 @@ pub(super) fn matcher_settings(
     errors: &mut Vec<RulebookError>,
 ) -> MatcherSettings {
     let mut check = Checker { file, errors };
-    let one_word = |w: &Spanned<String>, check: &mut Checker| {
-        let n = normalize(w.get_ref());
-        if n.is_empty() || n.contains(' ') {
-            check.at(w, format!("`{}` must be a single word", w.get_ref()));
-            None
-        } else {
-            Some(n)
-        }
-    };
     let mut negation = Negation::default();
     match &lexicon.negation {
         Some(n) => {
             negation.negators = n
                 .negators
                 .iter()
-                .filter_map(|w| one_word(w, &mut check))
+                .filter_map(|w| check.one_word(w))
                 .collect();
-            negation.enders = n
-                .enders
-                .iter()
-                .filter_map(|w| one_word(w, &mut check))
-                .collect();
+            negation.enders = n.enders.iter().filter_map(|w| check.one_word(w)).collect();
             negation.reach = match &n.reach {
                 None => 3,
                 Some(reach) if (1..=10).contains(reach.get_ref()) => *reach.get_ref(),

@@ -195,6 +195,17 @@ impl Checker<'_> {
             message,
         ));
     }
+
+    /// A lexicon word, normalised; an error at its place when it is not one word.
+    fn one_word(&mut self, word: &Spanned<String>) -> Option<String> {
+        let n = normalize(word.get_ref());
+        if n.is_empty() || n.contains(' ') {
+            self.at(word, format!("`{}` must be a single word", word.get_ref()));
+            None
+        } else {
+            Some(n)
+        }
+    }
 }
 
 fn default_reply_limit(kind: ChannelKind) -> usize {
@@ -477,15 +488,6 @@ impl Rulebook {
         groups::check_groups(&lexicon_file.groups, &mut check);
         let mut lexicon = Lexicon::default();
         let s = &lexicon_file.sentiment;
-        let one_word = |word: &Spanned<String>, check: &mut Checker| {
-            let n = normalize(word.get_ref());
-            if n.is_empty() || n.contains(' ') {
-                check.at(word, format!("`{}` must be a single word", word.get_ref()));
-                None
-            } else {
-                Some(n)
-            }
-        };
         for (words, score) in [
             (&s.very_negative, -2),
             (&s.negative, -1),
@@ -493,13 +495,13 @@ impl Rulebook {
             (&s.very_positive, 2),
         ] {
             for w in words {
-                if let Some(n) = one_word(w, &mut check) {
+                if let Some(n) = check.one_word(w) {
                     lexicon.add_score(&n, score);
                 }
             }
         }
         for w in &s.negators {
-            if let Some(n) = one_word(w, &mut check) {
+            if let Some(n) = check.one_word(w) {
                 lexicon.add_negator(&n);
             }
         }
@@ -508,7 +510,7 @@ impl Rulebook {
             (&lexicon_file.language.en, Language::En),
         ] {
             for w in words {
-                if let Some(n) = one_word(w, &mut check) {
+                if let Some(n) = check.one_word(w) {
                     lexicon.add_language_word(&n, language);
                 }
             }
@@ -519,7 +521,7 @@ impl Rulebook {
             .enumerate()
         {
             for w in words {
-                if let Some(n) = one_word(w, &mut check) {
+                if let Some(n) = check.one_word(w) {
                     lexicon.add_listed_language_word(&n, index);
                 }
             }
