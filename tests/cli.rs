@@ -838,6 +838,63 @@ fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
     assert_eq!(text(&out.stdout).lines().count(), 3, "three acks");
 }
 
+/// Ingest commits in batches, but a message is decided with its conversation's earlier
+/// messages stored: after five automatic answers in a conversation the sixth question goes to
+/// a person (the loop guard), which only a message decided with the five before it in its
+/// facts can know. Decided in the same batch as those, it would have been answered. A repeated
+/// delivery of a message is a duplicate of its first decision.
+#[test]
+fn ingest_decides_a_message_after_its_conversations_earlier_ones_are_stored() {
+    let line = |id: &str, conversation: usize, minute: usize| {
+        format!(
+            "{{\"id\":\"{id}\",\"conversation\":\"c{conversation}\",\"text\":\"Hoe vraag ik een paspoort aan?\",\"received_at\":\"2026-11-23T10:0{minute}:00+01:00\"}}\n"
+        )
+    };
+    let mut input = String::new();
+    for round in 0..6 {
+        for i in 0..40 {
+            input.push_str(&line(&format!("q{i}-{round}"), i, round));
+        }
+    }
+    input.push_str(&line("q0-5", 0, 5));
+    for workers in ["1", "4"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let data_arg = data.to_str().expect("utf-8 path");
+        let out = webcare(
+            &[
+                "ingest",
+                "--data",
+                data_arg,
+                "--input",
+                "-",
+                "--workers",
+                workers,
+            ],
+            Some(input.as_bytes()),
+        );
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let acks: Vec<&str> = stdout.lines().collect();
+        assert_eq!(acks.len(), 241, "{stdout}");
+        for i in 0..40 {
+            for round in 0..5 {
+                let answered = format!("ack q{i}-{round} answer");
+                assert!(acks.contains(&answered.as_str()), "{answered}: {stdout}");
+            }
+            let escalated = format!("ack q{i}-5 escalate");
+            assert!(acks.contains(&escalated.as_str()), "{escalated}: {stdout}");
+        }
+        assert!(acks.contains(&"ack q0-5 escalate duplicate"), "{stdout}");
+        // A conversation's messages are acknowledged in their order.
+        let position = |ack: &str| acks.iter().position(|a| *a == ack);
+        assert!(
+            position("ack q7-4 answer") < position("ack q7-5 escalate"),
+            "{stdout}"
+        );
+    }
+}
+
 /// A rulebook that passes `check` may use the deepest scripts its limits allow; `chat` and
 /// `test` decide with them instead of aborting on the main thread's stack.
 #[test]
