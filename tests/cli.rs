@@ -804,6 +804,22 @@ fn the_default_rulebook_meets_its_thresholds_on_the_development_set() {
     assert!(table.contains("650 labelled messages"), "{table}");
 }
 
+/// `webcare ingest` of `input` from stdin into the store at `data`, on `workers` workers.
+fn ingest_on_workers(data: &str, workers: &str, input: &str) -> Output {
+    webcare(
+        &[
+            "ingest",
+            "--data",
+            data,
+            "--input",
+            "-",
+            "--workers",
+            workers,
+        ],
+        Some(input.as_bytes()),
+    )
+}
+
 #[test]
 fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -814,18 +830,7 @@ fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
                  {\"id\":\"b\",\"text\":\"   \"}\n\
                  {\"id\":\"a\",\"text\":\"Iets heel anders\"}\n\
                  {\"id\":\"a\",\"text\":\"Hoe vraag ik een paspoort aan?\"}\n";
-    let out = webcare(
-        &[
-            "ingest",
-            "--data",
-            data_arg,
-            "--input",
-            "-",
-            "--workers",
-            "1",
-        ],
-        Some(input.as_bytes()),
-    );
+    let out = ingest_on_workers(data_arg, "1", input);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("line 2: `text` is empty"), "{stderr}");
@@ -861,18 +866,7 @@ fn ingest_decides_a_message_after_its_conversations_earlier_ones_are_stored() {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         let data_arg = data.to_str().expect("utf-8 path");
-        let out = webcare(
-            &[
-                "ingest",
-                "--data",
-                data_arg,
-                "--input",
-                "-",
-                "--workers",
-                workers,
-            ],
-            Some(input.as_bytes()),
-        );
+        let out = ingest_on_workers(data_arg, workers, &input);
         let stdout = text(&out.stdout);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let acks: Vec<&str> = stdout.lines().collect();
