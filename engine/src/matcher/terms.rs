@@ -48,6 +48,13 @@ pub enum Keyword {
 pub const MAX_NEAR: u8 = 20;
 
 pub fn parse_term(raw: &str) -> Result<Term, String> {
+    // Reached for an exclusion (or a side of NEAR, which never holds one): read as a phrase,
+    // "a NEAR/5 b" would never match, and the veto would silently do nothing.
+    if raw.contains("NEAR/") {
+        return Err(format!(
+            "`{raw}`: NEAR works in keywords only; an exclusion is a word or a phrase"
+        ));
+    }
     let trimmed = raw.trim();
     let (body, exact) = match trimmed.strip_prefix('=') {
         Some(rest) => (rest, true),
@@ -154,5 +161,8 @@ mod tests {
             let error = parse_keyword(raw).expect_err(raw);
             assert!(error.contains(says), "{raw}: {error}");
         }
+        // An exclusion is parsed as a term: proximity there is refused, not read as a phrase.
+        let error = parse_term("container NEAR/5 verbouwing").expect_err("NEAR in an exclusion");
+        assert!(error.contains("keywords only"), "{error}");
     }
 }
