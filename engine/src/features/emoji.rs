@@ -130,7 +130,11 @@ fn sentiment(c: char) -> Sentiment {
         | '😫' | '😖' | '😣' | '😟' | '😔' | '😕' | '🙁' | '☹' | '😾' | '🖕' | '🤮' | '🤢'
         | '💔' | '😱' | '😨' | '😰' | '😥' | '🤦' | '😑' | '🥵' | '🥶' | '😿'
         // Irony: "weer een boete, bedankt gemeente 🙃".
-        | '🙃' | '🤡' => {
+        | '🙃' | '🤡'
+        // A gun, a dagger and a call for help: "Goedemorgen 🔫🔫 gemeente" is no hello, "🆘🆘🆘"
+        // no pocket message. Not the knife or the bomb: "the parade was killer 🎃🔪", "your
+        // new website is the bomb 💣" are praise.
+        | '🗡' | '🔫' | '🆘' => {
             Sentiment::Negative
         }
         _ => Sentiment::Neutral,

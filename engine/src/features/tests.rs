@@ -213,6 +213,9 @@ fn counts_emoji_and_their_tone() {
     // The upside-down face and the clown are irony: "bedankt gemeente 🙃" is no thanks.
     let x = f("alweer een boete, bedankt gemeente 🙃🤡");
     assert_eq!((x.emoji, x.positive_emoji, x.negative_emoji), (2, 0, 2));
+    // A gun and SOS are no neutral decoration; the knife and the bomb are praise as often.
+    let x = f("Hallo 🔫🆘, the parade was killer 🔪, the bomb 💣");
+    assert_eq!((x.emoji, x.negative_emoji), (4, 2));
     assert_eq!(f("geen emoji :-)").emoji, 0);
 }
 
