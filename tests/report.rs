@@ -23,9 +23,9 @@ use support::{Driver, browser};
 
 const QUESTION: &str = "Wat zijn de openingstijden van het stadskantoor?";
 const COMPLAINT: &str = "Ik heb een klacht over de afvalinzameling";
-/// Thanks in German: the templates do not speak it, so the default rules log it (thanks in
-/// Dutch or English get a "graag gedaan").
-const COMPLIMENT: &str = "Vielen Dank, das Schlagloch war in einem Tag repariert!";
+/// Short thanks in German: the templates do not speak it, so the default rules log it (thanks
+/// in Dutch or English get a "graag gedaan"; longer thanks in German go to a person).
+const COMPLIMENT: &str = "Vielen herzlichen Dank, sehr freundlich!";
 
 fn webcare(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_webcare"))
