@@ -275,7 +275,7 @@ fn send_all(store: &dyn Store) -> usize {
 /// What redb's B-trees hold, per table: entries, key and value bytes, and the pages' unused
 /// space; then the whole file's pages.
 fn redb_breakdown(path: &std::path::Path, count: u64) {
-    use redb::{ReadableTableMetadata, TableHandle};
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
     let db = redb::Database::open(path).unwrap_or_else(|e| panic!("{e}"));
     let txn = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
     let per = |b: u64| b as f64 / count as f64;

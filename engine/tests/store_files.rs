@@ -109,3 +109,80 @@ fn an_empty_or_cut_short_store_is_refused_with_what_to_do() {
         assert_eq!(std::fs::read(&file).unwrap(), bytes, "{what}");
     }
 }
+
+/// Writes `file`'s tables again as redb 2.6 wrote them (file format v2), the way every store
+/// made before webcare moved to redb 5 is on disk: the same tables, keys and values, in the old
+/// file format.
+fn rewrite_in_file_format_v2(file: &std::path::Path) {
+    use redb::{ReadableDatabase, ReadableTable};
+    macro_rules! copy {
+        ($read:expr, $write:expr, $name:literal, $k:ty, $v:ty) => {{
+            let table = $read
+                .open_table(redb::TableDefinition::<$k, $v>::new($name))
+                .unwrap();
+            let mut out = $write
+                .open_table(redb2::TableDefinition::<$k, $v>::new($name))
+                .unwrap();
+            for entry in table.range(..).unwrap() {
+                let (k, v) = entry.unwrap();
+                out.insert(k.value(), v.value()).unwrap();
+            }
+        }};
+    }
+    let old = file.with_extension("v2");
+    {
+        let new = redb::Database::open(file).unwrap();
+        let read = new.begin_read().unwrap();
+        let v2 = redb2::Database::create(&old).unwrap();
+        let write = v2.begin_write().unwrap();
+        copy!(read, write, "records", &[u8], &[u8]);
+        copy!(read, write, "messages", [u8; 8], &[u8]);
+        copy!(read, write, "dedupe", [u8; 8], [u8; 8]);
+        copy!(read, write, "time", [u8; 16], ());
+        copy!(read, write, "outbox_pending", [u8; 8], [u8; 1]);
+        copy!(read, write, "outbox", [u8; 8], &[u8]);
+        copy!(read, write, "outbox_waiting", [u8; 8], &[u8]);
+        write.commit().unwrap();
+    }
+    std::fs::rename(&old, file).unwrap();
+}
+
+/// A store written before the move to redb 5 is upgraded when it is first opened, and reads
+/// back whole: every message with its decision, in the same order, and the store goes on
+/// taking messages.
+#[test]
+fn a_store_in_the_old_file_format_is_upgraded_on_open_with_its_history() {
+    use webcare_engine::store::{self, Backend, StoreOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let file = store_with_history(dir.path());
+    let options = StoreOptions {
+        backend: Backend::Redb,
+        data_dir: file.parent().unwrap().to_owned(),
+        ..StoreOptions::default()
+    };
+    let history = |store: &dyn store::Store| {
+        let page = store.history_page(None, None, 1000).unwrap();
+        page.into_iter()
+            .map(|m| {
+                (
+                    m.message.id,
+                    m.message.text,
+                    m.decision.action,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = history(store::open(&options).unwrap().as_ref());
+    assert_eq!(before.len(), 200);
+
+    rewrite_in_file_format_v2(&file);
+    let head = |file: &std::path::Path| std::fs::read(file).unwrap()[..64].to_vec();
+    let v2_header = head(&file);
+
+    let store = store::open(&options).unwrap();
+    assert_eq!(history(store.as_ref()), before);
+    assert_ne!(head(&file), v2_header, "the file was not upgraded");
+    drop(store);
+    // Opened again, it is already upgraded.
+    assert_eq!(history(store::open(&options).unwrap().as_ref()), before);
+}

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use redb::{
-    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableTable, Table, TableDefinition,
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition,
 };
 
 use super::StoreError;
@@ -58,6 +59,25 @@ pub struct RedbKv {
     db: RwLock<Option<Database>>,
     path: PathBuf,
     cache_bytes: Option<usize>,
+}
+
+/// Moves a store written with redb 2.6 (file format v2) to the v3 format redb 5 reads, with
+/// 2.6's own `Database::upgrade`: it commits what is pending and then rewrites the header in
+/// place, so every message, decision and case stays where it was. A store is upgraded once, on
+/// its first open by this version.
+fn upgrade_file_format(path: &Path) -> Result<(), StoreError> {
+    let failed = |reason: String| StoreError::Backend {
+        path: path.to_owned(),
+        reason: format!(
+            "the store was written by an older webcare (redb file format v2) and could not be \
+             upgraded to the current format: {reason}"
+        ),
+    };
+    let mut old = redb2::Database::open(path).map_err(|e| failed(e.to_string()))?;
+    old.upgrade().map_err(|e| failed(e.to_string()))?;
+    drop(old);
+    tracing::info!(path = %path.display(), "the store was upgraded to redb's file format v3");
+    Ok(())
 }
 
 /// Turns redb's errors into ours; a damaged file becomes [`StoreError::Corrupt`].
@@ -162,6 +182,11 @@ impl RedbKv {
         }
         let db = match builder.create(path) {
             Ok(db) => db,
+            // A store written before webcare moved to redb 5: upgraded once, then opened.
+            Err(redb::DatabaseError::UpgradeRequired(2)) => {
+                upgrade_file_format(path)?;
+                builder.create(path).map_err(|e| error(path, e))?
+            }
             Err(redb::DatabaseError::Storage(redb::StorageError::Io(source)))
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
@@ -268,11 +293,7 @@ fn scan_fixed<const N: usize, V: redb::Value + 'static>(
     end: Option<&[u8]>,
     limit: usize,
 ) -> Result<KvPairs, StoreError> {
-    collect(
-        path,
-        table.range::<[u8; N]>(bounds::<N>(path, start, end)?),
-        limit,
-    )
+    collect(path, table.range(bounds::<N>(path, start, end)?), limit)
 }
 
 fn get_pair(
@@ -298,11 +319,7 @@ fn scan_var(
         Some(end) => Bound::Excluded(end),
         None => Bound::Unbounded,
     };
-    collect(
-        path,
-        table.range::<&[u8]>((Bound::Included(start), upper)),
-        limit,
-    )
+    collect(path, table.range((Bound::Included(start), upper)), limit)
 }
 
 /// Copies at most `limit` entries of a range out of the transaction.
@@ -331,7 +348,7 @@ fn each_fixed<const N: usize, V: redb::Value + 'static>(
     each: &mut EachEntry<'_>,
 ) -> Result<(), StoreError> {
     for entry in table
-        .range::<[u8; N]>(bounds::<N>(path, start, end)?)
+        .range(bounds::<N>(path, start, end)?)
         .map_err(|e| error(path, e))?
     {
         let (k, v) = entry.map_err(|e| error(path, e))?;
@@ -462,7 +479,7 @@ impl KvRead for RedbRead<'_> {
                 };
                 for entry in self
                     .records()?
-                    .range::<&[u8]>((Bound::Included(start), upper))
+                    .range((Bound::Included(start), upper))
                     .map_err(|e| error(path, e))?
                 {
                     let (k, v) = entry.map_err(|e| error(path, e))?;
@@ -546,7 +563,11 @@ impl RedbKv {
         f: &mut dyn FnMut(&mut dyn KvTxn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut txn = db.begin_write().map_err(|e| error(&self.path, e))?;
-        txn.set_durability(Durability::Immediate);
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::Backend {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
         {
             let open_err = |e| error(&self.path, e);
             let mut view = RedbTxn {
