@@ -163,13 +163,7 @@ fn a_store_in_the_old_file_format_is_upgraded_on_open_with_its_history() {
     let history = |store: &dyn store::Store| {
         let page = store.history_page(None, None, 1000).unwrap();
         page.into_iter()
-            .map(|m| {
-                (
-                    m.message.id,
-                    m.message.text,
-                    m.decision.action,
-                )
-            })
+            .map(|m| (m.message.id, m.message.text, m.decision.action))
             .collect::<Vec<_>>()
     };
     let before = history(store::open(&options).unwrap().as_ref());

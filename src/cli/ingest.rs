@@ -10,6 +10,7 @@
 //! those messages after that commit.
 
 use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
+use std::time::Instant;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -64,6 +66,9 @@ pub fn run(
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let stdout = Mutex::new(std::io::stdout());
     let (mut accepted, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
+    // The rate counts from the first line read to the last acknowledgement: loading the
+    // rulebook and opening the store come before and take the same time for any file.
+    let mut started: Option<Instant> = None;
     let mut conflicts = 0usize;
     // With redaction the stored text differs from the input by design: no comparison.
     let compare = !config.options.redact;
@@ -107,6 +112,7 @@ pub fn run(
         }
         drop(done_tx);
         for message in JsonlReader::new(input, default_time) {
+            started.get_or_insert_with(Instant::now);
             if failed.load(Ordering::Relaxed) {
                 break;
             }
@@ -128,9 +134,9 @@ pub fn run(
         // Closing the queues lets the workers finish what they have and stop.
         drop(workers);
         for done in done_rx {
-            accepted += 1;
-            duplicates += usize::from(done.duplicate);
-            conflicts += usize::from(done.conflict);
+            accepted += done.acknowledged;
+            duplicates += done.duplicates;
+            conflicts += done.conflicts;
         }
     });
     if let Some(error) = first_error.into_inner().ok().flatten() {
@@ -138,8 +144,14 @@ pub fn run(
             "ingest stopped after {accepted} acknowledged messages; the rest was not stored"
         )));
     }
+    let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let rate = if seconds > 0.0 {
+        format!(", {:.0} messages/s", accepted as f64 / seconds)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "ingested {accepted} messages with rulebook {} ({duplicates} duplicates, {skipped} lines skipped{})",
+        "ingested {accepted} messages in {seconds:.2} s{rate} with rulebook {} ({duplicates} duplicates, {skipped} lines skipped{})",
         rulebook.version,
         if conflicts > 0 {
             format!(
@@ -156,12 +168,21 @@ pub fn run(
     })
 }
 
-/// One acknowledged message, for the summary.
+/// One acknowledged batch, for the summary.
 struct Done {
-    duplicate: bool,
-    /// A repeat of an id whose stored text differs: the platform reused an id, or the file
+    acknowledged: usize,
+    duplicates: usize,
+    /// Repeats of an id whose stored text differs: the platform reused an id, or the file
     /// was edited; the first text stays and this is reported.
-    conflict: bool,
+    conflicts: usize,
+}
+
+/// A text's fingerprint, kept instead of a copy of the text: only a repeated delivery's text
+/// is compared with the stored one, and a batch's texts would otherwise all be copied for it.
+fn fingerprint(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[allow(clippy::too_many_arguments)] // the scoped thread's shared state, passed by reference
@@ -191,8 +212,10 @@ fn worker(
             return;
         }
         let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
-        let inputs: Vec<(webcare_engine::ChannelKind, String)> =
-            batch.iter().map(|m| (m.channel, m.text.clone())).collect();
+        let inputs: Vec<(webcare_engine::ChannelKind, u64)> = batch
+            .iter()
+            .map(|m| (m.channel, fingerprint(&m.text)))
+            .collect();
         let receipts = match intake.accept_batch(batch, Utc::now()) {
             Ok(receipts) => receipts,
             Err(error) => {
@@ -209,13 +232,12 @@ fn worker(
                 return;
             }
         };
-        let mut lines = String::new();
+        let mut lines = String::with_capacity(receipts.len() * 32);
         for (id, receipt) in ids.iter().zip(&receipts) {
-            lines.push_str(&format!(
-                "ack {id} {}{}\n",
-                receipt.decision.action.name(),
-                if receipt.duplicate { " duplicate" } else { "" }
-            ));
+            let duplicate = if receipt.duplicate { " duplicate" } else { "" };
+            let action = receipt.decision.action.name();
+            // Writing into a String cannot fail.
+            let _ = writeln!(lines, "ack {id} {action}{duplicate}");
         }
         // The lines go out, whole and flushed, only now that the store said durable.
         let written = stdout
@@ -226,24 +248,30 @@ fn worker(
             failed.store(true, Ordering::Relaxed);
             return;
         }
+        let mut tally = Done {
+            acknowledged: receipts.len(),
+            duplicates: 0,
+            conflicts: 0,
+        };
         for ((id, (channel, text)), receipt) in ids.iter().zip(&inputs).zip(&receipts) {
+            if !receipt.duplicate {
+                continue;
+            }
+            tally.duplicates += 1;
             let conflict = compare
-                && receipt.duplicate
                 && store
                     .message(*channel, id)
                     .ok()
                     .flatten()
-                    .is_some_and(|stored| stored.message.text != *text);
+                    .is_some_and(|stored| fingerprint(&stored.message.text) != *text);
             if conflict {
+                tally.conflicts += 1;
                 eprintln!(
                     "conflict: message `{id}` on {channel} was taken in before with a different text; the first text stays"
                 );
             }
-            let _ = done.send(Done {
-                duplicate: receipt.duplicate,
-                conflict,
-            });
         }
+        let _ = done.send(tally);
     }
 }
 
