@@ -843,7 +843,10 @@ fn ingest_reports_a_repeated_id_with_other_text_and_refuses_empty_text() {
     // The summary counts what was acknowledged, the repeats among it, and how fast.
     assert!(stderr.contains("ingested 3 messages in "), "{stderr}");
     assert!(stderr.contains(" messages/s with rulebook "), "{stderr}");
-    assert!(stderr.contains("(2 duplicates, 1 lines skipped"), "{stderr}");
+    assert!(
+        stderr.contains("(2 duplicates, 1 lines skipped"),
+        "{stderr}"
+    );
     assert_eq!(text(&out.stdout).lines().count(), 3, "three acks");
 }
 
