@@ -112,7 +112,7 @@ fn an_empty_or_cut_short_store_is_refused_with_what_to_do() {
 
 /// Writes `file`'s tables again as redb 2.6 wrote them (file format v2), the way every store
 /// made before webcare moved to redb 5 is on disk: the same tables, keys and values, in the old
-/// file format.
+/// file format. The list is the table definitions of `engine/src/store/redb.rs`.
 fn rewrite_in_file_format_v2(file: &std::path::Path) {
     use redb::{ReadableDatabase, ReadableTable};
     macro_rules! copy {
@@ -153,6 +153,7 @@ fn rewrite_in_file_format_v2(file: &std::path::Path) {
 #[test]
 fn a_store_in_the_old_file_format_is_upgraded_on_open_with_its_history() {
     use webcare_engine::store::{self, Backend, StoreOptions};
+    use webcare_engine::{ChannelKind, Inbound, Rulebook, Runtime};
     let dir = tempfile::tempdir().unwrap();
     let file = store_with_history(dir.path());
     let options = StoreOptions {
@@ -176,7 +177,19 @@ fn a_store_in_the_old_file_format_is_upgraded_on_open_with_its_history() {
     let store = store::open(&options).unwrap();
     assert_eq!(history(store.as_ref()), before);
     assert_ne!(head(&file), v2_header, "the file was not upgraded");
-    drop(store);
-    // Opened again, it is already upgraded.
-    assert_eq!(history(store::open(&options).unwrap().as_ref()), before);
+    // The upgraded store takes the next message.
+    let runtime = Runtime::new(Rulebook::embedded().unwrap(), store);
+    let now = chrono::Utc::now();
+    let next = Inbound::from_text(
+        "m200",
+        ChannelKind::Http,
+        "Hoe vraag ik een paspoort aan?",
+        now,
+    );
+    runtime.accept(next, now).unwrap();
+    drop(runtime);
+    // Opened again, it is already upgraded, and holds all 201.
+    let after = history(store::open(&options).unwrap().as_ref());
+    assert_eq!(after[..200], before[..]);
+    assert_eq!(after.len(), 201);
 }

@@ -564,10 +564,7 @@ impl RedbKv {
     ) -> Result<(), StoreError> {
         let mut txn = db.begin_write().map_err(|e| error(&self.path, e))?;
         txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::Backend {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| error(&self.path, e))?;
         {
             let open_err = |e| error(&self.path, e);
             let mut view = RedbTxn {
