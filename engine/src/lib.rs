@@ -8,6 +8,7 @@
 //! - [`message`]: the platform-neutral inbound message.
 //! - [`decision`]: the decision and its diagnostics.
 //! - [`rulebook`]: loading, validating and compiling a rulebook (files → runtime types).
+//! - [`quoted`]: the new part of an e-mail reply, which is what a message is decided on.
 //! - [`normalize`], [`matcher`], [`lexicon`]: text → topics, sentiment, language.
 //! - [`language`]: which language a message is in, beyond Dutch and English (whatlang).
 //! - [`features`]: countable facts about the raw text (links, phone numbers, amounts, emoji,
@@ -64,6 +65,7 @@ pub mod metrics;
 pub mod mode;
 pub mod normalize;
 pub mod pipeline;
+pub mod quoted;
 pub mod replies;
 pub mod report;
 pub mod rulebook;

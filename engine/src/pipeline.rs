@@ -159,15 +159,58 @@ impl Rulebook {
         (decision, trace, Some(note))
     }
 
+    /// Decides a reply on its new part, not on the thread quoted below it ([`crate::quoted`]):
+    /// the municipality's own formal mail read as a legal letter, its topics as the resident's
+    /// question. Unless only the whole message is a matter of safety or names a critical topic:
+    /// "Last chance." above one's own threat, a reporter sending the question again. A message
+    /// with no quote is decided once, as before.
     fn decide_traced(
         &self,
         msg: &Inbound,
+        ctx: &DecideContext,
+        trace: Option<&mut Trace>,
+    ) -> Decision {
+        let new = crate::quoted::new_text(&msg.text);
+        if new.len() == msg.text.len() {
+            return self.decide_text(msg, &msg.text, ctx, trace);
+        }
+        let on_new = self.decide_text(msg, new, ctx, None);
+        let on_all = self.decide_text(msg, &msg.text, ctx, None);
+        let critical_topic = |d: &Decision| {
+            d.diagnostics
+                .topics
+                .iter()
+                .any(|t| signals::CRITICAL.contains(&t.category))
+        };
+        let safety = |d: &Decision| {
+            matches!(
+                d.diagnostics.category,
+                Category::Crisis | Category::Distress | Category::Abuse
+            ) || d.action.team() == Some("crisis")
+        };
+        let whole = (critical_topic(&on_all) && !critical_topic(&on_new))
+            || (safety(&on_all) && !safety(&on_new));
+        let (text, decided) = if whole {
+            (msg.text.as_str(), on_all)
+        } else {
+            (new, on_new)
+        };
+        match trace {
+            Some(trace) => self.decide_text(msg, text, ctx, Some(trace)),
+            None => decided,
+        }
+    }
+
+    fn decide_text(
+        &self,
+        msg: &Inbound,
+        text: &str,
         ctx: &DecideContext,
         mut trace: Option<&mut Trace>,
     ) -> Decision {
         let n = names();
         let mut normalized = String::new();
-        normalize_into(&msg.text, &mut normalized);
+        normalize_into(text, &mut normalized);
         if let Some(trace) = trace.as_deref_mut() {
             trace.normalized = normalized.clone();
         }
@@ -181,14 +224,13 @@ impl Rulebook {
         );
         let sentiment = counted.sentiment;
         let word_count = counted.words;
-        let written =
-            signals::written_in(&self.languages, &msg.text, &counted, word_count, |code| {
-                self.templates.speaks("holding_open", code)
-            });
+        let written = signals::written_in(&self.languages, text, &counted, word_count, |code| {
+            self.templates.speaks("holding_open", code)
+        });
         let language = written.reply;
         let (guess, critical_guess) = signals::guesses(
             self.classifier.as_ref(),
-            &msg.text,
+            text,
             &normalized,
             &words,
             &counted.vocabulary,
@@ -213,7 +255,7 @@ impl Rulebook {
         use chrono::{Datelike, Timelike};
         let facts = MessageFacts(Arc::new(FactsInner {
             id: Text::new(msg.id.clone()),
-            text: Text::new(msg.text.clone()),
+            text: Text::new(text.to_owned()),
             normalized: Text::new(normalized),
             channel: n.channels[index_of(&ChannelKind::ALL, &msg.channel)].clone(),
             language: n.languages[language as usize].clone(),
