@@ -5,6 +5,10 @@
 //! decided on what stands above the first reply header or quoted line; the message itself is
 //! stored whole. A forwarded message is kept whole: what is forwarded is what the resident asks
 //! about.
+//!
+//! The e-mail channel already hands over only a mail's new words, without signature and
+//! disclaimers (`adapters/src/email/body.rs`, which knows the mail's headers); this is for the
+//! text that arrives as it was pasted or bridged: the HTTP channel, the web chat, a contact form.
 
 /// The text above the quoted history of a reply, trimmed; the whole text when nothing is quoted
 /// or when nothing stands above the quote.
