@@ -192,10 +192,7 @@ impl Embedded {
         if let Some(redactor) = &self.redactor {
             message.text = redactor.redact(&message.text).into_owned();
         }
-        let mut committed = codec::Committed {
-            symbols: &self.shared.symbols,
-            missing: false,
-        };
+        let mut committed = self.shared.symbols.committed();
         let taken = codec::Intake {
             mode,
             has_shadow: shadow.is_some(),
@@ -213,6 +210,8 @@ impl Embedded {
             None => None,
         };
         let prepared = (!committed.missing).then_some((encoded, shadow_encoded));
+        // Ends the symbol table's read lock: the writer takes the write lock to add symbols.
+        drop(committed);
         let channel = message.channel;
         let hash = codec::dedupe_hash(channel, &message.id);
         Ok(Prepared {
