@@ -171,6 +171,12 @@ struct TopicModel {
     rows: Rows,
     /// The examples' words with their rows in this model's table, as for the categories.
     vocabulary: Vocabulary,
+    /// Whether `vocabulary` gives every word the id the categories' vocabulary gives it, so a
+    /// message's ids as the lexicon found them ([`Classifier::read_known`]) serve this model
+    /// too. Both are made from the same words in the same order, so it does; checked when
+    /// trained all the same, so that a change to either cannot make a guess read one word as
+    /// another.
+    shares_ids: bool,
 }
 
 /// The classifier's opinion of which topic a question or report is about.
@@ -271,14 +277,27 @@ impl Classifier {
     /// Guesses which topic a question or report is about; `None` when the examples name fewer
     /// than two topics. Asked only when a script reads it: most decisions never do.
     pub fn guess_topic(&self, normalized: &str) -> Option<TopicGuess> {
+        self.guess_topic_known(normalized, &[], &[])
+    }
+
+    /// [`Classifier::guess_topic`] of a text already split into `words`, with its words' `ids`
+    /// in [`Classifier::vocabulary`], as for [`Classifier::read_known`]: the message's words
+    /// are not split and looked up again for the second model. The guess is the same.
+    pub fn guess_topic_known(
+        &self,
+        normalized: &str,
+        words: &[(u32, u32)],
+        ids: &[u32],
+    ) -> Option<TopicGuess> {
         let topics = self.topics.as_ref()?;
+        let ids = if topics.shares_ids { ids } else { &[] };
         let lookups = Lookups::new(
             normalized,
-            &[],
+            words,
             &self.params,
             &topics.table,
             &topics.vocabulary,
-            &[],
+            ids,
         );
         let (probabilities, best, words) = lookups.score(
             normalized,
@@ -530,6 +549,9 @@ fn fit(examples: &[Example], categories: Vec<Category>, params: &Params) -> Clas
         classifier.topics = topics
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if let Some(topics) = &mut classifier.topics {
+            topics.shares_ids = topics.vocabulary.same_ids(&classifier.vocabulary);
+        }
         classifier
     })
 }
@@ -562,6 +584,7 @@ fn fit_topics(examples: &[Example], texts: &[String], params: &Params) -> Option
         table,
         rows,
         vocabulary: Vocabulary::default(),
+        shares_ids: false,
     })
 }
 

@@ -280,6 +280,8 @@ impl Rulebook {
             features: std::sync::OnceLock::new(),
             classifier: self.classifier.clone(),
             topic_guess: std::sync::OnceLock::new(),
+            words,
+            vocabulary: counted.vocabulary,
             word_count: word_count as i64,
         }));
         let conversation = &ctx.conversation;

@@ -145,9 +145,16 @@ fn view(guess: &Guess) -> GuessView {
     }
 }
 
-/// `msg.topic_guess`: the classifier's reading of which topic the message is about.
-pub fn topic_guess(classifier: Option<&Classifier>, normalized: &str) -> TopicGuessView {
-    let Some(guess) = classifier.and_then(|c| c.guess_topic(normalized)) else {
+/// `msg.topic_guess`: the classifier's reading of which topic the message is about. `words`
+/// and `vocabulary` as for [`guesses`].
+pub fn topic_guess(
+    classifier: Option<&Classifier>,
+    normalized: &str,
+    words: &[(u32, u32)],
+    vocabulary: &[u32],
+) -> TopicGuessView {
+    let Some(guess) = classifier.and_then(|c| c.guess_topic_known(normalized, words, vocabulary))
+    else {
         return TopicGuessView::default();
     };
     TopicGuessView {

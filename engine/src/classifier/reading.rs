@@ -143,6 +143,15 @@ impl Vocabulary {
         self.words.iter().map(|(word, id)| (&**word, *id))
     }
 
+    /// Whether `other` has exactly these words, each with the id it has here.
+    pub(super) fn same_ids(&self, other: &Vocabulary) -> bool {
+        self.words.len() == other.words.len()
+            && self
+                .words
+                .iter()
+                .all(|(word, id)| other.words.get(word) == Some(id))
+    }
+
     pub(super) fn new<'w>(
         words: impl Iterator<Item = &'w str>,
         params: &Params,

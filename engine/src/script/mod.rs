@@ -170,6 +170,10 @@ pub struct FactsInner {
     /// script reads it (the default script does only when a keyword topic has an answer).
     pub classifier: Option<Arc<crate::classifier::Classifier>>,
     pub topic_guess: std::sync::OnceLock<TopicGuessView>,
+    /// The words of `normalized` and their ids in the classifier's vocabulary, as the
+    /// category guesses read them, kept for the topic guess (see [`crate::signals::guesses`]).
+    pub words: Vec<(u32, u32)>,
+    pub vocabulary: Vec<u32>,
     /// Words in the normalised text, cheap enough for every message.
     pub word_count: i64,
 }
@@ -238,7 +242,12 @@ impl FactsInner {
     /// `msg.topic_guess`'s reading, computed the first time a script asks.
     fn topic_view(&self) -> &TopicGuessView {
         self.topic_guess.get_or_init(|| {
-            crate::signals::topic_guess(self.classifier.as_deref(), self.normalized.as_str())
+            crate::signals::topic_guess(
+                self.classifier.as_deref(),
+                self.normalized.as_str(),
+                &self.words,
+                &self.vocabulary,
+            )
         })
     }
 

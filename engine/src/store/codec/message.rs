@@ -74,12 +74,12 @@ impl MessageRec {
 pub(super) struct Encoder<'a, I: Intern> {
     interner: &'a mut I,
     /// Strings that contain these are customer-specific and stay inline.
-    private: [&'a str; 2],
+    private: Private<'a>,
 }
 
 impl<I: Intern> Encoder<'_, I> {
     pub(super) fn text(&mut self, s: &str) -> Result<Text, StoreError> {
-        encode_text(s, &self.private, self.interner)
+        self.private.encode(s, self.interner)
     }
 
     pub(super) fn opt(&mut self, s: Option<&str>) -> Result<Option<Text>, StoreError> {
@@ -169,7 +169,10 @@ pub fn encode_decision(
     private: [&str; 2],
     interner: &mut impl Intern,
 ) -> Result<DecisionRec, StoreError> {
-    let mut enc = Encoder { interner, private };
+    let mut enc = Encoder {
+        interner,
+        private: Private::new(private),
+    };
     let (action, team, priority, template, reply) = match &decision.action {
         Action::Answer { template, reply } => (0, None, 0, Some(template.as_str()), Some(reply)),
         Action::Escalate {

@@ -1,7 +1,7 @@
 //! The symbol table of decision strings: each distinct rulebook string stored once, decisions
 //! refer to it by number.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use rustc_hash::FxHashMap;
 
@@ -36,6 +36,16 @@ impl Symbols {
         self.inner.read().ok()?.by_text.get(text).copied()
     }
 
+    /// The committed symbols, for encoding one record in the caller's thread. The read lock is
+    /// taken once for all of the record's strings: taken per string, its counter (shared with
+    /// every other thread that encodes) was a quarter of what encoding cost.
+    pub fn committed(&self) -> Committed<'_> {
+        Committed {
+            maps: self.inner.read().ok(),
+            missing: false,
+        }
+    }
+
     pub fn text_of(&self, id: u32) -> Option<Arc<str>> {
         self.inner.read().ok()?.by_id.get(&id).cloned()
     }
@@ -57,15 +67,21 @@ pub trait Intern {
 
 /// Interning with the committed symbols only, in the caller's thread, so the writer does not
 /// have to encode: `missing` says a string had no symbol yet, and the record must be encoded
-/// again by the writer (which can add symbols).
+/// again by the writer (which can add symbols). It holds the table's read lock
+/// ([`Symbols::committed`]): keep it for one record, so the writer can add symbols between.
 pub struct Committed<'a> {
-    pub symbols: &'a Symbols,
+    /// `None` when the lock is poisoned: then no string has a symbol, as with [`Symbols::id_of`].
+    maps: Option<RwLockReadGuard<'a, SymbolMaps>>,
     pub missing: bool,
 }
 
 impl Intern for Committed<'_> {
     fn intern(&mut self, text: &str) -> Result<u32, StoreError> {
-        match self.symbols.id_of(text) {
+        match self
+            .maps
+            .as_ref()
+            .and_then(|m| m.by_text.get(text).copied())
+        {
             Some(id) => Ok(id),
             None => {
                 self.missing = true;

@@ -120,7 +120,7 @@ impl Embedded {
         let mut snap = self.snapshot()?;
         // Sized up front: a `Prepared` is large, and a vector grown by doubling copies every
         // record again and touches fresh memory the kernel has to zero each time.
-        let mut prepared = Vec::with_capacity(messages.len());
+        let mut prepared = self.spare_prepared(messages.len());
         // The receipts of duplicates and erased deliveries, with their place among `messages`;
         // the rest come from the writer in order.
         let mut early = Vec::new();
@@ -192,10 +192,7 @@ impl Embedded {
         if let Some(redactor) = &self.redactor {
             message.text = redactor.redact(&message.text).into_owned();
         }
-        let mut committed = codec::Committed {
-            symbols: &self.shared.symbols,
-            missing: false,
-        };
+        let mut committed = self.shared.symbols.committed();
         let taken = codec::Intake {
             mode,
             has_shadow: shadow.is_some(),
@@ -213,6 +210,8 @@ impl Embedded {
             None => None,
         };
         let prepared = (!committed.missing).then_some((encoded, shadow_encoded));
+        // Ends the symbol table's read lock: the writer takes the write lock to add symbols.
+        drop(committed);
         let channel = message.channel;
         let hash = codec::dedupe_hash(channel, &message.id);
         Ok(Prepared {
@@ -251,7 +250,7 @@ impl Embedded {
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
         // Sized up front: a `Prepared` is larger than its record, so collecting would grow the
         // vector by copies, each a fresh block of memory the kernel has to zero.
-        let mut prepared = Vec::with_capacity(intakes.len());
+        let mut prepared = self.spare_prepared(intakes.len());
         for intake in intakes {
             prepared.push(self.prepare(intake)?);
         }
@@ -259,15 +258,42 @@ impl Embedded {
     }
 
     /// Places `prepared` in one transaction of the writer and waits until it is durable.
-    fn place_all(&self, prepared: Vec<Prepared>) -> Result<Vec<IntakeReceipt>, StoreError> {
-        let placed = self.write(move |tx| {
-            let mut placed = Vec::with_capacity(prepared.len());
-            for p in prepared {
+    fn place_all(&self, mut prepared: Vec<Prepared>) -> Result<Vec<IntakeReceipt>, StoreError> {
+        let mut placed = self.spare_placed(prepared.len());
+        let (prepared, mut placed) = self.write(move |tx| {
+            for p in prepared.drain(..) {
                 placed.push(place(tx, p)?);
             }
-            Ok::<_, StoreError>(placed)
+            Ok::<_, StoreError>((prepared, placed))
         })?;
-        Ok(placed.into_iter().map(|(receipt, _, _)| receipt).collect())
+        let receipts = placed.drain(..).map(|(receipt, _, _)| receipt).collect();
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.keep(prepared, placed);
+        }
+        Ok(receipts)
+    }
+
+    /// An empty vector for `n` prepared records, one a batch before used if there is one.
+    fn spare_prepared(&self, n: usize) -> Vec<Prepared> {
+        let mut v = self
+            .spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.prepared.pop())
+            .unwrap_or_default();
+        v.reserve(n);
+        v
+    }
+
+    fn spare_placed(&self, n: usize) -> Vec<Placed> {
+        let mut v = self
+            .spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.placed.pop())
+            .unwrap_or_default();
+        v.reserve(n);
+        v
     }
 
     pub(super) fn history_page(
@@ -312,6 +338,39 @@ impl Embedded {
             }
         }
         Ok(out)
+    }
+}
+
+/// What the writer hands back for each record: the receipt, and the message and shadow
+/// decision, to be freed in the caller's thread (see [`Embedded::record_intake`]).
+type Placed = (IntakeReceipt, Inbound, Option<Decision>);
+
+/// The emptied vectors of batches written before, for the next batches. A batch's vectors are
+/// megabytes (a [`Prepared`] is about a kilobyte, a batch thousands of them); made new for
+/// each batch, the allocator gave their pages back to the kernel, and the next batch had every
+/// page faulted in and zeroed again: pushing into them was 3% of an ingest's samples, nearly
+/// all page faults, and keeping them took 100,000 messages from about 140,000 page faults to
+/// 115,000 (BENCHMARKS.md, session 20). At most [`Spare::KEEP`] of each are kept (about one
+/// per worker in flight), so some tens of megabytes stay allocated.
+#[derive(Default)]
+pub(super) struct Spare {
+    prepared: Vec<Vec<Prepared>>,
+    placed: Vec<Vec<Placed>>,
+}
+
+impl Spare {
+    /// The most vectors of each kind kept.
+    const KEEP: usize = 8;
+
+    fn keep(&mut self, mut prepared: Vec<Prepared>, mut placed: Vec<Placed>) {
+        prepared.clear();
+        placed.clear();
+        if self.prepared.len() < Spare::KEEP {
+            self.prepared.push(prepared);
+        }
+        if self.placed.len() < Spare::KEEP {
+            self.placed.push(placed);
+        }
     }
 }
 

@@ -170,6 +170,8 @@ pub struct Embedded {
     /// Shared by every caller (a `Sender` is `Sync`); taken on drop to stop the writer.
     sender: Option<Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// The vectors of batches written before, kept for the next ([`intake::Spare`]).
+    spare: std::sync::Mutex<intake::Spare>,
 }
 
 impl Embedded {
@@ -263,6 +265,7 @@ impl Embedded {
             redactor,
             sender: Some(sender),
             writer: Some(writer),
+            spare: Default::default(),
         })
     }
 
