@@ -120,7 +120,7 @@ impl Embedded {
         let mut snap = self.snapshot()?;
         // Sized up front: a `Prepared` is large, and a vector grown by doubling copies every
         // record again and touches fresh memory the kernel has to zero each time.
-        let mut prepared = self.spare_prepared(messages.len());
+        let mut prepared = self.spare.prepared.take(messages.len());
         // The receipts of duplicates and erased deliveries, with their place among `messages`;
         // the rest come from the writer in order.
         let mut early = Vec::new();
@@ -250,7 +250,7 @@ impl Embedded {
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
         // Sized up front: a `Prepared` is larger than its record, so collecting would grow the
         // vector by copies, each a fresh block of memory the kernel has to zero.
-        let mut prepared = self.spare_prepared(intakes.len());
+        let mut prepared = self.spare.prepared.take(intakes.len());
         for intake in intakes {
             prepared.push(self.prepare(intake)?);
         }
@@ -259,7 +259,7 @@ impl Embedded {
 
     /// Places `prepared` in one transaction of the writer and waits until it is durable.
     fn place_all(&self, mut prepared: Vec<Prepared>) -> Result<Vec<IntakeReceipt>, StoreError> {
-        let mut placed = self.spare_placed(prepared.len());
+        let mut placed = self.spare.placed.take(prepared.len());
         let (prepared, mut placed) = self.write(move |tx| {
             for p in prepared.drain(..) {
                 placed.push(place(tx, p)?);
@@ -267,33 +267,9 @@ impl Embedded {
             Ok::<_, StoreError>((prepared, placed))
         })?;
         let receipts = placed.drain(..).map(|(receipt, _, _)| receipt).collect();
-        if let Ok(mut spare) = self.spare.lock() {
-            spare.keep(prepared, placed);
-        }
+        self.spare.prepared.give(prepared);
+        self.spare.placed.give(placed);
         Ok(receipts)
-    }
-
-    /// An empty vector for `n` prepared records, one a batch before used if there is one.
-    fn spare_prepared(&self, n: usize) -> Vec<Prepared> {
-        let mut v = self
-            .spare
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.prepared.pop())
-            .unwrap_or_default();
-        v.reserve(n);
-        v
-    }
-
-    fn spare_placed(&self, n: usize) -> Vec<Placed> {
-        let mut v = self
-            .spare
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.placed.pop())
-            .unwrap_or_default();
-        v.reserve(n);
-        v
     }
 
     pub(super) fn history_page(
@@ -350,26 +326,45 @@ type Placed = (IntakeReceipt, Inbound, Option<Decision>);
 /// each batch, the allocator gave their pages back to the kernel, and the next batch had every
 /// page faulted in and zeroed again: pushing into them was 3% of an ingest's samples, nearly
 /// all page faults, and keeping them took 100,000 messages from about 140,000 page faults to
-/// 115,000 (BENCHMARKS.md, session 20). At most [`Spare::KEEP`] of each are kept (about one
+/// 115,000 (BENCHMARKS.md, session 20). At most [`Kept::KEEP`] of each are kept (about one
 /// per worker in flight), so some tens of megabytes stay allocated.
 #[derive(Default)]
 pub(super) struct Spare {
-    prepared: Vec<Vec<Prepared>>,
-    placed: Vec<Vec<Placed>>,
+    prepared: Kept<Prepared>,
+    placed: Kept<Placed>,
 }
 
-impl Spare {
-    /// The most vectors of each kind kept.
+/// Emptied vectors of one kind.
+struct Kept<T>(std::sync::Mutex<Vec<Vec<T>>>);
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept(Default::default())
+    }
+}
+
+impl<T> Kept<T> {
+    /// The most vectors kept.
     const KEEP: usize = 8;
 
-    fn keep(&mut self, mut prepared: Vec<Prepared>, mut placed: Vec<Placed>) {
-        prepared.clear();
-        placed.clear();
-        if self.prepared.len() < Spare::KEEP {
-            self.prepared.push(prepared);
-        }
-        if self.placed.len() < Spare::KEEP {
-            self.placed.push(placed);
+    /// An empty vector with room for `n`, one a batch before used if there is one.
+    fn take(&self, n: usize) -> Vec<T> {
+        let mut v = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.pop())
+            .unwrap_or_default();
+        v.reserve(n);
+        v
+    }
+
+    fn give(&self, mut v: Vec<T>) {
+        v.clear();
+        if let Ok(mut kept) = self.0.lock()
+            && kept.len() < Self::KEEP
+        {
+            kept.push(v);
         }
     }
 }

@@ -171,7 +171,7 @@ pub struct Embedded {
     sender: Option<Sender<Job>>,
     writer: Option<JoinHandle<()>>,
     /// The vectors of batches written before, kept for the next ([`intake::Spare`]).
-    spare: std::sync::Mutex<intake::Spare>,
+    spare: intake::Spare,
 }
 
 impl Embedded {
