@@ -235,6 +235,13 @@ pub(super) fn register_api(engine: &mut rhai::Engine) {
             host_contains_any(&text, &words)
         },
     );
+    engine.register_fn(
+        "starts_with_any",
+        |text: ImmutableString, words: Array| -> Result<bool, Box<EvalAltResult>> {
+            let words: Vec<String> = words.iter().map(ToString::to_string).collect();
+            host_starts_with_any(&text, &words)
+        },
+    );
     engine.register_fn("shorten", host_shorten);
 }
 
@@ -253,13 +260,36 @@ pub(in crate::script) fn host_contains_any(
     text: &str,
     words: &[impl AsRef<str>],
 ) -> Result<bool, Box<EvalAltResult>> {
+    find_words(text, words, false)
+}
+
+/// `starts_with_any(text, words)`: whether `text` opens with a word or phrase of `words`, as
+/// words ("is the library open" opens with "is"; "island" does not).
+pub(in crate::script) fn host_starts_with_any(
+    text: &str,
+    words: &[impl AsRef<str>],
+) -> Result<bool, Box<EvalAltResult>> {
+    find_words(text, words, true)
+}
+
+fn find_words(
+    text: &str,
+    words: &[impl AsRef<str>],
+    at_start: bool,
+) -> Result<bool, Box<EvalAltResult>> {
     let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
     charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
     let text = normalize(text);
     let padded = format!(" {text} ");
     Ok(words.iter().any(|w| {
         let word = normalize(w.as_ref());
-        !word.is_empty() && padded.contains(&format!(" {word} "))
+        let needle = format!(" {word} ");
+        !word.is_empty()
+            && if at_start {
+                padded.starts_with(&needle)
+            } else {
+                padded.contains(&needle)
+            }
     }))
 }
 

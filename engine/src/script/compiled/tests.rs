@@ -251,6 +251,28 @@ fn conditions_and_joined_strings_decide_as_rhai_does() {
 }
 
 #[test]
+fn starts_with_any_reads_the_opening_words_compiled_and_as_rhai_does() {
+    let script = r#"if starts_with_any(msg.text, ["is", "waar kan"]) { log_only("opens so") } else { log_only("opens otherwise") }"#;
+    let compiled = rulebook(Some(script), &[]);
+    assert_eq!(compiled.scripts.interpreted()[0].1, None);
+    let rhai = interpreted(rulebook(Some(script), &[]));
+    for (text, opens) in [
+        ("Is the library open on Sunday", true),
+        ("waar kan ik parkeren", true),
+        ("Waar, kan ik...", true),
+        ("island tour?", false),
+        ("waar is het", false),
+        ("the bin: is it full", false),
+        ("", false),
+    ] {
+        let (decision, runs) = decide_both(&compiled, &rhai, text);
+        assert_eq!(runs, (2, 0), "{text:?}");
+        let reasons = decision.diagnostics.reasons.join("\n");
+        assert_eq!(reasons.contains("opens so"), opens, "{text:?}: {reasons}");
+    }
+}
+
+#[test]
 fn an_argument_that_assigns_the_value_a_method_reads_runs_on_rhai() {
     // Rhai computes the argument first: `words` is `["z"]` when `contains` reads it.
     for script in [

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rhai::ImmutableString;
 
 use super::Frame;
-use crate::script::api::{describe_teams, host_contains_any, host_shorten};
+use crate::script::api::{describe_teams, host_contains_any, host_shorten, host_starts_with_any};
 use crate::script::{FactsInner, GuessView, TopicGuessView, Verdict, VerdictAction};
 
 /// A value in a compiled run. The message, conversation and teams are the run's own (there is
@@ -574,6 +574,7 @@ pub(super) enum Native {
     Answer,
     LogOnly,
     ContainsAny,
+    StartsWithAny,
     Shorten,
     Len,
     Contains,
@@ -598,6 +599,7 @@ impl Native {
             ("answer", 2) => Answer,
             ("log_only", 1) => LogOnly,
             ("contains_any", 2) => ContainsAny,
+            ("starts_with_any", 2) => StartsWithAny,
             ("shorten", 2) => Shorten,
             ("len", 1) => Len,
             ("contains", 2) => Contains,
@@ -697,7 +699,7 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
             rule,
             reason,
         )?))),
-        (Native::ContainsAny, Value::Str(text)) => {
+        (Native::ContainsAny | Native::StartsWithAny, Value::Str(text)) => {
             let Value::Array(words) = arg(1)? else {
                 return bail();
             };
@@ -705,9 +707,12 @@ pub(super) fn call(frame: &mut Frame<'_>, native: Native, rule: &str, args: &[&V
                 .iter()
                 .map(|w| w.as_str().map(ImmutableString::as_str))
                 .collect::<Result<Vec<&str>, Flow>>()?;
-            host_contains_any(text, &words)
-                .map(Value::Bool)
-                .map_err(|_| Flow::Bail)
+            let found = if native == Native::ContainsAny {
+                host_contains_any(text, &words)
+            } else {
+                host_starts_with_any(text, &words)
+            };
+            found.map(Value::Bool).map_err(|_| Flow::Bail)
         }
         (Native::Shorten, Value::Str(text)) => match arg(1)? {
             Value::Int(limit) => host_shorten(text.clone(), *limit)
