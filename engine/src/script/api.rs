@@ -11,7 +11,7 @@ use super::{
     ConversationView, FeaturesView, GuessView, MessageFacts, TeamsView, TopicReading, Verdict,
     VerdictAction, rule_at,
 };
-use crate::normalize::normalize;
+use crate::normalize::{ends_word, normalize, starts_word};
 use crate::teams::describe_next_open;
 use crate::templates::shorten;
 
@@ -280,17 +280,65 @@ fn find_words(
     let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
     charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
     let text = normalize(text);
-    let padded = format!(" {text} ");
-    Ok(words.iter().any(|w| {
-        let word = normalize(w.as_ref());
-        let needle = format!(" {word} ");
+    let bytes = text.as_bytes();
+    // A script's words are written already normal ("lange reis", "vaarwel") nearly always, so
+    // they are compared as they are, without a copy each, at each word start of the text: a
+    // substring searcher built per word cost more than the search (session 22).
+    let starts: Vec<usize> = (0..bytes.len())
+        .filter(|&at| starts_word(bytes, at))
+        .collect();
+    let found = |word: &str| {
         !word.is_empty()
             && if at_start {
-                padded.starts_with(&needle)
+                text.starts_with(word) && ends_word(bytes, word.len())
             } else {
-                padded.contains(&needle)
+                starts.iter().any(|&at| {
+                    bytes[at..].starts_with(word.as_bytes()) && ends_word(bytes, at + word.len())
+                })
             }
+    };
+    Ok(words.iter().any(|w| {
+        let word = w.as_ref();
+        if is_normal(word) {
+            found(word)
+        } else {
+            NORMAL_WORDS.with(|cache| {
+                let mut cache = cache.borrow_mut();
+                if cache.len() >= NORMAL_WORDS_KEPT {
+                    cache.clear();
+                }
+                found(
+                    cache
+                        .entry(word.into())
+                        .or_insert_with(|| normalize(word).into()),
+                )
+            })
+        }
     }))
+}
+
+/// How many normalised words a thread keeps: every word of every script several times over.
+const NORMAL_WORDS_KEPT: usize = 4096;
+
+thread_local! {
+    /// The script's words that are not written the way [`normalize`] writes them ("прощайте",
+    /// "Vaarwel"), normalised once: Unicode decomposition costs a thousand instructions a word,
+    /// and a list of thirty such words cost 50,000 a call (session 22).
+    static NORMAL_WORDS: std::cell::RefCell<std::collections::HashMap<Box<str>, Box<str>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Whether `word` is already what [`normalize`] makes of it: lowercase ASCII letters and digits,
+/// single spaces between them.
+fn is_normal(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    !bytes.is_empty()
+        && bytes[0] != b' '
+        && bytes[bytes.len() - 1] != b' '
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ')
+        && !word.contains("  ")
 }
 
 /// `shorten(text, limit)`.
