@@ -273,6 +273,37 @@ fn starts_with_any_reads_the_opening_words_compiled_and_as_rhai_does() {
 }
 
 #[test]
+fn contains_any_finds_whole_words_however_the_script_writes_them_compiled_and_as_rhai_does() {
+    // Words not written in normal form (capitals, accents, Cyrillic with a breve) are
+    // normalised as the text is; a word inside another word does not count.
+    let script = r#"if contains_any(msg.text, ["Vaarwel", "прощайте", "lange reis", "adiós"]) { log_only("a farewell word") } else { log_only("none") }"#;
+    let compiled = rulebook(Some(script), &[]);
+    assert_eq!(compiled.scripts.interpreted()[0].1, None);
+    let rhai = interpreted(rulebook(Some(script), &[]));
+    for (text, found) in [
+        ("Bedankt voor alles. VAARWEL.", true),
+        ("Прощайте все", true),
+        ("Ik ga een lange  reis maken", true),
+        ("adios amigos", true),
+        ("vaarwelkom", false),
+        ("een reis, lange tijd", false),
+        ("", false),
+    ] {
+        for _ in 0..2 {
+            // Twice: the second time the script's words come from the thread's cache.
+            let (decision, runs) = decide_both(&compiled, &rhai, text);
+            assert_eq!(runs, (2, 0), "{text:?}");
+            let reasons = decision.diagnostics.reasons.join("\n");
+            assert_eq!(
+                reasons.contains("a farewell word"),
+                found,
+                "{text:?}: {reasons}"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_argument_that_assigns_the_value_a_method_reads_runs_on_rhai() {
     // Rhai computes the argument first: `words` is `["z"]` when `contains` reads it.
     for script in [
