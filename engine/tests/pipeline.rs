@@ -588,6 +588,64 @@ fn word_group_mistakes_point_at_their_place() {
     assert!(errors.contains("rules/lexicon.toml:"), "{errors}");
 }
 
+/// The embedded rulebook with `[shorthand]` replaced by `shorthand` and one more topic.
+fn with_shorthand(shorthand: &str, keywords: &str) -> RulebookSource {
+    let mut source = RulebookSource::embedded();
+    let lexicon = &mut source.lexicon.text;
+    let at = lexicon
+        .find("\n[shorthand]\n")
+        .expect("the default lexicon has shorthand");
+    lexicon.truncate(at);
+    lexicon.push_str(&format!("\n[shorthand]\n{shorthand}\n"));
+    source.topics.text.push_str(&format!(
+        "\n[[topic]]\nid = \"threat_test\"\ncategory = \"abuse\"\nkeywords = [{keywords}]\n"
+    ));
+    source
+}
+
+#[test]
+fn keyword_phrases_match_as_typed_in_a_chat_and_shorthand_mistakes_point_at_their_place() {
+    let source = with_shorthand(
+        "\"your\" = [\"ur\"]\n\"I'm\" = [\"im\"]",
+        "\"i m coming to your office\", \"your\"",
+    );
+    let rulebook = Rulebook::compile(source).unwrap_or_else(|e| panic!("compiles:\n{e}"));
+    let matched = |text: &str| -> Vec<String> {
+        decide(&rulebook, text)
+            .diagnostics
+            .topics
+            .into_iter()
+            .filter(|t| t.topic == "threat_test")
+            .flat_map(|t| t.matched)
+            .collect()
+    };
+    // Both shorthands in one phrase, and the reason names the spelling that matched.
+    assert_eq!(
+        matched("IM COMING TO UR OFFICE"),
+        ["im coming to ur office"]
+    );
+    assert_eq!(
+        matched("I'm coming to your office"),
+        ["i m coming to your office", "your"]
+    );
+    // A single word is not spelled out: "ur" alone is not "your".
+    assert!(matched("ur").is_empty());
+
+    let broken = with_shorthand("\"you\" = [\"You\", \"u*\"]\n\"mijn\" = []", "\"x y\"");
+    let errors = Rulebook::compile(broken)
+        .err()
+        .expect("refused")
+        .to_string();
+    for expected in [
+        "shorthand `you`: `You` is the word itself",
+        "shorthand `you`: `u*` is a keyword's syntax",
+        "shorthand `mijn` lists no spellings",
+    ] {
+        assert!(errors.contains(expected), "{expected}\nnot in:\n{errors}");
+    }
+    assert!(errors.contains("rules/lexicon.toml:"), "{errors}");
+}
+
 #[test]
 fn a_script_may_file_a_decision_under_a_category_but_only_a_real_one() {
     let rulebook = with_escalation_script(

@@ -382,6 +382,10 @@ pub struct LexiconFile {
     /// Named word lists that keywords use as `@name` (see [`super::groups`]).
     #[serde(default)]
     pub groups: super::groups::GroupsConfig,
+    /// How people type a word in a chat; every keyword phrase also matches so (see
+    /// [`super::shorthand`]).
+    #[serde(default)]
+    pub shorthand: super::shorthand::ShorthandConfig,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ pub mod golden_cases;
 mod groups;
 mod matching;
 mod references;
+mod shorthand;
 pub mod source;
 mod teams;
 mod templates;
@@ -419,8 +420,14 @@ impl Rulebook {
                 check.at(&topic.id, format!("topic `{id}` is defined twice"));
             }
             let defaults = config.matching;
-            let keywords = groups::expand(&topic.keywords, &lexicon_file.groups, &mut check);
-            let exclude = groups::expand(&topic.exclude, &lexicon_file.groups, &mut check);
+            let keywords = shorthand::spell_out(
+                groups::expand(&topic.keywords, &lexicon_file.groups, &mut check),
+                &lexicon_file.shorthand,
+            );
+            let exclude = shorthand::spell_out(
+                groups::expand(&topic.exclude, &lexicon_file.groups, &mut check),
+                &lexicon_file.shorthand,
+            );
             specs.push(TopicSpec {
                 id: id.clone(),
                 category,
@@ -486,6 +493,7 @@ impl Rulebook {
             errors: &mut errors,
         };
         groups::check_groups(&lexicon_file.groups, &mut check);
+        shorthand::check_shorthand(&lexicon_file.shorthand, &mut check);
         let mut lexicon = Lexicon::default();
         let s = &lexicon_file.sentiment;
         for (words, score) in [
