@@ -284,9 +284,13 @@ fn find_words(
     // A script's words are written already normal ("lange reis", "vaarwel") nearly always, so
     // they are compared as they are, without a copy each, at each word start of the text: a
     // substring searcher built per word cost more than the search (session 22).
-    let starts: Vec<usize> = (0..bytes.len())
-        .filter(|&at| starts_word(bytes, at))
-        .collect();
+    let starts: Vec<usize> = if at_start {
+        Vec::new()
+    } else {
+        (0..bytes.len())
+            .filter(|&at| starts_word(bytes, at))
+            .collect()
+    };
     let found = |word: &str| {
         !word.is_empty()
             && if at_start {
@@ -304,14 +308,16 @@ fn find_words(
         } else {
             NORMAL_WORDS.with(|cache| {
                 let mut cache = cache.borrow_mut();
+                if let Some(normal) = cache.get(word) {
+                    return found(normal);
+                }
                 if cache.len() >= NORMAL_WORDS_KEPT {
                     cache.clear();
                 }
-                found(
-                    cache
-                        .entry(word.into())
-                        .or_insert_with(|| normalize(word).into()),
-                )
+                let normal: Box<str> = normalize(word).into();
+                let hit = found(&normal);
+                cache.insert(word.into(), normal);
+                hit
             })
         }
     }))
