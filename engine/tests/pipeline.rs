@@ -504,6 +504,17 @@ fn malformed_keywords_of_the_new_syntax_point_at_their_place() {
     );
 }
 
+/// The keywords of `topic` that matched `text`, as the reasons name them.
+fn matched_by(rulebook: &Rulebook, topic: &str, text: &str) -> Vec<String> {
+    decide(rulebook, text)
+        .diagnostics
+        .topics
+        .into_iter()
+        .filter(|t| t.topic == topic)
+        .flat_map(|t| t.matched)
+        .collect()
+}
+
 /// The default rulebook with more `[groups]` in its lexicon and one topic that uses them.
 fn with_groups(groups: &str, keywords: &str) -> RulebookSource {
     let mut source = RulebookSource::embedded();
@@ -526,15 +537,7 @@ fn word_groups_count_alone_and_on_either_side_of_near() {
         "\"@coming_down NEAR/6 @people\", \"@warnings\"",
     );
     let rulebook = Rulebook::compile(source).unwrap_or_else(|e| panic!("compiles:\n{e}"));
-    let matched = |text: &str| -> Vec<String> {
-        decide(&rulebook, text)
-            .diagnostics
-            .topics
-            .into_iter()
-            .filter(|t| t.topic == "loose_overhead")
-            .flat_map(|t| t.matched)
-            .collect()
-    };
+    let matched = |text: &str| matched_by(&rulebook, "loose_overhead", text);
     // Each pair of the two groups is a keyword of its own, and the reason names the pair.
     assert_eq!(
         matched("er is een tak afgebroken en de kinderen lopen eronder"),
@@ -610,15 +613,7 @@ fn keyword_phrases_match_as_typed_in_a_chat_and_shorthand_mistakes_point_at_thei
         "\"i m coming to your office\", \"your\"",
     );
     let rulebook = Rulebook::compile(source).unwrap_or_else(|e| panic!("compiles:\n{e}"));
-    let matched = |text: &str| -> Vec<String> {
-        decide(&rulebook, text)
-            .diagnostics
-            .topics
-            .into_iter()
-            .filter(|t| t.topic == "threat_test")
-            .flat_map(|t| t.matched)
-            .collect()
-    };
+    let matched = |text: &str| matched_by(&rulebook, "threat_test", text);
     // Both shorthands in one phrase, and the reason names the spelling that matched.
     assert_eq!(
         matched("IM COMING TO UR OFFICE"),
