@@ -364,6 +364,7 @@ impl Rulebook {
         let mut specs = Vec::new();
         let mut expanded = Vec::with_capacity(topics.topic.len());
         let mut topic_info = rustc_hash::FxHashMap::default();
+        let shorthand = shorthand::Shorthand::new(&lexicon_file.shorthand);
         for topic in &topics.topic {
             let id = topic.id.get_ref();
             let category = topic
@@ -420,14 +421,16 @@ impl Rulebook {
                 check.at(&topic.id, format!("topic `{id}` is defined twice"));
             }
             let defaults = config.matching;
-            let keywords = shorthand::spell_out(
-                groups::expand(&topic.keywords, &lexicon_file.groups, &mut check),
-                &lexicon_file.shorthand,
-            );
-            let exclude = shorthand::spell_out(
-                groups::expand(&topic.exclude, &lexicon_file.groups, &mut check),
-                &lexicon_file.shorthand,
-            );
+            let keywords = shorthand.spell_out(groups::expand(
+                &topic.keywords,
+                &lexicon_file.groups,
+                &mut check,
+            ));
+            let exclude = shorthand.spell_out(groups::expand(
+                &topic.exclude,
+                &lexicon_file.groups,
+                &mut check,
+            ));
             specs.push(TopicSpec {
                 id: id.clone(),
                 category,

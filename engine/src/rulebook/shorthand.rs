@@ -62,39 +62,47 @@ pub(super) fn check_shorthand(shorthand: &ShorthandConfig, check: &mut Checker) 
     }
 }
 
-/// `list` with, after each phrase that holds a word of `shorthand`, the phrase as typed with
-/// that shorthand: every combination, the written phrase first, up to [`MAX_SPELLINGS`] more.
-/// Each keyword made keeps the position of the one it came from.
-pub(super) fn spell_out(
-    list: Vec<Spanned<String>>,
-    shorthand: &ShorthandConfig,
-) -> Vec<Spanned<String>> {
-    if shorthand.is_empty() {
-        return list;
-    }
-    let table: Vec<(Vec<String>, Vec<String>)> = shorthand
-        .iter()
-        .map(|(word, spellings)| {
-            let spellings = spellings
-                .get_ref()
+/// `[shorthand]` normalised once, as the matcher compares: each word as its words, and its
+/// spellings.
+pub(super) struct Shorthand(Vec<(Vec<String>, Vec<String>)>);
+
+impl Shorthand {
+    pub(super) fn new(config: &ShorthandConfig) -> Self {
+        Self(
+            config
                 .iter()
-                .map(|s| normalize(s.get_ref()))
-                .collect();
-            (words(&normalize(word)), spellings)
-        })
-        .filter(|(word, _)| !word.is_empty())
-        .collect();
-    let mut out = Vec::with_capacity(list.len());
-    for keyword in list {
-        let made = spellings(keyword.get_ref(), &table);
-        let span = keyword.span();
-        out.push(keyword);
-        out.extend(
-            made.into_iter()
-                .map(|text| Spanned::new(span.clone(), text)),
-        );
+                .map(|(word, spellings)| {
+                    let spellings = spellings
+                        .get_ref()
+                        .iter()
+                        .map(|s| normalize(s.get_ref()))
+                        .collect();
+                    (words(&normalize(word)), spellings)
+                })
+                .filter(|(word, _)| !word.is_empty())
+                .collect(),
+        )
     }
-    out
+
+    /// `list` with, after each phrase that holds a word of the shorthand, the phrase as typed
+    /// with that shorthand: every combination, the written phrase first, up to
+    /// [`MAX_SPELLINGS`] more. Each keyword made keeps the position of the one it came from.
+    pub(super) fn spell_out(&self, list: Vec<Spanned<String>>) -> Vec<Spanned<String>> {
+        if self.0.is_empty() {
+            return list;
+        }
+        let mut out = Vec::with_capacity(list.len());
+        for keyword in list {
+            let made = spellings(keyword.get_ref(), &self.0);
+            let span = keyword.span();
+            out.push(keyword);
+            out.extend(
+                made.into_iter()
+                    .map(|text| Spanned::new(span.clone(), text)),
+            );
+        }
+        out
+    }
 }
 
 /// The other spellings of one keyword, if it is a phrase holding a word of `table`.
@@ -185,13 +193,11 @@ mod tests {
     }
 
     fn spelled(keyword: &str, entries: &[(&str, &[&str])]) -> Vec<String> {
-        spell_out(
-            vec![Spanned::new(0..0, keyword.to_owned())],
-            &table(entries),
-        )
-        .into_iter()
-        .map(Spanned::into_inner)
-        .collect()
+        Shorthand::new(&table(entries))
+            .spell_out(vec![Spanned::new(0..0, keyword.to_owned())])
+            .into_iter()
+            .map(Spanned::into_inner)
+            .collect()
     }
 
     #[test]
