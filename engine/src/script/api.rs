@@ -3,7 +3,14 @@
 //! registered on the Rhai engine. The host functions whose work grows with their input are
 //! shared with the compiled scripts (see [`super::compiled`]), so both count it alike.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use rustc_hash::{FxHashMap, FxHasher};
 
 use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, NativeCallContext, Position};
 
@@ -279,59 +286,105 @@ fn find_words(
 ) -> Result<bool, Box<EvalAltResult>> {
     let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
     charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
-    let text = normalize(text);
-    let bytes = text.as_bytes();
-    // A script's words are written already normal ("lange reis", "vaarwel") nearly always, so
-    // they are compared as they are, without a copy each, at each word start of the text: a
-    // substring searcher built per word cost more than the search (session 22).
-    let starts: Vec<usize> = if at_start {
-        Vec::new()
+    // Scripts pass `msg.normalized` nearly always: normalised again, it would come out the same.
+    let text: Cow<str> = if is_normal(text) {
+        Cow::Borrowed(text)
     } else {
-        (0..bytes.len())
-            .filter(|&at| starts_word(bytes, at))
-            .collect()
+        Cow::Owned(normalize(text))
     };
+    let bytes = text.as_bytes();
+    if at_start {
+        return Ok(words.iter().any(|w| {
+            let word = normal_word(w.as_ref());
+            !word.is_empty() && text.starts_with(&*word) && ends_word(bytes, word.len())
+        }));
+    }
+    // One pass over the text for the whole list: each list gets an automaton of its normalised
+    // words, built the first time a thread meets it. Comparing each word at each word start
+    // cost about 1,000 instructions a word of the list, every message (session 23).
     let found = |word: &str| {
         !word.is_empty()
-            && if at_start {
-                text.starts_with(word) && ends_word(bytes, word.len())
-            } else {
-                starts.iter().any(|&at| {
-                    bytes[at..].starts_with(word.as_bytes()) && ends_word(bytes, at + word.len())
-                })
-            }
-    };
-    Ok(words.iter().any(|w| {
-        let word = w.as_ref();
-        if is_normal(word) {
-            found(word)
-        } else {
-            NORMAL_WORDS.with(|cache| {
-                let mut cache = cache.borrow_mut();
-                if let Some(normal) = cache.get(word) {
-                    return found(normal);
-                }
-                if cache.len() >= NORMAL_WORDS_KEPT {
-                    cache.clear();
-                }
-                let normal: Box<str> = normalize(word).into();
-                let hit = found(&normal);
-                cache.insert(word.into(), normal);
-                hit
+            && (0..bytes.len()).any(|at| {
+                starts_word(bytes, at)
+                    && bytes[at..].starts_with(word.as_bytes())
+                    && ends_word(bytes, at + word.len())
             })
-        }
-    }))
+    };
+    Ok(match word_list(words) {
+        Some(list) => list
+            .searcher
+            .find_overlapping_iter(bytes)
+            .any(|m| starts_word(bytes, m.start()) && ends_word(bytes, m.end())),
+        // A list too large for an automaton is compared word by word.
+        None => words.iter().any(|w| found(&normal_word(w.as_ref()))),
+    })
 }
 
-/// How many normalised words a thread keeps: every word of every script several times over.
-const NORMAL_WORDS_KEPT: usize = 4096;
+/// A script's word list, normalised, with its searcher.
+struct WordList {
+    /// The words as the script wrote them, to tell two lists with the same hash apart.
+    written: Vec<Box<str>>,
+    searcher: AhoCorasick,
+}
+
+/// The [`WordList`] of `words`, from this thread's cache; `None` when the list is too large for
+/// an automaton.
+fn word_list(words: &[impl AsRef<str>]) -> Option<Rc<WordList>> {
+    let mut hasher = FxHasher::default();
+    for word in words {
+        word.as_ref().hash(&mut hasher);
+    }
+    let key = hasher.finish();
+    WORD_LISTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(list) = cache.get(&key)
+            && list.written.len() == words.len()
+            && list
+                .written
+                .iter()
+                .zip(words)
+                .all(|(a, b)| **a == *b.as_ref())
+        {
+            return Some(Rc::clone(list));
+        }
+        if cache.len() >= WORD_LISTS_KEPT {
+            cache.clear();
+        }
+        let normal: Vec<Cow<str>> = words
+            .iter()
+            .map(|w| normal_word(w.as_ref()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        // Standard semantics, so that every match is reported, overlapping ones too: a word
+        // that matches inside another word must not hide one that matches as a word.
+        let searcher = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(normal.iter().map(|w| w.as_bytes()))
+            .ok()?;
+        let list = Rc::new(WordList {
+            written: words.iter().map(|w| w.as_ref().into()).collect(),
+            searcher,
+        });
+        cache.insert(key, Rc::clone(&list));
+        Some(list)
+    })
+}
+
+/// `word` as [`normalize`] writes it; the already-normal word as it is, without a copy.
+fn normal_word(word: &str) -> Cow<'_, str> {
+    if is_normal(word) {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(normalize(word))
+    }
+}
+
+/// How many word lists a thread keeps: every list of every script several times over.
+const WORD_LISTS_KEPT: usize = 1024;
 
 thread_local! {
-    /// The script's words that are not written the way [`normalize`] writes them ("прощайте",
-    /// "Vaarwel"), normalised once: Unicode decomposition costs a thousand instructions a word,
-    /// and a list of thirty such words cost 50,000 a call (session 22).
-    static NORMAL_WORDS: std::cell::RefCell<std::collections::HashMap<Box<str>, Box<str>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// The script's word lists met on this thread, by a hash of their words.
+    static WORD_LISTS: RefCell<FxHashMap<u64, Rc<WordList>>> = RefCell::new(FxHashMap::default());
 }
 
 /// Whether `word` is already what [`normalize`] makes of it: lowercase ASCII letters and digits,

@@ -286,6 +286,8 @@ fn contains_any_finds_whole_words_however_the_script_writes_them_compiled_and_as
         ("Ik ga een lange  reis maken", true),
         ("adios amigos", true),
         ("vaarwelkom", false),
+        // The first occurrence is inside a word, the second is a word: the search goes on.
+        ("eerst vaarwelkom, dan vaarwel", true),
         ("een reis, lange tijd", false),
         ("", false),
     ] {
