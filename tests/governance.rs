@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use webcare_engine::RulebookSource;
+use webcare_engine::report::spike;
 use webcare_engine::store::{self, StoreOptions};
 
 mod support;
@@ -272,6 +273,11 @@ async fn twenty_reloads_under_load_lose_nothing_and_reject_every_broken_rulebook
     let mut stored = BTreeSet::new();
     for message in store::history(&*store, None) {
         let message = message.unwrap();
+        // The service's own early-warning alerts (its detector looks every five minutes, and on
+        // a slow machine this test runs longer) are not messages anyone sent.
+        if message.message.author == spike::ALERT_AUTHOR {
+            continue;
+        }
         assert!(allowed.contains(message.decision.diagnostics.rulebook.as_str()));
         assert!(stored.insert(message.message.id.clone()), "stored twice");
     }
