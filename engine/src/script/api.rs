@@ -293,30 +293,28 @@ fn find_words(
         Cow::Owned(normalize(text))
     };
     let bytes = text.as_bytes();
+    // Each list is normalised once per thread, and searched in one pass with an automaton:
+    // comparing each word at each word start cost about 1,000 instructions a word of the list,
+    // every message (session 23).
+    let list = word_list(words);
     if at_start {
-        return Ok(words.iter().any(|w| {
-            let word = normal_word(w.as_ref());
-            !word.is_empty() && text.starts_with(&*word) && ends_word(bytes, word.len())
-        }));
+        return Ok(list
+            .normal
+            .iter()
+            .any(|word| text.starts_with(&**word) && ends_word(bytes, word.len())));
     }
-    // One pass over the text for the whole list: each list gets an automaton of its normalised
-    // words, built the first time a thread meets it. Comparing each word at each word start
-    // cost about 1,000 instructions a word of the list, every message (session 23).
-    let found = |word: &str| {
-        !word.is_empty()
-            && (0..bytes.len()).any(|at| {
+    Ok(match &list.searcher {
+        Some(searcher) => searcher
+            .find_overlapping_iter(bytes)
+            .any(|m| starts_word(bytes, m.start()) && ends_word(bytes, m.end())),
+        // A list too large for an automaton is compared word by word.
+        None => list.normal.iter().any(|word| {
+            (0..bytes.len()).any(|at| {
                 starts_word(bytes, at)
                     && bytes[at..].starts_with(word.as_bytes())
                     && ends_word(bytes, at + word.len())
             })
-    };
-    Ok(match word_list(words) {
-        Some(list) => list
-            .searcher
-            .find_overlapping_iter(bytes)
-            .any(|m| starts_word(bytes, m.start()) && ends_word(bytes, m.end())),
-        // A list too large for an automaton is compared word by word.
-        None => words.iter().any(|w| found(&normal_word(w.as_ref()))),
+        }),
     })
 }
 
@@ -324,12 +322,14 @@ fn find_words(
 struct WordList {
     /// The words as the script wrote them, to tell two lists with the same hash apart.
     written: Vec<Box<str>>,
-    searcher: AhoCorasick,
+    /// The words as [`normalize`] writes them, the empty ones left out.
+    normal: Vec<Box<str>>,
+    /// `None` when the list is too large for an automaton.
+    searcher: Option<AhoCorasick>,
 }
 
-/// The [`WordList`] of `words`, from this thread's cache; `None` when the list is too large for
-/// an automaton.
-fn word_list(words: &[impl AsRef<str>]) -> Option<Rc<WordList>> {
+/// The [`WordList`] of `words`, from this thread's cache.
+fn word_list(words: &[impl AsRef<str>]) -> Rc<WordList> {
     let mut hasher = FxHasher::default();
     for word in words {
         word.as_ref().hash(&mut hasher);
@@ -345,28 +345,30 @@ fn word_list(words: &[impl AsRef<str>]) -> Option<Rc<WordList>> {
                 .zip(words)
                 .all(|(a, b)| **a == *b.as_ref())
         {
-            return Some(Rc::clone(list));
+            return Rc::clone(list);
         }
         if cache.len() >= WORD_LISTS_KEPT {
             cache.clear();
         }
-        let normal: Vec<Cow<str>> = words
+        let normal: Vec<Box<str>> = words
             .iter()
             .map(|w| normal_word(w.as_ref()))
             .filter(|w| !w.is_empty())
+            .map(|w| w.into())
             .collect();
         // Standard semantics, so that every match is reported, overlapping ones too: a word
         // that matches inside another word must not hide one that matches as a word.
         let searcher = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(normal.iter().map(|w| w.as_bytes()))
-            .ok()?;
+            .ok();
         let list = Rc::new(WordList {
             written: words.iter().map(|w| w.as_ref().into()).collect(),
+            normal,
             searcher,
         });
         cache.insert(key, Rc::clone(&list));
-        Some(list)
+        list
     })
 }
 

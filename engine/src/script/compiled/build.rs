@@ -334,22 +334,8 @@ impl<'a> Builder<'a> {
             // A list written out in the script ("contains_any(msg.normalized, [\"vaarwel\", …])")
             // is the same list every run: built once, not an array of thirty strings a message.
             Expr::Array(items, _) if items.iter().all(|e| literal(e).is_some()) => {
-                let values: Vec<Value> = items.iter().filter_map(literal).collect();
-                let bytes: usize = values
-                    .iter()
-                    .map(|v| match v {
-                        Value::Str(s) => s.len(),
-                        _ => 0,
-                    })
-                    .sum();
-                let (len, list) = (values.len(), Value::Array(values.into()));
-                Ok(Box::new(move |f| {
-                    if len >= f.limits.max_array_size || bytes >= f.limits.max_string_size {
-                        value::bail()
-                    } else {
-                        Ok(list.clone())
-                    }
-                }))
+                let list = Value::Array(items.iter().filter_map(literal).collect());
+                Ok(Box::new(move |f| value::sized(f, list.clone())))
             }
             Expr::Array(items, _) => {
                 let items = items
