@@ -386,6 +386,18 @@ pub struct LexiconFile {
     /// [`super::shorthand`]).
     #[serde(default)]
     pub shorthand: super::shorthand::ShorthandConfig,
+    /// Words known to be spelled right, so never read as a typo of a keyword.
+    #[serde(default)]
+    pub typos: TyposConfig,
+}
+
+/// `[typos]` in `lexicon.toml`: real words one or two letters from a keyword ("vergissing",
+/// a mistake, is not a misspelt "vermissing", a lost passport).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TyposConfig {
+    #[serde(default)]
+    pub real_words: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

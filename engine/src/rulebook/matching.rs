@@ -62,7 +62,9 @@ pub(super) fn matcher_settings(
     ]
     .into_iter()
     .flatten()
-    .map(|w| normalize(w.get_ref()))
+    .map(|w| w.get_ref())
+    .chain(&lexicon.typos.real_words)
+    .map(|w| normalize(w))
     .filter(|w| !w.is_empty() && !w.contains(' '))
     .collect();
     MatcherSettings {
