@@ -79,6 +79,9 @@ pub struct MatcherSettings {
     pub negation: Negation,
     /// Words spelled right by definition (the lexicon's), never read as a typo.
     pub known_words: Vec<String>,
+    /// Word endings that make another word of a keyword inside a compound: with "ling",
+    /// "voorstel" (a proposal) is not found in "theatervoorstelling" (a show).
+    pub compound_endings: Vec<String>,
 }
 
 /// The version of the matching algorithms (the stemmer pin included). Rulebooks that use
@@ -192,6 +195,7 @@ pub struct Matcher {
     typos: TypoIndex,
     typo_targets: FxHashMap<u32, Vec<TypoTarget>>,
     negation: Negation,
+    compound_endings: FxHashSet<Box<str>>,
     /// Which words can be a negator or an ender at all, by length and first byte.
     negation_words: WordFilter,
     any_negation: bool,
@@ -422,6 +426,11 @@ impl Matcher {
                     .chain(&settings.negation.enders),
             ),
             negation: settings.negation,
+            compound_endings: settings
+                .compound_endings
+                .iter()
+                .map(|e| e.as_str().into())
+                .collect(),
             any_negation,
         })
     }
@@ -511,7 +520,15 @@ impl Matcher {
                             };
                             let head = if start > ws { letters(ws, start) } else { 0 };
                             let tail = if we > end { letters(end, we) } else { 0 };
-                            (end <= we && (head == 0 || head >= 3) && (tail == 0 || tail >= 3))
+                            // An ending, not a word, after the keyword makes another word of it.
+                            let ending = end < we
+                                && normalized
+                                    .get(end..we)
+                                    .is_some_and(|rest| self.compound_endings.contains(rest));
+                            (end <= we
+                                && (head == 0 || head >= 3)
+                                && (tail == 0 || tail >= 3)
+                                && !ending)
                                 .then_some(How::Compound)
                         } else {
                             None

@@ -188,6 +188,36 @@ fn compounds_find_a_keyword_inside_a_longer_word() {
 }
 
 #[test]
+fn an_ending_after_the_keyword_makes_another_word_of_it() {
+    let settings = MatcherSettings {
+        compound_endings: vec!["ling".into(), "lingen".into()],
+        ..MatcherSettings::default()
+    };
+    let m = Matcher::build(
+        vec![with(ALL, topic("idea", Category::Idea, &["voorstel"]))],
+        rank,
+        settings,
+    )
+    .expect("builds");
+    assert_eq!(
+        ids(&m, "is er plek bij de theatervoorstelling"),
+        Vec::<String>::new(),
+        "a show is no proposal"
+    );
+    assert_eq!(ids(&m, "de kindervoorstellingen"), Vec::<String>::new());
+    assert_eq!(
+        matched(&m, "mijn verbetervoorstel"),
+        ["verbetervoorstel ⊃ voorstel"],
+        "the keyword at the end of a compound still counts"
+    );
+    assert_eq!(
+        matched(&m, "een begrotingsvoorstelpunt"),
+        ["begrotingsvoorstelpunt ⊃ voorstel"],
+        "a word after it, not an ending, still counts"
+    );
+}
+
+#[test]
 fn typos_match_long_words_and_explain_themselves() {
     let m = build(vec![
         with(ALL, topic("licence", Category::Question, &["rijbewijs"])),
@@ -292,6 +322,7 @@ fn negation_cancels_a_keyword_until_a_scope_ender() {
             reach: 3,
         },
         known_words: Vec::new(),
+        compound_endings: Vec::new(),
     };
     let m = Matcher::build(
         vec![

@@ -389,6 +389,18 @@ pub struct LexiconFile {
     /// Words known to be spelled right, so never read as a typo of a keyword.
     #[serde(default)]
     pub typos: TyposConfig,
+    /// Endings after which a keyword inside a longer word is not that keyword.
+    #[serde(default)]
+    pub compounds: CompoundsConfig,
+}
+
+/// `[compounds]` in `lexicon.toml`: word endings that make another word of a keyword found
+/// inside a longer one ("voorstel" + "ling" is a show, not a proposal).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompoundsConfig {
+    #[serde(default)]
+    pub endings: Vec<String>,
 }
 
 /// `[typos]` in `lexicon.toml`: real words one or two letters from a keyword ("vergissing",

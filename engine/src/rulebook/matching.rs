@@ -67,9 +67,17 @@ pub(super) fn matcher_settings(
     .map(|w| normalize(w))
     .filter(|w| !w.is_empty() && !w.contains(' '))
     .collect();
+    let compound_endings = lexicon
+        .compounds
+        .endings
+        .iter()
+        .map(|e| normalize(e))
+        .filter(|e| !e.is_empty() && !e.contains(' '))
+        .collect();
     MatcherSettings {
         negation,
         known_words,
+        compound_endings,
     }
 }
 
