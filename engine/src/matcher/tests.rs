@@ -15,7 +15,11 @@ fn topic(id: &str, category: Category, keywords: &[&str]) -> TopicSpec {
 }
 
 fn build(topics: Vec<TopicSpec>) -> Matcher {
-    Matcher::build(topics, rank, MatcherSettings::default()).expect("builds")
+    build_with(topics, MatcherSettings::default())
+}
+
+fn build_with(topics: Vec<TopicSpec>, settings: MatcherSettings) -> Matcher {
+    Matcher::build(topics, rank, settings).expect("builds")
 }
 
 fn rank(c: Category) -> u8 {
@@ -193,12 +197,10 @@ fn an_ending_after_the_keyword_makes_another_word_of_it() {
         compound_endings: vec!["ling".into(), "lingen".into()],
         ..MatcherSettings::default()
     };
-    let m = Matcher::build(
+    let m = build_with(
         vec![with(ALL, topic("idea", Category::Idea, &["voorstel"]))],
-        rank,
         settings,
-    )
-    .expect("builds");
+    );
     assert_eq!(
         ids(&m, "is er plek bij de theatervoorstelling"),
         Vec::<String>::new(),
@@ -321,10 +323,9 @@ fn negation_cancels_a_keyword_until_a_scope_ender() {
             enders: ["maar", "but"].map(String::from).into_iter().collect(),
             reach: 3,
         },
-        known_words: Vec::new(),
-        compound_endings: Vec::new(),
+        ..MatcherSettings::default()
     };
-    let m = Matcher::build(
+    let m = build_with(
         vec![
             with(
                 ALL,
@@ -332,10 +333,8 @@ fn negation_cancels_a_keyword_until_a_scope_ender() {
             ),
             topic("fire", Category::Crisis, &["brand"]),
         ],
-        rank,
         settings,
-    )
-    .expect("builds");
+    );
     let (found, negated) = m.find_explained(&normalize("Dit is geen klacht, hoor"));
     assert!(found.is_empty());
     assert_eq!(negated, ["`klacht` after `geen`"]);

@@ -63,22 +63,23 @@ pub(super) fn matcher_settings(
     .into_iter()
     .flatten()
     .map(|w| w.get_ref())
-    .chain(&lexicon.typos.real_words)
-    .map(|w| normalize(w))
-    .filter(|w| !w.is_empty() && !w.contains(' '))
-    .collect();
-    let compound_endings = lexicon
-        .compounds
-        .endings
-        .iter()
-        .map(|e| normalize(e))
-        .filter(|e| !e.is_empty() && !e.contains(' '))
-        .collect();
+    .chain(&lexicon.typos.real_words);
+    let known_words = single_words(known_words);
+    let compound_endings = single_words(&lexicon.compounds.endings);
     MatcherSettings {
         negation,
         known_words,
         compound_endings,
     }
+}
+
+/// The lexicon's words as the matcher compares them: normalised, one word each.
+fn single_words<'w>(words: impl IntoIterator<Item = &'w String>) -> Vec<String> {
+    words
+        .into_iter()
+        .map(|w| normalize(w))
+        .filter(|w| !w.is_empty() && !w.contains(' '))
+        .collect()
 }
 
 /// Words that several labelled examples use are real words, not typos: "letter" must not read
