@@ -115,8 +115,8 @@ enum Role {
     },
     /// The Snowball stem of a keyword: a candidate, confirmed by stemming the message word.
     Stem { algorithm: u8 },
-    /// One side of a `NEAR/n` keyword.
-    Near { side: u8, prefix: bool },
+    /// One side of a `NEAR/n` keyword, and the keyword's index in [`Matcher::near`].
+    Near { side: u8, prefix: bool, near: u32 },
     /// A literal that a pattern's match starts with ([`patterns`]): the pattern (`term`) may
     /// match. Not a keyword.
     Literal(Anchor),
@@ -187,8 +187,6 @@ pub struct Matcher {
     /// Sort key per topic: category precedence, then rulebook order.
     rank: Vec<(u8, u32)>,
     near: Vec<NearSpec>,
-    /// (topic, term) of each near keyword → index in `near`.
-    near_index: FxHashMap<(u32, u32), u32>,
     /// Per stem target: the stem it must equal, by algorithm, and the keyword itself.
     stems: FxHashMap<(u32, u32), StemTarget>,
     stemmers: [Stemmer; 2],
@@ -258,7 +256,6 @@ impl Matcher {
         let mut typo_targets: FxHashMap<u32, Vec<TypoTarget>> = Default::default();
         let mut stems: FxHashMap<(u32, u32), StemTarget> = Default::default();
         let mut near = Vec::new();
-        let mut near_index = FxHashMap::default();
         let mut pattern_sources = Vec::new();
         for (t, topic) in topics.iter().enumerate() {
             let (t32, options) = (t as u32, topic.options);
@@ -329,7 +326,7 @@ impl Matcher {
                         right,
                         within,
                     }) => {
-                        near_index.insert((t32, k32), near.len() as u32);
+                        let index = near.len() as u32;
                         near.push(NearSpec {
                             topic: t32,
                             term: k32,
@@ -345,6 +342,7 @@ impl Matcher {
                                     role: Role::Near {
                                         side,
                                         prefix: term.prefix,
+                                        near: index,
                                     },
                                 },
                             );
@@ -413,7 +411,6 @@ impl Matcher {
             topics,
             rank,
             near,
-            near_index,
             stems,
             stemmers,
             typos,
@@ -493,7 +490,7 @@ impl Matcher {
         // Most messages have a hit, and a few more: made once at a size that holds them.
         let mut hits: Vec<Hit> = Vec::with_capacity(8);
         // (near index, side, word index)
-        let mut near_hits: Vec<(u32, u8, u32)> = Vec::new();
+        let mut near_hits: Vec<(u32, u8, u32)> = Vec::with_capacity(64);
         let mut candidates = self.patterns.candidates();
         for (start, end, targets) in self.scan.find(normalized) {
             let at_start = starts_word(bytes, start);
@@ -569,12 +566,9 @@ impl Matcher {
                         }
                         continue;
                     }
-                    Role::Near { side, prefix } => {
-                        if at_start
-                            && (at_end || prefix)
-                            && let Some(&n) = self.near_index.get(&(target.topic, target.term))
-                        {
-                            near_hits.push((n, side, w as u32));
+                    Role::Near { side, prefix, near } => {
+                        if at_start && (at_end || prefix) {
+                            near_hits.push((near, side, w as u32));
                         }
                         continue;
                     }
@@ -609,6 +603,19 @@ impl Matcher {
             }
         }
         if !near_hits.is_empty() {
+            // Most hits are one side of a NEAR whose other side the message lacks: an everyday
+            // word ("bij", "voor", "kapot") is a side of dozens. Only the NEARs with both sides
+            // present are sorted and measured; two bits per NEAR say which sides were seen.
+            let mut sides = vec![0u64; (self.near.len() * 2).div_ceil(64)];
+            for &(n, side, _) in &near_hits {
+                let bit = n as usize * 2 + usize::from(side);
+                sides[bit / 64] |= 1 << (bit % 64);
+            }
+            // A NEAR's two bits share a word: its first bit is even.
+            near_hits.retain(|&(n, ..)| {
+                let bit = n as usize * 2;
+                (sides[bit / 64] >> (bit % 64)) & 3 == 3
+            });
             // Sorted by keyword, side, position: for each left-side word, the nearest right-side
             // word is found by binary search, so a text that repeats one side many times costs
             // n log n, not n².

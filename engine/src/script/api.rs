@@ -286,46 +286,88 @@ fn find_words(
 ) -> Result<bool, Box<EvalAltResult>> {
     let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
     charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
-    // Scripts pass `msg.normalized` nearly always: normalised again, it would come out the same.
-    let text: Cow<str> = if is_normal(text) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(normalize(text))
-    };
-    let bytes = text.as_bytes();
     // Each list is normalised once per thread, and searched in one pass with an automaton:
     // comparing each word at each word start cost about 1,000 instructions a word of the list,
     // every message (session 23).
-    let list = word_list(words);
-    if at_start {
-        return Ok(list
-            .normal
-            .iter()
-            .any(|word| text.starts_with(&**word) && ends_word(bytes, word.len())));
-    }
-    Ok(match &list.searcher {
-        Some(searcher) => searcher
-            .find_overlapping_iter(bytes)
-            .any(|m| starts_word(bytes, m.start()) && ends_word(bytes, m.end())),
-        // A list too large for an automaton is compared word by word.
-        None => list.normal.iter().any(|word| {
-            (0..bytes.len()).any(|at| {
-                starts_word(bytes, at)
-                    && bytes[at..].starts_with(word.as_bytes())
-                    && ends_word(bytes, at + word.len())
-            })
-        }),
-    })
+    Ok(word_list(words).find(text, at_start))
 }
 
 /// A script's word list, normalised, with its searcher.
-struct WordList {
+pub(in crate::script) struct WordList {
     /// The words as the script wrote them, to tell two lists with the same hash apart.
     written: Vec<Box<str>>,
+    /// The bytes of `written`, which a search is charged for.
+    written_bytes: usize,
     /// The words as [`normalize`] writes them, the empty ones left out.
     normal: Vec<Box<str>>,
     /// `None` when the list is too large for an automaton.
     searcher: Option<AhoCorasick>,
+}
+
+impl WordList {
+    pub(in crate::script) fn new(words: &[impl AsRef<str>]) -> WordList {
+        let normal: Vec<Box<str>> = words
+            .iter()
+            .map(|w| normal_word(w.as_ref()))
+            .filter(|w| !w.is_empty())
+            .map(|w| w.into())
+            .collect();
+        // Standard semantics, so that every match is reported, overlapping ones too: a word
+        // that matches inside another word must not hide one that matches as a word.
+        let searcher = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(normal.iter().map(|w| w.as_bytes()))
+            .ok();
+        WordList {
+            written: words.iter().map(|w| w.as_ref().into()).collect(),
+            written_bytes: words.iter().map(|w| w.as_ref().len()).sum(),
+            normal,
+            searcher,
+        }
+    }
+
+    /// `contains_any(text, words)` (or `starts_with_any`, `at_start`) of a list the compiled
+    /// script made once, charged as [`find_words`] charges the same list.
+    pub(in crate::script) fn find_charged(
+        &self,
+        text: &str,
+        at_start: bool,
+    ) -> Result<bool, Box<EvalAltResult>> {
+        charge_host_work(
+            text.len().saturating_mul(self.written.len().max(1)) + self.written_bytes,
+        )?;
+        Ok(self.find(text, at_start))
+    }
+
+    fn find(&self, text: &str, at_start: bool) -> bool {
+        // Scripts pass `msg.normalized` nearly always: normalised again, it would come out the
+        // same.
+        let text: Cow<str> = if is_normal(text) {
+            Cow::Borrowed(text)
+        } else {
+            Cow::Owned(normalize(text))
+        };
+        let bytes = text.as_bytes();
+        if at_start {
+            return self
+                .normal
+                .iter()
+                .any(|word| text.starts_with(&**word) && ends_word(bytes, word.len()));
+        }
+        match &self.searcher {
+            Some(searcher) => searcher
+                .find_overlapping_iter(bytes)
+                .any(|m| starts_word(bytes, m.start()) && ends_word(bytes, m.end())),
+            // A list too large for an automaton is compared word by word.
+            None => self.normal.iter().any(|word| {
+                (0..bytes.len()).any(|at| {
+                    starts_word(bytes, at)
+                        && bytes[at..].starts_with(word.as_bytes())
+                        && ends_word(bytes, at + word.len())
+                })
+            }),
+        }
+    }
 }
 
 /// The [`WordList`] of `words`, from this thread's cache.
@@ -350,23 +392,7 @@ fn word_list(words: &[impl AsRef<str>]) -> Rc<WordList> {
         if cache.len() >= WORD_LISTS_KEPT {
             cache.clear();
         }
-        let normal: Vec<Box<str>> = words
-            .iter()
-            .map(|w| normal_word(w.as_ref()))
-            .filter(|w| !w.is_empty())
-            .map(|w| w.into())
-            .collect();
-        // Standard semantics, so that every match is reported, overlapping ones too: a word
-        // that matches inside another word must not hide one that matches as a word.
-        let searcher = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(normal.iter().map(|w| w.as_bytes()))
-            .ok();
-        let list = Rc::new(WordList {
-            written: words.iter().map(|w| w.as_ref().into()).collect(),
-            normal,
-            searcher,
-        });
+        let list = Rc::new(WordList::new(words));
         cache.insert(key, Rc::clone(&list));
         list
     })

@@ -514,7 +514,7 @@ impl<'a> Builder<'a> {
     /// A native function's arguments: a literal is kept as its value and lent to the call, not
     /// made and dropped on every run (most arguments are literals: `has_topic("…")`,
     /// `says("spam", 0.9)`, `escalate("crisis", "urgent", …)`). Counted as [`Self::args`] counts.
-    fn native_args(&mut self, args: &[Expr]) -> Result<Vec<Arg>, String> {
+    pub(super) fn native_args(&mut self, args: &[Expr]) -> Result<Vec<Arg>, String> {
         let codes = self.args(args)?;
         Ok(args
             .iter()
@@ -622,6 +622,9 @@ impl<'a> Builder<'a> {
                 }
             }
             _ => {}
+        }
+        if let Some(listed) = self.listed_words(name, &call.args) {
+            return listed;
         }
         let native = Native::of(name, arity).ok_or_else(|| format!("the function `{name}`"))?;
         let args = self.native_args(&call.args)?;

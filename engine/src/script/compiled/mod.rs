@@ -28,6 +28,7 @@ mod cond;
 pub(super) mod tests;
 mod text;
 mod value;
+mod words;
 
 use build::{Code, Function};
 use value::{Flow, Value};
