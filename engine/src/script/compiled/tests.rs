@@ -292,7 +292,8 @@ fn contains_any_finds_whole_words_however_the_script_writes_them_compiled_and_as
         ("", false),
     ] {
         for _ in 0..2 {
-            // Twice: the second time the script's words come from the thread's cache.
+            // Twice: the compiled script searches the list it made when it compiled, Rhai
+            // finds it in the thread's cache the second time.
             let (decision, runs) = decide_both(&compiled, &rhai, text);
             assert_eq!(runs, (2, 0), "{text:?}");
             let reasons = decision.diagnostics.reasons.join("\n");
@@ -303,6 +304,31 @@ fn contains_any_finds_whole_words_however_the_script_writes_them_compiled_and_as
             );
         }
     }
+}
+
+#[test]
+fn a_written_out_list_read_against_a_long_text_reaches_the_operation_limit_as_on_rhai() {
+    // `contains_any` counts its reading against the limit, one operation per 64 bytes of text
+    // per word: 12,000 characters against ten words is about 1,900 operations.
+    let script = r#"if contains_any(msg.text, ["een", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen", "tien"]) { log_only("a number") } else { log_only("none") }"#;
+    let limit = [("max_operations = 100000", "max_operations = 1000")];
+    let compiled = rulebook(Some(script), &limit);
+    assert_eq!(compiled.scripts.interpreted()[0].1, None);
+    let rhai = interpreted(rulebook(Some(script), &limit));
+    let (decision, (_, bailed)) = decide_both(&compiled, &rhai, &"x ".repeat(6_000));
+    assert_eq!(bailed, 1);
+    let errors = decision.diagnostics.script_errors.join("\n");
+    assert!(errors.contains("operation limit reached"), "{errors}");
+    // A short text is read within the limit, compiled.
+    let (decision, (_, bailed)) = decide_both(&compiled, &rhai, "een, twee, drie");
+    assert_eq!(bailed, 0);
+    assert!(
+        decision
+            .diagnostics
+            .reasons
+            .iter()
+            .any(|r| r.contains("a number"))
+    );
 }
 
 #[test]
