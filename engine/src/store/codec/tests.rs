@@ -119,3 +119,46 @@ fn varints_have_the_length_they_say() {
         assert_eq!(read_varint(&out, &mut at), Ok(v));
     }
 }
+
+/// The private-word check gives `str::contains`'s answer, whether a place is checked by hand
+/// or (after many near misses, in one record) by the searcher.
+#[test]
+fn private_words_are_found_as_contains_finds_them() {
+    let texts = [
+        "",
+        "ab",
+        "abc",
+        "xabc",
+        "abcx",
+        "aaaaab",
+        "aab",
+        "aaaa",
+        "ab ab abc",
+        "héllo wörld",
+        "wörld",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+    ];
+    let needles = [
+        ("abc", "aab"),
+        ("aaab", "wörld"),
+        ("ab", "zz"),
+        ("aaaaaaaaaaaaaaaaaaaaab", "héllo"),
+    ];
+    for (text_needle, id_needle) in needles {
+        // The same `Private` for every text, as for the strings of one record, so the later
+        // ones meet the searcher.
+        let private = Private::new([text_needle, id_needle]);
+        for round in 0..40 {
+            for text in texts {
+                let expected = [text_needle, id_needle]
+                    .iter()
+                    .any(|p| p.len() >= 3 && text.contains(p));
+                assert_eq!(
+                    private.in_text(text),
+                    expected,
+                    "{text:?} for {text_needle:?}/{id_needle:?}, round {round}"
+                );
+            }
+        }
+    }
+}

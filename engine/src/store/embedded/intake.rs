@@ -118,6 +118,7 @@ impl Embedded {
         // then reads again rather than trust a view that may predate that commit.
         let commits = self.shared.commits.load(Ordering::Acquire);
         let mut snap = self.snapshot()?;
+        let tombstones = has_tombstones(&mut snap)?;
         // Sized up front: a `Prepared` is large, and a vector grown by doubling copies every
         // record again and touches fresh memory the kernel has to zero each time.
         let mut prepared = self.spare.prepared.take(messages.len());
@@ -130,17 +131,23 @@ impl Embedded {
                 message.channel,
                 &message.id,
                 &message.conversation,
+                tombstones,
             )? {
                 Look::Duplicate(first) => {
                     early.push((index, IntakeReceipt::duplicate_of(*first)));
                 }
                 Look::Erased => early.push((index, IntakeReceipt::erased(&message.id))),
-                Look::New { conv, probed, free } => {
+                Look::New {
+                    hash,
+                    conv,
+                    probed,
+                    free,
+                } => {
                     let facts = conv
                         .as_ref()
                         .map(|c| c.facts(message.received_at, today))
                         .unwrap_or_default();
-                    let mut p = self.prepare(decide(message, facts, today))?;
+                    let mut p = self.prepare(decide(message, facts, today), Some(hash))?;
                     p.seen = Some(Seen {
                         commits,
                         probed,
@@ -172,8 +179,9 @@ impl Embedded {
     }
 
     /// What the caller's thread can do for the writer: redaction, encoding and hashing, so
-    /// the writer only places bytes.
-    fn prepare(&self, intake: IntakeRecord) -> Result<Prepared, StoreError> {
+    /// the writer only places bytes. `hash` is the message's dedupe hash when the caller's
+    /// lookup already made it (a SHA-256 each time).
+    fn prepare(&self, intake: IntakeRecord, hash: Option<[u8; 8]>) -> Result<Prepared, StoreError> {
         let IntakeRecord {
             mut message,
             decision,
@@ -213,7 +221,7 @@ impl Embedded {
         // Ends the symbol table's read lock: the writer takes the write lock to add symbols.
         drop(committed);
         let channel = message.channel;
-        let hash = codec::dedupe_hash(channel, &message.id);
+        let hash = hash.unwrap_or_else(|| codec::dedupe_hash(channel, &message.id));
         Ok(Prepared {
             message,
             decision,
@@ -233,7 +241,7 @@ impl Embedded {
     }
 
     pub(super) fn record_intake(&self, intake: IntakeRecord) -> Result<IntakeReceipt, StoreError> {
-        let prepared = self.prepare(intake)?;
+        let prepared = self.prepare(intake, None)?;
         // The message and the decision travel back with the answer, so the caller's thread
         // frees what it allocated: a free in another thread's malloc arena takes its lock, and
         // the writer would take it for every string of every decision.
@@ -252,7 +260,7 @@ impl Embedded {
         // vector by copies, each a fresh block of memory the kernel has to zero.
         let mut prepared = self.spare.prepared.take(intakes.len());
         for intake in intakes {
-            prepared.push(self.prepare(intake)?);
+            prepared.push(self.prepare(intake, None)?);
         }
         self.place_all(prepared)
     }
@@ -415,8 +423,14 @@ impl Seen {
         };
         first == last
             && tx.recent.untouched_since(self.commits, &[dedupe, conv])
-            && !tx.overlay.space(Space::Dedupe).contains_key(&first[..])
-            && !tx.overlay.space(Space::Records).contains_key(conv_key)
+            && !tx
+                .overlay
+                .space(Space::Dedupe)
+                .contains_key(&writer::Key::new(&first))
+            && !tx
+                .overlay
+                .space(Space::Records)
+                .contains_key(&writer::Key::new(conv_key))
     }
 }
 
@@ -795,7 +809,7 @@ fn lookup(
     at: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<IntakeLookup, StoreError> {
-    Ok(match look(snap, channel, id, conversation)? {
+    Ok(match look(snap, channel, id, conversation, true)? {
         Look::Duplicate(first) => IntakeLookup::Duplicate(first),
         Look::Erased => IntakeLookup::Erased,
         Look::New { conv, .. } => {
@@ -813,30 +827,48 @@ enum Look {
     Duplicate(Box<StoredMessage>),
     Erased,
     New {
+        /// The message's dedupe hash.
+        hash: [u8; 8],
         conv: Option<ConvRec>,
         probed: ([u8; 8], [u8; 8]),
         free: [u8; 8],
     },
 }
 
-/// The dedupe lookup and the conversation's record for one message, from `snap`.
+/// Whether `snap` holds the tombstone of any erased delivery. A batch asks once: most stores
+/// hold none, and then its messages need not each be looked up among them (a SHA-256 digest
+/// and a read each).
+fn has_tombstones(snap: &mut Snapshot<'_>) -> Result<bool, StoreError> {
+    let prefix = [key::ERASED];
+    let end = key::prefix_end(&prefix);
+    Ok(!snap
+        .range(Space::Records, &prefix, Some(&end), 1)?
+        .is_empty())
+}
+
+/// The dedupe lookup and the conversation's record for one message, from `snap`; the
+/// tombstones of erased deliveries are looked up only when `snap` may hold some.
 fn look(
     snap: &mut Snapshot<'_>,
     channel: ChannelKind,
     id: &str,
     conversation: &str,
+    tombstones: bool,
 ) -> Result<Look, StoreError> {
-    let found = snap.find_message(codec::dedupe_hash(channel, id), channel, id)?;
+    let hash = codec::dedupe_hash(channel, id);
+    let found = snap.find_message(hash, channel, id)?;
     if let Some((seq, rec)) = found.message {
         return Ok(Look::Duplicate(Box::new(snap.decode_stored(seq, rec)?)));
     }
-    if snap
-        .read(Space::Records, &key::erased(channel, id))?
-        .is_some()
+    if tombstones
+        && snap
+            .read(Space::Records, &key::erased(channel, id))?
+            .is_some()
     {
         return Ok(Look::Erased);
     }
     Ok(Look::New {
+        hash,
         conv: snap.conv(channel, conversation)?,
         probed: found.probed,
         free: found.free,

@@ -96,14 +96,19 @@ impl Tx<'_> {
     /// its chunk's record is read once a batch and rewritten in the overlay.
     pub(super) fn set_waiting(&mut self, id: u64, channel: Option<u8>) -> Result<(), StoreError> {
         let k = key::id(codec::chunk_of(id));
+        let overlay_key = writer::Key::new(&k);
         self.writes += 1;
-        if !self.overlay.space(Space::Waiting).contains_key(&k[..]) {
+        if !self
+            .overlay
+            .space(Space::Waiting)
+            .contains_key(&overlay_key)
+        {
             let committed = self.kv.get(Space::Waiting, &k)?;
             self.overlay
                 .space_mut(Space::Waiting)
-                .insert(k.to_vec(), committed);
+                .insert(overlay_key.clone(), committed);
         }
-        if let Some(record) = self.overlay.space_mut(Space::Waiting).get_mut(&k[..]) {
+        if let Some(record) = self.overlay.space_mut(Space::Waiting).get_mut(&overlay_key) {
             let mut bytes = record.take().unwrap_or_default();
             set(&mut bytes, slot(id), channel);
             // An empty record is deleted (a delete of a key never written costs nothing).

@@ -2,7 +2,6 @@
 //! last fsync runs in the next transaction), the ordered overlay a batch writes into, and the
 //! wake-up of the callers once the batch is durable.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::ops::Bound;
@@ -12,6 +11,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::Serialize;
 
 use super::*;
@@ -22,19 +22,110 @@ use crate::store::{AuditEntry, NewAudit, StoreError};
 /// backend sorted by key and each B-tree page is changed once, in one pass.
 #[derive(Default)]
 pub(super) struct Overlay {
-    spaces: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; Space::ALL.len()],
+    spaces: [BTreeMap<Key, Option<Vec<u8>>>; Space::ALL.len()],
+}
+
+/// A key in the [`Overlay`]. Nearly all are short (the fixed-width spaces' 8 and 16 bytes, a
+/// conversation's or an escalation's record) and are kept inline: as a `Vec` each was an
+/// allocation and a free in the writer, for every write of every message. Ordered as its
+/// bytes; two inline keys compare as integers (see [`Ord`]), so the overlay is searched with a
+/// `Key`, not with the bytes.
+#[derive(Clone)]
+pub(super) enum Key {
+    Inline(u8, [u8; Key::INLINE]),
+    Long(Box<[u8]>),
+}
+
+impl Key {
+    /// The longest key kept inline: a key and its tag take 32 bytes.
+    const INLINE: usize = 30;
+
+    pub(super) fn new(bytes: &[u8]) -> Key {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= Key::INLINE => {
+                let mut inline = [0; Key::INLINE];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                Key::Inline(len, inline)
+            }
+            _ => Key::Long(bytes.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Key::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            Key::Long(bytes) => bytes,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    /// As the keys' bytes compare. Inline keys are padded with zeros, which order them the
+    /// same way: where one key's padding meets a byte of the other's, the shorter is a prefix
+    /// of the longer (all bytes before agree) and comes first, as does a byte below a greater;
+    /// and two keys whose padded bytes agree differ only in trailing zeros, which the lengths
+    /// settle. The padded bytes are compared eight at a time, as big-endian numbers: the
+    /// overlay compares keys at every lookup, and a call to `memcmp` each was most of that.
+    /// (Comparing only the first eight bytes so, and the rest with `memcmp`, cost more: the
+    /// conversations' keys mostly agree there.)
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        match (self, other) {
+            (Key::Inline(len, bytes), Key::Inline(other_len, other_bytes)) => {
+                for at in (0..Key::INLINE).step_by(8) {
+                    let (a, b) = (word(bytes, at), word(other_bytes, at));
+                    if a != b {
+                        return a.cmp(&b);
+                    }
+                }
+                len.cmp(other_len)
+            }
+            _ => (**self).cmp(&**other),
+        }
+    }
+}
+
+/// The eight padded bytes of an inline key from `at` as a big-endian number, zeros past its
+/// end.
+fn word(bytes: &[u8; Key::INLINE], at: usize) -> u64 {
+    let mut word = [0; 8];
+    let end = (at + 8).min(Key::INLINE);
+    word[..end - at].copy_from_slice(&bytes[at..end]);
+    u64::from_be_bytes(word)
 }
 
 impl Overlay {
-    pub(super) fn space(&self, space: Space) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    pub(super) fn space(&self, space: Space) -> &BTreeMap<Key, Option<Vec<u8>>> {
         &self.spaces[space as usize]
     }
 
-    pub(super) fn space_mut(&mut self, space: Space) -> &mut BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    pub(super) fn space_mut(&mut self, space: Space) -> &mut BTreeMap<Key, Option<Vec<u8>>> {
         &mut self.spaces[space as usize]
     }
 
-    pub(super) fn into_sorted(self) -> impl Iterator<Item = (Space, Vec<u8>, Option<Vec<u8>>)> {
+    pub(super) fn into_sorted(self) -> impl Iterator<Item = (Space, Key, Option<Vec<u8>>)> {
         Space::ALL
             .into_iter()
             .zip(self.spaces)
@@ -51,8 +142,10 @@ pub(super) struct Tx<'a> {
     pub(super) new_symbols: &'a mut HashMap<Arc<str>, u32>,
     /// `None` is a delete. Ordered, so the batch reaches the backend sorted by key.
     pub(super) overlay: Overlay,
-    /// Chunks read or changed in this batch; the changed ones are written at the end.
-    pub(super) chunks: HashMap<u64, (Chunk, bool)>,
+    /// Chunks read or changed in this batch; the changed ones are written at the end. Fx
+    /// hashing: the numbers are the store's own, and every message looks its chunk up a few
+    /// times.
+    pub(super) chunks: FxHashMap<u64, (Chunk, bool)>,
     pub(super) writes: usize,
     /// What the last transactions wrote, for [`intake::Seen`].
     pub(super) recent: &'a Recent,
@@ -126,12 +219,13 @@ impl Recent {
 }
 
 /// The hash [`Recent`] keeps of a key intake's snapshot reads: a dedupe key, or a
-/// conversation's record; `None` for any other.
+/// conversation's record; `None` for any other. Fx hashing, cheaper than the default for a
+/// key hashed twice a message: a collision, chosen or not, only makes the writer read again.
 pub(super) fn watched(space: Space, key: &[u8]) -> Option<u64> {
     match space {
         Space::Dedupe => key.try_into().ok().map(u64::from_be_bytes),
         Space::Records if key.first() == Some(&key::CONV) => {
-            let mut hasher = DefaultHasher::new();
+            let mut hasher = FxHasher::default();
             key.hash(&mut hasher);
             Some(hasher.finish())
         }
@@ -144,7 +238,7 @@ impl Reader for Tx<'_> {
         self.shared
     }
     fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.overlay.space(space).get(key) {
+        if let Some(value) = self.overlay.space(space).get(&Key::new(key)) {
             return Ok(value.clone());
         }
         self.kv.get(space, key)
@@ -162,7 +256,7 @@ impl Reader for Tx<'_> {
             Some(end) => Bound::Excluded(end),
             None => Bound::Unbounded,
         };
-        let mine: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+        let mine: Vec<(&Key, &Option<Vec<u8>>)> = self
             .overlay
             .space(space)
             .range::<[u8], _>((Bound::Included(start), upper))
@@ -179,15 +273,15 @@ impl Reader for Tx<'_> {
                 (None, None) => break,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (Some((mk, _)), Some((tk, _))) => mk.as_slice() <= tk.as_slice(),
+                (Some((mk, _)), Some((tk, _))) => mk[..] <= tk[..],
             };
             if take_mine {
                 if let Some((k, v)) = mine.next() {
-                    if theirs.peek().is_some_and(|(tk, _)| tk == k) {
+                    if theirs.peek().is_some_and(|(tk, _)| tk[..] == k[..]) {
                         theirs.next();
                     }
                     if let Some(v) = v {
-                        out.push((k.clone(), v.clone()));
+                        out.push((k.to_vec(), v.clone()));
                     }
                 }
             } else if let Some(entry) = theirs.next() {
@@ -208,7 +302,7 @@ impl Tx<'_> {
         self.writes += 1;
         self.overlay
             .space_mut(space)
-            .insert(key.to_vec(), Some(value));
+            .insert(Key::new(key), Some(value));
     }
 
     pub(super) fn put_rec<T: Serialize>(
@@ -259,7 +353,7 @@ impl Tx<'_> {
 
     pub(super) fn delete(&mut self, space: Space, key: &[u8]) {
         self.writes += 1;
-        self.overlay.space_mut(space).insert(key.to_vec(), None);
+        self.overlay.space_mut(space).insert(Key::new(key), None);
     }
 
     /// A chunk as this batch sees it, loaded on first use.
@@ -470,7 +564,7 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
                 counters: &mut counters,
                 new_symbols: &mut new_symbols,
                 overlay: Overlay::default(),
-                chunks: HashMap::new(),
+                chunks: FxHashMap::default(),
                 writes: 0,
                 recent: &recent,
             };
@@ -617,6 +711,33 @@ impl Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Overlay keys order as their bytes, inline or not, with zeros and lengths around the
+    /// inline limit and the eight-byte words.
+    #[test]
+    fn overlay_keys_order_as_their_bytes() {
+        let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in [1, 2, 7, 8, 9, 15, 16, 17, 24, 29, 30, 31, 40] {
+            for fill in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let mut k = vec![fill; len];
+                keys.push(k.clone());
+                k[len - 1] = fill.wrapping_add(1);
+                keys.push(k.clone());
+                k[0] = 0;
+                keys.push(k);
+            }
+        }
+        keys.push(b"c\x01\x00\x00\x00\x02c1".to_vec());
+        keys.push(b"c\x01\x00\x00\x00\x03c10".to_vec());
+        for a in &keys {
+            for b in &keys {
+                let (ka, kb) = (Key::new(a), Key::new(b));
+                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} {b:?}");
+                assert_eq!(ka == kb, a == b);
+                assert_eq!(&*ka, &a[..]);
+            }
+        }
+    }
 
     /// Whenever a caller can see its answer, the callers it must wake can see theirs: otherwise
     /// a caller woken early wakes children that find nothing and park for good.
