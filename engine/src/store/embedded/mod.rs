@@ -157,7 +157,10 @@ impl Shared {
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(value).map_err(|e| StoreError::Backend {
+    // Room for a conversation's record with its recent message numbers, the one written for
+    // every message: grown from empty, the buffer was reallocated several times each.
+    let buffer = Vec::with_capacity(256);
+    postcard::to_extend(value, buffer).map_err(|e| StoreError::Backend {
         path: PathBuf::new(),
         reason: format!("cannot encode a record: {e}"),
     })

@@ -5,6 +5,8 @@
 //! leaf) more than for the bytes: a key a reply cost it about as much as the message's dedupe
 //! key, a record a chunk is rewritten once a transaction (BENCHMARKS.md, "Ingest in batches").
 
+use std::collections::btree_map::Entry;
+
 use super::*;
 use crate::store::StoreError;
 
@@ -96,24 +98,20 @@ impl Tx<'_> {
     /// its chunk's record is read once a batch and rewritten in the overlay.
     pub(super) fn set_waiting(&mut self, id: u64, channel: Option<u8>) -> Result<(), StoreError> {
         let k = key::id(codec::chunk_of(id));
-        let overlay_key = writer::Key::new(&k);
         self.writes += 1;
-        if !self
+        // One search of the overlay: this runs for nearly every message.
+        let record = match self
             .overlay
-            .space(Space::Waiting)
-            .contains_key(&overlay_key)
+            .space_mut(Space::Waiting)
+            .entry(writer::Key::new(&k))
         {
-            let committed = self.kv.get(Space::Waiting, &k)?;
-            self.overlay
-                .space_mut(Space::Waiting)
-                .insert(overlay_key.clone(), committed);
-        }
-        if let Some(record) = self.overlay.space_mut(Space::Waiting).get_mut(&overlay_key) {
-            let mut bytes = record.take().unwrap_or_default();
-            set(&mut bytes, slot(id), channel);
-            // An empty record is deleted (a delete of a key never written costs nothing).
-            *record = (!bytes.is_empty()).then_some(bytes);
-        }
+            Entry::Occupied(written) => written.into_mut(),
+            Entry::Vacant(first) => first.insert(self.kv.get(Space::Waiting, &k)?),
+        };
+        let mut bytes = record.take().unwrap_or_default();
+        set(&mut bytes, slot(id), channel);
+        // An empty record is deleted (a delete of a key never written costs nothing).
+        *record = (!bytes.is_empty()).then_some(bytes);
         Ok(())
     }
 }
