@@ -284,12 +284,10 @@ fn find_words(
     words: &[impl AsRef<str>],
     at_start: bool,
 ) -> Result<bool, Box<EvalAltResult>> {
-    let word_bytes: usize = words.iter().map(|w| w.as_ref().len()).sum();
-    charge_host_work(text.len().saturating_mul(words.len().max(1)) + word_bytes)?;
     // Each list is normalised once per thread, and searched in one pass with an automaton:
     // comparing each word at each word start cost about 1,000 instructions a word of the list,
     // every message (session 23).
-    Ok(word_list(words).find(text, at_start))
+    word_list(words).find_charged(text, at_start)
 }
 
 /// A script's word list, normalised, with its searcher.
@@ -326,8 +324,8 @@ impl WordList {
         }
     }
 
-    /// `contains_any(text, words)` (or `starts_with_any`, `at_start`) of a list the compiled
-    /// script made once, charged as [`find_words`] charges the same list.
+    /// `contains_any(text, words)` (or `starts_with_any`, `at_start`), its reading charged to
+    /// the run: one operation per 64 bytes of text per word, and the list's own bytes.
     pub(in crate::script) fn find_charged(
         &self,
         text: &str,
