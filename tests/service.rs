@@ -539,18 +539,21 @@ fn a_full_disk_is_reported_unhealthy_and_intake_recovers_without_a_restart() {
         }
         assert_eq!(post("after".into(), QUESTION.into()).await, 200);
         // What was acknowledged before the disk filled is still there: a repeat is a
-        // duplicate of it.
-        let repeat: serde_json::Value = client
-            .post(format!("{base}/api/v1/messages"))
-            .header("content-type", "application/json")
-            .body(serde_json::json!({"id": "fill-0", "text": filler}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(repeat["duplicate"], true, "{repeat}");
+        // duplicate of it. The last one's dedupe entry was still waiting in memory when the
+        // commits began to fail.
+        for id in [0, acknowledged - 1] {
+            let repeat: serde_json::Value = client
+                .post(format!("{base}/api/v1/messages"))
+                .header("content-type", "application/json")
+                .body(serde_json::json!({"id": format!("fill-{id}"), "text": filler}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(repeat["duplicate"], true, "fill-{id}: {repeat}");
+        }
     });
     drop(service);
     drop(disk);

@@ -29,7 +29,7 @@
 //! | space | key | value |
 //! |---|---|---|
 //! | messages | chunk number | up to 256 messages with their decisions ([`codec::Chunk`]) |
-//! | dedupe | hash(channel, id), or the next free after it | seq |
+//! | dedupe | hash(channel, id), or the next free after it | seq; the newest wait in memory ([`deferred`]) |
 //! | time | received_at · seq | (none): history and retention in time order |
 //! | waiting | chunk number | slot · channel of each reply to the chunk's messages waiting to be sent ([`waiting`]) |
 //! | outbox | id | the entry's state when it is not fresh ([`codec::OutboxRec`]): tried, postponed, sent, given up, or one with its own words |
@@ -43,21 +43,24 @@
 //! | | `u` id | [`AuditEntry`] |
 //! | | `y` id | a symbol of the decision strings ([`codec`]) |
 //! | | `v` version / `w` id | a rulebook version's files / one activation |
-//! | | `z` name | format version and counters; `zcrisis`: the crisis switch (`Option<bool>`) |
+//! | | `z` name | format version and counters; `zdedupe`: from which message on dedupe entries may still wait in memory; `zcrisis`: the crisis switch (`Option<bool>`) |
 //!
 //! A message's sequence number is `chunk · 256 + slot`, and the reply to a message is the
 //! outbox entry with the message's number, so neither needs an index of its own. A
 //! conversation's messages are listed in its own record (which intake rewrites anyway) until 64
 //! have gathered, which then go to a block of their own. Per message the store writes one record
 //! into a chunk, a dedupe and a time entry, plus two bytes in its chunk's waiting record when it
-//! has a reply; conversation and escalation records are rewritten in place.
+//! has a reply; conversation and escalation records are rewritten in place. The dedupe entry
+//! goes to the table later, with many others ([`deferred`]): its key is a hash, so written with
+//! its message it would cost a leaf page of its own.
 //!
 //! # Layout
 //!
 //! - this file: the shared state, opening a store, and the [`Store`] trait, each method
 //!   handed to the file of its area.
 //! - `kv`: what a backend provides; `keys`: the key schema; `read`: reading records;
-//!   `writer`: the group-commit writer and its transaction.
+//!   `writer`: the group-commit writer and its transaction; `deferred`: the newest dedupe
+//!   entries, kept in memory until they are written in bulk.
 //! - `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
 //!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work),
 //!   `waiting` (the replies waiting to be sent, a record a chunk).
@@ -88,6 +91,7 @@ use crate::message::ChannelKind;
 
 mod admin;
 mod copy;
+mod deferred;
 mod escalations;
 // The inbox's records (users, tokens, notes, replies, breaches) in their own file.
 mod inbox;
@@ -102,6 +106,7 @@ mod upgrade;
 mod waiting;
 mod writer;
 
+use deferred::{Deferred, Generation};
 use keys as key;
 pub use kv::{EachEntry, Kv, KvPairs, KvRead, KvTxn, Space};
 use read::{Reader, Resolver, Snapshot, numbers_received};
@@ -111,7 +116,7 @@ use writer::{Job, Tx, run_writer};
 const DEDUPE_DELETED: u64 = u64::MAX;
 
 /// The on-disk format this code reads and writes; `upgrade` brings older ones up to it.
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 
 /// The numbers handed out so far and the message count, kept by the writer and stored once per
 /// commit.
@@ -138,6 +143,8 @@ struct Shared {
     /// Transactions the writer has ended, committed or not. Taken before a snapshot, it tells
     /// the writer which transactions the snapshot may not show ([`intake::Seen`]).
     commits: AtomicU64,
+    /// The newest deliveries' dedupe entries, until they are written in bulk.
+    deferred: Deferred,
 }
 
 impl Shared {
@@ -192,6 +199,7 @@ impl Embedded {
             path,
             backend,
             commits: AtomicU64::new(0),
+            deferred: Deferred::default(),
         });
         let version_key = key::meta("version");
         let found = {
@@ -219,15 +227,16 @@ impl Embedded {
                 if found != FORMAT_VERSION {
                     upgrade::upgrade(&shared, found)?;
                 }
-                let mut snap = Snapshot {
-                    shared: &shared,
-                    kv: shared.kv.snapshot()?,
-                    chunk: None,
-                };
+                let mut snap = Snapshot::new(&shared)?;
                 snap.load(&key::meta("counters"))?.unwrap_or_default()
             }
             None => {
                 shared.kv.transact(&mut |txn| {
+                    txn.put(
+                        Space::Records,
+                        &key::meta(deferred::INDEXED),
+                        &0u64.to_be_bytes(),
+                    )?;
                     txn.put(Space::Records, &version_key, &FORMAT_VERSION.to_be_bytes())
                 })?;
                 Counters::default()
@@ -253,6 +262,8 @@ impl Embedded {
                 }
             }
         }
+        // The dedupe entries a crash (or a stop before their bulk write) kept off the table.
+        shared.deferred.reload(&shared)?;
         let (sender, receiver) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
@@ -273,11 +284,7 @@ impl Embedded {
     }
 
     fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
-        Ok(Snapshot {
-            shared: &self.shared,
-            kv: self.shared.kv.snapshot()?,
-            chunk: None,
-        })
+        Snapshot::new(&self.shared)
     }
 
     /// Number of distinct decision strings stored; for the benchmark's size report.

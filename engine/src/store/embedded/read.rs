@@ -400,6 +400,30 @@ pub(super) struct Snapshot<'a> {
     pub(super) shared: &'a Shared,
     pub(super) kv: Box<dyn KvRead + 'a>,
     pub(super) chunk: Option<(u64, Option<Vec<u8>>)>,
+    /// The dedupe entries not in the dedupe table yet, as of this snapshot or later
+    /// ([`super::deferred`]).
+    deferred: Arc<Generation>,
+}
+
+impl<'a> Snapshot<'a> {
+    pub(super) fn new(shared: &'a Shared) -> Result<Self, StoreError> {
+        // The generation before the snapshot: a bulk write between the two is then both in
+        // the generation and on disk, never in neither.
+        let deferred = shared.deferred.current();
+        Self::with_generation(shared, deferred)
+    }
+
+    pub(super) fn with_generation(
+        shared: &'a Shared,
+        deferred: Arc<Generation>,
+    ) -> Result<Self, StoreError> {
+        Ok(Snapshot {
+            shared,
+            kv: shared.kv.snapshot()?,
+            chunk: None,
+            deferred,
+        })
+    }
 }
 
 impl Reader for Snapshot<'_> {
@@ -407,6 +431,12 @@ impl Reader for Snapshot<'_> {
         self.shared
     }
     fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if space == Space::Dedupe
+            && let Ok(slot) = <[u8; 8]>::try_from(key)
+            && let Some(seq) = self.deferred.find(u64::from_be_bytes(slot))
+        {
+            return Ok(Some(seq.to_be_bytes().to_vec()));
+        }
         self.kv.get(space, key)
     }
     fn range(

@@ -99,3 +99,179 @@ fn keys_parse_back() {
         Some("chat-1".into())
     );
 }
+
+fn open(path: &std::path::Path) -> Embedded {
+    let kv: Arc<dyn Kv> = Arc::new(crate::store::redb::RedbKv::open(path, None).unwrap());
+    Embedded::new(kv, Backend::Redb, path.to_owned(), None).unwrap()
+}
+
+/// The embedded rulebook, loaded once: loading it trains the classifier.
+fn rulebook() -> &'static crate::Rulebook {
+    static RULEBOOK: std::sync::OnceLock<crate::Rulebook> = std::sync::OnceLock::new();
+    RULEBOOK.get_or_init(|| crate::Rulebook::embedded().unwrap())
+}
+
+fn accept(store: &Embedded, id: &str, author: &str) -> IntakeReceipt {
+    let rulebook = rulebook();
+    let at = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    let mut m = crate::Inbound::from_text(id, ChannelKind::Telegram, "Hallo", at);
+    m.author = author.into();
+    m.conversation = author.into();
+    crate::Intake::new(rulebook, store).accept(m, at).unwrap()
+}
+
+/// Dedupe entries wait in memory and go to the table in bulk (here every 4, see
+/// `deferred::MIN`). A repeated delivery is recognised wherever its entry is: waiting, written,
+/// or read back from its chunk when a copy made while it waited is opened.
+#[test]
+fn a_repeated_delivery_is_recognised_wherever_its_dedupe_entry_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webcare.redb");
+    let store = open(&path);
+    let ids: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let seqs: Vec<u64> = ids.iter().map(|id| accept(&store, id, id).seq).collect();
+    // Written in bulk after the 4th and the 8th; the last two wait.
+    assert_eq!(store.shared.deferred.current().len(), 2);
+    let recognised = |store: &Embedded| {
+        for (id, seq) in ids.iter().zip(&seqs) {
+            let again = accept(store, id, id);
+            assert!(again.duplicate, "`{id}` was taken in twice");
+            assert_eq!(again.seq, *seq);
+            let found = store.message(ChannelKind::Telegram, id).unwrap();
+            assert_eq!(found.map(|m| m.seq), Some(*seq), "`{id}` is not found");
+        }
+    };
+    recognised(&store);
+
+    let copy = dir.path().join("copy.redb");
+    store.copy_to(&copy).unwrap();
+    drop(store);
+    let restored = open(&copy);
+    assert_eq!(
+        restored.shared.deferred.current().len(),
+        2,
+        "read back from the chunks"
+    );
+    recognised(&restored);
+    assert!(!accept(&restored, "m10", "m10").duplicate);
+    drop(restored);
+
+    // Stopping wrote the waiting entries, so nothing is read back.
+    let reopened = open(&path);
+    assert_eq!(reopened.shared.deferred.current().len(), 0);
+    recognised(&reopened);
+}
+
+/// A delivery erased while its dedupe entry waits in memory is gone from there too, and is
+/// not brought back from the chunks when a copy is opened.
+#[test]
+fn an_erased_delivery_leaves_no_waiting_dedupe_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webcare.redb");
+    let store = open(&path);
+    let kept = accept(&store, "kept", "bob").seq;
+    accept(&store, "erased", "ann");
+    assert_eq!(store.shared.deferred.current().len(), 2);
+    let at = chrono::DateTime::from_timestamp(1_795_000_100, 0).unwrap();
+    store.forget_author("ann", "dpo", at).unwrap();
+    assert_eq!(store.shared.deferred.current().len(), 1);
+    assert!(
+        store
+            .message(ChannelKind::Telegram, "erased")
+            .unwrap()
+            .is_none()
+    );
+
+    let copy = dir.path().join("copy.redb");
+    store.copy_to(&copy).unwrap();
+    let restored = open(&copy);
+    assert_eq!(restored.shared.deferred.current().len(), 1);
+    assert!(
+        restored
+            .message(ChannelKind::Telegram, "erased")
+            .unwrap()
+            .is_none()
+    );
+    // Its tombstone answers a repeated delivery: acknowledged, nothing stored.
+    let again = accept(&restored, "erased", "ann");
+    assert!(again.duplicate);
+    assert_eq!(again.decision.diagnostics.rules, ["engine:erased"]);
+    assert!(
+        restored
+            .message(ChannelKind::Telegram, "erased")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        restored
+            .message(ChannelKind::Telegram, "kept")
+            .unwrap()
+            .map(|m| m.seq),
+        Some(kept)
+    );
+}
+
+/// A backend whose next commit reaches the disk and still reports a failure, as a commit can
+/// when the disk fails during its sync.
+struct FailsAfterWriting {
+    inner: crate::store::redb::RedbKv,
+    fail_next: std::sync::atomic::AtomicBool,
+}
+
+impl Kv for FailsAfterWriting {
+    fn snapshot(&self) -> Result<Box<dyn KvRead + '_>, StoreError> {
+        self.inner.snapshot()
+    }
+
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&mut dyn KvTxn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.inner.transact(f)?;
+        if self
+            .fail_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Backend {
+                path: PathBuf::from("test"),
+                reason: "the sync failed after the write".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.size_on_disk()
+    }
+}
+
+/// A commit that reports a failure may have reached the disk anyway; its deliveries' dedupe
+/// entries, which wait in memory, are then read back from their chunks, so a repeated delivery
+/// of a message stored that way is recognised, not taken in twice.
+#[test]
+fn a_commit_that_failed_after_writing_leaves_its_deliveries_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webcare.redb");
+    let kv = Arc::new(FailsAfterWriting {
+        inner: crate::store::redb::RedbKv::open(&path, None).unwrap(),
+        fail_next: Default::default(),
+    });
+    let store = Embedded::new(kv.clone(), Backend::Redb, path, None).unwrap();
+    accept(&store, "before", "ann");
+    kv.fail_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let rulebook = rulebook();
+    let at = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    let message = crate::Inbound::from_text("lost?", ChannelKind::Telegram, "Hallo", at);
+    assert!(
+        crate::Intake::new(rulebook, &store)
+            .accept(message, at)
+            .is_err()
+    );
+    let stored = store.message(ChannelKind::Telegram, "lost?").unwrap();
+    assert!(stored.is_some(), "the commit reached the disk");
+    let again = accept(&store, "lost?", "ann");
+    assert!(again.duplicate, "taken in twice");
+    assert_eq!(Some(again.seq), stored.map(|m| m.seq));
+    assert!(accept(&store, "before", "ann").duplicate);
+}

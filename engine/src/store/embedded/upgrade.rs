@@ -17,6 +17,10 @@
 //!   into one record a message chunk ([`Space::Waiting`], see `waiting`). It goes in
 //!   transactions of the first `BATCH` pending keys left, each merged into its chunk's record
 //!   and deleted, so an interrupted step goes on with what is left.
+//! - **4 → 5**: a delivery's dedupe entry may wait in memory, out of the dedupe table, until
+//!   many are written at once (see `deferred`); the store records from which message number
+//!   on that may be so. A format-4 store has every entry in the table, so the step records
+//!   the next message number.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +47,7 @@ pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
         let step: fn(&Shared, &mut dyn KvTxn) -> Result<bool, StoreError> = match from {
             2 => case_into_escalation,
             3 => pending_into_waiting,
+            4 => dedupe_all_indexed,
             _ => return Err(refuse()),
         };
         let mut done = false;
@@ -123,6 +128,24 @@ fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, St
         }
     }
     Ok(last)
+}
+
+/// Format 4 → 5 (see the module docs), in one transaction.
+fn dedupe_all_indexed(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, StoreError> {
+    let counters_key = key::meta("counters");
+    let counters: Counters = match txn.get(Space::Records, &counters_key)? {
+        Some(bytes) => {
+            postcard::from_bytes(&bytes).map_err(|e| shared.corrupt(&counters_key, e))?
+        }
+        None => Counters::default(),
+    };
+    txn.put(
+        Space::Records,
+        &key::meta(deferred::INDEXED),
+        &counters.next_seq.to_be_bytes(),
+    )?;
+    txn.put(Space::Records, &key::meta("version"), &5u32.to_be_bytes())?;
+    Ok(true)
 }
 
 /// Format 3 → 4 (see the module docs), the first `BATCH` pending keys left; true when those
@@ -329,6 +352,7 @@ mod tests {
             path: path.clone(),
             backend: Backend::Redb,
             commits: Default::default(),
+            deferred: Default::default(),
         };
         kv.transact(&mut |txn| {
             assert!(
@@ -440,6 +464,7 @@ mod tests {
                 path: path.clone(),
                 backend,
                 commits: Default::default(),
+                deferred: Default::default(),
             };
             drop(store);
             back_to_format_3(&kv, &shared);

@@ -149,6 +149,8 @@ pub(super) struct Tx<'a> {
     pub(super) writes: usize,
     /// What the last transactions wrote, for [`intake::Seen`].
     pub(super) recent: &'a Recent,
+    /// The dedupe entries committed but not yet in the dedupe table ([`super::deferred`]).
+    pub(super) deferred: &'a Generation,
 }
 
 /// The keys the last transactions wrote that a caller's snapshot reads for intake (dedupe keys
@@ -240,6 +242,12 @@ impl Reader for Tx<'_> {
     fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.overlay.space(space).get(&Key::new(key)) {
             return Ok(value.clone());
+        }
+        if space == Space::Dedupe
+            && let Ok(slot) = <[u8; 8]>::try_from(key)
+            && let Some(seq) = self.deferred.get(u64::from_be_bytes(slot))
+        {
+            return Ok(Some(seq.to_be_bytes().to_vec()));
         }
         self.kv.get(space, key)
     }
@@ -543,6 +551,9 @@ pub(super) const MAX_BATCH: usize = 2048;
 
 pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Receiver<Job>) {
     let mut recent = Recent::default();
+    // Whether the deferred dedupe entries may miss some of the store's: after a failed commit
+    // that could not read them back.
+    let mut stale = false;
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -557,40 +568,78 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
         let mut batch = Some(batch);
         let mut watched_keys = Watched::default();
-        let result = shared.kv.transact(&mut |txn| {
-            let mut tx = Tx {
-                kv: txn,
-                shared: &shared,
-                counters: &mut counters,
-                new_symbols: &mut new_symbols,
-                overlay: Overlay::default(),
-                chunks: FxHashMap::default(),
-                writes: 0,
-                recent: &recent,
-            };
-            let mut poisoned = false;
-            for job in batch.take().into_iter().flatten() {
-                let (failed_after_writing, done, caller) = job(&mut tx);
-                poisoned |= failed_after_writing;
-                completions.push((done, caller));
-            }
-            if poisoned {
-                return Err(StoreError::Backend {
-                    path: shared.path.clone(),
-                    reason: "a change failed halfway, so its batch was rolled back; retry".into(),
-                });
-            }
-            tx.finish()?;
-            let Tx { kv, overlay, .. } = tx;
-            for (space, k, v) in overlay.into_sorted() {
-                watched_keys.extend(watched(space, &k));
-                match v {
-                    Some(v) => kv.put(space, &k, &v)?,
-                    None => kv.delete(space, &k)?,
+        // New dedupe entries wait in memory; freed and marked keys go to the table.
+        let mut deferred_added: Vec<(u64, u64)> = Vec::new();
+        let mut deferred_removed: Vec<u64> = Vec::new();
+        if stale {
+            stale = shared.deferred.reload(&shared).is_err();
+        }
+        let generation = shared.deferred.current();
+        let result = if stale {
+            Err(StoreError::Backend {
+                path: shared.path.clone(),
+                reason:
+                    "the last commit failed and its dedupe entries could not be read back; retry"
+                        .into(),
+            })
+        } else {
+            shared.kv.transact(&mut |txn| {
+                let mut tx = Tx {
+                    kv: txn,
+                    shared: &shared,
+                    counters: &mut counters,
+                    new_symbols: &mut new_symbols,
+                    overlay: Overlay::default(),
+                    chunks: FxHashMap::default(),
+                    writes: 0,
+                    recent: &recent,
+                    deferred: &generation,
+                };
+                let mut poisoned = false;
+                for job in batch.take().into_iter().flatten() {
+                    let (failed_after_writing, done, caller) = job(&mut tx);
+                    poisoned |= failed_after_writing;
+                    completions.push((done, caller));
                 }
-            }
-            Ok(())
-        });
+                if poisoned {
+                    return Err(StoreError::Backend {
+                        path: shared.path.clone(),
+                        reason: "a change failed halfway, so its batch was rolled back; retry"
+                            .into(),
+                    });
+                }
+                tx.finish()?;
+                let Tx { kv, overlay, .. } = tx;
+                deferred_added.clear();
+                deferred_removed.clear();
+                for (space, k, v) in overlay.into_sorted() {
+                    watched_keys.extend(watched(space, &k));
+                    if space == Space::Dedupe
+                        && let Ok(slot) = <[u8; 8]>::try_from(&k[..]).map(u64::from_be_bytes)
+                    {
+                        match v.as_deref().map(<[u8; 8]>::try_from) {
+                            Some(Ok(seq)) if u64::from_be_bytes(seq) != DEDUPE_DELETED => {
+                                deferred_added.push((slot, u64::from_be_bytes(seq)));
+                                continue;
+                            }
+                            _ => deferred_removed.push(slot),
+                        }
+                    }
+                    match v {
+                        Some(v) => kv.put(space, &k, &v)?,
+                        None => kv.delete(space, &k)?,
+                    }
+                }
+                Ok(())
+            })
+        };
+        // Before the commit is counted, so a snapshot that shows the commit's messages but
+        // was taken before their entries were here is one the writer does not trust.
+        match &result {
+            Ok(()) => shared.deferred.apply(&deferred_added, &deferred_removed),
+            // It may still have reached the disk: read the entries back from the chunks.
+            Err(_) => stale = shared.deferred.reload(&shared).is_err(),
+        }
         // Counted whatever the outcome: a commit that failed may still have reached the disk.
         recent.end(watched_keys);
         shared.commits.fetch_add(1, Ordering::Release);
@@ -613,6 +662,21 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             UNSTARTED.with(|u| *u.borrow_mut() = None);
         }
         wake_all(completions, &result, &shared.path);
+        if result.is_ok() && shared.deferred.due(counters.messages) {
+            write_out_deferred(&shared, counters.next_seq);
+        }
+    }
+    // Stopping: the next start then has nothing to read back.
+    if !stale {
+        write_out_deferred(&shared, counters.next_seq);
+    }
+}
+
+/// Writes the deferred dedupe entries to the table; a failure only leaves them in memory for
+/// the next try (the chunks still hold them).
+fn write_out_deferred(shared: &Shared, next_seq: u64) {
+    if let Err(error) = shared.deferred.write_out(shared, next_seq) {
+        tracing::warn!(error = %error, "the dedupe entries kept in memory could not be written to the store yet");
     }
 }
 
