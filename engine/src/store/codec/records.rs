@@ -42,6 +42,11 @@ pub struct ConvRec {
     /// Outbox entries no stored message leads to: agent replies, and replies whose message was
     /// deleted.
     pub replies: Vec<u64>,
+    /// The channel's code and the platform's id, which the record's key (its number) does not
+    /// hold: for whatever lists conversations. Last, so a format-4 record becomes one by
+    /// appending them.
+    pub channel: u8,
+    pub conversation: String,
 }
 
 pub fn state_code(state: ConversationState) -> u8 {

@@ -16,8 +16,7 @@ impl Embedded {
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Option<Conversation>, StoreError> {
-        let k = key::conv(channel, conversation);
-        let Some(rec) = self.snapshot()?.conv(channel, conversation)? else {
+        let Some((k, rec)) = self.snapshot()?.conv_with_key(channel, conversation)? else {
             return Ok(None);
         };
         rec.to_public(channel, conversation, |e| self.shared.corrupt(&k, e))
@@ -36,9 +35,8 @@ impl Embedded {
         let actor = actor.to_owned();
         let path = self.shared.path.clone();
         self.write(move |tx| {
-            let k = key::conv(channel, &conversation);
-            let mut conv: ConvRec = tx
-                .load(&k)?
+            let (k, mut conv) = tx
+                .conv_with_key(channel, &conversation)?
                 .ok_or_else(|| CaseError::no_such_conversation(channel, &conversation))?;
             let from = codec::state_from(conv.state);
             conv.set_owner(state);
@@ -86,12 +84,11 @@ impl Embedded {
             let Some(claimed) = escalation::claim(id, &status, &agent)? else {
                 return decoded(tx, id);
             };
-            let conv_key = conversation_key(tx, id, &esc)?;
-            let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            let conv = conversation_of(tx, id, &esc)?;
             esc.set_status(claimed);
             esc.event(now, &agent, history::claimed());
             tx.put_rec(&key::esc(id), &esc)?;
-            if let Some(mut conv) = conv {
+            if let Some((conv_key, mut conv)) = conv {
                 conv.set_owner(conv.owner().taken_by_person());
                 tx.put_rec(&conv_key, &conv)?;
             }
@@ -118,8 +115,7 @@ impl Embedded {
         self.write(move |tx| {
             let (mut esc, status) = escalation_rec(tx, id)?;
             let resolved = escalation::resolve(id, &status, &agent)?;
-            let conv_key = conversation_key(tx, id, &esc)?;
-            let conv: Option<ConvRec> = tx.load(&conv_key)?;
+            let conv = conversation_of(tx, id, &esc)?;
             let mut case = tx.case_of(id, &esc)?;
             let last_asked = match &case.author {
                 Some(author) => tx.surveyed(author)?,
@@ -131,7 +127,7 @@ impl Embedded {
             // The conversation's other open cases: one of them becomes the one a handoff
             // follows, and a person who claimed one still owns the conversation.
             let mut others = Vec::new();
-            for other in conv.iter().flat_map(|c| c.escalations.iter().copied()) {
+            for other in conv.iter().flat_map(|(_, c)| c.escalations.iter().copied()) {
                 if other != id
                     && let Some(rec) = tx.esc_rec(other)?
                     && rec.is_open()
@@ -143,7 +139,7 @@ impl Embedded {
             esc.event(now, &agent, history::resolved());
             case.resolved(now);
             tx.delete(Space::Records, &key::esc_open(id));
-            if let Some(mut conv) = conv {
+            if let Some((conv_key, mut conv)) = conv {
                 if conv.open_escalation == Some(id) {
                     conv.open_escalation = others.first().map(|(other, _)| *other);
                 }
@@ -220,11 +216,15 @@ pub(super) fn escalation_rec(
     Ok((esc, status))
 }
 
-/// The key of the conversation an escalation belongs to.
-fn conversation_key(tx: &Tx<'_>, id: u64, esc: &EscRec) -> Result<Vec<u8>, StoreError> {
+/// The conversation an escalation belongs to, with its record's key.
+fn conversation_of(
+    tx: &mut Tx<'_>,
+    id: u64,
+    esc: &EscRec,
+) -> Result<Option<(Vec<u8>, ConvRec)>, StoreError> {
     let channel =
         codec::channel_from(esc.channel).map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
-    Ok(key::conv(channel, &esc.conversation))
+    tx.conv_with_key(channel, &esc.conversation)
 }
 
 /// Escalation `id` as callers see it, with what this transaction wrote.

@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::codec::{self, ConvRec, Intern, OutboxDetail, OutboxRec, Text};
+use super::codec::{self, Intern, OutboxDetail, OutboxRec, Text};
 use super::escalations::{decoded, escalation_rec};
 use super::{Embedded, Reader, Resolver, Space, Tx, audit, key};
 use crate::case::{CaseError, EscalationStatus, escalation, history};
@@ -259,8 +259,7 @@ impl Embedded {
             let channel = codec::channel_from(esc.channel)
                 .map_err(|e| tx.shared.corrupt(&key::esc(id), e))?;
             let conversation = esc.conversation.clone();
-            let conv_key = key::conv(channel, &conversation);
-            let Some(mut conv) = tx.load::<ConvRec>(&conv_key)? else {
+            let Some((conv_key, mut conv)) = tx.conv_with_key(channel, &conversation)? else {
                 return Err(CaseError::no_such_conversation(channel, &conversation));
             };
 

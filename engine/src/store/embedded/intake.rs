@@ -410,27 +410,29 @@ pub(super) struct Seen {
 impl Seen {
     /// Whether the snapshot still shows what the writer would read in `tx`: neither the
     /// transactions that ended since it was taken nor `tx` wrote the dedupe key the lookup
-    /// read (another delivery of the same message, or one with a colliding hash) or the
-    /// conversation's record. A lookup that read more than one dedupe key (a run of
-    /// collisions, rare) is read again.
-    fn holds(&self, tx: &Tx<'_>, conv_key: &[u8]) -> bool {
+    /// read (another delivery of the same message, or one with a colliding hash), the
+    /// conversation's index entry (`index_key`) or its record. A lookup that read more than
+    /// one dedupe key (a run of collisions, rare) is read again.
+    fn holds(&self, tx: &Tx<'_>, index_key: &[u8]) -> bool {
         let (first, last) = self.probed;
-        let (Some(dedupe), Some(conv)) = (
-            writer::watched(Space::Dedupe, &first),
-            writer::watched(Space::Records, conv_key),
-        ) else {
-            return false;
-        };
+        let record = self.conv.as_ref().map(|c| key::conv_rec(c.number));
+        let mut keys = [
+            (Space::Dedupe, &first[..]),
+            (Space::Records, index_key),
+            (Space::Records, record.as_deref().unwrap_or(index_key)),
+        ];
+        let mut watched = [0u64; 3];
+        for ((space, k), hash) in keys.iter_mut().zip(&mut watched) {
+            match writer::watched(*space, k) {
+                Some(h) => *hash = h,
+                None => return false,
+            }
+        }
         first == last
-            && tx.recent.untouched_since(self.commits, &[dedupe, conv])
-            && !tx
-                .overlay
-                .space(Space::Dedupe)
-                .contains_key(&writer::Key::new(&first))
-            && !tx
-                .overlay
-                .space(Space::Records)
-                .contains_key(&writer::Key::new(conv_key))
+            && tx.recent.untouched_since(self.commits, &watched)
+            && keys
+                .iter()
+                .all(|(space, k)| !tx.overlay.space(*space).contains_key(&writer::Key::new(k)))
     }
 }
 
@@ -462,8 +464,8 @@ fn place(
         seen,
     } = p;
     let channel = message.channel;
-    let conv_key = key::conv(channel, &message.conversation);
-    let (dedupe_key, existing) = match seen.filter(|seen| seen.holds(tx, &conv_key)) {
+    let index_key = key::conv(channel, &message.conversation);
+    let (dedupe_key, existing) = match seen.filter(|seen| seen.holds(tx, &index_key)) {
         Some(seen) => (seen.free, seen.conv),
         None => {
             let found = tx.find_message(hash, channel, &message.id)?;
@@ -471,7 +473,7 @@ fn place(
                 let receipt = IntakeReceipt::duplicate_of(tx.decode_stored(seq, first)?);
                 return Ok((receipt, message, Some(decision)));
             }
-            let existing: Option<ConvRec> = tx.load(&conv_key)?;
+            let existing = tx.conv(channel, &message.conversation)?;
             (found.free, existing)
         }
     };
@@ -523,9 +525,12 @@ fn place(
         None => {
             let number = tx.counters.next_conversation;
             tx.counters.next_conversation += 1;
+            tx.put(Space::Records, &index_key, number.to_be_bytes().to_vec());
             let mut conv = ConvRec {
                 number,
                 started_at: received,
+                channel: codec::channel_code(channel),
+                conversation: message.conversation.clone(),
                 ..ConvRec::default()
             };
             conv.set_tally(Tally::new(message.received_at, today));
@@ -752,7 +757,7 @@ fn place(
         tx.set_waiting(seq, Some(codec::channel_code(channel)))?;
         outbox = Some(seq);
     }
-    tx.put_rec(&conv_key, &conversation)?;
+    tx.put_rec(&key::conv_rec(conversation.number), &conversation)?;
     let receipt = IntakeReceipt {
         seq,
         decision,

@@ -5,7 +5,13 @@
 use super::ChannelKind;
 use crate::store::codec::channel_code;
 
+/// A conversation's number, by channel and the platform's conversation id: the index to its
+/// record ([`CONV_REC`]).
 pub const CONV: u8 = b'c';
+/// A conversation's record, by its number: numbers are handed out in order, so the records of
+/// new conversations and of the ones in use lie together at the end, and a commit rewrites few
+/// leaves for them, however the platform's ids scatter.
+pub const CONV_REC: u8 = b'C';
 pub const CONV_BLOCK: u8 = b'k';
 pub const ESC: u8 = b'e';
 pub const ESC_OPEN: u8 = b'n';
@@ -67,6 +73,10 @@ pub fn conv_block(number: u64, first: u64) -> Vec<u8> {
 
 pub fn conv_blocks(number: u64) -> Vec<u8> {
     tagged(CONV_BLOCK, number)
+}
+
+pub fn conv_rec(number: u64) -> Vec<u8> {
+    tagged(CONV_REC, number)
 }
 
 pub fn esc(n: u64) -> Vec<u8> {

@@ -8,7 +8,7 @@ use crate::case::outbox::{Delivery, InOrder, Receipt, ReceiptEvent};
 use crate::case::{CaseError, escalation, history};
 use crate::decision::Priority;
 use crate::message::ChannelKind;
-use crate::store::codec::{self, CaseRec, ConvRec, EscRec, OutboxDetail, OutboxRec, Text};
+use crate::store::codec::{self, CaseRec, EscRec, OutboxDetail, OutboxRec, Text};
 use crate::store::{DeadLetter, NewReply, OutboxEntry, StoreError};
 
 impl Embedded {
@@ -122,8 +122,7 @@ impl Embedded {
         self.write(move |tx| {
             let (mut rec, mut entry, mut delivery) = delivery_of(tx, id)?;
             delivery.dead_letter(id, &error)?;
-            let conv_key = key::conv(entry.channel, &entry.conversation);
-            let conversation: Option<ConvRec> = tx.load(&conv_key)?;
+            let conversation = tx.conv_with_key(entry.channel, &entry.conversation)?;
 
             // Reads are done; from here on only writes.
             rec.set_delivery(&delivery);
@@ -156,7 +155,7 @@ impl Embedded {
             );
             tx.put_rec(&key::esc(esc_id), &esc)?;
             tx.put(Space::Records, &key::esc_open(esc_id), Vec::new());
-            if let Some(mut conversation) = conversation {
+            if let Some((conv_key, mut conversation)) = conversation {
                 conversation.open_escalation =
                     escalation::open_escalation_after(conversation.open_escalation, esc_id);
                 conversation.escalations.push(esc_id);
@@ -247,9 +246,8 @@ impl Embedded {
             text = redactor.redact(&text).into_owned();
         }
         self.write(move |tx| {
-            let conv_key = key::conv(channel, &conversation);
-            let mut conv: ConvRec = tx
-                .load(&conv_key)?
+            let (conv_key, mut conv) = tx
+                .conv_with_key(channel, &conversation)?
                 .ok_or_else(|| CaseError::no_such_conversation(channel, &conversation))?;
             // An agent's reply takes a number from the message sequence (an empty slot), so
             // outbox ids stay unique without a counter of their own. The text stays inline: it

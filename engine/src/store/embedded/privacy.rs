@@ -22,8 +22,7 @@ impl Tx<'_> {
     ) -> Result<bool, StoreError> {
         let channel =
             codec::channel_from(rec.channel).map_err(|e| self.shared.corrupt_seq(seq, e))?;
-        let conv_key = key::conv(channel, &rec.conversation);
-        let mut conv: Option<ConvRec> = self.load(&conv_key)?;
+        let mut conv = self.conv_with_key(channel, &rec.conversation)?;
         let mut outbox_deleted = false;
         if rec.has_reply()
             && let Some((mut out, _)) = self.outbox_rec(seq)?
@@ -35,7 +34,7 @@ impl Tx<'_> {
             } else {
                 out.detail = Some(detail_of(rec));
                 self.put_outbox(seq, &out)?;
-                if let Some(conv) = &mut conv {
+                if let Some((_, conv)) = &mut conv {
                     conv.replies.push(seq);
                 }
             }
@@ -47,7 +46,7 @@ impl Tx<'_> {
         }
         self.forget_delivery(codec::dedupe_hash(channel, &rec.id), seq)?;
         self.delete(Space::Time, &key::time(rec.received_at, seq));
-        if let Some(mut conv) = conv {
+        if let Some((conv_key, mut conv)) = conv {
             self.unlist(&mut conv, seq)?;
             self.put_rec(&conv_key, &conv)?;
         }
@@ -108,8 +107,7 @@ impl Tx<'_> {
         drop_pending: bool,
         report: &mut PurgeReport,
     ) -> Result<(), StoreError> {
-        let conv_key = key::conv(channel, conversation);
-        let Some(conv) = self.load::<ConvRec>(&conv_key)? else {
+        let Some((conv_key, conv)) = self.conv_with_key(channel, conversation)? else {
             return Ok(());
         };
         let mut outbox = conv.replies.clone();
@@ -165,6 +163,7 @@ impl Tx<'_> {
             self.delete(Space::Records, &key::author(author, channel, conversation));
         }
         self.delete(Space::Records, &conv_key);
+        self.delete(Space::Records, &key::conv(channel, conversation));
         report.conversations += 1;
         Ok(())
     }
@@ -207,8 +206,7 @@ impl Embedded {
                 conversations.push((channel, conversation));
             }
             for (channel, conversation) in conversations {
-                let conv_key = key::conv(channel, &conversation);
-                let Some(conv) = tx.load::<ConvRec>(&conv_key)? else {
+                let Some((conv_key, conv)) = tx.conv_with_key(channel, &conversation)? else {
                     continue;
                 };
                 if conv.participants.iter().all(|p| *p == author) {
@@ -327,8 +325,8 @@ impl Embedded {
         }
         // Conversations idle since the cutoff, read page by page from a snapshot and re-checked
         // inside the transaction that deletes them.
-        let mut from = vec![key::CONV];
-        let end = [key::CONV + 1];
+        let mut from = vec![key::CONV_REC];
+        let end = [key::CONV_REC + 1];
         loop {
             let page = self
                 .snapshot()?
@@ -338,11 +336,9 @@ impl Embedded {
                 let conv: ConvRec =
                     postcard::from_bytes(v).map_err(|e| self.shared.corrupt(k, e))?;
                 if conv.last_activity < cutoff_micros && conv.open_escalation.is_none() {
-                    let (code, id) =
-                        key::parse_conv(k).ok_or_else(|| self.shared.corrupt(k, "bad key"))?;
                     let channel =
-                        codec::channel_from(code).map_err(|e| self.shared.corrupt(k, e))?;
-                    stale.push((channel, id));
+                        codec::channel_from(conv.channel).map_err(|e| self.shared.corrupt(k, e))?;
+                    stale.push((channel, conv.conversation));
                 }
             }
             if !stale.is_empty() {

@@ -159,12 +159,47 @@ pub(super) trait Reader {
         }
     }
 
+    /// The key of a conversation's record, through the index from its platform id; `None`
+    /// when the conversation is not stored.
+    fn conv_key(
+        &mut self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let index = key::conv(channel, conversation);
+        match self.read(Space::Records, &index)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let number = bytes
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| self.shared().corrupt(&index, "bad conversation number"))?;
+                Ok(Some(key::conv_rec(number)))
+            }
+        }
+    }
+
     fn conv(
         &mut self,
         channel: ChannelKind,
         conversation: &str,
     ) -> Result<Option<ConvRec>, StoreError> {
-        self.load(&key::conv(channel, conversation))
+        match self.conv_key(channel, conversation)? {
+            None => Ok(None),
+            Some(k) => self.load(&k),
+        }
+    }
+
+    /// A conversation's record with its key, for a change that writes it back.
+    fn conv_with_key(
+        &mut self,
+        channel: ChannelKind,
+        conversation: &str,
+    ) -> Result<Option<(Vec<u8>, ConvRec)>, StoreError> {
+        let Some(k) = self.conv_key(channel, conversation)? else {
+            return Ok(None);
+        };
+        Ok(self.load(&k)?.map(|conv| (k, conv)))
     }
 
     /// The blocks of a conversation's older message numbers: key and numbers, oldest first.

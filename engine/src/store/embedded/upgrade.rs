@@ -17,17 +17,19 @@
 //!   into one record a message chunk ([`Space::Waiting`], see `waiting`). It goes in
 //!   transactions of the first `BATCH` pending keys left, each merged into its chunk's record
 //!   and deleted, so an interrupted step goes on with what is left.
-//! - **4 → 5**: a delivery's dedupe entry may wait in memory, out of the dedupe table, until
-//!   many are written at once (see `deferred`); the store records from which message number
-//!   on that may be so. A format-4 store has every entry in the table, so the step records
-//!   the next message number.
+//! - **4 → 5**: a conversation's record moves from its platform id's key (`c` channel id) to
+//!   its number's (`C` number), and the `c` key holds the number; the record gains the channel
+//!   and id as its last fields, appended to its bytes. It goes in transactions of `BATCH`
+//!   conversations with the key to go on from. The last also records from which message
+//!   number on a dedupe entry may wait in memory (see `deferred`): a format-4 store has every
+//!   entry in the table, so that is the next message number.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
 use crate::case::CaseState;
-use crate::store::codec::{CaseRec, EscRec};
+use crate::store::codec::{CaseRec, ConvRec, EscRec};
 
 /// Escalations upgraded per transaction; one in tests, so two escalations cross a boundary.
 const BATCH: usize = if cfg!(test) { 1 } else { 10_000 };
@@ -47,7 +49,7 @@ pub(super) fn upgrade(shared: &Shared, found: u32) -> Result<(), StoreError> {
         let step: fn(&Shared, &mut dyn KvTxn) -> Result<bool, StoreError> = match from {
             2 => case_into_escalation,
             3 => pending_into_waiting,
-            4 => dedupe_all_indexed,
+            4 => conversations_by_number,
             _ => return Err(refuse()),
         };
         let mut done = false;
@@ -130,8 +132,20 @@ fn case_into_escalation(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, St
     Ok(last)
 }
 
-/// Format 4 → 5 (see the module docs), in one transaction.
-fn dedupe_all_indexed(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, StoreError> {
+/// Format 4 → 5 (see the module docs), the next `BATCH` conversations; true when those were
+/// the last and the store is now format 5.
+fn conversations_by_number(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, StoreError> {
+    let progress = key::meta("upgrade5");
+    let from = txn
+        .get(Space::Records, &progress)?
+        .unwrap_or_else(|| vec![key::CONV]);
+    let page = txn.scan(
+        Space::Records,
+        &from,
+        Some(&key::prefix_end(&[key::CONV])),
+        BATCH,
+    )?;
+    let last = page.len() < BATCH;
     let counters_key = key::meta("counters");
     let counters: Counters = match txn.get(Space::Records, &counters_key)? {
         Some(bytes) => {
@@ -139,13 +153,37 @@ fn dedupe_all_indexed(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool, Stor
         }
         None => Counters::default(),
     };
-    txn.put(
-        Space::Records,
-        &key::meta(deferred::INDEXED),
-        &counters.next_seq.to_be_bytes(),
-    )?;
-    txn.put(Space::Records, &key::meta("version"), &5u32.to_be_bytes())?;
-    Ok(true)
+    let mut records = Vec::with_capacity(page.len());
+    for (k, bytes) in &page {
+        let (code, id) = key::parse_conv(k).ok_or_else(|| shared.corrupt(k, "bad key"))?;
+        let mut bytes = bytes.clone();
+        bytes.extend_from_slice(&encode(&(code, id.as_str()))?);
+        let conv: ConvRec = postcard::from_bytes(&bytes)
+            .map_err(|e| shared.corrupt(k, format!("not a format-4 conversation record ({e})")))?;
+        records.push((key::conv_rec(conv.number), bytes, k, conv.number));
+    }
+    // Writes in key order: records (`C`), the index (`c`), then the meta records (`z`).
+    records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (record_key, bytes, _, _) in &records {
+        txn.put(Space::Records, record_key, bytes)?;
+    }
+    records.sort_unstable_by(|a, b| a.2.cmp(b.2));
+    for (_, _, index_key, number) in &records {
+        txn.put(Space::Records, index_key, &number.to_be_bytes())?;
+    }
+    match page.last() {
+        Some((k, _)) if !last => txn.put(Space::Records, &progress, &key::after(k))?,
+        _ => {
+            txn.put(
+                Space::Records,
+                &key::meta(deferred::INDEXED),
+                &counters.next_seq.to_be_bytes(),
+            )?;
+            txn.delete(Space::Records, &progress)?;
+            txn.put(Space::Records, &key::meta("version"), &5u32.to_be_bytes())?;
+        }
+    }
+    Ok(last)
 }
 
 /// Format 3 → 4 (see the module docs), the first `BATCH` pending keys left; true when those
@@ -400,6 +438,25 @@ mod tests {
     /// reply (id → channel code), and the version 3.
     fn back_to_format_3(kv: &Arc<dyn Kv>, shared: &Shared) {
         kv.transact(&mut |txn| {
+            // Conversation records under their platform ids, without the two fields format 5
+            // appended.
+            let conversations = txn.scan(
+                Space::Records,
+                &[key::CONV_REC],
+                Some(&[key::CONV_REC + 1]),
+                usize::MAX,
+            )?;
+            for (k, bytes) in &conversations {
+                let conv: ConvRec = postcard::from_bytes(bytes).unwrap();
+                let appended = encode(&(conv.channel, conv.conversation.as_str()))?;
+                let channel = codec::channel_from(conv.channel).unwrap();
+                txn.put(
+                    Space::Records,
+                    &key::conv(channel, &conv.conversation),
+                    &bytes[..bytes.len() - appended.len()],
+                )?;
+                txn.delete(Space::Records, k)?;
+            }
             let records = txn.scan(Space::Waiting, &key::id(0), None, usize::MAX)?;
             txn.put(Space::Records, &key::meta("version"), &3u32.to_be_bytes())?;
             for (k, v) in &records {

@@ -220,13 +220,13 @@ impl Recent {
     }
 }
 
-/// The hash [`Recent`] keeps of a key intake's snapshot reads: a dedupe key, or a
-/// conversation's record; `None` for any other. Fx hashing, cheaper than the default for a
+/// The hash [`Recent`] keeps of a key intake's snapshot reads: a dedupe key, a conversation's
+/// index entry or its record; `None` for any other. Fx hashing, cheaper than the default for a
 /// key hashed twice a message: a collision, chosen or not, only makes the writer read again.
 pub(super) fn watched(space: Space, key: &[u8]) -> Option<u64> {
     match space {
         Space::Dedupe => key.try_into().ok().map(u64::from_be_bytes),
-        Space::Records if key.first() == Some(&key::CONV) => {
+        Space::Records if matches!(key.first(), Some(&key::CONV | &key::CONV_REC)) => {
             let mut hasher = FxHasher::default();
             key.hash(&mut hasher);
             Some(hasher.finish())
