@@ -1,22 +1,24 @@
-//! The dedupe entries of the newest deliveries, kept in memory and written to the dedupe table
-//! in bulk. Dedupe keys are hashes, so a commit's new keys land all over the table, and a
-//! commit rewrites every B-tree leaf it touches: once the table had more leaves than a commit
-//! had messages, each message cost a 4 KB page written, and a file of a million messages wrote
-//! ten times the store's size. So a commit writes the messages and leaves their dedupe entries
-//! here, where the writer and every reader look first, until a quarter of the table's size has
-//! gathered; then one transaction writes them all ([`Deferred::write_out`]), touching each leaf
-//! once for many entries.
+//! Index entries kept in memory and written in bulk: the dedupe entries of the newest
+//! deliveries, and the index entries of the newest conversations (platform id → number). Both
+//! are keyed by what the platform chose, so a commit's new keys land all over their table, and
+//! a commit rewrites every B-tree leaf it touches: once a table had more leaves than a commit
+//! had new keys, each key cost a 4 KB page written, and a file of a million messages wrote ten
+//! times the store's size. So a commit writes the messages and the conversation records and
+//! leaves these entries here, where the writer and every reader look first, until a quarter of
+//! the store's message count has gathered; then one transaction writes them all
+//! ([`Deferred::write_out`]), touching each leaf once for many entries.
 //!
-//! Nothing is lost in a crash: every delivery numbered from the one recorded with the last
-//! bulk write ([`INDEXED`]) on is in its message chunk, and opening the store puts their
-//! entries back ([`rebuild`]). A commit that fails puts them back the same way, since it may
-//! have reached the disk.
+//! Nothing is lost in a crash: both are derived. Every delivery from the message number
+//! recorded with the last bulk write ([`INDEXED`]) on is in its message chunk, and every
+//! conversation from the recorded conversation number ([`CONVERSATIONS`]) on has its record,
+//! which names its channel and id; opening the store puts their entries back ([`rebuild`]). A
+//! commit that fails puts them back the same way, since it may have reached the disk.
 //!
 //! Entries live in generations. A bulk write starts a new one, and the written generation
 //! stays reachable from every snapshot taken before, which may not show the bulk write: a
 //! snapshot reads its own generation and all after it.
 
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use rustc_hash::FxHashMap;
 
@@ -25,50 +27,127 @@ use super::*;
 /// The meta record (`z` name) holding the first message number whose dedupe entry may not be
 /// in the dedupe table yet: every delivery before it is.
 pub(super) const INDEXED: &str = "dedupe";
+/// The meta record holding the first conversation number whose index entry (`c`) may not be
+/// in the records table yet.
+pub(super) const CONVERSATIONS: &str = "conversations";
 
 /// Entries gathered before a bulk write: a quarter of the messages stored, so a bulk write
 /// rewrites each leaf for several entries, at least `MIN` and at most `MAX`, which bounds the
-/// memory (about 32 MB) and what opening after a crash reads again.
+/// memory (about 32 MB of dedupe entries) and what opening after a crash reads again.
 const MIN: u64 = if cfg!(test) { 4 } else { 65_536 };
 const MAX: u64 = 1 << 20;
 
-/// Dedupe keys (as numbers) and the message each holds, of one generation.
+/// An entry that waits here rather than in its table: which one a key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Entry<'k> {
+    /// A dedupe key, as a number.
+    Dedupe(u64),
+    /// A conversation's index key (`c` channel id).
+    Conversation(&'k [u8]),
+}
+
+impl<'k> Entry<'k> {
+    /// The entry `key` of `space` is, when it is one that waits here.
+    pub(super) fn of(space: Space, key: &'k [u8]) -> Option<Self> {
+        match space {
+            Space::Dedupe => key
+                .try_into()
+                .ok()
+                .map(|k| Entry::Dedupe(u64::from_be_bytes(k))),
+            Space::Records if key.first() == Some(&key::CONV) => Some(Entry::Conversation(key)),
+            _ => None,
+        }
+    }
+
+    pub(super) fn owned(&self) -> Owned {
+        match self {
+            Entry::Dedupe(slot) => Owned::Dedupe(*slot),
+            Entry::Conversation(k) => Owned::Conversation(k.to_vec()),
+        }
+    }
+}
+
+/// An [`Entry`] that owns its key, for the writer's list of a commit's changes.
+#[derive(Debug, Clone)]
+pub(super) enum Owned {
+    Dedupe(u64),
+    Conversation(Vec<u8>),
+}
+
+/// The entries of one generation: dedupe key → message, conversation index key → number.
+#[derive(Default)]
+struct Entries {
+    dedupe: FxHashMap<u64, u64>,
+    conversations: FxHashMap<Vec<u8>, u64>,
+}
+
+impl Entries {
+    fn get(&self, entry: &Entry<'_>) -> Option<u64> {
+        match entry {
+            Entry::Dedupe(slot) => self.dedupe.get(slot).copied(),
+            Entry::Conversation(k) => self.conversations.get(*k).copied(),
+        }
+    }
+
+    fn insert(&mut self, entry: Owned, value: u64) {
+        match entry {
+            Owned::Dedupe(slot) => self.dedupe.insert(slot, value),
+            Owned::Conversation(k) => self.conversations.insert(k, value),
+        };
+    }
+
+    fn remove(&mut self, entry: &Owned) {
+        match entry {
+            Owned::Dedupe(slot) => self.dedupe.remove(slot),
+            Owned::Conversation(k) => self.conversations.remove(k),
+        };
+    }
+
+    fn len(&self) -> usize {
+        self.dedupe.len() + self.conversations.len()
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Generation {
-    entries: RwLock<FxHashMap<u64, u64>>,
-    /// The generation after this one, set when this one was written to the dedupe table.
+    entries: RwLock<Entries>,
+    /// The generation after this one, set when this one was written to its tables.
     next: OnceLock<Arc<Generation>>,
 }
 
 impl Generation {
-    /// The message at dedupe key `slot`, in this generation or a later one; the latest wins.
-    pub(super) fn find(&self, slot: u64) -> Option<u64> {
+    /// The value of `entry` in this generation or a later one; the latest wins.
+    pub(super) fn find(&self, entry: &Entry<'_>) -> Option<u64> {
         if let Some(next) = self.next.get()
-            && let Some(seq) = next.find(slot)
+            && let Some(value) = next.find(entry)
         {
-            return Some(seq);
+            return Some(value);
         }
-        self.get(slot)
+        self.get(entry)
     }
 
-    /// The message at dedupe key `slot` in this generation alone.
-    pub(super) fn get(&self, slot: u64) -> Option<u64> {
-        read(&self.entries).get(&slot).copied()
+    /// The value of `entry` in this generation alone.
+    pub(super) fn get(&self, entry: &Entry<'_>) -> Option<u64> {
+        self.read().get(entry)
     }
 
     pub(super) fn len(&self) -> usize {
-        read(&self.entries).len()
+        self.read().len()
     }
-}
 
-fn read(
-    entries: &RwLock<FxHashMap<u64, u64>>,
-) -> std::sync::RwLockReadGuard<'_, FxHashMap<u64, u64>> {
-    // A panic while the writer held the lock left a map that is still whole: entries are only
-    // inserted and removed.
-    entries
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
+        // A panic while the writer held the lock left maps that are still whole: entries are
+        // only inserted and removed.
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The generation readers start from, shared by the writer and the readers.
@@ -89,28 +168,23 @@ impl Deferred {
         )
     }
 
-    /// After a commit: its new dedupe entries join the current generation, and the keys it
-    /// freed or marked (written to the table as before) leave it.
-    pub(super) fn apply(&self, added: &[(u64, u64)], removed: &[u64]) {
+    /// After a commit: its new entries join the current generation, and the keys it deleted
+    /// or marked (written to their tables as before) leave it.
+    pub(super) fn apply(&self, added: Vec<(Owned, u64)>, removed: &[Owned]) {
         let generation = self.current();
-        let mut entries = generation
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for slot in removed {
-            entries.remove(slot);
+        let mut entries = generation.write();
+        for entry in removed {
+            entries.remove(entry);
         }
-        entries.extend(added.iter().copied());
+        for (entry, value) in added {
+            entries.insert(entry, value);
+        }
     }
 
     /// Replaces the current generation's entries with what the store holds ([`rebuild`]).
     pub(super) fn reload(&self, shared: &Shared) -> Result<(), StoreError> {
         let entries = rebuild(shared)?;
-        let generation = self.current();
-        *generation
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = entries;
+        *self.current().write() = entries;
         Ok(())
     }
 
@@ -120,22 +194,43 @@ impl Deferred {
         self.current().len() as u64 >= at
     }
 
-    /// Writes the current generation's entries to the dedupe table in one transaction, with
-    /// `next_seq` as the new [`INDEXED`], and starts a new generation. On failure nothing
-    /// changes: the entries stay here and are tried again later.
-    pub(super) fn write_out(&self, shared: &Shared, next_seq: u64) -> Result<(), StoreError> {
+    /// Writes the current generation's entries to their tables in one transaction, with the
+    /// next message and conversation numbers as the new [`INDEXED`] and [`CONVERSATIONS`],
+    /// and starts a new generation. On failure nothing changes: the entries stay here and are
+    /// tried again later.
+    pub(super) fn write_out(&self, shared: &Shared, counters: &Counters) -> Result<(), StoreError> {
         let generation = self.current();
-        let mut sorted: Vec<(u64, u64)> = read(&generation.entries)
-            .iter()
-            .map(|(&slot, &seq)| (slot, seq))
-            .collect();
-        if sorted.is_empty() {
+        let (mut dedupe, mut conversations) = {
+            let entries = generation.read();
+            let dedupe: Vec<(u64, u64)> = entries.dedupe.iter().map(|(&k, &v)| (k, v)).collect();
+            let conversations: Vec<(Vec<u8>, u64)> = entries
+                .conversations
+                .iter()
+                .map(|(k, &v)| (k.clone(), v))
+                .collect();
+            (dedupe, conversations)
+        };
+        if dedupe.is_empty() && conversations.is_empty() {
             return Ok(());
         }
-        sorted.sort_unstable();
+        dedupe.sort_unstable();
+        conversations.sort_unstable();
         shared.kv.transact(&mut |txn| {
-            txn.put(Space::Records, &key::meta(INDEXED), &next_seq.to_be_bytes())?;
-            for (slot, seq) in &sorted {
+            // In space and key order: the index (`c`), the marks (`z`), then the dedupe table.
+            for (k, number) in &conversations {
+                txn.put(Space::Records, k, &number.to_be_bytes())?;
+            }
+            txn.put(
+                Space::Records,
+                &key::meta(CONVERSATIONS),
+                &counters.next_conversation.to_be_bytes(),
+            )?;
+            txn.put(
+                Space::Records,
+                &key::meta(INDEXED),
+                &counters.next_seq.to_be_bytes(),
+            )?;
+            for (slot, seq) in &dedupe {
                 txn.put(Space::Dedupe, &key::id(*slot), &seq.to_be_bytes())?;
             }
             Ok(())
@@ -151,33 +246,69 @@ impl Deferred {
     }
 }
 
-/// The dedupe entries of the deliveries from [`INDEXED`] on, read from their message chunks,
-/// each at the key a new delivery with its hash would take (as intake placed it).
-pub(super) fn rebuild(shared: &Shared) -> Result<FxHashMap<u64, u64>, StoreError> {
+/// The marks a new store starts with, and a format-4 store is upgraded to (every entry of a
+/// format-4 store is in its table): the next message and conversation numbers.
+pub(super) fn put_marks(txn: &mut dyn KvTxn, counters: &Counters) -> Result<(), StoreError> {
+    txn.put(
+        Space::Records,
+        &key::meta(CONVERSATIONS),
+        &counters.next_conversation.to_be_bytes(),
+    )?;
+    txn.put(
+        Space::Records,
+        &key::meta(INDEXED),
+        &counters.next_seq.to_be_bytes(),
+    )
+}
+
+/// The entries that may be missing from their tables, read back from what they are derived
+/// from: the dedupe entries of the deliveries from [`INDEXED`] on, each at the key a new
+/// delivery with its hash would take (as intake placed it), and the index entries of the
+/// conversations from [`CONVERSATIONS`] on.
+fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
     let generation = Arc::new(Generation::default());
     let mut snap = Snapshot::with_generation(shared, Arc::clone(&generation))?;
-    let indexed_key = key::meta(INDEXED);
-    let from = match snap.read(Space::Records, &indexed_key)? {
-        Some(bytes) => u64::from_be_bytes(
-            bytes
-                .try_into()
-                .map_err(|_| shared.corrupt(&indexed_key, "bad dedupe mark"))?,
-        ),
-        None => return Err(shared.corrupt(&indexed_key, "missing dedupe mark")),
+    let mark = |snap: &mut Snapshot<'_>, name: &str| -> Result<u64, StoreError> {
+        let k = key::meta(name);
+        match snap.read(Space::Records, &k)? {
+            Some(bytes) => Ok(u64::from_be_bytes(
+                bytes
+                    .try_into()
+                    .map_err(|_| shared.corrupt(&k, "bad mark"))?,
+            )),
+            None => Err(shared.corrupt(&k, "missing mark")),
+        }
     };
+    let from_seq = mark(&mut snap, INDEXED)?;
+    let from_conversation = mark(&mut snap, CONVERSATIONS)?;
+
+    let mut conversations = FxHashMap::default();
+    snap.kv.scan_each(
+        Space::Records,
+        &key::conv_rec(from_conversation),
+        Some(&[key::CONV_REC + 1]),
+        &mut |k, bytes| {
+            let conv: codec::ConvRec =
+                postcard::from_bytes(bytes).map_err(|e| shared.corrupt(k, e))?;
+            let channel = codec::channel_from(conv.channel).map_err(|e| shared.corrupt(k, e))?;
+            conversations.insert(key::conv(channel, &conv.conversation), conv.number);
+            Ok(())
+        },
+    )?;
+
     // The deliveries first, since the lookups below read the snapshot the scan holds.
     let mut deliveries: Vec<(u64, u8, String)> = Vec::new();
     let mut ranges = Vec::new();
     snap.kv.scan_each(
         Space::Messages,
-        &key::id(codec::chunk_of(from)),
+        &key::id(codec::chunk_of(from_seq)),
         None,
         &mut |k, bytes| {
             let number = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
             codec::Chunk::slot_ranges(bytes, &mut ranges).map_err(|e| shared.corrupt(k, e))?;
             for (slot, range) in ranges.iter().enumerate() {
                 let seq = number * codec::CHUNK_SLOTS + slot as u64;
-                if seq < from || range.is_empty() {
+                if seq < from_seq || range.is_empty() {
                     continue;
                 }
                 // A message record starts with its channel and id.
@@ -194,18 +325,13 @@ pub(super) fn rebuild(shared: &Shared) -> Result<FxHashMap<u64, u64>, StoreError
         let found = snap.find_message(codec::dedupe_hash(channel, &id), channel, &id)?;
         if found.message.is_none() {
             generation
-                .entries
                 .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .dedupe
                 .insert(u64::from_be_bytes(found.free), seq);
         }
     }
     drop(snap);
-    let entries = std::mem::take(
-        &mut *generation
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
+    let mut entries = std::mem::take(&mut *generation.write());
+    entries.conversations = conversations;
     Ok(entries)
 }

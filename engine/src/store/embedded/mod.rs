@@ -232,11 +232,7 @@ impl Embedded {
             }
             None => {
                 shared.kv.transact(&mut |txn| {
-                    txn.put(
-                        Space::Records,
-                        &key::meta(deferred::INDEXED),
-                        &0u64.to_be_bytes(),
-                    )?;
+                    deferred::put_marks(txn, &Counters::default())?;
                     txn.put(Space::Records, &version_key, &FORMAT_VERSION.to_be_bytes())
                 })?;
                 Counters::default()
@@ -731,16 +727,25 @@ impl Store for Embedded {
     }
 
     fn conversation_keys(&self) -> Result<Vec<(ChannelKind, String)>, StoreError> {
+        // From the records, not the index: the newest index entries may wait in memory.
         let mut snap = self.snapshot()?;
-        snap.keys_under(&[key::CONV])?
-            .iter()
-            .map(|k| {
-                let (code, id) =
-                    key::parse_conv(k).ok_or_else(|| self.shared.corrupt(k, "bad key"))?;
-                let channel = codec::channel_from(code).map_err(|e| self.shared.corrupt(k, e))?;
-                Ok((channel, id))
-            })
-            .collect()
+        let mut keys = Vec::new();
+        snap.kv.scan_each(
+            Space::Records,
+            &[key::CONV_REC],
+            Some(&[key::CONV_REC + 1]),
+            &mut |k, bytes| {
+                let conv: codec::ConvRec =
+                    postcard::from_bytes(bytes).map_err(|e| self.shared.corrupt(k, e))?;
+                let channel =
+                    codec::channel_from(conv.channel).map_err(|e| self.shared.corrupt(k, e))?;
+                keys.push((channel, conv.conversation));
+                Ok(())
+            },
+        )?;
+        // In the index's order, as before.
+        keys.sort_by_cached_key(|(channel, id)| key::conv(*channel, id));
+        Ok(keys)
     }
 
     fn escalation_ids(&self) -> Result<Vec<u64>, StoreError> {

@@ -466,11 +466,10 @@ impl Reader for Snapshot<'_> {
         self.shared
     }
     fn read(&mut self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if space == Space::Dedupe
-            && let Ok(slot) = <[u8; 8]>::try_from(key)
-            && let Some(seq) = self.deferred.find(u64::from_be_bytes(slot))
+        if let Some(entry) = deferred::Entry::of(space, key)
+            && let Some(value) = self.deferred.find(&entry)
         {
-            return Ok(Some(seq.to_be_bytes().to_vec()));
+            return Ok(Some(value.to_be_bytes().to_vec()));
         }
         self.kv.get(space, key)
     }

@@ -111,26 +111,33 @@ fn rulebook() -> &'static crate::Rulebook {
     RULEBOOK.get_or_init(|| crate::Rulebook::embedded().unwrap())
 }
 
+/// Message `id` from `author`, in a conversation of their own.
 fn accept(store: &Embedded, id: &str, author: &str) -> IntakeReceipt {
+    accept_in(store, id, author, author)
+}
+
+fn accept_in(store: &Embedded, id: &str, author: &str, conversation: &str) -> IntakeReceipt {
     let rulebook = rulebook();
     let at = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
     let mut m = crate::Inbound::from_text(id, ChannelKind::Telegram, "Hallo", at);
     m.author = author.into();
-    m.conversation = author.into();
+    m.conversation = conversation.into();
     crate::Intake::new(rulebook, store).accept(m, at).unwrap()
 }
 
-/// Dedupe entries wait in memory and go to the table in bulk (here every 4, see
-/// `deferred::MIN`). A repeated delivery is recognised wherever its entry is: waiting, written,
-/// or read back from its chunk when a copy made while it waited is opened.
+/// Dedupe and conversation index entries wait in memory and go to their tables in bulk (here
+/// every 4 entries, see `deferred::MIN`; a message in a new conversation adds two). A repeated
+/// delivery is recognised, and its conversation found, wherever its entries are: waiting,
+/// written, or read back from the chunk and the conversation's record when a copy made while
+/// they waited is opened.
 #[test]
 fn a_repeated_delivery_is_recognised_wherever_its_dedupe_entry_is() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("webcare.redb");
     let store = open(&path);
-    let ids: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let ids: Vec<String> = (0..9).map(|i| format!("m{i}")).collect();
     let seqs: Vec<u64> = ids.iter().map(|id| accept(&store, id, id).seq).collect();
-    // Written in bulk after the 4th and the 8th; the last two wait.
+    // Written in bulk after every second message; the last one's two entries wait.
     assert_eq!(store.shared.deferred.current().len(), 2);
     let recognised = |store: &Embedded| {
         for (id, seq) in ids.iter().zip(&seqs) {
@@ -139,7 +146,18 @@ fn a_repeated_delivery_is_recognised_wherever_its_dedupe_entry_is() {
             assert_eq!(again.seq, *seq);
             let found = store.message(ChannelKind::Telegram, id).unwrap();
             assert_eq!(found.map(|m| m.seq), Some(*seq), "`{id}` is not found");
+            let conversation = Store::conversation(store, ChannelKind::Telegram, id).unwrap();
+            assert_eq!(
+                conversation.map(|c| c.messages),
+                Some(1),
+                "`{id}`'s conversation"
+            );
         }
+        let listed = Store::conversation_keys(store).unwrap();
+        assert!(
+            ids.iter()
+                .all(|id| listed.contains(&(ChannelKind::Telegram, id.clone())))
+        );
     };
     recognised(&store);
 
@@ -169,12 +187,13 @@ fn an_erased_delivery_leaves_no_waiting_dedupe_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("webcare.redb");
     let store = open(&path);
-    let kept = accept(&store, "kept", "bob").seq;
-    accept(&store, "erased", "ann");
-    assert_eq!(store.shared.deferred.current().len(), 2);
+    // One conversation: two dedupe entries and one index entry wait.
+    let kept = accept_in(&store, "kept", "bob", "desk").seq;
+    accept_in(&store, "erased", "ann", "desk");
+    assert_eq!(store.shared.deferred.current().len(), 3);
     let at = chrono::DateTime::from_timestamp(1_795_000_100, 0).unwrap();
     store.forget_author("ann", "dpo", at).unwrap();
-    assert_eq!(store.shared.deferred.current().len(), 1);
+    assert_eq!(store.shared.deferred.current().len(), 2);
     assert!(
         store
             .message(ChannelKind::Telegram, "erased")
@@ -185,7 +204,7 @@ fn an_erased_delivery_leaves_no_waiting_dedupe_entry() {
     let copy = dir.path().join("copy.redb");
     store.copy_to(&copy).unwrap();
     let restored = open(&copy);
-    assert_eq!(restored.shared.deferred.current().len(), 1);
+    assert_eq!(restored.shared.deferred.current().len(), 2);
     assert!(
         restored
             .message(ChannelKind::Telegram, "erased")
@@ -193,7 +212,7 @@ fn an_erased_delivery_leaves_no_waiting_dedupe_entry() {
             .is_none()
     );
     // Its tombstone answers a repeated delivery: acknowledged, nothing stored.
-    let again = accept(&restored, "erased", "ann");
+    let again = accept_in(&restored, "erased", "ann", "desk");
     assert!(again.duplicate);
     assert_eq!(again.decision.diagnostics.rules, ["engine:erased"]);
     assert!(

@@ -174,11 +174,7 @@ fn conversations_by_number(shared: &Shared, txn: &mut dyn KvTxn) -> Result<bool,
     match page.last() {
         Some((k, _)) if !last => txn.put(Space::Records, &progress, &key::after(k))?,
         _ => {
-            txn.put(
-                Space::Records,
-                &key::meta(deferred::INDEXED),
-                &counters.next_seq.to_be_bytes(),
-            )?;
+            deferred::put_marks(txn, &counters)?;
             txn.delete(Space::Records, &progress)?;
             txn.put(Space::Records, &key::meta("version"), &5u32.to_be_bytes())?;
         }

@@ -243,11 +243,10 @@ impl Reader for Tx<'_> {
         if let Some(value) = self.overlay.space(space).get(&Key::new(key)) {
             return Ok(value.clone());
         }
-        if space == Space::Dedupe
-            && let Ok(slot) = <[u8; 8]>::try_from(key)
-            && let Some(seq) = self.deferred.get(u64::from_be_bytes(slot))
+        if let Some(entry) = deferred::Entry::of(space, key)
+            && let Some(value) = self.deferred.get(&entry)
         {
-            return Ok(Some(seq.to_be_bytes().to_vec()));
+            return Ok(Some(value.to_be_bytes().to_vec()));
         }
         self.kv.get(space, key)
     }
@@ -568,9 +567,10 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
         let mut batch = Some(batch);
         let mut watched_keys = Watched::default();
-        // New dedupe entries wait in memory; freed and marked keys go to the table.
-        let mut deferred_added: Vec<(u64, u64)> = Vec::new();
-        let mut deferred_removed: Vec<u64> = Vec::new();
+        // New dedupe and conversation index entries wait in memory; deleted and marked keys
+        // go to their tables.
+        let mut deferred_added: Vec<(deferred::Owned, u64)> = Vec::new();
+        let mut deferred_removed: Vec<deferred::Owned> = Vec::new();
         if stale {
             stale = shared.deferred.reload(&shared).is_err();
         }
@@ -614,15 +614,17 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
                 deferred_removed.clear();
                 for (space, k, v) in overlay.into_sorted() {
                     watched_keys.extend(watched(space, &k));
-                    if space == Space::Dedupe
-                        && let Ok(slot) = <[u8; 8]>::try_from(&k[..]).map(u64::from_be_bytes)
-                    {
-                        match v.as_deref().map(<[u8; 8]>::try_from) {
-                            Some(Ok(seq)) if u64::from_be_bytes(seq) != DEDUPE_DELETED => {
-                                deferred_added.push((slot, u64::from_be_bytes(seq)));
+                    if let Some(entry) = deferred::Entry::of(space, &k) {
+                        let value = v
+                            .as_deref()
+                            .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                            .map(u64::from_be_bytes);
+                        match value {
+                            Some(value) if value != DEDUPE_DELETED => {
+                                deferred_added.push((entry.owned(), value));
                                 continue;
                             }
-                            _ => deferred_removed.push(slot),
+                            _ => deferred_removed.push(entry.owned()),
                         }
                     }
                     match v {
@@ -636,7 +638,9 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         // Before the commit is counted, so a snapshot that shows the commit's messages but
         // was taken before their entries were here is one the writer does not trust.
         match &result {
-            Ok(()) => shared.deferred.apply(&deferred_added, &deferred_removed),
+            Ok(()) => shared
+                .deferred
+                .apply(std::mem::take(&mut deferred_added), &deferred_removed),
             // It may still have reached the disk: read the entries back from the chunks.
             Err(_) => stale = shared.deferred.reload(&shared).is_err(),
         }
@@ -663,20 +667,20 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         }
         wake_all(completions, &result, &shared.path);
         if result.is_ok() && shared.deferred.due(counters.messages) {
-            write_out_deferred(&shared, counters.next_seq);
+            write_out_deferred(&shared, &counters);
         }
     }
     // Stopping: the next start then has nothing to read back.
     if !stale {
-        write_out_deferred(&shared, counters.next_seq);
+        write_out_deferred(&shared, &counters);
     }
 }
 
-/// Writes the deferred dedupe entries to the table; a failure only leaves them in memory for
-/// the next try (the chunks still hold them).
-fn write_out_deferred(shared: &Shared, next_seq: u64) {
-    if let Err(error) = shared.deferred.write_out(shared, next_seq) {
-        tracing::warn!(error = %error, "the dedupe entries kept in memory could not be written to the store yet");
+/// Writes the index entries kept in memory to their tables; a failure only leaves them there
+/// for the next try (what they are derived from is on disk).
+fn write_out_deferred(shared: &Shared, counters: &Counters) {
+    if let Err(error) = shared.deferred.write_out(shared, counters) {
+        tracing::warn!(error = %error, "the index entries kept in memory could not be written to the store yet");
     }
 }
 
