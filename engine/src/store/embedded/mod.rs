@@ -34,7 +34,8 @@
 //! | waiting | chunk number | slot · channel of each reply to the chunk's messages waiting to be sent ([`waiting`]) |
 //! | outbox | id | the entry's state when it is not fresh ([`codec::OutboxRec`]): tried, postponed, sent, given up, or one with its own words |
 //! | pending | id | channel: format 3's waiting replies, read only by `upgrade` |
-//! | records | `c` channel conversation | [`codec::ConvRec`], with its newest messages' numbers |
+//! | records | `C` conversation number | [`codec::ConvRec`], with its channel, id and newest messages' numbers |
+//! | | `c` channel conversation | the conversation's number; the newest wait in memory ([`deferred`]) |
 //! | | `k` conversation number · first seq | older message numbers of a conversation, 64 a block |
 //! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
 //! | | `e` id / `n` id | [`codec::EscRec`], with its case state ([`codec::CaseRec`]) / the open ones |
@@ -43,24 +44,27 @@
 //! | | `u` id | [`AuditEntry`] |
 //! | | `y` id | a symbol of the decision strings ([`codec`]) |
 //! | | `v` version / `w` id | a rulebook version's files / one activation |
-//! | | `z` name | format version and counters; `zdedupe`: from which message on dedupe entries may still wait in memory; `zcrisis`: the crisis switch (`Option<bool>`) |
+//! | | `z` name | format version and counters; `zdedupe` / `zconversations`: from which message / conversation number on their index entries may still wait in memory; `zcrisis`: the crisis switch (`Option<bool>`) |
 //!
 //! A message's sequence number is `chunk · 256 + slot`, and the reply to a message is the
 //! outbox entry with the message's number, so neither needs an index of its own. A
 //! conversation's messages are listed in its own record (which intake rewrites anyway) until 64
 //! have gathered, which then go to a block of their own. Per message the store writes one record
 //! into a chunk, a dedupe and a time entry, plus two bytes in its chunk's waiting record when it
-//! has a reply; conversation and escalation records are rewritten in place. The dedupe entry
-//! goes to the table later, with many others ([`deferred`]): its key is a hash, so written with
-//! its message it would cost a leaf page of its own.
+//! has a reply; conversation and escalation records are rewritten in place. A conversation's
+//! record is keyed by its number, so the records of new conversations and of the ones in use
+//! lie together at the end of the `C` range. The keys the platform chooses, the dedupe entry
+//! (a hash of the message id) and a new conversation's index entry (its id), go to their
+//! tables later, many at once ([`deferred`]): each written with its message would cost a leaf
+//! page of its own.
 //!
 //! # Layout
 //!
 //! - this file: the shared state, opening a store, and the [`Store`] trait, each method
 //!   handed to the file of its area.
 //! - `kv`: what a backend provides; `keys`: the key schema; `read`: reading records;
-//!   `writer`: the group-commit writer and its transaction; `deferred`: the newest dedupe
-//!   entries, kept in memory until they are written in bulk.
+//!   `writer`: the group-commit writer and its transaction; `deferred`: the newest dedupe and
+//!   conversation index entries, kept in memory until they are written in bulk.
 //! - `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
 //!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work),
 //!   `waiting` (the replies waiting to be sent, a record a chunk).
