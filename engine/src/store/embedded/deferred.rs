@@ -1,6 +1,7 @@
 //! Index entries kept in memory and written in bulk: the dedupe entries of the newest
-//! deliveries, and the index entries of the newest conversations (platform id → number). Both
-//! are keyed by what the platform chose, so a commit's new keys land all over their table, and
+//! deliveries, the index entries of the newest conversations (platform id → number), and the
+//! author keys of the newest participants (author → conversation). All are keyed by what the
+//! platform chose, so a commit's new keys land all over their table, and
 //! a commit rewrites every B-tree leaf it touches: once a table had more leaves than a commit
 //! had new keys, each key cost a 4 KB page written, and a file of a million messages wrote ten
 //! times the store's size. So a commit writes the messages and the conversation records and
@@ -8,16 +9,19 @@
 //! the store's message count has gathered; then one transaction writes them all
 //! ([`Deferred::write_out`]), touching each leaf once for many entries.
 //!
-//! Nothing is lost in a crash: both are derived. Every delivery from the message number
-//! recorded with the last bulk write ([`INDEXED`]) on is in its message chunk, and every
-//! conversation from the recorded conversation number ([`CONVERSATIONS`]) on has its record,
-//! which names its channel and id; opening the store puts their entries back ([`rebuild`]). A
-//! commit that fails puts them back the same way, since it may have reached the disk.
+//! Nothing is lost in a crash: all are derived. Every delivery from the message number
+//! recorded with the last bulk write ([`INDEXED`]) on is in its message chunk, with its author
+//! and conversation, and every conversation from the recorded conversation number
+//! ([`CONVERSATIONS`]) on has its record, which names its channel and id; opening the store
+//! puts their entries back ([`rebuild`]). A commit that fails puts them back the same way,
+//! since it may have reached the disk.
 //!
 //! Entries live in generations. A bulk write starts a new one, and the written generation
 //! stays reachable from every snapshot taken before, which may not show the bulk write: a
 //! snapshot reads its own generation and all after it.
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use rustc_hash::FxHashMap;
@@ -34,7 +38,7 @@ pub(super) const CONVERSATIONS: &str = "conversations";
 /// Entries gathered before a bulk write: a quarter of the messages stored, so a bulk write
 /// rewrites each leaf for several entries, at least `MIN` and at most `MAX`, which bounds the
 /// memory (about 32 MB of dedupe entries) and what opening after a crash reads again.
-const MIN: u64 = if cfg!(test) { 4 } else { 65_536 };
+const MIN: u64 = if cfg!(test) { 8 } else { 65_536 };
 const MAX: u64 = 1 << 20;
 
 /// An entry that waits here rather than in its table: which one a key is.
@@ -44,6 +48,8 @@ pub(super) enum Entry<'k> {
     Dedupe(u64),
     /// A conversation's index key (`c` channel id).
     Conversation(&'k [u8]),
+    /// An author key (`a` author channel conversation), which has no value.
+    Author(&'k [u8]),
 }
 
 impl<'k> Entry<'k> {
@@ -54,7 +60,11 @@ impl<'k> Entry<'k> {
                 .try_into()
                 .ok()
                 .map(|k| Entry::Dedupe(u64::from_be_bytes(k))),
-            Space::Records if key.first() == Some(&key::CONV) => Some(Entry::Conversation(key)),
+            Space::Records => match key.first() {
+                Some(&key::CONV) => Some(Entry::Conversation(key)),
+                Some(&key::AUTHOR) => Some(Entry::Author(key)),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -63,48 +73,93 @@ impl<'k> Entry<'k> {
         match self {
             Entry::Dedupe(slot) => Owned::Dedupe(*slot),
             Entry::Conversation(k) => Owned::Conversation(k.to_vec()),
+            Entry::Author(k) => Owned::Author(k.to_vec()),
+        }
+    }
+
+    /// What a commit that writes `value` to this key leaves waiting here; `None` when the
+    /// write goes to the table (a delete, or a dedupe key marked deleted).
+    pub(super) fn kept(&self, value: Option<&[u8]>) -> Option<Kept> {
+        let number = || {
+            value
+                .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                .map(u64::from_be_bytes)
+        };
+        match self {
+            Entry::Dedupe(slot) => number()
+                .filter(|seq| *seq != DEDUPE_DELETED)
+                .map(|seq| Kept::Dedupe(*slot, seq)),
+            Entry::Conversation(k) => number().map(|n| Kept::Conversation(k.to_vec(), n)),
+            Entry::Author(k) => value.map(|_| Kept::Author(k.to_vec())),
         }
     }
 }
 
-/// An [`Entry`] that owns its key, for the writer's list of a commit's changes.
+/// An [`Entry`] that owns its key, for the writer's list of a commit's deletes.
 #[derive(Debug, Clone)]
 pub(super) enum Owned {
     Dedupe(u64),
     Conversation(Vec<u8>),
+    Author(Vec<u8>),
 }
 
-/// The entries of one generation: dedupe key → message, conversation index key → number.
+/// An entry a commit wrote, with its value, to wait here.
+#[derive(Debug, Clone)]
+pub(super) enum Kept {
+    Dedupe(u64, u64),
+    Conversation(Vec<u8>, u64),
+    Author(Vec<u8>),
+}
+
+/// The entries of one generation: dedupe key → message, conversation index key → number,
+/// and author keys, in order for the range reads that list an author's conversations.
 #[derive(Default)]
 struct Entries {
     dedupe: FxHashMap<u64, u64>,
     conversations: FxHashMap<Vec<u8>, u64>,
+    authors: BTreeSet<Vec<u8>>,
 }
 
 impl Entries {
-    fn get(&self, entry: &Entry<'_>) -> Option<u64> {
+    /// The value of `entry` as its table holds it.
+    fn get(&self, entry: &Entry<'_>) -> Option<Vec<u8>> {
         match entry {
-            Entry::Dedupe(slot) => self.dedupe.get(slot).copied(),
-            Entry::Conversation(k) => self.conversations.get(*k).copied(),
+            Entry::Dedupe(slot) => self.dedupe.get(slot).map(|v| v.to_be_bytes().to_vec()),
+            Entry::Conversation(k) => self.conversations.get(*k).map(|v| v.to_be_bytes().to_vec()),
+            Entry::Author(k) => self.authors.contains(*k).then(Vec::new),
         }
     }
 
-    fn insert(&mut self, entry: Owned, value: u64) {
-        match entry {
-            Owned::Dedupe(slot) => self.dedupe.insert(slot, value),
-            Owned::Conversation(k) => self.conversations.insert(k, value),
-        };
+    fn insert(&mut self, kept: Kept) {
+        match kept {
+            Kept::Dedupe(slot, seq) => {
+                self.dedupe.insert(slot, seq);
+            }
+            Kept::Conversation(k, number) => {
+                self.conversations.insert(k, number);
+            }
+            Kept::Author(k) => {
+                self.authors.insert(k);
+            }
+        }
     }
 
     fn remove(&mut self, entry: &Owned) {
         match entry {
-            Owned::Dedupe(slot) => self.dedupe.remove(slot),
-            Owned::Conversation(k) => self.conversations.remove(k),
-        };
+            Owned::Dedupe(slot) => {
+                self.dedupe.remove(slot);
+            }
+            Owned::Conversation(k) => {
+                self.conversations.remove(k);
+            }
+            Owned::Author(k) => {
+                self.authors.remove(k);
+            }
+        }
     }
 
     fn len(&self) -> usize {
-        self.dedupe.len() + self.conversations.len()
+        self.dedupe.len() + self.conversations.len() + self.authors.len()
     }
 }
 
@@ -117,7 +172,7 @@ pub(super) struct Generation {
 
 impl Generation {
     /// The value of `entry` in this generation or a later one; the latest wins.
-    pub(super) fn find(&self, entry: &Entry<'_>) -> Option<u64> {
+    pub(super) fn find(&self, entry: &Entry<'_>) -> Option<Vec<u8>> {
         if let Some(next) = self.next.get()
             && let Some(value) = next.find(entry)
         {
@@ -127,8 +182,26 @@ impl Generation {
     }
 
     /// The value of `entry` in this generation alone.
-    pub(super) fn get(&self, entry: &Entry<'_>) -> Option<u64> {
+    pub(super) fn get(&self, entry: &Entry<'_>) -> Option<Vec<u8>> {
         self.read().get(entry)
+    }
+
+    /// The waiting author keys in `start..end` (no `end`: to the end), in this generation
+    /// and, with `later`, the ones after it.
+    pub(super) fn authors_in(&self, start: &[u8], end: Option<&[u8]>, later: bool) -> Vec<Vec<u8>> {
+        let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut keys: Vec<Vec<u8>> = self
+            .read()
+            .authors
+            .range::<[u8], _>((Bound::Included(start), upper))
+            .cloned()
+            .collect();
+        if later && let Some(next) = self.next.get() {
+            keys.extend(next.authors_in(start, end, true));
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        keys
     }
 
     pub(super) fn len(&self) -> usize {
@@ -170,14 +243,14 @@ impl Deferred {
 
     /// After a commit: its new entries join the current generation, and the keys it deleted
     /// or marked (written to their tables as before) leave it.
-    pub(super) fn apply(&self, added: Vec<(Owned, u64)>, removed: &[Owned]) {
+    pub(super) fn apply(&self, added: Vec<Kept>, removed: &[Owned]) {
         let generation = self.current();
         let mut entries = generation.write();
         for entry in removed {
             entries.remove(entry);
         }
-        for (entry, value) in added {
-            entries.insert(entry, value);
+        for kept in added {
+            entries.insert(kept);
         }
     }
 
@@ -200,7 +273,7 @@ impl Deferred {
     /// tried again later.
     pub(super) fn write_out(&self, shared: &Shared, counters: &Counters) -> Result<(), StoreError> {
         let generation = self.current();
-        let (mut dedupe, mut conversations) = {
+        let (mut dedupe, mut conversations, authors) = {
             let entries = generation.read();
             let dedupe: Vec<(u64, u64)> = entries.dedupe.iter().map(|(&k, &v)| (k, v)).collect();
             let conversations: Vec<(Vec<u8>, u64)> = entries
@@ -208,15 +281,20 @@ impl Deferred {
                 .iter()
                 .map(|(k, &v)| (k.clone(), v))
                 .collect();
-            (dedupe, conversations)
+            let authors: Vec<Vec<u8>> = entries.authors.iter().cloned().collect();
+            (dedupe, conversations, authors)
         };
-        if dedupe.is_empty() && conversations.is_empty() {
+        if dedupe.is_empty() && conversations.is_empty() && authors.is_empty() {
             return Ok(());
         }
         dedupe.sort_unstable();
         conversations.sort_unstable();
         shared.kv.transact(&mut |txn| {
-            // In space and key order: the index (`c`), the marks (`z`), then the dedupe table.
+            // In space and key order: the author keys (`a`), the index (`c`), the marks
+            // (`z`), then the dedupe table.
+            for k in &authors {
+                txn.put(Space::Records, k, &[])?;
+            }
             for (k, number) in &conversations {
                 txn.put(Space::Records, k, &number.to_be_bytes())?;
             }
@@ -298,6 +376,7 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
 
     // The deliveries first, since the lookups below read the snapshot the scan holds.
     let mut deliveries: Vec<(u64, u8, String)> = Vec::new();
+    let mut authors = BTreeSet::new();
     let mut ranges = Vec::new();
     snap.kv.scan_each(
         Space::Messages,
@@ -311,11 +390,15 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
                 if seq < from_seq || range.is_empty() {
                     continue;
                 }
-                // A message record starts with its channel and id.
-                let ((channel, id), _) =
-                    postcard::take_from_bytes::<(u8, &str)>(&bytes[range.clone()])
+                // A message record starts with its channel, id, conversation and author.
+                let ((code, id, conversation, author), _) =
+                    postcard::take_from_bytes::<(u8, &str, &str, &str)>(&bytes[range.clone()])
                         .map_err(|e| shared.corrupt_seq(seq, e))?;
-                deliveries.push((seq, channel, id.to_owned()));
+                let channel = codec::channel_from(code).map_err(|e| shared.corrupt_seq(seq, e))?;
+                // Some of these were written before the mark already; writing one again at
+                // the next bulk write changes nothing.
+                authors.insert(key::author(author, channel, conversation));
+                deliveries.push((seq, code, id.to_owned()));
             }
             Ok(())
         },
@@ -333,5 +416,20 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
     drop(snap);
     let mut entries = std::mem::take(&mut *generation.write());
     entries.conversations = conversations;
+    entries.authors = authors;
     Ok(entries)
+}
+
+/// A page of committed entries with the waiting author keys in its range added, the first
+/// `limit` in key order; a key both waiting and committed is listed once.
+pub(super) fn with_authors(page: KvPairs, waiting: Vec<Vec<u8>>, limit: usize) -> KvPairs {
+    if waiting.is_empty() {
+        return page;
+    }
+    let mut merged: KvPairs = page;
+    merged.extend(waiting.into_iter().map(|k| (k, Vec::new())));
+    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    merged.dedup_by(|a, b| a.0 == b.0);
+    merged.truncate(limit);
+    merged
 }

@@ -469,7 +469,7 @@ impl Reader for Snapshot<'_> {
         if let Some(entry) = deferred::Entry::of(space, key)
             && let Some(value) = self.deferred.find(&entry)
         {
-            return Ok(Some(value.to_be_bytes().to_vec()));
+            return Ok(Some(value));
         }
         self.kv.get(space, key)
     }
@@ -480,7 +480,12 @@ impl Reader for Snapshot<'_> {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<KvPairs, StoreError> {
-        self.kv.scan(space, start, end, limit)
+        let page = self.kv.scan(space, start, end, limit)?;
+        if space != Space::Records {
+            return Ok(page);
+        }
+        let waiting = self.deferred.authors_in(start, end, true);
+        Ok(deferred::with_authors(page, waiting, limit))
     }
     fn message_bytes(&mut self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let number = codec::chunk_of(seq);

@@ -125,20 +125,20 @@ fn accept_in(store: &Embedded, id: &str, author: &str, conversation: &str) -> In
     crate::Intake::new(rulebook, store).accept(m, at).unwrap()
 }
 
-/// Dedupe and conversation index entries wait in memory and go to their tables in bulk (here
-/// every 4 entries, see `deferred::MIN`; a message in a new conversation adds two). A repeated
-/// delivery is recognised, and its conversation found, wherever its entries are: waiting,
-/// written, or read back from the chunk and the conversation's record when a copy made while
-/// they waited is opened.
+/// Dedupe, conversation index and author entries wait in memory and go to their tables in
+/// bulk (here from 8 entries on, see `deferred::MIN`; a message in a new conversation adds
+/// three). A repeated delivery is recognised, its conversation found and listed under its
+/// author, wherever its entries are: waiting, written, or read back from the chunk and the
+/// conversation's record when a copy made while they waited is opened.
 #[test]
 fn a_repeated_delivery_is_recognised_wherever_its_dedupe_entry_is() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("webcare.redb");
     let store = open(&path);
-    let ids: Vec<String> = (0..9).map(|i| format!("m{i}")).collect();
+    let ids: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
     let seqs: Vec<u64> = ids.iter().map(|id| accept(&store, id, id).seq).collect();
-    // Written in bulk after every second message; the last one's two entries wait.
-    assert_eq!(store.shared.deferred.current().len(), 2);
+    // Written in bulk after every third message; the last two's entries wait.
+    assert_eq!(store.shared.deferred.current().len(), 6);
     let recognised = |store: &Embedded| {
         for (id, seq) in ids.iter().zip(&seqs) {
             let again = accept(store, id, id);
@@ -151,6 +151,11 @@ fn a_repeated_delivery_is_recognised_wherever_its_dedupe_entry_is() {
                 conversation.map(|c| c.messages),
                 Some(1),
                 "`{id}`'s conversation"
+            );
+            assert_eq!(
+                store.author_conversations(id).unwrap(),
+                [(ChannelKind::Telegram, id.clone())],
+                "`{id}`'s conversations"
             );
         }
         let listed = Store::conversation_keys(store).unwrap();
@@ -167,8 +172,8 @@ fn a_repeated_delivery_is_recognised_wherever_its_dedupe_entry_is() {
     let restored = open(&copy);
     assert_eq!(
         restored.shared.deferred.current().len(),
-        2,
-        "read back from the chunks"
+        6,
+        "read back from the chunks and the conversations"
     );
     recognised(&restored);
     assert!(!accept(&restored, "m10", "m10").duplicate);
@@ -187,13 +192,15 @@ fn an_erased_delivery_leaves_no_waiting_dedupe_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("webcare.redb");
     let store = open(&path);
-    // One conversation: two dedupe entries and one index entry wait.
+    // One conversation: two dedupe entries, its index entry and two author keys wait.
     let kept = accept_in(&store, "kept", "bob", "desk").seq;
     accept_in(&store, "erased", "ann", "desk");
-    assert_eq!(store.shared.deferred.current().len(), 3);
+    assert_eq!(store.shared.deferred.current().len(), 5);
     let at = chrono::DateTime::from_timestamp(1_795_000_100, 0).unwrap();
+    // `forget` finds ann's conversation through her waiting author key.
     store.forget_author("ann", "dpo", at).unwrap();
-    assert_eq!(store.shared.deferred.current().len(), 2);
+    assert_eq!(store.shared.deferred.current().len(), 3);
+    assert!(store.author_conversations("ann").unwrap().is_empty());
     assert!(
         store
             .message(ChannelKind::Telegram, "erased")
@@ -204,7 +211,8 @@ fn an_erased_delivery_leaves_no_waiting_dedupe_entry() {
     let copy = dir.path().join("copy.redb");
     store.copy_to(&copy).unwrap();
     let restored = open(&copy);
-    assert_eq!(restored.shared.deferred.current().len(), 2);
+    assert_eq!(restored.shared.deferred.current().len(), 3);
+    assert!(restored.author_conversations("ann").unwrap().is_empty());
     assert!(
         restored
             .message(ChannelKind::Telegram, "erased")

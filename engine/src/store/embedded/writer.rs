@@ -246,7 +246,7 @@ impl Reader for Tx<'_> {
         if let Some(entry) = deferred::Entry::of(space, key)
             && let Some(value) = self.deferred.get(&entry)
         {
-            return Ok(Some(value.to_be_bytes().to_vec()));
+            return Ok(Some(value));
         }
         self.kv.get(space, key)
     }
@@ -269,9 +269,12 @@ impl Reader for Tx<'_> {
             .range::<[u8], _>((Bound::Included(start), upper))
             .collect();
         // Each overlay entry hides at most one committed entry: ask for that many more.
-        let committed = self
-            .kv
-            .scan(space, start, end, limit.saturating_add(mine.len()))?;
+        let want = limit.saturating_add(mine.len());
+        let mut committed = self.kv.scan(space, start, end, want)?;
+        if space == Space::Records {
+            let waiting = self.deferred.authors_in(start, end, false);
+            committed = deferred::with_authors(committed, waiting, want);
+        }
         let mut out = Vec::with_capacity(limit.min(committed.len() + mine.len()));
         let mut theirs = committed.into_iter().peekable();
         let mut mine = mine.into_iter().peekable();
@@ -567,9 +570,9 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         let mut completions: Vec<(Completion, Thread)> = Vec::with_capacity(batch.len());
         let mut batch = Some(batch);
         let mut watched_keys = Watched::default();
-        // New dedupe and conversation index entries wait in memory; deleted and marked keys
-        // go to their tables.
-        let mut deferred_added: Vec<(deferred::Owned, u64)> = Vec::new();
+        // New dedupe, conversation index and author entries wait in memory; deleted and
+        // marked keys go to their tables.
+        let mut deferred_added: Vec<deferred::Kept> = Vec::new();
         let mut deferred_removed: Vec<deferred::Owned> = Vec::new();
         if stale {
             stale = shared.deferred.reload(&shared).is_err();
@@ -615,16 +618,12 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
                 for (space, k, v) in overlay.into_sorted() {
                     watched_keys.extend(watched(space, &k));
                     if let Some(entry) = deferred::Entry::of(space, &k) {
-                        let value = v
-                            .as_deref()
-                            .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                            .map(u64::from_be_bytes);
-                        match value {
-                            Some(value) if value != DEDUPE_DELETED => {
-                                deferred_added.push((entry.owned(), value));
+                        match entry.kept(v.as_deref()) {
+                            Some(kept) => {
+                                deferred_added.push(kept);
                                 continue;
                             }
-                            _ => deferred_removed.push(entry.owned()),
+                            None => deferred_removed.push(entry.owned()),
                         }
                     }
                     match v {
