@@ -366,10 +366,16 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
         &key::conv_rec(from_conversation),
         Some(&[key::CONV_REC + 1]),
         &mut |k, bytes| {
-            let conv: codec::ConvRec =
-                postcard::from_bytes(bytes).map_err(|e| shared.corrupt(k, e))?;
-            let channel = codec::channel_from(conv.channel).map_err(|e| shared.corrupt(k, e))?;
-            conversations.insert(key::conv(channel, &conv.conversation), conv.number);
+            // A damaged record is reported where it is read; it must not keep the store shut.
+            match postcard::from_bytes::<codec::ConvRec>(bytes)
+                .ok()
+                .and_then(|conv| Some((codec::channel_from(conv.channel).ok()?, conv)))
+            {
+                Some((channel, conv)) => {
+                    conversations.insert(key::conv(channel, &conv.conversation), conv.number);
+                }
+                None => skipped(shared, &String::from_utf8_lossy(k)),
+            }
             Ok(())
         },
     )?;
@@ -384,17 +390,32 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
         None,
         &mut |k, bytes| {
             let number = key::tail(k).ok_or_else(|| shared.corrupt(k, "short key"))?;
-            codec::Chunk::slot_ranges(bytes, &mut ranges).map_err(|e| shared.corrupt(k, e))?;
+            if codec::Chunk::slot_ranges(bytes, &mut ranges).is_err() {
+                skipped(shared, &format!("message chunk {number}"));
+                return Ok(());
+            }
             for (slot, range) in ranges.iter().enumerate() {
                 let seq = number * codec::CHUNK_SLOTS + slot as u64;
                 if seq < from_seq || range.is_empty() {
                     continue;
                 }
                 // A message record starts with its channel, id, conversation and author.
-                let ((code, id, conversation, author), _) =
+                let head =
                     postcard::take_from_bytes::<(u8, &str, &str, &str)>(&bytes[range.clone()])
-                        .map_err(|e| shared.corrupt_seq(seq, e))?;
-                let channel = codec::channel_from(code).map_err(|e| shared.corrupt_seq(seq, e))?;
+                        .ok()
+                        .and_then(|((code, id, conversation, author), _)| {
+                            Some((
+                                code,
+                                codec::channel_from(code).ok()?,
+                                id,
+                                conversation,
+                                author,
+                            ))
+                        });
+                let Some((code, channel, id, conversation, author)) = head else {
+                    skipped(shared, &format!("message {seq}"));
+                    continue;
+                };
                 // Some of these were written before the mark already; writing one again at
                 // the next bulk write changes nothing.
                 authors.insert(key::author(author, channel, conversation));
@@ -432,4 +453,14 @@ pub(super) fn with_authors(page: KvPairs, waiting: Vec<Vec<u8>>, limit: usize) -
     merged.dedup_by(|a, b| a.0 == b.0);
     merged.truncate(limit);
     merged
+}
+
+/// A damaged record met while reading entries back: its entries stay missing (reading the
+/// record itself reports the damage), and the store opens.
+fn skipped(shared: &Shared, what: &str) {
+    tracing::warn!(
+        store = %shared.path.display(),
+        record = what,
+        "a damaged record was skipped while reading back the index entries kept in memory"
+    );
 }

@@ -301,4 +301,16 @@ fn a_commit_that_failed_after_writing_leaves_its_deliveries_recognised() {
     assert!(again.duplicate, "taken in twice");
     assert_eq!(Some(again.seq), stored.map(|m| m.seq));
     assert!(accept(&store, "before", "ann").duplicate);
+    // Its numbers are taken: a new message in a new conversation gets numbers of its own, and
+    // the conversation it started keeps its record.
+    let after = accept(&store, "after", "carl");
+    assert!(!after.duplicate);
+    assert!(after.seq > again.seq);
+    for (conversation, author) in [("carl", "carl"), ("lost?", "anonymous")] {
+        let found = Store::conversation(&store, ChannelKind::Telegram, conversation)
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, conversation);
+        assert_eq!(found.participants.into_iter().collect::<Vec<_>>(), [author]);
+    }
 }

@@ -556,6 +556,8 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
     // Whether the deferred dedupe entries may miss some of the store's: after a failed commit
     // that could not read them back.
     let mut stale = false;
+    // Commits to let pass before a bulk write that failed is tried again.
+    let mut write_out_wait = 0u32;
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -578,6 +580,9 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             stale = shared.deferred.reload(&shared).is_err();
         }
         let generation = shared.deferred.current();
+        // Whether the transaction got as far as its commit: only then can a failure have
+        // reached the disk.
+        let mut committing = false;
         let result = if stale {
             Err(StoreError::Backend {
                 path: shared.path.clone(),
@@ -631,6 +636,7 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
                         None => kv.delete(space, &k)?,
                     }
                 }
+                committing = true;
                 Ok(())
             })
         };
@@ -640,8 +646,10 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             Ok(()) => shared
                 .deferred
                 .apply(std::mem::take(&mut deferred_added), &deferred_removed),
-            // It may still have reached the disk: read the entries back from the chunks.
-            Err(_) => stale = shared.deferred.reload(&shared).is_err(),
+            // A commit that failed may still have reached the disk: read the entries back
+            // from what they are derived from.
+            Err(_) if committing => stale = shared.deferred.reload(&shared).is_err(),
+            Err(_) => {}
         }
         // Counted whatever the outcome: a commit that failed may still have reached the disk.
         recent.end(watched_keys);
@@ -654,7 +662,11 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
             }
             Err(error) => {
                 tracing::error!(error = %error, "store commit failed");
-                counters = saved;
+                // If it reached the disk, its numbers are taken: go on from the stored ones.
+                counters = match committing {
+                    true => committed_counters(&shared).unwrap_or(saved),
+                    false => saved,
+                };
             }
         }
         if let (Some(unstarted), Err(error)) = (batch.take(), &result) {
@@ -666,7 +678,13 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
         }
         wake_all(completions, &result, &shared.path);
         if result.is_ok() && shared.deferred.due(counters.messages) {
-            write_out_deferred(&shared, &counters);
+            if write_out_wait > 0 {
+                write_out_wait -= 1;
+            } else if !write_out_deferred(&shared, &counters) {
+                // A full disk, say: the messages' own commits may still go through, and a
+                // large transaction tried after each of them would only slow them down.
+                write_out_wait = WRITE_OUT_BACKOFF;
+            }
         }
     }
     // Stopping: the next start then has nothing to read back.
@@ -675,12 +693,28 @@ pub(super) fn run_writer(shared: Arc<Shared>, mut counters: Counters, jobs: Rece
     }
 }
 
+/// Commits between two tries of a bulk write that failed.
+const WRITE_OUT_BACKOFF: u32 = 256;
+
 /// Writes the index entries kept in memory to their tables; a failure only leaves them there
 /// for the next try (what they are derived from is on disk).
-fn write_out_deferred(shared: &Shared, counters: &Counters) {
-    if let Err(error) = shared.deferred.write_out(shared, counters) {
-        tracing::warn!(error = %error, "the index entries kept in memory could not be written to the store yet");
+fn write_out_deferred(shared: &Shared, counters: &Counters) -> bool {
+    match shared.deferred.write_out(shared, counters) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(error = %error, "the index entries kept in memory could not be written to the store yet");
+            false
+        }
     }
+}
+
+/// The counters as stored, read after a commit that failed and may have reached the disk.
+fn committed_counters(shared: &Shared) -> Option<Counters> {
+    Snapshot::new(shared)
+        .ok()?
+        .load(&key::meta("counters"))
+        .ok()
+        .flatten()
 }
 
 /// Where the writer leaves one job's answer, with the callers to wake next. The caller parks
