@@ -40,7 +40,7 @@
 //! | | `s` seq | the shadow rulebook's decision of the message ([`codec::DecisionRec`]), when one ran |
 //! | | `e` id / `n` id | [`codec::EscRec`], with its case state ([`codec::CaseRec`]) / the open ones |
 //! | | `q` author | when the customer was last asked for a satisfaction score (erased by `forget`) |
-//! | | `a` author channel conversation | (none): where `forget` looks |
+//! | | `a` author channel conversation | (none): where `forget` looks; the newest wait in memory ([`deferred`]) |
 //! | | `u` id | [`AuditEntry`] |
 //! | | `y` id | a symbol of the decision strings ([`codec`]) |
 //! | | `v` version / `w` id | a rulebook version's files / one activation |
@@ -54,17 +54,17 @@
 //! has a reply; conversation and escalation records are rewritten in place. A conversation's
 //! record is keyed by its number, so the records of new conversations and of the ones in use
 //! lie together at the end of the `C` range. The keys the platform chooses, the dedupe entry
-//! (a hash of the message id) and a new conversation's index entry (its id), go to their
-//! tables later, many at once ([`deferred`]): each written with its message would cost a leaf
-//! page of its own.
+//! (a hash of the message id), a new conversation's index entry (its id) and a new
+//! participant's author key, go to their tables later, many at once ([`deferred`]): each
+//! written with its message would cost a leaf page of its own.
 //!
 //! # Layout
 //!
 //! - this file: the shared state, opening a store, and the [`Store`] trait, each method
 //!   handed to the file of its area.
 //! - `kv`: what a backend provides; `keys`: the key schema; `read`: reading records;
-//!   `writer`: the group-commit writer and its transaction; `deferred`: the newest dedupe and
-//!   conversation index entries, kept in memory until they are written in bulk.
+//!   `writer`: the group-commit writer and its transaction; `deferred`: the newest dedupe,
+//!   conversation index and author entries, kept in memory until they are written in bulk.
 //! - `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
 //!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work),
 //!   `waiting` (the replies waiting to be sent, a record a chunk).
