@@ -298,16 +298,7 @@ impl Deferred {
             for (k, number) in &conversations {
                 txn.put(Space::Records, k, &number.to_be_bytes())?;
             }
-            txn.put(
-                Space::Records,
-                &key::meta(CONVERSATIONS),
-                &counters.next_conversation.to_be_bytes(),
-            )?;
-            txn.put(
-                Space::Records,
-                &key::meta(INDEXED),
-                &counters.next_seq.to_be_bytes(),
-            )?;
+            put_marks(txn, counters)?;
             for (slot, seq) in &dedupe {
                 txn.put(Space::Dedupe, &key::id(*slot), &seq.to_be_bytes())?;
             }
@@ -324,8 +315,9 @@ impl Deferred {
     }
 }
 
-/// The marks a new store starts with, and a format-4 store is upgraded to (every entry of a
-/// format-4 store is in its table): the next message and conversation numbers.
+/// The marks: the next message and conversation numbers. Written by a bulk write, when a
+/// store is created, and when a format-4 store is upgraded (every entry of a format-4 store
+/// is in its table).
 pub(super) fn put_marks(txn: &mut dyn KvTxn, counters: &Counters) -> Result<(), StoreError> {
     txn.put(
         Space::Records,
@@ -381,7 +373,7 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
     )?;
 
     // The deliveries first, since the lookups below read the snapshot the scan holds.
-    let mut deliveries: Vec<(u64, u8, String)> = Vec::new();
+    let mut deliveries: Vec<(u64, ChannelKind, String)> = Vec::new();
     let mut authors = BTreeSet::new();
     let mut ranges = Vec::new();
     snap.kv.scan_each(
@@ -404,28 +396,21 @@ fn rebuild(shared: &Shared) -> Result<Entries, StoreError> {
                     postcard::take_from_bytes::<(u8, &str, &str, &str)>(&bytes[range.clone()])
                         .ok()
                         .and_then(|((code, id, conversation, author), _)| {
-                            Some((
-                                code,
-                                codec::channel_from(code).ok()?,
-                                id,
-                                conversation,
-                                author,
-                            ))
+                            Some((codec::channel_from(code).ok()?, id, conversation, author))
                         });
-                let Some((code, channel, id, conversation, author)) = head else {
+                let Some((channel, id, conversation, author)) = head else {
                     skipped(shared, &format!("message {seq}"));
                     continue;
                 };
                 // Some of these were written before the mark already; writing one again at
                 // the next bulk write changes nothing.
                 authors.insert(key::author(author, channel, conversation));
-                deliveries.push((seq, code, id.to_owned()));
+                deliveries.push((seq, channel, id.to_owned()));
             }
             Ok(())
         },
     )?;
-    for (seq, code, id) in deliveries {
-        let channel = codec::channel_from(code).map_err(|e| shared.corrupt_seq(seq, e))?;
+    for (seq, channel, id) in deliveries {
         let found = snap.find_message(codec::dedupe_hash(channel, &id), channel, &id)?;
         if found.message.is_none() {
             generation
