@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::look::{Look, has_tombstones, look, lookup};
 use super::*;
 use crate::case::intake::{self, CaseInput, EscalationEffect, Escalations, KnownEscalation};
 use crate::case::outbox::Delivery;
@@ -327,55 +328,7 @@ impl Embedded {
 
 /// What the writer hands back for each record: the receipt, and the message and shadow
 /// decision, to be freed in the caller's thread (see [`Embedded::record_intake`]).
-type Placed = (IntakeReceipt, Inbound, Option<Decision>);
-
-/// The emptied vectors of batches written before, for the next batches. A batch's vectors are
-/// megabytes (a [`Prepared`] is about a kilobyte, a batch thousands of them); made new for
-/// each batch, the allocator gave their pages back to the kernel, and the next batch had every
-/// page faulted in and zeroed again: pushing into them was 3% of an ingest's samples, nearly
-/// all page faults, and keeping them took 100,000 messages from about 140,000 page faults to
-/// 115,000 (BENCHMARKS.md, session 20). At most [`Kept::KEEP`] of each are kept (about one
-/// per worker in flight), so some tens of megabytes stay allocated.
-#[derive(Default)]
-pub(super) struct Spare {
-    prepared: Kept<Prepared>,
-    placed: Kept<Placed>,
-}
-
-/// Emptied vectors of one kind.
-struct Kept<T>(std::sync::Mutex<Vec<Vec<T>>>);
-
-impl<T> Default for Kept<T> {
-    fn default() -> Self {
-        Kept(Default::default())
-    }
-}
-
-impl<T> Kept<T> {
-    /// The most vectors kept.
-    const KEEP: usize = 8;
-
-    /// An empty vector with room for `n`, one a batch before used if there is one.
-    fn take(&self, n: usize) -> Vec<T> {
-        let mut v = self
-            .0
-            .lock()
-            .ok()
-            .and_then(|mut kept| kept.pop())
-            .unwrap_or_default();
-        v.reserve(n);
-        v
-    }
-
-    fn give(&self, mut v: Vec<T>) {
-        v.clear();
-        if let Ok(mut kept) = self.0.lock()
-            && kept.len() < Self::KEEP
-        {
-            kept.push(v);
-        }
-    }
-}
+pub(super) type Placed = (IntakeReceipt, Inbound, Option<Decision>);
 
 /// An intake record with the work the caller's thread did for the writer.
 pub(super) struct Prepared {
@@ -432,7 +385,7 @@ impl Seen {
             && tx.recent.untouched_since(self.commits, &watched)
             && keys
                 .iter()
-                .all(|(space, k)| !tx.overlay.space(*space).contains_key(&writer::Key::new(k)))
+                .all(|(space, k)| !tx.overlay.space(*space).contains_key(&overlay::Key::new(k)))
     }
 }
 
@@ -803,79 +756,4 @@ fn deadline_of(tx: &Tx<'_>, id: u64, esc: &EscRec) -> Result<Option<DateTime<Utc
         .map(codec::from_micros)
         .transpose()
         .map_err(|e| tx.shared.corrupt(&key::esc(id), e))
-}
-
-/// The dedupe lookup and the conversation's facts for one message, from `snap`.
-fn lookup(
-    snap: &mut Snapshot<'_>,
-    channel: ChannelKind,
-    id: &str,
-    conversation: &str,
-    at: DateTime<Utc>,
-    today: NaiveDate,
-) -> Result<IntakeLookup, StoreError> {
-    Ok(match look(snap, channel, id, conversation, true)? {
-        Look::Duplicate(first) => IntakeLookup::Duplicate(first),
-        Look::Erased => IntakeLookup::Erased,
-        Look::New { conv, .. } => {
-            IntakeLookup::New(conv.map(|c| c.facts(at, today)).unwrap_or_default())
-        }
-    })
-}
-
-/// What [`look`] found.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "returned and taken apart at once; boxing would allocate for every new message"
-)]
-enum Look {
-    Duplicate(Box<StoredMessage>),
-    Erased,
-    New {
-        /// The message's dedupe hash.
-        hash: [u8; 8],
-        conv: Option<ConvRec>,
-        probed: ([u8; 8], [u8; 8]),
-        free: [u8; 8],
-    },
-}
-
-/// Whether `snap` holds the tombstone of any erased delivery. A batch asks once: most stores
-/// hold none, and then its messages need not each be looked up among them (a SHA-256 digest
-/// and a read each).
-fn has_tombstones(snap: &mut Snapshot<'_>) -> Result<bool, StoreError> {
-    let prefix = [key::ERASED];
-    let end = key::prefix_end(&prefix);
-    Ok(!snap
-        .range(Space::Records, &prefix, Some(&end), 1)?
-        .is_empty())
-}
-
-/// The dedupe lookup and the conversation's record for one message, from `snap`; the
-/// tombstones of erased deliveries are looked up only when `snap` may hold some.
-fn look(
-    snap: &mut Snapshot<'_>,
-    channel: ChannelKind,
-    id: &str,
-    conversation: &str,
-    tombstones: bool,
-) -> Result<Look, StoreError> {
-    let hash = codec::dedupe_hash(channel, id);
-    let found = snap.find_message(hash, channel, id)?;
-    if let Some((seq, rec)) = found.message {
-        return Ok(Look::Duplicate(Box::new(snap.decode_stored(seq, rec)?)));
-    }
-    if tombstones
-        && snap
-            .read(Space::Records, &key::erased(channel, id))?
-            .is_some()
-    {
-        return Ok(Look::Erased);
-    }
-    Ok(Look::New {
-        hash,
-        conv: snap.conv(channel, conversation)?,
-        probed: found.probed,
-        free: found.free,
-    })
 }

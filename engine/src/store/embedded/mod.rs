@@ -63,9 +63,11 @@
 //! - this file: the shared state, opening a store, and the [`Store`] trait, each method
 //!   handed to the file of its area.
 //! - `kv`: what a backend provides; `keys`: the key schema; `read`: reading records;
-//!   `writer`: the group-commit writer and its transaction; `deferred`: the newest dedupe,
-//!   conversation index and author entries, kept in memory until they are written in bulk.
-//! - `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
+//!   `writer`: the group-commit writer and its transaction, `overlay`: the transaction's
+//!   ordered writes; `deferred`: the newest dedupe, conversation index and author entries,
+//!   kept in memory until they are written in bulk.
+//! - `look` (the caller's lookup of a delivery and its conversation), `spare` (vectors kept
+//!   between batches), `intake`, `escalations`, `outbox`, `scan` (reports), `privacy` (forget, retention),
 //!   `admin` (audit, rulebook versions, crisis switch), `inbox` (users, notes, agent work),
 //!   `waiting` (the replies waiting to be sent, a record a chunk).
 //! - `upgrade`: a store of an older format brought up to this one when it is opened.
@@ -102,10 +104,13 @@ mod inbox;
 mod intake;
 mod keys;
 mod kv;
+mod look;
 mod outbox;
+mod overlay;
 mod privacy;
 mod read;
 mod scan;
+mod spare;
 mod upgrade;
 mod waiting;
 mod writer;
@@ -184,8 +189,8 @@ pub struct Embedded {
     /// Shared by every caller (a `Sender` is `Sync`); taken on drop to stop the writer.
     sender: Option<Sender<Job>>,
     writer: Option<JoinHandle<()>>,
-    /// The vectors of batches written before, kept for the next ([`intake::Spare`]).
-    spare: intake::Spare,
+    /// The vectors of batches written before, kept for the next ([`spare::Spare`]).
+    spare: spare::Spare,
 }
 
 impl Embedded {

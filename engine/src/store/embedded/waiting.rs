@@ -103,7 +103,7 @@ impl Tx<'_> {
         let record = match self
             .overlay
             .space_mut(Space::Waiting)
-            .entry(writer::Key::new(&k))
+            .entry(overlay::Key::new(&k))
         {
             Entry::Occupied(written) => written.into_mut(),
             Entry::Vacant(first) => first.insert(self.kv.get(Space::Waiting, &k)?),
