@@ -289,6 +289,8 @@ impl Deferred {
         }
         dedupe.sort_unstable();
         conversations.sort_unstable();
+        // Intake waits while this runs: logged, so an operator can see what the pause costs.
+        let started = std::time::Instant::now();
         shared.kv.transact(&mut |txn| {
             // In space and key order: the author keys (`a`), the index (`c`), the marks
             // (`z`), then the dedupe table.
@@ -304,6 +306,11 @@ impl Deferred {
             }
             Ok(())
         })?;
+        tracing::info!(
+            entries = dedupe.len() + conversations.len() + authors.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "index entries written in bulk"
+        );
         let next = Arc::new(Generation::default());
         // Only the writer sets `next`, once per generation.
         let _ = generation.next.set(Arc::clone(&next));
