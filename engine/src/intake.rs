@@ -26,7 +26,6 @@
 //! throughput where it was measured; and in one transaction every stored message has its
 //! shadow decision, even after a crash, so the shadow report never has holes.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -106,43 +105,28 @@ impl<'a> Intake<'a> {
             })
     }
 
-    /// Decides and stores `messages` in as few transactions as the rules allow, each durable
-    /// before it returns: a message is decided with its conversation's facts as committed, so
-    /// a second message of a conversation starts a new transaction after the first one's. The
-    /// receipts are in the order of `messages`. For a file taken in whole (`webcare ingest`),
-    /// where one commit per message spends its time waiting for the disk.
+    /// Decides and stores `messages` in as few transactions as the store allows, each durable
+    /// before it returns: a message is decided with the facts its conversation has after the
+    /// messages before it (see [`Store::decide_and_record_all`]). The receipts are in the order
+    /// of `messages`. For a file taken in whole (`webcare ingest`), where one commit per
+    /// message spends its time waiting for the disk.
     pub fn accept_batch(
         &self,
         messages: Vec<Inbound>,
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
         let teams = self.rulebook.teams();
-        let mut receipts = Vec::new();
-        let mut messages = messages.into_iter().peekable();
-        while messages.peek().is_some() {
-            // A segment: the messages up to the next one of a conversation already in it. Its
-            // lookups share one view of the store, taken after the last segment's commit.
-            let mut conversations = HashSet::new();
-            let mut segment = Vec::with_capacity(messages.len());
-            while let Some(message) =
-                messages.next_if(|m| conversations.insert((m.channel, m.conversation.clone())))
-            {
+        let messages = messages
+            .into_iter()
+            .map(|message| {
                 let today = teams.local(message.received_at).date_naive();
-                segment.push((message, today));
-            }
-            let done = self
-                .store
-                .decide_and_record_all(segment, &mut |message, facts, today| {
-                    self.record_for(message, facts, today, now)
-                })?;
-            // Most batches are one segment: its receipts are the answer, not copied into another.
-            if receipts.is_empty() {
-                receipts = done;
-            } else {
-                receipts.extend(done);
-            }
-        }
-        Ok(receipts)
+                (message, today)
+            })
+            .collect();
+        self.store
+            .decide_and_record_all(messages, &mut |message, facts, today| {
+                self.record_for(message, facts, today, now)
+            })
     }
 
     /// Step 2 for a new message: the rulebook (and the shadow rulebook) decide with the

@@ -2075,6 +2075,108 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
     );
 }
 
+/// A batch with many messages of each conversation decides every message with the facts the
+/// ones before it leave (complaints counted, automatic replies counted, a new day), exactly as
+/// taking them in one at a time does: the same decisions, facts, escalations and
+/// conversations.
+fn a_batch_decides_each_message_with_the_facts_of_the_ones_before(backend: Backend) {
+    let t0 = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+    let talks = [
+        (
+            "conv-a",
+            "ann",
+            vec![
+                QUESTION, COMPLAINT, COMPLAINT, COMPLAINT, QUESTION, COMPLAINT,
+            ],
+        ),
+        (
+            "conv-b",
+            "bob",
+            vec![FIRE, QUESTION, FIRE, QUESTION, COMPLAINT],
+        ),
+        ("conv-c", "cas", vec![QUESTION; 8]),
+    ];
+    let mut batch = Vec::new();
+    for turn in 0..8 {
+        for (conversation, author, texts) in &talks {
+            if let Some(text) = texts.get(turn) {
+                // The fifth turn is the next day: the day's counter starts again.
+                let day = if turn >= 4 {
+                    Duration::days(1)
+                } else {
+                    Duration::zero()
+                };
+                let at = t0 + day + Duration::minutes(batch.len() as i64);
+                let id = format!("{conversation}-{turn}");
+                batch.push(msg(&id, conversation, author, text, at));
+            }
+        }
+    }
+    let now = t0 + Duration::days(2);
+    let batched = Fixture::new(backend);
+    let receipts = Intake::new(rulebook(), &**batched.store())
+        .accept_batch(batch.clone(), now)
+        .unwrap();
+    let one_by_one = Fixture::new(backend);
+    let intake = Intake::new(rulebook(), &**one_by_one.store());
+    let singles: Vec<_> = batch
+        .iter()
+        .map(|m| intake.accept(m.clone(), now).unwrap())
+        .collect();
+    let outcome = |r: &store::IntakeReceipt| {
+        (
+            r.decision.message_id.clone(),
+            r.decision.action.name(),
+            r.escalation,
+            r.outbox.is_some(),
+        )
+    };
+    assert_eq!(
+        receipts.iter().map(outcome).collect::<Vec<_>>(),
+        singles.iter().map(outcome).collect::<Vec<_>>()
+    );
+    for m in &batch {
+        let facts = |f: &Fixture| f.store().message(m.channel, &m.id).unwrap().unwrap().facts;
+        assert_eq!(
+            facts(&batched),
+            facts(&one_by_one),
+            "the facts {} was decided with",
+            m.id
+        );
+    }
+    for (conversation, _, _) in &talks {
+        let read = |f: &Fixture| {
+            let c = f
+                .store()
+                .conversation(ChannelKind::Telegram, conversation)
+                .unwrap()
+                .unwrap();
+            (
+                c.messages,
+                c.today,
+                c.messages_today,
+                c.auto_replies,
+                c.recent_complaints,
+                c.open_escalation,
+            )
+        };
+        assert_eq!(read(&batched), read(&one_by_one), "{conversation}");
+    }
+    // The facts moved: later messages saw what earlier ones of the batch did.
+    let last = |id: &str| {
+        batched
+            .store()
+            .message(ChannelKind::Telegram, id)
+            .unwrap()
+            .unwrap()
+            .facts
+    };
+    assert_eq!(last("conv-a-3").complaints_24h, 2);
+    assert!(last("conv-c-7").auto_replies > 0);
+    assert_eq!(last("conv-c-3").messages_today, 3);
+    assert_eq!(last("conv-c-4").messages_today, 0, "a new day");
+}
+
 fn pairs(expected: &[(&str, bool)]) -> Vec<(String, bool)> {
     expected
         .iter()
@@ -2689,6 +2791,7 @@ contract_tests!(
     announcements_are_set_by_intake_and_taken_once,
     intake_stores_message_decision_conversation_and_outbox,
     a_batch_is_taken_in_as_one_message_at_a_time,
+    a_batch_decides_each_message_with_the_facts_of_the_ones_before,
     what_is_stored_while_a_batch_is_decided_still_counts,
     duplicate_delivery_returns_the_first_decision,
     concurrent_duplicate_deliveries_are_decided_once,

@@ -154,6 +154,13 @@ pub fn reads_escalations(
             && (matches!(action, Action::Escalate { .. }) || state == ConversationState::Human))
 }
 
+/// Whether the reply of `decision` is queued, for a message that answers no satisfaction
+/// question (one that does queues nothing). [`effects`] says so; a batch that decides a
+/// conversation's next message before this one is stored counts the reply by it too.
+pub fn queues_reply(mode: Mode, decision: &Decision) -> bool {
+    mode.sends_replies() && decision.action.reply().is_some()
+}
+
 /// What `decision`, taken in under `mode` into a conversation in `state` with `escalations`
 /// (when [`reads_escalations`] asked for them), changes. `received`: when the customer wrote.
 ///
@@ -240,7 +247,7 @@ pub fn effects<'d>(
     };
     IntakeEffects {
         escalation,
-        queue_reply: mode.sends_replies() && decision.action.reply().is_some(),
+        queue_reply: queues_reply(mode, decision),
         answer: None,
         survey_ends: awaiting_score,
     }

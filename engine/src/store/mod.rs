@@ -42,6 +42,7 @@ pub mod redb;
 pub mod sled;
 pub mod work;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -100,35 +101,49 @@ pub trait Store: Send + Sync {
             .map(IntakeLookup::New)
     }
 
-    /// [`Store::decide_and_record`] for `messages` of different conversations (each with its
-    /// local day), in one transaction: for a file taken in whole, where a read transaction and
-    /// a durable commit per message cost more than the intake itself. The lookups share one
-    /// view of the committed data where the backend has one; `decide` is called for each new
-    /// message; the new ones are stored (and durable) together or not at all. The receipts are
-    /// in the order of `messages`. By default, a lookup each and [`Store::record_intakes`].
+    /// [`Store::decide_and_record`] for `messages` (each with its local day), in as few
+    /// transactions as the backend can: for a file taken in whole, where a read transaction
+    /// and a durable commit per message cost more than the intake itself. Each message is
+    /// decided with the facts its conversation has after the messages before it in
+    /// `messages`; `decide` is called for each new message, in order; each transaction's
+    /// messages are stored (and durable) together or not at all. The receipts are in the order
+    /// of `messages`. By default, runs of messages of different conversations, each with a
+    /// lookup per message and one [`Store::record_intakes`].
     fn decide_and_record_all(
         &self,
         messages: Vec<(Inbound, NaiveDate)>,
         decide: &mut dyn FnMut(Inbound, ConversationFacts, NaiveDate) -> IntakeRecord,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
         let mut receipts = Vec::with_capacity(messages.len());
-        let (mut slots, mut records) = (Vec::new(), Vec::new());
-        for (message, today) in messages {
-            match lookup_of(self, &message, today)? {
-                IntakeLookup::Duplicate(first) => {
-                    receipts.push(Some(IntakeReceipt::duplicate_of(*first)));
-                }
-                IntakeLookup::Erased => receipts.push(Some(IntakeReceipt::erased(&message.id))),
-                IntakeLookup::New(facts) => {
-                    slots.push(receipts.len());
-                    records.push(decide(message, facts, today));
-                    receipts.push(None);
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            // A run: the messages up to the next one of a conversation already in it, each
+            // decided with its conversation's facts as committed.
+            let mut conversations = HashSet::new();
+            let (mut slots, mut records) = (Vec::new(), Vec::new());
+            let start = receipts.len();
+            while let Some((message, today)) =
+                messages.next_if(|(m, _)| conversations.insert((m.channel, m.conversation.clone())))
+            {
+                match lookup_of(self, &message, today)? {
+                    IntakeLookup::Duplicate(first) => {
+                        receipts.push(Some(IntakeReceipt::duplicate_of(*first)));
+                    }
+                    IntakeLookup::Erased => {
+                        receipts.push(Some(IntakeReceipt::erased(&message.id)));
+                    }
+                    IntakeLookup::New(facts) => {
+                        slots.push(receipts.len());
+                        records.push(decide(message, facts, today));
+                        receipts.push(None);
+                    }
                 }
             }
-        }
-        if !records.is_empty() {
-            for (slot, receipt) in slots.into_iter().zip(self.record_intakes(records)?) {
-                receipts[slot] = Some(receipt);
+            debug_assert!(receipts.len() > start);
+            if !records.is_empty() {
+                for (slot, receipt) in slots.into_iter().zip(self.record_intakes(records)?) {
+                    receipts[slot] = Some(receipt);
+                }
             }
         }
         Ok(receipts.into_iter().flatten().collect())

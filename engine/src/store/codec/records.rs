@@ -164,6 +164,39 @@ impl ConvRec {
         self.recent_complaints = tally.recent_complaints.iter().map(|t| micros(*t)).collect();
     }
 
+    /// Counts a message received at `received` (local date `today`) and, when its reply was
+    /// queued, that reply: what every stored message does to its conversation's counters.
+    pub fn count(
+        &mut self,
+        received: DateTime<Utc>,
+        today: NaiveDate,
+        category: Category,
+        replied: bool,
+    ) {
+        let mut tally = self.tally();
+        tally.count(received, today, category);
+        if replied {
+            tally.replied();
+        }
+        self.set_tally(tally);
+    }
+
+    /// The record with only what its facts are made of: a batch carries it from one message
+    /// of the conversation to the next (see `embedded::intake`).
+    pub fn facts_only(&self) -> ConvRec {
+        ConvRec {
+            state: self.state,
+            started_at: self.started_at,
+            last_activity: self.last_activity,
+            messages: self.messages,
+            today: self.today,
+            messages_today: self.messages_today,
+            auto_replies: self.auto_replies,
+            recent_complaints: self.recent_complaints.clone(),
+            ..ConvRec::default()
+        }
+    }
+
     /// The facts a decision at `at` (local date `today`) may read.
     pub fn facts(&self, at: DateTime<Utc>, today: NaiveDate) -> ConversationFacts {
         self.tally()

@@ -2,6 +2,7 @@
 //! transaction, and the reads of stored history. It is where the store spends its time, so the
 //! caller's thread encodes and hashes and the writer only places bytes.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -109,12 +110,30 @@ impl Embedded {
 
     /// [`Store::decide_and_record_all`]: every lookup from one snapshot (opening a read
     /// transaction and its tables costs as much as a lookup), and what the lookups found handed
-    /// to the writer with each record ([`Seen`]), which then need not read it again.
+    /// to the writer with each record ([`Seen`]), which then need not read it again. A
+    /// conversation's second message in the batch is decided with the facts its first one
+    /// leaves ([`Run`]), so the whole batch is one commit.
     pub(super) fn decide_and_record_all(
         &self,
         messages: Vec<(Inbound, NaiveDate)>,
         decide: &mut dyn FnMut(Inbound, ConversationFacts, NaiveDate) -> IntakeRecord,
     ) -> Result<Vec<IntakeReceipt>, StoreError> {
+        let mut receipts = Vec::with_capacity(messages.len());
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            self.decide_run(&mut messages, decide, &mut receipts)?;
+        }
+        Ok(receipts)
+    }
+
+    /// Decides and commits the messages of `messages` up to the first whose facts the run
+    /// cannot know before its commit ([`Run::ends_before`]), appending their receipts.
+    fn decide_run(
+        &self,
+        messages: &mut std::iter::Peekable<std::vec::IntoIter<(Inbound, NaiveDate)>>,
+        decide: &mut dyn FnMut(Inbound, ConversationFacts, NaiveDate) -> IntakeRecord,
+        receipts: &mut Vec<IntakeReceipt>,
+    ) -> Result<(), StoreError> {
         // Taken before the snapshot: a commit that ends in between changes it, so the writer
         // then reads again rather than trust a view that may predate that commit.
         let commits = self.shared.commits.load(Ordering::Acquire);
@@ -123,17 +142,37 @@ impl Embedded {
         // Sized up front: a `Prepared` is large, and a vector grown by doubling copies every
         // record again and touches fresh memory the kernel has to zero each time.
         let mut prepared = self.spare.prepared.take(messages.len());
-        // The receipts of duplicates and erased deliveries, with their place among `messages`;
-        // the rest come from the writer in order.
+        let mut run = Run::default();
+        // The receipts of duplicates and erased deliveries, with their place in the run; the
+        // rest come from the writer in order.
         let mut early = Vec::new();
-        for (index, (message, today)) in messages.into_iter().enumerate() {
-            match look(
+        let mut index = 0;
+        while let Some((message, _)) = messages.peek() {
+            let conversation = (message.channel, message.conversation.clone());
+            let carried = match run.conversations.get(&conversation) {
+                Some(Carried::Unknown) => break,
+                Some(Carried::Known(conv)) => Some(conv.clone()),
+                None => None,
+            };
+            let found = look(
                 &mut snap,
                 message.channel,
                 &message.id,
                 &message.conversation,
                 tombstones,
-            )? {
+                carried.is_none(),
+            )?;
+            if let Look::New { hash, .. } = &found
+                && !run.hashes.insert(*hash)
+            {
+                // A second delivery of a message this run takes in (or a colliding hash):
+                // the writer finds it once the first is committed.
+                break;
+            }
+            let Some((message, today)) = messages.next() else {
+                break;
+            };
+            match found {
                 Look::Duplicate(first) => {
                     early.push((index, IntakeReceipt::duplicate_of(*first)));
                 }
@@ -144,20 +183,48 @@ impl Embedded {
                     probed,
                     free,
                 } => {
-                    let facts = conv
-                        .as_ref()
+                    let before = carried.as_ref().or(conv.as_ref());
+                    let facts = before
                         .map(|c| c.facts(message.received_at, today))
                         .unwrap_or_default();
-                    let mut p = self.prepare(decide(message, facts, today), Some(hash))?;
+                    let received = message.received_at;
+                    let mut after = match before {
+                        Some(c) => c.facts_only(),
+                        None => {
+                            let mut started = ConvRec::default();
+                            started.set_tally(Tally::new(received, today));
+                            started
+                        }
+                    };
+                    let record = decide(message, facts, today);
+                    run.conversations.insert(
+                        conversation,
+                        if record.facts.awaiting_score {
+                            // A score may answer a satisfaction question: what it does
+                            // depends on the conversation's escalations.
+                            Carried::Unknown
+                        } else {
+                            after.count(
+                                received,
+                                today,
+                                record.decision.diagnostics.category,
+                                intake::queues_reply(record.mode, &record.decision),
+                            );
+                            Carried::Known(after)
+                        },
+                    );
+                    let mut p = self.prepare(record, Some(hash))?;
                     p.seen = Some(Seen {
                         commits,
                         probed,
                         free,
                         conv,
+                        carried: carried.is_some(),
                     });
                     prepared.push(p);
                 }
             }
+            index += 1;
         }
         drop(snap);
         let placed = if prepared.is_empty() {
@@ -165,18 +232,16 @@ impl Embedded {
         } else {
             self.place_all(prepared)?
         };
-        if early.is_empty() {
-            return Ok(placed);
-        }
-        let mut receipts = Vec::with_capacity(placed.len() + early.len());
         let (mut placed, mut early) = (placed.into_iter(), early.into_iter().peekable());
-        while let Some(receipt) = match early.next_if(|(index, _)| *index == receipts.len()) {
+        let start = receipts.len();
+        while let Some(receipt) = match early.next_if(|(index, _)| *index == receipts.len() - start)
+        {
             Some((_, receipt)) => Some(receipt),
             None => placed.next(),
         } {
             receipts.push(receipt);
         }
-        Ok(receipts)
+        Ok(())
     }
 
     /// What the caller's thread can do for the writer: redaction, encoding and hashing, so
@@ -349,6 +414,28 @@ pub(super) struct Prepared {
     seen: Option<Seen>,
 }
 
+/// What a run of [`Embedded::decide_run`] knows before its commit.
+#[derive(Default)]
+struct Run {
+    /// The conversations it took a message of, as that message leaves them.
+    conversations: HashMap<(ChannelKind, String), Carried>,
+    /// The dedupe hashes of its new messages.
+    hashes: HashSet<[u8; 8]>,
+}
+
+/// A conversation after a message of the run.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every one is `Known`; boxing would allocate for each message"
+)]
+enum Carried {
+    /// Its record as the message will leave it, with only what its facts are made of: the
+    /// case rules' count of the message and its reply (what `place` writes).
+    Known(ConvRec),
+    /// Not known before the commit: the run ends before the conversation's next message.
+    Unknown,
+}
+
 /// What a caller's snapshot found for a new message: that it was not stored yet (the dedupe
 /// keys it read, and the free one it goes to) and its conversation's record. The writer uses
 /// it instead of reading both again, but only while it still holds ([`Seen::holds`]).
@@ -358,6 +445,9 @@ pub(super) struct Seen {
     probed: ([u8; 8], [u8; 8]),
     free: [u8; 8],
     conv: Option<ConvRec>,
+    /// The run took an earlier message of the conversation: its record is in the writer's
+    /// transaction, not in the snapshot, and `conv` is `None`.
+    carried: bool,
 }
 
 impl Seen {
@@ -369,20 +459,24 @@ impl Seen {
     fn holds(&self, tx: &Tx<'_>, index_key: &[u8]) -> bool {
         let (first, last) = self.probed;
         let record = self.conv.as_ref().map(|c| key::conv_rec(c.number));
-        let mut keys = [
+        let keys = [
             (Space::Dedupe, &first[..]),
             (Space::Records, index_key),
             (Space::Records, record.as_deref().unwrap_or(index_key)),
         ];
+        // A carried conversation is read from the transaction: only the dedupe key is seen.
+        let keys = if self.carried { &keys[..1] } else { &keys[..] };
         let mut watched = [0u64; 3];
-        for ((space, k), hash) in keys.iter_mut().zip(&mut watched) {
+        for ((space, k), hash) in keys.iter().zip(&mut watched) {
             match writer::watched(*space, k) {
                 Some(h) => *hash = h,
                 None => return false,
             }
         }
         first == last
-            && tx.recent.untouched_since(self.commits, &watched)
+            && tx
+                .recent
+                .untouched_since(self.commits, &watched[..keys.len()])
             && keys
                 .iter()
                 .all(|(space, k)| !tx.overlay.space(*space).contains_key(&overlay::Key::new(k)))
@@ -419,6 +513,7 @@ fn place(
     let channel = message.channel;
     let index_key = key::conv(channel, &message.conversation);
     let (dedupe_key, existing) = match seen.filter(|seen| seen.holds(tx, &index_key)) {
+        Some(seen) if seen.carried => (seen.free, tx.conv(channel, &message.conversation)?),
         Some(seen) => (seen.free, seen.conv),
         None => {
             let found = tx.find_message(hash, channel, &message.id)?;
@@ -527,12 +622,12 @@ fn place(
             Vec::new(),
         );
     }
-    let mut tally = conversation.tally();
-    tally.count(message.received_at, today, decision.diagnostics.category);
-    if effects.queue_reply {
-        tally.replied();
-    }
-    conversation.set_tally(tally);
+    conversation.count(
+        message.received_at,
+        today,
+        decision.diagnostics.category,
+        effects.queue_reply,
+    );
 
     if effects.survey_ends {
         conversation.set_awaiting_score(false);

@@ -17,7 +17,7 @@ pub(super) fn lookup(
     at: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<IntakeLookup, StoreError> {
-    Ok(match look(snap, channel, id, conversation, true)? {
+    Ok(match look(snap, channel, id, conversation, true, true)? {
         Look::Duplicate(first) => IntakeLookup::Duplicate(first),
         Look::Erased => IntakeLookup::Erased,
         Look::New { conv, .. } => {
@@ -54,14 +54,15 @@ pub(super) fn has_tombstones(snap: &mut Snapshot<'_>) -> Result<bool, StoreError
         .is_empty())
 }
 
-/// The dedupe lookup and the conversation's record for one message, from `snap`; the
-/// tombstones of erased deliveries are looked up only when `snap` may hold some.
+/// The dedupe lookup and (when `read_conv`) the conversation's record for one message, from
+/// `snap`; the tombstones of erased deliveries are looked up only when `snap` may hold some.
 pub(super) fn look(
     snap: &mut Snapshot<'_>,
     channel: ChannelKind,
     id: &str,
     conversation: &str,
     tombstones: bool,
+    read_conv: bool,
 ) -> Result<Look, StoreError> {
     let hash = codec::dedupe_hash(channel, id);
     let found = snap.find_message(hash, channel, id)?;
@@ -77,7 +78,10 @@ pub(super) fn look(
     }
     Ok(Look::New {
         hash,
-        conv: snap.conv(channel, conversation)?,
+        conv: match read_conv {
+            true => snap.conv(channel, conversation)?,
+            false => None,
+        },
         probed: found.probed,
         free: found.free,
     })
