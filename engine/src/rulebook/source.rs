@@ -113,7 +113,7 @@ macro_rules! embedded {
 }
 
 /// The example files of the embedded rulebook; `rules/rulebook.toml` lists the same.
-const EMBEDDED_EXAMPLES: [(&str, &str); 3] = [
+const EMBEDDED_EXAMPLES: [(&str, &str); 4] = [
     (
         "rules/examples/nl.jsonl",
         embedded!("rules/examples/nl.jsonl"),
@@ -125,6 +125,10 @@ const EMBEDDED_EXAMPLES: [(&str, &str); 3] = [
     (
         "rules/examples/other.jsonl",
         embedded!("rules/examples/other.jsonl"),
+    ),
+    (
+        "rules/examples/blind.jsonl",
+        embedded!("rules/examples/blind.jsonl"),
     ),
 ];
 
