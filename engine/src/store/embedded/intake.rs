@@ -151,7 +151,7 @@ impl Embedded {
             let conversation = (message.channel, message.conversation.clone());
             let carried = match run.conversations.get(&conversation) {
                 Some(Carried::Unknown) => break,
-                Some(Carried::Known(conv)) => Some(conv.clone()),
+                Some(Carried::Known { conv, number }) => Some((conv.clone(), *number)),
                 None => None,
             };
             let found = look(
@@ -183,7 +183,11 @@ impl Embedded {
                     probed,
                     free,
                 } => {
-                    let before = carried.as_ref().or(conv.as_ref());
+                    let before = carried.as_ref().map(|(c, _)| c).or(conv.as_ref());
+                    let number = match &carried {
+                        Some((_, number)) => *number,
+                        None => conv.as_ref().map(|c| c.number),
+                    };
                     let facts = before
                         .map(|c| c.facts(message.received_at, today))
                         .unwrap_or_default();
@@ -210,7 +214,10 @@ impl Embedded {
                                 record.decision.diagnostics.category,
                                 intake::queues_reply(record.mode, &record.decision),
                             );
-                            Carried::Known(after)
+                            Carried::Known {
+                                conv: after,
+                                number,
+                            }
                         },
                     );
                     let mut p = self.prepare(record, Some(hash))?;
@@ -219,7 +226,10 @@ impl Embedded {
                         probed,
                         free,
                         conv,
-                        carried: carried.is_some(),
+                        at: match carried {
+                            Some((_, number)) => ConvAt::Transaction(number),
+                            None => ConvAt::Snapshot,
+                        },
                     });
                     prepared.push(p);
                 }
@@ -430,8 +440,9 @@ struct Run {
 )]
 enum Carried {
     /// Its record as the message will leave it, with only what its facts are made of: the
-    /// case rules' count of the message and its reply (what `place` writes).
-    Known(ConvRec),
+    /// case rules' count of the message and its reply (what `place` writes); and the record's
+    /// number, unless the run started the conversation (the writer hands out numbers).
+    Known { conv: ConvRec, number: Option<u64> },
     /// Not known before the commit: the run ends before the conversation's next message.
     Unknown,
 }
@@ -445,9 +456,17 @@ pub(super) struct Seen {
     probed: ([u8; 8], [u8; 8]),
     free: [u8; 8],
     conv: Option<ConvRec>,
-    /// The run took an earlier message of the conversation: its record is in the writer's
-    /// transaction, not in the snapshot, and `conv` is `None`.
-    carried: bool,
+    at: ConvAt,
+}
+
+/// Where the writer finds a new message's conversation record.
+#[derive(Clone, Copy)]
+enum ConvAt {
+    /// In [`Seen::conv`], as the snapshot read it (`None`: a new conversation).
+    Snapshot,
+    /// In the writer's transaction, where an earlier message of the run put it: by the
+    /// record's number, or by the conversation's id when the run started it.
+    Transaction(Option<u64>),
 }
 
 impl Seen {
@@ -464,8 +483,11 @@ impl Seen {
             (Space::Records, index_key),
             (Space::Records, record.as_deref().unwrap_or(index_key)),
         ];
-        // A carried conversation is read from the transaction: only the dedupe key is seen.
-        let keys = if self.carried { &keys[..1] } else { &keys[..] };
+        // A conversation the transaction holds is read there: only the dedupe key is seen.
+        let keys = match self.at {
+            ConvAt::Snapshot => &keys[..],
+            ConvAt::Transaction(_) => &keys[..1],
+        };
         let mut watched = [0u64; 3];
         for ((space, k), hash) in keys.iter().zip(&mut watched) {
             match writer::watched(*space, k) {
@@ -513,8 +535,12 @@ fn place(
     let channel = message.channel;
     let index_key = key::conv(channel, &message.conversation);
     let (dedupe_key, existing) = match seen.filter(|seen| seen.holds(tx, &index_key)) {
-        Some(seen) if seen.carried => (seen.free, tx.conv(channel, &message.conversation)?),
-        Some(seen) => (seen.free, seen.conv),
+        Some(seen) => match seen.at {
+            ConvAt::Snapshot => (seen.free, seen.conv),
+            // One read of the transaction's own writes instead of the conversation index too.
+            ConvAt::Transaction(Some(number)) => (seen.free, tx.load(&key::conv_rec(number))?),
+            ConvAt::Transaction(None) => (seen.free, tx.conv(channel, &message.conversation)?),
+        },
         None => {
             let found = tx.find_message(hash, channel, &message.id)?;
             if let Some((seq, first)) = found.message {
