@@ -151,7 +151,7 @@ impl Embedded {
             let conversation = (message.channel, message.conversation.clone());
             let carried = match run.conversations.get(&conversation) {
                 Some(Carried::Unknown) => break,
-                Some(Carried::Known { conv, number }) => Some((conv.clone(), *number)),
+                Some(Carried::Known(conv)) => Some(conv.clone()),
                 None => None,
             };
             let found = look(
@@ -183,11 +183,7 @@ impl Embedded {
                     probed,
                     free,
                 } => {
-                    let before = carried.as_ref().map(|(c, _)| c).or(conv.as_ref());
-                    let number = match &carried {
-                        Some((_, number)) => *number,
-                        None => conv.as_ref().map(|c| c.number),
-                    };
+                    let before = carried.as_ref().or(conv.as_ref());
                     let facts = before
                         .map(|c| c.facts(message.received_at, today))
                         .unwrap_or_default();
@@ -214,10 +210,7 @@ impl Embedded {
                                 record.decision.diagnostics.category,
                                 intake::queues_reply(record.mode, &record.decision),
                             );
-                            Carried::Known {
-                                conv: after,
-                                number,
-                            }
+                            Carried::Known(after)
                         },
                     );
                     let mut p = self.prepare(record, Some(hash))?;
@@ -226,10 +219,7 @@ impl Embedded {
                         probed,
                         free,
                         conv,
-                        at: match carried {
-                            Some((_, number)) => ConvAt::Transaction(number),
-                            None => ConvAt::Snapshot,
-                        },
+                        carried: carried.is_some(),
                     });
                     prepared.push(p);
                 }
@@ -440,9 +430,8 @@ struct Run {
 )]
 enum Carried {
     /// Its record as the message will leave it, with only what its facts are made of: the
-    /// case rules' count of the message and its reply (what `place` writes); and the record's
-    /// number, unless the run started the conversation (the writer hands out numbers).
-    Known { conv: ConvRec, number: Option<u64> },
+    /// case rules' count of the message and its reply (what `place` writes).
+    Known(ConvRec),
     /// Not known before the commit: the run ends before the conversation's next message.
     Unknown,
 }
@@ -456,17 +445,9 @@ pub(super) struct Seen {
     probed: ([u8; 8], [u8; 8]),
     free: [u8; 8],
     conv: Option<ConvRec>,
-    at: ConvAt,
-}
-
-/// Where the writer finds a new message's conversation record.
-#[derive(Clone, Copy)]
-enum ConvAt {
-    /// In [`Seen::conv`], as the snapshot read it (`None`: a new conversation).
-    Snapshot,
-    /// In the writer's transaction, where an earlier message of the run put it: by the
-    /// record's number, or by the conversation's id when the run started it.
-    Transaction(Option<u64>),
+    /// The run took an earlier message of the conversation: its record is in the writer's
+    /// transaction, not in the snapshot, and `conv` is `None`.
+    carried: bool,
 }
 
 impl Seen {
@@ -483,11 +464,8 @@ impl Seen {
             (Space::Records, index_key),
             (Space::Records, record.as_deref().unwrap_or(index_key)),
         ];
-        // A conversation the transaction holds is read there: only the dedupe key is seen.
-        let keys = match self.at {
-            ConvAt::Snapshot => &keys[..],
-            ConvAt::Transaction(_) => &keys[..1],
-        };
+        // A carried conversation is read from the transaction: only the dedupe key is seen.
+        let keys = if self.carried { &keys[..1] } else { &keys[..] };
         let mut watched = [0u64; 3];
         for ((space, k), hash) in keys.iter().zip(&mut watched) {
             match writer::watched(*space, k) {
@@ -535,12 +513,8 @@ fn place(
     let channel = message.channel;
     let index_key = key::conv(channel, &message.conversation);
     let (dedupe_key, existing) = match seen.filter(|seen| seen.holds(tx, &index_key)) {
-        Some(seen) => match seen.at {
-            ConvAt::Snapshot => (seen.free, seen.conv),
-            // One read of the transaction's own writes instead of the conversation index too.
-            ConvAt::Transaction(Some(number)) => (seen.free, tx.load(&key::conv_rec(number))?),
-            ConvAt::Transaction(None) => (seen.free, tx.conv(channel, &message.conversation)?),
-        },
+        Some(seen) if seen.carried => (seen.free, tx.conv(channel, &message.conversation)?),
+        Some(seen) => (seen.free, seen.conv),
         None => {
             let found = tx.find_message(hash, channel, &message.id)?;
             if let Some((seq, first)) = found.message {
