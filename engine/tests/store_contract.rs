@@ -2075,10 +2075,10 @@ fn a_batch_is_taken_in_as_one_message_at_a_time(backend: Backend) {
     );
 }
 
-/// A batch with many messages of each conversation decides every message with the facts the
-/// ones before it leave (complaints counted, automatic replies counted, a new day), exactly as
-/// taking them in one at a time does: the same decisions, facts, escalations and
-/// conversations.
+/// A batch with many messages of each conversation, new ones and ones already stored, decides
+/// every message with the facts the ones before it leave (complaints counted, automatic replies
+/// counted, a new day), exactly as taking them in one at a time does: the same decisions, facts,
+/// escalations and conversations.
 fn a_batch_decides_each_message_with_the_facts_of_the_ones_before(backend: Backend) {
     let t0 = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
     let talks = [
@@ -2113,11 +2113,23 @@ fn a_batch_decides_each_message_with_the_facts_of_the_ones_before(backend: Backe
         }
     }
     let now = t0 + Duration::days(2);
-    let batched = Fixture::new(backend);
+    let (batched, one_by_one) = (Fixture::new(backend), Fixture::new(backend));
+    // Two of the conversations exist before the batch (the day before), one starts in it.
+    for f in [&batched, &one_by_one] {
+        for (conversation, author) in [("conv-a", "ann"), ("conv-c", "cas")] {
+            let id = format!("{conversation}-before");
+            f.accept(msg(
+                &id,
+                conversation,
+                author,
+                QUESTION,
+                t0 - Duration::days(1),
+            ));
+        }
+    }
     let receipts = Intake::new(rulebook(), &**batched.store())
         .accept_batch(batch.clone(), now)
         .unwrap();
-    let one_by_one = Fixture::new(backend);
     let intake = Intake::new(rulebook(), &**one_by_one.store());
     let singles: Vec<_> = batch
         .iter()

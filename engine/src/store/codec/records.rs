@@ -186,7 +186,6 @@ impl ConvRec {
     pub fn facts_only(&self) -> ConvRec {
         ConvRec {
             state: self.state,
-            started_at: self.started_at,
             last_activity: self.last_activity,
             messages: self.messages,
             today: self.today,

@@ -108,11 +108,12 @@ impl Embedded {
         lookup(&mut self.snapshot()?, channel, id, conversation, at, today)
     }
 
-    /// [`Store::decide_and_record_all`]: every lookup from one snapshot (opening a read
-    /// transaction and its tables costs as much as a lookup), and what the lookups found handed
-    /// to the writer with each record ([`Seen`]), which then need not read it again. A
-    /// conversation's second message in the batch is decided with the facts its first one
-    /// leaves ([`Run`]), so the whole batch is one commit.
+    /// [`Store::decide_and_record_all`], in runs ([`Embedded::decide_run`]): each run's
+    /// lookups from one snapshot (opening a read transaction and its tables costs as much as a
+    /// lookup), and what they found handed to the writer with each record ([`Seen`]), which
+    /// then need not read it again; one commit per run. A conversation's second message in a
+    /// run is decided with the facts its first one leaves ([`Run`]), so a batch is mostly one
+    /// run.
     pub(super) fn decide_and_record_all(
         &self,
         messages: Vec<(Inbound, NaiveDate)>,
@@ -126,8 +127,17 @@ impl Embedded {
         Ok(receipts)
     }
 
-    /// Decides and commits the messages of `messages` up to the first whose facts the run
-    /// cannot know before its commit ([`Run::ends_before`]), appending their receipts.
+    /// Decides and commits the messages of `messages` up to the first the run cannot take,
+    /// appending their receipts: a repeat of a delivery it took (the writer must see the first
+    /// stored), or the next message of a conversation whose facts it cannot know before its
+    /// commit ([`Carried::Unknown`]).
+    ///
+    /// The facts carried forward are what the writer makes of the conversation as the run
+    /// leaves it. They assume that nothing else changes the conversation meanwhile and that
+    /// each message of the run is stored: a first delivery of the same message committed
+    /// meanwhile under another conversation (the writer then stores it as a duplicate) leaves
+    /// its successor decided with one message too many. `webcare ingest`, which holds the store
+    /// alone, meets neither, except for a delivery repeated under two conversations.
     fn decide_run(
         &self,
         messages: &mut std::iter::Peekable<std::vec::IntoIter<(Inbound, NaiveDate)>>,
@@ -196,12 +206,13 @@ impl Embedded {
                             started
                         }
                     };
+                    // A score may answer a satisfaction question: what it does depends on
+                    // the conversation's escalations.
+                    let awaiting = before.is_some_and(ConvRec::awaiting_score);
                     let record = decide(message, facts, today);
                     run.conversations.insert(
                         conversation,
-                        if record.facts.awaiting_score {
-                            // A score may answer a satisfaction question: what it does
-                            // depends on the conversation's escalations.
+                        if awaiting {
                             Carried::Unknown
                         } else {
                             after.count(
