@@ -184,16 +184,12 @@ impl ConvRec {
     /// The record with only what its facts are made of: a batch carries it from one message
     /// of the conversation to the next (see `embedded::intake`).
     pub fn facts_only(&self) -> ConvRec {
-        ConvRec {
+        let mut only = ConvRec {
             state: self.state,
-            last_activity: self.last_activity,
-            messages: self.messages,
-            today: self.today,
-            messages_today: self.messages_today,
-            auto_replies: self.auto_replies,
-            recent_complaints: self.recent_complaints.clone(),
             ..ConvRec::default()
-        }
+        };
+        only.set_tally(self.tally());
+        only
     }
 
     /// The facts a decision at `at` (local date `today`) may read.
