@@ -174,34 +174,65 @@ pub fn topic_guess(
 /// alone sounds like distress; a danger told in a sentence takes more words than that.
 const SENTENCE_WORDS: usize = 5;
 
+/// The fewest words a clause (a piece of a sentence between commas) needs for a guess of its
+/// own. A danger or a threat is often told after a comma ("Idee: bespaar op de beveiliging van
+/// de wethouder. Scheelt geld, en dan kunnen wij hem eindelijk eens goed te pakken krijgen";
+/// "de boom boven tent 14 is half omgewaaid, er slaapt een gezin in die tent"), and the
+/// sentence around it averages it away. A clause has less context than a sentence, so it needs
+/// more words: with five, "Mijn zoontje van 6 heeft een waterpistool, mag dat op Koningsdag?"
+/// read as an emergency. Cross-validation (58,930 examples), from no clauses to clauses of
+/// twelve, ten, eight, six and five words: critical to its team 18,811, 18,818, 18,819, 18,825,
+/// 18,831, 18,832; acceptable 57,790, 57,796, 57,793, 57,798, 57,804, 57,806; automated 15,960,
+/// 15,921, 15,880, 15,816, 15,708, 15,633. Eight is where a critical message caught stops
+/// costing more than about ten automated answers.
+const CLAUSE_WORDS: usize = 8;
+
 /// The sentences of a message worth a guess of their own: at least [`SENTENCE_WORDS`] words
-/// each, and only when there are two or more (one sentence is the whole message).
+/// each, and only when there are two or more (one sentence is the whole message); and the
+/// clauses of any sentence with a comma, at least [`CLAUSE_WORDS`] words each.
 ///
 /// Every message asks, so the text is split by bytes (the marks are ASCII, and a byte of a
-/// longer character is never ASCII) and a sentence's words are counted only up to the five it
+/// longer character is never ASCII) and a part's words are counted only up to the number it
 /// needs: splitting by `char` and counting every word was a sixth of the classifier's cost in
 /// the benchmark.
 fn sentences<'t>(text: &'t str) -> Vec<&'t str> {
-    let mut parts = Vec::new();
-    let mut keep = |part: &'t str| {
+    let push = |parts: &mut Vec<&'t str>, part: &'t str| {
         let part = part.trim();
         if !part.is_empty() {
             parts.push(part);
         }
     };
-    let mut start = 0;
+    let (mut sentences, mut clauses) = (Vec::new(), Vec::new());
+    let (mut start, mut clause_start) = (0, 0);
     for (i, b) in text.bytes().enumerate() {
-        if matches!(b, b'.' | b'!' | b'?' | b'\n' | b';') {
-            keep(&text[start..i]);
+        let ends_sentence = matches!(b, b'.' | b'!' | b'?' | b'\n' | b';');
+        // A piece of a sentence that has a comma is a clause: the first ends at the comma, the
+        // last at the sentence's end.
+        if b == b',' || (ends_sentence && clause_start > start) {
+            push(&mut clauses, &text[clause_start..i]);
+        }
+        if b == b',' || ends_sentence {
+            clause_start = i + 1;
+        }
+        if ends_sentence {
+            push(&mut sentences, &text[start..i]);
             start = i + 1;
         }
     }
-    keep(&text[start..]);
-    // Most messages are one sentence: then no words need counting.
-    if parts.len() >= 2 {
-        parts.retain(|part| has_words(part, SENTENCE_WORDS));
+    if clause_start > start {
+        push(&mut clauses, &text[clause_start..]);
     }
-    if parts.len() >= 2 { parts } else { Vec::new() }
+    push(&mut sentences, &text[start..]);
+    // Most messages are one sentence without a comma: then no words need counting.
+    if sentences.len() >= 2 {
+        sentences.retain(|part| has_words(part, SENTENCE_WORDS));
+    }
+    if sentences.len() < 2 {
+        sentences.clear();
+    }
+    clauses.retain(|part| has_words(part, CLAUSE_WORDS));
+    sentences.append(&mut clauses);
+    sentences
 }
 
 /// Whether `text` has at least `n` words as `split_whitespace` splits it, counting no further.
@@ -278,12 +309,26 @@ mod tests {
 
     /// The sentences as they were found before the byte scan: by `char`, every word counted.
     fn sentences_by_char(text: &str) -> Vec<&str> {
-        let parts: Vec<&str> = text
-            .split(['.', '!', '?', '\n', ';'])
-            .map(str::trim)
-            .filter(|s| s.split_whitespace().count() >= SENTENCE_WORDS)
+        let all: Vec<&str> = text.split(['.', '!', '?', '\n', ';']).collect();
+        let long = |n: usize| move |s: &&str| s.split_whitespace().count() >= n;
+        let sentences: Vec<&str> = all
+            .iter()
+            .map(|s| s.trim())
+            .filter(long(SENTENCE_WORDS))
             .collect();
-        if parts.len() >= 2 { parts } else { Vec::new() }
+        let clauses = all
+            .iter()
+            .filter(|s| s.contains(','))
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(long(CLAUSE_WORDS));
+        let mut parts = if sentences.len() >= 2 {
+            sentences
+        } else {
+            Vec::new()
+        };
+        parts.extend(clauses);
+        parts
     }
 
     #[test]
@@ -309,6 +354,7 @@ mod tests {
             "…",
             "👍",
             "x,y",
+            ",",
             "  vier vijf zes ",
         ];
         let mut rng = 7u64;
@@ -345,6 +391,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_clause_of_eight_words_is_read_on_its_own() {
+        assert_eq!(
+            sentences("Scheelt geld, en dan kunnen wij hem eindelijk eens goed te pakken krijgen."),
+            ["en dan kunnen wij hem eindelijk eens goed te pakken krijgen"],
+            "one sentence: its long clause alone"
+        );
+        assert!(
+            sentences("Mijn zoontje van 6 heeft een waterpistool, mag dat op Koningsdag?")
+                .is_empty(),
+            "seven words are not a clause of their own"
+        );
+        assert_eq!(
+            sentences(
+                "Wanneer wordt het grofvuil opgehaald? Bij de bushalte achter de school gaan ze \
+                 elkaar afslachten, eentje ligt al"
+            ),
+            [
+                "Wanneer wordt het grofvuil opgehaald",
+                "Bij de bushalte achter de school gaan ze elkaar afslachten, eentje ligt al",
+                "Bij de bushalte achter de school gaan ze elkaar afslachten"
+            ],
+            "the sentences, then the long clauses"
+        );
     }
 
     #[test]
