@@ -179,7 +179,7 @@ const SENTENCE_WORDS: usize = 5;
 /// de wethouder. Scheelt geld, en dan kunnen wij hem eindelijk eens goed te pakken krijgen";
 /// "de boom boven tent 14 is half omgewaaid, er slaapt een gezin in die tent"), and the
 /// sentence around it averages it away. A clause has less context than a sentence, so it needs
-/// more words: with five, "Mijn zoontje van 6 heeft een waterpistool, mag dat op Koningsdag?"
+/// more words: with seven, "Mijn zoontje van 6 heeft een waterpistool, mag dat op Koningsdag?"
 /// read as an emergency. Cross-validation (58,930 examples), from no clauses to clauses of
 /// twelve, ten, eight, six and five words: critical to its team 18,811, 18,818, 18,819, 18,825,
 /// 18,831, 18,832; acceptable 57,790, 57,796, 57,793, 57,798, 57,804, 57,806; automated 15,960,
@@ -241,8 +241,9 @@ fn has_words(text: &str, n: usize) -> bool {
 }
 
 /// The classifier's guess for the whole message, and the most probable critical category
-/// over the whole message and each of its sentences: a danger told in one sentence of a long
-/// letter about something else must not be averaged away by the rest. `words` are the words
+/// over the whole message and each of its sentences and long clauses ([`sentences`]): a
+/// danger told in one sentence of a long letter about something else must not be averaged
+/// away by the rest. `words` are the words
 /// of `normalized` ([`crate::normalize::word_ranges`]) and `vocabulary` is what the lexicon
 /// found of them ([`Counted::vocabulary`]), either possibly empty.
 pub fn guesses(
