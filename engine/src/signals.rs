@@ -195,7 +195,7 @@ const CLAUSE_WORDS: usize = 8;
 /// longer character is never ASCII) and a part's words are counted only up to the number it
 /// needs: splitting by `char` and counting every word was a sixth of the classifier's cost in
 /// the benchmark.
-fn sentences<'t>(text: &'t str) -> Vec<&'t str> {
+fn parts_read_alone<'t>(text: &'t str) -> Vec<&'t str> {
     let push = |parts: &mut Vec<&'t str>, part: &'t str| {
         let part = part.trim();
         if !part.is_empty() {
@@ -241,7 +241,7 @@ fn has_words(text: &str, n: usize) -> bool {
 }
 
 /// The classifier's guess for the whole message, and the most probable critical category
-/// over the whole message and each of its sentences and long clauses ([`sentences`]): a
+/// over the whole message and each of its sentences and long clauses ([`parts_read_alone`]): a
 /// danger told in one sentence of a long letter about something else must not be averaged
 /// away by the rest. `words` are the words
 /// of `normalized` ([`crate::normalize::word_ranges`]) and `vocabulary` is what the lexicon
@@ -270,9 +270,9 @@ pub fn guesses(
     let mut critical = (most_critical(&whole), false);
     let mut buffer = String::new();
     let mut winner = String::new();
-    for sentence in sentences(text) {
-        normalize_into(sentence, &mut buffer);
-        // The words that weighed most are found only for the sentence that wins: the same
+    for part in parts_read_alone(text) {
+        normalize_into(part, &mut buffer);
+        // The words that weighed most are found only for the part that wins: the same
         // guess made again, so the same words.
         let best = most_critical(&reading.guess_part_unexplained(&buffer));
         if best.1 > critical.0.1 {
@@ -374,8 +374,12 @@ mod tests {
                     text.push(' ');
                 }
             }
-            assert_eq!(sentences(&text), sentences_by_char(&text), "{text:?}");
-            checked += usize::from(!sentences(&text).is_empty());
+            assert_eq!(
+                parts_read_alone(&text),
+                sentences_by_char(&text),
+                "{text:?}"
+            );
+            checked += usize::from(!parts_read_alone(&text).is_empty());
         }
         assert!(checked > 1_000, "too few texts with sentences: {checked}");
         for n in 0..7 {
@@ -397,17 +401,19 @@ mod tests {
     #[test]
     fn a_clause_of_eight_words_is_read_on_its_own() {
         assert_eq!(
-            sentences("Scheelt geld, en dan kunnen wij hem eindelijk eens goed te pakken krijgen."),
+            parts_read_alone(
+                "Scheelt geld, en dan kunnen wij hem eindelijk eens goed te pakken krijgen."
+            ),
             ["en dan kunnen wij hem eindelijk eens goed te pakken krijgen"],
             "one sentence: its long clause alone"
         );
         assert!(
-            sentences("Mijn zoontje van 6 heeft een waterpistool, mag dat op Koningsdag?")
+            parts_read_alone("Mijn zoontje van 6 heeft een waterpistool, mag dat op Koningsdag?")
                 .is_empty(),
             "seven words are not a clause of their own"
         );
         assert_eq!(
-            sentences(
+            parts_read_alone(
                 "Wanneer wordt het grofvuil opgehaald? Bij de bushalte achter de school gaan ze \
                  elkaar afslachten, eentje ligt al"
             ),
@@ -422,13 +428,13 @@ mod tests {
 
     #[test]
     fn a_sentence_is_five_words_and_one_sentence_is_the_message() {
-        assert!(sentences("Wanneer wordt het grofvuil opgehaald?").is_empty());
+        assert!(parts_read_alone("Wanneer wordt het grofvuil opgehaald?").is_empty());
         assert!(
-            sentences("De container is weer niet geleegd. Ik ben het zat.").is_empty(),
+            parts_read_alone("De container is weer niet geleegd. Ik ben het zat.").is_empty(),
             "four words are not a sentence of their own"
         );
         assert_eq!(
-            sentences(
+            parts_read_alone(
                 "Wanneer wordt het grofvuil opgehaald? Oja. Bij de buren ruikt het naar gas!"
             ),
             [
